@@ -1,0 +1,24 @@
+# lessonloop: one image for the web receiver and the workers (docker-compose.yml runs both).
+FROM python:3.11-slim
+
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1
+
+WORKDIR /app
+COPY pyproject.toml README.md ./
+COPY service ./service
+COPY workers ./workers
+COPY config ./config
+RUN pip install . \
+ && useradd --system --home-dir /app --shell /usr/sbin/nologin lessonloop \
+ && mkdir -p /data && chown lessonloop /data
+
+USER lessonloop
+# SQLite only for a trial; production sets DATABASE_URL to PostgreSQL
+ENV DATABASE_URL=sqlite:////data/lessonloop.db \
+    LESSONLOOP_LOG_FORMAT=json
+EXPOSE 8000
+HEALTHCHECK --interval=30s --timeout=3s CMD python -c "import urllib.request,sys; sys.exit(urllib.request.urlopen('http://127.0.0.1:8000/healthz').status != 200)"
+CMD ["lessonloop", "web", "--host", "0.0.0.0", "--port", "8000"]

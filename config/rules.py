@@ -1,0 +1,104 @@
+"""The rules file's shape: which closed incidents get a review, and where it is opened.
+
+A rule's match fields are all optional; an empty one matches anything, a filled one matches
+when any of its values matches (case-insensitively). The first rule that matches decides.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+Source = Literal["github", "jira", "pagerduty"]
+
+_REVIEW_TARGET = re.compile(r"^(jira:[A-Z][A-Z0-9_]*|github:[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+)$")
+
+
+class ReviewDefaults(BaseModel):
+    """The ``[review]`` table: how every review is opened unless a rule says otherwise."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    due_days: int = Field(5, ge=0, le=365)
+    labels: tuple[str, ...] = ("post-incident-review",)
+    jira_issue_type: str = "Task"
+    template: str | None = None
+    """Path of a file that replaces the built-in lesson template."""
+    assign_from_incident: bool = True
+
+    @field_validator("template")
+    @classmethod
+    def _template_exists(cls, value: str | None) -> str | None:
+        if value is not None and not Path(value).is_file():
+            raise ValueError(f"template file not found: {value}")
+        return value
+
+
+class Rule(BaseModel):
+    """One ``[[rules]]`` entry."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    source: Source
+    name: str | None = None
+    labels: tuple[str, ...] = ()
+    issue_types: tuple[str, ...] = ()
+    priorities: tuple[str, ...] = Field((), alias="priority")
+    urgency: tuple[str, ...] = ()
+    services: tuple[str, ...] = Field((), alias="service")
+    projects: tuple[str, ...] = Field((), alias="project")
+    review: str | None = None
+    """``jira:<PROJECT>`` or ``github:<owner>/<repo>``; empty means beside the incident."""
+    due_days: int | None = Field(None, ge=0, le=365)
+    review_labels: tuple[str, ...] | None = None
+    jira_issue_type: str | None = None
+    template: str | None = None
+
+    @field_validator("labels", "issue_types", "priorities", "urgency", "services", "projects", "review_labels",
+                     mode="before")
+    @classmethod
+    def _one_or_many(cls, value: object) -> object:
+        return (value,) if isinstance(value, str) else value
+
+    @field_validator("review")
+    @classmethod
+    def _review_target(cls, value: str | None) -> str | None:
+        if value is not None and not _REVIEW_TARGET.match(value):
+            raise ValueError(f"review must be 'jira:<PROJECT KEY>' or 'github:<owner>/<repo>', got {value!r}")
+        return value
+
+    @field_validator("template")
+    @classmethod
+    def _template_exists(cls, value: str | None) -> str | None:
+        if value is not None and not Path(value).is_file():
+            raise ValueError(f"template file not found: {value}")
+        return value
+
+    @model_validator(mode="after")
+    def _pagerduty_needs_a_target(self) -> Rule:
+        if self.source == "pagerduty" and self.review is None:
+            raise ValueError(
+                "PagerDuty has no tasks: a pagerduty rule needs review = \"jira:KEY\" or \"github:owner/repo\""
+            )
+        return self
+
+    @property
+    def label(self) -> str:
+        return self.name or f"{self.source} rule"
+
+
+def default_rules(enabled_sources: Iterable[str]) -> list[Rule]:
+    """The rules in force when the file has none: GitHub issues labelled ``incident`` and Jira
+    issues of type ``Incident``, reviewed beside the incident. PagerDuty gets none, because only
+    the operator can say where its reviews go."""
+    enabled = set(enabled_sources)
+    rules = []
+    if "github" in enabled:
+        rules.append(Rule(source="github", name="default github", labels=("incident",)))
+    if "jira" in enabled:
+        rules.append(Rule(source="jira", name="default jira", issue_types=("Incident",)))
+    return rules

@@ -1,0 +1,383 @@
+"""Settings: a TOML file for rules and non-secret knobs, the environment for everything else.
+
+The environment wins over the file. Secrets come only from the environment, or from a file
+whose path the environment names (``<NAME>_FILE``), so they never sit in a config file that
+gets committed or printed. Loading is a pure function of (environment, file text) so tests and
+``lessonloop check`` see exactly what the service sees.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from config.rules import ReviewDefaults, Rule, default_rules
+
+SOURCES: tuple[str, ...] = ("github", "jira", "pagerduty")
+
+DEFAULT_REDIS_URL = "redis://localhost:6379/0"
+DEFAULT_DATABASE_URL = "sqlite:///lessonloop.db"
+DEFAULT_CONFIG_FILE = "lessonloop.toml"
+DEFAULT_MAX_BODY_BYTES = 1024 * 1024
+
+
+class SettingsError(Exception):
+    """A missing or wrong setting. ``str()`` is one line that names the setting."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class GitHubSettings(_Strict):
+    webhook_secrets: tuple[SecretStr, ...] = ()
+    token: SecretStr | None = None
+    api_url: str = "https://api.github.com"
+    web_url: str | None = None
+    """Where people see issues (links in lessons are recognised by it); by default derived
+    from ``api_url``: ``api.github.com`` -> ``github.com``, ``HOST/api/v3`` -> ``HOST``."""
+
+    @field_validator("web_url")
+    @classmethod
+    def _web(cls, v: str | None) -> str | None:
+        return None if v is None else _http_url(v)
+
+    @field_validator("api_url")
+    @classmethod
+    def _url(cls, v: str) -> str:
+        return _http_url(v)
+
+
+class JiraSettings(_Strict):
+    webhook_secrets: tuple[SecretStr, ...] = ()
+    automation_tokens: tuple[SecretStr, ...] = ()
+    url: str | None = None
+    email: str | None = None
+    api_token: SecretStr | None = None
+    pat: SecretStr | None = None
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, v: str | None) -> str | None:
+        return None if v is None else _http_url(v)
+
+    @model_validator(mode="after")
+    def _auth_pairs(self) -> JiraSettings:
+        if (self.email is None) != (self.api_token is None):
+            missing = "LESSONLOOP_JIRA_API_TOKEN" if self.api_token is None else "LESSONLOOP_JIRA_EMAIL"
+            raise ValueError(f"{missing} is required too: Jira Cloud signs in with an email and an API token")
+        if self.pat is not None and self.api_token is not None:
+            raise ValueError(
+                "set either LESSONLOOP_JIRA_PAT (Data Center) or LESSONLOOP_JIRA_EMAIL + "
+                "LESSONLOOP_JIRA_API_TOKEN (Cloud), not both"
+            )
+        return self
+
+    @property
+    def auth_kind(self) -> Literal["cloud", "pat", "none"]:
+        if self.pat is not None:
+            return "pat"
+        if self.api_token is not None:
+            return "cloud"
+        return "none"
+
+
+class PagerDutySettings(_Strict):
+    webhook_secrets: tuple[SecretStr, ...] = ()
+    api_token: SecretStr | None = None
+    from_email: str | None = None
+    api_url: str = "https://api.pagerduty.com"
+
+    @field_validator("api_url")
+    @classmethod
+    def _url(cls, v: str) -> str:
+        return _http_url(v)
+
+
+class ServerSettings(_Strict):
+    max_body_bytes: int = Field(DEFAULT_MAX_BODY_BYTES, gt=0, le=64 * 1024 * 1024)
+    sweep_seconds: int = Field(60, ge=5, le=3600)
+    """How often the worker looks for recorded deliveries with no live job, and how old one
+    must be before it counts as lost (a fresh one may still be on its way into Redis)."""
+    job_timeout_seconds: int = Field(600, ge=10, le=24 * 3600)
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    log_format: Literal["auto", "json", "console"] = "auto"
+
+
+class Settings(_Strict):
+    redis_url: str = DEFAULT_REDIS_URL
+    database_url: str = DEFAULT_DATABASE_URL
+    config_file: str | None = None
+    server: ServerSettings = ServerSettings()
+    github: GitHubSettings = GitHubSettings()
+    jira: JiraSettings = JiraSettings()
+    pagerduty: PagerDutySettings = PagerDutySettings()
+    review: ReviewDefaults = ReviewDefaults()
+    rules: tuple[Rule, ...] = ()
+    rules_from_file: bool = False
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis(cls, v: str) -> str:
+        if not v.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError("must start with redis://, rediss:// or unix://")
+        return v
+
+    @field_validator("database_url")
+    @classmethod
+    def _database(cls, v: str) -> str:
+        if v.startswith("postgres://"):
+            v = "postgresql://" + v.removeprefix("postgres://")
+        if not v.startswith(("sqlite://", "postgresql://", "postgresql+psycopg://")):
+            raise ValueError("must be sqlite:///PATH or postgresql://USER@HOST/DB")
+        return v
+
+    @model_validator(mode="after")
+    def _rules_need_enabled_sources(self) -> Settings:
+        for index, rule in enumerate(self.rules, start=1):
+            if rule.source not in self.enabled_sources:
+                raise ValueError(
+                    f"rules[{index}] is for source '{rule.source}', which is not enabled: "
+                    f"set {webhook_secret_env(rule.source)} or remove the rule"
+                )
+        return self
+
+    @property
+    def enabled_sources(self) -> tuple[str, ...]:
+        return tuple(s for s in SOURCES if self.webhook_secrets(s) or self.automation_tokens(s))
+
+    def webhook_secrets(self, source: str) -> tuple[SecretStr, ...]:
+        return getattr(self, source).webhook_secrets
+
+    def automation_tokens(self, source: str) -> tuple[SecretStr, ...]:
+        return self.jira.automation_tokens if source == "jira" else ()
+
+    def has_api_credentials(self, source: str) -> bool:
+        if source == "github":
+            return self.github.token is not None
+        if source == "jira":
+            return self.jira.url is not None and self.jira.auth_kind != "none"
+        return self.pagerduty.api_token is not None and bool(self.pagerduty.from_email)
+
+    def rules_for(self, source: str) -> tuple[Rule, ...]:
+        return tuple(r for r in self.rules if r.source == source)
+
+    def warnings(self) -> list[str]:
+        """Things that are allowed but probably not what the operator wants."""
+        notes: list[str] = []
+        if not self.enabled_sources:
+            notes.append(
+                "no source is enabled: set LESSONLOOP_GITHUB_WEBHOOK_SECRET, "
+                "LESSONLOOP_JIRA_WEBHOOK_SECRET or LESSONLOOP_PAGERDUTY_WEBHOOK_SECRET"
+            )
+        for source in self.enabled_sources:
+            if source != "pagerduty" and not self.rules_for(source):
+                notes.append(f"{source} is enabled but no rule selects its incidents: {source} deliveries get no review")
+        for source in sorted({rule.source for rule in self.rules} | {
+                (rule.review or rule.source).split(":", 1)[0] for rule in self.rules}):
+            if not self.has_api_credentials(source):
+                notes.append(f"the rules need the {source} API (to open reviews or comment on incidents), "
+                             f"but its credentials are not set: {API_CREDENTIALS[source]}")
+        if "pagerduty" in self.enabled_sources and not self.rules_for("pagerduty"):
+            notes.append(
+                "PagerDuty has no tasks: add a [[rules]] entry with source = \"pagerduty\" and "
+                "review = \"jira:KEY\" or \"github:owner/repo\" to say where its reviews go"
+            )
+        return notes
+
+
+API_CREDENTIALS = {
+    "github": "LESSONLOOP_GITHUB_TOKEN",
+    "jira": "LESSONLOOP_JIRA_URL and LESSONLOOP_JIRA_EMAIL + LESSONLOOP_JIRA_API_TOKEN (or LESSONLOOP_JIRA_PAT)",
+    "pagerduty": "LESSONLOOP_PAGERDUTY_API_TOKEN and LESSONLOOP_PAGERDUTY_FROM",
+}
+
+
+def webhook_secret_env(source: str) -> str:
+    return f"LESSONLOOP_{source.upper()}_WEBHOOK_SECRET"
+
+
+def _http_url(value: str) -> str:
+    if not value.startswith(("http://", "https://")) or "://" == value[-3:]:
+        raise ValueError(f"must be an http(s) URL, got {value!r}")
+    return value.rstrip("/")
+
+
+# --- environment and file mapping -------------------------------------------------------------
+
+# environment variable -> (path in the settings tree, secret?)
+_ENV: dict[str, tuple[tuple[str, ...], bool]] = {
+    "REDIS_URL": (("redis_url",), False),
+    "DATABASE_URL": (("database_url",), False),
+    "LESSONLOOP_MAX_BODY_BYTES": (("server", "max_body_bytes"), False),
+    "LESSONLOOP_SWEEP_SECONDS": (("server", "sweep_seconds"), False),
+    "LESSONLOOP_JOB_TIMEOUT_SECONDS": (("server", "job_timeout_seconds"), False),
+    "LESSONLOOP_LOG_LEVEL": (("server", "log_level"), False),
+    "LESSONLOOP_LOG_FORMAT": (("server", "log_format"), False),
+    "LESSONLOOP_GITHUB_WEBHOOK_SECRET": (("github", "webhook_secrets"), True),
+    "LESSONLOOP_GITHUB_TOKEN": (("github", "token"), True),
+    "LESSONLOOP_GITHUB_API_URL": (("github", "api_url"), False),
+    "LESSONLOOP_GITHUB_WEB_URL": (("github", "web_url"), False),
+    "LESSONLOOP_JIRA_WEBHOOK_SECRET": (("jira", "webhook_secrets"), True),
+    "LESSONLOOP_JIRA_AUTOMATION_TOKEN": (("jira", "automation_tokens"), True),
+    "LESSONLOOP_JIRA_URL": (("jira", "url"), False),
+    "LESSONLOOP_JIRA_EMAIL": (("jira", "email"), False),
+    "LESSONLOOP_JIRA_API_TOKEN": (("jira", "api_token"), True),
+    "LESSONLOOP_JIRA_PAT": (("jira", "pat"), True),
+    "LESSONLOOP_PAGERDUTY_WEBHOOK_SECRET": (("pagerduty", "webhook_secrets"), True),
+    "LESSONLOOP_PAGERDUTY_API_TOKEN": (("pagerduty", "api_token"), True),
+    "LESSONLOOP_PAGERDUTY_FROM": (("pagerduty", "from_email"), False),
+    "LESSONLOOP_PAGERDUTY_API_URL": (("pagerduty", "api_url"), False),
+}
+_LIST_FIELDS = {"webhook_secrets", "automation_tokens"}
+_SECRET_PATHS = {path for path, secret in _ENV.values() if secret}
+_ENV_BY_PATH = {path: name for name, (path, _) in _ENV.items()}
+
+# keys the file may hold, per table; everything else in the file is a mistake worth a clear error
+_FILE_TABLES = {
+    "server": {"max_body_bytes", "sweep_seconds", "job_timeout_seconds", "log_level", "log_format"},
+    "github": {"api_url", "web_url"},
+    "jira": {"url", "email"},
+    "pagerduty": {"api_url", "from_email"},
+}
+_FILE_TOP = {"redis_url", "database_url", "review", "rules", *_FILE_TABLES}
+
+
+@dataclass(frozen=True)
+class _Source:
+    """Where one value came from, for error messages."""
+
+    env: str | None = None
+    file_key: str | None = None
+
+
+def load_settings(environ: Mapping[str, str] | None = None, config_file: str | Path | None = None) -> Settings:
+    """Build validated settings from the environment and the optional TOML file.
+
+    ``config_file`` overrides ``LESSONLOOP_CONFIG``; a file named explicitly must exist, the
+    default ``lessonloop.toml`` is optional.
+    """
+    environ = os.environ if environ is None else environ
+    explicit = config_file is not None or bool(environ.get("LESSONLOOP_CONFIG"))
+    path = Path(config_file or environ.get("LESSONLOOP_CONFIG") or DEFAULT_CONFIG_FILE)
+
+    data: dict[str, Any] = {}
+    if path.is_file():
+        data = _read_file(path)
+        data["config_file"] = str(path)
+    elif explicit:
+        raise SettingsError(f"LESSONLOOP_CONFIG: no such file: {path}")
+
+    for name, (tree_path, secret) in _ENV.items():
+        value = _env_value(environ, name, secret)
+        if value is None:
+            continue
+        if tree_path[-1] in _LIST_FIELDS:
+            items = [part.strip() for part in value.split(",") if part.strip()]
+            if not items:
+                raise SettingsError(f"{name}: is set but holds no secret")
+            _put(data, tree_path, items)
+        else:
+            _put(data, tree_path, value)
+
+    rules_from_file = "rules" in data
+    data["rules_from_file"] = rules_from_file
+    if not rules_from_file:
+        data["rules"] = [rule.model_dump() for rule in default_rules(_enabled_from_raw(data))]
+
+    try:
+        settings = Settings.model_validate(data)
+    except ValidationError as error:
+        raise SettingsError(_one_line(error, path)) from None
+    return settings
+
+
+def _read_file(path: Path) -> dict[str, Any]:
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as error:
+        raise SettingsError(f"LESSONLOOP_CONFIG: cannot read {path}: {error}") from None
+    except tomllib.TOMLDecodeError as error:
+        raise SettingsError(f"{path}: not valid TOML: {error}") from None
+    for key, value in data.items():
+        if key not in _FILE_TOP:
+            raise SettingsError(f"{path}: unknown setting '{key}'")
+        if key in _FILE_TABLES:
+            if not isinstance(value, dict):
+                raise SettingsError(f"{path}: [{key}] must be a table")
+            for sub in value:
+                if (key, sub) in _SECRET_PATHS or sub in {"token", "api_token", "pat", "webhook_secret", "secret"}:
+                    raise SettingsError(
+                        f"{path}: [{key}] {sub}: secrets are read only from the environment "
+                        f"(or a file it names with *_FILE), never from the config file"
+                    )
+                if sub not in _FILE_TABLES[key]:
+                    raise SettingsError(f"{path}: unknown setting '{key}.{sub}'")
+    return data
+
+
+def _env_value(environ: Mapping[str, str], name: str, secret: bool) -> str | None:
+    value = environ.get(name)
+    if value is not None and value.strip() == "":
+        value = None
+    file_name = environ.get(f"{name}_FILE") if secret else None
+    if file_name:
+        if value is not None:
+            raise SettingsError(f"{name}: set either {name} or {name}_FILE, not both")
+        try:
+            value = Path(file_name).read_text(encoding="utf-8").strip()
+        except OSError as error:
+            raise SettingsError(f"{name}_FILE: cannot read {file_name}: {error.strerror}") from None
+        if not value:
+            raise SettingsError(f"{name}_FILE: {file_name} is empty")
+    return value
+
+
+def _put(data: dict[str, Any], path: tuple[str, ...], value: Any) -> None:
+    node = data
+    for part in path[:-1]:
+        node = node.setdefault(part, {})
+        if not isinstance(node, dict):
+            raise SettingsError(f"[{part}] must be a table")
+    node[path[-1]] = value
+
+
+def _enabled_from_raw(data: Mapping[str, Any]) -> list[str]:
+    enabled = []
+    for source in SOURCES:
+        table = data.get(source) or {}
+        if table.get("webhook_secrets") or table.get("automation_tokens"):
+            enabled.append(source)
+    return enabled
+
+
+def _one_line(error: ValidationError, path: Path) -> str:
+    first = error.errors()[0]
+    loc = tuple(str(part) for part in first["loc"])
+    message = first["msg"].removeprefix("Value error, ")
+    if "LESSONLOOP_" in message:
+        return message
+    if message.startswith("rules["):
+        return f"{path}: {message}"
+    name = _ENV_BY_PATH.get(loc)
+    if name is None and loc and loc[0] == "rules" and len(loc) > 1:
+        name = f"{path}: rules[{int(loc[1]) + 1}]" + ("." + ".".join(loc[2:]) if loc[2:] else "")
+    elif name is None and loc:
+        name = f"{path}: " + ".".join(loc)
+    elif name is None:
+        return message
+    return f"{name}: {message}"

@@ -1,0 +1,57 @@
+"""The Flask application factory: settings in, app out (as in Flask's tutorial)."""
+
+from __future__ import annotations
+
+from flask import Flask, jsonify
+from sqlalchemy import text
+from werkzeug.exceptions import HTTPException
+
+from config.settings import Settings
+from service import logs
+from service.runtime import Runtime
+from service.webhooks import blueprint as webhooks_blueprint
+
+log = logs.get(__name__)
+
+
+def create_app(settings: Settings, runtime: Runtime | None = None) -> Flask:
+    app = Flask("lessonloop")
+    app.config["MAX_CONTENT_LENGTH"] = settings.server.max_body_bytes
+    app.extensions["lessonloop"] = runtime or Runtime.build(settings)
+    app.register_blueprint(webhooks_blueprint)
+
+    @app.get("/healthz")
+    def healthz():  # type: ignore[no-untyped-def]
+        return jsonify(status="ok")
+
+    @app.get("/readyz")
+    def readyz():  # type: ignore[no-untyped-def]
+        rt: Runtime = app.extensions["lessonloop"]
+        checks = {"redis": "ok", "store": "ok"}
+        try:
+            rt.redis.ping()
+        except Exception as error:  # noqa: BLE001 - any failure means not ready
+            checks["redis"] = f"unavailable: {type(error).__name__}"
+        try:
+            with rt.engine.connect() as connection:
+                connection.execute(text("SELECT 1"))
+        except Exception as error:  # noqa: BLE001
+            checks["store"] = f"unavailable: {type(error).__name__}"
+        ready = all(value == "ok" for value in checks.values())
+        return jsonify(status="ready" if ready else "not ready", checks=checks), 200 if ready else 503
+
+    @app.errorhandler(HTTPException)
+    def http_error(error: HTTPException):  # type: ignore[no-untyped-def]
+        reasons = {
+            413: f"body larger than {settings.server.max_body_bytes} bytes (LESSONLOOP_MAX_BODY_BYTES)",
+        }
+        reason = reasons.get(error.code or 500, error.description)
+        return jsonify(status="error", reason=reason), error.code
+
+    @app.errorhandler(Exception)
+    def unexpected(error: Exception):  # type: ignore[no-untyped-def]
+        # never a stack trace or a secret on an error page; the log has the details
+        log.exception("unhandled error", error_type=type(error).__name__)
+        return jsonify(status="error", reason="internal error; see the service log"), 500
+
+    return app

@@ -1,0 +1,71 @@
+"""The RQ side of ingest: one queue, one job per recorded delivery, with a deterministic id."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+
+from redis import Redis
+from rq import Queue
+from rq.exceptions import NoSuchJobError
+from rq.job import Job, JobStatus
+
+QUEUE_NAME = "lessonloop"
+
+# which job acts on a delivery, by the kind of event it carries
+JOBS = {
+    "incident_closed": "workers.open_review.open_review",
+    "review_updated": "workers.sync_lesson.sync_lesson",
+    "review_closed": "workers.sync_lesson.sync_lesson",
+}
+
+
+def connect(redis_url: str) -> Redis:
+    # short timeouts: the web answers a tracker within its deadline even when Redis is gone
+    return Redis.from_url(redis_url, socket_connect_timeout=2, socket_timeout=5, health_check_interval=30)
+
+
+def queue(redis: Redis) -> Queue:
+    return Queue(QUEUE_NAME, connection=redis)
+
+
+def enqueue_delivery(q: Queue, delivery_pk: int, event_kind: str, job_id: str, timeout: int,
+                     at: datetime | None = None) -> Job:
+    """Save and push the job in one round trip to Redis (RQ alone would take two); with
+    ``at``, RQ's scheduler starts it then instead."""
+    options = dict(
+        job_id=job_id,
+        timeout=timeout,
+        result_ttl=24 * 3600,
+        failure_ttl=30 * 24 * 3600,
+        description=f"{event_kind.replace('_', ' ')}: delivery {delivery_pk}",
+    )
+    function = JOBS[event_kind]
+    if at is not None:
+        return q.enqueue_at(at, function, delivery_pk, **options)
+    with q.connection.pipeline() as pipeline:
+        job = q.enqueue_call(function, args=(delivery_pk,), pipeline=pipeline, **options)
+        pipeline.execute()
+    return job
+
+
+def job_state(redis: Redis, job_id: str) -> JobStatus | None:
+    """The job's status, or None when Redis has no such job (never queued, or Redis lost it)."""
+    try:
+        return Job.fetch(job_id, connection=redis).get_status(refresh=False)
+    except NoSuchJobError:
+        return None
+
+
+def requeue_delivery(q: Queue, delivery_pk: int, event_kind: str, job_id: str, timeout: int,
+                     stale_job_ids: Iterable[str] = (), at: datetime | None = None) -> Job:
+    """Queue a delivery's job again, after dropping what is left of earlier ones: their job
+    records, and their ids in RQ's intermediate list (where a worker that took a job and died
+    leaves it, and where RQ's own cleanup would later fail the new copy)."""
+    for stale in {job_id, *stale_job_ids}:
+        try:
+            Job.fetch(stale, connection=q.connection).delete()
+        except NoSuchJobError:
+            pass
+        q.intermediate_queue.remove(stale)
+    return enqueue_delivery(q, delivery_pk, event_kind, job_id, timeout, at=at)

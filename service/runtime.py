@@ -1,0 +1,59 @@
+"""The long-lived things a process needs, built once from settings: store engine, Redis, queue."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from redis import Redis
+from rq import Queue
+from sqlalchemy import Engine
+
+from config.settings import API_CREDENTIALS, Settings
+from service import queue as jobs_queue
+from service.store.engine import make_engine
+from service.trackers.base import TrackerClient
+from service.trackers.errors import PermanentTrackerError
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    engine: Engine
+    redis: Redis
+    queue: Queue
+    clients: dict[str, TrackerClient] = field(default_factory=dict)
+    """The tracker clients with credentials; built by :meth:`with_clients` (workers only)."""
+
+    @classmethod
+    def build(cls, settings: Settings) -> Runtime:
+        redis = jobs_queue.connect(settings.redis_url)
+        return cls(settings, make_engine(settings.database_url), redis, jobs_queue.queue(redis))
+
+    def with_clients(self) -> Runtime:
+        from service.trackers.registry import build_clients
+
+        self.clients = dict(build_clients(self.settings))
+        return self
+
+    def client(self, source: str) -> TrackerClient:
+        """The client for ``source``, or a permanent error that says which settings it needs."""
+        found = self.clients.get(source)
+        if found is None:
+            raise MissingCredentials(source)
+        return found
+
+
+class MissingCredentials(PermanentTrackerError):
+    def __init__(self, source: str) -> None:
+        super().__init__(source, "connect", f"no API credentials for {source}: set {API_CREDENTIALS.get(source, source)}", 0)
+
+
+def all_secrets(settings: Settings) -> list[str]:
+    """Every secret value in the settings, for the log redactor."""
+    values = []
+    for tracker in (settings.github, settings.jira, settings.pagerduty):
+        for name in type(tracker).model_fields:
+            value = getattr(tracker, name)
+            items = value if isinstance(value, tuple) else (value,)
+            values.extend(item.get_secret_value() for item in items if hasattr(item, "get_secret_value"))
+    return values

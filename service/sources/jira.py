@@ -1,0 +1,171 @@
+"""Jira webhooks: the admin webhook signed with ``X-Hub-Signature: sha256=…`` (no ``-256``),
+or a Jira Automation "Send web request" rule, which cannot sign and sends a shared token in
+``X-Lessonloop-Token`` instead.
+
+An incident closes when ``jira:issue_updated`` moves the status into the done category. An
+Automation rule's body has no ``webhookEvent``; when it carries an issue whose status is in the
+done category, that counts as a close too.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from service import markers
+from service.events import Event, EventKind, Item, ItemRef, UnreadableBody, not_relevant
+from service.sources.base import Headers, WebhookSource, header, load_object, names, obj, opt_obj, text
+from service.timestamps import parse_timestamp
+from service.sources.signing import ACCEPTED, Verdict, any_matches, token_matches
+
+SIGNATURE_HEADER = "X-Hub-Signature"
+TOKEN_HEADER = "X-Lessonloop-Token"
+DELIVERY_HEADER = "X-Atlassian-Webhook-Identifier"
+
+
+def verify(body: bytes, headers: Headers, secrets: Sequence[str], tokens: Sequence[str]) -> Verdict:
+    given = header(headers, SIGNATURE_HEADER)
+    if given:
+        scheme, _, digest = given.partition("=")
+        if scheme != "sha256" or not digest:
+            return Verdict(False, f"{SIGNATURE_HEADER} must be sha256=<hex digest>")
+        if not any_matches(secrets, body, [digest]):
+            return Verdict(False, f"{SIGNATURE_HEADER} does not match the body under any configured secret")
+        return ACCEPTED
+    token = header(headers, TOKEN_HEADER)
+    if token:
+        if not tokens:
+            return Verdict(False, f"{TOKEN_HEADER} is not accepted: LESSONLOOP_JIRA_AUTOMATION_TOKEN is not set")
+        if not token_matches(tokens, token):
+            return Verdict(False, f"{TOKEN_HEADER} does not match any configured token")
+        return ACCEPTED
+    return Verdict(False, f"missing {SIGNATURE_HEADER} header (or {TOKEN_HEADER} from a Jira Automation rule)")
+
+
+def parse(body: bytes, _headers: Headers) -> Event:
+    payload = load_object(body)
+    webhook_event = payload.get("webhookEvent")
+    if webhook_event is None:
+        return _automation(payload)
+    if not isinstance(webhook_event, str):
+        raise UnreadableBody("webhookEvent is not a string")
+    if webhook_event.startswith("comment_"):
+        comment = opt_obj(payload.get("comment"))
+        if markers.is_ours(text(comment.get("body"))):
+            return not_relevant("jira", webhook_event, "lessonloop's own comment")
+        return not_relevant("jira", webhook_event, "comments do not change a lesson: edit the review's description")
+    if webhook_event != "jira:issue_updated":
+        return not_relevant("jira", webhook_event, f"event '{webhook_event}' is not used")
+
+    item = _item(obj(payload.get("issue"), "issue"))
+    changed = {text(change.get("field")).lower() for change in _changes(payload)}
+    moved_to_done = "status" in changed and _status_category(payload["issue"]) == "done"
+    is_review = markers.find_kind(item.body, markers.REVIEW) is not None
+    actor = text(opt_obj(payload.get("user")).get("displayName"))
+    if is_review and moved_to_done:
+        return Event(source="jira", kind=EventKind.REVIEW_CLOSED, name=webhook_event, item=item, actor=actor)
+    if is_review and changed & {"description", "summary"}:
+        return Event(source="jira", kind=EventKind.REVIEW_UPDATED, name=webhook_event, item=item, actor=actor)
+    if is_review:
+        return not_relevant("jira", webhook_event, "the review changed, but not its lesson", item)
+    if moved_to_done:
+        return Event(source="jira", kind=EventKind.INCIDENT_CLOSED, name=webhook_event, item=item, actor=actor)
+    return not_relevant("jira", webhook_event, "the status did not move into the done category", item)
+
+
+def delivery_id(headers: Headers, _event: Event) -> str | None:
+    return header(headers, DELIVERY_HEADER)
+
+
+def _automation(payload: dict[str, Any]) -> Event:
+    name = "automation"
+    issue = payload.get("issue")
+    if not isinstance(issue, dict):
+        return not_relevant("jira", name, "no webhookEvent and no issue: not a Jira issue event")
+    item = _item(issue)
+    if _status_category(issue) != "done":
+        return not_relevant("jira", name, "the issue's status is not in the done category", item)
+    if markers.find_kind(item.body, markers.REVIEW) is not None:
+        return Event(source="jira", kind=EventKind.REVIEW_CLOSED, name=name, item=item)
+    return Event(source="jira", kind=EventKind.INCIDENT_CLOSED, name=name, item=item)
+
+
+def _changes(payload: dict[str, Any]) -> list[dict[str, Any]]:
+    items = opt_obj(payload.get("changelog")).get("items")
+    return [change for change in items if isinstance(change, dict)] if isinstance(items, list) else []
+
+
+def _status_category(issue: dict[str, Any]) -> str:
+    status = opt_obj(opt_obj(issue.get("fields")).get("status"))
+    return text(opt_obj(status.get("statusCategory")).get("key"))
+
+
+def _item(issue: dict[str, Any]) -> Item:
+    key = text(issue.get("key"))
+    try:
+        ref = ItemRef.parse(f"jira:{key}")
+    except ValueError:
+        raise UnreadableBody("issue.key is missing or not a Jira issue key") from None
+    fields = opt_obj(issue.get("fields"))
+    return Item(
+        ref=ref,
+        title=text(fields.get("summary")),
+        url=_browse_url(text(issue.get("self")), key),
+        status=text(opt_obj(fields.get("status")).get("name")),
+        body=_description(fields.get("description")),
+        labels=names(fields.get("labels")),
+        issue_type=text(opt_obj(fields.get("issuetype")).get("name")),
+        priority=text(opt_obj(fields.get("priority")).get("name")),
+        service=next(iter(names(fields.get("components"))), ""),
+        project=text(opt_obj(fields.get("project")).get("key")) or ref.project,
+        assignees=_user_ids(fields.get("assignee")),
+        created_at=parse_timestamp(fields.get("created")),
+        closed_at=parse_timestamp(fields.get("resolutiondate"))
+        or parse_timestamp(fields.get("statuscategorychangedate")),
+    )
+
+
+def _user_ids(user: Any) -> tuple[str, ...]:
+    """The assignee as the Jira API names users (as the Jira client does): ``accountId`` on
+    Cloud, ``name`` on Data Center, so the same person can be assigned the review."""
+    user = opt_obj(user)
+    ident = text(user.get("accountId")) or text(user.get("name")) or text(user.get("key"))
+    return (ident,) if ident else ()
+
+
+def _browse_url(self_url: str, key: str) -> str:
+    """``https://acme.atlassian.net/rest/api/2/10042`` -> ``https://acme.atlassian.net/browse/OPS-42``."""
+    base, found, _ = self_url.partition("/rest/api/")
+    return f"{base}/browse/{key}" if found and base.startswith(("https://", "http://")) else ""
+
+
+def _description(value: Any) -> str:
+    """Wiki markup as REST v2 sends it; an Atlassian Document (v3, Automation) flattened to text."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, dict):
+        return "\n".join(_adf_text(value)).strip()
+    return ""
+
+
+def _adf_text(node: dict[str, Any]) -> list[str]:
+    if node.get("type") == "text":
+        return [text(node.get("text"))]
+    lines: list[str] = []
+    for child in node.get("content") or []:
+        if isinstance(child, dict):
+            parts = _adf_text(child)
+            if child.get("type") in ("paragraph", "heading", "listItem", "codeBlock"):
+                lines.append("".join(parts))
+            else:
+                lines.extend(parts)
+    return lines
+
+
+SOURCE = WebhookSource(
+    name="jira",
+    verify=verify,
+    parse=parse,
+    delivery_id=delivery_id,
+    kept_headers=(DELIVERY_HEADER,),
+)

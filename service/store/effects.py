@@ -1,0 +1,51 @@
+"""What lessonloop wrote to trackers: one row per (item, kind, key), so a retry edits or skips
+instead of writing again."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import Engine, func, select
+
+from service.store.deliveries import now
+from service.store.engine import begin_write, insert
+from service.store.schema import effects
+
+
+@dataclass(frozen=True)
+class Effect:
+    item_ref: str
+    kind: str
+    key: str
+    comment_id: str
+    digest: str
+
+
+def get(engine: Engine, item_ref: str, kind: str, key: str) -> Effect | None:
+    with engine.connect() as connection:
+        row = connection.execute(
+            select(effects.c.item_ref, effects.c.kind, effects.c.key, effects.c.comment_id, effects.c.digest)
+            .where(effects.c.item_ref == item_ref, effects.c.kind == kind, effects.c.key == key)
+        ).first()
+    return None if row is None else Effect(*row)
+
+
+def put(engine: Engine, item_ref: str, kind: str, key: str, comment_id: str, digest: str) -> None:
+    moment = now()
+    statement = insert(engine, effects).values(
+        item_ref=item_ref, kind=kind, key=key, comment_id=comment_id, digest=digest,
+        created_at=moment, updated_at=moment,
+    ).on_conflict_do_update(
+        index_elements=["item_ref", "kind", "key"],
+        set_={"comment_id": comment_id, "digest": digest, "updated_at": moment},
+    )
+    with begin_write(engine) as connection:
+        connection.execute(statement)
+
+
+def count(engine: Engine, kind: str | None = None) -> int:
+    query = select(func.count()).select_from(effects)
+    if kind is not None:
+        query = query.where(effects.c.kind == kind)
+    with engine.connect() as connection:
+        return int(connection.execute(query).scalar_one())

@@ -1,0 +1,104 @@
+"""Building the SQLAlchemy engine for SQLite or PostgreSQL, tuned for a webhook inbox."""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import threading
+import weakref
+from collections.abc import Iterator
+from pathlib import Path
+
+from sqlalchemy import Connection, Engine, Table, create_engine, event
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects.sqlite import Insert
+from sqlalchemy.engine import make_url
+
+
+def insert(engine: Engine | str, table: Table) -> Insert:
+    """An INSERT that can take ``ON CONFLICT`` clauses for ``engine`` (or a dialect's name):
+    SQLite and PostgreSQL spell them alike, but SQLAlchemy builds them from each dialect's own
+    ``insert``."""
+    name = engine if isinstance(engine, str) else engine.dialect.name
+    return (postgresql if name == "postgresql" else sqlite).insert(table)
+
+
+def sqlalchemy_url(database_url: str) -> str:
+    """``postgresql://`` means psycopg 3 here (the driver we install), not psycopg2."""
+    if database_url.startswith("postgresql://"):
+        return "postgresql+psycopg://" + database_url.removeprefix("postgresql://")
+    return database_url
+
+
+def make_engine(database_url: str) -> Engine:
+    url = make_url(sqlalchemy_url(database_url))
+    if url.get_backend_name() == "sqlite":
+        engine = create_engine(
+            url,
+            # several gunicorn workers and an RQ worker write one file: wait for the lock
+            # instead of failing with "database is locked"
+            connect_args={"timeout": 30, "check_same_thread": False},
+            pool_pre_ping=False,
+        )
+        event.listen(engine, "connect", _sqlite_pragmas)
+    else:
+        engine = create_engine(url, pool_size=5, max_overflow=10, pool_pre_ping=True, pool_recycle=1800)
+    # a forked RQ work horse must not share the parent's sockets
+    os.register_at_fork(after_in_child=lambda: engine.dispose(close=False))
+    return engine
+
+
+def _sqlite_pragmas(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.close()
+
+
+@contextlib.contextmanager
+def begin_write(engine: Engine) -> Iterator[Connection]:
+    """A write transaction. On SQLite, writers from every lessonloop process take turns on a
+    lock file first: SQLite's own busy handler sleeps 1, 2, 5, 10... ms between tries, which
+    under concurrent webhooks turns into tens of milliseconds of tail latency, while a waiter
+    on the lock file wakes the moment the previous writer is done."""
+    lock = _write_locks.get(engine)
+    if lock is None and engine.dialect.name == "sqlite":
+        lock = _write_locks.setdefault(engine, _WriteLock(engine.url.database))
+    if lock is None:
+        with engine.begin() as connection:
+            yield connection
+        return
+    with lock, engine.begin() as connection:
+        yield connection
+
+
+class _WriteLock:
+    """A thread lock (threads of one process) plus ``flock`` on a file (processes)."""
+
+    def __init__(self, database: str | None) -> None:
+        self.path = None if not database or database == ":memory:" else Path(database + "-writelock")
+        self.thread_lock = threading.Lock()
+        self.handle = None
+        self.pid = 0
+
+    def __enter__(self) -> None:
+        self.thread_lock.acquire()
+        if self.path is None:
+            return
+        if self.pid != os.getpid():  # a forked child must not share its parent's open file
+            self.handle = open(self.path, "a")  # noqa: SIM115 - kept open for the process's life
+            self.pid = os.getpid()
+        fcntl.flock(self.handle, fcntl.LOCK_EX)
+
+    def __exit__(self, *_: object) -> None:
+        try:
+            if self.handle is not None:
+                fcntl.flock(self.handle, fcntl.LOCK_UN)
+        finally:
+            self.thread_lock.release()
+
+
+_write_locks: weakref.WeakKeyDictionary[Engine, _WriteLock] = weakref.WeakKeyDictionary()

@@ -1,0 +1,98 @@
+"""The learning log: one lesson per review, its sections as separate fields."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlalchemy import Engine, or_, select
+
+from service.store.deliveries import now, utc
+from service.store.engine import begin_write, insert
+from service.store.schema import lessons
+
+SECTION_COLUMNS = ("what_happened", "what_we_expected", "why_different", "what_we_learned", "what_we_will_change")
+
+
+@dataclass(frozen=True)
+class Lesson:
+    review_ref: str
+    incident_ref: str
+    incident_title: str
+    incident_url: str
+    priority: str
+    review_url: str
+    sections: dict[str, str]
+    digest: str
+    incident_closed_at: datetime | None
+    captured_at: datetime
+    updated_at: datetime
+    seconds_to_lesson: int | None
+    other_sections: dict[str, str] = field(default_factory=dict)
+
+
+def save(engine: Engine, *, review_ref: str, incident_ref: str, incident_title: str, incident_url: str,
+         priority: str, review_url: str, sections: Mapping[str, str], digest: str,
+         incident_closed_at: datetime | None) -> bool:
+    """Keep the lesson; True when it is new or its text changed."""
+    existing = get(engine, review_ref)
+    if existing is not None and existing.digest == digest:
+        return False
+    moment = now()
+    columns = {name: sections.get(name, "") for name in SECTION_COLUMNS}
+    others = {key: value for key, value in sections.items() if key not in SECTION_COLUMNS}
+    values = dict(incident_ref=incident_ref, incident_title=incident_title, incident_url=incident_url,
+                  priority=priority, review_url=review_url, other_sections=others, digest=digest,
+                  incident_closed_at=incident_closed_at, updated_at=moment, **columns)
+    seconds = None
+    if incident_closed_at is not None and moment >= incident_closed_at:
+        seconds = int((moment - incident_closed_at).total_seconds())
+    statement = insert(engine, lessons).values(
+        review_ref=review_ref, captured_at=moment, seconds_to_lesson=seconds, **values
+    ).on_conflict_do_update(index_elements=["review_ref"], set_=values)  # first capture time stays
+    with begin_write(engine) as connection:
+        connection.execute(statement)
+    return True
+
+
+def get(engine: Engine, review_ref: str) -> Lesson | None:
+    with engine.connect() as connection:
+        row = connection.execute(select(lessons).where(lessons.c.review_ref == review_ref)).mappings().first()
+    return None if row is None else _lesson(row)
+
+
+def find(engine: Engine, ref: str) -> Lesson | None:
+    """A lesson by its review's or its incident's ref."""
+    with engine.connect() as connection:
+        row = connection.execute(
+            select(lessons).where(or_(lessons.c.review_ref == ref, lessons.c.incident_ref == ref))
+        ).mappings().first()
+    return None if row is None else _lesson(row)
+
+
+def listing(engine: Engine, limit: int = 50, terms: Sequence[str] = ()) -> list[Lesson]:
+    """Newest first; with ``terms``, only lessons containing every term (case-insensitive) in
+    the incident's title or any section."""
+    query = select(lessons).order_by(lessons.c.captured_at.desc(), lessons.c.id.desc()).limit(limit)
+    searched = (lessons.c.incident_title, *(lessons.c[name] for name in SECTION_COLUMNS), lessons.c.incident_ref)
+    for term in terms:
+        pattern = f"%{_escape(term.lower())}%"
+        query = query.where(or_(*(column.ilike(pattern, escape="\\") for column in searched)))
+    with engine.connect() as connection:
+        return [_lesson(row) for row in connection.execute(query).mappings()]
+
+
+def _escape(term: str) -> str:
+    return term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def _lesson(row: Mapping) -> Lesson:  # type: ignore[type-arg]
+    return Lesson(
+        review_ref=row["review_ref"], incident_ref=row["incident_ref"], incident_title=row["incident_title"],
+        incident_url=row["incident_url"], priority=row["priority"], review_url=row["review_url"],
+        sections={name: row[name] for name in SECTION_COLUMNS}, digest=row["digest"],
+        incident_closed_at=utc(row["incident_closed_at"]), captured_at=utc(row["captured_at"]),  # type: ignore[arg-type]
+        updated_at=utc(row["updated_at"]), seconds_to_lesson=row["seconds_to_lesson"],  # type: ignore[arg-type]
+        other_sections=dict(row["other_sections"] or {}),
+    )

@@ -1,0 +1,124 @@
+"""Incidents and the reviews opened for them: one incident, one review."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import date, datetime
+
+from sqlalchemy import Engine, select, update
+
+from service.events import Item, ItemRef
+from service.store.deliveries import now, utc
+from service.store.engine import begin_write, insert
+from service.store.schema import incidents, reviews
+
+
+@dataclass(frozen=True)
+class IncidentRecord:
+    ref: str
+    title: str
+    url: str
+    body: str
+    priority: str
+    urgency: str
+    service: str
+    responders: list[str]
+    opened_at: datetime | None
+    closed_at: datetime | None
+
+    def as_item(self) -> Item:
+        return Item(ref=ItemRef.parse(self.ref), title=self.title, url=self.url, body=self.body,
+                    priority=self.priority, urgency=self.urgency, service=self.service,
+                    assignees=tuple(self.responders), created_at=self.opened_at, closed_at=self.closed_at)
+
+
+@dataclass(frozen=True)
+class ReviewRecord:
+    incident_ref: str
+    ref: str
+    url: str
+    template: str | None
+    status: str
+    due_on: date | None
+    opened_at: datetime
+    closed_at: datetime | None
+    reminded_on: date | None
+
+
+def save_incident(engine: Engine, item: Item) -> None:
+    """Record the incident's facts; a later close (reopened and closed again) updates them."""
+    values = dict(title=item.title, url=item.url, body=item.body, priority=item.priority,
+                  urgency=item.urgency, service=item.service, responders=list(item.assignees),
+                  opened_at=item.created_at, closed_at=item.closed_at)
+    statement = insert(engine, incidents).values(ref=str(item.ref), recorded_at=now(), **values)
+    with begin_write(engine) as connection:
+        connection.execute(statement.on_conflict_do_update(index_elements=["ref"], set_=values))
+
+
+def incident(engine: Engine, ref: ItemRef | str) -> IncidentRecord | None:
+    with engine.connect() as connection:
+        row = connection.execute(select(incidents).where(incidents.c.ref == str(ref))).mappings().first()
+    if row is None:
+        return None
+    return IncidentRecord(**{key: row[key] for key in IncidentRecord.__dataclass_fields__}
+                          | {"opened_at": utc(row["opened_at"]), "closed_at": utc(row["closed_at"])})
+
+
+def save_review(engine: Engine, *, incident_ref: ItemRef, ref: ItemRef, url: str, template: str | None,
+                due_on: date | None) -> ReviewRecord:
+    """Record the review of an incident; the first one recorded stays (one incident, one review)."""
+    statement = insert(engine, reviews).values(
+        incident_ref=str(incident_ref), ref=str(ref), url=url, template=template, status="open",
+        due_on=due_on, opened_at=now(),
+    ).on_conflict_do_nothing(index_elements=["incident_ref"])
+    with begin_write(engine) as connection:
+        connection.execute(statement)
+    found = review_of(engine, incident_ref)
+    assert found is not None
+    return found
+
+
+def review_of(engine: Engine, incident_ref: ItemRef | str) -> ReviewRecord | None:
+    return _one(engine, reviews.c.incident_ref == str(incident_ref))
+
+
+def review(engine: Engine, ref: ItemRef | str) -> ReviewRecord | None:
+    return _one(engine, reviews.c.ref == str(ref))
+
+
+def set_status(engine: Engine, ref: ItemRef | str, status: str) -> None:
+    values: dict[str, object] = {"status": status, "closed_at": now() if status == "closed" else None}
+    with begin_write(engine) as connection:
+        connection.execute(update(reviews).where(reviews.c.ref == str(ref)).values(**values))
+
+
+def overdue(engine: Engine, today: date) -> list[ReviewRecord]:
+    """Open reviews past their due date and not yet reminded today."""
+    with engine.connect() as connection:
+        rows = connection.execute(
+            select(reviews).where(
+                reviews.c.status == "open",
+                reviews.c.due_on < today,
+                (reviews.c.reminded_on.is_(None)) | (reviews.c.reminded_on < today),
+            ).order_by(reviews.c.id)
+        ).mappings().all()
+    return [_review(row) for row in rows]
+
+
+def mark_reminded(engine: Engine, ref: str, today: date) -> None:
+    with begin_write(engine) as connection:
+        connection.execute(update(reviews).where(reviews.c.ref == ref).values(reminded_on=today))
+
+
+def _one(engine: Engine, condition) -> ReviewRecord | None:  # type: ignore[no-untyped-def]
+    with engine.connect() as connection:
+        row = connection.execute(select(reviews).where(condition)).mappings().first()
+    return None if row is None else _review(row)
+
+
+def _review(row: Mapping) -> ReviewRecord:  # type: ignore[type-arg]
+    values = {key: row[key] for key in ReviewRecord.__dataclass_fields__}
+    values["opened_at"] = utc(values["opened_at"])
+    values["closed_at"] = utc(values["closed_at"])
+    return ReviewRecord(**values)

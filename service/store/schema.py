@@ -1,0 +1,130 @@
+"""The store's tables, as SQLAlchemy Core metadata.
+
+The migrations under ``migrations/versions`` create exactly these; a test compares the two so
+they cannot drift.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    Column,
+    Date,
+    DateTime,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.types import JSON
+
+metadata = MetaData()
+
+deliveries = Table(
+    "deliveries",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("source", String(16), nullable=False),
+    Column("delivery_id", String(200), nullable=False, doc="the tracker's id for this delivery, same on retries"),
+    Column("event_name", String(100), nullable=False),
+    Column("event_kind", String(32), nullable=False),
+    Column("item_ref", String(300)),
+    Column("headers", JSON, nullable=False, doc="the few headers a parser needs to read the body again"),
+    Column("body", LargeBinary, nullable=False),
+    Column("status", String(16), nullable=False, doc="received, done, ignored or failed"),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("job_id", String(100), doc="the RQ job now in charge; empty means delivery-<id>"),
+    Column("retry_at", DateTime(timezone=True), doc="when a job waiting out a tracker fault runs again"),
+    Column("outcome", Text),
+    Column("last_error", Text),
+    Column("received_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    UniqueConstraint("source", "delivery_id", name="uq_deliveries_source_delivery_id"),
+    Index("ix_deliveries_status_received_at", "status", "received_at"),
+    Index("ix_deliveries_status_updated_at", "status", "updated_at"),  # the sweep asks by this
+    Index("ix_deliveries_item_ref", "item_ref"),
+)
+
+incidents = Table(
+    "incidents",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("ref", String(300), nullable=False, unique=True),
+    Column("title", Text, nullable=False),
+    Column("url", Text, nullable=False),
+    Column("body", Text, nullable=False, doc="kept to find the items it references"),
+    Column("priority", String(100), nullable=False),
+    Column("urgency", String(50), nullable=False),
+    Column("service", String(200), nullable=False),
+    Column("responders", JSON, nullable=False),
+    Column("opened_at", DateTime(timezone=True)),
+    Column("closed_at", DateTime(timezone=True)),
+    Column("recorded_at", DateTime(timezone=True), nullable=False),
+)
+
+reviews = Table(
+    "reviews",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("incident_ref", String(300), nullable=False, unique=True, doc="one incident, one review"),
+    Column("ref", String(300), nullable=False, unique=True),
+    Column("url", Text, nullable=False),
+    Column("template", Text, doc="the template file the review was opened with; empty for the built-in one"),
+    Column("status", String(16), nullable=False, doc="open or closed"),
+    Column("due_on", Date),
+    Column("opened_at", DateTime(timezone=True), nullable=False),
+    Column("closed_at", DateTime(timezone=True)),
+    Column("reminded_on", Date),
+)
+
+lessons = Table(
+    "lessons",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("review_ref", String(300), nullable=False, unique=True),
+    Column("incident_ref", String(300), nullable=False),
+    Column("incident_title", Text, nullable=False),
+    Column("incident_url", Text, nullable=False),
+    Column("priority", String(100), nullable=False),
+    Column("review_url", Text, nullable=False),
+    Column("what_happened", Text, nullable=False),
+    Column("what_we_expected", Text, nullable=False),
+    Column("why_different", Text, nullable=False),
+    Column("what_we_learned", Text, nullable=False),
+    Column("what_we_will_change", Text, nullable=False),
+    Column("other_sections", JSON, nullable=False, doc="sections of a custom template beyond the five"),
+    Column("digest", String(64), nullable=False),
+    Column("incident_closed_at", DateTime(timezone=True)),
+    Column("captured_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    Column("seconds_to_lesson", Integer, doc="from the incident's close to the lesson's capture"),
+)
+
+links = Table(
+    "links",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("a_ref", String(300), nullable=False),
+    Column("b_ref", String(300), nullable=False),
+    Column("origin", String(16), nullable=False, doc="opened (review of incident), text (referenced), manual"),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    UniqueConstraint("a_ref", "b_ref", name="uq_links_pair"),
+    Index("ix_links_b_ref", "b_ref"),
+)
+
+effects = Table(
+    "effects",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("item_ref", String(300), nullable=False),
+    Column("kind", String(32), nullable=False, doc="the marker kind of what was written"),
+    Column("key", String(300), nullable=False, doc="which one of that kind: a review ref, a digest, a date"),
+    Column("comment_id", String(100), nullable=False),
+    Column("digest", String(64), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    UniqueConstraint("item_ref", "kind", "key", name="uq_effects_item_kind_key"),
+)

@@ -1,0 +1,144 @@
+"""The one interface every tracker client implements, and the small values it passes around.
+
+Workers talk to GitHub, Jira and PagerDuty only through :class:`TrackerClient`. Where a tracker
+cannot do something (PagerDuty has no tasks and its notes cannot be edited) the client raises
+:class:`~service.trackers.errors.UnsupportedOperation` and says so up front in ``capabilities``,
+so a worker can decide before it calls.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Literal, Protocol, runtime_checkable
+
+from service.events import Item, ItemRef, Source
+from service.markers import LINK, REVIEW, Marker, Markup
+
+REVIEW_PROPERTY_KEY = "lessonloop"
+"""Jira issue entity property written on every review lessonloop opens (and label on it)."""
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    """What a tracker allows, so workers can choose a path without trying and failing."""
+
+    tasks: bool  # can hold a review task
+    edit_comments: bool  # a comment lessonloop wrote can be edited in place
+    hidden_markers: bool  # the marker is invisible to readers
+
+
+@dataclass(frozen=True)
+class ReviewDraft:
+    """A review task to open. ``body`` is in the tracker's markup, without the marker."""
+
+    container: str  # where it goes: GitHub "owner/repo", Jira project key "OPS"
+    title: str
+    body: str
+    incident: ItemRef
+    incident_url: str
+    incident_title: str = ""
+    labels: tuple[str, ...] = ()
+    assignee: str | None = None  # GitHub login; Jira accountId (Cloud) or user name (Data Center)
+    due: date | None = None  # Jira only: GitHub issues have no due date
+    issue_type: str = "Task"  # Jira only
+    link_type: str = "Relates"  # Jira only, when the incident is a Jira issue too
+
+
+@dataclass(frozen=True)
+class Review:
+    """A review task that exists in a tracker, found or just opened."""
+
+    ref: ItemRef
+    url: str
+    incident: ItemRef
+    title: str = ""
+
+
+@dataclass(frozen=True)
+class Comment:
+    """A comment (GitHub, Jira) or note (PagerDuty). ``body`` is as stored, marker included."""
+
+    id: str
+    body: str
+    marker: Marker | None
+    url: str = ""
+    author: str = ""
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+
+    @property
+    def ours(self) -> bool:
+        return self.marker is not None
+
+
+@dataclass(frozen=True)
+class Identity:
+    """Who the configured credentials act as."""
+
+    source: Source
+    id: str  # GitHub login, Jira accountId (Cloud) or user key/name (Data Center), PagerDuty user id
+    name: str
+    email: str = ""
+    kind: Literal["user", "account"] = "user"  # "account": a PagerDuty account-level token
+
+
+@runtime_checkable
+class TrackerClient(Protocol):
+    """One tracker, seen the way lessonloop needs it. Every method makes as few calls as it can.
+
+    All methods raise only :class:`~service.trackers.errors.TrackerError` subclasses.
+    """
+
+    source: Source
+    markup: Markup
+    capabilities: Capabilities
+
+    def whoami(self) -> Identity:
+        """Who our credentials are (``lessonloop check --online``, ignoring our own events)."""
+        ...
+
+    def get_item(self, ref: ItemRef) -> Item:
+        """Read an issue or incident: title, body, status, labels, assignees, URL, timestamps."""
+        ...
+
+    def open_review(self, draft: ReviewDraft) -> Review:
+        """Create the review task, marked, and linked to its incident from the review's side."""
+        ...
+
+    def find_review(self, container: str, incident: ItemRef, since: datetime | None = None) -> Review | None:
+        """The review lessonloop already opened in ``container`` for ``incident``, if any.
+
+        ``since`` (when the incident closed, say) lets the tracker skip older reviews.
+        """
+        ...
+
+    def link(self, item: ItemRef, target: ItemRef, target_url: str, title: str) -> None:
+        """Make ``item`` point at ``target``; idempotent (a second call adds nothing)."""
+        ...
+
+    def add_comment(self, item: ItemRef, text: str, marker: Marker) -> Comment:
+        """Post ``text`` with ``marker`` attached the way this tracker hides it best."""
+        ...
+
+    def edit_comment(self, item: ItemRef, comment_id: str, text: str, marker: Marker) -> Comment:
+        """Replace a comment lessonloop wrote; UnsupportedOperation where comments are append-only."""
+        ...
+
+    def comments(self, item: ItemRef) -> list[Comment]:
+        """Every comment on ``item``, oldest first, each with its marker if it has one."""
+        ...
+
+    def find_comments(self, item: ItemRef, kind: str | None = None) -> list[Comment]:
+        """lessonloop's own comments on ``item`` (of one marker ``kind`` if given), oldest first."""
+        ...
+
+
+def review_marker(incident: ItemRef) -> Marker:
+    """The marker on a review: which incident it reviews."""
+    return Marker(REVIEW, {"incident": str(incident)})
+
+
+def link_marker(target: ItemRef) -> Marker:
+    """The marker on a comment or note that only points at a related item."""
+    return Marker(LINK, {"target": str(target)})

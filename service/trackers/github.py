@@ -1,0 +1,226 @@
+"""GitHub issues as incidents and reviews, through one ``requests`` session (REST, Markdown).
+
+The base URL comes from settings, so GitHub Enterprise Server (``https://HOST/api/v3``) works the
+same as github.com. Markers are HTML comments: invisible in rendered Markdown.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import requests
+
+from config.settings import GitHubSettings
+from service.timestamps import parse_timestamp
+from service.events import Item, ItemRef, Source
+from service.markers import Marker, Markup, attach, find, find_kind
+from service.trackers.base import Capabilities, Comment, Identity, Review, ReviewDraft, link_marker, review_marker
+from service.trackers.errors import PermanentTrackerError
+from service.trackers.http import DEFAULT_TIMEOUT, HttpApi, response_message
+from service.trackers.retry import RetryPolicy
+
+API_VERSION = "2022-11-28"
+PAGE_SIZE = 100
+
+
+def _github_message(data: Any) -> str:
+    message = str(data.get("message", ""))
+    details = []
+    for error in data.get("errors") or []:
+        if isinstance(error, dict):
+            details.append(error.get("message") or " ".join(f"{k}={v}" for k, v in sorted(error.items())))
+        else:
+            details.append(str(error))
+    return f"{message}: {'; '.join(details)}" if details else message
+
+
+
+
+class GitHubClient:
+    """Issues, comments and identity on GitHub or GitHub Enterprise Server."""
+
+    source: Source = "github"
+    markup: Markup = "markdown"
+    capabilities = Capabilities(tasks=True, edit_comments=True, hidden_markers=True)
+
+    def __init__(
+        self,
+        token: str,
+        api_url: str = "https://api.github.com",
+        retry: RetryPolicy = RetryPolicy(),
+        timeout: float | tuple[float, float] = DEFAULT_TIMEOUT,
+    ) -> None:
+        session = requests.Session()
+        session.headers.update(
+            {
+                "Authorization": f"Bearer {token}",
+                "Accept": "application/vnd.github+json",
+                "X-GitHub-Api-Version": API_VERSION,
+                "User-Agent": "lessonloop",
+            }
+        )
+        self.api = HttpApi(
+            "github", api_url, session, lambda r: response_message(r, _github_message), retry, timeout
+        )
+        self._identity: Identity | None = None
+
+    @classmethod
+    def from_settings(cls, settings: GitHubSettings, retry: RetryPolicy = RetryPolicy()) -> GitHubClient:
+        if settings.token is None:
+            raise ValueError("LESSONLOOP_GITHUB_TOKEN is not set")
+        return cls(settings.token.get_secret_value(), settings.api_url, retry)
+
+    # --- identity and items -------------------------------------------------------------------
+
+    def whoami(self) -> Identity:
+        """``GET /user``, once per client: the login doubles as the ``creator`` filter for reviews."""
+        if self._identity is None:
+            data = self.api.json("whoami", "GET", "/user")
+            self._identity = Identity("github", data["login"], data.get("name") or data["login"], data.get("email") or "")
+        return self._identity
+
+    def get_item(self, ref: ItemRef) -> Item:
+        owner, repo, number = self._parts(ref, "get_item")
+        data = self.api.json("get_item", "GET", f"/repos/{owner}/{repo}/issues/{number}")
+        return self._item(ref, data)
+
+    # --- reviews ------------------------------------------------------------------------------
+
+    def open_review(self, draft: ReviewDraft) -> Review:
+        """One ``POST /issues``. The incident's URL in the body is the link: GitHub shows the
+        cross-reference on the incident's timeline when both are on the same GitHub."""
+        owner, repo = self._repo(draft.container, "open_review")
+        body = draft.body
+        if draft.incident_url not in body:
+            body = f"{body.rstrip()}\n\nIncident: {draft.incident_url}"
+        payload: dict[str, Any] = {
+            "title": draft.title,
+            "body": attach(body, review_marker(draft.incident), "markdown"),
+        }
+        if draft.labels:
+            payload["labels"] = list(draft.labels)
+        if draft.assignee:
+            payload["assignees"] = [draft.assignee]
+        data = self.api.json("open_review", "POST", f"/repos/{owner}/{repo}/issues", json=payload)
+        return Review(ItemRef.github(f"{owner}/{repo}", data["number"]), data["html_url"], draft.incident, data["title"])
+
+    def find_review(self, container: str, incident: ItemRef, since: datetime | None = None) -> Review | None:
+        """Issues we created in the repository, newest first, until one carries the marker.
+
+        Listing (not the search API) because it is strongly consistent: a review created just
+        before a crash is found at once; ``since`` keeps it to one page in practice.
+        """
+        owner, repo = self._repo(container, "find_review")
+        me = self.whoami().id
+        wanted = str(incident)
+        page = 1
+        while True:
+            params: dict[str, str | int] = {
+                "creator": me, "state": "all", "sort": "created", "direction": "desc",
+                "per_page": PAGE_SIZE, "page": page,
+            }
+            if since is not None:
+                params["since"] = since.isoformat().replace("+00:00", "Z")
+            issues = self.api.json("find_review", "GET", f"/repos/{owner}/{repo}/issues", params=params)
+            for issue in issues:
+                marker = find_kind(issue.get("body"), "review")
+                if "pull_request" not in issue and marker is not None and marker.get("incident") == wanted:
+                    ref = ItemRef.github(f"{owner}/{repo}", issue["number"])
+                    return Review(ref, issue["html_url"], incident, issue["title"])
+            if len(issues) < PAGE_SIZE:
+                return None
+            page += 1
+
+    def link(self, item: ItemRef, target: ItemRef, target_url: str, title: str) -> None:
+        """A marked comment naming the target, unless one is already there (1 read + 0 or 1 write)."""
+        marker = link_marker(target)
+        for comment in self.find_comments(item, marker.kind):
+            if comment.marker is not None and comment.marker.get("target") == str(target):
+                return
+        self.add_comment(item, f"Related: [{title or target}]({target_url})", marker)
+
+    # --- comments -----------------------------------------------------------------------------
+
+    def add_comment(self, item: ItemRef, text: str, marker: Marker) -> Comment:
+        owner, repo, number = self._parts(item, "add_comment")
+        data = self.api.json(
+            "add_comment", "POST", f"/repos/{owner}/{repo}/issues/{number}/comments",
+            json={"body": attach(text, marker, "markdown")},
+        )
+        return self._comment(data)
+
+    def edit_comment(self, item: ItemRef, comment_id: str, text: str, marker: Marker) -> Comment:
+        owner, repo, _ = self._parts(item, "edit_comment")
+        if not comment_id.isdigit():
+            raise PermanentTrackerError("github", "edit_comment", f"not a GitHub comment id: {comment_id!r}", 0)
+        data = self.api.json(
+            "edit_comment", "PATCH", f"/repos/{owner}/{repo}/issues/comments/{int(comment_id)}",
+            json={"body": attach(text, marker, "markdown")},
+        )
+        return self._comment(data)
+
+    def comments(self, item: ItemRef) -> list[Comment]:
+        owner, repo, number = self._parts(item, "comments")
+        found: list[Comment] = []
+        page = 1
+        while True:
+            batch = self.api.json(
+                "comments", "GET", f"/repos/{owner}/{repo}/issues/{number}/comments",
+                params={"per_page": PAGE_SIZE, "page": page},
+            )
+            found.extend(self._comment(c) for c in batch)
+            if len(batch) < PAGE_SIZE:
+                return found
+            page += 1
+
+    def find_comments(self, item: ItemRef, kind: str | None = None) -> list[Comment]:
+        return [c for c in self.comments(item) if c.marker is not None and (kind is None or c.marker.kind == kind)]
+
+    # --- shapes -------------------------------------------------------------------------------
+
+    @staticmethod
+    def _parts(ref: ItemRef, operation: str) -> tuple[str, str, int]:
+        try:
+            return ref.github_parts
+        except ValueError as error:
+            raise PermanentTrackerError("github", operation, str(error), 0) from None
+
+    @staticmethod
+    def _repo(container: str, operation: str) -> tuple[str, str]:
+        owner, _, repo = container.partition("/")
+        if not owner or not repo or "/" in repo:
+            raise PermanentTrackerError("github", operation, f"not a repository: {container!r} (owner/repo)", 0)
+        return owner, repo
+
+    @staticmethod
+    def _item(ref: ItemRef, data: dict[str, Any]) -> Item:
+        return Item(
+            ref=ref,
+            title=data.get("title") or "",
+            url=data.get("html_url") or "",
+            status=data.get("state") or "",
+            body=data.get("body") or "",
+            labels=tuple(label["name"] if isinstance(label, dict) else str(label) for label in data.get("labels") or ()),
+            project=ref.project,
+            assignees=tuple(a["login"] for a in data.get("assignees") or ()),
+            created_at=parse_timestamp(data.get("created_at")),
+            closed_at=parse_timestamp(data.get("closed_at")),
+        )
+
+    @staticmethod
+    def _comment(data: dict[str, Any]) -> Comment:
+        body = data.get("body") or ""
+        markers = find(body)
+        return Comment(
+            id=str(data["id"]),
+            body=body,
+            marker=markers[0] if markers else None,
+            url=data.get("html_url") or "",
+            author=(data.get("user") or {}).get("login", ""),
+            created_at=parse_timestamp(data.get("created_at")),
+            updated_at=parse_timestamp(data.get("updated_at")),
+        )
+
+
+__all__ = ["GitHubClient"]

@@ -1,0 +1,130 @@
+"""Shared HTTP plumbing: one ``requests`` session per client, errors turned into ours.
+
+GitHub and PagerDuty clients call through :class:`HttpApi`; the Jira client reuses
+:func:`error_from_response` on the responses the ``jira`` library hands back.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import requests
+
+from service.trackers.errors import PermanentTrackerError, TrackerError, TransientTrackerError
+from service.trackers.retry import RetryPolicy, call_with_retry, wait_from_headers
+
+DEFAULT_TIMEOUT: tuple[float, float] = (5.0, 30.0)  # connect, read
+_IDEMPOTENT = {"GET", "HEAD", "PUT", "PATCH", "DELETE", "OPTIONS"}
+
+MessageOf = Callable[[requests.Response], str]
+
+
+def response_message(response: requests.Response, from_json: Callable[[Any], str]) -> str:
+    """The tracker's own message from an error response, or its text when it sent no JSON."""
+    try:
+        data = response.json()
+    except ValueError:
+        data = None
+    message = ""
+    if data is not None:
+        try:
+            message = from_json(data)
+        except (AttributeError, KeyError, TypeError, IndexError):
+            message = ""
+    return message or (response.text or response.reason or "").strip()[:500]
+
+
+def is_rate_limit(response: requests.Response, message: str) -> bool:
+    """A 403 that is really a rate limit (GitHub's primary and secondary limits)."""
+    headers = response.headers
+    return (
+        headers.get("x-ratelimit-remaining") == "0"
+        or "retry-after" in headers
+        or "rate limit" in message.lower()
+    )
+
+
+def error_from_response(tracker: str, operation: str, response: requests.Response, message: str) -> TrackerError:
+    status = response.status_code
+    wait = wait_from_headers(response.headers)
+    if status == 429 or (status == 403 and is_rate_limit(response, message)):
+        return TransientTrackerError(tracker, operation, message, status, wait, may_have_applied=False)
+    if status >= 500 or status == 408:
+        return TransientTrackerError(tracker, operation, message, status, wait, may_have_applied=True)
+    return PermanentTrackerError(tracker, operation, message, status)
+
+
+def error_from_exception(tracker: str, operation: str, error: requests.RequestException) -> TrackerError:
+    """A request that got no answer. Only a failed connect is known not to have reached the tracker."""
+    not_sent = isinstance(error, requests.ConnectTimeout) or (
+        isinstance(error, requests.ConnectionError) and "NewConnectionError" in repr(error)
+    )
+    if isinstance(error, (requests.Timeout, requests.ConnectionError)):
+        kind = "timed out" if isinstance(error, requests.Timeout) else "connection failed"
+        return TransientTrackerError(tracker, operation, f"{kind}: {type(error).__name__}", None, None, not not_sent)
+    return PermanentTrackerError(tracker, operation, f"request failed: {type(error).__name__}: {error}", 0)
+
+
+class HttpApi:
+    """A base URL, a session built once, a timeout, a retry policy and an error vocabulary."""
+
+    def __init__(
+        self,
+        tracker: str,
+        base_url: str,
+        session: requests.Session,
+        message_of: MessageOf,
+        retry: RetryPolicy,
+        timeout: float | tuple[float, float] = DEFAULT_TIMEOUT,
+    ) -> None:
+        self.tracker = tracker
+        self.base_url = base_url.rstrip("/")
+        self.session = session
+        self.message_of = message_of
+        self.retry = retry
+        self.timeout = timeout
+
+    def request(
+        self,
+        operation: str,
+        method: str,
+        path: str,
+        params: Mapping[str, str | int] | None = None,
+        json: Any = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> requests.Response:
+        """One logical call: retried within the policy, then a response with a 2xx status or our error."""
+        url = self.base_url + path
+
+        def once() -> requests.Response:
+            try:
+                response = self.session.request(
+                    method, url, params=params, json=json, headers=headers, timeout=self.timeout
+                )
+            except requests.RequestException as error:
+                raise error_from_exception(self.tracker, operation, error) from None
+            if response.status_code >= 300:
+                raise error_from_response(self.tracker, operation, response, self.message_of(response))
+            return response
+
+        return call_with_retry(self.retry, once, idempotent=method.upper() in _IDEMPOTENT)
+
+    def json(
+        self,
+        operation: str,
+        method: str,
+        path: str,
+        params: Mapping[str, str | int] | None = None,
+        json: Any = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> Any:
+        response = self.request(operation, method, path, params=params, json=json, headers=headers)
+        if not response.content:
+            return None
+        try:
+            return response.json()
+        except ValueError:
+            raise PermanentTrackerError(
+                self.tracker, operation, f"answer is not JSON: {response.text[:200]!r}", response.status_code
+            ) from None

@@ -1,0 +1,162 @@
+"""PagerDuty incidents and their notes, through one ``requests`` session (REST v2, plain text).
+
+Plain ``requests`` rather than the ``pagerduty`` client library: we call four endpoints, need
+our own error vocabulary and retry policy around every one, and the library adds its own retry
+loop and exception types we would have to unwrap again.
+
+PagerDuty has no tasks, so reviews of its incidents live in GitHub or Jira; notes are
+append-only, so a changed lesson is a new note. The marker is a short bracketed prefix.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import requests
+
+from config.settings import PagerDutySettings
+from service.timestamps import parse_timestamp
+from service.events import Item, ItemRef, Source
+from service.markers import Marker, Markup, attach, find
+from service.trackers.base import Capabilities, Comment, Identity, Review, ReviewDraft, link_marker
+from service.trackers.errors import PermanentTrackerError, UnsupportedOperation
+from service.trackers.http import DEFAULT_TIMEOUT, HttpApi, response_message
+from service.trackers.retry import RetryPolicy
+
+ACCEPT = "application/vnd.pagerduty+json;version=2"
+
+
+def _pagerduty_message(data: Any) -> str:
+    error = data["error"]
+    message = str(error.get("message", ""))
+    details = [str(e) for e in error.get("errors") or []]
+    return f"{message}: {'; '.join(details)}" if details else message
+
+
+
+
+class PagerDutyClient:
+    """Incidents, notes and identity on PagerDuty."""
+
+    source: Source = "pagerduty"
+    markup: Markup = "plain"
+    capabilities = Capabilities(tasks=False, edit_comments=False, hidden_markers=False)
+
+    def __init__(
+        self,
+        api_token: str,
+        from_email: str,
+        api_url: str = "https://api.pagerduty.com",
+        retry: RetryPolicy = RetryPolicy(),
+        timeout: float | tuple[float, float] = DEFAULT_TIMEOUT,
+    ) -> None:
+        session = requests.Session()
+        # PagerDuty's description marks Accept and Content-Type required on every call
+        session.headers.update(
+            {
+                "Authorization": f"Token token={api_token}",
+                "Accept": ACCEPT,
+                "Content-Type": "application/json",
+                "User-Agent": "lessonloop",
+            }
+        )
+        self.from_email = from_email
+        self.api = HttpApi(
+            "pagerduty", api_url, session, lambda r: response_message(r, _pagerduty_message), retry, timeout
+        )
+
+    @classmethod
+    def from_settings(cls, settings: PagerDutySettings, retry: RetryPolicy = RetryPolicy()) -> PagerDutyClient:
+        if settings.api_token is None or not settings.from_email:
+            raise ValueError("LESSONLOOP_PAGERDUTY_API_TOKEN and LESSONLOOP_PAGERDUTY_FROM are both required")
+        return cls(settings.api_token.get_secret_value(), settings.from_email, settings.api_url, retry)
+
+    def whoami(self) -> Identity:
+        """``/users/me`` for a user token; an account-level token cannot call it (PagerDuty
+        answers 4xx), so then ``/abilities`` proves the token works and the ``From`` email names us."""
+        try:
+            user = self.api.json("whoami", "GET", "/users/me")["user"]
+            return Identity("pagerduty", user["id"], user.get("name") or user["id"], user.get("email") or "")
+        except PermanentTrackerError as error:
+            if error.status in (401, 0):
+                raise
+        self.api.json("whoami", "GET", "/abilities")
+        return Identity("pagerduty", self.from_email, self.from_email, self.from_email, kind="account")
+
+    def get_item(self, ref: ItemRef) -> Item:
+        incident_id = self._id(ref, "get_item")
+        data = self.api.json("get_item", "GET", f"/incidents/{incident_id}")["incident"]
+        priority = data.get("priority") or {}
+        return Item(
+            ref=ref,
+            title=data.get("title") or data.get("summary") or "",
+            url=data.get("html_url") or "",
+            status=data.get("status") or "",
+            body=(data.get("body") or {}).get("details") or data.get("description") or "",
+            urgency=data.get("urgency") or "",
+            priority=priority.get("summary") or priority.get("name") or "",
+            service=(data.get("service") or {}).get("summary") or "",
+            assignees=tuple(
+                (a.get("assignee") or {}).get("summary") or (a.get("assignee") or {}).get("id", "")
+                for a in data.get("assignments") or ()
+            ),
+            created_at=parse_timestamp(data.get("created_at")),
+            closed_at=parse_timestamp(data.get("resolved_at")) if data.get("status") == "resolved" else None,
+        )
+
+    def open_review(self, draft: ReviewDraft) -> Review:
+        raise UnsupportedOperation("pagerduty", "open_review", "PagerDuty has no tasks: open the review in GitHub or Jira")
+
+    def find_review(self, container: str, incident: ItemRef, since: datetime | None = None) -> Review | None:
+        raise UnsupportedOperation("pagerduty", "find_review", "PagerDuty has no tasks: reviews live in GitHub or Jira")
+
+    def link(self, item: ItemRef, target: ItemRef, target_url: str, title: str) -> None:
+        """A note with the URL, unless one for this target exists (1 read + 0 or 1 write)."""
+        marker = link_marker(target)
+        for note in self.find_comments(item, marker.kind):
+            if note.marker is not None and note.marker.get("target") == str(target):
+                return
+        self.add_comment(item, f"{title or target}: {target_url}", marker)
+
+    def add_comment(self, item: ItemRef, text: str, marker: Marker) -> Comment:
+        incident_id = self._id(item, "add_comment")
+        data = self.api.json(
+            "add_comment", "POST", f"/incidents/{incident_id}/notes",
+            json={"note": {"content": attach(text, marker, "plain")}},
+            headers={"From": self.from_email},
+        )
+        return self._note(data["note"])
+
+    def edit_comment(self, item: ItemRef, comment_id: str, text: str, marker: Marker) -> Comment:
+        raise UnsupportedOperation("pagerduty", "edit_comment", "PagerDuty notes are append-only: add a new note")
+
+    def comments(self, item: ItemRef) -> list[Comment]:
+        """``GET /incidents/{id}/notes`` is not paginated: one call returns every note."""
+        incident_id = self._id(item, "comments")
+        data = self.api.json("comments", "GET", f"/incidents/{incident_id}/notes")
+        return [self._note(n) for n in data.get("notes") or ()]
+
+    def find_comments(self, item: ItemRef, kind: str | None = None) -> list[Comment]:
+        return [c for c in self.comments(item) if c.marker is not None and (kind is None or c.marker.kind == kind)]
+
+    @staticmethod
+    def _id(ref: ItemRef, operation: str) -> str:
+        if ref.source != "pagerduty":
+            raise PermanentTrackerError("pagerduty", operation, f"{ref} is not a PagerDuty incident", 0)
+        return ref.key
+
+    @staticmethod
+    def _note(data: dict[str, Any]) -> Comment:
+        content = data.get("content") or ""
+        markers = find(content)
+        return Comment(
+            id=str(data.get("id", "")),
+            body=content,
+            marker=markers[0] if markers else None,
+            author=(data.get("user") or {}).get("summary", ""),
+            created_at=parse_timestamp(data.get("created_at")),
+        )
+
+
+__all__ = ["PagerDutyClient"]

@@ -1,0 +1,115 @@
+"""``POST /webhooks/<source>``: verify, parse, record, enqueue, answer, in that order.
+
+Nothing is parsed before the signature holds, nothing is recorded that the rules do not want,
+and nothing is answered 2xx before it is in the store: a tracker that hears 202 or 200 may
+forget the delivery, so we must not.
+"""
+
+from __future__ import annotations
+
+from flask import Blueprint, current_app, jsonify, request
+from redis.exceptions import RedisError
+from sqlalchemy.exc import SQLAlchemyError
+from werkzeug.exceptions import RequestEntityTooLarge
+
+from service import logs
+from service.events import EventKind, UnreadableBody
+from service.queue import enqueue_delivery
+from service.routing import select_rule
+from service.runtime import Runtime
+from service.sources import SOURCES
+from service.sources.base import kept
+from service.sources.signing import body_digest
+from service.store import deliveries
+
+blueprint = Blueprint("webhooks", __name__)
+log = logs.get(__name__)
+
+
+def _answer(code: int, status: str, **fields: object):  # type: ignore[no-untyped-def]
+    return jsonify(status=status, **fields), code
+
+
+def _read_body(limit: int) -> bytes:
+    """The raw body, or 413 as soon as it passes ``limit``.
+
+    ``request.get_data()`` would quietly cut a chunked body at the limit (Werkzeug's stream
+    stops there), and a cut body fails its signature: a 401 that hides the real cause.
+    """
+    if request.content_length is not None and request.content_length > limit:
+        raise RequestEntityTooLarge()
+    chunks, total = [], 0
+    while chunk := request.stream.read(65536):
+        total += len(chunk)
+        if total > limit:
+            raise RequestEntityTooLarge()
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+@blueprint.post("/webhooks/<source>")
+def receive(source: str):  # type: ignore[no-untyped-def]
+    runtime: Runtime = current_app.extensions["lessonloop"]
+    settings = runtime.settings
+    adapter = SOURCES.get(source)
+    if adapter is None:
+        return _answer(404, "error", reason=f"unknown source '{source}': use github, jira or pagerduty")
+    if source not in settings.enabled_sources:
+        return _answer(404, "error", reason=f"source '{source}' is not enabled on this server")
+
+    body = _read_body(settings.server.max_body_bytes)
+    secrets = [secret.get_secret_value() for secret in settings.webhook_secrets(source)]
+    tokens = [token.get_secret_value() for token in settings.automation_tokens(source)]
+    verdict = adapter.verify(body, request.headers, secrets, tokens)
+    if not verdict.ok:
+        log.warning("delivery refused", source=source, reason=verdict.reason, remote=request.remote_addr)
+        return _answer(401, "error", reason=verdict.reason)
+
+    try:
+        event = adapter.parse(body, request.headers)
+    except UnreadableBody as error:
+        log.warning("delivery unreadable", source=source, reason=str(error))
+        return _answer(400, "error", reason=str(error))
+
+    if event.kind is EventKind.PING:
+        return _answer(200, "ping", reason="pong")
+    if event.kind is EventKind.NOT_RELEVANT:
+        return _answer(200, "not relevant", reason=event.reason, event=event.name)
+    if event.kind is EventKind.INCIDENT_CLOSED:
+        decision = select_rule(event, settings.rules)
+        if not decision.selected:
+            return _answer(200, "not relevant", reason=decision.reason, event=event.name)
+
+    delivery_id = adapter.delivery_id(request.headers, event) or body_digest(body)
+    item_ref = str(event.item.ref) if event.item else None
+    try:
+        recorded = deliveries.record(
+            runtime.engine,
+            source=source,
+            delivery_id=delivery_id[:200],
+            event_name=event.name[:100],
+            event_kind=event.kind.value,
+            item_ref=item_ref,
+            headers=kept(request.headers, adapter.kept_headers),
+            body=body,
+        )
+    except SQLAlchemyError as error:
+        log.error("could not record delivery", source=source, delivery_id=delivery_id, error=type(error).__name__)
+        return _answer(503, "error", reason="could not record the delivery; retry later")
+
+    if not recorded.new:
+        return _answer(200, "duplicate", reason="this delivery was received before", delivery=recorded.delivery_pk)
+
+    job_id = deliveries.job_id_for(recorded.delivery_pk)
+    queued = True
+    try:
+        enqueue_delivery(runtime.queue, recorded.delivery_pk, event.kind.value, job_id,
+                         settings.server.job_timeout_seconds)
+    except RedisError as error:
+        # recorded is enough: the worker's sweep enqueues it once Redis is back
+        queued = False
+        log.warning("recorded but not queued; the sweep will enqueue it", delivery=recorded.delivery_pk,
+                    error=type(error).__name__)
+    log.info("delivery accepted", source=source, delivery=recorded.delivery_pk, delivery_id=delivery_id,
+             tracker_event=event.name, kind=event.kind.value, item=item_ref, queued=queued)
+    return _answer(202, "queued", delivery=recorded.delivery_pk, job=job_id, queued=queued, kind=event.kind.value)

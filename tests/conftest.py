@@ -1,0 +1,201 @@
+"""Fixtures that build on each other: settings -> store -> redis -> runtime -> app -> client.
+
+Real parts only: a real Redis on an emptied database, a real store on SQLite and on
+PostgreSQL (each test in its own schema), real RQ workers run in-process.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import threading
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from redis import Redis
+from sqlalchemy import create_engine, text
+from werkzeug.serving import make_server
+
+from config.settings import Settings, load_settings
+from service.app import create_app
+from service.queue import queue as make_queue
+from service.runtime import Runtime
+from service.store import migrate
+from service.store.engine import make_engine, sqlalchemy_url
+
+pytest_plugins = ["tests.doubles.pytest_plugin"]
+
+REDIS_URL = os.environ.get("LESSONLOOP_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+POSTGRES_URL = os.environ.get("LESSONLOOP_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
+
+GITHUB_SECRET = "It's a Secret to Everybody"
+JIRA_SECRET = "jira-webhook-secret-1"
+JIRA_TOKEN = "jira-automation-token-1"
+PAGERDUTY_SECRET = "pagerduty-signing-secret-1"
+
+RULES_TOML = """
+[review]
+due_days = 5
+labels = ["post-incident-review"]
+jira_issue_type = "Task"
+
+[[rules]]
+source = "github"
+labels = ["incident"]
+review = "github:acme/postmortems"
+
+[[rules]]
+source = "jira"
+issue_types = ["Incident"]
+review = "jira:OPS"
+
+[[rules]]
+source = "pagerduty"
+urgency = ["high"]
+review = "jira:OPS"
+"""
+
+
+def base_env() -> dict[str, str]:
+    return {
+        "LESSONLOOP_GITHUB_WEBHOOK_SECRET": GITHUB_SECRET,
+        "LESSONLOOP_JIRA_WEBHOOK_SECRET": JIRA_SECRET,
+        "LESSONLOOP_JIRA_AUTOMATION_TOKEN": JIRA_TOKEN,
+        "LESSONLOOP_PAGERDUTY_WEBHOOK_SECRET": PAGERDUTY_SECRET,
+        "REDIS_URL": REDIS_URL,
+        "LESSONLOOP_LOG_FORMAT": "console",
+    }
+
+
+def _postgres_reachable() -> str | None:
+    try:
+        engine = create_engine(sqlalchemy_url(POSTGRES_URL))
+        with engine.connect() as connection:
+            connection.execute(text("SELECT 1"))
+        engine.dispose()
+        return None
+    except Exception as error:  # noqa: BLE001
+        return f"{type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}"
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A fresh, empty store: a SQLite file, or a PostgreSQL schema of its own."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'lessonloop.db'}"
+        return
+    problem = _postgres_reachable()
+    if problem:
+        if os.environ.get("CI"):
+            pytest.fail(f"PostgreSQL at {POSTGRES_URL} is required in CI: {problem}")
+        pytest.skip(f"PostgreSQL at {POSTGRES_URL} unreachable: {problem}")
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(sqlalchemy_url(POSTGRES_URL))
+    with admin.begin() as connection:
+        connection.execute(text(f'CREATE SCHEMA "{schema}"'))
+    separator = "&" if "?" in POSTGRES_URL else "?"
+    try:
+        yield f"{POSTGRES_URL}{separator}options=-csearch_path%3D{schema}"
+    finally:
+        with admin.begin() as connection:
+            connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
+
+
+@pytest.fixture
+def redis() -> Iterator[Redis]:
+    """A real Redis on a database emptied before and after the test."""
+    connection = Redis.from_url(REDIS_URL)
+    try:
+        connection.ping()
+    except Exception as error:  # noqa: BLE001
+        pytest.fail(f"Redis at {REDIS_URL} is required: {error}")
+    connection.flushdb()
+    yield connection
+    connection.flushdb()
+    connection.close()
+
+
+@pytest.fixture
+def rules_file(tmp_path: Path) -> Path:
+    path = tmp_path / "lessonloop.toml"
+    path.write_text(RULES_TOML)
+    return path
+
+
+@pytest.fixture
+def make_settings(rules_file: Path, database_url: str) -> Callable[..., Settings]:
+    """Settings as the service would load them; keyword arguments override environment values."""
+
+    def build(config_file: Path | None = rules_file, **env: str) -> Settings:
+        values = base_env() | {"DATABASE_URL": database_url} | env
+        return load_settings({k: v for k, v in values.items() if v is not None}, config_file)
+
+    return build
+
+
+@pytest.fixture
+def trackers(github_double, jira_double, pagerduty_double) -> dict[str, str]:  # type: ignore[no-untyped-def]
+    """The three tracker doubles, running, as the settings that point lessonloop at them.
+
+    They hold the incidents the payload samples speak of (GitHub's Codertocat/Hello-World#1,
+    Jira's OPS-42, PagerDuty's PGR0VU2) and the repository the rules open GitHub reviews in."""
+    github_double.add_repo("acme/postmortems")
+    github_double.add_issue("Codertocat/Hello-World", "Checkout API returned 502s for 40 minutes",
+                            labels=("bug", "incident"), state="closed", assignees=("Codertocat",))
+    jira_double._numbers["OPS"] = itertools.count(42)  # the sample's key is OPS-42
+    jira_double.add_issue("OPS", "Payment confirmations delayed by up to 25 minutes", issue_type="Incident")
+    pagerduty_double.add_incident("PGR0VU2", "A little bump in the road")
+    return {
+        "LESSONLOOP_GITHUB_TOKEN": "test-token",
+        "LESSONLOOP_GITHUB_API_URL": github_double.base_url,
+        "LESSONLOOP_GITHUB_WEB_URL": github_double.html_url,
+        "LESSONLOOP_JIRA_URL": jira_double.base_url,
+        "LESSONLOOP_JIRA_EMAIL": jira_double.email,
+        "LESSONLOOP_JIRA_API_TOKEN": jira_double.api_token,
+        "LESSONLOOP_PAGERDUTY_API_TOKEN": "user-token",
+        "LESSONLOOP_PAGERDUTY_FROM": "lessonloop@example.com",
+        "LESSONLOOP_PAGERDUTY_API_URL": pagerduty_double.base_url,
+    }
+
+
+@pytest.fixture
+def settings(make_settings: Callable[..., Settings], trackers: dict[str, str]) -> Settings:
+    return make_settings(**trackers)
+
+
+@pytest.fixture
+def runtime(settings: Settings, redis: Redis) -> Iterator[Runtime]:
+    engine = make_engine(settings.database_url)
+    migrate.upgrade(engine)
+    connection = Redis.from_url(settings.redis_url)
+    runtime = Runtime(settings, engine, connection, make_queue(connection)).with_clients()
+    from workers import context
+
+    context.install(runtime)
+    yield runtime
+    engine.dispose()
+    connection.close()
+
+
+@pytest.fixture
+def app(runtime: Runtime):  # type: ignore[no-untyped-def]
+    return create_app(runtime.settings, runtime)
+
+
+@pytest.fixture
+def client(app):  # type: ignore[no-untyped-def]
+    return app.test_client()
+
+
+@pytest.fixture
+def live_server(app):  # type: ignore[no-untyped-def]
+    """The app over real HTTP on loopback, many requests at once."""
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}"
+    server.shutdown()
+    thread.join(timeout=5)

@@ -1,0 +1,102 @@
+"""Cut a vendor OpenAPI document down to the operations lessonloop calls.
+
+Run from the project root (the vendor copies are read from wherever you keep them)::
+
+    python -m tests.contracts.trim SRC_DIR
+
+Each kept operation is copied byte-for-byte (as parsed JSON); only whole paths, whole methods
+unreferenced components, and the top-level ``tags`` and ``x-atlassian-narrative`` (prose for
+the vendors' documentation sites) are dropped. Every component a kept operation reaches through
+``$ref`` (transitively) is kept, plus ``securitySchemes``. Nothing kept is edited.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).parent
+
+# file name -> {path: [methods]}
+KEEP: dict[str, dict[str, list[str]]] = {
+    "github-rest.openapi.json": {
+        "/repos/{owner}/{repo}/issues": ["get", "post"],
+        "/repos/{owner}/{repo}/issues/{issue_number}": ["get"],
+        "/repos/{owner}/{repo}/issues/{issue_number}/comments": ["get", "post"],
+        "/repos/{owner}/{repo}/issues/comments/{comment_id}": ["get", "patch"],
+        "/user": ["get"],
+    },
+    "jira-cloud-v3.openapi.json": {
+        "/rest/api/3/issue": ["post"],
+        "/rest/api/3/issue/{issueIdOrKey}": ["get"],
+        "/rest/api/3/issue/{issueIdOrKey}/comment": ["get", "post"],
+        "/rest/api/3/issue/{issueIdOrKey}/comment/{id}": ["get", "put"],
+        "/rest/api/3/issue/{issueIdOrKey}/properties/{propertyKey}": ["get", "put"],
+        "/rest/api/3/issue/{issueIdOrKey}/remotelink": ["get", "post"],
+        "/rest/api/3/issueLink": ["post"],
+        "/rest/api/3/search": ["get"],
+        "/rest/api/3/search/jql": ["get"],
+        "/rest/api/3/myself": ["get"],
+    },
+    "pagerduty-rest.openapi.json": {
+        "/incidents/{id}": ["get"],
+        "/incidents/{id}/notes": ["get", "post"],
+        "/users/me": ["get"],
+        "/abilities": ["get"],
+    },
+}
+
+
+def _refs(node: Any) -> set[str]:
+    found: set[str] = set()
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key == "$ref" and isinstance(value, str):
+                found.add(value)
+            else:
+                found |= _refs(value)
+    elif isinstance(node, list):
+        for value in node:
+            found |= _refs(value)
+    return found
+
+
+def trim(doc: dict[str, Any], keep: dict[str, list[str]]) -> dict[str, Any]:
+    paths: dict[str, Any] = {}
+    for path, methods in keep.items():
+        item = doc["paths"][path]
+        shared = {k: v for k, v in item.items() if k in ("parameters", "summary", "description", "servers")}
+        paths[path] = shared | {m: item[m] for m in methods}
+    out = {k: v for k, v in doc.items() if k not in ("paths", "components", "webhooks", "x-webhooks", "tags", "x-atlassian-narrative")}
+    out["paths"] = paths
+    components: dict[str, dict[str, Any]] = {}
+    if "securitySchemes" in doc.get("components", {}):
+        components["securitySchemes"] = doc["components"]["securitySchemes"]
+    pending = _refs(paths)
+    seen: set[str] = set()
+    while pending:
+        ref = pending.pop()
+        if ref in seen:
+            continue
+        seen.add(ref)
+        _, _, section, name = ref.split("/", 3)
+        name = name.split("/", 1)[0]  # a ref into a component's inside keeps the whole component
+        value = doc["components"][section][name]
+        components.setdefault(section, {})[name] = value
+        pending |= _refs(value)
+    out["components"] = {s: dict(sorted(v.items())) for s, v in sorted(components.items())}
+    return out
+
+
+def main(src_dir: str) -> None:
+    for name, keep in KEEP.items():
+        doc = json.loads((Path(src_dir) / name).read_text(encoding="utf-8"))
+        trimmed = trim(doc, keep)
+        (HERE / name).write_text(json.dumps(trimmed, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+        print(name, len(trimmed["paths"]), "paths,", sum(len(v) for v in trimmed["components"].values()), "components")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1])

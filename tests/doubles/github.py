@@ -1,0 +1,234 @@
+"""A GitHub REST double: issues and issue comments in memory, identity, GitHub Enterprise prefix."""
+
+from __future__ import annotations
+
+import itertools
+from datetime import datetime, timezone
+from typing import Any
+
+from flask import Response, request
+from werkzeug.wrappers import Request
+
+from tests.doubles.base import TrackerDouble
+
+
+def now_iso() -> str:
+    return datetime.now(timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+
+
+class GitHubDouble(TrackerDouble):
+    """github.com by default; ``prefix="/api/v3"`` plays a GitHub Enterprise Server."""
+
+    name = "github"
+    spec_file = "github-rest.openapi.json"
+    spec_server = "https://api.github.com"
+
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        prefix: str = "",
+        html_url: str = "https://github.com",
+        tokens: dict[str, str] | None = None,
+    ) -> None:
+        self.html_url = html_url.rstrip("/")
+        self.tokens: dict[str, str] = dict(tokens or {"test-token": "lessonloop-bot"})  # token -> login
+        self.issues: dict[str, dict[int, dict[str, Any]]] = {}  # "owner/repo" -> number -> issue
+        self.comments: dict[int, dict[str, Any]] = {}  # id -> comment (with "_repo", "_number")
+        self._ids = itertools.count(1000)
+        super().__init__(host, port, prefix)
+
+    # --- seeding ------------------------------------------------------------------------------
+
+    def add_repo(self, repo: str) -> None:
+        with self.lock:
+            self.issues.setdefault(repo, {})
+
+    def add_issue(
+        self,
+        repo: str,
+        title: str,
+        body: str = "",
+        labels: tuple[str, ...] = (),
+        state: str = "open",
+        assignees: tuple[str, ...] = (),
+        author: str = "octocat",
+        closed_at: str | None = None,
+        created_at: str | None = None,
+    ) -> dict[str, Any]:
+        with self.lock:
+            numbers = self.issues.setdefault(repo, {})
+            number = max(numbers, default=0) + 1
+            stamp = created_at or now_iso()
+            issue = {
+                "id": next(self._ids),
+                "node_id": f"I_{number}",
+                "url": f"{self.base_url}/repos/{repo}/issues/{number}",
+                "repository_url": f"{self.base_url}/repos/{repo}",
+                "labels_url": f"{self.base_url}/repos/{repo}/issues/{number}/labels{{/name}}",
+                "comments_url": f"{self.base_url}/repos/{repo}/issues/{number}/comments",
+                "events_url": f"{self.base_url}/repos/{repo}/issues/{number}/events",
+                "html_url": f"{self.html_url}/{repo}/issues/{number}",
+                "number": number,
+                "state": state,
+                "state_reason": "completed" if state == "closed" else None,
+                "title": title,
+                "body": body,
+                "user": self._user(author),
+                "labels": [self._label(name) for name in labels],
+                "assignee": self._user(assignees[0]) if assignees else None,
+                "assignees": [self._user(a) for a in assignees],
+                "locked": False,
+                "comments": 0,
+                "created_at": stamp,
+                "updated_at": stamp,
+                "closed_at": closed_at or (now_iso() if state == "closed" else None),
+                "author_association": "MEMBER",
+            }
+            numbers[number] = issue
+            return issue
+
+    def add_comment(self, repo: str, number: int, body: str, author: str = "octocat") -> dict[str, Any]:
+        with self.lock:
+            issue = self.issues[repo][number]
+            comment_id = next(self._ids)
+            stamp = now_iso()
+            comment = {
+                "id": comment_id,
+                "node_id": f"IC_{comment_id}",
+                "url": f"{self.base_url}/repos/{repo}/issues/comments/{comment_id}",
+                "html_url": f"{issue['html_url']}#issuecomment-{comment_id}",
+                "issue_url": issue["url"],
+                "body": body,
+                "user": self._user(author),
+                "created_at": stamp,
+                "updated_at": stamp,
+                "author_association": "MEMBER",
+                "_repo": repo,
+                "_number": number,
+            }
+            self.comments[comment_id] = comment
+            issue["comments"] += 1
+            return comment
+
+    def comments_on(self, repo: str, number: int) -> list[dict[str, Any]]:
+        with self.lock:
+            return [c for c in self.comments.values() if c["_repo"] == repo and c["_number"] == number]
+
+    def _user(self, login: str) -> dict[str, Any]:
+        return {
+            "login": login, "id": abs(hash(login)) % 10**7, "node_id": f"U_{login}", "type": "User",
+            "html_url": f"{self.html_url}/{login}", "url": f"{self.base_url}/users/{login}", "site_admin": False,
+        }
+
+    @staticmethod
+    def _label(name: str) -> dict[str, Any]:
+        return {"id": abs(hash(name)) % 10**7, "name": name, "color": "ededed", "default": False, "description": None}
+
+    # --- HTTP ---------------------------------------------------------------------------------
+
+    def error_body(self, status: int, message: str) -> Any:
+        return {"message": message, "documentation_url": "https://docs.github.com/rest", "status": str(status)}
+
+    def authenticate(self, req: Request) -> str | None:
+        header = req.headers.get("Authorization", "")
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() not in ("bearer", "token") or token not in self.tokens:
+            return "Bad credentials"
+        return None
+
+    def _login(self) -> str:
+        return self.tokens[request.headers["Authorization"].partition(" ")[2]]
+
+    def _routes(self) -> None:
+        self.route("/user", ["GET"], self.get_user)
+        self.route("/repos/<owner>/<repo>/issues", ["GET"], self.list_issues)
+        self.route("/repos/<owner>/<repo>/issues", ["POST"], self.create_issue)
+        self.route("/repos/<owner>/<repo>/issues/<int:number>", ["GET"], self.get_issue)
+        self.route("/repos/<owner>/<repo>/issues/<int:number>/comments", ["GET"], self.list_comments)
+        self.route("/repos/<owner>/<repo>/issues/<int:number>/comments", ["POST"], self.create_comment)
+        self.route("/repos/<owner>/<repo>/issues/comments/<int:comment_id>", ["PATCH"], self.update_comment)
+
+    def get_user(self) -> Response:
+        login = self._login()
+        return self.reply(200, self._user(login) | {"name": login.replace("-", " ").title(), "email": None})
+
+    def _repo_or_404(self, owner: str, repo: str) -> dict[int, dict[str, Any]] | None:
+        return self.issues.get(f"{owner}/{repo}")
+
+    def list_issues(self, owner: str, repo: str) -> Response:
+        with self.lock:
+            issues = self._repo_or_404(owner, repo)
+            if issues is None:
+                return self.error(404, "Not Found")
+            rows = list(issues.values())
+        state = request.args.get("state", "open")
+        if state != "all":
+            rows = [i for i in rows if i["state"] == state]
+        if "creator" in request.args:
+            rows = [i for i in rows if i["user"]["login"] == request.args["creator"]]
+        if "labels" in request.args:
+            wanted = set(request.args["labels"].split(","))
+            rows = [i for i in rows if wanted <= {label["name"] for label in i["labels"]}]
+        if "since" in request.args:
+            rows = [i for i in rows if i["updated_at"] >= request.args["since"]]
+        key = "updated_at" if request.args.get("sort") == "updated" else "created_at"
+        rows.sort(key=lambda i: (i[key], i["number"]), reverse=request.args.get("direction", "desc") == "desc")
+        return self._page(rows)
+
+    def _page(self, rows: list[dict[str, Any]]) -> Response:
+        per_page = int(request.args.get("per_page", 30))
+        page = int(request.args.get("page", 1))
+        chunk = rows[(page - 1) * per_page : page * per_page]
+        headers = {}
+        if page * per_page < len(rows):
+            headers["Link"] = f'<{request.base_url}?page={page + 1}&per_page={per_page}>; rel="next"'
+        return self.reply(200, [self._public(r) for r in chunk], headers)
+
+    @staticmethod
+    def _public(row: dict[str, Any]) -> dict[str, Any]:
+        return {k: v for k, v in row.items() if not k.startswith("_")}
+
+    def create_issue(self, owner: str, repo: str) -> Response:
+        data = self.json_body()
+        with self.lock:
+            if self._repo_or_404(owner, repo) is None:
+                return self.error(404, "Not Found")
+        assignees = tuple(data.get("assignees") or ([data["assignee"]] if data.get("assignee") else []))
+        issue = self.add_issue(
+            f"{owner}/{repo}", str(data["title"]), data.get("body") or "",
+            labels=tuple(l if isinstance(l, str) else l["name"] for l in data.get("labels") or ()),
+            assignees=assignees, author=self._login(),
+        )
+        return self.reply(201, issue, {"Location": issue["url"]})
+
+    def get_issue(self, owner: str, repo: str, number: int) -> Response:
+        with self.lock:
+            issue = (self._repo_or_404(owner, repo) or {}).get(number)
+        if issue is None:
+            return self.error(404, "Not Found")
+        return self.reply(200, issue)
+
+    def list_comments(self, owner: str, repo: str, number: int) -> Response:
+        with self.lock:
+            if number not in (self._repo_or_404(owner, repo) or {}):
+                return self.error(404, "Not Found")
+        return self._page(sorted(self.comments_on(f"{owner}/{repo}", number), key=lambda c: c["id"]))
+
+    def create_comment(self, owner: str, repo: str, number: int) -> Response:
+        with self.lock:
+            if number not in (self._repo_or_404(owner, repo) or {}):
+                return self.error(404, "Not Found")
+        comment = self.add_comment(f"{owner}/{repo}", number, self.json_body()["body"], self._login())
+        return self.reply(201, self._public(comment), {"Location": comment["url"]})
+
+    def update_comment(self, owner: str, repo: str, comment_id: int) -> Response:
+        with self.lock:
+            comment = self.comments.get(comment_id)
+            if comment is None or comment["_repo"] != f"{owner}/{repo}":
+                return self.error(404, "Not Found")
+            if comment["user"]["login"] != self._login():
+                return self.error(403, "Must have admin rights to Repository.")
+            comment["body"] = self.json_body()["body"]
+            comment["updated_at"] = now_iso()
+            return self.reply(200, self._public(comment))

@@ -1,0 +1,152 @@
+"""A PagerDuty REST v2 double: incidents and their (append-only) notes, identity."""
+
+from __future__ import annotations
+
+import itertools
+from datetime import datetime, timezone
+from typing import Any
+
+from flask import Response, request
+from werkzeug.wrappers import Request
+
+from tests.doubles.base import TrackerDouble
+
+
+def now_iso() -> str:
+    return datetime.now(timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+
+
+class PagerDutyDouble(TrackerDouble):
+    """Tokens map to a user (a user-level token) or to None (an account-level token)."""
+
+    name = "pagerduty"
+    spec_file = "pagerduty-rest.openapi.json"
+    spec_server = "https://api.pagerduty.com"
+
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        prefix: str = "",
+        tokens: dict[str, str | None] | None = None,
+        users: dict[str, dict[str, Any]] | None = None,
+    ) -> None:
+        self.users: dict[str, dict[str, Any]] = dict(
+            users or {"PUSER01": {"id": "PUSER01", "name": "Lessonloop Bot", "email": "lessonloop@example.com"}}
+        )
+        self.tokens: dict[str, str | None] = dict(tokens or {"user-token": "PUSER01", "account-token": None})
+        self.incidents: dict[str, dict[str, Any]] = {}
+        self.notes: dict[str, list[dict[str, Any]]] = {}
+        self._ids = itertools.count(1)
+        super().__init__(host, port, prefix)
+
+    # --- seeding ------------------------------------------------------------------------------
+
+    def add_incident(
+        self,
+        incident_id: str,
+        title: str,
+        status: str = "resolved",
+        urgency: str = "high",
+        service: str = "Checkout API",
+        priority: str | None = "P1",
+        created_at: str = "2026-11-20T10:00:00Z",
+        resolved_at: str | None = "2026-11-20T11:30:00Z",
+    ) -> dict[str, Any]:
+        number = next(self._ids)
+        incident = {
+            "id": incident_id,
+            "type": "incident",
+            "summary": f"[#{number}] {title}",
+            "self": f"{self.base_url}/incidents/{incident_id}",
+            "html_url": f"https://acme.pagerduty.com/incidents/{incident_id}",
+            "incident_number": number,
+            "title": title,
+            "created_at": created_at,
+            "updated_at": resolved_at or created_at,
+            "status": status,
+            "incident_key": f"key-{incident_id}",
+            "service": {"id": "PSVC001", "type": "service_reference", "summary": service},
+            "assignments": [
+                {"at": created_at, "assignee": {"id": "PUSER02", "type": "user_reference", "summary": "Ada Responder"}}
+            ],
+            "last_status_change_at": resolved_at or created_at,
+            "urgency": urgency,
+            "priority": {"id": "PPRI001", "type": "priority", "summary": priority, "name": priority} if priority else None,
+            "escalation_policy": {"id": "PEP001", "type": "escalation_policy_reference", "summary": "Default"},
+        }
+        if resolved_at and status == "resolved":
+            incident["resolved_at"] = resolved_at
+        with self.lock:
+            self.incidents[incident_id] = incident
+            self.notes.setdefault(incident_id, [])
+        return incident
+
+    def add_note(self, incident_id: str, content: str, user_id: str = "PUSER02") -> dict[str, Any]:
+        user = self.users.get(user_id, {"id": user_id, "name": user_id})
+        note = {
+            "id": f"PNOTE{next(self._ids):03d}",
+            "user": {"id": user["id"], "type": "user_reference", "summary": user["name"]},
+            "channel": {"summary": "The PagerDuty website or APIs"},
+            "content": content,
+            "created_at": now_iso(),
+        }
+        with self.lock:
+            self.notes.setdefault(incident_id, []).append(note)
+        return note
+
+    # --- HTTP ---------------------------------------------------------------------------------
+
+    def error_body(self, status: int, message: str) -> Any:
+        codes = {400: 2001, 401: 2006, 403: 2010, 404: 2100, 429: 2020}
+        return {"error": {"message": message, "code": codes.get(status, 2000), "errors": []}}
+
+    def authenticate(self, req: Request) -> str | None:
+        token = req.headers.get("Authorization", "").removeprefix("Token token=")
+        return None if token in self.tokens else "Authentication failed"
+
+    def _token_user(self) -> str | None:
+        return self.tokens[request.headers["Authorization"].removeprefix("Token token=")]
+
+    def _routes(self) -> None:
+        self.route("/users/me", ["GET"], self.get_current_user)
+        self.route("/abilities", ["GET"], self.list_abilities)
+        self.route("/incidents/<incident_id>", ["GET"], self.get_incident)
+        self.route("/incidents/<incident_id>/notes", ["GET"], self.list_incident_notes)
+        self.route("/incidents/<incident_id>/notes", ["POST"], self.create_incident_note)
+
+    def get_current_user(self) -> Response:
+        user_id = self._token_user()
+        if user_id is None:
+            return self.reply(400, {"error": {"message": "Invalid Input Provided", "code": 2001,
+                                              "errors": ["Requires a user-level API token"]}})
+        user = self.users[user_id]
+        return self.reply(200, {"user": user | {"type": "user", "summary": user["name"]}})
+
+    def list_abilities(self) -> Response:
+        return self.reply(200, {"abilities": ["teams", "read_only_users", "urgencies"]})
+
+    def get_incident(self, incident_id: str) -> Response:
+        with self.lock:
+            incident = self.incidents.get(incident_id)
+        if incident is None:
+            return self.error(404, "Not Found")
+        return self.reply(200, {"incident": incident})
+
+    def list_incident_notes(self, incident_id: str) -> Response:
+        with self.lock:
+            if incident_id not in self.incidents:
+                return self.error(404, "Not Found")
+            return self.reply(200, {"notes": list(self.notes[incident_id])})
+
+    def create_incident_note(self, incident_id: str) -> Response:
+        sender = request.headers.get("From", "")
+        with self.lock:
+            if incident_id not in self.incidents:
+                return self.error(404, "Not Found")
+            user = next((u for u in self.users.values() if u["email"] == sender), None)
+        if user is None:
+            return self.reply(400, {"error": {"message": "Invalid Input Provided", "code": 2001,
+                                              "errors": ["From header must be a valid user email"]}})
+        note = self.add_note(incident_id, self.json_body()["note"]["content"], user["id"])
+        return self.reply(201, {"note": note})

@@ -1,0 +1,124 @@
+"""Webhook deliveries made from the tracker doubles' own state, as each tracker would send them
+when an item changes: the incident the double holds closes, the review it holds is edited."""
+
+from __future__ import annotations
+
+import copy
+import uuid
+from typing import Any
+
+from tests import payloads
+from tests.conftest import GITHUB_SECRET, JIRA_SECRET, PAGERDUTY_SECRET
+from tests.doubles.github import GitHubDouble
+from tests.doubles.jira import JiraDouble
+from tests.doubles.pagerduty import PagerDutyDouble
+
+
+def _public(data: dict[str, Any]) -> dict[str, Any]:
+    """The double's record without its private bookkeeping (keys starting with ``_``)."""
+    return {key: copy.deepcopy(value) for key, value in data.items() if not key.startswith("_")}
+
+
+def github_issue_event(double: GitHubDouble, repo: str, number: int, action: str,
+                       delivery_id: str | None = None) -> payloads.Delivery:
+    issue = _public(double.issues[repo][number])
+    owner, name = repo.split("/")
+    payload = {
+        "action": action,
+        "issue": issue,
+        "repository": {"id": 1, "name": name, "full_name": repo, "private": False,
+                       "owner": {"login": owner}, "html_url": f"{double.html_url}/{repo}"},
+        "sender": {"login": "octocat", "type": "User"},
+    }
+    if action == "edited":
+        payload["changes"] = {"body": {"from": ""}}
+    return payloads.github(payload, GITHUB_SECRET, delivery_id=delivery_id)
+
+
+def github_comment_event(double: GitHubDouble, repo: str, number: int, comment: dict[str, Any],
+                         action: str = "created") -> payloads.Delivery:
+    delivery = github_issue_event(double, repo, number, "closed")
+    payload = payloads.json.loads(delivery.body)
+    payload["action"] = action
+    payload["comment"] = _public(comment)
+    return payloads.github(payload, GITHUB_SECRET, event="issue_comment")
+
+
+def jira_issue_event(double: JiraDouble, key: str, changed: str = "status",
+                     identifier: str | None = None) -> payloads.Delivery:
+    issue = _public(double.issue(key))
+    payload = {
+        "timestamp": 1763626471138,
+        "webhookEvent": "jira:issue_updated",
+        "issue_event_type_name": "issue_generic",
+        "user": {"accountId": "557058:ada", "displayName": "Ada Responder"},
+        "issue": issue,
+        "changelog": {"id": "1", "items": [{"field": changed, "fieldtype": "jira", "from": None,
+                                            "fromString": None, "to": None, "toString": "changed"}]},
+    }
+    return payloads.jira(payload, JIRA_SECRET, identifier=identifier)
+
+
+def jira_comment_event(double: JiraDouble, key: str, comment: dict[str, Any]) -> payloads.Delivery:
+    payload = {"webhookEvent": "comment_created", "issue": _public(double.issue(key)), "comment": comment}
+    return payloads.jira(payload, JIRA_SECRET)
+
+
+def pagerduty_resolved(double: PagerDutyDouble, incident_id: str,
+                       webhook_id: str | None = None) -> payloads.Delivery:
+    incident = double.incidents[incident_id]
+    data = {
+        "id": incident_id, "type": "incident", "self": incident["self"], "html_url": incident["html_url"],
+        "number": incident["incident_number"], "status": "resolved", "title": incident["title"],
+        "created_at": incident["created_at"], "urgency": incident["urgency"],
+        "service": {"id": incident["service"]["id"], "summary": incident["service"]["summary"]},
+        "assignees": [assignment["assignee"] for assignment in incident["assignments"]],
+        "priority": {"id": "PPRI001", "summary": (incident.get("priority") or {}).get("summary")},
+    }
+    payload = {"event": {"id": str(uuid.uuid4()), "event_type": "incident.resolved", "resource_type": "incident",
+                         "occurred_at": incident.get("resolved_at") or incident["created_at"],
+                         "agent": {"summary": "Ada Responder"}, "data": data}}
+    return payloads.pagerduty(payload, PAGERDUTY_SECRET, webhook_id=webhook_id)
+
+
+def pagerduty_annotated(double: PagerDutyDouble, incident_id: str, note: dict[str, Any]) -> payloads.Delivery:
+    payload = {"event": {"id": str(uuid.uuid4()), "event_type": "incident.annotated",
+                         "resource_type": "incident", "occurred_at": note["created_at"],
+                         "data": {"incident": {"id": incident_id}, "content": note["content"], "type": "incident_note"}}}
+    return payloads.pagerduty(payload, PAGERDUTY_SECRET)
+
+
+FILLED_MARKDOWN = {
+    "What happened": "Checkout returned 502s for 40 minutes after the 14:05 deploy.",
+    "What we expected": "The canary to stop the rollout when errors rose.",
+    "Why it turned out differently": "The canary watched latency only; the error-rate signal was never wired in.",
+    "What we learned": "A canary is only as good as the signals it reads.",
+    "What we'll change": "Add error rate to canary checks (https://github.com/acme/web/issues/7).",
+}
+
+
+def fill_lesson_markdown(body: str, sections: dict[str, str] = FILLED_MARKDOWN) -> str:
+    """The review's body as a team leaves it: each section's prompt replaced by their text."""
+    return _fill(body, sections, heading="## ")
+
+
+def fill_lesson_jira(body: str, sections: dict[str, str] = FILLED_MARKDOWN) -> str:
+    return _fill(body, sections, heading="h2. ")
+
+
+def _fill(body: str, sections: dict[str, str], heading: str) -> str:
+    lines = body.replace("\r\n", "\n").split("\n")
+    out: list[str] = []
+    skipping = False
+    for line in lines:
+        stripped = line.strip()
+        title = next((t for t in sections if stripped.startswith(heading) and t.lower() in stripped.lower()), None)
+        if title is not None:
+            out += [line, sections[title], ""]
+            skipping = True
+            continue
+        if skipping and (stripped.startswith(heading) or "lessonloop:" in stripped or stripped.startswith("----")):
+            skipping = False
+        if not skipping:
+            out.append(line)
+    return "\n".join(out)

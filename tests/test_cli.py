@@ -1,0 +1,82 @@
+"""The ``lessonloop`` command as an operator meets it: run as a real process."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.conftest import GITHUB_SECRET, REDIS_URL, RULES_TOML, base_env
+
+
+def lessonloop(*args: str, env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("LESSONLOOP_") and k not in
+             ("REDIS_URL", "DATABASE_URL")}
+    return subprocess.run([sys.executable, "-m", "service.cli", *args], env=clean | env, cwd=cwd,
+                          capture_output=True, text=True, timeout=60)
+
+
+def test_check_prints_the_settings_with_secrets_masked(tmp_path: Path, redis) -> None:  # type: ignore[no-untyped-def]
+    (tmp_path / "lessonloop.toml").write_text(RULES_TOML)
+    env = base_env() | {"DATABASE_URL": f"sqlite:///{tmp_path / 'l.db'}", "LESSONLOOP_GITHUB_TOKEN": "ghp_topsecret"}
+    result = lessonloop("check", env=env, cwd=tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert '"enabled_sources": [\n    "github",\n    "jira",\n    "pagerduty"' in result.stdout
+    assert "github:acme/postmortems" in result.stdout
+    assert "redis: ok" in result.stdout and "store: ok" in result.stdout
+    for secret in (GITHUB_SECRET, "ghp_topsecret"):
+        assert secret not in result.stdout + result.stderr
+
+
+def test_a_bad_setting_stops_with_one_line_naming_it(tmp_path: Path) -> None:
+    result = lessonloop("worker", env={"REDIS_URL": "http://nope"}, cwd=tmp_path)
+    assert result.returncode == 2
+    assert result.stderr.strip() == "lessonloop: REDIS_URL: must start with redis://, rediss:// or unix://"
+
+
+def test_a_rule_for_a_source_without_a_secret_stops_start_up(tmp_path: Path) -> None:
+    (tmp_path / "lessonloop.toml").write_text(RULES_TOML)
+    env = {"LESSONLOOP_GITHUB_WEBHOOK_SECRET": "x"}
+    result = lessonloop("web", env=env, cwd=tmp_path)
+    assert result.returncode == 2
+    assert "rules[2] is for source 'jira', which is not enabled" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_check_reports_unreachable_services_and_fails(tmp_path: Path) -> None:
+    env = {"REDIS_URL": "redis://127.0.0.1:1/0", "DATABASE_URL": f"sqlite:///{tmp_path / 'l.db'}"}
+    result = lessonloop("check", env=env, cwd=tmp_path)
+    assert result.returncode == 1
+    assert "redis: unavailable at redis://127.0.0.1:1/0" in result.stdout
+    assert "warning: no source is enabled" in result.stdout
+
+
+def test_replay_of_an_unknown_delivery_says_so(tmp_path: Path, redis) -> None:  # type: ignore[no-untyped-def]
+    env = {"REDIS_URL": REDIS_URL, "DATABASE_URL": f"sqlite:///{tmp_path / 'l.db'}"}
+    result = lessonloop("replay", "github:nope", env=env, cwd=tmp_path)
+    assert result.returncode == 1
+    assert "no recorded delivery github:nope" in result.stderr
+    assert lessonloop("replay", "--failed", env=env, cwd=tmp_path).stdout.strip() == "nothing to replay"
+
+
+def test_check_online_asks_each_tracker_who_we_are(tmp_path: Path, redis, github_double, jira_double,  # type: ignore[no-untyped-def]
+                                                    pagerduty_double) -> None:
+    env = {
+        "REDIS_URL": REDIS_URL, "DATABASE_URL": f"sqlite:///{tmp_path / 'l.db'}",
+        "LESSONLOOP_GITHUB_TOKEN": "test-token", "LESSONLOOP_GITHUB_API_URL": github_double.base_url,
+        "LESSONLOOP_JIRA_URL": jira_double.base_url, "LESSONLOOP_JIRA_EMAIL": jira_double.email,
+        "LESSONLOOP_JIRA_API_TOKEN": jira_double.api_token,
+        "LESSONLOOP_PAGERDUTY_API_TOKEN": "user-token", "LESSONLOOP_PAGERDUTY_FROM": "sre@example.com",
+        "LESSONLOOP_PAGERDUTY_API_URL": pagerduty_double.base_url,
+    }
+    result = lessonloop("check", "--online", env=env, cwd=tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "github: signed in as " in result.stdout and "(lessonloop-bot)" in result.stdout
+    assert "jira: signed in as" in result.stdout
+    assert "pagerduty: signed in as" in result.stdout
+
+    refused = lessonloop("check", "--online", env=env | {"LESSONLOOP_GITHUB_TOKEN": "revoked"}, cwd=tmp_path)
+    assert refused.returncode == 1
+    assert "github: " in refused.stdout and "401" in refused.stdout
+    assert "revoked" not in refused.stdout

@@ -1,0 +1,125 @@
+"""Crash safety: a real ``lessonloop worker`` process is killed with SIGKILL while a tracker
+call of open_review or sync_lesson is in flight, either before the tracker carried it out or
+after (the write happened, the answer never arrived). Running the job again must end exactly
+where an uninterrupted run ends: nothing duplicated, nothing missing."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+
+import pytest
+from rq.registry import StartedJobRegistry
+
+from service import markers
+from service.runtime import Runtime
+from service.store import deliveries, lessons
+from tests import loop
+from tests.conftest import base_env
+from tests.processes import kill_worker, wait_for
+from workers.runner import run_worker
+from workers.sweep import sweep
+
+INCIDENT_REPO, REVIEW_REPO = "Codertocat/Hello-World", "acme/postmortems"
+
+
+def send(client, delivery) -> int:  # type: ignore[no-untyped-def]
+    response = client.post(delivery.path, data=delivery.body, headers=delivery.headers)
+    assert response.status_code == 202, response.get_json()
+    return int(response.get_json()["delivery"])
+
+
+def ours(comments: list[dict], kind: str) -> list[dict]:  # type: ignore[type-arg]
+    return [c for c in comments if markers.find_kind(c.get("body") or "", kind)]
+
+
+def _crash_during(runtime: Runtime, trackers: dict[str, str], double, operation: str, when: str) -> None:  # type: ignore[no-untyped-def]
+    """Start a worker, hold ``operation`` at the double, and SIGKILL the worker and its horse
+    there; then run the sweep and an in-process worker, as the next worker to start would."""
+    served_before = len(double.calls(operation))
+    if when == "before":
+        double.slow_next(1, 60, operation=operation)
+    else:
+        double.slow_reply_next(1, 60, operation=operation)
+    env = os.environ | base_env() | trackers | {"DATABASE_URL": runtime.settings.database_url,
+                                                "LESSONLOOP_CONFIG": str(runtime.settings.config_file)}
+    worker = subprocess.Popen([sys.executable, "-m", "service.cli", "worker"], env=env, start_new_session=True,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        if when == "before":
+            wait_for(lambda: double.arrivals(operation) > served_before)
+        else:
+            wait_for(lambda: len(double.calls(operation)) > served_before)  # carried out, not answered
+    finally:
+        kill_worker(worker)
+    # the job's heartbeat would lapse in about 90 s and its incident lock's lease in 30 s:
+    # ask the registry about a moment later, and let the lease go
+    StartedJobRegistry(queue=runtime.queue).cleanup(timestamp=time.time() + 120)
+    for key in runtime.redis.scan_iter("lessonloop:lock:*"):
+        runtime.redis.delete(key)
+    sweep(runtime, older_than_seconds=0)
+    run_worker(runtime, burst=True, forking=False)
+
+
+STEPS_OF_OPEN_REVIEW = [
+    ("create_issue", "before"),
+    ("create_issue", "after"),  # the review exists, we never heard of it: found by searching
+    ("list_comments", "before"),  # looking for our comment on the incident
+    ("create_comment", "before"),
+    ("create_comment", "after"),  # the comment exists, we never heard of it
+]
+
+
+@pytest.mark.parametrize(("operation", "when"), STEPS_OF_OPEN_REVIEW)
+def test_open_review_killed_at_any_step_ends_as_an_uninterrupted_run(  # type: ignore[no-untyped-def]
+    client, runtime: Runtime, trackers, github_double, operation: str, when: str
+) -> None:
+    delivery_pk = send(client, loop.github_issue_event(github_double, INCIDENT_REPO, 1, "closed"))
+    _crash_during(runtime, trackers, github_double, operation, when)
+    assert deliveries.get(runtime.engine, delivery_pk).status == deliveries.DONE  # type: ignore[union-attr]
+    assert len(github_double.issues[REVIEW_REPO]) == 1
+    assert len(ours(github_double.comments_on(INCIDENT_REPO, 1), markers.REVIEW_OPENED)) == 1
+
+
+STEPS_OF_SYNC_LESSON = [
+    ("get_issue", "before"),  # reading the review as it is now
+    ("create_comment", "before"),
+    ("create_comment", "after"),
+]
+
+
+@pytest.mark.parametrize(("operation", "when"), STEPS_OF_SYNC_LESSON)
+def test_sync_lesson_killed_at_any_step_ends_as_an_uninterrupted_run(  # type: ignore[no-untyped-def]
+    client, runtime: Runtime, trackers, github_double, operation: str, when: str
+) -> None:
+    send(client, loop.github_issue_event(github_double, INCIDENT_REPO, 1, "closed"))
+    run_worker(runtime, burst=True, forking=False)
+    review = github_double.issues[REVIEW_REPO][1]
+    review["body"] = loop.fill_lesson_markdown(review["body"])
+    review["state"] = "closed"
+    delivery_pk = send(client, loop.github_issue_event(github_double, REVIEW_REPO, 1, "closed"))
+    _crash_during(runtime, trackers, github_double, operation, when)
+    assert deliveries.get(runtime.engine, delivery_pk).status == deliveries.DONE  # type: ignore[union-attr]
+    assert lessons.get(runtime.engine, f"github:{REVIEW_REPO}#1") is not None
+    assert len(ours(github_double.comments_on(INCIDENT_REPO, 1), markers.LESSON)) == 1
+    assert len(ours(github_double.comments_on(REVIEW_REPO, 1), markers.LESSON)) == 1
+
+
+def test_an_edit_killed_after_the_tracker_edited_the_comment(client, runtime: Runtime, trackers,  # type: ignore[no-untyped-def]
+                                                             github_double) -> None:
+    send(client, loop.github_issue_event(github_double, INCIDENT_REPO, 1, "closed"))
+    run_worker(runtime, burst=True, forking=False)
+    review = github_double.issues[REVIEW_REPO][1]
+    review["body"] = loop.fill_lesson_markdown(review["body"])
+    review["state"] = "closed"
+    send(client, loop.github_issue_event(github_double, REVIEW_REPO, 1, "closed"))
+    run_worker(runtime, burst=True, forking=False)
+    review["body"] = review["body"].replace("signals it reads", "signals it is given")
+    delivery_pk = send(client, loop.github_issue_event(github_double, REVIEW_REPO, 1, "edited"))
+    _crash_during(runtime, trackers, github_double, "update_comment", "after")
+    assert deliveries.get(runtime.engine, delivery_pk).status == deliveries.DONE  # type: ignore[union-attr]
+    for repo in (INCIDENT_REPO, REVIEW_REPO):
+        posted = ours(github_double.comments_on(repo, 1), markers.LESSON)
+        assert len(posted) == 1 and "signals it is given" in posted[0]["body"]

@@ -1,0 +1,357 @@
+"""The webhook receiver through the app, with real signatures, a real Redis and both stores.
+
+Every refusal is checked twice: the answer says why, and nothing was recorded or queued.
+"""
+
+from __future__ import annotations
+
+import json
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+import requests
+from redis import Redis
+from rq import Queue
+from rq.job import Job
+
+from service.runtime import Runtime
+from service.store import deliveries
+from tests import payloads
+from tests.conftest import GITHUB_SECRET, JIRA_SECRET, JIRA_TOKEN, PAGERDUTY_SECRET
+
+
+def post(client, delivery: payloads.Delivery):  # type: ignore[no-untyped-def]
+    return client.post(delivery.path, data=delivery.body, headers=delivery.headers)
+
+
+def nothing_changed(runtime: Runtime) -> None:
+    assert sum(deliveries.counts(runtime.engine).values()) == 0
+    assert runtime.queue.count == 0
+
+
+# --- accepted -----------------------------------------------------------------------------------
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: payloads.github(payloads.raw("github/issues.closed"), GITHUB_SECRET),
+        lambda: payloads.jira(payloads.raw("jira/issue_updated.incident_done"), JIRA_SECRET),
+        lambda: payloads.jira_automation({"issue": payloads.load("jira/issue_updated.incident_done")["issue"]},
+                                         JIRA_TOKEN),
+        lambda: payloads.pagerduty(payloads.raw("pagerduty/incident.resolved"), "retired-secret", PAGERDUTY_SECRET),
+        lambda: payloads.github(payloads.github_review_edited(), GITHUB_SECRET),
+        lambda: payloads.jira(payloads.jira_review_edited(), JIRA_SECRET),
+    ],
+    ids=["github-closed", "jira-done", "jira-automation", "pagerduty-resolved", "github-review", "jira-review"],
+)
+def test_a_signed_relevant_delivery_is_recorded_and_queued(client, runtime: Runtime, make) -> None:  # type: ignore[no-untyped-def]
+    delivery = make()
+    response = post(client, delivery)
+    assert response.status_code == 202, response.get_json()
+    answer = response.get_json()
+    assert answer["status"] == "queued" and answer["queued"] is True
+    recorded = deliveries.get(runtime.engine, answer["delivery"])
+    assert recorded is not None
+    assert recorded.status == deliveries.RECEIVED
+    assert recorded.body == delivery.body
+    assert runtime.queue.job_ids == [answer["job"]] == [recorded.job_id]
+    job = Job.fetch(answer["job"], connection=runtime.redis)
+    expected = "workers.open_review.open_review" if recorded.event_kind == "incident_closed" else \
+        "workers.sync_lesson.sync_lesson"
+    assert job.func_name == expected and job.args == (recorded.id,)
+
+
+def test_delivery_ids_come_from_each_trackers_header(client, runtime: Runtime) -> None:  # type: ignore[no-untyped-def]
+    post(client, payloads.github(payloads.raw("github/issues.closed"), GITHUB_SECRET, delivery_id="gh-guid"))
+    post(client, payloads.jira(payloads.raw("jira/issue_updated.incident_done"), JIRA_SECRET, identifier="ji-1"))
+    post(client, payloads.pagerduty(payloads.raw("pagerduty/incident.resolved"), PAGERDUTY_SECRET,
+                                    webhook_id="pd-hook"))
+    automation = payloads.jira_automation({"issue": payloads.load("jira/issue_updated.incident_done")["issue"]},
+                                          JIRA_TOKEN)
+    post(client, automation)
+    assert deliveries.find(runtime.engine, "github", "gh-guid") is not None
+    assert deliveries.find(runtime.engine, "jira", "ji-1") is not None
+    assert deliveries.find(runtime.engine, "pagerduty", "pd-hook") is not None
+    from service.sources.signing import body_digest
+    assert deliveries.find(runtime.engine, "jira", body_digest(automation.body)) is not None
+
+
+# --- answered 200, nothing recorded -------------------------------------------------------------
+
+@pytest.mark.parametrize(
+    ("make", "status", "reason"),
+    [
+        (lambda: payloads.github(payloads.raw("github/ping"), GITHUB_SECRET, event="ping"), "ping", "pong"),
+        (lambda: payloads.pagerduty(payloads.raw("pagerduty/pagey.ping"), PAGERDUTY_SECRET), "ping", "pong"),
+        (lambda: payloads.github(payloads.raw("github/issues.opened"), GITHUB_SECRET), "not relevant", "opened"),
+        (lambda: payloads.github(payloads.raw("github/issue_comment.created"), GITHUB_SECRET,
+                                 event="issue_comment"), "not relevant", "comments"),
+        (lambda: payloads.github(b'{"ref": "main"}', GITHUB_SECRET, event="push"), "not relevant", "'push'"),
+        (lambda: payloads.github(payloads.github_closed(labels=("bug",)), GITHUB_SECRET), "not relevant",
+         "no github rule"),
+        (lambda: payloads.pagerduty(payloads.pagerduty_resolved(urgency="low"), PAGERDUTY_SECRET),
+         "not relevant", "no pagerduty rule"),
+        (lambda: payloads.pagerduty(payloads.raw("pagerduty/incident.priority_updated"), PAGERDUTY_SECRET),
+         "not relevant", "incident.priority_updated"),
+        (lambda: payloads.jira(payloads.raw("jira/comment_created"), JIRA_SECRET), "not relevant", "comments"),
+    ],
+    ids=["github-ping", "pagerduty-ping", "opened", "comment", "unknown-event", "no-rule", "low-urgency",
+         "pd-other-event", "jira-comment"],
+)
+def test_pings_and_irrelevant_events_are_answered_200_and_not_recorded(  # type: ignore[no-untyped-def]
+    client, runtime: Runtime, make, status: str, reason: str
+) -> None:
+    response = post(client, make())
+    assert response.status_code == 200
+    assert response.get_json()["status"] == status
+    assert reason in response.get_json()["reason"]
+    nothing_changed(runtime)
+
+
+def test_pagerduty_without_a_rule_is_answered_with_that_reason(make_settings, redis: Redis) -> None:  # type: ignore[no-untyped-def]
+    from service.app import create_app
+    from service.store import migrate
+    from service.store.engine import make_engine
+
+    settings = make_settings(config_file=None)  # defaults: no PagerDuty rule
+    engine = make_engine(settings.database_url)
+    migrate.upgrade(engine)
+    app = create_app(settings, Runtime(settings, engine, redis, Queue("lessonloop", connection=redis)))
+    response = post(app.test_client(), payloads.pagerduty(payloads.raw("pagerduty/incident.resolved"),
+                                                          PAGERDUTY_SECRET))
+    assert response.status_code == 200
+    assert "PagerDuty has no tasks" in response.get_json()["reason"]
+    engine.dispose()
+
+
+# --- refused ------------------------------------------------------------------------------------
+
+def _unsigned(delivery: payloads.Delivery, drop: str) -> payloads.Delivery:
+    delivery.headers.pop(drop)
+    return delivery
+
+
+def _resigned(delivery: payloads.Delivery, header: str, value: str) -> payloads.Delivery:
+    delivery.headers[header] = value
+    return delivery
+
+
+def _tampered(delivery: payloads.Delivery) -> payloads.Delivery:
+    delivery.body = delivery.body.replace(b"closed", b"opened", 1)
+    return delivery
+
+
+GH = lambda: payloads.github(payloads.raw("github/issues.closed"), GITHUB_SECRET)  # noqa: E731
+PD = lambda: payloads.pagerduty(payloads.raw("pagerduty/incident.resolved"), PAGERDUTY_SECRET)  # noqa: E731
+JI = lambda: payloads.jira(payloads.raw("jira/issue_updated.incident_done"), JIRA_SECRET)  # noqa: E731
+
+
+@pytest.mark.parametrize(
+    ("make", "reason"),
+    [
+        (lambda: _unsigned(GH(), "X-Hub-Signature-256"), "missing X-Hub-Signature-256"),
+        (lambda: _resigned(GH(), "X-Hub-Signature-256", "sha256=" + "ab" * 32), "does not match"),
+        (lambda: _resigned(GH(), "X-Hub-Signature-256", "sha1=" + "ab" * 20), "must be sha256="),
+        (lambda: payloads.github(payloads.raw("github/issues.closed"), "another secret"), "does not match"),
+        (lambda: _tampered(GH()), "does not match"),
+        (lambda: _unsigned(PD(), "X-PagerDuty-Signature"), "missing X-PagerDuty-Signature"),
+        (lambda: payloads.pagerduty(payloads.raw("pagerduty/incident.resolved"), "x", "y"), "does not match"),
+        (lambda: _resigned(PD(), "X-PagerDuty-Signature", "v2=abc"), "no v1="),
+        (lambda: _unsigned(JI(), "X-Hub-Signature"), "missing X-Hub-Signature"),
+        (lambda: _resigned(JI(), "X-Hub-Signature", "sha256=00"), "does not match"),
+        (lambda: payloads.jira_automation(payloads.raw("jira/issue_updated.incident_done"), "guess"),
+         "does not match"),
+    ],
+    ids=["gh-missing", "gh-wrong", "gh-sha1", "gh-other-secret", "gh-tampered", "pd-missing", "pd-wrong",
+         "pd-version", "jira-missing", "jira-wrong", "jira-token-wrong"],
+)
+def test_signature_faults_are_401_and_change_nothing(client, runtime: Runtime, make, reason: str) -> None:  # type: ignore[no-untyped-def]
+    response = post(client, make())
+    assert response.status_code == 401
+    assert reason in response.get_json()["reason"]
+    nothing_changed(runtime)
+
+
+@pytest.mark.parametrize(
+    ("make", "reason"),
+    [
+        (lambda: payloads.github(payloads.raw("github/issues.closed")[:500], GITHUB_SECRET), "not valid JSON"),
+        (lambda: payloads.github(b"", GITHUB_SECRET), "empty body"),
+        (lambda: payloads.github(b"<xml/>", GITHUB_SECRET), "not valid JSON"),
+        (lambda: payloads.github(b'"just a string"', GITHUB_SECRET), "not an object"),
+        (lambda: _unsigned(payloads.github(payloads.raw("github/issues.closed"), GITHUB_SECRET), "X-GitHub-Event"),
+         "missing X-GitHub-Event"),
+        (lambda: payloads.pagerduty(b'{"event": {"event_type": "incident.resolved"}}', PAGERDUTY_SECRET),
+         "event.data"),
+        (lambda: payloads.jira(b"\xff\xfe\x00", JIRA_SECRET), "not UTF-8"),
+    ],
+    ids=["truncated", "empty", "xml", "not-object", "no-event-header", "pd-no-data", "binary"],
+)
+def test_unreadable_bodies_are_400_and_change_nothing(client, runtime: Runtime, make, reason: str) -> None:  # type: ignore[no-untyped-def]
+    response = post(client, make())
+    assert response.status_code == 400
+    assert reason in response.get_json()["reason"]
+    nothing_changed(runtime)
+
+
+def test_a_body_over_the_limit_is_413_before_it_is_read(make_settings, redis: Redis) -> None:  # type: ignore[no-untyped-def]
+    from service.app import create_app
+    from service.store import migrate
+    from service.store.engine import make_engine
+
+    settings = make_settings(LESSONLOOP_MAX_BODY_BYTES="4096")
+    engine = make_engine(settings.database_url)
+    migrate.upgrade(engine)
+    runtime = Runtime(settings, engine, redis, Queue("lessonloop", connection=redis))
+    client = create_app(settings, runtime).test_client()
+    big = payloads.github_closed()
+    big["issue"]["body"] = "x" * 10_000
+    response = post(client, payloads.github(big, GITHUB_SECRET))
+    assert response.status_code == 413
+    assert "LESSONLOOP_MAX_BODY_BYTES" in response.get_json()["reason"]
+    small = post(client, payloads.github(payloads.github_closed(), GITHUB_SECRET))
+    assert small.status_code == 413  # the sample itself is over 4 KiB
+    nothing_changed(runtime)
+    engine.dispose()
+
+
+def test_the_default_limit_is_one_mebibyte(client, runtime: Runtime) -> None:  # type: ignore[no-untyped-def]
+    huge = payloads.github_closed()
+    huge["issue"]["body"] = "x" * (1024 * 1024)
+    assert post(client, payloads.github(huge, GITHUB_SECRET)).status_code == 413
+    nothing_changed(runtime)
+
+
+def test_a_chunked_body_over_the_limit_is_413(live_server: str, runtime: Runtime) -> None:
+    delivery = payloads.github(payloads.github_closed(), GITHUB_SECRET)
+    chunks = iter([delivery.body] + [b" " * 65536] * 20)  # no Content-Length: sent chunked
+    response = requests.post(live_server + delivery.path, data=chunks, headers=delivery.headers, timeout=10)
+    assert response.status_code == 413
+    nothing_changed(runtime)
+
+
+@pytest.mark.parametrize(
+    ("path", "status", "reason"),
+    [
+        ("/webhooks/gitlab", 404, "unknown source"),
+        ("/webhooks/", 404, ""),
+        ("/nowhere", 404, ""),
+    ],
+)
+def test_unknown_routes(client, runtime: Runtime, path: str, status: int, reason: str) -> None:  # type: ignore[no-untyped-def]
+    response = client.post(path, data=b"{}")
+    assert response.status_code == status
+    assert response.is_json and reason in response.get_json()["reason"]
+    nothing_changed(runtime)
+
+
+def test_get_on_a_webhook_route_is_405(client) -> None:  # type: ignore[no-untyped-def]
+    assert client.get("/webhooks/github").status_code == 405
+
+
+def test_a_source_without_a_secret_is_404_even_when_signed(make_settings, redis: Redis) -> None:  # type: ignore[no-untyped-def]
+    from service.app import create_app
+    from service.store import migrate
+    from service.store.engine import make_engine
+
+    settings = make_settings(config_file=None, LESSONLOOP_PAGERDUTY_WEBHOOK_SECRET=None)
+    engine = make_engine(settings.database_url)
+    migrate.upgrade(engine)
+    runtime = Runtime(settings, engine, redis, Queue("lessonloop", connection=redis))
+    client = create_app(settings, runtime).test_client()
+    response = post(client, PD())
+    assert response.status_code == 404
+    assert "not enabled" in response.get_json()["reason"]
+    nothing_changed(runtime)
+    engine.dispose()
+
+
+# --- duplicates and failures --------------------------------------------------------------------
+
+def test_the_same_delivery_twice_is_one_record_and_one_job(client, runtime: Runtime) -> None:  # type: ignore[no-untyped-def]
+    delivery = GH()
+    first, second = post(client, delivery), post(client, delivery)
+    assert (first.status_code, second.status_code) == (202, 200)
+    assert second.get_json()["status"] == "duplicate"
+    assert second.get_json()["delivery"] == first.get_json()["delivery"]
+    assert deliveries.counts(runtime.engine)[deliveries.RECEIVED] == 1
+    assert runtime.queue.count == 1
+
+
+def test_a_redelivery_with_a_new_id_is_a_new_delivery(client, runtime: Runtime) -> None:  # type: ignore[no-untyped-def]
+    body = payloads.raw("github/issues.closed")
+    assert post(client, payloads.github(body, GITHUB_SECRET, delivery_id="a")).status_code == 202
+    assert post(client, payloads.github(body, GITHUB_SECRET, delivery_id="b")).status_code == 202
+    assert runtime.queue.count == 2
+
+
+def test_fifty_concurrent_copies_are_one_record_and_one_job(live_server: str, runtime: Runtime) -> None:
+    delivery = PD()
+
+    def send(_: int) -> tuple[int, dict]:  # type: ignore[type-arg]
+        response = requests.post(live_server + delivery.path, data=delivery.body, headers=delivery.headers,
+                                 timeout=30)
+        return response.status_code, response.json()
+
+    with ThreadPoolExecutor(max_workers=50) as pool:
+        answers = list(pool.map(send, range(50)))
+    codes = sorted(code for code, _ in answers)
+    assert codes == [200] * 49 + [202], answers
+    assert {answer["delivery"] for _, answer in answers} == {answers[0][1]["delivery"]}
+    assert deliveries.counts(runtime.engine)[deliveries.RECEIVED] == 1
+    assert runtime.queue.count == 1
+
+
+def test_store_unavailable_is_503_so_the_tracker_retries(client, runtime: Runtime) -> None:  # type: ignore[no-untyped-def]
+    from sqlalchemy import text
+
+    with runtime.engine.begin() as connection:
+        connection.execute(text("DROP TABLE deliveries"))
+    response = post(client, GH())
+    assert response.status_code == 503
+    assert "retry" in response.get_json()["reason"]
+    assert runtime.queue.count == 0
+
+
+def test_redis_down_after_recording_still_accepts_and_leaves_it_for_the_sweep(runtime: Runtime) -> None:
+    from service.app import create_app
+    from service.queue import connect
+
+    dead = connect("redis://127.0.0.1:1/0")  # nothing listens on port 1
+    broken = Runtime(runtime.settings, runtime.engine, dead, Queue("lessonloop", connection=dead))
+    response = post(create_app(runtime.settings, broken).test_client(), GH())
+    assert response.status_code == 202
+    assert response.get_json()["queued"] is False
+    assert deliveries.counts(runtime.engine)[deliveries.RECEIVED] == 1
+
+
+def test_error_pages_carry_no_secret_or_trace(client, runtime: Runtime, caplog) -> None:  # type: ignore[no-untyped-def]
+    from sqlalchemy import text
+
+    with runtime.engine.begin() as connection:
+        connection.execute(text("DROP TABLE deliveries"))
+    response = post(client, GH())
+    text_answer = response.get_data(as_text=True)
+    assert GITHUB_SECRET not in text_answer and "Traceback" not in text_answer
+    assert json.loads(text_answer)["status"] == "error"
+
+
+# --- health -------------------------------------------------------------------------------------
+
+def test_healthz_and_readyz(client) -> None:  # type: ignore[no-untyped-def]
+    assert client.get("/healthz").status_code == 200
+    ready = client.get("/readyz")
+    assert ready.status_code == 200 and ready.get_json()["checks"] == {"redis": "ok", "store": "ok"}
+
+
+def test_readyz_is_503_when_redis_is_gone(runtime: Runtime) -> None:
+    from service.app import create_app
+    from service.queue import connect
+
+    dead = connect("redis://127.0.0.1:1/0")
+    app = create_app(runtime.settings, Runtime(runtime.settings, runtime.engine, dead,
+                                               Queue("lessonloop", connection=dead)))
+    response = app.test_client().get("/readyz")
+    assert response.status_code == 503
+    assert response.get_json()["checks"]["redis"].startswith("unavailable")
+    assert response.get_json()["checks"]["store"] == "ok"

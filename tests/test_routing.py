@@ -1,0 +1,54 @@
+"""Rule selection: the first matching rule decides; empty fields match anything."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from config.rules import Rule
+from service.events import Event, EventKind, Item, ItemRef
+from service.routing import select_rule
+
+
+def closed(source: str, **fields: object) -> Event:
+    refs = {"github": "github:acme/web#42", "jira": "jira:OPS-42", "pagerduty": "pagerduty:PX1"}
+    item = replace(Item(ref=ItemRef.parse(refs[source]), title="t", url="u"), **fields)  # type: ignore[arg-type]
+    return Event(source=source, kind=EventKind.INCIDENT_CLOSED, name="x", item=item)  # type: ignore[arg-type]
+
+
+def test_first_matching_rule_decides() -> None:
+    rules = [
+        Rule(source="github", labels=("sev1",), review="github:acme/sev1-reviews"),
+        Rule(source="github", labels=("incident",), review="github:acme/postmortems"),
+    ]
+    assert select_rule(closed("github", labels=("Incident", "SEV1")), rules).target == "github:acme/sev1-reviews"
+    assert select_rule(closed("github", labels=("incident",)), rules).target == "github:acme/postmortems"
+    assert not select_rule(closed("github", labels=("bug",)), rules).selected
+
+
+def test_without_a_target_the_review_opens_beside_the_incident() -> None:
+    github = select_rule(closed("github", labels=("incident",)), [Rule(source="github", labels=("incident",))])
+    jira = select_rule(closed("jira", issue_type="Incident", project="OPS"),
+                       [Rule(source="jira", issue_types=("incident",))])
+    assert (github.target, jira.target) == ("github:acme/web", "jira:OPS")
+
+
+def test_all_filled_fields_must_match() -> None:
+    rule = Rule(source="pagerduty", urgency=("high",), services=("API Service",), review="jira:OPS")
+    assert select_rule(closed("pagerduty", urgency="high", service="api service"), [rule]).selected
+    assert not select_rule(closed("pagerduty", urgency="low", service="API Service"), [rule]).selected
+    assert not select_rule(closed("pagerduty", urgency="high", service="Billing"), [rule]).selected
+
+
+def test_rules_of_other_sources_are_not_considered() -> None:
+    decision = select_rule(closed("jira", issue_type="Incident"), [Rule(source="github")])
+    assert not decision.selected and "no jira rule" in decision.reason
+
+
+def test_pagerduty_without_a_rule_says_where_to_say_so() -> None:
+    decision = select_rule(closed("pagerduty", urgency="high"), [])
+    assert not decision.selected and "PagerDuty has no tasks" in decision.reason
+
+
+def test_only_closed_incidents_are_routed() -> None:
+    event = replace(closed("github"), kind=EventKind.REVIEW_UPDATED)
+    assert not select_rule(event, [Rule(source="github")]).selected

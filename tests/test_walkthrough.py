@@ -1,0 +1,225 @@
+"""WALKTHROUGH.md, run: the doubles, ``lessonloop serve`` and the walkthrough driver as separate
+processes, from a closed PagerDuty incident to a lesson on all three trackers and in the log."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import requests
+from redis import Redis
+
+from service import markers
+from tests import walkthrough
+from tests.doubles import GitHubDouble, JiraDouble, PagerDutyDouble
+from tests.doubles.__main__ import ADMIN_PATH, admin_app, seed
+
+ROOT = Path(__file__).resolve().parent.parent
+REDIS_URL = os.environ.get("LESSONLOOP_WALKTHROUGH_REDIS_URL", "redis://127.0.0.1:6379/11")  # tests use 15
+RULES = """
+[server]
+log_format = "console"
+
+[review]
+labels = ["post-incident-review"]
+jira_issue_type = "Task"
+
+[[rules]]
+source = "pagerduty"
+review = "jira:OPS"
+
+[[rules]]
+source = "github"
+labels = ["incident"]
+review = "github:acme/postmortems"
+
+[[rules]]
+source = "jira"
+issue_types = ["Incident"]
+review = "jira:OPS"
+"""
+SECRETS = {
+    "LESSONLOOP_GITHUB_WEBHOOK_SECRET": "walkthrough-github",
+    "LESSONLOOP_JIRA_WEBHOOK_SECRET": "walkthrough-jira",
+    "LESSONLOOP_PAGERDUTY_WEBHOOK_SECRET": "walkthrough-pagerduty",
+}
+
+
+def _free_ports(n: int) -> list[int]:
+    sockets = [socket.socket() for _ in range(n)]
+    try:
+        for sock in sockets:
+            sock.bind(("127.0.0.1", 0))
+        return [sock.getsockname()[1] for sock in sockets]
+    finally:
+        for sock in sockets:
+            sock.close()
+
+
+def _stop(process: subprocess.Popen[bytes] | None) -> None:
+    if process is None or process.poll() is not None:
+        return
+    process.send_signal(signal.SIGTERM)
+    try:
+        process.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=5)
+
+
+@pytest.fixture
+def walkthrough_redis() -> Iterator[None]:
+    connection = Redis.from_url(REDIS_URL)
+    try:
+        connection.ping()
+    except Exception as error:  # noqa: BLE001
+        pytest.fail(f"Redis at {REDIS_URL} is required: {error}")
+    connection.flushdb()
+    yield
+    connection.flushdb()
+    connection.close()
+
+
+def test_the_walkthrough_end_to_end(tmp_path: Path, walkthrough_redis: None) -> None:
+    github_port, jira_port, pagerduty_port, lessonloop_port = _free_ports(4)
+    (tmp_path / "lessonloop.toml").write_text(RULES)
+    env_file = tmp_path / "doubles.env"
+    env = {key: value for key, value in os.environ.items() if not key.startswith("LESSONLOOP_")}
+    env |= SECRETS | {"PYTHONPATH": str(ROOT), "REDIS_URL": REDIS_URL,
+                      "DATABASE_URL": f"sqlite:///{tmp_path / 'walkthrough.db'}",
+                      "LESSONLOOP_URL": f"http://127.0.0.1:{lessonloop_port}"}
+    doubles = serve = None
+    logs = {name: open(tmp_path / f"{name}.log", "wb") for name in ("doubles", "serve")}  # noqa: SIM115
+
+    def driver(*args: str) -> str:
+        run = subprocess.run([sys.executable, "-m", "tests.walkthrough", *args], cwd=tmp_path, env=env,
+                             capture_output=True, text=True, timeout=30)
+        assert run.returncode == 0, f"{args}: {run.stdout}{run.stderr}\n--- serve log:\n{_tail(tmp_path / 'serve.log')}"
+        return run.stdout
+
+    def lessonloop(*args: str) -> str:
+        run = subprocess.run([sys.executable, "-m", "service.cli", *args], cwd=tmp_path, env=env,
+                             capture_output=True, text=True, timeout=30)
+        assert run.returncode == 0, run.stdout + run.stderr
+        return run.stdout
+
+    try:
+        doubles = subprocess.Popen(
+            [sys.executable, "-m", "tests.doubles", "--github-port", str(github_port), "--jira-port", str(jira_port),
+             "--pagerduty-port", str(pagerduty_port), "--env-file", str(env_file)],
+            cwd=tmp_path, env=env, stdout=logs["doubles"], stderr=subprocess.STDOUT, start_new_session=True,
+        )
+        deadline = time.monotonic() + 15
+        while not env_file.exists():
+            assert doubles.poll() is None and time.monotonic() < deadline, _tail(tmp_path / "doubles.log")
+            time.sleep(0.1)
+        env |= dict(line.split("=", 1) for line in env_file.read_text().split())
+        assert env["LESSONLOOP_GITHUB_API_URL"] == f"http://127.0.0.1:{github_port}"
+        serve = subprocess.Popen(
+            [sys.executable, "-m", "service.cli", "serve", "--port", str(lessonloop_port), "--workers", "1",
+             "--threads", "2"],
+            cwd=tmp_path, env=env, stdout=logs["serve"], stderr=subprocess.STDOUT, start_new_session=True,
+        )
+        assert "lessonloop is ready" in driver("wait", "--timeout", "20")
+
+        # an incident closes in PagerDuty: the review opens in Jira, the incident gets a note
+        said = driver("close", "pagerduty:PGR0VU2")
+        assert "202 status queued" in said and "opened the review jira:OPS-2" in said, said
+        review = driver("show", "jira:OPS-2")
+        assert "lessonloop:review incident=pagerduty:PGR0VU2" in review and "h2. What happened" in review
+
+        # the team writes the lesson and closes the review: the lesson reaches all three trackers
+        said = driver("fill", "jira:OPS-2")
+        assert "kept the lesson and posted it on jira:OPS-2 and pagerduty:PGR0VU2" in said, said
+        deadline = time.monotonic() + 10
+        while "<lessonloop:lesson>" not in driver("show", "github:acme/web#7"):  # posted in the same job
+            assert time.monotonic() < deadline, driver("show", "github:acme/web#7")
+            time.sleep(0.2)
+        for ref, source in (("pagerduty:PGR0VU2", "pagerduty"), ("jira:OPS-2", "jira"), ("github:acme/web#7", "github")):
+            text = driver("show", ref)
+            assert text.count("<lessonloop:lesson>") == 1, text
+            assert "A canary is only as good as the signals it reads." in text, text
+        assert "<lessonloop:review-opened>" in driver("show", "pagerduty:PGR0VU2")
+
+        # and it is in the learning log
+        listed = lessonloop("lessons", "list")
+        assert "jira:OPS-2" in listed and "pagerduty:PGR0VU2" in listed and "Checkout latency above SLO" in listed
+        shown = lessonloop("lessons", "show", "jira:OPS-2")
+        assert "### What we learned" in shown and "A canary is only as good as the signals it reads." in shown
+        assert "VIOLATION" not in _tail(tmp_path / "doubles.log")
+    finally:
+        _stop(serve)
+        _stop(doubles)
+        for handle in logs.values():
+            handle.close()
+    assert doubles.returncode == 0 and serve.returncode == 0, _tail(tmp_path / "serve.log")
+
+
+def _tail(path: Path, lines: int = 40) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return ""
+
+
+# --- the admin interface and the driver's refusals, in process ----------------------------------
+
+@pytest.fixture
+def doubles() -> Iterator[tuple[GitHubDouble, JiraDouble, PagerDutyDouble]]:
+    github, jira, pagerduty = GitHubDouble(), JiraDouble(), PagerDutyDouble()
+    seed(github, jira, pagerduty)
+    for double in (github, jira, pagerduty):
+        double.mount(ADMIN_PATH, admin_app(double))
+        double.start()
+    try:
+        yield github, jira, pagerduty
+    finally:
+        for double in (github, jira, pagerduty):
+            double.stop()
+
+
+def test_the_admin_interface_is_apart_from_the_validated_api(doubles) -> None:  # type: ignore[no-untyped-def]
+    github, jira, pagerduty = doubles
+    admin = github.base_url + ADMIN_PATH
+    assert requests.get(admin + "/items/acme/web%237", timeout=5).json()["title"] == "Add error rate to canary checks"
+    closed = requests.post(admin + "/items/acme/web%231/close", timeout=5).json()
+    assert closed["state"] == "closed" and closed["closed_at"] and github.issues["acme/web"][1]["state"] == "closed"
+    edited = requests.put(jira.base_url + ADMIN_PATH + "/items/OPS-1/body", json={"body": "new"}, timeout=5).json()
+    assert edited["fields"]["description"] == "new"
+    done = requests.post(jira.base_url + ADMIN_PATH + "/items/OPS-1/close", timeout=5).json()
+    assert done["fields"]["status"] == {"name": "Done", "statusCategory": {"key": "done", "name": "Done"}}
+    resolved = requests.post(pagerduty.base_url + ADMIN_PATH + "/items/PGR0VU2/close", timeout=5).json()
+    assert resolved["status"] == "resolved" and resolved["resolved_at"]
+    assert requests.put(pagerduty.base_url + ADMIN_PATH + "/items/PGR0VU2/body", json={"body": "x"},
+                        timeout=5).status_code == 400
+    assert requests.get(admin + "/items/acme/web%2399", timeout=5).status_code == 404
+    # none of that is an API request: not logged, no violation; the API still refuses what it does not know
+    assert github.log == [] and jira.log == [] and github.violations == []
+    assert requests.get(github.base_url + "/_doubles/items", timeout=5).status_code == 404
+    assert github.violations == ["GET /_doubles/items: not in the API description"]
+
+
+def test_the_driver_says_when_lessonloop_does_not_answer_and_changes_nothing(  # type: ignore[no-untyped-def]
+        doubles, capsys, monkeypatch) -> None:
+    github, jira, pagerduty = doubles
+    (dead,) = _free_ports(1)
+    options = [f"--github={github.base_url}", f"--jira={jira.base_url}", f"--pagerduty={pagerduty.port}",
+               f"--lessonloop=http://127.0.0.1:{dead}"]
+    assert walkthrough.main([*options, "close", "pagerduty:PGR0VU2"]) == walkthrough.EXIT_UNAVAILABLE
+    assert "lessonloop does not answer at http://127.0.0.1:" in capsys.readouterr().err
+    assert pagerduty.incidents["PGR0VU2"]["status"] == "triggered"
+    monkeypatch.delenv("LESSONLOOP_JIRA_URL", raising=False)
+    assert walkthrough.main([f"--jira={dead}", "show", "jira:OPS-1"]) == walkthrough.EXIT_UNAVAILABLE
+    assert f"the jira double does not answer at http://127.0.0.1:{dead}" in capsys.readouterr().err
+    assert walkthrough.main([*options, "fill", "jira:OPS-1"]) == walkthrough.EXIT_UNAVAILABLE  # lessonloop first
+    assert walkthrough.main([*options, "show", "github:acme/web#1"]) == 0
+    shown = capsys.readouterr().out
+    assert shown.startswith("github:acme/web#1  [open]  Checkout returns 502") and "no comments" in shown
+    assert markers.find(shown) == []

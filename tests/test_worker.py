@@ -1,0 +1,186 @@
+"""The worker side of ingest with real RQ workers: in-process for the plain path, a real
+``lessonloop worker`` process for the kill tests."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from rq.job import Job, JobStatus
+from rq.registry import StartedJobRegistry
+from sqlalchemy import text, update
+
+from service.runtime import Runtime
+from service.store import deliveries
+from service.store.schema import deliveries as deliveries_table
+from tests import payloads
+from tests.conftest import GITHUB_SECRET, PAGERDUTY_SECRET, base_env
+from tests.processes import kill_worker, wait_for, work_horse
+from workers.runner import run_worker
+from workers.sweep import sweep
+
+
+def accept(client, delivery: payloads.Delivery) -> int:  # type: ignore[no-untyped-def]
+    response = client.post(delivery.path, data=delivery.body, headers=delivery.headers)
+    assert response.status_code == 202, response.get_json()
+    return int(response.get_json()["delivery"])
+
+
+def work(runtime: Runtime) -> None:
+    run_worker(runtime, burst=True, forking=False)
+
+
+def test_a_closed_incident_is_handled_by_a_worker(client, runtime: Runtime) -> None:  # type: ignore[no-untyped-def]
+    delivery_pk = accept(client, payloads.github(payloads.raw("github/issues.closed"), GITHUB_SECRET))
+    work(runtime)
+    handled = deliveries.get(runtime.engine, delivery_pk)
+    assert handled is not None
+    assert handled.status == deliveries.DONE
+    assert handled.attempts == 1
+    assert handled.outcome is not None and "review github:acme/postmortems#1 open" in handled.outcome
+    assert Job.fetch(handled.job_id, connection=runtime.redis).get_status() == JobStatus.FINISHED
+
+
+def test_running_the_job_twice_changes_nothing_the_second_time(client, runtime: Runtime) -> None:  # type: ignore[no-untyped-def]
+    from workers.open_review import open_review
+
+    delivery_pk = accept(client, payloads.pagerduty(payloads.raw("pagerduty/incident.resolved"), PAGERDUTY_SECRET))
+    first = open_review(delivery_pk)
+    second = open_review(delivery_pk)
+    assert "review jira:OPS-" in first and "open for pagerduty:PGR0VU2" in first
+    assert second == "already done"
+    assert deliveries.get(runtime.engine, delivery_pk).attempts == 1  # type: ignore[union-attr]
+
+
+def test_redis_losing_its_queue_is_recovered_by_the_sweep(client, runtime: Runtime) -> None:  # type: ignore[no-untyped-def]
+    delivery_pk = accept(client, payloads.github(payloads.raw("github/issues.closed"), GITHUB_SECRET))
+    runtime.redis.flushdb()  # Redis restarted with nothing on disk
+    assert sweep(runtime, older_than_seconds=60).requeued == []  # too young: may still be on its way
+    report = sweep(runtime, older_than_seconds=0)
+    assert report.requeued == [delivery_pk]
+    assert sweep(runtime, older_than_seconds=0).requeued == []  # queued now: left alone
+    work(runtime)
+    assert deliveries.get(runtime.engine, delivery_pk).status == deliveries.DONE  # type: ignore[union-attr]
+
+
+def test_a_delivery_recorded_while_redis_was_down_runs_once_the_worker_starts(runtime: Runtime) -> None:
+    from rq import Queue
+
+    from service.app import create_app
+    from service.queue import connect
+
+    dead = connect("redis://127.0.0.1:1/0")
+    app = create_app(runtime.settings, Runtime(runtime.settings, runtime.engine, dead,
+                                               Queue("lessonloop", connection=dead)))
+    delivery_pk = accept(app.test_client(), payloads.github(payloads.raw("github/issues.closed"), GITHUB_SECRET))
+    assert runtime.queue.count == 0
+    work(runtime)  # the start-up sweep finds it
+    assert deliveries.get(runtime.engine, delivery_pk).status == deliveries.DONE  # type: ignore[union-attr]
+
+
+def test_a_job_taken_by_a_worker_that_died_before_starting_it_is_queued_again(client, runtime: Runtime) -> None:  # type: ignore[no-untyped-def]
+    delivery_pk = accept(client, payloads.github(payloads.raw("github/issues.closed"), GITHUB_SECRET))
+    job_id = deliveries.job_id_for(delivery_pk)
+    # what an RQ worker does when it takes a job: move its id to the intermediate list
+    runtime.redis.lmove(runtime.queue.key, runtime.queue.intermediate_queue_key, "LEFT", "RIGHT")
+    assert runtime.queue.count == 0
+    assert Job.fetch(job_id, connection=runtime.redis).get_status() == JobStatus.QUEUED
+    assert sweep(runtime, older_than_seconds=0).requeued == [delivery_pk]
+    assert runtime.queue.job_ids == [job_id]
+    assert runtime.redis.lrange(runtime.queue.intermediate_queue_key, 0, -1) == []
+    work(runtime)
+    assert deliveries.get(runtime.engine, delivery_pk).status == deliveries.DONE  # type: ignore[union-attr]
+
+
+def test_sweep_runs_once_at_a_time(runtime: Runtime) -> None:
+    lock = runtime.redis.lock("lessonloop:sweep", timeout=30)
+    assert lock.acquire(blocking=False)
+    try:
+        assert sweep(runtime, older_than_seconds=0).skipped
+    finally:
+        lock.release()
+
+
+def test_a_failing_job_is_recorded_and_replay_runs_it_again(client, runtime: Runtime, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    from service import cli
+
+    delivery_pk = accept(client, payloads.github(payloads.raw("github/issues.closed"), GITHUB_SECRET))
+    good_body = deliveries.get(runtime.engine, delivery_pk).body  # type: ignore[union-attr]
+    with runtime.engine.begin() as connection:  # a row an older release could not read back
+        connection.execute(update(deliveries_table).where(deliveries_table.c.id == delivery_pk)
+                           .values(body=b"{broken"))
+    work(runtime)
+    failed = deliveries.get(runtime.engine, delivery_pk)
+    assert failed is not None and failed.status == deliveries.FAILED
+    assert failed.last_error is not None and "not valid JSON" in failed.last_error
+    assert Job.fetch(failed.job_id, connection=runtime.redis).get_status() == JobStatus.FAILED
+    assert sweep(runtime, older_than_seconds=0).requeued == []  # failed is final until replayed
+
+    with runtime.engine.begin() as connection:  # the cause is fixed
+        connection.execute(update(deliveries_table).where(deliveries_table.c.id == delivery_pk)
+                           .values(body=good_body))
+    with pytest.MonkeyPatch.context() as patch:
+        for key, value in (base_env() | {"DATABASE_URL": runtime.settings.database_url}).items():
+            patch.setenv(key, value)
+        assert cli.main(["--config", str(runtime.settings.config_file), "replay", "--failed"]) == 0
+    assert deliveries.get(runtime.engine, delivery_pk).status == deliveries.RECEIVED  # type: ignore[union-attr]
+    work(runtime)
+    assert deliveries.get(runtime.engine, delivery_pk).status == deliveries.DONE  # type: ignore[union-attr]
+
+
+# --- a real worker process, killed halfway ------------------------------------------------------
+
+def _hold_the_row(runtime: Runtime, delivery_pk: int):  # type: ignore[no-untyped-def]
+    """Open a transaction that locks the delivery's row, so the job blocks on its first write."""
+    connection = runtime.engine.connect()
+    if runtime.engine.dialect.name == "sqlite":
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+    else:
+        connection.execute(text("SELECT id FROM deliveries WHERE id = :id FOR UPDATE"), {"id": delivery_pk})
+    return connection
+
+
+def _start_worker(runtime: Runtime, trackers: dict[str, str]) -> subprocess.Popen[bytes]:
+    env = os.environ | base_env() | trackers | {"DATABASE_URL": runtime.settings.database_url,
+                                                "LESSONLOOP_CONFIG": str(runtime.settings.config_file)}
+    return subprocess.Popen([sys.executable, "-m", "service.cli", "worker"], env=env, start_new_session=True,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+@pytest.mark.parametrize("what", ["work-horse", "whole worker"])
+def test_a_worker_killed_halfway_leaves_nothing_lost(client, runtime: Runtime, trackers, what: str) -> None:  # type: ignore[no-untyped-def]
+    delivery_pk = accept(client, payloads.github(payloads.raw("github/issues.closed"), GITHUB_SECRET))
+    job_id = deliveries.job_id_for(delivery_pk)
+    holder = _hold_the_row(runtime, delivery_pk)
+    worker = _start_worker(runtime, trackers)
+    try:
+        wait_for(lambda: Job.fetch(job_id, connection=runtime.redis).get_status() == JobStatus.STARTED)
+        if what == "work-horse":
+            wait_for(lambda: work_horse(worker.pid) is not None)
+            os.kill(work_horse(worker.pid), signal.SIGKILL)  # type: ignore[arg-type]
+            wait_for(lambda: Job.fetch(job_id, connection=runtime.redis).get_status() == JobStatus.FAILED)
+        else:
+            kill_worker(worker)
+    finally:
+        holder.rollback()
+        holder.close()
+        if worker.poll() is None:
+            os.killpg(worker.pid, signal.SIGTERM)
+            worker.wait(timeout=20)
+
+    assert deliveries.get(runtime.engine, delivery_pk).status == deliveries.RECEIVED  # type: ignore[union-attr]
+    if what == "whole worker":
+        # nobody is left to say the job died: RQ notices when its heartbeat lapses (about 90 s);
+        # here that time is skipped by asking the registry about a moment two minutes on
+        StartedJobRegistry(queue=runtime.queue).cleanup(timestamp=time.time() + 120)
+    report = sweep(runtime, older_than_seconds=0)
+    assert report.requeued == [delivery_pk]
+    work(runtime)
+    handled = deliveries.get(runtime.engine, delivery_pk)
+    assert handled is not None and handled.status == deliveries.DONE
+    assert runtime.queue.count == 0

@@ -1,0 +1,51 @@
+"""Writing a comment to a tracker exactly once, and editing it when its text changes.
+
+The store remembers what was written (item, kind, key -> comment id, digest). A crash between
+the tracker's write and the store's record is recovered from the marker each comment carries:
+before writing, the item's comments are searched for one with the same kind and key.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+from service.events import ItemRef
+from service.markers import Marker
+from service.runtime import Runtime
+from service.store import effects
+from service.trackers.base import TrackerClient
+
+
+def digest_of(text: str) -> str:
+    """Short enough to ride in the marker, long enough that two texts never share one."""
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+
+
+def post_once(runtime: Runtime, client: TrackerClient, item: ItemRef, kind: str, key: str, text: str) -> str:
+    """Make sure ``item`` carries one comment of ``kind``/``key`` with ``text``.
+
+    Returns what happened: "unchanged", "added", "edited", or "added anew" (an append-only
+    tracker gets a new note when the text changed, since the old one cannot change).
+    """
+    digest = digest_of(text)
+    marker = Marker(kind, {"key": key, "digest": digest})
+    done = effects.get(runtime.engine, str(item), kind, key) or _recover(runtime, client, item, kind, key)
+    if done is not None and done.digest == digest:
+        return "unchanged"
+    if done is not None and client.capabilities.edit_comments:
+        client.edit_comment(item, done.comment_id, text, marker)
+        outcome, comment_id = "edited", done.comment_id
+    else:
+        comment_id = client.add_comment(item, text, marker).id
+        outcome = "added" if done is None else "added anew"
+    effects.put(runtime.engine, str(item), kind, key, comment_id, digest)
+    return outcome
+
+
+def _recover(runtime: Runtime, client: TrackerClient, item: ItemRef, kind: str, key: str) -> effects.Effect | None:
+    """The newest comment of ours with this kind and key, written before a crash lost its record."""
+    for comment in reversed(client.find_comments(item, kind)):
+        if comment.marker is not None and comment.marker.get("key") == key:
+            effects.put(runtime.engine, str(item), kind, key, comment.id, comment.marker.get("digest") or "")
+            return effects.get(runtime.engine, str(item), kind, key)
+    return None

@@ -1,0 +1,123 @@
+"""``open_review``: an incident closed that a rule selects gets one review task, linked to it,
+and one comment on the incident saying the review is open.
+
+Every step first looks for what an earlier run may have done (the store, then the tracker's
+markers), so a worker killed at any step and run again ends where an uninterrupted run would.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+
+from config.rules import Rule
+from service import lesson, markers
+from service.events import Event, Item, ItemRef
+from service.routing import select_rule
+from service.runtime import Runtime
+from service.store import deliveries, effects, links, reviews
+from service.trackers.base import ReviewDraft
+from workers.effects import post_once
+from workers.jobs import exclusive, run_delivery
+
+TITLE_LIMIT = 240
+OPENING = "opening-review"
+"""Recorded (in the effects table) just before a review is created: a later run that finds it
+knows a review may exist in the tracker without a record in the store."""
+
+
+def open_review(delivery_pk: int) -> str:
+    """The RQ job for a closed incident."""
+    return run_delivery(delivery_pk, _open_review)
+
+
+def _open_review(runtime: Runtime, _delivery: deliveries.Delivery, event: Event) -> tuple[str, str]:
+    decision = select_rule(event, runtime.settings.rules)
+    if decision.rule is None or decision.target is None or event.item is None:
+        return deliveries.IGNORED, decision.reason  # the rules changed since the web accepted it
+    incident = event.item
+    with exclusive(runtime, str(incident.ref)):
+        reviews.save_incident(runtime.engine, incident)
+        review = _find_or_open(runtime, incident, decision.rule, decision.target)
+        links.add(runtime.engine, incident.ref, review.ref, "opened")
+        _link_from_incident(runtime, incident, review)
+        incident_client = runtime.client(incident.ref.source)
+        text = lesson.render_review_opened_comment(review.url, str(review.ref), incident_client.markup)
+        post_once(runtime, incident_client, incident.ref, markers.REVIEW_OPENED, str(review.ref), text)
+    return deliveries.DONE, f"review {review.ref} open for {incident.ref} ({decision.reason})"
+
+
+def _find_or_open(runtime: Runtime, incident: Item, rule: Rule, target: str) -> reviews.ReviewRecord:
+    known = reviews.review_of(runtime.engine, incident.ref)
+    if known is not None:
+        return known
+    source, container = target.split(":", 1)
+    client = runtime.client(source)
+    template_path = rule.template or runtime.settings.review.template
+    due = _due(incident, rule, runtime)
+    # Only a run that may have opened a review before it crashed searches the tracker for it:
+    # the intent is recorded before the create call, so without it none can exist. (Searching
+    # on every incident costs a growing number of requests as reviews pile up.)
+    found = None
+    if effects.get(runtime.engine, str(incident.ref), OPENING, target) is not None:
+        since = (incident.closed_at - timedelta(days=1)) if incident.closed_at else None
+        found = client.find_review(container, incident.ref, since=since)
+    else:
+        effects.put(runtime.engine, str(incident.ref), OPENING, target, comment_id="", digest="")
+    if found is None:
+        template = lesson.load_template(template_path)
+        body = lesson.render_stub(incident, template, _stub_markup(client.markup),
+                                  _responders(incident, source, runtime))
+        found = client.open_review(
+            ReviewDraft(
+                container=container,
+                title=f"Post-incident review: {incident.title or incident.ref}"[:TITLE_LIMIT],
+                body=body,
+                incident=incident.ref,
+                incident_url=incident.url,
+                incident_title=incident.title,
+                labels=rule.review_labels if rule.review_labels is not None else runtime.settings.review.labels,
+                assignee=_assignee(incident, source, runtime),
+                due=due,
+                issue_type=rule.jira_issue_type or runtime.settings.review.jira_issue_type,
+            )
+        )
+    return reviews.save_review(runtime.engine, incident_ref=incident.ref, ref=found.ref, url=found.url,
+                               template=template_path, due_on=due)
+
+
+def _link_from_incident(runtime: Runtime, incident: Item, review: reviews.ReviewRecord) -> None:
+    """A Jira incident gets a remote link to a review in another tracker (a Jira review of a
+    Jira incident is linked by its create). GitHub and PagerDuty incidents get the link in the
+    "review opened" comment, which is the one link their trackers show."""
+    review_ref = ItemRef.parse(review.ref)
+    if incident.ref.source == "jira" and review_ref.source != "jira":
+        runtime.client("jira").link(incident.ref, review_ref, review.url, "Post-incident review")
+
+
+def _due(incident: Item, rule: Rule, runtime: Runtime) -> date:
+    days = rule.due_days if rule.due_days is not None else runtime.settings.review.due_days
+    closed = incident.closed_at or datetime.now(UTC)
+    return (closed + timedelta(days=days)).date()
+
+
+def _assignee(incident: Item, review_source: str, runtime: Runtime) -> str | None:
+    """The incident's assignee, when the review lives in the same tracker (the same person
+    exists there under the same id); across trackers we know no mapping of people."""
+    if not runtime.settings.review.assign_from_incident or incident.ref.source != review_source:
+        return None
+    return incident.assignees[0] if incident.assignees else None
+
+
+def _responders(incident: Item, review_source: str, runtime: Runtime) -> list[str]:
+    if incident.ref.source == "jira" and review_source == "jira":  # Jira renders these as mentions
+        if runtime.settings.jira.auth_kind == "pat":
+            return [f"[~{who}]" for who in incident.assignees]  # Data Center names users by name
+        return [f"[~accountid:{who}]" for who in incident.assignees]
+    if incident.ref.source == "github" and review_source == "github":
+        return [f"@{who}" for who in incident.assignees]
+    return list(incident.assignees)
+
+
+def _stub_markup(markup: str) -> str:
+    return "jira" if markup == "jira" else "markdown"
+

@@ -1,0 +1,58 @@
+"""Running an RQ worker with lessonloop's housekeeping: migrate, sweep on start, sweep on a timer."""
+
+from __future__ import annotations
+
+import threading
+
+from rq import SimpleWorker, Worker
+
+from service import logs
+from service.queue import QUEUE_NAME
+from service.runtime import Runtime
+from service.store import migrate
+from workers import context, remind
+from workers.sweep import sweep
+
+log = logs.get(__name__)
+
+
+class _SweepTimer(threading.Thread):
+    """Sweeps every ``interval`` seconds until stopped; one sweep failing never stops the next."""
+
+    def __init__(self, runtime: Runtime, interval: float) -> None:
+        super().__init__(name="lessonloop-sweep", daemon=True)
+        self.runtime = runtime
+        self.interval = interval
+        self.stopped = threading.Event()
+
+    def run(self) -> None:
+        while not self.stopped.wait(self.interval):
+            try:
+                sweep(self.runtime, older_than_seconds=self.interval)
+                remind.schedule(self.runtime)
+            except Exception as error:  # noqa: BLE001 - Redis or the store away; try next round
+                log.warning("sweep failed; will try again", error=f"{type(error).__name__}: {error}")
+
+
+def run_worker(runtime: Runtime, *, burst: bool = False, forking: bool = True, name: str | None = None) -> bool:
+    """Run until stopped (or, with ``burst``, until the queue is empty). Returns RQ's answer."""
+    migrate.upgrade(runtime.engine)
+    context.install(runtime)
+    # at start, anything unfinished without a live job is lost: the idempotent job makes a
+    # second copy harmless, so no grace period is needed here
+    report = sweep(runtime, older_than_seconds=0)
+    if report.requeued:
+        log.info("queued deliveries found unfinished at start", count=len(report.requeued))
+    remind.schedule(runtime)
+    worker_class = Worker if forking else SimpleWorker
+    # RQ's own housekeeping (abandoned and stranded jobs) every sweep interval, not every 10 min
+    worker = worker_class([QUEUE_NAME], connection=runtime.redis, name=name,
+                          maintenance_interval=runtime.settings.server.sweep_seconds)
+    timer = None if burst else _SweepTimer(runtime, runtime.settings.server.sweep_seconds)
+    if timer:
+        timer.start()
+    try:
+        return worker.work(burst=burst, logging_level=runtime.settings.server.log_level.upper(), with_scheduler=True)
+    finally:
+        if timer:
+            timer.stopped.set()

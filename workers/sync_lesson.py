@@ -1,0 +1,145 @@
+"""``sync_lesson``: a review ticket was edited or closed. Read the lesson from it; if it is
+complete, keep it in the learning log and post it on every related item; if the review was
+closed with the lesson incomplete, say once (per distinct text) which sections are missing."""
+
+from __future__ import annotations
+
+from urllib.parse import urlparse
+
+from service import lesson, markers, related
+from service.events import Event, EventKind, Item, ItemRef
+from service.runtime import Runtime
+from service.store import deliveries, lessons, links, reviews
+from service.trackers.errors import PermanentTrackerError, TrackerError, UnsupportedOperation
+from workers.effects import post_once
+from workers.jobs import exclusive, run_delivery
+
+
+def sync_lesson(delivery_pk: int) -> str:
+    """The RQ job for a review edited or closed."""
+    return run_delivery(delivery_pk, _sync_lesson)
+
+
+def resync_review(review_ref: str) -> str:
+    """Post a kept lesson again on every related item (after ``lessonloop link``)."""
+    from workers import context
+
+    runtime = context.runtime()
+    record = reviews.review(runtime.engine, review_ref)
+    kept = lessons.get(runtime.engine, review_ref)
+    if record is None or kept is None:
+        return f"no lesson kept for {review_ref}"
+    incident = reviews.incident(runtime.engine, record.incident_ref)
+    if incident is None:
+        return f"no incident recorded for {review_ref}"
+    with exclusive(runtime, review_ref):
+        template = lesson.load_template(record.template)
+        posted, skipped = _share(runtime, incident.as_item(), record, kept.sections | kept.other_sections,
+                                 template, "")
+    return f"lesson of {review_ref} on {posted} items" + (f"; skipped {'; '.join(skipped)}" if skipped else "")
+
+
+def _sync_lesson(runtime: Runtime, _delivery: deliveries.Delivery, event: Event) -> tuple[str, str]:
+    assert event.item is not None
+    review_ref = event.item.ref
+    marker = markers.find_kind(event.item.body, markers.REVIEW)
+    incident_ref = ItemRef.parse(marker.get("incident") or "") if marker and marker.get("incident") else None
+    if incident_ref is None:
+        return deliveries.IGNORED, "the review's marker names no incident"
+    with exclusive(runtime, str(review_ref)):
+        client = runtime.client(review_ref.source)
+        record = reviews.review(runtime.engine, review_ref) or _adopt(runtime, review_ref, incident_ref,
+                                                                     event.item.url)
+        # the ticket as it is now: webhooks arrive out of order and replays are late
+        current = client.get_item(review_ref)
+        closing = event.kind is EventKind.REVIEW_CLOSED
+        if (closing or current.status.lower() in ("closed", "done")) and record.status != "closed":
+            reviews.set_status(runtime.engine, review_ref, "closed")
+        template = lesson.load_template(record.template)
+        parsed = lesson.parse_lesson(current.body, template)
+        if not parsed.complete:
+            missing = ", ".join(parsed.missing)
+            if not closing:  # only a close asks; edits in between are work in progress
+                return deliveries.DONE, f"lesson not complete yet (missing: {missing})"
+            text = lesson.render_missing_comment(parsed.missing, client.markup)
+            post_once(runtime, client, review_ref, markers.MISSING, parsed.digest[:16], text)
+            return deliveries.DONE, f"review closed with the lesson incomplete; asked for: {missing}"
+        incident = reviews.incident(runtime.engine, incident_ref)
+        incident_item = incident.as_item() if incident else _fetch_incident(runtime, incident_ref)
+        lessons.save(
+            runtime.engine, review_ref=str(review_ref), incident_ref=str(incident_ref),
+            incident_title=incident_item.title, incident_url=incident_item.url,
+            priority=incident_item.priority or incident_item.urgency, review_url=record.url,
+            sections=parsed.sections, digest=parsed.digest, incident_closed_at=incident_item.closed_at,
+        )
+        posted, skipped = _share(runtime, incident_item, record, parsed.sections, template, current.body)
+    note = f"; skipped {'; '.join(skipped)}" if skipped else ""
+    return deliveries.DONE, f"lesson of {review_ref} kept and on {posted} items{note}"
+
+
+def _share(runtime: Runtime, incident: Item, record: reviews.ReviewRecord, sections: dict[str, str],
+           template: lesson.LessonTemplate, review_body: str) -> tuple[int, list[str]]:
+    """Post the lesson on the incident, the review and every related item; (posted, skipped).
+
+    The incident and the review must take it: a permanent failure there fails the job with the
+    tracker's message (replay once it is fixed; what was posted is not posted twice). Other
+    related items are the lesson's reach, not its record: one that refuses (a mistyped link, an
+    item our token cannot see) is skipped and named in the outcome."""
+    review_ref = ItemRef.parse(record.ref)
+    known_urls = (incident.url, record.url)
+    for found in _referenced(runtime, incident.body + "\n" + review_body, known_urls):
+        links.add(runtime.engine, incident.ref, found, "text")
+    family = {incident.ref, review_ref} | links.linked(runtime.engine, incident.ref) | links.linked(
+        runtime.engine, review_ref)
+    failures: list[str] = []
+    skipped: list[str] = []
+    posted = 0
+    for item in sorted(family, key=str):
+        essential = item in (incident.ref, review_ref)
+        try:
+            client = runtime.client(item.source)
+            text = lesson.render_lesson_comment(sections, incident, record.url, template, client.markup)
+            post_once(runtime, client, item, markers.LESSON, str(review_ref), text)
+            posted += 1
+        except (PermanentTrackerError, UnsupportedOperation) as error:
+            (failures if essential else skipped).append(f"{item}: {error}")
+    if failures:
+        raise PermanentTrackerError("lessonloop", "share the lesson", "; ".join(failures), 0)
+    return posted, skipped
+
+
+def _referenced(runtime: Runtime, text: str, known_urls: tuple[str, ...]) -> set[ItemRef]:
+    """Items the text names. GitHub's web host is LESSONLOOP_GITHUB_WEB_URL's, or the API's
+    (``api.github.com`` -> ``github.com``, GHE's ``/api/v3`` -> its host), and whatever host
+    our GitHub items' own links use, which is how the tracker itself spells them."""
+    settings = runtime.settings
+    github_hosts = {urlparse(settings.github.web_url).netloc if settings.github.web_url
+                    else related.github_web_host(settings.github.api_url)}
+    for url in known_urls:
+        if "/issues/" in url:
+            github_hosts.add(urlparse(url).netloc)
+    projects = {rule.review.split(":", 1)[1] for rule in settings.rules if rule.review and
+                rule.review.startswith("jira:")}
+    projects |= {project for rule in settings.rules if rule.source == "jira" for project in rule.projects}
+    return related.find_refs(
+        text,
+        jira_projects=projects,
+        github_web_hosts=tuple(github_hosts),
+        jira_web_hosts=tuple(host for host in [related.jira_web_host(settings.jira.url)] if host),
+    )
+
+
+def _adopt(runtime: Runtime, review_ref: ItemRef, incident_ref: ItemRef, url: str) -> reviews.ReviewRecord:
+    """A review we opened but have no record of (a store restored from an older backup)."""
+    try:
+        reviews.save_incident(runtime.engine, _fetch_incident(runtime, incident_ref))
+    except TrackerError:
+        pass
+    return reviews.save_review(runtime.engine, incident_ref=incident_ref, ref=review_ref, url=url,
+                               template=runtime.settings.review.template, due_on=None)
+
+
+def _fetch_incident(runtime: Runtime, incident_ref: ItemRef) -> Item:
+    item = runtime.client(incident_ref.source).get_item(incident_ref)
+    reviews.save_incident(runtime.engine, item)
+    return item
