@@ -23,6 +23,7 @@ from typing import Literal
 
 from service import markers
 from service.events import Item
+from service.markup import convert
 
 StubMarkup = Literal["markdown", "jira"]
 CommentMarkup = Literal["markdown", "jira", "plain"]
@@ -609,9 +610,12 @@ def render_lesson_comment(
     review_url: str,
     template: LessonTemplate,
     markup: CommentMarkup,
+    *,
+    written_in: CommentMarkup,
 ) -> str:
     """The finished lesson as one comment for the incident and every related item: the filled
-    sections in template order and a link to the review. Cut cleanly, with the link kept, when it
+    sections in template order and a link to the review. The sections are in the review's markup
+    (``written_in``) and are converted to the item's. Cut cleanly, with the link kept, when it
     would not fit one comment in that tracker."""
     title = incident.title.strip() or str(incident.ref)
     if markup == "markdown":
@@ -621,7 +625,7 @@ def render_lesson_comment(
     else:
         parts = [f"Lesson learned from {_link(title, incident.url, markup)}"]
     for section in template.sections:
-        text = (sections.get(section.key) or "").strip()
+        text = convert(sections.get(section.key) or "", written_in, markup).strip()
         if not text:
             continue
         if markup == "markdown":

@@ -5,6 +5,9 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 
+from service.events import ItemRef
+from service.markers import Markup
+from service.markup import MARKUP_OF, convert
 from service.store.lessons import SECTION_COLUMNS, Lesson
 
 TITLES = {
@@ -29,7 +32,13 @@ def lesson_dict(lesson: Lesson) -> dict[str, object]:
         "updated_at": lesson.updated_at.isoformat(),
         "seconds_to_lesson": lesson.seconds_to_lesson,
         "sections": {name: lesson.sections.get(name, "") for name in SECTION_COLUMNS} | lesson.other_sections,
+        "markup": written_in(lesson),
     }
+
+
+def written_in(lesson: Lesson) -> Markup:
+    """The markup of the lesson's sections: the review tracker's (they are kept as written)."""
+    return MARKUP_OF[ItemRef.parse(lesson.review_ref).source]
 
 
 def export_json(lessons: Sequence[Lesson]) -> str:
@@ -48,9 +57,11 @@ def lesson_markdown(lesson: Lesson) -> str:
         lines.append(f"- Priority: {lesson.priority}")
     lines.append(f"- Lesson captured: {lesson.captured_at:%Y-%m-%d %H:%M} UTC")
     sections = {name: lesson.sections.get(name, "") for name in SECTION_COLUMNS} | lesson.other_sections
+    markup = written_in(lesson)
     for name, body in sections.items():
-        if body:
-            lines += ["", f"### {TITLES.get(name, name.replace('_', ' ').capitalize())}", "", body.strip()]
+        if body.strip():
+            text = convert(body, markup, "markdown").strip()
+            lines += ["", f"### {TITLES.get(name, name.replace('_', ' ').capitalize())}", "", text]
     return "\n".join(lines) + "\n"
 
 

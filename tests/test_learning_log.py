@@ -76,6 +76,7 @@ def test_export_json_and_markdown(run, tmp_path: Path) -> None:  # type: ignore[
     assert set(entry["sections"]) == {"what_happened", "what_we_expected", "why_different", "what_we_learned",
                                       "what_we_will_change"}
     assert entry["seconds_to_lesson"] is None or entry["seconds_to_lesson"] >= 0
+    assert entry["markup"] == "markdown"  # as written in the GitHub review
     target = tmp_path / "log.md"
     code, _, err = run("lessons", "export", "--format", "markdown", "--output", str(target))
     assert code == 0 and "wrote 1 lessons" in err
@@ -102,3 +103,20 @@ def test_link_posts_a_kept_lesson_on_the_newly_related_item(run, learned: Runtim
 def test_link_refuses_bad_refs(run, args: tuple[str, str], message: str) -> None:  # type: ignore[no-untyped-def]
     code, _, err = run("link", *args)
     assert code == 2 and message in err
+
+
+def test_a_lesson_written_in_jira_exports_as_markdown() -> None:
+    from datetime import UTC, datetime
+
+    from service.lesson_export import lesson_dict, lesson_markdown
+    from service.store.lessons import Lesson
+
+    moment = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
+    kept = Lesson(review_ref="jira:OPS-43", incident_ref="pagerduty:PGR0VU2", incident_title="Checkout 502s",
+                  incident_url="https://acme.pagerduty.com/incidents/PGR0VU2", priority="P1",
+                  review_url="https://jira.test/browse/OPS-43",
+                  sections={"what_we_learned": "The *canary* read {{latency}} only."},
+                  digest="d", incident_closed_at=None, captured_at=moment, updated_at=moment, seconds_to_lesson=None)
+    assert lesson_dict(kept)["markup"] == "jira"
+    assert lesson_dict(kept)["sections"]["what_we_learned"] == "The *canary* read {{latency}} only."  # as written
+    assert "### What we learned\n\nThe **canary** read `latency` only." in lesson_markdown(kept)

@@ -579,7 +579,7 @@ def test_the_digest_is_stable_across_runs(template: LessonTemplate) -> None:
 
 def test_the_lesson_comment_in_each_markup(template: LessonTemplate) -> None:
     review = "https://acme.atlassian.net/browse/OPS-43"
-    markdown = render_lesson_comment(ANSWERS, INCIDENT, review, template, "markdown")
+    markdown = render_lesson_comment(ANSWERS, INCIDENT, review, template, "markdown", written_in="markdown")
     assert markdown.startswith(
         "### Lesson learned from [Checkout returned 502s \\[prod\\]](https://github.com/acme/web/issues/42)\n"
     )
@@ -587,11 +587,11 @@ def test_the_lesson_comment_in_each_markup(template: LessonTemplate) -> None:
     assert positions == sorted(positions)
     assert markdown.rstrip().endswith(f"[the review]({review})")
 
-    jira = render_lesson_comment(ANSWERS, INCIDENT, review, template, "jira")
+    jira = render_lesson_comment(ANSWERS, INCIDENT, review, template, "jira", written_in="jira")
     assert jira.startswith("h3. Lesson learned from [Checkout returned 502s (prod)|https://github.com/acme/web/issues/42]")
     assert "h4. What we'll change\n\n" in jira and f"[the review|{review}]" in jira
 
-    plain = render_lesson_comment(ANSWERS, INCIDENT, review, template, "plain")
+    plain = render_lesson_comment(ANSWERS, INCIDENT, review, template, "plain", written_in="plain")
     assert plain.startswith("Lesson learned from Checkout returned 502s [prod] (https://github.com/acme/web/issues/42)")
     assert "What happened\nCheckout returned 502s for 82 minutes." in plain
     assert review in plain and "#" not in plain.replace("#42", "")
@@ -601,7 +601,7 @@ def test_the_lesson_comment_in_each_markup(template: LessonTemplate) -> None:
 
 def test_unfilled_and_unknown_sections_are_left_out(template: LessonTemplate) -> None:
     sections = {**ANSWERS, "what_we_learned": "", "extra": "not in the template"}
-    text = render_lesson_comment(sections, INCIDENT, "https://x.test/r/1", template, "markdown")
+    text = render_lesson_comment(sections, INCIDENT, "https://x.test/r/1", template, "markdown", written_in="markdown")
     assert "What we learned" not in text and "not in the template" not in text
 
 
@@ -612,7 +612,7 @@ LONG = "\n".join(f"Line {n}: the queue grew while the consumer restarted." for n
 def test_a_long_lesson_is_cut_cleanly_with_the_link_kept(template: LessonTemplate, markup: str) -> None:
     review = "https://github.com/acme/postmortems/issues/7"
     sections = {**ANSWERS, "what_happened": LONG, "what_we_learned": LONG}
-    text = render_lesson_comment(sections, INCIDENT, review, template, markup)  # type: ignore[arg-type]
+    text = render_lesson_comment(sections, INCIDENT, review, template, markup, written_in=markup)  # type: ignore[arg-type]
     limit = COMMENT_LIMITS[markup]
     assert limit - MARKER_ROOM - 200 < len(text) <= limit - MARKER_ROOM
     marker = markers.Marker(markers.LESSON, {"review": "github:acme/postmortems#7"})
@@ -628,7 +628,7 @@ def test_a_long_lesson_is_cut_cleanly_with_the_link_kept(template: LessonTemplat
 def test_a_cut_inside_a_code_block_closes_it(template: LessonTemplate, markup: str, open_: str, close: str) -> None:
     review = "https://github.com/acme/postmortems/issues/7"
     sections = {**ANSWERS, "what_happened": f"{open_}\n{LONG}\n{close}"}
-    text = render_lesson_comment(sections, INCIDENT, review, template, markup)  # type: ignore[arg-type]
+    text = render_lesson_comment(sections, INCIDENT, review, template, markup, written_in=markup)  # type: ignore[arg-type]
     body, tail = text.split("\n\n… ")
     assert body.endswith(f"restarted.\n{close}")
     assert review in tail
@@ -636,9 +636,9 @@ def test_a_cut_inside_a_code_block_closes_it(template: LessonTemplate, markup: s
 
 def test_a_lesson_under_the_limit_is_not_cut(template: LessonTemplate) -> None:
     sections = {**ANSWERS, "what_happened": "x" * 60_000}
-    plain = render_lesson_comment(sections, INCIDENT, "https://x.test/r", template, "plain")
+    plain = render_lesson_comment(sections, INCIDENT, "https://x.test/r", template, "plain", written_in="plain")
     assert "longer than" not in plain and "x" * 60_000 in plain
-    jira = render_lesson_comment(sections, INCIDENT, "https://x.test/r", template, "jira")
+    jira = render_lesson_comment(sections, INCIDENT, "https://x.test/r", template, "jira", written_in="jira")
     assert "longer than" in jira and len(jira) <= 32_767 - MARKER_ROOM
 
 

@@ -152,15 +152,24 @@ def test_a_lesson_reaches_all_three_trackers(client, runtime: Runtime, github_do
     send(client, loop.pagerduty_resolved(pagerduty_double, "PGR0VU2"))
     work(runtime)
     review = jira_double.issue("OPS-43")
-    # the follow-up section links a GitHub issue: it becomes a related item
-    review["fields"]["description"] = loop.fill_lesson_jira(review["fields"]["description"])
+    # the follow-up section links a GitHub issue: it becomes a related item; the lesson is
+    # written in Jira's wiki markup, and each tracker gets it in its own
+    learned = ("A canary is only as good as the *signals* it reads: [canary runbook|https://wiki.test/canary].\n"
+               "* {{latency}} alone hid the errors")
+    review["fields"]["description"] = loop.fill_lesson_jira(
+        review["fields"]["description"], loop.FILLED_MARKDOWN | {"What we learned": learned})
     assert "https://github.com/acme/web/issues/7" in review["fields"]["description"]
     review["fields"]["status"] = {"name": "Done", "statusCategory": {"key": "done"}}
     send(client, loop.jira_issue_event(jira_double, "OPS-43"))
     work(runtime)
-    assert len(ours(pagerduty_double.notes["PGR0VU2"], markers.LESSON)) == 1
-    assert len(ours(jira_comments(jira_double, "OPS-43"), markers.LESSON)) == 1
-    assert len(ours(github_double.comments_on("acme/web", 7), markers.LESSON)) == 1
+    [note] = ours(pagerduty_double.notes["PGR0VU2"], markers.LESSON)
+    [jira_comment] = ours(jira_comments(jira_double, "OPS-43"), markers.LESSON)
+    [github_comment] = ours(github_double.comments_on("acme/web", 7), markers.LESSON)
+    assert learned in jira_comment["body"]
+    assert ("the **signals** it reads: [canary runbook](https://wiki.test/canary).\n"
+            "- `latency` alone hid the errors") in github_comment["body"]
+    assert ("the signals it reads: canary runbook (https://wiki.test/canary).\n"
+            "- latency alone hid the errors") in note["content"]
 
 
 # --- incomplete lessons -----------------------------------------------------------------------

@@ -8,6 +8,7 @@ from urllib.parse import urlparse
 
 from service import lesson, markers, related
 from service.events import Event, EventKind, Item, ItemRef
+from service.markup import MARKUP_OF
 from service.runtime import Runtime
 from service.store import deliveries, lessons, links, reviews
 from service.trackers.errors import PermanentTrackerError, TrackerError, UnsupportedOperation
@@ -98,7 +99,8 @@ def _share(runtime: Runtime, incident: Item, record: reviews.ReviewRecord, secti
         essential = item in (incident.ref, review_ref)
         try:
             client = runtime.client(item.source)
-            text = lesson.render_lesson_comment(sections, incident, record.url, template, client.markup)
+            text = lesson.render_lesson_comment(sections, incident, record.url, template, client.markup,
+                                                written_in=MARKUP_OF[review_ref.source])
             post_once(runtime, client, item, markers.LESSON, str(review_ref), text)
             posted += 1
         except (PermanentTrackerError, UnsupportedOperation) as error:

@@ -1,0 +1,272 @@
+"""Converting lesson text between the trackers' markups: GitHub Markdown, Jira wiki markup, and
+the plain text of PagerDuty notes.
+
+A lesson is written in the review's tracker and posted on items in all three, so a Jira review's
+``*bold*`` and ``[runbook|https://…]`` must reach GitHub as ``**bold**`` and
+``[runbook](https://…)``, and a GitHub review's fenced code must reach Jira as ``{code}``. This
+covers what people put in a lesson (headings, emphasis, code, links, lists, quotes, rules); what it
+does not know it leaves as written. Pure functions, line by line; code is never rewritten.
+"""
+
+from __future__ import annotations
+
+import re
+from service.events import Source
+from service.markers import Markup
+
+MARKUP_OF: dict[Source, Markup] = {"github": "markdown", "jira": "jira", "pagerduty": "plain"}
+"""What each tracker's text is written in (each client says the same as its ``markup``)."""
+
+
+def convert(text: str, source: Markup, target: Markup) -> str:
+    """``text`` written in ``source`` markup, as ``target`` markup shows the same thing."""
+    if source == target or not text:
+        return text
+    if source == "jira":
+        text = jira_to_markdown(text)
+    elif source == "plain":
+        return text  # plain text is already valid Markdown and Jira text, near enough
+    if target == "jira":
+        return markdown_to_jira(text)
+    if target == "plain":
+        return markdown_to_plain(text)
+    return text
+
+
+# --- Markdown -> Jira -------------------------------------------------------------------------
+
+_MD_FENCE = re.compile(r"^ {0,3}(`{3,}|~{3,})\s*([\w+#.-]*)")
+_MD_HEADING = re.compile(r"^ {0,3}(#{1,6})\s+(.*?)(?:\s+#+)?\s*$")
+_MD_QUOTE = re.compile(r"^ {0,3}>\s?(.*)$")
+_MD_ITEM = re.compile(r"^(\s*)([-*+]|\d{1,9}[.)])\s+(.*)$")
+_MD_RULE = re.compile(r"^ {0,3}(?:(?:\*\s*){3,}|(?:-\s*){3,}|(?:_\s*){3,})$")
+_MD_INLINE = re.compile(
+    r"(?P<code>`+)(?P<code_text>.+?)(?P=code)"
+    r"|!\[(?P<alt>[^\]]*)\]\((?P<src>[^)\s]+)(?:\s+\"[^\"]*\")?\)"
+    r"|\[(?P<text>[^\]]+)\]\((?P<href>[^)\s]+)(?:\s+\"[^\"]*\")?\)"
+    r"|<(?P<auto>https?://[^>\s]+)>"
+    r"|(?P<bold>\*\*|__)(?=\S)(?P<bold_text>.+?)(?<=\S)(?P=bold)"
+    r"|(?<![\w*])\*(?=[^\s*])(?P<em>.+?)(?<=[^\s*])\*(?![\w*])"
+    r"|(?<!\w)_(?=[^\s_])(?P<em2>.+?)(?<=[^\s_])_(?!\w)"
+    r"|~~(?=\S)(?P<strike>.+?)(?<=\S)~~"
+)
+
+
+def markdown_to_jira(text: str) -> str:
+    out: list[str] = []
+    fence: str | None = None  # the opening fence while inside a code block
+    fence_is_code = False  # with a language: {code:lang}; without: {noformat}
+    for line in text.split("\n"):
+        if fence is not None:
+            if line.strip().startswith(fence[0] * 3) and line.strip().strip(fence[0]) == "":
+                out.append("{code}" if fence_is_code else "{noformat}")
+                fence = None
+            else:
+                out.append(line)
+            continue
+        if match := _MD_FENCE.match(line):
+            fence, language = match.group(1), match.group(2)
+            fence_is_code = bool(language)
+            out.append("{code:" + language + "}" if language else "{noformat}")
+        elif _MD_RULE.match(line):
+            out.append("----")
+        elif match := _MD_HEADING.match(line):
+            out.append(f"h{len(match.group(1))}. {_md_inline_to_jira(match.group(2))}")
+        elif match := _MD_QUOTE.match(line):
+            out.append(f"bq. {_md_inline_to_jira(match.group(1))}")
+        elif match := _MD_ITEM.match(line):
+            depth = _indent_depth(match.group(1))
+            mark = "*" if match.group(2) in "-*+" else "#"
+            out.append(f"{mark * depth} {_md_inline_to_jira(match.group(3))}")
+        else:
+            out.append(_md_inline_to_jira(line))
+    if fence is not None:
+        out.append("{code}" if fence_is_code else "{noformat}")
+    return "\n".join(out)
+
+
+def _md_inline_to_jira(text: str) -> str:
+    def one(match: re.Match[str]) -> str:
+        group = match.groupdict()
+        if group["code"]:
+            return "{{" + group["code_text"].strip() + "}}"
+        if group["src"]:
+            return f"!{group['src']}!"
+        if group["href"]:
+            return f"[{_md_inline_to_jira(group['text'])}|{group['href']}]"
+        if group["auto"]:
+            return f"[{group['auto']}]"
+        if group["bold"]:
+            return f"*{_md_inline_to_jira(group['bold_text'])}*"
+        if group["em"] or group["em2"]:
+            return f"_{_md_inline_to_jira(group['em'] or group['em2'])}_"
+        return f"-{_md_inline_to_jira(group['strike'])}-"
+
+    return _MD_INLINE.sub(one, text)
+
+
+def _indent_depth(indent: str) -> int:
+    return 1 + len(indent.expandtabs(4)) // 2
+
+
+# --- Jira -> Markdown -------------------------------------------------------------------------
+
+_JIRA_BLOCK = re.compile(r"^\s*\{(code|noformat)(?::([^}]*))?\}(.*)$")
+_JIRA_QUOTE_BLOCK = re.compile(r"^\s*\{quote\}(.*)$")
+_JIRA_HEADING = re.compile(r"^\s*h([1-6])\.\s+(.*)$")
+_JIRA_QUOTE = re.compile(r"^\s*bq\.\s+(.*)$")
+_JIRA_ITEM = re.compile(r"^\s*([*#-]+)\s+(.*)$")
+_JIRA_RULE = re.compile(r"^\s*-{4,}\s*$")
+_JIRA_INLINE = re.compile(
+    r"\{\{(?P<code>.+?)\}\}"
+    r"|\[(?P<text>[^|\]\[]+)\|(?P<href>[^\]\s]+)\]"
+    r"|\[(?P<bare>(?:https?|mailto):[^\]\s]+)\]"
+    r"|\[~(?P<account>accountid:)?(?P<mention>[^\]]+)\]"
+    r"|!(?P<image>https?://[^!\s|]+)(?:\|[^!]*)?!"
+    r"|(?<![\w*])\*(?=[^\s*])(?P<bold>.+?)(?<=[^\s*])\*(?![\w*])"
+    r"|(?<![\w_])_(?=[^\s_])(?P<em>.+?)(?<=[^\s_])_(?![\w_])"
+    r"|(?<![\w-])-(?=[^\s-])(?P<strike>[^-\n]+?)(?<=[^\s-])-(?![\w-])"
+)
+
+
+def jira_to_markdown(text: str) -> str:
+    out: list[str] = []
+    block: str | None = None  # "code" or "noformat" while inside one
+    quoting = False
+    in_table = False
+    for line in text.replace("\r\n", "\n").split("\n"):
+        if block is not None:
+            end = line.find("{" + block + "}")
+            if end < 0:
+                out.append(line)
+                continue
+            if line[:end].strip():
+                out.append(line[:end])
+            out.append("```")
+            line = line[end + len(block) + 2:]
+            block = None
+            if not line.strip():
+                continue
+        if match := _JIRA_BLOCK.match(line):
+            kind, language, rest = match.groups()
+            end = rest.find("{" + kind + "}")
+            if end >= 0:  # {code}x = 1{code} on one line
+                out.append(_prefix(quoting) + "`" + rest[:end] + "`" + _jira_inline_to_md(rest[end + len(kind) + 2:]))
+                continue
+            out.append("```" + (_code_language(language or "") if kind == "code" else ""))
+            block = kind
+            if rest.strip():
+                out.append(rest)
+            continue
+        if match := _JIRA_QUOTE_BLOCK.match(line):
+            quoting = not quoting
+            rest = match.group(1).replace("{quote}", "")
+            if rest.strip():
+                out.append("> " + _jira_inline_to_md(rest))
+            continue
+        if line.lstrip().startswith("|"):
+            header = line.lstrip().startswith("||")
+            cells = [cell.strip() for cell in re.split(r"\|\|?", line.strip().strip("|"))]
+            if not in_table and not header:  # Markdown needs a header row
+                out.append("|" + " |" * len(cells))
+                out.append("|" + "---|" * len(cells))
+            out.append("| " + " | ".join(_jira_inline_to_md(cell) for cell in cells) + " |")
+            if header and not in_table:
+                out.append("|" + "---|" * len(cells))
+            in_table = True
+            continue
+        in_table = False
+        out.append(_prefix(quoting) + _jira_line_to_md(line))
+    if block is not None:
+        out.append("```")
+    return "\n".join(out)
+
+
+def _code_language(parameters: str) -> str:
+    """``bash``, ``language=bash|title=x`` -> ``bash``; ``title=x`` alone names none."""
+    for parameter in parameters.split("|"):
+        name, _, value = parameter.partition("=")
+        if not _:
+            return name.strip()
+        if name.strip() == "language":
+            return value.strip()
+    return ""
+
+
+def _jira_line_to_md(line: str) -> str:
+    if _JIRA_RULE.match(line):
+        return "---"
+    if match := _JIRA_HEADING.match(line):
+        return "#" * int(match.group(1)) + " " + _jira_inline_to_md(match.group(2))
+    if match := _JIRA_QUOTE.match(line):
+        return "> " + _jira_inline_to_md(match.group(1))
+    if match := _JIRA_ITEM.match(line):
+        marks, rest = match.groups()
+        mark = "1." if marks[-1] == "#" else "-"
+        return "  " * (len(marks) - 1) + f"{mark} {_jira_inline_to_md(rest)}"
+    return _jira_inline_to_md(line)
+
+
+def _jira_inline_to_md(text: str) -> str:
+    def one(match: re.Match[str]) -> str:
+        group = match.groupdict()
+        if group["code"]:
+            return f"`{group['code']}`"
+        if group["href"]:
+            return f"[{_jira_inline_to_md(group['text'])}]({group['href']})"
+        if group["bare"]:
+            return f"<{group['bare']}>"
+        if group["mention"]:
+            # never "@name": on GitHub that would notify whoever owns that login there
+            return "a Jira user" if group["account"] else group["mention"]
+        if group["image"]:
+            return f"![]({group['image']})"
+        if group["bold"]:
+            return f"**{_jira_inline_to_md(group['bold'])}**"
+        if group["em"]:
+            return f"*{_jira_inline_to_md(group['em'])}*"
+        return f"~~{_jira_inline_to_md(group['strike'])}~~"
+
+    return _JIRA_INLINE.sub(one, text)
+
+
+def _prefix(quoting: bool) -> str:
+    return "> " if quoting else ""
+
+
+# --- Markdown -> plain text (PagerDuty notes) -------------------------------------------------
+
+def markdown_to_plain(text: str) -> str:
+    """What a note shows without markup: no heading marks, emphasis or fences; a link as its text
+    and URL (PagerDuty turns bare URLs into links)."""
+    out: list[str] = []
+    fence: str | None = None
+    for line in text.split("\n"):
+        if fence is not None:
+            if line.strip().startswith(fence[0] * 3) and line.strip().strip(fence[0]) == "":
+                fence = None
+            else:
+                out.append(line)
+            continue
+        if match := _MD_FENCE.match(line):
+            fence = match.group(1)
+            continue
+        if match := _MD_HEADING.match(line):
+            line = match.group(2)
+        out.append(_MD_INLINE.sub(_plain_inline, line))
+    return "\n".join(out)
+
+
+def _plain_inline(match: re.Match[str]) -> str:
+    group = match.groupdict()
+    if group["code"]:
+        return group["code_text"]
+    if group["src"]:
+        return group["src"]
+    if group["href"]:
+        text = _MD_INLINE.sub(_plain_inline, group["text"])
+        return group["href"] if text == group["href"] else f"{text} ({group['href']})"
+    if group["auto"]:
+        return group["auto"]
+    inner = group["bold_text"] or group["em"] or group["em2"] or group["strike"]
+    return _MD_INLINE.sub(_plain_inline, inner)

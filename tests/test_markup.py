@@ -1,0 +1,97 @@
+"""Lesson text converted between Markdown, Jira wiki markup and plain text (service.markup)."""
+
+from __future__ import annotations
+
+import pytest
+
+from service.markup import MARKUP_OF, convert
+from service.trackers.github import GitHubClient
+from service.trackers.jira import JiraClient
+from service.trackers.pagerduty import PagerDutyClient
+
+
+@pytest.mark.parametrize(
+    ("markdown", "jira"),
+    [
+        ("## What happened", "h2. What happened"),
+        ("###### deep ###", "h6. deep"),
+        ("the **deploy** went *wrong*", "the *deploy* went _wrong_"),
+        ("__bold__ and _em_", "*bold* and _em_"),
+        ("ran `kubectl rollout undo`", "ran {{kubectl rollout undo}}"),
+        ("see [the runbook](https://wiki.example.com/rb)", "see [the runbook|https://wiki.example.com/rb]"),
+        ("see [**the** runbook](https://x.test/a \"title\")", "see [*the* runbook|https://x.test/a]"),
+        ("<https://status.example.com>", "[https://status.example.com]"),
+        ("![graph](https://x.test/g.png)", "!https://x.test/g.png!"),
+        ("~~wrong~~", "-wrong-"),
+        ("- one\n  - two\n    - three", "* one\n** two\n*** three"),
+        ("* one\n+ two", "* one\n* two"),
+        ("1. first\n2) second", "# first\n# second"),
+        ("> a quote", "bq. a quote"),
+        ("---", "----"),
+        ("```bash\nx = **1**\n```", "{code:bash}\nx = **1**\n{code}"),
+        ("```\nraw `text`\n```", "{noformat}\nraw `text`\n{noformat}"),
+        ("```python\nnever closed", "{code:python}\nnever closed\n{code}"),
+        ("snake_case_name and 2 * 3 * 4", "snake_case_name and 2 * 3 * 4"),
+        ("`**not bold**` in code", "{{**not bold**}} in code"),
+        ("plain text, nothing to do", "plain text, nothing to do"),
+    ],
+)
+def test_markdown_to_jira(markdown: str, jira: str) -> None:
+    assert convert(markdown, "markdown", "jira") == jira
+
+
+@pytest.mark.parametrize(
+    ("jira", "markdown"),
+    [
+        ("h3. Why it made sense", "### Why it made sense"),
+        ("the *alert* was _muted_", "the **alert** was *muted*"),
+        ("ran {{kubectl rollout undo}}", "ran `kubectl rollout undo`"),
+        ("see [runbook|https://wiki/x]", "see [runbook](https://wiki/x)"),
+        ("see [https://a.test/c]", "see <https://a.test/c>"),
+        ("!https://x.test/g.png|thumbnail!", "![](https://x.test/g.png)"),
+        ("-wrong- was struck", "~~wrong~~ was struck"),
+        ("* one\n** two\n# first\n## sub", "- one\n  - two\n1. first\n  1. sub"),
+        ("bq. quoted", "> quoted"),
+        ("----", "---"),
+        ("{code:bash}\nkubectl *x*\n{code}", "```bash\nkubectl *x*\n```"),
+        ("{code:title=fix.sh|borderStyle=solid}\nexit 1\n{code}", "```\nexit 1\n```"),
+        ("{code:language=sql|title=q}\nselect 1\n{code}", "```sql\nselect 1\n```"),
+        ("{noformat}\n*raw*\n{noformat}", "```\n*raw*\n```"),
+        ("{code}x = 1{code} inline", "`x = 1` inline"),
+        ("{quote}\nquoted *bold*\n{quote}", "> quoted **bold**"),
+        ("||h1||h2||\n|a|b|", "| h1 | h2 |\n|---|---|\n| a | b |"),
+        ("|a|b|", "| | |\n|---|---|\n| a | b |"),
+        ("[~accountid:5b10a2844c20165700ede21g] and [~jsmith] helped", "a Jira user and jsmith helped"),
+        # hyphens, dates, snake_case and flags are not markup
+        ("well-known -v flag and a - b - c on 2024-01-02", "well-known -v flag and a - b - c on 2024-01-02"),
+        ("snake_case_name stays", "snake_case_name stays"),
+        ("line\r\nends", "line\nends"),
+    ],
+)
+def test_jira_to_markdown(jira: str, markdown: str) -> None:
+    assert convert(jira, "jira", "markdown") == markdown
+
+
+@pytest.mark.parametrize(
+    ("source", "text", "plain"),
+    [
+        ("markdown", "## Heading\nthe **deploy** and `api`", "Heading\nthe deploy and api"),
+        ("markdown", "see [the runbook](https://wiki/rb)", "see the runbook (https://wiki/rb)"),
+        ("markdown", "see [https://wiki/rb](https://wiki/rb)", "see https://wiki/rb"),
+        ("markdown", "```\ncode *kept*\n```\nafter", "code *kept*\nafter"),
+        ("jira", "h2. Heading\nthe *alert* and [runbook|https://wiki/x]", "Heading\nthe alert and runbook (https://wiki/x)"),
+        ("plain", "already **plain**", "already **plain**"),
+    ],
+)
+def test_to_plain_text(source: str, text: str, plain: str) -> None:
+    assert convert(text, source, "plain") == plain  # type: ignore[arg-type]
+
+
+def test_a_round_trip_keeps_what_a_lesson_is_made_of() -> None:
+    markdown = ("## Lesson\nThe **canary** read `latency` only; see [runbook](https://wiki/c).\n\n"
+                "- first\n  - nested\n1. step\n\n> quoted\n```sh\nexit 1\n```")
+    assert convert(convert(markdown, "markdown", "jira"), "jira", "markdown") == markdown
+
+
+def test_each_client_writes_the_markup_the_converter_assumes() -> None:
+    assert {"github": GitHubClient.markup, "jira": JiraClient.markup, "pagerduty": PagerDutyClient.markup} == MARKUP_OF
