@@ -7,10 +7,14 @@ store says which deliveries are unfinished; Redis says which of those still have
 
 from __future__ import annotations
 
+import os
+import socket
 from dataclasses import dataclass, field
 
 from redis.exceptions import RedisError
-from rq.job import JobStatus
+from rq import Worker
+from rq.exceptions import NoSuchJobError
+from rq.job import Job, JobStatus
 from rq.registry import StartedJobRegistry
 
 from service import logs
@@ -34,6 +38,37 @@ def _stranded(runtime: Runtime, job_id: str, state: JobStatus) -> bool:
     return job_id not in StartedJobRegistry(queue=runtime.queue)
 
 
+def _orphaned(runtime: Runtime, job_id: str, state: JobStatus) -> bool:
+    """A job marked started whose worker is dead: killed outright (SIGKILL, the OOM killer, a
+    crash), so nobody is left to say the job stopped. RQ notices when the worker's heartbeat
+    lapses, about 90 s later; a worker started in its place notices now. Only a worker that ran
+    on this host can be checked; for one elsewhere the heartbeat decides, as before."""
+    if state != JobStatus.STARTED:
+        return False
+    try:
+        worker_name = Job.fetch(job_id, connection=runtime.redis).worker_name
+    except NoSuchJobError:
+        return False
+    if not worker_name:
+        return False
+    hostname, pid = runtime.redis.hmget(Worker.redis_worker_namespace_prefix + worker_name, "hostname", "pid")
+    if hostname is None and pid is None:
+        return True  # its registration is gone: it stopped long ago without finishing the job
+    if hostname is None or pid is None or hostname.decode() != socket.gethostname():
+        return False
+    return not _alive(int(pid))
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process holds that pid now
+        return True
+    return True
+
+
 @dataclass
 class SweepReport:
     checked: int = 0
@@ -54,7 +89,7 @@ def sweep(runtime: Runtime, older_than_seconds: float) -> SweepReport:
             report.checked += 1
             job_id = pending.job_id
             state = job_state(runtime.redis, job_id)
-            if state in _LIVE and not _stranded(runtime, job_id, state):
+            if state in _LIVE and not _stranded(runtime, job_id, state) and not _orphaned(runtime, job_id, state):
                 continue
             # a retry that was waiting out a tracker fault keeps its time
             at = pending.retry_at if pending.retry_at and pending.retry_at > deliveries.now() else None
