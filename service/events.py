@@ -88,6 +88,9 @@ class Item:
     assignees: tuple[str, ...] = ()
     created_at: datetime | None = None
     closed_at: datetime | None = None
+    done: bool = False
+    """The tracker counts it finished: a closed issue, a status in Jira's done category, a
+    resolved incident (``status`` is the tracker's own name for it, which varies)."""
 
 
 @dataclass(frozen=True)

@@ -336,3 +336,17 @@ def test_the_lesson_stub_reads_back_as_incomplete(client, runtime: Runtime, gith
     assert not parsed.complete and len(parsed.missing) == 5
     assert not any(parsed.sections.values())  # the prompts count as nothing written
     assert effects.count(runtime.engine, markers.REVIEW_OPENED) == 1
+
+
+def test_a_review_done_under_another_status_name_counts_as_closed(client, runtime: Runtime, jira_double) -> None:  # type: ignore[no-untyped-def]
+    """The close's webhook was lost; a later edit finds the review in "Resolved", a status of
+    the done category: the review is closed (no more reminders) and its lesson shared."""
+    send(client, loop.jira_issue_event(jira_double, "OPS-42"))
+    work(runtime)
+    review = jira_double.issue("OPS-43")
+    review["fields"]["description"] = loop.fill_lesson_jira(review["fields"]["description"])
+    review["fields"]["status"] = {"name": "Resolved", "statusCategory": {"key": "done"}}
+    send(client, loop.jira_issue_event(jira_double, "OPS-43", changed="description"))
+    work(runtime)
+    assert reviews.review(runtime.engine, "jira:OPS-43").status == "closed"  # type: ignore[union-attr]
+    assert len(ours(jira_comments(jira_double, "OPS-42"), markers.LESSON)) == 1

@@ -205,6 +205,7 @@ def test_jira_status_into_done_is_a_closed_incident() -> None:
     assert item.service == "payments-api"
     assert item.url == "https://acme.atlassian.net/browse/OPS-42"
     assert item.assignees == ("5b109f2e9729b51b54dc274d",)  # accountId, as the Jira API names users
+    assert item.done
     assert item.closed_at is not None and item.closed_at.utcoffset() is not None
 
 
@@ -219,6 +220,19 @@ def test_jira_status_move_into_a_category_other_than_done_is_not_a_close() -> No
     payload = payloads.jira_done()
     payload["issue"]["fields"]["status"]["statusCategory"]["key"] = "indeterminate"
     assert jira.parse(json.dumps(payload).encode(), {}).kind is EventKind.NOT_RELEVANT
+
+
+@pytest.mark.parametrize(
+    ("resolution", "kind"),
+    [({"name": "Fixed"}, EventKind.INCIDENT_CLOSED), ("Fixed", EventKind.INCIDENT_CLOSED),
+     (None, EventKind.NOT_RELEVANT), ({}, EventKind.NOT_RELEVANT)],
+)
+def test_jira_status_without_its_category_is_judged_by_the_resolution(resolution: object, kind: EventKind) -> None:
+    payload = payloads.jira_done()
+    del payload["issue"]["fields"]["status"]["statusCategory"]
+    payload["issue"]["fields"]["resolution"] = resolution
+    assert jira.parse(json.dumps(payload).encode(), {}).kind is kind
+    assert jira.parse(json.dumps({"issue": payload["issue"]}).encode(), {}).kind is kind  # Automation
 
 
 def test_jira_comments_and_other_events() -> None:

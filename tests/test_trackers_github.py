@@ -59,7 +59,7 @@ def test_get_item_maps_the_issue(github_client: GitHubClient, github_double: Git
     item = github_client.get_item(INCIDENT)
     assert item.title == "Checkout returns 502"
     assert item.body == "Customers saw 502s."
-    assert item.status == "closed"
+    assert item.status == "closed" and item.done
     assert item.labels == ("incident", "sev1")
     assert item.assignees == ("ada", "grace")
     assert item.url == "https://github.com/acme/web/issues/1"

@@ -110,7 +110,13 @@ def test_get_item_maps_the_issue(jira) -> None:  # type: ignore[no-untyped-def]
     assert item.assignees == (("557058:ada",) if double.deployment == "cloud" else ("ada",))
     assert item.url == f"{double.base_url}/browse/OPS-1"
     assert item.created_at == opened and item.closed_at == opened + timedelta(hours=2)
+    assert item.done  # "Done" is in the done category
     assert double.counts() == {"get_issue": 1}
+    # a status of another name in the done category is done too; one outside it is not
+    double.issue("OPS-1")["fields"]["status"] = {"name": "Resolved", "statusCategory": {"key": "done"}}
+    assert client.get_item(ItemRef.parse("jira:OPS-1")).done
+    double.issue("OPS-1")["fields"]["status"] = {"name": "Closed", "statusCategory": {"key": "indeterminate"}}
+    assert not client.get_item(ItemRef.parse("jira:OPS-1")).done
 
 
 def test_review_of_a_jira_incident_is_one_request_with_link_property_and_label(jira) -> None:  # type: ignore[no-untyped-def]

@@ -63,6 +63,7 @@ def test_get_item_maps_the_incident(pagerduty_client: PagerDutyClient, pagerduty
         "Checkout latency above SLO", "resolved", "high", "P1", "Checkout API",
     )
     assert item.url == "https://acme.pagerduty.com/incidents/PGR0VU2"
+    assert item.done
     assert item.assignees == ("Ada Responder",)
     assert item.created_at == datetime(2026, 11, 20, 10, 0, tzinfo=timezone.utc)
     assert item.closed_at == datetime(2026, 11, 20, 11, 30, tzinfo=timezone.utc)

@@ -54,7 +54,7 @@ def _sync_lesson(runtime: Runtime, _delivery: deliveries.Delivery, event: Event)
         # the ticket as it is now: webhooks arrive out of order and replays are late
         current = client.get_item(review_ref)
         closing = event.kind is EventKind.REVIEW_CLOSED
-        if (closing or current.status.lower() in ("closed", "done")) and record.status != "closed":
+        if (closing or current.done) and record.status != "closed":
             reviews.set_status(runtime.engine, review_ref, "closed")
         template = lesson.load_template(record.template)
         parsed = lesson.parse_lesson(current.body, template)

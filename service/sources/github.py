@@ -84,6 +84,7 @@ def _item(issue: dict, repository: dict) -> Item:  # type: ignore[type-arg]
         title=text(issue.get("title")),
         url=text(issue.get("html_url")),
         status=text(issue.get("state")),
+        done=text(issue.get("state")) == "closed",
         body=text(issue.get("body")),
         labels=labels,
         priority=next((label for label in labels if _PRIORITY_LABEL.match(label)), ""),

@@ -15,6 +15,7 @@ from typing import Any
 from service import markers
 from service.events import Event, EventKind, Item, ItemRef, UnreadableBody, not_relevant
 from service.sources.base import Headers, WebhookSource, header, load_object, names, obj, opt_obj, text
+from service.jira_fields import description_text, fields_done
 from service.timestamps import parse_timestamp
 from service.sources.signing import ACCEPTED, Verdict, any_matches, token_matches
 
@@ -59,7 +60,7 @@ def parse(body: bytes, _headers: Headers) -> Event:
 
     item = _item(obj(payload.get("issue"), "issue"))
     changed = {text(change.get("field")).lower() for change in _changes(payload)}
-    moved_to_done = "status" in changed and _status_category(payload["issue"]) == "done"
+    moved_to_done = "status" in changed and _in_done(payload["issue"])
     is_review = markers.find_kind(item.body, markers.REVIEW) is not None
     actor = text(opt_obj(payload.get("user")).get("displayName"))
     if is_review and moved_to_done:
@@ -83,7 +84,7 @@ def _automation(payload: dict[str, Any]) -> Event:
     if not isinstance(issue, dict):
         return not_relevant("jira", name, "no webhookEvent and no issue: not a Jira issue event")
     item = _item(issue)
-    if _status_category(issue) != "done":
+    if not _in_done(issue):
         return not_relevant("jira", name, "the issue's status is not in the done category", item)
     if markers.find_kind(item.body, markers.REVIEW) is not None:
         return Event(source="jira", kind=EventKind.REVIEW_CLOSED, name=name, item=item)
@@ -95,9 +96,8 @@ def _changes(payload: dict[str, Any]) -> list[dict[str, Any]]:
     return [change for change in items if isinstance(change, dict)] if isinstance(items, list) else []
 
 
-def _status_category(issue: dict[str, Any]) -> str:
-    status = opt_obj(opt_obj(issue.get("fields")).get("status"))
-    return text(opt_obj(status.get("statusCategory")).get("key"))
+def _in_done(issue: dict[str, Any]) -> bool:
+    return fields_done(opt_obj(issue.get("fields")))
 
 
 def _item(issue: dict[str, Any]) -> Item:
@@ -112,7 +112,7 @@ def _item(issue: dict[str, Any]) -> Item:
         title=text(fields.get("summary")),
         url=_browse_url(text(issue.get("self")), key),
         status=text(opt_obj(fields.get("status")).get("name")),
-        body=_description(fields.get("description")),
+        body=description_text(fields.get("description")),
         labels=names(fields.get("labels")),
         issue_type=text(opt_obj(fields.get("issuetype")).get("name")),
         priority=text(opt_obj(fields.get("priority")).get("name")),
@@ -122,6 +122,7 @@ def _item(issue: dict[str, Any]) -> Item:
         created_at=parse_timestamp(fields.get("created")),
         closed_at=parse_timestamp(fields.get("resolutiondate"))
         or parse_timestamp(fields.get("statuscategorychangedate")),
+        done=fields_done(fields),
     )
 
 
@@ -137,29 +138,6 @@ def _browse_url(self_url: str, key: str) -> str:
     """``https://acme.atlassian.net/rest/api/2/10042`` -> ``https://acme.atlassian.net/browse/OPS-42``."""
     base, found, _ = self_url.partition("/rest/api/")
     return f"{base}/browse/{key}" if found and base.startswith(("https://", "http://")) else ""
-
-
-def _description(value: Any) -> str:
-    """Wiki markup as REST v2 sends it; an Atlassian Document (v3, Automation) flattened to text."""
-    if isinstance(value, str):
-        return value
-    if isinstance(value, dict):
-        return "\n".join(_adf_text(value)).strip()
-    return ""
-
-
-def _adf_text(node: dict[str, Any]) -> list[str]:
-    if node.get("type") == "text":
-        return [text(node.get("text"))]
-    lines: list[str] = []
-    for child in node.get("content") or []:
-        if isinstance(child, dict):
-            parts = _adf_text(child)
-            if child.get("type") in ("paragraph", "heading", "listItem", "codeBlock"):
-                lines.append("".join(parts))
-            else:
-                lines.extend(parts)
-    return lines
 
 
 SOURCE = WebhookSource(

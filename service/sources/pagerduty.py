@@ -52,6 +52,7 @@ def parse(body: bytes, _headers: Headers) -> Event:
         title=text(data.get("title")),
         url=text(data.get("html_url")),
         status=text(data.get("status")),
+        done=text(data.get("status")) == "resolved",
         urgency=text(data.get("urgency")),
         priority=text(opt_obj(data.get("priority")).get("summary")),
         service=text(opt_obj(data.get("service")).get("summary")),

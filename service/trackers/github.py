@@ -206,6 +206,7 @@ class GitHubClient:
             assignees=tuple(a["login"] for a in data.get("assignees") or ()),
             created_at=parse_timestamp(data.get("created_at")),
             closed_at=parse_timestamp(data.get("closed_at")),
+            done=data.get("state") == "closed",
         )
 
     @staticmethod

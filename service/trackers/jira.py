@@ -24,6 +24,7 @@ import requests
 from jira import JIRA, JIRAError
 
 from config.settings import JiraSettings
+from service.jira_fields import description_text, fields_done
 from service.timestamps import parse_timestamp
 from service.events import Item, ItemRef, Source
 from service.markers import Marker, Markup, attach, find, find_kind
@@ -43,7 +44,7 @@ from service.trackers.retry import RetryPolicy, call_with_retry
 Deployment = Literal["cloud", "datacenter"]
 REVIEW_LABEL = "lessonloop"
 PAGE_SIZE = 100
-ITEM_FIELDS = "summary,description,status,labels,assignee,issuetype,priority,project,created,resolutiondate"
+ITEM_FIELDS = "summary,description,status,resolution,labels,assignee,issuetype,priority,project,created,resolutiondate"
 
 
 def _jira_message(data: Any) -> str:
@@ -154,7 +155,7 @@ class JiraClient:
             title=fields.get("summary") or "",
             url=self.browse_url(data.get("key") or key),
             status=(fields.get("status") or {}).get("name", ""),
-            body=fields.get("description") or "",
+            body=description_text(fields.get("description")),
             labels=tuple(fields.get("labels") or ()),
             issue_type=(fields.get("issuetype") or {}).get("name", ""),
             priority=(fields.get("priority") or {}).get("name", ""),
@@ -162,6 +163,7 @@ class JiraClient:
             assignees=(self._user_id(assignee),) if assignee else (),
             created_at=parse_timestamp(fields.get("created")),
             closed_at=parse_timestamp(fields.get("resolutiondate")),
+            done=fields_done(fields),
         )
 
     def browse_url(self, key: str) -> str:
@@ -322,7 +324,7 @@ class JiraClient:
         return ref.key
 
     def _comment(self, key: str, data: dict[str, Any]) -> Comment:
-        body = data.get("body") or ""
+        body = description_text(data.get("body"))
         markers = find(body)
         return Comment(
             id=str(data["id"]),

@@ -103,6 +103,7 @@ class PagerDutyClient:
             ),
             created_at=parse_timestamp(data.get("created_at")),
             closed_at=parse_timestamp(data.get("resolved_at")) if data.get("status") == "resolved" else None,
+            done=data.get("status") == "resolved",
         )
 
     def open_review(self, draft: ReviewDraft) -> Review:
