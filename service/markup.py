@@ -11,6 +11,7 @@ does not know it leaves as written. Pure functions, line by line; code is never 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from service.events import Source
 from service.markers import Markup
 
@@ -54,35 +55,51 @@ _MD_INLINE = re.compile(
 
 def markdown_to_jira(text: str) -> str:
     out: list[str] = []
-    fence: str | None = None  # the opening fence while inside a code block
-    fence_is_code = False  # with a language: {code:lang}; without: {noformat}
+    for kind, value in _markdown_lines(text):
+        if kind == "open":
+            out.append("{code:" + value + "}" if value else "{noformat}")
+        elif kind == "close":
+            out.append("{code}" if value else "{noformat}")
+        elif kind == "code":
+            out.append(value)
+        else:
+            out.append(_md_line_to_jira(value))
+    return "\n".join(out)
+
+
+def _markdown_lines(text: str) -> Iterator[tuple[str, str]]:
+    """Each line as ``("text", line)`` or, in a fenced block, ``("code", line)``; the fences as
+    ``("open", language)`` and ``("close", language)``. A block left open is closed at the end."""
+    fence: str | None = None
+    language = ""
     for line in text.split("\n"):
         if fence is not None:
-            if line.strip().startswith(fence[0] * 3) and line.strip().strip(fence[0]) == "":
-                out.append("{code}" if fence_is_code else "{noformat}")
+            if line.strip().startswith(fence[0] * 3) and not line.strip().strip(fence[0]):
+                yield "close", language
                 fence = None
             else:
-                out.append(line)
-            continue
-        if match := _MD_FENCE.match(line):
+                yield "code", line
+        elif match := _MD_FENCE.match(line):
             fence, language = match.group(1), match.group(2)
-            fence_is_code = bool(language)
-            out.append("{code:" + language + "}" if language else "{noformat}")
-        elif _MD_RULE.match(line):
-            out.append("----")
-        elif match := _MD_HEADING.match(line):
-            out.append(f"h{len(match.group(1))}. {_md_inline_to_jira(match.group(2))}")
-        elif match := _MD_QUOTE.match(line):
-            out.append(f"bq. {_md_inline_to_jira(match.group(1))}")
-        elif match := _MD_ITEM.match(line):
-            depth = _indent_depth(match.group(1))
-            mark = "*" if match.group(2) in "-*+" else "#"
-            out.append(f"{mark * depth} {_md_inline_to_jira(match.group(3))}")
+            yield "open", language
         else:
-            out.append(_md_inline_to_jira(line))
+            yield "text", line
     if fence is not None:
-        out.append("{code}" if fence_is_code else "{noformat}")
-    return "\n".join(out)
+        yield "close", language
+
+
+def _md_line_to_jira(line: str) -> str:
+    if _MD_RULE.match(line):
+        return "----"
+    if match := _MD_HEADING.match(line):
+        return f"h{len(match.group(1))}. {_md_inline_to_jira(match.group(2))}"
+    if match := _MD_QUOTE.match(line):
+        return f"bq. {_md_inline_to_jira(match.group(1))}"
+    if match := _MD_ITEM.match(line):
+        depth = _indent_depth(match.group(1))
+        mark = "*" if match.group(2) in "-*+" else "#"
+        return f"{mark * depth} {_md_inline_to_jira(match.group(3))}"
+    return _md_inline_to_jira(line)
 
 
 def _md_inline_to_jira(text: str) -> str:
@@ -240,20 +257,12 @@ def markdown_to_plain(text: str) -> str:
     """What a note shows without markup: no heading marks, emphasis or fences; a link as its text
     and URL (PagerDuty turns bare URLs into links)."""
     out: list[str] = []
-    fence: str | None = None
-    for line in text.split("\n"):
-        if fence is not None:
-            if line.strip().startswith(fence[0] * 3) and line.strip().strip(fence[0]) == "":
-                fence = None
-            else:
-                out.append(line)
-            continue
-        if match := _MD_FENCE.match(line):
-            fence = match.group(1)
-            continue
-        if match := _MD_HEADING.match(line):
-            line = match.group(2)
-        out.append(_MD_INLINE.sub(_plain_inline, line))
+    for kind, value in _markdown_lines(text):
+        if kind == "code":
+            out.append(value)
+        elif kind == "text":
+            heading = _MD_HEADING.match(value)
+            out.append(_MD_INLINE.sub(_plain_inline, heading.group(2) if heading else value))
     return "\n".join(out)
 
 
