@@ -1,0 +1,120 @@
+"""The comments lessonloop posts: the finished lesson for the incident and every related item
+(cut to fit each tracker's comment limit), the sections still to write, the review being open,
+and the reminder of a review past its due date."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from datetime import date
+
+from service.events import Item
+from service.lesson.stub import escape, link
+from service.lesson.template import LessonTemplate
+from service.lesson.text import CommentMarkup
+from service.markup import convert
+
+# How long one comment may be, per markup: GitHub issue comments take 65,536 characters, Jira's
+# text fields 32,767, PagerDuty notes 65,535. The caller attaches a marker afterwards, so keep room.
+COMMENT_LIMITS: Mapping[str, int] = {"markdown": 65_536, "jira": 32_767, "plain": 65_535}
+MARKER_ROOM = 512
+
+
+def render_lesson_comment(
+    sections: Mapping[str, str],
+    incident: Item,
+    review_url: str,
+    template: LessonTemplate,
+    markup: CommentMarkup,
+    *,
+    written_in: CommentMarkup,
+) -> str:
+    """The finished lesson as one comment for the incident and every related item: the filled
+    sections in template order and a link to the review. The sections are in the review's markup
+    (``written_in``) and are converted to the item's. Cut cleanly, with the link kept, when it
+    would not fit one comment in that tracker."""
+    title = incident.title.strip() or str(incident.ref)
+    if markup == "markdown":
+        parts = [f"### Lesson learned from {link(title, incident.url, markup)}"]
+    elif markup == "jira":
+        parts = [f"h3. Lesson learned from {link(title, incident.url, markup)}"]
+    else:
+        parts = [f"Lesson learned from {link(title, incident.url, markup)}"]
+    for section in template.sections:
+        text = convert(sections.get(section.key) or "", written_in, markup).strip()
+        if not text:
+            continue
+        if markup == "markdown":
+            parts.append(f"#### {section.title}\n\n{text}")
+        elif markup == "jira":
+            parts.append(f"h4. {section.title}\n\n{text}")
+        else:
+            parts.append(f"{section.title}\n{text}")
+    footer = f"Read the whole review: {link('the review', review_url, markup) if markup != 'plain' else review_url}"
+    body = "\n\n".join(parts)
+    return _fit(body, footer, review_url, markup)
+
+
+def _fit(body: str, footer: str, review_url: str, markup: CommentMarkup) -> str:
+    limit = COMMENT_LIMITS[markup] - MARKER_ROOM
+    whole = f"{body}\n\n{footer}"
+    if len(whole) <= limit:
+        return whole
+    if markup == "plain":  # no full stop after a bare URL: it would be taken as part of it
+        tail = f"\n\n… This lesson is longer than one note here allows. Read it in full in the review: {review_url}"
+    else:
+        where = link("the review", review_url, markup)
+        tail = f"\n\n… This lesson is longer than one comment here allows; read it in full in {where}."
+    room = limit - len(tail) - 8  # 8: a closing code fence, if the cut lands in one
+    cut = body[:room]
+    for boundary in (cut.rfind("\n"), cut.rfind(" ")):  # a whole line if one ends near, else a word
+        if boundary > room - 2000:
+            cut = cut[:boundary]
+            break
+    cut = cut.rstrip() + _close_open_block(cut, markup)
+    return cut + tail
+
+
+def _close_open_block(text: str, markup: CommentMarkup) -> str:
+    """What closes a code block the cut left open, so the link after it stays a link."""
+    if markup == "markdown" and len(re.findall(r"^ {0,3}```", text, re.M)) % 2:
+        return "\n```"
+    if markup == "jira":
+        for name in ("code", "noformat"):
+            if len(re.findall(r"\{" + name + r"(?::[^}\n]{0,200})?\}", text)) % 2:
+                return "\n{" + name + "}"
+    return ""
+
+
+def render_missing_comment(missing: Sequence[str], markup: CommentMarkup) -> str:
+    """Said on the review when it was closed or edited with sections still to write."""
+    items = list(missing)
+    if not items:
+        return "Thank you: every section of this lesson is filled in."
+    lead = ("Thanks for working on this review! Before lessonloop shares the lesson, "
+            + ("this section still needs" if len(items) == 1 else "these sections still need")
+            + " a few words of your own:")
+    bullet = "* " if markup == "jira" else "- "
+    listing = "\n".join(bullet + escape(item, markup) for item in items)
+    close = ("Replace the prompt under each heading with what you found. A few sentences are enough; "
+             "describe processes, signals and assumptions rather than people.")
+    return f"{lead}\n\n{listing}\n\n{close}"
+
+
+def render_review_opened_comment(review_url: str, review_ref: str, markup: CommentMarkup) -> str:
+    """Said on the incident once its review is open."""
+    review_link = link(review_ref, review_url, markup)
+    return (f"A blameless post-incident review is open: {review_link}. Everyone who responded is welcome to "
+            "add what they saw and learned there; the finished lesson will be shared here.")
+
+
+_MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August", "September",
+           "October", "November", "December")
+
+
+def render_reminder_comment(due: date, markup: CommentMarkup) -> str:
+    """The gentle nudge on a review past its due date (``markup`` kept for symmetry; the text
+    has no markup of its own)."""
+    when = f"{due.day} {_MONTHS[due.month - 1]} {due.year}"
+    return (f"A friendly reminder: this review was due on {when}. The lesson is most useful while "
+            "the incident is fresh, and a few sentences per section are enough. Thank you!")

@@ -1,0 +1,150 @@
+"""The stub placed in a new review ticket: the template's header filled in for one incident,
+then every section's heading with its prompt. Also the escaping and links that keep tracker text
+(titles, names, URLs) from turning into markup, which the comments use too."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from datetime import datetime, timezone
+from typing import Literal
+
+from service.events import Item
+from service.lesson.template import PLACEHOLDER, LessonTemplate
+from service.lesson.text import CommentMarkup
+
+StubMarkup = Literal["markdown", "jira"]
+
+UNKNOWN = "unknown"
+
+
+def render_stub(
+    incident: Item,
+    template: LessonTemplate,
+    markup: StubMarkup,
+    responders: Sequence[str] = (),
+) -> str:
+    """The body of a new review ticket: the header filled in for this incident, then every
+    section's heading with its prompt in italics. ``responders`` defaults to the incident's
+    assignees: the people who responded, never "who caused it"."""
+    values = header_values(incident, markup, responders)
+    parts = []
+    if template.header:
+        parts.append(_fill(_header_markup(template.header, markup), values))
+    for section in template.sections:
+        heading = f"## {section.title}" if markup == "markdown" else f"h2. {section.title}"
+        parts.append(f"{heading}\n\n_{section.prompt}_")
+    return "\n\n".join(parts) + "\n"
+
+
+def header_values(incident: Item, markup: CommentMarkup, responders: Sequence[str] = ()) -> dict[str, str]:
+    """The placeholder values for one incident, already escaped for ``markup``."""
+    people = [p.strip() for p in (responders or incident.assignees) if p and p.strip()]
+    title = incident.title.strip() or str(incident.ref)
+    values = {
+        "incident": link(f"{incident.ref}: {title}", incident.url, markup),
+        "title": escape(title, markup),
+        "url": incident.url or UNKNOWN,
+        "ref": str(incident.ref),
+        "priority": escape(incident.priority or incident.urgency or UNKNOWN, markup),
+        "service": escape(incident.service or incident.project or UNKNOWN, markup),
+        "opened": format_time(incident.created_at),
+        "closed": format_time(incident.closed_at),
+        "duration": format_duration(incident.created_at, incident.closed_at),
+        "responders": escape(", ".join(dict.fromkeys(people)), markup) if people else "not recorded",
+    }
+    return values
+
+
+def format_time(moment: datetime | None) -> str:
+    """``2024-05-02 14:03 UTC``; naive times are taken as UTC (that is what the parsers produce)."""
+    if moment is None:
+        return UNKNOWN
+    return _as_utc(moment).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def format_duration(start: datetime | None, end: datetime | None) -> str:
+    """``1 h 22 min``, ``2 d 3 h``, ``under 1 min``; ``unknown`` when either end is missing or the
+    incident "closed" before it opened (trackers do send that: clock skew, reopened items)."""
+    if start is None or end is None:
+        return UNKNOWN
+    seconds = int((_as_utc(end) - _as_utc(start)).total_seconds())
+    if seconds < 0:
+        return UNKNOWN
+    minutes = seconds // 60
+    if minutes == 0:
+        return "under 1 min"
+    days, rest = divmod(minutes, 24 * 60)
+    hours, minutes = divmod(rest, 60)
+    parts = [f"{days} d" if days else "", f"{hours} h" if hours else "", f"{minutes} min" if minutes else ""]
+    return " ".join(p for p in parts if p)
+
+
+def _as_utc(moment: datetime) -> datetime:
+    if moment.tzinfo is None:
+        return moment.replace(tzinfo=timezone.utc)
+    return moment.astimezone(timezone.utc)
+
+
+_MD_LINK = re.compile(r"\[([^\]\n]+)\]\(([^)\s]+)\)")
+_MD_BOLD = re.compile(r"\*\*(.+?)\*\*")
+_MD_LIST = re.compile(r"^([ \t]*)[-+*][ \t]+")
+_MD_TITLE = re.compile(r"^(#{1,6})[ \t]+")
+
+
+def _header_markup(header: str, markup: CommentMarkup) -> str:
+    """The template's Markdown header in ``markup``: only the few constructs a header uses."""
+    if markup == "markdown":
+        return header
+    out = []
+    for line in header.split("\n"):
+        heading = _MD_TITLE.match(line)
+        if markup == "jira":
+            if heading:
+                line = f"h{len(heading.group(1))}. " + line[heading.end():]
+            line = _MD_LIST.sub(lambda m: "*" * (1 + len(m.group(1).expandtabs(2)) // 2) + " ", line)
+            line = _MD_BOLD.sub(r"*\1*", line)
+            line = _MD_LINK.sub(r"[\1|\2]", line)
+        else:
+            if heading:
+                line = line[heading.end():]
+            line = _MD_BOLD.sub(r"\1", _MD_LIST.sub(r"\1- ", line))
+            line = _MD_LINK.sub(r"\1 (\2)", line)
+        out.append(line)
+    return "\n".join(out)
+
+
+def _fill(text: str, values: Mapping[str, str]) -> str:
+    def one(match: re.Match[str]) -> str:
+        token = match.group(0)
+        if token in ("{{", "}}"):
+            return token[0]
+        return values.get(match.group("name") or "", token)
+
+    return PLACEHOLDER.sub(one, text)
+
+
+_MD_SPECIAL = re.compile(r"([\\`*_\[\]<>])")
+_JIRA_SPECIAL = re.compile(r"([\\\[\]{}|*_^~+!])")
+
+
+def escape(text: str, markup: CommentMarkup) -> str:
+    """Text from a tracker (a title, a name) placed in markup without turning into markup."""
+    text = " ".join(text.split())
+    if markup == "markdown":
+        return _MD_SPECIAL.sub(r"\\\1", text)
+    if markup == "jira":
+        return _JIRA_SPECIAL.sub(r"\\\1", text)
+    return text
+
+
+def link(text: str, url: str, markup: CommentMarkup) -> str:
+    """A link in ``markup``; text alone when there is no usable URL."""
+    if not url or not re.match(r"^https?://\S+$", url):
+        return escape(text, markup)
+    if markup == "markdown":
+        return f"[{escape(text, markup)}]({url.replace(')', '%29')})"
+    if markup == "jira":
+        safe = " ".join(text.split()).replace("[", "(").replace("]", ")").replace("|", "/")
+        return f"[{safe}|{url.replace(']', '%5D').replace('|', '%7C')}]"
+    return f"{' '.join(text.split())} ({url})"
