@@ -36,20 +36,31 @@ def convert(text: str, source: Markup, target: Markup) -> str:
 
 # --- Markdown -> Jira -------------------------------------------------------------------------
 
+_SPAN = 200
+"""The most characters one inline construct (emphasis, link text, code) may span; a longer one
+is left as written. The bound keeps each pattern linear on a long line: unbounded lazy spans
+took seconds on one 60 kB line of unclosed asterisks."""
+_URL = 2000
+
+
+def _inline(pattern: str) -> re.Pattern[str]:
+    return re.compile(pattern.replace("%d", str(_SPAN)).replace("%u", str(_URL)))
+
+
 _MD_FENCE = re.compile(r"^ {0,3}(`{3,}|~{3,})\s*([\w+#.-]*)")
-_MD_HEADING = re.compile(r"^ {0,3}(#{1,6})\s+(.*?)(?:\s+#+)?\s*$")
+_MD_HEADING = re.compile(r"^ {0,3}(#{1,6})\s+(.*)$")
 _MD_QUOTE = re.compile(r"^ {0,3}>\s?(.*)$")
 _MD_ITEM = re.compile(r"^(\s*)([-*+]|\d{1,9}[.)])\s+(.*)$")
 _MD_RULE = re.compile(r"^ {0,3}(?:(?:\*\s*){3,}|(?:-\s*){3,}|(?:_\s*){3,})$")
-_MD_INLINE = re.compile(
-    r"(?P<code>`+)(?P<code_text>.+?)(?P=code)"
-    r"|!\[(?P<alt>[^\]]*)\]\((?P<src>[^)\s]+)(?:\s+\"[^\"]*\")?\)"
-    r"|\[(?P<text>[^\]]+)\]\((?P<href>[^)\s]+)(?:\s+\"[^\"]*\")?\)"
-    r"|<(?P<auto>https?://[^>\s]+)>"
-    r"|(?P<bold>\*\*|__)(?=\S)(?P<bold_text>.+?)(?<=\S)(?P=bold)"
-    r"|(?<![\w*])\*(?=[^\s*])(?P<em>.+?)(?<=[^\s*])\*(?![\w*])"
-    r"|(?<!\w)_(?=[^\s_])(?P<em2>.+?)(?<=[^\s_])_(?!\w)"
-    r"|~~(?=\S)(?P<strike>.+?)(?<=\S)~~"
+_MD_INLINE = _inline(
+    r"(?P<code>`{1,3})(?P<code_text>[^`]{1,%d})(?P=code)"
+    r"|!\[(?P<alt>[^\]]{0,%d})\]\((?P<src>[^)\s]{1,%u})(?:\s+\"[^\"]{0,%d}\")?\)"
+    r"|\[(?P<text>[^\]]{1,%d})\]\((?P<href>[^)\s]{1,%u})(?:\s+\"[^\"]{0,%d}\")?\)"
+    r"|<(?P<auto>https?://[^>\s]{1,%u})>"
+    r"|(?P<bold>\*\*|__)(?=\S)(?P<bold_text>.{1,%d}?)(?<=\S)(?P=bold)"
+    r"|(?<![\w*])\*(?=[^\s*])(?P<em>.{1,%d}?)(?<=[^\s*])\*(?![\w*])"
+    r"|(?<!\w)_(?=[^\s_])(?P<em2>.{1,%d}?)(?<=[^\s_])_(?!\w)"
+    r"|~~(?=\S)(?P<strike>.{1,%d}?)(?<=\S)~~"
 )
 
 
@@ -92,7 +103,7 @@ def _md_line_to_jira(line: str) -> str:
     if _MD_RULE.match(line):
         return "----"
     if match := _MD_HEADING.match(line):
-        return f"h{len(match.group(1))}. {_md_inline_to_jira(match.group(2))}"
+        return f"h{len(match.group(1))}. {_md_inline_to_jira(_heading_text(match.group(2)))}"
     if match := _MD_QUOTE.match(line):
         return f"bq. {_md_inline_to_jira(match.group(1))}"
     if match := _MD_ITEM.match(line):
@@ -100,6 +111,13 @@ def _md_line_to_jira(line: str) -> str:
         mark = "*" if match.group(2) in "-*+" else "#"
         return f"{mark * depth} {_md_inline_to_jira(match.group(3))}"
     return _md_inline_to_jira(line)
+
+
+def _heading_text(text: str) -> str:
+    """A Markdown heading's text without its optional closing ``#`` run (``## Title ##``)."""
+    text = text.rstrip()
+    bare = text.rstrip("#")
+    return bare.rstrip() if bare != text and (not bare or bare[-1] in " \t") else text
 
 
 def _md_inline_to_jira(text: str) -> str:
@@ -134,15 +152,15 @@ _JIRA_HEADING = re.compile(r"^\s*h([1-6])\.\s+(.*)$")
 _JIRA_QUOTE = re.compile(r"^\s*bq\.\s+(.*)$")
 _JIRA_ITEM = re.compile(r"^\s*([*#-]+)\s+(.*)$")
 _JIRA_RULE = re.compile(r"^\s*-{4,}\s*$")
-_JIRA_INLINE = re.compile(
-    r"\{\{(?P<code>.+?)\}\}"
-    r"|\[(?P<text>[^|\]\[]+)\|(?P<href>[^\]\s]+)\]"
-    r"|\[(?P<bare>(?:https?|mailto):[^\]\s]+)\]"
-    r"|\[~(?P<account>accountid:)?(?P<mention>[^\]]+)\]"
-    r"|!(?P<image>https?://[^!\s|]+)(?:\|[^!]*)?!"
-    r"|(?<![\w*])\*(?=[^\s*])(?P<bold>.+?)(?<=[^\s*])\*(?![\w*])"
-    r"|(?<![\w_])_(?=[^\s_])(?P<em>.+?)(?<=[^\s_])_(?![\w_])"
-    r"|(?<![\w-])-(?=[^\s-])(?P<strike>[^-\n]+?)(?<=[^\s-])-(?![\w-])"
+_JIRA_INLINE = _inline(
+    r"\{\{(?P<code>.{1,%d}?)\}\}"
+    r"|\[(?P<text>[^|\]\[]{1,%d})\|(?P<href>[^\]\s]{1,%u})\]"
+    r"|\[(?P<bare>(?:https?|mailto):[^\]\s]{1,%u})\]"
+    r"|\[~(?P<account>accountid:)?(?P<mention>[^\]]{1,%d})\]"
+    r"|!(?P<image>https?://[^!\s|]{1,%u})(?:\|[^!]{0,%d})?!"
+    r"|(?<![\w*])\*(?=[^\s*])(?P<bold>.{1,%d}?)(?<=[^\s*])\*(?![\w*])"
+    r"|(?<![\w_])_(?=[^\s_])(?P<em>.{1,%d}?)(?<=[^\s_])_(?![\w_])"
+    r"|(?<![\w-])-(?=[^\s-])(?P<strike>[^-\n]{1,%d}?)(?<=[^\s-])-(?![\w-])"
 )
 
 
@@ -262,7 +280,7 @@ def markdown_to_plain(text: str) -> str:
             out.append(value)
         elif kind == "text":
             heading = _MD_HEADING.match(value)
-            out.append(_MD_INLINE.sub(_plain_inline, heading.group(2) if heading else value))
+            out.append(_MD_INLINE.sub(_plain_inline, _heading_text(heading.group(2)) if heading else value))
     return "\n".join(out)
 
 

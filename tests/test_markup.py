@@ -95,3 +95,39 @@ def test_a_round_trip_keeps_what_a_lesson_is_made_of() -> None:
 
 def test_each_client_writes_the_markup_the_converter_assumes() -> None:
     assert {"github": GitHubClient.markup, "jira": JiraClient.markup, "pagerduty": PagerDutyClient.markup} == MARKUP_OF
+
+
+def test_any_text_converts_without_error_and_plain_words_pass_through() -> None:
+    """Whatever people type, including half-written markup, converts without an exception,
+    and text with no markup in it comes out as it went in."""
+    import random
+
+    rng = random.Random(7)
+    pieces = ["*", "**", "_", "__", "`", "```", "{code}", "{code:x}", "{noformat}", "{quote}", "{{", "}}", "[",
+              "]", "(", ")", "|", "||", "!", "-", "~~", "#", "h2. ", "bq. ", "> ", "\n", "  ", "word", "http://x.test/a",
+              "[~jsmith]", "<", ">", "1. ", "\r\n"]
+    for _ in range(2000):
+        text = "".join(rng.choice(pieces) for _ in range(rng.randint(1, 30)))
+        for source in ("markdown", "jira", "plain"):
+            for target in ("markdown", "jira", "plain"):
+                assert isinstance(convert(text, source, target), str)  # type: ignore[arg-type]
+    words = "The canary read latency only, so the rollout went on: 40 minutes of 502s.\nNext: error rate."
+    for source, target in [("markdown", "jira"), ("jira", "markdown"), ("markdown", "plain"), ("jira", "plain")]:
+        assert convert(words, source, target) == words  # type: ignore[arg-type]
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("line", ["*a " * 40000, "**a " * 40000, "_a " * 40000, "~~a " * 40000, "[a " * 40000,
+                                  "[a|b " * 30000, "-a " * 40000, "{{a " * 40000])
+def test_a_long_line_of_unclosed_markup_converts_in_linear_time(line: str) -> None:
+    """Unbounded lazy patterns took seconds per 60 kB line and minutes at this size (each opener
+    scanned to the end of the line); bounded spans take well under a second. The timeout is
+    a guard against that regression, tens of times the time it takes, not a benchmark."""
+    for source, target in [("markdown", "jira"), ("jira", "markdown"), ("markdown", "plain"), ("jira", "plain")]:
+        assert convert(line, source, target)  # type: ignore[arg-type]
+
+
+def test_emphasis_longer_than_a_span_is_left_as_written() -> None:
+    long = "x" * 250
+    assert convert(f"**{long}**", "markdown", "jira") == f"**{long}**"
+    assert convert(f"*{long}*", "jira", "markdown") == f"*{long}*"

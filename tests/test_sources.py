@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import random
 
 import pytest
 
@@ -320,3 +321,58 @@ def test_pagerduty_delivery_id_prefers_the_header() -> None:
 def test_pagerduty_unreadable_bodies(body: bytes, message: str) -> None:
     with pytest.raises(UnreadableBody, match=message):
         pagerduty.parse(body, {})
+
+
+# --- payloads bent out of shape ---------------------------------------------------------------
+
+_ODD_VALUES = (None, 0, -1, 1.5, True, "", "x", "2024-13-99T99:99:99Z", "A" * 300, [], [None], {}, {"a": None})
+
+
+def _bent(payload: object, rng: random.Random) -> object:
+    """The payload with one to three values replaced by a value of another type, or removed."""
+    import copy
+
+    bent = copy.deepcopy(payload)
+    places: list[tuple[object, object]] = []
+
+    def walk(node: object) -> None:
+        if isinstance(node, dict):
+            for key, value in node.items():
+                places.append((node, key))
+                walk(value)
+        elif isinstance(node, list):
+            for index, value in enumerate(node):
+                places.append((node, index))
+                walk(value)
+
+    walk(bent)
+    for _ in range(rng.randint(1, 3)):
+        parent, key = rng.choice(places)
+        if isinstance(parent, dict) and rng.random() < 0.3:
+            parent.pop(key, None)
+        else:
+            try:
+                parent[key] = copy.deepcopy(rng.choice(_ODD_VALUES))  # type: ignore[index]
+            except (IndexError, KeyError):
+                pass  # an earlier change removed it
+    return bent
+
+
+@pytest.mark.parametrize("name", sorted(str(path.relative_to(payloads.FIXTURES).with_suffix(""))
+                                        for path in payloads.FIXTURES.glob("*/*.json")))
+def test_a_bent_payload_is_read_or_refused_never_a_crash(name: str) -> None:
+    """Trackers change their payloads and proxies mangle them: whatever a field holds, the
+    parser answers an event or UnreadableBody (a 400), never another exception (a 500)."""
+    source = {"github": github, "jira": jira, "pagerduty": pagerduty}[name.split("/")[0]]
+    headers = {"X-GitHub-Event": name.split("/")[1].split(".")[0], "X-GitHub-Delivery": "d"}
+    rng = random.Random(name)  # the same bends on every run
+    original = payloads.load(name)
+    for _ in range(400):
+        body = json.dumps(_bent(original, rng)).encode()
+        try:
+            event = source.parse(body, headers)
+        except UnreadableBody:
+            continue
+        source.delivery_id(headers, event)
+        if event.item is not None:
+            str(event.item.ref)
