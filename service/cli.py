@@ -84,7 +84,7 @@ def _parser() -> argparse.ArgumentParser:
     link.add_argument("second", metavar="REF")
     link.set_defaults(run=_link)
 
-    lessons_command = commands.add_parser("lessons", help="the learning log: list, show, search, export")
+    lessons_command = commands.add_parser("lessons", help="the learning log: list, show, search, export, stats")
     actions = lessons_command.add_subparsers(dest="action", required=True, metavar="ACTION")
     listing = actions.add_parser("list", help="newest lessons first")
     listing.add_argument("--limit", type=int, default=20)
@@ -100,6 +100,10 @@ def _parser() -> argparse.ArgumentParser:
     export.add_argument("--format", choices=("json", "markdown"), default="json")
     export.add_argument("--output", "-o", help="file to write (default: standard output)")
     export.set_defaults(run=_lessons_export)
+    stats = actions.add_parser("stats", help="how fast lessons are captured and how far they are shared")
+    stats.add_argument("--days", type=int, default=90, help="reviews opened in the last DAYS days (default 90)")
+    stats.add_argument("--format", choices=("text", "json"), default="text")
+    stats.set_defaults(run=_lessons_stats)
     return parser
 
 
@@ -341,6 +345,26 @@ def _lessons_export(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def _lessons_stats(settings: Settings, args: argparse.Namespace) -> int:
+    from datetime import UTC, datetime
+
+    from service import progress as figures
+    from service.store import progress
+
+    if args.days < 1:
+        print("lessonloop: --days must be at least 1", file=sys.stderr)
+        return 2
+    today = datetime.now(UTC).date()
+    since = figures.window_start(today, args.days)
+    rows = progress.load(_migrated(settings).engine, datetime.combine(since, datetime.min.time(), tzinfo=UTC))
+    summary = figures.summarise(rows, since, today)
+    if args.format == "json":
+        print(json.dumps(figures.as_dict(summary), indent=2))
+    else:
+        sys.stdout.write(figures.render(summary))
+    return 0
+
+
 def _migrated(settings: Settings) -> Runtime:
     runtime = Runtime.build(settings)
     migrate.upgrade(runtime.engine)
@@ -348,11 +372,9 @@ def _migrated(settings: Settings) -> Runtime:
 
 
 def _duration(seconds: int | None) -> str:
-    if seconds is None:
-        return "-"
-    hours, minutes = divmod(seconds // 60, 60)
-    days, hours = divmod(hours, 24)
-    return f"{days}d {hours}h" if days else f"{hours}h {minutes:02d}m"
+    from service.progress import duration
+
+    return "-" if seconds is None else duration(seconds)
 
 
 def _find_delivery(runtime: Runtime, name: str) -> deliveries.Delivery | None:

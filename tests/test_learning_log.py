@@ -120,3 +120,18 @@ def test_a_lesson_written_in_jira_exports_as_markdown() -> None:
     assert lesson_dict(kept)["markup"] == "jira"
     assert lesson_dict(kept)["sections"]["what_we_learned"] == "The *canary* read {{latency}} only."  # as written
     assert "### What we learned\n\nThe **canary** read `latency` only." in lesson_markdown(kept)
+
+
+def test_stats_count_reviews_lessons_and_where_they_went(run) -> None:  # type: ignore[no-untyped-def]
+    code, out, _ = run("lessons", "stats")
+    assert code == 0
+    assert "reviews opened           1" in out
+    assert "lessons captured         1 (100% of reviews)" in out
+    assert "reviews still open       0, 0 past their due date" in out
+    assert "lesson comments          github 2" in out  # the incident and the review
+    assert "github 1 of 1 captured" in out
+    code, out, _ = run("lessons", "stats", "--format", "json", "--days", "7")
+    figures = json.loads(out)
+    assert code == 0 and figures["reviews_opened"] == 1 and figures["items_per_lesson"]["median"] == 2
+    assert figures["close_to_lesson"]["count"] == 1  # closed and captured within the test: seconds apart
+    assert run("lessons", "stats", "--days", "0")[0] == 2

@@ -153,6 +153,9 @@ def test_the_walkthrough_end_to_end(tmp_path: Path, walkthrough_redis: None) -> 
         assert "jira:OPS-2" in listed and "pagerduty:PGR0VU2" in listed and "Checkout latency above SLO" in listed
         shown = lessonloop("lessons", "show", "jira:OPS-2")
         assert "### What we learned" in shown and "A canary is only as good as the signals it reads." in shown
+        stats = lessonloop("lessons", "stats")
+        assert "lessons captured         1 (100% of reviews)" in stats, stats
+        assert "lesson comments          github 1, jira 1, pagerduty 1" in stats, stats
         assert "VIOLATION" not in _tail(tmp_path / "doubles.log")
     finally:
         _stop(serve)

@@ -1,0 +1,139 @@
+"""How fast incidents are reviewed and how many lessons are captured and shared: the figures
+``lessonloop lessons stats`` prints. Counts and durations only, never who did what.
+
+Pure: rows in (``service.store.progress``), figures out.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import date, datetime, timedelta
+
+from service.events import ItemRef
+from service.store.progress import ReviewProgress
+
+
+@dataclass(frozen=True)
+class Spread:
+    """Durations in seconds: how many, the median and the 90th percentile (nearest rank)."""
+
+    count: int = 0
+    median: int | None = None
+    p90: int | None = None
+
+
+@dataclass(frozen=True)
+class Progress:
+    since: date
+    reviews_opened: int
+    lessons_captured: int
+    reviews_open: int
+    reviews_overdue: int
+    close_to_lesson: Spread
+    review_to_lesson: Spread
+    items_per_lesson: Spread  # items each captured lesson was posted on
+    comments_by_tracker: dict[str, int] = field(default_factory=dict)
+    by_incident_tracker: dict[str, dict[str, int]] = field(default_factory=dict)
+
+    @property
+    def capture_rate(self) -> float | None:
+        return self.lessons_captured / self.reviews_opened if self.reviews_opened else None
+
+
+def summarise(rows: Sequence[ReviewProgress], since: date, today: date) -> Progress:
+    captured = [row for row in rows if row.lesson_captured_at is not None]
+    by_tracker: dict[str, dict[str, int]] = {}
+    for row in rows:
+        counts = by_tracker.setdefault(_source(row.incident_ref), {"opened": 0, "captured": 0})
+        counts["opened"] += 1
+        counts["captured"] += row.lesson_captured_at is not None
+    return Progress(
+        since=since,
+        reviews_opened=len(rows),
+        lessons_captured=len(captured),
+        reviews_open=sum(row.status == "open" for row in rows),
+        reviews_overdue=sum(row.status == "open" and row.due_on is not None and row.due_on < today
+                            for row in rows),
+        close_to_lesson=spread([_seconds(row.incident_closed_at, row.lesson_captured_at) for row in captured]),
+        review_to_lesson=spread([_seconds(row.opened_at, row.lesson_captured_at) for row in captured]),
+        items_per_lesson=spread([len(row.shared_on) for row in captured]),
+        comments_by_tracker=dict(sorted(Counter(_source(item) for row in rows for item in row.shared_on).items())),
+        by_incident_tracker=dict(sorted(by_tracker.items())),
+    )
+
+
+def spread(values: Sequence[int | None]) -> Spread:
+    known = sorted(value for value in values if value is not None)
+    if not known:
+        return Spread()
+    return Spread(len(known), _rank(known, 0.5), _rank(known, 0.9))
+
+
+def _rank(ordered: Sequence[int], fraction: float) -> int:
+    return ordered[max(0, math.ceil(fraction * len(ordered)) - 1)]
+
+
+def _seconds(start: datetime | None, end: datetime | None) -> int | None:
+    """None when either end is unknown, or when the tracker's clock put the end first."""
+    if start is None or end is None or end < start:
+        return None
+    return int((end - start).total_seconds())
+
+
+def _source(ref: str) -> str:
+    try:
+        return ItemRef.parse(ref).source
+    except ValueError:
+        return "other"
+
+
+# --- as text and as JSON ----------------------------------------------------------------------
+
+def render(progress: Progress) -> str:
+    rate = progress.capture_rate
+    lines = [
+        f"Reviews opened since {progress.since:%Y-%m-%d}",
+        f"  reviews opened           {progress.reviews_opened}",
+        f"  lessons captured         {progress.lessons_captured}"
+        + (f" ({rate:.0%} of reviews)" if rate is not None else ""),
+        f"  reviews still open       {progress.reviews_open}, {progress.reviews_overdue} past their due date",
+        f"  incident closed → lesson {_spread_text(progress.close_to_lesson, duration)}",
+        f"  review opened → lesson   {_spread_text(progress.review_to_lesson, duration)}",
+        f"  lesson posted on         {_spread_text(progress.items_per_lesson, lambda n: f'{n} items')}",
+    ]
+    if progress.comments_by_tracker:
+        lines.append("  lesson comments          "
+                     + ", ".join(f"{tracker} {count}" for tracker, count in progress.comments_by_tracker.items()))
+    if progress.by_incident_tracker:
+        lines.append("  by incident tracker      " + "; ".join(
+            f"{tracker} {counts['captured']} of {counts['opened']} captured"
+            for tracker, counts in progress.by_incident_tracker.items()))
+    return "\n".join(lines) + "\n"
+
+
+def as_dict(progress: Progress) -> dict[str, object]:
+    figures = asdict(progress)
+    figures["since"] = progress.since.isoformat()
+    figures["capture_rate"] = progress.capture_rate
+    return figures
+
+
+def duration(seconds: int) -> str:
+    """``3d 4h``, ``5h 07m``, ``0h 02m``."""
+    hours, minutes = divmod(seconds // 60, 60)
+    days, hours = divmod(hours, 24)
+    return f"{days}d {hours}h" if days else f"{hours}h {minutes:02d}m"
+
+
+def _spread_text(figures: Spread, unit) -> str:  # type: ignore[no-untyped-def]
+    if not figures.count:
+        return "-"
+    lessons = "1 lesson" if figures.count == 1 else f"{figures.count} lessons"
+    return f"median {unit(figures.median)}, 90th percentile {unit(figures.p90)} ({lessons})"
+
+
+def window_start(today: date, days: int) -> date:
+    return today - timedelta(days=days)

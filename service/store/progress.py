@@ -1,0 +1,53 @@
+"""The rows ``lessonloop lessons stats`` is computed from: each review opened in a window, with
+its incident's close, its lesson (if captured) and the items the lesson was posted on."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import date, datetime
+
+from sqlalchemy import Engine, select
+
+from service import markers
+from service.store.deliveries import utc
+from service.store.schema import effects, incidents, lessons, reviews
+
+
+@dataclass(frozen=True)
+class ReviewProgress:
+    incident_ref: str
+    review_ref: str
+    status: str  # open or closed
+    due_on: date | None
+    opened_at: datetime
+    incident_closed_at: datetime | None
+    lesson_captured_at: datetime | None  # None: no complete lesson yet
+    shared_on: tuple[str, ...]  # the items carrying the lesson comment
+
+
+def load(engine: Engine, since: datetime) -> list[ReviewProgress]:
+    query = (
+        select(reviews.c.incident_ref, reviews.c.ref, reviews.c.status, reviews.c.due_on, reviews.c.opened_at,
+               incidents.c.closed_at, lessons.c.incident_closed_at, lessons.c.captured_at)
+        .select_from(reviews.outerjoin(incidents, incidents.c.ref == reviews.c.incident_ref)
+                     .outerjoin(lessons, lessons.c.review_ref == reviews.c.ref))
+        .where(reviews.c.opened_at >= since)
+        .order_by(reviews.c.id)
+    )
+    shared: dict[str, list[str]] = defaultdict(list)
+    with engine.connect() as connection:
+        rows = connection.execute(query).all()
+        for item_ref, review_ref in connection.execute(
+            select(effects.c.item_ref, effects.c.key).where(effects.c.kind == markers.LESSON)
+        ):
+            shared[review_ref].append(item_ref)
+    return [
+        ReviewProgress(
+            incident_ref=incident_ref, review_ref=ref, status=status, due_on=due_on,
+            opened_at=utc(opened_at),  # type: ignore[arg-type]  # the column is NOT NULL
+            incident_closed_at=utc(lesson_closed_at or closed_at), lesson_captured_at=utc(captured_at),
+            shared_on=tuple(sorted(shared.get(ref, ()))),
+        )
+        for incident_ref, ref, status, due_on, opened_at, closed_at, lesson_closed_at, captured_at in rows
+    ]
