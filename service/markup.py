@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+
 from service.events import Source
 from service.markers import Markup
 
@@ -220,8 +221,8 @@ def jira_to_markdown(text: str) -> str:
 def _code_language(parameters: str) -> str:
     """``bash``, ``language=bash|title=x`` -> ``bash``; ``title=x`` alone names none."""
     for parameter in parameters.split("|"):
-        name, _, value = parameter.partition("=")
-        if not _:
+        name, equals, value = parameter.partition("=")
+        if not equals:
             return name.strip()
         if name.strip() == "language":
             return value.strip()
