@@ -58,9 +58,9 @@ _MD_INLINE = _inline(
     r"|!\[(?P<alt>[^\]]{0,%d})\]\((?P<src>[^)\s]{1,%u})(?:\s+\"[^\"]{0,%d}\")?\)"
     r"|\[(?P<text>[^\]]{1,%d})\]\((?P<href>[^)\s]{1,%u})(?:\s+\"[^\"]{0,%d}\")?\)"
     r"|<(?P<auto>https?://[^>\s]{1,%u})>"
-    r"|(?P<bold>\*\*|__)(?=\S)(?P<bold_text>.{1,%d}?)(?<=\S)(?P=bold)"
-    r"|(?<![\w*])\*(?=[^\s*])(?P<em>.{1,%d}?)(?<=[^\s*])\*(?![\w*])"
-    r"|(?<!\w)_(?=[^\s_])(?P<em2>.{1,%d}?)(?<=[^\s_])_(?!\w)"
+    r"|(?<!\\)(?P<bold>\*\*|__)(?=\S)(?P<bold_text>.{1,%d}?)(?<=[^\s\\])(?P=bold)"
+    r"|(?<![\w*\\])\*(?=[^\s*])(?P<em>.{1,%d}?)(?<=[^\s*\\])\*(?![\w*])"
+    r"|(?<![\w\\])_(?=[^\s_])(?P<em2>.{1,%d}?)(?<=[^\s_\\])_(?!\w)"
     r"|~~(?=\S)(?P<strike>.{1,%d}?)(?<=\S)~~"
 )
 
@@ -138,7 +138,28 @@ def _md_inline_to_jira(text: str) -> str:
             return f"_{_md_inline_to_jira(group['em'] or group['em2'])}_"
         return f"-{_md_inline_to_jira(group['strike'])}-"
 
-    return _MD_INLINE.sub(one, text)
+    return _convert_inline(_MD_INLINE, one, _escape_for_jira, text)
+
+
+def _escape_for_jira(text: str) -> str:
+    """Braces and brackets in Markdown text are just characters; in Jira they open a macro
+    ("Unknown macro: {timeout}") or a link."""
+    return _JIRA_OPENERS.sub(r"\\\g<0>", text)
+
+
+_JIRA_OPENERS = re.compile(r"(?<!\\)[{\[]")  # one already escaped stays as it is
+
+
+def _convert_inline(pattern: re.Pattern[str], convert_match, escape_text, text: str) -> str:  # type: ignore[no-untyped-def]
+    """``text`` with each match of ``pattern`` converted and the text between them escaped."""
+    out: list[str] = []
+    last = 0
+    for match in pattern.finditer(text):
+        out.append(escape_text(text[last:match.start()]))
+        out.append(convert_match(match))
+        last = match.end()
+    out.append(escape_text(text[last:]))
+    return "".join(out)
 
 
 def _indent_depth(indent: str) -> int:
@@ -159,9 +180,9 @@ _JIRA_INLINE = _inline(
     r"|\[(?P<bare>(?:https?|mailto):[^\]\s]{1,%u})\]"
     r"|\[~(?P<account>accountid:)?(?P<mention>[^\]]{1,%d})\]"
     r"|!(?P<image>https?://[^!\s|]{1,%u})(?:\|[^!]{0,%d})?!"
-    r"|(?<![\w*])\*(?=[^\s*])(?P<bold>.{1,%d}?)(?<=[^\s*])\*(?![\w*])"
-    r"|(?<![\w_])_(?=[^\s_])(?P<em>.{1,%d}?)(?<=[^\s_])_(?![\w_])"
-    r"|(?<![\w-])-(?=[^\s-])(?P<strike>[^-\n]{1,%d}?)(?<=[^\s-])-(?![\w-])"
+    r"|(?<![\w*\\])\*(?=[^\s*])(?P<bold>.{1,%d}?)(?<=[^\s*\\])\*(?![\w*])"
+    r"|(?<![\w_\\])_(?=[^\s_])(?P<em>.{1,%d}?)(?<=[^\s_\\])_(?![\w_])"
+    r"|(?<![\w\\-])-(?=[^\s-])(?P<strike>[^-\n]{1,%d}?)(?<=[^\s\\-])-(?![\w-])"
 )
 
 
@@ -263,7 +284,17 @@ def _jira_inline_to_md(text: str) -> str:
             return f"*{_jira_inline_to_md(group['em'])}*"
         return f"~~{_jira_inline_to_md(group['strike'])}~~"
 
-    return _JIRA_INLINE.sub(one, text)
+    return _convert_inline(_JIRA_INLINE, one, _escape_for_markdown, _JIRA_COLOR.sub("", text))
+
+
+_JIRA_COLOR = re.compile(r"\{color(?::[^}]{0,40})?\}")
+_MARKDOWN_ACTIVE = re.compile(r"(?<!\\)[*`<]")  # one already escaped stays as it is
+
+
+def _escape_for_markdown(text: str) -> str:
+    """Characters that are plain in Jira text but not in GitHub's Markdown: a stray ``*`` would
+    start emphasis, a backtick code, and ``<service>`` would vanish as an unknown HTML tag."""
+    return _MARKDOWN_ACTIVE.sub(r"\\\g<0>", text)
 
 
 def _prefix(quoting: bool) -> str:

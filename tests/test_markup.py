@@ -34,6 +34,10 @@ from service.trackers.pagerduty import PagerDutyClient
         ("snake_case_name and 2 * 3 * 4", "snake_case_name and 2 * 3 * 4"),
         ("`**not bold**` in code", "{{**not bold**}} in code"),
         ("plain text, nothing to do", "plain text, nothing to do"),
+        # what is only text in Markdown but a macro or a link in Jira is escaped
+        ("set {timeout} in [brackets]", "set \\{timeout} in \\[brackets]"),
+        ("already \\[escaped] and \\*not em\\*", "already \\[escaped] and \\*not em\\*"),
+        ("`{code}` stays", "{{{code}}} stays"),
     ],
 )
 def test_markdown_to_jira(markdown: str, jira: str) -> None:
@@ -66,6 +70,10 @@ def test_markdown_to_jira(markdown: str, jira: str) -> None:
         ("well-known -v flag and a - b - c on 2024-01-02", "well-known -v flag and a - b - c on 2024-01-02"),
         ("snake_case_name stays", "snake_case_name stays"),
         ("line\r\nends", "line\nends"),
+        # what is only text in Jira but markup (or a vanishing HTML tag) on GitHub is escaped
+        ("the <service> tag, 2*3*4 and a `tick`", "the \\<service> tag, 2\\*3\\*4 and a \\`tick\\`"),
+        ("kept \\*as typed\\*", "kept \\*as typed\\*"),
+        ("{color:red}alert{color} fired", "alert fired"),
     ],
 )
 def test_jira_to_markdown(jira: str, markdown: str) -> None:
@@ -130,4 +138,4 @@ def test_a_long_line_of_unclosed_markup_converts_in_linear_time(line: str) -> No
 def test_emphasis_longer_than_a_span_is_left_as_written() -> None:
     long = "x" * 250
     assert convert(f"**{long}**", "markdown", "jira") == f"**{long}**"
-    assert convert(f"*{long}*", "jira", "markdown") == f"*{long}*"
+    assert convert(f"*{long}*", "jira", "markdown") == f"\\*{long}\\*"  # shown as typed, stars and all
