@@ -217,6 +217,16 @@ def test_jira_update_without_a_status_move_is_not_relevant() -> None:
     assert event.kind is EventKind.NOT_RELEVANT and "done category" in event.reason
 
 
+@pytest.mark.parametrize(("event_type", "kind"), [("issue_resolved", EventKind.INCIDENT_CLOSED),
+                                                  ("issue_closed", EventKind.INCIDENT_CLOSED),
+                                                  ("issue_generic", EventKind.NOT_RELEVANT)])
+def test_jira_close_said_by_the_event_type_when_the_changelog_is_left_out(event_type: str, kind: EventKind) -> None:
+    payload = payloads.jira_done()
+    del payload["changelog"]
+    payload["issue_event_type_name"] = event_type
+    assert jira.parse(json.dumps(payload).encode(), {}).kind is kind
+
+
 def test_jira_status_move_into_a_category_other_than_done_is_not_a_close() -> None:
     payload = payloads.jira_done()
     payload["issue"]["fields"]["status"]["statusCategory"]["key"] = "indeterminate"

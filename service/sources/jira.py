@@ -60,6 +60,8 @@ def parse(body: bytes, _headers: Headers) -> Event:
 
     item = _item(obj(payload.get("issue"), "issue"))
     changed = {text(change.get("field")).lower() for change in _changes(payload)}
+    if text(payload.get("issue_event_type_name")) in _STATUS_EVENT_TYPES:
+        changed.add("status")  # said by the event type even when a changelog is left out
     moved_to_done = "status" in changed and _in_done(payload["issue"])
     is_review = markers.find_kind(item.body, markers.REVIEW) is not None
     actor = text(opt_obj(payload.get("user")).get("displayName"))
@@ -72,6 +74,9 @@ def parse(body: bytes, _headers: Headers) -> Event:
     if moved_to_done:
         return Event(source="jira", kind=EventKind.INCIDENT_CLOSED, name=webhook_event, item=item, actor=actor)
     return not_relevant("jira", webhook_event, "the status did not move into the done category", item)
+
+
+_STATUS_EVENT_TYPES = {"issue_resolved", "issue_closed"}
 
 
 def delivery_id(headers: Headers, _event: Event) -> str | None:
