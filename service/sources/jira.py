@@ -14,14 +14,15 @@ from typing import Any
 
 from service import markers
 from service.events import Event, EventKind, Item, ItemRef, UnreadableBody, not_relevant
-from service.sources.base import Headers, WebhookSource, header, load_object, names, obj, opt_obj, text
 from service.jira_fields import description_text, fields_done
-from service.timestamps import parse_timestamp
+from service.sources.base import Headers, WebhookSource, header, load_object, names, obj, opt_obj, text
 from service.sources.signing import ACCEPTED, Verdict, any_matches, token_matches
+from service.timestamps import parse_timestamp
 
 SIGNATURE_HEADER = "X-Hub-Signature"
 TOKEN_HEADER = "X-Lessonloop-Token"
 DELIVERY_HEADER = "X-Atlassian-Webhook-Identifier"
+_STATUS_EVENT_TYPES = {"issue_resolved", "issue_closed"}  # event types that mean the status moved
 
 
 def verify(body: bytes, headers: Headers, secrets: Sequence[str], tokens: Sequence[str]) -> Verdict:
@@ -74,9 +75,6 @@ def parse(body: bytes, _headers: Headers) -> Event:
     if moved_to_done:
         return Event(source="jira", kind=EventKind.INCIDENT_CLOSED, name=webhook_event, item=item, actor=actor)
     return not_relevant("jira", webhook_event, "the status did not move into the done category", item)
-
-
-_STATUS_EVENT_TYPES = {"issue_resolved", "issue_closed"}
 
 
 def delivery_id(headers: Headers, _event: Event) -> str | None:
