@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import date, datetime, timedelta
 
@@ -128,9 +128,10 @@ def duration(seconds: int) -> str:
     return f"{days}d {hours}h" if days else f"{hours}h {minutes:02d}m"
 
 
-def _spread_text(figures: Spread, unit) -> str:  # type: ignore[no-untyped-def]
+def _spread_text(figures: Spread, unit: Callable[[int], str]) -> str:
     if not figures.count:
         return "-"
+    assert figures.median is not None and figures.p90 is not None  # a count means both are known
     lessons = "1 lesson" if figures.count == 1 else f"{figures.count} lessons"
     return f"median {unit(figures.median)}, 90th percentile {unit(figures.p90)} ({lessons})"
 

@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from rq import Worker
 from rq.job import Job, JobStatus
 from sqlalchemy import text, update
 
@@ -150,7 +151,7 @@ def _start_worker(runtime: Runtime, trackers: dict[str, str]) -> subprocess.Pope
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
-@pytest.mark.parametrize("what", ["work-horse", "whole worker"])
+@pytest.mark.parametrize("what", ["work-horse", "whole worker", "whole worker, long ago"])
 def test_a_worker_killed_halfway_leaves_nothing_lost(client, runtime: Runtime, trackers, what: str) -> None:  # type: ignore[no-untyped-def]
     delivery_pk = accept(client, payloads.github(payloads.raw("github/issues.closed"), GITHUB_SECRET))
     job_id = deliveries.job_id_for(delivery_pk)
@@ -173,10 +174,13 @@ def test_a_worker_killed_halfway_leaves_nothing_lost(client, runtime: Runtime, t
             worker.wait(timeout=20)
 
     assert deliveries.get(runtime.engine, delivery_pk).status == deliveries.RECEIVED  # type: ignore[union-attr]
-    if what == "whole worker":
+    if what.startswith("whole worker"):
         # nobody is left to say the job died, and RQ would wait for the heartbeat to lapse
         # (about 90 s): the sweep sees that the job's worker is gone from this host
         assert Job.fetch(job_id, connection=runtime.redis).get_status() == JobStatus.STARTED
+    if what == "whole worker, long ago":  # its registration has expired too: it names no host
+        worker_key = Worker.redis_worker_namespace_prefix + Job.fetch(job_id, connection=runtime.redis).worker_name
+        assert runtime.redis.delete(worker_key) == 1
     report = sweep(runtime, older_than_seconds=0)
     assert report.requeued == [delivery_pk]
     work(runtime)

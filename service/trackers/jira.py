@@ -24,10 +24,10 @@ import requests
 from jira import JIRA, JIRAError
 
 from config.settings import JiraSettings
-from service.jira_fields import description_text, fields_done
-from service.timestamps import parse_timestamp
 from service.events import Item, ItemRef, Source
+from service.jira_fields import description_text, fields_done
 from service.markers import Marker, Markup, attach, find, find_kind
+from service.timestamps import parse_timestamp
 from service.trackers.base import (
     REVIEW_PROPERTY_KEY,
     Capabilities,
