@@ -118,6 +118,12 @@ class ServerSettings(_Strict):
     log_format: Literal["auto", "json", "console"] = "auto"
 
 
+class LessonSettings(_Strict):
+    max_related_items: int = Field(25, ge=2, le=1000)
+    """How many items (the incident and the review included) get a lesson comment; items the
+    lesson names beyond that are listed, not written to. Items linked by hand always get it."""
+
+
 class Settings(_Strict):
     redis_url: str = DEFAULT_REDIS_URL
     database_url: str = DEFAULT_DATABASE_URL
@@ -127,6 +133,10 @@ class Settings(_Strict):
     jira: JiraSettings = JiraSettings()
     pagerduty: PagerDutySettings = PagerDutySettings()
     review: ReviewDefaults = ReviewDefaults()
+    lesson: LessonSettings = LessonSettings()
+    marker_keys: tuple[SecretStr, ...] = ()
+    """``LESSONLOOP_MARKER_KEY``: the first signs markers, all verify. Empty: the key generated
+    once and kept in the store is used."""
     rules: tuple[Rule, ...] = ()
     rules_from_file: bool = False
 
@@ -135,6 +145,13 @@ class Settings(_Strict):
     def _redis(cls, v: str) -> str:
         if not v.startswith(("redis://", "rediss://", "unix://")):
             raise ValueError("must start with redis://, rediss:// or unix://")
+        return v
+
+    @field_validator("marker_keys")
+    @classmethod
+    def _marker_keys(cls, v: tuple[SecretStr, ...]) -> tuple[SecretStr, ...]:
+        if any(len(key.get_secret_value()) < 16 for key in v):
+            raise ValueError("each marker key must be at least 16 characters (e.g. `openssl rand -hex 32`)")
         return v
 
     @field_validator("database_url")
@@ -228,6 +245,7 @@ _ENV: dict[str, tuple[tuple[str, ...], bool]] = {
     "LESSONLOOP_JOB_TIMEOUT_SECONDS": (("server", "job_timeout_seconds"), False),
     "LESSONLOOP_LOG_LEVEL": (("server", "log_level"), False),
     "LESSONLOOP_LOG_FORMAT": (("server", "log_format"), False),
+    "LESSONLOOP_MARKER_KEY": (("marker_keys",), True),
     "LESSONLOOP_GITHUB_WEBHOOK_SECRET": (("github", "webhook_secrets"), True),
     "LESSONLOOP_GITHUB_TOKEN": (("github", "token"), True),
     "LESSONLOOP_GITHUB_API_URL": (("github", "api_url"), False),
@@ -243,7 +261,7 @@ _ENV: dict[str, tuple[tuple[str, ...], bool]] = {
     "LESSONLOOP_PAGERDUTY_FROM": (("pagerduty", "from_email"), False),
     "LESSONLOOP_PAGERDUTY_API_URL": (("pagerduty", "api_url"), False),
 }
-_LIST_FIELDS = {"webhook_secrets", "automation_tokens"}
+_LIST_FIELDS = {"webhook_secrets", "automation_tokens", "marker_keys"}
 _SECRET_PATHS = {path for path, secret in _ENV.values() if secret}
 _ENV_BY_PATH = {path: name for name, (path, _) in _ENV.items()}
 
@@ -253,6 +271,7 @@ _FILE_TABLES = {
     "github": {"api_url", "web_url"},
     "jira": {"url", "email"},
     "pagerduty": {"api_url", "from_email"},
+    "lesson": {"max_related_items"},
 }
 _FILE_TOP = {"redis_url", "database_url", "review", "rules", *_FILE_TABLES}
 

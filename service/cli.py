@@ -6,6 +6,7 @@ import argparse
 import hashlib
 import json
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -219,6 +220,11 @@ def _check(settings: Settings, args: argparse.Namespace) -> int:
     except SQLAlchemyError as error:
         problems += 1
         print(f"store: unavailable at {_safe_db(settings)}: {_first_line(error)}")
+    if settings.marker_keys:
+        print(f"markers: signed with LESSONLOOP_MARKER_KEY ({len(settings.marker_keys)} key(s); the first signs)")
+    else:
+        print("markers: signed with the key generated once and kept in the store (set LESSONLOOP_MARKER_KEY "
+              "to manage it yourself)")
     if args.online:
         problems += _check_online(settings)
     return 1 if problems else 0
@@ -228,8 +234,11 @@ def _check_online(settings: Settings) -> int:
     from service.trackers.errors import TrackerError
     from service.trackers.registry import build_clients
 
+    from service.markers import MarkerKeys
+
     problems = 0
-    clients = build_clients(settings)
+    # only identities are asked for here and nothing is written, so no marker is ever signed
+    clients = build_clients(settings, MarkerKeys([secrets.token_hex(32)]))
     if not clients:
         print("online: no tracker has API credentials set")
     for source, client in clients.items():

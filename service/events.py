@@ -88,6 +88,9 @@ class Item:
     assignees: tuple[str, ...] = ()
     created_at: datetime | None = None
     closed_at: datetime | None = None
+    author: str = ""
+    """Who created it, as the tracker's API names users (GitHub login, Jira accountId or name):
+    a review lessonloop opened without a record in the store must be authored by lessonloop."""
     done: bool = False
     """The tracker counts it finished: a closed issue, a status in Jira's done category, a
     resolved incident (``status`` is the tracker's own name for it, which varies)."""

@@ -19,7 +19,6 @@ from service.routing import select_rule
 from service.runtime import Runtime
 from service.sources import SOURCES
 from service.sources.base import kept
-from service.sources.signing import body_digest
 from service.store import deliveries
 
 blueprint = Blueprint("webhooks", __name__)
@@ -80,7 +79,7 @@ def receive(source: str):  # type: ignore[no-untyped-def]
         if not decision.selected:
             return _answer(200, "not relevant", reason=decision.reason, event=event.name)
 
-    delivery_id = adapter.delivery_id(request.headers, event) or body_digest(body)
+    delivery_id = adapter.delivery_id(request.headers, event) or deliveries.body_digest(body)
     item_ref = str(event.item.ref) if event.item else None
     try:
         recorded = deliveries.record(

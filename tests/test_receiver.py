@@ -71,9 +71,11 @@ def test_delivery_ids_come_from_each_trackers_header(client, runtime: Runtime) -
     post(client, automation)
     assert deliveries.find(runtime.engine, "github", "gh-guid") is not None
     assert deliveries.find(runtime.engine, "jira", "ji-1") is not None
-    assert deliveries.find(runtime.engine, "pagerduty", "pd-hook") is not None
-    from service.sources.signing import body_digest
-    assert deliveries.find(runtime.engine, "jira", body_digest(automation.body)) is not None
+    # PagerDuty signs its event id with the body; the X-Webhook-Id header is not signed
+    event_id = payloads.load("pagerduty/incident.resolved")["event"]["id"]
+    assert deliveries.find(runtime.engine, "pagerduty", event_id) is not None
+    assert deliveries.find(runtime.engine, "pagerduty", "pd-hook") is None
+    assert deliveries.find(runtime.engine, "jira", deliveries.body_digest(automation.body)) is not None
 
 
 # --- answered 200, nothing recorded -------------------------------------------------------------
@@ -278,10 +280,18 @@ def test_the_same_delivery_twice_is_one_record_and_one_job(client, runtime: Runt
     assert runtime.queue.count == 1
 
 
-def test_a_redelivery_with_a_new_id_is_a_new_delivery(client, runtime: Runtime) -> None:  # type: ignore[no-untyped-def]
+def test_a_replayed_body_under_a_new_delivery_id_is_a_duplicate(client, runtime: Runtime) -> None:  # type: ignore[no-untyped-def]
     body = payloads.raw("github/issues.closed")
     assert post(client, payloads.github(body, GITHUB_SECRET, delivery_id="a")).status_code == 202
-    assert post(client, payloads.github(body, GITHUB_SECRET, delivery_id="b")).status_code == 202
+    again = post(client, payloads.github(body, GITHUB_SECRET, delivery_id="b"))
+    assert again.status_code == 200 and again.get_json()["status"] == "duplicate"
+    assert runtime.queue.count == 1
+
+
+def test_a_changed_body_under_a_new_delivery_id_is_a_new_delivery(client, runtime: Runtime) -> None:  # type: ignore[no-untyped-def]
+    body = payloads.raw("github/issues.closed")
+    assert post(client, payloads.github(body, GITHUB_SECRET, delivery_id="a")).status_code == 202
+    assert post(client, payloads.github(body + b" ", GITHUB_SECRET, delivery_id="b")).status_code == 202
     assert runtime.queue.count == 2
 
 

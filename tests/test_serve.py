@@ -68,7 +68,7 @@ def test_serve_records_queues_and_handles_a_signed_delivery(tmp_path: Path, redi
         # the worker dies: serve starts another, and the next delivery is handled too
         worker = next(pid for pid, command in children(process.pid).items() if command.endswith(" worker"))
         os.kill(worker, signal.SIGKILL)
-        again = payloads.github(payloads.raw("github/issues.closed"), GITHUB_SECRET)
+        again = payloads.github(payloads.raw("github/issues.closed") + b"\n", GITHUB_SECRET)  # a new body
         response = requests.post(base + again.path, data=again.body, headers=again.headers, timeout=10)
         assert response.status_code == 202, response.text
         assert wait_for_status(database, response.json()["delivery"], "done") == "done"

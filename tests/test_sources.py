@@ -313,10 +313,12 @@ def test_pagerduty_ping_and_other_events() -> None:
     assert other.kind is EventKind.NOT_RELEVANT and "incident.priority_updated" in other.reason
 
 
-def test_pagerduty_delivery_id_prefers_the_header() -> None:
+def test_pagerduty_delivery_id_is_the_signed_event_id_not_the_header() -> None:
     event = pagerduty.parse(payloads.raw("pagerduty/incident.resolved"), {})
-    assert pagerduty.delivery_id({"X-Webhook-Id": "hook-1"}, event) == "hook-1"
+    assert pagerduty.delivery_id({"X-Webhook-Id": "hook-1"}, event) == "01DEN4HPBQAAAG05V5QQYBRZMF"
     assert pagerduty.delivery_id({}, event) == "01DEN4HPBQAAAG05V5QQYBRZMF"
+    ping = pagerduty.parse(b'{"event": {"event_type": "pagey.ping"}}', {})
+    assert pagerduty.delivery_id({"X-Webhook-Id": "hook-1"}, ping) == "hook-1"
 
 
 @pytest.mark.parametrize(

@@ -7,6 +7,7 @@ markers), so a worker killed at any step and run again ends where an uninterrupt
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 
 from config.rules import Rule
@@ -27,14 +28,23 @@ knows a review may exist in the tracker without a record in the store."""
 
 def open_review(delivery_pk: int) -> str:
     """The RQ job for a closed incident."""
-    return run_delivery(delivery_pk, _open_review)
+    return run_delivery(delivery_pk, open_review_step)
 
 
-def _open_review(runtime: Runtime, _delivery: deliveries.Delivery, event: Event) -> tuple[str, str]:
-    decision = select_rule(event, runtime.settings.rules)
-    if decision.rule is None or decision.target is None or event.item is None:
-        return deliveries.IGNORED, decision.reason  # the rules changed since the web accepted it
-    incident = event.item
+def open_review_step(runtime: Runtime, _delivery: deliveries.Delivery, event: Event) -> tuple[str, str]:
+    """Act on the tracker's word, not the webhook body's: the incident is read from its tracker
+    (one request) and a review opens only if the tracker says it is closed, with the tracker's
+    title, labels, priority and assignees. A forged, late or replayed delivery (or a Jira
+    Automation request, whose token authenticates the sender but not the body) changes nothing."""
+    if event.item is None:
+        return deliveries.IGNORED, "the delivery names no incident"
+    incident = runtime.client(event.item.ref.source).get_item(event.item.ref)
+    if not incident.done:
+        return deliveries.IGNORED, (f"{incident.ref} is not closed in {incident.ref.source} "
+                                    f"(its status there is '{incident.status or 'unknown'}')")
+    decision = select_rule(replace(event, item=incident), runtime.settings.rules)
+    if decision.rule is None or decision.target is None:
+        return deliveries.IGNORED, decision.reason
     with exclusive(runtime, str(incident.ref)):
         reviews.save_incident(runtime.engine, incident)
         review = _find_or_open(runtime, incident, decision.rule, decision.target)

@@ -53,13 +53,13 @@ def parse(body: bytes, _headers: Headers) -> Event:
         raise UnreadableBody("webhookEvent is not a string")
     if webhook_event.startswith("comment_"):
         comment = opt_obj(payload.get("comment"))
-        if markers.is_ours(text(comment.get("body"))):
+        if markers.looks_ours(text(comment.get("body"))):
             return not_relevant("jira", webhook_event, "lessonloop's own comment")
         return not_relevant("jira", webhook_event, "comments do not change a lesson: edit the review's description")
     if webhook_event != "jira:issue_updated":
         return not_relevant("jira", webhook_event, f"event '{webhook_event}' is not used")
 
-    item = _item(obj(payload.get("issue"), "issue"))
+    item = item_from_issue(obj(payload.get("issue"), "issue"))
     changed = {text(change.get("field")).lower() for change in _changes(payload)}
     if text(payload.get("issue_event_type_name")) in _STATUS_EVENT_TYPES:
         changed.add("status")  # said by the event type even when a changelog is left out
@@ -86,7 +86,7 @@ def _automation(payload: dict[str, Any]) -> Event:
     issue = payload.get("issue")
     if not isinstance(issue, dict):
         return not_relevant("jira", name, "no webhookEvent and no issue: not a Jira issue event")
-    item = _item(issue)
+    item = item_from_issue(issue)
     if not _in_done(issue):
         return not_relevant("jira", name, "the issue's status is not in the done category", item)
     if markers.find_kind(item.body, markers.REVIEW) is not None:
@@ -103,7 +103,9 @@ def _in_done(issue: dict[str, Any]) -> bool:
     return fields_done(opt_obj(issue.get("fields")))
 
 
-def _item(issue: dict[str, Any]) -> Item:
+def item_from_issue(issue: dict[str, Any]) -> Item:
+    """A Jira issue, as webhooks and the REST API both send it, as an :class:`Item` (one mapping
+    for both: an incident read back from the API keeps its priority, component and dates)."""
     key = text(issue.get("key"))
     try:
         ref = ItemRef.parse(f"jira:{key}")
@@ -122,6 +124,7 @@ def _item(issue: dict[str, Any]) -> Item:
         service=next(iter(names(fields.get("components"))), ""),
         project=text(opt_obj(fields.get("project")).get("key")) or ref.project,
         assignees=_user_ids(fields.get("assignee")),
+        author=next(iter(_user_ids(fields.get("creator")) or _user_ids(fields.get("reporter"))), ""),
         created_at=parse_timestamp(fields.get("created")),
         closed_at=parse_timestamp(fields.get("resolutiondate"))
         or parse_timestamp(fields.get("statuscategorychangedate")),

@@ -34,6 +34,7 @@ deliveries = Table(
     Column("item_ref", String(300)),
     Column("headers", JSON, nullable=False, doc="the few headers a parser needs to read the body again"),
     Column("body", LargeBinary, nullable=False),
+    Column("body_digest", String(80), doc="sha256 of the body: the same body twice is one delivery"),
     Column("status", String(16), nullable=False, doc="received, done, ignored or failed"),
     Column("attempts", Integer, nullable=False, default=0),
     Column("job_id", String(100), doc="the RQ job now in charge; empty means delivery-<id>"),
@@ -43,6 +44,7 @@ deliveries = Table(
     Column("received_at", DateTime(timezone=True), nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
     UniqueConstraint("source", "delivery_id", name="uq_deliveries_source_delivery_id"),
+    Index("uq_deliveries_source_body_digest", "source", "body_digest", unique=True),
     Index("ix_deliveries_status_received_at", "status", "received_at"),
     Index("ix_deliveries_status_updated_at", "status", "updated_at"),  # the sweep asks by this
     Index("ix_deliveries_item_ref", "item_ref"),
@@ -127,4 +129,12 @@ effects = Table(
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
     UniqueConstraint("item_ref", "kind", "key", name="uq_effects_item_kind_key"),
+)
+
+instance = Table(
+    "instance",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("value", Text, nullable=False, doc="what this installation generated once: the marker key"),
+    Column("created_at", DateTime(timezone=True), nullable=False),
 )

@@ -13,8 +13,9 @@ import requests
 
 from config.settings import GitHubSettings
 from service.timestamps import parse_timestamp
-from service.events import Item, ItemRef, Source
-from service.markers import Marker, Markup, attach, find, find_kind
+from service.events import Item, ItemRef, Source, UnreadableBody
+from service.sources.github import item_from_issue
+from service.markers import Marker, MarkerKeys, Markup, attach, container_of
 from service.trackers.base import Capabilities, Comment, Identity, Review, ReviewDraft, link_marker, review_marker
 from service.trackers.errors import PermanentTrackerError
 from service.trackers.http import DEFAULT_TIMEOUT, HttpApi, response_message
@@ -50,7 +51,10 @@ class GitHubClient:
         api_url: str = "https://api.github.com",
         retry: RetryPolicy = RetryPolicy(),
         timeout: float | tuple[float, float] = DEFAULT_TIMEOUT,
+        *,
+        keys: MarkerKeys,
     ) -> None:
+        self.keys = keys
         session = requests.Session()
         session.headers.update(
             {
@@ -66,10 +70,11 @@ class GitHubClient:
         self._identity: Identity | None = None
 
     @classmethod
-    def from_settings(cls, settings: GitHubSettings, retry: RetryPolicy = RetryPolicy()) -> GitHubClient:
+    def from_settings(cls, settings: GitHubSettings, keys: MarkerKeys,
+                      retry: RetryPolicy = RetryPolicy()) -> GitHubClient:
         if settings.token is None:
             raise ValueError("LESSONLOOP_GITHUB_TOKEN is not set")
-        return cls(settings.token.get_secret_value(), settings.api_url, retry)
+        return cls(settings.token.get_secret_value(), settings.api_url, retry, keys=keys)
 
     # --- identity and items -------------------------------------------------------------------
 
@@ -83,7 +88,10 @@ class GitHubClient:
     def get_item(self, ref: ItemRef) -> Item:
         owner, repo, number = self._parts(ref, "get_item")
         data = self.api.json("get_item", "GET", f"/repos/{owner}/{repo}/issues/{number}")
-        return self._item(ref, data)
+        try:
+            return item_from_issue(data if isinstance(data, dict) else {}, f"{owner}/{repo}")
+        except UnreadableBody as error:
+            raise PermanentTrackerError("github", "get_item", f"answer is not an issue: {error}", 0) from None
 
     # --- reviews ------------------------------------------------------------------------------
 
@@ -96,7 +104,8 @@ class GitHubClient:
             body = f"{body.rstrip()}\n\nIncident: {draft.incident_url}"
         payload: dict[str, Any] = {
             "title": draft.title,
-            "body": attach(body, review_marker(draft.incident), "markdown"),
+            "body": attach(body, self.keys.seal(review_marker(draft.incident), container_of("github", f"{owner}/{repo}")),
+                           "markdown"),
         }
         if draft.labels:
             payload["labels"] = list(draft.labels)
@@ -106,7 +115,7 @@ class GitHubClient:
         return Review(ItemRef.github(f"{owner}/{repo}", data["number"]), data["html_url"], draft.incident, data["title"])
 
     def find_review(self, container: str, incident: ItemRef, since: datetime | None = None) -> Review | None:
-        """Issues we created in the repository, newest first, until one carries the marker.
+        """Issues we created in the repository, newest first, until one carries our verified marker.
 
         Listing (not the search API) because it is strongly consistent: a review created just
         before a crash is found at once; ``since`` keeps it to one page in practice.
@@ -114,6 +123,7 @@ class GitHubClient:
         owner, repo = self._repo(container, "find_review")
         me = self.whoami().id
         wanted = str(incident)
+        where = container_of("github", f"{owner}/{repo}")
         page = 1
         while True:
             params: dict[str, str | int] = {
@@ -124,8 +134,10 @@ class GitHubClient:
                 params["since"] = since.isoformat().replace("+00:00", "Z")
             issues = self.api.json("find_review", "GET", f"/repos/{owner}/{repo}/issues", params=params)
             for issue in issues:
-                marker = find_kind(issue.get("body"), "review")
-                if "pull_request" not in issue and marker is not None and marker.get("incident") == wanted:
+                if "pull_request" in issue or (issue.get("user") or {}).get("login") != me:
+                    continue
+                marker = self.keys.find_kind(issue.get("body"), where, "review")
+                if marker is not None and marker.get("incident") == wanted:
                     ref = ItemRef.github(f"{owner}/{repo}", issue["number"])
                     return Review(ref, issue["html_url"], incident, issue["title"])
             if len(issues) < PAGE_SIZE:
@@ -146,9 +158,9 @@ class GitHubClient:
         owner, repo, number = self._parts(item, "add_comment")
         data = self.api.json(
             "add_comment", "POST", f"/repos/{owner}/{repo}/issues/{number}/comments",
-            json={"body": attach(text, marker, "markdown")},
+            json={"body": attach(text, self.keys.seal(marker, str(item)), "markdown")},
         )
-        return self._comment(data)
+        return self._comment(item, data)
 
     def edit_comment(self, item: ItemRef, comment_id: str, text: str, marker: Marker) -> Comment:
         owner, repo, _ = self._parts(item, "edit_comment")
@@ -156,9 +168,9 @@ class GitHubClient:
             raise PermanentTrackerError("github", "edit_comment", f"not a GitHub comment id: {comment_id!r}", 0)
         data = self.api.json(
             "edit_comment", "PATCH", f"/repos/{owner}/{repo}/issues/comments/{int(comment_id)}",
-            json={"body": attach(text, marker, "markdown")},
+            json={"body": attach(text, self.keys.seal(marker, str(item)), "markdown")},
         )
-        return self._comment(data)
+        return self._comment(item, data)
 
     def comments(self, item: ItemRef) -> list[Comment]:
         owner, repo, number = self._parts(item, "comments")
@@ -169,7 +181,7 @@ class GitHubClient:
                 "comments", "GET", f"/repos/{owner}/{repo}/issues/{number}/comments",
                 params={"per_page": PAGE_SIZE, "page": page},
             )
-            found.extend(self._comment(c) for c in batch)
+            found.extend(self._comment(item, c) for c in batch)
             if len(batch) < PAGE_SIZE:
                 return found
             page += 1
@@ -193,32 +205,19 @@ class GitHubClient:
             raise PermanentTrackerError("github", operation, f"not a repository: {container!r} (owner/repo)", 0)
         return owner, repo
 
-    @staticmethod
-    def _item(ref: ItemRef, data: dict[str, Any]) -> Item:
-        return Item(
-            ref=ref,
-            title=data.get("title") or "",
-            url=data.get("html_url") or "",
-            status=data.get("state") or "",
-            body=data.get("body") or "",
-            labels=tuple(label["name"] if isinstance(label, dict) else str(label) for label in data.get("labels") or ()),
-            project=ref.project,
-            assignees=tuple(a["login"] for a in data.get("assignees") or ()),
-            created_at=parse_timestamp(data.get("created_at")),
-            closed_at=parse_timestamp(data.get("closed_at")),
-            done=data.get("state") == "closed",
-        )
-
-    @staticmethod
-    def _comment(data: dict[str, Any]) -> Comment:
+    def _comment(self, item: ItemRef, data: dict[str, Any]) -> Comment:
+        """A comment; its ``marker`` is set only when it is ours: the MAC verifies for this item
+        and the author is lessonloop's own identity. Anything else is somebody's text."""
         body = data.get("body") or ""
-        markers = find(body)
+        author = (data.get("user") or {}).get("login", "")
+        verified = self.keys.find(body, str(item))
+        ours = verified if verified and author == self.whoami().id else []
         return Comment(
             id=str(data["id"]),
             body=body,
-            marker=markers[0] if markers else None,
+            marker=ours[0] if ours else None,
             url=data.get("html_url") or "",
-            author=(data.get("user") or {}).get("login", ""),
+            author=author,
             created_at=parse_timestamp(data.get("created_at")),
             updated_at=parse_timestamp(data.get("updated_at")),
         )

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import re
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
@@ -24,9 +25,10 @@ import requests
 from jira import JIRA, JIRAError
 
 from config.settings import JiraSettings
-from service.events import Item, ItemRef, Source
-from service.jira_fields import description_text, fields_done
-from service.markers import Marker, Markup, attach, find, find_kind
+from service.events import Item, ItemRef, Source, UnreadableBody
+from service.jira_fields import description_text
+from service.sources.jira import item_from_issue
+from service.markers import Marker, MarkerKeys, Markup, attach, container_of
 from service.timestamps import parse_timestamp
 from service.trackers.base import (
     REVIEW_PROPERTY_KEY,
@@ -44,7 +46,8 @@ from service.trackers.retry import RetryPolicy, call_with_retry
 Deployment = Literal["cloud", "datacenter"]
 REVIEW_LABEL = "lessonloop"
 PAGE_SIZE = 100
-ITEM_FIELDS = "summary,description,status,resolution,labels,assignee,issuetype,priority,project,created,resolutiondate"
+ITEM_FIELDS = ("summary,description,status,resolution,labels,assignee,creator,reporter,issuetype,priority,project,"
+               "components,created,resolutiondate,statuscategorychangedate")
 
 
 def _jira_message(data: Any) -> str:
@@ -71,7 +74,11 @@ class JiraClient:
         retry: RetryPolicy = RetryPolicy(),
         timeout: float | tuple[float, float] = DEFAULT_TIMEOUT,
         deployment: Deployment | None = None,
+        *,
+        keys: MarkerKeys,
     ) -> None:
+        self.keys = keys
+        self._identity: Identity | None = None
         if pat is not None and api_token is None:
             auth: dict[str, Any] = {"token_auth": pat}
             self.deployment: Deployment = deployment or "datacenter"
@@ -93,14 +100,15 @@ class JiraClient:
         )
 
     @classmethod
-    def from_settings(cls, settings: JiraSettings, retry: RetryPolicy = RetryPolicy()) -> JiraClient:
+    def from_settings(cls, settings: JiraSettings, keys: MarkerKeys, retry: RetryPolicy = RetryPolicy()) -> JiraClient:
         if settings.url is None or settings.auth_kind == "none":
             raise ValueError("LESSONLOOP_JIRA_URL and Jira credentials are required")
         if settings.auth_kind == "pat":
             assert settings.pat is not None
-            return cls(settings.url, pat=settings.pat.get_secret_value(), retry=retry)
+            return cls(settings.url, pat=settings.pat.get_secret_value(), retry=retry, keys=keys)
         assert settings.api_token is not None
-        return cls(settings.url, email=settings.email, api_token=settings.api_token.get_secret_value(), retry=retry)
+        return cls(settings.url, email=settings.email, api_token=settings.api_token.get_secret_value(), retry=retry,
+                   keys=keys)
 
     # --- transport ----------------------------------------------------------------------------
 
@@ -141,30 +149,22 @@ class JiraClient:
     # --- identity and items -------------------------------------------------------------------
 
     def whoami(self) -> Identity:
-        data = self._call("whoami", "GET", "myself")
-        ident = data.get("accountId") or data.get("name") or data.get("key") or ""
-        return Identity("jira", ident, data.get("displayName") or ident, data.get("emailAddress") or "")
+        """``GET /myself``, once per client: the id is how our own comments and reviews are known."""
+        if self._identity is None:
+            data = self._call("whoami", "GET", "myself")
+            ident = data.get("accountId") or data.get("name") or data.get("key") or ""
+            self._identity = Identity("jira", ident, data.get("displayName") or ident, data.get("emailAddress") or "")
+        return self._identity
 
     def get_item(self, ref: ItemRef) -> Item:
         key = self._key(ref, "get_item")
         data = self._call("get_item", "GET", f"issue/{key}", params={"fields": ITEM_FIELDS})
-        fields = data.get("fields") or {}
-        assignee = fields.get("assignee") or {}
-        return Item(
-            ref=ref,
-            title=fields.get("summary") or "",
-            url=self.browse_url(data.get("key") or key),
-            status=(fields.get("status") or {}).get("name", ""),
-            body=description_text(fields.get("description")),
-            labels=tuple(fields.get("labels") or ()),
-            issue_type=(fields.get("issuetype") or {}).get("name", ""),
-            priority=(fields.get("priority") or {}).get("name", ""),
-            project=(fields.get("project") or {}).get("key", "") or ref.project,
-            assignees=(self._user_id(assignee),) if assignee else (),
-            created_at=parse_timestamp(fields.get("created")),
-            closed_at=parse_timestamp(fields.get("resolutiondate")),
-            done=fields_done(fields),
-        )
+        try:
+            item = item_from_issue(data if isinstance(data, dict) else {})
+        except UnreadableBody as error:
+            raise PermanentTrackerError("jira", "get_item", f"answer is not an issue: {error}", 0) from None
+        # the link people follow is built from the configured URL, never from the answer's ``self``
+        return replace(item, url=self.browse_url(item.ref.key))
 
     def browse_url(self, key: str) -> str:
         return f"{self.url}/browse/{key}"
@@ -181,7 +181,9 @@ class JiraClient:
             "project": {"key": draft.container},
             "summary": draft.title,
             "issuetype": {"name": draft.issue_type},
-            "description": attach(self._with_reference(draft), review_marker(draft.incident), "jira"),
+            "description": attach(self._with_reference(draft),
+                                  self.keys.seal(review_marker(draft.incident), container_of("jira", draft.container)),
+                                  "jira"),
             "labels": sorted({*draft.labels, REVIEW_LABEL}),
         }
         if draft.due is not None:
@@ -207,9 +209,10 @@ class JiraClient:
         return Review(ref, self.browse_url(ref.key), draft.incident, draft.title)
 
     def find_review(self, container: str, incident: ItemRef, since: datetime | None = None) -> Review | None:
-        """JQL on the ``lessonloop`` label, then an exact match on the entity property (or the
-        footer marker, should someone delete the property). JQL reads dates in the user's time
-        zone, so ``since`` is widened by a day."""
+        """JQL on the ``lessonloop`` label, then issues we created whose footer marker verifies
+        and names the incident. Labels and entity properties can be set by anyone who can edit
+        an issue, so neither is proof; JQL reads dates in the user's time zone, so ``since`` is
+        widened by a day."""
         if not re.fullmatch(r"[A-Z][A-Z0-9_]*", container):
             raise PermanentTrackerError("jira", "find_review", f"not a Jira project key: {container!r}", 0)
         jql = f'project = "{container}" AND labels = "{REVIEW_LABEL}"'
@@ -217,11 +220,14 @@ class JiraClient:
             jql += f' AND created >= "{(since - timedelta(days=1)).strftime("%Y/%m/%d %H:%M")}"'
         jql += " ORDER BY created DESC"
         wanted = str(incident)
-        for issue in self._search("find_review", jql, "summary,description"):
-            prop = (issue.get("properties") or {}).get(REVIEW_PROPERTY_KEY) or {}
+        me = self.whoami().id
+        where = container_of("jira", container)
+        for issue in self._search("find_review", jql, "summary,description,creator"):
             fields = issue.get("fields") or {}
-            marker = find_kind(fields.get("description"), "review")
-            if prop.get("incident") == wanted or (marker is not None and marker.get("incident") == wanted):
+            if self._user_id(fields.get("creator") or {}) != me:
+                continue
+            marker = self.keys.find_kind(description_text(fields.get("description")), where, "review")
+            if marker is not None and marker.get("incident") == wanted:
                 return Review(ItemRef("jira", issue["key"]), self.browse_url(issue["key"]), incident, fields.get("summary", ""))
         return None
 
@@ -275,13 +281,15 @@ class JiraClient:
 
     def add_comment(self, item: ItemRef, text: str, marker: Marker) -> Comment:
         key = self._key(item, "add_comment")
-        data = self._call("add_comment", "POST", f"issue/{key}/comment", payload={"body": attach(text, marker, "jira")})
+        data = self._call("add_comment", "POST", f"issue/{key}/comment",
+                          payload={"body": attach(text, self.keys.seal(marker, str(item)), "jira")})
         return self._comment(key, data)
 
     def edit_comment(self, item: ItemRef, comment_id: str, text: str, marker: Marker) -> Comment:
         key = self._key(item, "edit_comment")
         data = self._call(
-            "edit_comment", "PUT", f"issue/{key}/comment/{comment_id}", payload={"body": attach(text, marker, "jira")}
+            "edit_comment", "PUT", f"issue/{key}/comment/{comment_id}",
+            payload={"body": attach(text, self.keys.seal(marker, str(item)), "jira")},
         )
         return self._comment(key, data)
 
@@ -324,14 +332,18 @@ class JiraClient:
         return ref.key
 
     def _comment(self, key: str, data: dict[str, Any]) -> Comment:
+        """A comment; its ``marker`` is set only when it is ours: the MAC verifies for this issue
+        and the author is lessonloop's own account."""
         body = description_text(data.get("body"))
-        markers = find(body)
+        author = self._user_id(data.get("author") or {})
+        verified = self.keys.find(body, f"jira:{key}")
+        ours = verified if verified and author == self.whoami().id else []
         return Comment(
             id=str(data["id"]),
             body=body,
-            marker=markers[0] if markers else None,
+            marker=ours[0] if ours else None,
             url=f"{self.browse_url(key)}?focusedCommentId={data['id']}",
-            author=self._user_id(data.get("author") or {}),
+            author=author,
             created_at=parse_timestamp(data.get("created")),
             updated_at=parse_timestamp(data.get("updated")),
         )

@@ -18,7 +18,7 @@ import requests
 from config.settings import PagerDutySettings
 from service.timestamps import parse_timestamp
 from service.events import Item, ItemRef, Source
-from service.markers import Marker, Markup, attach, find
+from service.markers import Marker, MarkerKeys, Markup, attach
 from service.trackers.base import Capabilities, Comment, Identity, Review, ReviewDraft, link_marker
 from service.trackers.errors import PermanentTrackerError, UnsupportedOperation
 from service.trackers.http import DEFAULT_TIMEOUT, HttpApi, response_message
@@ -50,7 +50,11 @@ class PagerDutyClient:
         api_url: str = "https://api.pagerduty.com",
         retry: RetryPolicy = RetryPolicy(),
         timeout: float | tuple[float, float] = DEFAULT_TIMEOUT,
+        *,
+        keys: MarkerKeys,
     ) -> None:
+        self.keys = keys
+        self._identity: Identity | None = None
         session = requests.Session()
         # PagerDuty's description marks Accept and Content-Type required on every call
         session.headers.update(
@@ -67,14 +71,21 @@ class PagerDutyClient:
         )
 
     @classmethod
-    def from_settings(cls, settings: PagerDutySettings, retry: RetryPolicy = RetryPolicy()) -> PagerDutyClient:
+    def from_settings(cls, settings: PagerDutySettings, keys: MarkerKeys,
+                      retry: RetryPolicy = RetryPolicy()) -> PagerDutyClient:
         if settings.api_token is None or not settings.from_email:
             raise ValueError("LESSONLOOP_PAGERDUTY_API_TOKEN and LESSONLOOP_PAGERDUTY_FROM are both required")
-        return cls(settings.api_token.get_secret_value(), settings.from_email, settings.api_url, retry)
+        return cls(settings.api_token.get_secret_value(), settings.from_email, settings.api_url, retry, keys=keys)
 
     def whoami(self) -> Identity:
         """``/users/me`` for a user token; an account-level token cannot call it (PagerDuty
-        answers 4xx), so then ``/abilities`` proves the token works and the ``From`` email names us."""
+        answers 4xx), so then ``/abilities`` proves the token works and the ``From`` email names
+        us. Asked once per client."""
+        if self._identity is None:
+            self._identity = self._ask_identity()
+        return self._identity
+
+    def _ask_identity(self) -> Identity:
         try:
             user = self.api.json("whoami", "GET", "/users/me")["user"]
             return Identity("pagerduty", user["id"], user.get("name") or user["id"], user.get("email") or "")
@@ -124,10 +135,10 @@ class PagerDutyClient:
         incident_id = self._id(item, "add_comment")
         data = self.api.json(
             "add_comment", "POST", f"/incidents/{incident_id}/notes",
-            json={"note": {"content": attach(text, marker, "plain")}},
+            json={"note": {"content": attach(text, self.keys.seal(marker, str(item)), "plain")}},
             headers={"From": self.from_email},
         )
-        return self._note(data["note"])
+        return self._note(item, data["note"])
 
     def edit_comment(self, item: ItemRef, comment_id: str, text: str, marker: Marker) -> Comment:
         raise UnsupportedOperation("pagerduty", "edit_comment", "PagerDuty notes are append-only: add a new note")
@@ -136,10 +147,14 @@ class PagerDutyClient:
         """``GET /incidents/{id}/notes`` is not paginated: one call returns every note."""
         incident_id = self._id(item, "comments")
         data = self.api.json("comments", "GET", f"/incidents/{incident_id}/notes")
-        return [self._note(n) for n in data.get("notes") or ()]
+        return [self._note(item, n) for n in data.get("notes") or ()]
 
     def find_comments(self, item: ItemRef, kind: str | None = None) -> list[Comment]:
         return [c for c in self.comments(item) if c.marker is not None and (kind is None or c.marker.kind == kind)]
+
+    def _authored_by_us(self, user: dict[str, Any]) -> bool:
+        me = self.whoami()
+        return me.kind == "account" or user.get("id") == me.id
 
     @staticmethod
     def _id(ref: ItemRef, operation: str) -> str:
@@ -147,15 +162,21 @@ class PagerDutyClient:
             raise PermanentTrackerError("pagerduty", operation, f"{ref} is not a PagerDuty incident", 0)
         return ref.key
 
-    @staticmethod
-    def _note(data: dict[str, Any]) -> Comment:
+    def _note(self, item: ItemRef, data: dict[str, Any]) -> Comment:
+        """A note; its ``marker`` is set only when it is ours: the MAC verifies for this incident
+        and, with a user token, the note's user is that user. (An account-level token has no
+        user id to compare; PagerDuty attributes its notes to the ``From`` user, whose id the
+        API paths we use cannot look up, so there the MAC alone decides. Notes are never edited,
+        so the worst a copied marker can do is claim a note that is already there.)"""
         content = data.get("content") or ""
-        markers = find(content)
+        user = data.get("user") or {}
+        verified = self.keys.find(content, str(item))
+        ours = verified if verified and self._authored_by_us(user) else []
         return Comment(
             id=str(data.get("id", "")),
             body=content,
-            marker=markers[0] if markers else None,
-            author=(data.get("user") or {}).get("summary", ""),
+            marker=ours[0] if ours else None,
+            author=user.get("id", ""),
             created_at=parse_timestamp(data.get("created_at")),
         )
 

@@ -97,6 +97,7 @@ class JiraDouble(TrackerDouble):
         created: datetime | None = None,
         resolved: datetime | None = None,
         reporter: dict[str, Any] | None = None,
+        creator: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
         with self.lock:
             self.projects.add(project)
@@ -118,6 +119,8 @@ class JiraDouble(TrackerDouble):
                     "priority": {"name": priority},
                     "assignee": assignee,
                     "reporter": reporter or {"displayName": "Ada Responder", "accountId": "557058:ada"},
+                    # who created it: unlike the reporter, no one can change it afterwards
+                    "creator": creator or reporter or {"displayName": "Ada Responder", "accountId": "557058:ada"},
                     "created": created_at,
                     "updated": created_at,
                     "resolutiondate": jira_time(resolved) if resolved else (created_at if status == "Done" else None),
@@ -234,7 +237,7 @@ class JiraDouble(TrackerDouble):
         issue = self.add_issue(
             project, fields["summary"], fields.get("description") or "", fields["issuetype"]["name"],
             status="To Do", labels=tuple(fields.get("labels") or ()), assignee=assignee,
-            reporter=dict(self.me),
+            reporter=dict(self.me), creator=dict(self.me),
         )
         with self.lock:
             issue["fields"]["resolutiondate"] = None
