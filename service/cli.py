@@ -13,6 +13,7 @@ import sys
 import threading
 import time
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from pydantic import SecretStr
 from redis.exceptions import RedisError
@@ -22,6 +23,11 @@ from config.settings import Settings, SettingsError, load_settings
 from service import local_redis, logs
 from service.runtime import Runtime, all_secrets
 from service.store import deliveries, migrate
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
+
+    from service.store.lessons import Lesson
 
 EXIT_SETTINGS = 2
 EXIT_UNAVAILABLE = 3
@@ -331,12 +337,29 @@ def _lessons_show(settings: Settings, args: argparse.Namespace) -> int:
     from service.lesson_export import lesson_markdown
     from service.store import lessons
 
-    found = lessons.find(_migrated(settings).engine, args.ref)
+    engine = _migrated(settings).engine
+    found = lessons.find(engine, args.ref)
     if found is None:
         print(f"lessonloop: no lesson for {args.ref}", file=sys.stderr)
         return 1
     print(lesson_markdown(found))
+    print(_reach_text(settings, engine, found))
     return 0
+
+
+def _reach_text(settings: Settings, engine: Engine, found: Lesson) -> str:
+    """Where the lesson was posted, and what it names that was not posted on (over the cap)."""
+    from service.events import ItemRef
+    from service.reach import lesson_reach, posted_on
+
+    lines = ["## Shared on", ""]
+    lines += [f"- {ref}" for ref in posted_on(engine, found.review_ref)] or ["- nowhere yet"]
+    reach = lesson_reach(engine, ItemRef.parse(found.incident_ref), ItemRef.parse(found.review_ref),
+                         settings.lesson.max_related_items)
+    if reach.beyond:
+        lines += ["", f"## Not shared (over [lesson] max_related_items = {settings.lesson.max_related_items})", ""]
+        lines += [f"- {ref}" for ref in reach.beyond]
+    return "\n".join(lines) + "\n"
 
 
 def _lessons_export(settings: Settings, args: argparse.Namespace) -> int:

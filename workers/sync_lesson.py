@@ -10,6 +10,7 @@ from urllib.parse import urlparse
 from service import lesson, markers, related
 from service.events import Event, EventKind, Item, ItemRef
 from service.markup import MARKUP_OF
+from service.reach import lesson_reach
 from service.runtime import Runtime
 from service.store import deliveries, lessons, links, reviews
 from service.trackers.base import TrackerClient
@@ -121,12 +122,12 @@ def _share(runtime: Runtime, incident: Item, record: reviews.ReviewRecord, secti
     ``[lesson] max_related_items``; items linked by hand (``lessonloop link``) always get it."""
     review_ref = ItemRef.parse(record.ref)
     known_urls = (incident.url, record.url)
-    for found in _referenced(runtime, incident.body + "\n" + review_body, known_urls):
+    for found in sorted(_referenced(runtime, incident.body + "\n" + review_body, known_urls), key=_natural_order):
         links.add(runtime.engine, incident.ref, found, "text")
-    recipients, not_shared = lesson_recipients(runtime, incident.ref, review_ref)
+    reach = lesson_reach(runtime.engine, incident.ref, review_ref, runtime.settings.lesson.max_related_items)
     failures: list[str] = []
-    shared = Shared(not_shared=[str(ref) for ref in not_shared])
-    for item in recipients:
+    shared = Shared(not_shared=[str(ref) for ref in reach.beyond])
+    for item in reach.recipients:
         essential = item in (incident.ref, review_ref)
         try:
             client = runtime.client(item.source)
@@ -141,18 +142,10 @@ def _share(runtime: Runtime, incident: Item, record: reviews.ReviewRecord, secti
     return shared
 
 
-def lesson_recipients(runtime: Runtime, incident_ref: ItemRef, review_ref: ItemRef) -> tuple[list[ItemRef], list[ItemRef]]:
-    """(the items that get the lesson, the related items beyond the cap). The incident and the
-    review come first, then items linked by hand, then the rest in the order they were found."""
-    related = links.linked_with_origin(runtime.engine, incident_ref)
-    for ref, origin in links.linked_with_origin(runtime.engine, review_ref).items():
-        related.setdefault(ref, origin)
-    related.pop(incident_ref, None)
-    related.pop(review_ref, None)
-    manual = [ref for ref, origin in related.items() if origin == "manual"]
-    others = [ref for ref, origin in related.items() if origin != "manual"]
-    room = max(0, runtime.settings.lesson.max_related_items - 2 - len(manual))
-    return [incident_ref, review_ref, *manual, *others[:room]], others[room:]
+def _natural_order(ref: ItemRef) -> tuple[str, str, int, str]:
+    """github:acme/web#2 before #10: the order a person reads the items in."""
+    head, _, number = ref.key.rpartition("#" if ref.source == "github" else "-")
+    return (ref.source, head, int(number) if number.isdigit() else 0, ref.key)
 
 
 def _referenced(runtime: Runtime, text: str, known_urls: tuple[str, ...]) -> set[ItemRef]:
