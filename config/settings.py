@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import (
     BaseModel,
@@ -145,6 +146,10 @@ class Settings(_Strict):
     def _redis(cls, v: str) -> str:
         if not v.startswith(("redis://", "rediss://", "unix://")):
             raise ValueError("must start with redis://, rediss:// or unix://")
+        if v.startswith(("redis://", "rediss://")):
+            database = urlsplit(v).path.strip("/")
+            if database and not database.isdigit():
+                raise ValueError(f"the database after the host must be a number (redis://HOST:6379/0), got {database!r}")
         return v
 
     @field_validator("marker_keys")
@@ -291,20 +296,23 @@ def load_settings(environ: Mapping[str, str] | None = None, config_file: str | P
     default ``lessonloop.toml`` is optional.
     """
     environ = os.environ if environ is None else environ
+    named_by = "--config" if config_file is not None else "LESSONLOOP_CONFIG"
     explicit = config_file is not None or bool(environ.get("LESSONLOOP_CONFIG"))
     path = Path(config_file or environ.get("LESSONLOOP_CONFIG") or DEFAULT_CONFIG_FILE)
 
     data: dict[str, Any] = {}
     if path.is_file():
-        data = _read_file(path)
+        data = _read_file(path, named_by)
         data["config_file"] = str(path)
     elif explicit:
-        raise SettingsError(f"LESSONLOOP_CONFIG: no such file: {path}")
+        raise SettingsError(f"{named_by}: no such file: {path}")
 
+    from_env: set[tuple[str, ...]] = set()
     for name, (tree_path, secret) in _ENV.items():
         value = _env_value(environ, name, secret)
         if value is None:
             continue
+        from_env.add(tree_path)
         if tree_path[-1] in _LIST_FIELDS:
             items = [part.strip() for part in value.split(",") if part.strip()]
             if not items:
@@ -321,15 +329,15 @@ def load_settings(environ: Mapping[str, str] | None = None, config_file: str | P
     try:
         settings = Settings.model_validate(data)
     except ValidationError as error:
-        raise SettingsError(_one_line(error, path)) from None
+        raise SettingsError(_one_line(error, path, from_env)) from None
     return settings
 
 
-def _read_file(path: Path) -> dict[str, Any]:
+def _read_file(path: Path, named_by: str) -> dict[str, Any]:
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError) as error:
-        raise SettingsError(f"LESSONLOOP_CONFIG: cannot read {path}: {error}") from None
+        raise SettingsError(f"{named_by}: cannot read {path}: {error}") from None
     except tomllib.TOMLDecodeError as error:
         raise SettingsError(f"{path}: not valid TOML: {error}") from None
     for key, value in data.items():
@@ -384,7 +392,9 @@ def _enabled_from_raw(data: Mapping[str, Any]) -> list[str]:
     return enabled
 
 
-def _one_line(error: ValidationError, path: Path) -> str:
+def _one_line(error: ValidationError, path: Path, from_env: set[tuple[str, ...]]) -> str:
+    """The first problem, named as the operator wrote it: the environment variable when the
+    value came from there, else the file's key."""
     first = error.errors()[0]
     loc = tuple(str(part) for part in first["loc"])
     message = first["msg"].removeprefix("Value error, ")
@@ -392,7 +402,7 @@ def _one_line(error: ValidationError, path: Path) -> str:
         return message
     if message.startswith("rules["):
         return f"{path}: {message}"
-    name = _ENV_BY_PATH.get(loc)
+    name = _ENV_BY_PATH.get(loc) if loc in from_env else None
     if name is None and loc and loc[0] == "rules" and len(loc) > 1:
         name = f"{path}: rules[{int(loc[1]) + 1}]" + ("." + ".".join(loc[2:]) if loc[2:] else "")
     elif name is None and loc:

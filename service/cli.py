@@ -1,4 +1,6 @@
-"""The ``lessonloop`` command: serve, web, worker, check, replay."""
+"""lessonloop: turns every closed incident into a blameless lesson the whole organisation keeps.
+
+Commands: serve, web, worker, check, replay, link, lessons."""
 
 from __future__ import annotations
 
@@ -23,6 +25,7 @@ from config.settings import Settings, SettingsError, load_settings
 from service import local_redis, logs
 from service.runtime import Runtime, all_secrets
 from service.store import deliveries, migrate
+from service.store.engine import StoreUnavailable
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine
@@ -44,11 +47,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     logs.configure(settings.server.log_level, settings.server.log_format, all_secrets(settings))
     try:
         return int(args.run(settings, args) or 0)
-    except local_redis.RedisUnavailable as error:
+    except (local_redis.RedisUnavailable, StoreUnavailable) as error:
         print(f"lessonloop: {error}", file=sys.stderr)
         return EXIT_UNAVAILABLE
-    except (SQLAlchemyError, RedisError) as error:
-        print(f"lessonloop: {type(error).__name__}: {_first_line(error)}", file=sys.stderr)
+    except RedisError as error:
+        print(f"lessonloop: Redis at {_safe_redis(settings)} (REDIS_URL) did not answer: "
+              f"{type(error).__name__}: {_first_line(error)}", file=sys.stderr)
+        return EXIT_UNAVAILABLE
+    except SQLAlchemyError as error:
+        print(f"lessonloop: the store at {_safe_db(settings)} (DATABASE_URL) did not answer: "
+              f"{type(error).__name__}: {_first_line(error)}", file=sys.stderr)
         return EXIT_UNAVAILABLE
 
 
@@ -253,8 +261,13 @@ def _check_online(settings: Settings) -> int:
             print(f"{source}: signed in as {identity.name} ({identity.id})")
         except TrackerError as error:
             problems += 1
-            print(f"{source}: {error}")
+            print(f"{source}: {error} (API at {_api_url(settings, source)})")
     return problems
+
+
+def _api_url(settings: Settings, source: str) -> str:
+    return {"github": settings.github.api_url, "jira": settings.jira.url or "-",
+            "pagerduty": settings.pagerduty.api_url}.get(source, "-")
 
 
 def _replay(settings: Settings, args: argparse.Namespace) -> int:
@@ -272,8 +285,12 @@ def _replay(settings: Settings, args: argparse.Namespace) -> int:
             return 1
         targets.append(found)
     if not targets:
-        print("nothing to replay" if args.failed else "name deliveries to replay, or use --failed")
-        return 0 if args.failed else 1
+        if args.failed:
+            print("nothing to replay")
+            return 0
+        print("lessonloop: name deliveries to replay (numbers, or SOURCE:DELIVERY-ID), or use --failed",
+              file=sys.stderr)
+        return 2
     for delivery in targets:
         deliveries.reopen(runtime.engine, delivery.id)
         requeue_delivery(runtime.queue, delivery.id, delivery.event_kind, deliveries.job_id_for(delivery.id),
@@ -298,15 +315,18 @@ def _link(settings: Settings, args: argparse.Namespace) -> int:
     runtime = Runtime.build(settings)
     migrate.upgrade(runtime.engine)
     new = links.add(runtime.engine, first, second, "manual")
-    print(f"{'linked' if new else 'already linked'}: {first} <-> {second}")
     # a lesson already kept for either side goes to the newly related item now
+    queued = None
     for ref in (first, second):
         record = reviews.review(runtime.engine, ref) or reviews.review_of(runtime.engine, ref)
         if record is not None and lessons.get(runtime.engine, record.ref) is not None:
-            runtime.queue.enqueue("workers.sync_lesson.resync_review", record.ref,
-                                  job_id="resync-" + hashlib.sha256(f"{record.ref} {first} {second}".encode()).hexdigest()[:24])
-            print(f"queued: the lesson of {record.ref} will be posted on the newly related item")
+            job_id = "resync-" + hashlib.sha256(f"{record.ref} {first} {second}".encode()).hexdigest()[:24]
+            runtime.queue.enqueue("workers.sync_lesson.resync_review", record.ref, job_id=job_id)
+            queued = record.ref
             break
+    print(f"{'linked' if new else 'already linked'}: {first} <-> {second}")
+    if queued:
+        print(f"queued: the lesson of {queued} will be posted on the newly related item")
     return 0
 
 
@@ -337,6 +357,13 @@ def _lessons_show(settings: Settings, args: argparse.Namespace) -> int:
     from service.lesson_export import lesson_markdown
     from service.store import lessons
 
+    from service.events import ItemRef
+
+    try:
+        ItemRef.parse(args.ref)
+    except ValueError as error:
+        print(f"lessonloop: {error}", file=sys.stderr)
+        return 2
     engine = _migrated(settings).engine
     found = lessons.find(engine, args.ref)
     if found is None:
@@ -369,8 +396,12 @@ def _lessons_export(settings: Settings, args: argparse.Namespace) -> int:
     everything = lessons.listing(_migrated(settings).engine, limit=1_000_000)
     text = export_json(everything) if args.format == "json" else export_markdown(everything)
     if args.output:
-        with open(args.output, "w", encoding="utf-8") as handle:
-            handle.write(text)
+        try:
+            with open(args.output, "w", encoding="utf-8") as handle:
+                handle.write(text)
+        except OSError as error:
+            print(f"lessonloop: cannot write {args.output}: {error.strerror}", file=sys.stderr)
+            return 1
         print(f"wrote {len(everything)} lessons to {args.output}", file=sys.stderr)
     else:
         sys.stdout.write(text)

@@ -80,3 +80,70 @@ def test_check_online_asks_each_tracker_who_we_are(tmp_path: Path, redis, github
     assert refused.returncode == 1
     assert "github: " in refused.stdout and "401" in refused.stdout
     assert "revoked" not in refused.stdout
+
+
+def test_check_online_names_the_url_it_could_not_reach(tmp_path: Path) -> None:
+    env = {"REDIS_URL": "redis://127.0.0.1:1/0", "DATABASE_URL": f"sqlite:///{tmp_path / 'l.db'}",
+           "LESSONLOOP_GITHUB_TOKEN": "t", "LESSONLOOP_GITHUB_API_URL": "http://127.0.0.1:1"}
+    result = lessonloop("check", "--online", env=env, cwd=tmp_path)
+    assert result.returncode == 1
+    assert "github: " in result.stdout and "(API at http://127.0.0.1:1)" in result.stdout
+
+
+# --- one line, naming what to fix, where a traceback used to be ------------------------------------
+
+def one_line(result: subprocess.CompletedProcess[str]) -> str:
+    assert "Traceback" not in result.stderr, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    return lines[0]
+
+
+def test_a_missing_sqlite_folder_is_refused_not_created(tmp_path: Path) -> None:
+    missing = tmp_path / "nonexistent" / "dir"
+    for command in (("lessons", "list"), ("lessons", "stats"), ("replay", "--failed"), ("worker", "--burst")):
+        result = lessonloop(*command, env={"DATABASE_URL": f"sqlite:///{missing}/x.db", "REDIS_URL": REDIS_URL},
+                            cwd=tmp_path)
+        assert result.returncode == 3, command
+        assert one_line(result) == (f"lessonloop: DATABASE_URL: the folder {missing} does not exist: create it, or "
+                                    "fix the path (sqlite:///relative/path.db, sqlite:////absolute/path.db)")
+    assert not missing.parent.exists()
+
+
+def test_a_store_path_that_is_a_folder_is_refused(tmp_path: Path) -> None:
+    result = lessonloop("lessons", "list", env={"DATABASE_URL": f"sqlite:///{tmp_path}"}, cwd=tmp_path)
+    assert result.returncode == 3 and "is a folder" in one_line(result)
+
+
+def test_export_to_a_missing_folder_or_a_folder_says_so(tmp_path: Path) -> None:
+    env = {"DATABASE_URL": f"sqlite:///{tmp_path / 'l.db'}"}
+    missing = lessonloop("lessons", "export", "-o", str(tmp_path / "no" / "x.json"), env=env, cwd=tmp_path)
+    assert missing.returncode == 1
+    assert one_line(missing) == f"lessonloop: cannot write {tmp_path / 'no' / 'x.json'}: No such file or directory"
+    folder = lessonloop("lessons", "export", "-o", str(tmp_path), env=env, cwd=tmp_path)
+    assert folder.returncode == 1 and one_line(folder).endswith("Is a directory")
+
+
+def test_settings_errors_name_what_the_operator_wrote(tmp_path: Path) -> None:
+    (tmp_path / "cfg.toml").write_text("redis_url = 5\n")
+    assert one_line(lessonloop("--config", "cfg.toml", "check", env={}, cwd=tmp_path)) == (
+        "lessonloop: cfg.toml: redis_url: Input should be a valid string")
+    assert one_line(lessonloop("--config", "missing.toml", "check", env={}, cwd=tmp_path)) == (
+        "lessonloop: --config: no such file: missing.toml")
+    assert one_line(lessonloop("check", env={"LESSONLOOP_CONFIG": "gone.toml"}, cwd=tmp_path)) == (
+        "lessonloop: LESSONLOOP_CONFIG: no such file: gone.toml")
+    assert one_line(lessonloop("check", env={"REDIS_URL": "redis://localhost:6379/abc"}, cwd=tmp_path)) == (
+        "lessonloop: REDIS_URL: the database after the host must be a number (redis://HOST:6379/0), got 'abc'")
+
+
+def test_small_commands_say_what_is_wrong(tmp_path: Path, redis) -> None:  # type: ignore[no-untyped-def]
+    env = {"REDIS_URL": REDIS_URL, "DATABASE_URL": f"sqlite:///{tmp_path / 'l.db'}"}
+    assert one_line(lessonloop("replay", env=env, cwd=tmp_path)) == (
+        "lessonloop: name deliveries to replay (numbers, or SOURCE:DELIVERY-ID), or use --failed")
+    assert one_line(lessonloop("lessons", "show", "not-a-ref", env=env, cwd=tmp_path)).startswith(
+        "lessonloop: not an item ref: 'not-a-ref'")
+    down = lessonloop("link", "github:a/b#1", "jira:OPS-1", env=env | {"REDIS_URL": "redis://127.0.0.1:1/0"},
+                      cwd=tmp_path)
+    assert down.returncode == 0 and down.stdout.startswith("linked:")  # no lesson yet: Redis is not needed
+    helped = lessonloop("--help", env={}, cwd=tmp_path).stdout
+    assert "``" not in helped and "link" in helped and "lessons" in helped

@@ -1,13 +1,13 @@
-"""Play the trackers and the team for a lessonloop running against the doubles (WALKTHROUGH.md).
+"""Play the trackers and the team for a lessonloop running against the doubles (the walkthrough in docs/walkthrough.md).
 
-    python -m tests.walkthrough wait                      # until the doubles and lessonloop answer
-    python -m tests.walkthrough items                     # what the doubles hold
-    python -m tests.walkthrough close pagerduty:PGR0VU2   # close an incident and tell lessonloop
-    python -m tests.walkthrough fill jira:OPS-2           # write the lesson on the review, close it, tell lessonloop
-    python -m tests.walkthrough show jira:OPS-2           # an item and its comments or notes, markers included
+    .venv/bin/python -m tests.walkthrough wait                      # until the doubles and lessonloop answer
+    .venv/bin/python -m tests.walkthrough items                     # what the doubles hold
+    .venv/bin/python -m tests.walkthrough close pagerduty:PGR0VU2   # close an incident and tell lessonloop
+    .venv/bin/python -m tests.walkthrough fill jira:OPS-2           # write the lesson on the review, close it, tell lessonloop
+    .venv/bin/python -m tests.walkthrough show jira:OPS-2           # an item and its comments or notes, markers included
 
 ``close`` and ``fill`` change the item in the double (through its admin interface,
-``<API URL>/_double``, see ``python -m tests.doubles``), then send lessonloop the webhook that
+``<API URL>/_double``, see ``.venv/bin/python -m tests.doubles``), then send lessonloop the webhook that
 tracker would send, built from the double's state the way ``tests/loop.py`` builds them and
 signed with ``LESSONLOOP_<SOURCE>_WEBHOOK_SECRET``; then they wait until lessonloop has written
 on the item (its worker runs the job a moment later). The doubles are found at
@@ -69,10 +69,10 @@ class Walkthrough:
             answer = self.http.request(method, url, timeout=5, **kwargs)
         except requests.RequestException as error:
             raise Stop(f"the {source} double does not answer at {self.urls[source]} ({_reason(error)}); "
-                       f"start the doubles (python -m tests.doubles) or say where they are "
+                       f"start the doubles (.venv/bin/python -m tests.doubles) or say where they are "
                        f"(--{source}, or {URL_ENV[source]})", EXIT_UNAVAILABLE) from None
         if answer.status_code == 404 and path == "/":
-            raise Stop(f"{self.urls[source]} is not a double started by `python -m tests.doubles` "
+            raise Stop(f"{self.urls[source]} is not a double started by `.venv/bin/python -m tests.doubles` "
                        f"(no admin interface at {ADMIN_PATH})", EXIT_UNAVAILABLE)
         if answer.status_code >= 400:
             raise Stop(f"the {source} double: {_error_text(answer)}")
@@ -307,7 +307,7 @@ def _deliver_and_wait(walk: Walkthrough, ref: ItemRef, item: dict[str, Any], bef
     if review is None:  # an incident: lessonloop opens its review and says so on it
         said = walk.wait_for([ref], before, lambda m: m.kind == markers.REVIEW_OPENED)[ref]
         print(f"lessonloop opened the review {said.get('key')} and said so on {ref} "
-              f"(python -m tests.walkthrough show {said.get('key')})")
+              f"(.venv/bin/python -m tests.walkthrough show {said.get('key')})")
         return
     # a review: the lesson goes on the review and the incident (and every related item), or the
     # review gets a comment naming the sections still missing
@@ -315,10 +315,10 @@ def _deliver_and_wait(walk: Walkthrough, ref: ItemRef, item: dict[str, Any], bef
     incident = refs[-1]
     said = walk.wait_for([ref], before, lambda m: m.kind in (markers.LESSON, markers.MISSING))[ref]
     if said.kind == markers.MISSING:
-        raise Stop(f"lessonloop asked on {ref} for the sections still missing (python -m tests.walkthrough show {ref})")
+        raise Stop(f"lessonloop asked on {ref} for the sections still missing (.venv/bin/python -m tests.walkthrough show {ref})")
     walk.wait_for(refs, before, lambda m: m.kind == markers.LESSON)
     print(f"lessonloop kept the lesson and posted it on {ref} and {incident}, and on every item it links "
-          f"(python -m tests.walkthrough show {incident}; lessonloop lessons show {ref})")
+          f"(.venv/bin/python -m tests.walkthrough show {incident}; lessonloop lessons show {ref})")
 
 
 def _indent(text: str, prefix: str) -> str:

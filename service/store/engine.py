@@ -31,9 +31,14 @@ def sqlalchemy_url(database_url: str) -> str:
     return database_url
 
 
+class StoreUnavailable(Exception):
+    """The store cannot be opened as configured; ``str()`` is one line naming what to fix."""
+
+
 def make_engine(database_url: str) -> Engine:
     url = make_url(sqlalchemy_url(database_url))
     if url.get_backend_name() == "sqlite":
+        _check_sqlite_folder(url.database)
         engine = create_engine(
             url,
             # several gunicorn workers and an RQ worker write one file: wait for the lock
@@ -47,6 +52,22 @@ def make_engine(database_url: str) -> Engine:
     # a forked RQ work horse must not share the parent's sockets
     os.register_at_fork(after_in_child=lambda: engine.dispose(close=False))
     return engine
+
+
+def _check_sqlite_folder(database: str | None) -> None:
+    """SQLite would create the file, and the migration lock its folder: a mistyped path must
+    not quietly become a new, empty store somewhere else."""
+    if not database or database == ":memory:":
+        return
+    path = Path(database)
+    folder = path.parent if str(path.parent) else Path(".")
+    if not folder.is_dir():
+        raise StoreUnavailable(f"DATABASE_URL: the folder {folder} does not exist: create it, or fix the path "
+                               f"(sqlite:///relative/path.db, sqlite:////absolute/path.db)")
+    if path.is_dir():
+        raise StoreUnavailable(f"DATABASE_URL: {path} is a folder; name a file in it, e.g. {path / 'lessonloop.db'}")
+    if not os.access(folder, os.W_OK):
+        raise StoreUnavailable(f"DATABASE_URL: cannot write in {folder}: make it writable for this user")
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]
