@@ -11,7 +11,6 @@ from __future__ import annotations
 import os
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
@@ -210,7 +209,7 @@ class Settings(_Strict):
             if source != "pagerduty" and not self.rules_for(source):
                 notes.append(f"{source} is enabled but no rule selects its incidents: {source} deliveries get no review")
         for source in sorted({rule.source for rule in self.rules} | {
-                (rule.review or rule.source).split(":", 1)[0] for rule in self.rules}):
+                rule.target.source if rule.target else rule.source for rule in self.rules}):
             if not self.has_api_credentials(source):
                 notes.append(f"the rules need the {source} API (to open reviews or comment on incidents), "
                              f"but its credentials are not set: {API_CREDENTIALS[source]}")
@@ -279,14 +278,6 @@ _FILE_TABLES = {
     "lesson": {"max_related_items"},
 }
 _FILE_TOP = {"redis_url", "database_url", "review", "rules", *_FILE_TABLES}
-
-
-@dataclass(frozen=True)
-class _Source:
-    """Where one value came from, for error messages."""
-
-    env: str | None = None
-    file_key: str | None = None
 
 
 def load_settings(environ: Mapping[str, str] | None = None, config_file: str | Path | None = None) -> Settings:

@@ -7,7 +7,7 @@ looks at a tracker's payload shape again.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 from typing import Literal
@@ -107,11 +107,6 @@ class Event:
     reason: str = ""
     delivery_id: str | None = None  # an id the body itself carries (PagerDuty's event id)
     actor: str = ""
-    extra: dict[str, str] = field(default_factory=dict)
-
-    @property
-    def relevant(self) -> bool:
-        return self.kind in (EventKind.INCIDENT_CLOSED, EventKind.REVIEW_UPDATED, EventKind.REVIEW_CLOSED)
 
 
 def not_relevant(source: Source, name: str, reason: str, item: Item | None = None) -> Event:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 
-from config.rules import Rule
+from config.rules import ReviewTarget, Rule
 from service import lesson, markers
 from service.events import Event, Item, ItemRef
 from service.routing import select_rule
@@ -56,11 +56,11 @@ def open_review_step(runtime: Runtime, _delivery: deliveries.Delivery, event: Ev
     return deliveries.DONE, f"review {review.ref} open for {incident.ref} ({decision.reason})"
 
 
-def _find_or_open(runtime: Runtime, incident: Item, rule: Rule, target: str) -> reviews.ReviewRecord:
+def _find_or_open(runtime: Runtime, incident: Item, rule: Rule, target: ReviewTarget) -> reviews.ReviewRecord:
     known = reviews.review_of(runtime.engine, incident.ref)
     if known is not None:
         return known
-    source, container = target.split(":", 1)
+    source, container = target.source, target.container
     client = runtime.client(source)
     template_path = rule.template or runtime.settings.review.template
     due = _due(incident, rule, runtime)
@@ -68,11 +68,11 @@ def _find_or_open(runtime: Runtime, incident: Item, rule: Rule, target: str) -> 
     # the intent is recorded before the create call, so without it none can exist. (Searching
     # on every incident costs a growing number of requests as reviews pile up.)
     found = None
-    if effects.get(runtime.engine, str(incident.ref), OPENING, target) is not None:
+    if effects.get(runtime.engine, str(incident.ref), OPENING, str(target)) is not None:
         since = (incident.closed_at - timedelta(days=1)) if incident.closed_at else None
         found = client.find_review(container, incident.ref, since=since)
     else:
-        effects.put(runtime.engine, str(incident.ref), OPENING, target, comment_id="", digest="")
+        effects.put(runtime.engine, str(incident.ref), OPENING, str(target), comment_id="", digest="")
     if found is None:
         template = lesson.load_template(template_path)
         body = lesson.render_stub(incident, template, _stub_markup(client.markup),

@@ -158,8 +158,7 @@ def _referenced(runtime: Runtime, text: str, known_urls: tuple[str, ...]) -> set
     for url in known_urls:
         if "/issues/" in url:
             github_hosts.add(urlparse(url).netloc)
-    projects = {rule.review.split(":", 1)[1] for rule in settings.rules if rule.review and
-                rule.review.startswith("jira:")}
+    projects = {rule.target.container for rule in settings.rules if rule.target and rule.target.source == "jira"}
     projects |= {project for rule in settings.rules if rule.source == "jira" for project in rule.projects}
     return related.find_refs(
         text,

@@ -23,9 +23,7 @@ REVIEW_PROPERTY_KEY = "lessonloop"
 class Capabilities:
     """What a tracker allows, so workers can choose a path without trying and failing."""
 
-    tasks: bool  # can hold a review task
     edit_comments: bool  # a comment lessonloop wrote can be edited in place
-    hidden_markers: bool  # the marker is invisible to readers
 
 
 @dataclass(frozen=True)
@@ -62,14 +60,11 @@ class Comment:
     id: str
     body: str
     marker: Marker | None
+    """Set only when the comment is lessonloop's own: its marker verifies for the item it is on
+    and the tracker says lessonloop's identity wrote it."""
     url: str = ""
-    author: str = ""
     created_at: datetime | None = None
     updated_at: datetime | None = None
-
-    @property
-    def ours(self) -> bool:
-        return self.marker is not None
 
 
 @dataclass(frozen=True)

@@ -43,7 +43,7 @@ class GitHubClient:
 
     source: Source = "github"
     markup: Markup = "markdown"
-    capabilities = Capabilities(tasks=True, edit_comments=True, hidden_markers=True)
+    capabilities = Capabilities(edit_comments=True)
 
     def __init__(
         self,
@@ -217,7 +217,6 @@ class GitHubClient:
             body=body,
             marker=ours[0] if ours else None,
             url=data.get("html_url") or "",
-            author=author,
             created_at=parse_timestamp(data.get("created_at")),
             updated_at=parse_timestamp(data.get("updated_at")),
         )

@@ -63,7 +63,7 @@ class JiraClient:
 
     source: Source = "jira"
     markup: Markup = "jira"
-    capabilities = Capabilities(tasks=True, edit_comments=True, hidden_markers=False)
+    capabilities = Capabilities(edit_comments=True)
 
     def __init__(
         self,
@@ -343,7 +343,6 @@ class JiraClient:
             body=body,
             marker=ours[0] if ours else None,
             url=f"{self.browse_url(key)}?focusedCommentId={data['id']}",
-            author=author,
             created_at=parse_timestamp(data.get("created")),
             updated_at=parse_timestamp(data.get("updated")),
         )

@@ -41,7 +41,7 @@ class PagerDutyClient:
 
     source: Source = "pagerduty"
     markup: Markup = "plain"
-    capabilities = Capabilities(tasks=False, edit_comments=False, hidden_markers=False)
+    capabilities = Capabilities(edit_comments=False)
 
     def __init__(
         self,
@@ -176,7 +176,6 @@ class PagerDutyClient:
             id=str(data.get("id", "")),
             body=content,
             marker=ours[0] if ours else None,
-            author=user.get("id", ""),
             created_at=parse_timestamp(data.get("created_at")),
         )
 
