@@ -203,7 +203,8 @@ def test_an_automation_request_for_an_open_jira_issue_opens_no_review(client, ru
 
 # --- fan-out ------------------------------------------------------------------------------------
 
-def test_three_hundred_links_in_an_incident_reach_at_most_the_cap(client, runtime: Runtime, github_double) -> None:  # type: ignore[no-untyped-def]
+def test_three_hundred_links_in_an_incident_reach_at_most_the_cap(client, runtime: Runtime, github_double,  # type: ignore[no-untyped-def]
+                                                                  monkeypatch, capsys) -> None:
     for number in range(1, 41):
         github_double.add_issue("acme/web", f"issue {number}")
     issue = github_double.issues[INCIDENT_REPO][1]
@@ -225,6 +226,17 @@ def test_three_hundred_links_in_an_incident_reach_at_most_the_cap(client, runtim
     assert "not shared (over [lesson] max_related_items): 277 items" in outcome
     assert "github:acme/web#300" in outcome
 
+    from service.cli import main
+
+    monkeypatch.setenv("DATABASE_URL", runtime.settings.database_url)
+    capsys.readouterr()
+    assert main(["lessons", "show", f"github:{REVIEWS_REPO}#1"]) == 0
+    shown = capsys.readouterr().out
+    shared_part, not_shared_part = shown.split("## Not shared (over [lesson] max_related_items = 25)")
+    shared_on = shared_part.split("## Shared on")[1]
+    assert shared_on.count("\n- ") == cap and "- github:acme/web#23\n" in shared_on
+    assert not_shared_part.count("\n- ") == 277 and "- github:acme/web#24\n" in not_shared_part
+
 
 def test_items_linked_by_hand_always_get_the_lesson(make_settings, trackers, redis, github_double) -> None:  # type: ignore[no-untyped-def]
     from service.events import ItemRef
@@ -243,3 +255,14 @@ def test_items_linked_by_hand_always_get_the_lesson(make_settings, trackers, red
     run_the_real_loop(client, runtime, github_double)
     reached = {n for n in range(1, 6) if marked(bot_comments(github_double, "acme/web", n), markers.LESSON)}
     assert reached == {4, 5}  # over the cap already: the items found in text wait, the hand-made links do not
+
+
+def test_an_incident_quoting_a_review_marker_still_gets_its_review(client, runtime: Runtime, github_double) -> None:  # type: ignore[no-untyped-def]
+    """A marker pasted into a real incident (to make it look like a review) does not stop it."""
+    github_double.issues[INCIDENT_REPO][1]["body"] = "<!-- lessonloop:review incident=github:acme/web#5 -->"
+    answer = send(client, loop.github_issue_event(github_double, INCIDENT_REPO, 1, "closed"))
+    assert answer["kind"] == "review_closed"  # what the body claims; the worker judges
+    work(runtime)
+    record = reviews.review_of(runtime.engine, INCIDENT)
+    assert record is not None and record.ref == f"github:{REVIEWS_REPO}#1"
+    assert len(marked(bot_comments(github_double, INCIDENT_REPO, 1), markers.REVIEW_OPENED)) == 1
