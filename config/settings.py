@@ -25,6 +25,7 @@ from pydantic import (
     model_validator,
 )
 
+from config.people import Accounts, validate_people
 from config.rules import ReviewDefaults, Rule, default_rules
 
 SOURCES: tuple[str, ...] = ("github", "jira", "pagerduty")
@@ -134,6 +135,8 @@ class Settings(_Strict):
     pagerduty: PagerDutySettings = PagerDutySettings()
     review: ReviewDefaults = ReviewDefaults()
     lesson: LessonSettings = LessonSettings()
+    people: dict[str, Accounts] = {}
+    """``[people]``: one person's accounts across the trackers, keyed by email."""
     marker_keys: tuple[SecretStr, ...] = ()
     """``LESSONLOOP_MARKER_KEY``: the first signs markers, all verify. Empty: the key generated
     once and kept in the store is used."""
@@ -149,6 +152,12 @@ class Settings(_Strict):
             database = urlsplit(v).path.strip("/")
             if database and not database.isdigit():
                 raise ValueError(f"the database after the host must be a number (redis://HOST:6379/0), got {database!r}")
+        return v
+
+    @field_validator("people")
+    @classmethod
+    def _people(cls, v: dict[str, Accounts]) -> dict[str, Accounts]:
+        validate_people(v)
         return v
 
     @field_validator("marker_keys")
@@ -277,7 +286,7 @@ _FILE_TABLES = {
     "pagerduty": {"api_url", "from_email"},
     "lesson": {"max_related_items"},
 }
-_FILE_TOP = {"redis_url", "database_url", "review", "rules", *_FILE_TABLES}
+_FILE_TOP = {"redis_url", "database_url", "review", "rules", "people", *_FILE_TABLES}
 
 
 def load_settings(environ: Mapping[str, str] | None = None, config_file: str | Path | None = None) -> Settings:

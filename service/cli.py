@@ -239,6 +239,9 @@ def _check(settings: Settings, args: argparse.Namespace) -> int:
     else:
         print("markers: signed with the key generated once and kept in the store (set LESSONLOOP_MARKER_KEY "
               "to manage it yourself)")
+    if settings.people:
+        print(f"people: {len(settings.people)} mapped across trackers (ids checked for their form; the accounts "
+              "themselves are not looked up: none of the API paths lessonloop calls looks up users)")
     if args.online:
         problems += _check_online(settings)
     return 1 if problems else 0

@@ -147,3 +147,20 @@ def test_small_commands_say_what_is_wrong(tmp_path: Path, redis) -> None:  # typ
     assert down.returncode == 0 and down.stdout.startswith("linked:")  # no lesson yet: Redis is not needed
     helped = lessonloop("--help", env={}, cwd=tmp_path).stdout
     assert "``" not in helped and "link" in helped and "lessons" in helped
+
+
+def test_check_validates_the_people_table(tmp_path: Path) -> None:
+    (tmp_path / "good.toml").write_text('[people]\n"ana@globex.example" = { github = "sre-ana", jira = '
+                                        '"5b109f2e9729b51b54dc274d", pagerduty = "PUSER01" }\n')
+    env = {"REDIS_URL": "redis://127.0.0.1:1/0", "DATABASE_URL": f"sqlite:///{tmp_path / 'l.db'}"}
+    assert "people: 1 mapped across trackers" in lessonloop("--config", "good.toml", "check", env=env,
+                                                            cwd=tmp_path).stdout
+    for table, said in [
+        ('"ana" = { github = "sre-ana" }', "people: [people] keys are email addresses, got 'ana'"),
+        ('"a@b.example" = { github = "sre ana" }', "is not a GitHub login"),
+        ('"a@b.example" = { pagerduty = "x" }', "is not a PagerDuty user id"),
+        ('"a@b.example" = { slack = "U1" }', "Extra inputs are not permitted"),
+    ]:
+        (tmp_path / "bad.toml").write_text(f"[people]\n{table}\n")
+        result = lessonloop("--config", "bad.toml", "check", env=env, cwd=tmp_path)
+        assert result.returncode == 2 and said in one_line(result), result.stderr

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
+from typing import Literal
 
 from config.rules import ReviewTarget, Rule
 from service import lesson, markers
@@ -16,7 +17,11 @@ from service.events import Event, Item, ItemRef
 from service.routing import select_rule
 from service.runtime import Runtime
 from service.store import deliveries, effects, links, reviews
+from service.history import History, HistoryEntry
+from service.lesson.timeline import render_timeline
+from service.responders import assignee, responders
 from service.trackers.base import ReviewDraft
+from service.trackers.errors import TrackerError
 from workers.effects import post_once
 from workers.jobs import exclusive, run_delivery
 
@@ -75,8 +80,14 @@ def _find_or_open(runtime: Runtime, incident: Item, rule: Rule, target: ReviewTa
         effects.put(runtime.engine, str(incident.ref), OPENING, str(target), comment_id="", digest="")
     if found is None:
         template = lesson.load_template(template_path)
-        body = lesson.render_stub(incident, template, _stub_markup(client.markup),
-                                  _responders(incident, source, runtime))
+        markup = _stub_markup(client.markup)
+        history = _history(runtime, incident)
+        settings = runtime.settings
+        jira_by_name = settings.jira.auth_kind == "pat"  # Data Center names users by name
+        timeline = render_timeline(history, markup, settings.review.timeline_entries)
+        body = lesson.render_stub(incident, template, markup,
+                                  responders(incident, history, source, settings.people, jira_by_name), timeline)
+        who = assignee(incident, history, source, settings.people) if settings.review.assign_from_incident else None
         found = client.open_review(
             ReviewDraft(
                 container=container,
@@ -86,7 +97,7 @@ def _find_or_open(runtime: Runtime, incident: Item, rule: Rule, target: ReviewTa
                 incident_url=incident.url,
                 incident_title=incident.title,
                 labels=rule.review_labels if rule.review_labels is not None else runtime.settings.review.labels,
-                assignee=_assignee(incident, source, runtime),
+                assignee=who,
                 due=due,
                 issue_type=rule.jira_issue_type or runtime.settings.review.jira_issue_type,
             )
@@ -110,24 +121,22 @@ def _due(incident: Item, rule: Rule, runtime: Runtime) -> date:
     return (closed + timedelta(days=days)).date()
 
 
-def _assignee(incident: Item, review_source: str, runtime: Runtime) -> str | None:
-    """The incident's assignee, when the review lives in the same tracker (the same person
-    exists there under the same id); across trackers we know no mapping of people."""
-    if not runtime.settings.review.assign_from_incident or incident.ref.source != review_source:
-        return None
-    return incident.assignees[0] if incident.assignees else None
+def _history(runtime: Runtime, incident: Item) -> History:
+    """The incident's history from its tracker, for the timeline and the responders. A history
+    that cannot be read never stops the review: it opens with a line saying what was missing."""
+    if runtime.settings.review.timeline_entries == 0:
+        return History()
+    try:
+        history = runtime.client(incident.ref.source).history(incident.ref)
+    except TrackerError as error:
+        return History.unreadable(str(error), url=incident.url)
+    opened = ([HistoryEntry(incident.created_at, "opened", who=incident.author)]
+              if incident.created_at and not any(e.at <= incident.created_at for e in history.entries) else [])
+    return replace(history, entries=(*opened, *history.entries), url=history.url or incident.url)
 
 
-def _responders(incident: Item, review_source: str, runtime: Runtime) -> list[str]:
-    if incident.ref.source == "jira" and review_source == "jira":  # Jira renders these as mentions
-        if runtime.settings.jira.auth_kind == "pat":
-            return [f"[~{who}]" for who in incident.assignees]  # Data Center names users by name
-        return [f"[~accountid:{who}]" for who in incident.assignees]
-    if incident.ref.source == "github" and review_source == "github":
-        return [f"@{who}" for who in incident.assignees]
-    return list(incident.assignees)
+StubMarkup = Literal["markdown", "jira"]
 
 
-def _stub_markup(markup: str) -> str:
+def _stub_markup(markup: str) -> StubMarkup:
     return "jira" if markup == "jira" else "markdown"
-

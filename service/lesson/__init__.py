@@ -17,7 +17,7 @@ from service.lesson.comments import (
     render_review_opened_comment,
 )
 from service.lesson.parse import PLACEHOLDERS, ParsedLesson, lesson_digest, parse_lesson
-from service.lesson.stub import UNKNOWN, StubMarkup, format_duration, format_time, header_values, render_stub
+from service.lesson.stub import UNKNOWN, Mention, StubMarkup, format_duration, format_time, header_values, render_stub
 from service.lesson.template import (
     HEADER_PLACEHOLDERS,
     LessonTemplate,
@@ -34,6 +34,7 @@ __all__ = [
     "MARKER_ROOM",
     "PLACEHOLDERS",
     "UNKNOWN",
+    "Mention",
     "CommentMarkup",
     "LessonTemplate",
     "ParsedLesson",

@@ -18,19 +18,30 @@ StubMarkup = Literal["markdown", "jira"]
 UNKNOWN = "unknown"
 
 
+class Mention(str):
+    """A responder already written as a mention in the review tracker's markup (``@login``,
+    ``[~accountid:…]``), for someone lessonloop knows there: placed as is. Every other name is
+    tracker text and is escaped, so it never mentions anyone."""
+
+
 def render_stub(
     incident: Item,
     template: LessonTemplate,
     markup: StubMarkup,
     responders: Sequence[str] = (),
+    timeline: str = "",
 ) -> str:
     """The body of a new review ticket: the header filled in for this incident, then every
     section's heading with its prompt in italics. ``responders`` defaults to the incident's
-    assignees: the people who responded, never "who caused it"."""
-    values = header_values(incident, markup, responders)
+    assignees: the people who responded, never "who caused it". ``timeline`` (already in
+    ``markup``) goes where the template says ``{timeline}``, else at the end of the header."""
+    values = header_values(incident, markup, responders) | {"timeline": timeline}
     parts = []
-    if template.header:
-        parts.append(_fill(_header_markup(template.header, markup), values))
+    header = template.header
+    if timeline and "{timeline}" not in header:
+        header = f"{header.rstrip()}\n\n{{timeline}}" if header else "{timeline}"
+    if header:
+        parts.append(re.sub(r"\n{3,}", "\n\n", _fill(_header_markup(header, markup), values)).strip("\n"))
     for section in template.sections:
         heading = f"## {section.title}" if markup == "markdown" else f"h2. {section.title}"
         parts.append(f"{heading}\n\n_{section.prompt}_")
@@ -39,7 +50,7 @@ def render_stub(
 
 def header_values(incident: Item, markup: CommentMarkup, responders: Sequence[str] = ()) -> dict[str, str]:
     """The placeholder values for one incident, already escaped for ``markup``."""
-    people = [p.strip() for p in (responders or incident.assignees) if p and p.strip()]
+    people = [p if isinstance(p, Mention) else p.strip() for p in (responders or incident.assignees) if p and p.strip()]
     title = incident.title.strip() or str(incident.ref)
     values = {
         "incident": link(f"{incident.ref}: {title}", incident.url, markup),
@@ -51,7 +62,8 @@ def header_values(incident: Item, markup: CommentMarkup, responders: Sequence[st
         "opened": format_time(incident.created_at),
         "closed": format_time(incident.closed_at),
         "duration": format_duration(incident.created_at, incident.closed_at),
-        "responders": escape(", ".join(dict.fromkeys(people)), markup) if people else "not recorded",
+        "responders": ", ".join(p if isinstance(p, Mention) else escape(p, markup) for p in dict.fromkeys(people))
+        if people else "not recorded",
     }
     return values
 

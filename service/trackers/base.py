@@ -13,6 +13,7 @@ from datetime import date, datetime
 from typing import Literal, Protocol, runtime_checkable
 
 from service.events import Item, ItemRef, Source
+from service.history import History
 from service.markers import LINK, REVIEW, Marker, Markup
 
 REVIEW_PROPERTY_KEY = "lessonloop"
@@ -95,6 +96,10 @@ class TrackerClient(Protocol):
 
     def get_item(self, ref: ItemRef) -> Item:
         """Read an issue or incident: title, body, status, labels, assignees, URL, timestamps."""
+        ...
+
+    def history(self, ref: ItemRef) -> History:
+        """What happened to the item, as the tracker records it (timeline, changelog, log entries)."""
         ...
 
     def open_review(self, draft: ReviewDraft) -> Review:

@@ -6,6 +6,7 @@ same as github.com. Markers are HTML comments: invisible in rendered Markdown.
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Any
 
@@ -14,6 +15,7 @@ import requests
 from config.settings import GitHubSettings
 from service.timestamps import parse_timestamp
 from service.events import Item, ItemRef, Source, UnreadableBody
+from service.history import History, HistoryEntry
 from service.sources.github import item_from_issue
 from service.markers import Marker, MarkerKeys, Markup, attach, container_of
 from service.trackers.base import Capabilities, Comment, Identity, Review, ReviewDraft, link_marker, review_marker
@@ -36,6 +38,61 @@ def _github_message(data: Any) -> str:
     return f"{message}: {'; '.join(details)}" if details else message
 
 
+
+
+_TIMELINE_WORDS = {
+    "labeled": "labelled", "unlabeled": "unlabelled", "assigned": "assigned to", "unassigned": "unassigned",
+    "commented": "commented", "closed": "closed", "reopened": "reopened", "renamed": "renamed",
+    "cross-referenced": "referenced from another issue", "referenced": "referenced in a commit",
+    "milestoned": "added to a milestone", "demilestoned": "removed from a milestone",
+    "locked": "locked", "unlocked": "unlocked", "transferred": "transferred",
+}
+_TIMELINE_NOISE = {"mentioned", "subscribed", "unsubscribed", "committed", "head_ref_deleted", "head_ref_restored"}
+
+
+def history_from_timeline(events: list[dict[str, Any]]) -> list[HistoryEntry]:
+    """GitHub's issue timeline as history entries: who labelled, was assigned, commented, closed."""
+    entries = []
+    for event in events:
+        kind = event.get("event")
+        at = parse_timestamp(event.get("created_at"))
+        if not isinstance(kind, str) or at is None or kind in _TIMELINE_NOISE:
+            continue
+        actor = _login(event.get("actor")) or _login(event.get("user"))
+        what = _TIMELINE_WORDS.get(kind, kind.replace("_", " "))
+        responder = person = ""
+        if kind in ("labeled", "unlabeled"):
+            what = f"{what} {(event.get('label') or {}).get('name', '')}".strip()
+        elif kind in ("assigned", "unassigned"):
+            person = _login(event.get("assignee"))
+            what = f"{what} {person}".strip()
+            responder = person if kind == "assigned" else ""
+        elif kind == "commented":
+            person = responder = _login(event.get("user")) or actor
+        entries.append(HistoryEntry(at, what, who=actor, person=person, responder=responder,
+                                    kind="assign" if kind == "assigned" else kind))
+    return entries
+
+
+def _login(user: Any) -> str:
+    return str(user.get("login") or "") if isinstance(user, dict) else ""
+
+
+def _list_of_objects(response: requests.Response) -> list[dict[str, Any]]:
+    try:
+        data = response.json()
+    except ValueError:
+        return []
+    return [entry for entry in data if isinstance(entry, dict)] if isinstance(data, list) else []
+
+
+def _last_page(link: str) -> int | None:
+    """The page number of ``rel="last"`` in a Link header, if any."""
+    for part in link.split(","):
+        if 'rel="last"' in part:
+            match = re.search(r"[?&]page=(\d+)", part)
+            return int(match.group(1)) if match else None
+    return None
 
 
 class GitHubClient:
@@ -92,6 +149,21 @@ class GitHubClient:
             return item_from_issue(data if isinstance(data, dict) else {}, f"{owner}/{repo}")
         except UnreadableBody as error:
             raise PermanentTrackerError("github", "get_item", f"answer is not an issue: {error}", 0) from None
+
+    def history(self, ref: ItemRef) -> History:
+        """The issue's timeline: one request, two when it has more than a page (then the first
+        and the last page, and how many events lie between)."""
+        owner, repo, number = self._parts(ref, "history")
+        path = f"/repos/{owner}/{repo}/issues/{number}/timeline"
+        first = self.api.request("history", "GET", path, params={"per_page": PAGE_SIZE, "page": 1})
+        events = _list_of_objects(first)
+        last = _last_page(first.headers.get("Link", ""))
+        omitted = 0
+        if last is not None and last > 1:
+            events += _list_of_objects(
+                self.api.request("history", "GET", path, params={"per_page": PAGE_SIZE, "page": last}))
+            omitted = (last - 2) * PAGE_SIZE
+        return History(tuple(history_from_timeline(events)), omitted=omitted)
 
     # --- reviews ------------------------------------------------------------------------------
 

@@ -26,6 +26,7 @@ from jira import JIRA, JIRAError
 
 from config.settings import JiraSettings
 from service.events import Item, ItemRef, Source, UnreadableBody
+from service.history import History, HistoryEntry
 from service.jira_fields import description_text
 from service.sources.jira import item_from_issue
 from service.markers import Marker, MarkerKeys, Markup, attach, container_of
@@ -56,6 +57,45 @@ def _jira_message(data: Any) -> str:
     return "; ".join(messages)
 
 
+
+
+_CHANGELOG_FIELDS = {"status", "assignee", "priority", "resolution"}
+
+
+def history_from_changelog(issue: dict[str, Any]) -> list[HistoryEntry]:
+    """Jira's changelog and comments as history entries."""
+    entries = []
+    histories = ((issue.get("changelog") or {}).get("histories")) or []
+    for history in histories if isinstance(histories, list) else []:
+        if not isinstance(history, dict):
+            continue
+        at = parse_timestamp(history.get("created"))
+        author = history.get("author") if isinstance(history.get("author"), dict) else {}
+        if at is None:
+            continue
+        for item in history.get("items") or []:
+            if not isinstance(item, dict) or str(item.get("field", "")).lower() not in _CHANGELOG_FIELDS:
+                continue
+            field = str(item["field"]).lower()
+            before, after = str(item.get("fromString") or ""), str(item.get("toString") or "")
+            if field == "assignee":
+                entries.append(HistoryEntry(at, f"assigned to {after}" if after else "unassigned",
+                                            who=str(author.get("displayName") or ""), person=str(item.get("to") or ""),
+                                            responder=after, kind="assign"))
+            else:
+                change = f"{before} → {after}" if before else after
+                entries.append(HistoryEntry(at, f"{field}: {change}", who=str(author.get("displayName") or ""),
+                                            kind=field))
+    comments = (((issue.get("fields") or {}).get("comment")) or {}).get("comments") or []
+    for comment in comments if isinstance(comments, list) else []:
+        at = parse_timestamp(comment.get("created")) if isinstance(comment, dict) else None
+        if at is None:
+            continue
+        author = comment.get("author") if isinstance(comment.get("author"), dict) else {}
+        name = str(author.get("displayName") or "")
+        entries.append(HistoryEntry(at, "commented", who=name, responder=name,
+                                    person=str(author.get("accountId") or author.get("name") or ""), kind="comment"))
+    return entries
 
 
 class JiraClient:
@@ -165,6 +205,12 @@ class JiraClient:
             raise PermanentTrackerError("jira", "get_item", f"answer is not an issue: {error}", 0) from None
         # the link people follow is built from the configured URL, never from the answer's ``self``
         return replace(item, url=self.browse_url(item.ref.key))
+
+    def history(self, ref: ItemRef) -> History:
+        """The changelog (status, assignee, priority) and comment times: one request."""
+        key = self._key(ref, "history")
+        data = self._call("history", "GET", f"issue/{key}", params={"expand": "changelog", "fields": "comment"})
+        return History(tuple(history_from_changelog(data if isinstance(data, dict) else {})), url=self.browse_url(key))
 
     def browse_url(self, key: str) -> str:
         return f"{self.url}/browse/{key}"

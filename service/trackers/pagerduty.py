@@ -18,6 +18,7 @@ import requests
 from config.settings import PagerDutySettings
 from service.timestamps import parse_timestamp
 from service.events import Item, ItemRef, Source
+from service.history import History, HistoryEntry
 from service.markers import Marker, MarkerKeys, Markup, attach
 from service.trackers.base import Capabilities, Comment, Identity, Review, ReviewDraft, link_marker
 from service.trackers.errors import PermanentTrackerError, UnsupportedOperation
@@ -34,6 +35,44 @@ def _pagerduty_message(data: Any) -> str:
     return f"{message}: {'; '.join(details)}" if details else message
 
 
+
+
+LOG_PAGE = 100
+
+_LOG_WORDS = {
+    "trigger": "triggered", "acknowledge": "acknowledged", "unacknowledge": "unacknowledged",
+    "assign": "assigned", "escalate": "escalated", "annotate": "note added", "resolve": "resolved",
+    "snooze": "snoozed", "urgency_change": "urgency changed", "priority_change": "priority changed",
+    "reach_trigger_limit": "reached its trigger limit", "exhaust_escalation_path": "exhausted its escalation path",
+}
+
+
+def history_from_log_entries(log_entries: list[Any]) -> list[HistoryEntry]:
+    """PagerDuty's log entries as history entries; an unknown type is named by its type."""
+    entries = []
+    for entry in log_entries:
+        if not isinstance(entry, dict):
+            continue
+        at = parse_timestamp(entry.get("created_at"))
+        kind = str(entry.get("type") or "").removesuffix("_log_entry")
+        if at is None or not kind or kind == "notify":
+            continue
+        agent = entry.get("agent") if isinstance(entry.get("agent"), dict) else {}
+        who = str(agent.get("summary") or "")
+        by_person = agent.get("type") in ("user_reference", "user")
+        what = _LOG_WORDS.get(kind, kind.replace("_", " "))
+        if kind == "assign":
+            assignees = [a for a in entry.get("assignees") or [] if isinstance(a, dict)]
+            names = ", ".join(str(a.get("summary") or a.get("id") or "") for a in assignees)
+            what = f"assigned to {names}" if names else what
+            for assignee in assignees or [{}]:
+                entries.append(HistoryEntry(at, what, who=who, person=str(assignee.get("id") or ""),
+                                            responder=str(assignee.get("summary") or ""), kind="assign"))
+            continue
+        responding = kind in ("acknowledge", "annotate") and by_person
+        entries.append(HistoryEntry(at, what, who=who, person=str(agent.get("id") or "") if by_person else "",
+                                    responder=who if responding else "", kind=kind))
+    return entries
 
 
 class PagerDutyClient:
@@ -116,6 +155,24 @@ class PagerDutyClient:
             closed_at=parse_timestamp(data.get("resolved_at")) if data.get("status") == "resolved" else None,
             done=data.get("status") == "resolved",
         )
+
+    def history(self, ref: ItemRef) -> History:
+        """The incident's log entries (PagerDuty's overview: no notifications): one request, two
+        when there are more than a page (then both ends, and how many lie between)."""
+        incident_id = self._id(ref, "history")
+        path = f"/incidents/{incident_id}/log_entries"
+        params: dict[str, str | int] = {"limit": LOG_PAGE, "is_overview": "true", "total": "true"}
+        first = self.api.json("history", "GET", path, params=params)
+        entries = list(first.get("log_entries") or [])
+        total = first.get("total")
+        omitted = 0
+        if first.get("more") and isinstance(total, int) and total > len(entries):
+            offset = max(len(entries), total - LOG_PAGE)
+            tail = self.api.json("history", "GET", path, params=params | {"offset": offset})
+            entries += list(tail.get("log_entries") or [])
+            omitted = offset - LOG_PAGE if offset > LOG_PAGE else 0
+        url = next((str((e.get("incident") or {}).get("html_url") or "") for e in entries if isinstance(e, dict)), "")
+        return History(tuple(history_from_log_entries(entries)), url=url, omitted=omitted)
 
     def open_review(self, draft: ReviewDraft) -> Review:
         raise UnsupportedOperation("pagerduty", "open_review", "PagerDuty has no tasks: open the review in GitHub or Jira")

@@ -148,6 +148,7 @@ class GitHubDouble(TrackerDouble):
         self.route("/repos/<owner>/<repo>/issues/<int:number>/comments", ["GET"], self.list_comments)
         self.route("/repos/<owner>/<repo>/issues/<int:number>/comments", ["POST"], self.create_comment)
         self.route("/repos/<owner>/<repo>/issues/comments/<int:comment_id>", ["PATCH"], self.update_comment)
+        self.route("/repos/<owner>/<repo>/issues/<int:number>/timeline", ["GET"], self.list_timeline)
 
     def get_user(self) -> Response:
         login = self._login()
@@ -182,8 +183,31 @@ class GitHubDouble(TrackerDouble):
         chunk = rows[(page - 1) * per_page : page * per_page]
         headers = {}
         if page * per_page < len(rows):
-            headers["Link"] = f'<{request.base_url}?page={page + 1}&per_page={per_page}>; rel="next"'
+            last = (len(rows) + per_page - 1) // per_page
+            headers["Link"] = (f'<{request.base_url}?page={page + 1}&per_page={per_page}>; rel="next", '
+                               f'<{request.base_url}?page={last}&per_page={per_page}>; rel="last"')
         return self.reply(200, [self._public(r) for r in chunk], headers)
+
+    def add_timeline_event(self, repo: str, number: int, event: dict[str, Any]) -> None:
+        """An event as GitHub's timeline lists it (``event``, ``actor``, ``created_at``, ...)."""
+        with self.lock:
+            self.issues[repo][number].setdefault("_timeline", []).append(event)
+
+    def list_timeline(self, owner: str, repo: str, number: int) -> Response:
+        """The events GitHub would list: what was seeded, then each comment as ``commented``."""
+        with self.lock:
+            issue = (self._repo_or_404(owner, repo) or {}).get(number)
+            if issue is None:
+                return self.error(404, "Not Found")
+            events = list(issue.get("_timeline", []))
+            for comment in self.comments_on(f"{owner}/{repo}", number):
+                events.append({"event": "commented", "id": comment["id"], "node_id": comment["node_id"],
+                               "url": comment["url"], "html_url": comment["html_url"], "body": comment["body"],
+                               "user": comment["user"], "actor": comment["user"], "created_at": comment["created_at"],
+                               "updated_at": comment["updated_at"], "issue_url": comment["issue_url"],
+                               "author_association": "MEMBER"})
+        events.sort(key=lambda e: e.get("created_at") or "")
+        return self._page(events)
 
     @staticmethod
     def _public(row: dict[str, Any]) -> dict[str, Any]:

@@ -134,6 +134,15 @@ class JiraDouble(TrackerDouble):
             self.issues[key] = issue
             return issue
 
+    def add_history(self, key: str, created: datetime, items: list[dict[str, Any]],
+                    author: dict[str, Any] | None = None) -> None:
+        """A changelog entry: ``items`` as Jira lists them (``field``, ``fromString``, ``toString``...)."""
+        with self.lock:
+            issue = self.issues[key]
+            history = issue.setdefault("_history", [])
+            history.append({"id": str(10000 + len(history)), "created": jira_time(created), "items": items,
+                            "author": author or {"displayName": "Ada Responder", "accountId": "557058:ada"}})
+
     def issue(self, key: str) -> dict[str, Any]:
         with self.lock:
             return self.issues[key]
@@ -191,6 +200,14 @@ class JiraDouble(TrackerDouble):
             k: v for k, v in issue["fields"].items() if k in fields
         }
         out = {"id": issue["id"], "key": issue["key"], "self": issue["self"], "fields": dict(shown)}
+        if fields and "comment" in fields:
+            comments = [self._comment_json(issue, c) for c in issue["_comments"]]
+            out["fields"]["comment"] = {"comments": comments, "total": len(comments), "startAt": 0,
+                                        "maxResults": len(comments)}
+        if "changelog" in self._list_arg("expand"):
+            histories = issue.get("_history", [])
+            out["changelog"] = {"startAt": 0, "maxResults": len(histories), "total": len(histories),
+                                "histories": histories}
         if props:
             out["properties"] = {p: issue["_properties"][p] for p in props if p in issue["_properties"]}
         return out
