@@ -38,6 +38,8 @@ def lesson_dict(lesson: Lesson) -> dict[str, object]:
 
 def written_in(lesson: Lesson) -> Markup:
     """The markup of the lesson's sections: the review tracker's (they are kept as written)."""
+    if lesson.review_ref.startswith("markdown:"):  # imported from a Markdown file
+        return "markdown"
     return MARKUP_OF[ItemRef.parse(lesson.review_ref).source]
 
 
@@ -51,7 +53,8 @@ def lesson_markdown(lesson: Lesson) -> str:
         "",
         f"- Incident: [{lesson.incident_ref}]({lesson.incident_url})" if lesson.incident_url
         else f"- Incident: {lesson.incident_ref}",
-        f"- Review: [{lesson.review_ref}]({lesson.review_url})",
+        f"- Review: [{lesson.review_ref}]({lesson.review_url})" if lesson.review_url
+        else f"- Review: {lesson.review_ref}",
     ]
     if lesson.priority:
         lines.append(f"- Priority: {lesson.priority}")

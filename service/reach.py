@@ -34,8 +34,9 @@ def lesson_reach(engine: Engine, incident_ref: ItemRef, review_ref: ItemRef, cap
     related.pop(review_ref, None)
     manual = [ref for ref, origin in related.items() if origin == "manual"]
     others = [ref for ref, origin in related.items() if origin != "manual"]
-    room = max(0, cap - 2 - len(manual))
-    return Reach([incident_ref, review_ref, *manual, *others[:room]], others[room:])
+    essential = list(dict.fromkeys([incident_ref, review_ref]))  # one item when a review is its own incident
+    room = max(0, cap - len(essential) - len(manual))
+    return Reach([*essential, *manual, *others[:room]], others[room:])
 
 
 def posted_on(engine: Engine, review_ref: str) -> list[str]:

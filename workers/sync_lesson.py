@@ -122,7 +122,7 @@ def _share(runtime: Runtime, incident: Item, record: reviews.ReviewRecord, secti
     ``[lesson] max_related_items``; items linked by hand (``lessonloop link``) always get it."""
     review_ref = ItemRef.parse(record.ref)
     known_urls = (incident.url, record.url)
-    for found in sorted(_referenced(runtime, incident.body + "\n" + review_body, known_urls), key=_natural_order):
+    for found in sorted(referenced_items(runtime, incident.body + "\n" + review_body, known_urls), key=_natural_order):
         links.add(runtime.engine, incident.ref, found, "text")
     reach = lesson_reach(runtime.engine, incident.ref, review_ref, runtime.settings.lesson.max_related_items)
     failures: list[str] = []
@@ -148,7 +148,7 @@ def _natural_order(ref: ItemRef) -> tuple[str, str, int, str]:
     return (ref.source, head, int(number) if number.isdigit() else 0, ref.key)
 
 
-def _referenced(runtime: Runtime, text: str, known_urls: tuple[str, ...]) -> set[ItemRef]:
+def referenced_items(runtime: Runtime, text: str, known_urls: tuple[str, ...]) -> set[ItemRef]:
     """Items the text names. GitHub's web host is LESSONLOOP_GITHUB_WEB_URL's, or the API's
     (``api.github.com`` -> ``github.com``, GHE's ``/api/v3`` -> its host), and whatever host
     our GitHub items' own links use, which is how the tracker itself spells them."""

@@ -138,3 +138,11 @@ instance = Table(
     Column("value", Text, nullable=False, doc="what this installation generated once: the marker key"),
     Column("created_at", DateTime(timezone=True), nullable=False),
 )
+
+imports = Table(
+    "imports",
+    metadata,
+    Column("review_ref", String(300), primary_key=True, doc="the lesson (its review's ref, or markdown:PATH)"),
+    Column("source", String(300), nullable=False, doc="what was imported: github:owner/repo, jira:KEY, markdown:DIR"),
+    Column("imported_at", DateTime(timezone=True), nullable=False),
+)

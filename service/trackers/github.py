@@ -165,6 +165,28 @@ class GitHubClient:
             omitted = (last - 2) * PAGE_SIZE
         return History(tuple(history_from_timeline(events)), omitted=omitted)
 
+    def labelled(self, container: str, label: str, since: datetime | None = None) -> list[Item]:
+        """Every issue (open or closed, oldest first) in a repository with ``label``: the past
+        reviews ``lessonloop import`` reads."""
+        owner, repo = self._repo(container, "labelled")
+        found: list[Item] = []
+        page = 1
+        while True:
+            params: dict[str, str | int] = {"labels": label, "state": "all", "sort": "created", "direction": "asc",
+                                            "per_page": PAGE_SIZE, "page": page}
+            if since is not None:
+                params["since"] = since.isoformat().replace("+00:00", "Z")
+            batch = self.api.json("labelled", "GET", f"/repos/{owner}/{repo}/issues", params=params)
+            for issue in batch if isinstance(batch, list) else []:
+                if isinstance(issue, dict) and "pull_request" not in issue:
+                    try:
+                        found.append(item_from_issue(issue, f"{owner}/{repo}"))
+                    except UnreadableBody:
+                        continue
+            if not isinstance(batch, list) or len(batch) < PAGE_SIZE:
+                return found
+            page += 1
+
     # --- reviews ------------------------------------------------------------------------------
 
     def open_review(self, draft: ReviewDraft) -> Review:

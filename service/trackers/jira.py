@@ -212,6 +212,17 @@ class JiraClient:
         data = self._call("history", "GET", f"issue/{key}", params={"expand": "changelog", "fields": "comment"})
         return History(tuple(history_from_changelog(data if isinstance(data, dict) else {})), url=self.browse_url(key))
 
+    def search_items(self, jql: str) -> list[Item]:
+        """The issues a JQL query finds, as items: the past reviews ``lessonloop import`` reads."""
+        found = []
+        for issue in self._search("search_items", jql, ITEM_FIELDS):
+            try:
+                item = item_from_issue(issue)
+            except UnreadableBody:
+                continue
+            found.append(replace(item, url=self.browse_url(item.ref.key)))
+        return found
+
     def browse_url(self, key: str) -> str:
         return f"{self.url}/browse/{key}"
 
