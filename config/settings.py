@@ -47,6 +47,11 @@ class _Strict(BaseModel):
 class GitHubSettings(_Strict):
     webhook_secrets: tuple[SecretStr, ...] = ()
     token: SecretStr | None = None
+    app_id: int | None = Field(None, gt=0)
+    app_private_key: SecretStr | None = None
+    """The App's PEM private key (``LESSONLOOP_GITHUB_APP_PRIVATE_KEY`` or ``…_FILE``)."""
+    app_installation_id: int | None = Field(None, gt=0)
+    """Else found per repository (``GET /repos/{owner}/{repo}/installation``) and cached."""
     api_url: str = "https://api.github.com"
     web_url: str | None = None
     """Where people see issues (links in lessons are recognised by it); by default derived
@@ -61,6 +66,34 @@ class GitHubSettings(_Strict):
     @classmethod
     def _url(cls, v: str) -> str:
         return _http_url(v)
+
+    @field_validator("app_private_key")
+    @classmethod
+    def _pem(cls, v: SecretStr | None) -> SecretStr | None:
+        if v is None:
+            return None
+        text = v.get_secret_value().replace("\\n", "\n").strip() + "\n"  # a PEM in one env line keeps \n
+        from cryptography.hazmat.primitives.serialization import load_pem_private_key
+
+        try:
+            load_pem_private_key(text.encode("utf-8"), password=None)
+        except (ValueError, TypeError) as error:
+            raise ValueError(f"LESSONLOOP_GITHUB_APP_PRIVATE_KEY: not a PEM private key without a passphrase "
+                             f"({str(error).splitlines()[0] if str(error) else type(error).__name__})") from None
+        return SecretStr(text)
+
+    @model_validator(mode="after")
+    def _one_way_to_sign_in(self) -> GitHubSettings:
+        app = self.app_id is not None or self.app_private_key is not None or self.app_installation_id is not None
+        if app and self.token is not None:
+            raise ValueError("set either LESSONLOOP_GITHUB_TOKEN or the LESSONLOOP_GITHUB_APP_* settings, not both")
+        if app and (self.app_id is None or self.app_private_key is None):
+            raise ValueError("LESSONLOOP_GITHUB_APP_ID and LESSONLOOP_GITHUB_APP_PRIVATE_KEY are needed together")
+        return self
+
+    @property
+    def signs_in(self) -> bool:
+        return self.token is not None or self.app_id is not None
 
 
 class JiraSettings(_Strict):
@@ -198,7 +231,7 @@ class Settings(_Strict):
 
     def has_api_credentials(self, source: str) -> bool:
         if source == "github":
-            return self.github.token is not None
+            return self.github.signs_in
         if source == "jira":
             return self.jira.url is not None and self.jira.auth_kind != "none"
         return self.pagerduty.api_token is not None and bool(self.pagerduty.from_email)
@@ -231,7 +264,7 @@ class Settings(_Strict):
 
 
 API_CREDENTIALS = {
-    "github": "LESSONLOOP_GITHUB_TOKEN",
+    "github": "LESSONLOOP_GITHUB_TOKEN (or LESSONLOOP_GITHUB_APP_ID and LESSONLOOP_GITHUB_APP_PRIVATE_KEY)",
     "jira": "LESSONLOOP_JIRA_URL and LESSONLOOP_JIRA_EMAIL + LESSONLOOP_JIRA_API_TOKEN (or LESSONLOOP_JIRA_PAT)",
     "pagerduty": "LESSONLOOP_PAGERDUTY_API_TOKEN and LESSONLOOP_PAGERDUTY_FROM",
 }
@@ -261,6 +294,9 @@ _ENV: dict[str, tuple[tuple[str, ...], bool]] = {
     "LESSONLOOP_MARKER_KEY": (("marker_keys",), True),
     "LESSONLOOP_GITHUB_WEBHOOK_SECRET": (("github", "webhook_secrets"), True),
     "LESSONLOOP_GITHUB_TOKEN": (("github", "token"), True),
+    "LESSONLOOP_GITHUB_APP_ID": (("github", "app_id"), False),
+    "LESSONLOOP_GITHUB_APP_PRIVATE_KEY": (("github", "app_private_key"), True),
+    "LESSONLOOP_GITHUB_APP_INSTALLATION_ID": (("github", "app_installation_id"), False),
     "LESSONLOOP_GITHUB_API_URL": (("github", "api_url"), False),
     "LESSONLOOP_GITHUB_WEB_URL": (("github", "web_url"), False),
     "LESSONLOOP_JIRA_WEBHOOK_SECRET": (("jira", "webhook_secrets"), True),

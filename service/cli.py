@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from pydantic import SecretStr
-from redis.exceptions import RedisError
+from redis.exceptions import LockError, RedisError
 from sqlalchemy.exc import SQLAlchemyError
 
 from config.settings import Settings, SettingsError, load_settings
@@ -265,16 +265,49 @@ def _check_online(settings: Settings) -> int:
 
     problems = 0
     # only identities are asked for here and nothing is written, so no marker is ever signed
-    clients = build_clients(settings, MarkerKeys([secrets.token_hex(32)]))
+    clients = build_clients(settings, MarkerKeys([secrets.token_hex(32)]), redis=Runtime.build(settings).redis)
     if not clients:
         print("online: no tracker has API credentials set")
     for source, client in clients.items():
         try:
             identity = client.whoami()
             print(f"{source}: signed in as {identity.name} ({identity.id})")
-        except TrackerError as error:
+            if identity.kind == "app":
+                problems += _check_github_app(settings, client)
+        except (TrackerError, LockError) as error:
             problems += 1
             print(f"{source}: {error} (API at {_api_url(settings, source)})")
+    return problems
+
+
+def _check_github_app(settings: Settings, client: object) -> int:
+    """Which installation, which repositories it sees, and any repository a rule uses that it cannot."""
+    from service.trackers.errors import TrackerError
+    from service.trackers.github import GitHubClient
+
+    assert isinstance(client, GitHubClient) and client.app is not None
+    app = client.app
+    wanted = sorted({rule.target.container for rule in settings.rules if rule.target and rule.target.source == "github"}
+                    | {project for rule in settings.rules if rule.source == "github" for project in rule.projects})
+    installations: dict[int, list[str]] = {}
+    problems = 0
+    if app.installation_id is not None:
+        installations[app.installation_id] = []
+    else:  # found per repository, as the worker does
+        for repository in wanted:
+            try:
+                installations.setdefault(app.installation_of(repository), [])
+            except TrackerError as error:
+                problems += 1
+                print(f"github: a rule uses {repository}, which the App cannot see: {error.message}")
+    for installation in sorted(installations):
+        seen = app.repositories(installation)
+        print(f"github: installation {installation} sees {len(seen)} repositories: {', '.join(seen) or '-'}")
+        if app.installation_id is not None:
+            for repository in wanted:
+                if repository.lower() not in {name.lower() for name in seen}:
+                    problems += 1
+                    print(f"github: a rule uses {repository}, which installation {installation} cannot see")
     return problems
 
 

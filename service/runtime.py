@@ -36,7 +36,7 @@ class Runtime:
         key the store generated once: the store must be migrated first)."""
         from service.trackers.registry import build_clients
 
-        self.clients = dict(build_clients(self.settings, self.marker_keys()))
+        self.clients = dict(build_clients(self.settings, self.marker_keys(), redis=self.redis))
         return self
 
     def marker_keys(self) -> MarkerKeys:

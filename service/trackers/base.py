@@ -76,7 +76,8 @@ class Identity:
     id: str  # GitHub login, Jira accountId (Cloud) or user key/name (Data Center), PagerDuty user id
     name: str
     email: str = ""
-    kind: Literal["user", "account"] = "user"  # "account": a PagerDuty account-level token
+    kind: Literal["user", "account", "app"] = "user"
+    """"account": a PagerDuty account-level token; "app": a GitHub App, acting as ``<slug>[bot]``."""
 
 
 @runtime_checkable

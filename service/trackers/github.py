@@ -11,6 +11,7 @@ from datetime import datetime
 from typing import Any
 
 import requests
+from redis import Redis
 
 from config.settings import GitHubSettings
 from service.timestamps import parse_timestamp
@@ -20,11 +21,16 @@ from service.sources.github import item_from_issue
 from service.markers import Marker, MarkerKeys, Markup, attach, container_of
 from service.trackers.base import Capabilities, Comment, Identity, Review, ReviewDraft, link_marker, review_marker
 from service.trackers.errors import PermanentTrackerError
+from service.trackers.github_app import AppTokens
 from service.trackers.http import DEFAULT_TIMEOUT, HttpApi, response_message
 from service.trackers.retry import RetryPolicy
 
 API_VERSION = "2022-11-28"
 PAGE_SIZE = 100
+
+
+def message_of(response: requests.Response) -> str:
+    return response_message(response, _github_message)
 
 
 def _github_message(data: Any) -> str:
@@ -104,31 +110,37 @@ class GitHubClient:
 
     def __init__(
         self,
-        token: str,
+        token: str | None,
         api_url: str = "https://api.github.com",
         retry: RetryPolicy = RetryPolicy(),
         timeout: float | tuple[float, float] = DEFAULT_TIMEOUT,
         *,
         keys: MarkerKeys,
+        app: AppTokens | None = None,
     ) -> None:
+        """A personal or fine-grained ``token``, or (``token`` None) a GitHub ``app``."""
+        if (token is None) == (app is None):
+            raise ValueError("GitHub needs a token or an App, one of them")
         self.keys = keys
+        self.app = app
         session = requests.Session()
         session.headers.update(
-            {
-                "Authorization": f"Bearer {token}",
-                "Accept": "application/vnd.github+json",
-                "X-GitHub-Api-Version": API_VERSION,
-                "User-Agent": "lessonloop",
-            }
+            {"Accept": "application/vnd.github+json", "X-GitHub-Api-Version": API_VERSION, "User-Agent": "lessonloop"}
         )
-        self.api = HttpApi(
-            "github", api_url, session, lambda r: response_message(r, _github_message), retry, timeout
-        )
+        if token is not None:
+            session.headers["Authorization"] = f"Bearer {token}"
+        self.api = HttpApi("github", api_url, session, message_of, retry, timeout, credentials=app)
         self._identity: Identity | None = None
 
     @classmethod
-    def from_settings(cls, settings: GitHubSettings, keys: MarkerKeys,
-                      retry: RetryPolicy = RetryPolicy()) -> GitHubClient:
+    def from_settings(cls, settings: GitHubSettings, keys: MarkerKeys, retry: RetryPolicy = RetryPolicy(),
+                      redis: Redis | None = None) -> GitHubClient:
+        if settings.app_id is not None and settings.app_private_key is not None:
+            if redis is None:
+                raise ValueError("a GitHub App needs Redis to share its installation tokens")
+            app = AppTokens(settings.app_id, settings.app_private_key.get_secret_value(), settings.api_url, redis,
+                            message_of, settings.app_installation_id, retry)
+            return cls(None, settings.api_url, retry, keys=keys, app=app)
         if settings.token is None:
             raise ValueError("LESSONLOOP_GITHUB_TOKEN is not set")
         return cls(settings.token.get_secret_value(), settings.api_url, retry, keys=keys)
@@ -136,10 +148,17 @@ class GitHubClient:
     # --- identity and items -------------------------------------------------------------------
 
     def whoami(self) -> Identity:
-        """``GET /user``, once per client: the login doubles as the ``creator`` filter for reviews."""
+        """``GET /user`` (an App: ``GET /app``, acting as ``<slug>[bot]``), once per client: the
+        login is how our own comments are known, and the ``creator`` filter for reviews."""
         if self._identity is None:
-            data = self.api.json("whoami", "GET", "/user")
-            self._identity = Identity("github", data["login"], data.get("name") or data["login"], data.get("email") or "")
+            if self.app is not None:
+                data = self.app.app()
+                slug = str(data.get("slug") or "")
+                self._identity = Identity("github", f"{slug}[bot]", str(data.get("name") or slug), kind="app")
+            else:
+                data = self.api.json("whoami", "GET", "/user")
+                self._identity = Identity("github", data["login"], data.get("name") or data["login"],
+                                          data.get("email") or "")
         return self._identity
 
     def get_item(self, ref: ItemRef) -> Item:

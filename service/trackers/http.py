@@ -7,7 +7,7 @@ GitHub and PagerDuty clients call through :class:`HttpApi`; the Jira client reus
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, Protocol
 
 import requests
 
@@ -66,6 +66,15 @@ def error_from_exception(tracker: str, operation: str, error: requests.RequestEx
     return PermanentTrackerError(tracker, operation, f"request failed: {type(error).__name__}: {error}", 0)
 
 
+class Credentials(Protocol):
+    """Credentials that change (GitHub App installation tokens): asked for on every request."""
+
+    def headers_for(self, path: str) -> Mapping[str, str]: ...
+
+    def refused(self, path: str, sent: Mapping[str, str]) -> None:
+        """The tracker answered 401 to the request ``sent`` with these headers: forget them."""
+
+
 class HttpApi:
     """A base URL, a session built once, a timeout, a retry policy and an error vocabulary."""
 
@@ -77,6 +86,7 @@ class HttpApi:
         message_of: MessageOf,
         retry: RetryPolicy,
         timeout: float | tuple[float, float] = DEFAULT_TIMEOUT,
+        credentials: Credentials | None = None,
     ) -> None:
         self.tracker = tracker
         self.base_url = base_url.rstrip("/")
@@ -84,6 +94,7 @@ class HttpApi:
         self.message_of = message_of
         self.retry = retry
         self.timeout = timeout
+        self.credentials = credentials
 
     def request(
         self,
@@ -96,14 +107,23 @@ class HttpApi:
     ) -> requests.Response:
         """One logical call: retried within the policy, then a response with a 2xx status or our error."""
         url = self.base_url + path
+        renewed = False
 
         def once() -> requests.Response:
+            nonlocal renewed
+            sent = dict(headers or {})
+            if self.credentials is not None:
+                sent.update(self.credentials.headers_for(path))
             try:
                 response = self.session.request(
-                    method, url, params=params, json=json, headers=headers, timeout=self.timeout
+                    method, url, params=params, json=json, headers=sent, timeout=self.timeout
                 )
             except requests.RequestException as error:
                 raise error_from_exception(self.tracker, operation, error) from None
+            if response.status_code == 401 and self.credentials is not None and not renewed:
+                renewed = True  # an expired or revoked token: renew it once, at once
+                self.credentials.refused(path, sent)
+                return once()
             if response.status_code >= 300:
                 raise error_from_response(self.tracker, operation, response, self.message_of(response))
             return response

@@ -28,6 +28,10 @@ KEEP: dict[str, dict[str, list[str]]] = {
         "/repos/{owner}/{repo}/issues/comments/{comment_id}": ["get", "patch"],
         "/repos/{owner}/{repo}/issues/{issue_number}/timeline": ["get"],
         "/user": ["get"],
+        "/app": ["get"],
+        "/app/installations/{installation_id}/access_tokens": ["post"],
+        "/repos/{owner}/{repo}/installation": ["get"],
+        "/installation/repositories": ["get"],
     },
     "jira-cloud-v3.openapi.json": {
         "/rest/api/3/issue": ["post"],
