@@ -37,7 +37,8 @@ from service.trackers.pagerduty import PagerDutyClient
         # what is only text in Markdown but a macro or a link in Jira is escaped
         ("set {timeout} in [brackets]", "set \\{timeout} in \\[brackets]"),
         ("already \\[escaped] and \\*not em\\*", "already \\[escaped] and \\*not em\\*"),
-        ("`{code}` stays", "{{{code}}} stays"),
+        # Jira parses the inside of {{monospace}}: a brace there would be a macro (was "{{{code}}}")
+        ("`{code}` stays", "{{\\{code\\}}} stays"),
     ],
 )
 def test_markdown_to_jira(markdown: str, jira: str) -> None:
