@@ -73,7 +73,7 @@ _MD_FENCE_OPEN = re.compile(r"^ {0,3}(`{3,}|~{3,})(.*)$")
 _MD_INFO = re.compile(r"[\w+#.-]{0,40}")
 _MD_TOKEN = re.compile(
     r"(?P<code>`{1,3})(?P<code_text>[^`]{1,200})(?P=code)(?!`)"
-    r"|(?P<bang>!?)\[(?P<text>[^\[\]\n]{0,200})\]\(\s*(?P<href><[^<>\n]{0,2000}>|[^()\s<>]{1,2000})"
+    r"|(?P<bang>!?)\[(?P<text>[^\[\]\n]{0,200})\]\(\s*(?P<href><[^<>\n]{0,2000}>|(?:[^()\s<>]|\([^()\s<>]{0,200}\)){1,2000})"
     r"(?:\s+(?:\"[^\"\n]{0,200}\"|'[^'\n]{0,200}'))?\s*\)"
     r"|<(?P<auto>[A-Za-z][A-Za-z0-9+.-]{1,31}:[^\s<>]{0,2000})>"
 )
@@ -148,7 +148,8 @@ def markdown_text(text: str) -> str:
 _JIRA_BLOCK = re.compile(r"^\s*\{(code|noformat)(?::([^}\n]{0,400}))?\}(.*)$")
 _JIRA_QUOTE = "{quote}"
 _JIRA_CLOSERS = re.compile(r"\{(?=\s*(?:code|noformat|quote))", re.IGNORECASE)
-_JIRA_COLOR = re.compile(r"\{color(?::[^}\n]{0,40})?\}")
+_JIRA_COLOR = re.compile(r"(?<!\\)((?:\\\\)*)\{color(?::[^}\n]{0,40})?\}")  # unless escaped
+_JIRA_QUOTE_SPLIT = re.compile(r"(?<!\\)((?:\\\\)*)\{quote\}")
 _JIRA_TOKEN = re.compile(
     r"\{\{(?P<mono>(?:\\.|[^\\\n]){1,200}?)\}\}"
     r"|\[~(?P<account>accountid:)?(?P<mention>[^\]\n]{1,200})\]"
@@ -211,9 +212,14 @@ def inert_jira(text: str) -> str:
 
 def _jira_quoted_line(line: str, quotes: int) -> tuple[str, int]:
     """One line of text, its ``{quote}`` toggles kept and everything between them made inert."""
-    pieces = line.split(_JIRA_QUOTE)
-    quotes += len(pieces) - 1
-    return _JIRA_QUOTE.join(jira_inline(piece) for piece in pieces), quotes
+    out: list[str] = []
+    last = 0
+    for match in _JIRA_QUOTE_SPLIT.finditer(line):
+        out.append(jira_inline(line[last:match.start()] + match.group(1)) + _JIRA_QUOTE)
+        last = match.end()
+        quotes += 1
+    out.append(jira_inline(line[last:]))
+    return "".join(out), quotes
 
 
 def _jira_language(parameters: str | None) -> str:
@@ -255,7 +261,7 @@ def jira_inline(text: str) -> str:
         url = safe_url(match.group("image"), IMAGE_SCHEMES)
         return f"!{url}!" if url else jira_text(match.group("image"))
 
-    return _tokens(_JIRA_TOKEN, one, jira_text, _JIRA_COLOR.sub("", text))
+    return _tokens(_JIRA_TOKEN, one, jira_text, _JIRA_COLOR.sub(r"\1", text))
 
 
 def jira_text(text: str) -> str:
@@ -284,11 +290,15 @@ def jira_code_text(text: str) -> str:
 
 def _tokens(pattern: re.Pattern[str], keep: Callable[[re.Match[str]], str], text_of: Callable[[str], str],
             text: str) -> str:
-    """``text`` with each match of ``pattern`` rewritten by ``keep`` and the text between made inert."""
+    """``text`` with each match of ``pattern`` rewritten by ``keep`` and the text between made inert.
+    A match right after an odd run of backslashes is escaped, so it stays text."""
     out: list[str] = []
     last = 0
     for match in pattern.finditer(text):
-        out.append(text_of(text[last:match.start()]))
+        before = text[last:match.start()]
+        if (len(before) - len(before.rstrip("\\"))) % 2:
+            continue  # escaped: its opener is a character, and what it spans is text
+        out.append(text_of(before))
         out.append(keep(match))
         last = match.end()
     out.append(text_of(text[last:]))
