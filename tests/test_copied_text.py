@@ -10,9 +10,9 @@ from __future__ import annotations
 import re
 from html.parser import HTMLParser
 
-import cmarkgfm
+import cmarkgfm  # type: ignore[import-untyped]  # ships no type information
 import pytest
-from cmarkgfm.cmark import Options
+from cmarkgfm.cmark import Options  # type: ignore[import-untyped]
 from hypothesis import given, settings
 from hypothesis import strategies as st
 

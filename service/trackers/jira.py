@@ -38,7 +38,13 @@ from service.trackers.base import (
     review_marker,
 )
 from service.trackers.errors import PermanentTrackerError
-from service.trackers.http import DEFAULT_TIMEOUT, error_from_exception, error_from_response, response_message
+from service.trackers.http import (
+    DEFAULT_TIMEOUT,
+    error_from_exception,
+    error_from_response,
+    response_message,
+    where_of,
+)
 from service.trackers.retry import RetryPolicy, call_with_retry
 
 Deployment = Literal["cloud", "datacenter"]
@@ -121,12 +127,13 @@ class JiraClient:
                 response = self._jira._session.request(method, url, params=params, data=data)
             except JIRAError as error:
                 response = error.response
-                if response is None:
-                    raise PermanentTrackerError("jira", operation, str(error.text or error), 0) from None
+                if response is None:  # str(error) lists the request's headers: name the host and path only
+                    message = f"request failed: JIRAError{where_of(url)}"
+                    raise PermanentTrackerError("jira", operation, message, 0) from None
                 message = response_message(response, _jira_message)
                 raise error_from_response("jira", operation, response, message) from None
-            except requests.RequestException as error:
-                raise error_from_exception("jira", operation, error) from None
+            except (requests.RequestException, ValueError) as error:  # ValueError: a header http.client refused
+                raise error_from_exception("jira", operation, error, url) from None
             if not response.content:
                 return None
             try:
