@@ -26,6 +26,7 @@ from jira import JIRA, JIRAError
 from config.settings import JiraSettings
 from service.events import Item, ItemRef, Source
 from service.jira_fields import description_text, fields_done
+from service.lesson.stub import link as wiki_link
 from service.markers import Marker, Markup, attach, find, find_kind
 from service.timestamps import parse_timestamp
 from service.trackers.base import (
@@ -320,9 +321,12 @@ class JiraClient:
 
     @staticmethod
     def _with_reference(draft: ReviewDraft) -> str:
+        """The body with a link to the incident when it has none. The title is the incident
+        tracker's text: escaped like every copied string (no mention, macro or marker in it)."""
         if draft.incident_url in draft.body or draft.incident.key in draft.body:
             return draft.body
-        return f"{draft.body.rstrip()}\n\nIncident: [{draft.incident_title or draft.incident}|{draft.incident_url}]"
+        reference = wiki_link(draft.incident_title or str(draft.incident), draft.incident_url, "jira")
+        return f"{draft.body.rstrip()}\n\nIncident: {reference}"
 
     @staticmethod
     def _key(ref: ItemRef, operation: str) -> str:
