@@ -79,10 +79,10 @@ _MD_TOKEN = re.compile(
 )
 _MD_BREAK = re.compile(
     r"(?<![A-Za-z0-9])@(?=[A-Za-z0-9])"  # a GitHub mention: @user, @org/team
-    r"|(?<!\\)(?:\\\\)*<(?=[A-Za-z/!?])"  # an HTML tag, comment or autolink; an escaped < stays text
+    r"|<(?=[A-Za-z/!?])"  # an HTML tag, comment or autolink (a backslash is no help: a bare URL before it eats it)
     r"|\](?=[(\[:])"  # a link, a reference link, a link reference definition
     r"|&(?=#[0-9]{1,8};|#[xX][0-9A-Fa-f]{1,7};|[A-Za-z][A-Za-z0-9]{1,31};)"  # an entity (checked below)
-    r"|\b(?:xmpp|[A-Za-z][A-Za-z0-9+.-]{0,31}(?=://))(?<!https)(?<!http):(?=\S)",  # an autolink of another scheme
+    r"|(?:xmpp|mailto|\b[A-Za-z][A-Za-z0-9+.-]{0,31}(?=://))(?<!https)(?<!http):(?=\S)",  # a GFM protocol autolink
     re.IGNORECASE,
 )
 
@@ -113,21 +113,26 @@ def inert_markdown(text: str) -> str:
 
 
 def _md_line(text: str) -> str:
-    def one(match: re.Match[str]) -> str:
+    return _inert_runs(_md_pieces(text), markdown_text)
+
+
+def _md_pieces(text: str) -> list[Piece]:
+    def one(match: re.Match[str]) -> list[Piece]:
         if match.group("code"):
-            return match.group("code") + markdown_text(match.group("code_text")) + match.group("code")
+            return [(True, match.group("code") + markdown_text(match.group("code_text")) + match.group("code"))]
         if match.group("auto"):
             url = safe_url(match.group("auto"))
-            return f"<{url}>" if url else markdown_text(match.group(0))
+            return [(True, f"<{url}>")] if url else [(False, match.group(0))]
         href = match.group("href")
         href = href[1:-1] if href.startswith("<") else href
         if match.group("bang"):
             url = safe_url(href, IMAGE_SCHEMES)
-            return f"![{markdown_text(match.group('text'))}]({url})" if url else markdown_text(match.group("text"))
+            alt = match.group("text")
+            return [(True, f"![{markdown_text(alt)}]({url})")] if url else [(False, alt)]
         url = safe_url(href)
-        return f"[{_md_line(match.group('text'))}]({url})" if url else _md_line(match.group("text"))
+        return [(True, f"[{_md_line(match.group('text'))}]({url})")] if url else _md_pieces(match.group("text"))
 
-    return _tokens(_MD_TOKEN, one, markdown_text, text)
+    return _pieces(_MD_TOKEN, one, text)
 
 
 def markdown_text(text: str) -> str:
@@ -158,7 +163,7 @@ _JIRA_TOKEN = re.compile(
     r"|!(?P<image>[^!\s|]{1,2000})(?:\|[^!\n]{0,200})?!",
     re.IGNORECASE,
 )
-_JIRA_SPECIAL = re.compile(r"(\\*)(\{|\[|!(?=\S)|$)")
+_JIRA_SPECIAL = re.compile(r"(\\*)(\{|\[|!(?=\S|$)|$)")  # a ! at the end may meet a kept construct
 _JIRA_BARE_SCHEME = re.compile(r"\b([A-Za-z][A-Za-z0-9+.-]{0,31})(?<!https)(?<!http):(?=//)", re.IGNORECASE)
 
 
@@ -247,26 +252,31 @@ def jira_code_block_line(line: str) -> str:
 def jira_inline(text: str) -> str:
     """One line of Jira text with its links, images and monospace kept (when safe) and everything
     else that Jira would parse as a link, a mention, an image or a macro escaped."""
-    def one(match: re.Match[str]) -> str:
+    return _inert_runs(_jira_pieces(_JIRA_COLOR.sub(r"\1", text)), jira_text)
+
+
+def _jira_pieces(text: str) -> list[Piece]:
+    def one(match: re.Match[str]) -> list[Piece]:
         if match.group("mono") is not None:
-            return "{{" + jira_code_text(match.group("mono")) + "}}"
+            return [(True, "{{" + jira_code_text(match.group("mono")) + "}}")]
         if match.group("mention") is not None:
-            return "a Jira user" if match.group("account") else jira_text(match.group("mention"))
+            return [(False, "a Jira user" if match.group("account") else match.group("mention"))]
         if match.group("href") is not None:
             url = safe_url(match.group("href"))
-            return f"[{jira_inline(match.group('text'))}|{url}]" if url else jira_inline(match.group("text"))
+            return [(True, f"[{jira_inline(match.group('text'))}|{url}]")] if url else _jira_pieces(match.group("text"))
         if match.group("bare") is not None:
             url = safe_url(match.group("bare"))
-            return f"[{url}]" if url else jira_text(match.group(0))
+            return [(True, f"[{url}]")] if url else [(False, match.group(0))]
         url = safe_url(match.group("image"), IMAGE_SCHEMES)
-        return f"!{url}!" if url else jira_text(match.group("image"))
+        return [(True, f"!{url}!")] if url else [(False, match.group("image"))]
 
-    return _tokens(_JIRA_TOKEN, one, jira_text, _JIRA_COLOR.sub(r"\1", text))
+    return _pieces(_JIRA_TOKEN, one, text)
 
 
 def jira_text(text: str) -> str:
-    """``text`` escaped so Jira shows it as written: ``{``, ``[`` and an image-opening ``!`` get a
-    backslash unless an odd run of them already escapes it, ``[~`` a zero-width space too, and a
+    """``text`` escaped so Jira shows it as written: ``{``, ``[`` and an image-opening ``!`` (one
+    before a non-space, or at the end, where a link or image of ours may follow) get a backslash
+    unless an odd run of them already escapes it, ``[~`` a zero-width space too, and a
     trailing backslash a zero-width space so it cannot escape what follows. ``scheme://`` of a
     scheme other than http(s) is broken so Jira does not auto-link it."""
     def one(match: re.Match[str]) -> str:
@@ -288,18 +298,37 @@ def jira_code_text(text: str) -> str:
 
 # --- shared ------------------------------------------------------------------------------------
 
-def _tokens(pattern: re.Pattern[str], keep: Callable[[re.Match[str]], str], text_of: Callable[[str], str],
-            text: str) -> str:
-    """``text`` with each match of ``pattern`` rewritten by ``keep`` and the text between made inert.
-    A match right after an odd run of backslashes is escaped, so it stays text."""
-    out: list[str] = []
+Piece = tuple[bool, str]
+"""(ours, text): a construct written here (a kept link, image or code span) is kept as it is;
+the text around it and in refused ones is joined into runs and made inert a run at a time, so a
+refused link that drops out cannot join ``@`` to a name or ``<`` to a tag name."""
+
+
+def _pieces(pattern: re.Pattern[str], keep: Callable[[re.Match[str]], list[Piece]], text: str) -> list[Piece]:
+    """``text`` cut at each match of ``pattern``, rewritten by ``keep``. A match right after an odd
+    run of backslashes is escaped, so it stays text."""
+    out: list[Piece] = []
     last = 0
     for match in pattern.finditer(text):
         before = text[last:match.start()]
         if (len(before) - len(before.rstrip("\\"))) % 2:
             continue  # escaped: its opener is a character, and what it spans is text
-        out.append(text_of(before))
-        out.append(keep(match))
+        out.append((False, before))
+        out.extend(keep(match))
         last = match.end()
-    out.append(text_of(text[last:]))
+    out.append((False, text[last:]))
+    return out
+
+
+def _inert_runs(pieces: list[Piece], text_of: Callable[[str], str]) -> str:
+    out: list[str] = []
+    run: list[str] = []
+    for ours, piece in pieces:
+        if ours:
+            out.append(text_of("".join(run)))
+            out.append(piece)
+            run = []
+        else:
+            run.append(piece)
+    out.append(text_of("".join(run)))
     return "".join(out)

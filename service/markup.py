@@ -335,12 +335,13 @@ def _jira_inline_to_md(text: str) -> str:
 
 
 _JIRA_COLOR = re.compile(r"\{color(?::[^}]{0,40})?\}")
-_MARKDOWN_ACTIVE = re.compile(r"(?<!\\)[*`<]")  # one already escaped stays as it is
+_MARKDOWN_ACTIVE = re.compile(r"(?<!\\)[*`]")  # one already escaped stays as it is
 
 
 def _escape_for_markdown(text: str) -> str:
     """Characters that are plain in Jira text but not in GitHub's Markdown: a stray ``*`` would
-    start emphasis, a backtick code, and ``<service>`` would vanish as an unknown HTML tag."""
+    start emphasis, a backtick code. (``<service>``, which would vanish as an unknown HTML tag,
+    is broken by the inert pass with a zero-width space: a backslash before it is not enough.)"""
     return _MARKDOWN_ACTIVE.sub(r"\\\g<0>", text)
 
 

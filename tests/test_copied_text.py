@@ -80,6 +80,7 @@ def github_live(markdown: str) -> list[str]:
 
 _JIRA_BLOCK = re.compile(r"\{(code|noformat)(?::[^}\n]*)?\}", re.IGNORECASE)
 _UNESCAPED = r"(?<!\\)(?:\\\\)*"  # an even run of backslashes (none included): what follows is live
+_JIRA_BLOCK_OPENER = re.compile(_UNESCAPED + _JIRA_BLOCK.pattern, re.IGNORECASE)
 _JIRA_LINK = re.compile(r"\[(?:[^|\]\n]*\|)?(?:https?://|mailto:)[^\]\s|]*\]")
 _JIRA_IMAGE = re.compile(r"!https?://[^!\s|]+!")
 _JIRA_ALLOWED_MACRO = re.compile(r"\{\{(?!\{)|\{(?:code(?::[\w+#.-]*)?|noformat|quote)\}")
@@ -89,15 +90,14 @@ _JIRA_OPENER = re.compile(_UNESCAPED + r"(\[|!(?=\S)|\{+(?=[A-Za-z]))")
 def jira_live(text: str) -> list[str]:
     """What would act in ``text`` posted as a Jira comment in wiki markup. The inside of a
     ``{code}``/``{noformat}`` block is shown as written, up to the first closer (taken in any case,
-    to be on the safe side); everything else Jira parses."""
+    to be on the safe side; a block never closed counts as text); everything else Jira parses."""
     found = live_markers(text)
     outside: list[str] = []
     position = 0
-    while (opening := _JIRA_BLOCK.search(text, position)) is not None:
+    while (opening := _JIRA_BLOCK_OPENER.search(text, position)) is not None:
         outside.append(text[position:opening.end()])
         closer = re.search(r"\{" + opening.group(1) + r"\}", text[opening.end():], re.IGNORECASE)
-        if closer is None:
-            position = len(text)
+        if closer is None:  # never closed: read it all as text, to be on the safe side
             break
         outside.append(text[opening.end() + closer.start():opening.end() + closer.end()])
         position = opening.end() + closer.end()
@@ -159,6 +159,10 @@ CASES: list[tuple[str, str, str, str]] = [
     ("markdown", "markdown", "```foo`bar\n@octocat\n```", "foo"),
     ("markdown", "markdown", "`a\nb`@octocat` and \\`@octocat`", "and"),
     ("markdown", "markdown", "````\n```\n````\n@octocat", "```"),
+    # found by fuzzing: a refused link that drops out joins its neighbours; a bare URL eats a backslash
+    ("markdown", "markdown", "ping @[](http://)octocat and <[](x)img src=x onerror=1>", "ping"),
+    ("jira", "markdown", "see https://ok.test/a<details>open</details>", "open"),
+    ("markdown", "markdown", "x_mailto:ops@evil.test and xmpp:ops@evil.test", "and"),
     ("markdown", "jira", "ping [~admin] and [~accountid:123] now", "now"),
     ("markdown", "jira", "[x](~accountid:123) <~accountid:123> [y](~admin)", "x"),
     ("markdown", "jira", "[a](javascript:alert(1)) ![b](javascript:alert(1)) [c](data:x) [d](vbscript:y)", "a"),
@@ -175,6 +179,7 @@ CASES: list[tuple[str, str, str, str]] = [
     ("jira", "jira", "[x|javascript:alert(1)] [y|/settings] [javascript:z] !javascript:alert(1)! !a.png!", "x"),
     ("jira", "jira", "{code}\nx {CODE} [~admin] {noformat}\n{code}\n{{a}} [~admin] {{b}}", "x"),
     ("jira", "jira", "{code:title=[~admin]|borderStyle=solid}\ny\n{code}", "y"),
+    ("jira", "jira", "a!!x!x!y! and <![javascript:a] [~[x|javascript:b]admin]", "and"),
     ("jira", "jira", "{quote}q [~admin]{quote} lessonloop:review incident=x", "q"),
     ("markdown", "plain", "[x](javascript:alert(1)) ![y](data:x) lessonloop:review", "x"),
     ("jira", "plain", "[x|javascript:alert(1)] [~accountid:1] {code}\nlessonloop:lesson\n{code}", "x"),
