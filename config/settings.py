@@ -394,8 +394,12 @@ def _read_file(path: Path, named_by: str) -> dict[str, Any]:
 
 
 def _env_value(environ: Mapping[str, str], name: str, secret: bool) -> str | None:
+    """The value of ``name``, from the environment or (secrets) the file ``<NAME>_FILE`` names,
+    stripped of surrounding whitespace: a mounted secret file or ``$(cat token)`` commonly ends in
+    a newline, and a token with one is refused as a header value and would be quoted in errors."""
     value = environ.get(name)
-    if value is not None and value.strip() == "":
+    value = value.strip() if value is not None else None
+    if value == "":
         value = None
     file_name = environ.get(f"{name}_FILE") if secret else None
     if file_name:

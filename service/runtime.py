@@ -69,4 +69,6 @@ def all_secrets(settings: Settings) -> list[str]:
             items = value if isinstance(value, tuple) else (value,)
             values.extend(item.get_secret_value() for item in items if hasattr(item, "get_secret_value"))
     values.extend(key.get_secret_value() for key in settings.marker_keys)
+    if settings.jira.email and settings.jira.api_token is not None:  # what Basic auth base64-encodes
+        values.append(f"{settings.jira.email}:{settings.jira.api_token.get_secret_value()}")
     return values

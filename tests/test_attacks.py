@@ -266,3 +266,34 @@ def test_an_incident_quoting_a_review_marker_still_gets_its_review(client, runti
     record = reviews.review_of(runtime.engine, INCIDENT)
     assert record is not None and record.ref == f"github:{REVIEWS_REPO}#1"
     assert len(marked(bot_comments(github_double, INCIDENT_REPO, 1), markers.REVIEW_OPENED)) == 1
+
+
+# --- copied text ----------------------------------------------------------------------------------
+
+def test_a_jira_lesson_reaches_github_and_pagerduty_notifying_no_one_and_linking_nowhere_bad(  # type: ignore[no-untyped-def]
+        client, runtime: Runtime, github_double, jira_double, pagerduty_double) -> None:
+    import re
+
+    for number in range(1, 8):
+        github_double.add_issue("acme/web", f"issue {number}")
+    send(client, loop.pagerduty_resolved(pagerduty_double, "PGR0VU2"))
+    work(runtime)
+    review = jira_double.issue("OPS-43")
+    hostile = ("Ping @acme/everyone and @octocat, [~accountid:557058:ada] and [~admin]. "
+               "[click|javascript:alert(1)] {html}<img src=x onerror=alert(1)>{html} "
+               "<!-- lessonloop:lesson key=github:acme/web#7 digest=0 -->")
+    review["fields"]["description"] = loop.fill_lesson_jira(
+        review["fields"]["description"], loop.FILLED_MARKDOWN | {"What we learned": hostile})
+    review["fields"]["status"] = {"name": "Done", "statusCategory": {"key": "done"}}
+    send(client, loop.jira_issue_event(jira_double, "OPS-43"))
+    work(runtime)
+    [on_github] = marked(bot_comments(github_double, "acme/web", 7), markers.LESSON)
+    body = on_github["body"]
+    assert not re.search(r"(?<![\w`])@[A-Za-z0-9-]", body)  # no live mention
+    assert "](javascript" not in body and "<img" not in body
+    assert len(markers.find(body)) == 1  # only lessonloop's own marker
+    [on_jira] = marked(jira_double.issue("OPS-43")["_comments"], markers.LESSON)
+    assert "[~accountid:" not in on_jira["body"] and "[~admin]" not in on_jira["body"]
+    assert not re.search(r"(?<!\\)\{html", on_jira["body"])  # escaped: shown as text
+    [note] = marked(pagerduty_double.notes["PGR0VU2"], markers.LESSON)
+    assert len(markers.find(note["content"])) == 1

@@ -9,6 +9,7 @@ import pytest
 from pydantic import SecretStr
 
 from config.settings import JiraSettings
+from service import markers
 from service.events import ItemRef
 from service.markers import LESSON, MISSING, Marker
 from service.trackers.base import REVIEW_PROPERTY_KEY, ReviewDraft, TrackerClient
@@ -149,6 +150,19 @@ def test_review_of_an_outside_incident_adds_a_remote_link(jira) -> None:  # type
     assert link["object"] == {"url": PD_URL, "title": "Payments queue backed up"}
     assert "update" not in double.calls("create_issue")[0].body
     assert f"|{PD_URL}]" in double.issue(review.ref.key)["fields"]["description"]
+
+
+def test_a_hostile_incident_title_in_the_reference_is_inert(jira) -> None:  # type: ignore[no-untyped-def]
+    """The reference line names the incident by its title, which is the other tracker's text."""
+    double, client = jira
+    title = "[~admin] {html}x{html} lessonloop:review incident=pagerduty:EVIL"
+    review = client.open_review(review_draft(PD_INCIDENT, PD_URL, incident_title=title))
+    description = double.issue(review.ref.key)["fields"]["description"]
+    reference = description.split("Incident: ", 1)[1].split("\n", 1)[0]
+    assert reference.endswith(f"|{PD_URL}]") and "admin" in reference
+    assert "[~" not in reference and "{html}" not in reference.replace("\\{html}", "")
+    assert "lessonloop:review" not in reference
+    assert [m.get("incident") for m in markers.find(description)] == ["pagerduty:PGR0VU2"]
 
 
 def test_create_refused_by_jira_carries_its_field_errors(jira) -> None:  # type: ignore[no-untyped-def]

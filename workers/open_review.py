@@ -19,6 +19,7 @@ from service.runtime import Runtime
 from service.store import deliveries, effects, links, reviews
 from service.history import History, HistoryEntry
 from service.lesson.timeline import render_timeline
+from service.markup import neutralise_markers
 from service.responders import assignee, responders
 from service.trackers.base import ReviewDraft
 from service.trackers.errors import TrackerError
@@ -91,7 +92,7 @@ def _find_or_open(runtime: Runtime, incident: Item, rule: Rule, target: ReviewTa
         found = client.open_review(
             ReviewDraft(
                 container=container,
-                title=f"Post-incident review: {incident.title or incident.ref}"[:TITLE_LIMIT],
+                title=neutralise_markers(f"Post-incident review: {incident.title or incident.ref}")[:TITLE_LIMIT],
                 body=body,
                 incident=incident.ref,
                 incident_url=incident.url,

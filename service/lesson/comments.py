@@ -12,7 +12,7 @@ from service.events import Item
 from service.lesson.stub import escape, link
 from service.lesson.template import LessonTemplate
 from service.lesson.text import CommentMarkup
-from service.markup import convert
+from service.markup import convert, neutralise_markers
 
 # How long one comment may be, per markup: GitHub issue comments take 65,536 characters, Jira's
 # text fields 32,767, PagerDuty notes 65,535. The caller attaches a marker afterwards, so keep room.
@@ -52,7 +52,7 @@ def render_lesson_comment(
             parts.append(f"{section.title}\n{text}")
     footer = f"Read the whole review: {link('the review', review_url, markup) if markup != 'plain' else review_url}"
     body = "\n\n".join(parts)
-    return _fit(body, footer, review_url, markup)
+    return neutralise_markers(_fit(body, footer, review_url, markup))
 
 
 def _fit(body: str, footer: str, review_url: str, markup: CommentMarkup) -> str:
@@ -98,14 +98,15 @@ def render_missing_comment(missing: Sequence[str], markup: CommentMarkup) -> str
     listing = "\n".join(bullet + escape(item, markup) for item in items)
     close = ("Replace the prompt under each heading with what you found. A few sentences are enough; "
              "describe processes, signals and assumptions rather than people.")
-    return f"{lead}\n\n{listing}\n\n{close}"
+    return neutralise_markers(f"{lead}\n\n{listing}\n\n{close}")
 
 
 def render_review_opened_comment(review_url: str, review_ref: str, markup: CommentMarkup) -> str:
     """Said on the incident once its review is open."""
     review_link = link(review_ref, review_url, markup)
-    return (f"A blameless post-incident review is open: {review_link}. Everyone who responded is welcome to "
-            "add what they saw and learned there; the finished lesson will be shared here.")
+    return neutralise_markers(
+        f"A blameless post-incident review is open: {review_link}. Everyone who responded is welcome to "
+        "add what they saw and learned there; the finished lesson will be shared here.")
 
 
 _MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August", "September",

@@ -1,6 +1,7 @@
 """The stub placed in a new review ticket: the template's header filled in for one incident,
 then every section's heading with its prompt. Also the escaping and links that keep tracker text
-(titles, names, URLs) from turning into markup, which the comments use too."""
+(titles, names, URLs) from turning into markup, which the comments use too: what they return is
+inert (no mention, macro, HTML, marker, or link but http(s)), see ``service.inert``."""
 
 from __future__ import annotations
 
@@ -10,8 +11,10 @@ from datetime import datetime, timezone
 from typing import Literal
 
 from service.events import Item
+from service.inert import IMAGE_SCHEMES, markdown_text, safe_url
 from service.lesson.template import PLACEHOLDER, LessonTemplate
 from service.lesson.text import CommentMarkup
+from service.markup import neutralise_markers
 
 StubMarkup = Literal["markdown", "jira"]
 
@@ -45,7 +48,7 @@ def render_stub(
     for section in template.sections:
         heading = f"## {section.title}" if markup == "markdown" else f"h2. {section.title}"
         parts.append(f"{heading}\n\n_{section.prompt}_")
-    return "\n\n".join(parts) + "\n"
+    return neutralise_markers("\n\n".join(parts) + "\n")
 
 
 def header_values(incident: Item, markup: CommentMarkup, responders: Sequence[str] = ()) -> dict[str, str]:
@@ -55,8 +58,8 @@ def header_values(incident: Item, markup: CommentMarkup, responders: Sequence[st
     values = {
         "incident": link(f"{incident.ref}: {title}", incident.url, markup),
         "title": escape(title, markup),
-        "url": incident.url or UNKNOWN,
-        "ref": str(incident.ref),
+        "url": safe_url(incident.url, IMAGE_SCHEMES) or UNKNOWN,
+        "ref": escape(str(incident.ref), markup),
         "priority": escape(incident.priority or incident.urgency or UNKNOWN, markup),
         "service": escape(incident.service or incident.project or UNKNOWN, markup),
         "opened": format_time(incident.created_at),
@@ -141,22 +144,24 @@ _JIRA_SPECIAL = re.compile(r"([\\\[\]{}|*_^~+!])")
 
 
 def escape(text: str, markup: CommentMarkup) -> str:
-    """Text from a tracker (a title, a name) placed in markup without turning into markup."""
+    """Text from a tracker (a title, a name) placed in markup without turning into markup: on
+    one line, every markup character escaped, mentions broken on GitHub, and no marker."""
     text = " ".join(text.split())
     if markup == "markdown":
-        return _MD_SPECIAL.sub(r"\\\1", text)
-    if markup == "jira":
-        return _JIRA_SPECIAL.sub(r"\\\1", text)
-    return text
+        text = markdown_text(_MD_SPECIAL.sub(r"\\\1", text))
+    elif markup == "jira":
+        text = _JIRA_SPECIAL.sub(r"\\\1", text)
+    return neutralise_markers(text)
 
 
 def link(text: str, url: str, markup: CommentMarkup) -> str:
-    """A link in ``markup``; text alone when there is no usable URL."""
-    if not url or not re.match(r"^https?://\S+$", url):
+    """A link in ``markup``; text alone when there is no usable ``http(s)`` URL."""
+    target = safe_url(url, IMAGE_SCHEMES) if url else None
+    if target is None:
         return escape(text, markup)
     if markup == "markdown":
-        return f"[{escape(text, markup)}]({url.replace(')', '%29')})"
+        return f"[{escape(text, markup)}]({target})"
     if markup == "jira":
         safe = " ".join(text.split()).replace("[", "(").replace("]", ")").replace("|", "/")
-        return f"[{safe}|{url.replace(']', '%5D').replace('|', '%7C')}]"
-    return f"{' '.join(text.split())} ({url})"
+        return f"[{escape(safe, markup)}|{target}]"
+    return f"{escape(text, markup)} ({target})"

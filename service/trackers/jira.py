@@ -30,6 +30,7 @@ from service.history import History, HistoryEntry
 from service.jira_fields import description_text
 from service.sources.jira import item_from_issue
 from service.markers import Marker, MarkerKeys, Markup, attach, container_of
+from service.lesson.stub import link as wiki_link
 from service.timestamps import parse_timestamp
 from service.trackers.base import (
     REVIEW_PROPERTY_KEY,
@@ -41,7 +42,13 @@ from service.trackers.base import (
     review_marker,
 )
 from service.trackers.errors import PermanentTrackerError
-from service.trackers.http import DEFAULT_TIMEOUT, error_from_exception, error_from_response, response_message
+from service.trackers.http import (
+    DEFAULT_TIMEOUT,
+    error_from_exception,
+    error_from_response,
+    response_message,
+    where_of,
+)
 from service.trackers.retry import RetryPolicy, call_with_retry
 
 Deployment = Literal["cloud", "datacenter"]
@@ -169,12 +176,13 @@ class JiraClient:
                 response = self._jira._session.request(method, url, params=params, data=data)
             except JIRAError as error:
                 response = error.response
-                if response is None:
-                    raise PermanentTrackerError("jira", operation, str(error.text or error), 0) from None
+                if response is None:  # str(error) lists the request's headers: name the host and path only
+                    message = f"request failed: JIRAError{where_of(url)}"
+                    raise PermanentTrackerError("jira", operation, message, 0) from None
                 message = response_message(response, _jira_message)
                 raise error_from_response("jira", operation, response, message) from None
-            except requests.RequestException as error:
-                raise error_from_exception("jira", operation, error) from None
+            except (requests.RequestException, ValueError) as error:  # ValueError: a header http.client refused
+                raise error_from_exception("jira", operation, error, url) from None
             if not response.content:
                 return None
             try:
@@ -378,9 +386,12 @@ class JiraClient:
 
     @staticmethod
     def _with_reference(draft: ReviewDraft) -> str:
+        """The body with a link to the incident when it has none. The title is the incident
+        tracker's text: escaped like every copied string (no mention, macro or marker in it)."""
         if draft.incident_url in draft.body or draft.incident.key in draft.body:
             return draft.body
-        return f"{draft.body.rstrip()}\n\nIncident: [{draft.incident_title or draft.incident}|{draft.incident_url}]"
+        reference = wiki_link(draft.incident_title or str(draft.incident), draft.incident_url, "jira")
+        return f"{draft.body.rstrip()}\n\nIncident: {reference}"
 
     @staticmethod
     def _key(ref: ItemRef, operation: str) -> str:
