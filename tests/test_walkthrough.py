@@ -87,7 +87,10 @@ def walkthrough_redis() -> Iterator[None]:
     connection.close()
 
 
-def test_the_walkthrough_end_to_end(tmp_path: Path, walkthrough_redis: None) -> None:
+@pytest.mark.parametrize("github_auth", ["token", "app"])
+def test_the_walkthrough_end_to_end(tmp_path: Path, walkthrough_redis: None, github_auth: str) -> None:
+    """As docs/walkthrough.md runs it; with ``app``, the GitHub double plays a GitHub App and
+    lessonloop gets the App's settings instead of a token."""
     github_port, jira_port, pagerduty_port, lessonloop_port = _free_ports(4)
     (tmp_path / "lessonloop.toml").write_text(RULES)
     env_file = tmp_path / "doubles.env"
@@ -113,7 +116,8 @@ def test_the_walkthrough_end_to_end(tmp_path: Path, walkthrough_redis: None) -> 
     try:
         doubles = subprocess.Popen(
             [sys.executable, "-m", "tests.doubles", "--github-port", str(github_port), "--jira-port", str(jira_port),
-             "--pagerduty-port", str(pagerduty_port), "--env-file", str(env_file)],
+             "--pagerduty-port", str(pagerduty_port), "--env-file", str(env_file),
+             *(["--github-app", str(tmp_path / "app.pem")] if github_auth == "app" else [])],
             cwd=tmp_path, env=env, stdout=logs["doubles"], stderr=subprocess.STDOUT, start_new_session=True,
         )
         deadline = time.monotonic() + 15
@@ -122,6 +126,7 @@ def test_the_walkthrough_end_to_end(tmp_path: Path, walkthrough_redis: None) -> 
             time.sleep(0.1)
         env |= dict(line.split("=", 1) for line in env_file.read_text().split())
         assert env["LESSONLOOP_GITHUB_API_URL"] == f"http://127.0.0.1:{github_port}"
+        assert ("LESSONLOOP_GITHUB_APP_ID" in env) == (github_auth == "app") != ("LESSONLOOP_GITHUB_TOKEN" in env)
         serve = subprocess.Popen(
             [sys.executable, "-m", "service.cli", "serve", "--port", str(lessonloop_port), "--workers", "1",
              "--threads", "2"],
