@@ -306,7 +306,7 @@ def test_fifty_concurrent_copies_are_one_record_and_one_job(live_server: str, ru
     with ThreadPoolExecutor(max_workers=50) as pool:
         answers = list(pool.map(send, range(50)))
     codes = sorted(code for code, _ in answers)
-    assert codes == [200] * 49 + [202], answers
+    assert codes == [200] * 49 + [202], [a for a in answers if a[0] != 200]
     assert {answer["delivery"] for _, answer in answers} == {answers[0][1]["delivery"]}
     assert deliveries.counts(runtime.engine)[deliveries.RECEIVED] == 1
     assert runtime.queue.count == 1
