@@ -14,6 +14,7 @@ from sqlalchemy import Connection, Engine, Table, create_engine, event
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.dialects.sqlite import Insert
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import SQLAlchemyError
 
 
 def insert(engine: Engine | str, table: Table) -> Insert:
@@ -75,6 +76,11 @@ def begin_write(engine: Engine) -> Iterator[Connection]:
         yield connection
 
 
+class WriteLockUnavailable(SQLAlchemyError):
+    """The SQLite write-lock file could not be opened or locked. A store error like any other,
+    so callers answer it as they answer a store that is down (the web: 503)."""
+
+
 class _WriteLock:
     """A thread lock (threads of one process) plus ``flock`` on a file (processes)."""
 
@@ -88,10 +94,19 @@ class _WriteLock:
         self.thread_lock.acquire()
         if self.path is None:
             return
-        if self.pid != os.getpid():  # a forked child must not share its parent's open file
-            self.handle = open(self.path, "a")  # noqa: SIM115 - kept open for the process's life
-            self.pid = os.getpid()
-        fcntl.flock(self.handle, fcntl.LOCK_EX)
+        try:
+            if self.pid != os.getpid():  # a forked child must not share its parent's open file
+                self.handle = open(self.path, "a")  # noqa: SIM115 - kept open for the process's life
+                self.pid = os.getpid()
+            fcntl.flock(self.handle, fcntl.LOCK_EX)
+        except OSError as error:
+            # released here: ``with`` calls no __exit__ when __enter__ raises, and a thread
+            # lock held forever would hang every later write in this process
+            self.thread_lock.release()
+            raise WriteLockUnavailable(f"cannot lock {self.path}: {error.strerror or error}") from error
+        except BaseException:
+            self.thread_lock.release()
+            raise
 
     def __exit__(self, *_: object) -> None:
         try:
