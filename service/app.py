@@ -7,9 +7,9 @@ from sqlalchemy import text
 from werkzeug.exceptions import HTTPException
 
 from config.settings import Settings
+from service import breaker as redis_breaker
 from service import logs
 from service import queue as jobs_queue
-from service import breaker as redis_breaker
 from service.runtime import Runtime
 from service.store.engine import make_engine
 from service.webhooks import blueprint as webhooks_blueprint

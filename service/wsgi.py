@@ -15,11 +15,13 @@ from __future__ import annotations
 
 import resource
 import signal
+import sys
 import time
 from typing import Any
 
-from waitress.channel import HTTPChannel
-from waitress.server import TcpWSGIServer
+# waitress ships no type hints (and typeshed's types-waitress is not a dependency we want)
+from waitress.channel import HTTPChannel  # type: ignore[import-untyped]
+from waitress.server import TcpWSGIServer  # type: ignore[import-untyped]
 
 from config.settings import Settings
 
@@ -28,7 +30,7 @@ _SPARE_DESCRIPTORS = 64
 _MAX_CONNECTIONS = 10_000
 
 
-class DeadlineChannel(HTTPChannel):  # type: ignore[misc]
+class DeadlineChannel(HTTPChannel):  # type: ignore[misc]  # subclassing an untyped class
     """A connection that must deliver each request complete within the server's deadline.
 
     ``incomplete_since`` is when the connection began owing us a request: when it was accepted,
@@ -50,7 +52,7 @@ class DeadlineChannel(HTTPChannel):  # type: ignore[misc]
         return result
 
 
-class ReceiverServer(TcpWSGIServer):  # type: ignore[misc]
+class ReceiverServer(TcpWSGIServer):  # type: ignore[misc]  # subclassing an untyped class
     """Waitress's TCP server, whose periodic maintenance also drops connections whose request
     has not arrived whole within ``read_timeout`` seconds."""
 
@@ -111,6 +113,9 @@ def serve(app: Any, settings: Settings, host: str, port: int, threads: int) -> N
     """Run the server in the foreground until SIGTERM or SIGINT; requests being handled then
     are finished first (waitress waits for its threads)."""
     server = make_server(app, settings, host, port, threads)
+    shown = f"[{host}]" if ":" in host else host
+    # the port read back, so `--port 0` tells which one it got
+    print(f"lessonloop: web listening on http://{shown}:{server.effective_port}", file=sys.stderr, flush=True)
 
     def stop(*_: object) -> None:
         raise SystemExit(0)

@@ -9,6 +9,7 @@ import threading
 import weakref
 from collections.abc import Iterator
 from pathlib import Path
+from typing import IO
 
 from sqlalchemy import Connection, Engine, Table, create_engine, event
 from sqlalchemy.dialects import postgresql, sqlite
@@ -87,7 +88,7 @@ class _WriteLock:
     def __init__(self, database: str | None) -> None:
         self.path = None if not database or database == ":memory:" else Path(database + "-writelock")
         self.thread_lock = threading.Lock()
-        self.handle = None
+        self.handle: IO[str] | None = None
         self.pid = 0
 
     def __enter__(self) -> None:
@@ -98,6 +99,7 @@ class _WriteLock:
             if self.pid != os.getpid():  # a forked child must not share its parent's open file
                 self.handle = open(self.path, "a")  # noqa: SIM115 - kept open for the process's life
                 self.pid = os.getpid()
+            assert self.handle is not None  # opened above, in this process
             fcntl.flock(self.handle, fcntl.LOCK_EX)
         except OSError as error:
             # released here: ``with`` calls no __exit__ when __enter__ raises, and a thread
