@@ -17,11 +17,12 @@ from service.webhooks import blueprint as webhooks_blueprint
 log = logs.get(__name__)
 
 
-def web_runtime(settings: Settings) -> Runtime:
-    """The web's store and Redis: its Redis gives up within half a second (see
-    :func:`service.queue.connect`), so Redis trouble never holds an answer."""
+def web_runtime(settings: Settings, threads: int = 8) -> Runtime:
+    """The web's store and Redis: a store connection for each of its ``threads``, and a Redis
+    that gives up within half a second (see :func:`service.queue.connect`), so Redis trouble
+    never holds an answer."""
     redis = jobs_queue.connect(settings.redis_url, web=True)
-    return Runtime(settings, make_engine(settings.database_url), redis, jobs_queue.queue(redis))
+    return Runtime(settings, make_engine(settings.database_url, pool_size=threads), redis, jobs_queue.queue(redis))
 
 
 def create_app(settings: Settings, runtime: Runtime | None = None) -> Flask:

@@ -185,10 +185,10 @@ def _terminate(process: subprocess.Popen[bytes]) -> None:
 def _web(settings: Settings, args: argparse.Namespace) -> int:
     """The receiver, in this process, on the settings this command loaded (never reloaded
     elsewhere from ``$LESSONLOOP_CONFIG`` or ./lessonloop.toml)."""
-    from service.app import create_app
+    from service.app import create_app, web_runtime
     from service.wsgi import serve
 
-    app = create_app(settings)
+    app = create_app(settings, web_runtime(settings, args.threads))
     migrate.upgrade(app.extensions["lessonloop"].engine)
     serve(app, settings, args.host, args.port, args.threads)
     return 0

@@ -33,19 +33,24 @@ def sqlalchemy_url(database_url: str) -> str:
     return database_url
 
 
-def make_engine(database_url: str) -> Engine:
+def make_engine(database_url: str, pool_size: int = 5) -> Engine:
+    """``pool_size``: connections kept open on PostgreSQL; as many again may be opened at busy
+    moments. The web passes its thread count, so no request thread ever waits for one."""
     url = make_url(sqlalchemy_url(database_url))
     if url.get_backend_name() == "sqlite":
         engine = create_engine(
             url,
-            # several gunicorn workers and an RQ worker write one file: wait for the lock
-            # instead of failing with "database is locked"
+            # the web's threads and the RQ worker write one file: wait for the lock instead of
+            # failing with "database is locked"
             connect_args={"timeout": 30, "check_same_thread": False},
+            pool_size=pool_size,
+            max_overflow=max(10, pool_size),
             pool_pre_ping=False,
         )
         event.listen(engine, "connect", _sqlite_pragmas)
     else:
-        engine = create_engine(url, pool_size=5, max_overflow=10, pool_pre_ping=True, pool_recycle=1800)
+        engine = create_engine(url, pool_size=pool_size, max_overflow=max(10, pool_size), pool_pre_ping=True,
+                               pool_recycle=1800)
     # a forked RQ work horse must not share the parent's sockets
     os.register_at_fork(after_in_child=lambda: engine.dispose(close=False))
     return engine
