@@ -22,7 +22,8 @@ def web_runtime(settings: Settings, threads: int = 8) -> Runtime:
     that gives up within half a second (see :func:`service.queue.connect`), so Redis trouble
     never holds an answer."""
     redis = jobs_queue.connect(settings.redis_url, web=True)
-    return Runtime(settings, make_engine(settings.database_url, pool_size=threads), redis, jobs_queue.queue(redis))
+    engine = make_engine(settings.database_url, pool_size=threads, pre_ping=False)
+    return Runtime(settings, engine, redis, jobs_queue.queue(redis))
 
 
 def create_app(settings: Settings, runtime: Runtime | None = None) -> Flask:

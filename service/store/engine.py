@@ -33,9 +33,14 @@ def sqlalchemy_url(database_url: str) -> str:
     return database_url
 
 
-def make_engine(database_url: str, pool_size: int = 5) -> Engine:
-    """``pool_size``: connections kept open on PostgreSQL; as many again may be opened at busy
-    moments. The web passes its thread count, so no request thread ever waits for one."""
+def make_engine(database_url: str, pool_size: int = 5, pre_ping: bool = True) -> Engine:
+    """``pool_size``: connections kept open; as many again may be opened at busy moments. The
+    web passes its thread count, so no request thread ever waits for one.
+
+    ``pre_ping`` (PostgreSQL) tests each connection with a round trip before lending it out. The
+    web turns it off: that is a round trip on every delivery, and after a PostgreSQL restart the
+    one request that meets a dead connection is answered 503 (SQLAlchemy then drops the whole
+    pool), which the tracker retries."""
     url = make_url(sqlalchemy_url(database_url))
     if url.get_backend_name() == "sqlite":
         engine = create_engine(
@@ -49,7 +54,7 @@ def make_engine(database_url: str, pool_size: int = 5) -> Engine:
         )
         event.listen(engine, "connect", _sqlite_pragmas)
     else:
-        engine = create_engine(url, pool_size=pool_size, max_overflow=max(10, pool_size), pool_pre_ping=True,
+        engine = create_engine(url, pool_size=pool_size, max_overflow=max(10, pool_size), pool_pre_ping=pre_ping,
                                pool_recycle=1800)
     # a forked RQ work horse must not share the parent's sockets
     os.register_at_fork(after_in_child=lambda: engine.dispose(close=False))
