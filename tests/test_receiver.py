@@ -445,6 +445,7 @@ def test_a_hung_redis_delays_no_answer_and_the_sweep_queues_later(  # type: igno
     report = sweep(back, older_than_seconds=0)
     assert sorted(report.requeued) == sorted(answer.json()["delivery"] for answer in answers)
     assert back.queue.count == 8
+    web.engine.dispose()
 
 
 def test_a_write_lock_that_cannot_be_opened_is_503_and_later_writes_go_through(  # type: ignore[no-untyped-def]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import queue
 import signal
 import socket
 import subprocess
@@ -102,14 +103,20 @@ def start_web(cwd: Path, env: dict[str, str]) -> tuple[subprocess.Popen[bytes], 
     """``lessonloop web --port 0``, and its address read back from the line it prints."""
     process = subprocess.Popen([sys.executable, "-m", "service.cli", "web", "--port", "0"], cwd=cwd, env=env,
                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
-    assert process.stderr is not None
-    for line in process.stderr:
-        if b"web listening on " in line:
-            base = line.decode().split("web listening on ", 1)[1].strip()
-            # keep reading its log, or a full pipe would block the server
-            threading.Thread(target=lambda: process.stderr.read() if process.stderr else None, daemon=True).start()
-            return process, base
-    raise AssertionError(f"lessonloop web exited ({process.wait()}) without listening")
+    found: queue.Queue[str] = queue.Queue()
+
+    def read_log() -> None:  # to its end, so a full pipe never blocks the server
+        assert process.stderr is not None
+        for line in process.stderr:
+            if b"web listening on " in line:
+                found.put(line.decode().split("web listening on ", 1)[1].strip())
+
+    threading.Thread(target=read_log, daemon=True).start()
+    try:
+        return process, found.get(timeout=30)
+    except queue.Empty:
+        os.killpg(process.pid, signal.SIGKILL)
+        raise AssertionError(f"lessonloop web did not say where it listens (exit code {process.wait()})") from None
 
 
 def stop(process: subprocess.Popen[bytes]) -> None:
