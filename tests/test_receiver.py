@@ -523,3 +523,19 @@ def test_raw_byte_fuzz_signed_bodies_are_never_a_500(client, runtime: Runtime, n
         assert response.status_code in (200, 202, 400, 413), (body[:200], response.get_json())
         if response.status_code == 400:
             assert response.get_json()["reason"]
+
+
+def test_the_redis_breaker_skips_redis_after_a_failure_and_lets_one_probe_through() -> None:
+    from service.breaker import CircuitBreaker
+
+    held_open = CircuitBreaker(open_seconds=3600)
+    assert held_open.allow()
+    held_open.failed()
+    assert not held_open.allow() and held_open.is_open
+
+    pause_over = CircuitBreaker(open_seconds=0)
+    pause_over.failed()
+    assert pause_over.allow()  # the probe
+    assert not pause_over.allow()  # everyone else, while the probe is out
+    pause_over.succeeded()
+    assert pause_over.allow() and pause_over.allow() and not pause_over.is_open
