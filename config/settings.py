@@ -148,6 +148,9 @@ class ServerSettings(_Strict):
     """How often the worker looks for recorded deliveries with no live job, and how old one
     must be before it counts as lost (a fresh one may still be on its way into Redis)."""
     job_timeout_seconds: int = Field(600, ge=10, le=24 * 3600)
+    read_timeout_seconds: int = Field(10, ge=1, le=300)
+    """How long the web server waits for a request to arrive whole (headers and body) before it
+    drops the connection: a total deadline, not a pause between bytes."""
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     log_format: Literal["auto", "json", "console"] = "auto"
 
@@ -289,6 +292,7 @@ _ENV: dict[str, tuple[tuple[str, ...], bool]] = {
     "LESSONLOOP_MAX_BODY_BYTES": (("server", "max_body_bytes"), False),
     "LESSONLOOP_SWEEP_SECONDS": (("server", "sweep_seconds"), False),
     "LESSONLOOP_JOB_TIMEOUT_SECONDS": (("server", "job_timeout_seconds"), False),
+    "LESSONLOOP_READ_TIMEOUT_SECONDS": (("server", "read_timeout_seconds"), False),
     "LESSONLOOP_LOG_LEVEL": (("server", "log_level"), False),
     "LESSONLOOP_LOG_FORMAT": (("server", "log_format"), False),
     "LESSONLOOP_MARKER_KEY": (("marker_keys",), True),
@@ -316,7 +320,8 @@ _ENV_BY_PATH = {path: name for name, (path, _) in _ENV.items()}
 
 # keys the file may hold, per table; everything else in the file is a mistake worth a clear error
 _FILE_TABLES = {
-    "server": {"max_body_bytes", "sweep_seconds", "job_timeout_seconds", "log_level", "log_format"},
+    "server": {"max_body_bytes", "sweep_seconds", "job_timeout_seconds", "read_timeout_seconds", "log_level",
+               "log_format"},
     "github": {"api_url", "web_url"},
     "jira": {"url", "email"},
     "pagerduty": {"api_url", "from_email"},

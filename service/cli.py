@@ -61,8 +61,6 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _parser() -> argparse.ArgumentParser:
-    from service.wsgi import default_workers
-
     parser = argparse.ArgumentParser(prog="lessonloop", description=__doc__)
     parser.add_argument("--config", help="settings file (default: $LESSONLOOP_CONFIG or ./lessonloop.toml)")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -70,14 +68,15 @@ def _parser() -> argparse.ArgumentParser:
     def web_options(command: argparse.ArgumentParser) -> None:
         command.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
         command.add_argument("--port", type=int, default=8000, help="port to listen on (default 8000)")
-        command.add_argument("--workers", type=int, default=default_workers(), help="web processes")
-        command.add_argument("--threads", type=int, default=4, help="threads per web process")
+        command.add_argument("--threads", type=int, default=8, help="threads running the app (default 8)")
+        # gunicorn's; one waitress process serves now (docs/server.md). Accepted so scripts keep working.
+        command.add_argument("--workers", type=int, default=1, help=argparse.SUPPRESS)
 
     serve = commands.add_parser("serve", help="web and worker together: the single-machine way to run it")
     web_options(serve)
     serve.set_defaults(run=_serve)
 
-    web = commands.add_parser("web", help="the webhook receiver alone (gunicorn)")
+    web = commands.add_parser("web", help="the webhook receiver alone (waitress)")
     web_options(web)
     web.set_defaults(run=_web)
 
@@ -140,7 +139,7 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
     migrate.upgrade(Runtime.build(settings).engine)
     base = [sys.executable, "-m", "service.cli", *_config_args(args)]
     web = subprocess.Popen([*base, "web", "--host", args.host, "--port", str(args.port),
-                            "--workers", str(args.workers), "--threads", str(args.threads)], start_new_session=True)
+                            "--threads", str(args.threads)], start_new_session=True)
     worker = _WorkerSupervisor([*base, "worker"])
     worker.start()
     stop = threading.Event()
@@ -209,10 +208,14 @@ def _terminate(process: subprocess.Popen[bytes]) -> None:
 
 
 def _web(settings: Settings, args: argparse.Namespace) -> int:
+    """The receiver, in this process, on the settings this command loaded (never reloaded
+    elsewhere from ``$LESSONLOOP_CONFIG`` or ./lessonloop.toml)."""
+    from service.app import create_app, web_runtime
     from service.wsgi import serve
 
-    migrate.upgrade(Runtime.build(settings).engine)
-    serve(args.host, args.port, args.workers, args.threads)
+    app = create_app(settings, web_runtime(settings, args.threads))
+    migrate.upgrade(app.extensions["lessonloop"].engine)
+    serve(app, settings, args.host, args.port, args.threads)
     return 0
 
 

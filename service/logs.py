@@ -49,8 +49,8 @@ def configure(level: str = "info", fmt: str = "auto", secrets: Iterable[str] = (
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(_LEVELS.get(level, logging.INFO))
-    # RQ and gunicorn log through the standard library: same format, same redaction
-    for name in ("rq.worker", "rq.scheduler", "gunicorn.error", "gunicorn.access"):
+    # RQ and waitress log through the standard library: same format, same redaction
+    for name in ("rq.worker", "rq.scheduler", "waitress"):
         logging.getLogger(name).handlers[:] = []
         logging.getLogger(name).propagate = True
     # alembic narrates every start at INFO; only its warnings matter to an operator

@@ -12,6 +12,7 @@ from redis.exceptions import RedisError
 from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.exceptions import RequestEntityTooLarge
 
+from service import breaker as redis_breaker
 from service import logs
 from service.events import EventKind, UnreadableBody
 from service.queue import enqueue_delivery
@@ -44,6 +45,26 @@ def _read_body(limit: int) -> bytes:
             raise RequestEntityTooLarge()
         chunks.append(chunk)
     return b"".join(chunks)
+
+
+def _enqueue(runtime: Runtime, delivery_pk: int, event_kind: str, job_id: str) -> bool:
+    """Queue the delivery's job, or say it was not: recorded is enough, since the worker's
+    sweep queues it once Redis is back. Redis that failed a moment ago is not tried (see
+    :mod:`service.breaker`), so a dead Redis costs one request half a second, not every one."""
+    breaker = redis_breaker.of(current_app)
+    if not breaker.allow():
+        log.warning("recorded but not queued (Redis failed moments ago); the sweep will enqueue it",
+                    delivery=delivery_pk)
+        return False
+    try:
+        enqueue_delivery(runtime.queue, delivery_pk, event_kind, job_id, runtime.settings.server.job_timeout_seconds)
+    except RedisError as error:
+        breaker.failed()
+        log.warning("recorded but not queued; the sweep will enqueue it", delivery=delivery_pk,
+                    error=type(error).__name__)
+        return False
+    breaker.succeeded()
+    return True
 
 
 @blueprint.post("/webhooks/<source>")
@@ -100,15 +121,7 @@ def receive(source: str):  # type: ignore[no-untyped-def]
         return _answer(200, "duplicate", reason="this delivery was received before", delivery=recorded.delivery_pk)
 
     job_id = deliveries.job_id_for(recorded.delivery_pk)
-    queued = True
-    try:
-        enqueue_delivery(runtime.queue, recorded.delivery_pk, event.kind.value, job_id,
-                         settings.server.job_timeout_seconds)
-    except RedisError as error:
-        # recorded is enough: the worker's sweep enqueues it once Redis is back
-        queued = False
-        log.warning("recorded but not queued; the sweep will enqueue it", delivery=recorded.delivery_pk,
-                    error=type(error).__name__)
+    queued = _enqueue(runtime, recorded.delivery_pk, event.kind.value, job_id)
     log.info("delivery accepted", source=source, delivery=recorded.delivery_pk, delivery_id=delivery_id,
              tracker_event=event.name, kind=event.kind.value, item=item_ref, queued=queued)
     return _answer(202, "queued", delivery=recorded.delivery_pk, job=job_id, queued=queued, kind=event.kind.value)

@@ -186,6 +186,15 @@ def test_github_unreadable_bodies(body: bytes, headers: dict[str, str], message:
         github.parse(body, headers)
 
 
+@pytest.mark.parametrize("parse", [lambda body: github.parse(body, {"X-GitHub-Event": "issues"}),
+                                   lambda body: jira.parse(body, {}), lambda body: pagerduty.parse(body, {})],
+                         ids=["github", "jira", "pagerduty"])
+def test_an_integer_of_five_thousand_digits_is_unreadable_with_the_reason(parse) -> None:  # type: ignore[no-untyped-def]
+    """json.loads raises a plain ValueError past Python's 4,300-digit int limit: it was a 500."""
+    with pytest.raises(UnreadableBody, match="integer string conversion"):
+        parse(b'{"action": "closed", "number": ' + b"7" * 5000 + b"}")
+
+
 def test_github_truncated_sample_is_unreadable() -> None:
     body = payloads.raw("github/issues.closed")
     with pytest.raises(UnreadableBody):
