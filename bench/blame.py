@@ -28,7 +28,7 @@ def load(path: Path) -> list[tuple[str, str, str]]:
     """(label, sentence, note) rows; a literal \\n in a sentence is a line break."""
     rows = []
     for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-        if not line.strip() or line.startswith("#") or line.startswith("label\t"):
+        if not line.strip() or line.startswith(("#", "label\t")):
             continue
         parts = line.split("\t")
         if len(parts) < 2 or parts[0] not in ("blame", "ok"):

@@ -137,6 +137,7 @@ class _Rules:
         self.not_names = frozenset(people.not_names)
         self.not_name_endings = tuple(people.not_name_endings)
         self.determiners = frozenset(people.determiners)
+        self.capitalised_names = people.capitalised_names
         self.skip = frozenset(grammar.skip)
         self.negation = _phrases(grammar.negation)
         self.negation_window = grammar.negation_window
@@ -185,6 +186,8 @@ class _Rules:
     def _is_name(self, tokens: Sequence[_Token], j: int) -> bool:
         """A capitalised word that is neither a tool, an acronym, nor a common word at the start."""
         token = tokens[j]
+        if not self.capitalised_names:
+            return False
         raw = token.text.lstrip("@")
         if token.possessive:
             raw = re.sub(r"['\u2019]s?$", "", raw)

@@ -12,6 +12,7 @@ import tomllib
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
+from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -44,12 +45,14 @@ class People(_Strict):
     not_names: Words = ()
     not_name_endings: Words = ()
     determiners: Words = ()
+    capitalised_names: bool = True
+    """Whether a capitalised word can be a name (false for German, where every noun is)."""
 
 
 class Grammar(_Strict):
     skip: Words = ()
     negation: Words = ()
-    negation_window: int = Field(4, ge=0, le=12)
+    negation_window: Annotated[int, Field(ge=0, le=12)] = 4
 
 
 class Failure(_Strict):
@@ -70,14 +73,14 @@ class Hindsight(_Strict):
 
 class Phrases(_Strict):
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
-    human_error: Words = Field((), alias="human-error")
+    human_error: Annotated[Words, Field(alias="human-error")] = ()
     judgement: Words = ()
     exceptions: dict[str, Words] = {}
 
 
 class Causes(_Strict):
     triggers: Words = ()
-    window: int = Field(3, ge=1, le=8)
+    window: Annotated[int, Field(ge=1, le=8)] = 3
     after_person: Words = ()
     filler: Words = ()
     at_fault: Words = ()
@@ -118,7 +121,7 @@ def load_language(path: Path) -> Language:
         raise BlameRulesError(f"{path}: {where}: {first['msg']}") from None
     unknown = set(language.suggestions) - set(RULES)
     if unknown:
-        raise BlameRulesError(f"{path}: suggestions: unknown rule {sorted(unknown)[0]!r} (rules: {', '.join(RULES)})")
+        raise BlameRulesError(f"{path}: suggestions: unknown rule {min(unknown)!r} (rules: {', '.join(RULES)})")
     missing = [rule for rule in RULES if rule not in language.suggestions]
     if missing:
         raise BlameRulesError(f"{path}: suggestions: no suggestion for {', '.join(missing)}")

@@ -22,10 +22,9 @@ LONGEST_SENTENCE = 400
 
 _FENCE = re.compile(r"^ {0,3}(`{3,}|~{3,})")
 _BLANKED_LINE = re.compile(r"^ {0,3}(?:>|#{1,6}(?:\s|$))")  # block quotes and headings
-_TABLE_RULE = re.compile(r"^\s*\|?\s*:?-{3,}")
+_TABLE_RULE = re.compile(r"^[ \t]*(?:\|[ \t]*)?:?-{3,}")
 _INLINE = re.compile(
-    r"<!--.{0,5000}?-->"  # HTML comments, markers among them
-    r"|(?P<ticks>`+)[^`]{1,5000}?(?P=ticks)"  # inline code
+    r"(?P<ticks>`+)[^`]{1,5000}?(?P=ticks)"  # inline code
     r"|!?\[[^\]\n]{0,500}\]\([^)\s]{0,2000}(?:\s+\"[^\"\n]{0,200}\")?\)"  # links and images
     r"|!?\[[^\]\n]{0,500}\]\[[^\]\n]{0,200}\]"  # reference links
     r"|^ {0,3}\[[^\]\n]{1,200}\]:\s*\S+.*$"  # link definitions
@@ -37,13 +36,13 @@ _INLINE = re.compile(
     r"|\u00ab[^\u00bb\n]{1,500}\u00bb"
     r"|\u201e[^\u201c\u201d\n]{1,500}[\u201c\u201d]"
     r"|(?<![\w\u2019'])[\u2018'](?=\S)[^\u2019'\n]{1,500}(?<=\S)[\u2019'](?![\w])",  # and single ones
-    re.S | re.M,
+    re.DOTALL | re.MULTILINE,
 )
 _BOUNDARY = re.compile(
     r"(?P<stop>(?<=[.!?])[\"'\u201d\u2019)\]*_]*\s+)"  # the end of a sentence: . ! ? (and a closing quote)
     r"|\n[ \t]*\n\s*"  # a blank line
     r"|\n(?=[ \t]*(?:[-*+][ \t]|\d{1,9}[.)][ \t]|\|))"  # a list item or a table row starts
-    r"|[ \t]*\|[ \t]*"  # a table cell ends
+    r"|(?<![ \t])[ \t]*\|[ \t]*"  # a table cell ends (anchored: runs of blanks stay linear)
 )
 _ABBREVIATIONS = frozenset({"e.g.", "i.e.", "etc.", "vs.", "cf.", "mr.", "mrs.", "ms.", "dr.", "approx.",
                             "no.", "fig.", "incl.", "resp.", "z.b.", "bzw.", "ca.", "p.ex.", "env."})
@@ -63,16 +62,17 @@ def sentences(text: str, markup: CommentMarkup = "markdown") -> Iterator[Sentenc
     if markup == "jira":
         text = convert(text, "jira", "markdown")
     blanked = blank(text)
+    shown = _without_comments(text)  # sentences are quoted without markers or hints
     start = 0
     line = 1
     for boundary in _BOUNDARY.finditer(blanked):
         end = boundary.start()
         if boundary.group("stop") and "\n\n" not in boundary.group(0) and _abbreviation(blanked, end):
             continue
-        yield from _one(text, blanked, start, end, line)
+        yield from _one(shown, blanked, start, end, line)
         line += text.count("\n", start, boundary.end())
         start = boundary.end()
-    yield from _one(text, blanked, start, len(text), line)
+    yield from _one(shown, blanked, start, len(text), line)
 
 
 def _abbreviation(blanked: str, end: int) -> bool:
@@ -111,8 +111,22 @@ def blank(text: str) -> str:
             out.append(_spaces(line))
         else:
             out.append(line)
-    joined = "\n".join(out)
+    joined = _without_comments("\n".join(out))
     return _INLINE.sub(lambda match: _spaces(match.group(0)), joined)
+
+
+def _without_comments(text: str) -> str:
+    """HTML comments (lessonloop's markers, the template's hints) blanked. A scan and not a
+    regex: a body of unclosed ``<!--`` would make a bounded lazy pattern quadratic."""
+    parts: list[str] = []
+    done = 0
+    while (start := text.find("<!--", done)) >= 0:
+        end = text.find("-->", start + 4)
+        if end < 0:
+            break  # no comment after this one can close either
+        parts += [text[done:start], _spaces(text[start:end + 3])]
+        done = end + 3
+    return "".join(parts) + text[done:]
 
 
 def _spaces(text: str) -> str:
