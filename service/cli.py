@@ -39,6 +39,8 @@ EXIT_UNAVAILABLE = 3
 def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
+    if args.run is _lessons_lint:  # text in, findings out: a broken settings file does not stop it
+        return _lessons_lint(None, args)
     try:
         settings = load_settings(config_file=args.config)
     except SettingsError as error:
@@ -441,7 +443,7 @@ def _lessons_stats(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
-def _lessons_lint(settings: Settings, args: argparse.Namespace) -> int:
+def _lessons_lint(settings: Settings | None, args: argparse.Namespace) -> int:
     """Reads no settings and no store: lint works on a laptop with nothing running."""
     from service.lesson.blame import find_blame
     from service.lesson.blame_rules import BlameRulesError

@@ -216,10 +216,18 @@ def test_lint_exit_codes_and_formats(tmp_path: Path) -> None:
     assert found.returncode == 1
     assert found.stdout.splitlines() == [
         "line 4: Bob forgot the flag.",
-        '  rule: person-failure ("forgot")',
+        '  rule: person-failure ("Bob forgot")',
         "  ask:  What made this the reasonable thing to do at the time? What would have caught it?",
     ]
     assert found.stderr.strip() == "1 sentence to reconsider"
+
+
+def test_lint_needs_no_settings(tmp_path: Path) -> None:
+    (tmp_path / "lessonloop.toml").write_text("this is not TOML [")
+    (tmp_path / "lesson.md").write_text("The intern was careless.\n")
+    result = lessonloop("lessons", "lint", "lesson.md", env={"REDIS_URL": "http://nope"}, cwd=tmp_path)
+    assert result.returncode == 1, result.stderr
+    assert 'rule: judgement ("intern was careless")' in result.stdout
 
 
 def test_lint_reads_standard_input(tmp_path: Path) -> None:

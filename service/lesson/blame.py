@@ -175,8 +175,16 @@ class _Rules:
             for i in range(len(tokens)):
                 end = self._checks[rule](tokens, i)
                 if end is not None:
-                    return rule, i, end
+                    return rule, self._who(tokens, i), end
         return None
+
+    def _who(self, tokens: Sequence[_Token], i: int) -> int:
+        """Where the words to show begin: at the person when there is one ("Bob forgot",
+        "Raj's mistake"), so the writer sees why the sentence was picked."""
+        if i > 0 and self._person_possessive(tokens[i - 1], tokens, i - 1):
+            return i - 1
+        j = self._subject(tokens, i)
+        return j if j is not None and self._is_person(tokens, j) else i
 
     # --- who is a person ----------------------------------------------------------------------
 
