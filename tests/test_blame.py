@@ -24,6 +24,7 @@ MUST_FLAG = {
     "The on-call engineer ignored the first three pages.": "person-failure",
     "The intern didn't check which profile was active.": "person-failure",
     "Marta should have caught this in review.": "hindsight",
+    "He should have been more careful.": "hindsight",
     "Root cause: human error.": "human-error",
     "The engineer was careless with the credentials.": "judgement",
     "It was Kevin's fault.": "fault",
@@ -58,6 +59,8 @@ MUST_NOT_FLAG = [
     "CI didn't check the generated files.",
     "We missed our SLO for the month.",
     "We should have a rollback button.",
+    "We should have been paged at the first error.",
+    "Canary missed the error spike.",
     "<!-- a note for editors: Bob forgot the flag -->",
 ]
 

@@ -316,12 +316,15 @@ class _Rules:
         end = _match(tokens, i, self.modals)
         if end is None or end >= len(tokens):
             return None
-        verb = tokens[end].base
-        participle = verb in self.participles or (
-            bool(self.participle_ending) and verb.endswith(self.participle_ending) and len(verb) > 3)
-        if participle and self._person_subject(tokens, i):
-            return end + 1
-        return None
+        if not self._participle(tokens[end].base):
+            return None
+        if end + 1 < len(tokens) and self._participle(tokens[end + 1].base) and tokens[end].base in self.skip:
+            return None  # "we should have been paged": the person is who it happened to, not who acted
+        return end + 1 if self._person_subject(tokens, i) else None
+
+    def _participle(self, word: str) -> bool:
+        return word in self.participles or (
+            bool(self.participle_ending) and word.endswith(self.participle_ending) and len(word) > 3)
 
     def _mistake(self, tokens: Sequence[_Token], i: int) -> int | None:
         if tokens[i].base not in self.mistake_nouns or i == 0:
