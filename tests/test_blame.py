@@ -244,3 +244,21 @@ def test_a_jira_review_is_nudged_in_jira_markup(client, runtime: Runtime, jira_d
     assert lessons.get(runtime.engine, "jira:OPS-43") is not None
     [nudge] = ours(jira_comments(jira_double, "OPS-43"), markers.BLAME)
     assert "bq. Honestly, it was human error." in nudge["body"]
+
+
+def test_a_broken_language_file_holds_nothing_up(client, runtime: Runtime, github_double,  # type: ignore[no-untyped-def]
+                                                 monkeypatch) -> None:
+    from service.lesson import blame
+    from service.store import deliveries
+
+    def broken() -> list:  # type: ignore[type-arg]
+        raise BlameRulesError("config/blame/en.toml: people.roles: Input should be a valid tuple")
+
+    monkeypatch.setattr(blame, "_built_in", broken)
+    _close_with(client, runtime, github_double, BLAMING)
+    work(runtime)
+    assert lessons.get(runtime.engine, "github:acme/postmortems#1") is not None
+    assert len(ours(github_double.comments_on("Codertocat/Hello-World", 1), markers.LESSON)) == 1
+    assert ours(github_double.comments_on("acme/postmortems", 1), markers.BLAME) == []
+    outcomes = [d.outcome or "" for d in deliveries.list_by_status(runtime.engine, ["done"])]
+    assert any("blame check skipped: config/blame/en.toml: people.roles" in outcome for outcome in outcomes), outcomes

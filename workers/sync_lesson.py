@@ -9,6 +9,7 @@ from urllib.parse import urlparse
 
 from service import lesson, markers, related
 from service.events import Event, EventKind, Item, ItemRef
+from service.lesson.blame_rules import BlameRulesError
 from service.markup import MARKUP_OF
 from service.reach import lesson_reach
 from service.runtime import Runtime
@@ -102,17 +103,20 @@ def _nudge(runtime: Runtime, client: TrackerClient, review_ref: ItemRef, section
         return ""
     written_in = MARKUP_OF[review_ref.source]
     order = [section.key for section in template.sections] + sorted(set(sections) - {s.key for s in template.sections})
-    findings = [finding for key in order if sections.get(key)
-                for finding in lesson.find_blame(sections[key], written_in)]
+    try:
+        findings = [finding for key in order if sections.get(key)
+                    for finding in lesson.find_blame(sections[key], written_in)]
+    except BlameRulesError as error:  # an edited language file: say so, hold nothing up
+        return f"; blame check skipped: {error}"
     if not findings:
         return ""
     key = digest_of("\n".join(f"{finding.rule}\t{finding.sentence}" for finding in findings))
     text = lesson.render_blame_comment(findings, client.markup)
     try:
-        post_once(runtime, client, review_ref, markers.BLAME, key, text)
+        outcome = post_once(runtime, client, review_ref, markers.BLAME, key, text)
     except (PermanentTrackerError, UnsupportedOperation) as error:
         return f"; blame nudge not posted: {error}"
-    return f"; {len(findings)} sentence{'s' if len(findings) != 1 else ''} nudged towards blameless wording"
+    return f"; blame nudge ({len(findings)} sentence{'s' if len(findings) != 1 else ''}): {outcome}"
 
 
 @dataclass
