@@ -159,6 +159,10 @@ class LessonSettings(_Strict):
     max_related_items: int = Field(25, ge=2, le=1000)
     """How many items (the incident and the review included) get a lesson comment; items the
     lesson names beyond that are listed, not written to. Items linked by hand always get it."""
+    blame_check: Literal["comment", "off"] = "comment"
+    """``comment``: a complete lesson with sentences that put a person rather than a process at
+    the centre gets one comment on its review quoting them with questions to ask instead (once
+    per distinct set of sentences; the lesson is kept and shared all the same). ``off``: none."""
 
 
 class Settings(_Strict):
@@ -325,7 +329,7 @@ _FILE_TABLES = {
     "github": {"api_url", "web_url"},
     "jira": {"url", "email"},
     "pagerduty": {"api_url", "from_email"},
-    "lesson": {"max_related_items"},
+    "lesson": {"max_related_items", "blame_check"},
 }
 _FILE_TOP = {"redis_url", "database_url", "review", "rules", "people", *_FILE_TABLES}
 

@@ -39,6 +39,8 @@ EXIT_UNAVAILABLE = 3
 def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
+    if args.run is _lessons_lint:  # text in, findings out: a broken settings file does not stop it
+        return _lessons_lint(None, args)
     try:
         settings = load_settings(config_file=args.config)
     except SettingsError as error:
@@ -108,7 +110,7 @@ def _parser() -> argparse.ArgumentParser:
                            help="also post each imported lesson on its incident and related items")
     importing.set_defaults(run=_import)
 
-    lessons_command = commands.add_parser("lessons", help="the learning log: list, show, search, export, stats")
+    lessons_command = commands.add_parser("lessons", help="the learning log: list, show, search, export, stats, lint")
     actions = lessons_command.add_subparsers(dest="action", required=True, metavar="ACTION")
     listing = actions.add_parser("list", help="newest lessons first")
     listing.add_argument("--limit", type=int, default=20)
@@ -128,6 +130,16 @@ def _parser() -> argparse.ArgumentParser:
     stats.add_argument("--days", type=int, default=90, help="reviews opened in the last DAYS days (default 90)")
     stats.add_argument("--format", choices=("text", "json"), default="text")
     stats.set_defaults(run=_lessons_stats)
+    lint = actions.add_parser("lint", help="sentences that put a person, not a process, at the centre",
+                              description="Print each sentence that puts a person rather than a process at "
+                              "the centre, with a question about the conditions to ask instead. Exit 1 when "
+                              "it found any, 0 when none, 2 on input it cannot read.")
+    lint.add_argument("file", nargs="?", default="-", metavar="FILE",
+                      help="lesson text to read (default, or -: standard input)")
+    lint.add_argument("--format", choices=("text", "json"), default="text")
+    lint.add_argument("--markup", choices=("markdown", "jira", "plain"), default="markdown",
+                      help="what the text is written in (default markdown)")
+    lint.set_defaults(run=_lessons_lint)
     return parser
 
 
@@ -573,6 +585,46 @@ def _lessons_stats(settings: Settings, args: argparse.Namespace) -> int:
     else:
         sys.stdout.write(figures.render(summary))
     return 0
+
+
+def _lessons_lint(settings: Settings | None, args: argparse.Namespace) -> int:
+    """Reads no settings and no store: lint works on a laptop with nothing running."""
+    from service.lesson.blame import find_blame
+    from service.lesson.blame_rules import BlameRulesError
+
+    name = "standard input" if args.file == "-" else args.file
+    try:
+        if args.file == "-":
+            raw = sys.stdin.buffer.read()
+        elif os.path.isdir(args.file):
+            print(f"lessonloop: {args.file} is a folder; give a file, or - for standard input", file=sys.stderr)
+            return 2
+        else:
+            with open(args.file, "rb") as handle:
+                raw = handle.read()
+        text = raw.decode("utf-8-sig")
+    except OSError as error:
+        print(f"lessonloop: cannot read {name}: {error.strerror or error}", file=sys.stderr)
+        return 2
+    except UnicodeDecodeError as error:
+        print(f"lessonloop: {name} is not UTF-8 text (byte {error.start} cannot be read)", file=sys.stderr)
+        return 2
+    try:
+        findings = find_blame(text, args.markup)
+    except BlameRulesError as error:
+        print(f"lessonloop: {error}", file=sys.stderr)
+        return 2
+    if args.format == "json":
+        print(json.dumps({"findings": [finding.as_dict() for finding in findings], "count": len(findings)},
+                         indent=2, ensure_ascii=False))
+    else:
+        groups = [f"line {f.line}: {f.sentence}\n  rule: {f.rule} (\"{f.matched}\")\n  ask:  {f.suggestion}"
+                  for f in findings]
+        if groups:
+            print("\n\n".join(groups))
+        print(f"{len(findings)} sentence{'s' if len(findings) != 1 else ''} to reconsider" if findings
+              else "no blaming language found", file=sys.stderr)
+    return 1 if findings else 0
 
 
 def _migrated(settings: Settings) -> Runtime:

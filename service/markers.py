@@ -36,6 +36,7 @@ LESSON = "lesson"  # the comment carrying a finished lesson
 MISSING = "missing-sections"  # the comment that names what a lesson still lacks
 REMINDER = "reminder"  # the nudge on a review past its due date
 LINK = "link"  # a note or comment that only links two items
+BLAME = "blame-nudge"  # the note on a review about sentences that put a person at the centre
 
 MAC = "mac"
 """The attribute that carries the MAC; it is not itself covered by the MAC."""

@@ -252,9 +252,12 @@ def jira_to_markdown(text: str) -> str:
             continue
         if match := _JIRA_QUOTE_BLOCK.match(line):
             quoting = not quoting
+            closed_here = "{quote}" in match.group(1)  # {quote}said in one line{quote}
             rest = match.group(1).replace("{quote}", "")
             if rest.strip():
                 out.append("> " + _jira_inline_to_md(rest))
+            if closed_here:
+                quoting = not quoting
             continue
         if line.lstrip().startswith("|"):
             header = line.lstrip().startswith("||")

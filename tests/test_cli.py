@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import GITHUB_SECRET, REDIS_URL, RULES_TOML, base_env
 
 
@@ -164,3 +166,86 @@ def test_check_validates_the_people_table(tmp_path: Path) -> None:
         (tmp_path / "bad.toml").write_text(f"[people]\n{table}\n")
         result = lessonloop("--config", "bad.toml", "check", env=env, cwd=tmp_path)
         assert result.returncode == 2 and said in one_line(result), result.stderr
+
+
+# --- lessons lint -----------------------------------------------------------------------------
+
+BLAME_SETS = Path(__file__).parent / "fixtures" / "blame"
+
+
+@pytest.mark.parametrize("name,size", [("sentences.tsv", 300), ("heldout.tsv", 100)])
+def test_lint_on_the_labelled_sets_keeps_its_precision_and_recall(tmp_path: Path, name: str, size: int) -> None:
+    """The quality floor of the blameless-language nudge, through the command, on the fixed
+    labelled sets: every sentence a paragraph of its own, each finding mapped back to its sentence
+    by the line it reports. Deterministic (the same set and rules give the same figures)."""
+    rows = []
+    for line in (BLAME_SETS / name).read_text(encoding="utf-8").splitlines():
+        if line.strip() and not line.startswith(("#", "label\t")):
+            label, sentence = line.split("\t")[:2]
+            rows.append((label, sentence.replace("\\n", "\n")))
+    starts: dict[int, int] = {}
+    text, line_number = [], 1
+    for index, (_, sentence) in enumerate(rows):
+        starts[line_number] = index
+        text.append(sentence)
+        line_number += sentence.count("\n") + 2
+    (tmp_path / "set.md").write_text("\n\n".join(text) + "\n", encoding="utf-8")
+    result = lessonloop("lessons", "lint", "set.md", "--format", "json", env={}, cwd=tmp_path)
+    assert result.returncode == 1, result.stderr
+    import json
+
+    flagged = set()
+    for finding in json.loads(result.stdout)["findings"]:
+        first = max(start for start in starts if start <= finding["line"])
+        flagged.add(starts[first])
+    tp = sum(1 for index in flagged if rows[index][0] == "blame")
+    fp = len(flagged) - tp
+    blame = sum(1 for label, _ in rows if label == "blame")
+    precision, recall = tp / (tp + fp), tp / blame
+    assert len(rows) >= size
+    assert precision >= 0.9, (precision, [rows[i][1] for i in flagged if rows[i][0] == "ok"])
+    assert recall >= 0.7, recall
+
+
+def test_lint_exit_codes_and_formats(tmp_path: Path) -> None:
+    (tmp_path / "clean.md").write_text("## What happened\n\nThe deploy tool forgot the flag.\n")
+    (tmp_path / "blaming.md").write_text("## Why\n\nThe canary watched latency only.\nBob forgot the flag.\n")
+    clean = lessonloop("lessons", "lint", "clean.md", env={}, cwd=tmp_path)
+    assert (clean.returncode, clean.stdout, clean.stderr.strip()) == (0, "", "no blaming language found")
+    found = lessonloop("lessons", "lint", "blaming.md", env={}, cwd=tmp_path)
+    assert found.returncode == 1
+    assert found.stdout.splitlines() == [
+        "line 4: Bob forgot the flag.",
+        '  rule: person-failure ("Bob forgot")',
+        "  ask:  What made this the reasonable thing to do at the time? What would have caught it?",
+    ]
+    assert found.stderr.strip() == "1 sentence to reconsider"
+
+
+def test_lint_needs_no_settings(tmp_path: Path) -> None:
+    (tmp_path / "lessonloop.toml").write_text("this is not TOML [")
+    (tmp_path / "lesson.md").write_text("The intern was careless.\n")
+    result = lessonloop("lessons", "lint", "lesson.md", env={"REDIS_URL": "http://nope"}, cwd=tmp_path)
+    assert result.returncode == 1, result.stderr
+    assert 'rule: judgement ("intern was careless")' in result.stdout
+
+
+def test_lint_reads_standard_input(tmp_path: Path) -> None:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("LESSONLOOP_")}
+    for args in (("lessons", "lint"), ("lessons", "lint", "-")):
+        result = subprocess.run([sys.executable, "-m", "service.cli", *args, "--format", "json"], cwd=tmp_path,
+                                env=clean, input="It was human error.\n\nWe expected the canary to stop it.\n",
+                                capture_output=True, text=True, timeout=60, check=False)
+        assert result.returncode == 1, result.stderr
+        assert '"rule": "human-error"' in result.stdout and '"line": 1' in result.stdout
+        assert '"count": 1' in result.stdout
+
+
+def test_lint_refuses_what_it_cannot_read(tmp_path: Path) -> None:
+    (tmp_path / "latin1.md").write_bytes("Bob oublia le drapeau \xe0 midi.".encode("latin-1"))
+    (tmp_path / "folder").mkdir()
+    for name, message in (("latin1.md", "latin1.md is not UTF-8 text"), ("folder", "folder is a folder"),
+                          ("missing.md", "cannot read missing.md: No such file or directory")):
+        result = lessonloop("lessons", "lint", name, env={}, cwd=tmp_path)
+        assert result.returncode == 2, (name, result.stderr)
+        assert result.stdout == "" and result.stderr.startswith(f"lessonloop: {message}"), result.stderr

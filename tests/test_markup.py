@@ -64,6 +64,7 @@ def test_markdown_to_jira(markdown: str, jira: str) -> None:
         ("{noformat}\n*raw*\n{noformat}", "```\n*raw*\n```"),
         ("{code}x = 1{code} inline", "`x = 1` inline"),
         ("{quote}\nquoted *bold*\n{quote}", "> quoted **bold**"),
+        ("{quote}said in one line{quote}\nthen prose", "> said in one line\nthen prose"),
         ("||h1||h2||\n|a|b|", "| h1 | h2 |\n|---|---|\n| a | b |"),
         ("|a|b|", "| | |\n|---|---|\n| a | b |"),
         ("[~accountid:5b10a2844c20165700ede21g] and [~jsmith] helped", "a Jira user and jsmith helped"),

@@ -9,13 +9,14 @@ from urllib.parse import urlparse
 
 from service import lesson, markers, related
 from service.events import Event, EventKind, Item, ItemRef
+from service.lesson.blame_rules import BlameRulesError
 from service.markup import MARKUP_OF
 from service.reach import lesson_reach
 from service.runtime import Runtime
 from service.store import deliveries, lessons, links, reviews
 from service.trackers.base import TrackerClient
 from service.trackers.errors import PermanentTrackerError, TrackerError, UnsupportedOperation
-from workers.effects import post_once
+from workers.effects import digest_of, post_once
 from workers.jobs import exclusive, run_delivery
 from workers.open_review import open_review_step
 
@@ -88,7 +89,34 @@ def _capture(runtime: Runtime, client: TrackerClient, record: reviews.ReviewReco
         sections=parsed.sections, digest=parsed.digest, incident_closed_at=incident_item.closed_at,
     )
     shared = _share(runtime, incident_item, record, parsed.sections, template, current.body)
-    return deliveries.DONE, f"lesson of {review_ref} kept and {shared.describe()}"
+    nudged = _nudge(runtime, client, review_ref, parsed.sections, template)
+    return deliveries.DONE, f"lesson of {review_ref} kept and {shared.describe()}{nudged}"
+
+
+def _nudge(runtime: Runtime, client: TrackerClient, review_ref: ItemRef, sections: dict[str, str],
+           template: lesson.LessonTemplate) -> str:
+    """After the lesson is kept and shared, one comment on the review quoting the sentences that
+    put a person rather than a process at the centre, with a question to ask instead; once per
+    distinct set of sentences (``[lesson] blame_check``). A nudge, never a gate: a tracker that
+    refuses it is named in the outcome, and the lesson stays kept and shared."""
+    if runtime.settings.lesson.blame_check == "off":
+        return ""
+    written_in = MARKUP_OF[review_ref.source]
+    order = [section.key for section in template.sections] + sorted(set(sections) - {s.key for s in template.sections})
+    try:
+        findings = [finding for key in order if sections.get(key)
+                    for finding in lesson.find_blame(sections[key], written_in)]
+    except BlameRulesError as error:  # an edited language file: say so, hold nothing up
+        return f"; blame check skipped: {error}"
+    if not findings:
+        return ""
+    key = digest_of("\n".join(f"{finding.rule}\t{finding.sentence}" for finding in findings))
+    text = lesson.render_blame_comment(findings, client.markup)
+    try:
+        outcome = post_once(runtime, client, review_ref, markers.BLAME, key, text)
+    except (PermanentTrackerError, UnsupportedOperation) as error:
+        return f"; blame nudge not posted: {error}"
+    return f"; blame nudge ({len(findings)} sentence{'s' if len(findings) != 1 else ''}): {outcome}"
 
 
 @dataclass

@@ -8,9 +8,11 @@ for what they share); the public names are re-exported here, so callers use ``se
 
 from __future__ import annotations
 
+from service.lesson.blame import Finding, find_blame
 from service.lesson.comments import (
     COMMENT_LIMITS,
     MARKER_ROOM,
+    render_blame_comment,
     render_lesson_comment,
     render_missing_comment,
     render_reminder_comment,
@@ -37,10 +39,12 @@ __all__ = [
     "Mention",
     "CommentMarkup",
     "LessonTemplate",
+    "Finding",
     "ParsedLesson",
     "Section",
     "StubMarkup",
     "default_template_path",
+    "find_blame",
     "format_duration",
     "format_time",
     "header_values",
@@ -48,6 +52,7 @@ __all__ = [
     "load_template",
     "parse_lesson",
     "parse_template",
+    "render_blame_comment",
     "render_lesson_comment",
     "render_missing_comment",
     "render_reminder_comment",

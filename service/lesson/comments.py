@@ -1,6 +1,6 @@
 """The comments lessonloop posts: the finished lesson for the incident and every related item
 (cut to fit each tracker's comment limit), the sections still to write, the review being open,
-and the reminder of a review past its due date."""
+the reminder of a review past its due date, and the nudge about blaming language."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from collections.abc import Mapping, Sequence
 from datetime import date
 
 from service.events import Item
+from service.lesson.blame import Finding
 from service.lesson.stub import escape, link
 from service.lesson.template import LessonTemplate
 from service.lesson.text import CommentMarkup
@@ -119,3 +120,32 @@ def render_reminder_comment(due: date, markup: CommentMarkup) -> str:
     when = f"{due.day} {_MONTHS[due.month - 1]} {due.year}"
     return (f"A friendly reminder: this review was due on {when}. The lesson is most useful while "
             "the incident is fresh, and a few sentences per section are enough. Thank you!")
+
+
+BLAME_QUOTED = 10
+"""The most sentences one nudge quotes; the rest are counted, so the comment stays short."""
+
+
+def render_blame_comment(findings: Sequence[Finding], markup: CommentMarkup) -> str:
+    """The nudge on a review whose lesson has sentences that put a person at the centre: each
+    quoted (escaped, so it formats and mentions nothing) with the question to ask instead. It
+    says plainly that nothing is held up: the lesson is kept and shared as written."""
+    lead = ("A note on wording, not a blocker: this lesson is kept and shared as written. Blameless reviews "
+            "look at conditions rather than people, and "
+            + ("this sentence puts" if len(findings) == 1 else "these sentences put")
+            + " a person at the centre. You could ask instead:")
+    parts = [lead]
+    for finding in findings[:BLAME_QUOTED]:
+        sentence = escape(finding.sentence, markup)
+        if markup == "markdown":
+            parts.append(f"> {sentence}\n\n{finding.suggestion}")
+        elif markup == "jira":
+            parts.append(f"bq. {sentence}\n{escape(finding.suggestion, markup)}")
+        else:
+            parts.append(f"\u201c{sentence}\u201d\n{finding.suggestion}")
+    rest = len(findings) - BLAME_QUOTED
+    if rest > 0:
+        parts.append(f"\u2026 and {rest} more; `lessonloop lessons lint` lists them all."
+                     if markup == "markdown" else f"\u2026 and {rest} more; lessonloop lessons lint lists them all.")
+    parts.append("Editing the sentences is up to you; this note will not be repeated for the same text.")
+    return "\n\n".join(parts)
