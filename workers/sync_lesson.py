@@ -12,12 +12,17 @@ from service.events import Event, EventKind, Item, ItemRef
 from service.markup import MARKUP_OF
 from service.reach import lesson_reach
 from service.runtime import Runtime
-from service.store import deliveries, lessons, links, reviews
+from service.lesson.followups import render_followups
+from service.store import deliveries, followups, lessons, links, reviews
 from service.trackers.base import TrackerClient
 from service.trackers.errors import PermanentTrackerError, TrackerError, UnsupportedOperation
 from workers.effects import post_once
 from workers.jobs import exclusive, run_delivery
+from workers.followups import shown as shown_followups
+from workers.followups import track as track_followups
 from workers.open_review import open_review_step
+
+FOLLOWUPS_SECTION = "what_we_will_change"
 
 
 def sync_lesson(delivery_pk: int) -> str:
@@ -87,8 +92,22 @@ def _capture(runtime: Runtime, client: TrackerClient, record: reviews.ReviewReco
         priority=incident_item.priority or incident_item.urgency, review_url=record.url,
         sections=parsed.sections, digest=parsed.digest, incident_closed_at=incident_item.closed_at,
     )
+    tracked = _track_followups(runtime, review_ref, record, parsed.sections, incident_item)
     shared = _share(runtime, incident_item, record, parsed.sections, template, current.body)
-    return deliveries.DONE, f"lesson of {review_ref} kept and {shared.describe()}"
+    return deliveries.DONE, f"lesson of {review_ref} kept and {shared.describe()}; follow-ups: {tracked}"
+
+
+def _track_followups(runtime: Runtime, review_ref: ItemRef, record: reviews.ReviewRecord, sections: dict[str, str],
+                     incident: Item) -> str:
+    section = sections.get(FOLLOWUPS_SECTION) or ""
+    if not section.strip():
+        followups.unlist(runtime.engine, str(review_ref), ())
+        return "none"
+
+    def find(text: str) -> set[ItemRef]:
+        return _referenced(runtime, text, (incident.url, record.url))
+
+    return track_followups(runtime, review_ref, section, MARKUP_OF[review_ref.source], incident, record.url, find)
 
 
 @dataclass
@@ -127,13 +146,20 @@ def _share(runtime: Runtime, incident: Item, record: reviews.ReviewRecord, secti
     reach = lesson_reach(runtime.engine, incident.ref, review_ref, runtime.settings.lesson.max_related_items)
     failures: list[str] = []
     shared = Shared(not_shared=[str(ref) for ref in reach.beyond])
+    written_in = MARKUP_OF[review_ref.source]
+    listed = shown_followups(runtime, review_ref)
     for item in reach.recipients:
         essential = item in (incident.ref, review_ref)
         try:
             client = runtime.client(item.source)
-            text = lesson.render_lesson_comment(sections, incident, record.url, template, client.markup,
-                                                written_in=MARKUP_OF[review_ref.source])
-            post_once(runtime, client, item, markers.LESSON, str(review_ref), text)
+            alone = lesson.render_lesson_comment(sections, incident, record.url, template, client.markup,
+                                                 written_in=written_in)
+            text = lesson.render_lesson_comment(
+                sections, incident, record.url, template, client.markup, written_in=written_in,
+                followups=render_followups(listed, written_in, client.markup)) if listed else alone
+            # an append-only tracker (PagerDuty) gets a new note when the lesson changes, not
+            # when a follow-up's state does: its digest is the lesson's alone
+            post_once(runtime, client, item, markers.LESSON, str(review_ref), text, append_only_digest_of=alone)
             shared.posted += 1
         except (PermanentTrackerError, UnsupportedOperation) as error:
             (failures if essential else shared.skipped).append(f"{item}: {error}")
