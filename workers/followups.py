@@ -22,7 +22,7 @@ from service.lesson.stub import link
 from service.lesson.text import CommentMarkup
 from service.markup import convert
 from service.runtime import Runtime
-from service.store import deliveries, effects, followups, lessons, links
+from service.store import deliveries, effects, followups, lessons
 from service.trackers.base import TaskDraft, followup_marker
 from service.trackers.errors import PermanentTrackerError, TrackerError, UnsupportedOperation
 from workers.effects import post_once
@@ -143,7 +143,6 @@ def _open(runtime: Runtime, review_ref: ItemRef, key: str, text: str, written_in
         return False
     followups.change(engine, str(review_ref), key, origin=followups.OPENED, ref=str(found.ref), url=found.url,
                      state=followups.OPEN)
-    links.add(engine, review_ref, found.ref, "followup")
     return True
 
 
