@@ -5,16 +5,18 @@ nudged once a week."""
 
 from __future__ import annotations
 
+import json
 from datetime import date, timedelta
 from typing import Any
 
 from sqlalchemy import select
 
 from config.settings import FollowupSettings
-from service import markers
+from service import cli, markers
 from service.runtime import Runtime
 from service.store import deliveries, followups, schema
 from tests import loop
+from tests.conftest import base_env
 from tests.doubles.github import now_iso
 from workers import followups as followup_jobs
 
@@ -225,3 +227,43 @@ def test_jira_review_with_a_pagerduty_incident(client, runtime: Runtime, jira_do
     loop.send(client, loop.jira_issue_event(jira_double, "OPS-45"))
     loop.work(runtime)
     assert followups.by_ref(runtime.engine, "jira:OPS-45")[0].state == "open"
+
+
+def test_followups_list_show_exports_and_stats_say_the_same(client, runtime: Runtime, github_double, trackers,  # type: ignore[no-untyped-def]
+                                                            monkeypatch, capsys, tmp_path) -> None:
+    github_lesson(client, runtime, github_double)
+    close_github(github_double, REVIEW_REPO, 2)
+    loop.send(client, loop.github_issue_event(github_double, REVIEW_REPO, 2, "closed"))
+    loop.work(runtime)
+    for key, value in (base_env() | trackers | {"DATABASE_URL": runtime.settings.database_url}).items():
+        monkeypatch.setenv(key, value)
+
+    def run(*args: str) -> tuple[int, str]:
+        capsys.readouterr()  # what the workers logged before
+        code = cli.main(["--config", str(runtime.settings.config_file), *args])
+        return code, capsys.readouterr().out
+
+    code, out = run("followups", "list", "--format", "json")
+    assert code == 0
+    listed = json.loads(out)["followups"]
+    assert [(f["ref"], f["state"], f["lesson"]) for f in listed] == [
+        ("github:acme/web#1", "open", "Checkout API returned 502s for 40 minutes"),
+        (f"github:{REVIEW_REPO}#2", "done", "Checkout API returned 502s for 40 minutes"),
+        (f"github:{REVIEW_REPO}#3", "open", "Checkout API returned 502s for 40 minutes"),
+    ]
+    assert listed[1]["due_on"] and listed[1]["age_days"] == 0
+    code, out = run("followups", "list", "--open")
+    assert code == 0 and "acme/web#1" in out and f"{REVIEW_REPO}#2 " not in out and len(out.splitlines()) == 2
+    assert run("followups", "list", "--overdue")[1].strip() == "no follow-ups"
+    code, out = run("lessons", "show", REVIEW)
+    assert "### Follow-ups" in out and f"[github:{REVIEW_REPO}#2]" in out and "): done" in out
+    code, out = run("lessons", "export", "--format", "json")
+    assert [f["state"] for f in json.loads(out)[0]["followups"]] == ["open", "done", "open"]
+    code, out = run("lessons", "export", "--format", "markdown")
+    assert "### Follow-ups" in out
+    code, out = run("lessons", "stats", "--format", "json")
+    figures = json.loads(out)["followups"]
+    assert figures | {"median_days_to_done": 0} == {
+        "opened": 2, "adopted": 1, "not_opened": 0, "done": 1, "not_doing": 0, "open": 2, "open_past_due": 0,
+        "done_within_due": 1.0, "median_days_to_done": 0}
+    assert "2 opened, 1 adopted" in run("lessons", "stats")[1]

@@ -9,17 +9,17 @@ from urllib.parse import urlparse
 
 from service import lesson, markers, related
 from service.events import Event, EventKind, Item, ItemRef
+from service.lesson.followups import render_followups
 from service.markup import MARKUP_OF
 from service.reach import lesson_reach
 from service.runtime import Runtime
-from service.lesson.followups import render_followups
 from service.store import deliveries, followups, lessons, links, reviews
 from service.trackers.base import TrackerClient
 from service.trackers.errors import PermanentTrackerError, TrackerError, UnsupportedOperation
 from workers.effects import post_once
-from workers.jobs import exclusive, run_delivery
 from workers.followups import shown as shown_followups
 from workers.followups import track as track_followups
+from workers.jobs import exclusive, run_delivery
 from workers.open_review import open_review_step
 
 FOLLOWUPS_SECTION = "what_we_will_change"

@@ -131,6 +131,24 @@ def unlist(engine: Engine, review_ref: str, keep: Iterable[str]) -> None:
         connection.execute(query.values(position=UNLISTED))
 
 
+def by_review(engine: Engine) -> dict[str, list[Followup]]:
+    """Every follow-up, grouped by lesson, each group in list order (for the exports)."""
+    with engine.connect() as connection:
+        rows = connection.execute(select(*_COLUMNS).order_by(followups.c.review_ref, followups.c.position)).all()
+    grouped: dict[str, list[Followup]] = {}
+    for row in rows:
+        one = _row(row)
+        grouped.setdefault(one.review_ref, []).append(one)
+    return grouped
+
+
+def since(engine: Engine, moment: datetime) -> list[Followup]:
+    """Follow-ups recorded since ``moment`` (``lessons stats``' window)."""
+    with engine.connect() as connection:
+        rows = connection.execute(select(*_COLUMNS).where(followups.c.created_at >= moment)).all()
+    return [_row(r) for r in rows]
+
+
 def listing(engine: Engine) -> list[tuple[Followup, str]]:
     """Every listed follow-up with its lesson's incident title, oldest lesson first."""
     with engine.connect() as connection:
