@@ -194,15 +194,18 @@ def _state_step(runtime: Runtime, _delivery: deliveries.Delivery, event: Event) 
 
 def refresh(runtime: Runtime, ref: ItemRef) -> tuple[str, list[str]]:
     """Read ``ref`` from its tracker and record its state (the tracker's word, never a webhook
-    body's: deliveries twice or out of order end in its current state); then edit the lesson
-    comments of every lesson whose follow-up changed."""
+    body's: deliveries twice or out of order end in its current state); then bring the lesson
+    comments of every lesson it follows up in line. That last step runs whether or not the state
+    changed now: a run killed between the record and the comments left them behind, and a
+    comment already right costs no request (its digest is in the store). Returns the state and
+    the lessons whose follow-up changed."""
     with exclusive(runtime, f"followup:{ref}"):
         item = runtime.client(ref.source).get_item(ref)
         state = state_of(item)
         changed = followups.set_state(runtime.engine, str(ref), state)
-    for review_ref in changed:
-        from workers.sync_lesson import resync_review
+    from workers.sync_lesson import resync_review
 
+    for review_ref in sorted({f.review_ref for f in followups.by_ref(runtime.engine, str(ref)) if f.listed}):
         resync_review(review_ref)
     return state, changed
 
