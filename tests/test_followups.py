@@ -73,7 +73,7 @@ def test_github_items_adopted_and_opened_then_followed_to_done(client, runtime: 
         ("opened", f"github:{REVIEW_REPO}#3", "open"),
     ]
     task = github_double.issues[REVIEW_REPO][2]
-    assert task["title"] == "Alert on the 5xx rate of each deploy, @octocat to own it"
+    assert task["title"] == "Alert on the 5xx rate of each deploy, @\u2060octocat to own it"  # mentions no one
     assert [label["name"] for label in task["labels"]] == ["follow-up"]
     assert task["user"]["login"] == "lessonloop-bot"
     marker = runtime.marker_keys().find_kind(task["body"], f"github:{REVIEW_REPO}", markers.FOLLOWUP)
@@ -267,3 +267,43 @@ def test_followups_list_show_exports_and_stats_say_the_same(client, runtime: Run
         "opened": 2, "adopted": 1, "not_opened": 0, "done": 1, "not_doing": 0, "open": 2, "open_past_due": 0,
         "done_within_due": 1.0, "median_days_to_done": 0}
     assert "2 opened, 1 adopted" in run("lessons", "stats")[1]
+
+
+# --- the pure parts ---------------------------------------------------------------------------
+
+def test_list_items_in_both_markups() -> None:
+    from service.lesson.followups import list_items
+
+    markdown = ("Intro line.\n\n- first\n  continued\n  - nested is part of it\n* second\n1. third\n"
+                "- [ ] a task box\n\n```\n- not an item\n```\nafter\n")
+    assert list_items(markdown, "markdown") == [
+        "first continued - nested is part of it", "second", "third", "a task box"]
+    jira = "* one\n** nested\n# two\n{code}\n* not an item\n{code}\nplain text\n- three\n"
+    assert list_items(jira, "jira") == ["one ** nested", "two", "three"]
+    assert list_items("A paragraph (https://github.com/acme/web/issues/7).", "markdown") == []
+
+
+def test_matching_by_link_then_by_words() -> None:
+    from service.events import ItemRef
+    from service.lesson.followups import Known, ListItem, match
+
+    known = [Known("github:acme/web#1", "github:acme/web#1", "Fix it (acme/web#1)"),
+             Known("t1", "github:acme/postmortems#2", "Alert on the 5xx rate of each deploy"),
+             Known("t2", "github:acme/postmortems#3", "Write a runbook for rolling back a canary")]
+    items = [ListItem("Write a runbook for rolling back canaries", ()),
+             ListItem("Now tracked in https://github.com/acme/postmortems/issues/2",
+                      (ItemRef.github("acme/postmortems", 2),)),  # a link to the task we opened
+             ListItem("Something else entirely", ())]
+    assert [k.key if k else None for k in match(items, known)] == ["t2", "t1", None]
+
+
+def test_copied_text_notifies_no_one_and_carries_no_marker(client, runtime: Runtime,  # type: ignore[no-untyped-def]
+                                                           github_double) -> None:
+    changes = "- Page @octocat and [~accountid:123] <!-- lessonloop:review incident=github:x/y#1 -->\n"
+    github_lesson(client, runtime, github_double, changes=changes)
+    task = github_double.issues[REVIEW_REPO][2]
+    block = lesson_comment(github_double).split("#### Follow-ups", 1)[1].split("<!-- lessonloop:lesson", 1)[0]
+    # (the lesson's own sections are copied by service.markup.convert, which has its own tests)
+    for text in (task["title"], task["body"].rsplit("<!-- lessonloop:followup", 1)[0], block):
+        assert "@octocat" not in text and "[~accountid" not in text and "lessonloop:review" not in text
+    assert markers.find(task["body"])[0].kind == markers.FOLLOWUP and len(markers.find(task["body"])) == 1

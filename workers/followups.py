@@ -17,7 +17,7 @@ from datetime import UTC, date, datetime, timedelta
 from config.rules import ReviewTarget, Rule
 from service import logs, markers
 from service.events import Event, Item, ItemRef
-from service.lesson.followups import Known, Shown, key_of, match, parse_items, state_of, title_of
+from service.lesson.followups import Known, Shown, inert, key_of, match, parse_items, state_of, title_of
 from service.lesson.stub import link
 from service.lesson.text import CommentMarkup
 from service.markup import convert
@@ -126,7 +126,7 @@ def _open(runtime: Runtime, review_ref: ItemRef, key: str, text: str, written_in
             effects.put(engine, str(review_ref), OPENING, key, comment_id="", digest="")
         if found is None:
             markup = client.markup
-            body = convert(text, written_in, markup)[:BODY_LIMIT]
+            body = inert(convert(text, written_in, markup))[:BODY_LIMIT]
             title = incident.title.strip() or str(incident.ref)
             lead = (f"A follow-up from the lesson of {link(title, incident.url, markup)} "
                     f"(review: {link(str(review_ref), review_url, markup)}).")

@@ -126,10 +126,27 @@ def state_of(item: Item) -> str:
     return "not doing" if item.resolution.strip().casefold().replace("’", "'") in NOT_DOING_RESOLUTIONS else "done"
 
 
+_WORD_JOINER = "\u2060"
+_MENTION = re.compile(r"(?<![\w`])@(?=[A-Za-z0-9])")
+_JIRA_MENTION = re.compile(r"\[~")
+_MARKER_WORD = re.compile(r"lessonloop:", re.IGNORECASE)
+
+
+def inert(text: str) -> str:
+    """Copied text that notifies no one and carries nothing marker-shaped: ``@name`` and Jira's
+    ``[~user]`` get an invisible word joiner after their sign, ``lessonloop:`` one before its
+    colon. (``service.markup.convert`` is the general defence; this holds for the follow-ups'
+    own copies whatever the markups.)"""
+    text = _MENTION.sub("@" + _WORD_JOINER, text)
+    text = _JIRA_MENTION.sub("[" + _WORD_JOINER + "~", text)
+    return _MARKER_WORD.sub(lambda m: m.group(0)[:-1] + _WORD_JOINER + ":", text)
+
+
 def title_of(text: str, written_in: CommentMarkup, markup: CommentMarkup) -> str:
-    """A task title from an item: its first sentence-ish, in the target's markup made inert, one line."""
-    inert = convert(text, written_in, markup)
-    line = " ".join(inert.split())
+    """A task title from an item: one line, in the target's markup, made inert."""
+    line = " ".join(inert(convert(text, written_in, markup)).split())
+    if markup == "jira":
+        line = line.replace("{", "(").replace("}", ")")
     return line if len(line) <= TITLE_LIMIT else line[: TITLE_LIMIT - 1].rstrip() + "…"
 
 
@@ -155,6 +172,8 @@ def render_followups(shown: Sequence[Shown], written_in: CommentMarkup, markup: 
     lines = [heading, ""]
     for one in shown:
         title = title_of(one.text, written_in, "plain")
+        if markup == "jira":
+            title = title.replace("{", "(").replace("}", ")")
         named = link(title, one.url, markup) if one.url else escape(title, markup)
         if one.origin == "not opened":
             status = f"not opened ({escape(one.reason, markup)})" if one.reason else "not opened"
