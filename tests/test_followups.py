@@ -307,3 +307,42 @@ def test_copied_text_notifies_no_one_and_carries_no_marker(client, runtime: Runt
     for text in (task["title"], task["body"].rsplit("<!-- lessonloop:followup", 1)[0], block):
         assert "@octocat" not in text and "[~accountid" not in text and "lessonloop:review" not in text
     assert markers.find(task["body"])[0].kind == markers.FOLLOWUP and len(markers.find(task["body"])) == 1
+
+
+def test_two_hundred_items_a_clear_outcome_each(client, runtime: Runtime, github_double) -> None:  # type: ignore[no-untyped-def]
+    many = "".join(f"- Item {n}: change number {n * 7919} in subsystem {n * 104729}\n" for n in range(200))
+    github_lesson(client, runtime, github_double, changes=many)
+    rows = followups.of_review(runtime.engine, REVIEW)
+    assert len(rows) == 200 and [r.origin for r in rows].count("opened") == 10
+    assert all(r.reason == "over [followups] max_per_lesson (10)" for r in rows if r.origin == "not opened")
+    assert len(github_double.issues[REVIEW_REPO]) == 11
+    text = lesson_comment(github_double)
+    assert text.count("**not opened (over") + text.count("**open, due") == 200
+    with runtime.engine.connect() as connection:
+        assert {row[0] for row in connection.execute(select(schema.deliveries.c.status))} == {deliveries.DONE}
+
+
+def test_followup_settings_and_a_rules_due_days(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import pytest
+
+    from config.settings import SettingsError, load_settings
+
+    path = tmp_path / "lessonloop.toml"
+    path.write_text('[followups]\nopen_in = "jira:OPS"\nlabels = ["action-item"]\ndue_days = 56\ncreate = false\n'
+                    'max_per_lesson = 3\n\n[[rules]]\nsource = "github"\nfollowup_due_days = 14\n')
+    settings = load_settings({"LESSONLOOP_GITHUB_WEBHOOK_SECRET": "x", "LESSONLOOP_JIRA_WEBHOOK_SECRET": "y"}, path)
+    assert settings.followups.target is not None and str(settings.followups.target) == "jira:OPS"
+    assert (settings.followups.labels, settings.followups.due_days, settings.followups.create,
+            settings.followups.max_per_lesson) == (("action-item",), 56, False, 3)
+    assert settings.rules[0].followup_due_days == 14
+    path.write_text('[followups]\nopen_in = "pagerduty:X"\n')
+    with pytest.raises(SettingsError, match="followups.open_in"):
+        load_settings({"LESSONLOOP_GITHUB_WEBHOOK_SECRET": "x"}, path)
+
+
+def test_a_rules_followup_due_days_wins(client, runtime: Runtime, github_double) -> None:  # type: ignore[no-untyped-def]
+    rules = tuple(rule.model_copy(update={"followup_due_days": 7}) if rule.source == "github" else rule
+                  for rule in runtime.settings.rules)
+    runtime.settings = runtime.settings.model_copy(update={"rules": rules})
+    github_lesson(client, runtime, github_double)
+    assert {r.due_on for r in followups.of_review(runtime.engine, REVIEW)} == {date.today() + timedelta(days=7)}
