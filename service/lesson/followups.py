@@ -172,6 +172,8 @@ def render_followups(shown: Sequence[Shown], written_in: CommentMarkup, markup: 
     lines = [heading, ""]
     for one in shown:
         title = title_of(one.text, written_in, "plain")
+        if one.url:  # the link follows: the item's own copy of the URL would say it twice
+            title = " ".join(title.replace(f"({one.url})", "").replace(one.url, "").split()) or title
         if markup == "jira":
             title = title.replace("{", "(").replace("}", ")")
         named = link(title, one.url, markup) if one.url else escape(title, markup)
