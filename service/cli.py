@@ -156,7 +156,8 @@ def _followups_list(settings: Settings, args: argparse.Namespace) -> int:
     for row in rows:
         state = str(row["state"]) if row["origin"] != followups.NOT_OPENED else "not opened"
         due = str(row["due_on"] or "-")
-        print(f"{str(row['ref'] or '-'):<32}  {state:<10}  due {due:<10}  {row['age_days']:>4} d  "
+        ref = str(row["ref"] or "-")
+        print(f"{ref:<32}  {state:<10}  due {due:<10}  {row['age_days']:>4} d  "
               f"{row['review']}  {_one_line(str(row['lesson']))}: {_one_line(str(row['text']))[:80]}")
     return 0
 
@@ -436,9 +437,8 @@ def _reach_text(settings: Settings, engine: Engine, found: Lesson) -> str:
 
 def _lessons_export(settings: Settings, args: argparse.Namespace) -> int:
     from service.lesson_export import export_json, export_markdown
-    from service.store import lessons
+    from service.store import followups, lessons
 
-    from service.store import followups
 
     engine = _migrated(settings).engine
     everything = lessons.listing(engine, limit=1_000_000)
