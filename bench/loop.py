@@ -170,6 +170,8 @@ def _doubles_main(connection: Any, incidents: int, mix: list[str]) -> None:
             if command == "cpu":
                 times = os.times()
                 connection.send((times.user + times.system, sum(t.seconds for t in timers.values())))
+            elif command == "close-followups":
+                connection.send(_close_one_followup_each(github, jira, loop))
             elif isinstance(command, tuple) and command[0] == "fill":
                 connection.send(_fill_reviews(github, jira, loop, command[1]))
             elif command == "report":
@@ -224,6 +226,36 @@ def _fill_reviews(github: Any, jira: Any, loop: Any, count: int) -> list[tuple[s
         fields["description"] = loop.fill_lesson_jira(fields["description"], loop.FILLED_MARKDOWN | {
             "What we'll change": _changes(adopt["html_url"], n, count, "* ")})
         fields["status"] = {"name": "Done", "statusCategory": {"key": "done"}}
+        delivery = loop.jira_issue_event(jira, key)
+        out.append((f"jira:{key}", delivery.path, delivery.headers, delivery.body))
+    return out
+
+
+def _close_one_followup_each(github: Any, jira: Any, loop: Any) -> list[tuple[str, str, dict[str, str], bytes]]:
+    """In the child: the first task lessonloop opened for each lesson is done; the deliveries."""
+    from service import markers
+
+    out, seen = [], set()
+    with github.lock:
+        tasks = [(n, i) for n, i in github.issues.get(REVIEW_REPO, {}).items()
+                 if markers.find_kind(i["body"], markers.FOLLOWUP)]
+    for number, task in tasks:
+        review = markers.find_kind(task["body"], markers.FOLLOWUP).get("review")  # type: ignore[union-attr]
+        if review in seen:
+            continue
+        seen.add(review)
+        task.update(state="closed", state_reason="completed", closed_at=task["created_at"])
+        delivery = loop.github_issue_event(github, REVIEW_REPO, number, "closed")
+        out.append((f"github:{REVIEW_REPO}#{number}", delivery.path, delivery.headers, delivery.body))
+    with jira.lock:
+        jira_tasks = [(k, i) for k, i in jira.issues.items()
+                      if markers.find_kind(i["fields"].get("description") or "", markers.FOLLOWUP)]
+    for key, task in jira_tasks:
+        review = markers.find_kind(task["fields"]["description"], markers.FOLLOWUP).get("review")  # type: ignore[union-attr]
+        if review in seen:
+            continue
+        seen.add(review)
+        task["fields"].update(status={"name": "Done", "statusCategory": {"key": "done"}}, resolution={"name": "Done"})
         delivery = loop.jira_issue_event(jira, key)
         out.append((f"jira:{key}", delivery.path, delivery.headers, delivery.body))
     return out
@@ -780,6 +812,7 @@ def lessons_phase(args: argparse.Namespace, port: int, doubles: Doubles, engine:
         time.sleep(0.5)
     seconds = time.time() - first
     after = doubles.ask("report")
+    closes = _phase(args, port, doubles, engine, doubles.ask("close-followups"), after) if args.followups > 1 else None
     calls = {name: sum(after[name]["counts"].values()) - sum(before[name]["counts"].values()) for name in SOURCES}
     operations = {name: {op: count - before[name]["counts"].get(op, 0) for op, count in after[name]["counts"].items()
                          if count - before[name]["counts"].get(op, 0)} for name in SOURCES}
@@ -795,7 +828,32 @@ def lessons_phase(args: argparse.Namespace, port: int, doubles: Doubles, engine:
         "operations": operations,
         "violations": {name: after[name]["violation_count"] for name in SOURCES},
         "deliveries_failed": by_status["failed"],
+        "followup_closes": closes,
     }
+
+
+def _phase(args: argparse.Namespace, port: int, doubles: Doubles, engine: Any,
+           deliveries: list[tuple[str, str, dict[str, str], bytes]], before: dict[str, Any]) -> dict[str, Any]:
+    """Send ``deliveries``, wait until each is final, and count the doubles' requests meanwhile."""
+    _, status_before, _ = lesson_progress(engine)
+    already = sum(status_before.values())
+    first = time.time()
+    _, _, statuses = send_all(port, deliveries, args.senders, args.rate)
+    accepted = sum(count for status, count in statuses.items() if status.startswith("202"))
+    deadline = first + args.timeout
+    while True:
+        _, by_status, _ = lesson_progress(engine)
+        final = by_status["done"] + by_status["ignored"] + by_status["failed"]
+        if final - already >= accepted or time.time() > deadline:
+            break
+        time.sleep(0.5)
+    after = doubles.ask("report")
+    calls = {name: sum(after[name]["counts"].values()) - sum(before[name]["counts"].values()) for name in SOURCES}
+    operations = {name: {op: count - before[name]["counts"].get(op, 0) for op, count in after[name]["counts"].items()
+                         if count - before[name]["counts"].get(op, 0)} for name in SOURCES}
+    return {"sent": len(deliveries), "answers": dict(statuses), "seconds": time.time() - first,
+            "calls": calls, "operations": operations,
+            "calls_per_delivery": {n: c / len(deliveries) if deliveries else float("nan") for n, c in calls.items()}}
 
 
 def report(r: dict[str, Any]) -> None:
@@ -845,6 +903,14 @@ def report(r: dict[str, Any]) -> None:
             ops = ", ".join(f"{op or '?'} {count}" for op, count in sorted(lessons["operations"][name].items()))
             print(f"{name:>10} API per lesson phase: {ops or 'none'}")
         print(f"lesson errors: {lessons['deliveries_failed']} deliveries failed, violations {lessons['violations']}")
+        closes = lessons.get("followup_closes")
+        if closes:
+            per = closes["calls_per_delivery"]
+            print(f"follow-up closes: {closes['sent']} ({closes['answers']}) in {closes['seconds']:.1f} s; requests "
+                  f"per close: {sum(per.values()):.2f} in all; " + ", ".join(f"{n} {per[n]:.2f}" for n in SOURCES))
+            for name in SOURCES:
+                ops = ", ".join(f"{op or '?'} {count}" for op, count in sorted(closes["operations"][name].items()))
+                print(f"{name:>10} API per close phase: {ops or 'none'}")
     print(json.dumps(r))
 
 
