@@ -79,6 +79,8 @@ class Rule(BaseModel):
     review_labels: tuple[str, ...] | None = None
     jira_issue_type: str | None = None
     template: str | None = None
+    followup_due_days: int | None = Field(None, ge=0, le=3650)
+    """Days after the lesson its follow-ups are due; unset: ``[followups] due_days``."""
 
     @field_validator("labels", "issue_types", "priorities", "urgency", "services", "projects", "review_labels",
                      mode="before")

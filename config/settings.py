@@ -26,7 +26,7 @@ from pydantic import (
 )
 
 from config.people import Accounts, validate_people
-from config.rules import ReviewDefaults, Rule, default_rules
+from config.rules import ReviewDefaults, ReviewTarget, Rule, default_rules
 
 SOURCES: tuple[str, ...] = ("github", "jira", "pagerduty")
 
@@ -165,6 +165,29 @@ class LessonSettings(_Strict):
     per distinct set of sentences; the lesson is kept and shared all the same). ``off``: none."""
 
 
+class FollowupSettings(_Strict):
+    """The ``[followups]`` table: how the items of "What we'll change" become tracked tasks."""
+
+    open_in: str | None = None
+    """``github:owner/repo`` or ``jira:KEY`` where new follow-up tasks open; empty: where the review is."""
+    labels: tuple[str, ...] = ("follow-up",)
+    due_days: int = Field(28, ge=0, le=3650)
+    create: bool = True
+    """False: only items that link an existing issue are tracked (adopted); none is opened."""
+    max_per_lesson: int = Field(10, ge=0, le=200)
+
+    @field_validator("open_in")
+    @classmethod
+    def _target(cls, value: str | None) -> str | None:
+        if value is not None:
+            ReviewTarget.parse(value)
+        return value
+
+    @property
+    def target(self) -> ReviewTarget | None:
+        return None if self.open_in is None else ReviewTarget.parse(self.open_in)
+
+
 class Settings(_Strict):
     redis_url: str = DEFAULT_REDIS_URL
     database_url: str = DEFAULT_DATABASE_URL
@@ -177,6 +200,7 @@ class Settings(_Strict):
     lesson: LessonSettings = LessonSettings()
     people: dict[str, Accounts] = {}
     """``[people]``: one person's accounts across the trackers, keyed by email."""
+    followups: FollowupSettings = FollowupSettings()
     marker_keys: tuple[SecretStr, ...] = ()
     """``LESSONLOOP_MARKER_KEY``: the first signs markers, all verify. Empty: the key generated
     once and kept in the store is used."""
@@ -330,6 +354,7 @@ _FILE_TABLES = {
     "jira": {"url", "email"},
     "pagerduty": {"api_url", "from_email"},
     "lesson": {"max_related_items", "blame_check"},
+    "followups": {"open_in", "labels", "due_days", "create", "max_per_lesson"},
 }
 _FILE_TOP = {"redis_url", "database_url", "review", "rules", "people", *_FILE_TABLES}
 

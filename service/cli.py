@@ -140,7 +140,51 @@ def _parser() -> argparse.ArgumentParser:
     lint.add_argument("--markup", choices=("markdown", "jira", "plain"), default="markdown",
                       help="what the text is written in (default markdown)")
     lint.set_defaults(run=_lessons_lint)
+
+    followups_command = commands.add_parser("followups", help="the follow-ups of every lesson and their state")
+    followup_actions = followups_command.add_subparsers(dest="action", required=True, metavar="ACTION")
+    followup_list = followup_actions.add_parser("list", help="ref, lesson, state, due date and age of each")
+    followup_list.add_argument("--open", action="store_true", help="only those still open")
+    followup_list.add_argument("--overdue", action="store_true", help="only those open past their due date")
+    followup_list.add_argument("--format", choices=("text", "json"), default="text")
+    followup_list.set_defaults(run=_followups_list)
     return parser
+
+
+def _followups_list(settings: Settings, args: argparse.Namespace) -> int:
+    from datetime import UTC, datetime
+
+    from service.lesson_export import followup_dict
+    from service.store import followups
+
+    today = datetime.now(UTC).date()
+    rows = []
+    for one, title in followups.listing(_migrated(settings).engine):
+        shown = followup_dict(one, today) | {"lesson": title}
+        if (args.open or args.overdue) and one.state != followups.OPEN:
+            continue
+        if args.overdue and not shown["overdue"]:
+            continue
+        if (args.open or args.overdue) and not one.tracked:
+            continue
+        rows.append(shown)
+    if args.format == "json":
+        print(json.dumps({"followups": rows}, indent=2, ensure_ascii=False))
+        return 0
+    if not rows:
+        print("no follow-ups")
+        return 0
+    for row in rows:
+        state = str(row["state"]) if row["origin"] != followups.NOT_OPENED else "not opened"
+        due = str(row["due_on"] or "-")
+        ref = str(row["ref"] or "-")
+        print(f"{ref:<32}  {state:<10}  due {due:<10}  {row['age_days']:>4} d  "
+              f"{row['review']}  {_one_line(str(row['lesson']))}: {_one_line(str(row['text']))[:80]}")
+    return 0
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
 
 
 def _serve(settings: Settings, args: argparse.Namespace) -> int:
@@ -526,7 +570,9 @@ def _lessons_show(settings: Settings, args: argparse.Namespace) -> int:
     if found is None:
         print(f"lessonloop: no lesson for {args.ref}", file=sys.stderr)
         return 1
-    print(lesson_markdown(found))
+    from service.store import followups
+
+    print(lesson_markdown(found, followups.of_review(engine, found.review_ref)))
     if found.review_ref.startswith("markdown:"):
         return 0
     print(_reach_text(settings, engine, found))
@@ -550,10 +596,13 @@ def _reach_text(settings: Settings, engine: Engine, found: Lesson) -> str:
 
 def _lessons_export(settings: Settings, args: argparse.Namespace) -> int:
     from service.lesson_export import export_json, export_markdown
-    from service.store import lessons
+    from service.store import followups, lessons
 
-    everything = lessons.listing(_migrated(settings).engine, limit=1_000_000)
-    text = export_json(everything) if args.format == "json" else export_markdown(everything)
+
+    engine = _migrated(settings).engine
+    everything = lessons.listing(engine, limit=1_000_000)
+    tracked = followups.by_review(engine)
+    text = export_json(everything, tracked) if args.format == "json" else export_markdown(everything, tracked)
     if args.output:
         try:
             with open(args.output, "w", encoding="utf-8") as handle:
@@ -578,8 +627,11 @@ def _lessons_stats(settings: Settings, args: argparse.Namespace) -> int:
         return 2
     today = datetime.now(UTC).date()
     since = figures.window_start(today, args.days)
-    rows = progress.load(_migrated(settings).engine, datetime.combine(since, datetime.min.time(), tzinfo=UTC))
-    summary = figures.summarise(rows, since, today)
+    from service.store import followups
+
+    engine = _migrated(settings).engine
+    start = datetime.combine(since, datetime.min.time(), tzinfo=UTC)
+    summary = figures.summarise(progress.load(engine, start), since, today, followups.since(engine, start))
     if args.format == "json":
         print(json.dumps(figures.as_dict(summary), indent=2))
     else:

@@ -19,6 +19,7 @@ class EventKind(StrEnum):
     INCIDENT_CLOSED = "incident_closed"
     REVIEW_UPDATED = "review_updated"
     REVIEW_CLOSED = "review_closed"
+    ITEM_STATE = "item_state"  # an item closed or reopened that is not an incident close: maybe a follow-up
     PING = "ping"
     NOT_RELEVANT = "not_relevant"
 
@@ -94,6 +95,9 @@ class Item:
     done: bool = False
     """The tracker counts it finished: a closed issue, a status in Jira's done category, a
     resolved incident (``status`` is the tracker's own name for it, which varies)."""
+    resolution: str = ""
+    """How it was finished: GitHub's ``state_reason`` (``completed``, ``not_planned``), Jira's
+    resolution name (``Done``, ``Won't Do``); empty while open."""
 
 
 @dataclass(frozen=True)

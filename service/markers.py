@@ -37,6 +37,8 @@ MISSING = "missing-sections"  # the comment that names what a lesson still lacks
 REMINDER = "reminder"  # the nudge on a review past its due date
 LINK = "link"  # a note or comment that only links two items
 BLAME = "blame-nudge"  # the note on a review about sentences that put a person at the centre
+FOLLOWUP = "followup"  # the body of a follow-up task lessonloop opened
+FOLLOWUP_REMINDER = "followup-reminder"  # the weekly nudge on a follow-up past its due date
 
 MAC = "mac"
 """The attribute that carries the MAC; it is not itself covered by the MAC."""

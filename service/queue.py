@@ -19,6 +19,7 @@ JOBS = {
     "incident_closed": "workers.open_review.open_review",
     "review_updated": "workers.sync_lesson.sync_lesson",
     "review_closed": "workers.sync_lesson.sync_lesson",
+    "item_state": "workers.followups.followup_state",
 }
 
 

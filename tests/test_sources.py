@@ -128,11 +128,17 @@ def test_github_closed_issue_is_a_closed_incident() -> None:
 def test_github_not_planned_is_not_an_incident_close() -> None:
     body = json.dumps(payloads.github_closed(state_reason="not_planned")).encode()
     event = github.parse(body, {"X-GitHub-Event": "issues"})
-    assert event.kind is EventKind.NOT_RELEVANT
+    assert event.kind is EventKind.ITEM_STATE  # a follow-up's state, if it is one; never an incident's close
     assert "not planned" in event.reason
+    assert event.item is not None and event.item.resolution == "not_planned"
 
 
-@pytest.mark.parametrize("name", ["issues.opened", "issues.reopened", "issues.edited", "issues.labeled"])
+def test_github_reopened_is_a_state_change_not_an_incident_close() -> None:
+    event = github.parse(payloads.raw("github/issues.reopened"), {"X-GitHub-Event": "issues"})
+    assert event.kind is EventKind.ITEM_STATE
+
+
+@pytest.mark.parametrize("name", ["issues.opened", "issues.edited", "issues.labeled"])
 def test_github_other_issue_actions_are_not_relevant(name: str) -> None:
     event = github.parse(payloads.raw(f"github/{name}"), {"X-GitHub-Event": "issues"})
     assert event.kind is EventKind.NOT_RELEVANT
@@ -239,13 +245,13 @@ def test_jira_close_said_by_the_event_type_when_the_changelog_is_left_out(event_
 def test_jira_status_move_into_a_category_other_than_done_is_not_a_close() -> None:
     payload = payloads.jira_done()
     payload["issue"]["fields"]["status"]["statusCategory"]["key"] = "indeterminate"
-    assert jira.parse(json.dumps(payload).encode(), {}).kind is EventKind.NOT_RELEVANT
+    assert jira.parse(json.dumps(payload).encode(), {}).kind is EventKind.ITEM_STATE  # a follow-up's, maybe
 
 
 @pytest.mark.parametrize(
     ("resolution", "kind"),
     [({"name": "Fixed"}, EventKind.INCIDENT_CLOSED), ("Fixed", EventKind.INCIDENT_CLOSED),
-     (None, EventKind.NOT_RELEVANT), ({}, EventKind.NOT_RELEVANT)],
+     (None, EventKind.ITEM_STATE), ({}, EventKind.ITEM_STATE)],
 )
 def test_jira_status_without_its_category_is_judged_by_the_resolution(resolution: object, kind: EventKind) -> None:
     payload = payloads.jira_done()

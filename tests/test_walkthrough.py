@@ -141,7 +141,7 @@ def test_the_walkthrough_end_to_end(tmp_path: Path, walkthrough_redis: None, git
         assert "lessonloop:review incident=pagerduty:PGR0VU2" in review and "h2. What happened" in review
 
         # the team writes the lesson and closes the review: the lesson reaches all three trackers
-        said = driver("fill", "jira:OPS-2")
+        said = driver("fill", "--followups", "jira:OPS-2")  # docs/followups.md: with follow-ups
         assert "kept the lesson and posted it on jira:OPS-2 and pagerduty:PGR0VU2" in said, said
         deadline = time.monotonic() + 10
         while "<lessonloop:lesson>" not in driver("show", "github:acme/web#7"):  # posted in the same job
@@ -161,6 +161,21 @@ def test_the_walkthrough_end_to_end(tmp_path: Path, walkthrough_redis: None, git
         stats = lessonloop("lessons", "stats")
         assert "lessons captured         1 (100% of reviews)" in stats, stats
         assert "lesson comments          github 1, jira 1, pagerduty 1" in stats, stats
+
+        # docs/followups.md: the follow-ups opened (two tasks in Jira) and adopted (acme/web#7);
+        # acme/web#7 is closed in GitHub, and the lesson comments that list it say done
+        listed = lessonloop("followups", "list")
+        assert "github:acme/web#7" in listed and "jira:OPS-3" in listed and "jira:OPS-4" in listed, listed
+        said = driver("close", "github:acme/web#7")
+        assert "202 status queued" in said and "recorded github:acme/web#7 as a follow-up done" in said, said
+        for ref, done in (("jira:OPS-2", "*done*"), ("github:acme/web#7", "**done**")):
+            assert done in driver("show", ref), driver("show", ref)
+        assert "Follow-ups" in driver("show", "pagerduty:PGR0VU2")  # the note as the lesson was posted
+        still_open = lessonloop("followups", "list", "--open")
+        assert len(still_open.splitlines()) == 2 and "acme/web#7" not in still_open, still_open
+        stats = lessonloop("lessons", "stats")
+        assert "follow-ups               2 opened, 1 adopted, 0 not opened" in stats, stats
+        assert "1 done, 0 not doing, 2 open" in stats, stats
         assert "VIOLATION" not in _tail(tmp_path / "doubles.log")
     finally:
         _stop(serve)

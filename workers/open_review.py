@@ -45,6 +45,9 @@ def open_review_step(runtime: Runtime, _delivery: deliveries.Delivery, event: Ev
     if event.item is None:
         return deliveries.IGNORED, "the delivery names no incident"
     incident = runtime.client(event.item.ref.source).get_item(event.item.ref)
+    from workers.followups import note_if_followup  # (imports this module)
+
+    note_if_followup(runtime, incident)  # an item can be both: an incident, and a lesson's follow-up
     if not incident.done:
         return deliveries.IGNORED, (f"{incident.ref} is not closed in {incident.ref.source} "
                                     f"(its status there is '{incident.status or 'unknown'}')")

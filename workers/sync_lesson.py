@@ -10,15 +10,20 @@ from urllib.parse import urlparse
 from service import lesson, markers, related
 from service.events import Event, EventKind, Item, ItemRef
 from service.lesson.blame_rules import BlameRulesError
+from service.lesson.followups import render_followups
 from service.markup import MARKUP_OF
 from service.reach import lesson_reach
 from service.runtime import Runtime
-from service.store import deliveries, lessons, links, reviews
+from service.store import deliveries, followups, lessons, links, reviews
 from service.trackers.base import TrackerClient
 from service.trackers.errors import PermanentTrackerError, TrackerError, UnsupportedOperation
 from workers.effects import digest_of, post_once
+from workers.followups import shown as shown_followups
+from workers.followups import track as track_followups
 from workers.jobs import exclusive, run_delivery
 from workers.open_review import open_review_step
+
+FOLLOWUPS_SECTION = "what_we_will_change"
 
 
 def sync_lesson(delivery_pk: int) -> str:
@@ -88,9 +93,10 @@ def _capture(runtime: Runtime, client: TrackerClient, record: reviews.ReviewReco
         priority=incident_item.priority or incident_item.urgency, review_url=record.url,
         sections=parsed.sections, digest=parsed.digest, incident_closed_at=incident_item.closed_at,
     )
+    tracked = _track_followups(runtime, review_ref, record, parsed.sections, incident_item)
     shared = _share(runtime, incident_item, record, parsed.sections, template, current.body)
     nudged = _nudge(runtime, client, review_ref, parsed.sections, template)
-    return deliveries.DONE, f"lesson of {review_ref} kept and {shared.describe()}{nudged}"
+    return deliveries.DONE, f"lesson of {review_ref} kept and {shared.describe()}; follow-ups: {tracked}{nudged}"
 
 
 def _nudge(runtime: Runtime, client: TrackerClient, review_ref: ItemRef, sections: dict[str, str],
@@ -117,6 +123,19 @@ def _nudge(runtime: Runtime, client: TrackerClient, review_ref: ItemRef, section
     except (PermanentTrackerError, UnsupportedOperation) as error:
         return f"; blame nudge not posted: {error}"
     return f"; blame nudge ({len(findings)} sentence{'s' if len(findings) != 1 else ''}): {outcome}"
+
+
+def _track_followups(runtime: Runtime, review_ref: ItemRef, record: reviews.ReviewRecord, sections: dict[str, str],
+                     incident: Item) -> str:
+    section = sections.get(FOLLOWUPS_SECTION) or ""
+    if not section.strip():
+        followups.unlist(runtime.engine, str(review_ref), ())
+        return "none"
+
+    def find(text: str) -> set[ItemRef]:
+        return referenced_items(runtime, text, (incident.url, record.url))
+
+    return track_followups(runtime, review_ref, section, MARKUP_OF[review_ref.source], incident, record.url, find)
 
 
 @dataclass
@@ -155,13 +174,20 @@ def _share(runtime: Runtime, incident: Item, record: reviews.ReviewRecord, secti
     reach = lesson_reach(runtime.engine, incident.ref, review_ref, runtime.settings.lesson.max_related_items)
     failures: list[str] = []
     shared = Shared(not_shared=[str(ref) for ref in reach.beyond])
+    written_in = MARKUP_OF[review_ref.source]
+    listed = shown_followups(runtime, review_ref)
     for item in reach.recipients:
         essential = item in (incident.ref, review_ref)
         try:
             client = runtime.client(item.source)
-            text = lesson.render_lesson_comment(sections, incident, record.url, template, client.markup,
-                                                written_in=MARKUP_OF[review_ref.source])
-            post_once(runtime, client, item, markers.LESSON, str(review_ref), text)
+            alone = lesson.render_lesson_comment(sections, incident, record.url, template, client.markup,
+                                                 written_in=written_in)
+            text = lesson.render_lesson_comment(
+                sections, incident, record.url, template, client.markup, written_in=written_in,
+                followups=render_followups(listed, written_in, client.markup)) if listed else alone
+            # an append-only tracker (PagerDuty) gets a new note when the lesson changes, not
+            # when a follow-up's state does: its digest is the lesson's alone
+            post_once(runtime, client, item, markers.LESSON, str(review_ref), text, append_only_digest_of=alone)
             shared.posted += 1
         except (PermanentTrackerError, UnsupportedOperation) as error:
             (failures if essential else shared.skipped).append(f"{item}: {error}")

@@ -29,11 +29,13 @@ def render_lesson_comment(
     markup: CommentMarkup,
     *,
     written_in: CommentMarkup,
+    followups: str = "",
 ) -> str:
     """The finished lesson as one comment for the incident and every related item: the filled
     sections in template order and a link to the review. The sections are in the review's markup
     (``written_in``) and are converted to the item's. Cut cleanly, with the link kept, when it
-    would not fit one comment in that tracker."""
+    would not fit one comment in that tracker. ``followups`` (already in ``markup``) ends the
+    comment, after the link, and is never cut: it is what changes after the lesson is written."""
     title = incident.title.strip() or str(incident.ref)
     if markup == "markdown":
         parts = [f"### Lesson learned from {link(title, incident.url, markup)}"]
@@ -53,11 +55,17 @@ def render_lesson_comment(
             parts.append(f"{section.title}\n{text}")
     footer = f"Read the whole review: {link('the review', review_url, markup) if markup != 'plain' else review_url}"
     body = "\n\n".join(parts)
-    return neutralise_markers(_fit(body, footer, review_url, markup))
+    if not followups:
+        return neutralise_markers(_fit(body, footer, review_url, markup))
+    block = followups
+    if len(block) > COMMENT_LIMITS[markup] // 2:  # whole lines only, and say how many are left out
+        kept = block[: COMMENT_LIMITS[markup] // 2].rsplit("\n", 1)[0]
+        block = f"{kept}\n… and {block.count(chr(10)) - kept.count(chr(10))} more"
+    return neutralise_markers(_fit(body, footer, review_url, markup, room_taken=len(block) + 2) + "\n\n" + block)
 
 
-def _fit(body: str, footer: str, review_url: str, markup: CommentMarkup) -> str:
-    limit = COMMENT_LIMITS[markup] - MARKER_ROOM
+def _fit(body: str, footer: str, review_url: str, markup: CommentMarkup, room_taken: int = 0) -> str:
+    limit = COMMENT_LIMITS[markup] - MARKER_ROOM - room_taken
     whole = f"{body}\n\n{footer}"
     if len(whole) <= limit:
         return whole

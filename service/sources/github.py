@@ -64,9 +64,13 @@ def parse(body: bytes, headers: Headers) -> Event:
     if action == "closed":
         if is_review:
             return Event(source="github", kind=EventKind.REVIEW_CLOSED, name=name, item=item, actor=actor)
-        if issue.get("state_reason") == "not_planned":
-            return not_relevant("github", name, "closed as not planned", item)
+        if issue.get("state_reason") == "not_planned":  # not an incident's close; a follow-up's, maybe
+            return Event(source="github", kind=EventKind.ITEM_STATE, name=name, item=item, actor=actor,
+                         reason="closed as not planned")
         return Event(source="github", kind=EventKind.INCIDENT_CLOSED, name=name, item=item, actor=actor)
+    if action == "reopened" and not is_review:
+        return Event(source="github", kind=EventKind.ITEM_STATE, name=name, item=item, actor=actor,
+                     reason="a reopened issue is not an incident close")
     if action == "edited" and is_review:
         return Event(source="github", kind=EventKind.REVIEW_UPDATED, name=name, item=item, actor=actor)
     return not_relevant("github", name, f"issue {action or 'event'} does not close an incident or change a review", item)
@@ -89,6 +93,7 @@ def item_from_issue(issue: dict[str, Any], full_name: str) -> Item:
         url=text(issue.get("html_url")),
         status=text(issue.get("state")),
         done=text(issue.get("state")) == "closed",
+        resolution=text(issue.get("state_reason")) if text(issue.get("state")) == "closed" else "",
         body=text(issue.get("body")),
         labels=labels,
         priority=next((label for label in labels if _PRIORITY_LABEL.match(label)), ""),

@@ -74,6 +74,9 @@ def parse(body: bytes, _headers: Headers) -> Event:
         return not_relevant("jira", webhook_event, "the review changed, but not its lesson", item)
     if moved_to_done:
         return Event(source="jira", kind=EventKind.INCIDENT_CLOSED, name=webhook_event, item=item, actor=actor)
+    if changed & {"status", "resolution"}:  # reopened, or moved between open statuses: a follow-up's state may change
+        return Event(source="jira", kind=EventKind.ITEM_STATE, name=webhook_event, item=item, actor=actor,
+                     reason="the status did not move into the done category")
     return not_relevant("jira", webhook_event, "the status did not move into the done category", item)
 
 
@@ -87,8 +90,9 @@ def _automation(payload: dict[str, Any]) -> Event:
     if not isinstance(issue, dict):
         return not_relevant("jira", name, "no webhookEvent and no issue: not a Jira issue event")
     item = item_from_issue(issue)
-    if not _in_done(issue):
-        return not_relevant("jira", name, "the issue's status is not in the done category", item)
+    if not _in_done(issue):  # not a close; a follow-up's reopening, maybe
+        return Event(source="jira", kind=EventKind.ITEM_STATE, name=name, item=item,
+                     reason="the issue's status is not in the done category")
     if markers.find_kind(item.body, markers.REVIEW) is not None:
         return Event(source="jira", kind=EventKind.REVIEW_CLOSED, name=name, item=item)
     return Event(source="jira", kind=EventKind.INCIDENT_CLOSED, name=name, item=item)
@@ -129,7 +133,12 @@ def item_from_issue(issue: dict[str, Any]) -> Item:
         closed_at=parse_timestamp(fields.get("resolutiondate"))
         or parse_timestamp(fields.get("statuscategorychangedate")),
         done=fields_done(fields),
+        resolution=_resolution(fields.get("resolution")),
     )
+
+
+def _resolution(value: Any) -> str:
+    return value if isinstance(value, str) else text(opt_obj(value).get("name"))
 
 
 def _user_ids(user: Any) -> tuple[str, ...]:

@@ -146,3 +146,26 @@ imports = Table(
     Column("source", String(300), nullable=False, doc="what was imported: github:owner/repo, jira:KEY, markdown:DIR"),
     Column("imported_at", DateTime(timezone=True), nullable=False),
 )
+
+followups = Table(
+    "followups",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("review_ref", String(300), nullable=False, doc="the lesson it comes from"),
+    Column("item_key", String(300), nullable=False,
+           doc="stable within the lesson: the ref it links, else a key minted when first seen (the task's marker)"),
+    Column("ref", String(300), doc="the task in its tracker; empty while not opened"),
+    Column("url", Text, nullable=False),
+    Column("text", Text, nullable=False, doc="the list item as written, in the review's markup (cut)"),
+    Column("origin", String(16), nullable=False, doc="adopted, opened, opening or not opened"),
+    Column("state", String(16), nullable=False, doc="open, done, not doing or unknown"),
+    Column("reason", Text, nullable=False, doc="why not opened, or why its state is unknown"),
+    Column("position", Integer, nullable=False, doc="its place in the list; -1 when no longer listed"),
+    Column("due_on", Date),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("state_at", DateTime(timezone=True), doc="when the state last changed"),
+    Column("done_at", DateTime(timezone=True)),
+    Column("checked_on", Date, doc="the day the daily refresh last read it"),
+    UniqueConstraint("review_ref", "item_key", name="uq_followups_review_item"),
+    Index("ix_followups_ref", "ref"),
+)

@@ -14,7 +14,7 @@ from typing import Literal, Protocol, runtime_checkable
 
 from service.events import Item, ItemRef, Source
 from service.history import History
-from service.markers import LINK, REVIEW, Marker, Markup
+from service.markers import FOLLOWUP, LINK, REVIEW, Marker, Markup
 
 REVIEW_PROPERTY_KEY = "lessonloop"
 """Jira issue entity property written on every review lessonloop opens (and label on it)."""
@@ -51,6 +51,33 @@ class Review:
     ref: ItemRef
     url: str
     incident: ItemRef
+    title: str = ""
+
+
+@dataclass(frozen=True)
+class TaskDraft:
+    """A task to open (a follow-up). ``body`` is in the tracker's markup, without the marker;
+    ``marker`` is sealed by the client for the container, as a review's is, because the task's
+    own number is not known before it exists."""
+
+    container: str  # GitHub "owner/repo", Jira project key "OPS"
+    title: str
+    body: str
+    marker: Marker
+    labels: tuple[str, ...] = ()
+    due: date | None = None  # Jira's due date; GitHub has none (say it in the body)
+    issue_type: str = "Task"  # Jira only
+    related: ItemRef | None = None  # the item the task comes from (the review): linked from the task
+    related_url: str = ""
+    related_title: str = ""
+
+
+@dataclass(frozen=True)
+class Task:
+    """A task that exists in a tracker, found or just opened."""
+
+    ref: ItemRef
+    url: str
     title: str = ""
 
 
@@ -114,6 +141,16 @@ class TrackerClient(Protocol):
         """
         ...
 
+    def open_task(self, draft: TaskDraft) -> Task:
+        """Create a task carrying ``draft.marker`` (sealed for the container), linked to
+        ``draft.related``; UnsupportedOperation where there are no tasks (PagerDuty)."""
+        ...
+
+    def find_task(self, container: str, marker: Marker, since: datetime | None = None) -> Task | None:
+        """The task lessonloop opened in ``container`` whose verified marker has ``marker``'s kind
+        and every one of its attributes, if any (a retry after a crash looks for it)."""
+        ...
+
     def link(self, item: ItemRef, target: ItemRef, target_url: str, title: str) -> None:
         """Make ``item`` point at ``target``; idempotent (a second call adds nothing)."""
         ...
@@ -138,6 +175,16 @@ class TrackerClient(Protocol):
 def review_marker(incident: ItemRef) -> Marker:
     """The marker on a review: which incident it reviews."""
     return Marker(REVIEW, {"incident": str(incident)})
+
+
+def followup_marker(review: ItemRef | str, key: str) -> Marker:
+    """The marker on a follow-up task: the lesson (by its review) and the item's stable key."""
+    return Marker(FOLLOWUP, {"review": str(review), "key": key})
+
+
+def marker_matches(found: Marker | None, wanted: Marker) -> bool:
+    return found is not None and found.kind == wanted.kind and all(
+        found.get(name) == value for name, value in wanted.attrs.items())
 
 
 def link_marker(target: ItemRef) -> Marker:

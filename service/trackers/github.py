@@ -19,7 +19,18 @@ from service.events import Item, ItemRef, Source, UnreadableBody
 from service.history import History, HistoryEntry
 from service.sources.github import item_from_issue
 from service.markers import Marker, MarkerKeys, Markup, attach, container_of
-from service.trackers.base import Capabilities, Comment, Identity, Review, ReviewDraft, link_marker, review_marker
+from service.trackers.base import (
+    Capabilities,
+    Comment,
+    Identity,
+    Review,
+    ReviewDraft,
+    Task,
+    TaskDraft,
+    link_marker,
+    marker_matches,
+    review_marker,
+)
 from service.trackers.errors import PermanentTrackerError
 from service.trackers.github_app import AppTokens
 from service.trackers.http import DEFAULT_TIMEOUT, HttpApi, response_message
@@ -253,6 +264,47 @@ class GitHubClient:
                 if marker is not None and marker.get("incident") == wanted:
                     ref = ItemRef.github(f"{owner}/{repo}", issue["number"])
                     return Review(ref, issue["html_url"], incident, issue["title"])
+            if len(issues) < PAGE_SIZE:
+                return None
+            page += 1
+
+    # --- tasks (follow-ups) ---------------------------------------------------------------------
+
+    def open_task(self, draft: TaskDraft) -> Task:
+        """One ``POST /issues``; the related item's URL in the body is the link (GitHub shows
+        the cross-reference on the review's timeline)."""
+        owner, repo = self._repo(draft.container, "open_task")
+        body = draft.body
+        if draft.related_url and draft.related_url not in body:
+            body = f"{body.rstrip()}\n\nFrom: {draft.related_url}"
+        payload: dict[str, Any] = {
+            "title": draft.title,
+            "body": attach(body, self.keys.seal(draft.marker, container_of("github", f"{owner}/{repo}")), "markdown"),
+        }
+        if draft.labels:
+            payload["labels"] = list(draft.labels)
+        data = self.api.json("open_task", "POST", f"/repos/{owner}/{repo}/issues", json=payload)
+        return Task(ItemRef.github(f"{owner}/{repo}", data["number"]), data["html_url"], data["title"])
+
+    def find_task(self, container: str, marker: Marker, since: datetime | None = None) -> Task | None:
+        """As :meth:`find_review`: our own issues, newest first, until one's verified marker matches."""
+        owner, repo = self._repo(container, "find_task")
+        me = self.whoami().id
+        where = container_of("github", f"{owner}/{repo}")
+        page = 1
+        while True:
+            params: dict[str, str | int] = {
+                "creator": me, "state": "all", "sort": "created", "direction": "desc",
+                "per_page": PAGE_SIZE, "page": page,
+            }
+            if since is not None:
+                params["since"] = since.isoformat().replace("+00:00", "Z")
+            issues = self.api.json("find_task", "GET", f"/repos/{owner}/{repo}/issues", params=params)
+            for issue in issues:
+                if "pull_request" in issue or (issue.get("user") or {}).get("login") != me:
+                    continue
+                if any(marker_matches(found, marker) for found in self.keys.find(issue.get("body"), where, marker.kind)):
+                    return Task(ItemRef.github(f"{owner}/{repo}", issue["number"]), issue["html_url"], issue["title"])
             if len(issues) < PAGE_SIZE:
                 return None
             page += 1

@@ -39,6 +39,9 @@ from service.trackers.base import (
     Identity,
     Review,
     ReviewDraft,
+    Task,
+    TaskDraft,
+    marker_matches,
     review_marker,
 )
 from service.trackers.errors import PermanentTrackerError
@@ -294,6 +297,53 @@ class JiraClient:
             marker = self.keys.find_kind(description_text(fields.get("description")), where, "review")
             if marker is not None and marker.get("incident") == wanted:
                 return Review(ItemRef("jira", issue["key"]), self.browse_url(issue["key"]), incident, fields.get("summary", ""))
+        return None
+
+    # --- tasks (follow-ups) ---------------------------------------------------------------------
+
+    def open_task(self, draft: TaskDraft) -> Task:
+        """One ``POST /issue`` with the due date, the labels (and ``lessonloop``, so JQL finds
+        it after a crash) and an issue link to a related Jira issue; a related item elsewhere
+        gets a remote link in a second call (idempotent by its global id)."""
+        if not re.fullmatch(r"[A-Z][A-Z0-9_]*", draft.container):
+            raise PermanentTrackerError("jira", "open_task", f"not a Jira project key: {draft.container!r}", 0)
+        fields: dict[str, Any] = {
+            "project": {"key": draft.container},
+            "summary": draft.title,
+            "issuetype": {"name": draft.issue_type},
+            "description": attach(draft.body, self.keys.seal(draft.marker, container_of("jira", draft.container)),
+                                  "jira"),
+            "labels": sorted({*(label.replace(" ", "-") for label in draft.labels), REVIEW_LABEL}),
+        }
+        if draft.due is not None:
+            fields["duedate"] = draft.due.isoformat()
+        payload: dict[str, Any] = {"fields": fields}
+        if draft.related is not None and draft.related.source == "jira":
+            payload["update"] = {"issuelinks": [
+                {"add": {"type": {"name": "Relates"}, "outwardIssue": {"key": draft.related.key}}}]}
+        data = self._call("open_task", "POST", "issue", payload=payload)
+        ref = ItemRef("jira", data["key"])
+        if draft.related is not None and draft.related.source != "jira" and draft.related_url:
+            self._remote_link(ref.key, draft.related, draft.related_url, draft.related_title, "link")
+        return Task(ref, self.browse_url(ref.key), draft.title)
+
+    def find_task(self, container: str, marker: Marker, since: datetime | None = None) -> Task | None:
+        """As :meth:`find_review`: JQL on the label, then our own issues whose marker verifies."""
+        if not re.fullmatch(r"[A-Z][A-Z0-9_]*", container):
+            raise PermanentTrackerError("jira", "find_task", f"not a Jira project key: {container!r}", 0)
+        jql = f'project = "{container}" AND labels = "{REVIEW_LABEL}"'
+        if since is not None:
+            jql += f' AND created >= "{(since - timedelta(days=1)).strftime("%Y/%m/%d %H:%M")}"'
+        jql += " ORDER BY created DESC"
+        me = self.whoami().id
+        where = container_of("jira", container)
+        for issue in self._search("find_task", jql, "summary,description,creator"):
+            fields = issue.get("fields") or {}
+            if self._user_id(fields.get("creator") or {}) != me:
+                continue
+            found = self.keys.find(description_text(fields.get("description")), where, marker.kind)
+            if any(marker_matches(one, marker) for one in found):
+                return Task(ItemRef("jira", issue["key"]), self.browse_url(issue["key"]), fields.get("summary", ""))
         return None
 
     def _search(self, operation: str, jql: str, fields: str) -> list[dict[str, Any]]:

@@ -20,7 +20,7 @@ from service.timestamps import parse_timestamp
 from service.events import Item, ItemRef, Source
 from service.history import History, HistoryEntry
 from service.markers import Marker, MarkerKeys, Markup, attach
-from service.trackers.base import Capabilities, Comment, Identity, Review, ReviewDraft, link_marker
+from service.trackers.base import Capabilities, Comment, Identity, Review, ReviewDraft, Task, TaskDraft, link_marker
 from service.trackers.errors import PermanentTrackerError, UnsupportedOperation
 from service.trackers.http import DEFAULT_TIMEOUT, HttpApi, response_message
 from service.trackers.retry import RetryPolicy
@@ -179,6 +179,12 @@ class PagerDutyClient:
 
     def find_review(self, container: str, incident: ItemRef, since: datetime | None = None) -> Review | None:
         raise UnsupportedOperation("pagerduty", "find_review", "PagerDuty has no tasks: reviews live in GitHub or Jira")
+
+    def open_task(self, draft: TaskDraft) -> Task:
+        raise UnsupportedOperation("pagerduty", "open_task", "PagerDuty has no tasks: open follow-ups in GitHub or Jira")
+
+    def find_task(self, container: str, marker: Marker, since: datetime | None = None) -> Task | None:
+        raise UnsupportedOperation("pagerduty", "find_task", "PagerDuty has no tasks: follow-ups live in GitHub or Jira")
 
     def link(self, item: ItemRef, target: ItemRef, target_url: str, title: str) -> None:
         """A note with the URL, unless one for this target exists (1 read + 0 or 1 write)."""
