@@ -35,16 +35,17 @@ def enqueue_delivery(q: Queue, delivery_pk: int, event_kind: str, job_id: str, t
     ``at``, RQ's scheduler starts it then instead."""
     options = dict(
         job_id=job_id,
-        timeout=timeout,
         result_ttl=24 * 3600,
         failure_ttl=30 * 24 * 3600,
         description=f"{event_kind.replace('_', ' ')}: delivery {delivery_pk}",
     )
     function = JOBS[event_kind]
     if at is not None:
-        return q.enqueue_at(at, function, delivery_pk, **options)
+        # enqueue_at reads RQ's options from the keyword arguments, where the timeout is named
+        # ``job_timeout``: any other name (``timeout``) would be passed on to the job function
+        return q.enqueue_at(at, function, delivery_pk, job_timeout=timeout, **options)
     with q.connection.pipeline() as pipeline:
-        job = q.enqueue_call(function, args=(delivery_pk,), pipeline=pipeline, **options)
+        job = q.enqueue_call(function, args=(delivery_pk,), timeout=timeout, pipeline=pipeline, **options)
         pipeline.execute()
     return job
 
