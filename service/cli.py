@@ -255,7 +255,16 @@ def _replay(settings: Settings, args: argparse.Namespace) -> int:
         if found is None:
             print(f"lessonloop: no recorded delivery {name}", file=sys.stderr)
             return 1
+        if deliveries.is_pruned(found):
+            print(f"lessonloop: delivery {name} cannot be replayed: its body was dropped "
+                  f"({_pruned_reason(settings, found)}); only its record is kept", file=sys.stderr)
+            return 1
         targets.append(found)
+    pruned = [delivery for delivery in targets if deliveries.is_pruned(delivery)]
+    for delivery in pruned:  # failed ones, past their keep
+        print(f"lessonloop: skipping delivery {delivery.id}: its body was dropped "
+              f"({_pruned_reason(settings, delivery)})", file=sys.stderr)
+    targets = [delivery for delivery in targets if not deliveries.is_pruned(delivery)]
     if not targets:
         print("nothing to replay" if args.failed else "name deliveries to replay, or use --failed")
         return 0 if args.failed else 1
@@ -375,6 +384,12 @@ def _duration(seconds: int | None) -> str:
     from service.progress import duration
 
     return "-" if seconds is None else duration(seconds)
+
+
+def _pruned_reason(settings: Settings, delivery: deliveries.Delivery) -> str:
+    if delivery.status == deliveries.FAILED:
+        return f"failed and not replayed for {deliveries.KEEP_FAILED_DAYS} days"
+    return f"{delivery.status} more than {settings.server.keep_bodies_days} days ago, [server] keep_bodies_days"
 
 
 def _find_delivery(runtime: Runtime, name: str) -> deliveries.Delivery | None:

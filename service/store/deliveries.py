@@ -234,3 +234,46 @@ def reschedule(engine: Engine, delivery_pk: int, job_id: str, retry_at: datetime
 
 def age_cutoff(seconds: float) -> datetime:
     return now() - timedelta(seconds=seconds)
+
+
+# --- retention --------------------------------------------------------------------------------
+
+PRUNED = b""
+"""The body of a delivery whose body was dropped (the column is NOT NULL; a real delivery body
+is never empty: the web refuses one it cannot parse)."""
+
+KEEP_FAILED_DAYS = 90
+"""A failed delivery keeps its body until it is replayed, or this long."""
+
+PRUNE_BATCH = 500
+
+
+def is_pruned(delivery: Delivery) -> bool:
+    return delivery.body == PRUNED
+
+
+def drop_bodies(engine: Engine, statuses: Sequence[str], before: datetime, since: datetime | None = None,
+                batch: int = PRUNE_BATCH) -> int:
+    """Empty the bodies of deliveries in ``statuses`` last touched before ``before`` (and not
+    before ``since``, when given: rows older than that were dropped by an earlier run). Their
+    rows stay, for counts, outcomes and dedupe. ``batch`` rows per transaction, so that the
+    store (SQLite's single writer above all) is never held for long."""
+    total = 0
+    conditions = [deliveries.c.status.in_(statuses), deliveries.c.updated_at < before,
+                  func.length(deliveries.c.body) > 0]
+    if since is not None:
+        conditions.append(deliveries.c.updated_at >= since)
+    while True:
+        dropped = 0
+        with begin_write(engine) as connection:
+            ids = connection.execute(
+                select(deliveries.c.id).where(*conditions).order_by(deliveries.c.id).limit(batch)
+            ).scalars().all()
+            if ids:
+                # the conditions again: on PostgreSQL a row replayed since the select keeps its body
+                dropped = connection.execute(
+                    update(deliveries).where(deliveries.c.id.in_(ids), *conditions[:2]).values(body=PRUNED)
+                ).rowcount
+        total += dropped
+        if len(ids) < batch:
+            return total
