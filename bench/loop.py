@@ -17,7 +17,7 @@ What runs, all on 127.0.0.1:
   change them: it only wraps each double's ``spec`` to time the calls).
 - ``python -m service.cli web --workers W --threads T`` (gunicorn) and K ``python -m service.cli
   worker`` (RQ, forking a work horse per job), as subprocesses with the doubles' URLs and
-  credentials, Redis database 12 (emptied before and after), a temporary SQLite file or
+  credentials, Redis database 12 or ``LESSONLOOP_BENCH_REDIS_URL`` (emptied before and after), a temporary SQLite file or
   ``--database-url`` (PostgreSQL: a schema of its own, created and dropped here), and a rules file:
   GitHub incidents -> ``github:acme/postmortems``, Jira and PagerDuty incidents -> ``jira:OPS``.
 
@@ -72,7 +72,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-REDIS_URL = "redis://127.0.0.1:6379/12"
+REDIS_URL = os.environ.get("LESSONLOOP_BENCH_REDIS_URL", "redis://127.0.0.1:6379/12")
+"""Emptied before and after a run: give each bench running at the same time a database of its own."""
 SOURCES = ("github", "jira", "pagerduty")
 INCIDENT_REPO = "acme/web"
 REVIEW_REPO = "acme/postmortems"

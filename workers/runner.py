@@ -34,7 +34,7 @@ class _SweepTimer(threading.Thread):
                 log.warning("sweep failed; will try again", error=f"{type(error).__name__}: {error}")
 
 
-def run_worker(runtime: Runtime, *, burst: bool = False, forking: bool = True, name: str | None = None) -> bool:
+def run_worker(runtime: Runtime, *, burst: bool = False, forking: bool = False, name: str | None = None) -> bool:
     """Run until stopped (or, with ``burst``, until the queue is empty). Returns RQ's answer."""
     migrate.upgrade(runtime.engine)
     context.install(runtime)

@@ -264,16 +264,16 @@ def drop_bodies(engine: Engine, statuses: Sequence[str], before: datetime, since
     if since is not None:
         conditions.append(deliveries.c.updated_at >= since)
     while True:
-        dropped = 0
-        with begin_write(engine) as connection:
+        with engine.connect() as connection:  # a read: no write lock while there is nothing to do
             ids = connection.execute(
                 select(deliveries.c.id).where(*conditions).order_by(deliveries.c.id).limit(batch)
             ).scalars().all()
-            if ids:
-                # the conditions again: on PostgreSQL a row replayed since the select keeps its body
-                dropped = connection.execute(
-                    update(deliveries).where(deliveries.c.id.in_(ids), *conditions[:2]).values(body=PRUNED)
-                ).rowcount
-        total += dropped
+        if not ids:
+            return total
+        with begin_write(engine) as connection:
+            # the conditions again: a row replayed since the select keeps its body
+            total += connection.execute(
+                update(deliveries).where(deliveries.c.id.in_(ids), *conditions[:2]).values(body=PRUNED)
+            ).rowcount
         if len(ids) < batch:
             return total
