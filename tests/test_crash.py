@@ -34,8 +34,9 @@ def ours(comments: list[dict], kind: str) -> list[dict]:  # type: ignore[type-ar
 
 
 def _crash_during(runtime: Runtime, trackers: dict[str, str], double, operation: str, when: str) -> None:  # type: ignore[no-untyped-def]
-    """Start a worker, hold ``operation`` at the double, and SIGKILL the worker and its horse
-    there; then run the sweep and an in-process worker, as the next worker to start would."""
+    """Start a worker, hold ``operation`` at the double, and SIGKILL the worker there (it runs
+    the job in its own process) with its scheduler; then run the sweep and an in-process
+    worker, as the next worker to start would."""
     served_before = len(double.calls(operation))
     if when == "before":
         double.slow_next(1, 60, operation=operation)
