@@ -42,14 +42,14 @@ def backoff_seconds(attempt: int, retry_after: float | None, first: float = 15.0
 
 def run_delivery(delivery_pk: int, step: Step) -> str:
     runtime = context.runtime()
-    delivery = deliveries.get(runtime.engine, delivery_pk)
+    delivery = deliveries.claim(runtime.engine, delivery_pk)
     if delivery is None:
-        log.warning("job for an unknown delivery", delivery=delivery_pk)
-        return "no such delivery"
-    if delivery.status != deliveries.RECEIVED:
-        return f"already {delivery.status}"
-    deliveries.start_attempt(runtime.engine, delivery_pk)
-    attempt = delivery.attempts + 1
+        known = deliveries.get(runtime.engine, delivery_pk)
+        if known is None:
+            log.warning("job for an unknown delivery", delivery=delivery_pk)
+            return "no such delivery"
+        return f"already {known.status}"
+    attempt = delivery.attempts  # this one included
     bound = log.bind(delivery=delivery_pk, source=delivery.source, item=delivery.item_ref, attempt=attempt)
     try:
         # the same pure parser the web ran, on the same bytes: the job needs nothing else

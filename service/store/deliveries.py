@@ -166,13 +166,21 @@ def unfinished_before(engine: Engine, cutoff: datetime, limit: int = 500) -> lis
     return [Pending(row[0], row[1], row[2], utc(row[3])) for row in rows]
 
 
-def start_attempt(engine: Engine, delivery_pk: int) -> None:
+def claim(engine: Engine, delivery_pk: int) -> Delivery | None:
+    """Count one more attempt at a delivery still waiting for its job, and return it as it is
+    now; None when it is not waiting (finished, or no such delivery). One statement where a
+    read and then a write took two transactions: every job starts here."""
     with begin_write(engine) as connection:
-        connection.execute(
-            update(deliveries)
-            .where(deliveries.c.id == delivery_pk)
-            .values(attempts=deliveries.c.attempts + 1, updated_at=now())
-        )
+        row = connection.execute(_claim, {"pk": delivery_pk, "now": now()}).mappings().first()
+    return None if row is None else _delivery(row)
+
+
+_claim = (
+    update(deliveries)
+    .where(deliveries.c.id == bindparam("pk"), deliveries.c.status == RECEIVED)
+    .values(attempts=deliveries.c.attempts + 1, updated_at=bindparam("now"))
+    .returning(*deliveries.c)
+)
 
 
 def finish(engine: Engine, delivery_pk: int, status: str, outcome: str | None = None,

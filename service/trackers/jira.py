@@ -38,7 +38,13 @@ from service.trackers.base import (
     review_marker,
 )
 from service.trackers.errors import PermanentTrackerError
-from service.trackers.http import DEFAULT_TIMEOUT, error_from_exception, error_from_response, response_message
+from service.trackers.http import (
+    DEFAULT_TIMEOUT,
+    error_from_exception,
+    error_from_response,
+    read_environment_once,
+    response_message,
+)
 from service.trackers.retry import RetryPolicy, call_with_retry
 
 Deployment = Literal["cloud", "datacenter"]
@@ -91,6 +97,7 @@ class JiraClient:
             timeout=timeout,
             **auth,
         )
+        read_environment_once(self._jira._session, self.url)
 
     @classmethod
     def from_settings(cls, settings: JiraSettings, retry: RetryPolicy = RetryPolicy()) -> JiraClient:
