@@ -120,8 +120,9 @@ class ServerSettings(_Strict):
     keep_bodies_days: int = Field(30, ge=1, le=36500)
     """Bodies of deliveries done or ignored are dropped this long after (their rows stay);
     failed ones are kept until replayed, or for 90 days."""
-    worker_processes: int = Field(1, ge=1, le=64)
-    """Worker processes ``lessonloop serve`` keeps running beside the web."""
+    worker_processes: int = Field(2, ge=1, le=64)
+    """Worker processes ``lessonloop serve`` keeps running beside the web: jobs mostly wait on
+    trackers and the store, so two keep one core busy."""
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     log_format: Literal["auto", "json", "console"] = "auto"
 

@@ -60,6 +60,8 @@ def _parser() -> argparse.ArgumentParser:
 
     serve = commands.add_parser("serve", help="web and worker together: the single-machine way to run it")
     web_options(serve)
+    serve.add_argument("--worker-processes", type=int, default=None, metavar="N",
+                       help="worker processes beside the web (default: [server] worker_processes, 2)")
     serve.set_defaults(run=_serve)
 
     web = commands.add_parser("web", help="the webhook receiver alone (gunicorn)")
@@ -116,8 +118,10 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
     base = [sys.executable, "-m", "service.cli", *_config_args(args)]
     web = subprocess.Popen([*base, "web", "--host", args.host, "--port", str(args.port),
                             "--workers", str(args.workers), "--threads", str(args.threads)], start_new_session=True)
-    worker = _WorkerSupervisor([*base, "worker"])
-    worker.start()
+    count = args.worker_processes or settings.server.worker_processes
+    supervisors = [_WorkerSupervisor([*base, "worker"]) for _ in range(max(1, count))]
+    for supervisor in supervisors:
+        supervisor.start()
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())
@@ -132,14 +136,17 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
                 break
     finally:
         _terminate(web)
-        worker.stop()
+        for supervisor in supervisors:  # all at once: each finishes its job, then exits
+            supervisor.request_stop()
+        for supervisor in supervisors:
+            supervisor.stop()
         if redis_process is not None:
             _terminate(redis_process)
     return code
 
 
 class _WorkerSupervisor(threading.Thread):
-    """Keeps one worker process running beside the web, restarting it if it dies (with a
+    """Keeps one worker process running beside the web (``serve`` starts one per worker process), restarting it if it dies (with a
     growing pause, so a worker that cannot start does not spin)."""
 
     def __init__(self, command: list[str]) -> None:
@@ -161,7 +168,22 @@ class _WorkerSupervisor(threading.Thread):
             logs.get(__name__).error("worker exited; starting another", exit_code=code, pause_seconds=pause)
             self.stopping.wait(pause)
 
+    def request_stop(self) -> None:
+        """Ask the worker to stop after its job (one SIGTERM: a second would stop it mid-job)."""
+        if not self.stopping.is_set():
+            self.stopping.set()
+            if self.process is not None and self.process.poll() is None:
+                self.process.send_signal(signal.SIGTERM)
+
     def stop(self) -> None:
+        """Stop it and wait (killing it after 20 s)."""
+        if self.stopping.is_set():
+            if self.process is not None:
+                try:
+                    self.process.wait(timeout=20)
+                except subprocess.TimeoutExpired:
+                    self.process.kill()
+            return
         self.stopping.set()
         if self.process is not None:
             _terminate(self.process)
