@@ -16,7 +16,7 @@ What runs, all on 127.0.0.1:
   ``validate_request`` (the doubles have no switch to turn validation off, and the bench does not
   change them: it only wraps each double's ``spec`` to time the calls).
 - ``python -m service.cli web --workers W --threads T`` (gunicorn) and K ``python -m service.cli
-  worker`` (RQ, forking a work horse per job), as subprocesses with the doubles' URLs and
+  worker`` (RQ; each job runs in the worker process itself), as subprocesses with the doubles' URLs and
   credentials, Redis database 12 or ``LESSONLOOP_BENCH_REDIS_URL`` (emptied before and after), a temporary SQLite file or
   ``--database-url`` (PostgreSQL: a schema of its own, created and dropped here), and a rules file:
   GitHub incidents -> ``github:acme/postmortems``, Jira and PagerDuty incidents -> ``jira:OPS``.
@@ -38,10 +38,9 @@ opened" comment on the incident). It polls the store twice a second only to know
 Memory: the peak RSS (``VmHWM`` in ``/proc/PID/status``) of every process, found by walking
 ``/proc/PID/task/*/children`` from the web's and each worker's process every 20 ms. The web's
 figure is the gunicorn master plus its workers. A worker's is its main process plus its RQ
-scheduler process; RQ's work horses live for one job each, so the sampler catches only some of
-them: the report gives how many and the largest. A horse's RSS counts the pages it still shares
-copy-on-write with its parent, so horses are not added to the sum; "upper bound" adds the largest
-horse once per worker.
+scheduler process (one of the workers runs it). Workers that fork a work horse per job (RQ's
+forking ``Worker``; lessonloop's workers no longer do) would show horses: the sampler catches
+some, and "upper bound" adds the largest once per worker.
 
 CPU: seconds of user+system time per role between the first send and the end (``/proc/PID/stat``;
 a worker's includes its reaped horses), to show where the time goes on a small machine.
