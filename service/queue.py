@@ -20,6 +20,10 @@ JOBS = {
 }
 
 
+RESULT_TTL = 24 * 3600
+FAILURE_TTL = 30 * 24 * 3600
+
+
 def connect(redis_url: str) -> Redis:
     # short timeouts: the web answers a tracker within its deadline even when Redis is gone
     return Redis.from_url(redis_url, socket_connect_timeout=2, socket_timeout=5, health_check_interval=30)
@@ -33,19 +37,16 @@ def enqueue_delivery(q: Queue, delivery_pk: int, event_kind: str, job_id: str, t
                      at: datetime | None = None) -> Job:
     """Save and push the job in one round trip to Redis (RQ alone would take two); with
     ``at``, RQ's scheduler starts it then instead."""
-    options = dict(
-        job_id=job_id,
-        result_ttl=24 * 3600,
-        failure_ttl=30 * 24 * 3600,
-        description=f"{event_kind.replace('_', ' ')}: delivery {delivery_pk}",
-    )
+    description = f"{event_kind.replace('_', ' ')}: delivery {delivery_pk}"
     function = JOBS[event_kind]
     if at is not None:
         # enqueue_at reads RQ's options from the keyword arguments, where the timeout is named
         # ``job_timeout``: any other name (``timeout``) would be passed on to the job function
-        return q.enqueue_at(at, function, delivery_pk, job_timeout=timeout, **options)
+        return q.enqueue_at(at, function, delivery_pk, job_timeout=timeout, job_id=job_id, result_ttl=RESULT_TTL,
+                            failure_ttl=FAILURE_TTL, description=description)
     with q.connection.pipeline() as pipeline:
-        job = q.enqueue_call(function, args=(delivery_pk,), timeout=timeout, pipeline=pipeline, **options)
+        job = q.enqueue_call(function, args=(delivery_pk,), timeout=timeout, job_id=job_id, result_ttl=RESULT_TTL,
+                             failure_ttl=FAILURE_TTL, description=description, pipeline=pipeline)
         pipeline.execute()
     return job
 

@@ -153,3 +153,14 @@ def test_backoff_never_exceeds_an_hour() -> None:
         for hint in (None, 1e20, float("inf"), float("nan"), -1.0):
             wait = backoff_seconds(attempt, hint)
             assert 0.0 <= wait <= MAX_WAIT_SECONDS
+
+
+def test_a_scheduled_job_carries_the_timeout_for_rq_and_only_the_delivery_for_the_job(runtime: Runtime) -> None:
+    from service.queue import enqueue_delivery
+
+    job = enqueue_delivery(runtime.queue, 7, "incident_closed", "delivery-7-retry-1", 123,
+                           at=deliveries.now() + timedelta(seconds=30))
+    stored = Job.fetch(job.id, connection=runtime.redis)
+    assert stored.args == (7,) and stored.kwargs == {}
+    assert stored.timeout == 123
+    assert stored.get_status() == JobStatus.SCHEDULED

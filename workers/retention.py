@@ -51,6 +51,8 @@ def prune(runtime: Runtime, now: datetime | None = None) -> int:
 def _mark(runtime: Runtime, name: str) -> datetime | None:
     try:
         raw = runtime.redis.hget(MARK, name)
-        return datetime.fromisoformat(raw.decode()) if raw else None
+        if not raw:
+            return None
+        return datetime.fromisoformat(raw.decode() if isinstance(raw, bytes) else raw)
     except (RedisError, ValueError, UnicodeDecodeError):
         return None
