@@ -146,8 +146,8 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
 
 
 class _WorkerSupervisor(threading.Thread):
-    """Keeps one worker process running beside the web (``serve`` starts one per worker process), restarting it if it dies (with a
-    growing pause, so a worker that cannot start does not spin)."""
+    """Keeps one worker process running beside the web (``serve`` starts one per worker process),
+    restarting it if it dies (with a growing pause, so a worker that cannot start does not spin)."""
 
     def __init__(self, command: list[str]) -> None:
         super().__init__(name="lessonloop-worker-supervisor", daemon=True)
