@@ -16,9 +16,10 @@ What runs, all on 127.0.0.1:
   ``validate_request`` (the doubles have no switch to turn validation off, and the bench does not
   change them: it only wraps each double's ``spec`` to time the calls).
 - ``python -m service.cli web --workers W --threads T`` (gunicorn) and K ``python -m service.cli
-  worker`` (RQ; each job runs in the worker process itself), as subprocesses with the doubles' URLs and
-  credentials, Redis database 12 or ``LESSONLOOP_BENCH_REDIS_URL`` (emptied before and after), a
-  temporary SQLite file or ``--database-url`` (PostgreSQL: a schema of its own, created and dropped here), and a rules file:
+  worker`` (RQ; each job runs in the worker process itself), as subprocesses with the doubles'
+  URLs and credentials, Redis database 12 or ``LESSONLOOP_BENCH_REDIS_URL`` (emptied before and
+  after), a temporary SQLite file or ``--database-url`` (PostgreSQL: a schema of its own, created
+  and dropped here), and a rules file:
   GitHub incidents -> ``github:acme/postmortems``, Jira and PagerDuty incidents -> ``jira:OPS``.
 
 The doubles are seeded with N closed incidents, taken in turn from the sources in ``--mix``
