@@ -21,8 +21,9 @@ from workers import context
 log = logs.get(__name__)
 
 MAX_ATTEMPTS = 10
-"""Transient faults are retried this often (about seven hours of backoff) before the
-delivery is failed for `lessonloop replay --failed`."""
+"""Transient faults are retried this often (nine waits: about two hours of backoff from the
+default 15 s, more when trackers ask for longer) before the delivery is failed for
+`lessonloop replay --failed`."""
 
 Step = Callable[[Runtime, deliveries.Delivery, Event], tuple[str, str]]
 """(runtime, delivery, event) -> (final delivery status, outcome)."""
