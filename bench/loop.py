@@ -16,10 +16,10 @@ What runs, all on 127.0.0.1:
   ``validate_request`` (the doubles have no switch to turn validation off, and the bench does not
   change them: it only wraps each double's ``spec`` to time the calls).
 - ``python -m service.cli web --workers W --threads T`` (gunicorn) and K ``python -m service.cli
-  worker`` (RQ, forking a work horse per job), as subprocesses with the doubles' URLs and
-  credentials, Redis database 12 or ``LESSONLOOP_BENCH_REDIS_URL`` (emptied before and after), a
-  temporary SQLite file or
-  ``--database-url`` (PostgreSQL: a schema of its own, created and dropped here), and a rules file:
+  worker`` (RQ; each job runs in the worker process itself), as subprocesses with the doubles'
+  URLs and credentials, Redis database 12 or ``LESSONLOOP_BENCH_REDIS_URL`` (emptied before and
+  after), a temporary SQLite file or ``--database-url`` (PostgreSQL: a schema of its own, created
+  and dropped here), and a rules file:
   GitHub incidents -> ``github:acme/postmortems``, Jira and PagerDuty incidents -> ``jira:OPS``.
 
 The doubles are seeded with N closed incidents, taken in turn from the sources in ``--mix``
@@ -39,10 +39,9 @@ opened" comment on the incident). It polls the store twice a second only to know
 Memory: the peak RSS (``VmHWM`` in ``/proc/PID/status``) of every process, found by walking
 ``/proc/PID/task/*/children`` from the web's and each worker's process every 20 ms. The web's
 figure is the gunicorn master plus its workers. A worker's is its main process plus its RQ
-scheduler process; RQ's work horses live for one job each, so the sampler catches only some of
-them: the report gives how many and the largest. A horse's RSS counts the pages it still shares
-copy-on-write with its parent, so horses are not added to the sum; "upper bound" adds the largest
-horse once per worker.
+scheduler process (one of the workers runs it). Workers that fork a work horse per job (RQ's
+forking ``Worker``; lessonloop's workers no longer do) would show horses: the sampler catches
+some, and "upper bound" adds the largest once per worker.
 
 CPU: seconds of user+system time per role between the first send and the end (``/proc/PID/stat``;
 a worker's includes its reaped horses), to show where the time goes on a small machine.
@@ -74,7 +73,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 REDIS_URL = os.environ.get("LESSONLOOP_BENCH_REDIS_URL", "redis://127.0.0.1:6379/12")
-"""Emptied before and after: give each bench run on a shared Redis a database of its own."""
+"""Emptied before and after a run: give each bench running at the same time a database of its own."""
 SOURCES = ("github", "jira", "pagerduty")
 INCIDENT_REPO = "acme/web"
 REVIEW_REPO = "acme/postmortems"

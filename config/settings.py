@@ -147,10 +147,19 @@ class ServerSettings(_Strict):
     sweep_seconds: int = Field(60, ge=5, le=3600)
     """How often the worker looks for recorded deliveries with no live job, and how old one
     must be before it counts as lost (a fresh one may still be on its way into Redis)."""
-    job_timeout_seconds: int = Field(600, ge=10, le=24 * 3600)
+    job_timeout_seconds: int = Field(600, ge=2, le=24 * 3600)
     read_timeout_seconds: int = Field(10, ge=1, le=300)
     """How long the web server waits for a request to arrive whole (headers and body) before it
     drops the connection: a total deadline, not a pause between bytes."""
+    retry_seconds: float = Field(15.0, gt=0, le=3600)
+    """The first wait after a tracker fault (or an incident another job holds): it doubles with
+    each attempt, up to an hour, and is never shorter than the tracker asked."""
+    keep_bodies_days: int = Field(30, ge=1, le=36500)
+    """Bodies of deliveries done or ignored are dropped this long after (their rows stay);
+    failed ones are kept until replayed, or for 90 days."""
+    worker_processes: int = Field(2, ge=1, le=64)
+    """Worker processes ``lessonloop serve`` keeps running beside the web: jobs mostly wait on
+    trackers and the store, so two keep one core busy."""
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     log_format: Literal["auto", "json", "console"] = "auto"
 
@@ -321,6 +330,9 @@ _ENV: dict[str, tuple[tuple[str, ...], bool]] = {
     "LESSONLOOP_SWEEP_SECONDS": (("server", "sweep_seconds"), False),
     "LESSONLOOP_JOB_TIMEOUT_SECONDS": (("server", "job_timeout_seconds"), False),
     "LESSONLOOP_READ_TIMEOUT_SECONDS": (("server", "read_timeout_seconds"), False),
+    "LESSONLOOP_RETRY_SECONDS": (("server", "retry_seconds"), False),
+    "LESSONLOOP_KEEP_BODIES_DAYS": (("server", "keep_bodies_days"), False),
+    "LESSONLOOP_WORKER_PROCESSES": (("server", "worker_processes"), False),
     "LESSONLOOP_LOG_LEVEL": (("server", "log_level"), False),
     "LESSONLOOP_LOG_FORMAT": (("server", "log_format"), False),
     "LESSONLOOP_MARKER_KEY": (("marker_keys",), True),
@@ -349,7 +361,7 @@ _ENV_BY_PATH = {path: name for name, (path, _) in _ENV.items()}
 # keys the file may hold, per table; everything else in the file is a mistake worth a clear error
 _FILE_TABLES = {
     "server": {"max_body_bytes", "sweep_seconds", "job_timeout_seconds", "read_timeout_seconds", "log_level",
-               "log_format"},
+               "log_format", "retry_seconds", "keep_bodies_days", "worker_processes"},
     "github": {"api_url", "web_url"},
     "jira": {"url", "email"},
     "pagerduty": {"api_url", "from_email"},

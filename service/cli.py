@@ -76,6 +76,8 @@ def _parser() -> argparse.ArgumentParser:
 
     serve = commands.add_parser("serve", help="web and worker together: the single-machine way to run it")
     web_options(serve)
+    serve.add_argument("--worker-processes", type=int, default=None, metavar="N",
+                       help="worker processes beside the web (default: [server] worker_processes, 2)")
     serve.set_defaults(run=_serve)
 
     web = commands.add_parser("web", help="the webhook receiver alone (waitress)")
@@ -196,13 +198,18 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
     base = [sys.executable, "-m", "service.cli", *_config_args(args)]
     web = subprocess.Popen([*base, "web", "--host", args.host, "--port", str(args.port),
                             "--threads", str(args.threads)], start_new_session=True)
-    worker = _WorkerSupervisor([*base, "worker"])
-    worker.start()
+    count = args.worker_processes or settings.server.worker_processes
+    supervisors = [_WorkerSupervisor([*base, "worker"]) for _ in range(max(1, count))]
+    for supervisor in supervisors:
+        supervisor.start()
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())
+    sources = ", ".join(settings.enabled_sources) or (
+        "none enabled: set LESSONLOOP_GITHUB_WEBHOOK_SECRET, LESSONLOOP_JIRA_WEBHOOK_SECRET or "
+        "LESSONLOOP_PAGERDUTY_WEBHOOK_SECRET to enable a source")
     print(f"lessonloop: listening on http://{args.host}:{args.port} (store {_safe_db(settings)}, "
-          f"sources: {', '.join(settings.enabled_sources) or 'none enabled'})", file=sys.stderr)
+          f"sources: {sources})", file=sys.stderr)
     code = 0
     try:
         while not stop.wait(0.5):
@@ -212,15 +219,18 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
                 break
     finally:
         _terminate(web)
-        worker.stop()
+        for supervisor in supervisors:  # all at once: each finishes its job, then exits
+            supervisor.request_stop()
+        for supervisor in supervisors:
+            supervisor.stop()
         if redis_process is not None:
             _terminate(redis_process)
     return code
 
 
 class _WorkerSupervisor(threading.Thread):
-    """Keeps one worker process running beside the web, restarting it if it dies (with a
-    growing pause, so a worker that cannot start does not spin)."""
+    """Keeps one worker process running beside the web (``serve`` starts one per worker process),
+    restarting it if it dies (with a growing pause, so a worker that cannot start does not spin)."""
 
     def __init__(self, command: list[str]) -> None:
         super().__init__(name="lessonloop-worker-supervisor", daemon=True)
@@ -241,7 +251,22 @@ class _WorkerSupervisor(threading.Thread):
             logs.get(__name__).error("worker exited; starting another", exit_code=code, pause_seconds=pause)
             self.stopping.wait(pause)
 
+    def request_stop(self) -> None:
+        """Ask the worker to stop after its job (one SIGTERM: a second would stop it mid-job)."""
+        if not self.stopping.is_set():
+            self.stopping.set()
+            if self.process is not None and self.process.poll() is None:
+                self.process.send_signal(signal.SIGTERM)
+
     def stop(self) -> None:
+        """Stop it and wait (killing it after 20 s)."""
+        if self.stopping.is_set():
+            if self.process is not None:
+                try:
+                    self.process.wait(timeout=20)
+                except subprocess.TimeoutExpired:
+                    self.process.kill()
+            return
         self.stopping.set()
         if self.process is not None:
             _terminate(self.process)
@@ -388,7 +413,16 @@ def _replay(settings: Settings, args: argparse.Namespace) -> int:
         if found is None:
             print(f"lessonloop: no recorded delivery {name}", file=sys.stderr)
             return 1
+        if deliveries.is_pruned(found):
+            print(f"lessonloop: delivery {name} cannot be replayed: its body was dropped "
+                  f"({_pruned_reason(settings, found)}); only its record is kept", file=sys.stderr)
+            return 1
         targets.append(found)
+    pruned = [delivery for delivery in targets if deliveries.is_pruned(delivery)]
+    for delivery in pruned:  # failed ones, past their keep
+        print(f"lessonloop: skipping delivery {delivery.id}: its body was dropped "
+              f"({_pruned_reason(settings, delivery)})", file=sys.stderr)
+    targets = [delivery for delivery in targets if not deliveries.is_pruned(delivery)]
     if not targets:
         if args.failed:
             print("nothing to replay")
@@ -689,6 +723,12 @@ def _duration(seconds: int | None) -> str:
     from service.progress import duration
 
     return "-" if seconds is None else duration(seconds)
+
+
+def _pruned_reason(settings: Settings, delivery: deliveries.Delivery) -> str:
+    if delivery.status == deliveries.FAILED:
+        return f"failed and not replayed for {deliveries.KEEP_FAILED_DAYS} days"
+    return f"{delivery.status} more than {settings.server.keep_bodies_days} days ago, [server] keep_bodies_days"
 
 
 def _find_delivery(runtime: Runtime, name: str) -> deliveries.Delivery | None:

@@ -23,6 +23,9 @@ JOBS = {
 }
 
 
+RESULT_TTL = 24 * 3600
+FAILURE_TTL = 30 * 24 * 3600
+
 # the web's Redis: a tracker waits 10 s at most, and a recorded delivery the web could not queue
 # is queued by the worker's sweep, so the web gives Redis half a second and never retries
 WEB_TIMEOUT_SECONDS = 0.5
@@ -47,18 +50,16 @@ def enqueue_delivery(q: Queue, delivery_pk: int, event_kind: str, job_id: str, t
                      at: datetime | None = None) -> Job:
     """Save and push the job in one round trip to Redis (RQ alone would take two); with
     ``at``, RQ's scheduler starts it then instead."""
-    options = dict(
-        job_id=job_id,
-        timeout=timeout,
-        result_ttl=24 * 3600,
-        failure_ttl=30 * 24 * 3600,
-        description=f"{event_kind.replace('_', ' ')}: delivery {delivery_pk}",
-    )
+    description = f"{event_kind.replace('_', ' ')}: delivery {delivery_pk}"
     function = JOBS[event_kind]
     if at is not None:
-        return q.enqueue_at(at, function, delivery_pk, **options)
+        # enqueue_at reads RQ's options from the keyword arguments, where the timeout is named
+        # ``job_timeout``: any other name (``timeout``) would be passed on to the job function
+        return q.enqueue_at(at, function, delivery_pk, job_timeout=timeout, job_id=job_id, result_ttl=RESULT_TTL,
+                            failure_ttl=FAILURE_TTL, description=description)
     with q.connection.pipeline() as pipeline:
-        job = q.enqueue_call(function, args=(delivery_pk,), pipeline=pipeline, **options)
+        job = q.enqueue_call(function, args=(delivery_pk,), timeout=timeout, job_id=job_id, result_ttl=RESULT_TTL,
+                             failure_ttl=FAILURE_TTL, description=description, pipeline=pipeline)
         pipeline.execute()
     return job
 

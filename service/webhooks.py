@@ -12,6 +12,8 @@ from redis.exceptions import RedisError
 from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.exceptions import RequestEntityTooLarge
 
+from config.settings import webhook_secret_env
+
 from service import breaker as redis_breaker
 from service import logs
 from service.events import Event, EventKind, UnreadableBody
@@ -75,7 +77,8 @@ def receive(source: str):  # type: ignore[no-untyped-def]
     if adapter is None:
         return _answer(404, "error", reason=f"unknown source '{source}': use github, jira or pagerduty")
     if source not in settings.enabled_sources:
-        return _answer(404, "error", reason=f"source '{source}' is not enabled on this server")
+        return _answer(404, "error", reason=f"source '{source}' is not enabled on this server: "
+                                            f"set {webhook_secret_env(source)} to enable it")
 
     body = _read_body(settings.server.max_body_bytes)
     secrets = [secret.get_secret_value() for secret in settings.webhook_secrets(source)]

@@ -35,8 +35,9 @@ def ours(comments: list[dict], kind: str) -> list[dict]:  # type: ignore[type-ar
 
 def _crash_during(runtime: Runtime, trackers: dict[str, str], double, operation: str, when: str,  # type: ignore[no-untyped-def]
                   run_after: bool = True, skip: int = 0) -> None:
-    """Start a worker, hold ``operation`` at the double, and SIGKILL the worker and its horse
-    there; then run the sweep and an in-process worker, as the next worker to start would."""
+    """Start a worker, hold ``operation`` at the double, and SIGKILL the worker there (it runs
+    the job in its own process) with its scheduler; then run the sweep and an in-process
+    worker, as the next worker to start would."""
     served_before = len(double.calls(operation)) + skip
     if skip:  # let the first ``skip`` calls of the operation through
         double.slow_next(skip, 0, operation=operation)

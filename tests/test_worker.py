@@ -144,26 +144,29 @@ def _hold_the_row(runtime: Runtime, delivery_pk: int):  # type: ignore[no-untype
     return connection
 
 
-def _start_worker(runtime: Runtime, trackers: dict[str, str]) -> subprocess.Popen[bytes]:
+def _start_worker(runtime: Runtime, trackers: dict[str, str], **more: str) -> subprocess.Popen[bytes]:
     env = os.environ | base_env() | trackers | {"DATABASE_URL": runtime.settings.database_url,
-                                                "LESSONLOOP_CONFIG": str(runtime.settings.config_file)}
+                                                "LESSONLOOP_CONFIG": str(runtime.settings.config_file)} | more
     return subprocess.Popen([sys.executable, "-m", "service.cli", "worker"], env=env, start_new_session=True,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
-@pytest.mark.parametrize("what", ["work-horse", "whole worker", "whole worker, long ago"])
+@pytest.mark.parametrize("what", ["worker process", "whole worker", "whole worker, long ago"])
 def test_a_worker_killed_halfway_leaves_nothing_lost(client, runtime: Runtime, trackers, what: str) -> None:  # type: ignore[no-untyped-def]
+    """The worker runs each job in its own process (no work horse): killing that process
+    alone (its RQ scheduler child lives on) or with everything it started leaves the job
+    marked started by a worker that is gone, which the sweep sees and queues again."""
     delivery_pk = accept(client, payloads.github(payloads.raw("github/issues.closed"), GITHUB_SECRET))
     job_id = deliveries.job_id_for(delivery_pk)
     holder = _hold_the_row(runtime, delivery_pk)
     worker = _start_worker(runtime, trackers)
     try:
         wait_for(lambda: Job.fetch(job_id, connection=runtime.redis).get_status() == JobStatus.STARTED)
+        assert work_horse(worker.pid) is None  # the job runs in the worker process itself
         assert sweep(runtime, older_than_seconds=0).requeued == []  # its worker lives: left alone
-        if what == "work-horse":
-            wait_for(lambda: work_horse(worker.pid) is not None)
-            os.kill(work_horse(worker.pid), signal.SIGKILL)  # type: ignore[arg-type]
-            wait_for(lambda: Job.fetch(job_id, connection=runtime.redis).get_status() == JobStatus.FAILED)
+        if what == "worker process":
+            os.kill(worker.pid, signal.SIGKILL)
+            worker.wait(timeout=10)
         else:
             kill_worker(worker)
     finally:
@@ -172,12 +175,15 @@ def test_a_worker_killed_halfway_leaves_nothing_lost(client, runtime: Runtime, t
         if worker.poll() is None:
             os.killpg(worker.pid, signal.SIGTERM)
             worker.wait(timeout=20)
+        try:  # what it left behind in its session (the RQ scheduler)
+            os.killpg(worker.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
 
     assert deliveries.get(runtime.engine, delivery_pk).status == deliveries.RECEIVED  # type: ignore[union-attr]
-    if what.startswith("whole worker"):
-        # nobody is left to say the job died, and RQ would wait for the heartbeat to lapse
-        # (about 90 s): the sweep sees that the job's worker is gone from this host
-        assert Job.fetch(job_id, connection=runtime.redis).get_status() == JobStatus.STARTED
+    # nobody is left to say the job died, and RQ would wait for the heartbeat to lapse
+    # (about 90 s): the sweep sees that the job's worker is gone from this host
+    assert Job.fetch(job_id, connection=runtime.redis).get_status() == JobStatus.STARTED
     if what == "whole worker, long ago":  # its registration has expired too: it names no host
         worker_key = Worker.redis_worker_namespace_prefix + Job.fetch(job_id, connection=runtime.redis).worker_name
         assert runtime.redis.delete(worker_key) == 1
@@ -187,3 +193,41 @@ def test_a_worker_killed_halfway_leaves_nothing_lost(client, runtime: Runtime, t
     handled = deliveries.get(runtime.engine, delivery_pk)
     assert handled is not None and handled.status == deliveries.DONE
     assert runtime.queue.count == 0
+
+
+def test_a_job_that_hangs_is_stopped_at_its_timeout_and_the_worker_goes_on(  # type: ignore[no-untyped-def]
+    make_settings, trackers, redis, github_double
+) -> None:
+    """A worker without work horses still enforces the job timeout (RQ's SIGALRM death
+    penalty, in the worker's main thread), and goes on to the next job."""
+    from service.app import create_app
+    from service.queue import queue as make_queue
+    from service.store import migrate
+    from service.store.engine import make_engine
+
+    settings = make_settings(**trackers, LESSONLOOP_JOB_TIMEOUT_SECONDS="2")  # the web gives jobs this
+    engine = make_engine(settings.database_url)
+    migrate.upgrade(engine)
+    runtime = Runtime(settings, engine, redis, make_queue(redis))
+    client = create_app(settings, runtime).test_client()
+    github_double.slow_next(1, 120, operation="create_issue")  # the tracker never answers in time
+    hanging = accept(client, payloads.github(payloads.raw("github/issues.closed"), GITHUB_SECRET))
+    worker = _start_worker(runtime, trackers, LESSONLOOP_JOB_TIMEOUT_SECONDS="2")
+    try:
+        wait_for(lambda: deliveries.get(runtime.engine, hanging).status == deliveries.FAILED)  # type: ignore[union-attr]
+        stopped = deliveries.get(runtime.engine, hanging)
+        assert stopped is not None and "JobTimeoutException" in (stopped.last_error or "")
+        wait_for(lambda: Job.fetch(stopped.job_id, connection=runtime.redis).get_status() == JobStatus.FAILED)
+        assert worker.poll() is None  # the same process, still working
+        assert work_horse(worker.pid) is None
+        following = accept(client, payloads.pagerduty(payloads.raw("pagerduty/incident.resolved"), PAGERDUTY_SECRET))
+        wait_for(lambda: deliveries.get(runtime.engine, following).status == deliveries.DONE)  # type: ignore[union-attr]
+    finally:
+        if worker.poll() is None:
+            os.killpg(worker.pid, signal.SIGTERM)
+            worker.wait(timeout=20)
+        try:
+            os.killpg(worker.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        runtime.engine.dispose()

@@ -15,51 +15,61 @@ from service.runtime import Runtime
 from service.sources import SOURCES
 from service.store import deliveries
 from service.trackers.errors import TrackerError, TransientTrackerError
+from service.trackers.retry import MAX_WAIT_SECONDS, capped_wait
 from workers import context
 
 log = logs.get(__name__)
 
 MAX_ATTEMPTS = 10
-"""Transient faults are retried this often (about seven hours of backoff) before the
-delivery is failed for `lessonloop replay --failed`."""
+"""Transient faults are retried this often (nine waits: about two hours of backoff from the
+default 15 s, more when trackers ask for longer) before the delivery is failed for
+`lessonloop replay --failed`."""
 
 Step = Callable[[Runtime, deliveries.Delivery, Event], tuple[str, str]]
 """(runtime, delivery, event) -> (final delivery status, outcome)."""
 
 
-def backoff_seconds(attempt: int, retry_after: float | None) -> float:
-    """Exponential from 15 s, capped at an hour, never sooner than the tracker asked."""
-    return max(retry_after or 0.0, min(15.0 * 2 ** (attempt - 1), 3600.0))
+class RetryLater(Exception):
+    """Not a fault of any tracker: this job cannot go on now (another job holds its incident)
+    and should run again a little later, like a job that met a tracker fault."""
+
+
+def backoff_seconds(attempt: int, retry_after: float | None, first: float = 15.0) -> float:
+    """Exponential from ``first`` seconds, never sooner than the tracker asked, and never more
+    than an hour whatever either says (a hint is hostile input; see ``capped_wait``)."""
+    exponential = first * 2.0 ** min(max(attempt - 1, 0), 64)
+    return min(MAX_WAIT_SECONDS, max(capped_wait(retry_after) or 0.0, exponential))
 
 
 def run_delivery(delivery_pk: int, step: Step) -> str:
     runtime = context.runtime()
-    delivery = deliveries.get(runtime.engine, delivery_pk)
+    delivery = deliveries.claim(runtime.engine, delivery_pk)
     if delivery is None:
-        log.warning("job for an unknown delivery", delivery=delivery_pk)
-        return "no such delivery"
-    if delivery.status != deliveries.RECEIVED:
-        return f"already {delivery.status}"
-    deliveries.start_attempt(runtime.engine, delivery_pk)
-    attempt = delivery.attempts + 1
+        known = deliveries.get(runtime.engine, delivery_pk)
+        if known is None:
+            log.warning("job for an unknown delivery", delivery=delivery_pk)
+            return "no such delivery"
+        return f"already {known.status}"
+    attempt = delivery.attempts  # this one included
     bound = log.bind(delivery=delivery_pk, source=delivery.source, item=delivery.item_ref, attempt=attempt)
     try:
         # the same pure parser the web ran, on the same bytes: the job needs nothing else
         event = SOURCES[delivery.source].parse(delivery.body, delivery.headers)
         status, outcome = step(runtime, delivery, event)
-    except TransientTrackerError as error:
+    except (TransientTrackerError, RetryLater) as error:
         if attempt >= MAX_ATTEMPTS:
             deliveries.finish(runtime.engine, delivery_pk, deliveries.FAILED, error=_describe(error))
             bound.error("gave up after repeated tracker faults", error=_describe(error))
             raise
-        wait = backoff_seconds(attempt, error.retry_after)
+        hint = error.retry_after if isinstance(error, TransientTrackerError) else None
+        wait = backoff_seconds(attempt, hint, runtime.settings.server.retry_seconds)
         retry_at = deliveries.now() + timedelta(seconds=wait)
         job_id = f"{deliveries.job_id_for(delivery_pk)}-retry-{attempt}"
         deliveries.reschedule(runtime.engine, delivery_pk, job_id, retry_at, _describe(error))
         enqueue_delivery(runtime.queue, delivery_pk, delivery.event_kind, job_id,
                          runtime.settings.server.job_timeout_seconds, at=retry_at)
         bound.warning("tracker fault; will retry", error=_describe(error), wait_seconds=round(wait, 1))
-        return f"retrying in {wait:.0f} s: {_describe(error)}"
+        return f"retrying in {wait:.1f} s: {_describe(error)}"
     except Exception as error:
         deliveries.finish(runtime.engine, delivery_pk, deliveries.FAILED, error=_describe(error))
         bound.error("delivery failed", error=_describe(error))
@@ -73,16 +83,25 @@ LOCK_LEASE_SECONDS = 30
 """A lock's lease, renewed every third of it while its job runs: a worker killed while holding
 one holds up the next job on the same incident for at most this long."""
 
+LOCK_WAIT_SECONDS = 5.0
+"""How long a job waits for an incident another job holds before it gives way and is
+rescheduled. Well under the job timeout (at most a quarter of it): RQ's timeout must never be
+what ends the wait, or the delivery would be failed instead of retried. Short, too, because a
+waiting job holds a worker that could run other incidents' jobs meanwhile."""
+
+
+def lock_wait_seconds(job_timeout_seconds: float) -> float:
+    return min(LOCK_WAIT_SECONDS, job_timeout_seconds / 4)
+
 
 @contextlib.contextmanager
 def exclusive(runtime: Runtime, ref: str) -> Iterator[None]:
     """One job at a time per incident or review, across all workers: two deliveries about the
     same incident must not both find no review and both open one."""
-    lock = runtime.redis.lock(f"lessonloop:lock:{ref}", timeout=LOCK_LEASE_SECONDS,
-                              blocking_timeout=runtime.settings.server.job_timeout_seconds)
+    wait = lock_wait_seconds(runtime.settings.server.job_timeout_seconds)
+    lock = runtime.redis.lock(f"lessonloop:lock:{ref}", timeout=LOCK_LEASE_SECONDS, blocking_timeout=wait)
     if not lock.acquire():
-        raise TransientTrackerError("lessonloop", "wait for " + ref, "another job held it too long",
-                                    retry_after=LOCK_LEASE_SECONDS, may_have_applied=False)
+        raise RetryLater(f"{ref} is held by another job (waited {wait:g} s); retrying later")
     done = threading.Event()
 
     def renew() -> None:
@@ -107,4 +126,4 @@ def exclusive(runtime: Runtime, ref: str) -> Iterator[None]:
 
 def _describe(error: BaseException) -> str:
     """A tracker error already says which tracker, what call and the tracker's own message."""
-    return str(error) if isinstance(error, TrackerError) else f"{type(error).__name__}: {error}"
+    return str(error) if isinstance(error, (TrackerError, RetryLater)) else f"{type(error).__name__}: {error}"

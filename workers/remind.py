@@ -17,7 +17,7 @@ from service.store import reviews
 from service.trackers.errors import TrackerError
 from workers import context, followups
 from workers.effects import post_once
-from workers.jobs import exclusive
+from workers.jobs import RetryLater, exclusive
 
 log = logs.get(__name__)
 
@@ -41,7 +41,7 @@ def remind(day: str | None = None) -> str:
                 post_once(runtime, client, ref, markers.REMINDER, today.isoformat(), text)
                 reviews.mark_reminded(runtime.engine, review.ref, today)
             nudged.append(review.ref)
-        except TrackerError as error:  # one tracker's trouble does not hold up the rest
+        except (TrackerError, RetryLater) as error:  # one review's trouble does not hold up the rest
             failed.append(f"{review.ref}: {error}")
     refreshed, followups_nudged, followups_failed = followups.daily(runtime, today)
     failed += followups_failed

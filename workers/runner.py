@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import threading
 
+from redis.client import Pipeline
 from rq import SimpleWorker, Worker
+from rq.utils import now
 
 from service import logs
 from service.queue import QUEUE_NAME
@@ -34,7 +36,29 @@ class _SweepTimer(threading.Thread):
                 log.warning("sweep failed; will try again", error=f"{type(error).__name__}: {error}")
 
 
-def run_worker(runtime: Runtime, *, burst: bool = False, forking: bool = True, name: str | None = None) -> bool:
+class LeanWorker(SimpleWorker):
+    """RQ's SimpleWorker (the job runs in the worker's own process: no fork per job, which took
+    about three quarters of a worker's CPU), with a cheaper heartbeat. RQ beats twice around
+    every dequeue, three Redis round trips each; here one pipelined round trip, and the beat
+    before a dequeue is skipped when the last was under a second ago (the worker's key lives
+    for minutes: nothing reads a beat that fine). Beats RQ sends within a pipeline of its own
+    (while a job runs) are left as they are."""
+
+    heartbeat_every_seconds = 1.0
+
+    def heartbeat(self, timeout: int | None = None, pipeline: Pipeline | None = None) -> None:
+        if pipeline is not None:
+            super().heartbeat(timeout, pipeline)
+            return
+        if (timeout is None and self.last_heartbeat is not None
+                and (now() - self.last_heartbeat).total_seconds() < self.heartbeat_every_seconds):
+            return
+        with self.connection.pipeline(transaction=False) as batch:
+            super().heartbeat(timeout, batch)
+            batch.execute()
+
+
+def run_worker(runtime: Runtime, *, burst: bool = False, forking: bool = False, name: str | None = None) -> bool:
     """Run until stopped (or, with ``burst``, until the queue is empty). Returns RQ's answer."""
     migrate.upgrade(runtime.engine)
     context.install(runtime)
@@ -44,7 +68,7 @@ def run_worker(runtime: Runtime, *, burst: bool = False, forking: bool = True, n
     if report.requeued:
         log.info("queued deliveries found unfinished at start", count=len(report.requeued))
     remind.schedule(runtime)
-    worker_class = Worker if forking else SimpleWorker
+    worker_class = Worker if forking else LeanWorker
     # RQ's own housekeeping (abandoned and stranded jobs) every sweep interval, not every 10 min
     worker = worker_class([QUEUE_NAME], connection=runtime.redis, name=name,
                           maintenance_interval=runtime.settings.server.sweep_seconds)

@@ -21,6 +21,7 @@ from service import logs
 from service.queue import job_state, requeue_delivery
 from service.runtime import Runtime
 from service.store import deliveries
+from workers import retention
 
 log = logs.get(__name__)
 
@@ -74,6 +75,7 @@ class SweepReport:
     checked: int = 0
     requeued: list[int] = field(default_factory=list)
     skipped: bool = False  # another sweep held the lock
+    bodies_dropped: int = 0
 
 
 def sweep(runtime: Runtime, older_than_seconds: float) -> SweepReport:
@@ -96,6 +98,7 @@ def sweep(runtime: Runtime, older_than_seconds: float) -> SweepReport:
             requeue_delivery(runtime.queue, pending.id, pending.event_kind, job_id,
                              runtime.settings.server.job_timeout_seconds, at=at)
             report.requeued.append(pending.id)
+        report.bodies_dropped = retention.prune(runtime)
     finally:
         try:
             lock.release()

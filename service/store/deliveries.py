@@ -185,13 +185,21 @@ def unfinished_before(engine: Engine, cutoff: datetime, limit: int = 500) -> lis
     return [Pending(row[0], row[1], row[2], utc(row[3])) for row in rows]
 
 
-def start_attempt(engine: Engine, delivery_pk: int) -> None:
+def claim(engine: Engine, delivery_pk: int) -> Delivery | None:
+    """Count one more attempt at a delivery still waiting for its job, and return it as it is
+    now; None when it is not waiting (finished, or no such delivery). One statement where a
+    read and then a write took two transactions: every job starts here."""
     with begin_write(engine) as connection:
-        connection.execute(
-            update(deliveries)
-            .where(deliveries.c.id == delivery_pk)
-            .values(attempts=deliveries.c.attempts + 1, updated_at=now())
-        )
+        row = connection.execute(_claim, {"pk": delivery_pk, "now": now()}).mappings().first()
+    return None if row is None else _delivery(row)
+
+
+_claim = (
+    update(deliveries)
+    .where(deliveries.c.id == bindparam("pk"), deliveries.c.status == RECEIVED)
+    .values(attempts=deliveries.c.attempts + 1, updated_at=bindparam("now"))
+    .returning(*deliveries.c)
+)
 
 
 def finish(engine: Engine, delivery_pk: int, status: str, outcome: str | None = None,
@@ -253,3 +261,46 @@ def reschedule(engine: Engine, delivery_pk: int, job_id: str, retry_at: datetime
 
 def age_cutoff(seconds: float) -> datetime:
     return now() - timedelta(seconds=seconds)
+
+
+# --- retention --------------------------------------------------------------------------------
+
+PRUNED = b""
+"""The body of a delivery whose body was dropped (the column is NOT NULL; a real delivery body
+is never empty: the web refuses one it cannot parse)."""
+
+KEEP_FAILED_DAYS = 90
+"""A failed delivery keeps its body until it is replayed, or this long."""
+
+PRUNE_BATCH = 500
+
+
+def is_pruned(delivery: Delivery) -> bool:
+    return delivery.body == PRUNED
+
+
+def drop_bodies(engine: Engine, statuses: Sequence[str], before: datetime, since: datetime | None = None,
+                batch: int = PRUNE_BATCH) -> int:
+    """Empty the bodies of deliveries in ``statuses`` last touched before ``before`` (and not
+    before ``since``, when given: rows older than that were dropped by an earlier run). Their
+    rows stay, for counts, outcomes and dedupe. ``batch`` rows per transaction, so that the
+    store (SQLite's single writer above all) is never held for long."""
+    total = 0
+    conditions = [deliveries.c.status.in_(statuses), deliveries.c.updated_at < before,
+                  func.length(deliveries.c.body) > 0]
+    if since is not None:
+        conditions.append(deliveries.c.updated_at >= since)
+    while True:
+        with engine.connect() as connection:  # a read: no write lock while there is nothing to do
+            ids = connection.execute(
+                select(deliveries.c.id).where(*conditions).order_by(deliveries.c.id).limit(batch)
+            ).scalars().all()
+        if not ids:
+            return total
+        with begin_write(engine) as connection:
+            # the conditions again: a row replayed since the select keeps its body
+            total += connection.execute(
+                update(deliveries).where(deliveries.c.id.in_(ids), *conditions[:2]).values(body=PRUNED)
+            ).rowcount
+        if len(ids) < batch:
+            return total

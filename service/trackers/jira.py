@@ -49,6 +49,7 @@ from service.trackers.http import (
     DEFAULT_TIMEOUT,
     error_from_exception,
     error_from_response,
+    read_environment_once,
     response_message,
     where_of,
 )
@@ -148,6 +149,7 @@ class JiraClient:
             timeout=timeout,
             **auth,
         )
+        read_environment_once(self._jira._session, self.url)
 
     @classmethod
     def from_settings(cls, settings: JiraSettings, keys: MarkerKeys, retry: RetryPolicy = RetryPolicy()) -> JiraClient:

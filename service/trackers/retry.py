@@ -10,6 +10,7 @@ marker of what it meant to write.
 from __future__ import annotations
 
 import email.utils
+import math
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -22,6 +23,18 @@ T = TypeVar("T")
 
 # an epoch above this is a point in time (x-ratelimit-reset on GitHub), below it a delay in seconds
 _EPOCH_THRESHOLD = 1_000_000_000
+
+MAX_WAIT_SECONDS = 3600.0
+"""No tracker hint makes us wait longer than this: the headers are hostile input, and a wait of
+1e20 s (or an HTTP date in the year 9999) would overflow date arithmetic or park a job for good.
+An hour later the tracker can ask again."""
+
+
+def capped_wait(seconds: float | None) -> float | None:
+    """``seconds`` within [0, MAX_WAIT_SECONDS]; None for no usable number (None, NaN)."""
+    if seconds is None or math.isnan(seconds):
+        return None
+    return min(MAX_WAIT_SECONDS, max(0.0, seconds))
 
 
 @dataclass(frozen=True)
@@ -46,10 +59,9 @@ def call_with_retry(policy: RetryPolicy, call: Callable[[], T], idempotent: bool
         try:
             return call()
         except TransientTrackerError as error:
-            delay = error.retry_after
+            delay = capped_wait(error.retry_after)
             if delay is None:
                 delay = min(policy.max_delay, policy.base_delay * 2 ** (attempt - 1))
-            delay = max(0.0, delay)
             error.retry_after = delay  # always a hint for the worker, should it get the error
             if not idempotent and error.may_have_applied:
                 raise
@@ -81,21 +93,26 @@ def wait_from_headers(headers: Mapping[str, str], now: float | None = None) -> f
 
 
 def _parse_wait(raw: str, now: float) -> float | None:
+    if len(raw) > 100:  # no honest hint is this long; parsing it would only cost time
+        return None
     try:
         number = float(raw)
     except ValueError:
         number = None
-    if number is not None:
-        return max(0.0, number - now) if number > _EPOCH_THRESHOLD else max(0.0, number)
+    if number is not None:  # inf caps at the maximum; nan is no hint
+        return capped_wait(number - now if number > _EPOCH_THRESHOLD else number)
     try:
         when = email.utils.parsedate_to_datetime(raw)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError, IndexError):
         when = None
     if when is None:
         try:
             when = datetime.fromisoformat(raw.replace("Z", "+00:00"))
-        except ValueError:
+        except (ValueError, OverflowError):
             return None
     if when.tzinfo is None:
         when = when.replace(tzinfo=timezone.utc)
-    return max(0.0, when.timestamp() - now)
+    try:
+        return capped_wait(when.timestamp() - now)
+    except (OverflowError, ValueError):  # a date past what the platform's clock can express
+        return MAX_WAIT_SECONDS

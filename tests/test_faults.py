@@ -1,0 +1,166 @@
+"""Tracker faults and contention on the worker side, run to their end: RQ's own scheduler
+starts the rescheduled job (no sweep, no direct call), and the job finishes."""
+
+from __future__ import annotations
+
+import time
+from datetime import timedelta
+
+import pytest
+from rq import SimpleWorker
+from rq.job import Job, JobStatus
+from rq.registry import ScheduledJobRegistry
+
+from config.settings import Settings
+from service import markers
+from service.queue import QUEUE_NAME
+from service.runtime import Runtime
+from service.store import deliveries
+from tests import loop, payloads
+
+MAX_WAIT_SECONDS = 3600  # no tracker hint makes a job wait longer
+RETRY_SECONDS = 0.2
+JOB_TIMEOUT = 4
+
+
+@pytest.fixture
+def settings(make_settings, trackers: dict[str, str]) -> Settings:  # type: ignore[no-untyped-def]
+    """A short first backoff and job timeout, so that the retries come within the test."""
+    return make_settings(**trackers, LESSONLOOP_RETRY_SECONDS=str(RETRY_SECONDS),
+                         LESSONLOOP_JOB_TIMEOUT_SECONDS=str(JOB_TIMEOUT))
+
+
+def send(client, delivery: payloads.Delivery) -> int:  # type: ignore[no-untyped-def]
+    response = client.post(delivery.path, data=delivery.body, headers=delivery.headers)
+    assert response.status_code == 202, response.get_json()
+    return int(response.get_json()["delivery"])
+
+
+def rq_until_final(runtime: Runtime, delivery_pk: int, seconds: float = 30) -> deliveries.Delivery:
+    """Plain RQ, as a worker runs it, over and over until the delivery is final: each burst
+    starts with RQ's scheduler moving the due scheduled jobs to the queue. lessonloop's sweep
+    never runs here, so a retry that finishes was started by the scheduler."""
+    deadline = time.monotonic() + seconds
+    while True:
+        SimpleWorker([QUEUE_NAME], connection=runtime.redis).work(burst=True, with_scheduler=True,
+                                                                  logging_level="WARNING")
+        found = deliveries.get(runtime.engine, delivery_pk)
+        assert found is not None
+        if found.status != deliveries.RECEIVED:
+            return found
+        if time.monotonic() > deadline:
+            raise AssertionError(f"delivery still {found.status} after {seconds} s: {found.last_error}")
+        time.sleep(0.05)
+
+
+def test_a_rescheduled_job_is_started_by_rqs_scheduler_and_runs_to_its_end(  # type: ignore[no-untyped-def]
+    client, runtime: Runtime, jira_double
+) -> None:
+    jira_double.fail_next(2, 500, operation="create_issue")  # the review create, twice
+    delivery_pk = send(client, loop.jira_issue_event(jira_double, "OPS-42"))
+    handled = rq_until_final(runtime, delivery_pk)
+    assert handled.status == deliveries.DONE, handled.last_error
+    assert handled.attempts == 3
+    assert handled.current_job == f"delivery-{delivery_pk}-retry-2"
+    for job_id in (f"delivery-{delivery_pk}-retry-1", f"delivery-{delivery_pk}-retry-2"):
+        assert Job.fetch(job_id, connection=runtime.redis).get_status() == JobStatus.FINISHED
+    assert len(jira_double.calls("create_issue")) == 3
+    reviews = [key for key, issue in jira_double.issues.items()
+               if issue["fields"]["summary"].startswith("Post-incident review")]
+    assert len(reviews) == 1
+    assert len([c for c in jira_double.issue("OPS-42")["_comments"]
+                if markers.find_kind(c.get("body") or "", markers.REVIEW_OPENED)]) == 1
+
+
+def test_a_job_that_finds_its_incident_held_gives_way_and_runs_later(  # type: ignore[no-untyped-def]
+    client, runtime: Runtime, jira_double
+) -> None:
+    held = runtime.redis.lock("lessonloop:lock:jira:OPS-42", timeout=60)
+    assert held.acquire(blocking=False)  # another worker is busy with this incident
+    delivery_pk = send(client, loop.jira_issue_event(jira_double, "OPS-42"))
+    try:
+        SimpleWorker([QUEUE_NAME], connection=runtime.redis).work(burst=True, logging_level="WARNING")
+        waiting = deliveries.get(runtime.engine, delivery_pk)
+        assert waiting is not None
+        assert waiting.status == deliveries.RECEIVED, waiting.last_error
+        assert waiting.current_job == f"delivery-{delivery_pk}-retry-1"
+        assert "held by another job" in (waiting.last_error or "")
+        assert waiting.current_job in ScheduledJobRegistry(queue=runtime.queue).get_job_ids()
+        assert not jira_double.calls("create_issue")
+    finally:
+        held.release()
+    handled = rq_until_final(runtime, delivery_pk)
+    assert handled.status == deliveries.DONE, handled.last_error
+    assert len(jira_double.calls("create_issue")) == 1
+
+
+def test_the_lock_wait_is_well_under_the_job_timeout() -> None:
+    from workers.jobs import lock_wait_seconds
+
+    for timeout in (2, 10, 600, 24 * 3600):
+        assert lock_wait_seconds(timeout) <= timeout / 4
+
+
+@pytest.mark.parametrize(("name", "value"), [
+    ("Retry-After", "1e20"),
+    ("Retry-After", "inf"),
+    ("Retry-After", "1e308"),
+    ("Retry-After", "Fri, 31 Dec 9999 23:59:59 GMT"),
+    ("x-ratelimit-reset", "1e300"),
+    ("x-ratelimit-reset", "9999-12-31T23:59:59Z"),
+    ("ratelimit-reset", "Infinity"),
+])
+def test_an_absurd_wait_from_a_tracker_is_capped_at_an_hour(  # type: ignore[no-untyped-def]
+    client, runtime: Runtime, github_double, name: str, value: str
+) -> None:
+    github_double.fail_next(1, 429, headers={name: value}, operation="create_issue")
+    delivery_pk = send(client, loop.github_issue_event(github_double, "Codertocat/Hello-World", 1, "closed"))
+    before = deliveries.now()
+    SimpleWorker([QUEUE_NAME], connection=runtime.redis).work(burst=True, logging_level="WARNING")
+    waiting = deliveries.get(runtime.engine, delivery_pk)
+    assert waiting is not None and waiting.status == deliveries.RECEIVED, waiting and waiting.last_error
+    assert waiting.retry_at is not None
+    assert before < waiting.retry_at <= deliveries.now() + timedelta(seconds=MAX_WAIT_SECONDS)
+    assert waiting.retry_at >= before + timedelta(seconds=MAX_WAIT_SECONDS - 60)
+    assert waiting.current_job in ScheduledJobRegistry(queue=runtime.queue).get_job_ids()
+
+
+@pytest.mark.parametrize(("name", "value"), [
+    ("Retry-After", "nan"),
+    ("Retry-After", "-5"),
+    ("Retry-After", "-inf"),
+    ("Retry-After", "Mon, 01 Jan 1 00:00:00 GMT"),
+    ("Retry-After", "9" * 5000),
+])
+def test_a_meaningless_or_past_wait_is_no_wait(  # type: ignore[no-untyped-def]
+    client, runtime: Runtime, github_double, name: str, value: str
+) -> None:
+    github_double.fail_next(1, 429, headers={name: value}, operation="create_issue")
+    delivery_pk = send(client, loop.github_issue_event(github_double, "Codertocat/Hello-World", 1, "closed"))
+    SimpleWorker([QUEUE_NAME], connection=runtime.redis).work(burst=True, logging_level="WARNING")
+    handled = deliveries.get(runtime.engine, delivery_pk)
+    assert handled is not None and handled.status == deliveries.DONE, handled and handled.last_error
+    assert len(github_double.issues["acme/postmortems"]) == 1
+
+
+def test_backoff_never_exceeds_an_hour() -> None:
+    from workers.jobs import backoff_seconds
+
+    assert backoff_seconds(1, None) == 15.0
+    assert backoff_seconds(3, None, first=0.5) == 2.0
+    assert backoff_seconds(2, 100.0) == 100.0
+    for attempt in (1, 12, 10_000):
+        for hint in (None, 1e20, float("inf"), float("nan"), -1.0):
+            wait = backoff_seconds(attempt, hint)
+            assert 0.0 <= wait <= MAX_WAIT_SECONDS
+
+
+def test_a_scheduled_job_carries_the_timeout_for_rq_and_only_the_delivery_for_the_job(runtime: Runtime) -> None:
+    from service.queue import enqueue_delivery
+
+    job = enqueue_delivery(runtime.queue, 7, "incident_closed", "delivery-7-retry-1", 123,
+                           at=deliveries.now() + timedelta(seconds=30))
+    stored = Job.fetch(job.id, connection=runtime.redis)
+    assert stored.args == (7,) and stored.kwargs == {}
+    assert stored.timeout == 123
+    assert stored.get_status() == JobStatus.SCHEDULED

@@ -1,0 +1,30 @@
+"""Tracker clients read the proxy and CA settings from the environment once, when built, not on
+every request (``requests`` does that by default, at about a third of a millisecond a call)."""
+
+from __future__ import annotations
+
+import pytest
+
+from service.trackers.github import GitHubClient
+from service.trackers.jira import JiraClient
+
+
+def test_proxies_from_the_environment_are_kept_and_no_proxy_is_honoured(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.example:3128")
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    monkeypatch.delenv("no_proxy", raising=False)
+    client = GitHubClient("token", "https://api.github.com")
+    assert client.api.session.trust_env is False
+    assert client.api.session.proxies.get("https") == "http://proxy.example:3128"
+    monkeypatch.setenv("NO_PROXY", "github.example")
+    inside = GitHubClient("token", "https://github.example/api/v3")
+    assert "https" not in inside.api.session.proxies
+
+
+def test_a_ca_bundle_named_in_the_environment_is_used(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    bundle = tmp_path / "ca.pem"
+    bundle.write_text("")
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(bundle))
+    jira = JiraClient("https://jira.example", email="a@example.com", api_token="t")
+    assert jira._jira._session.verify == str(bundle)
+    assert jira._jira._session.trust_env is False
