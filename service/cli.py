@@ -99,7 +99,7 @@ def _parser() -> argparse.ArgumentParser:
     show = actions.add_parser("show", help="one lesson, by its review's or incident's ref")
     show.add_argument("ref")
     show.set_defaults(run=_lessons_show)
-    search = actions.add_parser("search", help="lessons containing every word given")
+    search = actions.add_parser("search", help="lessons containing every word given (full text, best first)")
     search.add_argument("terms", nargs="+")
     search.add_argument("--limit", type=int, default=20)
     search.set_defaults(run=_lessons_search)
@@ -319,7 +319,8 @@ def _lessons_list(settings: Settings, args: argparse.Namespace) -> int:
 def _lessons_search(settings: Settings, args: argparse.Namespace) -> int:
     from service.store import lessons
 
-    return _print_lessons(lessons.listing(_migrated(settings).engine, limit=args.limit, terms=args.terms))
+    found, _ = lessons.search(_migrated(settings).engine, " ".join(args.terms), per_page=max(1, args.limit))
+    return _print_lessons(found)
 
 
 def _print_lessons(found: list) -> int:  # type: ignore[type-arg]
