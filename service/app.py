@@ -9,6 +9,7 @@ from werkzeug.exceptions import HTTPException
 from config.settings import Settings
 from service import logs
 from service.runtime import Runtime
+from service.web import blueprint as web
 from service.webhooks import blueprint as webhooks_blueprint
 
 log = logs.get(__name__)
@@ -19,6 +20,7 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> Flask:
     app.config["MAX_CONTENT_LENGTH"] = settings.server.max_body_bytes
     app.extensions["lessonloop"] = runtime or Runtime.build(settings)
     app.register_blueprint(webhooks_blueprint)
+    web.install(app, settings, lambda: _session_key(settings, app.extensions["lessonloop"]))
 
     @app.get("/healthz")
     def healthz():  # type: ignore[no-untyped-def]
@@ -55,3 +57,13 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> Flask:
         return jsonify(status="error", reason="internal error; see the service log"), 500
 
     return app
+
+
+def _session_key(settings: Settings, runtime: Runtime) -> str:
+    """``LESSONLOOP_SESSION_KEY``, else the key the store generated once (the store must be
+    migrated; every web process then signs and accepts the same cookies)."""
+    if settings.web.session_key is not None:
+        return settings.web.session_key.get_secret_value()
+    from service.store.instance import generated_session_key
+
+    return generated_session_key(runtime.engine)

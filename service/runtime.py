@@ -69,4 +69,7 @@ def all_secrets(settings: Settings) -> list[str]:
             items = value if isinstance(value, tuple) else (value,)
             values.extend(item.get_secret_value() for item in items if hasattr(item, "get_secret_value"))
     values.extend(key.get_secret_value() for key in settings.marker_keys)
+    web = settings.web
+    values.extend(item.get_secret_value() for item in (web.oidc_client_secret, web.session_key, web.metrics_token)
+                  if item is not None)
     return values

@@ -8,28 +8,10 @@ import pytest
 from alembic import command
 from sqlalchemy import Engine
 
-from service.events import Item, ItemRef
-from service.store import lessons, migrate, reviews
+from service.store import lessons, migrate
 from service.store.engine import make_engine
 from service.store.lessons import Filters
-
-SECTIONS = ("what_happened", "what_we_expected", "why_different", "what_we_learned", "what_we_will_change")
-
-
-def keep(engine: Engine, number: int, title: str, *, source: str = "github", tracker: str = "github",
-         labels: tuple[str, ...] = (), service: str = "", **sections: str) -> str:
-    incident = {"github": f"github:acme/web#{number}", "jira": f"jira:OPS-{number}",
-                "pagerduty": f"pagerduty:P{number:06d}"}[source]
-    review = f"github:acme/postmortems#{number}" if tracker == "github" else f"jira:PIR-{number}"
-    reviews.save_incident(engine, Item(ref=ItemRef.parse(incident), title=title, url=f"https://x.example/{number}",
-                                       labels=labels, service=service))
-    text = {name: sections.get(name, f"Filler text number {number}.") for name in SECTIONS}
-    text.update({key: value for key, value in sections.items() if key not in SECTIONS})
-    lessons.save(engine, review_ref=review, incident_ref=incident, incident_title=title,
-                 incident_url=f"https://x.example/{number}", priority="P2", review_url=f"https://x.example/r{number}",
-                 sections=text, digest=f"d{number}-{hash(tuple(text.items()))}",
-                 incident_closed_at=datetime.now(UTC) - timedelta(hours=5))
-    return review
+from tests.web_data import SECTIONS, keep
 
 
 @pytest.fixture

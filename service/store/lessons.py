@@ -83,7 +83,7 @@ def listing(engine: Engine, limit: int = 50) -> list[Lesson]:
         return [_lesson(row) for row in connection.execute(query).mappings()]
 
 
-def search(engine: Engine, query: str = "", filters: Filters = Filters(), page: int = 1,
+def search(engine: Engine, query: str = "", filters: Filters | None = None, page: int = 1,
            per_page: int = 25) -> tuple[list[Lesson], int | None]:
     """One page of the log (see :func:`service.store.search.search`) and the next page's number."""
     ids, following = fulltext.search(engine, query, filters, page, per_page)

@@ -45,10 +45,11 @@ SECTION_COLUMNS = ("what_happened", "what_we_expected", "why_different", "what_w
 MAX_WORDS = 12
 """Words beyond this in one query are dropped: a pasted page must not become a huge query."""
 _WORD = re.compile(r"\w+", re.UNICODE)
-_STOP = frozenset(
-    "a an and are as at be but by for from had has have in into is it its of on or our so that the their then "
-    "there these this to was we were what when where which while who will with would not no yes".split()
-)
+_STOP = frozenset({
+    "a", "an", "and", "are", "as", "at", "be", "but", "by", "for", "from", "had", "has", "have", "in", "into", "is",
+    "it", "its", "of", "on", "or", "our", "so", "that", "the", "their", "then", "there", "these", "this", "to", "was",
+    "we", "were", "what", "when", "where", "which", "while", "who", "will", "with", "would", "not", "no", "yes",
+})
 
 
 @dataclass(frozen=True)
@@ -72,7 +73,7 @@ def words(query: str, limit: int = MAX_WORDS) -> list[str]:
     return list(seen)[:limit]
 
 
-def search(engine: Engine, query: str, filters: Filters = Filters(), page: int = 1,
+def search(engine: Engine, query: str, filters: Filters | None = None, page: int = 1,
            per_page: int = 25) -> tuple[list[int], int | None]:
     """The ids of one page of lessons, and the next page's number (``None`` on the last page).
 
@@ -84,7 +85,7 @@ def search(engine: Engine, query: str, filters: Filters = Filters(), page: int =
     if query.strip() and not terms:
         return [], None
     statement = _ranked(engine, terms, all_words=True) if terms else _newest()
-    statement = statement.where(*_conditions(filters)).limit(per_page + 1).offset((page - 1) * per_page)
+    statement = statement.where(*_conditions(filters or Filters())).limit(per_page + 1).offset((page - 1) * per_page)
     with engine.connect() as connection:
         ids = list(connection.execute(statement).scalars())
     return ids[:per_page], (page + 1 if len(ids) > per_page else None)
@@ -114,7 +115,7 @@ def _ranked(engine: Engine, terms: Sequence[str], *, all_words: bool) -> Select[
         english = literal("english", type_=REGCONFIG)
         joined = " ".join(terms) if all_words else " or ".join(terms)
         query = func.websearch_to_tsquery(english, bindparam("tsquery", joined))
-        vector = literal_column("lessons.search_vector")
+        vector: ColumnElement[Any] = literal_column("lessons.search_vector")
         in_title = func.to_tsvector(english, lessons.c.incident_title).bool_op("@@")(query)
         return (
             select(lessons.c.id).where(vector.bool_op("@@")(query))

@@ -57,7 +57,7 @@ def upgrade() -> None:
         if not rows:
             return
         for row in rows:
-            title, body = sqlite_document(row)
+            title, body = sqlite_document(dict(row))
             connection.execute(sa.text("INSERT INTO lessons_fts (rowid, title, body) VALUES (:id, :title, :body)"),
                                {"id": row["id"], "title": title, "body": body})
         last = rows[-1]["id"]
