@@ -44,6 +44,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     logs.configure(settings.server.log_level, settings.server.log_format, all_secrets(settings))
     try:
         return int(args.run(settings, args) or 0)
+    except SettingsError as error:  # a setting that only the command's own options make wrong
+        print(f"lessonloop: {error}", file=sys.stderr)
+        return EXIT_SETTINGS
     except local_redis.RedisUnavailable as error:
         print(f"lessonloop: {error}", file=sys.stderr)
         return EXIT_UNAVAILABLE
@@ -118,6 +121,7 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
     """Web and worker as two child processes of this one, which keeps the worker running and
     stops both on SIGINT or SIGTERM. Children get sessions of their own, so a Ctrl-C reaches
     only this process, which then stops them in order (a worker finishes its job first)."""
+    _sign_in_mode(settings, args.host)
     redis_process = local_redis.ensure(settings.redis_url)
     migrate.upgrade(Runtime.build(settings).engine)
     base = [sys.executable, "-m", "service.cli", *_config_args(args)]
@@ -193,9 +197,18 @@ def _terminate(process: subprocess.Popen[bytes]) -> None:
 def _web(settings: Settings, args: argparse.Namespace) -> int:
     from service.wsgi import serve
 
+    _sign_in_mode(settings, args.host)
     migrate.upgrade(Runtime.build(settings).engine)
     serve(args.host, args.port, args.workers, args.threads)
     return 0
+
+
+def _sign_in_mode(settings: Settings, host: str) -> str:
+    """Who may read the learning log when listening on ``host``; a SettingsError when the log
+    would be open to everyone beyond this machine."""
+    from service.web.auth import resolve_mode
+
+    return resolve_mode(settings, host)
 
 
 def _worker(settings: Settings, args: argparse.Namespace) -> int:
