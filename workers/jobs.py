@@ -8,7 +8,7 @@ import threading
 from collections.abc import Callable, Iterator
 from datetime import timedelta
 
-from service import logs
+from service import counters, logs
 from service.events import Event
 from service.queue import enqueue_delivery
 from service.runtime import Runtime
@@ -32,6 +32,7 @@ def backoff_seconds(attempt: int, retry_after: float | None) -> float:
     return max(retry_after or 0.0, min(15.0 * 2 ** (attempt - 1), 3600.0))
 
 
+@counters.timed_job
 def run_delivery(delivery_pk: int, step: Step) -> str:
     runtime = context.runtime()
     delivery = deliveries.get(runtime.engine, delivery_pk)

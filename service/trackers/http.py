@@ -11,6 +11,7 @@ from typing import Any
 
 import requests
 
+from service import counters
 from service.trackers.errors import PermanentTrackerError, TrackerError, TransientTrackerError
 from service.trackers.retry import RetryPolicy, call_with_retry, wait_from_headers
 
@@ -99,9 +100,9 @@ class HttpApi:
 
         def once() -> requests.Response:
             try:
-                response = self.session.request(
-                    method, url, params=params, json=json, headers=headers, timeout=self.timeout
-                )
+                response = counters.counted_request(
+                    self.tracker, self.session.request, method, url, params=params, json=json, headers=headers,
+                    timeout=self.timeout)
             except requests.RequestException as error:
                 raise error_from_exception(self.tracker, operation, error) from None
             if response.status_code >= 300:
