@@ -34,3 +34,34 @@ def keep(engine: Engine, number: int, title: str, *, source: str = "github", tra
                  sections=text, digest=f"d{number}-{hash(tuple(text.items()))}",
                  incident_closed_at=datetime.now(UTC) - timedelta(hours=5))
     return review
+
+
+def share(engine: Engine, review_ref: str, item_ref: str) -> None:
+    """Record that the review's lesson comment is on ``item_ref``, as the worker does."""
+    from sqlalchemy import insert
+
+    from service.markers import LESSON
+    from service.store.schema import effects
+
+    moment = datetime.now(UTC)
+    with engine.begin() as connection:
+        connection.execute(insert(effects).values(item_ref=item_ref, kind=LESSON, key=review_ref, comment_id="1",
+                                                  digest="d", created_at=moment, updated_at=moment))
+
+
+def backdate(engine: Engine, review_ref: str, days: float, hours_to_lesson: float) -> None:
+    """Move a review, its incident's close and its lesson ``days`` into the past (for charts
+    that span months), the lesson ``hours_to_lesson`` after the close."""
+    from sqlalchemy import update
+
+    from service.store.schema import incidents, lessons, reviews
+
+    closed = datetime.now(UTC) - timedelta(days=days)
+    captured = closed + timedelta(hours=hours_to_lesson)
+    with engine.begin() as connection:
+        incident_ref = connection.execute(update(reviews).where(reviews.c.ref == review_ref).values(
+            opened_at=closed + timedelta(minutes=5)).returning(reviews.c.incident_ref)).scalar_one()
+        connection.execute(update(incidents).where(incidents.c.ref == incident_ref).values(closed_at=closed))
+        connection.execute(update(lessons).where(lessons.c.review_ref == review_ref).values(
+            incident_closed_at=closed, captured_at=captured, updated_at=captured,
+            seconds_to_lesson=int(hours_to_lesson * 3600)))

@@ -167,9 +167,11 @@ def signin_callback() -> Any:
 
 
 @blueprint.post("/signout")
-def signout() -> Response:
+def signout() -> str:
+    """A page of our own, not a redirect to the provider: the CSP's ``form-action 'self'`` also
+    holds for where a form's answer redirects."""
     session.clear()
-    return redirect(url_for("web.lessons"))
+    return render_template("signin.html", mode=_mode(), signed_out=True, user=None)
 
 
 def current_user(settings: Settings) -> str | None:
