@@ -67,7 +67,7 @@ def tracker_site() -> Iterator[str]:
     """Stands in for the trackers' web pages, so links from the log can be followed."""
 
     class Page(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802 - the standard library's name
+        def do_GET(self) -> None:
             body = f"<!doctype html><title>tracker</title><h1>tracker page {self.path}</h1>".encode()
             self.send_response(200)
             self.send_header("Content-Type", "text/html; charset=utf-8")
