@@ -116,7 +116,7 @@ def _ranked(engine: Engine, terms: Sequence[str], *, all_words: bool) -> Select[
         joined = " ".join(terms) if all_words else " or ".join(terms)
         query = func.websearch_to_tsquery(english, bindparam("tsquery", joined))
         vector: ColumnElement[Any] = literal_column("lessons.search_vector")
-        in_title = func.to_tsvector(english, lessons.c.incident_title).bool_op("@@")(query)
+        in_title = literal_column("lessons.title_vector").bool_op("@@")(query)
         return (
             select(lessons.c.id).where(vector.bool_op("@@")(query))
             .order_by(in_title.desc(), func.ts_rank(vector, query).desc(), lessons.c.captured_at.desc(),

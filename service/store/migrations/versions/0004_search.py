@@ -39,6 +39,9 @@ def upgrade() -> None:
     connection = op.get_bind()
     if connection.dialect.name == "postgresql":
         op.execute(f"ALTER TABLE lessons ADD COLUMN search_vector tsvector GENERATED ALWAYS AS ({_PG_DOCUMENT}) STORED")
+        # the title alone, kept so that ranking title matches first parses no title at query time
+        op.execute("ALTER TABLE lessons ADD COLUMN title_vector tsvector GENERATED ALWAYS AS "
+                   "(to_tsvector('english', coalesce(incident_title, ''))) STORED")
         op.execute("CREATE INDEX ix_lessons_search_vector ON lessons USING GIN (search_vector)")
         return
     # SQLite: an FTS5 table of its own (rowid = lessons.id), written by lessons.save in the
@@ -67,6 +70,7 @@ def downgrade() -> None:
     if op.get_bind().dialect.name == "postgresql":
         op.execute("DROP INDEX ix_lessons_search_vector")
         op.execute("ALTER TABLE lessons DROP COLUMN search_vector")
+        op.execute("ALTER TABLE lessons DROP COLUMN title_vector")
     else:
         op.execute("DROP TABLE lessons_fts")
     op.drop_index("ix_lessons_captured_at", "lessons")
