@@ -17,6 +17,7 @@ import argparse
 import http.client
 import os
 import random
+import shutil
 import statistics
 import sys
 import tempfile
@@ -150,8 +151,11 @@ def p95(values: list[float]) -> float:
 def run(store: str, count: int, requests: int) -> None:
     cleanup = None
     if store == "sqlite":
-        directory = tempfile.mkdtemp(prefix="lessonloop-bench-")
+        directory = tempfile.mkdtemp(prefix="lessonloop-webbench-")
         database_url = f"sqlite:///{directory}/bench.db"
+
+        def cleanup() -> None:
+            shutil.rmtree(directory, ignore_errors=True)
     else:
         schema = f"bench_{uuid.uuid4().hex[:10]}"
         admin = create_engine(sqlalchemy_url(POSTGRES_URL))
