@@ -16,9 +16,12 @@ RUN pip install . \
  && mkdir -p /data && chown lessonloop /data
 
 USER lessonloop
-# SQLite only for a trial; production sets DATABASE_URL to PostgreSQL
+# SQLite only for a trial; production sets DATABASE_URL to PostgreSQL. The server listens on
+# 0.0.0.0, where sign-in cannot be off: the learning log is read through a sign-in proxy
+# ([web] trusted_proxies) until LESSONLOOP_AUTH=oidc is set (docs/web.md)
 ENV DATABASE_URL=sqlite:////data/lessonloop.db \
-    LESSONLOOP_LOG_FORMAT=json
+    LESSONLOOP_LOG_FORMAT=json \
+    LESSONLOOP_AUTH=proxy
 EXPOSE 8000
 HEALTHCHECK --interval=30s --timeout=3s CMD python -c "import urllib.request,sys; sys.exit(urllib.request.urlopen('http://127.0.0.1:8000/healthz').status != 200)"
 CMD ["lessonloop", "web", "--host", "0.0.0.0", "--port", "8000"]
