@@ -103,3 +103,10 @@ def test_the_migration_indexes_lessons_kept_before_it(database_url: str) -> None
     assert refs(lessons.search(engine, "pelicans")[0]) == ["jira:PIR-7"]
     assert refs(lessons.search(engine, "existed")[0]) == ["jira:PIR-7"]
     engine.dispose()
+
+
+def test_the_migration_goes_down_and_up_again(engine: Engine) -> None:
+    keep(engine, 1, "Heron sighting")
+    command.downgrade(migrate.alembic_config(engine), "0003")
+    migrate.upgrade(engine)
+    assert refs(lessons.search(engine, "heron")[0]) == ["github:acme/postmortems#1"]

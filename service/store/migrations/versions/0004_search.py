@@ -7,6 +7,9 @@ Revises: 0003
 Create Date: 2026-11-30
 """
 
+from collections.abc import Mapping
+from typing import Any
+
 import sqlalchemy as sa
 from alembic import op
 
@@ -52,8 +55,6 @@ def upgrade() -> None:
     # SQLite: an FTS5 table of its own (rowid = lessons.id), written by lessons.save in the
     # same transaction as the lesson; filled here for the lessons kept before this revision
     op.execute("CREATE VIRTUAL TABLE lessons_fts USING fts5(title, body, tokenize = 'porter unicode61')")
-    from service.store.search import sqlite_document
-
     table = sa.table("lessons", sa.column("other_sections", sa.JSON), *(sa.column(name) for name in (
         "id", "incident_title", "what_happened", "what_we_expected", "why_different", "what_we_learned",
         "what_we_will_change")))
@@ -65,10 +66,20 @@ def upgrade() -> None:
         if not rows:
             return
         for row in rows:
-            title, body = sqlite_document(dict(row))
+            title, body = _document(row)
             connection.execute(sa.text("INSERT INTO lessons_fts (rowid, title, body) VALUES (:id, :title, :body)"),
                                {"id": row["id"], "title": title, "body": body})
         last = rows[-1]["id"]
+
+
+def _document(row: Mapping[str, Any]) -> tuple[str, str]:
+    """The title and every section's text, as ``service.store.search.sqlite_document`` builds
+    them (copied: a migration must not change when the code does)."""
+    sections = ("what_happened", "what_we_expected", "why_different", "what_we_learned", "what_we_will_change")
+    others = row.get("other_sections") or {}
+    body = "\n\n".join([*(str(row.get(name) or "") for name in sections),
+                        *(f"{key}\n{value}" for key, value in dict(others).items())])
+    return str(row.get("incident_title") or ""), body
 
 
 def downgrade() -> None:
