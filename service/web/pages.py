@@ -62,7 +62,7 @@ def insights_page() -> str:
 
 INSIGHTS_SECONDS = 60.0
 """The insights are figures over a year: a minute old is fresh enough, and it keeps a page
-that reads every review of the year (about a second at 10,000) from running on every view."""
+that reads every review of the year (about 250 ms at 10,000) from running on every view."""
 
 
 def _cached(name: str, seconds: float, compute: Callable[[], dict[str, Any]]) -> dict[str, Any]:
