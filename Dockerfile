@@ -16,9 +16,12 @@ RUN pip install . \
  && mkdir -p /data && chown lessonloop /data
 
 USER lessonloop
-# SQLite only for a trial; production sets DATABASE_URL to PostgreSQL
+# SQLite only for a trial; production sets DATABASE_URL to PostgreSQL. The server listens on
+# 0.0.0.0, where sign-in cannot be off: the learning log is read through a sign-in proxy
+# ([web] trusted_proxies) until LESSONLOOP_AUTH=oidc is set (docs/web.md)
 ENV DATABASE_URL=sqlite:////data/lessonloop.db \
-    LESSONLOOP_LOG_FORMAT=json
+    LESSONLOOP_LOG_FORMAT=json \
+    LESSONLOOP_AUTH=proxy
 # `lessonloop web` serves with waitress in this one process: it reads each request whole before
 # a thread sees it and drops one not complete within LESSONLOOP_READ_TIMEOUT_SECONDS (default
 # 10), so it can face the internet without a buffering proxy in front. SIGTERM lets the

@@ -197,6 +197,63 @@ class FollowupSettings(_Strict):
         return None if self.open_in is None else ReviewTarget.parse(self.open_in)
 
 
+class WebSettings(_Strict):
+    """Who may read the learning log (pages and API) and ``/metrics``."""
+
+    auth: Literal["oidc", "proxy", "none"] | None = None
+    """``LESSONLOOP_AUTH``; unset means ``none`` on a loopback address, and stops start-up on
+    any other (see ``service.web.auth.resolve_mode``)."""
+    oidc_issuer: str | None = None
+    oidc_client_id: str | None = None
+    oidc_client_secret: SecretStr | None = None
+    proxy_header: str = "X-Forwarded-Email"
+    session_key: SecretStr | None = None
+    metrics_token: SecretStr | None = None
+    allowed_email_domains: tuple[str, ...] = ()
+    """Empty: any address the OpenID provider vouches for."""
+    trusted_proxies: tuple[str, ...] = ("127.0.0.1/32", "::1/128")
+
+    @field_validator("oidc_issuer")
+    @classmethod
+    def _issuer(cls, v: str | None) -> str | None:
+        return None if v is None else _http_url(v)
+
+    @field_validator("session_key")
+    @classmethod
+    def _session_key(cls, v: SecretStr | None) -> SecretStr | None:
+        if v is not None and len(v.get_secret_value()) < 32:
+            raise ValueError("must be at least 32 characters (e.g. `openssl rand -hex 32`)")
+        return v
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _networks(cls, v: tuple[str, ...]) -> tuple[str, ...]:
+        import ipaddress
+
+        for entry in v:
+            try:
+                ipaddress.ip_network(entry, strict=False)
+            except ValueError:
+                raise ValueError(f"not an address or network: {entry!r}") from None
+        return v
+
+    @field_validator("allowed_email_domains")
+    @classmethod
+    def _domains(cls, v: tuple[str, ...]) -> tuple[str, ...]:
+        return tuple(domain.strip().lower().lstrip("@") for domain in v if domain.strip())
+
+    @model_validator(mode="after")
+    def _oidc_complete(self) -> WebSettings:
+        if self.auth == "oidc":
+            missing = [name for name, value in (("LESSONLOOP_OIDC_ISSUER", self.oidc_issuer),
+                                                ("LESSONLOOP_OIDC_CLIENT_ID", self.oidc_client_id),
+                                                ("LESSONLOOP_OIDC_CLIENT_SECRET", self.oidc_client_secret))
+                       if value is None]
+            if missing:
+                raise ValueError(f"LESSONLOOP_AUTH=oidc needs {', '.join(missing)}")
+        return self
+
+
 class Settings(_Strict):
     redis_url: str = DEFAULT_REDIS_URL
     database_url: str = DEFAULT_DATABASE_URL
@@ -210,6 +267,7 @@ class Settings(_Strict):
     people: dict[str, Accounts] = {}
     """``[people]``: one person's accounts across the trackers, keyed by email."""
     followups: FollowupSettings = FollowupSettings()
+    web: WebSettings = WebSettings()
     marker_keys: tuple[SecretStr, ...] = ()
     """``LESSONLOOP_MARKER_KEY``: the first signs markers, all verify. Empty: the key generated
     once and kept in the store is used."""
@@ -353,6 +411,13 @@ _ENV: dict[str, tuple[tuple[str, ...], bool]] = {
     "LESSONLOOP_PAGERDUTY_API_TOKEN": (("pagerduty", "api_token"), True),
     "LESSONLOOP_PAGERDUTY_FROM": (("pagerduty", "from_email"), False),
     "LESSONLOOP_PAGERDUTY_API_URL": (("pagerduty", "api_url"), False),
+    "LESSONLOOP_AUTH": (("web", "auth"), False),
+    "LESSONLOOP_OIDC_ISSUER": (("web", "oidc_issuer"), False),
+    "LESSONLOOP_OIDC_CLIENT_ID": (("web", "oidc_client_id"), False),
+    "LESSONLOOP_OIDC_CLIENT_SECRET": (("web", "oidc_client_secret"), True),
+    "LESSONLOOP_AUTH_PROXY_HEADER": (("web", "proxy_header"), False),
+    "LESSONLOOP_SESSION_KEY": (("web", "session_key"), True),
+    "LESSONLOOP_METRICS_TOKEN": (("web", "metrics_token"), True),
 }
 _LIST_FIELDS = {"webhook_secrets", "automation_tokens", "marker_keys"}
 _SECRET_PATHS = {path for path, secret in _ENV.values() if secret}
@@ -367,6 +432,7 @@ _FILE_TABLES = {
     "pagerduty": {"api_url", "from_email"},
     "lesson": {"max_related_items", "blame_check"},
     "followups": {"open_in", "labels", "due_days", "create", "max_per_lesson"},
+    "web": {"allowed_email_domains", "trusted_proxies"},
 }
 _FILE_TOP = {"redis_url", "database_url", "review", "rules", "people", *_FILE_TABLES}
 
@@ -429,7 +495,8 @@ def _read_file(path: Path, named_by: str) -> dict[str, Any]:
             if not isinstance(value, dict):
                 raise SettingsError(f"{path}: [{key}] must be a table")
             for sub in value:
-                if (key, sub) in _SECRET_PATHS or sub in {"token", "api_token", "pat", "webhook_secret", "secret"}:
+                if (key, sub) in _SECRET_PATHS or sub in {"token", "api_token", "pat", "webhook_secret", "secret",
+                                                          "oidc_client_secret", "session_key", "metrics_token"}:
                     raise SettingsError(
                         f"{path}: [{key}] {sub}: secrets are read only from the environment "
                         f"(or a file it names with *_FILE), never from the config file"

@@ -12,6 +12,7 @@ from service import logs
 from service import queue as jobs_queue
 from service.runtime import Runtime
 from service.store.engine import make_engine
+from service.web import blueprint as web
 from service.webhooks import blueprint as webhooks_blueprint
 
 log = logs.get(__name__)
@@ -32,6 +33,7 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> Flask:
     app.extensions["lessonloop"] = runtime or web_runtime(settings)
     redis_breaker.install(app)
     app.register_blueprint(webhooks_blueprint)
+    web.install(app, settings, lambda: _session_key(settings, app.extensions["lessonloop"]))
 
     @app.get("/healthz")
     def healthz():  # type: ignore[no-untyped-def]
@@ -74,3 +76,13 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> Flask:
         return jsonify(status="error", reason="internal error; see the service log"), 500
 
     return app
+
+
+def _session_key(settings: Settings, runtime: Runtime) -> str:
+    """``LESSONLOOP_SESSION_KEY``, else the key the store generated once (the store must be
+    migrated; every web process then signs and accepts the same cookies)."""
+    if settings.web.session_key is not None:
+        return settings.web.session_key.get_secret_value()
+    from service.store.instance import generated_session_key
+
+    return generated_session_key(runtime.engine)

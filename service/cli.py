@@ -49,6 +49,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     logs.configure(settings.server.log_level, settings.server.log_format, all_secrets(settings))
     try:
         return int(args.run(settings, args) or 0)
+    except SettingsError as error:  # a setting that only the command's own options make wrong
+        print(f"lessonloop: {error}", file=sys.stderr)
+        return EXIT_SETTINGS
     except (local_redis.RedisUnavailable, StoreUnavailable) as error:
         print(f"lessonloop: {error}", file=sys.stderr)
         return EXIT_UNAVAILABLE
@@ -120,7 +123,7 @@ def _parser() -> argparse.ArgumentParser:
     show = actions.add_parser("show", help="one lesson, by its review's or incident's ref")
     show.add_argument("ref")
     show.set_defaults(run=_lessons_show)
-    search = actions.add_parser("search", help="lessons containing every word given")
+    search = actions.add_parser("search", help="lessons containing every word given (full text, best first)")
     search.add_argument("terms", nargs="+")
     search.add_argument("--limit", type=int, default=20)
     search.set_defaults(run=_lessons_search)
@@ -193,6 +196,7 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
     """Web and worker as two child processes of this one, which keeps the worker running and
     stops both on SIGINT or SIGTERM. Children get sessions of their own, so a Ctrl-C reaches
     only this process, which then stops them in order (a worker finishes its job first)."""
+    _sign_in_mode(settings, args.host)
     redis_process = local_redis.ensure(settings.redis_url)
     migrate.upgrade(Runtime.build(settings).engine)
     base = [sys.executable, "-m", "service.cli", *_config_args(args)]
@@ -294,10 +298,19 @@ def _web(settings: Settings, args: argparse.Namespace) -> int:
     from service.app import create_app, web_runtime
     from service.wsgi import serve
 
+    _sign_in_mode(settings, args.host)
     app = create_app(settings, web_runtime(settings, args.threads))
     migrate.upgrade(app.extensions["lessonloop"].engine)
     serve(app, settings, args.host, args.port, args.threads)
     return 0
+
+
+def _sign_in_mode(settings: Settings, host: str) -> str:
+    """Who may read the learning log when listening on ``host``; a SettingsError when the log
+    would be open to everyone beyond this machine."""
+    from service.web.auth import resolve_mode
+
+    return resolve_mode(settings, host)
 
 
 def _worker(settings: Settings, args: argparse.Namespace) -> int:
@@ -573,7 +586,8 @@ def _lessons_list(settings: Settings, args: argparse.Namespace) -> int:
 def _lessons_search(settings: Settings, args: argparse.Namespace) -> int:
     from service.store import lessons
 
-    return _print_lessons(lessons.listing(_migrated(settings).engine, limit=args.limit, terms=args.terms))
+    found, _ = lessons.search(_migrated(settings).engine, " ".join(args.terms), per_page=max(1, args.limit))
+    return _print_lessons(found)
 
 
 def _print_lessons(found: list) -> int:  # type: ignore[type-arg]

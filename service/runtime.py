@@ -71,4 +71,7 @@ def all_secrets(settings: Settings) -> list[str]:
     values.extend(key.get_secret_value() for key in settings.marker_keys)
     if settings.jira.email and settings.jira.api_token is not None:  # what Basic auth base64-encodes
         values.append(f"{settings.jira.email}:{settings.jira.api_token.get_secret_value()}")
+    web = settings.web
+    values.extend(item.get_secret_value() for item in (web.oidc_client_secret, web.session_key, web.metrics_token)
+                  if item is not None)
     return values

@@ -136,3 +136,21 @@ def test_bad_sources_say_what_is_wrong(tmp_path: Path) -> None:
     assert missing.returncode == 1 and "not a folder" in missing.stderr
     no_token = lessonloop("import", "github:acme/x", env=env, cwd=tmp_path)
     assert no_token.returncode == 1 and "LESSONLOOP_GITHUB_TOKEN" in no_token.stderr
+
+
+def test_an_imported_markdown_lesson_shows_on_the_pages(runtime, client, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    from service import importer, lesson
+
+    folder = tmp_path / "pm"
+    folder.mkdir()
+    (folder / "db.md").write_text(PAST_REVIEW_MD)
+    (candidate,) = importer.from_markdown(folder)
+    assert isinstance(candidate, importer.Candidate)
+    outcome = importer.import_one(runtime.engine, candidate, lesson.load_template(None),
+                                  importer.ImportSource.parse(f"markdown:{folder}"), False, lambda _: None)
+    assert outcome.status == "imported"
+    listed = client.get("/lessons?q=failover")
+    assert listed.status_code == 200 and "Database failover took 40 minutes" in listed.get_data(as_text=True)
+    page = client.get("/lessons/markdown:db.md")
+    assert page.status_code == 200 and "Health checks that wait forever" in page.get_data(as_text=True)
+    assert client.get("/api/v1/lessons/markdown:db.md").status_code == 200

@@ -66,6 +66,9 @@ def test_serve_records_queues_and_handles_a_signed_delivery(tmp_path: Path, redi
         response = requests.post(base + delivery.path, data=delivery.body, headers=delivery.headers, timeout=10)
         assert response.status_code == 202, response.text
         assert wait_for_status(database, response.json()["delivery"], "done") == "done"
+        # nothing about sign-in configured, on loopback: the learning log opens at once
+        page = requests.get(base + "/", timeout=10)
+        assert page.status_code == 200 and page.url == base + "/lessons" and "Learning log" in page.text
 
         # the worker dies: serve starts another, and the next delivery is handled too
         worker = next(pid for pid, command in children(process.pid).items() if command.endswith(" worker"))

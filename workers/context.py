@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from config.settings import load_settings
+from service import counters
 from service.runtime import Runtime
 
 _runtime: Runtime | None = None
@@ -12,6 +13,7 @@ def install(runtime: Runtime) -> None:
     """Set the runtime jobs use: the worker command does this at start, tests do it with theirs."""
     global _runtime
     _runtime = runtime
+    counters.install(runtime.redis)
 
 
 def runtime() -> Runtime:

@@ -8,7 +8,7 @@ import threading
 from collections.abc import Callable, Iterator
 from datetime import timedelta
 
-from service import logs
+from service import counters, logs
 from service.events import Event
 from service.queue import enqueue_delivery
 from service.runtime import Runtime
@@ -41,6 +41,7 @@ def backoff_seconds(attempt: int, retry_after: float | None, first: float = 15.0
     return min(MAX_WAIT_SECONDS, max(capped_wait(retry_after) or 0.0, exponential))
 
 
+@counters.timed_job
 def run_delivery(delivery_pk: int, step: Step) -> str:
     runtime = context.runtime()
     delivery = deliveries.claim(runtime.engine, delivery_pk)

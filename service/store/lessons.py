@@ -8,9 +8,13 @@ from datetime import datetime
 
 from sqlalchemy import Engine, or_, select
 
+from service.store import search as fulltext
 from service.store.deliveries import now, utc
 from service.store.engine import begin_write, insert
-from service.store.schema import lessons
+from service.store.schema import incident_labels, incidents, lessons
+from service.store.search import Filters
+
+__all__ = ["Filters", "Lesson", "find", "get", "listing", "save", "search", "similar"]
 
 SECTION_COLUMNS = ("what_happened", "what_we_expected", "why_different", "what_we_learned", "what_we_will_change")
 
@@ -51,9 +55,10 @@ def save(engine: Engine, *, review_ref: str, incident_ref: str, incident_title: 
         seconds = int((moment - incident_closed_at).total_seconds())
     statement = insert(engine, lessons).values(
         review_ref=review_ref, captured_at=captured_at or moment, seconds_to_lesson=seconds, **values
-    ).on_conflict_do_update(index_elements=["review_ref"], set_=values)  # first capture time stays
+    ).on_conflict_do_update(index_elements=["review_ref"], set_=values).returning(lessons.c.id)  # first capture stays
     with begin_write(engine) as connection:
-        connection.execute(statement)
+        lesson_id = connection.execute(statement).scalar_one()
+        fulltext.index_lesson(connection, lesson_id, values)
     return True
 
 
@@ -72,20 +77,48 @@ def find(engine: Engine, ref: str) -> Lesson | None:
     return None if row is None else _lesson(row)
 
 
-def listing(engine: Engine, limit: int = 50, terms: Sequence[str] = ()) -> list[Lesson]:
-    """Newest first; with ``terms``, only lessons containing every term (case-insensitive) in
-    the incident's title or any section."""
+def listing(engine: Engine, limit: int = 50) -> list[Lesson]:
+    """Newest first."""
     query = select(lessons).order_by(lessons.c.captured_at.desc(), lessons.c.id.desc()).limit(limit)
-    searched = (lessons.c.incident_title, *(lessons.c[name] for name in SECTION_COLUMNS), lessons.c.incident_ref)
-    for term in terms:
-        pattern = f"%{_escape(term.lower())}%"
-        query = query.where(or_(*(column.ilike(pattern, escape="\\") for column in searched)))
     with engine.connect() as connection:
         return [_lesson(row) for row in connection.execute(query).mappings()]
 
 
-def _escape(term: str) -> str:
-    return term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+def search(engine: Engine, query: str = "", filters: Filters | None = None, page: int = 1,
+           per_page: int = 25) -> tuple[list[Lesson], int | None]:
+    """One page of the log (see :func:`service.store.search.search`) and the next page's number."""
+    ids, following = fulltext.search(engine, query, filters, page, per_page)
+    return by_ids(engine, ids), following
+
+
+def similar(engine: Engine, free_text: str, limit: int = 3, exclude: Sequence[str] = ()) -> list[Lesson]:
+    """The lessons most like a free text, best first (for related lessons in a new review)."""
+    return by_ids(engine, fulltext.similar(engine, free_text, limit, exclude))
+
+
+def by_ids(engine: Engine, ids: Sequence[int]) -> list[Lesson]:
+    """Lessons in the order of ``ids``."""
+    if not ids:
+        return []
+    with engine.connect() as connection:
+        rows = {row["id"]: row for row in connection.execute(select(lessons).where(lessons.c.id.in_(list(ids))))
+                .mappings()}
+    return [_lesson(rows[lesson_id]) for lesson_id in ids if lesson_id in rows]
+
+
+@dataclass(frozen=True)
+class IncidentFacts:
+    service: str
+    labels: tuple[str, ...]
+
+
+def incident_facts(engine: Engine, incident_ref: str) -> IncidentFacts:
+    """The incident's service and labels, as recorded when it closed (empty when unknown)."""
+    with engine.connect() as connection:
+        service = connection.execute(select(incidents.c.service).where(incidents.c.ref == incident_ref)).scalar()
+        labels = connection.execute(select(incident_labels.c.label).where(
+            incident_labels.c.incident_ref == incident_ref).order_by(incident_labels.c.label)).scalars().all()
+    return IncidentFacts(service or "", tuple(labels))
 
 
 def _lesson(row: Mapping) -> Lesson:  # type: ignore[type-arg]

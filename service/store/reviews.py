@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from sqlalchemy import Engine, select, update
+from sqlalchemy import Connection, Engine, delete, select, update
+from sqlalchemy import insert as insert_into
 
 from service.events import Item, ItemRef
 from service.store.deliveries import now, utc
 from service.store.engine import begin_write, insert
-from service.store.schema import incidents, reviews
+from service.store.schema import incident_labels, incidents, reviews
 
 
 @dataclass(frozen=True)
@@ -54,6 +55,16 @@ def save_incident(engine: Engine, item: Item) -> None:
     statement = insert(engine, incidents).values(ref=str(item.ref), recorded_at=now(), **values)
     with begin_write(engine) as connection:
         connection.execute(statement.on_conflict_do_update(index_elements=["ref"], set_=values))
+        save_labels(connection, str(item.ref), item.labels)
+
+
+def save_labels(connection: Connection, incident_ref: str, labels: Sequence[str]) -> None:
+    """The incident's labels as they are now (the log is filtered and counted by them)."""
+    connection.execute(delete(incident_labels).where(incident_labels.c.incident_ref == incident_ref))
+    kept = sorted({label[:200] for label in labels if label})
+    if kept:
+        connection.execute(insert_into(incident_labels), [{"incident_ref": incident_ref, "label": label}
+                                                          for label in kept])
 
 
 def incident(engine: Engine, ref: ItemRef | str) -> IncidentRecord | None:

@@ -12,6 +12,7 @@ from urllib.parse import urlsplit
 
 import requests
 
+from service import counters
 from service.trackers.errors import PermanentTrackerError, TrackerError, TransientTrackerError
 from service.trackers.retry import RetryPolicy, call_with_retry, wait_from_headers
 
@@ -149,9 +150,9 @@ class HttpApi:
             if self.credentials is not None:
                 sent.update(self.credentials.headers_for(path))
             try:
-                response = self.session.request(
-                    method, url, params=params, json=json, headers=sent, timeout=self.timeout
-                )
+                response = counters.counted_request(
+                    self.tracker, self.session.request, method, url, params=params, json=json, headers=sent,
+                    timeout=self.timeout)
             except (requests.RequestException, ValueError) as error:
                 raise error_from_exception(self.tracker, operation, error, url) from None
             if response.status_code == 401 and self.credentials is not None and not renewed:

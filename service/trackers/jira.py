@@ -25,6 +25,7 @@ import requests
 from jira import JIRA, JIRAError
 
 from config.settings import JiraSettings
+from service import counters
 from service.events import Item, ItemRef, Source, UnreadableBody
 from service.history import History, HistoryEntry
 from service.jira_fields import description_text
@@ -178,7 +179,8 @@ class JiraClient:
 
         def once() -> Any:
             try:
-                response = self._jira._session.request(method, url, params=params, data=data)
+                response = counters.counted_request("jira", self._jira._session.request, method, url,
+                                                    params=params, data=data)
             except JIRAError as error:
                 response = error.response
                 if response is None:  # str(error) lists the request's headers: name the host and path only

@@ -1,0 +1,178 @@
+"""Full-text search over the learning log: SQLite FTS5 or PostgreSQL ``tsvector``.
+
+One function answers the log's pages, the API and ``lessonloop lessons search``
+(:func:`search`); another finds lessons like a free text (:func:`similar`), for showing past
+lessons beside a new review. A query is cut into words here and never reaches either engine's
+query syntax, so no input can make a query fail: ``"`` ``*`` ``:`` ``NEAR`` and the like are
+only characters.
+
+Ranking: lessons whose title matches every word come first, then by each engine's relevance
+(BM25 in SQLite with the title weighted 10 to 1, ``ts_rank`` over the weighted vector in
+PostgreSQL), then newest first. Both stem English words (Porter), so ``timeouts`` finds
+``timeout``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+
+from sqlalchemy import (
+    Connection,
+    Engine,
+    Float,
+    Integer,
+    Select,
+    and_,
+    bindparam,
+    exists,
+    func,
+    literal,
+    literal_column,
+    select,
+    text,
+)
+from sqlalchemy.dialects.postgresql import REGCONFIG
+from sqlalchemy.sql.elements import ColumnElement
+
+from service.store.schema import incident_labels, incidents, lessons
+
+SECTION_COLUMNS = ("what_happened", "what_we_expected", "why_different", "what_we_learned", "what_we_will_change")
+MAX_WORDS = 12
+"""Words beyond this in one query are dropped: a pasted page must not become a huge query."""
+_WORD = re.compile(r"\w+", re.UNICODE)
+_STOP = frozenset({
+    "a", "an", "and", "are", "as", "at", "be", "but", "by", "for", "from", "had", "has", "have", "in", "into", "is",
+    "it", "its", "of", "on", "or", "our", "so", "that", "the", "their", "then", "there", "these", "this", "to", "was",
+    "we", "were", "what", "when", "where", "which", "while", "who", "will", "with", "would", "not", "no", "yes",
+})
+
+
+@dataclass(frozen=True)
+class Filters:
+    """What the log can be narrowed to; ``None`` means any. Dates are the lesson's capture day
+    (UTC), both ends included."""
+
+    source: str | None = None  # the incident's tracker: github, jira, pagerduty
+    tracker: str | None = None  # the review's tracker: github, jira
+    label: str | None = None
+    service: str | None = None
+    date_from: date | None = None
+    date_to: date | None = None
+
+
+def words(query: str, limit: int = MAX_WORDS) -> list[str]:
+    """The words of a query, lower-cased, in order, each once."""
+    seen: dict[str, None] = {}
+    for word in _WORD.findall(query.lower()):
+        seen.setdefault(word, None)
+    return list(seen)[:limit]
+
+
+def search(engine: Engine, query: str, filters: Filters | None = None, page: int = 1,
+           per_page: int = 25) -> tuple[list[int], int | None]:
+    """The ids of one page of lessons, and the next page's number (``None`` on the last page).
+
+    With a blank ``query``, every lesson that passes the filters, newest first; otherwise the
+    lessons holding every word of it, in the title or any section, best first."""
+    if page < 1 or per_page < 1:
+        raise ValueError("page and per_page start at 1")
+    terms = words(query)
+    if query.strip() and not terms:
+        return [], None
+    statement = _ranked(engine, terms, all_words=True) if terms else _newest()
+    statement = statement.where(*_conditions(filters or Filters())).limit(per_page + 1).offset((page - 1) * per_page)
+    with engine.connect() as connection:
+        ids = list(connection.execute(statement).scalars())
+    return ids[:per_page], (page + 1 if len(ids) > per_page else None)
+
+
+def similar(engine: Engine, free_text: str, limit: int = 3, exclude: Sequence[str] = ()) -> list[int]:
+    """Ids of the lessons most like ``free_text`` (an incident's title and body): any of its
+    most frequent words, best first. ``exclude`` names review refs to leave out."""
+    counts = Counter(word for word in _WORD.findall(free_text.lower()) if len(word) > 2 and word not in _STOP
+                     and not word.isdigit())
+    terms = [word for word, _ in counts.most_common(MAX_WORDS)]
+    if not terms or limit < 1:
+        return []
+    statement = _ranked(engine, terms, all_words=False).limit(limit)
+    if exclude:
+        statement = statement.where(lessons.c.review_ref.not_in(list(exclude)))
+    with engine.connect() as connection:
+        return list(connection.execute(statement).scalars())
+
+
+def _newest() -> Select[Any]:
+    return select(lessons.c.id).order_by(lessons.c.captured_at.desc(), lessons.c.id.desc())
+
+
+def _ranked(engine: Engine, terms: Sequence[str], *, all_words: bool) -> Select[Any]:
+    if engine.dialect.name == "postgresql":
+        english = literal("english", type_=REGCONFIG)
+        joined = " ".join(terms) if all_words else " or ".join(terms)
+        query = func.websearch_to_tsquery(english, bindparam("tsquery", joined))
+        vector: ColumnElement[Any] = literal_column("lessons.search_vector")
+        in_title = literal_column("lessons.title_vector").bool_op("@@")(query)
+        return (
+            select(lessons.c.id).where(vector.bool_op("@@")(query))
+            .order_by(in_title.desc(), func.ts_rank(vector, query).desc(), lessons.c.captured_at.desc(),
+                      lessons.c.id.desc())
+        )
+    quoted = [f'"{term}"' for term in terms]  # \w+ only: never a quote inside
+    match = " ".join(quoted) if all_words else " OR ".join(quoted)
+    hits = text(
+        "SELECT rowid AS id, bm25(lessons_fts, 10.0, 1.0) AS rank, "
+        "rowid IN (SELECT rowid FROM lessons_fts WHERE lessons_fts MATCH :title_match) AS in_title "
+        "FROM lessons_fts WHERE lessons_fts MATCH :match"
+    ).bindparams(match=match, title_match=f"{{title}} : ({match})").columns(
+        id=Integer, rank=Float, in_title=Integer).subquery("hits")
+    return (
+        select(lessons.c.id).join(hits, hits.c.id == lessons.c.id)
+        .order_by(hits.c.in_title.desc(), hits.c.rank, lessons.c.captured_at.desc(), lessons.c.id.desc())
+    )
+
+
+def _conditions(filters: Filters) -> list[ColumnElement[bool]]:
+    found: list[ColumnElement[bool]] = []
+    if filters.source:
+        found.append(lessons.c.incident_ref.startswith(f"{filters.source}:", autoescape=True))
+    if filters.tracker:
+        found.append(lessons.c.review_ref.startswith(f"{filters.tracker}:", autoescape=True))
+    if filters.service:
+        found.append(exists().where(and_(incidents.c.ref == lessons.c.incident_ref,
+                                         incidents.c.service == filters.service)))
+    if filters.label:
+        found.append(exists().where(and_(incident_labels.c.incident_ref == lessons.c.incident_ref,
+                                         incident_labels.c.label == filters.label)))
+    if filters.date_from:
+        found.append(lessons.c.captured_at >= datetime.combine(filters.date_from, time.min, tzinfo=UTC))
+    if filters.date_to:
+        found.append(lessons.c.captured_at < datetime.combine(filters.date_to + timedelta(days=1), time.min,
+                                                              tzinfo=UTC))
+    return found
+
+
+# --- keeping the SQLite index in step ------------------------------------------------------------
+
+def sqlite_document(row: Mapping[str, Any]) -> tuple[str, str]:
+    """What the FTS5 table holds for one lesson row: its title, and every section's text."""
+    others = row.get("other_sections") or {}
+    body = "\n\n".join([*(str(row.get(name) or "") for name in SECTION_COLUMNS),
+                        *(f"{key}\n{value}" for key, value in dict(others).items())])
+    return str(row.get("incident_title") or ""), body
+
+
+def index_lesson(connection: Connection, lesson_id: int, row: Mapping[str, Any]) -> None:
+    """Replace one lesson's entry in the SQLite index, inside the caller's transaction, so the
+    lesson and its entry are written together or not at all. PostgreSQL's column is generated
+    by the database and needs nothing."""
+    if connection.dialect.name != "sqlite":
+        return
+    title, body = sqlite_document(row)
+    connection.execute(text("DELETE FROM lessons_fts WHERE rowid = :id"), {"id": lesson_id})
+    connection.execute(text("INSERT INTO lessons_fts (rowid, title, body) VALUES (:id, :title, :body)"),
+                       {"id": lesson_id, "title": title, "body": body})

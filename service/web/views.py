@@ -1,0 +1,76 @@
+"""What the pages and the API show of a lesson, built once from the store."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from flask import url_for
+from markupsafe import Markup
+from sqlalchemy import Engine
+
+from config.settings import Settings
+from service.lesson_export import TITLES, lesson_dict, written_in
+from service.progress import duration
+from service.reach import posted_on
+from service.store import lessons
+from service.store.lessons import SECTION_COLUMNS, Lesson
+from service.web.links import item_url, safe_url
+from service.web.render import lesson_html
+
+
+@dataclass(frozen=True)
+class Row:
+    lesson: Lesson
+    incident_url: str | None
+    review_url: str | None
+    took: str | None
+
+    @property
+    def title(self) -> str:
+        return self.lesson.incident_title or self.lesson.incident_ref
+
+
+@dataclass(frozen=True)
+class Section:
+    name: str
+    title: str
+    html: Markup
+
+
+@dataclass(frozen=True)
+class LinkedItem:
+    ref: str
+    url: str | None
+
+
+def row(lesson: Lesson) -> Row:
+    took = duration(lesson.seconds_to_lesson) if lesson.seconds_to_lesson is not None else None
+    return Row(lesson, safe_url(lesson.incident_url), safe_url(lesson.review_url), took)
+
+
+def sections(lesson: Lesson) -> list[Section]:
+    markup = written_in(lesson)
+    texts = {name: lesson.sections.get(name, "") for name in SECTION_COLUMNS} | lesson.other_sections
+    return [Section(name, TITLES.get(name, name.replace("_", " ").capitalize()), lesson_html(text, markup))
+            for name, text in texts.items() if text.strip()]
+
+
+def posted(engine: Engine, settings: Settings, lesson: Lesson) -> list[LinkedItem]:
+    known = {lesson.incident_ref: lesson.incident_url, lesson.review_ref: lesson.review_url}
+    return [LinkedItem(ref, item_url(settings, ref, known)) for ref in posted_on(engine, lesson.review_ref)]
+
+
+def facts(engine: Engine, lesson: Lesson) -> lessons.IncidentFacts:
+    return lessons.incident_facts(engine, lesson.incident_ref)
+
+
+def api_lesson(lesson: Lesson) -> dict[str, Any]:
+    """A lesson in the API: the export's fields plus ``ref``, ``incident``, ``title``, ``url``
+    (its page in the log)."""
+    return {
+        "ref": lesson.review_ref,
+        "incident": lesson.incident_ref,
+        "title": lesson.incident_title,
+        "url": url_for("web.lesson", ref=lesson.review_ref, _external=True),
+    } | lesson_dict(lesson)

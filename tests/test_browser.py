@@ -1,0 +1,280 @@
+"""The learning log in a real browser: Playwright driving Debian's chromium over a real server.
+
+Nothing is downloaded: chromium comes from the distribution (``.ci/run`` installs it) and is
+launched through its path. Outside CI, a machine without it skips these tests and says why; in
+CI (``CI=true``) a missing browser fails them.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import threading
+from collections.abc import Callable, Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+from werkzeug.serving import make_server
+
+from config.settings import Settings
+from service.app import create_app
+from service.runtime import Runtime
+from tests.conftest import RULES_TOML
+from tests.web_data import backdate, keep, share
+
+CHROMIUM = Path(os.environ.get("LESSONLOOP_TEST_CHROMIUM", "/usr/bin/chromium"))
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--no-first-run"]
+SCREENSHOTS = Path(__file__).resolve().parent.parent / "docs" / "screenshots"
+
+# one store is enough for a browser: search on both stores is tested in test_search.py
+pytestmark = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    if not CHROMIUM.exists():
+        if os.environ.get("CI"):
+            pytest.fail(f"{CHROMIUM} is required in CI (.ci/run installs Debian's chromium package)")
+        pytest.skip(f"no browser at {CHROMIUM}: `apt-get install chromium` to run the browser tests")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
+        yield launched
+        launched.close()
+
+
+class Console:
+    """Console errors and uncaught exceptions on lessonloop's own pages (a CSP violation is one)."""
+
+    def __init__(self, page: Any, origin: str) -> None:
+        self.errors: list[str] = []
+        self.dialogs: list[str] = []
+        page.on("console", lambda message: self._console(message, origin))
+        page.on("pageerror", lambda error: self.errors.append(f"page error: {error}"))
+        page.on("dialog", lambda dialog: (self.dialogs.append(dialog.message), dialog.dismiss()))
+
+    def _console(self, message: Any, origin: str) -> None:
+        if message.type == "error" and (message.location.get("url") or origin).startswith(origin):
+            self.errors.append(f"{message.text} at {message.location.get('url')}")
+
+
+@pytest.fixture
+def tracker_site() -> Iterator[str]:
+    """Stands in for the trackers' web pages, so links from the log can be followed."""
+
+    class Page(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            body = f"<!doctype html><title>tracker</title><h1>tracker page {self.path}</h1>".encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html; charset=utf-8")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Page)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    thread.join(timeout=5)
+
+
+def serve_app(settings: Settings, runtime: Runtime) -> Iterator[str]:
+    app = create_app(settings, Runtime(settings, runtime.engine, runtime.redis, runtime.queue))
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}"
+    server.shutdown()
+    thread.join(timeout=5)
+
+
+def fill_log(runtime: Runtime, site: str) -> None:
+    engine = runtime.engine
+    for number in range(1, 31):  # a year of lessons, so that the charts have a shape
+        review = keep(engine, 100 + number, f"Routine change {number}", labels=("change",),
+                      service=("web", "api", "search")[number % 3], captured=number % 7 != 0,
+                      what_happened=f"Deploy number {number} went as planned.")
+        backdate(engine, review, days=12 * (31 - number), hours_to_lesson=6 + (number * 37) % 90)
+    keep(engine, 1, "Checkout slow", service="checkout", incident_url=f"{site}/incident/1",
+         what_we_learned="The **resolver** cache hid timeouts until it expired.")
+    title_match = keep(engine, 2, "Resolver timeouts during deploy", labels=("sev1", "dns"), service="edge",
+                       incident_url=f"{site}/incident/2",
+                       what_happened="Lookups failed for *12 minutes*.\n\n- first\n- second",
+                       what_we_will_change="Add a [runbook](https://runbooks.example/dns) and alert on lookups.")
+    share(engine, title_match, "github:acme/web#2")
+    share(engine, title_match, title_match)
+    share(engine, title_match, "jira:OPS-77")
+    keep(engine, 3, "Payments delayed", source="jira", tracker="jira", service="billing",
+         incident_url=f"{site}/browse/OPS-3", what_happened="The queue *backed up* at {{10:02}}.")
+    keep(engine, 4, "Hostile lesson <script>alert('title')</script>", service="edge",
+         what_happened="<script>alert('section')</script><img src=x onerror=\"alert('img')\">",
+         what_we_expected="[press me](javascript:alert('link')) <a href=\"#\" onclick=\"alert('click')\">x</a>",
+         why_different="<svg onload=\"alert('svg')\"></svg>")
+    keep(engine, 5, "Hostile Jira lesson", source="jira", tracker="jira",
+         what_happened="{html}<script>alert('jira')</script>{html} [click|javascript:alert('jira-link')]",
+         what_we_expected="<b onmouseover=\"alert('hover')\">bold</b>")
+    keep(engine, 6, "Review still open", captured=False)
+
+
+def test_search_filter_open_a_lesson_follow_links_and_insights(browser, runtime: Runtime, settings: Settings,  # type: ignore[no-untyped-def]
+                                                               tracker_site: str) -> None:
+    fill_log(runtime, tracker_site)
+    for origin in serve_app(settings, runtime):
+        page = browser.new_page(viewport={"width": 1200, "height": 900})
+        console = Console(page, origin)
+
+        page.goto(origin + "/")
+        assert page.url == origin + "/lessons"
+        assert page.locator("table.log tbody tr").count() == 25  # a page of the log
+        page.screenshot(path=str(SCREENSHOTS / "lessons.png"), full_page=False)
+        page.click("a[rel=next]")
+        assert "page=2" in page.url and page.locator("table.log tbody tr").count() == 6  # 31 lessons
+
+        page.goto(origin + "/lessons")
+        page.fill("input[name=q]", "resolver timeouts")
+        page.click("form.filters button[type=submit]")
+        assert "q=resolver+timeouts" in page.url
+        titles = page.locator("table.log a.title").all_inner_texts()
+        assert titles == ["Resolver timeouts during deploy", "Checkout slow"]  # title matches first
+
+        page.select_option("select[name=source]", "jira")
+        page.fill("input[name=q]", "")
+        page.click("form.filters button[type=submit]")
+        assert "source=jira" in page.url
+        assert sorted(page.locator("table.log a.title").all_inner_texts()) == ["Hostile Jira lesson",
+                                                                              "Payments delayed"]
+        shared = page.url
+        page.goto(shared)  # a search is a link
+        assert page.locator("select[name=source]").input_value() == "jira"
+
+        page.goto(origin + "/lessons?q=resolver")
+        page.click("text=Resolver timeouts during deploy")
+        assert page.url == origin + "/lessons/github:acme/postmortems%232"
+        assert page.locator("h1").inner_text() == "Resolver timeouts during deploy"
+        assert page.locator("#what_happened em").inner_text() == "12 minutes"
+        assert page.locator("#what_happened li").count() == 2
+        runbook = page.locator("#what_we_will_change a")
+        assert runbook.get_attribute("href") == "https://runbooks.example/dns"
+        assert runbook.get_attribute("rel") == "noopener nofollow"
+        assert page.locator("section.posted li").all_inner_texts() == ["github:acme/web#2",
+                                                                      "github:acme/postmortems#2", "jira:OPS-77"]
+        posted = page.locator("section.posted a").evaluate_all("links => links.map(a => a.href)")
+        assert posted == [tracker_site + "/incident/2", "https://x.example/r2",
+                          settings.jira.url + "/browse/OPS-77"]
+        page.click("section.posted a >> nth=0")
+        assert page.url == tracker_site + "/incident/2" and "tracker page /incident/2" in page.content()
+        page.go_back()
+        page.click("a.label:text('sev1')")
+        assert page.url == origin + "/lessons?label=sev1"
+        assert page.locator("table.log a.title").all_inner_texts() == ["Resolver timeouts during deploy"]
+
+        page.goto(origin + "/insights")
+        charts = page.locator("figure.chart svg")
+        assert charts.count() == 3 and all(charts.nth(i).is_visible() for i in range(3))
+        assert page.locator("figure#chart-volume rect.s0").count() >= 1
+        assert "billing" in page.locator("main").inner_text()
+        page.screenshot(path=str(SCREENSHOTS / "insights.png"), full_page=True)
+
+        assert console.errors == [] and console.dialogs == []
+
+
+def test_hostile_lessons_render_as_text(browser, runtime: Runtime, settings: Settings, tracker_site: str) -> None:  # type: ignore[no-untyped-def]
+    fill_log(runtime, tracker_site)
+    for origin in serve_app(settings, runtime):
+        page = browser.new_page()
+        console = Console(page, origin)
+        for path in ("/lessons", "/lessons/github:acme/postmortems%234", "/lessons/jira:PIR-5",
+                     "/lessons?q=%3Cscript%3Ealert(1)%3C/script%3E"):
+            page.goto(origin + path)
+            for anchor in page.locator("main a").all():
+                href = anchor.get_attribute("href")
+                if href is None:  # a link whose target the sanitiser took away is only text
+                    continue
+                assert re.match(r"^(https?:|mailto:|/|\?)", href), (path, href)
+            assert page.evaluate("document.querySelectorAll('main script, main img, main iframe, .text svg,"
+                                 " [onerror], [onclick], [onload], [onmouseover]').length") == 0, path
+        page.goto(origin + "/lessons/github:acme/postmortems%234")
+        body = page.locator("main").inner_text()
+        assert "<script>alert('title')</script>" in body and "<script>alert('section')</script>" in body
+        page.goto(origin + "/lessons/jira:PIR-5")
+        assert "alert('jira')" in page.locator("main").inner_text()
+        assert page.locator(".text a").count() == 0  # the javascript: link stayed text
+        page.locator("#what_happened p").click()  # and clicking it runs nothing
+        page.hover("text=bold")  # and hovering neither
+        assert console.dialogs == [] and console.errors == []
+
+
+def test_sign_in_through_a_proxy(browser, runtime: Runtime, make_settings: Callable[..., Settings],  # type: ignore[no-untyped-def]
+                                 trackers: dict[str, str], tracker_site: str) -> None:
+    fill_log(runtime, tracker_site)
+    settings = make_settings(**trackers, LESSONLOOP_AUTH="proxy", LESSONLOOP_AUTH_PROXY_HEADER="X-Forwarded-Email")
+    for origin in serve_app(settings, runtime):
+        anonymous = browser.new_context()
+        page = anonymous.new_page()
+        response = page.goto(origin + "/lessons?q=resolver")
+        assert response.status == 401 and page.url.startswith(origin + "/signin?next=")
+        assert "X-Forwarded-Email" in page.locator("main").inner_text()
+        anonymous.close()
+
+        signed = browser.new_context(extra_http_headers={"X-Forwarded-Email": "ana@acme.example"})
+        page = signed.new_page()
+        console = Console(page, origin)
+        page.goto(origin + "/lessons?q=resolver")
+        assert page.url == origin + "/lessons?q=resolver"
+        assert "ana@acme.example" in page.locator("header").inner_text()
+        assert page.locator("table.log a.title").first.inner_text() == "Resolver timeouts during deploy"
+        assert console.errors == []
+        signed.close()
+
+
+def test_sign_in_with_openid_connect(browser, runtime: Runtime, make_settings: Callable[..., Settings],  # type: ignore[no-untyped-def]
+                                     trackers: dict[str, str], tracker_site: str, tmp_path: Path) -> None:
+    from oidc_provider_mock import run_server_in_thread
+
+    fill_log(runtime, tracker_site)
+    config = tmp_path / "lessonloop.toml"
+    config.write_text(RULES_TOML + '[web]\nallowed_email_domains = ["acme.example"]\n')
+    with run_server_in_thread() as provider:
+        issuer = f"http://localhost:{provider.server_port}"
+        settings = make_settings(config_file=config, **trackers, LESSONLOOP_AUTH="oidc",
+                                 LESSONLOOP_OIDC_ISSUER=issuer, LESSONLOOP_OIDC_CLIENT_ID="lessonloop",
+                                 LESSONLOOP_OIDC_CLIENT_SECRET="oidc-client-secret-1234567890")
+        for origin in serve_app(settings, runtime):
+            context = browser.new_context()
+            page = context.new_page()
+            console = Console(page, origin)
+            page.goto(origin + "/lessons?q=resolver")
+            assert page.url.startswith(issuer)  # the provider's sign-in form
+            page.fill("input[name=sub]", "ana@acme.example")
+            page.click("button:text('Authorize')")
+            page.wait_for_url(origin + "/lessons?q=resolver")
+            assert "ana@acme.example" in page.locator("header").inner_text()
+            assert page.locator("table.log a.title").first.inner_text() == "Resolver timeouts during deploy"
+            cookie = next(c for c in context.cookies() if c["name"] == "lessonloop_session")
+            assert cookie["httpOnly"] and "oidc-client-secret" not in page.content()
+            assert context.request.get(origin + "/api/v1/lessons").status == 200  # the session works for the API
+
+            page.click("button:text('Sign out')")
+            page.wait_for_url(origin + "/signout")
+            assert "signed out" in page.locator("main").inner_text()
+            assert context.request.get(origin + "/api/v1/lessons").status == 401
+            assert console.errors == []
+            context.close()
+
+            stranger = browser.new_context()
+            page = stranger.new_page()
+            page.goto(origin + "/insights")
+            page.fill("input[name=sub]", "eve@elsewhere.example")
+            page.click("button:text('Authorize')")
+            page.wait_for_url(re.compile(re.escape(origin) + r"/signin/callback.*"))
+            assert "may not read the learning log" in page.locator("main").inner_text()
+            assert stranger.request.get(origin + "/api/v1/lessons").status == 401
+            stranger.close()

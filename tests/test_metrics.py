@@ -1,0 +1,77 @@
+"""``/metrics``: figures from the store, the queue and the counters workers keep in Redis."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from config.settings import Settings
+from service import counters
+from service.app import create_app
+from service.runtime import Runtime
+from tests import loop
+from tests.web_data import keep
+from workers.runner import run_worker
+
+
+def samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    found = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            found[(sample.name, tuple(sorted(sample.labels.items())))] = sample.value
+    return found
+
+
+def test_learning_figures_queue_and_up(client, runtime: Runtime) -> None:  # type: ignore[no-untyped-def]
+    keep(runtime.engine, 1, "One")
+    keep(runtime.engine, 2, "Two", captured=False)
+    runtime.queue.enqueue("builtins.print", "queued but never run")
+    response = client.get("/metrics")
+    assert response.status_code == 200 and response.content_type.startswith("text/plain")
+    found = samples(response.get_data(as_text=True))
+    assert found[("lessonloop_lessons_captured", ())] == 1
+    assert found[("lessonloop_reviews_opened", ())] == 2
+    assert found[("lessonloop_reviews_open", ())] == 2
+    assert found[("lessonloop_reviews_overdue", ())] == 0
+    assert found[("lessonloop_capture_ratio", ())] == 0.5
+    assert found[("lessonloop_queue_jobs", (("state", "queued"),))] == 1
+    assert found[("lessonloop_up", (("part", "store"),))] == 1
+    assert found[("lessonloop_up", (("part", "redis"),))] == 1
+
+
+def test_jobs_and_tracker_requests_counted_by_workers(client, runtime: Runtime, github_double) -> None:  # type: ignore[no-untyped-def]
+    delivery = loop.github_issue_event(github_double, "Codertocat/Hello-World", 1, "closed")
+    assert client.post(delivery.path, data=delivery.body, headers=delivery.headers).status_code == 202
+    run_worker(runtime, burst=True, forking=False)
+    found = samples(client.get("/metrics").get_data(as_text=True))
+    assert found[("lessonloop_deliveries", (("source", "github"), ("status", "done")))] == 1
+    assert found[("lessonloop_jobs_total", (("kind", "open_review"), ("result", "done")))] == 1
+    assert found[("lessonloop_job_duration_seconds_count", (("kind", "open_review"), ("result", "done")))] == 1
+    assert found[("lessonloop_job_duration_seconds_bucket",
+                  (("kind", "open_review"), ("le", "+Inf"), ("result", "done")))] == 1
+    assert found[("lessonloop_tracker_requests_total", (("status", "200"), ("tracker", "github")))] >= 1
+    assert found[("lessonloop_tracker_requests_total", (("status", "201"), ("tracker", "github")))] >= 1
+
+
+def test_counting_never_fails_a_job() -> None:
+    from redis import Redis
+
+    counters.install(Redis.from_url("redis://127.0.0.1:1/0", socket_connect_timeout=0.2))
+    try:
+        counters.job_finished("open_review", "done", 0.5)
+        counters.tracker_answered("github", "200")
+    finally:
+        counters.install(None)
+
+
+@pytest.mark.parametrize("header, status", [(None, 401), ("Bearer wrong-token-000000", 401),
+                                            ("Bearer scrape-token-123456", 200)])
+def test_bearer_token(runtime: Runtime, make_settings: Callable[..., Settings], trackers,  # type: ignore[no-untyped-def]
+                      header: str | None, status: int) -> None:
+    settings = make_settings(**trackers, LESSONLOOP_METRICS_TOKEN="scrape-token-123456")
+    client = create_app(settings, Runtime(settings, runtime.engine, runtime.redis, runtime.queue)).test_client()
+    response = client.get("/metrics", headers={"Authorization": header} if header else {})
+    assert response.status_code == status
+    assert "scrape-token" not in response.get_data(as_text=True)

@@ -1,0 +1,112 @@
+"""Full-text search of the learning log, on SQLite (FTS5) and PostgreSQL (tsvector + GIN)."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+
+import pytest
+from alembic import command
+from sqlalchemy import Engine
+
+from service.store import lessons, migrate
+from service.store.engine import make_engine
+from service.store.lessons import Filters
+from tests.web_data import SECTIONS, keep
+
+
+@pytest.fixture
+def engine(database_url: str):  # type: ignore[no-untyped-def]
+    engine = make_engine(database_url)
+    migrate.upgrade(engine)
+    yield engine
+    engine.dispose()
+
+
+def refs(found: list[lessons.Lesson]) -> list[str]:
+    return [lesson.review_ref for lesson in found]
+
+
+def test_finds_by_any_sections_words_and_ranks_title_matches_first(engine: Engine) -> None:
+    body_only = keep(engine, 1, "Checkout slow", what_we_learned="The resolver timeouts hid behind retries.")
+    in_title = keep(engine, 2, "Resolver timeouts during deploy")
+    keep(engine, 3, "Unrelated", what_happened="Nothing about names.")
+    for index, section in enumerate(SECTIONS, start=10):
+        keep(engine, index, f"Lesson {index}", **{section: f"The zebracorn{index} appeared."})
+        assert refs(lessons.search(engine, f"zebracorn{index}")[0]) == [f"github:acme/postmortems#{index}"]
+    custom = keep(engine, 20, "Custom template", timeline="At 10:02 the flamingo alarm went off.")
+    assert refs(lessons.search(engine, "flamingo")[0]) == [custom]
+
+    found, following = lessons.search(engine, "resolver TIMEOUT")  # any case; stemmed
+    assert refs(found) == [in_title, body_only] and following is None
+    assert refs(lessons.search(engine, "resolver unicorn")[0]) == []  # every word must be there
+
+
+def test_hostile_queries_are_only_words(engine: Engine) -> None:
+    keep(engine, 1, "Queue backlog", what_happened='A "quoted" NEAR(x y) title:thing * and 100% load.')
+    for query in ('"', "title:", "NEAR(", "*", "a OR", "(((", "-x", "'; DROP TABLE lessons; --", "\\", "%", "_"):
+        lessons.search(engine, query)  # never an error
+    assert len(lessons.search(engine, "quoted NEAR")[0]) == 1
+    assert lessons.search(engine, "!!!")[0] == []
+
+
+def test_filters_and_pages(engine: Engine) -> None:
+    jira = keep(engine, 1, "Payments delayed", source="jira", tracker="jira", labels=("sev1", "payments"),
+                service="billing")
+    github = keep(engine, 2, "Payments page down", labels=("incident",), service="web")
+    page_duty = keep(engine, 3, "Payments pager storm", source="pagerduty", tracker="jira", service="billing")
+    assert refs(lessons.search(engine, "", Filters(source="jira"))[0]) == [jira]
+    assert sorted(refs(lessons.search(engine, "payments", Filters(tracker="jira"))[0])) == [jira, page_duty]
+    assert refs(lessons.search(engine, "", Filters(label="sev1"))[0]) == [jira]
+    assert refs(lessons.search(engine, "", Filters(service="billing"))[0]) == [page_duty, jira]
+    today = datetime.now(UTC).date()
+    assert len(lessons.search(engine, "", Filters(date_from=today, date_to=today))[0]) == 3
+    assert lessons.search(engine, "", Filters(date_to=today - timedelta(days=1)))[0] == []
+    assert lessons.search(engine, "", Filters(date_from=date(2999, 1, 1)))[0] == []
+
+    first, following = lessons.search(engine, "", per_page=2)
+    assert refs(first) == [page_duty, github] and following == 2
+    second, following = lessons.search(engine, "", page=2, per_page=2)
+    assert refs(second) == [jira] and following is None
+
+
+def test_edits_replace_the_index_entry(engine: Engine) -> None:
+    review = keep(engine, 1, "Disk full", what_happened="The ocelot filled the disk.")
+    keep(engine, 1, "Disk full", what_happened="The logs filled the disk.")
+    assert lessons.search(engine, "ocelot")[0] == []
+    assert refs(lessons.search(engine, "logs")[0]) == [review]
+
+
+def test_similar_finds_lessons_like_a_free_text(engine: Engine) -> None:
+    dns = keep(engine, 1, "DNS resolver timeouts", what_happened="Resolver cache expired under load.")
+    keep(engine, 2, "Disk full on the database host", what_happened="Logs grew without rotation.")
+    found = lessons.similar(engine, "Checkout failing: resolver timeouts again, DNS cache?")
+    assert refs(found)[0] == dns
+    assert lessons.similar(engine, "Checkout failing: resolver", exclude=[dns]) == []
+    assert lessons.similar(engine, "the and of") == []
+
+
+def test_the_migration_indexes_lessons_kept_before_it(database_url: str) -> None:
+    engine = make_engine(database_url)
+    config = migrate.alembic_config(engine)
+    command.upgrade(config, "0003")
+    from sqlalchemy import insert
+
+    from service.store.schema import lessons as table
+
+    moment = datetime.now(UTC)
+    with engine.begin() as connection:
+        connection.execute(insert(table).values(
+            review_ref="jira:PIR-7", incident_ref="jira:OPS-7", incident_title="Old lesson about pelicans",
+            incident_url="u", priority="", review_url="u", other_sections={}, digest="d", captured_at=moment,
+            updated_at=moment, **{name: "kept before search existed" for name in SECTIONS}))
+    migrate.upgrade(engine)
+    assert refs(lessons.search(engine, "pelicans")[0]) == ["jira:PIR-7"]
+    assert refs(lessons.search(engine, "existed")[0]) == ["jira:PIR-7"]
+    engine.dispose()
+
+
+def test_the_migration_goes_down_and_up_again(engine: Engine) -> None:
+    keep(engine, 1, "Heron sighting")
+    command.downgrade(migrate.alembic_config(engine), "0003")
+    migrate.upgrade(engine)
+    assert refs(lessons.search(engine, "heron")[0]) == ["github:acme/postmortems#1"]
