@@ -207,11 +207,29 @@ def run(store: str, count: int, requests: int) -> None:
         print(f"{'path':<55} {'p50 ms':>8} {'p95 ms':>8}")
         for path, values in timings.items():
             print(f"{path:<55} {statistics.median(values):8.1f} {p95(values):8.1f}")
+        related = related_lessons_timings(engine, requests)
+        print(f"{'related lessons for a new incident (no HTTP)':<55} {statistics.median(related):8.1f} "
+              f"{p95(related):8.1f}")
         engine.dispose()
     finally:
         redis.flushdb()
         if cleanup:
             cleanup()
+
+
+def related_lessons_timings(engine, requests: int) -> list[float]:  # type: ignore[no-untyped-def]
+    """What a review's opening spends finding past lessons like its incident (issue: < 50 ms)."""
+    from service.lesson.related import telling
+    from service.store import lessons
+
+    rng = random.Random(7)
+    timings = []
+    for _ in range(requests):
+        about = f"{sentence(rng, 8)} {sentence(rng, 40)}"
+        started = time.perf_counter()
+        telling(lessons.similar(engine, about, limit=6), about)
+        timings.append((time.perf_counter() - started) * 1000)
+    return timings
 
 
 def main() -> None:

@@ -49,6 +49,8 @@ class ReviewDefaults(BaseModel):
     template: str | None = None
     """Path of a file that replaces the built-in lesson template."""
     assign_from_incident: bool = True
+    related_lessons: int = Field(3, ge=0, le=20)
+    """How many past lessons like the incident go into the review's header (0: none)."""
     timeline_entries: int = Field(30, ge=0, le=1000)
     """How many lines of the incident's history go into the review's header (0: none)."""
 

@@ -621,10 +621,27 @@ def _lessons_show(settings: Settings, args: argparse.Namespace) -> int:
     from service.store import followups
 
     print(lesson_markdown(found, followups.of_review(engine, found.review_ref)))
+    related = _related_text(engine, found)
+    if related:
+        print(related)
     if found.review_ref.startswith("markdown:"):
         return 0
     print(_reach_text(settings, engine, found))
     return 0
+
+
+def _related_text(engine: Engine, found: Lesson) -> str:
+    from service.lesson.related import first_sentence, related_to
+
+    others = related_to(engine, found)
+    if not others:
+        return ""
+    lines = ["## Related lessons", ""]
+    for other in others:
+        learned = first_sentence(other.sections.get("what_we_learned", ""),
+                                 "jira" if other.review_ref.startswith("jira:") else "markdown")
+        lines.append(f"- {other.incident_title or other.review_ref} ({other.review_ref}): {learned}")
+    return "\n".join(lines) + "\n"
 
 
 def _reach_text(settings: Settings, engine: Engine, found: Lesson) -> str:

@@ -17,7 +17,9 @@ from service.events import Event, Item, ItemRef
 from service.routing import select_rule
 from service.runtime import Runtime
 from service.store import deliveries, effects, links, reviews
+from service.store import lessons as stored_lessons
 from service.history import History, HistoryEntry
+from service.lesson.related import render_related, similar_text, telling
 from service.lesson.timeline import render_timeline
 from service.markup import neutralise_markers
 from service.responders import assignee, responders
@@ -88,7 +90,9 @@ def _find_or_open(runtime: Runtime, incident: Item, rule: Rule, target: ReviewTa
         history = _history(runtime, incident)
         settings = runtime.settings
         jira_by_name = settings.jira.auth_kind == "pat"  # Data Center names users by name
-        timeline = render_timeline(history, markup, settings.review.timeline_entries)
+        timeline = "\n\n".join(part for part in (
+            render_timeline(history, markup, settings.review.timeline_entries),
+            _related(runtime, incident, markup)) if part)
         body = lesson.render_stub(incident, template, markup,
                                   responders(incident, history, source, settings.people, jira_by_name), timeline)
         who = assignee(incident, history, source, settings.people) if settings.review.assign_from_incident else None
@@ -137,6 +141,17 @@ def _history(runtime: Runtime, incident: Item) -> History:
     opened = ([HistoryEntry(incident.created_at, "opened", who=incident.author)]
               if incident.created_at and not any(e.at <= incident.created_at for e in history.entries) else [])
     return replace(history, entries=(*opened, *history.entries), url=history.url or incident.url)
+
+
+def _related(runtime: Runtime, incident: Item, markup: StubMarkup) -> str:
+    """Past lessons like this incident ([review] related_lessons), never its own."""
+    count = runtime.settings.review.related_lessons
+    if count == 0:
+        return ""
+    about = similar_text(incident)
+    past = stored_lessons.similar(runtime.engine, about, limit=count + 3)
+    mine = [lesson for lesson in past if lesson.incident_ref != str(incident.ref)]
+    return render_related(telling(mine, about)[:count], markup)
 
 
 StubMarkup = Literal["markdown", "jira"]

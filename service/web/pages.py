@@ -17,6 +17,7 @@ from service.store import progress as progress_rows
 from service.web import charts, filters, insights, views
 from service.web.blueprint import blueprint
 from service.web.filters import BadFilter
+from service.lesson.related import related_to
 
 INSIGHT_DAYS = 365
 
@@ -52,7 +53,8 @@ def lesson(ref: str) -> tuple[str, int] | str:
                                user=g.user), 404
     return render_template("lesson.html", row=views.row(found), sections=views.sections(found),
                            facts=views.facts(runtime.engine, found),
-                           posted=views.posted(runtime.engine, runtime.settings, found), user=g.user)
+                           posted=views.posted(runtime.engine, runtime.settings, found),
+                           related=[views.row(other) for other in related_to(runtime.engine, found)], user=g.user)
 
 
 @blueprint.get("/insights")
