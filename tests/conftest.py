@@ -72,6 +72,18 @@ def no_ambient_settings(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytes
     monkeypatch.chdir(tmp_path_factory.mktemp("cwd"))
 
 
+@pytest.fixture(autouse=True)
+def no_leftover_connections() -> Iterator[None]:
+    """Each test's store connections are closed when it ends, whoever opened them (an app a test
+    built, a runtime it made by hand): a thousand tests would otherwise hold PostgreSQL's
+    hundred connections between them."""
+    yield
+    from service.store.engine import live_engines
+
+    for engine in live_engines():
+        engine.dispose()
+
+
 def base_env() -> dict[str, str]:
     return {
         "LESSONLOOP_GITHUB_WEBHOOK_SECRET": GITHUB_SECRET,

@@ -7,17 +7,18 @@ import pytest
 
 from service.trackers.github import GitHubClient
 from service.trackers.jira import JiraClient
+from tests.doubles.pytest_plugin import MARKER_KEYS
 
 
 def test_proxies_from_the_environment_are_kept_and_no_proxy_is_honoured(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("HTTPS_PROXY", "http://proxy.example:3128")
     monkeypatch.delenv("NO_PROXY", raising=False)
     monkeypatch.delenv("no_proxy", raising=False)
-    client = GitHubClient("token", "https://api.github.com")
+    client = GitHubClient("token", "https://api.github.com", keys=MARKER_KEYS)
     assert client.api.session.trust_env is False
     assert client.api.session.proxies.get("https") == "http://proxy.example:3128"
     monkeypatch.setenv("NO_PROXY", "github.example")
-    inside = GitHubClient("token", "https://github.example/api/v3")
+    inside = GitHubClient("token", "https://github.example/api/v3", keys=MARKER_KEYS)
     assert "https" not in inside.api.session.proxies
 
 
@@ -25,6 +26,6 @@ def test_a_ca_bundle_named_in_the_environment_is_used(monkeypatch: pytest.Monkey
     bundle = tmp_path / "ca.pem"
     bundle.write_text("")
     monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(bundle))
-    jira = JiraClient("https://jira.example", email="a@example.com", api_token="t")
+    jira = JiraClient("https://jira.example", email="a@example.com", api_token="t", keys=MARKER_KEYS)
     assert jira._jira._session.verify == str(bundle)
     assert jira._jira._session.trust_env is False

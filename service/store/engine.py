@@ -62,7 +62,7 @@ def make_engine(database_url: str, pool_size: int = 5, pre_ping: bool = True) ->
         engine = create_engine(url, pool_size=pool_size, max_overflow=max(10, pool_size), pool_pre_ping=pre_ping,
                                pool_recycle=1800)
     # a forked RQ work horse must not share the parent's sockets
-    os.register_at_fork(after_in_child=lambda: engine.dispose(close=False))
+    _engines.add(engine)
     return engine
 
 
@@ -150,3 +150,20 @@ class _WriteLock:
 
 
 _write_locks: weakref.WeakKeyDictionary[Engine, _WriteLock] = weakref.WeakKeyDictionary()
+
+_engines: weakref.WeakSet[Engine] = weakref.WeakSet()
+"""Every engine this process made and still uses (weakly: an engine nobody holds is collected,
+with its pool)."""
+
+
+def live_engines() -> list[Engine]:
+    return list(_engines)
+
+
+def _after_fork_in_child() -> None:
+    """A forked child must not share its parent's store connections: it opens its own."""
+    for engine in list(_engines):
+        engine.dispose(close=False)
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
