@@ -32,7 +32,7 @@ class Runtime:
     def with_clients(self) -> Runtime:
         from service.trackers.registry import build_clients
 
-        self.clients = dict(build_clients(self.settings))
+        self.clients = dict(build_clients(self.settings, redis=self.redis))
         return self
 
     def client(self, source: str) -> TrackerClient:

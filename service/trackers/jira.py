@@ -38,7 +38,14 @@ from service.trackers.base import (
     review_marker,
 )
 from service.trackers.errors import PermanentTrackerError
-from service.trackers.http import DEFAULT_TIMEOUT, error_from_exception, error_from_response, response_message
+from service.trackers.http import (
+    DEFAULT_TIMEOUT,
+    error_from_exception,
+    error_from_response,
+    observe_limits,
+    response_message,
+)
+from service.trackers.ratelimit import RateLimited, RateLimiter
 from service.trackers.retry import RetryPolicy, call_with_retry
 
 Deployment = Literal["cloud", "datacenter"]
@@ -71,6 +78,7 @@ class JiraClient:
         retry: RetryPolicy = RetryPolicy(),
         timeout: float | tuple[float, float] = DEFAULT_TIMEOUT,
         deployment: Deployment | None = None,
+        limiter: RateLimiter | None = None,
     ) -> None:
         if pat is not None and api_token is None:
             auth: dict[str, Any] = {"token_auth": pat}
@@ -82,6 +90,7 @@ class JiraClient:
             raise ValueError("Jira needs either email + api_token (Cloud) or pat (Data Center)")
         self.url = url.rstrip("/")
         self.retry = retry
+        self.limiter = limiter
         self._jira = JIRA(
             server=self.url,
             options={"rest_api_version": "2", "check_update": False},
@@ -93,14 +102,17 @@ class JiraClient:
         )
 
     @classmethod
-    def from_settings(cls, settings: JiraSettings, retry: RetryPolicy = RetryPolicy()) -> JiraClient:
+    def from_settings(
+        cls, settings: JiraSettings, retry: RetryPolicy = RetryPolicy(), limiter: RateLimiter | None = None
+    ) -> JiraClient:
         if settings.url is None or settings.auth_kind == "none":
             raise ValueError("LESSONLOOP_JIRA_URL and Jira credentials are required")
         if settings.auth_kind == "pat":
             assert settings.pat is not None
-            return cls(settings.url, pat=settings.pat.get_secret_value(), retry=retry)
+            return cls(settings.url, pat=settings.pat.get_secret_value(), retry=retry, limiter=limiter)
         assert settings.api_token is not None
-        return cls(settings.url, email=settings.email, api_token=settings.api_token.get_secret_value(), retry=retry)
+        return cls(settings.url, email=settings.email, api_token=settings.api_token.get_secret_value(), retry=retry,
+                   limiter=limiter)
 
     # --- transport ----------------------------------------------------------------------------
 
@@ -112,11 +124,14 @@ class JiraClient:
         params: dict[str, str | int] | None = None,
         payload: Any = None,
     ) -> Any:
-        """One REST v2 call through the library's session, with our retry and our errors."""
+        """One REST v2 call through the library's session, with our retry and our errors; each
+        attempt takes a slot from the shared rate limiter first, and a 429 holds every worker."""
         url = self._jira._get_url(path)
         data = None if payload is None else json.dumps(payload)
 
         def once() -> Any:
+            if self.limiter is not None:
+                self.limiter.acquire(method)
             try:
                 response = self._jira._session.request(method, url, params=params, data=data)
             except JIRAError as error:
@@ -124,9 +139,12 @@ class JiraClient:
                 if response is None:
                     raise PermanentTrackerError("jira", operation, str(error.text or error), 0) from None
                 message = response_message(response, _jira_message)
-                raise error_from_response("jira", operation, response, message) from None
+                failure = error_from_response("jira", operation, response, message)
+                observe_limits(self.limiter, response, failure)
+                raise failure from None
             except requests.RequestException as error:
                 raise error_from_exception("jira", operation, error) from None
+            observe_limits(self.limiter, response, None)
             if not response.content:
                 return None
             try:
@@ -136,7 +154,10 @@ class JiraClient:
                     "jira", operation, f"answer is not JSON: {response.text[:200]!r}", response.status_code
                 ) from None
 
-        return call_with_retry(self.retry, once, idempotent=method.upper() != "POST")
+        try:
+            return call_with_retry(self.retry, once, idempotent=method.upper() != "POST")
+        except RateLimited as limited:
+            raise limited.as_tracker_error(operation) from None
 
     # --- identity and items -------------------------------------------------------------------
 
