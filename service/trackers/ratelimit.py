@@ -149,6 +149,7 @@ class RateLimiter:
     sleep: Callable[[float], None] = field(default=time.sleep, repr=False)
     unhinted_hold: float | None = None
     near_limit_hold: float = NEAR_LIMIT_HOLD
+    slack: float = SLACK
 
     def __post_init__(self) -> None:
         self._acquire = self.redis.register_script(_ACQUIRE)
@@ -183,7 +184,7 @@ class RateLimiter:
         args: list[str | int] = [uuid.uuid4().hex]
         if budget is not None:
             for window in budget.windows:
-                args += [window.limit, round(window.seconds * (1 + SLACK) * 1000)]
+                args += [window.limit, round(window.seconds * (1 + self.slack) * 1000)]
         try:
             answer = self._acquire(keys=keys, args=args)
         except RedisError as error:

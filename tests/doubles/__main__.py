@@ -18,6 +18,10 @@ it after ``source:`` (``acme/web#1``, URL-encoded as ``acme/web%231``; ``OPS-1``
 - ``GET  /_double/items/KEY/comments``  its comments (GitHub, Jira) or notes (PagerDuty)
 - ``PUT  /_double/items/KEY/body``      ``{"body": "..."}``: replace an issue's body / description
 - ``POST /_double/items/KEY/close``     close it: GitHub ``closed``, Jira ``Done``, PagerDuty ``resolved``
+- ``GET  /_double/limits``              the rate limits enforced, and how many requests came over them
+- ``PUT  /_double/limits``              ``{"limits": [{"limit": 80, "window": 60, "methods": ["POST"]}]}``,
+  or ``{"vendor": true, "scale": 0.1}`` for the tracker's documented limits with windows a tenth as long,
+  or ``{"limits": []}`` to stop; counts start again
 
 Seeded: GitHub ``acme/web#1`` (open, labelled ``incident``), ``acme/web#2`` to ``#7`` (``#7`` is
 the follow-up a lesson can link to) and the empty ``acme/postmortems``; Jira project ``OPS`` with
@@ -37,7 +41,7 @@ from typing import Any
 
 from flask import Flask, Response, jsonify, request
 
-from tests.doubles.base import TrackerDouble
+from tests.doubles.base import RateLimit, TrackerDouble
 from tests.doubles.github import GitHubDouble, now_iso
 from tests.doubles.jira import JiraDouble, jira_time
 from tests.doubles.pagerduty import PagerDutyDouble
@@ -228,6 +232,34 @@ def admin_app(double: TrackerDouble) -> Flask:
                 answer.status_code = 400
                 return answer
             return jsonify(admin.item(key))
+
+    @app.get("/limits")
+    def get_limits() -> Response:
+        return jsonify(double.limit_report())
+
+    @app.put("/limits")
+    def put_limits() -> Response:
+        data = request.get_json(force=True, silent=True)
+        try:
+            if not isinstance(data, dict):
+                raise ValueError('send {"limits": [...]} or {"vendor": true, "scale": S}')
+            if data.get("vendor") is True:
+                scale = data.get("scale", 1.0)
+                if isinstance(scale, bool) or not isinstance(scale, (int, float)) or not 0 < scale <= 1:
+                    raise ValueError("scale: a number above 0, at most 1")
+                limits = double.vendor_limits(float(scale))
+            elif isinstance(data.get("limits"), list):
+                limits = tuple(RateLimit.from_dict(item) for item in data["limits"] if isinstance(item, dict))
+                if len(limits) != len(data["limits"]):
+                    raise ValueError("limits: a list of objects")
+            else:
+                raise ValueError('send {"limits": [...]} or {"vendor": true, "scale": S}')
+        except ValueError as problem:
+            answer = jsonify({"error": str(problem)})
+            answer.status_code = 400
+            return answer
+        double.enforce_limits(*limits)
+        return jsonify(double.limit_report())
 
     @app.post("/items/<path:key>/close")
     def close(key: str) -> Response:
