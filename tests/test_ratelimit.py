@@ -336,8 +336,10 @@ def test_github_double_answers_a_secondary_limit_and_counts_it(admin_github: Git
     admin_github.add_issue("acme/web", "x")
     admin = f"{admin_github.base_url}/_double/limits"
     assert requests.put(admin, json={"vendor": True, "scale": 0.5}, timeout=5).json()["limits"] == [
-        {"name": "content-generating requests", "limit": 80, "window": 30.0, "methods": sorted(CONTENT_METHODS)},
-        {"name": "content-generating requests", "limit": 500, "window": 1800.0, "methods": sorted(CONTENT_METHODS)},
+        {"name": "content-generating requests", "limit": 80, "window": 30.0, "methods": sorted(CONTENT_METHODS),
+         "accepted": 0},
+        {"name": "content-generating requests", "limit": 500, "window": 1800.0, "methods": sorted(CONTENT_METHODS),
+         "accepted": 0},
     ]
     assert requests.put(admin, json={"limits": [{"limit": 1, "window": 30, "methods": ["post"]}]},
                         timeout=5).status_code == 200

@@ -118,14 +118,16 @@ class HttpApi:
         url = self.base_url + path
 
         def once() -> requests.Response:
-            if self.limiter is not None:
-                self.limiter.acquire(method)
+            reservation = None if self.limiter is None else self.limiter.acquire(method)
             try:
                 response = self.session.request(
                     method, url, params=params, json=json, headers=headers, timeout=self.timeout
                 )
             except requests.RequestException as error:
                 raise error_from_exception(self.tracker, operation, error) from None
+            finally:
+                if self.limiter is not None:
+                    self.limiter.settle(reservation)
             failure = None
             if response.status_code >= 300:
                 failure = error_from_response(self.tracker, operation, response, self.message_of(response))

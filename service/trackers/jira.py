@@ -130,8 +130,7 @@ class JiraClient:
         data = None if payload is None else json.dumps(payload)
 
         def once() -> Any:
-            if self.limiter is not None:
-                self.limiter.acquire(method)
+            reservation = None if self.limiter is None else self.limiter.acquire(method)
             try:
                 response = self._jira._session.request(method, url, params=params, data=data)
             except JIRAError as error:
@@ -144,6 +143,9 @@ class JiraClient:
                 raise failure from None
             except requests.RequestException as error:
                 raise error_from_exception("jira", operation, error) from None
+            finally:
+                if self.limiter is not None:
+                    self.limiter.settle(reservation)
             observe_limits(self.limiter, response, None)
             if not response.content:
                 return None

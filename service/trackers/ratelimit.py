@@ -10,8 +10,13 @@ The algorithm is a sliding-window log: a sorted set of the times of the requests
 against every window of the budget at once (GitHub's minute and hour together). It guarantees at
 most N requests in *any* window of the given length, whatever way the tracker counts (fixed or
 rolling windows), while letting a burst up to N go at once. The clock is Redis's own (``TIME``),
-so workers whose clocks differ still agree. A window is taken a little longer than the tracker's
-(``SLACK``): the tracker counts a request when it arrives, not when we reserved it.
+so workers whose clocks differ still agree.
+
+The tracker counts a request when it *arrives*, somewhere between our reserving the slot and our
+hearing the answer; a worker descheduled in between could make two requests reserved a window
+apart arrive closer than that. So once the answer is in (or the request failed), the entry's
+time is moved to then (:meth:`RateLimiter.settle`): the next window is measured from a moment no
+earlier than the arrival, whatever the delays. ``SLACK`` only covers rounding.
 
 A 429 (or GitHub's rate-limit 403) with a wait, and Jira's ``X-RateLimit-NearLimit``, put a
 *hold* in Redis: every worker using that credential waits until it passes, not only the one that
@@ -36,9 +41,9 @@ from redis.exceptions import RedisError
 
 from service.trackers.errors import TransientTrackerError
 
-SLACK = 0.02
-"""Windows are taken 2% longer than the tracker's, to absorb the time between reserving a slot
-and the request reaching the tracker (1.2 s on a minute)."""
+SLACK = 0.01
+"""Windows are taken 1% longer than the tracker's (0.6 s on a minute): rounding, and a tracker
+that counts in whole seconds."""
 
 NEAR_LIMIT_HOLD = 1.0
 """Seconds every worker pauses when Jira says ``X-RateLimit-NearLimit: true`` (under 20% of a
@@ -75,6 +80,16 @@ if wait > 0 then return math.max(1, math.ceil(wait)) end
 redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now - longest)
 redis.call('ZADD', KEYS[2], now, ARGV[1])
 redis.call('PEXPIRE', KEYS[2], math.ceil(longest) + 1000)
+return 0
+"""
+
+# KEYS: logs. ARGV[1] member. Moves the member, if still there, to now: its request is answered.
+_SETTLE = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + tonumber(t[2]) / 1000
+for i = 1, #KEYS do
+  redis.call('ZADD', KEYS[i], 'XX', now, ARGV[1])
+end
 return 0
 """
 
@@ -137,6 +152,14 @@ def credential_key(tracker: str, api_url: str, credential: str) -> str:
     return f"lessonloop:ratelimit:{{{tracker}:{digest[:20]}}}"
 
 
+@dataclass(frozen=True)
+class Reservation:
+    """The slots one request took: settle it once the request is answered or has failed."""
+
+    member: str
+    keys: tuple[str, ...]
+
+
 @dataclass
 class RateLimiter:
     """The budgets of one tracker credential. ``acquire`` before each request, ``observe`` after."""
@@ -154,6 +177,7 @@ class RateLimiter:
     def __post_init__(self) -> None:
         self._acquire = self.redis.register_script(_ACQUIRE)
         self._hold = self.redis.register_script(_HOLD)
+        self._settle = self.redis.register_script(_SETTLE)
 
     @property
     def hold_key(self) -> str:
@@ -162,26 +186,42 @@ class RateLimiter:
     def log_key(self, budget: Budget) -> str:
         return f"{self.key}:{budget.name}"
 
-    def acquire(self, method: str) -> None:
+    def acquire(self, method: str) -> Reservation | None:
         """Take a slot in every budget ``method`` counts against, waiting up to ``max_wait`` in all.
 
         Raises :class:`RateLimited` when the wait would be longer, and a transient tracker error
-        when Redis cannot be asked (sending blind could break the limit)."""
+        when Redis cannot be asked (sending blind could break the limit). Returns what to
+        :meth:`settle` after the request (None when no budget counts it)."""
         waited = 0.0
+        member = uuid.uuid4().hex
+        taken: list[str] = []
         budgets = [b for b in self.budgets if b.applies_to(method)] or [None]
         for budget in budgets:
             while True:
-                wait = self._try(budget)
+                wait = self._try(budget, member)
                 if wait <= 0:
                     break
                 if waited + wait > self.max_wait:
                     raise RateLimited(self.tracker, budget.name if budget else "held after a 429", wait)
                 self.sleep(wait)
                 waited += wait
+            if budget is not None:
+                taken.append(self.log_key(budget))
+        return Reservation(member, tuple(taken)) if taken else None
 
-    def _try(self, budget: Budget | None) -> float:
+    def settle(self, reservation: Reservation | None) -> None:
+        """The request has been answered (or has failed): count it from now, the latest moment it
+        can have reached the tracker."""
+        if reservation is None:
+            return
+        try:
+            self._settle(keys=list(reservation.keys), args=[reservation.member])
+        except RedisError:
+            pass  # the slot stays counted from its reservation, a little early: nothing is lost
+
+    def _try(self, budget: Budget | None, member: str) -> float:
         keys = [self.hold_key] if budget is None else [self.hold_key, self.log_key(budget)]
-        args: list[str | int] = [uuid.uuid4().hex]
+        args: list[str | int] = [member]
         if budget is not None:
             for window in budget.windows:
                 args += [window.limit, round(window.seconds * (1 + self.slack) * 1000)]
@@ -234,6 +274,6 @@ def per_minute(requests_per_minute: int | None, scale: float = 1.0,
 
 
 __all__ = [
-    "Budget", "RateLimited", "RateLimiter", "Window", "WRITE_METHODS", "credential_key", "github_budgets",
+    "Budget", "RateLimited", "RateLimiter", "Reservation", "Window", "WRITE_METHODS", "credential_key", "github_budgets",
     "per_minute",
 ]

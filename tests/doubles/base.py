@@ -144,6 +144,7 @@ class TrackerDouble:
         self._arrivals: Counter[str] = Counter()
         self.rate_limits: tuple[RateLimit, ...] = ()
         self.limit_violations: list[str] = []
+        self._limit_accepted: Counter[int] = Counter()  # limit index -> requests it let through
         self._windows: dict[tuple[int, str], deque[float]] = {}  # (limit index, credential) -> arrivals
         self._stopping = threading.Event()
         self._server: BaseWSGIServer | None = None
@@ -237,6 +238,7 @@ class TrackerDouble:
             self.rate_limits = tuple(limits)
             self._windows.clear()
             self.limit_violations.clear()
+            self._limit_accepted.clear()
 
     def vendor_limits(self, scale: float = 1.0) -> tuple[RateLimit, ...]:
         """The tracker's documented limits, each window multiplied by ``scale``."""
@@ -244,7 +246,8 @@ class TrackerDouble:
 
     def limit_report(self) -> dict[str, Any]:
         with self.lock:
-            return {"limits": [limit.as_dict() for limit in self.rate_limits],
+            return {"limits": [limit.as_dict() | {"accepted": self._limit_accepted[i]}
+                               for i, limit in enumerate(self.rate_limits)],
                     "violations": len(self.limit_violations), "recent": self.limit_violations[-20:]}
 
     def arrivals(self, operation: str) -> int:
@@ -349,6 +352,7 @@ class TrackerDouble:
             if refused is None:
                 for index, _limit in applicable:
                     self._windows[(index, credential)].append(now)
+                    self._limit_accepted[index] += 1
             else:
                 self.limit_violations.append(
                     f"{request.method} {request.path}: over {refused[0].limit} {refused[0].name} per "
