@@ -42,9 +42,9 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import loop  # noqa: E402  - bench/loop.py: the loop this bench reuses
+import loop  # bench/loop.py: the loop this bench reuses
 
-from tests.conftest import RULES_TOML  # noqa: E402
+from tests.conftest import RULES_TOML
 
 SOURCES = loop.SOURCES
 REDIS_URL = "redis://127.0.0.1:6379/14"
@@ -161,7 +161,7 @@ def main() -> int:
               f"{time.monotonic() - began:.1f} s; closing them all at once", file=sys.stderr)
 
         first_send = time.time()
-        sent_at, _answers, statuses = loop.send_all(port, doubles.deliveries, args.senders, None)
+        _sent_at, _answers, statuses = loop.send_all(port, doubles.deliveries, args.senders, None)
         accepted = sum(count for status, count in statuses.items() if status.startswith("202"))
         deadline = first_send + args.timeout
         finished = False

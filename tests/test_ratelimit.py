@@ -20,6 +20,7 @@ from service.trackers.pagerduty import PagerDutyClient
 from service.trackers.ratelimit import (
     WRITE_METHODS,
     Budget,
+    RateLimitDeferred,
     RateLimited,
     RateLimiter,
     Window,
@@ -130,6 +131,7 @@ def test_a_refused_request_is_never_sent_and_asks_to_be_rescheduled(
     post_comment(client)
     with pytest.raises(TransientTrackerError) as refused:
         post_comment(client)
+    assert isinstance(refused.value, RateLimitDeferred)
     assert refused.value.may_have_applied is False
     assert refused.value.status is None
     assert 0 < (refused.value.retry_after or 0) <= 60 * (1 + TEST_SLACK)
@@ -164,7 +166,7 @@ def test_limiter_keys_are_per_credential_and_never_hold_it(redis: Redis, github_
         post_comment(theirs)  # a budget of its own: no wait, no refusal
     with pytest.raises(TransientTrackerError):
         post_comment(mine)
-    keys = [key.decode() for key in redis.keys("*")]
+    keys = [key.decode() if isinstance(key, bytes) else key for key in redis.keys("*")]
     assert len({key.rsplit(":", 1)[0] for key in keys}) == 2
     assert not any("test-token" in key or "other-install-token" in key for key in keys)
     assert github_double.limit_report()["violations"] == 0
@@ -313,10 +315,13 @@ def test_clients_get_the_limits_from_the_settings(tmp_path: Path, redis: Redis) 
     assert not any(secret in limiter.key for limiter in found.values()
                    for secret in ("ghp-secret", "jira-secret", "pd-secret", "bot@acme"))
     clients = build_clients(settings, RetryPolicy(), redis)
-    assert isinstance(clients["github"], GitHubClient) and clients["github"].api.limiter is not None
-    assert isinstance(clients["jira"], JiraClient) and clients["jira"].limiter is not None
-    assert isinstance(clients["pagerduty"], PagerDutyClient) and clients["pagerduty"].api.limiter is not None
-    assert build_clients(settings)["github"].api.limiter is None  # no Redis (check --online): unpaced
+    github, jira, pagerduty = clients["github"], clients["jira"], clients["pagerduty"]
+    assert isinstance(github, GitHubClient) and github.api.limiter is not None
+    assert github.api.limiter.budgets == found["github"].budgets
+    assert isinstance(jira, JiraClient) and jira.limiter is not None
+    assert isinstance(pagerduty, PagerDutyClient) and pagerduty.api.limiter is not None
+    unpaced = build_clients(settings)["github"]  # no Redis (check --online): unpaced
+    assert isinstance(unpaced, GitHubClient) and unpaced.api.limiter is None
 
 
 # --- the doubles enforce limits ---------------------------------------------------------------

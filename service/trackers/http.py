@@ -11,7 +11,11 @@ from typing import Any
 
 import requests
 
-from service.trackers.errors import PermanentTrackerError, TrackerError, TransientTrackerError
+from service.trackers.errors import (
+    PermanentTrackerError,
+    TrackerError,
+    TransientTrackerError,
+)
 from service.trackers.ratelimit import RateLimited, RateLimiter
 from service.trackers.retry import RetryPolicy, call_with_retry, wait_from_headers
 

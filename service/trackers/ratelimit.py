@@ -127,6 +127,13 @@ class Budget:
         return ", ".join(f"{w.limit} per {w.seconds:g} s" for w in self.windows)
 
 
+class RateLimitDeferred(TransientTrackerError):
+    """A request lessonloop did not send because the shared budget had no slot soon enough.
+
+    ``retry_after`` is when one may be free; ``may_have_applied`` is always False. A worker may
+    tell it from a tracker's own 429 (e.g. not count it as a failed attempt)."""
+
+
 class RateLimited(Exception):
     """The wait for a slot is longer than the client may sleep: the job should be rescheduled.
 
@@ -139,8 +146,8 @@ class RateLimited(Exception):
         self.budget = budget
         self.wait = wait
 
-    def as_tracker_error(self, operation: str) -> TransientTrackerError:
-        return TransientTrackerError(
+    def as_tracker_error(self, operation: str) -> RateLimitDeferred:
+        return RateLimitDeferred(
             self.tracker, operation, f"rate limit ({self.budget}): not sent, next slot in {self.wait:.1f} s",
             None, self.wait, may_have_applied=False,
         )
@@ -195,7 +202,7 @@ class RateLimiter:
         waited = 0.0
         member = uuid.uuid4().hex
         taken: list[str] = []
-        budgets = [b for b in self.budgets if b.applies_to(method)] or [None]
+        budgets: list[Budget | None] = [b for b in self.budgets if b.applies_to(method)] or [None]
         for budget in budgets:
             while True:
                 wait = self._try(budget, member)
@@ -274,6 +281,14 @@ def per_minute(requests_per_minute: int | None, scale: float = 1.0,
 
 
 __all__ = [
-    "Budget", "RateLimited", "RateLimiter", "Reservation", "Window", "WRITE_METHODS", "credential_key", "github_budgets",
+    "WRITE_METHODS",
+    "Budget",
+    "RateLimitDeferred",
+    "RateLimited",
+    "RateLimiter",
+    "Reservation",
+    "Window",
+    "credential_key",
+    "github_budgets",
     "per_minute",
 ]

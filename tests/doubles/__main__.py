@@ -242,7 +242,7 @@ def admin_app(double: TrackerDouble) -> Flask:
         data = request.get_json(force=True, silent=True)
         try:
             if not isinstance(data, dict):
-                raise ValueError('send {"limits": [...]} or {"vendor": true, "scale": S}')
+                raise TypeError('send {"limits": [...]} or {"vendor": true, "scale": S}')
             if data.get("vendor") is True:
                 scale = data.get("scale", 1.0)
                 if isinstance(scale, bool) or not isinstance(scale, (int, float)) or not 0 < scale <= 1:
@@ -254,7 +254,7 @@ def admin_app(double: TrackerDouble) -> Flask:
                     raise ValueError("limits: a list of objects")
             else:
                 raise ValueError('send {"limits": [...]} or {"vendor": true, "scale": S}')
-        except ValueError as problem:
+        except (TypeError, ValueError) as problem:
             answer = jsonify({"error": str(problem)})
             answer.status_code = 400
             return answer
