@@ -11,7 +11,9 @@ What runs is ``bench/loop.py``'s loop, reused (its doubles child, web, RQ worker
 - the doubles enforce the limits, windows multiplied by ``--scale`` (default 10/60: "a minute"
   is 10 s, "an hour" 600 s) so a storm takes about a minute: GitHub 80 content-generating
   requests a minute and 500 an hour (per token), PagerDuty 900 requests a minute, and Jira
-  ``--jira-per-minute`` (Jira publishes no number; 0: Jira unlimited). A request over a limit is
+  ``--jira-per-minute`` (Jira publishes no number; 0: Jira unlimited; ``--jira-unpaced``: the
+  double enforces it but lessonloop is not told, and paces Jira only by its 429s, whose every
+  answer is then a violation). A request over a limit is
   answered the tracker's way (403/429 and its wait) and counted as a violation;
 - its own Redis database (``--redis-url``, default 14; emptied before and after), so that a
   ``bench/loop.py`` run at the same time (database 12) does not empty its queue;
@@ -56,7 +58,7 @@ def limits_toml(args: argparse.Namespace) -> str:
         "[github]", f"writes_per_minute = {args.github_per_minute}", f"writes_per_hour = {args.github_per_hour}",
         "[pagerduty]", f"requests_per_minute = {args.pagerduty_per_minute}",
     ]
-    if args.jira_per_minute:
+    if args.jira_per_minute and not args.jira_unpaced:
         lines += ["[jira]", f"requests_per_minute = {args.jira_per_minute}"]
     return RULES_TOML + "\n" + "\n".join(lines) + "\n"
 
@@ -106,6 +108,8 @@ def main() -> int:
     parser.add_argument("--github-per-hour", type=int, default=500)
     parser.add_argument("--pagerduty-per-minute", type=int, default=900)
     parser.add_argument("--jira-per-minute", type=int, default=300, help="0: the Jira double enforces no limit")
+    parser.add_argument("--jira-unpaced", action="store_true",
+                        help="leave [jira] requests_per_minute unset: lessonloop learns Jira's limit from its 429s")
     parser.add_argument("--max-wait", type=float, help="[rate_limits] max_wait_seconds; default: a scaled minute")
     parser.add_argument("--timeout", type=float, default=300.0)
     parser.add_argument("--database-url")

@@ -42,7 +42,10 @@ def enqueue_delivery(q: Queue, delivery_pk: int, event_kind: str, job_id: str, t
     )
     function = JOBS[event_kind]
     if at is not None:
-        return q.enqueue_at(at, function, delivery_pk, **options)
+        # enqueue_at takes the job's options among the function's keyword arguments, where the
+        # timeout is called job_timeout: under "timeout" it would reach the job function itself
+        scheduled = {("job_timeout" if key == "timeout" else key): value for key, value in options.items()}
+        return q.enqueue_at(at, function, delivery_pk, **scheduled)
     with q.connection.pipeline() as pipeline:
         job = q.enqueue_call(function, args=(delivery_pk,), pipeline=pipeline, **options)
         pipeline.execute()

@@ -383,3 +383,23 @@ def test_pagerduty_and_jira_doubles_answer_over_limit_their_way(pagerduty_double
     assert over.status_code == 429 and 15 <= int(over.headers["Retry-After"]) <= 20
     assert over.headers["X-RateLimit-Remaining"] == "0" and over.headers["X-RateLimit-Reset"].endswith("Z")
     assert jira_double.limit_report()["violations"] == 1
+
+
+# --- the worker side --------------------------------------------------------------------------
+
+def test_a_rescheduled_job_calls_its_function_with_the_delivery_alone(redis: Redis) -> None:
+    """A job held back by the limiter (or any transient fault) is queued again with a time; its
+    timeout must be the job's, not an argument of the job function (RQ 3 read it as one and
+    every rescheduled job failed with ``unexpected keyword argument 'timeout'``)."""
+    from datetime import datetime, timedelta, timezone
+
+    from rq.job import Job
+
+    from service.queue import enqueue_delivery, queue
+
+    job = enqueue_delivery(queue(redis), 7, "incident_closed", "delivery-7-retry-1", 321,
+                           at=datetime.now(timezone.utc) + timedelta(seconds=30))
+    stored = Job.fetch(job.id, connection=redis)
+    assert (stored.args, stored.kwargs, stored.timeout) == ((7,), {}, 321)
+    now = enqueue_delivery(queue(redis), 8, "incident_closed", "delivery-8", 321)
+    assert (Job.fetch(now.id, connection=redis).kwargs, now.timeout) == ({}, 321)
