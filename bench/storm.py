@@ -110,7 +110,8 @@ def main() -> int:
     parser.add_argument("--jira-per-minute", type=int, default=300, help="0: the Jira double enforces no limit")
     parser.add_argument("--jira-unpaced", action="store_true",
                         help="leave [jira] requests_per_minute unset: lessonloop learns Jira's limit from its 429s")
-    parser.add_argument("--max-wait", type=float, help="[rate_limits] max_wait_seconds; default: a scaled minute")
+    parser.add_argument("--max-wait", type=float, default=5.0,
+                        help="[rate_limits] max_wait_seconds (default 5, as in production: not scaled)")
     parser.add_argument("--timeout", type=float, default=300.0)
     parser.add_argument("--database-url")
     parser.add_argument("--redis-url", default=REDIS_URL,
@@ -119,8 +120,6 @@ def main() -> int:
     mix = [s.strip() for s in args.mix.split(",") if s.strip()]
     if not mix or any(s not in SOURCES for s in mix) or args.incidents < 1 or not 0 < args.scale <= 1:
         parser.error(f"--mix takes some of {', '.join(SOURCES)}; --incidents at least 1; 0 < --scale <= 1")
-    if args.max_wait is None:
-        args.max_wait = round(60 * args.scale * 1.05, 3)
 
     def stop_on_term(*_: object) -> None:
         raise KeyboardInterrupt
