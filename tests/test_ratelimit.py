@@ -403,3 +403,56 @@ def test_a_rescheduled_job_calls_its_function_with_the_delivery_alone(redis: Red
     assert (stored.args, stored.kwargs, stored.timeout) == ((7,), {}, 321)
     now = enqueue_delivery(queue(redis), 8, "incident_closed", "delivery-8", 321)
     assert (Job.fetch(now.id, connection=redis).kwargs, now.timeout) == ({}, 321)
+
+
+def test_a_storm_held_back_by_the_limit_is_rescheduled_and_never_fails(
+        make_settings, trackers, redis: Redis, github_double: GitHubDouble, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """Through the real RQ path: three GitHub incidents, room for one write per 0.6 s and no
+    waiting in the worker, so jobs are put off again and again; each runs when the limit has room,
+    none fails, and GitHub never sees a request over the limit."""
+    from rq import SimpleWorker
+    from rq.registry import FailedJobRegistry, ScheduledJobRegistry
+
+    from service.app import create_app
+    from service.queue import queue as make_queue
+    from service.runtime import Runtime
+    from service.store import deliveries, migrate
+    from service.store.engine import make_engine
+    from tests import loop
+    from tests.conftest import RULES_TOML
+    from workers import context
+
+    config = tmp_path / "storm.toml"
+    config.write_text(RULES_TOML + "\n[rate_limits]\nmax_wait_seconds = 0\ntime_scale = 0.01\n"
+                      "[github]\nwrites_per_minute = 1\n")
+    settings = make_settings(config_file=config, **trackers)
+    github_double.enforce_limits(RateLimit(1, 0.6, CONTENT_METHODS, "writes"))
+    for n in range(2, 4):
+        github_double.add_issue("Codertocat/Hello-World", f"Incident {n}", labels=("incident",), state="closed")
+    engine = make_engine(settings.database_url)
+    migrate.upgrade(engine)
+    runtime = Runtime(settings, engine, redis, make_queue(redis)).with_clients()
+    context.install(runtime)
+    client = create_app(settings, runtime).test_client()
+    for number in (1, 2, 3):
+        delivery = loop.github_issue_event(github_double, "Codertocat/Hello-World", number, "closed")
+        assert client.post(delivery.path, data=delivery.body, headers=delivery.headers).status_code == 202
+    scheduled = ScheduledJobRegistry(queue=runtime.queue)
+    worker = SimpleWorker([runtime.queue], connection=redis)
+    deadline = time.monotonic() + 30
+    while deliveries.counts(engine).get(deliveries.DONE, 0) < 3 and time.monotonic() < deadline:
+        worker.work(burst=True)  # not run_worker: its sweep at start would replace the put-off jobs
+        time.sleep(0.2)
+        for job_id in scheduled.get_jobs_to_schedule():  # what RQ's scheduler does when their time comes
+            job = runtime.queue.fetch_job(job_id)
+            scheduled.remove(job_id)
+            if job is not None:
+                runtime.queue.enqueue_job(job)
+    counts = deliveries.counts(engine)
+    assert counts.get(deliveries.DONE) == 3 and not counts.get(deliveries.FAILED)
+    attempts = [getattr(deliveries.get(engine, pk), "attempts", 0) for pk in (1, 2, 3)]
+    assert sum(attempts) > 3  # some were put off
+    assert FailedJobRegistry(queue=runtime.queue).count == 0  # no job broke (the sweep would hide it)
+    assert github_double.limit_report()["violations"] == 0
+    assert len(github_double.issues["acme/postmortems"]) == 3
+    engine.dispose()
