@@ -279,6 +279,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--jira-port", type=int, default=8802)
     parser.add_argument("--pagerduty-port", type=int, default=8803)
     parser.add_argument("--jira-deployment", choices=("cloud", "datacenter"), default="cloud")
+    parser.add_argument("--vendor-limits", type=float, metavar="SCALE",
+                        help="enforce each tracker's documented rate limits, windows multiplied by SCALE "
+                             "(1: as documented; see also PUT /_double/limits)")
     parser.add_argument("--env-file", metavar="PATH",
                         help="also write the LESSONLOOP_* settings there, one KEY=VALUE a line (for `set -a; . PATH`)")
     args = parser.parse_args(argv)
@@ -288,6 +291,11 @@ def main(argv: list[str] | None = None) -> int:
     pagerduty = PagerDutyDouble(args.host, args.pagerduty_port)
     seed(github, jira, pagerduty)
     doubles = (github, jira, pagerduty)
+    if args.vendor_limits is not None:
+        if not 0 < args.vendor_limits <= 1:
+            parser.error("--vendor-limits takes a number above 0, at most 1")
+        for double in doubles:
+            double.enforce_limits(*double.vendor_limits(args.vendor_limits))
     for double in doubles:
         double.mount(ADMIN_PATH, admin_app(double))
         double.start()
@@ -313,6 +321,7 @@ def main(argv: list[str] | None = None) -> int:
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     seen = {d.name: 0 for d in doubles}
+    over_limit = {d.name: 0 for d in doubles}
     try:
         while not stop.is_set():
             time.sleep(0.2)
@@ -320,6 +329,11 @@ def main(argv: list[str] | None = None) -> int:
                 for violation in double.violations[seen[double.name]:]:
                     print(f"[{double.name}] VIOLATION {violation}", flush=True)
                 seen[double.name] = len(double.violations)
+                if len(double.limit_violations) < over_limit[double.name]:  # limits set again: counts restarted
+                    over_limit[double.name] = 0
+                for over in double.limit_violations[over_limit[double.name]:]:
+                    print(f"[{double.name}] OVER LIMIT {over}", flush=True)
+                over_limit[double.name] = len(double.limit_violations)
     except KeyboardInterrupt:
         pass
     finally:
