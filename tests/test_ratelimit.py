@@ -456,3 +456,18 @@ def test_a_storm_held_back_by_the_limit_is_rescheduled_and_never_fails(
     assert github_double.limit_report()["violations"] == 0
     assert len(github_double.issues["acme/postmortems"]) == 3
     engine.dispose()
+
+
+@pytest.mark.parametrize("wait", [float("inf"), 10.0**12, float("nan"), -5.0])
+def test_a_wild_wait_from_a_tracker_holds_at_most_an_hour(redis: Redis, wait: float) -> None:
+    limiter = RateLimiter(redis, "jira", "lessonloop:ratelimit:{jira:wild}", (), max_wait=0)
+    limiter.observe(True, {"Retry-After": "whatever"}, wait)
+    ttl = redis.pttl(limiter.hold_key)
+    if wait > 0:
+        assert 3_599_000 < ttl <= 3_601_000
+        with pytest.raises(RateLimited) as held:
+            limiter.acquire("GET")
+        assert 3590 < held.value.wait <= 3600
+    else:
+        assert ttl == -2  # no hold at all
+        limiter.acquire("GET")

@@ -31,6 +31,7 @@ recent past: the next call starts a fresh log; the script is loaded again when R
 from __future__ import annotations
 
 import hashlib
+import math
 import time
 import uuid
 from collections.abc import Callable, Collection, Mapping, Sequence
@@ -48,6 +49,10 @@ that counts in whole seconds."""
 NEAR_LIMIT_HOLD = 1.0
 """Seconds every worker pauses when Jira says ``X-RateLimit-NearLimit: true`` (under 20% of a
 budget left) without saying for how long."""
+
+MAX_HOLD = 3600.0
+"""The longest any tracker's answer may hold the workers (GitHub's hourly reset): a wait of a
+year in a hostile or broken header holds them an hour, and the job retries then."""
 
 GITHUB_UNHINTED_HOLD = 60.0
 """GitHub: a secondary rate limit answered with no ``retry-after`` means wait at least a minute."""
@@ -97,10 +102,10 @@ return 0
 _HOLD = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + tonumber(t[2]) / 1000
-local untill = now + tonumber(ARGV[1])
+local hold_until = now + tonumber(ARGV[1])
 local current = tonumber(redis.call('GET', KEYS[1]) or '0')
-if current < untill then
-  redis.call('SET', KEYS[1], tostring(untill), 'PX', math.ceil(tonumber(ARGV[1])) + 1000)
+if current < hold_until then
+  redis.call('SET', KEYS[1], tostring(hold_until), 'PX', math.ceil(tonumber(ARGV[1])) + 1000)
 end
 return 0
 """
@@ -122,9 +127,6 @@ class Budget:
 
     def applies_to(self, method: str) -> bool:
         return self.methods is None or method.upper() in self.methods
-
-    def describe(self) -> str:
-        return ", ".join(f"{w.limit} per {w.seconds:g} s" for w in self.windows)
 
 
 class RateLimitDeferred(TransientTrackerError):
@@ -254,8 +256,10 @@ class RateLimiter:
             self.hold(hold)
 
     def hold(self, seconds: float) -> None:
+        if math.isnan(seconds) or seconds <= 0:
+            return
         try:
-            self._hold(keys=[self.hold_key], args=[max(1, round(seconds * 1000))])
+            self._hold(keys=[self.hold_key], args=[max(1, round(min(seconds, MAX_HOLD) * 1000))])
         except RedisError:
             pass  # the refused call is retried with its own wait anyway
 
