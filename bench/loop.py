@@ -1,7 +1,7 @@
 """Review-loop benchmark: N closed incidents through the real web server and real RQ workers,
 against the tracker doubles, until every one has its review open.
 
-    .venv/bin/python bench/loop.py [--incidents 1000] [--mix github,jira,pagerduty] [--workers 2]
+    .venv/bin/python bench/loop.py [--incidents 1000] [--mix github,jira,pagerduty] [--workers 2] [--no-lessons]
                                    [--web-workers 2] [--threads 4] [--senders 4] [--rate R]
                                    [--timeout 240] [--database-url URL]
 
@@ -17,7 +17,8 @@ What runs, all on 127.0.0.1:
   change them: it only wraps each double's ``spec`` to time the calls).
 - ``python -m service.cli web --workers W --threads T`` (gunicorn) and K ``python -m service.cli
   worker`` (RQ, forking a work horse per job), as subprocesses with the doubles' URLs and
-  credentials, Redis database 12 (emptied before and after), a temporary SQLite file or
+  credentials, Redis database 12 or ``LESSONLOOP_BENCH_REDIS_URL`` (emptied before and after), a
+  temporary SQLite file or
   ``--database-url`` (PostgreSQL: a schema of its own, created and dropped here), and a rules file:
   GitHub incidents -> ``github:acme/postmortems``, Jira and PagerDuty incidents -> ``jira:OPS``.
 
@@ -72,7 +73,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-REDIS_URL = "redis://127.0.0.1:6379/12"
+REDIS_URL = os.environ.get("LESSONLOOP_BENCH_REDIS_URL", "redis://127.0.0.1:6379/12")
+"""Emptied before and after: give each bench run on a shared Redis a database of its own."""
 SOURCES = ("github", "jira", "pagerduty")
 INCIDENT_REPO = "acme/web"
 REVIEW_REPO = "acme/postmortems"
@@ -171,6 +173,10 @@ def _doubles_main(connection: Any, incidents: int, mix: list[str], configure: An
             if command == "cpu":
                 times = os.times()
                 connection.send((times.user + times.system, sum(t.seconds for t in timers.values())))
+            elif command == "close-followups":
+                connection.send(_close_one_followup_each(github, jira, loop))
+            elif isinstance(command, tuple) and command[0] == "fill":
+                connection.send(_fill_reviews(github, jira, loop, command[1]))
             elif command == "report":
                 connection.send({
                     name: {
@@ -191,6 +197,80 @@ def _doubles_main(connection: Any, incidents: int, mix: list[str], configure: An
     finally:
         for double in doubles.values():
             double.stop()
+
+
+FOLLOWUP_TASKS_REPO = "acme/tasks"
+
+
+def _fill_reviews(github: Any, jira: Any, loop: Any, count: int) -> list[tuple[str, str, dict[str, str], bytes]]:
+    """In the child: every review the doubles hold gets a complete lesson whose "What we'll
+    change" lists ``count`` follow-ups (the first links an existing issue, adopted; the others
+    are opened as tasks; 0: a paragraph, no list), is closed, and yields the delivery its
+    tracker would send."""
+    from service import markers
+
+    out = []
+    github.add_repo(FOLLOWUP_TASKS_REPO)
+    with github.lock:
+        github_reviews = [(n, i) for n, i in github.issues.get(REVIEW_REPO, {}).items()
+                          if markers.find_kind(i["body"], markers.REVIEW)]
+    with jira.lock:
+        jira_reviews = [(k, i) for k, i in jira.issues.items()
+                        if markers.find_kind(i["fields"].get("description") or "", markers.REVIEW)]
+    for n, (number, review) in enumerate(github_reviews):
+        adopt = github.add_issue(FOLLOWUP_TASKS_REPO, f"Canary reads latency only ({n})")
+        review["body"] = loop.fill_lesson_markdown(review["body"], loop.FILLED_MARKDOWN | {
+            "What we'll change": _changes(adopt["html_url"], n, count, "- ")})
+        review["state"], review["state_reason"] = "closed", "completed"
+        delivery = loop.github_issue_event(github, REVIEW_REPO, number, "closed")
+        out.append((f"github:{REVIEW_REPO}#{number}", delivery.path, delivery.headers, delivery.body))
+    for n, (key, review) in enumerate(jira_reviews):
+        adopt = github.add_issue(FOLLOWUP_TASKS_REPO, f"Queue depth alert missing ({n})")
+        fields = review["fields"]
+        fields["description"] = loop.fill_lesson_jira(fields["description"], loop.FILLED_MARKDOWN | {
+            "What we'll change": _changes(adopt["html_url"], n, count, "* ")})
+        fields["status"] = {"name": "Done", "statusCategory": {"key": "done"}}
+        delivery = loop.jira_issue_event(jira, key)
+        out.append((f"jira:{key}", delivery.path, delivery.headers, delivery.body))
+    return out
+
+
+def _close_one_followup_each(github: Any, jira: Any, loop: Any) -> list[tuple[str, str, dict[str, str], bytes]]:
+    """In the child: the first task lessonloop opened for each lesson is done; the deliveries."""
+    from service import markers
+
+    out, seen = [], set()
+    with github.lock:
+        tasks = [(n, i) for n, i in github.issues.get(REVIEW_REPO, {}).items()
+                 if markers.find_kind(i["body"], markers.FOLLOWUP)]
+    for number, task in tasks:
+        review = markers.find_kind(task["body"], markers.FOLLOWUP).get("review")  # type: ignore[union-attr]
+        if review in seen:
+            continue
+        seen.add(review)
+        task.update(state="closed", state_reason="completed", closed_at=task["created_at"])
+        delivery = loop.github_issue_event(github, REVIEW_REPO, number, "closed")
+        out.append((f"github:{REVIEW_REPO}#{number}", delivery.path, delivery.headers, delivery.body))
+    with jira.lock:
+        jira_tasks = [(k, i) for k, i in jira.issues.items()
+                      if markers.find_kind(i["fields"].get("description") or "", markers.FOLLOWUP)]
+    for key, task in jira_tasks:
+        review = markers.find_kind(task["fields"]["description"], markers.FOLLOWUP).get("review")  # type: ignore[union-attr]
+        if review in seen:
+            continue
+        seen.add(review)
+        task["fields"].update(status={"name": "Done", "statusCategory": {"key": "done"}}, resolution={"name": "Done"})
+        delivery = loop.jira_issue_event(jira, key)
+        out.append((f"jira:{key}", delivery.path, delivery.headers, delivery.body))
+    return out
+
+
+def _changes(adopted_url: str, n: int, count: int, bullet: str) -> str:
+    items = [f"Wire the error rate into the canary ({adopted_url})"]
+    items += [f"Alert on the 5xx rate of each deploy of service {n}, part {k}" for k in range(1, max(count, 1))]
+    if count == 0:
+        return items[0] + "."
+    return "\n".join(bullet + item for item in items[:count])
 
 
 class Doubles:
@@ -478,6 +558,21 @@ def progress(engine: Any) -> tuple[int, Counter[str]]:
     return int(opened), by_status
 
 
+def lesson_progress(engine: Any) -> tuple[int, Counter[str], Counter[str]]:
+    """Lessons kept, deliveries by status, follow-ups by origin."""
+    from sqlalchemy import func, select
+
+    from service.store.schema import deliveries, followups, lessons
+
+    with engine.connect() as connection:
+        kept = connection.execute(select(func.count()).select_from(lessons)).scalar_one()
+        by_status = Counter({status: count for status, count in connection.execute(
+            select(deliveries.c.status, func.count()).group_by(deliveries.c.status))})
+        by_origin = Counter({origin: count for origin, count in connection.execute(
+            select(followups.c.origin, func.count()).group_by(followups.c.origin))})
+    return int(kept), by_status, by_origin
+
+
 def outcomes(engine: Any) -> tuple[dict[str, float], dict[str, float], list[str], int]:
     """Per incident ref: when its review row was written, when its job finished; failures; retries."""
     from sqlalchemy import select
@@ -537,6 +632,11 @@ def main() -> int:
     parser.add_argument("--timeout", type=float, default=240.0, help="seconds from the first send to give up")
     parser.add_argument("--database-url", help="default: a SQLite file in a temporary folder; "
                                                "postgresql://...: a fresh schema in it")
+    parser.add_argument("--followups", type=int, default=3, help="follow-ups in each lesson (default 3; 0: "
+                                                                 "a paragraph that links one issue, no list)")
+    parser.add_argument("--no-lessons", action="store_true",
+                        help="stop once the reviews are open (default: then write a lesson with three "
+                             "follow-ups in every review, close it, and count requests per lesson)")
     args = parser.parse_args()
     mix = [s.strip() for s in args.mix.split(",") if s.strip()]
     if not mix or any(s not in SOURCES for s in mix) or args.incidents < 1:
@@ -670,6 +770,8 @@ def main() -> int:
                 "bench": (bench_end.user + bench_end.system) - (bench_start.user + bench_start.system),
             },
         }
+        if not args.no_lessons and finished:
+            result["lessons"] = lessons_phase(args, port, doubles, engine, trackers)
     except KeyboardInterrupt:
         print("bench: interrupted; cleaning up", file=sys.stderr)
         return 130
@@ -693,6 +795,70 @@ def main() -> int:
 
     report(result)
     return 0 if result["finished"] else 1
+
+
+def lessons_phase(args: argparse.Namespace, port: int, doubles: Doubles, engine: Any,
+                  before: dict[str, Any]) -> dict[str, Any]:
+    """Every review gets a lesson with three follow-ups and closes; wait until each delivery is
+    final; requests per lesson are the doubles' requests in this phase over the lessons kept."""
+    deliveries = doubles.ask(("fill", args.followups))
+    _, status_before, _ = lesson_progress(engine)
+    already = sum(status_before.values())
+    first = time.time()
+    _, _, statuses = send_all(port, deliveries, args.senders, args.rate)
+    accepted = sum(count for status, count in statuses.items() if status.startswith("202"))
+    print(f"bench: sent {len(deliveries)} review closes ({dict(statuses)}); waiting for lessons", file=sys.stderr)
+    deadline = first + args.timeout
+    while True:
+        kept, by_status, by_origin = lesson_progress(engine)
+        final = by_status["done"] + by_status["ignored"] + by_status["failed"]
+        if final - already >= accepted or time.time() > deadline:
+            break
+        time.sleep(0.5)
+    seconds = time.time() - first
+    after = doubles.ask("report")
+    closes = _phase(args, port, doubles, engine, doubles.ask("close-followups"), after) if args.followups > 1 else None
+    calls = {name: sum(after[name]["counts"].values()) - sum(before[name]["counts"].values()) for name in SOURCES}
+    operations = {name: {op: count - before[name]["counts"].get(op, 0) for op, count in after[name]["counts"].items()
+                         if count - before[name]["counts"].get(op, 0)} for name in SOURCES}
+    return {
+        "reviews_closed": len(deliveries),
+        "lessons_kept": kept,
+        "seconds": seconds,
+        "timed_out": final - already < accepted,
+        "followups": dict(by_origin),
+        "followups_each": args.followups,
+        "calls": calls,
+        "calls_per_lesson": {name: count / kept if kept else float("nan") for name, count in calls.items()},
+        "operations": operations,
+        "violations": {name: after[name]["violation_count"] for name in SOURCES},
+        "deliveries_failed": by_status["failed"],
+        "followup_closes": closes,
+    }
+
+
+def _phase(args: argparse.Namespace, port: int, doubles: Doubles, engine: Any,
+           deliveries: list[tuple[str, str, dict[str, str], bytes]], before: dict[str, Any]) -> dict[str, Any]:
+    """Send ``deliveries``, wait until each is final, and count the doubles' requests meanwhile."""
+    _, status_before, _ = lesson_progress(engine)
+    already = sum(status_before.values())
+    first = time.time()
+    _, _, statuses = send_all(port, deliveries, args.senders, args.rate)
+    accepted = sum(count for status, count in statuses.items() if status.startswith("202"))
+    deadline = first + args.timeout
+    while True:
+        _, by_status, _ = lesson_progress(engine)
+        final = by_status["done"] + by_status["ignored"] + by_status["failed"]
+        if final - already >= accepted or time.time() > deadline:
+            break
+        time.sleep(0.5)
+    after = doubles.ask("report")
+    calls = {name: sum(after[name]["counts"].values()) - sum(before[name]["counts"].values()) for name in SOURCES}
+    operations = {name: {op: count - before[name]["counts"].get(op, 0) for op, count in after[name]["counts"].items()
+                         if count - before[name]["counts"].get(op, 0)} for name in SOURCES}
+    return {"sent": len(deliveries), "answers": dict(statuses), "seconds": time.time() - first,
+            "calls": calls, "operations": operations,
+            "calls_per_delivery": {n: c / len(deliveries) if deliveries else float("nan") for n, c in calls.items()}}
 
 
 def report(r: dict[str, Any]) -> None:
@@ -730,6 +896,26 @@ def report(r: dict[str, Any]) -> None:
     print(f"CPU seconds during the run: web {cpu['web']:.1f}, workers {cpu['workers']:.1f}, doubles "
           f"{cpu['doubles']:.1f} (of which OpenAPI validation {cpu['doubles_validation']:.1f}), bench "
           f"{cpu['bench']:.1f}; wall {r['seconds']:.1f} s x {r['cores']} cores")
+    lessons = r.get("lessons")
+    if lessons:
+        print(f"lessons: {lessons['lessons_kept']} of {lessons['reviews_closed']} kept in {lessons['seconds']:.1f} s, "
+              f"{lessons['followups_each']} follow-ups each: {lessons['followups']}"
+              + ("; TIMED OUT" if lessons["timed_out"] else ""))
+        per = lessons["calls_per_lesson"]
+        print(f"requests per lesson: {sum(per.values()):.2f} in all; "
+              + ", ".join(f"{name} {per[name]:.2f}" for name in SOURCES))
+        for name in SOURCES:
+            ops = ", ".join(f"{op or '?'} {count}" for op, count in sorted(lessons["operations"][name].items()))
+            print(f"{name:>10} API per lesson phase: {ops or 'none'}")
+        print(f"lesson errors: {lessons['deliveries_failed']} deliveries failed, violations {lessons['violations']}")
+        closes = lessons.get("followup_closes")
+        if closes:
+            per = closes["calls_per_delivery"]
+            print(f"follow-up closes: {closes['sent']} ({closes['answers']}) in {closes['seconds']:.1f} s; requests "
+                  f"per close: {sum(per.values()):.2f} in all; " + ", ".join(f"{n} {per[n]:.2f}" for n in SOURCES))
+            for name in SOURCES:
+                ops = ", ".join(f"{op or '?'} {count}" for op, count in sorted(closes["operations"][name].items()))
+                print(f"{name:>10} API per close phase: {ops or 'none'}")
     print(json.dumps(r))
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
@@ -16,6 +17,25 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 Source = Literal["github", "jira", "pagerduty"]
 
 _REVIEW_TARGET = re.compile(r"^(jira:[A-Z][A-Z0-9_]*|github:[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+)$")
+
+
+@dataclass(frozen=True)
+class ReviewTarget:
+    """Where reviews open: a GitHub repository or a Jira project (PagerDuty has no tasks)."""
+
+    source: Literal["github", "jira"]
+    container: str  # "owner/repo" or "OPS"
+
+    @classmethod
+    def parse(cls, text: str) -> ReviewTarget:
+        """``github:owner/repo`` or ``jira:KEY``; ValueError for anything else."""
+        if not _REVIEW_TARGET.match(text):
+            raise ValueError(f"review must be 'jira:<PROJECT KEY>' or 'github:<owner>/<repo>', got {text!r}")
+        source, container = text.split(":", 1)
+        return cls("github" if source == "github" else "jira", container)
+
+    def __str__(self) -> str:
+        return f"{self.source}:{self.container}"
 
 
 class ReviewDefaults(BaseModel):
@@ -29,6 +49,8 @@ class ReviewDefaults(BaseModel):
     template: str | None = None
     """Path of a file that replaces the built-in lesson template."""
     assign_from_incident: bool = True
+    timeline_entries: int = Field(30, ge=0, le=1000)
+    """How many lines of the incident's history go into the review's header (0: none)."""
 
     @field_validator("template")
     @classmethod
@@ -57,6 +79,8 @@ class Rule(BaseModel):
     review_labels: tuple[str, ...] | None = None
     jira_issue_type: str | None = None
     template: str | None = None
+    followup_due_days: int | None = Field(None, ge=0, le=3650)
+    """Days after the lesson its follow-ups are due; unset: ``[followups] due_days``."""
 
     @field_validator("labels", "issue_types", "priorities", "urgency", "services", "projects", "review_labels",
                      mode="before")
@@ -67,9 +91,14 @@ class Rule(BaseModel):
     @field_validator("review")
     @classmethod
     def _review_target(cls, value: str | None) -> str | None:
-        if value is not None and not _REVIEW_TARGET.match(value):
-            raise ValueError(f"review must be 'jira:<PROJECT KEY>' or 'github:<owner>/<repo>', got {value!r}")
+        if value is not None:
+            ReviewTarget.parse(value)
         return value
+
+    @property
+    def target(self) -> ReviewTarget | None:
+        """Where this rule opens reviews; None: beside the incident."""
+        return None if self.review is None else ReviewTarget.parse(self.review)
 
     @field_validator("template")
     @classmethod

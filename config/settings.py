@@ -11,9 +11,9 @@ from __future__ import annotations
 import os
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import (
     BaseModel,
@@ -26,7 +26,8 @@ from pydantic import (
     model_validator,
 )
 
-from config.rules import ReviewDefaults, Rule, default_rules
+from config.people import Accounts, validate_people
+from config.rules import ReviewDefaults, ReviewTarget, Rule, default_rules
 
 SOURCES: tuple[str, ...] = ("github", "jira", "pagerduty")
 
@@ -57,6 +58,11 @@ PositiveCount = Annotated[int, BeforeValidator(_positive_int)]
 class GitHubSettings(_Strict):
     webhook_secrets: tuple[SecretStr, ...] = ()
     token: SecretStr | None = None
+    app_id: int | None = Field(None, gt=0)
+    app_private_key: SecretStr | None = None
+    """The App's PEM private key (``LESSONLOOP_GITHUB_APP_PRIVATE_KEY`` or ``…_FILE``)."""
+    app_installation_id: int | None = Field(None, gt=0)
+    """Else found per repository (``GET /repos/{owner}/{repo}/installation``) and cached."""
     api_url: str = "https://api.github.com"
     web_url: str | None = None
     """Where people see issues (links in lessons are recognised by it); by default derived
@@ -76,6 +82,34 @@ class GitHubSettings(_Strict):
     @classmethod
     def _url(cls, v: str) -> str:
         return _http_url(v)
+
+    @field_validator("app_private_key")
+    @classmethod
+    def _pem(cls, v: SecretStr | None) -> SecretStr | None:
+        if v is None:
+            return None
+        text = v.get_secret_value().replace("\\n", "\n").strip() + "\n"  # a PEM in one env line keeps \n
+        from cryptography.hazmat.primitives.serialization import load_pem_private_key
+
+        try:
+            load_pem_private_key(text.encode("utf-8"), password=None)
+        except (ValueError, TypeError) as error:
+            raise ValueError(f"LESSONLOOP_GITHUB_APP_PRIVATE_KEY: not a PEM private key without a passphrase "
+                             f"({str(error).splitlines()[0] if str(error) else type(error).__name__})") from None
+        return SecretStr(text)
+
+    @model_validator(mode="after")
+    def _one_way_to_sign_in(self) -> GitHubSettings:
+        app = self.app_id is not None or self.app_private_key is not None or self.app_installation_id is not None
+        if app and self.token is not None:
+            raise ValueError("set either LESSONLOOP_GITHUB_TOKEN or the LESSONLOOP_GITHUB_APP_* settings, not both")
+        if app and (self.app_id is None or self.app_private_key is None):
+            raise ValueError("LESSONLOOP_GITHUB_APP_ID and LESSONLOOP_GITHUB_APP_PRIVATE_KEY are needed together")
+        return self
+
+    @property
+    def signs_in(self) -> bool:
+        return self.token is not None or self.app_id is not None
 
 
 class JiraSettings(_Strict):
@@ -144,8 +178,44 @@ class ServerSettings(_Strict):
     """How often the worker looks for recorded deliveries with no live job, and how old one
     must be before it counts as lost (a fresh one may still be on its way into Redis)."""
     job_timeout_seconds: int = Field(600, ge=10, le=24 * 3600)
+    read_timeout_seconds: int = Field(10, ge=1, le=300)
+    """How long the web server waits for a request to arrive whole (headers and body) before it
+    drops the connection: a total deadline, not a pause between bytes."""
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     log_format: Literal["auto", "json", "console"] = "auto"
+
+
+class LessonSettings(_Strict):
+    max_related_items: int = Field(25, ge=2, le=1000)
+    """How many items (the incident and the review included) get a lesson comment; items the
+    lesson names beyond that are listed, not written to. Items linked by hand always get it."""
+    blame_check: Literal["comment", "off"] = "comment"
+    """``comment``: a complete lesson with sentences that put a person rather than a process at
+    the centre gets one comment on its review quoting them with questions to ask instead (once
+    per distinct set of sentences; the lesson is kept and shared all the same). ``off``: none."""
+
+
+class FollowupSettings(_Strict):
+    """The ``[followups]`` table: how the items of "What we'll change" become tracked tasks."""
+
+    open_in: str | None = None
+    """``github:owner/repo`` or ``jira:KEY`` where new follow-up tasks open; empty: where the review is."""
+    labels: tuple[str, ...] = ("follow-up",)
+    due_days: int = Field(28, ge=0, le=3650)
+    create: bool = True
+    """False: only items that link an existing issue are tracked (adopted); none is opened."""
+    max_per_lesson: int = Field(10, ge=0, le=200)
+
+    @field_validator("open_in")
+    @classmethod
+    def _target(cls, value: str | None) -> str | None:
+        if value is not None:
+            ReviewTarget.parse(value)
+        return value
+
+    @property
+    def target(self) -> ReviewTarget | None:
+        return None if self.open_in is None else ReviewTarget.parse(self.open_in)
 
 
 class Settings(_Strict):
@@ -158,6 +228,13 @@ class Settings(_Strict):
     jira: JiraSettings = JiraSettings()
     pagerduty: PagerDutySettings = PagerDutySettings()
     review: ReviewDefaults = ReviewDefaults()
+    lesson: LessonSettings = LessonSettings()
+    people: dict[str, Accounts] = {}
+    """``[people]``: one person's accounts across the trackers, keyed by email."""
+    followups: FollowupSettings = FollowupSettings()
+    marker_keys: tuple[SecretStr, ...] = ()
+    """``LESSONLOOP_MARKER_KEY``: the first signs markers, all verify. Empty: the key generated
+    once and kept in the store is used."""
     rules: tuple[Rule, ...] = ()
     rules_from_file: bool = False
 
@@ -166,6 +243,23 @@ class Settings(_Strict):
     def _redis(cls, v: str) -> str:
         if not v.startswith(("redis://", "rediss://", "unix://")):
             raise ValueError("must start with redis://, rediss:// or unix://")
+        if v.startswith(("redis://", "rediss://")):
+            database = urlsplit(v).path.strip("/")
+            if database and not database.isdigit():
+                raise ValueError(f"the database after the host must be a number (redis://HOST:6379/0), got {database!r}")
+        return v
+
+    @field_validator("people")
+    @classmethod
+    def _people(cls, v: dict[str, Accounts]) -> dict[str, Accounts]:
+        validate_people(v)
+        return v
+
+    @field_validator("marker_keys")
+    @classmethod
+    def _marker_keys(cls, v: tuple[SecretStr, ...]) -> tuple[SecretStr, ...]:
+        if any(len(key.get_secret_value()) < 16 for key in v):
+            raise ValueError("each marker key must be at least 16 characters (e.g. `openssl rand -hex 32`)")
         return v
 
     @field_validator("database_url")
@@ -199,7 +293,7 @@ class Settings(_Strict):
 
     def has_api_credentials(self, source: str) -> bool:
         if source == "github":
-            return self.github.token is not None
+            return self.github.signs_in
         if source == "jira":
             return self.jira.url is not None and self.jira.auth_kind != "none"
         return self.pagerduty.api_token is not None and bool(self.pagerduty.from_email)
@@ -219,7 +313,7 @@ class Settings(_Strict):
             if source != "pagerduty" and not self.rules_for(source):
                 notes.append(f"{source} is enabled but no rule selects its incidents: {source} deliveries get no review")
         for source in sorted({rule.source for rule in self.rules} | {
-                (rule.review or rule.source).split(":", 1)[0] for rule in self.rules}):
+                rule.target.source if rule.target else rule.source for rule in self.rules}):
             if not self.has_api_credentials(source):
                 notes.append(f"the rules need the {source} API (to open reviews or comment on incidents), "
                              f"but its credentials are not set: {API_CREDENTIALS[source]}")
@@ -232,7 +326,7 @@ class Settings(_Strict):
 
 
 API_CREDENTIALS = {
-    "github": "LESSONLOOP_GITHUB_TOKEN",
+    "github": "LESSONLOOP_GITHUB_TOKEN (or LESSONLOOP_GITHUB_APP_ID and LESSONLOOP_GITHUB_APP_PRIVATE_KEY)",
     "jira": "LESSONLOOP_JIRA_URL and LESSONLOOP_JIRA_EMAIL + LESSONLOOP_JIRA_API_TOKEN (or LESSONLOOP_JIRA_PAT)",
     "pagerduty": "LESSONLOOP_PAGERDUTY_API_TOKEN and LESSONLOOP_PAGERDUTY_FROM",
 }
@@ -257,10 +351,15 @@ _ENV: dict[str, tuple[tuple[str, ...], bool]] = {
     "LESSONLOOP_MAX_BODY_BYTES": (("server", "max_body_bytes"), False),
     "LESSONLOOP_SWEEP_SECONDS": (("server", "sweep_seconds"), False),
     "LESSONLOOP_JOB_TIMEOUT_SECONDS": (("server", "job_timeout_seconds"), False),
+    "LESSONLOOP_READ_TIMEOUT_SECONDS": (("server", "read_timeout_seconds"), False),
     "LESSONLOOP_LOG_LEVEL": (("server", "log_level"), False),
     "LESSONLOOP_LOG_FORMAT": (("server", "log_format"), False),
+    "LESSONLOOP_MARKER_KEY": (("marker_keys",), True),
     "LESSONLOOP_GITHUB_WEBHOOK_SECRET": (("github", "webhook_secrets"), True),
     "LESSONLOOP_GITHUB_TOKEN": (("github", "token"), True),
+    "LESSONLOOP_GITHUB_APP_ID": (("github", "app_id"), False),
+    "LESSONLOOP_GITHUB_APP_PRIVATE_KEY": (("github", "app_private_key"), True),
+    "LESSONLOOP_GITHUB_APP_INSTALLATION_ID": (("github", "app_installation_id"), False),
     "LESSONLOOP_GITHUB_API_URL": (("github", "api_url"), False),
     "LESSONLOOP_GITHUB_WEB_URL": (("github", "web_url"), False),
     "LESSONLOOP_JIRA_WEBHOOK_SECRET": (("jira", "webhook_secrets"), True),
@@ -274,27 +373,22 @@ _ENV: dict[str, tuple[tuple[str, ...], bool]] = {
     "LESSONLOOP_PAGERDUTY_FROM": (("pagerduty", "from_email"), False),
     "LESSONLOOP_PAGERDUTY_API_URL": (("pagerduty", "api_url"), False),
 }
-_LIST_FIELDS = {"webhook_secrets", "automation_tokens"}
+_LIST_FIELDS = {"webhook_secrets", "automation_tokens", "marker_keys"}
 _SECRET_PATHS = {path for path, secret in _ENV.values() if secret}
 _ENV_BY_PATH = {path: name for name, (path, _) in _ENV.items()}
 
 # keys the file may hold, per table; everything else in the file is a mistake worth a clear error
 _FILE_TABLES = {
-    "server": {"max_body_bytes", "sweep_seconds", "job_timeout_seconds", "log_level", "log_format"},
+    "server": {"max_body_bytes", "sweep_seconds", "job_timeout_seconds", "read_timeout_seconds", "log_level",
+               "log_format"},
     "rate_limits": {"max_wait_seconds", "time_scale"},
     "github": {"api_url", "web_url", "writes_per_minute", "writes_per_hour"},
     "jira": {"url", "email", "requests_per_minute"},
     "pagerduty": {"api_url", "from_email", "requests_per_minute"},
+    "lesson": {"max_related_items", "blame_check"},
+    "followups": {"open_in", "labels", "due_days", "create", "max_per_lesson"},
 }
-_FILE_TOP = {"redis_url", "database_url", "review", "rules", *_FILE_TABLES}
-
-
-@dataclass(frozen=True)
-class _Source:
-    """Where one value came from, for error messages."""
-
-    env: str | None = None
-    file_key: str | None = None
+_FILE_TOP = {"redis_url", "database_url", "review", "rules", "people", *_FILE_TABLES}
 
 
 def load_settings(environ: Mapping[str, str] | None = None, config_file: str | Path | None = None) -> Settings:
@@ -304,20 +398,23 @@ def load_settings(environ: Mapping[str, str] | None = None, config_file: str | P
     default ``lessonloop.toml`` is optional.
     """
     environ = os.environ if environ is None else environ
+    named_by = "--config" if config_file is not None else "LESSONLOOP_CONFIG"
     explicit = config_file is not None or bool(environ.get("LESSONLOOP_CONFIG"))
     path = Path(config_file or environ.get("LESSONLOOP_CONFIG") or DEFAULT_CONFIG_FILE)
 
     data: dict[str, Any] = {}
     if path.is_file():
-        data = _read_file(path)
+        data = _read_file(path, named_by)
         data["config_file"] = str(path)
     elif explicit:
-        raise SettingsError(f"LESSONLOOP_CONFIG: no such file: {path}")
+        raise SettingsError(f"{named_by}: no such file: {path}")
 
+    from_env: set[tuple[str, ...]] = set()
     for name, (tree_path, secret) in _ENV.items():
         value = _env_value(environ, name, secret)
         if value is None:
             continue
+        from_env.add(tree_path)
         if tree_path[-1] in _LIST_FIELDS:
             items = [part.strip() for part in value.split(",") if part.strip()]
             if not items:
@@ -334,15 +431,15 @@ def load_settings(environ: Mapping[str, str] | None = None, config_file: str | P
     try:
         settings = Settings.model_validate(data)
     except ValidationError as error:
-        raise SettingsError(_one_line(error, path)) from None
+        raise SettingsError(_one_line(error, path, from_env)) from None
     return settings
 
 
-def _read_file(path: Path) -> dict[str, Any]:
+def _read_file(path: Path, named_by: str) -> dict[str, Any]:
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError) as error:
-        raise SettingsError(f"LESSONLOOP_CONFIG: cannot read {path}: {error}") from None
+        raise SettingsError(f"{named_by}: cannot read {path}: {error}") from None
     except tomllib.TOMLDecodeError as error:
         raise SettingsError(f"{path}: not valid TOML: {error}") from None
     for key, value in data.items():
@@ -363,8 +460,12 @@ def _read_file(path: Path) -> dict[str, Any]:
 
 
 def _env_value(environ: Mapping[str, str], name: str, secret: bool) -> str | None:
+    """The value of ``name``, from the environment or (secrets) the file ``<NAME>_FILE`` names,
+    stripped of surrounding whitespace: a mounted secret file or ``$(cat token)`` commonly ends in
+    a newline, and a token with one is refused as a header value and would be quoted in errors."""
     value = environ.get(name)
-    if value is not None and value.strip() == "":
+    value = value.strip() if value is not None else None
+    if value == "":
         value = None
     file_name = environ.get(f"{name}_FILE") if secret else None
     if file_name:
@@ -397,7 +498,9 @@ def _enabled_from_raw(data: Mapping[str, Any]) -> list[str]:
     return enabled
 
 
-def _one_line(error: ValidationError, path: Path) -> str:
+def _one_line(error: ValidationError, path: Path, from_env: set[tuple[str, ...]]) -> str:
+    """The first problem, named as the operator wrote it: the environment variable when the
+    value came from there, else the file's key."""
     first = error.errors()[0]
     loc = tuple(str(part) for part in first["loc"])
     message = first["msg"].removeprefix("Value error, ")
@@ -405,7 +508,7 @@ def _one_line(error: ValidationError, path: Path) -> str:
         return message
     if message.startswith("rules["):
         return f"{path}: {message}"
-    name = _ENV_BY_PATH.get(loc)
+    name = _ENV_BY_PATH.get(loc) if loc in from_env else None
     if name is None and loc and loc[0] == "rules" and len(loc) > 1:
         name = f"{path}: rules[{int(loc[1]) + 1}]" + ("." + ".".join(loc[2:]) if loc[2:] else "")
     elif name is None and loc:

@@ -7,17 +7,30 @@ from sqlalchemy import text
 from werkzeug.exceptions import HTTPException
 
 from config.settings import Settings
+from service import breaker as redis_breaker
 from service import logs
+from service import queue as jobs_queue
 from service.runtime import Runtime
+from service.store.engine import make_engine
 from service.webhooks import blueprint as webhooks_blueprint
 
 log = logs.get(__name__)
 
 
+def web_runtime(settings: Settings, threads: int = 8) -> Runtime:
+    """The web's store and Redis: a store connection for each of its ``threads``, and a Redis
+    that gives up within half a second (see :func:`service.queue.connect`), so Redis trouble
+    never holds an answer."""
+    redis = jobs_queue.connect(settings.redis_url, web=True)
+    engine = make_engine(settings.database_url, pool_size=threads, pre_ping=False)
+    return Runtime(settings, engine, redis, jobs_queue.queue(redis))
+
+
 def create_app(settings: Settings, runtime: Runtime | None = None) -> Flask:
     app = Flask("lessonloop")
     app.config["MAX_CONTENT_LENGTH"] = settings.server.max_body_bytes
-    app.extensions["lessonloop"] = runtime or Runtime.build(settings)
+    app.extensions["lessonloop"] = runtime or web_runtime(settings)
+    redis_breaker.install(app)
     app.register_blueprint(webhooks_blueprint)
 
     @app.get("/healthz")
@@ -28,10 +41,16 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> Flask:
     def readyz():  # type: ignore[no-untyped-def]
         rt: Runtime = app.extensions["lessonloop"]
         checks = {"redis": "ok", "store": "ok"}
-        try:
-            rt.redis.ping()
-        except Exception as error:  # noqa: BLE001 - any failure means not ready
-            checks["redis"] = f"unavailable: {type(error).__name__}"
+        breaker = redis_breaker.of(app)
+        if not breaker.allow():
+            checks["redis"] = "unavailable: failed in the last few seconds"
+        else:
+            try:
+                rt.redis.ping()
+                breaker.succeeded()
+            except Exception as error:  # noqa: BLE001 - any failure means not ready
+                breaker.failed()
+                checks["redis"] = f"unavailable: {type(error).__name__}"
         try:
             with rt.engine.connect() as connection:
                 connection.execute(text("SELECT 1"))

@@ -1,4 +1,6 @@
-"""The ``lessonloop`` command: serve, web, worker, check, replay."""
+"""lessonloop: turns every closed incident into a blameless lesson the whole organisation keeps.
+
+Commands: serve, web, worker, check, replay, link, lessons."""
 
 from __future__ import annotations
 
@@ -6,21 +8,29 @@ import argparse
 import hashlib
 import json
 import os
+import secrets
 import signal
 import subprocess
 import sys
 import threading
 import time
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from pydantic import SecretStr
-from redis.exceptions import RedisError
+from redis.exceptions import LockError, RedisError
 from sqlalchemy.exc import SQLAlchemyError
 
 from config.settings import Settings, SettingsError, load_settings
 from service import local_redis, logs
 from service.runtime import Runtime, all_secrets
 from service.store import deliveries, migrate
+from service.store.engine import StoreUnavailable
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
+
+    from service.store.lessons import Lesson
 
 EXIT_SETTINGS = 2
 EXIT_UNAVAILABLE = 3
@@ -29,6 +39,8 @@ EXIT_UNAVAILABLE = 3
 def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
+    if args.run is _lessons_lint:  # text in, findings out: a broken settings file does not stop it
+        return _lessons_lint(None, args)
     try:
         settings = load_settings(config_file=args.config)
     except SettingsError as error:
@@ -37,17 +49,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     logs.configure(settings.server.log_level, settings.server.log_format, all_secrets(settings))
     try:
         return int(args.run(settings, args) or 0)
-    except local_redis.RedisUnavailable as error:
+    except (local_redis.RedisUnavailable, StoreUnavailable) as error:
         print(f"lessonloop: {error}", file=sys.stderr)
         return EXIT_UNAVAILABLE
-    except (SQLAlchemyError, RedisError) as error:
-        print(f"lessonloop: {type(error).__name__}: {_first_line(error)}", file=sys.stderr)
+    except RedisError as error:
+        print(f"lessonloop: Redis at {_safe_redis(settings)} (REDIS_URL) did not answer: "
+              f"{type(error).__name__}: {_first_line(error)}", file=sys.stderr)
+        return EXIT_UNAVAILABLE
+    except SQLAlchemyError as error:
+        print(f"lessonloop: the store at {_safe_db(settings)} (DATABASE_URL) did not answer: "
+              f"{type(error).__name__}: {_first_line(error)}", file=sys.stderr)
         return EXIT_UNAVAILABLE
 
 
 def _parser() -> argparse.ArgumentParser:
-    from service.wsgi import default_workers
-
     parser = argparse.ArgumentParser(prog="lessonloop", description=__doc__)
     parser.add_argument("--config", help="settings file (default: $LESSONLOOP_CONFIG or ./lessonloop.toml)")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -55,14 +70,15 @@ def _parser() -> argparse.ArgumentParser:
     def web_options(command: argparse.ArgumentParser) -> None:
         command.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
         command.add_argument("--port", type=int, default=8000, help="port to listen on (default 8000)")
-        command.add_argument("--workers", type=int, default=default_workers(), help="web processes")
-        command.add_argument("--threads", type=int, default=4, help="threads per web process")
+        command.add_argument("--threads", type=int, default=8, help="threads running the app (default 8)")
+        # gunicorn's; one waitress process serves now (docs/server.md). Accepted so scripts keep working.
+        command.add_argument("--workers", type=int, default=1, help=argparse.SUPPRESS)
 
     serve = commands.add_parser("serve", help="web and worker together: the single-machine way to run it")
     web_options(serve)
     serve.set_defaults(run=_serve)
 
-    web = commands.add_parser("web", help="the webhook receiver alone (gunicorn)")
+    web = commands.add_parser("web", help="the webhook receiver alone (waitress)")
     web_options(web)
     web.set_defaults(run=_web)
 
@@ -84,7 +100,17 @@ def _parser() -> argparse.ArgumentParser:
     link.add_argument("second", metavar="REF")
     link.set_defaults(run=_link)
 
-    lessons_command = commands.add_parser("lessons", help="the learning log: list, show, search, export, stats")
+    importing = commands.add_parser("import", help="past post-incident reviews into the learning log")
+    importing.add_argument("source", metavar="SOURCE", help="github:owner/repo, jira:PROJECT or markdown:DIR")
+    importing.add_argument("--since", help="only reviews from this date on (YYYY-MM-DD; trackers only)")
+    importing.add_argument("--label", help="the label past reviews carry (default: [review] labels' first)")
+    importing.add_argument("--jql", help="jira: the query that finds past reviews (instead of project and label)")
+    importing.add_argument("--dry-run", action="store_true", help="say what would be imported; keep nothing")
+    importing.add_argument("--share", action="store_true",
+                           help="also post each imported lesson on its incident and related items")
+    importing.set_defaults(run=_import)
+
+    lessons_command = commands.add_parser("lessons", help="the learning log: list, show, search, export, stats, lint")
     actions = lessons_command.add_subparsers(dest="action", required=True, metavar="ACTION")
     listing = actions.add_parser("list", help="newest lessons first")
     listing.add_argument("--limit", type=int, default=20)
@@ -104,7 +130,61 @@ def _parser() -> argparse.ArgumentParser:
     stats.add_argument("--days", type=int, default=90, help="reviews opened in the last DAYS days (default 90)")
     stats.add_argument("--format", choices=("text", "json"), default="text")
     stats.set_defaults(run=_lessons_stats)
+    lint = actions.add_parser("lint", help="sentences that put a person, not a process, at the centre",
+                              description="Print each sentence that puts a person rather than a process at "
+                              "the centre, with a question about the conditions to ask instead. Exit 1 when "
+                              "it found any, 0 when none, 2 on input it cannot read.")
+    lint.add_argument("file", nargs="?", default="-", metavar="FILE",
+                      help="lesson text to read (default, or -: standard input)")
+    lint.add_argument("--format", choices=("text", "json"), default="text")
+    lint.add_argument("--markup", choices=("markdown", "jira", "plain"), default="markdown",
+                      help="what the text is written in (default markdown)")
+    lint.set_defaults(run=_lessons_lint)
+
+    followups_command = commands.add_parser("followups", help="the follow-ups of every lesson and their state")
+    followup_actions = followups_command.add_subparsers(dest="action", required=True, metavar="ACTION")
+    followup_list = followup_actions.add_parser("list", help="ref, lesson, state, due date and age of each")
+    followup_list.add_argument("--open", action="store_true", help="only those still open")
+    followup_list.add_argument("--overdue", action="store_true", help="only those open past their due date")
+    followup_list.add_argument("--format", choices=("text", "json"), default="text")
+    followup_list.set_defaults(run=_followups_list)
     return parser
+
+
+def _followups_list(settings: Settings, args: argparse.Namespace) -> int:
+    from datetime import UTC, datetime
+
+    from service.lesson_export import followup_dict
+    from service.store import followups
+
+    today = datetime.now(UTC).date()
+    rows = []
+    for one, title in followups.listing(_migrated(settings).engine):
+        shown = followup_dict(one, today) | {"lesson": title}
+        if (args.open or args.overdue) and one.state != followups.OPEN:
+            continue
+        if args.overdue and not shown["overdue"]:
+            continue
+        if (args.open or args.overdue) and not one.tracked:
+            continue
+        rows.append(shown)
+    if args.format == "json":
+        print(json.dumps({"followups": rows}, indent=2, ensure_ascii=False))
+        return 0
+    if not rows:
+        print("no follow-ups")
+        return 0
+    for row in rows:
+        state = str(row["state"]) if row["origin"] != followups.NOT_OPENED else "not opened"
+        due = str(row["due_on"] or "-")
+        ref = str(row["ref"] or "-")
+        print(f"{ref:<32}  {state:<10}  due {due:<10}  {row['age_days']:>4} d  "
+              f"{row['review']}  {_one_line(str(row['lesson']))}: {_one_line(str(row['text']))[:80]}")
+    return 0
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
 
 
 def _serve(settings: Settings, args: argparse.Namespace) -> int:
@@ -115,7 +195,7 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
     migrate.upgrade(Runtime.build(settings).engine)
     base = [sys.executable, "-m", "service.cli", *_config_args(args)]
     web = subprocess.Popen([*base, "web", "--host", args.host, "--port", str(args.port),
-                            "--workers", str(args.workers), "--threads", str(args.threads)], start_new_session=True)
+                            "--threads", str(args.threads)], start_new_session=True)
     worker = _WorkerSupervisor([*base, "worker"])
     worker.start()
     stop = threading.Event()
@@ -184,10 +264,14 @@ def _terminate(process: subprocess.Popen[bytes]) -> None:
 
 
 def _web(settings: Settings, args: argparse.Namespace) -> int:
+    """The receiver, in this process, on the settings this command loaded (never reloaded
+    elsewhere from ``$LESSONLOOP_CONFIG`` or ./lessonloop.toml)."""
+    from service.app import create_app, web_runtime
     from service.wsgi import serve
 
-    migrate.upgrade(Runtime.build(settings).engine)
-    serve(args.host, args.port, args.workers, args.threads)
+    app = create_app(settings, web_runtime(settings, args.threads))
+    migrate.upgrade(app.extensions["lessonloop"].engine)
+    serve(app, settings, args.host, args.port, args.threads)
     return 0
 
 
@@ -219,6 +303,14 @@ def _check(settings: Settings, args: argparse.Namespace) -> int:
     except SQLAlchemyError as error:
         problems += 1
         print(f"store: unavailable at {_safe_db(settings)}: {_first_line(error)}")
+    if settings.marker_keys:
+        print(f"markers: signed with LESSONLOOP_MARKER_KEY ({len(settings.marker_keys)} key(s); the first signs)")
+    else:
+        print("markers: signed with the key generated once and kept in the store (set LESSONLOOP_MARKER_KEY "
+              "to manage it yourself)")
+    if settings.people:
+        print(f"people: {len(settings.people)} mapped across trackers (ids checked for their form; the accounts "
+              "themselves are not looked up: none of the API paths lessonloop calls looks up users)")
     if args.online:
         problems += _check_online(settings)
     return 1 if problems else 0
@@ -228,18 +320,59 @@ def _check_online(settings: Settings) -> int:
     from service.trackers.errors import TrackerError
     from service.trackers.registry import build_clients
 
+    from service.markers import MarkerKeys
+
     problems = 0
-    clients = build_clients(settings)
+    # only identities are asked for here and nothing is written, so no marker is ever signed
+    clients = build_clients(settings, MarkerKeys([secrets.token_hex(32)]), redis=Runtime.build(settings).redis)
     if not clients:
         print("online: no tracker has API credentials set")
     for source, client in clients.items():
         try:
             identity = client.whoami()
             print(f"{source}: signed in as {identity.name} ({identity.id})")
-        except TrackerError as error:
+            if identity.kind == "app":
+                problems += _check_github_app(settings, client)
+        except (TrackerError, LockError) as error:
             problems += 1
-            print(f"{source}: {error}")
+            print(f"{source}: {error} (API at {_api_url(settings, source)})")
     return problems
+
+
+def _check_github_app(settings: Settings, client: object) -> int:
+    """Which installation, which repositories it sees, and any repository a rule uses that it cannot."""
+    from service.trackers.errors import TrackerError
+    from service.trackers.github import GitHubClient
+
+    assert isinstance(client, GitHubClient) and client.app is not None
+    app = client.app
+    wanted = sorted({rule.target.container for rule in settings.rules if rule.target and rule.target.source == "github"}
+                    | {project for rule in settings.rules if rule.source == "github" for project in rule.projects})
+    installations: dict[int, list[str]] = {}
+    problems = 0
+    if app.installation_id is not None:
+        installations[app.installation_id] = []
+    else:  # found per repository, as the worker does
+        for repository in wanted:
+            try:
+                installations.setdefault(app.installation_of(repository), [])
+            except TrackerError as error:
+                problems += 1
+                print(f"github: a rule uses {repository}, which the App cannot see: {error.message}")
+    for installation in sorted(installations):
+        seen = app.repositories(installation)
+        print(f"github: installation {installation} sees {len(seen)} repositories: {', '.join(seen) or '-'}")
+        if app.installation_id is not None:
+            for repository in wanted:
+                if repository.lower() not in {name.lower() for name in seen}:
+                    problems += 1
+                    print(f"github: a rule uses {repository}, which installation {installation} cannot see")
+    return problems
+
+
+def _api_url(settings: Settings, source: str) -> str:
+    return {"github": settings.github.api_url, "jira": settings.jira.url or "-",
+            "pagerduty": settings.pagerduty.api_url}.get(source, "-")
 
 
 def _replay(settings: Settings, args: argparse.Namespace) -> int:
@@ -257,8 +390,12 @@ def _replay(settings: Settings, args: argparse.Namespace) -> int:
             return 1
         targets.append(found)
     if not targets:
-        print("nothing to replay" if args.failed else "name deliveries to replay, or use --failed")
-        return 0 if args.failed else 1
+        if args.failed:
+            print("nothing to replay")
+            return 0
+        print("lessonloop: name deliveries to replay (numbers, or SOURCE:DELIVERY-ID), or use --failed",
+              file=sys.stderr)
+        return 2
     for delivery in targets:
         deliveries.reopen(runtime.engine, delivery.id)
         requeue_delivery(runtime.queue, delivery.id, delivery.event_kind, deliveries.job_id_for(delivery.id),
@@ -283,16 +420,114 @@ def _link(settings: Settings, args: argparse.Namespace) -> int:
     runtime = Runtime.build(settings)
     migrate.upgrade(runtime.engine)
     new = links.add(runtime.engine, first, second, "manual")
-    print(f"{'linked' if new else 'already linked'}: {first} <-> {second}")
     # a lesson already kept for either side goes to the newly related item now
+    queued = None
     for ref in (first, second):
         record = reviews.review(runtime.engine, ref) or reviews.review_of(runtime.engine, ref)
         if record is not None and lessons.get(runtime.engine, record.ref) is not None:
-            runtime.queue.enqueue("workers.sync_lesson.resync_review", record.ref,
-                                  job_id="resync-" + hashlib.sha256(f"{record.ref} {first} {second}".encode()).hexdigest()[:24])
-            print(f"queued: the lesson of {record.ref} will be posted on the newly related item")
+            job_id = "resync-" + hashlib.sha256(f"{record.ref} {first} {second}".encode()).hexdigest()[:24]
+            runtime.queue.enqueue("workers.sync_lesson.resync_review", record.ref, job_id=job_id)
+            queued = record.ref
             break
+    print(f"{'linked' if new else 'already linked'}: {first} <-> {second}")
+    if queued:
+        print(f"queued: the lesson of {queued} will be posted on the newly related item")
     return 0
+
+
+def _import(settings: Settings, args: argparse.Namespace) -> int:
+    from datetime import UTC, datetime
+    from pathlib import Path
+
+    from service import importer, lesson
+    from service.trackers.errors import TrackerError
+
+    try:
+        source = importer.ImportSource.parse(args.source)
+        since = datetime.strptime(args.since, "%Y-%m-%d").replace(tzinfo=UTC) if args.since else None
+    except ValueError as error:
+        print(f"lessonloop: {error}", file=sys.stderr)
+        return 2
+    runtime = _migrated(settings)
+    label = args.label or (settings.review.labels[0] if settings.review.labels else "post-incident-review")
+    try:
+        if source.kind == "markdown":
+            found: list[importer.Candidate | importer.Outcome] = list(importer.from_markdown(Path(source.where)))
+        else:
+            runtime.with_clients()
+            client = runtime.client(source.kind)
+            if source.kind == "github":
+                items = client.labelled(source.where, label, since)  # type: ignore[attr-defined]
+            else:
+                jql = args.jql or f'project = "{source.where}" AND labels = "{label}"'
+                if since is not None and not args.jql:
+                    jql += f' AND created >= "{since:%Y/%m/%d}"'
+                items = client.search_items(jql + " ORDER BY created ASC")  # type: ignore[attr-defined]
+            found = list(importer.from_items(items, runtime.marker_keys()))
+    except (ValueError, TrackerError) as error:
+        print(f"lessonloop: {error}", file=sys.stderr)
+        return 1
+    template = lesson.load_template(settings.review.template)
+
+    def related(candidate: importer.Candidate) -> None:
+        """Items a tracker review names become related to it, as for a live one."""
+        from service.events import ItemRef
+        from service.store import links
+        from workers.sync_lesson import referenced_items
+
+        if candidate.ref.startswith("markdown:"):
+            return
+        for ref in referenced_items(runtime, candidate.body, (candidate.url,)):
+            links.add(runtime.engine, ItemRef.parse(candidate.ref), ref, "text")
+
+    tally: dict[str, int] = {"imported": 0, "skipped": 0, "failed": 0}
+    progress = sys.stderr.isatty()
+    for number, each in enumerate(found, start=1):
+        outcome = each if isinstance(each, importer.Outcome) else importer.import_one(
+            runtime.engine, each, template, source, args.dry_run, related)
+        tally[outcome.status] += 1
+        if progress:
+            print(f"\r[{number}/{len(found)}] {outcome.status:<8} {outcome.ref[:60]:<60}", end="", file=sys.stderr)
+        if not progress or outcome.status != "imported":
+            print(f"{outcome.status}: {outcome.ref}" + (f" ({outcome.reason})" if outcome.reason else ""))
+        if args.share and outcome.status == "imported" and not args.dry_run:
+            _share_imported(runtime, outcome.ref)
+    if progress:
+        print(file=sys.stderr)
+    verb = "would import" if args.dry_run else "imported"
+    print(f"{verb} {tally['imported']}, skipped {tally['skipped']}, failed {tally['failed']} from {source}")
+    return 1 if tally["failed"] else 0
+
+
+def _share_imported(runtime: Runtime, review_ref: str) -> None:
+    """Post an imported lesson like a captured one: it needs a tracker review and incident."""
+    from service import importer
+    from service.events import ItemRef
+    from service.store import lessons, reviews
+    from service.trackers.errors import TrackerError
+
+    if review_ref.startswith("markdown:"):
+        print(f"  not shared: {review_ref} is a file, not a tracker item")
+        return
+    # a review from before lessonloop names no incident in a marker: it is its own incident, and
+    # the lesson goes on it and on every item its text names
+    incident = importer.incident_of(review_ref, runtime.engine) or ItemRef.parse(review_ref)
+    if reviews.review(runtime.engine, review_ref) is None:
+        if reviews.review_of(runtime.engine, incident) is not None:
+            print(f"  not shared: {incident} has a review of its own already")
+            return
+        try:
+            reviews.save_incident(runtime.engine, runtime.client(incident.source).get_item(incident))
+        except TrackerError as error:
+            print(f"  not shared: {incident}: {error}")
+            return
+        kept = lessons.get(runtime.engine, review_ref)
+        reviews.save_review(runtime.engine, incident_ref=incident, ref=ItemRef.parse(review_ref),
+                            url=kept.review_url if kept else "", template=runtime.settings.review.template,
+                            due_on=None)
+    runtime.queue.enqueue("workers.sync_lesson.resync_review", review_ref,
+                          job_id="share-import-" + hashlib.sha256(review_ref.encode()).hexdigest()[:24])
+    print(f"  queued to share: {review_ref} on {incident} and its related items")
 
 
 def _lessons_list(settings: Settings, args: argparse.Namespace) -> int:
@@ -322,23 +557,59 @@ def _lessons_show(settings: Settings, args: argparse.Namespace) -> int:
     from service.lesson_export import lesson_markdown
     from service.store import lessons
 
-    found = lessons.find(_migrated(settings).engine, args.ref)
+    from service.events import ItemRef
+
+    if not args.ref.startswith("markdown:"):  # an imported Markdown review is named by its path
+        try:
+            ItemRef.parse(args.ref)
+        except ValueError as error:
+            print(f"lessonloop: {error}", file=sys.stderr)
+            return 2
+    engine = _migrated(settings).engine
+    found = lessons.find(engine, args.ref)
     if found is None:
         print(f"lessonloop: no lesson for {args.ref}", file=sys.stderr)
         return 1
-    print(lesson_markdown(found))
+    from service.store import followups
+
+    print(lesson_markdown(found, followups.of_review(engine, found.review_ref)))
+    if found.review_ref.startswith("markdown:"):
+        return 0
+    print(_reach_text(settings, engine, found))
     return 0
+
+
+def _reach_text(settings: Settings, engine: Engine, found: Lesson) -> str:
+    """Where the lesson was posted, and what it names that was not posted on (over the cap)."""
+    from service.events import ItemRef
+    from service.reach import lesson_reach, posted_on
+
+    lines = ["## Shared on", ""]
+    lines += [f"- {ref}" for ref in posted_on(engine, found.review_ref)] or ["- nowhere yet"]
+    reach = lesson_reach(engine, ItemRef.parse(found.incident_ref), ItemRef.parse(found.review_ref),
+                         settings.lesson.max_related_items)
+    if reach.beyond:
+        lines += ["", f"## Not shared (over [lesson] max_related_items = {settings.lesson.max_related_items})", ""]
+        lines += [f"- {ref}" for ref in reach.beyond]
+    return "\n".join(lines) + "\n"
 
 
 def _lessons_export(settings: Settings, args: argparse.Namespace) -> int:
     from service.lesson_export import export_json, export_markdown
-    from service.store import lessons
+    from service.store import followups, lessons
 
-    everything = lessons.listing(_migrated(settings).engine, limit=1_000_000)
-    text = export_json(everything) if args.format == "json" else export_markdown(everything)
+
+    engine = _migrated(settings).engine
+    everything = lessons.listing(engine, limit=1_000_000)
+    tracked = followups.by_review(engine)
+    text = export_json(everything, tracked) if args.format == "json" else export_markdown(everything, tracked)
     if args.output:
-        with open(args.output, "w", encoding="utf-8") as handle:
-            handle.write(text)
+        try:
+            with open(args.output, "w", encoding="utf-8") as handle:
+                handle.write(text)
+        except OSError as error:
+            print(f"lessonloop: cannot write {args.output}: {error.strerror}", file=sys.stderr)
+            return 1
         print(f"wrote {len(everything)} lessons to {args.output}", file=sys.stderr)
     else:
         sys.stdout.write(text)
@@ -356,13 +627,56 @@ def _lessons_stats(settings: Settings, args: argparse.Namespace) -> int:
         return 2
     today = datetime.now(UTC).date()
     since = figures.window_start(today, args.days)
-    rows = progress.load(_migrated(settings).engine, datetime.combine(since, datetime.min.time(), tzinfo=UTC))
-    summary = figures.summarise(rows, since, today)
+    from service.store import followups
+
+    engine = _migrated(settings).engine
+    start = datetime.combine(since, datetime.min.time(), tzinfo=UTC)
+    summary = figures.summarise(progress.load(engine, start), since, today, followups.since(engine, start))
     if args.format == "json":
         print(json.dumps(figures.as_dict(summary), indent=2))
     else:
         sys.stdout.write(figures.render(summary))
     return 0
+
+
+def _lessons_lint(settings: Settings | None, args: argparse.Namespace) -> int:
+    """Reads no settings and no store: lint works on a laptop with nothing running."""
+    from service.lesson.blame import find_blame
+    from service.lesson.blame_rules import BlameRulesError
+
+    name = "standard input" if args.file == "-" else args.file
+    try:
+        if args.file == "-":
+            raw = sys.stdin.buffer.read()
+        elif os.path.isdir(args.file):
+            print(f"lessonloop: {args.file} is a folder; give a file, or - for standard input", file=sys.stderr)
+            return 2
+        else:
+            with open(args.file, "rb") as handle:
+                raw = handle.read()
+        text = raw.decode("utf-8-sig")
+    except OSError as error:
+        print(f"lessonloop: cannot read {name}: {error.strerror or error}", file=sys.stderr)
+        return 2
+    except UnicodeDecodeError as error:
+        print(f"lessonloop: {name} is not UTF-8 text (byte {error.start} cannot be read)", file=sys.stderr)
+        return 2
+    try:
+        findings = find_blame(text, args.markup)
+    except BlameRulesError as error:
+        print(f"lessonloop: {error}", file=sys.stderr)
+        return 2
+    if args.format == "json":
+        print(json.dumps({"findings": [finding.as_dict() for finding in findings], "count": len(findings)},
+                         indent=2, ensure_ascii=False))
+    else:
+        groups = [f"line {f.line}: {f.sentence}\n  rule: {f.rule} (\"{f.matched}\")\n  ask:  {f.suggestion}"
+                  for f in findings]
+        if groups:
+            print("\n\n".join(groups))
+        print(f"{len(findings)} sentence{'s' if len(findings) != 1 else ''} to reconsider" if findings
+              else "no blaming language found", file=sys.stderr)
+    return 1 if findings else 0
 
 
 def _migrated(settings: Settings) -> Runtime:

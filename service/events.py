@@ -7,7 +7,7 @@ looks at a tracker's payload shape again.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 from typing import Literal
@@ -19,6 +19,7 @@ class EventKind(StrEnum):
     INCIDENT_CLOSED = "incident_closed"
     REVIEW_UPDATED = "review_updated"
     REVIEW_CLOSED = "review_closed"
+    ITEM_STATE = "item_state"  # an item closed or reopened that is not an incident close: maybe a follow-up
     PING = "ping"
     NOT_RELEVANT = "not_relevant"
 
@@ -88,9 +89,15 @@ class Item:
     assignees: tuple[str, ...] = ()
     created_at: datetime | None = None
     closed_at: datetime | None = None
+    author: str = ""
+    """Who created it, as the tracker's API names users (GitHub login, Jira accountId or name):
+    a review lessonloop opened without a record in the store must be authored by lessonloop."""
     done: bool = False
     """The tracker counts it finished: a closed issue, a status in Jira's done category, a
     resolved incident (``status`` is the tracker's own name for it, which varies)."""
+    resolution: str = ""
+    """How it was finished: GitHub's ``state_reason`` (``completed``, ``not_planned``), Jira's
+    resolution name (``Done``, ``Won't Do``); empty while open."""
 
 
 @dataclass(frozen=True)
@@ -104,11 +111,6 @@ class Event:
     reason: str = ""
     delivery_id: str | None = None  # an id the body itself carries (PagerDuty's event id)
     actor: str = ""
-    extra: dict[str, str] = field(default_factory=dict)
-
-    @property
-    def relevant(self) -> bool:
-        return self.kind in (EventKind.INCIDENT_CLOSED, EventKind.REVIEW_UPDATED, EventKind.REVIEW_CLOSED)
 
 
 def not_relevant(source: Source, name: str, reason: str, item: Item | None = None) -> Event:

@@ -1,15 +1,21 @@
 """Structured logs: one JSON object a line when not on a terminal, readable lines when on one.
 
 A last processor replaces any configured secret that found its way into an event with ``***``:
-the code never logs secrets or bodies on purpose, and this catches the accident.
+the code never logs secrets or bodies on purpose, and this catches the accident, in whatever form
+the accident took: as written, quoted by ``repr`` or JSON, percent-encoded, or in base64 (an
+``Authorization: Basic`` header is base64 of ``email:token``; ``all_secrets`` lists that pair too).
 """
 
 from __future__ import annotations
 
+import base64
+import json
 import logging
+import re
 import sys
 from collections.abc import Iterable
 from typing import Any
+from urllib.parse import quote, quote_plus
 
 import structlog
 
@@ -18,7 +24,7 @@ _LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARN
 
 def configure(level: str = "info", fmt: str = "auto", secrets: Iterable[str] = ()) -> None:
     as_json = fmt == "json" or (fmt == "auto" and not sys.stderr.isatty())
-    redact = _Redactor(secrets)
+    redact = Redactor(secrets)
     shared: list[Any] = [
         structlog.contextvars.merge_contextvars,
         structlog.stdlib.add_log_level,
@@ -43,8 +49,8 @@ def configure(level: str = "info", fmt: str = "auto", secrets: Iterable[str] = (
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(_LEVELS.get(level, logging.INFO))
-    # RQ and gunicorn log through the standard library: same format, same redaction
-    for name in ("rq.worker", "rq.scheduler", "gunicorn.error", "gunicorn.access"):
+    # RQ and waitress log through the standard library: same format, same redaction
+    for name in ("rq.worker", "rq.scheduler", "waitress"):
         logging.getLogger(name).handlers[:] = []
         logging.getLogger(name).propagate = True
     # alembic narrates every start at INFO; only its warnings matter to an operator
@@ -55,18 +61,53 @@ def get(name: str) -> structlog.stdlib.BoundLogger:
     return structlog.get_logger(name)
 
 
-class _Redactor:
+MIN_SECRET = 4
+"""Shorter values are not redacted: ``***`` in place of every ``a`` would hide the log, not a secret."""
+
+
+def secret_forms(secret: str) -> set[str]:
+    """Every form in which ``secret`` may appear in a log event: as written and stripped, escaped
+    as ``repr`` and JSON do (once and twice), percent-encoded (either case of hex digits), and
+    base64 (standard and URL-safe, without padding, so it is found inside a longer encoding too)."""
+    forms: set[str] = set()
+    for value in {secret, secret.strip()}:
+        if len(value) < MIN_SECRET:
+            continue
+        escaped = value.encode("unicode_escape").decode("ascii")
+        forms |= {value, escaped, escaped.replace("'", "\\'"), escaped.replace('"', '\\"'), repr(value)[1:-1]}
+        for once in (json.dumps(value)[1:-1], json.dumps(value, ensure_ascii=False)[1:-1]):
+            forms |= {once, json.dumps(once)[1:-1]}
+        for encoded in (quote(value, safe=""), quote_plus(value, safe=""), quote(value)):
+            forms |= {encoded, re.sub(r"%[0-9A-F]{2}", lambda m: m.group(0).lower(), encoded)}
+        raw = value.encode("utf-8")
+        forms |= {base64.b64encode(raw).decode("ascii").rstrip("="),
+                  base64.urlsafe_b64encode(raw).decode("ascii").rstrip("=")}
+    return {form for form in forms if len(form) >= MIN_SECRET}
+
+
+class Redactor:
+    """The structlog processor that puts ``***`` in place of any form of any configured secret,
+    in every string of an event, nested lists and dicts included."""
+
     def __init__(self, secrets: Iterable[str]) -> None:
-        self.secrets = sorted({s for s in secrets if len(s) >= 4}, key=len, reverse=True)
+        forms: set[str] = set()
+        for secret in secrets:
+            forms |= secret_forms(secret)
+        ordered = sorted(forms, key=len, reverse=True)  # a longer form before its own substrings
+        self.pattern = re.compile("|".join(map(re.escape, ordered))) if ordered else None
 
     def __call__(self, _logger: Any, _method: str, event: dict[str, Any]) -> dict[str, Any]:
-        if not self.secrets:
+        if self.pattern is None:
             return event
-        return {key: self._clean(value) for key, value in event.items()}
+        return {key: self.clean(value) for key, value in event.items()}
 
-    def _clean(self, value: Any) -> Any:
+    def clean(self, value: Any) -> Any:
+        if self.pattern is None:
+            return value
         if isinstance(value, str):
-            for secret in self.secrets:
-                if secret in value:
-                    value = value.replace(secret, "***")
+            return self.pattern.sub("***", value)
+        if isinstance(value, dict):
+            return {key: self.clean(item) for key, item in value.items()}
+        if isinstance(value, (list, tuple)):
+            return type(value)(self.clean(item) for item in value)
         return value

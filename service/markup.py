@@ -6,6 +6,10 @@ A lesson is written in the review's tracker and posted on items in all three, so
 ``[runbook](https://…)``, and a GitHub review's fenced code must reach Jira as ``{code}``. This
 covers what people put in a lesson (headings, emphasis, code, links, lists, quotes, rules); what it
 does not know it leaves as written. Pure functions, line by line; code is never rewritten.
+
+Everything :func:`convert` returns is inert in the target tracker, whatever the text held: no
+mention, no macro or raw HTML, no link but ``http``/``https``/``mailto``, no marker look-alike
+(``service.inert`` says how, and why a zero-width space on GitHub).
 """
 
 from __future__ import annotations
@@ -14,6 +18,15 @@ import re
 from collections.abc import Iterator
 
 from service.events import Source
+from service.inert import (
+    IMAGE_SCHEMES,
+    inert_jira,
+    inert_markdown,
+    jira_code_block_line,
+    jira_code_text,
+    jira_text,
+    safe_url,
+)
 from service.markers import Markup
 
 MARKUP_OF: dict[Source, Markup] = {"github": "markdown", "jira": "jira", "pagerduty": "plain"}
@@ -21,18 +34,32 @@ MARKUP_OF: dict[Source, Markup] = {"github": "markdown", "jira": "jira", "pagerd
 
 
 def convert(text: str, source: Markup, target: Markup) -> str:
-    """``text`` written in ``source`` markup, as ``target`` markup shows the same thing."""
-    if source == target or not text:
+    """``text`` written in ``source`` markup, as ``target`` markup shows the same thing, made inert
+    for the tracker that reads ``target``: the one entry point for copying text between trackers,
+    also when ``source == target`` (a Jira lesson posted on another Jira issue is copied text too).
+    Plain text is taken as already being in the target markup, near enough, and made inert there."""
+    if not text:
         return text
-    if source == "jira":
-        text = jira_to_markdown(text)
-    elif source == "plain":
-        return text  # plain text is already valid Markdown and Jira text, near enough
+    if source == "jira" and target != "jira":
+        text, source = jira_to_markdown(text), "markdown"
     if target == "jira":
-        return markdown_to_jira(text)
-    if target == "plain":
-        return markdown_to_plain(text)
-    return text
+        out = inert_jira(markdown_to_jira(text) if source == "markdown" else text)
+    elif target == "markdown":
+        out = inert_markdown(text)
+    else:
+        out = markdown_to_plain(text) if source == "markdown" else text
+    return neutralise_markers(out)
+
+
+_MARKER_START = re.compile(r"(lessonloop:)(?=\S)", re.IGNORECASE)
+
+
+def neutralise_markers(text: str) -> str:
+    """``text`` in which nothing can be read as a lessonloop marker: ``lessonloop:`` followed by
+    anything but whitespace gets a space after the colon (``lessonloop: review``), in any case,
+    in code and in HTML comments alike. A marker is ``lessonloop:<kind>`` with nothing between,
+    so the space breaks every token ``service.markers`` could find, and shows the words as written."""
+    return _MARKER_START.sub(r"\1 ", text)
 
 
 # --- Markdown -> Jira -------------------------------------------------------------------------
@@ -55,8 +82,8 @@ _MD_ITEM = re.compile(r"^(\s*)([-*+]|\d{1,9}[.)])\s+(.*)$")
 _MD_RULE = re.compile(r"^ {0,3}(?:(?:\*\s*){3,}|(?:-\s*){3,}|(?:_\s*){3,})$")
 _MD_INLINE = _inline(
     r"(?P<code>`{1,3})(?P<code_text>[^`]{1,%d})(?P=code)"
-    r"|!\[(?P<alt>[^\]]{0,%d})\]\((?P<src>[^)\s]{1,%u})(?:\s+\"[^\"]{0,%d}\")?\)"
-    r"|\[(?P<text>[^\]]{1,%d})\]\((?P<href>[^)\s]{1,%u})(?:\s+\"[^\"]{0,%d}\")?\)"
+    r"|!\[(?P<alt>[^\]]{0,%d})\]\((?P<src>(?:[^()\s]|\([^()\s]{0,%d}\)){1,%u})(?:\s+\"[^\"]{0,%d}\")?\)"
+    r"|\[(?P<text>[^\]]{1,%d})\]\((?P<href>(?:[^()\s]|\([^()\s]{0,%d}\)){1,%u})(?:\s+\"[^\"]{0,%d}\")?\)"
     r"|<(?P<auto>https?://[^>\s]{1,%u})>"
     r"|(?<!\\)(?P<bold>\*\*|__)(?=\S)(?P<bold_text>.{1,%d}?)(?<=[^\s\\])(?P=bold)"
     r"|(?<![\w*\\])\*(?=[^\s*])(?P<em>.{1,%d}?)(?<=[^\s*\\])\*(?![\w*])"
@@ -73,7 +100,7 @@ def markdown_to_jira(text: str) -> str:
         elif kind == "close":
             out.append("{code}" if value else "{noformat}")
         elif kind == "code":
-            out.append(value)
+            out.append(jira_code_block_line(value))
         else:
             out.append(_md_line_to_jira(value))
     return "\n".join(out)
@@ -125,13 +152,17 @@ def _md_inline_to_jira(text: str) -> str:
     def one(match: re.Match[str]) -> str:
         group = match.groupdict()
         if group["code"]:
-            return "{{" + group["code_text"].strip() + "}}"
+            return "{{" + jira_code_text(group["code_text"].strip()) + "}}"
         if group["src"]:
-            return f"!{group['src']}!"
+            src = safe_url(group["src"], IMAGE_SCHEMES)
+            return f"!{src}!" if src else _escape_for_jira(group["alt"])
         if group["href"]:
-            return f"[{_md_inline_to_jira(group['text'])}|{group['href']}]"
+            href = safe_url(group["href"])
+            text = _md_inline_to_jira(group["text"])
+            return f"[{_jira_link_text(text)}|{href}]" if href else text
         if group["auto"]:
-            return f"[{group['auto']}]"
+            auto = safe_url(group["auto"])
+            return f"[{auto}]" if auto else _escape_for_jira(group["auto"])
         if group["bold"]:
             return f"*{_md_inline_to_jira(group['bold_text'])}*"
         if group["em"] or group["em2"]:
@@ -142,12 +173,14 @@ def _md_inline_to_jira(text: str) -> str:
 
 
 def _escape_for_jira(text: str) -> str:
-    """Braces and brackets in Markdown text are just characters; in Jira they open a macro
-    ("Unknown macro: {timeout}") or a link."""
-    return _JIRA_OPENERS.sub(r"\\\g<0>", text)
+    """Braces, brackets and a ``!`` before a word in Markdown text are just characters; in Jira
+    they open a macro ("Unknown macro: {timeout}"), a link, a mention or an image."""
+    return jira_text(text)
 
 
-_JIRA_OPENERS = re.compile(r"(?<!\\)[{\[]")  # one already escaped stays as it is
+def _jira_link_text(text: str) -> str:
+    """Link text as Jira reads it between ``[`` and ``|``: no bracket or bar of its own."""
+    return re.sub(r"\\?\[", "(", re.sub(r"\\?\]", ")", text)).replace("|", "/")
 
 
 def _convert_inline(pattern: re.Pattern[str], convert_match, escape_text, text: str) -> str:  # type: ignore[no-untyped-def]
@@ -189,37 +222,42 @@ _JIRA_INLINE = _inline(
 def jira_to_markdown(text: str) -> str:
     out: list[str] = []
     block: str | None = None  # "code" or "noformat" while inside one
+    code: list[str] = []  # its lines, written out with a fence none of them can close
+    language = ""
     quoting = False
     in_table = False
     for line in text.replace("\r\n", "\n").split("\n"):
         if block is not None:
             end = line.find("{" + block + "}")
             if end < 0:
-                out.append(line)
+                code.append(line)
                 continue
             if line[:end].strip():
-                out.append(line[:end])
-            out.append("```")
+                code.append(line[:end])
+            out.extend(_fenced(code, language))
             line = line[end + len(block) + 2:]
-            block = None
+            block, code = None, []
             if not line.strip():
                 continue
         if match := _JIRA_BLOCK.match(line):
-            kind, language, rest = match.groups()
+            kind, parameters, rest = match.groups()
             end = rest.find("{" + kind + "}")
             if end >= 0:  # {code}x = 1{code} on one line
                 out.append(_prefix(quoting) + "`" + rest[:end] + "`" + _jira_inline_to_md(rest[end + len(kind) + 2:]))
                 continue
-            out.append("```" + (_code_language(language or "") if kind == "code" else ""))
+            language = _code_language(parameters or "") if kind == "code" else ""
             block = kind
             if rest.strip():
-                out.append(rest)
+                code.append(rest)
             continue
         if match := _JIRA_QUOTE_BLOCK.match(line):
             quoting = not quoting
+            closed_here = "{quote}" in match.group(1)  # {quote}said in one line{quote}
             rest = match.group(1).replace("{quote}", "")
             if rest.strip():
                 out.append("> " + _jira_inline_to_md(rest))
+            if closed_here:
+                quoting = not quoting
             continue
         if line.lstrip().startswith("|"):
             header = line.lstrip().startswith("||")
@@ -235,8 +273,16 @@ def jira_to_markdown(text: str) -> str:
         in_table = False
         out.append(_prefix(quoting) + _jira_line_to_md(line))
     if block is not None:
-        out.append("```")
+        out.extend(_fenced(code, language))
     return "\n".join(out)
+
+
+def _fenced(lines: list[str], language: str) -> list[str]:
+    """A fenced block of ``lines``, its fence longer than any run of backticks in them, so no
+    line of the code can close it on GitHub."""
+    longest = max((len(run) for line in lines for run in re.findall(r"`+", line)), default=0)
+    fence = "`" * max(3, longest + 1)
+    return [fence + (language if re.fullmatch(r"[\w+#.-]{0,40}", language) else ""), *lines, fence]
 
 
 def _code_language(parameters: str) -> str:
@@ -270,14 +316,18 @@ def _jira_inline_to_md(text: str) -> str:
         if group["code"]:
             return f"`{group['code']}`"
         if group["href"]:
-            return f"[{_jira_inline_to_md(group['text'])}]({group['href']})"
+            href = safe_url(group["href"])
+            text = _jira_inline_to_md(group["text"])
+            return f"[{text}]({href})" if href else text
         if group["bare"]:
-            return f"<{group['bare']}>"
+            bare = safe_url(group["bare"])
+            return f"<{bare}>" if bare else _escape_for_markdown(group["bare"])
         if group["mention"]:
             # never "@name": on GitHub that would notify whoever owns that login there
             return "a Jira user" if group["account"] else group["mention"]
         if group["image"]:
-            return f"![]({group['image']})"
+            image = safe_url(group["image"], IMAGE_SCHEMES)
+            return f"![]({image})" if image else ""
         if group["bold"]:
             return f"**{_jira_inline_to_md(group['bold'])}**"
         if group["em"]:
@@ -288,12 +338,13 @@ def _jira_inline_to_md(text: str) -> str:
 
 
 _JIRA_COLOR = re.compile(r"\{color(?::[^}]{0,40})?\}")
-_MARKDOWN_ACTIVE = re.compile(r"(?<!\\)[*`<]")  # one already escaped stays as it is
+_MARKDOWN_ACTIVE = re.compile(r"(?<!\\)[*`]")  # one already escaped stays as it is
 
 
 def _escape_for_markdown(text: str) -> str:
     """Characters that are plain in Jira text but not in GitHub's Markdown: a stray ``*`` would
-    start emphasis, a backtick code, and ``<service>`` would vanish as an unknown HTML tag."""
+    start emphasis, a backtick code. (``<service>``, which would vanish as an unknown HTML tag,
+    is broken by the inert pass with a zero-width space: a backslash before it is not enough.)"""
     return _MARKDOWN_ACTIVE.sub(r"\\\g<0>", text)
 
 
@@ -321,10 +372,13 @@ def _plain_inline(match: re.Match[str]) -> str:
     if group["code"]:
         return group["code_text"]
     if group["src"]:
-        return group["src"]
+        return safe_url(group["src"], IMAGE_SCHEMES) or group["alt"]
     if group["href"]:
         text = _MD_INLINE.sub(_plain_inline, group["text"])
-        return group["href"] if text == group["href"] else f"{text} ({group['href']})"
+        href = safe_url(group["href"])
+        if href is None:
+            return text
+        return href if text == group["href"] else f"{text} ({href})"
     if group["auto"]:
         return group["auto"]
     inner = group["bold_text"] or group["em"] or group["em2"] or group["strike"]

@@ -13,7 +13,23 @@ from dataclasses import asdict, dataclass, field
 from datetime import date, datetime, timedelta
 
 from service.events import ItemRef
+from service.store.followups import Followup
 from service.store.progress import ReviewProgress
+
+
+@dataclass(frozen=True)
+class FollowupFigures:
+    """Follow-ups of lessons in the window: how many, how they ended, how fast. Never by person."""
+
+    opened: int = 0
+    adopted: int = 0
+    not_opened: int = 0
+    done: int = 0
+    not_doing: int = 0
+    open: int = 0
+    open_past_due: int = 0
+    done_within_due: float | None = None  # share of those done (with a due date) done by it
+    median_days_to_done: float | None = None
 
 
 @dataclass(frozen=True)
@@ -37,13 +53,42 @@ class Progress:
     items_per_lesson: Spread  # items each captured lesson was posted on
     comments_by_tracker: dict[str, int] = field(default_factory=dict)
     by_incident_tracker: dict[str, dict[str, int]] = field(default_factory=dict)
+    followups: FollowupFigures = FollowupFigures()
 
     @property
     def capture_rate(self) -> float | None:
         return self.lessons_captured / self.reviews_opened if self.reviews_opened else None
 
 
-def summarise(rows: Sequence[ReviewProgress], since: date, today: date) -> Progress:
+def summarise_followups(rows: Sequence[Followup], today: date) -> FollowupFigures:
+    """Figures over listed follow-ups (an item removed from its lesson no longer counts)."""
+    listed = [row for row in rows if row.listed]
+    tracked = [row for row in listed if row.tracked]
+    done = [row for row in tracked if row.state == "done"]
+    dated = [row for row in done if row.due_on is not None and row.done_at is not None]
+    days = sorted((row.done_at - row.created_at).total_seconds() / 86400 for row in done
+                  if row.done_at is not None and row.done_at >= row.created_at)
+    return FollowupFigures(
+        opened=sum(row.origin == "opened" for row in listed),
+        adopted=sum(row.origin == "adopted" for row in listed),
+        not_opened=sum(row.origin == "not opened" for row in listed),
+        done=len(done),
+        not_doing=sum(row.state == "not doing" for row in tracked),
+        open=sum(row.state == "open" for row in tracked),
+        open_past_due=sum(row.state == "open" and row.due_on is not None and row.due_on < today for row in tracked),
+        done_within_due=(sum(row.done_at.date() <= row.due_on for row in dated  # type: ignore[union-attr, operator]
+                             ) / len(dated)) if dated else None,
+        median_days_to_done=round(_median(days), 1) if days else None,
+    )
+
+
+def _median(ordered: Sequence[float]) -> float:
+    middle = len(ordered) // 2
+    return ordered[middle] if len(ordered) % 2 else (ordered[middle - 1] + ordered[middle]) / 2
+
+
+def summarise(rows: Sequence[ReviewProgress], since: date, today: date,
+              followups: Sequence[Followup] = ()) -> Progress:
     captured = [row for row in rows if row.lesson_captured_at is not None]
     by_tracker: dict[str, dict[str, int]] = {}
     for row in rows:
@@ -62,6 +107,7 @@ def summarise(rows: Sequence[ReviewProgress], since: date, today: date) -> Progr
         items_per_lesson=spread([len(row.shared_on) for row in captured]),
         comments_by_tracker=dict(sorted(Counter(_source(item) for row in rows for item in row.shared_on).items())),
         by_incident_tracker=dict(sorted(by_tracker.items())),
+        followups=summarise_followups(followups, today),
     )
 
 
@@ -111,6 +157,16 @@ def render(progress: Progress) -> str:
         lines.append("  by incident tracker      " + "; ".join(
             f"{tracker} {counts['captured']} of {counts['opened']} captured"
             for tracker, counts in progress.by_incident_tracker.items()))
+    f = progress.followups
+    if f.opened or f.adopted or f.not_opened:
+        within = f"{f.done_within_due:.0%}" if f.done_within_due is not None else "-"
+        median = f"{f.median_days_to_done:g} days" if f.median_days_to_done is not None else "-"
+        lines += [
+            f"  follow-ups               {f.opened} opened, {f.adopted} adopted, {f.not_opened} not opened",
+            (f"  follow-ups' state        {f.done} done, {f.not_doing} not doing, {f.open} open "
+             f"({f.open_past_due} past their due date)"),
+            f"  follow-ups done          {within} within their due date, median {median} to done",
+        ]
     return "\n".join(lines) + "\n"
 
 

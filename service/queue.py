@@ -6,6 +6,8 @@ from collections.abc import Iterable
 from datetime import datetime
 
 from redis import Redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 from rq import Queue
 from rq.exceptions import NoSuchJobError
 from rq.job import Job, JobStatus
@@ -17,11 +19,23 @@ JOBS = {
     "incident_closed": "workers.open_review.open_review",
     "review_updated": "workers.sync_lesson.sync_lesson",
     "review_closed": "workers.sync_lesson.sync_lesson",
+    "item_state": "workers.followups.followup_state",
 }
 
 
-def connect(redis_url: str) -> Redis:
-    # short timeouts: the web answers a tracker within its deadline even when Redis is gone
+# the web's Redis: a tracker waits 10 s at most, and a recorded delivery the web could not queue
+# is queued by the worker's sweep, so the web gives Redis half a second and never retries
+WEB_TIMEOUT_SECONDS = 0.5
+
+
+def connect(redis_url: str, *, web: bool = False) -> Redis:
+    """A Redis client. Workers wait for Redis (2 s to connect, 5 s per answer, redis-py's
+    retries); ``web=True`` gives up after :data:`WEB_TIMEOUT_SECONDS` with no retry (redis-py
+    retries timeouts ten times by default, which would hold a request for a minute)."""
+    if web:
+        return Redis.from_url(redis_url, socket_connect_timeout=WEB_TIMEOUT_SECONDS,
+                              socket_timeout=WEB_TIMEOUT_SECONDS, retry=Retry(NoBackoff(), 0),
+                              health_check_interval=30)
     return Redis.from_url(redis_url, socket_connect_timeout=2, socket_timeout=5, health_check_interval=30)
 
 

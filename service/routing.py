@@ -5,14 +5,14 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from config.rules import Rule
+from config.rules import ReviewTarget, Rule
 from service.events import Event, EventKind, Item
 
 
 @dataclass(frozen=True)
 class Decision:
     rule: Rule | None
-    target: str | None  # "jira:OPS" or "github:owner/repo"
+    target: ReviewTarget | None
     reason: str
 
     @property
@@ -29,14 +29,14 @@ def select_rule(event: Event, rules: Sequence[Rule]) -> Decision:
                                     "add a [[rules]] entry with source = \"pagerduty\" and a review target")
     for index, rule in enumerate(candidates, start=1):
         if _matches(rule, event.item):
-            target = rule.review or _beside(event.item)
+            target = rule.target or _beside(event.item)
             return Decision(rule, target, f"selected by {rule.label} #{index}, review in {target}")
     return Decision(None, None, f"no {event.source} rule selects this incident")
 
 
-def _beside(item: Item) -> str:
+def _beside(item: Item) -> ReviewTarget:
     """The default target: the incident's own repository or project."""
-    return f"{item.ref.source}:{item.ref.project}"
+    return ReviewTarget.parse(f"{item.ref.source}:{item.ref.project}")
 
 
 def _matches(rule: Rule, item: Item) -> bool:

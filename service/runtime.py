@@ -10,6 +10,7 @@ from sqlalchemy import Engine
 
 from config.settings import API_CREDENTIALS, Settings
 from service import queue as jobs_queue
+from service.markers import MarkerKeys
 from service.store.engine import make_engine
 from service.trackers.base import TrackerClient
 from service.trackers.errors import PermanentTrackerError
@@ -23,6 +24,7 @@ class Runtime:
     queue: Queue
     clients: dict[str, TrackerClient] = field(default_factory=dict)
     """The tracker clients with credentials; built by :meth:`with_clients` (workers only)."""
+    _marker_keys: MarkerKeys | None = field(default=None, repr=False)
 
     @classmethod
     def build(cls, settings: Settings) -> Runtime:
@@ -30,10 +32,20 @@ class Runtime:
         return cls(settings, make_engine(settings.database_url), redis, jobs_queue.queue(redis))
 
     def with_clients(self) -> Runtime:
+        """Build the tracker clients, with the marker keys (``LESSONLOOP_MARKER_KEY``, or the
+        key the store generated once: the store must be migrated first)."""
         from service.trackers.registry import build_clients
 
-        self.clients = dict(build_clients(self.settings, redis=self.redis))
+        self.clients = dict(build_clients(self.settings, self.marker_keys(), redis=self.redis))
         return self
+
+    def marker_keys(self) -> MarkerKeys:
+        """The keys that sign and verify markers, read once (the store must be migrated)."""
+        if self._marker_keys is None:
+            from service.store.instance import marker_keys
+
+            self._marker_keys = marker_keys(self.engine, self.settings)
+        return self._marker_keys
 
     def client(self, source: str) -> TrackerClient:
         """The client for ``source``, or a permanent error that says which settings it needs."""
@@ -56,4 +68,7 @@ def all_secrets(settings: Settings) -> list[str]:
             value = getattr(tracker, name)
             items = value if isinstance(value, tuple) else (value,)
             values.extend(item.get_secret_value() for item in items if hasattr(item, "get_secret_value"))
+    values.extend(key.get_secret_value() for key in settings.marker_keys)
+    if settings.jira.email and settings.jira.api_token is not None:  # what Basic auth base64-encodes
+        values.append(f"{settings.jira.email}:{settings.jira.api_token.get_secret_value()}")
     return values

@@ -12,15 +12,15 @@ from redis.exceptions import RedisError
 from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.exceptions import RequestEntityTooLarge
 
+from service import breaker as redis_breaker
 from service import logs
-from service.events import EventKind, UnreadableBody
+from service.events import Event, EventKind, UnreadableBody
 from service.queue import enqueue_delivery
 from service.routing import select_rule
 from service.runtime import Runtime
 from service.sources import SOURCES
 from service.sources.base import kept
-from service.sources.signing import body_digest
-from service.store import deliveries
+from service.store import deliveries, followups
 
 blueprint = Blueprint("webhooks", __name__)
 log = logs.get(__name__)
@@ -45,6 +45,26 @@ def _read_body(limit: int) -> bytes:
             raise RequestEntityTooLarge()
         chunks.append(chunk)
     return b"".join(chunks)
+
+
+def _enqueue(runtime: Runtime, delivery_pk: int, event_kind: str, job_id: str) -> bool:
+    """Queue the delivery's job, or say it was not: recorded is enough, since the worker's
+    sweep queues it once Redis is back. Redis that failed a moment ago is not tried (see
+    :mod:`service.breaker`), so a dead Redis costs one request half a second, not every one."""
+    breaker = redis_breaker.of(current_app)
+    if not breaker.allow():
+        log.warning("recorded but not queued (Redis failed moments ago); the sweep will enqueue it",
+                    delivery=delivery_pk)
+        return False
+    try:
+        enqueue_delivery(runtime.queue, delivery_pk, event_kind, job_id, runtime.settings.server.job_timeout_seconds)
+    except RedisError as error:
+        breaker.failed()
+        log.warning("recorded but not queued; the sweep will enqueue it", delivery=delivery_pk,
+                    error=type(error).__name__)
+        return False
+    breaker.succeeded()
+    return True
 
 
 @blueprint.post("/webhooks/<source>")
@@ -75,12 +95,20 @@ def receive(source: str):  # type: ignore[no-untyped-def]
         return _answer(200, "ping", reason="pong")
     if event.kind is EventKind.NOT_RELEVANT:
         return _answer(200, "not relevant", reason=event.reason, event=event.name)
-    if event.kind is EventKind.INCIDENT_CLOSED:
-        decision = select_rule(event, settings.rules)
-        if not decision.selected:
-            return _answer(200, "not relevant", reason=decision.reason, event=event.name)
+    try:
+        kind = _kind_to_record(runtime, event)
+    except SQLAlchemyError as error:
+        log.error("could not ask the store about a follow-up", source=source, error=type(error).__name__)
+        return _answer(503, "error", reason="could not record the delivery; retry later")
+    if kind is EventKind.NOT_RELEVANT:
+        reason = event.reason
+        if event.kind is EventKind.INCIDENT_CLOSED:
+            reason = select_rule(event, settings.rules).reason
+        elif event.kind is EventKind.ITEM_STATE:
+            reason = f"{event.reason}; not a follow-up lessonloop tracks"
+        return _answer(200, "not relevant", reason=reason, event=event.name)
 
-    delivery_id = adapter.delivery_id(request.headers, event) or body_digest(body)
+    delivery_id = adapter.delivery_id(request.headers, event) or deliveries.body_digest(body)
     item_ref = str(event.item.ref) if event.item else None
     try:
         recorded = deliveries.record(
@@ -88,7 +116,7 @@ def receive(source: str):  # type: ignore[no-untyped-def]
             source=source,
             delivery_id=delivery_id[:200],
             event_name=event.name[:100],
-            event_kind=event.kind.value,
+            event_kind=kind.value,
             item_ref=item_ref,
             headers=kept(request.headers, adapter.kept_headers),
             body=body,
@@ -101,15 +129,23 @@ def receive(source: str):  # type: ignore[no-untyped-def]
         return _answer(200, "duplicate", reason="this delivery was received before", delivery=recorded.delivery_pk)
 
     job_id = deliveries.job_id_for(recorded.delivery_pk)
-    queued = True
-    try:
-        enqueue_delivery(runtime.queue, recorded.delivery_pk, event.kind.value, job_id,
-                         settings.server.job_timeout_seconds)
-    except RedisError as error:
-        # recorded is enough: the worker's sweep enqueues it once Redis is back
-        queued = False
-        log.warning("recorded but not queued; the sweep will enqueue it", delivery=recorded.delivery_pk,
-                    error=type(error).__name__)
+    queued = _enqueue(runtime, recorded.delivery_pk, kind.value, job_id)
     log.info("delivery accepted", source=source, delivery=recorded.delivery_pk, delivery_id=delivery_id,
-             tracker_event=event.name, kind=event.kind.value, item=item_ref, queued=queued)
-    return _answer(202, "queued", delivery=recorded.delivery_pk, job=job_id, queued=queued, kind=event.kind.value)
+             tracker_event=event.name, kind=kind.value, item=item_ref, queued=queued)
+    return _answer(202, "queued", delivery=recorded.delivery_pk, job=job_id, queued=queued, kind=kind.value)
+
+
+def _kind_to_record(runtime: Runtime, event: Event) -> EventKind:
+    """What the delivery is to lessonloop: an incident close a rule selects, a state change of a
+    follow-up it tracks (the parser cannot know that: the store does), or nothing."""
+    if event.kind is EventKind.INCIDENT_CLOSED:
+        if select_rule(event, runtime.settings.rules).selected:
+            return event.kind
+        return EventKind.ITEM_STATE if _is_followup(runtime, event) else EventKind.NOT_RELEVANT
+    if event.kind is EventKind.ITEM_STATE:
+        return event.kind if _is_followup(runtime, event) else EventKind.NOT_RELEVANT
+    return event.kind
+
+
+def _is_followup(runtime: Runtime, event: Event) -> bool:
+    return event.item is not None and followups.is_followup(runtime.engine, str(event.item.ref))

@@ -1,68 +1,140 @@
-"""Serving the app with gunicorn (a production WSGI server), configured from our command line.
+"""Serving the app with waitress, built from the settings the command loaded.
 
-``gunicorn 'service.wsgi:app'`` also works: the module-level ``app`` is built lazily from the
-environment, so the Dockerfile and other process managers can use gunicorn directly.
+Why waitress (docs/server.md has the longer story): its one asyncore thread reads every
+request whole, headers and body, before a worker thread sees it, so a client that stalls
+mid-request holds a file descriptor, never a thread; gunicorn's sync and gthread workers give
+such a client a thread (or a whole worker) until its timeout. Waitress alone does not bound how
+long a request may take to arrive (``channel_timeout`` counts silence, so a client sending one
+byte every few seconds lives forever): :class:`DeadlineChannel` adds that deadline.
+
+The app runs in this process, from the ``Settings`` object the command built: there is no
+second settings load in a worker process that could read another file.
 """
 
 from __future__ import annotations
 
-import os
-from collections.abc import Callable
+import resource
+import signal
+import sys
+import time
 from typing import Any
 
-from gunicorn.app.base import BaseApplication
+# waitress ships no type hints (and typeshed's types-waitress is not a dependency we want)
+from waitress.channel import HTTPChannel  # type: ignore[import-untyped]
+from waitress.server import TcpWSGIServer  # type: ignore[import-untyped]
 
-from config.settings import load_settings
-from service import logs
-from service.app import create_app
-from service.runtime import all_secrets
+from config.settings import Settings
+
+# file descriptors kept back for the store, Redis, logs and the listening socket
+_SPARE_DESCRIPTORS = 64
+_MAX_CONNECTIONS = 10_000
 
 
-def build_app():  # type: ignore[no-untyped-def]
+class DeadlineChannel(HTTPChannel):  # type: ignore[misc]  # subclassing an untyped class
+    """A connection that must deliver each request complete within the server's deadline.
+
+    ``incomplete_since`` is when the connection began owing us a request: when it was accepted,
+    or when the first bytes of a request came after an earlier one was read whole. It is
+    ``None`` while nothing is owed (between requests on a kept-alive connection, where
+    waitress's own inactivity timeout applies). Only the asyncore thread touches it.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.incomplete_since: float | None = time.monotonic()
+
+    def received(self, data: bytes) -> bool:
+        result = bool(super().received(data))
+        if self.request is None:  # every byte so far belongs to complete requests
+            self.incomplete_since = None
+        elif self.incomplete_since is None:
+            self.incomplete_since = time.monotonic()
+        return result
+
+
+class ReceiverServer(TcpWSGIServer):  # type: ignore[misc]  # subclassing an untyped class
+    """Waitress's TCP server, whose periodic maintenance also drops connections whose request
+    has not arrived whole within ``read_timeout`` seconds."""
+
+    channel_class = DeadlineChannel
+
+    def __init__(self, *args: Any, read_timeout: float, **kwargs: Any) -> None:
+        self.read_timeout = read_timeout
+        super().__init__(*args, **kwargs)
+
+    def maintenance(self, now: float) -> None:
+        super().maintenance(now)
+        cutoff = time.monotonic() - self.read_timeout
+        for channel in list(self.active_channels.values()):
+            started = getattr(channel, "incomplete_since", None)
+            if started is not None and started < cutoff and not channel.requests:
+                channel.will_close = True  # closed on the loop's next pass
+
+
+def connection_limit() -> int:
+    """As many connections as this process may open descriptors for (raising the soft limit to
+    the hard one first): every stalled client costs one, and a full table stops ``accept``."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = min(hard if hard != resource.RLIM_INFINITY else _MAX_CONNECTIONS * 2, _MAX_CONNECTIONS * 2)
+    if soft != resource.RLIM_INFINITY and soft < wanted:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
+            soft = wanted
+        except (ValueError, OSError):
+            pass
+    usable = _MAX_CONNECTIONS * 2 if soft == resource.RLIM_INFINITY else soft
+    return max(100, min(_MAX_CONNECTIONS, usable - _SPARE_DESCRIPTORS))
+
+
+def make_server(app: Any, settings: Settings, host: str, port: int, threads: int) -> ReceiverServer:
+    """The server ``lessonloop web`` runs, bound (``port`` 0 picks a free one: read it back
+    from ``effective_port``) but not yet running: call ``run()``."""
+    read_timeout = settings.server.read_timeout_seconds
+    return ReceiverServer(
+        app,
+        read_timeout=read_timeout,
+        host=host,
+        port=port,
+        threads=threads,
+        connection_limit=connection_limit(),
+        backlog=2048,
+        asyncore_use_poll=True,  # select() stops at descriptor 1024
+        channel_timeout=read_timeout,  # idle kept-alive connections
+        cleanup_interval=1,  # how often the deadline is checked
+        # one byte over the app's limit, so the app's own 413, with its reason, answers
+        max_request_body_size=settings.server.max_body_bytes + 1,
+        ident="lessonloop",
+        expose_tracebacks=False,
+        log_socket_errors=False,
+    )
+
+
+def serve(app: Any, settings: Settings, host: str, port: int, threads: int) -> None:
+    """Run the server in the foreground until SIGTERM or SIGINT; requests being handled then
+    are finished first (waitress waits for its threads)."""
+    server = make_server(app, settings, host, port, threads)
+    shown = f"[{host}]" if ":" in host else host
+    # the port read back, so `--port 0` tells which one it got
+    print(f"lessonloop: web listening on http://{shown}:{server.effective_port}", file=sys.stderr, flush=True)
+
+    def stop(*_: object) -> None:
+        raise SystemExit(0)
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    server.run()
+    server.close()
+
+
+def build_app() -> Any:
+    """The app from the environment (``$LESSONLOOP_CONFIG`` or ./lessonloop.toml), for
+    ``waitress-serve --call service.wsgi:build_app`` and other WSGI servers; ``lessonloop web``
+    passes the settings it loaded instead."""
+    from config.settings import load_settings
+    from service import logs
+    from service.app import create_app
+    from service.runtime import all_secrets
+
     settings = load_settings()
     logs.configure(settings.server.log_level, settings.server.log_format, all_secrets(settings))
     return create_app(settings)
-
-
-class _Server(BaseApplication):  # type: ignore[misc]
-    def __init__(self, options: dict[str, Any], loader: Callable[[], Any]) -> None:
-        self.options = options
-        self.loader = loader
-        super().__init__()
-
-    def load_config(self) -> None:
-        for key, value in self.options.items():
-            self.cfg.set(key, value)
-
-    def load(self):  # type: ignore[no-untyped-def]
-        return self.loader()
-
-
-def default_workers() -> int:
-    return min(4, (os.cpu_count() or 1) + 1)
-
-
-def serve(host: str, port: int, workers: int, threads: int, loader: Callable[[], Any] = build_app) -> None:
-    """Run gunicorn in the foreground; ``loader`` builds the app in each worker process."""
-    _Server(
-        {
-            "bind": f"[{host}]:{port}" if ":" in host else f"{host}:{port}",
-            "workers": workers,
-            "threads": threads,
-            "worker_class": "gthread",
-            # trackers wait 5-10 s for an answer; a request that takes 30 s is stuck
-            "timeout": 30,
-            "graceful_timeout": 20,
-            "keepalive": 5,
-            "accesslog": None,
-            "errorlog": "-",
-            "loglevel": "warning",
-        },
-        loader,
-    ).run()
-
-
-def __getattr__(name: str):  # type: ignore[no-untyped-def]
-    if name == "app":
-        return build_app()
-    raise AttributeError(name)

@@ -58,6 +58,20 @@ review = "jira:OPS"
 """
 
 
+_TEST_KNOBS = {"LESSONLOOP_TEST_REDIS_URL", "LESSONLOOP_TEST_POSTGRES_URL", "LESSONLOOP_WALKTHROUGH_REDIS_URL"}
+
+
+@pytest.fixture(autouse=True)
+def no_ambient_settings(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Tests never read the caller's settings: none of their ``LESSONLOOP_*``, ``REDIS_URL`` or
+    ``DATABASE_URL``, and a working directory with no ``lessonloop.toml`` (the walkthrough
+    leaves one in the clone's root)."""
+    for name in list(os.environ):
+        if (name.startswith("LESSONLOOP_") and name not in _TEST_KNOBS) or name in ("REDIS_URL", "DATABASE_URL"):
+            monkeypatch.delenv(name)
+    monkeypatch.chdir(tmp_path_factory.mktemp("cwd"))
+
+
 def base_env() -> dict[str, str]:
     return {
         "LESSONLOOP_GITHUB_WEBHOOK_SECRET": GITHUB_SECRET,

@@ -7,6 +7,7 @@ import copy
 import uuid
 from typing import Any
 
+from service import markers
 from tests import payloads
 from tests.conftest import GITHUB_SECRET, JIRA_SECRET, PAGERDUTY_SECRET
 from tests.doubles.github import GitHubDouble
@@ -122,3 +123,22 @@ def _fill(body: str, sections: dict[str, str], heading: str) -> str:
         if not skipping:
             out.append(line)
     return "\n".join(out)
+
+
+def send(client, delivery: payloads.Delivery) -> dict[str, Any]:  # type: ignore[no-untyped-def]
+    """Post a delivery through the app; it must be accepted (2xx). Returns the JSON answer."""
+    response = client.post(delivery.path, data=delivery.body, headers=delivery.headers)
+    assert response.status_code in (200, 202), response.get_json()
+    return response.get_json()  # type: ignore[no-any-return]
+
+
+def work(runtime) -> None:  # type: ignore[no-untyped-def]
+    """Run a real RQ worker in this process until the queue is empty."""
+    from workers.runner import run_worker
+
+    run_worker(runtime, burst=True, forking=False)
+
+
+def marked(comments: list[dict[str, Any]], kind: str) -> list[dict[str, Any]]:
+    """The comments (or notes) whose text carries a marker of ``kind``, verified or not."""
+    return [c for c in comments if markers.find_kind(c.get("body") or c.get("content") or "", kind)]

@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import GITHUB_SECRET, REDIS_URL, RULES_TOML, base_env
 
 
@@ -80,3 +82,170 @@ def test_check_online_asks_each_tracker_who_we_are(tmp_path: Path, redis, github
     assert refused.returncode == 1
     assert "github: " in refused.stdout and "401" in refused.stdout
     assert "revoked" not in refused.stdout
+
+
+def test_check_online_names_the_url_it_could_not_reach(tmp_path: Path) -> None:
+    env = {"REDIS_URL": "redis://127.0.0.1:1/0", "DATABASE_URL": f"sqlite:///{tmp_path / 'l.db'}",
+           "LESSONLOOP_GITHUB_TOKEN": "t", "LESSONLOOP_GITHUB_API_URL": "http://127.0.0.1:1"}
+    result = lessonloop("check", "--online", env=env, cwd=tmp_path)
+    assert result.returncode == 1
+    assert "github: " in result.stdout and "(API at http://127.0.0.1:1)" in result.stdout
+
+
+# --- one line, naming what to fix, where a traceback used to be ------------------------------------
+
+def one_line(result: subprocess.CompletedProcess[str]) -> str:
+    assert "Traceback" not in result.stderr, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    return lines[0]
+
+
+def test_a_missing_sqlite_folder_is_refused_not_created(tmp_path: Path) -> None:
+    missing = tmp_path / "nonexistent" / "dir"
+    for command in (("lessons", "list"), ("lessons", "stats"), ("replay", "--failed"), ("worker", "--burst")):
+        result = lessonloop(*command, env={"DATABASE_URL": f"sqlite:///{missing}/x.db", "REDIS_URL": REDIS_URL},
+                            cwd=tmp_path)
+        assert result.returncode == 3, command
+        assert one_line(result) == (f"lessonloop: DATABASE_URL: the folder {missing} does not exist: create it, or "
+                                    "fix the path (sqlite:///relative/path.db, sqlite:////absolute/path.db)")
+    assert not missing.parent.exists()
+
+
+def test_a_store_path_that_is_a_folder_is_refused(tmp_path: Path) -> None:
+    result = lessonloop("lessons", "list", env={"DATABASE_URL": f"sqlite:///{tmp_path}"}, cwd=tmp_path)
+    assert result.returncode == 3 and "is a folder" in one_line(result)
+
+
+def test_export_to_a_missing_folder_or_a_folder_says_so(tmp_path: Path) -> None:
+    env = {"DATABASE_URL": f"sqlite:///{tmp_path / 'l.db'}"}
+    missing = lessonloop("lessons", "export", "-o", str(tmp_path / "no" / "x.json"), env=env, cwd=tmp_path)
+    assert missing.returncode == 1
+    assert one_line(missing) == f"lessonloop: cannot write {tmp_path / 'no' / 'x.json'}: No such file or directory"
+    folder = lessonloop("lessons", "export", "-o", str(tmp_path), env=env, cwd=tmp_path)
+    assert folder.returncode == 1 and one_line(folder).endswith("Is a directory")
+
+
+def test_settings_errors_name_what_the_operator_wrote(tmp_path: Path) -> None:
+    (tmp_path / "cfg.toml").write_text("redis_url = 5\n")
+    assert one_line(lessonloop("--config", "cfg.toml", "check", env={}, cwd=tmp_path)) == (
+        "lessonloop: cfg.toml: redis_url: Input should be a valid string")
+    assert one_line(lessonloop("--config", "missing.toml", "check", env={}, cwd=tmp_path)) == (
+        "lessonloop: --config: no such file: missing.toml")
+    assert one_line(lessonloop("check", env={"LESSONLOOP_CONFIG": "gone.toml"}, cwd=tmp_path)) == (
+        "lessonloop: LESSONLOOP_CONFIG: no such file: gone.toml")
+    assert one_line(lessonloop("check", env={"REDIS_URL": "redis://localhost:6379/abc"}, cwd=tmp_path)) == (
+        "lessonloop: REDIS_URL: the database after the host must be a number (redis://HOST:6379/0), got 'abc'")
+
+
+def test_small_commands_say_what_is_wrong(tmp_path: Path, redis) -> None:  # type: ignore[no-untyped-def]
+    env = {"REDIS_URL": REDIS_URL, "DATABASE_URL": f"sqlite:///{tmp_path / 'l.db'}"}
+    assert one_line(lessonloop("replay", env=env, cwd=tmp_path)) == (
+        "lessonloop: name deliveries to replay (numbers, or SOURCE:DELIVERY-ID), or use --failed")
+    assert one_line(lessonloop("lessons", "show", "not-a-ref", env=env, cwd=tmp_path)).startswith(
+        "lessonloop: not an item ref: 'not-a-ref'")
+    down = lessonloop("link", "github:a/b#1", "jira:OPS-1", env=env | {"REDIS_URL": "redis://127.0.0.1:1/0"},
+                      cwd=tmp_path)
+    assert down.returncode == 0 and down.stdout.startswith("linked:")  # no lesson yet: Redis is not needed
+    helped = lessonloop("--help", env={}, cwd=tmp_path).stdout
+    assert "``" not in helped and "link" in helped and "lessons" in helped
+
+
+def test_check_validates_the_people_table(tmp_path: Path) -> None:
+    (tmp_path / "good.toml").write_text('[people]\n"ana@globex.example" = { github = "sre-ana", jira = '
+                                        '"5b109f2e9729b51b54dc274d", pagerduty = "PUSER01" }\n')
+    env = {"REDIS_URL": "redis://127.0.0.1:1/0", "DATABASE_URL": f"sqlite:///{tmp_path / 'l.db'}"}
+    assert "people: 1 mapped across trackers" in lessonloop("--config", "good.toml", "check", env=env,
+                                                            cwd=tmp_path).stdout
+    for table, said in [
+        ('"ana" = { github = "sre-ana" }', "people: [people] keys are email addresses, got 'ana'"),
+        ('"a@b.example" = { github = "sre ana" }', "is not a GitHub login"),
+        ('"a@b.example" = { pagerduty = "x" }', "is not a PagerDuty user id"),
+        ('"a@b.example" = { slack = "U1" }', "Extra inputs are not permitted"),
+    ]:
+        (tmp_path / "bad.toml").write_text(f"[people]\n{table}\n")
+        result = lessonloop("--config", "bad.toml", "check", env=env, cwd=tmp_path)
+        assert result.returncode == 2 and said in one_line(result), result.stderr
+
+
+# --- lessons lint -----------------------------------------------------------------------------
+
+BLAME_SETS = Path(__file__).parent / "fixtures" / "blame"
+
+
+@pytest.mark.parametrize("name,size", [("sentences.tsv", 300), ("heldout.tsv", 100)])
+def test_lint_on_the_labelled_sets_keeps_its_precision_and_recall(tmp_path: Path, name: str, size: int) -> None:
+    """The quality floor of the blameless-language nudge, through the command, on the fixed
+    labelled sets: every sentence a paragraph of its own, each finding mapped back to its sentence
+    by the line it reports. Deterministic (the same set and rules give the same figures)."""
+    rows = []
+    for line in (BLAME_SETS / name).read_text(encoding="utf-8").splitlines():
+        if line.strip() and not line.startswith(("#", "label\t")):
+            label, sentence = line.split("\t")[:2]
+            rows.append((label, sentence.replace("\\n", "\n")))
+    starts: dict[int, int] = {}
+    text, line_number = [], 1
+    for index, (_, sentence) in enumerate(rows):
+        starts[line_number] = index
+        text.append(sentence)
+        line_number += sentence.count("\n") + 2
+    (tmp_path / "set.md").write_text("\n\n".join(text) + "\n", encoding="utf-8")
+    result = lessonloop("lessons", "lint", "set.md", "--format", "json", env={}, cwd=tmp_path)
+    assert result.returncode == 1, result.stderr
+    import json
+
+    flagged = set()
+    for finding in json.loads(result.stdout)["findings"]:
+        first = max(start for start in starts if start <= finding["line"])
+        flagged.add(starts[first])
+    tp = sum(1 for index in flagged if rows[index][0] == "blame")
+    fp = len(flagged) - tp
+    blame = sum(1 for label, _ in rows if label == "blame")
+    precision, recall = tp / (tp + fp), tp / blame
+    assert len(rows) >= size
+    assert precision >= 0.9, (precision, [rows[i][1] for i in flagged if rows[i][0] == "ok"])
+    assert recall >= 0.7, recall
+
+
+def test_lint_exit_codes_and_formats(tmp_path: Path) -> None:
+    (tmp_path / "clean.md").write_text("## What happened\n\nThe deploy tool forgot the flag.\n")
+    (tmp_path / "blaming.md").write_text("## Why\n\nThe canary watched latency only.\nBob forgot the flag.\n")
+    clean = lessonloop("lessons", "lint", "clean.md", env={}, cwd=tmp_path)
+    assert (clean.returncode, clean.stdout, clean.stderr.strip()) == (0, "", "no blaming language found")
+    found = lessonloop("lessons", "lint", "blaming.md", env={}, cwd=tmp_path)
+    assert found.returncode == 1
+    assert found.stdout.splitlines() == [
+        "line 4: Bob forgot the flag.",
+        '  rule: person-failure ("Bob forgot")',
+        "  ask:  What made this the reasonable thing to do at the time? What would have caught it?",
+    ]
+    assert found.stderr.strip() == "1 sentence to reconsider"
+
+
+def test_lint_needs_no_settings(tmp_path: Path) -> None:
+    (tmp_path / "lessonloop.toml").write_text("this is not TOML [")
+    (tmp_path / "lesson.md").write_text("The intern was careless.\n")
+    result = lessonloop("lessons", "lint", "lesson.md", env={"REDIS_URL": "http://nope"}, cwd=tmp_path)
+    assert result.returncode == 1, result.stderr
+    assert 'rule: judgement ("intern was careless")' in result.stdout
+
+
+def test_lint_reads_standard_input(tmp_path: Path) -> None:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("LESSONLOOP_")}
+    for args in (("lessons", "lint"), ("lessons", "lint", "-")):
+        result = subprocess.run([sys.executable, "-m", "service.cli", *args, "--format", "json"], cwd=tmp_path,
+                                env=clean, input="It was human error.\n\nWe expected the canary to stop it.\n",
+                                capture_output=True, text=True, timeout=60, check=False)
+        assert result.returncode == 1, result.stderr
+        assert '"rule": "human-error"' in result.stdout and '"line": 1' in result.stdout
+        assert '"count": 1' in result.stdout
+
+
+def test_lint_refuses_what_it_cannot_read(tmp_path: Path) -> None:
+    (tmp_path / "latin1.md").write_bytes("Bob oublia le drapeau \xe0 midi.".encode("latin-1"))
+    (tmp_path / "folder").mkdir()
+    for name, message in (("latin1.md", "latin1.md is not UTF-8 text"), ("folder", "folder is a folder"),
+                          ("missing.md", "cannot read missing.md: No such file or directory")):
+        result = lessonloop("lessons", "lint", name, env={}, cwd=tmp_path)
+        assert result.returncode == 2, (name, result.stderr)
+        assert result.stdout == "" and result.stderr.startswith(f"lessonloop: {message}"), result.stderr

@@ -13,7 +13,7 @@ import pytest
 
 from service import markers
 from service.runtime import Runtime
-from service.store import deliveries, lessons
+from service.store import deliveries, followups, lessons
 from tests import loop
 from tests.conftest import base_env
 from tests.processes import kill_worker, wait_for
@@ -33,10 +33,13 @@ def ours(comments: list[dict], kind: str) -> list[dict]:  # type: ignore[type-ar
     return [c for c in comments if markers.find_kind(c.get("body") or "", kind)]
 
 
-def _crash_during(runtime: Runtime, trackers: dict[str, str], double, operation: str, when: str) -> None:  # type: ignore[no-untyped-def]
+def _crash_during(runtime: Runtime, trackers: dict[str, str], double, operation: str, when: str,  # type: ignore[no-untyped-def]
+                  run_after: bool = True, skip: int = 0) -> None:
     """Start a worker, hold ``operation`` at the double, and SIGKILL the worker and its horse
     there; then run the sweep and an in-process worker, as the next worker to start would."""
-    served_before = len(double.calls(operation))
+    served_before = len(double.calls(operation)) + skip
+    if skip:  # let the first ``skip`` calls of the operation through
+        double.slow_next(skip, 0, operation=operation)
     if when == "before":
         double.slow_next(1, 60, operation=operation)
     else:
@@ -57,7 +60,8 @@ def _crash_during(runtime: Runtime, trackers: dict[str, str], double, operation:
     for key in runtime.redis.scan_iter("lessonloop:lock:*"):
         runtime.redis.delete(key)
     sweep(runtime, older_than_seconds=0)
-    run_worker(runtime, burst=True, forking=False)
+    if run_after:
+        run_worker(runtime, burst=True, forking=False)
 
 
 STEPS_OF_OPEN_REVIEW = [
@@ -120,3 +124,61 @@ def test_an_edit_killed_after_the_tracker_edited_the_comment(client, runtime: Ru
     for repo in (INCIDENT_REPO, REVIEW_REPO):
         posted = ours(github_double.comments_on(repo, 1), markers.LESSON)
         assert len(posted) == 1 and "signals it is given" in posted[0]["body"]
+
+
+# --- follow-ups -------------------------------------------------------------------------------
+
+FOLLOWUP_CHANGES = ("- Add error rate to canary checks (https://github.com/acme/web/issues/1)\n"
+                    "- Alert on the 5xx rate of each deploy\n"
+                    "- Write a runbook for rolling back a canary\n")
+STEPS_OF_FOLLOWUPS = [
+    ("get_issue", "before"),  # reading the issue an item adopts (after the review itself)
+    ("create_issue", "before"),  # opening the first task
+    ("create_issue", "after"),  # the task exists, we never heard of it: found by its marker
+    ("list_issues", "before"),  # searching for it, on the run after that
+]
+
+
+def _review_with_followups(client, runtime: Runtime, github_double) -> int:  # type: ignore[no-untyped-def]
+    github_double.add_issue("acme/web", "Canary watches latency only")
+    send(client, loop.github_issue_event(github_double, INCIDENT_REPO, 1, "closed"))
+    run_worker(runtime, burst=True, forking=False)
+    review = github_double.issues[REVIEW_REPO][1]
+    review["body"] = loop.fill_lesson_markdown(review["body"],
+                                               loop.FILLED_MARKDOWN | {"What we'll change": FOLLOWUP_CHANGES})
+    review["state"] = "closed"
+    return send(client, loop.github_issue_event(github_double, REVIEW_REPO, 1, "closed"))
+
+
+@pytest.mark.parametrize(("operation", "when"), STEPS_OF_FOLLOWUPS)
+def test_follow_ups_killed_at_any_step_end_as_an_uninterrupted_run(  # type: ignore[no-untyped-def]
+    client, runtime: Runtime, trackers, github_double, operation: str, when: str
+) -> None:
+    delivery_pk = _review_with_followups(client, runtime, github_double)
+    if operation == "list_issues":  # a crash after the create, then one while searching for it
+        _crash_during(runtime, trackers, github_double, "create_issue", "after", run_after=False)
+    # the first get_issue reads the review: hold the second, the adopted issue's
+    _crash_during(runtime, trackers, github_double, operation, when, skip=1 if operation == "get_issue" else 0)
+    assert deliveries.get(runtime.engine, delivery_pk).status == deliveries.DONE  # type: ignore[union-attr]
+    assert len(github_double.issues[REVIEW_REPO]) == 3  # the review and two tasks, never a third
+    rows = followups.of_review(runtime.engine, f"github:{REVIEW_REPO}#1")
+    assert sorted((r.origin, r.ref) for r in rows) == [
+        ("adopted", "github:acme/web#1"), ("opened", f"github:{REVIEW_REPO}#2"), ("opened", f"github:{REVIEW_REPO}#3")]
+    [comment] = ours(github_double.comments_on(INCIDENT_REPO, 1), markers.LESSON)
+    assert comment["body"].count("**open, due") == 3
+
+
+def test_a_state_change_killed_after_the_comment_was_edited(  # type: ignore[no-untyped-def]
+    client, runtime: Runtime, trackers, github_double
+) -> None:
+    _review_with_followups(client, runtime, github_double)
+    run_worker(runtime, burst=True, forking=False)
+    task = github_double.issues[REVIEW_REPO][2]
+    task.update(state="closed", state_reason="completed")
+    delivery_pk = send(client, loop.github_issue_event(github_double, REVIEW_REPO, 2, "closed"))
+    _crash_during(runtime, trackers, github_double, "update_comment", "after")
+    assert deliveries.get(runtime.engine, delivery_pk).status == deliveries.DONE  # type: ignore[union-attr]
+    assert followups.by_ref(runtime.engine, f"github:{REVIEW_REPO}#2")[0].state == "done"
+    for repo in (INCIDENT_REPO, REVIEW_REPO):
+        [comment] = ours(github_double.comments_on(repo, 1), markers.LESSON)
+        assert "**done**" in comment["body"]

@@ -212,7 +212,8 @@ def test_fifty_concurrent_copies_give_one_review_and_one_comment(live_server: st
 
 
 def test_distinct_deliveries_for_one_incident_give_one_review(client, runtime: Runtime, github_double) -> None:  # type: ignore[no-untyped-def]
-    for _ in range(5):  # closed, reopened, closed again...: new delivery ids each time
+    for n in range(5):  # closed, reopened, closed again...: new delivery ids and bodies each time
+        github_double.issues["Codertocat/Hello-World"][1]["updated_at"] = f"2026-11-20T12:0{n}:00Z"
         send(client, loop.github_issue_event(github_double, "Codertocat/Hello-World", 1, "closed"))
     work(runtime)
     assert len(github_double.issues["acme/postmortems"]) == 1

@@ -34,6 +34,7 @@ from tests.doubles.base import RateLimit
 from tests.doubles.github import CONTENT_METHODS, GitHubDouble
 from tests.doubles.jira import JiraDouble
 from tests.doubles.pagerduty import PagerDutyDouble
+from tests.doubles.pytest_plugin import MARKER_KEYS
 
 TEST_SLACK = 0.1  # short test windows: room for a thread that reserved a slot to be scheduled late
 
@@ -47,7 +48,7 @@ def github_limiter(redis: Redis, double: GitHubDouble, token: str, limit: int, w
 
 
 def github_client(double: GitHubDouble, limiter: RateLimiter | None, token: str = "test-token") -> GitHubClient:
-    client = GitHubClient(token, double.base_url, retry=NO_RETRY, timeout=(5.0, 10.0))
+    client = GitHubClient(token, double.base_url, retry=NO_RETRY, timeout=(5.0, 10.0), keys=MARKER_KEYS)
     client.api.limiter = limiter
     return client
 
@@ -118,7 +119,7 @@ def _process_hammer(base_url: str, redis_kwargs: dict, writes: int) -> None:
     budget = Budget("writes", (Window(3, 0.5),), WRITE_METHODS)
     limiter = RateLimiter(connection, "github", credential_key("github", base_url, "test-token"), (budget,), 5.0,
                           slack=TEST_SLACK)
-    client = GitHubClient("test-token", base_url, retry=NO_RETRY)
+    client = GitHubClient("test-token", base_url, retry=NO_RETRY, keys=MARKER_KEYS)
     client.api.limiter = limiter
     for _ in range(writes):
         post_comment(client)
@@ -208,9 +209,9 @@ def test_a_jira_429_makes_the_other_client_wait_too(redis: Redis, jira_double: J
         limiter = RateLimiter(redis, "jira", credential_key("jira", jira_double.base_url, "same"), (), max_wait,
                               sleep=record)
         return JiraClient(jira_double.base_url, email=jira_double.email, api_token=jira_double.api_token,
-                          retry=NO_RETRY, limiter=limiter)
+                          retry=NO_RETRY, limiter=limiter, keys=MARKER_KEYS)
 
-    first_waits: list[float] = []
+    first_waits: list[float] = []  # each client asks who it is once: three clients, three requests
     second_waits: list[float] = []
     impatient_waits: list[float] = []
     first, second, impatient = client(first_waits, 5), client(second_waits, 5), client(impatient_waits, 0)
@@ -234,15 +235,15 @@ def test_jira_near_limit_warning_pauses_everyone_briefly(redis: Redis, jira_doub
     limiter = RateLimiter(redis, "jira", credential_key("jira", jira_double.base_url, "x"), (), 5.0,
                           sleep=waits.append, near_limit_hold=0.2)
     client = JiraClient(jira_double.base_url, email=jira_double.email, api_token=jira_double.api_token,
-                        retry=NO_RETRY, limiter=limiter)
+                        retry=NO_RETRY, limiter=limiter, keys=MARKER_KEYS)
     for _ in range(8):
-        client.whoami()  # the 8th leaves 2 of 10: not yet under 20%
+        client._call("whoami", "GET", "myself")  # the 8th leaves 2 of 10: not yet under 20%
     assert not redis.exists(limiter.hold_key)
-    client.whoami()  # leaves 1
+    client._call("whoami", "GET", "myself")  # leaves 1
     assert jira_double.calls()[-1].status == 200
     assert redis.exists(limiter.hold_key)
     time.sleep(0.25)
-    client.whoami()
+    client._call("whoami", "GET", "myself")
 
 
 def test_github_rate_limit_403_holds_every_worker(redis: Redis, github_double: GitHubDouble, issue: None) -> None:
@@ -314,13 +315,13 @@ def test_clients_get_the_limits_from_the_settings(tmp_path: Path, redis: Redis) 
     assert {limiter.max_wait for limiter in found.values()} == {2.0}
     assert not any(secret in limiter.key for limiter in found.values()
                    for secret in ("ghp-secret", "jira-secret", "pd-secret", "bot@acme"))
-    clients = build_clients(settings, RetryPolicy(), redis)
+    clients = build_clients(settings, MARKER_KEYS, RetryPolicy(), redis)
     github, jira, pagerduty = clients["github"], clients["jira"], clients["pagerduty"]
     assert isinstance(github, GitHubClient) and github.api.limiter is not None
     assert github.api.limiter.budgets == found["github"].budgets
     assert isinstance(jira, JiraClient) and jira.limiter is not None
     assert isinstance(pagerduty, PagerDutyClient) and pagerduty.api.limiter is not None
-    unpaced = build_clients(settings)["github"]  # no Redis (check --online): unpaced
+    unpaced = build_clients(settings, MARKER_KEYS)["github"]  # no Redis (check --online): unpaced
     assert isinstance(unpaced, GitHubClient) and unpaced.api.limiter is None
 
 

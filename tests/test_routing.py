@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from config.rules import Rule
+from config.rules import ReviewTarget, Rule
 from service.events import Event, EventKind, Item, ItemRef
 from service.routing import select_rule
 
@@ -20,8 +20,8 @@ def test_first_matching_rule_decides() -> None:
         Rule(source="github", labels=("sev1",), review="github:acme/sev1-reviews"),
         Rule(source="github", labels=("incident",), review="github:acme/postmortems"),
     ]
-    assert select_rule(closed("github", labels=("Incident", "SEV1")), rules).target == "github:acme/sev1-reviews"
-    assert select_rule(closed("github", labels=("incident",)), rules).target == "github:acme/postmortems"
+    assert select_rule(closed("github", labels=("Incident", "SEV1")), rules).target == ReviewTarget("github", "acme/sev1-reviews")
+    assert select_rule(closed("github", labels=("incident",)), rules).target == ReviewTarget("github", "acme/postmortems")
     assert not select_rule(closed("github", labels=("bug",)), rules).selected
 
 
@@ -29,7 +29,7 @@ def test_without_a_target_the_review_opens_beside_the_incident() -> None:
     github = select_rule(closed("github", labels=("incident",)), [Rule(source="github", labels=("incident",))])
     jira = select_rule(closed("jira", issue_type="Incident", project="OPS"),
                        [Rule(source="jira", issue_types=("incident",))])
-    assert (github.target, jira.target) == ("github:acme/web", "jira:OPS")
+    assert (str(github.target), str(jira.target)) == ("github:acme/web", "jira:OPS")
 
 
 def test_all_filled_fields_must_match() -> None:

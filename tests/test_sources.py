@@ -128,11 +128,17 @@ def test_github_closed_issue_is_a_closed_incident() -> None:
 def test_github_not_planned_is_not_an_incident_close() -> None:
     body = json.dumps(payloads.github_closed(state_reason="not_planned")).encode()
     event = github.parse(body, {"X-GitHub-Event": "issues"})
-    assert event.kind is EventKind.NOT_RELEVANT
+    assert event.kind is EventKind.ITEM_STATE  # a follow-up's state, if it is one; never an incident's close
     assert "not planned" in event.reason
+    assert event.item is not None and event.item.resolution == "not_planned"
 
 
-@pytest.mark.parametrize("name", ["issues.opened", "issues.reopened", "issues.edited", "issues.labeled"])
+def test_github_reopened_is_a_state_change_not_an_incident_close() -> None:
+    event = github.parse(payloads.raw("github/issues.reopened"), {"X-GitHub-Event": "issues"})
+    assert event.kind is EventKind.ITEM_STATE
+
+
+@pytest.mark.parametrize("name", ["issues.opened", "issues.edited", "issues.labeled"])
 def test_github_other_issue_actions_are_not_relevant(name: str) -> None:
     event = github.parse(payloads.raw(f"github/{name}"), {"X-GitHub-Event": "issues"})
     assert event.kind is EventKind.NOT_RELEVANT
@@ -186,6 +192,15 @@ def test_github_unreadable_bodies(body: bytes, headers: dict[str, str], message:
         github.parse(body, headers)
 
 
+@pytest.mark.parametrize("parse", [lambda body: github.parse(body, {"X-GitHub-Event": "issues"}),
+                                   lambda body: jira.parse(body, {}), lambda body: pagerduty.parse(body, {})],
+                         ids=["github", "jira", "pagerduty"])
+def test_an_integer_of_five_thousand_digits_is_unreadable_with_the_reason(parse) -> None:  # type: ignore[no-untyped-def]
+    """json.loads raises a plain ValueError past Python's 4,300-digit int limit: it was a 500."""
+    with pytest.raises(UnreadableBody, match="integer string conversion"):
+        parse(b'{"action": "closed", "number": ' + b"7" * 5000 + b"}")
+
+
 def test_github_truncated_sample_is_unreadable() -> None:
     body = payloads.raw("github/issues.closed")
     with pytest.raises(UnreadableBody):
@@ -230,13 +245,13 @@ def test_jira_close_said_by_the_event_type_when_the_changelog_is_left_out(event_
 def test_jira_status_move_into_a_category_other_than_done_is_not_a_close() -> None:
     payload = payloads.jira_done()
     payload["issue"]["fields"]["status"]["statusCategory"]["key"] = "indeterminate"
-    assert jira.parse(json.dumps(payload).encode(), {}).kind is EventKind.NOT_RELEVANT
+    assert jira.parse(json.dumps(payload).encode(), {}).kind is EventKind.ITEM_STATE  # a follow-up's, maybe
 
 
 @pytest.mark.parametrize(
     ("resolution", "kind"),
     [({"name": "Fixed"}, EventKind.INCIDENT_CLOSED), ("Fixed", EventKind.INCIDENT_CLOSED),
-     (None, EventKind.NOT_RELEVANT), ({}, EventKind.NOT_RELEVANT)],
+     (None, EventKind.ITEM_STATE), ({}, EventKind.ITEM_STATE)],
 )
 def test_jira_status_without_its_category_is_judged_by_the_resolution(resolution: object, kind: EventKind) -> None:
     payload = payloads.jira_done()
@@ -313,10 +328,12 @@ def test_pagerduty_ping_and_other_events() -> None:
     assert other.kind is EventKind.NOT_RELEVANT and "incident.priority_updated" in other.reason
 
 
-def test_pagerduty_delivery_id_prefers_the_header() -> None:
+def test_pagerduty_delivery_id_is_the_signed_event_id_not_the_header() -> None:
     event = pagerduty.parse(payloads.raw("pagerduty/incident.resolved"), {})
-    assert pagerduty.delivery_id({"X-Webhook-Id": "hook-1"}, event) == "hook-1"
+    assert pagerduty.delivery_id({"X-Webhook-Id": "hook-1"}, event) == "01DEN4HPBQAAAG05V5QQYBRZMF"
     assert pagerduty.delivery_id({}, event) == "01DEN4HPBQAAAG05V5QQYBRZMF"
+    ping = pagerduty.parse(b'{"event": {"event_type": "pagey.ping"}}', {})
+    assert pagerduty.delivery_id({"X-Webhook-Id": "hook-1"}, ping) == "hook-1"
 
 
 @pytest.mark.parametrize(

@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 
 from service.runtime import Runtime
 from service.store import deliveries, migrate
+from service.store.engine import WriteLockUnavailable, begin_write, make_engine
 from service.store.schema import metadata
 
 
@@ -45,3 +51,24 @@ def test_finish_happens_once(runtime: Runtime) -> None:
     assert deliveries.get(runtime.engine, recorded.delivery_pk).status == deliveries.DONE  # type: ignore[union-attr]
     assert deliveries.reopen(runtime.engine, recorded.delivery_pk)
     assert deliveries.counts(runtime.engine)[deliveries.RECEIVED] == 1
+
+
+def test_a_write_lock_file_that_cannot_be_opened_fails_one_write_not_every_later_one(tmp_path: Path) -> None:
+    """Opening the SQLite write-lock file fails once (its path is a folder): that write raises a
+    store error, and the thread lock taken before the open is free again for the next one."""
+    database = tmp_path / "locked.db"
+    engine = make_engine(f"sqlite:///{database}")
+    migrate.upgrade(engine)
+    lock_path = Path(f"{database}-writelock")
+    lock_path.unlink(missing_ok=True)
+    lock_path.mkdir()
+    fields: dict[str, Any] = {"event_name": "e", "event_kind": "k", "item_ref": None, "headers": {}, "body": b"{}"}
+    with pytest.raises(WriteLockUnavailable, match="cannot lock"):
+        deliveries.record(engine, source="github", delivery_id="first", **fields)
+    lock_path.rmdir()
+    with ThreadPoolExecutor(max_workers=1) as pool:  # a hang fails the test instead of stopping it
+        assert pool.submit(deliveries.record, engine, source="github", delivery_id="second",
+                           **fields).result(timeout=30).new
+    with begin_write(engine):
+        pass
+    engine.dispose()

@@ -18,6 +18,7 @@ from service.trackers.github import GitHubClient
 from service.trackers.retry import RetryPolicy
 from tests.doubles.github import GitHubDouble
 from tests.doubles.pytest_plugin import SleepRecorder
+from tests.doubles.pytest_plugin import MARKER_KEYS
 
 INCIDENT = ItemRef.parse("github:acme/web#1")
 
@@ -43,7 +44,7 @@ def draft(url: str, **overrides: object) -> ReviewDraft:
 
 def test_client_satisfies_the_interface(github_client: GitHubClient) -> None:
     assert isinstance(github_client, TrackerClient)
-    assert github_client.capabilities.edit_comments and github_client.capabilities.hidden_markers
+    assert github_client.capabilities.edit_comments
 
 
 def test_whoami_asks_once_per_client(github_client: GitHubClient, github_double: GitHubDouble) -> None:
@@ -78,7 +79,8 @@ def test_open_review_is_one_request_with_hidden_marker_and_reference(
     assert github_double.counts() == {"create_issue": 1}
     sent = github_double.calls("create_issue")[0].body
     assert sent["labels"] == ["post-incident-review"] and sent["assignees"] == ["ada"]
-    assert "<!-- lessonloop:review incident=github:acme/web#1 -->" in sent["body"]
+    sealed = MARKER_KEYS.seal(Marker("review", {"incident": "github:acme/web#1"}), "github:acme/postmortems")
+    assert f"<!-- {sealed.token()} -->" in sent["body"]
     assert f"Incident: {incident['html_url']}" in sent["body"]
     stored = github_double.issues["acme/postmortems"][1]
     assert [a["login"] for a in stored["assignees"]] == ["ada"]
@@ -128,18 +130,18 @@ def test_comments_add_edit_list_and_find_ours(
 ) -> None:
     github_double.add_comment("acme/web", 1, "I think it was the cache.", author="ada")
     opened = github_client.add_comment(INCIDENT, "Review opened: acme/postmortems#1", Marker(REVIEW_OPENED, {"review": "github:acme/postmortems#1"}))
-    assert opened.marker == Marker(REVIEW_OPENED, {"review": "github:acme/postmortems#1"})
-    assert opened.body.endswith("<!-- lessonloop:review-opened review=github:acme/postmortems#1 -->\n")
+    sealed = MARKER_KEYS.seal(Marker(REVIEW_OPENED, {"review": "github:acme/postmortems#1"}), str(INCIDENT))
+    assert opened.marker == sealed
+    assert opened.body.endswith(f"<!-- {sealed.token()} -->\n")
     lesson = github_client.add_comment(INCIDENT, "Lesson v1", Marker(LESSON))
     edited = github_client.edit_comment(INCIDENT, lesson.id, "Lesson v2", Marker(LESSON))
     assert edited.id == lesson.id and edited.body.startswith("Lesson v2")
     assert github_double.comments[int(lesson.id)]["body"].startswith("Lesson v2")
     everything = github_client.comments(INCIDENT)
-    assert [c.author for c in everything] == ["ada", "lessonloop-bot", "lessonloop-bot"]
-    assert [c.ours for c in everything] == [False, True, True]
+    assert [c.marker is not None for c in everything] == [False, True, True]
     assert [c.id for c in github_client.find_comments(INCIDENT, LESSON)] == [lesson.id]
     assert len(github_client.find_comments(INCIDENT)) == 2
-    assert github_double.counts() == {"create_comment": 2, "update_comment": 1, "list_comments": 3}
+    assert github_double.counts() == {"get_user": 1, "create_comment": 2, "update_comment": 1, "list_comments": 3}
 
 
 def test_comments_are_paged(github_client: GitHubClient, github_double: GitHubDouble, incident: dict) -> None:
@@ -163,11 +165,12 @@ def test_link_is_a_marked_comment_written_once(
 ) -> None:
     target = ItemRef.parse("jira:OPS-7")
     github_client.link(INCIDENT, target, "https://acme.atlassian.net/browse/OPS-7", "Review OPS-7")
-    assert github_double.counts() == {"list_comments": 1, "create_comment": 1}
+    assert github_double.counts() == {"list_comments": 1, "create_comment": 1, "get_user": 1}
     github_client.link(INCIDENT, target, "https://acme.atlassian.net/browse/OPS-7", "Review OPS-7")
-    assert github_double.counts() == {"list_comments": 2, "create_comment": 1}
+    assert github_double.counts() == {"list_comments": 2, "create_comment": 1, "get_user": 1}
     (comment,) = github_double.comments_on("acme/web", 1)
-    assert find_kind(comment["body"], LINK) == Marker(LINK, {"target": "jira:OPS-7"})
+    assert MARKER_KEYS.find_kind(comment["body"], str(INCIDENT), LINK) == MARKER_KEYS.seal(
+        Marker(LINK, {"target": "jira:OPS-7"}), str(INCIDENT))
     assert "https://acme.atlassian.net/browse/OPS-7" in comment["body"]
 
 
@@ -179,7 +182,7 @@ def test_enterprise_base_url_from_settings(retry_policy: RetryPolicy) -> None:
         ghe.add_issue("acme/web", "Incident on GHE", labels=("incident",))
         ghe.add_repo("acme/postmortems")
         settings = GitHubSettings(token=SecretStr("test-token"), api_url=ghe.base_url + "/")
-        client = GitHubClient.from_settings(settings, retry_policy)
+        client = GitHubClient.from_settings(settings, MARKER_KEYS, retry_policy)
         assert client.get_item(INCIDENT).url == "https://ghe.acme.corp/acme/web/issues/1"
         review = client.open_review(draft("https://ghe.acme.corp/acme/web/issues/1"))
         assert review.url == "https://ghe.acme.corp/acme/postmortems/issues/1"
@@ -191,7 +194,7 @@ def test_enterprise_base_url_from_settings(retry_policy: RetryPolicy) -> None:
 
 def test_settings_without_token_cannot_build_a_client() -> None:
     with pytest.raises(ValueError, match="LESSONLOOP_GITHUB_TOKEN"):
-        GitHubClient.from_settings(GitHubSettings())
+        GitHubClient.from_settings(GitHubSettings(), MARKER_KEYS)
 
 
 # --- faults ---------------------------------------------------------------------------------
@@ -295,7 +298,7 @@ def test_permanent_errors_carry_githubs_message_and_are_not_retried(
 
 
 def test_bad_token_is_permanent(github_double: GitHubDouble, retry_policy: RetryPolicy) -> None:
-    client = GitHubClient("wrong", github_double.base_url, retry=retry_policy)
+    client = GitHubClient("wrong", github_double.base_url, retry=retry_policy, keys=MARKER_KEYS)
     with pytest.raises(PermanentTrackerError) as caught:
         client.whoami()
     assert (caught.value.status, caught.value.message) == (401, "Bad credentials")
@@ -310,7 +313,7 @@ def test_unknown_issue_is_permanent_404(github_client: GitHubClient, incident: d
 def test_slow_answer_times_out_and_a_read_is_retried(
     github_double: GitHubDouble, retry_policy: RetryPolicy, sleeps: SleepRecorder, incident: dict
 ) -> None:
-    client = GitHubClient("test-token", github_double.base_url, retry=retry_policy, timeout=(1.0, 0.3))
+    client = GitHubClient("test-token", github_double.base_url, retry=retry_policy, timeout=(1.0, 0.3), keys=MARKER_KEYS)
     github_double.slow_next(1, 2.0)
     assert client.get_item(INCIDENT).title == "Checkout returns 502"
     assert sleeps.waits == [0.5]
@@ -319,7 +322,7 @@ def test_slow_answer_times_out_and_a_read_is_retried(
 def test_slow_answer_on_a_write_is_transient_and_may_have_applied(
     github_double: GitHubDouble, incident: dict
 ) -> None:
-    client = GitHubClient("test-token", github_double.base_url, retry=RetryPolicy(sleep=lambda s: None), timeout=(1.0, 0.3))
+    client = GitHubClient("test-token", github_double.base_url, retry=RetryPolicy(sleep=lambda s: None), timeout=(1.0, 0.3), keys=MARKER_KEYS)
     github_double.slow_next(1, 2.0)
     with pytest.raises(TransientTrackerError) as caught:
         client.add_comment(INCIDENT, "hello", Marker(LESSON))
@@ -331,7 +334,7 @@ def test_slow_answer_on_a_write_is_transient_and_may_have_applied(
 def test_connection_refused_is_transient_and_not_applied(sleeps: SleepRecorder) -> None:
     with GitHubDouble() as gone:
         url = gone.base_url
-    client = GitHubClient("test-token", url, retry=RetryPolicy(attempts=2, sleep=sleeps))
+    client = GitHubClient("test-token", url, retry=RetryPolicy(attempts=2, sleep=sleeps), keys=MARKER_KEYS)
     with pytest.raises(TransientTrackerError) as caught:
         client.add_comment(INCIDENT, "hello", Marker(LESSON))
     assert caught.value.may_have_applied is False and "connection failed" in caught.value.message

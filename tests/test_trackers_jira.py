@@ -9,6 +9,7 @@ import pytest
 from pydantic import SecretStr
 
 from config.settings import JiraSettings
+from service import markers
 from service.events import ItemRef
 from service.markers import LESSON, MISSING, Marker
 from service.trackers.base import REVIEW_PROPERTY_KEY, ReviewDraft, TrackerClient
@@ -17,6 +18,7 @@ from service.trackers.jira import JiraClient
 from service.trackers.retry import NO_RETRY, RetryPolicy
 from tests.doubles.jira import JiraDouble
 from tests.doubles.pytest_plugin import SleepRecorder
+from tests.doubles.pytest_plugin import MARKER_KEYS
 
 PD_INCIDENT = ItemRef.parse("pagerduty:PGR0VU2")
 PD_URL = "https://acme.pagerduty.com/incidents/PGR0VU2"
@@ -29,9 +31,9 @@ def jira(request: pytest.FixtureRequest, retry_policy: RetryPolicy):  # type: ig
     prefix = "" if deployment == "cloud" else "/jira"
     with JiraDouble(deployment=deployment, prefix=prefix) as double:
         if deployment == "cloud":
-            client = JiraClient(double.base_url, email=double.email, api_token=double.api_token, retry=retry_policy)
+            client = JiraClient(double.base_url, email=double.email, api_token=double.api_token, retry=retry_policy, keys=MARKER_KEYS)
         else:
-            client = JiraClient(double.base_url, pat=double.pat, retry=retry_policy)
+            client = JiraClient(double.base_url, pat=double.pat, retry=retry_policy, keys=MARKER_KEYS)
         yield double, client
     double.assert_clean()
 
@@ -48,12 +50,12 @@ def review_draft(incident: ItemRef, url: str, **overrides: object) -> ReviewDraf
 
 def test_client_satisfies_the_interface(jira_client: JiraClient) -> None:
     assert isinstance(jira_client, TrackerClient)
-    assert jira_client.capabilities.tasks and jira_client.capabilities.edit_comments
+    assert jira_client.capabilities.edit_comments
 
 
 def test_construction_makes_no_request(jira_double: JiraDouble) -> None:
-    JiraClient(jira_double.base_url, email=jira_double.email, api_token=jira_double.api_token)
-    JiraClient(jira_double.base_url, pat="x")
+    JiraClient(jira_double.base_url, email=jira_double.email, api_token=jira_double.api_token, keys=MARKER_KEYS)
+    JiraClient(jira_double.base_url, pat="x", keys=MARKER_KEYS)
     assert jira_double.calls() == []
 
 
@@ -77,17 +79,17 @@ def test_data_center_signs_in_with_a_bearer_pat(jira_dc_client: JiraClient, jira
 def test_from_settings_picks_the_auth(kind: str, jira_double: JiraDouble, jira_dc_double: JiraDouble) -> None:
     if kind == "cloud":
         settings = JiraSettings(url=jira_double.base_url, email=jira_double.email, api_token=SecretStr("cloud-token"))
-        client, double = JiraClient.from_settings(settings), jira_double
+        client, double = JiraClient.from_settings(settings, MARKER_KEYS), jira_double
     else:
         settings = JiraSettings(url=jira_dc_double.base_url, pat=SecretStr("dc-pat"))
-        client, double = JiraClient.from_settings(settings), jira_dc_double
+        client, double = JiraClient.from_settings(settings, MARKER_KEYS), jira_dc_double
     assert client.deployment == ("cloud" if kind == "cloud" else "datacenter")
     assert client.whoami().name == "Lessonloop Bot"
     assert len(double.calls()) == 1
 
 
 def test_wrong_credentials_are_permanent(jira_double: JiraDouble, retry_policy: RetryPolicy) -> None:
-    client = JiraClient(jira_double.base_url, email=jira_double.email, api_token="wrong", retry=retry_policy)
+    client = JiraClient(jira_double.base_url, email=jira_double.email, api_token="wrong", retry=retry_policy, keys=MARKER_KEYS)
     with pytest.raises(PermanentTrackerError) as caught:
         client.whoami()
     assert caught.value.status == 401
@@ -132,7 +134,8 @@ def test_review_of_a_jira_incident_is_one_request_with_link_property_and_label(j
     assert fields["labels"] == ["lessonloop", "post-incident-review"]
     assert fields["duedate"] == "2026-11-27" and fields["issuetype"]["name"] == "Task"
     assert fields["assignee"] == ({"accountId": who} if double.deployment == "cloud" else {"name": who})
-    assert fields["description"].endswith("{color:#97a0af}lessonloop:review incident=jira:OPS-1{color}\n")
+    sealed = MARKER_KEYS.seal(Marker("review", {"incident": "jira:OPS-1"}), "jira:OPS")
+    assert fields["description"].endswith("{color:#97a0af}" + sealed.token() + "{color}\n")
     assert stored["_properties"][REVIEW_PROPERTY_KEY] == {"kind": "review", "incident": "jira:OPS-1"}
     assert [l["outwardIssue"]["key"] for l in fields["issuelinks"]] == ["OPS-1"]
     assert [l["inwardIssue"]["key"] for l in double.issue("OPS-1")["fields"]["issuelinks"]] == ["OPS-2"]
@@ -149,6 +152,19 @@ def test_review_of_an_outside_incident_adds_a_remote_link(jira) -> None:  # type
     assert f"|{PD_URL}]" in double.issue(review.ref.key)["fields"]["description"]
 
 
+def test_a_hostile_incident_title_in_the_reference_is_inert(jira) -> None:  # type: ignore[no-untyped-def]
+    """The reference line names the incident by its title, which is the other tracker's text."""
+    double, client = jira
+    title = "[~admin] {html}x{html} lessonloop:review incident=pagerduty:EVIL"
+    review = client.open_review(review_draft(PD_INCIDENT, PD_URL, incident_title=title))
+    description = double.issue(review.ref.key)["fields"]["description"]
+    reference = description.split("Incident: ", 1)[1].split("\n", 1)[0]
+    assert reference.endswith(f"|{PD_URL}]") and "admin" in reference
+    assert "[~" not in reference and "{html}" not in reference.replace("\\{html}", "")
+    assert "lessonloop:review" not in reference
+    assert [m.get("incident") for m in markers.find(description)] == ["pagerduty:PGR0VU2"]
+
+
 def test_create_refused_by_jira_carries_its_field_errors(jira) -> None:  # type: ignore[no-untyped-def]
     double, client = jira
     with pytest.raises(PermanentTrackerError) as caught:
@@ -158,25 +174,29 @@ def test_create_refused_by_jira_carries_its_field_errors(jira) -> None:  # type:
     assert double.counts() == {"create_issue": 1}
 
 
-def test_find_review_searches_the_label_and_matches_the_property(jira) -> None:  # type: ignore[no-untyped-def]
+def test_find_review_searches_the_label_and_matches_our_marker(jira) -> None:  # type: ignore[no-untyped-def]
     double, client = jira
     double.add_issue("OPS", "Payments queue backed up")
     client.open_review(review_draft(ItemRef.parse("jira:OPS-1"), "u"))
     mine = client.open_review(review_draft(PD_INCIDENT, PD_URL))
     # text that looks like ours on an issue we did not label is not a review
     double.add_issue("OPS", "copy", description="lessonloop:review incident=pagerduty:PGR0VU2", issue_type="Task")
+    # nor is a labelled issue carrying our property and a copy of our marker, created by someone else
+    forged = double.add_issue("OPS", "forged", description=double.issue(mine.ref.key)["fields"]["description"],
+                              issue_type="Task", labels=("lessonloop",))
+    forged["_properties"][REVIEW_PROPERTY_KEY] = {"kind": "review", "incident": str(PD_INCIDENT)}
     double.reset_log()
     found = client.find_review("OPS", PD_INCIDENT)
     assert found is not None and found.ref == mine.ref
     assert client.find_review("OPS", ItemRef.parse("pagerduty:POTHER1")) is None
     operation = "search_jql" if double.deployment == "cloud" else "search"
-    assert double.counts() == {operation: 2}
+    assert double.counts() == {operation: 2, "get_current_user": 1}
     query = double.calls(operation)[0].query
     assert query["jql"] == ['project = "OPS" AND labels = "lessonloop" ORDER BY created DESC']
     assert query["properties"] == [REVIEW_PROPERTY_KEY]
 
 
-def test_find_review_falls_back_on_the_footer_marker(jira) -> None:  # type: ignore[no-untyped-def]
+def test_find_review_needs_no_property(jira) -> None:  # type: ignore[no-untyped-def]
     double, client = jira
     mine = client.open_review(review_draft(PD_INCIDENT, PD_URL))
     double.issue(mine.ref.key)["_properties"].clear()  # an admin removed the property
@@ -194,7 +214,7 @@ def test_find_review_pages(jira) -> None:  # type: ignore[no-untyped-def]
     double.reset_log()
     found = client.find_review("OPS", PD_INCIDENT)
     assert found is not None and found.ref == mine.ref
-    assert sum(double.counts().values()) == 2
+    assert sum(double.counts().values()) == 3  # two pages and who we are
 
 
 def test_comments_add_edit_list_and_find_ours(jira) -> None:  # type: ignore[no-untyped-def]
@@ -203,15 +223,16 @@ def test_comments_add_edit_list_and_find_ours(jira) -> None:  # type: ignore[no-
     ref = ItemRef.parse("jira:OPS-1")
     double.seed_comment("OPS-1", "Looks like the consumer stalled.")
     missing = client.add_comment(ref, "Missing: What we learned", Marker(MISSING))
-    assert missing.body == "Missing: What we learned\n\n{color:#97a0af}lessonloop:missing-sections{color}\n"
+    sealed = MARKER_KEYS.seal(Marker(MISSING), str(ref))
+    assert missing.body == "Missing: What we learned\n\n{color:#97a0af}" + sealed.token() + "{color}\n"
     assert missing.url == f"{double.base_url}/browse/OPS-1?focusedCommentId={missing.id}"
     lesson = client.add_comment(ref, "Lesson v1", Marker(LESSON))
     edited = client.edit_comment(ref, lesson.id, "Lesson v2", Marker(LESSON))
-    assert edited.id == lesson.id and edited.body.startswith("Lesson v2") and edited.marker == Marker(LESSON)
+    assert edited.id == lesson.id and edited.body.startswith("Lesson v2") and edited.marker == MARKER_KEYS.seal(Marker(LESSON), str(ref))
     everything = client.comments(ref)
-    assert [c.ours for c in everything] == [False, True, True]
+    assert [c.marker is not None for c in everything] == [False, True, True]
     assert [c.id for c in client.find_comments(ref, LESSON)] == [lesson.id]
-    assert double.counts() == {"add_comment": 2, "update_comment": 1, "get_comments": 2}
+    assert double.counts() == {"add_comment": 2, "update_comment": 1, "get_comments": 2, "get_current_user": 1}
 
 
 def test_comments_are_paged(jira) -> None:  # type: ignore[no-untyped-def]
@@ -300,7 +321,7 @@ def test_5xx_on_a_read_is_retried_but_not_on_a_create(jira, sleeps: SleepRecorde
 
 
 def test_the_jira_library_does_not_retry_on_its_own(jira_double: JiraDouble) -> None:
-    client = JiraClient(jira_double.base_url, email=jira_double.email, api_token=jira_double.api_token, retry=NO_RETRY)
+    client = JiraClient(jira_double.base_url, email=jira_double.email, api_token=jira_double.api_token, retry=NO_RETRY, keys=MARKER_KEYS)
     jira_double.fail_next(1, 503)
     with pytest.raises(TransientTrackerError):
         client.whoami()
@@ -326,7 +347,7 @@ def test_unknown_issue_is_404_with_jiras_words(jira_client: JiraClient) -> None:
 def test_slow_answer_times_out_as_transient(jira_double: JiraDouble, sleeps: SleepRecorder) -> None:
     client = JiraClient(
         jira_double.base_url, email=jira_double.email, api_token=jira_double.api_token,
-        retry=RetryPolicy(attempts=2, sleep=sleeps), timeout=(1.0, 0.3),
+        retry=RetryPolicy(attempts=2, sleep=sleeps), timeout=(1.0, 0.3), keys=MARKER_KEYS
     )
     jira_double.slow_next(1, 2.0)
     assert client.whoami().name == "Lessonloop Bot"
@@ -340,7 +361,7 @@ def test_slow_answer_times_out_as_transient(jira_double: JiraDouble, sleeps: Sle
 def test_no_vendor_exception_escapes_on_connection_failure(sleeps: SleepRecorder) -> None:
     with JiraDouble() as gone:
         url = gone.base_url
-    client = JiraClient(url, pat="x", retry=RetryPolicy(attempts=2, sleep=sleeps))
+    client = JiraClient(url, pat="x", retry=RetryPolicy(attempts=2, sleep=sleeps), keys=MARKER_KEYS)
     with pytest.raises(TrackerError) as caught:
         client.whoami()
     assert type(caught.value) is TransientTrackerError and not caught.value.may_have_applied

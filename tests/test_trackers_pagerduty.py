@@ -16,6 +16,7 @@ from service.trackers.pagerduty import PagerDutyClient
 from service.trackers.retry import RetryPolicy
 from tests.doubles.pagerduty import PagerDutyDouble
 from tests.doubles.pytest_plugin import SleepRecorder
+from tests.doubles.pytest_plugin import MARKER_KEYS
 
 INCIDENT = ItemRef.parse("pagerduty:PGR0VU2")
 
@@ -27,7 +28,7 @@ def incident(pagerduty_double: PagerDutyDouble) -> dict:
 
 def test_client_satisfies_the_interface(pagerduty_client: PagerDutyClient) -> None:
     assert isinstance(pagerduty_client, TrackerClient)
-    assert not pagerduty_client.capabilities.tasks and not pagerduty_client.capabilities.edit_comments
+    assert not pagerduty_client.capabilities.edit_comments
 
 
 def test_whoami_with_a_user_token(pagerduty_client: PagerDutyClient, pagerduty_double: PagerDutyDouble) -> None:
@@ -41,7 +42,7 @@ def test_whoami_with_a_user_token(pagerduty_client: PagerDutyClient, pagerduty_d
 def test_whoami_with_an_account_token_falls_back_to_abilities(
     pagerduty_double: PagerDutyDouble, retry_policy: RetryPolicy
 ) -> None:
-    client = PagerDutyClient("account-token", "lessonloop@example.com", pagerduty_double.base_url, retry=retry_policy)
+    client = PagerDutyClient("account-token", "lessonloop@example.com", pagerduty_double.base_url, retry=retry_policy, keys=MARKER_KEYS)
     me = client.whoami()
     assert (me.id, me.kind) == ("lessonloop@example.com", "account")
     assert [(c.operation, c.status) for c in pagerduty_double.calls()] == [
@@ -50,7 +51,7 @@ def test_whoami_with_an_account_token_falls_back_to_abilities(
 
 
 def test_whoami_with_a_bad_token_does_not_fall_back(pagerduty_double: PagerDutyDouble, retry_policy: RetryPolicy) -> None:
-    client = PagerDutyClient("nope", "lessonloop@example.com", pagerduty_double.base_url, retry=retry_policy)
+    client = PagerDutyClient("nope", "lessonloop@example.com", pagerduty_double.base_url, retry=retry_policy, keys=MARKER_KEYS)
     with pytest.raises(PermanentTrackerError) as caught:
         client.whoami()
     assert (caught.value.status, caught.value.message) == (401, "Authentication failed")
@@ -75,15 +76,16 @@ def test_notes_carry_the_from_header_and_a_prefix_marker(
 ) -> None:
     pagerduty_double.add_note("PGR0VU2", "Rolled back the deploy.")
     note = pagerduty_client.add_comment(INCIDENT, "Review opened: OPS-7", Marker(REVIEW_OPENED, {"review": "jira:OPS-7"}))
-    assert note.body == "[lessonloop:review-opened review=jira:OPS-7] Review opened: OPS-7"
-    assert note.marker == Marker(REVIEW_OPENED, {"review": "jira:OPS-7"}) and note.author == "Lessonloop Bot"
+    sealed = MARKER_KEYS.seal(Marker(REVIEW_OPENED, {"review": "jira:OPS-7"}), str(INCIDENT))
+    assert note.body == f"[{sealed.token()}] Review opened: OPS-7"
+    assert note.marker == sealed
     (post,) = pagerduty_double.calls("create_incident_note")
     assert post.headers["From"] == "lessonloop@example.com"
     lesson = pagerduty_client.add_comment(INCIDENT, "We learned...", Marker(LESSON))
     notes = pagerduty_client.comments(INCIDENT)
-    assert [n.ours for n in notes] == [False, True, True]
+    assert [n.marker is not None for n in notes] == [False, True, True]
     assert [n.id for n in pagerduty_client.find_comments(INCIDENT, LESSON)] == [lesson.id]
-    assert pagerduty_double.counts() == {"create_incident_note": 2, "list_incident_notes": 2}
+    assert pagerduty_double.counts() == {"create_incident_note": 2, "list_incident_notes": 2, "get_current_user": 1}
 
 
 def test_what_pagerduty_cannot_do_is_unsupported_without_a_request(
@@ -106,18 +108,17 @@ def test_link_is_a_note_with_the_url_written_once(
     for _ in range(2):
         pagerduty_client.link(INCIDENT, target, "https://acme.atlassian.net/browse/OPS-7", "Post-incident review OPS-7")
     (note,) = pagerduty_double.notes["PGR0VU2"]
-    assert note["content"] == (
-        "[lessonloop:link target=jira:OPS-7] Post-incident review OPS-7: https://acme.atlassian.net/browse/OPS-7"
-    )
-    assert pagerduty_double.counts() == {"list_incident_notes": 2, "create_incident_note": 1}
-    assert pagerduty_client.find_comments(INCIDENT, LINK)[0].marker == Marker(LINK, {"target": "jira:OPS-7"})
+    sealed = MARKER_KEYS.seal(Marker(LINK, {"target": "jira:OPS-7"}), str(INCIDENT))
+    assert note["content"] == f"[{sealed.token()}] Post-incident review OPS-7: https://acme.atlassian.net/browse/OPS-7"
+    assert pagerduty_double.counts() == {"list_incident_notes": 2, "create_incident_note": 1, "get_current_user": 1}
+    assert pagerduty_client.find_comments(INCIDENT, LINK)[0].marker == sealed
 
 
 def test_from_settings(pagerduty_double: PagerDutyDouble, incident: dict) -> None:
     settings = PagerDutySettings(api_token=SecretStr("user-token"), from_email="lessonloop@example.com", api_url=pagerduty_double.base_url)
-    assert PagerDutyClient.from_settings(settings).get_item(INCIDENT).urgency == "high"
+    assert PagerDutyClient.from_settings(settings, MARKER_KEYS).get_item(INCIDENT).urgency == "high"
     with pytest.raises(ValueError, match="LESSONLOOP_PAGERDUTY_FROM"):
-        PagerDutyClient.from_settings(PagerDutySettings(api_token=SecretStr("t")))
+        PagerDutyClient.from_settings(PagerDutySettings(api_token=SecretStr("t")), MARKER_KEYS)
 
 
 # --- faults ---------------------------------------------------------------------------------
@@ -154,7 +155,7 @@ def test_unknown_incident_is_404_with_pagerdutys_message(pagerduty_client: Pager
 
 
 def test_a_from_that_is_no_user_is_refused_with_pagerdutys_reason(pagerduty_double: PagerDutyDouble, retry_policy: RetryPolicy, incident: dict) -> None:
-    client = PagerDutyClient("user-token", "stranger@example.com", pagerduty_double.base_url, retry=retry_policy)
+    client = PagerDutyClient("user-token", "stranger@example.com", pagerduty_double.base_url, retry=retry_policy, keys=MARKER_KEYS)
     with pytest.raises(PermanentTrackerError) as caught:
         client.add_comment(INCIDENT, "x", Marker(LESSON))
     assert caught.value.status == 400
@@ -164,7 +165,7 @@ def test_a_from_that_is_no_user_is_refused_with_pagerdutys_reason(pagerduty_doub
 def test_slow_answer_times_out_as_transient(pagerduty_double: PagerDutyDouble, sleeps: SleepRecorder, incident: dict) -> None:
     client = PagerDutyClient(
         "user-token", "lessonloop@example.com", pagerduty_double.base_url,
-        retry=RetryPolicy(attempts=1, sleep=sleeps), timeout=(1.0, 0.3),
+        retry=RetryPolicy(attempts=1, sleep=sleeps), timeout=(1.0, 0.3), keys=MARKER_KEYS
     )
     pagerduty_double.slow_next(1, 2.0)
     with pytest.raises(TransientTrackerError) as caught:
@@ -187,11 +188,11 @@ def test_build_clients_only_for_trackers_with_credentials(pagerduty_double: Page
         "LESSONLOOP_JIRA_URL": "https://acme.atlassian.net",
         "LESSONLOOP_JIRA_PAT": "dc-pat",
     }
-    clients = build_clients(load_settings(env, config_file=empty))
+    clients = build_clients(load_settings(env, config_file=empty), MARKER_KEYS)
     assert set(clients) == {"pagerduty", "jira"}
     assert isinstance(clients["pagerduty"], PagerDutyClient) and isinstance(clients["jira"], JiraClient)
     assert clients["jira"].deployment == "datacenter"
     assert clients["pagerduty"].whoami().id == "PUSER01"
-    with_github = build_clients(load_settings({"LESSONLOOP_GITHUB_TOKEN": "t"}, config_file=empty))
+    with_github = build_clients(load_settings({"LESSONLOOP_GITHUB_TOKEN": "t"}, config_file=empty), MARKER_KEYS)
     assert set(with_github) == {"github"} and isinstance(with_github["github"], GitHubClient)
-    assert build_clients(load_settings({}, config_file=empty)) == {}
+    assert build_clients(load_settings({}, config_file=empty), MARKER_KEYS) == {}

@@ -87,7 +87,10 @@ def walkthrough_redis() -> Iterator[None]:
     connection.close()
 
 
-def test_the_walkthrough_end_to_end(tmp_path: Path, walkthrough_redis: None) -> None:
+@pytest.mark.parametrize("github_auth", ["token", "app"])
+def test_the_walkthrough_end_to_end(tmp_path: Path, walkthrough_redis: None, github_auth: str) -> None:
+    """As docs/walkthrough.md runs it; with ``app``, the GitHub double plays a GitHub App and
+    lessonloop gets the App's settings instead of a token."""
     github_port, jira_port, pagerduty_port, lessonloop_port = _free_ports(4)
     (tmp_path / "lessonloop.toml").write_text(RULES)
     env_file = tmp_path / "doubles.env"
@@ -113,7 +116,8 @@ def test_the_walkthrough_end_to_end(tmp_path: Path, walkthrough_redis: None) -> 
     try:
         doubles = subprocess.Popen(
             [sys.executable, "-m", "tests.doubles", "--github-port", str(github_port), "--jira-port", str(jira_port),
-             "--pagerduty-port", str(pagerduty_port), "--env-file", str(env_file)],
+             "--pagerduty-port", str(pagerduty_port), "--env-file", str(env_file),
+             *(["--github-app", str(tmp_path / "app.pem")] if github_auth == "app" else [])],
             cwd=tmp_path, env=env, stdout=logs["doubles"], stderr=subprocess.STDOUT, start_new_session=True,
         )
         deadline = time.monotonic() + 15
@@ -122,6 +126,7 @@ def test_the_walkthrough_end_to_end(tmp_path: Path, walkthrough_redis: None) -> 
             time.sleep(0.1)
         env |= dict(line.split("=", 1) for line in env_file.read_text().split())
         assert env["LESSONLOOP_GITHUB_API_URL"] == f"http://127.0.0.1:{github_port}"
+        assert ("LESSONLOOP_GITHUB_APP_ID" in env) == (github_auth == "app") != ("LESSONLOOP_GITHUB_TOKEN" in env)
         serve = subprocess.Popen(
             [sys.executable, "-m", "service.cli", "serve", "--port", str(lessonloop_port), "--workers", "1",
              "--threads", "2"],
@@ -136,7 +141,7 @@ def test_the_walkthrough_end_to_end(tmp_path: Path, walkthrough_redis: None) -> 
         assert "lessonloop:review incident=pagerduty:PGR0VU2" in review and "h2. What happened" in review
 
         # the team writes the lesson and closes the review: the lesson reaches all three trackers
-        said = driver("fill", "jira:OPS-2")
+        said = driver("fill", "--followups", "jira:OPS-2")  # docs/followups.md: with follow-ups
         assert "kept the lesson and posted it on jira:OPS-2 and pagerduty:PGR0VU2" in said, said
         deadline = time.monotonic() + 10
         while "<lessonloop:lesson>" not in driver("show", "github:acme/web#7"):  # posted in the same job
@@ -156,6 +161,21 @@ def test_the_walkthrough_end_to_end(tmp_path: Path, walkthrough_redis: None) -> 
         stats = lessonloop("lessons", "stats")
         assert "lessons captured         1 (100% of reviews)" in stats, stats
         assert "lesson comments          github 1, jira 1, pagerduty 1" in stats, stats
+
+        # docs/followups.md: the follow-ups opened (two tasks in Jira) and adopted (acme/web#7);
+        # acme/web#7 is closed in GitHub, and the lesson comments that list it say done
+        listed = lessonloop("followups", "list")
+        assert "github:acme/web#7" in listed and "jira:OPS-3" in listed and "jira:OPS-4" in listed, listed
+        said = driver("close", "github:acme/web#7")
+        assert "202 status queued" in said and "recorded github:acme/web#7 as a follow-up done" in said, said
+        for ref, done in (("jira:OPS-2", "*done*"), ("github:acme/web#7", "**done**")):
+            assert done in driver("show", ref), driver("show", ref)
+        assert "Follow-ups" in driver("show", "pagerduty:PGR0VU2")  # the note as the lesson was posted
+        still_open = lessonloop("followups", "list", "--open")
+        assert len(still_open.splitlines()) == 2 and "acme/web#7" not in still_open, still_open
+        stats = lessonloop("lessons", "stats")
+        assert "follow-ups               2 opened, 1 adopted, 0 not opened" in stats, stats
+        assert "1 done, 0 not doing, 2 open" in stats, stats
         assert "VIOLATION" not in _tail(tmp_path / "doubles.log")
     finally:
         _stop(serve)

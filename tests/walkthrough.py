@@ -1,13 +1,14 @@
-"""Play the trackers and the team for a lessonloop running against the doubles (WALKTHROUGH.md).
+"""Play the trackers and the team for a lessonloop running against the doubles (the walkthrough in docs/walkthrough.md).
 
-    python -m tests.walkthrough wait                      # until the doubles and lessonloop answer
-    python -m tests.walkthrough items                     # what the doubles hold
-    python -m tests.walkthrough close pagerduty:PGR0VU2   # close an incident and tell lessonloop
-    python -m tests.walkthrough fill jira:OPS-2           # write the lesson on the review, close it, tell lessonloop
-    python -m tests.walkthrough show jira:OPS-2           # an item and its comments or notes, markers included
+    .venv/bin/python -m tests.walkthrough wait                      # until the doubles and lessonloop answer
+    .venv/bin/python -m tests.walkthrough items                     # what the doubles hold
+    .venv/bin/python -m tests.walkthrough close pagerduty:PGR0VU2   # close an incident and tell lessonloop
+    .venv/bin/python -m tests.walkthrough fill jira:OPS-2           # write the lesson on the review, close it, tell lessonloop
+    .venv/bin/python -m tests.walkthrough fill --followups jira:OPS-2   # the same, with three follow-ups
+    .venv/bin/python -m tests.walkthrough show jira:OPS-2           # an item and its comments or notes, markers included
 
 ``close`` and ``fill`` change the item in the double (through its admin interface,
-``<API URL>/_double``, see ``python -m tests.doubles``), then send lessonloop the webhook that
+``<API URL>/_double``, see ``.venv/bin/python -m tests.doubles``), then send lessonloop the webhook that
 tracker would send, built from the double's state the way ``tests/loop.py`` builds them and
 signed with ``LESSONLOOP_<SOURCE>_WEBHOOK_SECRET``; then they wait until lessonloop has written
 on the item (its worker runs the job a moment later). The doubles are found at
@@ -37,6 +38,11 @@ from service import markers
 from service.events import ItemRef
 from tests import loop, payloads
 
+FOLLOWUP_ITEMS = (
+    "Add error rate to canary checks (https://github.com/acme/web/issues/7)",
+    "Alert on the 5xx rate of each deploy",
+    "Write a runbook for rolling back a canary",
+)
 DEFAULT_PORTS = {"github": 8801, "jira": 8802, "pagerduty": 8803}
 URL_ENV = {"github": "LESSONLOOP_GITHUB_API_URL", "jira": "LESSONLOOP_JIRA_URL", "pagerduty": "LESSONLOOP_PAGERDUTY_API_URL"}
 SECRET_ENV = {s: f"LESSONLOOP_{s.upper()}_WEBHOOK_SECRET" for s in DEFAULT_PORTS}
@@ -69,10 +75,10 @@ class Walkthrough:
             answer = self.http.request(method, url, timeout=5, **kwargs)
         except requests.RequestException as error:
             raise Stop(f"the {source} double does not answer at {self.urls[source]} ({_reason(error)}); "
-                       f"start the doubles (python -m tests.doubles) or say where they are "
+                       f"start the doubles (.venv/bin/python -m tests.doubles) or say where they are "
                        f"(--{source}, or {URL_ENV[source]})", EXIT_UNAVAILABLE) from None
         if answer.status_code == 404 and path == "/":
-            raise Stop(f"{self.urls[source]} is not a double started by `python -m tests.doubles` "
+            raise Stop(f"{self.urls[source]} is not a double started by `.venv/bin/python -m tests.doubles` "
                        f"(no admin interface at {ADMIN_PATH})", EXIT_UNAVAILABLE)
         if answer.status_code >= 400:
             raise Stop(f"the {source} double: {_error_text(answer)}")
@@ -149,6 +155,17 @@ class Walkthrough:
                 missing = ", ".join(str(ref) for ref in refs if ref not in seen)
                 raise Stop(f"lessonloop wrote nothing on {missing} within {self.wait_seconds:g} s: "
                            "see its log (the worker's `delivery handled` line says why)")
+            time.sleep(0.2)
+
+    def lesson_digests(self, ref: ItemRef) -> set[str]:
+        """The digests of lessonloop's lesson comments on ``ref``: they change when one is edited."""
+        return {m.get("digest") or "" for _, m in self.ours(ref) if m.kind == markers.LESSON}
+
+    def wait_for_edit(self, ref: ItemRef, digests: set[str]) -> None:
+        deadline = time.monotonic() + self.wait_seconds
+        while self.lesson_digests(ref) <= digests:
+            if time.monotonic() > deadline:
+                raise Stop(f"lessonloop edited no lesson comment on {ref} within {self.wait_seconds:g} s")
             time.sleep(0.2)
 
     def snapshot(self, refs: Sequence[ItemRef]) -> dict[ItemRef, set[str]]:
@@ -286,28 +303,40 @@ def cmd_fill(walk: Walkthrough, args: argparse.Namespace) -> None:
     if markers.find_kind(body, markers.REVIEW) is None:
         raise Stop(f"{ref} is not a review lessonloop opened (its body has no lessonloop:review marker); "
                    "`show` the incident: lessonloop's comment there names its review", EXIT_USAGE)
-    filled = loop.fill_lesson_jira(body) if ref.source == "jira" else loop.fill_lesson_markdown(body)
+    sections = loop.FILLED_MARKDOWN
+    if args.followups:  # "What we'll change" as a list: each item a follow-up
+        bullet = "* " if ref.source == "jira" else "- "
+        sections = sections | {"What we'll change": "\n".join(bullet + line for line in FOLLOWUP_ITEMS)}
+    filled = loop.fill_lesson_jira(body, sections) if ref.source == "jira" else loop.fill_lesson_markdown(body, sections)
     if filled == body:
         raise Stop(f"{ref}'s body has none of the lesson's section headings; was it opened with another template?")
     before = walk.snapshot(_watched(ref, item))
     walk.admin("PUT", ref.source, walk.item_path(ref) + "/body", json={"body": filled})
     print(f"wrote an example lesson in the {len(loop.FILLED_MARKDOWN)} sections of {ref} "
-          "(its follow-up links https://github.com/acme/web/issues/7)")
+          + (f"({len(FOLLOWUP_ITEMS)} follow-ups; the first links https://github.com/acme/web/issues/7)"
+             if args.followups else "(its follow-up links https://github.com/acme/web/issues/7)"))
     item = walk.admin("POST", ref.source, walk.item_path(ref) + "/close")
     print(f"closed {ref} in the {ref.source} double (now {_status(ref, item)})")
     _deliver_and_wait(walk, ref, item, before)
 
 
 def _deliver_and_wait(walk: Walkthrough, ref: ItemRef, item: dict[str, Any], before: dict[ItemRef, set[str]]) -> None:
+    lesson_texts = walk.lesson_digests(ref)
     delivery, what = closed_delivery(walk, ref, item)
     answer = walk.send(delivery, what)
     if answer.get("status") != "queued" or walk.wait_seconds <= 0:
+        return
+    if answer.get("kind") == "item_state":  # a follow-up: its state is recorded, the lesson comments edited
+        if lesson_texts:
+            walk.wait_for_edit(ref, lesson_texts)
+        print(f"lessonloop recorded {ref} as a follow-up done and edited the lesson comments that list it "
+              "(lessonloop followups list)")
         return
     review = markers.find_kind(_body(ref, item), markers.REVIEW)
     if review is None:  # an incident: lessonloop opens its review and says so on it
         said = walk.wait_for([ref], before, lambda m: m.kind == markers.REVIEW_OPENED)[ref]
         print(f"lessonloop opened the review {said.get('key')} and said so on {ref} "
-              f"(python -m tests.walkthrough show {said.get('key')})")
+              f"(.venv/bin/python -m tests.walkthrough show {said.get('key')})")
         return
     # a review: the lesson goes on the review and the incident (and every related item), or the
     # review gets a comment naming the sections still missing
@@ -315,10 +344,10 @@ def _deliver_and_wait(walk: Walkthrough, ref: ItemRef, item: dict[str, Any], bef
     incident = refs[-1]
     said = walk.wait_for([ref], before, lambda m: m.kind in (markers.LESSON, markers.MISSING))[ref]
     if said.kind == markers.MISSING:
-        raise Stop(f"lessonloop asked on {ref} for the sections still missing (python -m tests.walkthrough show {ref})")
+        raise Stop(f"lessonloop asked on {ref} for the sections still missing (.venv/bin/python -m tests.walkthrough show {ref})")
     walk.wait_for(refs, before, lambda m: m.kind == markers.LESSON)
     print(f"lessonloop kept the lesson and posted it on {ref} and {incident}, and on every item it links "
-          f"(python -m tests.walkthrough show {incident}; lessonloop lessons show {ref})")
+          f"(.venv/bin/python -m tests.walkthrough show {incident}; lessonloop lessons show {ref})")
 
 
 def _indent(text: str, prefix: str) -> str:
@@ -379,6 +408,8 @@ def _parser() -> argparse.ArgumentParser:
     close.set_defaults(run=cmd_close)
     fill = commands.add_parser("fill", help="write an example lesson on a review, close it, send the webhook")
     fill.add_argument("ref", help="the review lessonloop opened: jira:KEY-N or github:owner/repo#N")
+    fill.add_argument("--followups", action="store_true",
+                      help="write \"What we'll change\" as a list of three follow-ups (the first links acme/web#7)")
     fill.set_defaults(run=cmd_fill)
     show = commands.add_parser("show", help="an item and its comments or notes, markers included")
     show.add_argument("ref")

@@ -21,13 +21,19 @@ def digest_of(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
 
 
-def post_once(runtime: Runtime, client: TrackerClient, item: ItemRef, kind: str, key: str, text: str) -> str:
+def post_once(runtime: Runtime, client: TrackerClient, item: ItemRef, kind: str, key: str, text: str,
+              *, append_only_digest_of: str | None = None) -> str:
     """Make sure ``item`` carries one comment of ``kind``/``key`` with ``text``.
 
     Returns what happened: "unchanged", "added", "edited", or "added anew" (an append-only
     tracker gets a new note when the text changed, since the old one cannot change).
+
+    ``append_only_digest_of``: on a tracker whose comments cannot be edited, the text whose
+    change alone is worth a new note (the lesson without its follow-ups' states, which change
+    on their own schedule); editable trackers always follow ``text``.
     """
-    digest = digest_of(text)
+    same = text if client.capabilities.edit_comments or append_only_digest_of is None else append_only_digest_of
+    digest = digest_of(same)
     marker = Marker(kind, {"key": key, "digest": digest})
     done = effects.get(runtime.engine, str(item), kind, key) or _recover(runtime, client, item, kind, key)
     if done is not None and done.digest == digest:

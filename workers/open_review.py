@@ -7,15 +7,22 @@ markers), so a worker killed at any step and run again ends where an uninterrupt
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
+from typing import Literal
 
-from config.rules import Rule
+from config.rules import ReviewTarget, Rule
 from service import lesson, markers
 from service.events import Event, Item, ItemRef
 from service.routing import select_rule
 from service.runtime import Runtime
 from service.store import deliveries, effects, links, reviews
+from service.history import History, HistoryEntry
+from service.lesson.timeline import render_timeline
+from service.markup import neutralise_markers
+from service.responders import assignee, responders
 from service.trackers.base import ReviewDraft
+from service.trackers.errors import TrackerError
 from workers.effects import post_once
 from workers.jobs import exclusive, run_delivery
 
@@ -27,14 +34,26 @@ knows a review may exist in the tracker without a record in the store."""
 
 def open_review(delivery_pk: int) -> str:
     """The RQ job for a closed incident."""
-    return run_delivery(delivery_pk, _open_review)
+    return run_delivery(delivery_pk, open_review_step)
 
 
-def _open_review(runtime: Runtime, _delivery: deliveries.Delivery, event: Event) -> tuple[str, str]:
-    decision = select_rule(event, runtime.settings.rules)
-    if decision.rule is None or decision.target is None or event.item is None:
-        return deliveries.IGNORED, decision.reason  # the rules changed since the web accepted it
-    incident = event.item
+def open_review_step(runtime: Runtime, _delivery: deliveries.Delivery, event: Event) -> tuple[str, str]:
+    """Act on the tracker's word, not the webhook body's: the incident is read from its tracker
+    (one request) and a review opens only if the tracker says it is closed, with the tracker's
+    title, labels, priority and assignees. A forged, late or replayed delivery (or a Jira
+    Automation request, whose token authenticates the sender but not the body) changes nothing."""
+    if event.item is None:
+        return deliveries.IGNORED, "the delivery names no incident"
+    incident = runtime.client(event.item.ref.source).get_item(event.item.ref)
+    from workers.followups import note_if_followup  # (imports this module)
+
+    note_if_followup(runtime, incident)  # an item can be both: an incident, and a lesson's follow-up
+    if not incident.done:
+        return deliveries.IGNORED, (f"{incident.ref} is not closed in {incident.ref.source} "
+                                    f"(its status there is '{incident.status or 'unknown'}')")
+    decision = select_rule(replace(event, item=incident), runtime.settings.rules)
+    if decision.rule is None or decision.target is None:
+        return deliveries.IGNORED, decision.reason
     with exclusive(runtime, str(incident.ref)):
         reviews.save_incident(runtime.engine, incident)
         review = _find_or_open(runtime, incident, decision.rule, decision.target)
@@ -46,11 +65,11 @@ def _open_review(runtime: Runtime, _delivery: deliveries.Delivery, event: Event)
     return deliveries.DONE, f"review {review.ref} open for {incident.ref} ({decision.reason})"
 
 
-def _find_or_open(runtime: Runtime, incident: Item, rule: Rule, target: str) -> reviews.ReviewRecord:
+def _find_or_open(runtime: Runtime, incident: Item, rule: Rule, target: ReviewTarget) -> reviews.ReviewRecord:
     known = reviews.review_of(runtime.engine, incident.ref)
     if known is not None:
         return known
-    source, container = target.split(":", 1)
+    source, container = target.source, target.container
     client = runtime.client(source)
     template_path = rule.template or runtime.settings.review.template
     due = _due(incident, rule, runtime)
@@ -58,25 +77,31 @@ def _find_or_open(runtime: Runtime, incident: Item, rule: Rule, target: str) -> 
     # the intent is recorded before the create call, so without it none can exist. (Searching
     # on every incident costs a growing number of requests as reviews pile up.)
     found = None
-    if effects.get(runtime.engine, str(incident.ref), OPENING, target) is not None:
+    if effects.get(runtime.engine, str(incident.ref), OPENING, str(target)) is not None:
         since = (incident.closed_at - timedelta(days=1)) if incident.closed_at else None
         found = client.find_review(container, incident.ref, since=since)
     else:
-        effects.put(runtime.engine, str(incident.ref), OPENING, target, comment_id="", digest="")
+        effects.put(runtime.engine, str(incident.ref), OPENING, str(target), comment_id="", digest="")
     if found is None:
         template = lesson.load_template(template_path)
-        body = lesson.render_stub(incident, template, _stub_markup(client.markup),
-                                  _responders(incident, source, runtime))
+        markup = _stub_markup(client.markup)
+        history = _history(runtime, incident)
+        settings = runtime.settings
+        jira_by_name = settings.jira.auth_kind == "pat"  # Data Center names users by name
+        timeline = render_timeline(history, markup, settings.review.timeline_entries)
+        body = lesson.render_stub(incident, template, markup,
+                                  responders(incident, history, source, settings.people, jira_by_name), timeline)
+        who = assignee(incident, history, source, settings.people) if settings.review.assign_from_incident else None
         found = client.open_review(
             ReviewDraft(
                 container=container,
-                title=f"Post-incident review: {incident.title or incident.ref}"[:TITLE_LIMIT],
+                title=neutralise_markers(f"Post-incident review: {incident.title or incident.ref}")[:TITLE_LIMIT],
                 body=body,
                 incident=incident.ref,
                 incident_url=incident.url,
                 incident_title=incident.title,
                 labels=rule.review_labels if rule.review_labels is not None else runtime.settings.review.labels,
-                assignee=_assignee(incident, source, runtime),
+                assignee=who,
                 due=due,
                 issue_type=rule.jira_issue_type or runtime.settings.review.jira_issue_type,
             )
@@ -100,24 +125,22 @@ def _due(incident: Item, rule: Rule, runtime: Runtime) -> date:
     return (closed + timedelta(days=days)).date()
 
 
-def _assignee(incident: Item, review_source: str, runtime: Runtime) -> str | None:
-    """The incident's assignee, when the review lives in the same tracker (the same person
-    exists there under the same id); across trackers we know no mapping of people."""
-    if not runtime.settings.review.assign_from_incident or incident.ref.source != review_source:
-        return None
-    return incident.assignees[0] if incident.assignees else None
+def _history(runtime: Runtime, incident: Item) -> History:
+    """The incident's history from its tracker, for the timeline and the responders. A history
+    that cannot be read never stops the review: it opens with a line saying what was missing."""
+    if runtime.settings.review.timeline_entries == 0:
+        return History()
+    try:
+        history = runtime.client(incident.ref.source).history(incident.ref)
+    except TrackerError as error:
+        return History.unreadable(str(error), url=incident.url)
+    opened = ([HistoryEntry(incident.created_at, "opened", who=incident.author)]
+              if incident.created_at and not any(e.at <= incident.created_at for e in history.entries) else [])
+    return replace(history, entries=(*opened, *history.entries), url=history.url or incident.url)
 
 
-def _responders(incident: Item, review_source: str, runtime: Runtime) -> list[str]:
-    if incident.ref.source == "jira" and review_source == "jira":  # Jira renders these as mentions
-        if runtime.settings.jira.auth_kind == "pat":
-            return [f"[~{who}]" for who in incident.assignees]  # Data Center names users by name
-        return [f"[~accountid:{who}]" for who in incident.assignees]
-    if incident.ref.source == "github" and review_source == "github":
-        return [f"@{who}" for who in incident.assignees]
-    return list(incident.assignees)
+StubMarkup = Literal["markdown", "jira"]
 
 
-def _stub_markup(markup: str) -> str:
+def _stub_markup(markup: str) -> StubMarkup:
     return "jira" if markup == "jira" else "markdown"
-

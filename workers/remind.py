@@ -1,5 +1,6 @@
 """``remind``: once a day, a nudge on each open review past its due date (at most one a day
-each). Scheduled through RQ's scheduler under a job id made of the date, so however many
+each); then the open follow-ups are read again from their trackers (for webhooks that were
+lost) and those past their due date get a nudge, at most one a week each. Scheduled through RQ's scheduler under a job id made of the date, so however many
 workers run, each day has one."""
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from service.events import ItemRef
 from service.runtime import Runtime
 from service.store import reviews
 from service.trackers.errors import TrackerError
-from workers import context
+from workers import context, followups
 from workers.effects import post_once
 from workers.jobs import exclusive
 
@@ -42,9 +43,14 @@ def remind(day: str | None = None) -> str:
             nudged.append(review.ref)
         except TrackerError as error:  # one tracker's trouble does not hold up the rest
             failed.append(f"{review.ref}: {error}")
+    refreshed, followups_nudged, followups_failed = followups.daily(runtime, today)
+    failed += followups_failed
     if failed:
         log.warning("some reminders failed; tomorrow's run tries again", failures=failed)
-    return f"reminded {len(nudged)} reviews" + (f"; {len(failed)} failed" if failed else "")
+    outcome = f"reminded {len(nudged)} reviews"
+    if refreshed or followups_nudged:
+        outcome += f"; read {refreshed} open follow-ups, nudged {followups_nudged}"
+    return outcome + (f"; {len(failed)} failed" if failed else "")
 
 
 def schedule(runtime: Runtime, now: datetime | None = None) -> Job | None:

@@ -4,16 +4,26 @@ closed with the lesson incomplete, say once (per distinct text) which sections a
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field, replace
 from urllib.parse import urlparse
 
 from service import lesson, markers, related
 from service.events import Event, EventKind, Item, ItemRef
+from service.lesson.blame_rules import BlameRulesError
+from service.lesson.followups import render_followups
 from service.markup import MARKUP_OF
+from service.reach import lesson_reach
 from service.runtime import Runtime
-from service.store import deliveries, lessons, links, reviews
+from service.store import deliveries, followups, lessons, links, reviews
+from service.trackers.base import TrackerClient
 from service.trackers.errors import PermanentTrackerError, TrackerError, UnsupportedOperation
-from workers.effects import post_once
+from workers.effects import digest_of, post_once
+from workers.followups import shown as shown_followups
+from workers.followups import track as track_followups
 from workers.jobs import exclusive, run_delivery
+from workers.open_review import open_review_step
+
+FOLLOWUPS_SECTION = "what_we_will_change"
 
 
 def sync_lesson(delivery_pk: int) -> str:
@@ -35,82 +45,164 @@ def resync_review(review_ref: str) -> str:
         return f"no incident recorded for {review_ref}"
     with exclusive(runtime, review_ref):
         template = lesson.load_template(record.template)
-        posted, skipped = _share(runtime, incident.as_item(), record, kept.sections | kept.other_sections,
-                                 template, "")
-    return f"lesson of {review_ref} on {posted} items" + (f"; skipped {'; '.join(skipped)}" if skipped else "")
+        shared = _share(runtime, incident.as_item(), record, kept.sections | kept.other_sections, template, "")
+    return f"lesson of {review_ref} {shared.describe()}"
 
 
-def _sync_lesson(runtime: Runtime, _delivery: deliveries.Delivery, event: Event) -> tuple[str, str]:
+def _sync_lesson(runtime: Runtime, delivery: deliveries.Delivery, event: Event) -> tuple[str, str]:
     assert event.item is not None
     review_ref = event.item.ref
-    marker = markers.find_kind(event.item.body, markers.REVIEW)
-    incident_ref = ItemRef.parse(marker.get("incident") or "") if marker and marker.get("incident") else None
-    if incident_ref is None:
-        return deliveries.IGNORED, "the review's marker names no incident"
+    closing = event.kind is EventKind.REVIEW_CLOSED
     with exclusive(runtime, str(review_ref)):
         client = runtime.client(review_ref.source)
-        record = reviews.review(runtime.engine, review_ref) or _adopt(runtime, review_ref, incident_ref,
-                                                                     event.item.url)
-        # the ticket as it is now: webhooks arrive out of order and replays are late
+        # the ticket as it is now: webhooks arrive out of order, replays are late, and a body
+        # in a webhook says only what its sender claims
         current = client.get_item(review_ref)
-        closing = event.kind is EventKind.REVIEW_CLOSED
-        if (closing or current.done) and record.status != "closed":
-            reviews.set_status(runtime.engine, review_ref, "closed")
-        template = lesson.load_template(record.template)
-        parsed = lesson.parse_lesson(current.body, template)
-        if not parsed.complete:
-            missing = ", ".join(parsed.missing)
-            if not closing:  # only a close asks; edits in between are work in progress
-                return deliveries.DONE, f"lesson not complete yet (missing: {missing})"
-            text = lesson.render_missing_comment(parsed.missing, client.markup)
-            post_once(runtime, client, review_ref, markers.MISSING, parsed.digest[:16], text)
-            return deliveries.DONE, f"review closed with the lesson incomplete; asked for: {missing}"
-        incident = reviews.incident(runtime.engine, incident_ref)
-        incident_item = incident.as_item() if incident else _fetch_incident(runtime, incident_ref)
-        lessons.save(
-            runtime.engine, review_ref=str(review_ref), incident_ref=str(incident_ref),
-            incident_title=incident_item.title, incident_url=incident_item.url,
-            priority=incident_item.priority or incident_item.urgency, review_url=record.url,
-            sections=parsed.sections, digest=parsed.digest, incident_closed_at=incident_item.closed_at,
-        )
-        posted, skipped = _share(runtime, incident_item, record, parsed.sections, template, current.body)
-    note = f"; skipped {'; '.join(skipped)}" if skipped else ""
-    return deliveries.DONE, f"lesson of {review_ref} kept and on {posted} items{note}"
+        record = reviews.review(runtime.engine, review_ref) or _adopt(runtime, current)
+        if record is not None:
+            return _capture(runtime, client, record, current, closing)
+    # Not a review lessonloop opened: text that looks like our marker proves nothing. An item
+    # that closed is then judged as what it is, a possible incident (outside the review's lock:
+    # opening a review takes the incident's own lock, which is the same item).
+    if closing or current.done:
+        return open_review_step(runtime, delivery, replace(event, kind=EventKind.INCIDENT_CLOSED, item=current))
+    return deliveries.IGNORED, f"{review_ref} is not a review lessonloop opened"
+
+
+def _capture(runtime: Runtime, client: TrackerClient, record: reviews.ReviewRecord, current: Item,
+             closing: bool) -> tuple[str, str]:
+    """Read the lesson from the review as it is now; keep and share it, or ask for what is missing."""
+    review_ref = current.ref
+    incident_ref = ItemRef.parse(record.incident_ref)
+    if (closing or current.done) and record.status != "closed":
+        reviews.set_status(runtime.engine, review_ref, "closed")
+    template = lesson.load_template(record.template)
+    parsed = lesson.parse_lesson(current.body, template)
+    if not parsed.complete:
+        missing = ", ".join(parsed.missing)
+        if not closing:  # only a close asks; edits in between are work in progress
+            return deliveries.DONE, f"lesson not complete yet (missing: {missing})"
+        text = lesson.render_missing_comment(parsed.missing, client.markup)
+        post_once(runtime, client, review_ref, markers.MISSING, parsed.digest[:16], text)
+        return deliveries.DONE, f"review closed with the lesson incomplete; asked for: {missing}"
+    incident = reviews.incident(runtime.engine, incident_ref)
+    incident_item = incident.as_item() if incident else _fetch_incident(runtime, incident_ref)
+    lessons.save(
+        runtime.engine, review_ref=str(review_ref), incident_ref=str(incident_ref),
+        incident_title=incident_item.title, incident_url=incident_item.url,
+        priority=incident_item.priority or incident_item.urgency, review_url=record.url,
+        sections=parsed.sections, digest=parsed.digest, incident_closed_at=incident_item.closed_at,
+    )
+    tracked = _track_followups(runtime, review_ref, record, parsed.sections, incident_item)
+    shared = _share(runtime, incident_item, record, parsed.sections, template, current.body)
+    nudged = _nudge(runtime, client, review_ref, parsed.sections, template)
+    return deliveries.DONE, f"lesson of {review_ref} kept and {shared.describe()}; follow-ups: {tracked}{nudged}"
+
+
+def _nudge(runtime: Runtime, client: TrackerClient, review_ref: ItemRef, sections: dict[str, str],
+           template: lesson.LessonTemplate) -> str:
+    """After the lesson is kept and shared, one comment on the review quoting the sentences that
+    put a person rather than a process at the centre, with a question to ask instead; once per
+    distinct set of sentences (``[lesson] blame_check``). A nudge, never a gate: a tracker that
+    refuses it is named in the outcome, and the lesson stays kept and shared."""
+    if runtime.settings.lesson.blame_check == "off":
+        return ""
+    written_in = MARKUP_OF[review_ref.source]
+    order = [section.key for section in template.sections] + sorted(set(sections) - {s.key for s in template.sections})
+    try:
+        findings = [finding for key in order if sections.get(key)
+                    for finding in lesson.find_blame(sections[key], written_in)]
+    except BlameRulesError as error:  # an edited language file: say so, hold nothing up
+        return f"; blame check skipped: {error}"
+    if not findings:
+        return ""
+    key = digest_of("\n".join(f"{finding.rule}\t{finding.sentence}" for finding in findings))
+    text = lesson.render_blame_comment(findings, client.markup)
+    try:
+        outcome = post_once(runtime, client, review_ref, markers.BLAME, key, text)
+    except (PermanentTrackerError, UnsupportedOperation) as error:
+        return f"; blame nudge not posted: {error}"
+    return f"; blame nudge ({len(findings)} sentence{'s' if len(findings) != 1 else ''}): {outcome}"
+
+
+def _track_followups(runtime: Runtime, review_ref: ItemRef, record: reviews.ReviewRecord, sections: dict[str, str],
+                     incident: Item) -> str:
+    section = sections.get(FOLLOWUPS_SECTION) or ""
+    if not section.strip():
+        followups.unlist(runtime.engine, str(review_ref), ())
+        return "none"
+
+    def find(text: str) -> set[ItemRef]:
+        return referenced_items(runtime, text, (incident.url, record.url))
+
+    return track_followups(runtime, review_ref, section, MARKUP_OF[review_ref.source], incident, record.url, find)
+
+
+@dataclass
+class Shared:
+    """Where one lesson went: posted on, skipped (a related item that refused), and not shared
+    (named by the lesson beyond ``[lesson] max_related_items``)."""
+
+    posted: int = 0
+    skipped: list[str] = field(default_factory=list)
+    not_shared: list[str] = field(default_factory=list)
+
+    def describe(self) -> str:
+        text = f"on {self.posted} items"
+        if self.skipped:
+            text += f"; skipped {'; '.join(self.skipped)}"
+        if self.not_shared:
+            text += (f"; not shared (over [lesson] max_related_items): {len(self.not_shared)} items: "
+                     + ", ".join(self.not_shared))
+        return text
 
 
 def _share(runtime: Runtime, incident: Item, record: reviews.ReviewRecord, sections: dict[str, str],
-           template: lesson.LessonTemplate, review_body: str) -> tuple[int, list[str]]:
-    """Post the lesson on the incident, the review and every related item; (posted, skipped).
+           template: lesson.LessonTemplate, review_body: str) -> Shared:
+    """Post the lesson on the incident, the review and every related item.
 
     The incident and the review must take it: a permanent failure there fails the job with the
     tracker's message (replay once it is fixed; what was posted is not posted twice). Other
     related items are the lesson's reach, not its record: one that refuses (a mistyped link, an
-    item our token cannot see) is skipped and named in the outcome."""
+    item our token cannot see) is skipped and named in the outcome. Anyone who can edit an
+    incident can name hundreds of items in it, so items found in text stop at
+    ``[lesson] max_related_items``; items linked by hand (``lessonloop link``) always get it."""
     review_ref = ItemRef.parse(record.ref)
     known_urls = (incident.url, record.url)
-    for found in _referenced(runtime, incident.body + "\n" + review_body, known_urls):
+    for found in sorted(referenced_items(runtime, incident.body + "\n" + review_body, known_urls), key=_natural_order):
         links.add(runtime.engine, incident.ref, found, "text")
-    family = {incident.ref, review_ref} | links.linked(runtime.engine, incident.ref) | links.linked(
-        runtime.engine, review_ref)
+    reach = lesson_reach(runtime.engine, incident.ref, review_ref, runtime.settings.lesson.max_related_items)
     failures: list[str] = []
-    skipped: list[str] = []
-    posted = 0
-    for item in sorted(family, key=str):
+    shared = Shared(not_shared=[str(ref) for ref in reach.beyond])
+    written_in = MARKUP_OF[review_ref.source]
+    listed = shown_followups(runtime, review_ref)
+    for item in reach.recipients:
         essential = item in (incident.ref, review_ref)
         try:
             client = runtime.client(item.source)
-            text = lesson.render_lesson_comment(sections, incident, record.url, template, client.markup,
-                                                written_in=MARKUP_OF[review_ref.source])
-            post_once(runtime, client, item, markers.LESSON, str(review_ref), text)
-            posted += 1
+            alone = lesson.render_lesson_comment(sections, incident, record.url, template, client.markup,
+                                                 written_in=written_in)
+            text = lesson.render_lesson_comment(
+                sections, incident, record.url, template, client.markup, written_in=written_in,
+                followups=render_followups(listed, written_in, client.markup)) if listed else alone
+            # an append-only tracker (PagerDuty) gets a new note when the lesson changes, not
+            # when a follow-up's state does: its digest is the lesson's alone
+            post_once(runtime, client, item, markers.LESSON, str(review_ref), text, append_only_digest_of=alone)
+            shared.posted += 1
         except (PermanentTrackerError, UnsupportedOperation) as error:
-            (failures if essential else skipped).append(f"{item}: {error}")
+            (failures if essential else shared.skipped).append(f"{item}: {error}")
     if failures:
         raise PermanentTrackerError("lessonloop", "share the lesson", "; ".join(failures), 0)
-    return posted, skipped
+    return shared
 
 
-def _referenced(runtime: Runtime, text: str, known_urls: tuple[str, ...]) -> set[ItemRef]:
+def _natural_order(ref: ItemRef) -> tuple[str, str, int, str]:
+    """github:acme/web#2 before #10: the order a person reads the items in."""
+    head, _, number = ref.key.rpartition("#" if ref.source == "github" else "-")
+    return (ref.source, head, int(number) if number.isdigit() else 0, ref.key)
+
+
+def referenced_items(runtime: Runtime, text: str, known_urls: tuple[str, ...]) -> set[ItemRef]:
     """Items the text names. GitHub's web host is LESSONLOOP_GITHUB_WEB_URL's, or the API's
     (``api.github.com`` -> ``github.com``, GHE's ``/api/v3`` -> its host), and whatever host
     our GitHub items' own links use, which is how the tracker itself spells them."""
@@ -120,8 +212,7 @@ def _referenced(runtime: Runtime, text: str, known_urls: tuple[str, ...]) -> set
     for url in known_urls:
         if "/issues/" in url:
             github_hosts.add(urlparse(url).netloc)
-    projects = {rule.review.split(":", 1)[1] for rule in settings.rules if rule.review and
-                rule.review.startswith("jira:")}
+    projects = {rule.target.container for rule in settings.rules if rule.target and rule.target.source == "jira"}
     projects |= {project for rule in settings.rules if rule.source == "jira" for project in rule.projects}
     return related.find_refs(
         text,
@@ -131,13 +222,28 @@ def _referenced(runtime: Runtime, text: str, known_urls: tuple[str, ...]) -> set
     )
 
 
-def _adopt(runtime: Runtime, review_ref: ItemRef, incident_ref: ItemRef, url: str) -> reviews.ReviewRecord:
-    """A review we opened but have no record of (a store restored from an older backup)."""
+def _adopt(runtime: Runtime, review: Item) -> reviews.ReviewRecord | None:
+    """A review we opened but have no record of (a crash between the create and the record, a
+    store restored from an older backup): only when its marker verifies for where it lives and
+    the tracker says lessonloop's own identity created it. Anything else is someone's issue."""
+    where = markers.container_of(review.ref.source, review.ref.project)
+    marker = runtime.marker_keys().find_kind(review.body, where, markers.REVIEW)
+    if marker is None or not marker.get("incident"):
+        return None
+    if not review.author or review.author != runtime.client(review.ref.source).whoami().id:
+        return None
+    try:
+        incident_ref = ItemRef.parse(marker.get("incident") or "")
+    except ValueError:
+        return None
+    known = reviews.review_of(runtime.engine, incident_ref)
+    if known is not None and known.ref != str(review.ref):
+        return None  # that incident has its review already: this one is a stray copy
     try:
         reviews.save_incident(runtime.engine, _fetch_incident(runtime, incident_ref))
     except TrackerError:
         pass
-    return reviews.save_review(runtime.engine, incident_ref=incident_ref, ref=review_ref, url=url,
+    return reviews.save_review(runtime.engine, incident_ref=incident_ref, ref=review.ref, url=review.url,
                                template=runtime.settings.review.template, due_on=None)
 
 

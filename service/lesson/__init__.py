@@ -8,16 +8,18 @@ for what they share); the public names are re-exported here, so callers use ``se
 
 from __future__ import annotations
 
+from service.lesson.blame import Finding, find_blame
 from service.lesson.comments import (
     COMMENT_LIMITS,
     MARKER_ROOM,
+    render_blame_comment,
     render_lesson_comment,
     render_missing_comment,
     render_reminder_comment,
     render_review_opened_comment,
 )
 from service.lesson.parse import PLACEHOLDERS, ParsedLesson, lesson_digest, parse_lesson
-from service.lesson.stub import UNKNOWN, StubMarkup, format_duration, format_time, header_values, render_stub
+from service.lesson.stub import UNKNOWN, Mention, StubMarkup, format_duration, format_time, header_values, render_stub
 from service.lesson.template import (
     HEADER_PLACEHOLDERS,
     LessonTemplate,
@@ -34,12 +36,15 @@ __all__ = [
     "MARKER_ROOM",
     "PLACEHOLDERS",
     "UNKNOWN",
+    "Mention",
     "CommentMarkup",
     "LessonTemplate",
+    "Finding",
     "ParsedLesson",
     "Section",
     "StubMarkup",
     "default_template_path",
+    "find_blame",
     "format_duration",
     "format_time",
     "header_values",
@@ -47,6 +52,7 @@ __all__ = [
     "load_template",
     "parse_lesson",
     "parse_template",
+    "render_blame_comment",
     "render_lesson_comment",
     "render_missing_comment",
     "render_reminder_comment",

@@ -1,6 +1,6 @@
 """The comments lessonloop posts: the finished lesson for the incident and every related item
 (cut to fit each tracker's comment limit), the sections still to write, the review being open,
-and the reminder of a review past its due date."""
+the reminder of a review past its due date, and the nudge about blaming language."""
 
 from __future__ import annotations
 
@@ -9,10 +9,11 @@ from collections.abc import Mapping, Sequence
 from datetime import date
 
 from service.events import Item
+from service.lesson.blame import Finding
 from service.lesson.stub import escape, link
 from service.lesson.template import LessonTemplate
 from service.lesson.text import CommentMarkup
-from service.markup import convert
+from service.markup import convert, neutralise_markers
 
 # How long one comment may be, per markup: GitHub issue comments take 65,536 characters, Jira's
 # text fields 32,767, PagerDuty notes 65,535. The caller attaches a marker afterwards, so keep room.
@@ -28,11 +29,13 @@ def render_lesson_comment(
     markup: CommentMarkup,
     *,
     written_in: CommentMarkup,
+    followups: str = "",
 ) -> str:
     """The finished lesson as one comment for the incident and every related item: the filled
     sections in template order and a link to the review. The sections are in the review's markup
     (``written_in``) and are converted to the item's. Cut cleanly, with the link kept, when it
-    would not fit one comment in that tracker."""
+    would not fit one comment in that tracker. ``followups`` (already in ``markup``) ends the
+    comment, after the link, and is never cut: it is what changes after the lesson is written."""
     title = incident.title.strip() or str(incident.ref)
     if markup == "markdown":
         parts = [f"### Lesson learned from {link(title, incident.url, markup)}"]
@@ -52,11 +55,17 @@ def render_lesson_comment(
             parts.append(f"{section.title}\n{text}")
     footer = f"Read the whole review: {link('the review', review_url, markup) if markup != 'plain' else review_url}"
     body = "\n\n".join(parts)
-    return _fit(body, footer, review_url, markup)
+    if not followups:
+        return neutralise_markers(_fit(body, footer, review_url, markup))
+    block = followups
+    if len(block) > COMMENT_LIMITS[markup] // 2:  # whole lines only, and say how many are left out
+        kept = block[: COMMENT_LIMITS[markup] // 2].rsplit("\n", 1)[0]
+        block = f"{kept}\n… and {block.count(chr(10)) - kept.count(chr(10))} more"
+    return neutralise_markers(_fit(body, footer, review_url, markup, room_taken=len(block) + 2) + "\n\n" + block)
 
 
-def _fit(body: str, footer: str, review_url: str, markup: CommentMarkup) -> str:
-    limit = COMMENT_LIMITS[markup] - MARKER_ROOM
+def _fit(body: str, footer: str, review_url: str, markup: CommentMarkup, room_taken: int = 0) -> str:
+    limit = COMMENT_LIMITS[markup] - MARKER_ROOM - room_taken
     whole = f"{body}\n\n{footer}"
     if len(whole) <= limit:
         return whole
@@ -98,14 +107,15 @@ def render_missing_comment(missing: Sequence[str], markup: CommentMarkup) -> str
     listing = "\n".join(bullet + escape(item, markup) for item in items)
     close = ("Replace the prompt under each heading with what you found. A few sentences are enough; "
              "describe processes, signals and assumptions rather than people.")
-    return f"{lead}\n\n{listing}\n\n{close}"
+    return neutralise_markers(f"{lead}\n\n{listing}\n\n{close}")
 
 
 def render_review_opened_comment(review_url: str, review_ref: str, markup: CommentMarkup) -> str:
     """Said on the incident once its review is open."""
     review_link = link(review_ref, review_url, markup)
-    return (f"A blameless post-incident review is open: {review_link}. Everyone who responded is welcome to "
-            "add what they saw and learned there; the finished lesson will be shared here.")
+    return neutralise_markers(
+        f"A blameless post-incident review is open: {review_link}. Everyone who responded is welcome to "
+        "add what they saw and learned there; the finished lesson will be shared here.")
 
 
 _MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August", "September",
@@ -118,3 +128,32 @@ def render_reminder_comment(due: date, markup: CommentMarkup) -> str:
     when = f"{due.day} {_MONTHS[due.month - 1]} {due.year}"
     return (f"A friendly reminder: this review was due on {when}. The lesson is most useful while "
             "the incident is fresh, and a few sentences per section are enough. Thank you!")
+
+
+BLAME_QUOTED = 10
+"""The most sentences one nudge quotes; the rest are counted, so the comment stays short."""
+
+
+def render_blame_comment(findings: Sequence[Finding], markup: CommentMarkup) -> str:
+    """The nudge on a review whose lesson has sentences that put a person at the centre: each
+    quoted (escaped, so it formats and mentions nothing) with the question to ask instead. It
+    says plainly that nothing is held up: the lesson is kept and shared as written."""
+    lead = ("A note on wording, not a blocker: this lesson is kept and shared as written. Blameless reviews "
+            "look at conditions rather than people, and "
+            + ("this sentence puts" if len(findings) == 1 else "these sentences put")
+            + " a person at the centre. You could ask instead:")
+    parts = [lead]
+    for finding in findings[:BLAME_QUOTED]:
+        sentence = escape(finding.sentence, markup)
+        if markup == "markdown":
+            parts.append(f"> {sentence}\n\n{finding.suggestion}")
+        elif markup == "jira":
+            parts.append(f"bq. {sentence}\n{escape(finding.suggestion, markup)}")
+        else:
+            parts.append(f"\u201c{sentence}\u201d\n{finding.suggestion}")
+    rest = len(findings) - BLAME_QUOTED
+    if rest > 0:
+        parts.append(f"\u2026 and {rest} more; `lessonloop lessons lint` lists them all."
+                     if markup == "markdown" else f"\u2026 and {rest} more; lessonloop lessons lint lists them all.")
+    parts.append("Editing the sentences is up to you; this note will not be repeated for the same text.")
+    return "\n\n".join(parts)

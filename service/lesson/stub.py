@@ -1,6 +1,7 @@
 """The stub placed in a new review ticket: the template's header filled in for one incident,
 then every section's heading with its prompt. Also the escaping and links that keep tracker text
-(titles, names, URLs) from turning into markup, which the comments use too."""
+(titles, names, URLs) from turning into markup, which the comments use too: what they return is
+inert (no mention, macro, HTML, marker, or link but http(s)), see ``service.inert``."""
 
 from __future__ import annotations
 
@@ -10,12 +11,20 @@ from datetime import datetime, timezone
 from typing import Literal
 
 from service.events import Item
+from service.inert import IMAGE_SCHEMES, markdown_text, safe_url
 from service.lesson.template import PLACEHOLDER, LessonTemplate
 from service.lesson.text import CommentMarkup
+from service.markup import neutralise_markers
 
 StubMarkup = Literal["markdown", "jira"]
 
 UNKNOWN = "unknown"
+
+
+class Mention(str):
+    """A responder already written as a mention in the review tracker's markup (``@login``,
+    ``[~accountid:…]``), for someone lessonloop knows there: placed as is. Every other name is
+    tracker text and is escaped, so it never mentions anyone."""
 
 
 def render_stub(
@@ -23,35 +32,41 @@ def render_stub(
     template: LessonTemplate,
     markup: StubMarkup,
     responders: Sequence[str] = (),
+    timeline: str = "",
 ) -> str:
     """The body of a new review ticket: the header filled in for this incident, then every
     section's heading with its prompt in italics. ``responders`` defaults to the incident's
-    assignees: the people who responded, never "who caused it"."""
-    values = header_values(incident, markup, responders)
+    assignees: the people who responded, never "who caused it". ``timeline`` (already in
+    ``markup``) goes where the template says ``{timeline}``, else at the end of the header."""
+    values = header_values(incident, markup, responders) | {"timeline": timeline}
     parts = []
-    if template.header:
-        parts.append(_fill(_header_markup(template.header, markup), values))
+    header = template.header
+    if timeline and "{timeline}" not in header:
+        header = f"{header.rstrip()}\n\n{{timeline}}" if header else "{timeline}"
+    if header:
+        parts.append(re.sub(r"\n{3,}", "\n\n", _fill(_header_markup(header, markup), values)).strip("\n"))
     for section in template.sections:
         heading = f"## {section.title}" if markup == "markdown" else f"h2. {section.title}"
         parts.append(f"{heading}\n\n_{section.prompt}_")
-    return "\n\n".join(parts) + "\n"
+    return neutralise_markers("\n\n".join(parts) + "\n")
 
 
 def header_values(incident: Item, markup: CommentMarkup, responders: Sequence[str] = ()) -> dict[str, str]:
     """The placeholder values for one incident, already escaped for ``markup``."""
-    people = [p.strip() for p in (responders or incident.assignees) if p and p.strip()]
+    people = [p if isinstance(p, Mention) else p.strip() for p in (responders or incident.assignees) if p and p.strip()]
     title = incident.title.strip() or str(incident.ref)
     values = {
         "incident": link(f"{incident.ref}: {title}", incident.url, markup),
         "title": escape(title, markup),
-        "url": incident.url or UNKNOWN,
-        "ref": str(incident.ref),
+        "url": safe_url(incident.url, IMAGE_SCHEMES) or UNKNOWN,
+        "ref": escape(str(incident.ref), markup),
         "priority": escape(incident.priority or incident.urgency or UNKNOWN, markup),
         "service": escape(incident.service or incident.project or UNKNOWN, markup),
         "opened": format_time(incident.created_at),
         "closed": format_time(incident.closed_at),
         "duration": format_duration(incident.created_at, incident.closed_at),
-        "responders": escape(", ".join(dict.fromkeys(people)), markup) if people else "not recorded",
+        "responders": ", ".join(p if isinstance(p, Mention) else escape(p, markup) for p in dict.fromkeys(people))
+        if people else "not recorded",
     }
     return values
 
@@ -129,22 +144,24 @@ _JIRA_SPECIAL = re.compile(r"([\\\[\]{}|*_^~+!])")
 
 
 def escape(text: str, markup: CommentMarkup) -> str:
-    """Text from a tracker (a title, a name) placed in markup without turning into markup."""
+    """Text from a tracker (a title, a name) placed in markup without turning into markup: on
+    one line, every markup character escaped, mentions broken on GitHub, and no marker."""
     text = " ".join(text.split())
     if markup == "markdown":
-        return _MD_SPECIAL.sub(r"\\\1", text)
-    if markup == "jira":
-        return _JIRA_SPECIAL.sub(r"\\\1", text)
-    return text
+        text = markdown_text(_MD_SPECIAL.sub(r"\\\1", text))
+    elif markup == "jira":
+        text = _JIRA_SPECIAL.sub(r"\\\1", text)
+    return neutralise_markers(text)
 
 
 def link(text: str, url: str, markup: CommentMarkup) -> str:
-    """A link in ``markup``; text alone when there is no usable URL."""
-    if not url or not re.match(r"^https?://\S+$", url):
+    """A link in ``markup``; text alone when there is no usable ``http(s)`` URL."""
+    target = safe_url(url, IMAGE_SCHEMES) if url else None
+    if target is None:
         return escape(text, markup)
     if markup == "markdown":
-        return f"[{escape(text, markup)}]({url.replace(')', '%29')})"
+        return f"[{escape(text, markup)}]({target})"
     if markup == "jira":
         safe = " ".join(text.split()).replace("[", "(").replace("]", ")").replace("|", "/")
-        return f"[{safe}|{url.replace(']', '%5D').replace('|', '%7C')}]"
-    return f"{' '.join(text.split())} ({url})"
+        return f"[{escape(safe, markup)}|{target}]"
+    return f"{escape(text, markup)} ({target})"

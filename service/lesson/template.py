@@ -20,7 +20,8 @@ from service.lesson.text import (
 )
 
 HEADER_PLACEHOLDERS = frozenset(
-    {"incident", "title", "url", "ref", "priority", "service", "opened", "closed", "duration", "responders"}
+    {"incident", "title", "url", "ref", "priority", "service", "opened", "closed", "duration", "responders",
+     "timeline"}
 )
 
 _KEY = re.compile(r"^[a-z][a-z0-9_]*$")

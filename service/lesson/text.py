@@ -51,10 +51,15 @@ def heading_key(text: str) -> str:
 def drop_comments(text: str, keep_one_line: bool = False) -> str:
     """Text without its closed HTML comments (GitHub shows none of them); an unclosed one is kept
     as text. ``keep_one_line`` keeps one-line comments (template hints) and blanks the lines of
-    the others, so that line numbers in error messages stay true. A scan, not a regex, so that a
-    body full of ``<!--`` costs linear time."""
+    the others, so that line numbers in error messages stay true. An escaped ``\\<!--`` (how a
+    title with ``<!--`` in it is written into the stub) opens no comment, as on GitHub. A scan,
+    not a regex, so that a body full of ``<!--`` costs linear time."""
     out, position = [], 0
     while (start := text.find("<!--", position)) >= 0:
+        if start > 0 and text[start - 1] == "\\":  # ``\<!--`` is an escaped ``<``: text, no comment
+            out.append(text[position:start + 4])
+            position = start + 4
+            continue
         end = text.find("-->", start + 4)
         if end < 0:
             break

@@ -55,9 +55,17 @@ def load_object(body: bytes) -> dict[str, Any]:
         raise UnreadableBody(f"body is not valid JSON: {error.msg} at line {error.lineno} column {error.colno}") from None
     except RecursionError:
         raise UnreadableBody("body is nested too deeply") from None
+    except ValueError as error:
+        # json.loads turns integer digits into an int, and Python refuses more than 4,300
+        # digits (sys.get_int_max_str_digits) with a ValueError that is no JSONDecodeError
+        raise UnreadableBody(f"body holds a value JSON parsing refuses: {_first_line(error)}") from None
     if not isinstance(data, dict):
         raise UnreadableBody(f"body is JSON but not an object (got {type(data).__name__})")
     return data
+
+
+def _first_line(error: BaseException) -> str:
+    return (str(error).splitlines() or [type(error).__name__])[0][:200]
 
 
 def obj(value: Any, what: str) -> dict[str, Any]:

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from typing import Any
 
 from service import markers
 from service.events import Event, EventKind, Item, ItemRef, UnreadableBody, not_relevant
-from service.sources.base import Headers, WebhookSource, header, load_object, names, obj, text
+from service.sources.base import Headers, WebhookSource, header, load_object, names, obj, opt_obj, text
 from service.timestamps import parse_timestamp
 from service.sources.signing import ACCEPTED, Verdict, any_matches
 
@@ -46,13 +47,15 @@ def parse(body: bytes, headers: Headers) -> Event:
     name = f"{event_name}.{action}" if action else event_name
     if event_name == "issue_comment":
         comment = obj(payload.get("comment"), "comment")
-        if markers.is_ours(text(comment.get("body"))):
+        if markers.looks_ours(text(comment.get("body"))):
             return not_relevant("github", name, "lessonloop's own comment")
         return not_relevant("github", name, "comments do not change a lesson: edit the review's description")
     if event_name != "issues":
         return not_relevant("github", name, f"event '{event_name}' is not used")
 
-    item = _item(obj(payload.get("issue"), "issue"), obj(payload.get("repository"), "repository"))
+    issue_data = obj(payload.get("issue"), "issue")
+    repository = obj(payload.get("repository"), "repository")
+    item = item_from_issue(issue_data, text(repository.get("full_name")))
     actor = text((payload.get("sender") or {}).get("login")) if isinstance(payload.get("sender"), dict) else ""
     is_review = markers.find_kind(item.body, markers.REVIEW) is not None
     issue = payload["issue"]
@@ -61,9 +64,13 @@ def parse(body: bytes, headers: Headers) -> Event:
     if action == "closed":
         if is_review:
             return Event(source="github", kind=EventKind.REVIEW_CLOSED, name=name, item=item, actor=actor)
-        if issue.get("state_reason") == "not_planned":
-            return not_relevant("github", name, "closed as not planned", item)
+        if issue.get("state_reason") == "not_planned":  # not an incident's close; a follow-up's, maybe
+            return Event(source="github", kind=EventKind.ITEM_STATE, name=name, item=item, actor=actor,
+                         reason="closed as not planned")
         return Event(source="github", kind=EventKind.INCIDENT_CLOSED, name=name, item=item, actor=actor)
+    if action == "reopened" and not is_review:
+        return Event(source="github", kind=EventKind.ITEM_STATE, name=name, item=item, actor=actor,
+                     reason="a reopened issue is not an incident close")
     if action == "edited" and is_review:
         return Event(source="github", kind=EventKind.REVIEW_UPDATED, name=name, item=item, actor=actor)
     return not_relevant("github", name, f"issue {action or 'event'} does not close an incident or change a review", item)
@@ -73,8 +80,9 @@ def delivery_id(headers: Headers, _event: Event) -> str | None:
     return header(headers, DELIVERY_HEADER)
 
 
-def _item(issue: dict, repository: dict) -> Item:  # type: ignore[type-arg]
-    full_name = text(repository.get("full_name"))
+def item_from_issue(issue: dict[str, Any], full_name: str) -> Item:
+    """A GitHub issue, as webhooks and the REST API both send it, as an :class:`Item`: one
+    mapping for both, so an incident read back from the API has every field a rule may use."""
     number = issue.get("number")
     if not full_name or not isinstance(number, int):
         raise UnreadableBody("issue.number or repository.full_name is missing")
@@ -85,11 +93,13 @@ def _item(issue: dict, repository: dict) -> Item:  # type: ignore[type-arg]
         url=text(issue.get("html_url")),
         status=text(issue.get("state")),
         done=text(issue.get("state")) == "closed",
+        resolution=text(issue.get("state_reason")) if text(issue.get("state")) == "closed" else "",
         body=text(issue.get("body")),
         labels=labels,
         priority=next((label for label in labels if _PRIORITY_LABEL.match(label)), ""),
         project=full_name,
         assignees=names(issue.get("assignees"), "login"),
+        author=text(opt_obj(issue.get("user")).get("login")),
         created_at=parse_timestamp(issue.get("created_at")),
         closed_at=parse_timestamp(issue.get("closed_at")),
     )

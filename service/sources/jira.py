@@ -53,13 +53,13 @@ def parse(body: bytes, _headers: Headers) -> Event:
         raise UnreadableBody("webhookEvent is not a string")
     if webhook_event.startswith("comment_"):
         comment = opt_obj(payload.get("comment"))
-        if markers.is_ours(text(comment.get("body"))):
+        if markers.looks_ours(text(comment.get("body"))):
             return not_relevant("jira", webhook_event, "lessonloop's own comment")
         return not_relevant("jira", webhook_event, "comments do not change a lesson: edit the review's description")
     if webhook_event != "jira:issue_updated":
         return not_relevant("jira", webhook_event, f"event '{webhook_event}' is not used")
 
-    item = _item(obj(payload.get("issue"), "issue"))
+    item = item_from_issue(obj(payload.get("issue"), "issue"))
     changed = {text(change.get("field")).lower() for change in _changes(payload)}
     if text(payload.get("issue_event_type_name")) in _STATUS_EVENT_TYPES:
         changed.add("status")  # said by the event type even when a changelog is left out
@@ -74,6 +74,9 @@ def parse(body: bytes, _headers: Headers) -> Event:
         return not_relevant("jira", webhook_event, "the review changed, but not its lesson", item)
     if moved_to_done:
         return Event(source="jira", kind=EventKind.INCIDENT_CLOSED, name=webhook_event, item=item, actor=actor)
+    if changed & {"status", "resolution"}:  # reopened, or moved between open statuses: a follow-up's state may change
+        return Event(source="jira", kind=EventKind.ITEM_STATE, name=webhook_event, item=item, actor=actor,
+                     reason="the status did not move into the done category")
     return not_relevant("jira", webhook_event, "the status did not move into the done category", item)
 
 
@@ -86,9 +89,10 @@ def _automation(payload: dict[str, Any]) -> Event:
     issue = payload.get("issue")
     if not isinstance(issue, dict):
         return not_relevant("jira", name, "no webhookEvent and no issue: not a Jira issue event")
-    item = _item(issue)
-    if not _in_done(issue):
-        return not_relevant("jira", name, "the issue's status is not in the done category", item)
+    item = item_from_issue(issue)
+    if not _in_done(issue):  # not a close; a follow-up's reopening, maybe
+        return Event(source="jira", kind=EventKind.ITEM_STATE, name=name, item=item,
+                     reason="the issue's status is not in the done category")
     if markers.find_kind(item.body, markers.REVIEW) is not None:
         return Event(source="jira", kind=EventKind.REVIEW_CLOSED, name=name, item=item)
     return Event(source="jira", kind=EventKind.INCIDENT_CLOSED, name=name, item=item)
@@ -103,7 +107,9 @@ def _in_done(issue: dict[str, Any]) -> bool:
     return fields_done(opt_obj(issue.get("fields")))
 
 
-def _item(issue: dict[str, Any]) -> Item:
+def item_from_issue(issue: dict[str, Any]) -> Item:
+    """A Jira issue, as webhooks and the REST API both send it, as an :class:`Item` (one mapping
+    for both: an incident read back from the API keeps its priority, component and dates)."""
     key = text(issue.get("key"))
     try:
         ref = ItemRef.parse(f"jira:{key}")
@@ -122,11 +128,17 @@ def _item(issue: dict[str, Any]) -> Item:
         service=next(iter(names(fields.get("components"))), ""),
         project=text(opt_obj(fields.get("project")).get("key")) or ref.project,
         assignees=_user_ids(fields.get("assignee")),
+        author=next(iter(_user_ids(fields.get("creator")) or _user_ids(fields.get("reporter"))), ""),
         created_at=parse_timestamp(fields.get("created")),
         closed_at=parse_timestamp(fields.get("resolutiondate"))
         or parse_timestamp(fields.get("statuscategorychangedate")),
         done=fields_done(fields),
+        resolution=_resolution(fields.get("resolution")),
     )
+
+
+def _resolution(value: Any) -> str:
+    return value if isinstance(value, str) else text(opt_obj(value).get("name"))
 
 
 def _user_ids(user: Any) -> tuple[str, ...]:

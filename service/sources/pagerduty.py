@@ -66,8 +66,10 @@ def parse(body: bytes, _headers: Headers) -> Event:
 
 
 def delivery_id(headers: Headers, event: Event) -> str | None:
-    """``X-Webhook-Id`` is the delivery; the event id in the body serves when a proxy drops it."""
-    return header(headers, WEBHOOK_ID_HEADER) or event.delivery_id
+    """The event id, which PagerDuty signs with the body: the unsigned ``X-Webhook-Id`` header
+    could be changed by anyone replaying a captured body, so it serves only when there is no
+    event id (a ping)."""
+    return event.delivery_id or header(headers, WEBHOOK_ID_HEADER)
 
 
 SOURCE = WebhookSource(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import hashlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -70,12 +71,15 @@ def record(
     headers: Mapping[str, str],
     body: bytes,
 ) -> Recorded:
-    """Insert the delivery unless the same (source, delivery id) is already there.
+    """Insert the delivery unless the same (source, delivery id), or the same body from the same
+    source, is already there: a body replayed under a fresh, unsigned delivery header is the same
+    delivery.
 
     One statement with ON CONFLICT DO NOTHING, so fifty concurrent copies of one delivery give
     one row and exactly one caller sees ``new=True``.
     """
     moment = now()
+    digest = body_digest(body)
     values = dict(
         source=source,
         delivery_id=delivery_id,
@@ -84,6 +88,7 @@ def record(
         item_ref=item_ref,
         headers=dict(headers),
         body=body,
+        body_digest=digest,
         status=RECEIVED,
         attempts=0,
         received_at=moment,
@@ -93,8 +98,18 @@ def record(
         inserted = connection.execute(_insert_once(engine.dialect.name), values).scalar_one_or_none()
         if inserted is not None:
             return Recorded(inserted, True)
-        existing = connection.execute(_find_id, {"source": source, "delivery_id": delivery_id}).scalar_one()
+        existing = connection.execute(
+            _find_id, {"source": source, "delivery_id": delivery_id, "body_digest": digest}
+        ).scalars().first()
+        if existing is None:  # the row that conflicted was removed in between: very unlikely
+            raise RuntimeError("delivery conflicted with a row that is gone; the sender will retry")
         return Recorded(existing, False)
+
+
+def body_digest(body: bytes) -> str:
+    """What identifies a body: the delivery id of one whose tracker sends none, and the check
+    that makes a replayed body a duplicate whatever its delivery header says."""
+    return "sha256:" + hashlib.sha256(body).hexdigest()
 
 
 @functools.cache
@@ -103,13 +118,17 @@ def _insert_once(dialect_name: str):  # type: ignore[no-untyped-def]
     compiling cost more than the insert itself)."""
     return (
         insert(dialect_name, deliveries)
-        .on_conflict_do_nothing(index_elements=["source", "delivery_id"])
+        .on_conflict_do_nothing()  # either uniqueness: the delivery id, or the body
         .returning(deliveries.c.id)
     )
 
 
-_find_id = select(deliveries.c.id).where(
-    deliveries.c.source == bindparam("source"), deliveries.c.delivery_id == bindparam("delivery_id")
+_find_id = (
+    select(deliveries.c.id)
+    .where(deliveries.c.source == bindparam("source"))
+    .where((deliveries.c.delivery_id == bindparam("delivery_id"))
+           | (deliveries.c.body_digest == bindparam("body_digest")))
+    .order_by(deliveries.c.id)
 )
 
 

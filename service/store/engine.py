@@ -9,11 +9,13 @@ import threading
 import weakref
 from collections.abc import Iterator
 from pathlib import Path
+from typing import IO
 
 from sqlalchemy import Connection, Engine, Table, create_engine, event
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.dialects.sqlite import Insert
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import SQLAlchemyError
 
 
 def insert(engine: Engine | str, table: Table) -> Insert:
@@ -31,22 +33,53 @@ def sqlalchemy_url(database_url: str) -> str:
     return database_url
 
 
-def make_engine(database_url: str) -> Engine:
+class StoreUnavailable(Exception):
+    """The store cannot be opened as configured; ``str()`` is one line naming what to fix."""
+
+
+def make_engine(database_url: str, pool_size: int = 5, pre_ping: bool = True) -> Engine:
+    """``pool_size``: connections kept open; as many again may be opened at busy moments. The
+    web passes its thread count, so no request thread ever waits for one.
+
+    ``pre_ping`` (PostgreSQL) tests each connection with a round trip before lending it out. The
+    web turns it off: that is a round trip on every delivery, and after a PostgreSQL restart the
+    one request that meets a dead connection is answered 503 (SQLAlchemy then drops the whole
+    pool), which the tracker retries."""
     url = make_url(sqlalchemy_url(database_url))
     if url.get_backend_name() == "sqlite":
+        _check_sqlite_folder(url.database)
         engine = create_engine(
             url,
-            # several gunicorn workers and an RQ worker write one file: wait for the lock
-            # instead of failing with "database is locked"
+            # the web's threads and the RQ worker write one file: wait for the lock instead of
+            # failing with "database is locked"
             connect_args={"timeout": 30, "check_same_thread": False},
+            pool_size=pool_size,
+            max_overflow=max(10, pool_size),
             pool_pre_ping=False,
         )
         event.listen(engine, "connect", _sqlite_pragmas)
     else:
-        engine = create_engine(url, pool_size=5, max_overflow=10, pool_pre_ping=True, pool_recycle=1800)
+        engine = create_engine(url, pool_size=pool_size, max_overflow=max(10, pool_size), pool_pre_ping=pre_ping,
+                               pool_recycle=1800)
     # a forked RQ work horse must not share the parent's sockets
     os.register_at_fork(after_in_child=lambda: engine.dispose(close=False))
     return engine
+
+
+def _check_sqlite_folder(database: str | None) -> None:
+    """SQLite would create the file, and the migration lock its folder: a mistyped path must
+    not quietly become a new, empty store somewhere else."""
+    if not database or database == ":memory:":
+        return
+    path = Path(database)
+    folder = path.parent if str(path.parent) else Path(".")
+    if not folder.is_dir():
+        raise StoreUnavailable(f"DATABASE_URL: the folder {folder} does not exist: create it, or fix the path "
+                               f"(sqlite:///relative/path.db, sqlite:////absolute/path.db)")
+    if path.is_dir():
+        raise StoreUnavailable(f"DATABASE_URL: {path} is a folder; name a file in it, e.g. {path / 'lessonloop.db'}")
+    if not os.access(folder, os.W_OK):
+        raise StoreUnavailable(f"DATABASE_URL: cannot write in {folder}: make it writable for this user")
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]
@@ -75,23 +108,38 @@ def begin_write(engine: Engine) -> Iterator[Connection]:
         yield connection
 
 
+class WriteLockUnavailable(SQLAlchemyError):
+    """The SQLite write-lock file could not be opened or locked. A store error like any other,
+    so callers answer it as they answer a store that is down (the web: 503)."""
+
+
 class _WriteLock:
     """A thread lock (threads of one process) plus ``flock`` on a file (processes)."""
 
     def __init__(self, database: str | None) -> None:
         self.path = None if not database or database == ":memory:" else Path(database + "-writelock")
         self.thread_lock = threading.Lock()
-        self.handle = None
+        self.handle: IO[str] | None = None
         self.pid = 0
 
     def __enter__(self) -> None:
         self.thread_lock.acquire()
         if self.path is None:
             return
-        if self.pid != os.getpid():  # a forked child must not share its parent's open file
-            self.handle = open(self.path, "a")  # noqa: SIM115 - kept open for the process's life
-            self.pid = os.getpid()
-        fcntl.flock(self.handle, fcntl.LOCK_EX)
+        try:
+            if self.pid != os.getpid():  # a forked child must not share its parent's open file
+                self.handle = open(self.path, "a")  # noqa: SIM115 - kept open for the process's life
+                self.pid = os.getpid()
+            assert self.handle is not None  # opened above, in this process
+            fcntl.flock(self.handle, fcntl.LOCK_EX)
+        except OSError as error:
+            # released here: ``with`` calls no __exit__ when __enter__ raises, and a thread
+            # lock held forever would hang every later write in this process
+            self.thread_lock.release()
+            raise WriteLockUnavailable(f"cannot lock {self.path}: {error.strerror or error}") from error
+        except BaseException:
+            self.thread_lock.release()
+            raise
 
     def __exit__(self, *_: object) -> None:
         try:

@@ -34,8 +34,9 @@ class Lesson:
 
 def save(engine: Engine, *, review_ref: str, incident_ref: str, incident_title: str, incident_url: str,
          priority: str, review_url: str, sections: Mapping[str, str], digest: str,
-         incident_closed_at: datetime | None) -> bool:
-    """Keep the lesson; True when it is new or its text changed."""
+         incident_closed_at: datetime | None, captured_at: datetime | None = None) -> bool:
+    """Keep the lesson; True when it is new or its text changed. ``captured_at`` is now, except
+    for a lesson imported from before lessonloop, which keeps the date it was written."""
     existing = get(engine, review_ref)
     if existing is not None and existing.digest == digest:
         return False
@@ -49,7 +50,7 @@ def save(engine: Engine, *, review_ref: str, incident_ref: str, incident_title: 
     if incident_closed_at is not None and moment >= incident_closed_at:
         seconds = int((moment - incident_closed_at).total_seconds())
     statement = insert(engine, lessons).values(
-        review_ref=review_ref, captured_at=moment, seconds_to_lesson=seconds, **values
+        review_ref=review_ref, captured_at=captured_at or moment, seconds_to_lesson=seconds, **values
     ).on_conflict_do_update(index_elements=["review_ref"], set_=values)  # first capture time stays
     with begin_write(engine) as connection:
         connection.execute(statement)

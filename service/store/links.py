@@ -28,10 +28,17 @@ def add(engine: Engine, a: ItemRef, b: ItemRef, origin: str) -> bool:
 
 def linked(engine: Engine, ref: ItemRef) -> set[ItemRef]:
     """Items linked to ``ref`` directly."""
+    return set(linked_with_origin(engine, ref))
+
+
+def linked_with_origin(engine: Engine, ref: ItemRef) -> dict[ItemRef, str]:
+    """Items linked to ``ref`` directly, each with how the link came about."""
     text = str(ref)
     with engine.connect() as connection:
         rows = connection.execute(
-            select(links.c.a_ref, links.c.b_ref).where(or_(links.c.a_ref == text, links.c.b_ref == text))
+            select(links.c.a_ref, links.c.b_ref, links.c.origin)
+            .where(or_(links.c.a_ref == text, links.c.b_ref == text))
+            .order_by(links.c.id)
         ).all()
-    return {ItemRef.parse(b if a == text else a) for a, b in rows}
+    return {ItemRef.parse(b if a == text else a): origin for a, b, origin in rows}
 

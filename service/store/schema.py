@@ -34,6 +34,7 @@ deliveries = Table(
     Column("item_ref", String(300)),
     Column("headers", JSON, nullable=False, doc="the few headers a parser needs to read the body again"),
     Column("body", LargeBinary, nullable=False),
+    Column("body_digest", String(80), doc="sha256 of the body: the same body twice is one delivery"),
     Column("status", String(16), nullable=False, doc="received, done, ignored or failed"),
     Column("attempts", Integer, nullable=False, default=0),
     Column("job_id", String(100), doc="the RQ job now in charge; empty means delivery-<id>"),
@@ -43,6 +44,7 @@ deliveries = Table(
     Column("received_at", DateTime(timezone=True), nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
     UniqueConstraint("source", "delivery_id", name="uq_deliveries_source_delivery_id"),
+    Index("uq_deliveries_source_body_digest", "source", "body_digest", unique=True),
     Index("ix_deliveries_status_received_at", "status", "received_at"),
     Index("ix_deliveries_status_updated_at", "status", "updated_at"),  # the sweep asks by this
     Index("ix_deliveries_item_ref", "item_ref"),
@@ -127,4 +129,43 @@ effects = Table(
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
     UniqueConstraint("item_ref", "kind", "key", name="uq_effects_item_kind_key"),
+)
+
+instance = Table(
+    "instance",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("value", Text, nullable=False, doc="what this installation generated once: the marker key"),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
+imports = Table(
+    "imports",
+    metadata,
+    Column("review_ref", String(300), primary_key=True, doc="the lesson (its review's ref, or markdown:PATH)"),
+    Column("source", String(300), nullable=False, doc="what was imported: github:owner/repo, jira:KEY, markdown:DIR"),
+    Column("imported_at", DateTime(timezone=True), nullable=False),
+)
+
+followups = Table(
+    "followups",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("review_ref", String(300), nullable=False, doc="the lesson it comes from"),
+    Column("item_key", String(300), nullable=False,
+           doc="stable within the lesson: the ref it links, else a key minted when first seen (the task's marker)"),
+    Column("ref", String(300), doc="the task in its tracker; empty while not opened"),
+    Column("url", Text, nullable=False),
+    Column("text", Text, nullable=False, doc="the list item as written, in the review's markup (cut)"),
+    Column("origin", String(16), nullable=False, doc="adopted, opened, opening or not opened"),
+    Column("state", String(16), nullable=False, doc="open, done, not doing or unknown"),
+    Column("reason", Text, nullable=False, doc="why not opened, or why its state is unknown"),
+    Column("position", Integer, nullable=False, doc="its place in the list; -1 when no longer listed"),
+    Column("due_on", Date),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("state_at", DateTime(timezone=True), doc="when the state last changed"),
+    Column("done_at", DateTime(timezone=True)),
+    Column("checked_on", Date, doc="the day the daily refresh last read it"),
+    UniqueConstraint("review_ref", "item_key", name="uq_followups_review_item"),
+    Index("ix_followups_ref", "ref"),
 )

@@ -13,7 +13,8 @@ from datetime import date, datetime
 from typing import Literal, Protocol, runtime_checkable
 
 from service.events import Item, ItemRef, Source
-from service.markers import LINK, REVIEW, Marker, Markup
+from service.history import History
+from service.markers import FOLLOWUP, LINK, REVIEW, Marker, Markup
 
 REVIEW_PROPERTY_KEY = "lessonloop"
 """Jira issue entity property written on every review lessonloop opens (and label on it)."""
@@ -23,9 +24,7 @@ REVIEW_PROPERTY_KEY = "lessonloop"
 class Capabilities:
     """What a tracker allows, so workers can choose a path without trying and failing."""
 
-    tasks: bool  # can hold a review task
     edit_comments: bool  # a comment lessonloop wrote can be edited in place
-    hidden_markers: bool  # the marker is invisible to readers
 
 
 @dataclass(frozen=True)
@@ -56,20 +55,44 @@ class Review:
 
 
 @dataclass(frozen=True)
+class TaskDraft:
+    """A task to open (a follow-up). ``body`` is in the tracker's markup, without the marker;
+    ``marker`` is sealed by the client for the container, as a review's is, because the task's
+    own number is not known before it exists."""
+
+    container: str  # GitHub "owner/repo", Jira project key "OPS"
+    title: str
+    body: str
+    marker: Marker
+    labels: tuple[str, ...] = ()
+    due: date | None = None  # Jira's due date; GitHub has none (say it in the body)
+    issue_type: str = "Task"  # Jira only
+    related: ItemRef | None = None  # the item the task comes from (the review): linked from the task
+    related_url: str = ""
+    related_title: str = ""
+
+
+@dataclass(frozen=True)
+class Task:
+    """A task that exists in a tracker, found or just opened."""
+
+    ref: ItemRef
+    url: str
+    title: str = ""
+
+
+@dataclass(frozen=True)
 class Comment:
     """A comment (GitHub, Jira) or note (PagerDuty). ``body`` is as stored, marker included."""
 
     id: str
     body: str
     marker: Marker | None
+    """Set only when the comment is lessonloop's own: its marker verifies for the item it is on
+    and the tracker says lessonloop's identity wrote it."""
     url: str = ""
-    author: str = ""
     created_at: datetime | None = None
     updated_at: datetime | None = None
-
-    @property
-    def ours(self) -> bool:
-        return self.marker is not None
 
 
 @dataclass(frozen=True)
@@ -80,7 +103,8 @@ class Identity:
     id: str  # GitHub login, Jira accountId (Cloud) or user key/name (Data Center), PagerDuty user id
     name: str
     email: str = ""
-    kind: Literal["user", "account"] = "user"  # "account": a PagerDuty account-level token
+    kind: Literal["user", "account", "app"] = "user"
+    """"account": a PagerDuty account-level token; "app": a GitHub App, acting as ``<slug>[bot]``."""
 
 
 @runtime_checkable
@@ -102,6 +126,10 @@ class TrackerClient(Protocol):
         """Read an issue or incident: title, body, status, labels, assignees, URL, timestamps."""
         ...
 
+    def history(self, ref: ItemRef) -> History:
+        """What happened to the item, as the tracker records it (timeline, changelog, log entries)."""
+        ...
+
     def open_review(self, draft: ReviewDraft) -> Review:
         """Create the review task, marked, and linked to its incident from the review's side."""
         ...
@@ -111,6 +139,16 @@ class TrackerClient(Protocol):
 
         ``since`` (when the incident closed, say) lets the tracker skip older reviews.
         """
+        ...
+
+    def open_task(self, draft: TaskDraft) -> Task:
+        """Create a task carrying ``draft.marker`` (sealed for the container), linked to
+        ``draft.related``; UnsupportedOperation where there are no tasks (PagerDuty)."""
+        ...
+
+    def find_task(self, container: str, marker: Marker, since: datetime | None = None) -> Task | None:
+        """The task lessonloop opened in ``container`` whose verified marker has ``marker``'s kind
+        and every one of its attributes, if any (a retry after a crash looks for it)."""
         ...
 
     def link(self, item: ItemRef, target: ItemRef, target_url: str, title: str) -> None:
@@ -137,6 +175,16 @@ class TrackerClient(Protocol):
 def review_marker(incident: ItemRef) -> Marker:
     """The marker on a review: which incident it reviews."""
     return Marker(REVIEW, {"incident": str(incident)})
+
+
+def followup_marker(review: ItemRef | str, key: str) -> Marker:
+    """The marker on a follow-up task: the lesson (by its review) and the item's stable key."""
+    return Marker(FOLLOWUP, {"review": str(review), "key": key})
+
+
+def marker_matches(found: Marker | None, wanted: Marker) -> bool:
+    return found is not None and found.kind == wanted.kind and all(
+        found.get(name) == value for name, value in wanted.attrs.items())
 
 
 def link_marker(target: ItemRef) -> Marker:

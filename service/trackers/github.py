@@ -6,22 +6,42 @@ same as github.com. Markers are HTML comments: invisible in rendered Markdown.
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Any
 
 import requests
+from redis import Redis
 
 from config.settings import GitHubSettings
 from service.timestamps import parse_timestamp
-from service.events import Item, ItemRef, Source
-from service.markers import Marker, Markup, attach, find, find_kind
-from service.trackers.base import Capabilities, Comment, Identity, Review, ReviewDraft, link_marker, review_marker
+from service.events import Item, ItemRef, Source, UnreadableBody
+from service.history import History, HistoryEntry
+from service.sources.github import item_from_issue
+from service.markers import Marker, MarkerKeys, Markup, attach, container_of
+from service.trackers.base import (
+    Capabilities,
+    Comment,
+    Identity,
+    Review,
+    ReviewDraft,
+    Task,
+    TaskDraft,
+    link_marker,
+    marker_matches,
+    review_marker,
+)
 from service.trackers.errors import PermanentTrackerError
+from service.trackers.github_app import AppTokens
 from service.trackers.http import DEFAULT_TIMEOUT, HttpApi, response_message
 from service.trackers.retry import RetryPolicy
 
 API_VERSION = "2022-11-28"
 PAGE_SIZE = 100
+
+
+def message_of(response: requests.Response) -> str:
+    return response_message(response, _github_message)
 
 
 def _github_message(data: Any) -> str:
@@ -37,53 +57,165 @@ def _github_message(data: Any) -> str:
 
 
 
+_TIMELINE_WORDS = {
+    "labeled": "labelled", "unlabeled": "unlabelled", "assigned": "assigned to", "unassigned": "unassigned",
+    "commented": "commented", "closed": "closed", "reopened": "reopened", "renamed": "renamed",
+    "cross-referenced": "referenced from another issue", "referenced": "referenced in a commit",
+    "milestoned": "added to a milestone", "demilestoned": "removed from a milestone",
+    "locked": "locked", "unlocked": "unlocked", "transferred": "transferred",
+}
+_TIMELINE_NOISE = {"mentioned", "subscribed", "unsubscribed", "committed", "head_ref_deleted", "head_ref_restored"}
+
+
+def history_from_timeline(events: list[dict[str, Any]]) -> list[HistoryEntry]:
+    """GitHub's issue timeline as history entries: who labelled, was assigned, commented, closed."""
+    entries = []
+    for event in events:
+        kind = event.get("event")
+        at = parse_timestamp(event.get("created_at"))
+        if not isinstance(kind, str) or at is None or kind in _TIMELINE_NOISE:
+            continue
+        actor = _login(event.get("actor")) or _login(event.get("user"))
+        what = _TIMELINE_WORDS.get(kind, kind.replace("_", " "))
+        responder = person = ""
+        if kind in ("labeled", "unlabeled"):
+            what = f"{what} {(event.get('label') or {}).get('name', '')}".strip()
+        elif kind in ("assigned", "unassigned"):
+            person = _login(event.get("assignee"))
+            what = f"{what} {person}".strip()
+            responder = person if kind == "assigned" else ""
+        elif kind == "commented":
+            person = responder = _login(event.get("user")) or actor
+        entries.append(HistoryEntry(at, what, who=actor, person=person, responder=responder,
+                                    kind="assign" if kind == "assigned" else kind))
+    return entries
+
+
+def _login(user: Any) -> str:
+    return str(user.get("login") or "") if isinstance(user, dict) else ""
+
+
+def _list_of_objects(response: requests.Response) -> list[dict[str, Any]]:
+    try:
+        data = response.json()
+    except ValueError:
+        return []
+    return [entry for entry in data if isinstance(entry, dict)] if isinstance(data, list) else []
+
+
+def _last_page(link: str) -> int | None:
+    """The page number of ``rel="last"`` in a Link header, if any."""
+    for part in link.split(","):
+        if 'rel="last"' in part:
+            match = re.search(r"[?&]page=(\d+)", part)
+            return int(match.group(1)) if match else None
+    return None
+
+
 class GitHubClient:
     """Issues, comments and identity on GitHub or GitHub Enterprise Server."""
 
     source: Source = "github"
     markup: Markup = "markdown"
-    capabilities = Capabilities(tasks=True, edit_comments=True, hidden_markers=True)
+    capabilities = Capabilities(edit_comments=True)
 
     def __init__(
         self,
-        token: str,
+        token: str | None,
         api_url: str = "https://api.github.com",
         retry: RetryPolicy = RetryPolicy(),
         timeout: float | tuple[float, float] = DEFAULT_TIMEOUT,
+        *,
+        keys: MarkerKeys,
+        app: AppTokens | None = None,
     ) -> None:
+        """A personal or fine-grained ``token``, or (``token`` None) a GitHub ``app``."""
+        if (token is None) == (app is None):
+            raise ValueError("GitHub needs a token or an App, one of them")
+        self.keys = keys
+        self.app = app
         session = requests.Session()
         session.headers.update(
-            {
-                "Authorization": f"Bearer {token}",
-                "Accept": "application/vnd.github+json",
-                "X-GitHub-Api-Version": API_VERSION,
-                "User-Agent": "lessonloop",
-            }
+            {"Accept": "application/vnd.github+json", "X-GitHub-Api-Version": API_VERSION, "User-Agent": "lessonloop"}
         )
-        self.api = HttpApi(
-            "github", api_url, session, lambda r: response_message(r, _github_message), retry, timeout
-        )
+        if token is not None:
+            session.headers["Authorization"] = f"Bearer {token}"
+        self.api = HttpApi("github", api_url, session, message_of, retry, timeout, credentials=app)
         self._identity: Identity | None = None
 
     @classmethod
-    def from_settings(cls, settings: GitHubSettings, retry: RetryPolicy = RetryPolicy()) -> GitHubClient:
+    def from_settings(cls, settings: GitHubSettings, keys: MarkerKeys, retry: RetryPolicy = RetryPolicy(),
+                      redis: Redis | None = None) -> GitHubClient:
+        if settings.app_id is not None and settings.app_private_key is not None:
+            if redis is None:
+                raise ValueError("a GitHub App needs Redis to share its installation tokens")
+            app = AppTokens(settings.app_id, settings.app_private_key.get_secret_value(), settings.api_url, redis,
+                            message_of, settings.app_installation_id, retry)
+            return cls(None, settings.api_url, retry, keys=keys, app=app)
         if settings.token is None:
             raise ValueError("LESSONLOOP_GITHUB_TOKEN is not set")
-        return cls(settings.token.get_secret_value(), settings.api_url, retry)
+        return cls(settings.token.get_secret_value(), settings.api_url, retry, keys=keys)
 
     # --- identity and items -------------------------------------------------------------------
 
     def whoami(self) -> Identity:
-        """``GET /user``, once per client: the login doubles as the ``creator`` filter for reviews."""
+        """``GET /user`` (an App: ``GET /app``, acting as ``<slug>[bot]``), once per client: the
+        login is how our own comments are known, and the ``creator`` filter for reviews."""
         if self._identity is None:
-            data = self.api.json("whoami", "GET", "/user")
-            self._identity = Identity("github", data["login"], data.get("name") or data["login"], data.get("email") or "")
+            if self.app is not None:
+                data = self.app.app()
+                slug = str(data.get("slug") or "")
+                self._identity = Identity("github", f"{slug}[bot]", str(data.get("name") or slug), kind="app")
+            else:
+                data = self.api.json("whoami", "GET", "/user")
+                self._identity = Identity("github", data["login"], data.get("name") or data["login"],
+                                          data.get("email") or "")
         return self._identity
 
     def get_item(self, ref: ItemRef) -> Item:
         owner, repo, number = self._parts(ref, "get_item")
         data = self.api.json("get_item", "GET", f"/repos/{owner}/{repo}/issues/{number}")
-        return self._item(ref, data)
+        try:
+            return item_from_issue(data if isinstance(data, dict) else {}, f"{owner}/{repo}")
+        except UnreadableBody as error:
+            raise PermanentTrackerError("github", "get_item", f"answer is not an issue: {error}", 0) from None
+
+    def history(self, ref: ItemRef) -> History:
+        """The issue's timeline: one request, two when it has more than a page (then the first
+        and the last page, and how many events lie between)."""
+        owner, repo, number = self._parts(ref, "history")
+        path = f"/repos/{owner}/{repo}/issues/{number}/timeline"
+        first = self.api.request("history", "GET", path, params={"per_page": PAGE_SIZE, "page": 1})
+        events = _list_of_objects(first)
+        last = _last_page(first.headers.get("Link", ""))
+        omitted = 0
+        if last is not None and last > 1:
+            events += _list_of_objects(
+                self.api.request("history", "GET", path, params={"per_page": PAGE_SIZE, "page": last}))
+            omitted = (last - 2) * PAGE_SIZE
+        return History(tuple(history_from_timeline(events)), omitted=omitted)
+
+    def labelled(self, container: str, label: str, since: datetime | None = None) -> list[Item]:
+        """Every issue (open or closed, oldest first) in a repository with ``label``: the past
+        reviews ``lessonloop import`` reads."""
+        owner, repo = self._repo(container, "labelled")
+        found: list[Item] = []
+        page = 1
+        while True:
+            params: dict[str, str | int] = {"labels": label, "state": "all", "sort": "created", "direction": "asc",
+                                            "per_page": PAGE_SIZE, "page": page}
+            if since is not None:
+                params["since"] = since.isoformat().replace("+00:00", "Z")
+            batch = self.api.json("labelled", "GET", f"/repos/{owner}/{repo}/issues", params=params)
+            for issue in batch if isinstance(batch, list) else []:
+                if isinstance(issue, dict) and "pull_request" not in issue:
+                    try:
+                        found.append(item_from_issue(issue, f"{owner}/{repo}"))
+                    except UnreadableBody:
+                        continue
+            if not isinstance(batch, list) or len(batch) < PAGE_SIZE:
+                return found
+            page += 1
 
     # --- reviews ------------------------------------------------------------------------------
 
@@ -96,7 +228,8 @@ class GitHubClient:
             body = f"{body.rstrip()}\n\nIncident: {draft.incident_url}"
         payload: dict[str, Any] = {
             "title": draft.title,
-            "body": attach(body, review_marker(draft.incident), "markdown"),
+            "body": attach(body, self.keys.seal(review_marker(draft.incident), container_of("github", f"{owner}/{repo}")),
+                           "markdown"),
         }
         if draft.labels:
             payload["labels"] = list(draft.labels)
@@ -106,7 +239,7 @@ class GitHubClient:
         return Review(ItemRef.github(f"{owner}/{repo}", data["number"]), data["html_url"], draft.incident, data["title"])
 
     def find_review(self, container: str, incident: ItemRef, since: datetime | None = None) -> Review | None:
-        """Issues we created in the repository, newest first, until one carries the marker.
+        """Issues we created in the repository, newest first, until one carries our verified marker.
 
         Listing (not the search API) because it is strongly consistent: a review created just
         before a crash is found at once; ``since`` keeps it to one page in practice.
@@ -114,6 +247,7 @@ class GitHubClient:
         owner, repo = self._repo(container, "find_review")
         me = self.whoami().id
         wanted = str(incident)
+        where = container_of("github", f"{owner}/{repo}")
         page = 1
         while True:
             params: dict[str, str | int] = {
@@ -124,10 +258,53 @@ class GitHubClient:
                 params["since"] = since.isoformat().replace("+00:00", "Z")
             issues = self.api.json("find_review", "GET", f"/repos/{owner}/{repo}/issues", params=params)
             for issue in issues:
-                marker = find_kind(issue.get("body"), "review")
-                if "pull_request" not in issue and marker is not None and marker.get("incident") == wanted:
+                if "pull_request" in issue or (issue.get("user") or {}).get("login") != me:
+                    continue
+                marker = self.keys.find_kind(issue.get("body"), where, "review")
+                if marker is not None and marker.get("incident") == wanted:
                     ref = ItemRef.github(f"{owner}/{repo}", issue["number"])
                     return Review(ref, issue["html_url"], incident, issue["title"])
+            if len(issues) < PAGE_SIZE:
+                return None
+            page += 1
+
+    # --- tasks (follow-ups) ---------------------------------------------------------------------
+
+    def open_task(self, draft: TaskDraft) -> Task:
+        """One ``POST /issues``; the related item's URL in the body is the link (GitHub shows
+        the cross-reference on the review's timeline)."""
+        owner, repo = self._repo(draft.container, "open_task")
+        body = draft.body
+        if draft.related_url and draft.related_url not in body:
+            body = f"{body.rstrip()}\n\nFrom: {draft.related_url}"
+        payload: dict[str, Any] = {
+            "title": draft.title,
+            "body": attach(body, self.keys.seal(draft.marker, container_of("github", f"{owner}/{repo}")), "markdown"),
+        }
+        if draft.labels:
+            payload["labels"] = list(draft.labels)
+        data = self.api.json("open_task", "POST", f"/repos/{owner}/{repo}/issues", json=payload)
+        return Task(ItemRef.github(f"{owner}/{repo}", data["number"]), data["html_url"], data["title"])
+
+    def find_task(self, container: str, marker: Marker, since: datetime | None = None) -> Task | None:
+        """As :meth:`find_review`: our own issues, newest first, until one's verified marker matches."""
+        owner, repo = self._repo(container, "find_task")
+        me = self.whoami().id
+        where = container_of("github", f"{owner}/{repo}")
+        page = 1
+        while True:
+            params: dict[str, str | int] = {
+                "creator": me, "state": "all", "sort": "created", "direction": "desc",
+                "per_page": PAGE_SIZE, "page": page,
+            }
+            if since is not None:
+                params["since"] = since.isoformat().replace("+00:00", "Z")
+            issues = self.api.json("find_task", "GET", f"/repos/{owner}/{repo}/issues", params=params)
+            for issue in issues:
+                if "pull_request" in issue or (issue.get("user") or {}).get("login") != me:
+                    continue
+                if any(marker_matches(found, marker) for found in self.keys.find(issue.get("body"), where, marker.kind)):
+                    return Task(ItemRef.github(f"{owner}/{repo}", issue["number"]), issue["html_url"], issue["title"])
             if len(issues) < PAGE_SIZE:
                 return None
             page += 1
@@ -146,9 +323,9 @@ class GitHubClient:
         owner, repo, number = self._parts(item, "add_comment")
         data = self.api.json(
             "add_comment", "POST", f"/repos/{owner}/{repo}/issues/{number}/comments",
-            json={"body": attach(text, marker, "markdown")},
+            json={"body": attach(text, self.keys.seal(marker, str(item)), "markdown")},
         )
-        return self._comment(data)
+        return self._comment(item, data)
 
     def edit_comment(self, item: ItemRef, comment_id: str, text: str, marker: Marker) -> Comment:
         owner, repo, _ = self._parts(item, "edit_comment")
@@ -156,9 +333,9 @@ class GitHubClient:
             raise PermanentTrackerError("github", "edit_comment", f"not a GitHub comment id: {comment_id!r}", 0)
         data = self.api.json(
             "edit_comment", "PATCH", f"/repos/{owner}/{repo}/issues/comments/{int(comment_id)}",
-            json={"body": attach(text, marker, "markdown")},
+            json={"body": attach(text, self.keys.seal(marker, str(item)), "markdown")},
         )
-        return self._comment(data)
+        return self._comment(item, data)
 
     def comments(self, item: ItemRef) -> list[Comment]:
         owner, repo, number = self._parts(item, "comments")
@@ -169,7 +346,7 @@ class GitHubClient:
                 "comments", "GET", f"/repos/{owner}/{repo}/issues/{number}/comments",
                 params={"per_page": PAGE_SIZE, "page": page},
             )
-            found.extend(self._comment(c) for c in batch)
+            found.extend(self._comment(item, c) for c in batch)
             if len(batch) < PAGE_SIZE:
                 return found
             page += 1
@@ -193,32 +370,18 @@ class GitHubClient:
             raise PermanentTrackerError("github", operation, f"not a repository: {container!r} (owner/repo)", 0)
         return owner, repo
 
-    @staticmethod
-    def _item(ref: ItemRef, data: dict[str, Any]) -> Item:
-        return Item(
-            ref=ref,
-            title=data.get("title") or "",
-            url=data.get("html_url") or "",
-            status=data.get("state") or "",
-            body=data.get("body") or "",
-            labels=tuple(label["name"] if isinstance(label, dict) else str(label) for label in data.get("labels") or ()),
-            project=ref.project,
-            assignees=tuple(a["login"] for a in data.get("assignees") or ()),
-            created_at=parse_timestamp(data.get("created_at")),
-            closed_at=parse_timestamp(data.get("closed_at")),
-            done=data.get("state") == "closed",
-        )
-
-    @staticmethod
-    def _comment(data: dict[str, Any]) -> Comment:
+    def _comment(self, item: ItemRef, data: dict[str, Any]) -> Comment:
+        """A comment; its ``marker`` is set only when it is ours: the MAC verifies for this item
+        and the author is lessonloop's own identity. Anything else is somebody's text."""
         body = data.get("body") or ""
-        markers = find(body)
+        author = (data.get("user") or {}).get("login", "")
+        verified = self.keys.find(body, str(item))
+        ours = verified if verified and author == self.whoami().id else []
         return Comment(
             id=str(data["id"]),
             body=body,
-            marker=markers[0] if markers else None,
+            marker=ours[0] if ours else None,
             url=data.get("html_url") or "",
-            author=(data.get("user") or {}).get("login", ""),
             created_at=parse_timestamp(data.get("created_at")),
             updated_at=parse_timestamp(data.get("updated_at")),
         )

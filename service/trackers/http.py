@@ -7,7 +7,8 @@ GitHub and PagerDuty clients call through :class:`HttpApi`; the Jira client reus
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, Protocol
+from urllib.parse import urlsplit
 
 import requests
 
@@ -74,15 +75,44 @@ def error_from_response(tracker: str, operation: str, response: requests.Respons
     return PermanentTrackerError(tracker, operation, message, status)
 
 
-def error_from_exception(tracker: str, operation: str, error: requests.RequestException) -> TrackerError:
-    """A request that got no answer. Only a failed connect is known not to have reached the tracker."""
+def error_from_exception(tracker: str, operation: str, error: Exception, url: str | None = None) -> TrackerError:
+    """A request that got no answer. Only a failed connect is known not to have reached the tracker.
+
+    The message names the exception's type and the URL's host and path, never the exception's own
+    text: ``requests`` and ``http.client`` quote header values in it (``InvalidHeader: ... 'Bearer
+    ghp_...\\n'``), and the message reaches ``check --online``, the log and the store's
+    ``last_error``. ``error`` is a ``requests`` exception or the ``ValueError`` that ``http.client``
+    raises for a header value ``requests`` did not check (one set by an auth hook)."""
     not_sent = isinstance(error, requests.ConnectTimeout) or (
         isinstance(error, requests.ConnectionError) and "NewConnectionError" in repr(error)
     )
+    where = where_of(url or getattr(getattr(error, "request", None), "url", None) or "")
     if isinstance(error, (requests.Timeout, requests.ConnectionError)):
         kind = "timed out" if isinstance(error, requests.Timeout) else "connection failed"
-        return TransientTrackerError(tracker, operation, f"{kind}: {type(error).__name__}", None, None, not not_sent)
-    return PermanentTrackerError(tracker, operation, f"request failed: {type(error).__name__}: {error}", 0)
+        return TransientTrackerError(tracker, operation, f"{kind}: {type(error).__name__}{where}", None, None,
+                                     not not_sent)
+    return PermanentTrackerError(tracker, operation, f"request failed: {type(error).__name__}{where}", 0)
+
+
+def where_of(url: str) -> str:
+    """`` (host/path)`` of ``url``, without its scheme, credentials, query or fragment; empty when
+    there is no host to name."""
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+        port = f":{parts.port}" if parts.port else ""
+    except ValueError:
+        return ""
+    return f" ({host}{port}{parts.path})" if host else ""
+
+
+class Credentials(Protocol):
+    """Credentials that change (GitHub App installation tokens): asked for on every request."""
+
+    def headers_for(self, path: str) -> Mapping[str, str]: ...
+
+    def refused(self, path: str, sent: Mapping[str, str]) -> None:
+        """The tracker answered 401 to the request ``sent`` with these headers: forget them."""
 
 
 class HttpApi:
@@ -96,6 +126,7 @@ class HttpApi:
         message_of: MessageOf,
         retry: RetryPolicy,
         timeout: float | tuple[float, float] = DEFAULT_TIMEOUT,
+        credentials: Credentials | None = None,
         limiter: RateLimiter | None = None,
     ) -> None:
         self.tracker = tracker
@@ -105,6 +136,7 @@ class HttpApi:
         self.message_of = message_of
         self.retry = retry
         self.timeout = timeout
+        self.credentials = credentials
 
     def request(
         self,
@@ -120,18 +152,27 @@ class HttpApi:
         Each attempt first takes a slot from the shared rate limiter (waiting briefly, or raising
         a transient error that was never sent so the worker reschedules the job)."""
         url = self.base_url + path
+        renewed = False
 
         def once() -> requests.Response:
+            nonlocal renewed
+            sent = dict(headers or {})
+            if self.credentials is not None:
+                sent.update(self.credentials.headers_for(path))
             reservation = None if self.limiter is None else self.limiter.acquire(method)
             try:
                 response = self.session.request(
-                    method, url, params=params, json=json, headers=headers, timeout=self.timeout
+                    method, url, params=params, json=json, headers=sent, timeout=self.timeout
                 )
-            except requests.RequestException as error:
-                raise error_from_exception(self.tracker, operation, error) from None
+            except (requests.RequestException, ValueError) as error:
+                raise error_from_exception(self.tracker, operation, error, url) from None
             finally:
                 if self.limiter is not None:
                     self.limiter.settle(reservation)
+            if response.status_code == 401 and self.credentials is not None and not renewed:
+                renewed = True  # an expired or revoked token: renew it once, at once
+                self.credentials.refused(path, sent)
+                return once()
             failure = None
             if response.status_code >= 300:
                 failure = error_from_response(self.tracker, operation, response, self.message_of(response))

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import re
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
@@ -24,9 +25,12 @@ import requests
 from jira import JIRA, JIRAError
 
 from config.settings import JiraSettings
-from service.events import Item, ItemRef, Source
-from service.jira_fields import description_text, fields_done
-from service.markers import Marker, Markup, attach, find, find_kind
+from service.events import Item, ItemRef, Source, UnreadableBody
+from service.history import History, HistoryEntry
+from service.jira_fields import description_text
+from service.sources.jira import item_from_issue
+from service.markers import Marker, MarkerKeys, Markup, attach, container_of
+from service.lesson.stub import link as wiki_link
 from service.timestamps import parse_timestamp
 from service.trackers.base import (
     REVIEW_PROPERTY_KEY,
@@ -35,6 +39,9 @@ from service.trackers.base import (
     Identity,
     Review,
     ReviewDraft,
+    Task,
+    TaskDraft,
+    marker_matches,
     review_marker,
 )
 from service.trackers.errors import PermanentTrackerError
@@ -44,6 +51,7 @@ from service.trackers.http import (
     error_from_response,
     observe_limits,
     response_message,
+    where_of,
 )
 from service.trackers.ratelimit import RateLimited, RateLimiter
 from service.trackers.retry import RetryPolicy, call_with_retry
@@ -51,7 +59,8 @@ from service.trackers.retry import RetryPolicy, call_with_retry
 Deployment = Literal["cloud", "datacenter"]
 REVIEW_LABEL = "lessonloop"
 PAGE_SIZE = 100
-ITEM_FIELDS = "summary,description,status,resolution,labels,assignee,issuetype,priority,project,created,resolutiondate"
+ITEM_FIELDS = ("summary,description,status,resolution,labels,assignee,creator,reporter,issuetype,priority,project,"
+               "components,created,resolutiondate,statuscategorychangedate")
 
 
 def _jira_message(data: Any) -> str:
@@ -62,12 +71,51 @@ def _jira_message(data: Any) -> str:
 
 
 
+_CHANGELOG_FIELDS = {"status", "assignee", "priority", "resolution"}
+
+
+def history_from_changelog(issue: dict[str, Any]) -> list[HistoryEntry]:
+    """Jira's changelog and comments as history entries."""
+    entries = []
+    histories = ((issue.get("changelog") or {}).get("histories")) or []
+    for history in histories if isinstance(histories, list) else []:
+        if not isinstance(history, dict):
+            continue
+        at = parse_timestamp(history.get("created"))
+        author = history.get("author") if isinstance(history.get("author"), dict) else {}
+        if at is None:
+            continue
+        for item in history.get("items") or []:
+            if not isinstance(item, dict) or str(item.get("field", "")).lower() not in _CHANGELOG_FIELDS:
+                continue
+            field = str(item["field"]).lower()
+            before, after = str(item.get("fromString") or ""), str(item.get("toString") or "")
+            if field == "assignee":
+                entries.append(HistoryEntry(at, f"assigned to {after}" if after else "unassigned",
+                                            who=str(author.get("displayName") or ""), person=str(item.get("to") or ""),
+                                            responder=after, kind="assign"))
+            else:
+                change = f"{before} → {after}" if before else after
+                entries.append(HistoryEntry(at, f"{field}: {change}", who=str(author.get("displayName") or ""),
+                                            kind=field))
+    comments = (((issue.get("fields") or {}).get("comment")) or {}).get("comments") or []
+    for comment in comments if isinstance(comments, list) else []:
+        at = parse_timestamp(comment.get("created")) if isinstance(comment, dict) else None
+        if at is None:
+            continue
+        author = comment.get("author") if isinstance(comment.get("author"), dict) else {}
+        name = str(author.get("displayName") or "")
+        entries.append(HistoryEntry(at, "commented", who=name, responder=name,
+                                    person=str(author.get("accountId") or author.get("name") or ""), kind="comment"))
+    return entries
+
+
 class JiraClient:
     """Issues, comments, links and identity on Jira Cloud or Jira Data Center."""
 
     source: Source = "jira"
     markup: Markup = "jira"
-    capabilities = Capabilities(tasks=True, edit_comments=True, hidden_markers=False)
+    capabilities = Capabilities(edit_comments=True)
 
     def __init__(
         self,
@@ -78,8 +126,12 @@ class JiraClient:
         retry: RetryPolicy = RetryPolicy(),
         timeout: float | tuple[float, float] = DEFAULT_TIMEOUT,
         deployment: Deployment | None = None,
+        *,
+        keys: MarkerKeys,
         limiter: RateLimiter | None = None,
     ) -> None:
+        self.keys = keys
+        self._identity: Identity | None = None
         if pat is not None and api_token is None:
             auth: dict[str, Any] = {"token_auth": pat}
             self.deployment: Deployment = deployment or "datacenter"
@@ -102,17 +154,15 @@ class JiraClient:
         )
 
     @classmethod
-    def from_settings(
-        cls, settings: JiraSettings, retry: RetryPolicy = RetryPolicy(), limiter: RateLimiter | None = None
-    ) -> JiraClient:
+    def from_settings(cls, settings: JiraSettings, keys: MarkerKeys, retry: RetryPolicy = RetryPolicy()) -> JiraClient:
         if settings.url is None or settings.auth_kind == "none":
             raise ValueError("LESSONLOOP_JIRA_URL and Jira credentials are required")
         if settings.auth_kind == "pat":
             assert settings.pat is not None
-            return cls(settings.url, pat=settings.pat.get_secret_value(), retry=retry, limiter=limiter)
+            return cls(settings.url, pat=settings.pat.get_secret_value(), retry=retry, keys=keys)
         assert settings.api_token is not None
         return cls(settings.url, email=settings.email, api_token=settings.api_token.get_secret_value(), retry=retry,
-                   limiter=limiter)
+                   keys=keys)
 
     # --- transport ----------------------------------------------------------------------------
 
@@ -135,14 +185,15 @@ class JiraClient:
                 response = self._jira._session.request(method, url, params=params, data=data)
             except JIRAError as error:
                 response = error.response
-                if response is None:
-                    raise PermanentTrackerError("jira", operation, str(error.text or error), 0) from None
+                if response is None:  # str(error) lists the request's headers: name the host and path only
+                    message = f"request failed: JIRAError{where_of(url)}"
+                    raise PermanentTrackerError("jira", operation, message, 0) from None
                 message = response_message(response, _jira_message)
                 failure = error_from_response("jira", operation, response, message)
                 observe_limits(self.limiter, response, failure)
                 raise failure from None
-            except requests.RequestException as error:
-                raise error_from_exception("jira", operation, error) from None
+            except (requests.RequestException, ValueError) as error:  # ValueError: a header http.client refused
+                raise error_from_exception("jira", operation, error, url) from None
             finally:
                 if self.limiter is not None:
                     self.limiter.settle(reservation)
@@ -164,30 +215,39 @@ class JiraClient:
     # --- identity and items -------------------------------------------------------------------
 
     def whoami(self) -> Identity:
-        data = self._call("whoami", "GET", "myself")
-        ident = data.get("accountId") or data.get("name") or data.get("key") or ""
-        return Identity("jira", ident, data.get("displayName") or ident, data.get("emailAddress") or "")
+        """``GET /myself``, once per client: the id is how our own comments and reviews are known."""
+        if self._identity is None:
+            data = self._call("whoami", "GET", "myself")
+            ident = data.get("accountId") or data.get("name") or data.get("key") or ""
+            self._identity = Identity("jira", ident, data.get("displayName") or ident, data.get("emailAddress") or "")
+        return self._identity
 
     def get_item(self, ref: ItemRef) -> Item:
         key = self._key(ref, "get_item")
         data = self._call("get_item", "GET", f"issue/{key}", params={"fields": ITEM_FIELDS})
-        fields = data.get("fields") or {}
-        assignee = fields.get("assignee") or {}
-        return Item(
-            ref=ref,
-            title=fields.get("summary") or "",
-            url=self.browse_url(data.get("key") or key),
-            status=(fields.get("status") or {}).get("name", ""),
-            body=description_text(fields.get("description")),
-            labels=tuple(fields.get("labels") or ()),
-            issue_type=(fields.get("issuetype") or {}).get("name", ""),
-            priority=(fields.get("priority") or {}).get("name", ""),
-            project=(fields.get("project") or {}).get("key", "") or ref.project,
-            assignees=(self._user_id(assignee),) if assignee else (),
-            created_at=parse_timestamp(fields.get("created")),
-            closed_at=parse_timestamp(fields.get("resolutiondate")),
-            done=fields_done(fields),
-        )
+        try:
+            item = item_from_issue(data if isinstance(data, dict) else {})
+        except UnreadableBody as error:
+            raise PermanentTrackerError("jira", "get_item", f"answer is not an issue: {error}", 0) from None
+        # the link people follow is built from the configured URL, never from the answer's ``self``
+        return replace(item, url=self.browse_url(item.ref.key))
+
+    def history(self, ref: ItemRef) -> History:
+        """The changelog (status, assignee, priority) and comment times: one request."""
+        key = self._key(ref, "history")
+        data = self._call("history", "GET", f"issue/{key}", params={"expand": "changelog", "fields": "comment"})
+        return History(tuple(history_from_changelog(data if isinstance(data, dict) else {})), url=self.browse_url(key))
+
+    def search_items(self, jql: str) -> list[Item]:
+        """The issues a JQL query finds, as items: the past reviews ``lessonloop import`` reads."""
+        found = []
+        for issue in self._search("search_items", jql, ITEM_FIELDS):
+            try:
+                item = item_from_issue(issue)
+            except UnreadableBody:
+                continue
+            found.append(replace(item, url=self.browse_url(item.ref.key)))
+        return found
 
     def browse_url(self, key: str) -> str:
         return f"{self.url}/browse/{key}"
@@ -204,7 +264,9 @@ class JiraClient:
             "project": {"key": draft.container},
             "summary": draft.title,
             "issuetype": {"name": draft.issue_type},
-            "description": attach(self._with_reference(draft), review_marker(draft.incident), "jira"),
+            "description": attach(self._with_reference(draft),
+                                  self.keys.seal(review_marker(draft.incident), container_of("jira", draft.container)),
+                                  "jira"),
             "labels": sorted({*draft.labels, REVIEW_LABEL}),
         }
         if draft.due is not None:
@@ -230,9 +292,10 @@ class JiraClient:
         return Review(ref, self.browse_url(ref.key), draft.incident, draft.title)
 
     def find_review(self, container: str, incident: ItemRef, since: datetime | None = None) -> Review | None:
-        """JQL on the ``lessonloop`` label, then an exact match on the entity property (or the
-        footer marker, should someone delete the property). JQL reads dates in the user's time
-        zone, so ``since`` is widened by a day."""
+        """JQL on the ``lessonloop`` label, then issues we created whose footer marker verifies
+        and names the incident. Labels and entity properties can be set by anyone who can edit
+        an issue, so neither is proof; JQL reads dates in the user's time zone, so ``since`` is
+        widened by a day."""
         if not re.fullmatch(r"[A-Z][A-Z0-9_]*", container):
             raise PermanentTrackerError("jira", "find_review", f"not a Jira project key: {container!r}", 0)
         jql = f'project = "{container}" AND labels = "{REVIEW_LABEL}"'
@@ -240,12 +303,62 @@ class JiraClient:
             jql += f' AND created >= "{(since - timedelta(days=1)).strftime("%Y/%m/%d %H:%M")}"'
         jql += " ORDER BY created DESC"
         wanted = str(incident)
-        for issue in self._search("find_review", jql, "summary,description"):
-            prop = (issue.get("properties") or {}).get(REVIEW_PROPERTY_KEY) or {}
+        me = self.whoami().id
+        where = container_of("jira", container)
+        for issue in self._search("find_review", jql, "summary,description,creator"):
             fields = issue.get("fields") or {}
-            marker = find_kind(fields.get("description"), "review")
-            if prop.get("incident") == wanted or (marker is not None and marker.get("incident") == wanted):
+            if self._user_id(fields.get("creator") or {}) != me:
+                continue
+            marker = self.keys.find_kind(description_text(fields.get("description")), where, "review")
+            if marker is not None and marker.get("incident") == wanted:
                 return Review(ItemRef("jira", issue["key"]), self.browse_url(issue["key"]), incident, fields.get("summary", ""))
+        return None
+
+    # --- tasks (follow-ups) ---------------------------------------------------------------------
+
+    def open_task(self, draft: TaskDraft) -> Task:
+        """One ``POST /issue`` with the due date, the labels (and ``lessonloop``, so JQL finds
+        it after a crash) and an issue link to a related Jira issue; a related item elsewhere
+        gets a remote link in a second call (idempotent by its global id)."""
+        if not re.fullmatch(r"[A-Z][A-Z0-9_]*", draft.container):
+            raise PermanentTrackerError("jira", "open_task", f"not a Jira project key: {draft.container!r}", 0)
+        fields: dict[str, Any] = {
+            "project": {"key": draft.container},
+            "summary": draft.title,
+            "issuetype": {"name": draft.issue_type},
+            "description": attach(draft.body, self.keys.seal(draft.marker, container_of("jira", draft.container)),
+                                  "jira"),
+            "labels": sorted({*(label.replace(" ", "-") for label in draft.labels), REVIEW_LABEL}),
+        }
+        if draft.due is not None:
+            fields["duedate"] = draft.due.isoformat()
+        payload: dict[str, Any] = {"fields": fields}
+        if draft.related is not None and draft.related.source == "jira":
+            payload["update"] = {"issuelinks": [
+                {"add": {"type": {"name": "Relates"}, "outwardIssue": {"key": draft.related.key}}}]}
+        data = self._call("open_task", "POST", "issue", payload=payload)
+        ref = ItemRef("jira", data["key"])
+        if draft.related is not None and draft.related.source != "jira" and draft.related_url:
+            self._remote_link(ref.key, draft.related, draft.related_url, draft.related_title, "link")
+        return Task(ref, self.browse_url(ref.key), draft.title)
+
+    def find_task(self, container: str, marker: Marker, since: datetime | None = None) -> Task | None:
+        """As :meth:`find_review`: JQL on the label, then our own issues whose marker verifies."""
+        if not re.fullmatch(r"[A-Z][A-Z0-9_]*", container):
+            raise PermanentTrackerError("jira", "find_task", f"not a Jira project key: {container!r}", 0)
+        jql = f'project = "{container}" AND labels = "{REVIEW_LABEL}"'
+        if since is not None:
+            jql += f' AND created >= "{(since - timedelta(days=1)).strftime("%Y/%m/%d %H:%M")}"'
+        jql += " ORDER BY created DESC"
+        me = self.whoami().id
+        where = container_of("jira", container)
+        for issue in self._search("find_task", jql, "summary,description,creator"):
+            fields = issue.get("fields") or {}
+            if self._user_id(fields.get("creator") or {}) != me:
+                continue
+            found = self.keys.find(description_text(fields.get("description")), where, marker.kind)
+            if any(marker_matches(one, marker) for one in found):
+                return Task(ItemRef("jira", issue["key"]), self.browse_url(issue["key"]), fields.get("summary", ""))
         return None
 
     def _search(self, operation: str, jql: str, fields: str) -> list[dict[str, Any]]:
@@ -298,13 +411,15 @@ class JiraClient:
 
     def add_comment(self, item: ItemRef, text: str, marker: Marker) -> Comment:
         key = self._key(item, "add_comment")
-        data = self._call("add_comment", "POST", f"issue/{key}/comment", payload={"body": attach(text, marker, "jira")})
+        data = self._call("add_comment", "POST", f"issue/{key}/comment",
+                          payload={"body": attach(text, self.keys.seal(marker, str(item)), "jira")})
         return self._comment(key, data)
 
     def edit_comment(self, item: ItemRef, comment_id: str, text: str, marker: Marker) -> Comment:
         key = self._key(item, "edit_comment")
         data = self._call(
-            "edit_comment", "PUT", f"issue/{key}/comment/{comment_id}", payload={"body": attach(text, marker, "jira")}
+            "edit_comment", "PUT", f"issue/{key}/comment/{comment_id}",
+            payload={"body": attach(text, self.keys.seal(marker, str(item)), "jira")},
         )
         return self._comment(key, data)
 
@@ -336,9 +451,12 @@ class JiraClient:
 
     @staticmethod
     def _with_reference(draft: ReviewDraft) -> str:
+        """The body with a link to the incident when it has none. The title is the incident
+        tracker's text: escaped like every copied string (no mention, macro or marker in it)."""
         if draft.incident_url in draft.body or draft.incident.key in draft.body:
             return draft.body
-        return f"{draft.body.rstrip()}\n\nIncident: [{draft.incident_title or draft.incident}|{draft.incident_url}]"
+        reference = wiki_link(draft.incident_title or str(draft.incident), draft.incident_url, "jira")
+        return f"{draft.body.rstrip()}\n\nIncident: {reference}"
 
     @staticmethod
     def _key(ref: ItemRef, operation: str) -> str:
@@ -347,14 +465,17 @@ class JiraClient:
         return ref.key
 
     def _comment(self, key: str, data: dict[str, Any]) -> Comment:
+        """A comment; its ``marker`` is set only when it is ours: the MAC verifies for this issue
+        and the author is lessonloop's own account."""
         body = description_text(data.get("body"))
-        markers = find(body)
+        author = self._user_id(data.get("author") or {})
+        verified = self.keys.find(body, f"jira:{key}")
+        ours = verified if verified and author == self.whoami().id else []
         return Comment(
             id=str(data["id"]),
             body=body,
-            marker=markers[0] if markers else None,
+            marker=ours[0] if ours else None,
             url=f"{self.browse_url(key)}?focusedCommentId={data['id']}",
-            author=self._user_id(data.get("author") or {}),
             created_at=parse_timestamp(data.get("created")),
             updated_at=parse_timestamp(data.get("updated")),
         )

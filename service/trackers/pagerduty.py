@@ -18,8 +18,9 @@ import requests
 from config.settings import PagerDutySettings
 from service.timestamps import parse_timestamp
 from service.events import Item, ItemRef, Source
-from service.markers import Marker, Markup, attach, find
-from service.trackers.base import Capabilities, Comment, Identity, Review, ReviewDraft, link_marker
+from service.history import History, HistoryEntry
+from service.markers import Marker, MarkerKeys, Markup, attach
+from service.trackers.base import Capabilities, Comment, Identity, Review, ReviewDraft, Task, TaskDraft, link_marker
 from service.trackers.errors import PermanentTrackerError, UnsupportedOperation
 from service.trackers.http import DEFAULT_TIMEOUT, HttpApi, response_message
 from service.trackers.retry import RetryPolicy
@@ -36,12 +37,50 @@ def _pagerduty_message(data: Any) -> str:
 
 
 
+LOG_PAGE = 100
+
+_LOG_WORDS = {
+    "trigger": "triggered", "acknowledge": "acknowledged", "unacknowledge": "unacknowledged",
+    "assign": "assigned", "escalate": "escalated", "annotate": "note added", "resolve": "resolved",
+    "snooze": "snoozed", "urgency_change": "urgency changed", "priority_change": "priority changed",
+    "reach_trigger_limit": "reached its trigger limit", "exhaust_escalation_path": "exhausted its escalation path",
+}
+
+
+def history_from_log_entries(log_entries: list[Any]) -> list[HistoryEntry]:
+    """PagerDuty's log entries as history entries; an unknown type is named by its type."""
+    entries = []
+    for entry in log_entries:
+        if not isinstance(entry, dict):
+            continue
+        at = parse_timestamp(entry.get("created_at"))
+        kind = str(entry.get("type") or "").removesuffix("_log_entry")
+        if at is None or not kind or kind == "notify":
+            continue
+        agent = entry.get("agent") if isinstance(entry.get("agent"), dict) else {}
+        who = str(agent.get("summary") or "")
+        by_person = agent.get("type") in ("user_reference", "user")
+        what = _LOG_WORDS.get(kind, kind.replace("_", " "))
+        if kind == "assign":
+            assignees = [a for a in entry.get("assignees") or [] if isinstance(a, dict)]
+            names = ", ".join(str(a.get("summary") or a.get("id") or "") for a in assignees)
+            what = f"assigned to {names}" if names else what
+            for assignee in assignees or [{}]:
+                entries.append(HistoryEntry(at, what, who=who, person=str(assignee.get("id") or ""),
+                                            responder=str(assignee.get("summary") or ""), kind="assign"))
+            continue
+        responding = kind in ("acknowledge", "annotate") and by_person
+        entries.append(HistoryEntry(at, what, who=who, person=str(agent.get("id") or "") if by_person else "",
+                                    responder=who if responding else "", kind=kind))
+    return entries
+
+
 class PagerDutyClient:
     """Incidents, notes and identity on PagerDuty."""
 
     source: Source = "pagerduty"
     markup: Markup = "plain"
-    capabilities = Capabilities(tasks=False, edit_comments=False, hidden_markers=False)
+    capabilities = Capabilities(edit_comments=False)
 
     def __init__(
         self,
@@ -50,7 +89,11 @@ class PagerDutyClient:
         api_url: str = "https://api.pagerduty.com",
         retry: RetryPolicy = RetryPolicy(),
         timeout: float | tuple[float, float] = DEFAULT_TIMEOUT,
+        *,
+        keys: MarkerKeys,
     ) -> None:
+        self.keys = keys
+        self._identity: Identity | None = None
         session = requests.Session()
         # PagerDuty's description marks Accept and Content-Type required on every call
         session.headers.update(
@@ -67,14 +110,21 @@ class PagerDutyClient:
         )
 
     @classmethod
-    def from_settings(cls, settings: PagerDutySettings, retry: RetryPolicy = RetryPolicy()) -> PagerDutyClient:
+    def from_settings(cls, settings: PagerDutySettings, keys: MarkerKeys,
+                      retry: RetryPolicy = RetryPolicy()) -> PagerDutyClient:
         if settings.api_token is None or not settings.from_email:
             raise ValueError("LESSONLOOP_PAGERDUTY_API_TOKEN and LESSONLOOP_PAGERDUTY_FROM are both required")
-        return cls(settings.api_token.get_secret_value(), settings.from_email, settings.api_url, retry)
+        return cls(settings.api_token.get_secret_value(), settings.from_email, settings.api_url, retry, keys=keys)
 
     def whoami(self) -> Identity:
         """``/users/me`` for a user token; an account-level token cannot call it (PagerDuty
-        answers 4xx), so then ``/abilities`` proves the token works and the ``From`` email names us."""
+        answers 4xx), so then ``/abilities`` proves the token works and the ``From`` email names
+        us. Asked once per client."""
+        if self._identity is None:
+            self._identity = self._ask_identity()
+        return self._identity
+
+    def _ask_identity(self) -> Identity:
         try:
             user = self.api.json("whoami", "GET", "/users/me")["user"]
             return Identity("pagerduty", user["id"], user.get("name") or user["id"], user.get("email") or "")
@@ -106,11 +156,35 @@ class PagerDutyClient:
             done=data.get("status") == "resolved",
         )
 
+    def history(self, ref: ItemRef) -> History:
+        """The incident's log entries (PagerDuty's overview: no notifications): one request, two
+        when there are more than a page (then both ends, and how many lie between)."""
+        incident_id = self._id(ref, "history")
+        path = f"/incidents/{incident_id}/log_entries"
+        params: dict[str, str | int] = {"limit": LOG_PAGE, "is_overview": "true", "total": "true"}
+        first = self.api.json("history", "GET", path, params=params)
+        entries = list(first.get("log_entries") or [])
+        total = first.get("total")
+        omitted = 0
+        if first.get("more") and isinstance(total, int) and total > len(entries):
+            offset = max(len(entries), total - LOG_PAGE)
+            tail = self.api.json("history", "GET", path, params=params | {"offset": offset})
+            entries += list(tail.get("log_entries") or [])
+            omitted = offset - LOG_PAGE if offset > LOG_PAGE else 0
+        url = next((str((e.get("incident") or {}).get("html_url") or "") for e in entries if isinstance(e, dict)), "")
+        return History(tuple(history_from_log_entries(entries)), url=url, omitted=omitted)
+
     def open_review(self, draft: ReviewDraft) -> Review:
         raise UnsupportedOperation("pagerduty", "open_review", "PagerDuty has no tasks: open the review in GitHub or Jira")
 
     def find_review(self, container: str, incident: ItemRef, since: datetime | None = None) -> Review | None:
         raise UnsupportedOperation("pagerduty", "find_review", "PagerDuty has no tasks: reviews live in GitHub or Jira")
+
+    def open_task(self, draft: TaskDraft) -> Task:
+        raise UnsupportedOperation("pagerduty", "open_task", "PagerDuty has no tasks: open follow-ups in GitHub or Jira")
+
+    def find_task(self, container: str, marker: Marker, since: datetime | None = None) -> Task | None:
+        raise UnsupportedOperation("pagerduty", "find_task", "PagerDuty has no tasks: follow-ups live in GitHub or Jira")
 
     def link(self, item: ItemRef, target: ItemRef, target_url: str, title: str) -> None:
         """A note with the URL, unless one for this target exists (1 read + 0 or 1 write)."""
@@ -124,10 +198,10 @@ class PagerDutyClient:
         incident_id = self._id(item, "add_comment")
         data = self.api.json(
             "add_comment", "POST", f"/incidents/{incident_id}/notes",
-            json={"note": {"content": attach(text, marker, "plain")}},
+            json={"note": {"content": attach(text, self.keys.seal(marker, str(item)), "plain")}},
             headers={"From": self.from_email},
         )
-        return self._note(data["note"])
+        return self._note(item, data["note"])
 
     def edit_comment(self, item: ItemRef, comment_id: str, text: str, marker: Marker) -> Comment:
         raise UnsupportedOperation("pagerduty", "edit_comment", "PagerDuty notes are append-only: add a new note")
@@ -136,10 +210,14 @@ class PagerDutyClient:
         """``GET /incidents/{id}/notes`` is not paginated: one call returns every note."""
         incident_id = self._id(item, "comments")
         data = self.api.json("comments", "GET", f"/incidents/{incident_id}/notes")
-        return [self._note(n) for n in data.get("notes") or ()]
+        return [self._note(item, n) for n in data.get("notes") or ()]
 
     def find_comments(self, item: ItemRef, kind: str | None = None) -> list[Comment]:
         return [c for c in self.comments(item) if c.marker is not None and (kind is None or c.marker.kind == kind)]
+
+    def _authored_by_us(self, user: dict[str, Any]) -> bool:
+        me = self.whoami()
+        return me.kind == "account" or user.get("id") == me.id
 
     @staticmethod
     def _id(ref: ItemRef, operation: str) -> str:
@@ -147,15 +225,20 @@ class PagerDutyClient:
             raise PermanentTrackerError("pagerduty", operation, f"{ref} is not a PagerDuty incident", 0)
         return ref.key
 
-    @staticmethod
-    def _note(data: dict[str, Any]) -> Comment:
+    def _note(self, item: ItemRef, data: dict[str, Any]) -> Comment:
+        """A note; its ``marker`` is set only when it is ours: the MAC verifies for this incident
+        and, with a user token, the note's user is that user. (An account-level token has no
+        user id to compare; PagerDuty attributes its notes to the ``From`` user, whose id the
+        API paths we use cannot look up, so there the MAC alone decides. Notes are never edited,
+        so the worst a copied marker can do is claim a note that is already there.)"""
         content = data.get("content") or ""
-        markers = find(content)
+        user = data.get("user") or {}
+        verified = self.keys.find(content, str(item))
+        ours = verified if verified and self._authored_by_us(user) else []
         return Comment(
             id=str(data.get("id", "")),
             body=content,
-            marker=markers[0] if markers else None,
-            author=(data.get("user") or {}).get("summary", ""),
+            marker=ours[0] if ours else None,
             created_at=parse_timestamp(data.get("created_at")),
         )
 

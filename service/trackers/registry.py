@@ -8,6 +8,7 @@ from redis import Redis
 
 from config.settings import Settings
 from service.events import Source
+from service.markers import MarkerKeys
 from service.trackers.base import TrackerClient
 from service.trackers.github import GitHubClient
 from service.trackers.jira import JiraClient
@@ -22,20 +23,23 @@ from service.trackers.ratelimit import (
 from service.trackers.retry import RetryPolicy
 
 
-def build_clients(
-    settings: Settings, retry: RetryPolicy = RetryPolicy(), redis: Redis | None = None
-) -> dict[Source, TrackerClient]:
-    """One client per tracker with credentials; a tracker without them is simply absent."""
+def build_clients(settings: Settings, keys: MarkerKeys, retry: RetryPolicy = RetryPolicy(),
+                  redis: Redis | None = None) -> dict[Source, TrackerClient]:
+    """One client per tracker with credentials; a tracker without them is simply absent. Every
+    client signs the markers it writes, and believes only the ones it can verify, with ``keys``.
+    ``redis`` keeps what all workers share (a GitHub App's installation tokens, the rate limits)."""
     clients: dict[Source, TrackerClient] = {}
     shared = limiters(settings, redis)
-    if settings.github.token is not None:
-        github = GitHubClient.from_settings(settings.github, retry)
+    if settings.github.signs_in:
+        github = GitHubClient.from_settings(settings.github, keys, retry, redis)
         github.api.limiter = shared.get("github")
         clients["github"] = github
     if settings.jira.url is not None and settings.jira.auth_kind != "none":
-        clients["jira"] = JiraClient.from_settings(settings.jira, retry, shared.get("jira"))
+        jira = JiraClient.from_settings(settings.jira, keys, retry)
+        jira.limiter = shared.get("jira")
+        clients["jira"] = jira
     if settings.pagerduty.api_token is not None and settings.pagerduty.from_email:
-        pagerduty = PagerDutyClient.from_settings(settings.pagerduty, retry)
+        pagerduty = PagerDutyClient.from_settings(settings.pagerduty, keys, retry)
         pagerduty.api.limiter = shared.get("pagerduty")
         clients["pagerduty"] = pagerduty
     return clients
@@ -49,9 +53,11 @@ def limiters(settings: Settings, redis: Redis | None) -> dict[str, RateLimiter]:
     wait = settings.rate_limits.max_wait_seconds
     found: dict[str, RateLimiter] = {}
     github, jira, pagerduty = settings.github, settings.jira, settings.pagerduty
-    if github.token is not None:
+    if github.signs_in:
+        # a token, or a GitHub App (its installations share the app's budget here: the stricter reading)
+        who = github.token.get_secret_value() if github.token is not None else f"app:{github.app_id}"
         found["github"] = RateLimiter(
-            redis, "github", credential_key("github", github.api_url, github.token.get_secret_value()),
+            redis, "github", credential_key("github", github.api_url, who),
             github_budgets(github.writes_per_minute, github.writes_per_hour, scale), wait,
             unhinted_hold=GITHUB_UNHINTED_HOLD * scale,
         )

@@ -26,7 +26,12 @@ KEEP: dict[str, dict[str, list[str]]] = {
         "/repos/{owner}/{repo}/issues/{issue_number}": ["get"],
         "/repos/{owner}/{repo}/issues/{issue_number}/comments": ["get", "post"],
         "/repos/{owner}/{repo}/issues/comments/{comment_id}": ["get", "patch"],
+        "/repos/{owner}/{repo}/issues/{issue_number}/timeline": ["get"],
         "/user": ["get"],
+        "/app": ["get"],
+        "/app/installations/{installation_id}/access_tokens": ["post"],
+        "/repos/{owner}/{repo}/installation": ["get"],
+        "/installation/repositories": ["get"],
     },
     "jira-cloud-v3.openapi.json": {
         "/rest/api/3/issue": ["post"],
@@ -43,6 +48,7 @@ KEEP: dict[str, dict[str, list[str]]] = {
     "pagerduty-rest.openapi.json": {
         "/incidents/{id}": ["get"],
         "/incidents/{id}/notes": ["get", "post"],
+        "/incidents/{id}/log_entries": ["get"],
         "/users/me": ["get"],
         "/abilities": ["get"],
     },

@@ -272,6 +272,24 @@ def admin_app(double: TrackerDouble) -> Flask:
     return app
 
 
+def _play_app(github: GitHubDouble, key_file: str) -> str:
+    """Make the GitHub double a GitHub App installed on every repository it holds, with a key
+    pair made now (the private key goes to ``key_file``, readable by its owner only)."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    private = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    pem = private.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                serialization.NoEncryption())
+    public = private.public_key().public_bytes(serialization.Encoding.PEM,
+                                               serialization.PublicFormat.SubjectPublicKeyInfo).decode()
+    descriptor = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "wb") as handle:
+        handle.write(pem)
+    github.enable_app(1, public, "lessonloop", {1: sorted(github.issues)})
+    return f"LESSONLOOP_GITHUB_APP_ID=1 LESSONLOOP_GITHUB_APP_PRIVATE_KEY_FILE={os.path.abspath(key_file)}"
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tests.doubles", description=__doc__.splitlines()[0])
     parser.add_argument("--host", default="127.0.0.1")
@@ -282,6 +300,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--vendor-limits", type=float, metavar="SCALE",
                         help="enforce each tracker's documented rate limits, windows multiplied by SCALE "
                              "(1: as documented; see also PUT /_double/limits)")
+    parser.add_argument("--github-app", metavar="KEY_FILE",
+                        help="play a GitHub App instead of taking a token: write a new private key to KEY_FILE "
+                             "and print the App settings (LESSONLOOP_GITHUB_APP_ID, ..._PRIVATE_KEY_FILE)")
     parser.add_argument("--env-file", metavar="PATH",
                         help="also write the LESSONLOOP_* settings there, one KEY=VALUE a line (for `set -a; . PATH`)")
     args = parser.parse_args(argv)
@@ -305,8 +326,11 @@ def main(argv: list[str] | None = None) -> int:
         if jira.deployment == "cloud"
         else f"LESSONLOOP_JIRA_PAT={jira.pat}"
     )
+    github_auth = "LESSONLOOP_GITHUB_TOKEN=test-token"
+    if args.github_app:
+        github_auth = _play_app(github, args.github_app)
     settings = (
-        f"LESSONLOOP_GITHUB_API_URL={github.base_url} LESSONLOOP_GITHUB_TOKEN=test-token "
+        f"LESSONLOOP_GITHUB_API_URL={github.base_url} {github_auth} "
         f"LESSONLOOP_GITHUB_WEB_URL={github.html_url}\n"
         f"LESSONLOOP_JIRA_URL={jira.base_url} {jira_auth}\n"
         f"LESSONLOOP_PAGERDUTY_API_URL={pagerduty.base_url} LESSONLOOP_PAGERDUTY_API_TOKEN=user-token "

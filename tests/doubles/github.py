@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import re
 import time
 from datetime import datetime, timezone
 from typing import Any
@@ -151,26 +152,122 @@ class GitHubDouble(TrackerDouble):
              "x-ratelimit-reset": str(math.ceil(time.time() + seconds))},
         )
 
+    # --- App mode -----------------------------------------------------------------------------
+
+    def enable_app(self, app_id: int, public_key_pem: str, slug: str, installations: dict[int, list[str]],
+                   token_seconds: float = 3600) -> None:
+        """Play a GitHub App: JWTs signed with its key open ``/app…`` paths; installation tokens
+        (``ghs_…``) expire after ``token_seconds`` and see only their installation's repositories."""
+        self.app = {"id": app_id, "key": public_key_pem, "slug": slug, "installations": installations,
+                    "token_seconds": token_seconds}
+        self.installation_tokens: dict[str, tuple[int, float]] = {}
+        self.tokens_issued = 0
+
+    def _app_jwt_problem(self, token: str) -> str | None:
+        import jwt
+
+        try:
+            jwt.decode(token, self.app["key"], algorithms=["RS256"], issuer=str(self.app["id"]),
+                       options={"require": ["exp", "iat", "iss"]})
+        except jwt.PyJWTError as error:
+            return f"A JSON web token could not be decoded ({error})"
+        return None
+
+    def _installation(self, token: str) -> int | None:
+        found = getattr(self, "installation_tokens", {}).get(token)
+        if found is None or found[1] <= time.time():
+            return None
+        return found[0]
+
     def authenticate(self, req: Request) -> str | None:
         header = req.headers.get("Authorization", "")
         scheme, _, token = header.partition(" ")
-        if scheme.lower() not in ("bearer", "token") or token not in self.tokens:
+        if scheme.lower() not in ("bearer", "token"):
+            return "Bad credentials"
+        app = getattr(self, "app", None)
+        app_path = re.match(r"^/app(/|$)|^/repos/[^/]+/[^/]+/installation$", self.spec_path(req.path))
+        if app is not None and token.count(".") == 2:
+            if not app_path:
+                return "A JSON web token cannot be used on this path"
+            return self._app_jwt_problem(token)
+        if app is not None and token.startswith("ghs_"):
+            return None if self._installation(token) is not None and not app_path else "Bad credentials"
+        if token not in self.tokens:
             return "Bad credentials"
         return None
 
     def _login(self) -> str:
-        return self.tokens[request.headers["Authorization"].partition(" ")[2]]
+        token = request.headers["Authorization"].partition(" ")[2]
+        if token.startswith("ghs_"):
+            return f"{self.app['slug']}[bot]"
+        return self.tokens[token]
+
+    def _integration_cannot(self, owner: str, repo: str) -> Response | None:
+        """An installation token sees only its installation's repositories (404 elsewhere, as GitHub)."""
+        token = request.headers.get("Authorization", "").partition(" ")[2]
+        if not token.startswith("ghs_"):
+            return None
+        installation = self._installation(token)
+        if f"{owner}/{repo}" not in self.app["installations"].get(installation, []):
+            return self.error(404, "Not Found")
+        return None
+
+    def get_app(self) -> Response:
+        slug = self.app["slug"]
+        return self.reply(200, {"id": self.app["id"], "slug": slug, "node_id": "A_1", "name": slug.title(),
+                                "owner": self._user("acme"), "description": "", "external_url": self.html_url,
+                                "html_url": f"{self.html_url}/apps/{slug}", "created_at": now_iso(),
+                                "updated_at": now_iso(), "permissions": {"issues": "write", "metadata": "read"},
+                                "events": ["issues", "issue_comment"]})
+
+    def create_installation_token(self, installation_id: int) -> Response:
+        if installation_id not in self.app["installations"]:
+            return self.error(404, "Not Found")
+        with self.lock:
+            self.tokens_issued += 1
+            token = f"ghs_{self.tokens_issued:036d}"
+            expires = time.time() + self.app["token_seconds"]
+            self.installation_tokens[token] = (installation_id, expires)
+        stamp = datetime.fromtimestamp(expires, timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+        return self.reply(201, {"token": token, "expires_at": stamp,
+                                "permissions": {"issues": "write", "metadata": "read"},
+                                "repository_selection": "selected"})
+
+    def get_repo_installation(self, owner: str, repo: str) -> Response:
+        for installation, repos in self.app["installations"].items():
+            if f"{owner}/{repo}" in repos:
+                return self.reply(200, {"id": installation, "account": self._user(owner), "app_id": self.app["id"],
+                                        "app_slug": self.app["slug"], "target_type": "Organization",
+                                        "permissions": {"issues": "write"}, "events": ["issues"],
+                                        "repository_selection": "selected"})
+        return self.error(404, "Not Found")
+
+    def list_installation_repositories(self) -> Response:
+        installation = self._installation(request.headers["Authorization"].partition(" ")[2])
+        if installation is None:
+            return self.error(403, "Resource not accessible by personal access token")
+        repos = self.app["installations"].get(installation, [])
+        return self.reply(200, {"total_count": len(repos), "repositories": [
+            {"id": n, "node_id": f"R_{n}", "name": r.split("/")[1], "full_name": r, "private": False,
+             "owner": self._user(r.split("/")[0]), "html_url": f"{self.html_url}/{r}"} for n, r in enumerate(repos)]})
 
     def _routes(self) -> None:
         self.route("/user", ["GET"], self.get_user)
+        self.route("/app", ["GET"], self.get_app)
+        self.route("/app/installations/<int:installation_id>/access_tokens", ["POST"], self.create_installation_token)
+        self.route("/repos/<owner>/<repo>/installation", ["GET"], self.get_repo_installation)
+        self.route("/installation/repositories", ["GET"], self.list_installation_repositories)
         self.route("/repos/<owner>/<repo>/issues", ["GET"], self.list_issues)
         self.route("/repos/<owner>/<repo>/issues", ["POST"], self.create_issue)
         self.route("/repos/<owner>/<repo>/issues/<int:number>", ["GET"], self.get_issue)
         self.route("/repos/<owner>/<repo>/issues/<int:number>/comments", ["GET"], self.list_comments)
         self.route("/repos/<owner>/<repo>/issues/<int:number>/comments", ["POST"], self.create_comment)
         self.route("/repos/<owner>/<repo>/issues/comments/<int:comment_id>", ["PATCH"], self.update_comment)
+        self.route("/repos/<owner>/<repo>/issues/<int:number>/timeline", ["GET"], self.list_timeline)
 
     def get_user(self) -> Response:
+        if request.headers.get("Authorization", "").partition(" ")[2].startswith("ghs_"):
+            return self.error(403, "Resource not accessible by integration")
         login = self._login()
         return self.reply(200, self._user(login) | {"name": login.replace("-", " ").title(), "email": None})
 
@@ -178,6 +275,8 @@ class GitHubDouble(TrackerDouble):
         return self.issues.get(f"{owner}/{repo}")
 
     def list_issues(self, owner: str, repo: str) -> Response:
+        if (refused := self._integration_cannot(owner, repo)) is not None:
+            return refused
         with self.lock:
             issues = self._repo_or_404(owner, repo)
             if issues is None:
@@ -203,14 +302,41 @@ class GitHubDouble(TrackerDouble):
         chunk = rows[(page - 1) * per_page : page * per_page]
         headers = {}
         if page * per_page < len(rows):
-            headers["Link"] = f'<{request.base_url}?page={page + 1}&per_page={per_page}>; rel="next"'
+            last = (len(rows) + per_page - 1) // per_page
+            headers["Link"] = (f'<{request.base_url}?page={page + 1}&per_page={per_page}>; rel="next", '
+                               f'<{request.base_url}?page={last}&per_page={per_page}>; rel="last"')
         return self.reply(200, [self._public(r) for r in chunk], headers)
+
+    def add_timeline_event(self, repo: str, number: int, event: dict[str, Any]) -> None:
+        """An event as GitHub's timeline lists it (``event``, ``actor``, ``created_at``, ...)."""
+        with self.lock:
+            self.issues[repo][number].setdefault("_timeline", []).append(event)
+
+    def list_timeline(self, owner: str, repo: str, number: int) -> Response:
+        """The events GitHub would list: what was seeded, then each comment as ``commented``."""
+        if (refused := self._integration_cannot(owner, repo)) is not None:
+            return refused
+        with self.lock:
+            issue = (self._repo_or_404(owner, repo) or {}).get(number)
+            if issue is None:
+                return self.error(404, "Not Found")
+            events = list(issue.get("_timeline", []))
+            for comment in self.comments_on(f"{owner}/{repo}", number):
+                events.append({"event": "commented", "id": comment["id"], "node_id": comment["node_id"],
+                               "url": comment["url"], "html_url": comment["html_url"], "body": comment["body"],
+                               "user": comment["user"], "actor": comment["user"], "created_at": comment["created_at"],
+                               "updated_at": comment["updated_at"], "issue_url": comment["issue_url"],
+                               "author_association": "MEMBER"})
+        events.sort(key=lambda e: e.get("created_at") or "")
+        return self._page(events)
 
     @staticmethod
     def _public(row: dict[str, Any]) -> dict[str, Any]:
         return {k: v for k, v in row.items() if not k.startswith("_")}
 
     def create_issue(self, owner: str, repo: str) -> Response:
+        if (refused := self._integration_cannot(owner, repo)) is not None:
+            return refused
         data = self.json_body()
         with self.lock:
             if self._repo_or_404(owner, repo) is None:
@@ -224,6 +350,8 @@ class GitHubDouble(TrackerDouble):
         return self.reply(201, issue, {"Location": issue["url"]})
 
     def get_issue(self, owner: str, repo: str, number: int) -> Response:
+        if (refused := self._integration_cannot(owner, repo)) is not None:
+            return refused
         with self.lock:
             issue = (self._repo_or_404(owner, repo) or {}).get(number)
         if issue is None:
@@ -231,12 +359,16 @@ class GitHubDouble(TrackerDouble):
         return self.reply(200, issue)
 
     def list_comments(self, owner: str, repo: str, number: int) -> Response:
+        if (refused := self._integration_cannot(owner, repo)) is not None:
+            return refused
         with self.lock:
             if number not in (self._repo_or_404(owner, repo) or {}):
                 return self.error(404, "Not Found")
         return self._page(sorted(self.comments_on(f"{owner}/{repo}", number), key=lambda c: c["id"]))
 
     def create_comment(self, owner: str, repo: str, number: int) -> Response:
+        if (refused := self._integration_cannot(owner, repo)) is not None:
+            return refused
         with self.lock:
             if number not in (self._repo_or_404(owner, repo) or {}):
                 return self.error(404, "Not Found")
@@ -244,6 +376,8 @@ class GitHubDouble(TrackerDouble):
         return self.reply(201, self._public(comment), {"Location": comment["url"]})
 
     def update_comment(self, owner: str, repo: str, comment_id: int) -> Response:
+        if (refused := self._integration_cannot(owner, repo)) is not None:
+            return refused
         with self.lock:
             comment = self.comments.get(comment_id)
             if comment is None or comment["_repo"] != f"{owner}/{repo}":

@@ -98,6 +98,7 @@ class JiraDouble(TrackerDouble):
         created: datetime | None = None,
         resolved: datetime | None = None,
         reporter: dict[str, Any] | None = None,
+        creator: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
         with self.lock:
             self.projects.add(project)
@@ -119,6 +120,8 @@ class JiraDouble(TrackerDouble):
                     "priority": {"name": priority},
                     "assignee": assignee,
                     "reporter": reporter or {"displayName": "Ada Responder", "accountId": "557058:ada"},
+                    # who created it: unlike the reporter, no one can change it afterwards
+                    "creator": creator or reporter or {"displayName": "Ada Responder", "accountId": "557058:ada"},
                     "created": created_at,
                     "updated": created_at,
                     "resolutiondate": jira_time(resolved) if resolved else (created_at if status == "Done" else None),
@@ -131,6 +134,15 @@ class JiraDouble(TrackerDouble):
             }
             self.issues[key] = issue
             return issue
+
+    def add_history(self, key: str, created: datetime, items: list[dict[str, Any]],
+                    author: dict[str, Any] | None = None) -> None:
+        """A changelog entry: ``items`` as Jira lists them (``field``, ``fromString``, ``toString``...)."""
+        with self.lock:
+            issue = self.issues[key]
+            history = issue.setdefault("_history", [])
+            history.append({"id": str(10000 + len(history)), "created": jira_time(created), "items": items,
+                            "author": author or {"displayName": "Ada Responder", "accountId": "557058:ada"}})
 
     def issue(self, key: str) -> dict[str, Any]:
         with self.lock:
@@ -203,6 +215,14 @@ class JiraDouble(TrackerDouble):
             k: v for k, v in issue["fields"].items() if k in fields
         }
         out = {"id": issue["id"], "key": issue["key"], "self": issue["self"], "fields": dict(shown)}
+        if fields and "comment" in fields:
+            comments = [self._comment_json(issue, c) for c in issue["_comments"]]
+            out["fields"]["comment"] = {"comments": comments, "total": len(comments), "startAt": 0,
+                                        "maxResults": len(comments)}
+        if "changelog" in self._list_arg("expand"):
+            histories = issue.get("_history", [])
+            out["changelog"] = {"startAt": 0, "maxResults": len(histories), "total": len(histories),
+                                "histories": histories}
         if props:
             out["properties"] = {p: issue["_properties"][p] for p in props if p in issue["_properties"]}
         return out
@@ -249,7 +269,7 @@ class JiraDouble(TrackerDouble):
         issue = self.add_issue(
             project, fields["summary"], fields.get("description") or "", fields["issuetype"]["name"],
             status="To Do", labels=tuple(fields.get("labels") or ()), assignee=assignee,
-            reporter=dict(self.me),
+            reporter=dict(self.me), creator=dict(self.me),
         )
         with self.lock:
             issue["fields"]["resolutiondate"] = None

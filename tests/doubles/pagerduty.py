@@ -4,13 +4,18 @@ from __future__ import annotations
 
 import itertools
 import math
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from flask import Response, request
 from werkzeug.wrappers import Request
 
 from tests.doubles.base import RateLimit, TrackerDouble
+
+
+def _minutes_after(stamp: str, minutes: int) -> str:
+    moment = datetime.fromisoformat(stamp.replace("Z", "+00:00")) + timedelta(minutes=minutes)
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def now_iso() -> str:
@@ -91,6 +96,14 @@ class PagerDutyDouble(TrackerDouble):
         with self.lock:
             self.incidents[incident_id] = incident
             self.notes.setdefault(incident_id, [])
+        # the log PagerDuty keeps for such an incident: triggered, assigned, acknowledged, resolved
+        service_ref = {"id": "PSVC001", "type": "service_reference", "summary": service}
+        ada = {"id": "PUSER02", "type": "user_reference", "summary": "Ada Responder"}
+        self.add_log_entry(incident_id, "trigger", created_at, service_ref)
+        self.add_log_entry(incident_id, "assign", created_at, service_ref, assignees=[ada])
+        self.add_log_entry(incident_id, "acknowledge", _minutes_after(created_at, 4), ada)
+        if resolved_at and status == "resolved":
+            self.add_log_entry(incident_id, "resolve", resolved_at, ada)
         return incident
 
     def add_note(self, incident_id: str, content: str, user_id: str = "PUSER02") -> dict[str, Any]:
@@ -125,6 +138,7 @@ class PagerDutyDouble(TrackerDouble):
         self.route("/incidents/<incident_id>", ["GET"], self.get_incident)
         self.route("/incidents/<incident_id>/notes", ["GET"], self.list_incident_notes)
         self.route("/incidents/<incident_id>/notes", ["POST"], self.create_incident_note)
+        self.route("/incidents/<incident_id>/log_entries", ["GET"], self.list_log_entries)
 
     def get_current_user(self) -> Response:
         user_id = self._token_user()
@@ -149,6 +163,31 @@ class PagerDutyDouble(TrackerDouble):
             if incident_id not in self.incidents:
                 return self.error(404, "Not Found")
             return self.reply(200, {"notes": list(self.notes[incident_id])})
+
+    def add_log_entry(self, incident_id: str, kind: str, created_at: str, agent: dict[str, Any] | None = None,
+                      **extra: Any) -> dict[str, Any]:
+        """A log entry as PagerDuty lists it: ``kind`` is its type without ``_log_entry``."""
+        with self.lock:
+            log = self.incidents[incident_id].setdefault("_log", [])
+            entry = {"id": f"Q{len(log):013d}", "type": f"{kind}_log_entry", "summary": kind.title(),
+                     "created_at": created_at, "agent": agent, **extra}
+            log.append(entry)
+            return entry
+
+    def list_log_entries(self, incident_id: str) -> Response:
+        """Newest first, as PagerDuty answers; ``limit``, ``offset`` and ``total`` as it pages."""
+        with self.lock:
+            incident = self.incidents.get(incident_id)
+            if incident is None:
+                return self.error(404, "Not Found")
+            entries = sorted(incident.get("_log", []), key=lambda e: e["created_at"], reverse=True)
+        limit = int(request.args.get("limit", 25))
+        offset = int(request.args.get("offset", 0))
+        chunk = entries[offset:offset + limit]
+        body: dict[str, Any] = {"log_entries": chunk, "limit": limit, "offset": offset,
+                                "more": offset + limit < len(entries)}
+        body["total"] = len(entries) if request.args.get("total") == "true" else None
+        return self.reply(200, body)
 
     def create_incident_note(self, incident_id: str) -> Response:
         sender = request.headers.get("From", "")

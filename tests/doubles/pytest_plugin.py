@@ -11,6 +11,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from service.markers import MarkerKeys
 from service.trackers.github import GitHubClient
 from service.trackers.jira import JiraClient
 from service.trackers.pagerduty import PagerDutyClient
@@ -18,6 +19,9 @@ from service.trackers.retry import RetryPolicy
 from tests.doubles.github import GitHubDouble
 from tests.doubles.jira import JiraDouble
 from tests.doubles.pagerduty import PagerDutyDouble
+
+MARKER_KEYS = MarkerKeys(["test-marker-key-0123456789abcdef"])
+"""The key the tracker clients of these tests sign and verify markers with."""
 
 
 class SleepRecorder:
@@ -71,24 +75,24 @@ def pagerduty_double() -> Iterator[PagerDutyDouble]:
 
 @pytest.fixture
 def github_client(github_double: GitHubDouble, retry_policy: RetryPolicy) -> GitHubClient:
-    return GitHubClient("test-token", github_double.base_url, retry=retry_policy, timeout=(2.0, 2.0))
+    return GitHubClient("test-token", github_double.base_url, retry=retry_policy, timeout=(2.0, 2.0), keys=MARKER_KEYS)
 
 
 @pytest.fixture
 def jira_client(jira_double: JiraDouble, retry_policy: RetryPolicy) -> JiraClient:
     return JiraClient(
         jira_double.base_url, email=jira_double.email, api_token=jira_double.api_token,
-        retry=retry_policy, timeout=(2.0, 2.0),
+        retry=retry_policy, timeout=(2.0, 2.0), keys=MARKER_KEYS
     )
 
 
 @pytest.fixture
 def jira_dc_client(jira_dc_double: JiraDouble, retry_policy: RetryPolicy) -> JiraClient:
-    return JiraClient(jira_dc_double.base_url, pat=jira_dc_double.pat, retry=retry_policy, timeout=(2.0, 2.0))
+    return JiraClient(jira_dc_double.base_url, pat=jira_dc_double.pat, retry=retry_policy, timeout=(2.0, 2.0), keys=MARKER_KEYS)
 
 
 @pytest.fixture
 def pagerduty_client(pagerduty_double: PagerDutyDouble, retry_policy: RetryPolicy) -> PagerDutyClient:
     return PagerDutyClient(
-        "user-token", "lessonloop@example.com", pagerduty_double.base_url, retry=retry_policy, timeout=(2.0, 2.0)
+        "user-token", "lessonloop@example.com", pagerduty_double.base_url, retry=retry_policy, timeout=(2.0, 2.0), keys=MARKER_KEYS
     )

@@ -1,0 +1,364 @@
+"""The blameless-language nudge: sentences of a lesson that put a person, not a process, at the
+centre, each with a question that turns the attention to the conditions instead.
+
+Precision comes first: a nudge that cries wolf teaches people to ignore it. So a rule fires only
+on a shape that is about a person: a failure verb needs a person as its subject ("Bob forgot",
+"the on-call ignored", "we failed to"), never a tool ("the deploy tool forgot the flag");
+"should have" needs a person too ("the alert should have fired" is a system's design); "fault"
+needs a possessive or "at fault" ("fault tolerance" and "a disk fault" are engineering);
+judgement words skip their technical senses ("lazy loading", "sloppy quorum"); a negation turns
+a finding around ("this was not human error"). Code, links and quoted speech are not read at all
+(service/lesson/prose.py). The words are data, one file a language (service/lesson/blame_rules.py).
+
+There is no parser here, only a few words of context either side, which is why it is fast and
+predictable, and also what it misses: a subject far from its verb ("the engineer who deployed the
+change did not monitor it") is not seen. bench/blame.py measures both on the labelled set.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+
+from service.lesson.blame_rules import RULES, Language, load_languages
+from service.lesson.prose import sentences
+from service.lesson.text import CommentMarkup
+
+
+@dataclass(frozen=True)
+class Finding:
+    line: int
+    sentence: str
+    rule: str
+    matched: str  # the words that made the rule fire, as written
+    suggestion: str
+    language: str
+
+    def as_dict(self) -> dict[str, object]:
+        return {"line": self.line, "sentence": self.sentence, "rule": self.rule, "matched": self.matched,
+                "suggestion": self.suggestion, "language": self.language}
+
+
+def find_blame(text: str, markup: CommentMarkup = "markdown",
+               languages: Sequence[Language] | None = None) -> list[Finding]:
+    """Each sentence of ``text`` that a rule of any language flags, once, in order, under the
+    first rule (in :data:`RULES` order) that matches."""
+    compiled = _built_in() if languages is None else [_Rules(language) for language in languages]
+    found: list[Finding] = []
+    for sentence in sentences(text, markup):
+        tokens = _tokens(sentence.prose)
+        if not tokens:
+            continue
+        for rules in compiled:
+            hit = rules.first_match(tokens)
+            if hit is not None:
+                rule, start, end = hit
+                matched = " ".join(token.text for token in tokens[start:end])
+                found.append(Finding(sentence.line, sentence.text, rule, matched,
+                                     rules.language.suggestion(rule), rules.language.language))
+                break
+    return found
+
+
+# --- words ------------------------------------------------------------------------------------
+
+_WORD = re.compile(r"@?[^\W\d_][\w'\u2019-]*")
+
+
+@dataclass(frozen=True)
+class _Token:
+    text: str  # as written
+    lower: str  # lower case, plain apostrophes
+    base: str  # lower, without a possessive "'s" or "'"
+    possessive: bool
+    first: bool  # the sentence's first word
+
+
+def _tokens(prose: str) -> list[_Token]:
+    out = []
+    for index, match in enumerate(_WORD.finditer(prose)):
+        text = match.group(0).rstrip("-")
+        lower = text.lower().replace("\u2019", "'")
+        base, possessive = lower, False
+        if lower.endswith("'s") and len(lower) > 2:
+            base, possessive = lower[:-2], True
+        elif lower.endswith("'"):
+            base, possessive = lower.rstrip("'"), True
+        out.append(_Token(text, lower, base, possessive, index == 0))
+    return out
+
+
+Phrase = tuple[str, ...]
+
+
+def _phrases(words: Iterable[str]) -> dict[str, list[Phrase]]:
+    """Phrases indexed by their first word, longest first."""
+    index: dict[str, list[Phrase]] = {}
+    for phrase in words:
+        parts = tuple(phrase.lower().replace("\u2019", "'").split())
+        if parts:
+            index.setdefault(parts[0], []).append(parts)
+    for options in index.values():
+        options.sort(key=len, reverse=True)
+    return index
+
+
+def _match(tokens: Sequence[_Token], i: int, index: dict[str, list[Phrase]]) -> int | None:
+    """The end of the longest phrase of ``index`` starting at ``i``, or None."""
+    for phrase in index.get(tokens[i].base, ()) or index.get(tokens[i].lower, ()):
+        end = i + len(phrase)
+        if end <= len(tokens) and all(tokens[i + k].base == word or tokens[i + k].lower == word
+                                      for k, word in enumerate(phrase)):
+            return end
+    return None
+
+
+@lru_cache(maxsize=1)
+def _built_in() -> list[_Rules]:
+    """The built-in languages' rules, built once a process."""
+    return [_Rules(language) for language in load_languages()]
+
+
+class _Rules:
+    """One language's word lists as sets and phrase indexes, and the rules that read them."""
+
+    def __init__(self, language: Language) -> None:
+        self.language = language
+        people, grammar, failure = language.people, language.grammar, language.failure
+        hindsight, phrases, causes = language.hindsight, language.phrases, language.causes
+        self.pronouns = frozenset(people.pronouns)
+        self.object_pronouns = frozenset(people.object_pronouns)
+        self.possessives = frozenset(people.possessives)
+        self.roles = frozenset(people.roles) | {role + end for role in people.roles for end in people.plural_endings}
+        self.role_phrases = frozenset(tuple(p.split()) for p in people.role_phrases if len(p.split()) == 2)
+        self.not_people = frozenset(people.not_people)
+        self.not_names = frozenset(people.not_names)
+        self.not_name_endings = tuple(people.not_name_endings)
+        self.determiners = frozenset(people.determiners)
+        self.capitalised_names = people.capitalised_names
+        self.skip = frozenset(grammar.skip)
+        self.negation = _phrases(grammar.negation)
+        self.negation_window = grammar.negation_window
+        self.failure_verbs = _phrases(failure.verbs)
+        self.omission_markers = _phrases(failure.omission_markers)
+        self.omission_verbs = frozenset(failure.omission_verbs)
+        self.object_exceptions = {verb: frozenset(words) for verb, words in failure.object_exceptions.items()}
+        self.passive = frozenset(failure.passive)
+        self.mistake_nouns = frozenset(failure.mistake_nouns)
+        self.noun_compounds = frozenset(failure.noun_compounds)
+        self.modals = _phrases(hindsight.modals)
+        self.participles = frozenset(hindsight.participles)
+        self.participle_ending = hindsight.participle_ending
+        self.human_error = _phrases(phrases.human_error)
+        self.judgement = _phrases(phrases.judgement)
+        self.exceptions = {word: frozenset(after) for word, after in phrases.exceptions.items()}
+        self.cause_triggers = _phrases(causes.triggers)
+        self.cause_window = causes.window
+        self.after_person = frozenset(causes.after_person)
+        self.filler = frozenset(causes.filler)
+        self.at_fault = _phrases(causes.at_fault)
+        self.fault_nouns = frozenset(causes.fault_nouns)
+        self.blame_words = frozenset(causes.blame_words)
+        self.blame_links = _phrases(causes.blame_links)
+        self._checks = {
+            "human-error": self._human_error, "root-cause": self._root_cause, "fault": self._fault,
+            "blame": self._blame, "judgement": self._judgement, "hindsight": self._hindsight,
+            "mistake": self._mistake, "person-failure": self._person_failure,
+        }
+        assert set(self._checks) == set(RULES)
+
+    def first_match(self, tokens: Sequence[_Token]) -> tuple[str, int, int] | None:
+        """(rule, first word, end) of the first rule that flags the sentence."""
+        for rule in RULES:
+            for i in range(len(tokens)):
+                end = self._checks[rule](tokens, i)
+                if end is not None:
+                    return rule, self._who(tokens, i), end
+        return None
+
+    def _who(self, tokens: Sequence[_Token], i: int) -> int:
+        """Where the words to show begin: at the person when there is one ("Bob forgot",
+        "Raj's mistake"), so the writer sees why the sentence was picked."""
+        if i > 0 and self._person_possessive(tokens[i - 1], tokens, i - 1):
+            return i - 1
+        j = self._subject(tokens, i)
+        return j if j is not None and self._is_person(tokens, j) else i
+
+    # --- who is a person ----------------------------------------------------------------------
+
+    def _is_role(self, tokens: Sequence[_Token], j: int) -> bool:
+        return tokens[j].base in self.roles or (j > 0 and (tokens[j - 1].base, tokens[j].base) in self.role_phrases)
+
+    def _is_name(self, tokens: Sequence[_Token], j: int) -> bool:
+        """A capitalised word that is neither a tool, an acronym, nor a common word at the start."""
+        token = tokens[j]
+        if not self.capitalised_names:
+            return False
+        raw = token.text.lstrip("@")
+        if token.possessive:
+            raw = re.sub(r"['\u2019]s?$", "", raw)
+        if not raw[:1].isupper() or token.base in self.not_people or token.base in self.not_names:
+            return False
+        if len(raw) > 1 and raw.isupper():
+            return False  # CI, DNS, LB
+        if any(c.isdigit() for c in raw) or any(c.isupper() and raw[k].isalpha() for k, c in enumerate(raw[1:])):
+            return False  # GitHub, k8s, ArgoCD (but Jean-Luc, O'Brien are names)
+        if token.first:
+            return not token.base.endswith(self.not_name_endings)
+        return tokens[j - 1].base not in self.determiners
+
+    def _is_person(self, tokens: Sequence[_Token], j: int) -> bool:
+        """Whether word ``j``, as the subject of a verb, names a person."""
+        token = tokens[j]
+        if token.lower.startswith("@") and len(token.lower) > 1:
+            return True
+        if token.possessive:
+            return False
+        return token.base in self.pronouns or self._is_role(tokens, j) or self._is_name(tokens, j)
+
+    def _subject(self, tokens: Sequence[_Token], i: int) -> int | None:
+        """The word that is the subject of the verb at ``i``: the nearest to its left, past
+        auxiliaries and adverbs, and past a relative "that" to what it stands for."""
+        j = i - 1
+        while j >= 0 and tokens[j].base in self.skip:
+            j -= 1
+        if j > 0 and tokens[j].base == "that":
+            j -= 1
+        return j if j >= 0 else None
+
+    def _person_subject(self, tokens: Sequence[_Token], i: int) -> bool:
+        j = self._subject(tokens, i)
+        return j is not None and self._is_person(tokens, j)
+
+    def _person_possessive(self, token: _Token, tokens: Sequence[_Token], j: int) -> bool:
+        """"his", "whose", "Kevin's", "the on-call's": a possessive that names a person."""
+        if token.lower in self.possessives:
+            return True
+        return token.possessive and (self._is_role(tokens, j) or self._is_name(tokens, j))
+
+    def _names_person(self, tokens: Sequence[_Token], start: int) -> bool:
+        """Whether the phrase beginning at ``start`` (past filler words) names a person: "Sarah",
+        "an engineer who", "him", "the engineer's", but not "the on-call rotation"."""
+        m = start
+        while m < len(tokens) and tokens[m].base in self.filler and tokens[m].base not in self.roles:
+            m += 1
+        for k in range(m, min(len(tokens), m + self.cause_window)):
+            token = tokens[k]
+            if token.lower.startswith("@") and len(token.lower) > 1:
+                return True
+            if token.base in self.object_pronouns and not token.possessive:
+                return True
+            if token.possessive and (self._is_role(tokens, k) or self._is_name(tokens, k)):
+                return True
+            if self._is_role(tokens, k):
+                after = tokens[k + 1] if k + 1 < len(tokens) else None
+                return after is None or after.base in self.after_person or after.base.endswith(("ing", "ed"))
+            if self._is_name(tokens, k):
+                return True
+        return False
+
+    def _negated(self, tokens: Sequence[_Token], i: int) -> bool:
+        for m in range(max(0, i - self.negation_window), i):
+            if tokens[m].lower.endswith("n't"):
+                return True
+            end = _match(tokens, m, self.negation)
+            if end is not None and end <= i:
+                return True
+        return False
+
+    # --- the rules: each returns where the words that fired end, or None ---------------------
+
+    def _human_error(self, tokens: Sequence[_Token], i: int) -> int | None:
+        end = _match(tokens, i, self.human_error)
+        return end if end is not None and not self._negated(tokens, i) else None
+
+    def _root_cause(self, tokens: Sequence[_Token], i: int) -> int | None:
+        end = _match(tokens, i, self.cause_triggers)
+        if end is None or not self._names_person(tokens, end):
+            return None
+        return end
+
+    def _fault(self, tokens: Sequence[_Token], i: int) -> int | None:
+        end = _match(tokens, i, self.at_fault)
+        if end is not None and self._person_subject(tokens, i) and not self._negated(tokens, i):
+            return end
+        if tokens[i].base in self.fault_nouns and i > 0 and self._person_possessive(tokens[i - 1], tokens, i - 1):
+            after = tokens[i + 1].base if i + 1 < len(tokens) else ""
+            if after not in self.noun_compounds and not self._negated(tokens, i - 1):
+                return i + 1
+        return None
+
+    def _blame(self, tokens: Sequence[_Token], i: int) -> int | None:
+        if tokens[i].base not in self.blame_words or self._negated(tokens, i):
+            return None
+        if i > 0 and tokens[i - 1].base == "to":  # "the DBA is to blame"
+            return i + 1 if self._person_subject(tokens, i - 1) else None
+        for m in range(i + 1, min(len(tokens), i + 8)):  # "blame for X lies with"
+            if _match(tokens, m, self.blame_links) is not None:
+                return i + 1
+        if self._person_subject(tokens, i):  # "we blame the vendor"
+            return i + 1
+        after = i + 2 if i + 1 < len(tokens) and tokens[i + 1].base == "on" else i + 1
+        return i + 1 if self._names_person(tokens, after) else None  # "blamed on Bob"
+
+    def _judgement(self, tokens: Sequence[_Token], i: int) -> int | None:
+        end = _match(tokens, i, self.judgement)
+        if end is None:
+            return None
+        technical = self.exceptions.get(tokens[end - 1].base)
+        if technical is not None and end < len(tokens) and tokens[end].base in technical:
+            return None  # "lazy loading", "sloppy quorum"
+        return None if self._negated(tokens, i) else end
+
+    def _hindsight(self, tokens: Sequence[_Token], i: int) -> int | None:
+        end = _match(tokens, i, self.modals)
+        if end is None or end >= len(tokens):
+            return None
+        if not self._participle(tokens[end].base):
+            return None
+        if end + 1 < len(tokens) and self._participle(tokens[end + 1].base) and tokens[end].base in self.skip:
+            return None  # "we should have been paged": the person is who it happened to, not who acted
+        return end + 1 if self._person_subject(tokens, i) else None
+
+    def _participle(self, word: str) -> bool:
+        return word in self.participles or (
+            bool(self.participle_ending) and word.endswith(self.participle_ending) and len(word) > 3)
+
+    def _mistake(self, tokens: Sequence[_Token], i: int) -> int | None:
+        if tokens[i].base not in self.mistake_nouns or i == 0:
+            return None
+        if not self._person_possessive(tokens[i - 1], tokens, i - 1):
+            return None
+        after = tokens[i + 1].base if i + 1 < len(tokens) else ""
+        if after in self.noun_compounds or (tokens[i].base == "failure" and after != "to"):
+            return None  # "their error responses", "their failure modes"
+        return None if self._negated(tokens, i - 1) else i + 1
+
+    def _person_failure(self, tokens: Sequence[_Token], i: int) -> int | None:
+        end = _match(tokens, i, self.failure_verbs)
+        if end is not None and self._person_subject(tokens, i) and not self._about_a_target(tokens, i, end):
+            return end
+        end = _match(tokens, i, self.omission_markers)
+        if end is not None:
+            m = end
+            while m < len(tokens) and tokens[m].base in self.skip:
+                m += 1
+            if m < len(tokens) and tokens[m].base in self.omission_verbs and self._person_subject(tokens, i):
+                return m + 1
+        if i + 1 < len(tokens) and tokens[i + 1].base == "by":  # "the page was ignored by the secondary"
+            made_mistake = tokens[i].base == "made" and any(t.base in self.mistake_nouns for t in tokens[:i])
+            if (tokens[i].base in self.passive or made_mistake) and self._names_person(tokens, i + 2):
+                return i + 2
+        return None
+
+    def _about_a_target(self, tokens: Sequence[_Token], i: int, end: int) -> bool:
+        """"We missed our SLO": the verb with such an object is about a target, not a failure."""
+        targets = self.object_exceptions.get(" ".join(t.base for t in tokens[i:end]))
+        if not targets:
+            return False
+        m = end
+        while m < len(tokens) and (tokens[m].base in self.determiners or tokens[m].lower in self.possessives):
+            m += 1
+        return m < len(tokens) and tokens[m].base in targets

@@ -1,0 +1,137 @@
+"""The blameless-language nudge's word lists: one TOML file a language under config/blame/.
+
+The rules are data so that a team can add its own words, or a language, without touching the
+matcher (service/lesson/blame.py). A file is checked strictly when it is read: a misspelt key
+or a word list that is not a list of words stops with the file and the key named, rather than
+silently turning a rule off.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from functools import lru_cache
+from importlib import resources
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+RULES = ("human-error", "root-cause", "fault", "blame", "judgement", "hindsight", "mistake", "person-failure")
+"""Every rule, in the order a sentence is reported under (the first that matches)."""
+
+RULES_DIR = Path(str(resources.files("config").joinpath("blame")))
+"""The built-in language files, shipped as package data of ``config``."""
+
+
+class BlameRulesError(Exception):
+    """A language file that cannot be used; ``str()`` names the file and the key."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+Words = tuple[str, ...]
+
+
+class People(_Strict):
+    pronouns: Words
+    object_pronouns: Words = ()
+    possessives: Words = ()
+    roles: Words
+    role_phrases: Words = ()
+    plural_endings: Words = ()
+    not_people: Words = ()
+    not_names: Words = ()
+    not_name_endings: Words = ()
+    determiners: Words = ()
+    capitalised_names: bool = True
+    """Whether a capitalised word can be a name (false for German, where every noun is)."""
+
+
+class Grammar(_Strict):
+    skip: Words = ()
+    negation: Words = ()
+    negation_window: Annotated[int, Field(ge=0, le=12)] = 4
+
+
+class Failure(_Strict):
+    verbs: Words
+    omission_markers: Words = ()
+    omission_verbs: Words = ()
+    object_exceptions: dict[str, Words] = {}
+    passive: Words = ()
+    mistake_nouns: Words = ()
+    noun_compounds: Words = ()
+
+
+class Hindsight(_Strict):
+    modals: Words = ()
+    participles: Words = ()
+    participle_ending: str = ""
+
+
+class Phrases(_Strict):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    human_error: Annotated[Words, Field(alias="human-error")] = ()
+    judgement: Words = ()
+    exceptions: dict[str, Words] = {}
+
+
+class Causes(_Strict):
+    triggers: Words = ()
+    window: Annotated[int, Field(ge=1, le=8)] = 3
+    after_person: Words = ()
+    filler: Words = ()
+    at_fault: Words = ()
+    fault_nouns: Words = ()
+    blame_words: Words = ()
+    blame_links: Words = ()
+
+
+class Language(_Strict):
+    """One language's rules, as its file says them (lower case, phrases as space-separated words)."""
+
+    language: str = Field(pattern=r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})?$")
+    suggestions: dict[str, str]
+    people: People
+    grammar: Grammar = Grammar()
+    failure: Failure
+    hindsight: Hindsight = Hindsight()
+    phrases: Phrases = Phrases()
+    causes: Causes = Causes()
+
+    def suggestion(self, rule: str) -> str:
+        return self.suggestions.get(rule) or self.suggestions.get("person-failure", "")
+
+
+def load_language(path: Path) -> Language:
+    """One language file, checked; :class:`BlameRulesError` names what is wrong."""
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as error:
+        raise BlameRulesError(f"{path}: cannot read: {error}") from None
+    except tomllib.TOMLDecodeError as error:
+        raise BlameRulesError(f"{path}: not valid TOML: {error}") from None
+    try:
+        language = Language.model_validate(data)
+    except ValidationError as error:
+        first = error.errors()[0]
+        where = ".".join(str(part) for part in first["loc"])
+        raise BlameRulesError(f"{path}: {where}: {first['msg']}") from None
+    unknown = set(language.suggestions) - set(RULES)
+    if unknown:
+        raise BlameRulesError(f"{path}: suggestions: unknown rule {min(unknown)!r} (rules: {', '.join(RULES)})")
+    missing = [rule for rule in RULES if rule not in language.suggestions]
+    if missing:
+        raise BlameRulesError(f"{path}: suggestions: no suggestion for {', '.join(missing)}")
+    return language
+
+
+@lru_cache(maxsize=4)
+def load_languages(folder: Path = RULES_DIR) -> tuple[Language, ...]:
+    """Every language under ``folder`` (``*.toml``, by name); read once a process."""
+    files = sorted(folder.glob("*.toml"))
+    if not files:
+        raise BlameRulesError(f"{folder}: no language files (*.toml)")
+    return tuple(load_language(path) for path in files)

@@ -1,0 +1,49 @@
+"""Which related items a lesson is posted on, and which it names but is not posted on.
+
+Anyone who can edit an incident can name hundreds of items in it, and lessonloop would repeat
+the lesson on each under its bot identity. So items found in text stop at ``[lesson]
+max_related_items`` (the incident and the review count); items linked by hand with
+``lessonloop link`` are an operator's decision and always get it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import Engine, select
+
+from service.events import ItemRef
+from service.markers import LESSON
+from service.store import links
+from service.store.schema import effects
+
+
+@dataclass(frozen=True)
+class Reach:
+    recipients: list[ItemRef]
+    """The incident, the review, items linked by hand, then items found in text, up to the cap."""
+    beyond: list[ItemRef]
+    """Items found in text past the cap: named in the outcome and in ``lessons show``."""
+
+
+def lesson_reach(engine: Engine, incident_ref: ItemRef, review_ref: ItemRef, cap: int) -> Reach:
+    related = links.linked_with_origin(engine, incident_ref)
+    for ref, origin in links.linked_with_origin(engine, review_ref).items():
+        related.setdefault(ref, origin)
+    related.pop(incident_ref, None)
+    related.pop(review_ref, None)
+    manual = [ref for ref, origin in related.items() if origin == "manual"]
+    others = [ref for ref, origin in related.items() if origin != "manual"]
+    essential = list(dict.fromkeys([incident_ref, review_ref]))  # one item when a review is its own incident
+    room = max(0, cap - len(essential) - len(manual))
+    return Reach([*essential, *manual, *others[:room]], others[room:])
+
+
+def posted_on(engine: Engine, review_ref: str) -> list[str]:
+    """The items that carry this review's lesson comment, as the store recorded them."""
+    with engine.connect() as connection:
+        rows = connection.execute(
+            select(effects.c.item_ref).where(effects.c.kind == LESSON, effects.c.key == review_ref)
+            .order_by(effects.c.id)
+        ).scalars().all()
+    return list(rows)

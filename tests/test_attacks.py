@@ -1,0 +1,299 @@
+"""Attacks on lessonloop's trust, each as an outsider with a plain tracker account would try it,
+through the real web app, a real RQ worker and the tracker doubles. Each must change nothing that
+lessonloop did not write and notify nobody, while the real loop goes on working."""
+
+from __future__ import annotations
+
+import copy
+
+from service import markers
+from service.runtime import Runtime
+from service.store import deliveries, lessons, reviews
+from tests import loop, payloads
+from tests.conftest import JIRA_TOKEN, PAGERDUTY_SECRET
+from tests.loop import marked, send, work
+
+INCIDENT_REPO, REVIEWS_REPO = "Codertocat/Hello-World", "acme/postmortems"
+INCIDENT = f"github:{INCIDENT_REPO}#1"
+OUTSIDER = "mallory"
+
+PHISHING = {
+    "What happened": "Everything broke. Details: [log in here](https://evil.example/login) @acme/everyone",
+    "What we expected": "Nothing.",
+    "Why it turned out differently": "Because.",
+    "What we learned": "Always enter your password at https://evil.example.",
+    "What we'll change": "Nothing.",
+}
+
+
+def lesson_body(sections: dict[str, str], heading: str = "## ") -> str:
+    return "\n\n".join(f"{heading}{title}\n\n{text}" for title, text in sections.items())
+
+
+def bot_comments(double, repo: str, number: int) -> list[dict]:  # type: ignore[no-untyped-def, type-arg]
+    return [c for c in double.comments_on(repo, number) if c["user"]["login"] == "lessonloop-bot"]
+
+
+def run_the_real_loop(client, runtime: Runtime, github_double) -> dict:  # type: ignore[no-untyped-def, type-arg]
+    """The incident closes, its review opens, the team writes the lesson and closes the review."""
+    send(client, loop.github_issue_event(github_double, INCIDENT_REPO, 1, "closed"))
+    work(runtime)
+    review = github_double.issues[REVIEWS_REPO][1]
+    review["body"] = loop.fill_lesson_markdown(review["body"])
+    review["state"] = "closed"
+    send(client, loop.github_issue_event(github_double, REVIEWS_REPO, 1, "closed"))
+    work(runtime)
+    assert lessons.get(runtime.engine, f"github:{REVIEWS_REPO}#1") is not None
+    return review
+
+
+def snapshot(github_double) -> dict[int, str]:  # type: ignore[no-untyped-def]
+    return {comment_id: comment["body"] for comment_id, comment in github_double.comments.items()}
+
+
+# --- forged reviews -----------------------------------------------------------------------------
+
+def test_a_forged_review_is_not_adopted_and_rewrites_no_lesson(client, runtime: Runtime, github_double) -> None:  # type: ignore[no-untyped-def]
+    run_the_real_loop(client, runtime, github_double)
+    before = snapshot(github_double)
+    forged = github_double.add_issue(
+        REVIEWS_REPO, "Post-incident review: Checkout API", state="closed", author=OUTSIDER,
+        body=lesson_body(PHISHING) + f"\n\n<!-- lessonloop:review incident={INCIDENT} -->\n",
+    )
+    answer = send(client, loop.github_issue_event(github_double, REVIEWS_REPO, forged["number"], "closed"))
+    work(runtime)
+
+    assert snapshot(github_double) == before  # no comment added or edited anywhere
+    assert reviews.review(runtime.engine, f"github:{REVIEWS_REPO}#{forged['number']}") is None
+    kept = lessons.get(runtime.engine, f"github:{REVIEWS_REPO}#1")
+    assert kept is not None and "evil.example" not in str(kept.sections)
+    assert deliveries.get(runtime.engine, answer["delivery"]).status == deliveries.IGNORED
+
+
+def test_a_copy_of_a_real_review_marker_on_an_outsiders_issue_is_not_ours(client, runtime: Runtime,  # type: ignore[no-untyped-def]
+                                                                          github_double) -> None:
+    review = run_the_real_loop(client, runtime, github_double)
+    before = snapshot(github_double)
+    real_marker = markers.render(markers.find_kind(review["body"], markers.REVIEW), "markdown")
+    forged = github_double.add_issue(REVIEWS_REPO, "copy", state="closed", author=OUTSIDER,
+                                     body=lesson_body(PHISHING) + "\n\n" + real_marker)
+    send(client, loop.github_issue_event(github_double, REVIEWS_REPO, forged["number"], "closed"))
+    work(runtime)
+    assert snapshot(github_double) == before
+    assert "evil.example" not in str(lessons.get(runtime.engine, f"github:{REVIEWS_REPO}#1").sections)
+
+
+def test_a_forged_review_closed_first_does_not_stop_the_real_one(client, runtime: Runtime, github_double) -> None:  # type: ignore[no-untyped-def]
+    forged = github_double.add_issue(
+        REVIEWS_REPO, "Post-incident review", state="closed", author=OUTSIDER,
+        body=lesson_body(PHISHING) + f"\n\n<!-- lessonloop:review incident={INCIDENT} -->\n",
+    )
+    send(client, loop.github_issue_event(github_double, REVIEWS_REPO, forged["number"], "closed"))
+    send(client, loop.github_issue_event(github_double, REVIEWS_REPO, forged["number"], "edited"))
+    work(runtime)
+    assert reviews.review_of(runtime.engine, INCIDENT) is None
+
+    send(client, loop.github_issue_event(github_double, INCIDENT_REPO, 1, "closed"))
+    work(runtime)
+    record = reviews.review_of(runtime.engine, INCIDENT)
+    assert record is not None and record.ref != f"github:{REVIEWS_REPO}#{forged['number']}"
+    opened = github_double.issues[REVIEWS_REPO][int(record.ref.rsplit("#", 1)[1])]
+    assert opened["user"]["login"] == "lessonloop-bot"
+    assert len(marked(bot_comments(github_double, INCIDENT_REPO, 1), markers.REVIEW_OPENED)) == 1
+
+
+def test_an_edited_review_marker_does_not_move_the_lesson(client, runtime: Runtime, github_double) -> None:  # type: ignore[no-untyped-def]
+    """Someone who can edit the review points its marker at another item: the store decides."""
+    github_double.add_issue("acme/web", "unrelated")
+    send(client, loop.github_issue_event(github_double, INCIDENT_REPO, 1, "closed"))
+    work(runtime)
+    review = github_double.issues[REVIEWS_REPO][1]
+    review["body"] = loop.fill_lesson_markdown(review["body"]).replace(f"incident={INCIDENT}",
+                                                                       "incident=github:acme/web#1")
+    review["state"] = "closed"
+    send(client, loop.github_issue_event(github_double, REVIEWS_REPO, 1, "closed"))
+    work(runtime)
+    assert lessons.get(runtime.engine, f"github:{REVIEWS_REPO}#1").incident_ref == INCIDENT
+    assert github_double.comments_on("acme/web", 1) == []
+    assert len(marked(bot_comments(github_double, INCIDENT_REPO, 1), markers.LESSON)) == 1
+
+
+def test_a_forged_jira_review_reaches_no_other_tracker(client, runtime: Runtime, github_double, jira_double,  # type: ignore[no-untyped-def]
+                                                      pagerduty_double) -> None:
+    send(client, loop.pagerduty_resolved(pagerduty_double, "PGR0VU2"))
+    work(runtime)  # the real review of PGR0VU2 is OPS-43, still open
+    notes_before = copy.deepcopy(pagerduty_double.notes["PGR0VU2"])
+    outsider = {"displayName": "Mallory", "accountId": "557058:mallory"}
+    forged = jira_double.add_issue(
+        "OPS", "Post-incident review", issue_type="Task", labels=("lessonloop", "post-incident-review"),
+        description=lesson_body(PHISHING, "h2. ") + "\n\nlessonloop:review incident=pagerduty:PGR0VU2",
+        reporter=outsider, creator=outsider,
+    )
+    forged["_properties"]["lessonloop"] = {"kind": "review", "incident": "pagerduty:PGR0VU2"}
+    send(client, loop.jira_issue_event(jira_double, forged["key"]))
+    work(runtime)
+    assert pagerduty_double.notes["PGR0VU2"] == notes_before
+    assert lessons.get(runtime.engine, f"jira:{forged['key']}") is None
+    assert jira_double.issue(forged["key"])["_comments"] == []
+    assert github_double.comments == {}
+
+
+# --- comments that look like ours ----------------------------------------------------------------
+
+def test_look_alike_comments_are_neither_edited_nor_taken_for_ours(client, runtime: Runtime, github_double) -> None:  # type: ignore[no-untyped-def]
+    review_ref = f"github:{REVIEWS_REPO}#1"
+    fake_opened = github_double.add_comment(
+        INCIDENT_REPO, 1, f"Review is here <!-- lessonloop:review-opened key={review_ref} digest=0 -->", author=OUTSIDER)
+    fake_lesson = github_double.add_comment(
+        INCIDENT_REPO, 1, f"my notes <!-- lessonloop:lesson key={review_ref} digest=0 -->", author=OUTSIDER)
+    run_the_real_loop(client, runtime, github_double)
+
+    assert github_double.comments[fake_opened["id"]]["body"].startswith("Review is here")
+    assert github_double.comments[fake_lesson["id"]]["body"].startswith("my notes")
+    ours = bot_comments(github_double, INCIDENT_REPO, 1)
+    assert len(marked(ours, markers.REVIEW_OPENED)) == 1 and len(marked(ours, markers.LESSON)) == 1
+    assert not [call for call in github_double.calls("update_comment")
+                if call.path.endswith((f"/{fake_opened['id']}", f"/{fake_lesson['id']}"))]
+
+
+def test_a_marker_in_an_incident_title_does_not_send_the_lesson_elsewhere(client, runtime: Runtime,  # type: ignore[no-untyped-def]
+                                                                          github_double) -> None:
+    github_double.add_issue("acme/web", "the attacker's target")
+    issue = github_double.issues[INCIDENT_REPO][1]
+    issue["title"] = "Checkout 502s <!-- lessonloop:review incident=github:acme/web#1 --> lessonloop:review incident=github:acme/web#1"
+    run_the_real_loop(client, runtime, github_double)
+    assert github_double.comments_on("acme/web", 1) == []
+    assert lessons.get(runtime.engine, f"github:{REVIEWS_REPO}#1").incident_ref == INCIDENT
+
+
+# --- replays ------------------------------------------------------------------------------------
+
+def test_one_signed_pagerduty_body_under_fresh_webhook_ids_is_one_delivery(client, runtime: Runtime,  # type: ignore[no-untyped-def]
+                                                                            pagerduty_double) -> None:
+    body = loop.pagerduty_resolved(pagerduty_double, "PGR0VU2").body
+    answers = [send(client, payloads.pagerduty(body, PAGERDUTY_SECRET, webhook_id=f"hook-{n}")) for n in range(200)]
+    assert [a["status"] for a in answers].count("queued") == 1
+    assert {a["status"] for a in answers[1:]} == {"duplicate"}
+    assert runtime.queue.count == 1
+
+
+def test_a_github_body_replayed_under_a_new_delivery_id_is_a_duplicate(client, runtime: Runtime,  # type: ignore[no-untyped-def]
+                                                                        github_double) -> None:
+    first = loop.github_issue_event(github_double, INCIDENT_REPO, 1, "closed", delivery_id="d-1")
+    replayed = payloads.github(first.body, loop.GITHUB_SECRET, delivery_id="d-2")
+    assert send(client, first)["status"] == "queued"
+    assert send(client, replayed)["status"] == "duplicate"
+
+
+def test_an_automation_request_for_an_open_jira_issue_opens_no_review(client, runtime: Runtime,  # type: ignore[no-untyped-def]
+                                                                      jira_double) -> None:
+    """X-Lessonloop-Token proves who sent the request, not what its body says."""
+    issue = jira_double.add_issue("OPS", "Disk filling up", issue_type="Incident", status="In Progress")
+    claimed = copy.deepcopy(issue)
+    claimed["fields"]["status"] = {"name": "Done", "statusCategory": {"key": "done"}}
+    claimed = {k: v for k, v in claimed.items() if not k.startswith("_")}
+    answer = send(client, payloads.jira_automation({"issue": claimed}, JIRA_TOKEN))
+    assert answer["status"] == "queued"  # the web cannot know; the worker asks Jira
+    work(runtime)
+    assert reviews.review_of(runtime.engine, f"jira:{issue['key']}") is None
+    assert not [i for i in jira_double.issues.values() if "lessonloop" in i["fields"]["labels"]]
+    delivery = deliveries.get(runtime.engine, answer["delivery"])
+    assert delivery.status == deliveries.IGNORED and "not closed" in (delivery.outcome or "")
+
+
+# --- fan-out ------------------------------------------------------------------------------------
+
+def test_three_hundred_links_in_an_incident_reach_at_most_the_cap(client, runtime: Runtime, github_double,  # type: ignore[no-untyped-def]
+                                                                  monkeypatch, capsys) -> None:
+    for number in range(1, 41):
+        github_double.add_issue("acme/web", f"issue {number}")
+    issue = github_double.issues[INCIDENT_REPO][1]
+    issue["body"] = "\n".join(f"https://github.com/acme/web/issues/{n}" for n in range(1, 301))
+    send(client, loop.github_issue_event(github_double, INCIDENT_REPO, 1, "closed"))
+    work(runtime)
+    review = github_double.issues[REVIEWS_REPO][1]
+    review["body"] = loop.fill_lesson_markdown(review["body"])
+    review["state"] = "closed"
+    github_double.reset_log()
+    answer = send(client, loop.github_issue_event(github_double, REVIEWS_REPO, 1, "closed"))
+    work(runtime)
+
+    cap = runtime.settings.lesson.max_related_items
+    written = github_double.counts()["create_comment"]
+    assert written == cap  # the incident, the review and 23 of the named items
+    assert sum(github_double.counts().values()) <= 3 * cap
+    outcome = deliveries.get(runtime.engine, answer["delivery"]).outcome or ""
+    assert "not shared (over [lesson] max_related_items): 277 items" in outcome
+    assert "github:acme/web#300" in outcome
+
+    from service.cli import main
+
+    monkeypatch.setenv("DATABASE_URL", runtime.settings.database_url)
+    capsys.readouterr()
+    assert main(["lessons", "show", f"github:{REVIEWS_REPO}#1"]) == 0
+    shown = capsys.readouterr().out
+    shared_part, not_shared_part = shown.split("## Not shared (over [lesson] max_related_items = 25)")
+    shared_on = shared_part.split("## Shared on")[1]
+    assert shared_on.count("\n- ") == cap and "- github:acme/web#23\n" in shared_on
+    assert not_shared_part.count("\n- ") == 277 and "- github:acme/web#24\n" in not_shared_part
+
+
+def test_items_linked_by_hand_always_get_the_lesson(make_settings, trackers, redis, github_double) -> None:  # type: ignore[no-untyped-def]
+    from service.events import ItemRef
+    from service.store import links
+    from tests.test_loop import _runtime_for
+
+    settings = make_settings(**trackers)
+    runtime, client = _runtime_for(
+        settings.model_copy(update={"lesson": settings.lesson.model_copy(update={"max_related_items": 3})}), redis)
+    for number in range(1, 6):
+        github_double.add_issue("acme/web", f"issue {number}")
+    github_double.issues[INCIDENT_REPO][1]["body"] = ("https://github.com/acme/web/issues/1 "
+                                                      "https://github.com/acme/web/issues/2")
+    for number in (4, 5):
+        links.add(runtime.engine, ItemRef.parse(INCIDENT), ItemRef.parse(f"github:acme/web#{number}"), "manual")
+    run_the_real_loop(client, runtime, github_double)
+    reached = {n for n in range(1, 6) if marked(bot_comments(github_double, "acme/web", n), markers.LESSON)}
+    assert reached == {4, 5}  # over the cap already: the items found in text wait, the hand-made links do not
+
+
+def test_an_incident_quoting_a_review_marker_still_gets_its_review(client, runtime: Runtime, github_double) -> None:  # type: ignore[no-untyped-def]
+    """A marker pasted into a real incident (to make it look like a review) does not stop it."""
+    github_double.issues[INCIDENT_REPO][1]["body"] = "<!-- lessonloop:review incident=github:acme/web#5 -->"
+    answer = send(client, loop.github_issue_event(github_double, INCIDENT_REPO, 1, "closed"))
+    assert answer["kind"] == "review_closed"  # what the body claims; the worker judges
+    work(runtime)
+    record = reviews.review_of(runtime.engine, INCIDENT)
+    assert record is not None and record.ref == f"github:{REVIEWS_REPO}#1"
+    assert len(marked(bot_comments(github_double, INCIDENT_REPO, 1), markers.REVIEW_OPENED)) == 1
+
+
+# --- copied text ----------------------------------------------------------------------------------
+
+def test_a_jira_lesson_reaches_github_and_pagerduty_notifying_no_one_and_linking_nowhere_bad(  # type: ignore[no-untyped-def]
+        client, runtime: Runtime, github_double, jira_double, pagerduty_double) -> None:
+    import re
+
+    for number in range(1, 8):
+        github_double.add_issue("acme/web", f"issue {number}")
+    send(client, loop.pagerduty_resolved(pagerduty_double, "PGR0VU2"))
+    work(runtime)
+    review = jira_double.issue("OPS-43")
+    hostile = ("Ping @acme/everyone and @octocat, [~accountid:557058:ada] and [~admin]. "
+               "[click|javascript:alert(1)] {html}<img src=x onerror=alert(1)>{html} "
+               "<!-- lessonloop:lesson key=github:acme/web#7 digest=0 -->")
+    review["fields"]["description"] = loop.fill_lesson_jira(
+        review["fields"]["description"], loop.FILLED_MARKDOWN | {"What we learned": hostile})
+    review["fields"]["status"] = {"name": "Done", "statusCategory": {"key": "done"}}
+    send(client, loop.jira_issue_event(jira_double, "OPS-43"))
+    work(runtime)
+    [on_github] = marked(bot_comments(github_double, "acme/web", 7), markers.LESSON)
+    body = on_github["body"]
+    assert not re.search(r"(?<![\w`])@[A-Za-z0-9-]", body)  # no live mention
+    assert "](javascript" not in body and "<img" not in body
+    assert len(markers.find(body)) == 1  # only lessonloop's own marker
+    [on_jira] = marked(jira_double.issue("OPS-43")["_comments"], markers.LESSON)
+    assert "[~accountid:" not in on_jira["body"] and "[~admin]" not in on_jira["body"]
+    assert not re.search(r"(?<!\\)\{html", on_jira["body"])  # escaped: shown as text
+    [note] = marked(pagerduty_double.notes["PGR0VU2"], markers.LESSON)
+    assert len(markers.find(note["content"])) == 1

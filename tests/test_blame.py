@@ -1,0 +1,264 @@
+"""The blameless-language nudge: the rules on the sentences they must and must not flag, and on
+sync, one comment on the review per distinct set of sentences, never holding the lesson up."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from config.settings import SettingsError, load_settings
+from service import lesson, markers
+from service.lesson.blame import find_blame
+from service.lesson.blame_rules import RULES_DIR, BlameRulesError, load_language
+from service.runtime import Runtime
+from service.store import lessons
+from tests import loop
+from tests.conftest import base_env
+from tests.test_loop import _runtime_for, jira_comments, ours, send, work
+
+# --- the rules --------------------------------------------------------------------------------
+
+MUST_FLAG = {
+    "Bob forgot to set the flag.": "person-failure",
+    "The on-call engineer ignored the first three pages.": "person-failure",
+    "The intern didn't check which profile was active.": "person-failure",
+    "Marta should have caught this in review.": "hindsight",
+    "He should have been more careful.": "hindsight",
+    "Root cause: human error.": "human-error",
+    "The engineer was careless with the credentials.": "judgement",
+    "It was Kevin's fault.": "fault",
+    "The architect was at fault.": "fault",
+    "The root cause was Dave running the script.": "root-cause",
+    "Ultimately the DBA is to blame.": "blame",
+    "Raj's mistake in the Helm values crashed the pods.": "mistake",
+    "The page was ignored by the secondary on-call.": "person-failure",
+    "@alice forgot the flag.": "person-failure",
+}
+
+MUST_NOT_FLAG = [
+    "The deploy tool forgot the flag.",
+    'Bob said "I forgot to set the flag" in the channel.',
+    "Someone called it \u201ca careless mistake\u201d.",
+    "> I forgot to run the migration, my bad",
+    "We expected the canary to stop it.",
+    "Our fault tolerance depends on two zones.",
+    "We ran fault injection last week.",
+    "A disk fault on the primary triggered the failover.",
+    "The alert should have fired at 80% disk usage.",
+    "This should have been caught by the contract tests.",
+    "Run `git blame` to see when the flag went: `bob forgot`.",
+    "```\nerror: you forgot the --region flag\n```",
+    "See [why human error is a myth](https://example.com/human-error).",
+    "The runbook is at https://wiki.example.com/who-forgot-the-flag today.",
+    "This was not human error: the form accepted the wrong region.",
+    "Nobody is to blame here.",
+    "If an engineer forgets the flag, the tool deletes real data.",
+    "We use lazy loading for images.",
+    "Terraform ignored the lock.",
+    "CI didn't check the generated files.",
+    "We missed our SLO for the month.",
+    "We should have a rollback button.",
+    "We should have been paged at the first error.",
+    "Canary missed the error spike.",
+    "<!-- a note for editors: Bob forgot the flag -->",
+]
+
+
+@pytest.mark.parametrize("sentence,rule", sorted(MUST_FLAG.items()))
+def test_a_sentence_about_a_person_is_flagged_under_its_rule(sentence: str, rule: str) -> None:
+    [finding] = find_blame(sentence)
+    assert finding.rule == rule
+    assert finding.sentence == sentence and finding.line == 1
+    assert finding.suggestion and finding.language == "en"
+
+
+@pytest.mark.parametrize("text", MUST_NOT_FLAG)
+def test_hard_cases_are_not_flagged(text: str) -> None:
+    assert find_blame(text) == [], text
+
+
+def test_sentences_are_found_across_lines_with_the_line_they_start_on() -> None:
+    text = ("# Why it turned out differently\n\nThe canary watched latency only.\nLater the\non-call "
+            "engineer forgot\nto page the DBA. The deploy tool forgot the flag.\n\n- We should have rolled back.\n"
+            "- The alert should have fired.\n")
+    found = find_blame(text)
+    assert [(f.line, f.sentence, f.rule) for f in found] == [
+        (4, "Later the on-call engineer forgot to page the DBA.", "person-failure"),
+        (8, "- We should have rolled back.", "hindsight"),
+    ]
+
+
+def test_jira_markup_is_read_as_jira() -> None:
+    text = "h2. What happened\n\n{code}\nbob forgot the flag\n{code}\n{quote}I forgot it{quote}\nSam ignored the page."
+    assert [f.sentence for f in find_blame(text, "jira")] == ["Sam ignored the page."]
+
+
+def test_a_quoted_sentence_is_cut_short_and_carries_no_marker() -> None:
+    long = "Bob forgot " + "the flag and " * 100 + "left."
+    [finding] = find_blame(long + " <!-- lessonloop:lesson key=1 -->")
+    assert len(finding.sentence) <= 400 and "lessonloop:" not in finding.sentence
+
+
+def test_hostile_text_is_read_without_blowing_up() -> None:
+    text = ("Bob forgot it. " + "`x" * 5000 + "<!--" * 5000 + '"' * 5000 + "[" * 5000 + "](" * 5000
+            + "Bob forgot " * 3000)
+    assert len(find_blame(text)) == 2  # finishes (pytest-timeout guards the time) and still reads the prose
+    for shape in (" " * 60000 + "|", "e.g. " * 12000, " \n |" * 15000, "{quote}" * 8000):  # once quadratic
+        assert find_blame(shape + "\n\nBob forgot it.", "jira" if "{" in shape else "markdown")
+
+
+def test_a_language_file_is_checked_when_read(tmp_path: Path) -> None:
+    good = (RULES_DIR / "en.toml").read_text(encoding="utf-8")
+    (tmp_path / "xx.toml").write_text(good.replace('language = "en"', 'language = "xx"'))
+    assert load_language(tmp_path / "xx.toml").language == "xx"
+    (tmp_path / "bad.toml").write_text(good.replace("[people]\n", "[people]\nfriends = [\"bob\"]\n"))
+    with pytest.raises(BlameRulesError, match=r"bad.toml: people.friends: Extra inputs"):
+        load_language(tmp_path / "bad.toml")
+    (tmp_path / "typo.toml").write_text(good.replace("hindsight = \"What", "hindsite = \"What"))
+    with pytest.raises(BlameRulesError, match="unknown rule 'hindsite'"):
+        load_language(tmp_path / "typo.toml")
+
+
+def test_another_language_is_one_more_file(tmp_path: Path) -> None:
+    """docs/blameless.md's recipe: the words of a language in a file of its own."""
+    english = load_language(RULES_DIR / "en.toml")
+    german = english.model_copy(update={
+        "language": "de",
+        "people": english.people.model_copy(update={"pronouns": ("er", "sie", "wir", "ich", "jemand"),
+                                                    "roles": ("entwickler", "praktikant"),
+                                                    "capitalised_names": False}),  # every German noun is
+        "failure": english.failure.model_copy(update={"verbs": ("vergaß", "ignorierte", "übersah")}),
+        "phrases": english.phrases.model_copy(update={"human_error": ("menschliches versagen",),
+                                                      "judgement": ("fahrlässig", "schlampig")}),
+    })
+    found = find_blame("Der Praktikant vergaß den Schalter. Das Werkzeug vergaß den Schalter. "
+                       "Es war menschliches Versagen.", languages=[german])
+    assert [(f.sentence, f.rule) for f in found] == [("Der Praktikant vergaß den Schalter.", "person-failure"),
+                                                     ("Es war menschliches Versagen.", "human-error")]
+
+
+def test_the_nudge_comment_quotes_escaped_sentences_with_their_questions() -> None:
+    found = find_blame("Bob forgot the *flag*. Sam was sloppy with [the](x) config.")
+    text = lesson.render_blame_comment(found, "markdown")
+    assert "not a blocker" in text and "kept and shared" in text
+    assert "> Bob forgot the \\*flag\\*." in text
+    assert found[0].suggestion in text and found[1].suggestion in text
+    jira = lesson.render_blame_comment(found, "jira")
+    assert "bq. Bob forgot the \\*flag\\*." in jira
+
+
+def test_blame_check_is_a_lesson_setting(tmp_path: Path) -> None:
+    path = tmp_path / "l.toml"
+    path.write_text('[lesson]\nblame_check = "off"\n')
+    assert load_settings(base_env(), path).lesson.blame_check == "off"
+    assert load_settings(base_env()).lesson.blame_check == "comment"
+    path.write_text('[lesson]\nblame_check = "gate"\n')
+    with pytest.raises(SettingsError, match="lesson.blame_check"):
+        load_settings(base_env(), path)
+
+
+# --- on sync ----------------------------------------------------------------------------------
+
+BLAMING = dict(loop.FILLED_MARKDOWN) | {
+    "Why it turned out differently": ("The canary watched latency only. The on-call engineer ignored the "
+                                      "first page, and `bob forgot` is what the chat said."),
+}
+
+
+def _close_with(client, runtime: Runtime, github_double, sections: dict[str, str]) -> dict:  # type: ignore[no-untyped-def, type-arg]
+    """The incident closes, its review opens, the team writes the lesson and closes the review."""
+    send(client, loop.github_issue_event(github_double, "Codertocat/Hello-World", 1, "closed"))
+    work(runtime)
+    review = github_double.issues["acme/postmortems"][1]
+    review["body"] = loop.fill_lesson_markdown(review["body"], sections)
+    review["state"] = "closed"
+    send(client, loop.github_issue_event(github_double, "acme/postmortems", 1, "closed"))
+    return review  # type: ignore[no-any-return]
+
+
+def test_a_blaming_lesson_is_kept_shared_and_nudged_once(client, runtime: Runtime, github_double) -> None:  # type: ignore[no-untyped-def]
+    review = _close_with(client, runtime, github_double, BLAMING)
+    work(runtime)
+    assert lessons.get(runtime.engine, "github:acme/postmortems#1") is not None  # kept
+    assert len(ours(github_double.comments_on("Codertocat/Hello-World", 1), markers.LESSON)) == 1  # shared
+    [nudge] = ours(github_double.comments_on("acme/postmortems", 1), markers.BLAME)
+    assert "> The on-call engineer ignored the first page, and \\`bob forgot\\` is what the chat said." in nudge["body"]
+    assert "What would have caught it?" in nudge["body"]
+    assert "The canary watched latency only" not in nudge["body"]
+
+    # the same text again (an edit elsewhere, a re-sent delivery): no second nudge
+    review["body"] = review["body"].replace("A canary is only as good", "A canary is only ever as good")
+    for _ in range(2):
+        send(client, loop.github_issue_event(github_double, "acme/postmortems", 1, "edited"))
+    work(runtime)
+    assert len(ours(github_double.comments_on("acme/postmortems", 1), markers.BLAME)) == 1
+    assert "only ever as good" in ours(github_double.comments_on("Codertocat/Hello-World", 1), markers.LESSON)[0]["body"]
+
+    # rewritten blamelessly: nothing more is said
+    review["body"] = review["body"].replace("The on-call engineer ignored the first page",
+                                            "The first page looked like the flaky alert of the week before")
+    send(client, loop.github_issue_event(github_double, "acme/postmortems", 1, "edited"))
+    work(runtime)
+    assert len(ours(github_double.comments_on("acme/postmortems", 1), markers.BLAME)) == 1
+
+    # a new blaming sentence is a new text: one more nudge, quoting it
+    review["body"] = review["body"].replace("A canary is only ever as good", "We should have known that a canary is as good")
+    send(client, loop.github_issue_event(github_double, "acme/postmortems", 1, "edited"))
+    work(runtime)
+    nudges = ours(github_double.comments_on("acme/postmortems", 1), markers.BLAME)
+    assert len(nudges) == 2 and "We should have known" in nudges[1]["body"]
+
+
+def test_a_blameless_lesson_gets_no_nudge(client, runtime: Runtime, github_double) -> None:  # type: ignore[no-untyped-def]
+    _close_with(client, runtime, github_double, loop.FILLED_MARKDOWN)
+    work(runtime)
+    assert lessons.get(runtime.engine, "github:acme/postmortems#1") is not None
+    assert ours(github_double.comments_on("acme/postmortems", 1), markers.BLAME) == []
+
+
+def test_blame_check_off_posts_no_nudge(make_settings, trackers, redis, github_double,  # type: ignore[no-untyped-def]
+                                        tmp_path: Path) -> None:
+    from tests.conftest import RULES_TOML
+
+    rules = tmp_path / "off.toml"
+    rules.write_text(RULES_TOML + '\n[lesson]\nblame_check = "off"\n')
+    runtime, client = _runtime_for(make_settings(config_file=rules, **trackers), redis)
+    _close_with(client, runtime, github_double, BLAMING)
+    work(runtime)
+    assert lessons.get(runtime.engine, "github:acme/postmortems#1") is not None
+    assert len(ours(github_double.comments_on("Codertocat/Hello-World", 1), markers.LESSON)) == 1
+    assert ours(github_double.comments_on("acme/postmortems", 1), markers.BLAME) == []
+    runtime.engine.dispose()
+
+
+def test_a_jira_review_is_nudged_in_jira_markup(client, runtime: Runtime, jira_double) -> None:  # type: ignore[no-untyped-def]
+    send(client, loop.jira_issue_event(jira_double, "OPS-42"))
+    work(runtime)
+    review = jira_double.issue("OPS-43")
+    sections = dict(loop.FILLED_MARKDOWN) | {"What we learned": "Honestly, it was human error."}
+    review["fields"]["description"] = loop.fill_lesson_jira(review["fields"]["description"], sections)
+    review["fields"]["status"] = {"name": "Done", "statusCategory": {"key": "done"}}
+    send(client, loop.jira_issue_event(jira_double, "OPS-43"))
+    work(runtime)
+    assert lessons.get(runtime.engine, "jira:OPS-43") is not None
+    [nudge] = ours(jira_comments(jira_double, "OPS-43"), markers.BLAME)
+    assert "bq. Honestly, it was human error." in nudge["body"]
+
+
+def test_a_broken_language_file_holds_nothing_up(client, runtime: Runtime, github_double,  # type: ignore[no-untyped-def]
+                                                 monkeypatch) -> None:
+    from service.lesson import blame
+    from service.store import deliveries
+
+    def broken() -> list:  # type: ignore[type-arg]
+        raise BlameRulesError("config/blame/en.toml: people.roles: Input should be a valid tuple")
+
+    monkeypatch.setattr(blame, "_built_in", broken)
+    _close_with(client, runtime, github_double, BLAMING)
+    work(runtime)
+    assert lessons.get(runtime.engine, "github:acme/postmortems#1") is not None
+    assert len(ours(github_double.comments_on("Codertocat/Hello-World", 1), markers.LESSON)) == 1
+    assert ours(github_double.comments_on("acme/postmortems", 1), markers.BLAME) == []
+    outcomes = [d.outcome or "" for d in deliveries.list_by_status(runtime.engine, ["done"])]
+    assert any("blame check skipped: config/blame/en.toml: people.roles" in outcome for outcome in outcomes), outcomes

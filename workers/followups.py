@@ -1,0 +1,258 @@
+"""Follow-ups: the items of a lesson's "What we'll change" tracked as tasks until done.
+
+- :func:`track` (inside ``sync_lesson``, under the review's lock): adopt the issues items link,
+  open a task for each other item (once, exactly: the same intent record and marker search as
+  reviews), and record what could not be opened, with the reason.
+- :func:`followup_state` (the RQ job for an item that closed or reopened): read the item from its
+  tracker, record its state, and edit the lesson comments that show it.
+- :func:`daily` (from ``remind``): read the open follow-ups again for the webhooks that were
+  lost, and nudge those past their due date, once a week each.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, date, datetime, timedelta
+
+from config.rules import ReviewTarget, Rule
+from service import logs, markers
+from service.events import Event, Item, ItemRef
+from service.lesson.followups import Known, Shown, inert, key_of, match, parse_items, state_of, title_of
+from service.lesson.stub import link
+from service.lesson.text import CommentMarkup
+from service.markup import convert
+from service.runtime import Runtime
+from service.store import deliveries, effects, followups, lessons
+from service.trackers.base import TaskDraft, followup_marker
+from service.trackers.errors import PermanentTrackerError, TrackerError, UnsupportedOperation
+from workers.effects import post_once
+from workers.jobs import exclusive, run_delivery
+
+log = logs.get(__name__)
+
+OPENING = "opening-followup"
+"""Recorded in the effects table (item: the review, key: the follow-up's key) just before its
+task is created: only a run that finds it searches the tracker for a task made before a crash."""
+BODY_LIMIT = 20_000
+
+
+# --- tracking a lesson's items ---------------------------------------------------------------
+
+def track(runtime: Runtime, review_ref: ItemRef, section: str, written_in: CommentMarkup, incident: Item,
+          review_url: str, find: Callable[[str], set[ItemRef]]) -> str:
+    """Bring the lesson's follow-ups in line with its list; returns a short account."""
+    settings = runtime.settings.followups
+    engine = runtime.engine
+    items = parse_items(section, written_in, find)
+    own = {incident.ref, review_ref}
+    items = [item.__class__(item.text, tuple(r for r in item.refs if r not in own)) for item in items]
+    recorded = followups.of_review(engine, str(review_ref))
+    matched = match(items, [Known(f.item_key, f.ref, f.text) for f in recorded])
+    opened = sum(f.origin in (followups.OPENED, followups.OPENING) for f in recorded)
+    due = _due_on(runtime, review_ref, incident)
+    keep: list[str] = []
+    counts = {"adopted": 0, "opened": 0, "not opened": 0}
+    for position, (item, known) in enumerate(zip(items, matched, strict=True)):
+        if known is not None:
+            followups.change(engine, str(review_ref), known.key, text=item.text, position=position)
+            keep.append(known.key)
+            row = followups.get(engine, str(review_ref), known.key)
+            if row is not None and row.origin == followups.OPENING:  # a crash left it half-way
+                _open(runtime, review_ref, row.item_key, item.text, written_in, incident, review_url, row.due_on)
+            continue
+        if item.refs:
+            key = str(item.refs[0])
+            if key in keep:
+                continue  # the same issue linked twice: one follow-up
+            keep.append(key)
+            _adopt(runtime, review_ref, key, item.text, position, due, item.refs[0])
+            counts["adopted"] += 1
+            continue
+        key = key_of(item.text)
+        if key in keep or followups.get(engine, str(review_ref), key) is not None:
+            key = f"{key}-{position}"
+        keep.append(key)
+        if not settings.create:
+            reason = "[followups] create = false"
+        elif opened >= settings.max_per_lesson:
+            reason = f"over [followups] max_per_lesson ({settings.max_per_lesson})"
+        else:
+            reason = ""
+        if reason:
+            followups.add(engine, review_ref=str(review_ref), item_key=key, text=item.text, position=position,
+                          due_on=None, origin=followups.NOT_OPENED, reason=reason)
+            counts["not opened"] += 1
+            continue
+        opened += 1
+        followups.add(engine, review_ref=str(review_ref), item_key=key, text=item.text, position=position,
+                      due_on=due, origin=followups.OPENING)
+        if _open(runtime, review_ref, key, item.text, written_in, incident, review_url, due):
+            counts["opened"] += 1
+        else:
+            counts["not opened"] += 1
+    followups.unlist(engine, str(review_ref), keep)
+    return ", ".join(f"{n} {what}" for what, n in counts.items() if n) or "none new"
+
+
+def _adopt(runtime: Runtime, review_ref: ItemRef, key: str, text: str, position: int, due: date, ref: ItemRef) -> None:
+    """An existing issue the item links: its state from its tracker, or a clear reason why not."""
+    state, reason, url = followups.OPEN, "", ""
+    try:
+        item = runtime.client(ref.source).get_item(ref)
+        state, url = state_of(item), item.url
+    except (PermanentTrackerError, UnsupportedOperation) as error:
+        state, reason = followups.UNKNOWN, f"cannot read it: {error}"
+    followups.add(runtime.engine, review_ref=str(review_ref), item_key=key, text=text, position=position,
+                  due_on=due, origin=followups.ADOPTED, ref=str(ref), url=url, state=state, reason=reason)
+
+
+def _open(runtime: Runtime, review_ref: ItemRef, key: str, text: str, written_in: CommentMarkup, incident: Item,
+          review_url: str, due: date | None) -> bool:
+    """Open the item's task once: the intent is recorded before the create call, and only a run
+    that finds it searches the tracker for the task (by its marker). Returns False when the
+    tracker refused; the follow-up is then recorded as not opened, with the tracker's words."""
+    engine = runtime.engine
+    target = runtime.settings.followups.target or ReviewTarget(
+        "github" if review_ref.source == "github" else "jira", review_ref.project)
+    marker = followup_marker(review_ref, key)
+    try:
+        client = runtime.client(target.source)
+        found = None
+        if effects.get(engine, str(review_ref), OPENING, key) is not None:
+            row = followups.get(engine, str(review_ref), key)
+            since = (row.created_at - timedelta(days=1)) if row is not None else None
+            found = client.find_task(target.container, marker, since=since)
+        else:
+            effects.put(engine, str(review_ref), OPENING, key, comment_id="", digest="")
+        if found is None:
+            markup = client.markup
+            body = inert(convert(text, written_in, markup))[:BODY_LIMIT]
+            title = incident.title.strip() or str(incident.ref)
+            lead = (f"A follow-up from the lesson of {link(title, incident.url, markup)} "
+                    f"(review: {link(str(review_ref), review_url, markup)}).")
+            if due is not None:
+                lead += f" Due {due.isoformat()}."
+            found = client.open_task(TaskDraft(
+                container=target.container, title=title_of(text, written_in, "plain") or "Follow-up",
+                body=f"{lead}\n\n{body}", marker=marker, labels=runtime.settings.followups.labels, due=due,
+                issue_type=runtime.settings.review.jira_issue_type, related=review_ref, related_url=review_url,
+                related_title=f"Post-incident review: {title}"))
+    except (PermanentTrackerError, UnsupportedOperation) as error:
+        followups.change(engine, str(review_ref), key, origin=followups.NOT_OPENED, due_on=None,
+                         reason=f"{target.source} refused: {error}")
+        return False
+    followups.change(engine, str(review_ref), key, origin=followups.OPENED, ref=str(found.ref), url=found.url,
+                     state=followups.OPEN)
+    return True
+
+
+def _due_on(runtime: Runtime, review_ref: ItemRef, incident: Item) -> date:
+    """``due_days`` after the lesson was first captured (a rule's ``followup_due_days`` wins)."""
+    kept = lessons.get(runtime.engine, str(review_ref))
+    start = kept.captured_at if kept is not None and kept.captured_at else datetime.now(UTC)
+    rule = _rule_of(runtime, review_ref, incident)
+    days = rule.followup_due_days if rule is not None and rule.followup_due_days is not None \
+        else runtime.settings.followups.due_days
+    return (start + timedelta(days=days)).date()
+
+
+def _rule_of(runtime: Runtime, review_ref: ItemRef, incident: Item) -> Rule | None:
+    """The rule that opened this review, as near as the store can tell: the first of the
+    incident's source whose target is where the review is."""
+    for rule in runtime.settings.rules:
+        if rule.source != incident.ref.source:
+            continue
+        target = rule.target
+        where = (target.source, target.container) if target else (incident.ref.source, incident.ref.project)
+        if where == (review_ref.source, review_ref.project):
+            return rule
+    return None
+
+
+def shown(runtime: Runtime, review_ref: ItemRef | str) -> list[Shown]:
+    """The lesson's listed follow-ups, as its comment shows them."""
+    return [Shown(f.text, f.url, f.ref, f.state, f.origin, f.due_on, f.reason)
+            for f in followups.of_review(runtime.engine, str(review_ref)) if f.listed]
+
+
+# --- state from the trackers -----------------------------------------------------------------
+
+def followup_state(delivery_pk: int) -> str:
+    """The RQ job for an item that closed or reopened and is a follow-up lessonloop tracks."""
+    return run_delivery(delivery_pk, _state_step)
+
+
+def _state_step(runtime: Runtime, _delivery: deliveries.Delivery, event: Event) -> tuple[str, str]:
+    if event.item is None:
+        return deliveries.IGNORED, "the delivery names no item"
+    ref = event.item.ref
+    if not followups.is_followup(runtime.engine, str(ref)):
+        return deliveries.IGNORED, f"{ref} is not a follow-up lessonloop tracks"
+    state, changed = refresh(runtime, ref)
+    return deliveries.DONE, f"{ref} is {state}" + (f"; lessons shown again: {', '.join(changed)}" if changed else "")
+
+
+def refresh(runtime: Runtime, ref: ItemRef) -> tuple[str, list[str]]:
+    """Read ``ref`` from its tracker and record its state (the tracker's word, never a webhook
+    body's: deliveries twice or out of order end in its current state); then bring the lesson
+    comments of every lesson it follows up in line. That last step runs whether or not the state
+    changed now: a run killed between the record and the comments left them behind, and a
+    comment already right costs no request (its digest is in the store). Returns the state and
+    the lessons whose follow-up changed."""
+    with exclusive(runtime, f"followup:{ref}"):
+        item = runtime.client(ref.source).get_item(ref)
+        state = state_of(item)
+        changed = followups.set_state(runtime.engine, str(ref), state)
+    from workers.sync_lesson import resync_review
+
+    for review_ref in sorted({f.review_ref for f in followups.by_ref(runtime.engine, str(ref)) if f.listed}):
+        resync_review(review_ref)
+    return state, changed
+
+
+def note_if_followup(runtime: Runtime, item: Item) -> None:
+    """An incident's close that is also a follow-up's: record that too (open_review's caller)."""
+    if followups.is_followup(runtime.engine, str(item.ref)):
+        refresh(runtime, item.ref)
+
+
+# --- daily: refresh and nudge ----------------------------------------------------------------
+
+def daily(runtime: Runtime, today: date) -> tuple[int, int, list[str]]:
+    """Refresh open follow-ups not read today, then nudge those past due (one comment per item
+    and ISO week). Returns (refreshed, nudged, failures); one tracker's trouble holds up no other."""
+    refreshed, nudged, failed = 0, 0, []
+    seen: set[str] = set()
+    for row in followups.to_refresh(runtime.engine, today):
+        if row.ref is None or row.ref in seen:
+            continue
+        seen.add(row.ref)
+        try:
+            refresh(runtime, ItemRef.parse(row.ref))
+            refreshed += 1
+        except TrackerError as error:
+            failed.append(f"{row.ref}: {error}")
+        followups.mark_checked(runtime.engine, row.ref, today)
+    year, week, _ = today.isocalendar()
+    for row in followups.overdue(runtime.engine, today):
+        assert row.ref is not None and row.due_on is not None
+        ref = ItemRef.parse(row.ref)
+        try:
+            client = runtime.client(ref.source)
+            kept = lessons.get(runtime.engine, row.review_ref)
+            title = (kept.incident_title if kept else "") or row.review_ref
+            url = kept.review_url if kept else ""
+            text = render_followup_reminder(row.due_on, title, url, client.markup)
+            outcome = post_once(runtime, client, ref, markers.FOLLOWUP_REMINDER,
+                                f"{row.review_ref}@{year}-W{week:02d}", text)
+            nudged += outcome != "unchanged"
+        except TrackerError as error:
+            failed.append(f"{row.ref}: {error}")
+    return refreshed, nudged, failed
+
+
+def render_followup_reminder(due: date, lesson_title: str, review_url: str, markup: CommentMarkup) -> str:
+    where = link(f"the lesson of {' '.join(lesson_title.split())}", review_url, markup)
+    return (f"A friendly reminder: this is a follow-up from {where}, and it was due on {due.isoformat()}. "
+            "If it is done, close it; if plans changed, close it as not planned. The lesson shows either way. "
+            "Thank you!")
