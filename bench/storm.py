@@ -171,7 +171,8 @@ def main() -> int:
         next_note = time.time() + 10
         while time.time() < deadline:
             opened, by_status = loop.progress(engine)
-            if by_status["done"] + by_status["ignored"] + by_status["failed"] >= accepted and opened >= by_status["done"]:
+            final = by_status["done"] + by_status["ignored"] + by_status["failed"]
+            if final >= accepted and opened >= by_status["done"]:
                 finished = True
                 break
             if time.time() >= next_note:

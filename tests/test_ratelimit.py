@@ -7,6 +7,7 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import requests
@@ -171,7 +172,8 @@ def test_limiter_keys_are_per_credential_and_never_hold_it(redis: Redis, github_
     assert len({key.rsplit(":", 1)[0] for key in keys}) == 2
     assert not any("test-token" in key or "other-install-token" in key for key in keys)
     assert github_double.limit_report()["violations"] == 0
-    assert credential_key("github", "https://api.github.com", "a") != credential_key("github", "https://ghe.example/api/v3", "a")
+    assert credential_key("github", "https://api.github.com", "a") != credential_key(
+        "github", "https://ghe.example/api/v3", "a")
 
 
 def test_the_limiter_survives_redis_being_flushed(redis: Redis) -> None:
@@ -407,7 +409,8 @@ def test_a_rescheduled_job_calls_its_function_with_the_delivery_alone(redis: Red
 
 
 def test_a_storm_held_back_by_the_limit_is_rescheduled_and_never_fails(
-        make_settings, trackers, redis: Redis, github_double: GitHubDouble, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+        make_settings: Any, trackers: dict[str, str], redis: Redis, github_double: GitHubDouble,
+        tmp_path: Path) -> None:
     """Through the real RQ path: three GitHub incidents, room for one write per 0.6 s and no
     waiting in the worker, so jobs are put off again and again; each runs when the limit has room,
     none fails, and GitHub never sees a request over the limit."""

@@ -63,7 +63,8 @@ def run_delivery(delivery_pk: int, step: Step) -> str:
         enqueue_delivery(runtime.queue, delivery_pk, delivery.event_kind, job_id,
                          runtime.settings.server.job_timeout_seconds, at=retry_at)
         if deferred:
-            bound.info("held back by the rate limit; will run again", error=_describe(error), wait_seconds=round(wait, 1))
+            bound.info("held back by the rate limit; will run again", error=_describe(error),
+                       wait_seconds=round(wait, 1))
         else:
             bound.warning("tracker fault; will retry", error=_describe(error), wait_seconds=round(wait, 1))
         return f"retrying in {wait:.0f} s: {_describe(error)}"

@@ -30,6 +30,7 @@ recent past: the next call starts a fresh log; the script is loaded again when R
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import math
 import time
@@ -223,10 +224,9 @@ class RateLimiter:
         can have reached the tracker."""
         if reservation is None:
             return
-        try:
+        # on a RedisError the slot stays counted from its reservation, a little early: nothing is lost
+        with contextlib.suppress(RedisError):
             self._settle(keys=list(reservation.keys), args=[reservation.member])
-        except RedisError:
-            pass  # the slot stays counted from its reservation, a little early: nothing is lost
 
     def _try(self, budget: Budget | None, member: str) -> float:
         keys = [self.hold_key] if budget is None else [self.hold_key, self.log_key(budget)]
@@ -258,10 +258,8 @@ class RateLimiter:
     def hold(self, seconds: float) -> None:
         if math.isnan(seconds) or seconds <= 0:
             return
-        try:
+        with contextlib.suppress(RedisError):  # the refused call is retried with its own wait anyway
             self._hold(keys=[self.hold_key], args=[max(1, round(min(seconds, MAX_HOLD) * 1000))])
-        except RedisError:
-            pass  # the refused call is retried with its own wait anyway
 
 
 def _header(headers: Mapping[str, str], name: str) -> str:
