@@ -110,9 +110,10 @@ class _TimedSpec:
         return getattr(self._spec, name)
 
 
-def _doubles_main(connection: Any, incidents: int, mix: list[str]) -> None:
+def _doubles_main(connection: Any, incidents: int, mix: list[str], configure: Any = None) -> None:
     """The child: seed and start the doubles, hand over the deliveries and the settings, then
-    answer ``cpu`` and ``report`` until ``stop``."""
+    answer ``cpu`` and ``report`` until ``stop``. ``configure(doubles)``, when given, runs on the
+    seeded doubles before they start (``bench/storm.py`` makes them enforce rate limits)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent stops us; Ctrl-C reaches the group
     from tests import loop
     from tests.doubles.github import GitHubDouble
@@ -149,6 +150,8 @@ def _doubles_main(connection: Any, incidents: int, mix: list[str]) -> None:
             ref = f"pagerduty:{incident_id}"
             delivery = loop.pagerduty_resolved(pagerduty, incident_id)
         deliveries.append((ref, delivery.path, delivery.headers, delivery.body))
+    if configure is not None:
+        configure(doubles)
     for double in doubles.values():
         double.start()
     env = {
@@ -182,6 +185,7 @@ def _doubles_main(connection: Any, incidents: int, mix: list[str]) -> None:
                         "violation_count": len(double.violations),
                         "validated": timers[name].calls,
                         "validation_cpu_s": timers[name].seconds,
+                        "limits": double.limit_report(),
                     }
                     for name, double in doubles.items()
                 })
@@ -269,10 +273,10 @@ def _changes(adopted_url: str, n: int, count: int, bullet: str) -> str:
 
 
 class Doubles:
-    def __init__(self, incidents: int, mix: list[str]) -> None:
+    def __init__(self, incidents: int, mix: list[str], configure: Any = None) -> None:
         context = multiprocessing.get_context("fork")  # before the bench starts any thread
         self.connection, child = context.Pipe()
-        self.process = context.Process(target=_doubles_main, args=(child, incidents, mix), daemon=True)
+        self.process = context.Process(target=_doubles_main, args=(child, incidents, mix, configure), daemon=True)
         self.process.start()
         child.close()
         if not self.connection.poll(120):
@@ -417,7 +421,8 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def service_env(doubles_env: dict[str, str], database_url: str, rules: Path) -> dict[str, str]:
+def service_env(doubles_env: dict[str, str], database_url: str, rules: Path,
+                redis_url: str = REDIS_URL) -> dict[str, str]:
     from tests.conftest import GITHUB_SECRET, JIRA_SECRET, PAGERDUTY_SECRET
 
     env = {k: v for k, v in os.environ.items() if not k.startswith("LESSONLOOP_")}
@@ -425,7 +430,7 @@ def service_env(doubles_env: dict[str, str], database_url: str, rules: Path) -> 
         "LESSONLOOP_GITHUB_WEBHOOK_SECRET": GITHUB_SECRET,
         "LESSONLOOP_JIRA_WEBHOOK_SECRET": JIRA_SECRET,
         "LESSONLOOP_PAGERDUTY_WEBHOOK_SECRET": PAGERDUTY_SECRET,
-        "REDIS_URL": REDIS_URL,
+        "REDIS_URL": redis_url,
         "DATABASE_URL": database_url,
         "LESSONLOOP_CONFIG": str(rules),
         "LESSONLOOP_LOG_LEVEL": "warning",

@@ -12,11 +12,12 @@ import os
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
 from pydantic import (
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     SecretStr,
@@ -44,6 +45,16 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+def _positive_int(value: Any) -> Any:
+    """A count of requests: a whole number above zero (TOML ``80``; not ``80.0``, ``"80"`` or ``true``)."""
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        raise ValueError(f"must be a positive whole number, got {value!r}")
+    return value
+
+
+PositiveCount = Annotated[int, BeforeValidator(_positive_int)]
+
+
 class GitHubSettings(_Strict):
     webhook_secrets: tuple[SecretStr, ...] = ()
     token: SecretStr | None = None
@@ -56,6 +67,11 @@ class GitHubSettings(_Strict):
     web_url: str | None = None
     """Where people see issues (links in lessons are recognised by it); by default derived
     from ``api_url``: ``api.github.com`` -> ``github.com``, ``HOST/api/v3`` -> ``HOST``."""
+
+    writes_per_minute: PositiveCount = 80
+    """Content-generating requests (POST, PATCH, PUT, DELETE) a minute: GitHub's secondary rate limit."""
+    writes_per_hour: PositiveCount = 500
+    """The same requests an hour: GitHub's secondary rate limit."""
 
     @field_validator("web_url")
     @classmethod
@@ -103,6 +119,8 @@ class JiraSettings(_Strict):
     email: str | None = None
     api_token: SecretStr | None = None
     pat: SecretStr | None = None
+    requests_per_minute: PositiveCount | None = None
+    """Jira publishes no fixed number: unset, lessonloop paces itself only by Jira's 429s."""
 
     @field_validator("url")
     @classmethod
@@ -135,11 +153,23 @@ class PagerDutySettings(_Strict):
     api_token: SecretStr | None = None
     from_email: str | None = None
     api_url: str = "https://api.pagerduty.com"
+    requests_per_minute: PositiveCount = 900
+    """PagerDuty's REST API rate limit."""
 
     @field_validator("api_url")
     @classmethod
     def _url(cls, v: str) -> str:
         return _http_url(v)
+
+
+class RateLimitSettings(_Strict):
+    """How workers wait for the trackers' rate limits (the limits themselves live per tracker)."""
+
+    max_wait_seconds: float = Field(5.0, ge=0, le=300)
+    """A call waits this long in the worker for a free slot; a longer wait reschedules the job."""
+    time_scale: float = Field(1.0, gt=0, le=1)
+    """Multiplies every window (a minute becomes ``60 * time_scale`` seconds). For tests and
+    benchmarks that need the limits' shape in less time; 1 in production."""
 
 
 class ServerSettings(_Strict):
@@ -259,6 +289,7 @@ class Settings(_Strict):
     database_url: str = DEFAULT_DATABASE_URL
     config_file: str | None = None
     server: ServerSettings = ServerSettings()
+    rate_limits: RateLimitSettings = RateLimitSettings()
     github: GitHubSettings = GitHubSettings()
     jira: JiraSettings = JiraSettings()
     pagerduty: PagerDutySettings = PagerDutySettings()
@@ -427,9 +458,10 @@ _ENV_BY_PATH = {path: name for name, (path, _) in _ENV.items()}
 _FILE_TABLES = {
     "server": {"max_body_bytes", "sweep_seconds", "job_timeout_seconds", "read_timeout_seconds", "log_level",
                "log_format", "retry_seconds", "keep_bodies_days", "worker_processes"},
-    "github": {"api_url", "web_url"},
-    "jira": {"url", "email"},
-    "pagerduty": {"api_url", "from_email"},
+    "rate_limits": {"max_wait_seconds", "time_scale"},
+    "github": {"api_url", "web_url", "writes_per_minute", "writes_per_hour"},
+    "jira": {"url", "email", "requests_per_minute"},
+    "pagerduty": {"api_url", "from_email", "requests_per_minute"},
     "lesson": {"max_related_items", "blame_check"},
     "followups": {"open_in", "labels", "due_days", "create", "max_per_lesson"},
     "web": {"allowed_email_domains", "trusted_proxies"},

@@ -16,6 +16,7 @@ from service.sources import SOURCES
 from service.store import deliveries
 from service.trackers.errors import TrackerError, TransientTrackerError
 from service.trackers.retry import MAX_WAIT_SECONDS, capped_wait
+from service.trackers.ratelimit import RateLimitDeferred
 from workers import context
 
 log = logs.get(__name__)
@@ -58,18 +59,26 @@ def run_delivery(delivery_pk: int, step: Step) -> str:
         event = SOURCES[delivery.source].parse(delivery.body, delivery.headers)
         status, outcome = step(runtime, delivery, event)
     except (TransientTrackerError, RetryLater) as error:
-        if attempt >= MAX_ATTEMPTS:
+        # held back by the shared rate limiter: nothing failed and nothing was sent, so it runs
+        # again when the limit has room, and it never counts towards giving up
+        deferred = isinstance(error, RateLimitDeferred)
+        if attempt >= MAX_ATTEMPTS and not deferred:
             deliveries.finish(runtime.engine, delivery_pk, deliveries.FAILED, error=_describe(error))
             bound.error("gave up after repeated tracker faults", error=_describe(error))
             raise
         hint = error.retry_after if isinstance(error, TransientTrackerError) else None
-        wait = backoff_seconds(attempt, hint, runtime.settings.server.retry_seconds)
+        wait = (capped_wait(hint) or 1.0) if deferred else backoff_seconds(attempt, hint,
+                                                                        runtime.settings.server.retry_seconds)
         retry_at = deliveries.now() + timedelta(seconds=wait)
         job_id = f"{deliveries.job_id_for(delivery_pk)}-retry-{attempt}"
         deliveries.reschedule(runtime.engine, delivery_pk, job_id, retry_at, _describe(error))
         enqueue_delivery(runtime.queue, delivery_pk, delivery.event_kind, job_id,
                          runtime.settings.server.job_timeout_seconds, at=retry_at)
-        bound.warning("tracker fault; will retry", error=_describe(error), wait_seconds=round(wait, 1))
+        if deferred:
+            bound.info("held back by the rate limit; will run again", error=_describe(error),
+                       wait_seconds=round(wait, 1))
+        else:
+            bound.warning("tracker fault; will retry", error=_describe(error), wait_seconds=round(wait, 1))
         return f"retrying in {wait:.1f} s: {_describe(error)}"
     except Exception as error:
         deliveries.finish(runtime.engine, delivery_pk, deliveries.FAILED, error=_describe(error))

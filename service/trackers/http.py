@@ -13,7 +13,12 @@ from urllib.parse import urlsplit
 import requests
 
 from service import counters
-from service.trackers.errors import PermanentTrackerError, TrackerError, TransientTrackerError
+from service.trackers.errors import (
+    PermanentTrackerError,
+    TrackerError,
+    TransientTrackerError,
+)
+from service.trackers.ratelimit import RateLimited, RateLimiter
 from service.trackers.retry import RetryPolicy, call_with_retry, wait_from_headers
 
 DEFAULT_TIMEOUT: tuple[float, float] = (5.0, 30.0)  # connect, read
@@ -47,10 +52,24 @@ def is_rate_limit(response: requests.Response, message: str) -> bool:
     )
 
 
+def rate_limited(response: requests.Response, message: str) -> bool:
+    return response.status_code == 429 or (response.status_code == 403 and is_rate_limit(response, message))
+
+
+def observe_limits(limiter: RateLimiter | None, response: requests.Response, error: TrackerError | None) -> None:
+    """Tell the shared limiter what the tracker said: a rate-limit answer (and its wait) or a
+    warning in the headers of any answer."""
+    if limiter is None:
+        return
+    limited = error is not None and rate_limited(response, error.message)
+    wait = error.retry_after if isinstance(error, TransientTrackerError) else None
+    limiter.observe(limited, response.headers, wait)
+
+
 def error_from_response(tracker: str, operation: str, response: requests.Response, message: str) -> TrackerError:
     status = response.status_code
     wait = wait_from_headers(response.headers)
-    if status == 429 or (status == 403 and is_rate_limit(response, message)):
+    if rate_limited(response, message):
         return TransientTrackerError(tracker, operation, message, status, wait, may_have_applied=False)
     if status >= 500 or status == 408:
         return TransientTrackerError(tracker, operation, message, status, wait, may_have_applied=True)
@@ -121,8 +140,10 @@ class HttpApi:
         retry: RetryPolicy,
         timeout: float | tuple[float, float] = DEFAULT_TIMEOUT,
         credentials: Credentials | None = None,
+        limiter: RateLimiter | None = None,
     ) -> None:
         self.tracker = tracker
+        self.limiter = limiter
         self.base_url = base_url.rstrip("/")
         self.session = session
         read_environment_once(session, self.base_url)
@@ -140,7 +161,10 @@ class HttpApi:
         json: Any = None,
         headers: Mapping[str, str] | None = None,
     ) -> requests.Response:
-        """One logical call: retried within the policy, then a response with a 2xx status or our error."""
+        """One logical call: retried within the policy, then a response with a 2xx status or our error.
+
+        Each attempt first takes a slot from the shared rate limiter (waiting briefly, or raising
+        a transient error that was never sent so the worker reschedules the job)."""
         url = self.base_url + path
         renewed = False
 
@@ -149,21 +173,32 @@ class HttpApi:
             sent = dict(headers or {})
             if self.credentials is not None:
                 sent.update(self.credentials.headers_for(path))
+            reservation = None if self.limiter is None else self.limiter.acquire(method)
             try:
                 response = counters.counted_request(
                     self.tracker, self.session.request, method, url, params=params, json=json, headers=sent,
                     timeout=self.timeout)
             except (requests.RequestException, ValueError) as error:
                 raise error_from_exception(self.tracker, operation, error, url) from None
+            finally:
+                if self.limiter is not None:
+                    self.limiter.settle(reservation)
             if response.status_code == 401 and self.credentials is not None and not renewed:
                 renewed = True  # an expired or revoked token: renew it once, at once
                 self.credentials.refused(path, sent)
                 return once()
+            failure = None
             if response.status_code >= 300:
-                raise error_from_response(self.tracker, operation, response, self.message_of(response))
+                failure = error_from_response(self.tracker, operation, response, self.message_of(response))
+            observe_limits(self.limiter, response, failure)
+            if failure is not None:
+                raise failure
             return response
 
-        return call_with_retry(self.retry, once, idempotent=method.upper() in _IDEMPOTENT)
+        try:
+            return call_with_retry(self.retry, once, idempotent=method.upper() in _IDEMPOTENT)
+        except RateLimited as limited:
+            raise limited.as_tracker_error(operation) from None
 
     def json(
         self,

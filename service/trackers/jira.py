@@ -50,10 +50,12 @@ from service.trackers.http import (
     DEFAULT_TIMEOUT,
     error_from_exception,
     error_from_response,
+    observe_limits,
     read_environment_once,
     response_message,
     where_of,
 )
+from service.trackers.ratelimit import RateLimited, RateLimiter
 from service.trackers.retry import RetryPolicy, call_with_retry
 
 Deployment = Literal["cloud", "datacenter"]
@@ -128,6 +130,7 @@ class JiraClient:
         deployment: Deployment | None = None,
         *,
         keys: MarkerKeys,
+        limiter: RateLimiter | None = None,
     ) -> None:
         self.keys = keys
         self._identity: Identity | None = None
@@ -141,6 +144,7 @@ class JiraClient:
             raise ValueError("Jira needs either email + api_token (Cloud) or pat (Data Center)")
         self.url = url.rstrip("/")
         self.retry = retry
+        self.limiter = limiter
         self._jira = JIRA(
             server=self.url,
             options={"rest_api_version": "2", "check_update": False},
@@ -173,11 +177,13 @@ class JiraClient:
         params: dict[str, str | int] | None = None,
         payload: Any = None,
     ) -> Any:
-        """One REST v2 call through the library's session, with our retry and our errors."""
+        """One REST v2 call through the library's session, with our retry and our errors; each
+        attempt takes a slot from the shared rate limiter first, and a 429 holds every worker."""
         url = self._jira._get_url(path)
         data = None if payload is None else json.dumps(payload)
 
         def once() -> Any:
+            reservation = None if self.limiter is None else self.limiter.acquire(method)
             try:
                 response = counters.counted_request("jira", self._jira._session.request, method, url,
                                                     params=params, data=data)
@@ -187,9 +193,15 @@ class JiraClient:
                     message = f"request failed: JIRAError{where_of(url)}"
                     raise PermanentTrackerError("jira", operation, message, 0) from None
                 message = response_message(response, _jira_message)
-                raise error_from_response("jira", operation, response, message) from None
+                failure = error_from_response("jira", operation, response, message)
+                observe_limits(self.limiter, response, failure)
+                raise failure from None
             except (requests.RequestException, ValueError) as error:  # ValueError: a header http.client refused
                 raise error_from_exception("jira", operation, error, url) from None
+            finally:
+                if self.limiter is not None:
+                    self.limiter.settle(reservation)
+            observe_limits(self.limiter, response, None)
             if not response.content:
                 return None
             try:
@@ -199,7 +211,10 @@ class JiraClient:
                     "jira", operation, f"answer is not JSON: {response.text[:200]!r}", response.status_code
                 ) from None
 
-        return call_with_retry(self.retry, once, idempotent=method.upper() != "POST")
+        try:
+            return call_with_retry(self.retry, once, idempotent=method.upper() != "POST")
+        except RateLimited as limited:
+            raise limited.as_tracker_error(operation) from None
 
     # --- identity and items -------------------------------------------------------------------
 

@@ -18,6 +18,10 @@ it after ``source:`` (``acme/web#1``, URL-encoded as ``acme/web%231``; ``OPS-1``
 - ``GET  /_double/items/KEY/comments``  its comments (GitHub, Jira) or notes (PagerDuty)
 - ``PUT  /_double/items/KEY/body``      ``{"body": "..."}``: replace an issue's body / description
 - ``POST /_double/items/KEY/close``     close it: GitHub ``closed``, Jira ``Done``, PagerDuty ``resolved``
+- ``GET  /_double/limits``              the rate limits enforced, and how many requests came over them
+- ``PUT  /_double/limits``              ``{"limits": [{"limit": 80, "window": 60, "methods": ["POST"]}]}``,
+  or ``{"vendor": true, "scale": 0.1}`` for the tracker's documented limits with windows a tenth as long,
+  or ``{"limits": []}`` to stop; counts start again
 
 Seeded: GitHub ``acme/web#1`` (open, labelled ``incident``), ``acme/web#2`` to ``#7`` (``#7`` is
 the follow-up a lesson can link to) and the empty ``acme/postmortems``; Jira project ``OPS`` with
@@ -37,7 +41,7 @@ from typing import Any
 
 from flask import Flask, Response, jsonify, request
 
-from tests.doubles.base import TrackerDouble
+from tests.doubles.base import RateLimit, TrackerDouble
 from tests.doubles.github import GitHubDouble, now_iso
 from tests.doubles.jira import JiraDouble, jira_time
 from tests.doubles.pagerduty import PagerDutyDouble
@@ -229,6 +233,34 @@ def admin_app(double: TrackerDouble) -> Flask:
                 return answer
             return jsonify(admin.item(key))
 
+    @app.get("/limits")
+    def get_limits() -> Response:
+        return jsonify(double.limit_report())
+
+    @app.put("/limits")
+    def put_limits() -> Response:
+        data = request.get_json(force=True, silent=True)
+        try:
+            if not isinstance(data, dict):
+                raise TypeError('send {"limits": [...]} or {"vendor": true, "scale": S}')
+            if data.get("vendor") is True:
+                scale = data.get("scale", 1.0)
+                if isinstance(scale, bool) or not isinstance(scale, (int, float)) or not 0 < scale <= 1:
+                    raise ValueError("scale: a number above 0, at most 1")
+                limits = double.vendor_limits(float(scale))
+            elif isinstance(data.get("limits"), list):
+                limits = tuple(RateLimit.from_dict(item) for item in data["limits"] if isinstance(item, dict))
+                if len(limits) != len(data["limits"]):
+                    raise ValueError("limits: a list of objects")
+            else:
+                raise ValueError('send {"limits": [...]} or {"vendor": true, "scale": S}')
+        except (TypeError, ValueError) as problem:
+            answer = jsonify({"error": str(problem)})
+            answer.status_code = 400
+            return answer
+        double.enforce_limits(*limits)
+        return jsonify(double.limit_report())
+
     @app.post("/items/<path:key>/close")
     def close(key: str) -> Response:
         with double.lock:
@@ -265,6 +297,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--jira-port", type=int, default=8802)
     parser.add_argument("--pagerduty-port", type=int, default=8803)
     parser.add_argument("--jira-deployment", choices=("cloud", "datacenter"), default="cloud")
+    parser.add_argument("--vendor-limits", type=float, metavar="SCALE",
+                        help="enforce each tracker's documented rate limits, windows multiplied by SCALE "
+                             "(1: as documented; see also PUT /_double/limits)")
     parser.add_argument("--github-app", metavar="KEY_FILE",
                         help="play a GitHub App instead of taking a token: write a new private key to KEY_FILE "
                              "and print the App settings (LESSONLOOP_GITHUB_APP_ID, ..._PRIVATE_KEY_FILE)")
@@ -277,6 +312,11 @@ def main(argv: list[str] | None = None) -> int:
     pagerduty = PagerDutyDouble(args.host, args.pagerduty_port)
     seed(github, jira, pagerduty)
     doubles = (github, jira, pagerduty)
+    if args.vendor_limits is not None:
+        if not 0 < args.vendor_limits <= 1:
+            parser.error("--vendor-limits takes a number above 0, at most 1")
+        for double in doubles:
+            double.enforce_limits(*double.vendor_limits(args.vendor_limits))
     for double in doubles:
         double.mount(ADMIN_PATH, admin_app(double))
         double.start()
@@ -305,6 +345,7 @@ def main(argv: list[str] | None = None) -> int:
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     seen = {d.name: 0 for d in doubles}
+    over_limit = {d.name: 0 for d in doubles}
     try:
         while not stop.is_set():
             time.sleep(0.2)
@@ -312,6 +353,11 @@ def main(argv: list[str] | None = None) -> int:
                 for violation in double.violations[seen[double.name]:]:
                     print(f"[{double.name}] VIOLATION {violation}", flush=True)
                 seen[double.name] = len(double.violations)
+                if len(double.limit_violations) < over_limit[double.name]:  # limits set again: counts restarted
+                    over_limit[double.name] = 0
+                for over in double.limit_violations[over_limit[double.name]:]:
+                    print(f"[{double.name}] OVER LIMIT {over}", flush=True)
+                over_limit[double.name] = len(double.limit_violations)
     except KeyboardInterrupt:
         pass
     finally:

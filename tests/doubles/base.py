@@ -6,13 +6,21 @@ the tracker would (400 or 404) *and* recorded in :attr:`TrackerDouble.violations
 fixtures fail the test at teardown when that list is not empty. Tests can also ask for
 trouble: :meth:`TrackerDouble.fail_next` (429 with ``Retry-After``, 500, 404, ...) and
 :meth:`TrackerDouble.slow_next`.
+
+Rate limits are enforced on demand (:meth:`TrackerDouble.enforce_limits`, per credential, with
+windows as short as a test likes): a request that arrives when its window is full is answered as
+the tracker answers it (GitHub 403 with ``retry-after``, PagerDuty 429 with ``ratelimit-reset``,
+Jira 429 with ``Retry-After``) and counted in :attr:`TrackerDouble.limit_violations`, apart from
+the contract violations (a test that provokes a 429 on purpose is not broken).
 """
 
 from __future__ import annotations
 
 import json
+import math
 import threading
-from collections import Counter
+import time
+from collections import Counter, deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -70,6 +78,35 @@ class Fault:
 
 
 @dataclass(frozen=True)
+class RateLimit:
+    """At most ``limit`` requests of ``methods`` (None: any) per credential in any ``window`` seconds."""
+
+    limit: int
+    window: float
+    methods: frozenset[str] | None = None
+    name: str = "requests"
+
+    def applies_to(self, method: str) -> bool:
+        return self.methods is None or method.upper() in self.methods
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "limit": self.limit, "window": self.window,
+                "methods": None if self.methods is None else sorted(self.methods)}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> RateLimit:
+        limit, window, methods = data.get("limit"), data.get("window"), data.get("methods")
+        if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
+            raise ValueError("limit: a positive whole number")
+        if isinstance(window, bool) or not isinstance(window, (int, float)) or window <= 0:
+            raise ValueError("window: a positive number of seconds")
+        if methods is not None and (not isinstance(methods, list) or not all(isinstance(m, str) for m in methods)):
+            raise ValueError("methods: a list of HTTP methods, or null for every request")
+        return cls(limit, float(window), None if methods is None else frozenset(m.upper() for m in methods),
+                   str(data.get("name") or "requests"))
+
+
+@dataclass(frozen=True)
 class LoggedRequest:
     method: str
     path: str
@@ -105,6 +142,10 @@ class TrackerDouble:
         self._faults: list[Fault] = []
         self._late_replies: list[Fault] = []
         self._arrivals: Counter[str] = Counter()
+        self.rate_limits: tuple[RateLimit, ...] = ()
+        self.limit_violations: list[str] = []
+        self._limit_accepted: Counter[int] = Counter()  # limit index -> requests it let through
+        self._windows: dict[tuple[int, str], deque[float]] = {}  # (limit index, credential) -> arrivals
         self._stopping = threading.Event()
         self._server: BaseWSGIServer | None = None
         self._thread: threading.Thread | None = None
@@ -191,6 +232,24 @@ class TrackerDouble:
         with self.lock:
             self._late_replies.extend(Fault(None, seconds, operation=operation) for _ in range(n))
 
+    def enforce_limits(self, *limits: RateLimit) -> None:
+        """Enforce these rate limits from now on (none: stop), with fresh windows and counts."""
+        with self.lock:
+            self.rate_limits = tuple(limits)
+            self._windows.clear()
+            self.limit_violations.clear()
+            self._limit_accepted.clear()
+
+    def vendor_limits(self, scale: float = 1.0) -> tuple[RateLimit, ...]:
+        """The tracker's documented limits, each window multiplied by ``scale``."""
+        return ()
+
+    def limit_report(self) -> dict[str, Any]:
+        with self.lock:
+            return {"limits": [limit.as_dict() | {"accepted": self._limit_accepted[i]}
+                               for i, limit in enumerate(self.rate_limits)],
+                    "violations": len(self.limit_violations), "recent": self.limit_violations[-20:]}
+
     def arrivals(self, operation: str) -> int:
         """Requests of ``operation`` that reached the double, answered yet or not."""
         with self.lock:
@@ -249,6 +308,14 @@ class TrackerDouble:
     def error(self, status: int, message: str, headers: Mapping[str, str] | None = None) -> Response:
         return self.reply(status, self.error_body(status, message), headers)
 
+    def over_limit(self, limit: RateLimit, wait: float) -> Response:
+        """How the tracker answers a request over ``limit``; the window has room again in ``wait`` s."""
+        return self.error(429, "Too Many Requests", {"Retry-After": str(max(1, math.ceil(wait)))})
+
+    def near_limit_headers(self) -> dict[str, str]:
+        """Headers a tracker adds to an answer when a budget is nearly spent (Jira's)."""
+        return {}
+
     def violation(self, text: str) -> None:
         with self.lock:
             self.violations.append(text)
@@ -261,8 +328,46 @@ class TrackerDouble:
 
     # --- the request pipeline -----------------------------------------------------------------
 
+    def _check_limits(self) -> Response | None:
+        """Count this request against every limit it falls under, or refuse it (a violation: the
+        client sent it although the window was full). Arrival is stamped under the lock, so the
+        windows see requests in the order they are judged."""
+        if not self.rate_limits:
+            return None
+        credential = request.headers.get("Authorization", "")
+        with self.lock:
+            now = time.monotonic()
+            applicable = [(i, lim) for i, lim in enumerate(self.rate_limits) if lim.applies_to(request.method)]
+            refused: tuple[RateLimit, float] | None = None
+            near = False
+            for index, limit in applicable:
+                window = self._windows.setdefault((index, credential), deque())
+                while window and window[0] <= now - limit.window:
+                    window.popleft()
+                if len(window) >= limit.limit:
+                    wait = window[len(window) - limit.limit] + limit.window - now
+                    if refused is None or wait > refused[1]:
+                        refused = (limit, wait)
+                near = near or limit.limit - len(window) - 1 < 0.2 * limit.limit
+            if refused is None:
+                for index, _limit in applicable:
+                    self._windows[(index, credential)].append(now)
+                    self._limit_accepted[index] += 1
+            else:
+                self.limit_violations.append(
+                    f"{request.method} {request.path}: over {refused[0].limit} {refused[0].name} per "
+                    f"{refused[0].window:g} s (room again in {refused[1]:.3f} s)")
+        if refused is not None:
+            return self.over_limit(*refused)
+        if near:
+            request.environ["double.near_limit"] = True
+        return None
+
     def _before(self) -> Response | None:
         what = f"{request.method} {request.full_path.rstrip('?')}"
+        over = self._check_limits()
+        if over is not None:
+            return over
         try:
             self.spec.validate_request(_SpecRequest(request, self.spec_server, self.spec_path(request.path)))
         except (PathNotFound, OperationNotFound):
@@ -304,6 +409,9 @@ class TrackerDouble:
         return self.error(404, "Not Found")
 
     def _after(self, response: Response) -> Response:
+        if request.environ.get("double.near_limit") and response.status_code < 300:
+            for key, value in self.near_limit_headers().items():
+                response.headers[key] = value
         body = request.get_json(force=True, silent=True) if request.get_data(cache=True) else None
         entry = LoggedRequest(
             method=request.method,

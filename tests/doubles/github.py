@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import math
 import re
 import time
 from datetime import datetime, timezone
@@ -11,7 +12,9 @@ from typing import Any
 from flask import Response, request
 from werkzeug.wrappers import Request
 
-from tests.doubles.base import TrackerDouble
+from tests.doubles.base import RateLimit, TrackerDouble
+
+CONTENT_METHODS = frozenset({"POST", "PATCH", "PUT", "DELETE"})
 
 
 def now_iso() -> str:
@@ -131,6 +134,23 @@ class GitHubDouble(TrackerDouble):
 
     def error_body(self, status: int, message: str) -> Any:
         return {"message": message, "documentation_url": "https://docs.github.com/rest", "status": str(status)}
+
+    limit_status = 403
+    """GitHub answers a secondary rate limit with 403 or 429; tests may switch."""
+
+    def vendor_limits(self, scale: float = 1.0) -> tuple[RateLimit, ...]:
+        """Secondary rate limits: 80 content-generating requests a minute and 500 an hour."""
+        return (RateLimit(80, 60 * scale, CONTENT_METHODS, "content-generating requests"),
+                RateLimit(500, 3600 * scale, CONTENT_METHODS, "content-generating requests"))
+
+    def over_limit(self, limit: RateLimit, wait: float) -> Response:
+        seconds = max(1, math.ceil(wait))
+        return self.error(
+            self.limit_status,
+            "You have exceeded a secondary rate limit. Please wait a few minutes before you try again.",
+            {"retry-after": str(seconds), "x-ratelimit-remaining": "0",
+             "x-ratelimit-reset": str(math.ceil(time.time() + seconds))},
+        )
 
     # --- App mode -----------------------------------------------------------------------------
 

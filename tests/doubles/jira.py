@@ -11,14 +11,15 @@ from __future__ import annotations
 
 import base64
 import itertools
+import math
 import re
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any, Literal
 
 from flask import Response, request
 from werkzeug.wrappers import Request
 
-from tests.doubles.base import TrackerDouble
+from tests.doubles.base import RateLimit, TrackerDouble
 
 Deployment = Literal["cloud", "datacenter"]
 V2 = "/rest/api/2"
@@ -155,6 +156,20 @@ class JiraDouble(TrackerDouble):
 
     def error_body(self, status: int, message: str) -> Any:
         return {"errorMessages": [message], "errors": {}}
+
+    def over_limit(self, limit: RateLimit, wait: float) -> Response:
+        """Jira Cloud: 429 with ``Retry-After`` (seconds) and ``X-RateLimit-Reset`` (the request's
+        time plus that wait, ``yyyy-MM-ddTHH:mmZ``)."""
+        seconds = max(1, math.ceil(wait))
+        reset = (datetime.now(timezone.utc) + timedelta(seconds=seconds)).strftime("%Y-%m-%dT%H:%MZ")
+        return self.error(429, "Rate limit exceeded.", {
+            "Retry-After": str(seconds), "X-RateLimit-Limit": str(limit.limit), "X-RateLimit-Remaining": "0",
+            "X-RateLimit-Reset": reset, "RateLimit-Reason": "jira-burst-based",
+        })
+
+    def near_limit_headers(self) -> dict[str, str]:
+        """Jira sets ``X-RateLimit-NearLimit: true`` when under 20% of a budget is left."""
+        return {"X-RateLimit-NearLimit": "true"}
 
     def authenticate(self, req: Request) -> str | None:
         header = req.headers.get("Authorization", "")

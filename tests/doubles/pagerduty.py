@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import itertools
+import math
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from flask import Response, request
 from werkzeug.wrappers import Request
 
-from tests.doubles.base import TrackerDouble
+from tests.doubles.base import RateLimit, TrackerDouble
 
 
 def _minutes_after(stamp: str, minutes: int) -> str:
@@ -44,6 +45,16 @@ class PagerDutyDouble(TrackerDouble):
         self.notes: dict[str, list[dict[str, Any]]] = {}
         self._ids = itertools.count(1)
         super().__init__(host, port, prefix)
+
+    def vendor_limits(self, scale: float = 1.0) -> tuple[RateLimit, ...]:
+        """REST API: 900 requests a minute."""
+        return (RateLimit(900, 60 * scale, None, "REST requests"),)
+
+    def over_limit(self, limit: RateLimit, wait: float) -> Response:
+        return self.error(429, "Rate Limit Exceeded", {
+            "ratelimit-limit": str(limit.limit), "ratelimit-remaining": "0",
+            "ratelimit-reset": str(max(1, math.ceil(wait))),
+        })
 
     # --- seeding ------------------------------------------------------------------------------
 
