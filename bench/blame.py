@@ -71,9 +71,11 @@ def report(path: Path, show: bool) -> None:
     hard = [(note, found) for label, _, note, found in results if note.startswith("hard:")]
     flagged = Counter(note for note, found in hard if found)
     total = Counter(note for note, _ in hard)
-    print("hard cases (must not be flagged): " + ", ".join(
-        f"{note.removeprefix('hard:')} {flagged[note]}/{total[note]}" for note in sorted(total))
-        + f"; flagged {sum(flagged.values())} of {len(hard)}")
+    print(
+        "hard cases (must not be flagged): "
+        + ", ".join(f"{note.removeprefix('hard:')} {flagged[note]}/{total[note]}" for note in sorted(total))
+        + f"; flagged {sum(flagged.values())} of {len(hard)}"
+    )
     rules = Counter(found[0].rule for label, _, _, found in results if found and label == "blame")
     print("true findings by rule: " + ", ".join(f"{rule} {count}" for rule, count in rules.most_common()))
     print(f"time: {took * 1000 / len(rows):.3f} ms a sentence ({len(rows)} in {took * 1000:.1f} ms)")

@@ -36,8 +36,10 @@ kubectl rollout undo deploy/checkout
 ```
 """
 SECTION_JIRA = convert(SECTION_MD, "markdown", "jira")
-LESSON = {"markdown": "\n\n".join(f"## Section {n}\n\n{SECTION_MD}" for n in range(5)),
-          "jira": "\n\n".join(f"h2. Section {n}\n\n{SECTION_JIRA}" for n in range(5))}
+LESSON = {
+    "markdown": "\n\n".join(f"## Section {n}\n\n{SECTION_MD}" for n in range(5)),
+    "jira": "\n\n".join(f"h2. Section {n}\n\n{SECTION_JIRA}" for n in range(5)),
+}
 HOSTILE = {
     "mentions": "@octocat [~admin] " * 3_500,
     "html": "<img src=x onerror=1> " * 2_700,
@@ -46,15 +48,21 @@ HOSTILE = {
     "unclosed": "[a|b *c `d {{e " * 4_000,
     "markers": "lessonloop:review incident=x " * 2_100,
 }
-DIRECTIONS = [("markdown", "markdown"), ("markdown", "jira"), ("markdown", "plain"),
-              ("jira", "jira"), ("jira", "markdown"), ("jira", "plain")]
+DIRECTIONS = [
+    ("markdown", "markdown"),
+    ("markdown", "jira"),
+    ("markdown", "plain"),
+    ("jira", "jira"),
+    ("jira", "markdown"),
+    ("jira", "plain"),
+]
 
 
 def median_ms(text: str, source: str, target: str, repeat: int) -> float:
     times = []
     for _ in range(repeat):
         started = time.perf_counter()
-        convert(text, source, target)  # type: ignore[arg-type]
+        convert(text, source, target)
         times.append(time.perf_counter() - started)
     return statistics.median(times) * 1000
 

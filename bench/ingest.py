@@ -54,9 +54,13 @@ def start_server(database_url: str, threads: int) -> tuple[subprocess.Popen[byte
         "LESSONLOOP_LOG_LEVEL": "warning",
         "LESSONLOOP_LOG_FORMAT": "json",
     }
-    process = subprocess.Popen([sys.executable, "-m", "service.cli", "web", "--port", "0", "--threads", str(threads)],
-                               cwd=tempfile.mkdtemp(prefix="lessonloop-bench-"), env=env, stderr=subprocess.PIPE,
-                               start_new_session=True)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "service.cli", "web", "--port", "0", "--threads", str(threads)],
+        cwd=tempfile.mkdtemp(prefix="lessonloop-bench-"),
+        env=env,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+    )
     assert process.stderr is not None
     for line in process.stderr:
         if b"web listening on " in line:
@@ -116,8 +120,7 @@ def load(port: int, path: str, seconds: float, connections: int) -> dict[str, fl
     processes = max(1, min(connections, 2))
     results: multiprocessing.Queue = multiprocessing.Queue()
     shares = [connections // processes + (1 if n < connections % processes else 0) for n in range(processes)]
-    clients = [multiprocessing.Process(target=_client, args=(port, path, seconds, results, share))
-               for share in shares]
+    clients = [multiprocessing.Process(target=_client, args=(port, path, seconds, results, share)) for share in shares]
     for client in clients:
         client.start()
     latencies: list[float] = []
@@ -218,25 +221,35 @@ def main() -> None:
             schema = _fresh_postgres_schema(args.postgres_url)
             separator = "&" if "?" in args.postgres_url else "?"
             try:
-                results["postgresql"] = bench_store(f"{args.postgres_url}{separator}options=-csearch_path%3D{schema}",
-                                                    args.seconds, args.connections, args.threads)
+                results["postgresql"] = bench_store(
+                    f"{args.postgres_url}{separator}options=-csearch_path%3D{schema}",
+                    args.seconds,
+                    args.connections,
+                    args.threads,
+                )
             finally:
                 _drop_postgres_schema(args.postgres_url, schema)
     finally:
         redis.flushdb()
 
-    print(f"lessonloop web --threads {args.threads}, {args.seconds:.0f} s per measurement, {os.cpu_count()} cores "
-          f"shared with the load generator")
-    print(f"{'store':>10} {'conns':>5}  {'healthz req/s':>13} {'p50':>7} {'p99':>7}  "
-          f"{'ingest req/s':>12} {'p50':>7} {'p99':>7} {'errors':>6}  ratio  server CPU ms/req (healthz, ingest)")
+    print(
+        f"lessonloop web --threads {args.threads}, {args.seconds:.0f} s per measurement, {os.cpu_count()} cores "
+        f"shared with the load generator"
+    )
+    print(
+        f"{'store':>10} {'conns':>5}  {'healthz req/s':>13} {'p50':>7} {'p99':>7}  "
+        f"{'ingest req/s':>12} {'p50':>7} {'p99':>7} {'errors':>6}  ratio  server CPU ms/req (healthz, ingest)"
+    )
     for store, rows in results.items():
         for row in rows:
             health, ingest = row["healthz"], row["ingest"]
             assert isinstance(health, dict) and isinstance(ingest, dict)
-            print(f"{store:>10} {row['connections']:>5}  {health['per_second']:13.0f} {health['p50_ms']:6.1f}ms "
-                  f"{health['p99_ms']:6.1f}ms  {ingest['per_second']:12.0f} {ingest['p50_ms']:6.1f}ms "
-                  f"{ingest['p99_ms']:6.1f}ms {ingest['errors'] + health['errors']:>6}  {row['ratio']:.2f}   "
-                  f"{health['server_cpu_ms_per_request']:.2f}, {ingest['server_cpu_ms_per_request']:.2f}")
+            print(
+                f"{store:>10} {row['connections']:>5}  {health['per_second']:13.0f} {health['p50_ms']:6.1f}ms "
+                f"{health['p99_ms']:6.1f}ms  {ingest['per_second']:12.0f} {ingest['p50_ms']:6.1f}ms "
+                f"{ingest['p99_ms']:6.1f}ms {ingest['errors'] + health['errors']:>6}  {row['ratio']:.2f}   "
+                f"{health['server_cpu_ms_per_request']:.2f}, {ingest['server_cpu_ms_per_request']:.2f}"
+            )
     print(json.dumps(results))
 
 

@@ -87,6 +87,7 @@ TICK = os.sysconf("SC_CLK_TCK")
 
 # --- the doubles, in a child process ---------------------------------------------------------
 
+
 class _TimedSpec:
     """A double's OpenAPI object, with the CPU time of its threads in ``validate_request`` added up."""
 
@@ -124,7 +125,7 @@ def _doubles_main(connection: Any, incidents: int, mix: list[str], configure: An
     doubles = {"github": github, "jira": jira, "pagerduty": pagerduty}
     timers = {}
     for name, double in doubles.items():
-        timers[name] = double.spec = _TimedSpec(double.spec)  # type: ignore[assignment]
+        timers[name] = double.spec = _TimedSpec(double.spec)
     github.add_repo(REVIEW_REPO)
     github.add_repo(INCIDENT_REPO)
     closed = datetime.now(UTC).replace(microsecond=0)
@@ -134,9 +135,16 @@ def _doubles_main(connection: Any, incidents: int, mix: list[str], configure: An
     for n in range(incidents):
         source = mix[n % len(mix)]
         if source == "github":
-            issue = github.add_issue(INCIDENT_REPO, f"Checkout returned 502s ({n})", body="Deploy 14:05.",
-                                     labels=("incident",), state="closed", assignees=("octocat",),
-                                     created_at=opened, closed_at=stamp)
+            issue = github.add_issue(
+                INCIDENT_REPO,
+                f"Checkout returned 502s ({n})",
+                body="Deploy 14:05.",
+                labels=("incident",),
+                state="closed",
+                assignees=("octocat",),
+                created_at=opened,
+                closed_at=stamp,
+            )
             ref = f"github:{INCIDENT_REPO}#{issue['number']}"
             delivery = loop.github_issue_event(github, INCIDENT_REPO, issue["number"], "closed")
         elif source == "jira":
@@ -145,8 +153,9 @@ def _doubles_main(connection: Any, incidents: int, mix: list[str], configure: An
             delivery = loop.jira_issue_event(jira, issue["key"])
         else:
             incident_id = f"PB{n:05d}"
-            pagerduty.add_incident(incident_id, f"Checkout latency above SLO ({n})", created_at=opened,
-                                   resolved_at=stamp)
+            pagerduty.add_incident(
+                incident_id, f"Checkout latency above SLO ({n})", created_at=opened, resolved_at=stamp
+            )
             ref = f"pagerduty:{incident_id}"
             delivery = loop.pagerduty_resolved(pagerduty, incident_id)
         deliveries.append((ref, delivery.path, delivery.headers, delivery.body))
@@ -177,18 +186,20 @@ def _doubles_main(connection: Any, incidents: int, mix: list[str], configure: An
             elif isinstance(command, tuple) and command[0] == "fill":
                 connection.send(_fill_reviews(github, jira, loop, command[1]))
             elif command == "report":
-                connection.send({
-                    name: {
-                        "counts": dict(double.counts()),
-                        "statuses": dict(Counter(str(r.status) for r in double.log)),
-                        "violations": list(double.violations[:20]),
-                        "violation_count": len(double.violations),
-                        "validated": timers[name].calls,
-                        "validation_cpu_s": timers[name].seconds,
-                        "limits": double.limit_report(),
+                connection.send(
+                    {
+                        name: {
+                            "counts": dict(double.counts()),
+                            "statuses": dict(Counter(str(r.status) for r in double.log)),
+                            "violations": list(double.violations[:20]),
+                            "violation_count": len(double.violations),
+                            "validated": timers[name].calls,
+                            "validation_cpu_s": timers[name].seconds,
+                            "limits": double.limit_report(),
+                        }
+                        for name, double in doubles.items()
                     }
-                    for name, double in doubles.items()
-                })
+                )
             else:
                 break
     except EOFError:
@@ -211,23 +222,32 @@ def _fill_reviews(github: Any, jira: Any, loop: Any, count: int) -> list[tuple[s
     out = []
     github.add_repo(FOLLOWUP_TASKS_REPO)
     with github.lock:
-        github_reviews = [(n, i) for n, i in github.issues.get(REVIEW_REPO, {}).items()
-                          if markers.find_kind(i["body"], markers.REVIEW)]
+        github_reviews = [
+            (n, i)
+            for n, i in github.issues.get(REVIEW_REPO, {}).items()
+            if markers.find_kind(i["body"], markers.REVIEW)
+        ]
     with jira.lock:
-        jira_reviews = [(k, i) for k, i in jira.issues.items()
-                        if markers.find_kind(i["fields"].get("description") or "", markers.REVIEW)]
+        jira_reviews = [
+            (k, i)
+            for k, i in jira.issues.items()
+            if markers.find_kind(i["fields"].get("description") or "", markers.REVIEW)
+        ]
     for n, (number, review) in enumerate(github_reviews):
         adopt = github.add_issue(FOLLOWUP_TASKS_REPO, f"Canary reads latency only ({n})")
-        review["body"] = loop.fill_lesson_markdown(review["body"], loop.FILLED_MARKDOWN | {
-            "What we'll change": _changes(adopt["html_url"], n, count, "- ")})
+        review["body"] = loop.fill_lesson_markdown(
+            review["body"], loop.FILLED_MARKDOWN | {"What we'll change": _changes(adopt["html_url"], n, count, "- ")}
+        )
         review["state"], review["state_reason"] = "closed", "completed"
         delivery = loop.github_issue_event(github, REVIEW_REPO, number, "closed")
         out.append((f"github:{REVIEW_REPO}#{number}", delivery.path, delivery.headers, delivery.body))
     for n, (key, review) in enumerate(jira_reviews):
         adopt = github.add_issue(FOLLOWUP_TASKS_REPO, f"Queue depth alert missing ({n})")
         fields = review["fields"]
-        fields["description"] = loop.fill_lesson_jira(fields["description"], loop.FILLED_MARKDOWN | {
-            "What we'll change": _changes(adopt["html_url"], n, count, "* ")})
+        fields["description"] = loop.fill_lesson_jira(
+            fields["description"],
+            loop.FILLED_MARKDOWN | {"What we'll change": _changes(adopt["html_url"], n, count, "* ")},
+        )
         fields["status"] = {"name": "Done", "statusCategory": {"key": "done"}}
         delivery = loop.jira_issue_event(jira, key)
         out.append((f"jira:{key}", delivery.path, delivery.headers, delivery.body))
@@ -240,10 +260,13 @@ def _close_one_followup_each(github: Any, jira: Any, loop: Any) -> list[tuple[st
 
     out, seen = [], set()
     with github.lock:
-        tasks = [(n, i) for n, i in github.issues.get(REVIEW_REPO, {}).items()
-                 if markers.find_kind(i["body"], markers.FOLLOWUP)]
+        tasks = [
+            (n, i)
+            for n, i in github.issues.get(REVIEW_REPO, {}).items()
+            if markers.find_kind(i["body"], markers.FOLLOWUP)
+        ]
     for number, task in tasks:
-        review = markers.find_kind(task["body"], markers.FOLLOWUP).get("review")  # type: ignore[union-attr]
+        review = markers.find_kind(task["body"], markers.FOLLOWUP).get("review")
         if review in seen:
             continue
         seen.add(review)
@@ -251,10 +274,13 @@ def _close_one_followup_each(github: Any, jira: Any, loop: Any) -> list[tuple[st
         delivery = loop.github_issue_event(github, REVIEW_REPO, number, "closed")
         out.append((f"github:{REVIEW_REPO}#{number}", delivery.path, delivery.headers, delivery.body))
     with jira.lock:
-        jira_tasks = [(k, i) for k, i in jira.issues.items()
-                      if markers.find_kind(i["fields"].get("description") or "", markers.FOLLOWUP)]
+        jira_tasks = [
+            (k, i)
+            for k, i in jira.issues.items()
+            if markers.find_kind(i["fields"].get("description") or "", markers.FOLLOWUP)
+        ]
     for key, task in jira_tasks:
-        review = markers.find_kind(task["fields"]["description"], markers.FOLLOWUP).get("review")  # type: ignore[union-attr]
+        review = markers.find_kind(task["fields"]["description"], markers.FOLLOWUP).get("review")
         if review in seen:
             continue
         seen.add(review)
@@ -299,6 +325,7 @@ class Doubles:
 
 
 # --- /proc: processes, memory, CPU -----------------------------------------------------------
+
 
 def children(pid: int) -> list[int]:
     found: list[int] = []
@@ -386,8 +413,11 @@ class Sampler(threading.Thread):
         web = [p for p, r in owner.items() if self.roots[r] == "web" and self.alive(p)]
         worker_roots = [r for r, role in self.roots.items() if role == "worker"]
         long_lived = [p for p, r in owner.items() if self.roots[r] == "worker" and self.alive(p)]
-        horses = [p for p, r in owner.items() if self.roots[r] == "worker" and p not in long_lived
-                  and parent.get(p) in worker_roots]
+        horses = [
+            p
+            for p, r in owner.items()
+            if self.roots[r] == "worker" and p not in long_lived and parent.get(p) in worker_roots
+        ]
         mib = 1024.0
         worker_sum = sum(peak[p] for p in long_lived) / mib
         horse_max = max((peak[p] for p in horses), default=0) / mib
@@ -415,27 +445,33 @@ class Sampler(threading.Thread):
 
 # --- the service -----------------------------------------------------------------------------
 
+
 def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
 
 
-def service_env(doubles_env: dict[str, str], database_url: str, rules: Path,
-                redis_url: str = REDIS_URL) -> dict[str, str]:
+def service_env(
+    doubles_env: dict[str, str], database_url: str, rules: Path, redis_url: str = REDIS_URL
+) -> dict[str, str]:
     from tests.conftest import GITHUB_SECRET, JIRA_SECRET, PAGERDUTY_SECRET
 
     env = {k: v for k, v in os.environ.items() if not k.startswith("LESSONLOOP_")}
-    return env | doubles_env | {
-        "LESSONLOOP_GITHUB_WEBHOOK_SECRET": GITHUB_SECRET,
-        "LESSONLOOP_JIRA_WEBHOOK_SECRET": JIRA_SECRET,
-        "LESSONLOOP_PAGERDUTY_WEBHOOK_SECRET": PAGERDUTY_SECRET,
-        "REDIS_URL": redis_url,
-        "DATABASE_URL": database_url,
-        "LESSONLOOP_CONFIG": str(rules),
-        "LESSONLOOP_LOG_LEVEL": "warning",
-        "LESSONLOOP_LOG_FORMAT": "json",
-    }
+    return (
+        env
+        | doubles_env
+        | {
+            "LESSONLOOP_GITHUB_WEBHOOK_SECRET": GITHUB_SECRET,
+            "LESSONLOOP_JIRA_WEBHOOK_SECRET": JIRA_SECRET,
+            "LESSONLOOP_PAGERDUTY_WEBHOOK_SECRET": PAGERDUTY_SECRET,
+            "REDIS_URL": redis_url,
+            "DATABASE_URL": database_url,
+            "LESSONLOOP_CONFIG": str(rules),
+            "LESSONLOOP_LOG_LEVEL": "warning",
+            "LESSONLOOP_LOG_FORMAT": "json",
+        }
+    )
 
 
 def wait_ready(port: int, web: subprocess.Popen[bytes], seconds: float = 60) -> None:
@@ -488,8 +524,10 @@ def stop_group(process: subprocess.Popen[bytes], seconds: float = 20) -> None:
 
 # --- sending ---------------------------------------------------------------------------------
 
-def send_all(port: int, deliveries: list[tuple[str, str, dict[str, str], bytes]], senders: int,
-             rate: float | None) -> tuple[dict[str, float], list[float], Counter[str]]:
+
+def send_all(
+    port: int, deliveries: list[tuple[str, str, dict[str, str], bytes]], senders: int, rate: float | None
+) -> tuple[dict[str, float], list[float], Counter[str]]:
     """Each sender takes every ``senders``-th delivery on its own keep-alive connection.
     Returns the wall-clock send time per incident ref, answer times, and answers by status."""
     sent_at: dict[str, float] = {}
@@ -528,8 +566,7 @@ def send_all(port: int, deliveries: list[tuple[str, str, dict[str, str], bytes]]
             answer_seconds.extend(mine_answers)
             statuses.update(mine_statuses)
 
-    threads = [threading.Thread(target=sender, args=(i,), name=f"sender-{i}", daemon=True)
-               for i in range(senders)]
+    threads = [threading.Thread(target=sender, args=(i,), name=f"sender-{i}", daemon=True) for i in range(senders)]
     for thread in threads:
         thread.start()
     for thread in threads:
@@ -538,6 +575,7 @@ def send_all(port: int, deliveries: list[tuple[str, str, dict[str, str], bytes]]
 
 
 # --- the store -------------------------------------------------------------------------------
+
 
 def as_epoch(moment: datetime | None) -> float | None:
     if moment is None:
@@ -552,8 +590,14 @@ def progress(engine: Any) -> tuple[int, Counter[str]]:
 
     with engine.connect() as connection:
         opened = connection.execute(select(func.count()).select_from(reviews)).scalar_one()
-        by_status = Counter({status: count for status, count in connection.execute(
-            select(deliveries.c.status, func.count()).group_by(deliveries.c.status))})
+        by_status = Counter(
+            {
+                status: count
+                for status, count in connection.execute(
+                    select(deliveries.c.status, func.count()).group_by(deliveries.c.status)
+                )
+            }
+        )
     return int(opened), by_status
 
 
@@ -565,10 +609,22 @@ def lesson_progress(engine: Any) -> tuple[int, Counter[str], Counter[str]]:
 
     with engine.connect() as connection:
         kept = connection.execute(select(func.count()).select_from(lessons)).scalar_one()
-        by_status = Counter({status: count for status, count in connection.execute(
-            select(deliveries.c.status, func.count()).group_by(deliveries.c.status))})
-        by_origin = Counter({origin: count for origin, count in connection.execute(
-            select(followups.c.origin, func.count()).group_by(followups.c.origin))})
+        by_status = Counter(
+            {
+                status: count
+                for status, count in connection.execute(
+                    select(deliveries.c.status, func.count()).group_by(deliveries.c.status)
+                )
+            }
+        )
+        by_origin = Counter(
+            {
+                origin: count
+                for origin, count in connection.execute(
+                    select(followups.c.origin, func.count()).group_by(followups.c.origin)
+                )
+            }
+        )
     return int(kept), by_status, by_origin
 
 
@@ -579,19 +635,27 @@ def outcomes(engine: Any) -> tuple[dict[str, float], dict[str, float], list[str]
     from service.store.schema import deliveries, reviews
 
     with engine.connect() as connection:
-        opened = {ref: as_epoch(at) for ref, at in connection.execute(select(reviews.c.incident_ref, reviews.c.opened_at))}
+        opened = {
+            ref: as_epoch(at) for ref, at in connection.execute(select(reviews.c.incident_ref, reviews.c.opened_at))
+        }
         done: dict[str, float] = {}
         failed: list[str] = []
         retried = 0
         for ref, status, updated, attempts, error in connection.execute(
-                select(deliveries.c.item_ref, deliveries.c.status, deliveries.c.updated_at, deliveries.c.attempts,
-                       deliveries.c.last_error)):
+            select(
+                deliveries.c.item_ref,
+                deliveries.c.status,
+                deliveries.c.updated_at,
+                deliveries.c.attempts,
+                deliveries.c.last_error,
+            )
+        ):
             retried += (attempts or 0) > 1
             if status == "done":
-                done[ref] = as_epoch(updated)  # type: ignore[assignment]
+                done[ref] = as_epoch(updated)
             elif status == "failed":
                 failed.append(f"{ref}: {error}")
-    return opened, done, failed, retried  # type: ignore[return-value]
+    return opened, done, failed, retried
 
 
 def percentiles(values: list[float]) -> dict[str, float]:
@@ -599,8 +663,12 @@ def percentiles(values: list[float]) -> dict[str, float]:
     count = len(values)
     if not count:
         return {"p50_s": float("nan"), "p99_s": float("nan"), "max_s": float("nan"), "mean_s": float("nan")}
-    return {"p50_s": values[count // 2], "p99_s": values[min(count - 1, int(count * 0.99))],
-            "max_s": values[-1], "mean_s": statistics.fmean(values)}
+    return {
+        "p50_s": values[count // 2],
+        "p99_s": values[min(count - 1, int(count * 0.99))],
+        "max_s": values[-1],
+        "mean_s": statistics.fmean(values),
+    }
 
 
 def postgres_schema(database_url: str) -> tuple[str, Any, str]:
@@ -619,6 +687,7 @@ def postgres_schema(database_url: str) -> tuple[str, Any, str]:
 
 # --- the run ---------------------------------------------------------------------------------
 
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--incidents", type=int, default=1000)
@@ -629,13 +698,21 @@ def main() -> int:
     parser.add_argument("--senders", type=int, default=4, help="concurrent delivery connections")
     parser.add_argument("--rate", type=float, help="deliveries per second (default: as fast as answered)")
     parser.add_argument("--timeout", type=float, default=240.0, help="seconds from the first send to give up")
-    parser.add_argument("--database-url", help="default: a SQLite file in a temporary folder; "
-                                               "postgresql://...: a fresh schema in it")
-    parser.add_argument("--followups", type=int, default=3, help="follow-ups in each lesson (default 3; 0: "
-                                                                 "a paragraph that links one issue, no list)")
-    parser.add_argument("--no-lessons", action="store_true",
-                        help="stop once the reviews are open (default: then write a lesson with three "
-                             "follow-ups in every review, close it, and count requests per lesson)")
+    parser.add_argument(
+        "--database-url", help="default: a SQLite file in a temporary folder; postgresql://...: a fresh schema in it"
+    )
+    parser.add_argument(
+        "--followups",
+        type=int,
+        default=3,
+        help="follow-ups in each lesson (default 3; 0: a paragraph that links one issue, no list)",
+    )
+    parser.add_argument(
+        "--no-lessons",
+        action="store_true",
+        help="stop once the reviews are open (default: then write a lesson with three "
+        "follow-ups in every review, close it, and count requests per lesson)",
+    )
     args = parser.parse_args()
     mix = [s.strip() for s in args.mix.split(",") if s.strip()]
     if not mix or any(s not in SOURCES for s in mix) or args.incidents < 1:
@@ -673,19 +750,28 @@ def main() -> int:
         env = service_env(doubles.env, database_url, rules)
         port = free_port()
         command = [sys.executable, "-m", "service.cli"]
-        web = subprocess.Popen([*command, "web", "--port", str(port), "--workers", str(args.web_workers),
-                                "--threads", str(args.threads)], env=env, cwd=ROOT, start_new_session=True)
+        web = subprocess.Popen(
+            [*command, "web", "--port", str(port), "--workers", str(args.web_workers), "--threads", str(args.threads)],
+            env=env,
+            cwd=ROOT,
+            start_new_session=True,
+        )
         processes.append(web)
         wait_ready(port, web)  # the web has migrated the store by now
-        workers = [subprocess.Popen([*command, "worker"], env=env, cwd=ROOT, start_new_session=True)
-                   for _ in range(args.workers)]
+        workers = [
+            subprocess.Popen([*command, "worker"], env=env, cwd=ROOT, start_new_session=True)
+            for _ in range(args.workers)
+        ]
         processes.extend(workers)
         wait_workers(redis, workers)
         engine = make_engine(database_url)
         sampler = Sampler({web.pid: "web"} | {w.pid: "worker" for w in workers})
         sampler.start()
-        print(f"bench: {args.incidents} incidents ({'/'.join(mix)}) seeded and everything up in "
-              f"{time.monotonic() - began:.1f} s; sending", file=sys.stderr)
+        print(
+            f"bench: {args.incidents} incidents ({'/'.join(mix)}) seeded and everything up in "
+            f"{time.monotonic() - began:.1f} s; sending",
+            file=sys.stderr,
+        )
 
         cpu_start = sampler.cpu()
         doubles_cpu_start, validation_start = doubles.ask("cpu")
@@ -694,8 +780,10 @@ def main() -> int:
         sent_at, answers, statuses = send_all(port, doubles.deliveries, args.senders, args.rate)
         last_send = time.time()
         accepted = sum(count for status, count in statuses.items() if status.startswith("202"))
-        print(f"bench: sent {len(sent_at)} in {last_send - first_send:.1f} s ({dict(statuses)}); "
-              f"waiting for reviews", file=sys.stderr)
+        print(
+            f"bench: sent {len(sent_at)} in {last_send - first_send:.1f} s ({dict(statuses)}); waiting for reviews",
+            file=sys.stderr,
+        )
 
         deadline = first_send + args.timeout
         finished = timed_out = False
@@ -710,8 +798,10 @@ def main() -> int:
                 timed_out = True
                 break
             if time.time() >= next_note:
-                print(f"bench: {time.time() - first_send:5.0f} s: {opened} reviews open, deliveries "
-                      f"{dict(by_status)}", file=sys.stderr)
+                print(
+                    f"bench: {time.time() - first_send:5.0f} s: {opened} reviews open, deliveries {dict(by_status)}",
+                    file=sys.stderr,
+                )
                 next_note += 10
             time.sleep(0.5)
         sampler.sample()
@@ -753,8 +843,9 @@ def main() -> int:
             "deliveries_failed": len(failed),
             "deliveries_retried": retried,
             "failures": failed[:5],
-            "calls_per_incident": {name: count / reviews_open if reviews_open else float("nan")
-                                   for name, count in calls.items()},
+            "calls_per_incident": {
+                name: count / reviews_open if reviews_open else float("nan") for name, count in calls.items()
+            },
             "calls": calls,
             "operations": {name: t["counts"] for name, t in trackers.items()},
             "tracker_statuses": {name: t["statuses"] for name, t in trackers.items()},
@@ -796,8 +887,9 @@ def main() -> int:
     return 0 if result["finished"] else 1
 
 
-def lessons_phase(args: argparse.Namespace, port: int, doubles: Doubles, engine: Any,
-                  before: dict[str, Any]) -> dict[str, Any]:
+def lessons_phase(
+    args: argparse.Namespace, port: int, doubles: Doubles, engine: Any, before: dict[str, Any]
+) -> dict[str, Any]:
     """Every review gets a lesson with three follow-ups and closes; wait until each delivery is
     final; requests per lesson are the doubles' requests in this phase over the lessons kept."""
     deliveries = doubles.ask(("fill", args.followups))
@@ -818,8 +910,14 @@ def lessons_phase(args: argparse.Namespace, port: int, doubles: Doubles, engine:
     after = doubles.ask("report")
     closes = _phase(args, port, doubles, engine, doubles.ask("close-followups"), after) if args.followups > 1 else None
     calls = {name: sum(after[name]["counts"].values()) - sum(before[name]["counts"].values()) for name in SOURCES}
-    operations = {name: {op: count - before[name]["counts"].get(op, 0) for op, count in after[name]["counts"].items()
-                         if count - before[name]["counts"].get(op, 0)} for name in SOURCES}
+    operations = {
+        name: {
+            op: count - before[name]["counts"].get(op, 0)
+            for op, count in after[name]["counts"].items()
+            if count - before[name]["counts"].get(op, 0)
+        }
+        for name in SOURCES
+    }
     return {
         "reviews_closed": len(deliveries),
         "lessons_kept": kept,
@@ -836,8 +934,14 @@ def lessons_phase(args: argparse.Namespace, port: int, doubles: Doubles, engine:
     }
 
 
-def _phase(args: argparse.Namespace, port: int, doubles: Doubles, engine: Any,
-           deliveries: list[tuple[str, str, dict[str, str], bytes]], before: dict[str, Any]) -> dict[str, Any]:
+def _phase(
+    args: argparse.Namespace,
+    port: int,
+    doubles: Doubles,
+    engine: Any,
+    deliveries: list[tuple[str, str, dict[str, str], bytes]],
+    before: dict[str, Any],
+) -> dict[str, Any]:
     """Send ``deliveries``, wait until each is final, and count the doubles' requests meanwhile."""
     _, status_before, _ = lesson_progress(engine)
     already = sum(status_before.values())
@@ -853,56 +957,88 @@ def _phase(args: argparse.Namespace, port: int, doubles: Doubles, engine: Any,
         time.sleep(0.5)
     after = doubles.ask("report")
     calls = {name: sum(after[name]["counts"].values()) - sum(before[name]["counts"].values()) for name in SOURCES}
-    operations = {name: {op: count - before[name]["counts"].get(op, 0) for op, count in after[name]["counts"].items()
-                         if count - before[name]["counts"].get(op, 0)} for name in SOURCES}
-    return {"sent": len(deliveries), "answers": dict(statuses), "seconds": time.time() - first,
-            "calls": calls, "operations": operations,
-            "calls_per_delivery": {n: c / len(deliveries) if deliveries else float("nan") for n, c in calls.items()}}
+    operations = {
+        name: {
+            op: count - before[name]["counts"].get(op, 0)
+            for op, count in after[name]["counts"].items()
+            if count - before[name]["counts"].get(op, 0)
+        }
+        for name in SOURCES
+    }
+    return {
+        "sent": len(deliveries),
+        "answers": dict(statuses),
+        "seconds": time.time() - first,
+        "calls": calls,
+        "operations": operations,
+        "calls_per_delivery": {n: c / len(deliveries) if deliveries else float("nan") for n, c in calls.items()},
+    }
 
 
 def report(r: dict[str, Any]) -> None:
     review, done, answer = r["delivery_to_review"], r["delivery_to_job_done"], r["answer"]
     memory, cpu = r["memory"], r["cpu_s"]
-    print(f"store: {r['store']}, web {r['web_workers']} gunicorn workers x {r['threads']} threads, "
-          f"{r['workers']} RQ workers, {r['senders']} senders"
-          + (f" at {r['rate']:g}/s" if r["rate"] else " as fast as answered")
-          + f", {r['cores']} cores shared with the doubles and the bench")
+    print(
+        f"store: {r['store']}, web {r['web_workers']} gunicorn workers x {r['threads']} threads, "
+        f"{r['workers']} RQ workers, {r['senders']} senders"
+        + (f" at {r['rate']:g}/s" if r["rate"] else " as fast as answered")
+        + f", {r['cores']} cores shared with the doubles and the bench"
+    )
     if r["timed_out"]:
-        print(f"TIMED OUT: only {r['reviews_opened']} of {r['incidents']} reviews opened within the limit; "
-              f"the figures below are for those (requests per incident also count the unfinished jobs' requests)")
-    print(f"incidents: {r['reviews_opened']} of {r['incidents']} reviews opened in {r['seconds']:.1f} s "
-          f"(first send to last review opened): {r['incidents_per_second']:.1f} incidents/s")
-    print(f"deliveries: {sum(r['answers'].values())} sent in {r['send_seconds']:.1f} s "
-          f"({r['sends_per_second']:.0f}/s), answers {r['answers']}, answer p50 {answer['p50_s']:.1f} ms "
-          f"p99 {answer['p99_s']:.1f} ms")
-    print(f"delivery -> review opened: p50 {review['p50_s']:.2f} s  p99 {review['p99_s']:.2f} s  "
-          f"max {review['max_s']:.2f} s")
-    print(f"delivery -> job done:      p50 {done['p50_s']:.2f} s  p99 {done['p99_s']:.2f} s  "
-          f"max {done['max_s']:.2f} s")
+        print(
+            f"TIMED OUT: only {r['reviews_opened']} of {r['incidents']} reviews opened within the limit; "
+            f"the figures below are for those (requests per incident also count the unfinished jobs' requests)"
+        )
+    print(
+        f"incidents: {r['reviews_opened']} of {r['incidents']} reviews opened in {r['seconds']:.1f} s "
+        f"(first send to last review opened): {r['incidents_per_second']:.1f} incidents/s"
+    )
+    print(
+        f"deliveries: {sum(r['answers'].values())} sent in {r['send_seconds']:.1f} s "
+        f"({r['sends_per_second']:.0f}/s), answers {r['answers']}, answer p50 {answer['p50_s']:.1f} ms "
+        f"p99 {answer['p99_s']:.1f} ms"
+    )
+    print(
+        f"delivery -> review opened: p50 {review['p50_s']:.2f} s  p99 {review['p99_s']:.2f} s  "
+        f"max {review['max_s']:.2f} s"
+    )
+    print(f"delivery -> job done:      p50 {done['p50_s']:.2f} s  p99 {done['p99_s']:.2f} s  max {done['max_s']:.2f} s")
     for name in SOURCES:
         ops = ", ".join(f"{op or '?'} {count}" for op, count in sorted(r["operations"][name].items()))
-        print(f"{name:>10} API: {r['calls_per_incident'][name]:5.2f} requests/incident "
-              f"({r['calls'][name]} requests: {ops or 'none'})")
-    print(f"errors: {r['deliveries_failed']} deliveries failed, {r['deliveries_retried']} retried, "
-          f"violations {r['violations']}, tracker answers {r['tracker_statuses']}")
+        print(
+            f"{name:>10} API: {r['calls_per_incident'][name]:5.2f} requests/incident "
+            f"({r['calls'][name]} requests: {ops or 'none'})"
+        )
+    print(
+        f"errors: {r['deliveries_failed']} deliveries failed, {r['deliveries_retried']} retried, "
+        f"violations {r['violations']}, tracker answers {r['tracker_statuses']}"
+    )
     for line in r["failures"] + r["violation_examples"]:
         print(f"  {line[:300]}")
-    print(f"peak memory (VmHWM): web {memory['web_mib']:.0f} MiB over {memory['web_processes']} processes "
-          f"{memory['web_each_mib']}; workers {memory['workers_mib']:.0f} MiB over {memory['worker_processes']} "
-          f"processes {memory['worker_each_mib']}; horses: {memory['horses_sampled']} sampled, largest "
-          f"{memory['horse_max_mib']:.0f} MiB (shares its parent's pages); workers upper bound "
-          f"{memory['workers_upper_bound_mib']:.0f} MiB")
-    print(f"CPU seconds during the run: web {cpu['web']:.1f}, workers {cpu['workers']:.1f}, doubles "
-          f"{cpu['doubles']:.1f} (of which OpenAPI validation {cpu['doubles_validation']:.1f}), bench "
-          f"{cpu['bench']:.1f}; wall {r['seconds']:.1f} s x {r['cores']} cores")
+    print(
+        f"peak memory (VmHWM): web {memory['web_mib']:.0f} MiB over {memory['web_processes']} processes "
+        f"{memory['web_each_mib']}; workers {memory['workers_mib']:.0f} MiB over {memory['worker_processes']} "
+        f"processes {memory['worker_each_mib']}; horses: {memory['horses_sampled']} sampled, largest "
+        f"{memory['horse_max_mib']:.0f} MiB (shares its parent's pages); workers upper bound "
+        f"{memory['workers_upper_bound_mib']:.0f} MiB"
+    )
+    print(
+        f"CPU seconds during the run: web {cpu['web']:.1f}, workers {cpu['workers']:.1f}, doubles "
+        f"{cpu['doubles']:.1f} (of which OpenAPI validation {cpu['doubles_validation']:.1f}), bench "
+        f"{cpu['bench']:.1f}; wall {r['seconds']:.1f} s x {r['cores']} cores"
+    )
     lessons = r.get("lessons")
     if lessons:
-        print(f"lessons: {lessons['lessons_kept']} of {lessons['reviews_closed']} kept in {lessons['seconds']:.1f} s, "
-              f"{lessons['followups_each']} follow-ups each: {lessons['followups']}"
-              + ("; TIMED OUT" if lessons["timed_out"] else ""))
+        print(
+            f"lessons: {lessons['lessons_kept']} of {lessons['reviews_closed']} kept in {lessons['seconds']:.1f} s, "
+            f"{lessons['followups_each']} follow-ups each: {lessons['followups']}"
+            + ("; TIMED OUT" if lessons["timed_out"] else "")
+        )
         per = lessons["calls_per_lesson"]
-        print(f"requests per lesson: {sum(per.values()):.2f} in all; "
-              + ", ".join(f"{name} {per[name]:.2f}" for name in SOURCES))
+        print(
+            f"requests per lesson: {sum(per.values()):.2f} in all; "
+            + ", ".join(f"{name} {per[name]:.2f}" for name in SOURCES)
+        )
         for name in SOURCES:
             ops = ", ".join(f"{op or '?'} {count}" for op, count in sorted(lessons["operations"][name].items()))
             print(f"{name:>10} API per lesson phase: {ops or 'none'}")
@@ -910,8 +1046,10 @@ def report(r: dict[str, Any]) -> None:
         closes = lessons.get("followup_closes")
         if closes:
             per = closes["calls_per_delivery"]
-            print(f"follow-up closes: {closes['sent']} ({closes['answers']}) in {closes['seconds']:.1f} s; requests "
-                  f"per close: {sum(per.values()):.2f} in all; " + ", ".join(f"{n} {per[n]:.2f}" for n in SOURCES))
+            print(
+                f"follow-up closes: {closes['sent']} ({closes['answers']}) in {closes['seconds']:.1f} s; requests "
+                f"per close: {sum(per.values()):.2f} in all; " + ", ".join(f"{n} {per[n]:.2f}" for n in SOURCES)
+            )
             for name in SOURCES:
                 ops = ", ".join(f"{op or '?'} {count}" for op, count in sorted(closes["operations"][name].items()))
                 print(f"{name:>10} API per close phase: {ops or 'none'}")

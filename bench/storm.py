@@ -54,9 +54,14 @@ REDIS_URL = "redis://127.0.0.1:6379/14"
 
 def limits_toml(args: argparse.Namespace) -> str:
     lines = [
-        "[rate_limits]", f"time_scale = {args.scale!r}", f"max_wait_seconds = {args.max_wait!r}",
-        "[github]", f"writes_per_minute = {args.github_per_minute}", f"writes_per_hour = {args.github_per_hour}",
-        "[pagerduty]", f"requests_per_minute = {args.pagerduty_per_minute}",
+        "[rate_limits]",
+        f"time_scale = {args.scale!r}",
+        f"max_wait_seconds = {args.max_wait!r}",
+        "[github]",
+        f"writes_per_minute = {args.github_per_minute}",
+        f"writes_per_hour = {args.github_per_hour}",
+        "[pagerduty]",
+        f"requests_per_minute = {args.pagerduty_per_minute}",
     ]
     if args.jira_per_minute and not args.jira_unpaced:
         lines += ["[jira]", f"requests_per_minute = {args.jira_per_minute}"]
@@ -73,7 +78,8 @@ def enforce(args: argparse.Namespace) -> Any:
 
         doubles["github"].enforce_limits(
             RateLimit(args.github_per_minute, minute, CONTENT_METHODS, "content-generating requests a minute"),
-            RateLimit(args.github_per_hour, hour, CONTENT_METHODS, "content-generating requests an hour"))
+            RateLimit(args.github_per_hour, hour, CONTENT_METHODS, "content-generating requests an hour"),
+        )
         doubles["pagerduty"].enforce_limits(RateLimit(args.pagerduty_per_minute, minute, None, "requests a minute"))
         if args.jira_per_minute:
             doubles["jira"].enforce_limits(RateLimit(args.jira_per_minute, minute, None, "requests a minute"))
@@ -108,14 +114,24 @@ def main() -> int:
     parser.add_argument("--github-per-hour", type=int, default=500)
     parser.add_argument("--pagerduty-per-minute", type=int, default=900)
     parser.add_argument("--jira-per-minute", type=int, default=300, help="0: the Jira double enforces no limit")
-    parser.add_argument("--jira-unpaced", action="store_true",
-                        help="leave [jira] requests_per_minute unset: lessonloop learns Jira's limit from its 429s")
-    parser.add_argument("--max-wait", type=float, default=5.0,
-                        help="[rate_limits] max_wait_seconds (default 5, as in production: not scaled)")
+    parser.add_argument(
+        "--jira-unpaced",
+        action="store_true",
+        help="leave [jira] requests_per_minute unset: lessonloop learns Jira's limit from its 429s",
+    )
+    parser.add_argument(
+        "--max-wait",
+        type=float,
+        default=5.0,
+        help="[rate_limits] max_wait_seconds (default 5, as in production: not scaled)",
+    )
     parser.add_argument("--timeout", type=float, default=300.0)
     parser.add_argument("--database-url")
-    parser.add_argument("--redis-url", default=REDIS_URL,
-                        help="a Redis database of its own: emptied before and after (bench/loop.py uses 12)")
+    parser.add_argument(
+        "--redis-url",
+        default=REDIS_URL,
+        help="a Redis database of its own: emptied before and after (bench/loop.py uses 12)",
+    )
     args = parser.parse_args()
     mix = [s.strip() for s in args.mix.split(",") if s.strip()]
     if not mix or any(s not in SOURCES for s in mix) or args.incidents < 1 or not 0 < args.scale <= 1:
@@ -151,17 +167,26 @@ def main() -> int:
         env = loop.service_env(doubles.env, database_url, settings_file, args.redis_url)
         port = loop.free_port()
         command = [sys.executable, "-m", "service.cli"]
-        web = subprocess.Popen([*command, "web", "--port", str(port), "--workers", str(args.web_workers),
-                                "--threads", str(args.threads)], env=env, cwd=loop.ROOT, start_new_session=True)
+        web = subprocess.Popen(
+            [*command, "web", "--port", str(port), "--workers", str(args.web_workers), "--threads", str(args.threads)],
+            env=env,
+            cwd=loop.ROOT,
+            start_new_session=True,
+        )
         processes.append(web)
         loop.wait_ready(port, web)
-        workers = [subprocess.Popen([*command, "worker"], env=env, cwd=loop.ROOT, start_new_session=True)
-                   for _ in range(args.workers)]
+        workers = [
+            subprocess.Popen([*command, "worker"], env=env, cwd=loop.ROOT, start_new_session=True)
+            for _ in range(args.workers)
+        ]
         processes.extend(workers)
         loop.wait_workers(redis, workers)
         engine = make_engine(database_url)
-        print(f"storm: {args.incidents} incidents ({'/'.join(mix)}) seeded, everything up in "
-              f"{time.monotonic() - began:.1f} s; closing them all at once", file=sys.stderr)
+        print(
+            f"storm: {args.incidents} incidents ({'/'.join(mix)}) seeded, everything up in "
+            f"{time.monotonic() - began:.1f} s; closing them all at once",
+            file=sys.stderr,
+        )
 
         first_send = time.time()
         _sent_at, _answers, statuses = loop.send_all(port, doubles.deliveries, args.senders, None)
@@ -176,8 +201,10 @@ def main() -> int:
                 finished = True
                 break
             if time.time() >= next_note:
-                print(f"storm: {time.time() - first_send:5.0f} s: {opened} reviews open, deliveries "
-                      f"{dict(by_status)}", file=sys.stderr)
+                print(
+                    f"storm: {time.time() - first_send:5.0f} s: {opened} reviews open, deliveries {dict(by_status)}",
+                    file=sys.stderr,
+                )
                 next_note += 10
             time.sleep(0.5)
         trackers = doubles.ask("report")
@@ -187,20 +214,30 @@ def main() -> int:
         last_done = max((done_at[r] for r in refs if r in done_at), default=first_send)
         floor, floor_by = floor_seconds(trackers)
         result = {
-            "incidents": args.incidents, "mix": mix, "workers": args.workers, "scale": args.scale,
-            "max_wait": args.max_wait, "finished": finished, "answers": dict(statuses),
+            "incidents": args.incidents,
+            "mix": mix,
+            "workers": args.workers,
+            "scale": args.scale,
+            "max_wait": args.max_wait,
+            "finished": finished,
+            "answers": dict(statuses),
             "reviews_opened": sum(1 for r in refs if r in opened_at),
-            "to_last_review_s": last_review - first_send, "to_last_done_s": last_done - first_send,
-            "floor_s": floor, "floor_set_by": floor_by,
+            "to_last_review_s": last_review - first_send,
+            "to_last_done_s": last_done - first_send,
+            "floor_s": floor,
+            "floor_set_by": floor_by,
             "review_vs_floor": (last_review - first_send) / floor if floor else float("nan"),
             "done_vs_floor": (last_done - first_send) / floor if floor else float("nan"),
             "violations": {name: t["limits"]["violations"] for name, t in trackers.items()},
             "violation_examples": [v for t in trackers.values() for v in t["limits"]["recent"]][:5],
-            "limited_requests": {name: [(lim["name"], lim["accepted"]) for lim in t["limits"]["limits"]]
-                                 for name, t in trackers.items()},
+            "limited_requests": {
+                name: [(lim["name"], lim["accepted"]) for lim in t["limits"]["limits"]] for name, t in trackers.items()
+            },
             "tracker_statuses": {name: t["statuses"] for name, t in trackers.items()},
             "calls": {name: sum(t["counts"].values()) for name, t in trackers.items()},
-            "deliveries_retried": retried, "deliveries_failed": len(failed), "failures": failed[:5],
+            "deliveries_retried": retried,
+            "deliveries_failed": len(failed),
+            "failures": failed[:5],
             "contract_violations": {name: t["violation_count"] for name, t in trackers.items()},
         }
     except KeyboardInterrupt:
@@ -228,17 +265,25 @@ def main() -> int:
 
 
 def report(r: dict[str, Any]) -> None:
-    print(f"storm: {r['incidents']} incidents ({'/'.join(r['mix'])}) closed at once, {r['workers']} workers, "
-          f"windows x{r['scale']:.4g} (a minute = {60 * r['scale']:.3g} s), max wait in a worker {r['max_wait']:g} s")
+    print(
+        f"storm: {r['incidents']} incidents ({'/'.join(r['mix'])}) closed at once, {r['workers']} workers, "
+        f"windows x{r['scale']:.4g} (a minute = {60 * r['scale']:.3g} s), max wait in a worker {r['max_wait']:g} s"
+    )
     if not r["finished"]:
         print(f"TIMED OUT: {r['reviews_opened']} of {r['incidents']} reviews opened")
-    print(f"time to last review opened: {r['to_last_review_s']:.1f} s; to last job done: {r['to_last_done_s']:.1f} s; "
-          f"floor set by the limits: {r['floor_s']:.1f} s ({r['floor_set_by']})")
-    print(f"against the floor: last review {100 * r['review_vs_floor']:.0f}%, last job {100 * r['done_vs_floor']:.0f}% "
-          f"(goal: within 110%)")
+    print(
+        f"time to last review opened: {r['to_last_review_s']:.1f} s; to last job done: {r['to_last_done_s']:.1f} s; "
+        f"floor set by the limits: {r['floor_s']:.1f} s ({r['floor_set_by']})"
+    )
+    print(
+        f"against the floor: last review {100 * r['review_vs_floor']:.0f}%, last job {100 * r['done_vs_floor']:.0f}% "
+        f"(goal: within 110%)"
+    )
     print(f"violations (requests over a limit): {r['violations']} (goal: 0)")
-    print(f"retried deliveries (rescheduled jobs): {r['deliveries_retried']}; failed: {r['deliveries_failed']} "
-          f"(goal: 0); tracker answers: {r['tracker_statuses']}")
+    print(
+        f"retried deliveries (rescheduled jobs): {r['deliveries_retried']}; failed: {r['deliveries_failed']} "
+        f"(goal: 0); tracker answers: {r['tracker_statuses']}"
+    )
     print(f"limited requests let through: {r['limited_requests']}; all requests: {r['calls']}")
     for line in r["failures"] + r["violation_examples"]:
         print(f"  {line[:300]}")

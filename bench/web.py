@@ -43,16 +43,120 @@ from service.store.schema import incident_labels, incidents, lessons, reviews  #
 
 REDIS_URL = "redis://127.0.0.1:6379/13"
 POSTGRES_URL = os.environ.get("LESSONLOOP_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
-DOMAIN = (
-    "deploy rollback cache resolver timeout queue backlog retry alert pager database replica failover disk "
-    "latency certificate expiry config flag canary region network partition balancer connection pool "
-    "memory leak thread lock deadlock migration schema index vacuum batch cron scheduler webhook token "
-    "quota storage bucket permission secret rotation dns ttl proxy gateway checkout payment invoice "
-    "cluster shard node kernel upgrade dependency version release pipeline build monitor dashboard "
-    "runbook escalation handover signal threshold noise metric trace sampling budget capacity autoscaling "
-    "container image registry restart probe health readiness liveness traffic spike backpressure consumer"
-).split()
-FILLER = "the a we our it was when then because after before during and but so to of in on for with".split()
+DOMAIN = [
+    "deploy",
+    "rollback",
+    "cache",
+    "resolver",
+    "timeout",
+    "queue",
+    "backlog",
+    "retry",
+    "alert",
+    "pager",
+    "database",
+    "replica",
+    "failover",
+    "disk",
+    "latency",
+    "certificate",
+    "expiry",
+    "config",
+    "flag",
+    "canary",
+    "region",
+    "network",
+    "partition",
+    "balancer",
+    "connection",
+    "pool",
+    "memory",
+    "leak",
+    "thread",
+    "lock",
+    "deadlock",
+    "migration",
+    "schema",
+    "index",
+    "vacuum",
+    "batch",
+    "cron",
+    "scheduler",
+    "webhook",
+    "token",
+    "quota",
+    "storage",
+    "bucket",
+    "permission",
+    "secret",
+    "rotation",
+    "dns",
+    "ttl",
+    "proxy",
+    "gateway",
+    "checkout",
+    "payment",
+    "invoice",
+    "cluster",
+    "shard",
+    "node",
+    "kernel",
+    "upgrade",
+    "dependency",
+    "version",
+    "release",
+    "pipeline",
+    "build",
+    "monitor",
+    "dashboard",
+    "runbook",
+    "escalation",
+    "handover",
+    "signal",
+    "threshold",
+    "noise",
+    "metric",
+    "trace",
+    "sampling",
+    "budget",
+    "capacity",
+    "autoscaling",
+    "container",
+    "image",
+    "registry",
+    "restart",
+    "probe",
+    "health",
+    "readiness",
+    "liveness",
+    "traffic",
+    "spike",
+    "backpressure",
+    "consumer",
+]
+FILLER = [
+    "the",
+    "a",
+    "we",
+    "our",
+    "it",
+    "was",
+    "when",
+    "then",
+    "because",
+    "after",
+    "before",
+    "during",
+    "and",
+    "but",
+    "so",
+    "to",
+    "of",
+    "in",
+    "on",
+    "for",
+    "with",
+]
 
 
 def vocabulary(size: int = 4000) -> tuple[list[str], list[float]]:
@@ -60,7 +164,7 @@ def vocabulary(size: int = 4000) -> tuple[list[str], list[float]]:
     spread over the ranks (``deploy`` common, ``resolver`` middling, ``failover`` rare), then
     made-up words for the long tail. Returns the words and their weights."""
     rng = random.Random(7)
-    syllables = "ka lo mi ne ru sa te vo zi pa de fo gu hi ja".split()
+    syllables = ["ka", "lo", "mi", "ne", "ru", "sa", "te", "vo", "zi", "pa", "de", "fo", "gu", "hi", "ja"]
     tail = sorted({"".join(rng.choice(syllables) for _ in range(rng.randint(2, 4))) for _ in range(size * 2)})
     rng.shuffle(tail)
     words = list(FILLER)
@@ -83,40 +187,79 @@ def sentence(rng: random.Random, words: int) -> str:
     return " ".join(rng.choices(WORDS, WEIGHTS, k=words)) + "."
 
 
-def fill(engine, count: int) -> None:  # type: ignore[no-untyped-def]
+def fill(engine, count: int) -> None:
     rng = random.Random(10)
     now = datetime.now(UTC)
     sources = ("github", "jira", "pagerduty")
     incident_rows, review_rows, lesson_rows, label_rows = [], [], [], []
     for number in range(1, count + 1):
         source = sources[number % 3]
-        incident = {"github": f"github:acme/web#{number}", "jira": f"jira:OPS-{number}",
-                    "pagerduty": f"pagerduty:P{number:07d}"}[source]
+        incident = {
+            "github": f"github:acme/web#{number}",
+            "jira": f"jira:OPS-{number}",
+            "pagerduty": f"pagerduty:P{number:07d}",
+        }[source]
         review = f"github:acme/postmortems#{number}" if number % 2 else f"jira:PIR-{number}"
         closed = now - timedelta(days=365 * number / count, hours=rng.random() * 24)
         captured = closed + timedelta(hours=2 + rng.random() * 200)
         title = " ".join(rng.choices(DOMAIN, k=rng.randint(3, 6))).capitalize()
-        incident_rows.append(dict(ref=incident, title=title, url=f"https://tracker.example/{number}", body="",
-                                  priority="P2", urgency="high", service=rng.choice(SERVICES), responders=[],
-                                  opened_at=closed - timedelta(hours=1), closed_at=closed, recorded_at=closed))
-        review_rows.append(dict(incident_ref=incident, ref=review, url=f"https://tracker.example/r{number}",
-                                template=None, status="closed" if number % 5 else "open",
-                                due_on=(closed + timedelta(days=5)).date(), opened_at=closed + timedelta(minutes=1),
-                                closed_at=None))
+        incident_rows.append(
+            dict(
+                ref=incident,
+                title=title,
+                url=f"https://tracker.example/{number}",
+                body="",
+                priority="P2",
+                urgency="high",
+                service=rng.choice(SERVICES),
+                responders=[],
+                opened_at=closed - timedelta(hours=1),
+                closed_at=closed,
+                recorded_at=closed,
+            )
+        )
+        review_rows.append(
+            dict(
+                incident_ref=incident,
+                ref=review,
+                url=f"https://tracker.example/r{number}",
+                template=None,
+                status="closed" if number % 5 else "open",
+                due_on=(closed + timedelta(days=5)).date(),
+                opened_at=closed + timedelta(minutes=1),
+                closed_at=None,
+            )
+        )
         label_rows += [dict(incident_ref=incident, label=label) for label in rng.sample(LABELS, 2)]
         if number % 10 == 0:
             continue  # a review without a lesson yet
         sections = {name: " ".join(sentence(rng, 12) for _ in range(5)) for name in search.SECTION_COLUMNS}
-        lesson_rows.append(dict(review_ref=review, incident_ref=incident, incident_title=title,
-                                incident_url=f"https://tracker.example/{number}", priority="P2",
-                                review_url=f"https://tracker.example/r{number}", other_sections={}, digest=str(number),
-                                incident_closed_at=closed, captured_at=captured, updated_at=captured,
-                                seconds_to_lesson=int((captured - closed).total_seconds()), **sections))
+        lesson_rows.append(
+            dict(
+                review_ref=review,
+                incident_ref=incident,
+                incident_title=title,
+                incident_url=f"https://tracker.example/{number}",
+                priority="P2",
+                review_url=f"https://tracker.example/r{number}",
+                other_sections={},
+                digest=str(number),
+                incident_closed_at=closed,
+                captured_at=captured,
+                updated_at=captured,
+                seconds_to_lesson=int((captured - closed).total_seconds()),
+                **sections,
+            )
+        )
     with engine.begin() as connection:
-        for table, rows in ((incidents, incident_rows), (reviews, review_rows), (incident_labels, label_rows),
-                            (lessons, lesson_rows)):
+        for table, rows in (
+            (incidents, incident_rows),
+            (reviews, review_rows),
+            (incident_labels, label_rows),
+            (lessons, lesson_rows),
+        ):
             for start in range(0, len(rows), 1000):
-                connection.execute(insert(table), rows[start:start + 1000])
+                connection.execute(insert(table), rows[start : start + 1000])
         if engine.dialect.name == "sqlite":  # PostgreSQL's column fills itself
             for row in connection.execute(lessons.select()).mappings():
                 search.index_lesson(connection, row["id"], row)
@@ -178,29 +321,42 @@ def run(store: str, count: int, requests: int) -> None:
     redis = Redis.from_url(REDIS_URL)
     redis.flushdb()
     try:
-        settings = load_settings({"DATABASE_URL": database_url, "REDIS_URL": REDIS_URL,
-                                  "LESSONLOOP_LOG_LEVEL": "warning"}, config_file=None)
+        settings = load_settings(
+            {"DATABASE_URL": database_url, "REDIS_URL": REDIS_URL, "LESSONLOOP_LOG_LEVEL": "warning"}, config_file=None
+        )
         engine = make_engine(database_url)
         migrate.upgrade(engine)
         started = time.perf_counter()
         fill(engine, count)
-        print(f"{store}: filled {count} reviews ({count - count // 10} lessons) in {time.perf_counter() - started:.1f} s")
+        print(
+            f"{store}: filled {count} reviews ({count - count // 10} lessons) in {time.perf_counter() - started:.1f} s"
+        )
         app = create_app(settings, Runtime.build(settings))
         server = make_server("127.0.0.1", 0, app, threaded=True)
         thread = threading.Thread(target=server.serve_forever, daemon=True)
         thread.start()
         paths = [
-            "/lessons", "/lessons?page=300", "/lessons?source=jira&label=sev1",
-            "/lessons?q=deploy", "/lessons?q=resolver", "/lessons?q=resolver+timeout", "/lessons?q=failover",
-            "/lessons?q=deploy&service=checkout&from=2026-01-01", "/lessons?q=nomatchword",
-            "/api/v1/lessons?q=resolver+timeout", "/insights", "/metrics",
+            "/lessons",
+            "/lessons?page=300",
+            "/lessons?source=jira&label=sev1",
+            "/lessons?q=deploy",
+            "/lessons?q=resolver",
+            "/lessons?q=resolver+timeout",
+            "/lessons?q=failover",
+            "/lessons?q=deploy&service=checkout&from=2026-01-01",
+            "/lessons?q=nomatchword",
+            "/api/v1/lessons?q=resolver+timeout",
+            "/insights",
+            "/metrics",
         ]
         measure_once(server.server_port, "/insights")  # warm the process up, then drop the cached figures
         started = time.perf_counter()
         app.extensions.pop("lessonloop_cache", None)
         measure_once(server.server_port, "/insights")
-        print(f"{store}: /insights computed (not from its one-minute cache): "
-              f"{(time.perf_counter() - started) * 1000:.0f} ms")
+        print(
+            f"{store}: /insights computed (not from its one-minute cache): "
+            f"{(time.perf_counter() - started) * 1000:.0f} ms"
+        )
         timings = measure(server.server_port, paths, requests)
         server.shutdown()
         thread.join(timeout=5)
@@ -208,8 +364,10 @@ def run(store: str, count: int, requests: int) -> None:
         for path, values in timings.items():
             print(f"{path:<55} {statistics.median(values):8.1f} {p95(values):8.1f}")
         related = related_lessons_timings(engine, requests)
-        print(f"{'related lessons for a new incident (no HTTP)':<55} {statistics.median(related):8.1f} "
-              f"{p95(related):8.1f}")
+        print(
+            f"{'related lessons for a new incident (no HTTP)':<55} {statistics.median(related):8.1f} "
+            f"{p95(related):8.1f}"
+        )
         engine.dispose()
     finally:
         redis.flushdb()
@@ -217,7 +375,7 @@ def run(store: str, count: int, requests: int) -> None:
             cleanup()
 
 
-def related_lessons_timings(engine, requests: int) -> list[float]:  # type: ignore[no-untyped-def]
+def related_lessons_timings(engine, requests: int) -> list[float]:
     """What a review's opening spends finding past lessons like its incident (issue: < 50 ms)."""
     from service.lesson.related import telling
     from service.store import lessons

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 
-from pydantic import BaseModel, ConfigDict, field_validator
+from pydantic import BaseModel, ConfigDict, ValidationInfo, field_validator
 
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _IDS = {
@@ -31,8 +31,8 @@ class Accounts(BaseModel):
 
     @field_validator("github", "jira", "pagerduty")
     @classmethod
-    def _well_formed(cls, value: str | None, info) -> str | None:  # type: ignore[no-untyped-def]
-        pattern, what = _IDS[info.field_name]
+    def _well_formed(cls, value: str | None, info: ValidationInfo) -> str | None:
+        pattern, what = _IDS[info.field_name or ""]
         if value is not None and not pattern.match(value):
             raise ValueError(f"{value!r} is not {what}")
         return value

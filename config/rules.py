@@ -84,8 +84,9 @@ class Rule(BaseModel):
     followup_due_days: int | None = Field(None, ge=0, le=3650)
     """Days after the lesson its follow-ups are due; unset: ``[followups] due_days``."""
 
-    @field_validator("labels", "issue_types", "priorities", "urgency", "services", "projects", "review_labels",
-                     mode="before")
+    @field_validator(
+        "labels", "issue_types", "priorities", "urgency", "services", "projects", "review_labels", mode="before"
+    )
     @classmethod
     def _one_or_many(cls, value: object) -> object:
         return (value,) if isinstance(value, str) else value
@@ -113,7 +114,7 @@ class Rule(BaseModel):
     def _pagerduty_needs_a_target(self) -> Rule:
         if self.source == "pagerduty" and self.review is None:
             raise ValueError(
-                "PagerDuty has no tasks: a pagerduty rule needs review = \"jira:KEY\" or \"github:owner/repo\""
+                'PagerDuty has no tasks: a pagerduty rule needs review = "jira:KEY" or "github:owner/repo"'
             )
         return self
 

@@ -94,8 +94,10 @@ class GitHubSettings(_Strict):
         try:
             load_pem_private_key(text.encode("utf-8"), password=None)
         except (ValueError, TypeError) as error:
-            raise ValueError(f"LESSONLOOP_GITHUB_APP_PRIVATE_KEY: not a PEM private key without a passphrase "
-                             f"({str(error).splitlines()[0] if str(error) else type(error).__name__})") from None
+            raise ValueError(
+                f"LESSONLOOP_GITHUB_APP_PRIVATE_KEY: not a PEM private key without a passphrase "
+                f"({str(error).splitlines()[0] if str(error) else type(error).__name__})"
+            ) from None
         return SecretStr(text)
 
     @model_validator(mode="after")
@@ -275,10 +277,15 @@ class WebSettings(_Strict):
     @model_validator(mode="after")
     def _oidc_complete(self) -> WebSettings:
         if self.auth == "oidc":
-            missing = [name for name, value in (("LESSONLOOP_OIDC_ISSUER", self.oidc_issuer),
-                                                ("LESSONLOOP_OIDC_CLIENT_ID", self.oidc_client_id),
-                                                ("LESSONLOOP_OIDC_CLIENT_SECRET", self.oidc_client_secret))
-                       if value is None]
+            missing = [
+                name
+                for name, value in (
+                    ("LESSONLOOP_OIDC_ISSUER", self.oidc_issuer),
+                    ("LESSONLOOP_OIDC_CLIENT_ID", self.oidc_client_id),
+                    ("LESSONLOOP_OIDC_CLIENT_SECRET", self.oidc_client_secret),
+                )
+                if value is None
+            ]
             if missing:
                 raise ValueError(f"LESSONLOOP_AUTH=oidc needs {', '.join(missing)}")
         return self
@@ -313,7 +320,9 @@ class Settings(_Strict):
         if v.startswith(("redis://", "rediss://")):
             database = urlsplit(v).path.strip("/")
             if database and not database.isdigit():
-                raise ValueError(f"the database after the host must be a number (redis://HOST:6379/0), got {database!r}")
+                raise ValueError(
+                    f"the database after the host must be a number (redis://HOST:6379/0), got {database!r}"
+                )
         return v
 
     @field_validator("people")
@@ -378,16 +387,22 @@ class Settings(_Strict):
             )
         for source in self.enabled_sources:
             if source != "pagerduty" and not self.rules_for(source):
-                notes.append(f"{source} is enabled but no rule selects its incidents: {source} deliveries get no review")
-        for source in sorted({rule.source for rule in self.rules} | {
-                rule.target.source if rule.target else rule.source for rule in self.rules}):
+                notes.append(
+                    f"{source} is enabled but no rule selects its incidents: {source} deliveries get no review"
+                )
+        for source in sorted(
+            {rule.source for rule in self.rules}
+            | {rule.target.source if rule.target else rule.source for rule in self.rules}
+        ):
             if not self.has_api_credentials(source):
-                notes.append(f"the rules need the {source} API (to open reviews or comment on incidents), "
-                             f"but its credentials are not set: {API_CREDENTIALS[source]}")
+                notes.append(
+                    f"the rules need the {source} API (to open reviews or comment on incidents), "
+                    f"but its credentials are not set: {API_CREDENTIALS[source]}"
+                )
         if "pagerduty" in self.enabled_sources and not self.rules_for("pagerduty"):
             notes.append(
-                "PagerDuty has no tasks: add a [[rules]] entry with source = \"pagerduty\" and "
-                "review = \"jira:KEY\" or \"github:owner/repo\" to say where its reviews go"
+                'PagerDuty has no tasks: add a [[rules]] entry with source = "pagerduty" and '
+                'review = "jira:KEY" or "github:owner/repo" to say where its reviews go'
             )
         return notes
 
@@ -404,7 +419,7 @@ def webhook_secret_env(source: str) -> str:
 
 
 def _http_url(value: str) -> str:
-    if not value.startswith(("http://", "https://")) or "://" == value[-3:]:
+    if not value.startswith(("http://", "https://")) or value[-3:] == "://":
         raise ValueError(f"must be an http(s) URL, got {value!r}")
     return value.rstrip("/")
 
@@ -456,8 +471,17 @@ _ENV_BY_PATH = {path: name for name, (path, _) in _ENV.items()}
 
 # keys the file may hold, per table; everything else in the file is a mistake worth a clear error
 _FILE_TABLES = {
-    "server": {"max_body_bytes", "sweep_seconds", "job_timeout_seconds", "read_timeout_seconds", "log_level",
-               "log_format", "retry_seconds", "keep_bodies_days", "worker_processes"},
+    "server": {
+        "max_body_bytes",
+        "sweep_seconds",
+        "job_timeout_seconds",
+        "read_timeout_seconds",
+        "log_level",
+        "log_format",
+        "retry_seconds",
+        "keep_bodies_days",
+        "worker_processes",
+    },
     "rate_limits": {"max_wait_seconds", "time_scale"},
     "github": {"api_url", "web_url", "writes_per_minute", "writes_per_hour"},
     "jira": {"url", "email", "requests_per_minute"},
@@ -527,8 +551,16 @@ def _read_file(path: Path, named_by: str) -> dict[str, Any]:
             if not isinstance(value, dict):
                 raise SettingsError(f"{path}: [{key}] must be a table")
             for sub in value:
-                if (key, sub) in _SECRET_PATHS or sub in {"token", "api_token", "pat", "webhook_secret", "secret",
-                                                          "oidc_client_secret", "session_key", "metrics_token"}:
+                if (key, sub) in _SECRET_PATHS or sub in {
+                    "token",
+                    "api_token",
+                    "pat",
+                    "webhook_secret",
+                    "secret",
+                    "oidc_client_secret",
+                    "session_key",
+                    "metrics_token",
+                }:
                     raise SettingsError(
                         f"{path}: [{key}] {sub}: secrets are read only from the environment "
                         f"(or a file it names with *_FILE), never from the config file"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from flask import Flask, jsonify
+from flask.typing import ResponseReturnValue
 from sqlalchemy import text
 from werkzeug.exceptions import HTTPException
 
@@ -36,11 +37,11 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> Flask:
     web.install(app, settings, lambda: _session_key(settings, app.extensions["lessonloop"]))
 
     @app.get("/healthz")
-    def healthz():  # type: ignore[no-untyped-def]
+    def healthz() -> ResponseReturnValue:
         return jsonify(status="ok")
 
     @app.get("/readyz")
-    def readyz():  # type: ignore[no-untyped-def]
+    def readyz() -> ResponseReturnValue:
         rt: Runtime = app.extensions["lessonloop"]
         checks = {"redis": "ok", "store": "ok"}
         breaker = redis_breaker.of(app)
@@ -62,15 +63,15 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> Flask:
         return jsonify(status="ready" if ready else "not ready", checks=checks), 200 if ready else 503
 
     @app.errorhandler(HTTPException)
-    def http_error(error: HTTPException):  # type: ignore[no-untyped-def]
+    def http_error(error: HTTPException) -> ResponseReturnValue:
         reasons = {
             413: f"body larger than {settings.server.max_body_bytes} bytes (LESSONLOOP_MAX_BODY_BYTES)",
         }
         reason = reasons.get(error.code or 500, error.description)
-        return jsonify(status="error", reason=reason), error.code
+        return jsonify(status="error", reason=reason), error.code or 500
 
     @app.errorhandler(Exception)
-    def unexpected(error: Exception):  # type: ignore[no-untyped-def]
+    def unexpected(error: Exception) -> ResponseReturnValue:
         # never a stack trace or a secret on an error page; the log has the details
         log.exception("unhandled error", error_type=type(error).__name__)
         return jsonify(status="error", reason="internal error; see the service log"), 500

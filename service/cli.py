@@ -56,12 +56,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"lessonloop: {error}", file=sys.stderr)
         return EXIT_UNAVAILABLE
     except RedisError as error:
-        print(f"lessonloop: Redis at {_safe_redis(settings)} (REDIS_URL) did not answer: "
-              f"{type(error).__name__}: {_first_line(error)}", file=sys.stderr)
+        print(
+            f"lessonloop: Redis at {_safe_redis(settings)} (REDIS_URL) did not answer: "
+            f"{type(error).__name__}: {_first_line(error)}",
+            file=sys.stderr,
+        )
         return EXIT_UNAVAILABLE
     except SQLAlchemyError as error:
-        print(f"lessonloop: the store at {_safe_db(settings)} (DATABASE_URL) did not answer: "
-              f"{type(error).__name__}: {_first_line(error)}", file=sys.stderr)
+        print(
+            f"lessonloop: the store at {_safe_db(settings)} (DATABASE_URL) did not answer: "
+            f"{type(error).__name__}: {_first_line(error)}",
+            file=sys.stderr,
+        )
         return EXIT_UNAVAILABLE
 
 
@@ -79,8 +85,13 @@ def _parser() -> argparse.ArgumentParser:
 
     serve = commands.add_parser("serve", help="web and worker together: the single-machine way to run it")
     web_options(serve)
-    serve.add_argument("--worker-processes", type=int, default=None, metavar="N",
-                       help="worker processes beside the web (default: [server] worker_processes, 2)")
+    serve.add_argument(
+        "--worker-processes",
+        type=int,
+        default=None,
+        metavar="N",
+        help="worker processes beside the web (default: [server] worker_processes, 2)",
+    )
     serve.set_defaults(run=_serve)
 
     web = commands.add_parser("web", help="the webhook receiver alone (waitress)")
@@ -111,8 +122,9 @@ def _parser() -> argparse.ArgumentParser:
     importing.add_argument("--label", help="the label past reviews carry (default: [review] labels' first)")
     importing.add_argument("--jql", help="jira: the query that finds past reviews (instead of project and label)")
     importing.add_argument("--dry-run", action="store_true", help="say what would be imported; keep nothing")
-    importing.add_argument("--share", action="store_true",
-                           help="also post each imported lesson on its incident and related items")
+    importing.add_argument(
+        "--share", action="store_true", help="also post each imported lesson on its incident and related items"
+    )
     importing.set_defaults(run=_import)
 
     lessons_command = commands.add_parser("lessons", help="the learning log: list, show, search, export, stats, lint")
@@ -135,15 +147,23 @@ def _parser() -> argparse.ArgumentParser:
     stats.add_argument("--days", type=int, default=90, help="reviews opened in the last DAYS days (default 90)")
     stats.add_argument("--format", choices=("text", "json"), default="text")
     stats.set_defaults(run=_lessons_stats)
-    lint = actions.add_parser("lint", help="sentences that put a person, not a process, at the centre",
-                              description="Print each sentence that puts a person rather than a process at "
-                              "the centre, with a question about the conditions to ask instead. Exit 1 when "
-                              "it found any, 0 when none, 2 on input it cannot read.")
-    lint.add_argument("file", nargs="?", default="-", metavar="FILE",
-                      help="lesson text to read (default, or -: standard input)")
+    lint = actions.add_parser(
+        "lint",
+        help="sentences that put a person, not a process, at the centre",
+        description="Print each sentence that puts a person rather than a process at "
+        "the centre, with a question about the conditions to ask instead. Exit 1 when "
+        "it found any, 0 when none, 2 on input it cannot read.",
+    )
+    lint.add_argument(
+        "file", nargs="?", default="-", metavar="FILE", help="lesson text to read (default, or -: standard input)"
+    )
     lint.add_argument("--format", choices=("text", "json"), default="text")
-    lint.add_argument("--markup", choices=("markdown", "jira", "plain"), default="markdown",
-                      help="what the text is written in (default markdown)")
+    lint.add_argument(
+        "--markup",
+        choices=("markdown", "jira", "plain"),
+        default="markdown",
+        help="what the text is written in (default markdown)",
+    )
     lint.set_defaults(run=_lessons_lint)
 
     followups_command = commands.add_parser("followups", help="the follow-ups of every lesson and their state")
@@ -183,8 +203,10 @@ def _followups_list(settings: Settings, args: argparse.Namespace) -> int:
         state = str(row["state"]) if row["origin"] != followups.NOT_OPENED else "not opened"
         due = str(row["due_on"] or "-")
         ref = str(row["ref"] or "-")
-        print(f"{ref:<32}  {state:<10}  due {due:<10}  {row['age_days']:>4} d  "
-              f"{row['review']}  {_one_line(str(row['lesson']))}: {_one_line(str(row['text']))[:80]}")
+        print(
+            f"{ref:<32}  {state:<10}  due {due:<10}  {row['age_days']:>4} d  "
+            f"{row['review']}  {_one_line(str(row['lesson']))}: {_one_line(str(row['text']))[:80]}"
+        )
     return 0
 
 
@@ -200,8 +222,10 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
     redis_process = local_redis.ensure(settings.redis_url)
     migrate.upgrade(Runtime.build(settings).engine)
     base = [sys.executable, "-m", "service.cli", *_config_args(args)]
-    web = subprocess.Popen([*base, "web", "--host", args.host, "--port", str(args.port),
-                            "--threads", str(args.threads)], start_new_session=True)
+    web = subprocess.Popen(
+        [*base, "web", "--host", args.host, "--port", str(args.port), "--threads", str(args.threads)],
+        start_new_session=True,
+    )
     count = args.worker_processes or settings.server.worker_processes
     supervisors = [_WorkerSupervisor([*base, "worker"]) for _ in range(max(1, count))]
     for supervisor in supervisors:
@@ -211,9 +235,12 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
         signal.signal(signum, lambda *_: stop.set())
     sources = ", ".join(settings.enabled_sources) or (
         "none enabled: set LESSONLOOP_GITHUB_WEBHOOK_SECRET, LESSONLOOP_JIRA_WEBHOOK_SECRET or "
-        "LESSONLOOP_PAGERDUTY_WEBHOOK_SECRET to enable a source")
-    print(f"lessonloop: listening on http://{args.host}:{args.port} (store {_safe_db(settings)}, "
-          f"sources: {sources})", file=sys.stderr)
+        "LESSONLOOP_PAGERDUTY_WEBHOOK_SECRET to enable a source"
+    )
+    print(
+        f"lessonloop: listening on http://{args.host}:{args.port} (store {_safe_db(settings)}, sources: {sources})",
+        file=sys.stderr,
+    )
     code = 0
     try:
         while not stop.wait(0.5):
@@ -344,21 +371,24 @@ def _check(settings: Settings, args: argparse.Namespace) -> int:
     if settings.marker_keys:
         print(f"markers: signed with LESSONLOOP_MARKER_KEY ({len(settings.marker_keys)} key(s); the first signs)")
     else:
-        print("markers: signed with the key generated once and kept in the store (set LESSONLOOP_MARKER_KEY "
-              "to manage it yourself)")
+        print(
+            "markers: signed with the key generated once and kept in the store (set LESSONLOOP_MARKER_KEY "
+            "to manage it yourself)"
+        )
     if settings.people:
-        print(f"people: {len(settings.people)} mapped across trackers (ids checked for their form; the accounts "
-              "themselves are not looked up: none of the API paths lessonloop calls looks up users)")
+        print(
+            f"people: {len(settings.people)} mapped across trackers (ids checked for their form; the accounts "
+            "themselves are not looked up: none of the API paths lessonloop calls looks up users)"
+        )
     if args.online:
         problems += _check_online(settings)
     return 1 if problems else 0
 
 
 def _check_online(settings: Settings) -> int:
+    from service.markers import MarkerKeys
     from service.trackers.errors import TrackerError
     from service.trackers.registry import build_clients
-
-    from service.markers import MarkerKeys
 
     problems = 0
     # only identities are asked for here and nothing is written, so no marker is ever signed
@@ -384,8 +414,10 @@ def _check_github_app(settings: Settings, client: object) -> int:
 
     assert isinstance(client, GitHubClient) and client.app is not None
     app = client.app
-    wanted = sorted({rule.target.container for rule in settings.rules if rule.target and rule.target.source == "github"}
-                    | {project for rule in settings.rules if rule.source == "github" for project in rule.projects})
+    wanted = sorted(
+        {rule.target.container for rule in settings.rules if rule.target and rule.target.source == "github"}
+        | {project for rule in settings.rules if rule.source == "github" for project in rule.projects}
+    )
     installations: dict[int, list[str]] = {}
     problems = 0
     if app.installation_id is not None:
@@ -409,8 +441,11 @@ def _check_github_app(settings: Settings, client: object) -> int:
 
 
 def _api_url(settings: Settings, source: str) -> str:
-    return {"github": settings.github.api_url, "jira": settings.jira.url or "-",
-            "pagerduty": settings.pagerduty.api_url}.get(source, "-")
+    return {
+        "github": settings.github.api_url,
+        "jira": settings.jira.url or "-",
+        "pagerduty": settings.pagerduty.api_url,
+    }.get(source, "-")
 
 
 def _replay(settings: Settings, args: argparse.Namespace) -> int:
@@ -427,28 +462,42 @@ def _replay(settings: Settings, args: argparse.Namespace) -> int:
             print(f"lessonloop: no recorded delivery {name}", file=sys.stderr)
             return 1
         if deliveries.is_pruned(found):
-            print(f"lessonloop: delivery {name} cannot be replayed: its body was dropped "
-                  f"({_pruned_reason(settings, found)}); only its record is kept", file=sys.stderr)
+            print(
+                f"lessonloop: delivery {name} cannot be replayed: its body was dropped "
+                f"({_pruned_reason(settings, found)}); only its record is kept",
+                file=sys.stderr,
+            )
             return 1
         targets.append(found)
     pruned = [delivery for delivery in targets if deliveries.is_pruned(delivery)]
     for delivery in pruned:  # failed ones, past their keep
-        print(f"lessonloop: skipping delivery {delivery.id}: its body was dropped "
-              f"({_pruned_reason(settings, delivery)})", file=sys.stderr)
+        print(
+            f"lessonloop: skipping delivery {delivery.id}: its body was dropped ({_pruned_reason(settings, delivery)})",
+            file=sys.stderr,
+        )
     targets = [delivery for delivery in targets if not deliveries.is_pruned(delivery)]
     if not targets:
         if args.failed:
             print("nothing to replay")
             return 0
-        print("lessonloop: name deliveries to replay (numbers, or SOURCE:DELIVERY-ID), or use --failed",
-              file=sys.stderr)
+        print(
+            "lessonloop: name deliveries to replay (numbers, or SOURCE:DELIVERY-ID), or use --failed", file=sys.stderr
+        )
         return 2
     for delivery in targets:
         deliveries.reopen(runtime.engine, delivery.id)
-        requeue_delivery(runtime.queue, delivery.id, delivery.event_kind, deliveries.job_id_for(delivery.id),
-                         settings.server.job_timeout_seconds, stale_job_ids=[delivery.job_id])
-        print(f"queued delivery {delivery.id} ({delivery.source} {delivery.event_name}, {delivery.item_ref or '-'})"
-              + (f"; it had failed: {delivery.last_error}" if delivery.last_error else ""))
+        requeue_delivery(
+            runtime.queue,
+            delivery.id,
+            delivery.event_kind,
+            deliveries.job_id_for(delivery.id),
+            settings.server.job_timeout_seconds,
+            stale_job_ids=[delivery.job_id],
+        )
+        print(
+            f"queued delivery {delivery.id} ({delivery.source} {delivery.event_name}, {delivery.item_ref or '-'})"
+            + (f"; it had failed: {delivery.last_error}" if delivery.last_error else "")
+        )
     return 0
 
 
@@ -488,6 +537,8 @@ def _import(settings: Settings, args: argparse.Namespace) -> int:
 
     from service import importer, lesson
     from service.trackers.errors import TrackerError
+    from service.trackers.github import GitHubClient
+    from service.trackers.jira import JiraClient
 
     try:
         source = importer.ImportSource.parse(args.source)
@@ -503,13 +554,15 @@ def _import(settings: Settings, args: argparse.Namespace) -> int:
         else:
             runtime.with_clients()
             client = runtime.client(source.kind)
-            if source.kind == "github":
-                items = client.labelled(source.where, label, since)  # type: ignore[attr-defined]
-            else:
+            if isinstance(client, GitHubClient):
+                items = client.labelled(source.where, label, since)
+            elif isinstance(client, JiraClient):
                 jql = args.jql or f'project = "{source.where}" AND labels = "{label}"'
                 if since is not None and not args.jql:
                     jql += f' AND created >= "{since:%Y/%m/%d}"'
-                items = client.search_items(jql + " ORDER BY created ASC")  # type: ignore[attr-defined]
+                items = client.search_items(jql + " ORDER BY created ASC")
+            else:
+                raise ValueError(f"{source.kind} keeps no reviews to import")
             found = list(importer.from_items(items, runtime.marker_keys()))
     except (ValueError, TrackerError) as error:
         print(f"lessonloop: {error}", file=sys.stderr)
@@ -530,8 +583,11 @@ def _import(settings: Settings, args: argparse.Namespace) -> int:
     tally: dict[str, int] = {"imported": 0, "skipped": 0, "failed": 0}
     progress = sys.stderr.isatty()
     for number, each in enumerate(found, start=1):
-        outcome = each if isinstance(each, importer.Outcome) else importer.import_one(
-            runtime.engine, each, template, source, args.dry_run, related)
+        outcome = (
+            each
+            if isinstance(each, importer.Outcome)
+            else importer.import_one(runtime.engine, each, template, source, args.dry_run, related)
+        )
         tally[outcome.status] += 1
         if progress:
             print(f"\r[{number}/{len(found)}] {outcome.status:<8} {outcome.ref[:60]:<60}", end="", file=sys.stderr)
@@ -569,11 +625,19 @@ def _share_imported(runtime: Runtime, review_ref: str) -> None:
             print(f"  not shared: {incident}: {error}")
             return
         kept = lessons.get(runtime.engine, review_ref)
-        reviews.save_review(runtime.engine, incident_ref=incident, ref=ItemRef.parse(review_ref),
-                            url=kept.review_url if kept else "", template=runtime.settings.review.template,
-                            due_on=None)
-    runtime.queue.enqueue("workers.sync_lesson.resync_review", review_ref,
-                          job_id="share-import-" + hashlib.sha256(review_ref.encode()).hexdigest()[:24])
+        reviews.save_review(
+            runtime.engine,
+            incident_ref=incident,
+            ref=ItemRef.parse(review_ref),
+            url=kept.review_url if kept else "",
+            template=runtime.settings.review.template,
+            due_on=None,
+        )
+    runtime.queue.enqueue(
+        "workers.sync_lesson.resync_review",
+        review_ref,
+        job_id="share-import-" + hashlib.sha256(review_ref.encode()).hexdigest()[:24],
+    )
     print(f"  queued to share: {review_ref} on {incident} and its related items")
 
 
@@ -590,22 +654,23 @@ def _lessons_search(settings: Settings, args: argparse.Namespace) -> int:
     return _print_lessons(found)
 
 
-def _print_lessons(found: list) -> int:  # type: ignore[type-arg]
+def _print_lessons(found: list) -> int:
     if not found:
         print("no lessons")
         return 0
     for item in found:
         took = _duration(item.seconds_to_lesson)
-        print(f"{item.captured_at:%Y-%m-%d}  {item.review_ref:<32}  {item.incident_ref:<32}  {took:>9}  "
-              f"{item.incident_title}")
+        print(
+            f"{item.captured_at:%Y-%m-%d}  {item.review_ref:<32}  {item.incident_ref:<32}  {took:>9}  "
+            f"{item.incident_title}"
+        )
     return 0
 
 
 def _lessons_show(settings: Settings, args: argparse.Namespace) -> int:
+    from service.events import ItemRef
     from service.lesson_export import lesson_markdown
     from service.store import lessons
-
-    from service.events import ItemRef
 
     if not args.ref.startswith("markdown:"):  # an imported Markdown review is named by its path
         try:
@@ -638,8 +703,9 @@ def _related_text(engine: Engine, found: Lesson) -> str:
         return ""
     lines = ["## Related lessons", ""]
     for other in others:
-        learned = first_sentence(other.sections.get("what_we_learned", ""),
-                                 "jira" if other.review_ref.startswith("jira:") else "markdown")
+        learned = first_sentence(
+            other.sections.get("what_we_learned", ""), "jira" if other.review_ref.startswith("jira:") else "markdown"
+        )
         lines.append(f"- {other.incident_title or other.review_ref} ({other.review_ref}): {learned}")
     return "\n".join(lines) + "\n"
 
@@ -651,8 +717,9 @@ def _reach_text(settings: Settings, engine: Engine, found: Lesson) -> str:
 
     lines = ["## Shared on", ""]
     lines += [f"- {ref}" for ref in posted_on(engine, found.review_ref)] or ["- nowhere yet"]
-    reach = lesson_reach(engine, ItemRef.parse(found.incident_ref), ItemRef.parse(found.review_ref),
-                         settings.lesson.max_related_items)
+    reach = lesson_reach(
+        engine, ItemRef.parse(found.incident_ref), ItemRef.parse(found.review_ref), settings.lesson.max_related_items
+    )
     if reach.beyond:
         lines += ["", f"## Not shared (over [lesson] max_related_items = {settings.lesson.max_related_items})", ""]
         lines += [f"- {ref}" for ref in reach.beyond]
@@ -662,7 +729,6 @@ def _reach_text(settings: Settings, engine: Engine, found: Lesson) -> str:
 def _lessons_export(settings: Settings, args: argparse.Namespace) -> int:
     from service.lesson_export import export_json, export_markdown
     from service.store import followups, lessons
-
 
     engine = _migrated(settings).engine
     everything = lessons.listing(engine, limit=1_000_000)
@@ -732,15 +798,25 @@ def _lessons_lint(settings: Settings | None, args: argparse.Namespace) -> int:
         print(f"lessonloop: {error}", file=sys.stderr)
         return 2
     if args.format == "json":
-        print(json.dumps({"findings": [finding.as_dict() for finding in findings], "count": len(findings)},
-                         indent=2, ensure_ascii=False))
+        print(
+            json.dumps(
+                {"findings": [finding.as_dict() for finding in findings], "count": len(findings)},
+                indent=2,
+                ensure_ascii=False,
+            )
+        )
     else:
-        groups = [f"line {f.line}: {f.sentence}\n  rule: {f.rule} (\"{f.matched}\")\n  ask:  {f.suggestion}"
-                  for f in findings]
+        groups = [
+            f'line {f.line}: {f.sentence}\n  rule: {f.rule} ("{f.matched}")\n  ask:  {f.suggestion}' for f in findings
+        ]
         if groups:
             print("\n\n".join(groups))
-        print(f"{len(findings)} sentence{'s' if len(findings) != 1 else ''} to reconsider" if findings
-              else "no blaming language found", file=sys.stderr)
+        print(
+            f"{len(findings)} sentence{'s' if len(findings) != 1 else ''} to reconsider"
+            if findings
+            else "no blaming language found",
+            file=sys.stderr,
+        )
     return 1 if findings else 0
 
 
@@ -784,8 +860,9 @@ def _masked(settings: Settings) -> dict[str, object]:
     data["database_url"] = _safe_db(settings)
     data["redis_url"] = _safe_redis(settings)
     data["enabled_sources"] = list(settings.enabled_sources)
-    data["rules"] = [rule.model_dump(exclude_none=True, exclude_defaults=True) | {"source": rule.source}
-                     for rule in settings.rules]
+    data["rules"] = [
+        rule.model_dump(exclude_none=True, exclude_defaults=True) | {"source": rule.source} for rule in settings.rules
+    ]
     return data
 
 

@@ -10,7 +10,7 @@ import re
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
-from typing import Literal
+from typing import Literal, cast
 
 Source = Literal["github", "jira", "pagerduty"]
 
@@ -44,10 +44,8 @@ class ItemRef:
         text = text.strip()
         if _GITHUB_REF.match(text) or _JIRA_REF.match(text) or _PAGERDUTY_REF.match(text):
             source, key = text.split(":", 1)
-            return cls(source, key)  # type: ignore[arg-type]
-        raise ValueError(
-            f"not an item ref: {text!r} (expected github:owner/repo#N, jira:KEY-N or pagerduty:ID)"
-        )
+            return cls(cast(Source, source), key)
+        raise ValueError(f"not an item ref: {text!r} (expected github:owner/repo#N, jira:KEY-N or pagerduty:ID)")
 
     @classmethod
     def github(cls, repository: str, number: int) -> ItemRef:

@@ -77,8 +77,15 @@ def from_items(items: list[Item], keys: markers.MarkerKeys | None) -> Iterator[C
         if keys is not None:
             marker = keys.find_kind(item.body, markers.container_of(item.ref.source, item.ref.project), markers.REVIEW)
             incident = (marker.get("incident") or "") if marker else ""
-        yield Candidate(str(item.ref), item.title, item.url, item.body, item.closed_at or item.created_at,
-                        "jira" if item.ref.source == "jira" else "markdown", incident)
+        yield Candidate(
+            str(item.ref),
+            item.title,
+            item.url,
+            item.body,
+            item.closed_at or item.created_at,
+            "jira" if item.ref.source == "jira" else "markdown",
+            incident,
+        )
 
 
 def from_markdown(folder: Path) -> Iterator[Candidate | Outcome]:
@@ -122,8 +129,14 @@ def other_notes(text: str, template: lesson.LessonTemplate, markup: Literal["mar
     return "\n".join(kept).strip()
 
 
-def import_one(engine: Engine, candidate: Candidate, template: lesson.LessonTemplate, source: ImportSource,
-               dry_run: bool, related: Callable[[Candidate], None]) -> Outcome:
+def import_one(
+    engine: Engine,
+    candidate: Candidate,
+    template: lesson.LessonTemplate,
+    source: ImportSource,
+    dry_run: bool,
+    related: Callable[[Candidate], None],
+) -> Outcome:
     """Keep one past review in the learning log, unless it is there already or holds no lesson.
     Its incident is the one its marker names, else the review itself (an item the text merely
     mentions may be a follow-up as well as the incident: ``related`` records those as links)."""
@@ -140,12 +153,25 @@ def import_one(engine: Engine, candidate: Candidate, template: lesson.LessonTemp
     missing = f" (missing: {', '.join(parsed.missing)})" if parsed.missing else ""
     if dry_run:
         return Outcome(candidate.ref, "imported", f"would be imported{missing}")
-    lessons.save(engine, review_ref=candidate.ref, incident_ref=incident, incident_title=candidate.title,
-                 incident_url=candidate.url, priority="", review_url=candidate.url, sections=sections,
-                 digest=lesson.lesson_digest(sections), incident_closed_at=None, captured_at=candidate.written_at)
+    lessons.save(
+        engine,
+        review_ref=candidate.ref,
+        incident_ref=incident,
+        incident_title=candidate.title,
+        incident_url=candidate.url,
+        priority="",
+        review_url=candidate.url,
+        sections=sections,
+        digest=lesson.lesson_digest(sections),
+        incident_closed_at=None,
+        captured_at=candidate.written_at,
+    )
     with begin_write(engine) as connection:
-        connection.execute(insert(engine, imports).values(review_ref=candidate.ref, source=str(source),
-                                                          imported_at=now()).on_conflict_do_nothing())
+        connection.execute(
+            insert(engine, imports)
+            .values(review_ref=candidate.ref, source=str(source), imported_at=now())
+            .on_conflict_do_nothing()
+        )
     related(candidate)
     return Outcome(candidate.ref, "imported", missing.strip(" ()").replace("missing:", "missing") if missing else "")
 

@@ -52,7 +52,7 @@ def safe_url(url: str, schemes: tuple[str, ...] = LINK_SCHEMES) -> str | None:
     match = _SCHEME.match(url)
     if match is None or match.group(1).lower() not in schemes:
         return None
-    rest = url[match.end():]
+    rest = url[match.end() :]
     if match.group(1).lower() in ("http", "https"):
         if not re.match(r"//[^/\s?#@]", rest) and not re.match(r"//[^/\s?#]+@[^/\s?#]", rest):
             return None
@@ -138,10 +138,11 @@ def _md_pieces(text: str) -> list[Piece]:
 def markdown_text(text: str) -> str:
     """``text`` that GitHub shows as it is but reads no mention, HTML tag, link or entity-made
     ``@`` from. Only zero-width spaces are added, so it is safe in and out of code spans."""
+
     def one(match: re.Match[str]) -> str:
         found = match.group(0)
         if found == "&":
-            entity = match.string[match.end():match.string.index(";", match.end()) + 1]
+            entity = match.string[match.end() : match.string.index(";", match.end()) + 1]
             return "&" + ZWSP if "@" in html.unescape("&" + entity) else "&"
         return found + ZWSP
 
@@ -183,7 +184,7 @@ def inert_jira(text: str) -> str:
             if line[:end].strip():
                 out.append(jira_code_block_line(line[:end]))
             out.append("{" + block + "}")
-            line = line[end + len(block) + 2:]
+            line = line[end + len(block) + 2 :]
             block = None
             if not line.strip():
                 continue
@@ -197,7 +198,7 @@ def inert_jira(text: str) -> str:
                 if rest[:end].strip():
                     out.append(jira_code_block_line(rest[:end]))
                 out.append("{" + kind + "}")
-                rest = rest[end + len(kind) + 2:]
+                rest = rest[end + len(kind) + 2 :]
                 if rest.strip():
                     line_out, quotes = _jira_quoted_line(rest, quotes)
                     out.append(line_out)
@@ -220,7 +221,7 @@ def _jira_quoted_line(line: str, quotes: int) -> tuple[str, int]:
     out: list[str] = []
     last = 0
     for match in _JIRA_QUOTE_SPLIT.finditer(line):
-        out.append(jira_inline(line[last:match.start()] + match.group(1)) + _JIRA_QUOTE)
+        out.append(jira_inline(line[last : match.start()] + match.group(1)) + _JIRA_QUOTE)
         last = match.end()
         quotes += 1
     out.append(jira_inline(line[last:]))
@@ -279,6 +280,7 @@ def jira_text(text: str) -> str:
     unless an odd run of them already escapes it, ``[~`` a zero-width space too, and a
     trailing backslash a zero-width space so it cannot escape what follows. ``scheme://`` of a
     scheme other than http(s) is broken so Jira does not auto-link it."""
+
     def one(match: re.Match[str]) -> str:
         slashes, char = match.group(1), match.group(2)
         if not char:  # end of text
@@ -310,7 +312,7 @@ def _pieces(pattern: re.Pattern[str], keep: Callable[[re.Match[str]], list[Piece
     out: list[Piece] = []
     last = 0
     for match in pattern.finditer(text):
-        before = text[last:match.start()]
+        before = text[last : match.start()]
         if (len(before) - len(before.rstrip("\\"))) % 2:
             continue  # escaped: its opener is a character, and what it spans is text
         out.append((False, before))

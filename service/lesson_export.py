@@ -69,17 +69,25 @@ def written_in(lesson: Lesson) -> Markup:
 
 def export_json(lessons: Sequence[Lesson], followups: FollowupsByReview | None = None) -> str:
     followups = followups or {}
-    return json.dumps([lesson_dict(lesson, followups.get(lesson.review_ref, ())) for lesson in lessons],
-                      indent=2, ensure_ascii=False) + "\n"
+    return (
+        json.dumps(
+            [lesson_dict(lesson, followups.get(lesson.review_ref, ())) for lesson in lessons],
+            indent=2,
+            ensure_ascii=False,
+        )
+        + "\n"
+    )
 
 
 def lesson_markdown(lesson: Lesson, followups: Sequence[Followup] = ()) -> str:
     lines = [
         f"## {lesson.incident_title or lesson.incident_ref}",
         "",
-        f"- Incident: [{lesson.incident_ref}]({lesson.incident_url})" if lesson.incident_url
+        f"- Incident: [{lesson.incident_ref}]({lesson.incident_url})"
+        if lesson.incident_url
         else f"- Incident: {lesson.incident_ref}",
-        f"- Review: [{lesson.review_ref}]({lesson.review_url})" if lesson.review_url
+        f"- Review: [{lesson.review_ref}]({lesson.review_url})"
+        if lesson.review_url
         else f"- Review: {lesson.review_ref}",
     ]
     if lesson.priority:

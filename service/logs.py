@@ -42,9 +42,13 @@ def configure(level: str = "info", fmt: str = "auto", secrets: Iterable[str] = (
     )
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(
-        structlog.stdlib.ProcessorFormatter(foreign_pre_chain=shared, processors=[
-            structlog.stdlib.ProcessorFormatter.remove_processors_meta, renderer,
-        ])
+        structlog.stdlib.ProcessorFormatter(
+            foreign_pre_chain=shared,
+            processors=[
+                structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+                renderer,
+            ],
+        )
     )
     root = logging.getLogger()
     root.handlers[:] = [handler]
@@ -80,8 +84,10 @@ def secret_forms(secret: str) -> set[str]:
         for encoded in (quote(value, safe=""), quote_plus(value, safe=""), quote(value)):
             forms |= {encoded, re.sub(r"%[0-9A-F]{2}", lambda m: m.group(0).lower(), encoded)}
         raw = value.encode("utf-8")
-        forms |= {base64.b64encode(raw).decode("ascii").rstrip("="),
-                  base64.urlsafe_b64encode(raw).decode("ascii").rstrip("=")}
+        forms |= {
+            base64.b64encode(raw).decode("ascii").rstrip("="),
+            base64.urlsafe_b64encode(raw).decode("ascii").rstrip("="),
+        }
     return {form for form in forms if len(form) >= MIN_SECRET}
 
 

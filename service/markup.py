@@ -15,7 +15,7 @@ mention, no macro or raw HTML, no link but ``http``/``https``/``mailto``, no mar
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 from service.events import Source
 from service.inert import (
@@ -183,12 +183,17 @@ def _jira_link_text(text: str) -> str:
     return re.sub(r"\\?\[", "(", re.sub(r"\\?\]", ")", text)).replace("|", "/")
 
 
-def _convert_inline(pattern: re.Pattern[str], convert_match, escape_text, text: str) -> str:  # type: ignore[no-untyped-def]
+def _convert_inline(
+    pattern: re.Pattern[str],
+    convert_match: Callable[[re.Match[str]], str],
+    escape_text: Callable[[str], str],
+    text: str,
+) -> str:
     """``text`` with each match of ``pattern`` converted and the text between them escaped."""
     out: list[str] = []
     last = 0
     for match in pattern.finditer(text):
-        out.append(escape_text(text[last:match.start()]))
+        out.append(escape_text(text[last : match.start()]))
         out.append(convert_match(match))
         last = match.end()
     out.append(escape_text(text[last:]))
@@ -235,7 +240,7 @@ def jira_to_markdown(text: str) -> str:
             if line[:end].strip():
                 code.append(line[:end])
             out.extend(_fenced(code, language))
-            line = line[end + len(block) + 2:]
+            line = line[end + len(block) + 2 :]
             block, code = None, []
             if not line.strip():
                 continue
@@ -243,7 +248,7 @@ def jira_to_markdown(text: str) -> str:
             kind, parameters, rest = match.groups()
             end = rest.find("{" + kind + "}")
             if end >= 0:  # {code}x = 1{code} on one line
-                out.append(_prefix(quoting) + "`" + rest[:end] + "`" + _jira_inline_to_md(rest[end + len(kind) + 2:]))
+                out.append(_prefix(quoting) + "`" + rest[:end] + "`" + _jira_inline_to_md(rest[end + len(kind) + 2 :]))
                 continue
             language = _code_language(parameters or "") if kind == "code" else ""
             block = kind
@@ -353,6 +358,7 @@ def _prefix(quoting: bool) -> str:
 
 
 # --- Markdown -> plain text (PagerDuty notes) -------------------------------------------------
+
 
 def markdown_to_plain(text: str) -> str:
     """What a note shows without markup: no heading marks, emphasis or fences; a link as its text

@@ -66,8 +66,11 @@ def summarise_followups(rows: Sequence[Followup], today: date) -> FollowupFigure
     tracked = [row for row in listed if row.tracked]
     done = [row for row in tracked if row.state == "done"]
     dated = [row for row in done if row.due_on is not None and row.done_at is not None]
-    days = sorted((row.done_at - row.created_at).total_seconds() / 86400 for row in done
-                  if row.done_at is not None and row.done_at >= row.created_at)
+    days = sorted(
+        (row.done_at - row.created_at).total_seconds() / 86400
+        for row in done
+        if row.done_at is not None and row.done_at >= row.created_at
+    )
     return FollowupFigures(
         opened=sum(row.origin == "opened" for row in listed),
         adopted=sum(row.origin == "adopted" for row in listed),
@@ -76,8 +79,12 @@ def summarise_followups(rows: Sequence[Followup], today: date) -> FollowupFigure
         not_doing=sum(row.state == "not doing" for row in tracked),
         open=sum(row.state == "open" for row in tracked),
         open_past_due=sum(row.state == "open" and row.due_on is not None and row.due_on < today for row in tracked),
-        done_within_due=(sum(row.done_at.date() <= row.due_on for row in dated  # type: ignore[union-attr, operator]
-                             ) / len(dated)) if dated else None,
+        done_within_due=(
+            sum(row.done_at.date() <= row.due_on for row in dated if row.done_at is not None and row.due_on is not None)
+            / len(dated)
+        )
+        if dated
+        else None,
         median_days_to_done=round(_median(days), 1) if days else None,
     )
 
@@ -87,8 +94,7 @@ def _median(ordered: Sequence[float]) -> float:
     return ordered[middle] if len(ordered) % 2 else (ordered[middle - 1] + ordered[middle]) / 2
 
 
-def summarise(rows: Sequence[ReviewProgress], since: date, today: date,
-              followups: Sequence[Followup] = ()) -> Progress:
+def summarise(rows: Sequence[ReviewProgress], since: date, today: date, followups: Sequence[Followup] = ()) -> Progress:
     captured = [row for row in rows if row.lesson_captured_at is not None]
     by_tracker: dict[str, dict[str, int]] = {}
     for row in rows:
@@ -100,8 +106,7 @@ def summarise(rows: Sequence[ReviewProgress], since: date, today: date,
         reviews_opened=len(rows),
         lessons_captured=len(captured),
         reviews_open=sum(row.status == "open" for row in rows),
-        reviews_overdue=sum(row.status == "open" and row.due_on is not None and row.due_on < today
-                            for row in rows),
+        reviews_overdue=sum(row.status == "open" and row.due_on is not None and row.due_on < today for row in rows),
         close_to_lesson=spread([_seconds(row.incident_closed_at, row.lesson_captured_at) for row in captured]),
         review_to_lesson=spread([_seconds(row.opened_at, row.lesson_captured_at) for row in captured]),
         items_per_lesson=spread([len(row.shared_on) for row in captured]),
@@ -138,6 +143,7 @@ def _source(ref: str) -> str:
 
 # --- as text and as JSON ----------------------------------------------------------------------
 
+
 def render(progress: Progress) -> str:
     rate = progress.capture_rate
     lines = [
@@ -151,20 +157,28 @@ def render(progress: Progress) -> str:
         f"  lesson posted on         {_spread_text(progress.items_per_lesson, lambda n: f'{n} items')}",
     ]
     if progress.comments_by_tracker:
-        lines.append("  lesson comments          "
-                     + ", ".join(f"{tracker} {count}" for tracker, count in progress.comments_by_tracker.items()))
+        lines.append(
+            "  lesson comments          "
+            + ", ".join(f"{tracker} {count}" for tracker, count in progress.comments_by_tracker.items())
+        )
     if progress.by_incident_tracker:
-        lines.append("  by incident tracker      " + "; ".join(
-            f"{tracker} {counts['captured']} of {counts['opened']} captured"
-            for tracker, counts in progress.by_incident_tracker.items()))
+        lines.append(
+            "  by incident tracker      "
+            + "; ".join(
+                f"{tracker} {counts['captured']} of {counts['opened']} captured"
+                for tracker, counts in progress.by_incident_tracker.items()
+            )
+        )
     f = progress.followups
     if f.opened or f.adopted or f.not_opened:
         within = f"{f.done_within_due:.0%}" if f.done_within_due is not None else "-"
         median = f"{f.median_days_to_done:g} days" if f.median_days_to_done is not None else "-"
         lines += [
             f"  follow-ups               {f.opened} opened, {f.adopted} adopted, {f.not_opened} not opened",
-            (f"  follow-ups' state        {f.done} done, {f.not_doing} not doing, {f.open} open "
-             f"({f.open_past_due} past their due date)"),
+            (
+                f"  follow-ups' state        {f.done} done, {f.not_doing} not doing, {f.open} open "
+                f"({f.open_past_due} past their due date)"
+            ),
             f"  follow-ups done          {within} within their due date, median {median} to done",
         ]
     return "\n".join(lines) + "\n"

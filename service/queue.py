@@ -36,9 +36,13 @@ def connect(redis_url: str, *, web: bool = False) -> Redis:
     retries); ``web=True`` gives up after :data:`WEB_TIMEOUT_SECONDS` with no retry (redis-py
     retries timeouts ten times by default, which would hold a request for a minute)."""
     if web:
-        return Redis.from_url(redis_url, socket_connect_timeout=WEB_TIMEOUT_SECONDS,
-                              socket_timeout=WEB_TIMEOUT_SECONDS, retry=Retry(NoBackoff(), 0),
-                              health_check_interval=30)
+        return Redis.from_url(
+            redis_url,
+            socket_connect_timeout=WEB_TIMEOUT_SECONDS,
+            socket_timeout=WEB_TIMEOUT_SECONDS,
+            retry=Retry(NoBackoff(), 0),
+            health_check_interval=30,
+        )
     return Redis.from_url(redis_url, socket_connect_timeout=2, socket_timeout=5, health_check_interval=30)
 
 
@@ -46,8 +50,9 @@ def queue(redis: Redis) -> Queue:
     return Queue(QUEUE_NAME, connection=redis)
 
 
-def enqueue_delivery(q: Queue, delivery_pk: int, event_kind: str, job_id: str, timeout: int,
-                     at: datetime | None = None) -> Job:
+def enqueue_delivery(
+    q: Queue, delivery_pk: int, event_kind: str, job_id: str, timeout: int, at: datetime | None = None
+) -> Job:
     """Save and push the job in one round trip to Redis (RQ alone would take two); with
     ``at``, RQ's scheduler starts it then instead."""
     description = f"{event_kind.replace('_', ' ')}: delivery {delivery_pk}"
@@ -55,11 +60,27 @@ def enqueue_delivery(q: Queue, delivery_pk: int, event_kind: str, job_id: str, t
     if at is not None:
         # enqueue_at reads RQ's options from the keyword arguments, where the timeout is named
         # ``job_timeout``: any other name (``timeout``) would be passed on to the job function
-        return q.enqueue_at(at, function, delivery_pk, job_timeout=timeout, job_id=job_id, result_ttl=RESULT_TTL,
-                            failure_ttl=FAILURE_TTL, description=description)
+        return q.enqueue_at(
+            at,
+            function,
+            delivery_pk,
+            job_timeout=timeout,
+            job_id=job_id,
+            result_ttl=RESULT_TTL,
+            failure_ttl=FAILURE_TTL,
+            description=description,
+        )
     with q.connection.pipeline() as pipeline:
-        job = q.enqueue_call(function, args=(delivery_pk,), timeout=timeout, job_id=job_id, result_ttl=RESULT_TTL,
-                             failure_ttl=FAILURE_TTL, description=description, pipeline=pipeline)
+        job = q.enqueue_call(
+            function,
+            args=(delivery_pk,),
+            timeout=timeout,
+            job_id=job_id,
+            result_ttl=RESULT_TTL,
+            failure_ttl=FAILURE_TTL,
+            description=description,
+            pipeline=pipeline,
+        )
         pipeline.execute()
     return job
 
@@ -72,8 +93,15 @@ def job_state(redis: Redis, job_id: str) -> JobStatus | None:
         return None
 
 
-def requeue_delivery(q: Queue, delivery_pk: int, event_kind: str, job_id: str, timeout: int,
-                     stale_job_ids: Iterable[str] = (), at: datetime | None = None) -> Job:
+def requeue_delivery(
+    q: Queue,
+    delivery_pk: int,
+    event_kind: str,
+    job_id: str,
+    timeout: int,
+    stale_job_ids: Iterable[str] = (),
+    at: datetime | None = None,
+) -> Job:
     """Queue a delivery's job again, after dropping what is left of earlier ones: their job
     records, and their ids in RQ's intermediate list (where a worker that took a job and died
     leaves it, and where RQ's own cleanup would later fail the new copy)."""

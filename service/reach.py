@@ -42,8 +42,13 @@ def lesson_reach(engine: Engine, incident_ref: ItemRef, review_ref: ItemRef, cap
 def posted_on(engine: Engine, review_ref: str) -> list[str]:
     """The items that carry this review's lesson comment, as the store recorded them."""
     with engine.connect() as connection:
-        rows = connection.execute(
-            select(effects.c.item_ref).where(effects.c.kind == LESSON, effects.c.key == review_ref)
-            .order_by(effects.c.id)
-        ).scalars().all()
+        rows = (
+            connection.execute(
+                select(effects.c.item_ref)
+                .where(effects.c.kind == LESSON, effects.c.key == review_ref)
+                .order_by(effects.c.id)
+            )
+            .scalars()
+            .all()
+        )
     return list(rows)

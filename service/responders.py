@@ -29,8 +29,9 @@ def mention(tracker: str, account: str, jira_by_name: bool) -> Mention | None:
     return None
 
 
-def responders(incident: Item, history: History, review_tracker: str, people: Mapping[str, Accounts],
-               jira_by_name: bool) -> list[str]:
+def responders(
+    incident: Item, history: History, review_tracker: str, people: Mapping[str, Accounts], jira_by_name: bool
+) -> list[str]:
     """The people who responded, in the order they first acted, each as a mention where the
     review's tracker knows them and as their name elsewhere."""
     source = incident.ref.source
@@ -50,8 +51,11 @@ def assignee(incident: Item, history: History, review_tracker: str, people: Mapp
     acknowledged), as the same account when both live in one tracker, else through ``[people]``."""
     source = incident.ref.source
     if source == "pagerduty":
-        assigned = [entry.person for entry in sorted(history.entries, key=lambda e: e.at)
-                    if entry.kind == "assign" and entry.person]
+        assigned = [
+            entry.person
+            for entry in sorted(history.entries, key=lambda e: e.at)
+            if entry.kind == "assign" and entry.person
+        ]
         acknowledged = [entry.person for entry in history.entries if entry.kind == "acknowledge" and entry.person]
         person = (assigned or acknowledged or [""])[-1 if assigned else 0]
     else:

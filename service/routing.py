@@ -25,8 +25,12 @@ def select_rule(event: Event, rules: Sequence[Rule]) -> Decision:
         return Decision(None, None, "not a closed incident")
     candidates = [rule for rule in rules if rule.source == event.source]
     if event.source == "pagerduty" and not candidates:
-        return Decision(None, None, "no rule says where PagerDuty reviews go (PagerDuty has no tasks): "
-                                    "add a [[rules]] entry with source = \"pagerduty\" and a review target")
+        return Decision(
+            None,
+            None,
+            "no rule says where PagerDuty reviews go (PagerDuty has no tasks): "
+            'add a [[rules]] entry with source = "pagerduty" and a review target',
+        )
     for index, rule in enumerate(candidates, start=1):
         if _matches(rule, event.item):
             target = rule.target or _beside(event.item)

@@ -36,7 +36,10 @@ class Runtime:
         key the store generated once: the store must be migrated first)."""
         from service.trackers.registry import build_clients
 
-        self.clients = dict(build_clients(self.settings, self.marker_keys(), redis=self.redis))
+        self.clients = {
+            str(source): client
+            for source, client in build_clients(self.settings, self.marker_keys(), redis=self.redis).items()
+        }
         return self
 
     def marker_keys(self) -> MarkerKeys:
@@ -57,12 +60,14 @@ class Runtime:
 
 class MissingCredentials(PermanentTrackerError):
     def __init__(self, source: str) -> None:
-        super().__init__(source, "connect", f"no API credentials for {source}: set {API_CREDENTIALS.get(source, source)}", 0)
+        super().__init__(
+            source, "connect", f"no API credentials for {source}: set {API_CREDENTIALS.get(source, source)}", 0
+        )
 
 
 def all_secrets(settings: Settings) -> list[str]:
     """Every secret value in the settings, for the log redactor."""
-    values = []
+    values: list[str] = []
     for tracker in (settings.github, settings.jira, settings.pagerduty):
         for name in type(tracker).model_fields:
             value = getattr(tracker, name)
@@ -72,6 +77,9 @@ def all_secrets(settings: Settings) -> list[str]:
     if settings.jira.email and settings.jira.api_token is not None:  # what Basic auth base64-encodes
         values.append(f"{settings.jira.email}:{settings.jira.api_token.get_secret_value()}")
     web = settings.web
-    values.extend(item.get_secret_value() for item in (web.oidc_client_secret, web.session_key, web.metrics_token)
-                  if item is not None)
+    values.extend(
+        item.get_secret_value()
+        for item in (web.oidc_client_secret, web.session_key, web.metrics_token)
+        if item is not None
+    )
     return values

@@ -7,13 +7,12 @@ forget the delivery, so we must not.
 
 from __future__ import annotations
 
-from flask import Blueprint, current_app, jsonify, request
+from flask import Blueprint, Response, current_app, jsonify, request
 from redis.exceptions import RedisError
 from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from config.settings import webhook_secret_env
-
 from service import breaker as redis_breaker
 from service import logs
 from service.events import Event, EventKind, UnreadableBody
@@ -28,7 +27,7 @@ blueprint = Blueprint("webhooks", __name__)
 log = logs.get(__name__)
 
 
-def _answer(code: int, status: str, **fields: object):  # type: ignore[no-untyped-def]
+def _answer(code: int, status: str, **fields: object) -> tuple[Response, int]:
     return jsonify(status=status, **fields), code
 
 
@@ -55,41 +54,47 @@ def _enqueue(runtime: Runtime, delivery_pk: int, event_kind: str, job_id: str) -
     :mod:`service.breaker`), so a dead Redis costs one request half a second, not every one."""
     breaker = redis_breaker.of(current_app)
     if not breaker.allow():
-        log.warning("recorded but not queued (Redis failed moments ago); the sweep will enqueue it",
-                    delivery=delivery_pk)
+        log.warning(
+            "recorded but not queued (Redis failed moments ago); the sweep will enqueue it", delivery=delivery_pk
+        )
         return False
     try:
         enqueue_delivery(runtime.queue, delivery_pk, event_kind, job_id, runtime.settings.server.job_timeout_seconds)
     except RedisError as error:
         breaker.failed()
-        log.warning("recorded but not queued; the sweep will enqueue it", delivery=delivery_pk,
-                    error=type(error).__name__)
+        log.warning(
+            "recorded but not queued; the sweep will enqueue it", delivery=delivery_pk, error=type(error).__name__
+        )
         return False
     breaker.succeeded()
     return True
 
 
 @blueprint.post("/webhooks/<source>")
-def receive(source: str):  # type: ignore[no-untyped-def]
+def receive(source: str) -> tuple[Response, int]:
     runtime: Runtime = current_app.extensions["lessonloop"]
     settings = runtime.settings
     adapter = SOURCES.get(source)
     if adapter is None:
         return _answer(404, "error", reason=f"unknown source '{source}': use github, jira or pagerduty")
     if source not in settings.enabled_sources:
-        return _answer(404, "error", reason=f"source '{source}' is not enabled on this server: "
-                                            f"set {webhook_secret_env(source)} to enable it")
+        return _answer(
+            404,
+            "error",
+            reason=f"source '{source}' is not enabled on this server: set {webhook_secret_env(source)} to enable it",
+        )
 
     body = _read_body(settings.server.max_body_bytes)
+    incoming = dict(request.headers)  # the pure parts take a plain mapping (and look names up in any case)
     secrets = [secret.get_secret_value() for secret in settings.webhook_secrets(source)]
     tokens = [token.get_secret_value() for token in settings.automation_tokens(source)]
-    verdict = adapter.verify(body, request.headers, secrets, tokens)
+    verdict = adapter.verify(body, incoming, secrets, tokens)
     if not verdict.ok:
         log.warning("delivery refused", source=source, reason=verdict.reason, remote=request.remote_addr)
         return _answer(401, "error", reason=verdict.reason)
 
     try:
-        event = adapter.parse(body, request.headers)
+        event = adapter.parse(body, incoming)
     except UnreadableBody as error:
         log.warning("delivery unreadable", source=source, reason=str(error))
         return _answer(400, "error", reason=str(error))
@@ -111,7 +116,7 @@ def receive(source: str):  # type: ignore[no-untyped-def]
             reason = f"{event.reason}; not a follow-up lessonloop tracks"
         return _answer(200, "not relevant", reason=reason, event=event.name)
 
-    delivery_id = adapter.delivery_id(request.headers, event) or deliveries.body_digest(body)
+    delivery_id = adapter.delivery_id(incoming, event) or deliveries.body_digest(body)
     item_ref = str(event.item.ref) if event.item else None
     try:
         recorded = deliveries.record(
@@ -121,7 +126,7 @@ def receive(source: str):  # type: ignore[no-untyped-def]
             event_name=event.name[:100],
             event_kind=kind.value,
             item_ref=item_ref,
-            headers=kept(request.headers, adapter.kept_headers),
+            headers=kept(incoming, adapter.kept_headers),
             body=body,
         )
     except SQLAlchemyError as error:
@@ -133,8 +138,16 @@ def receive(source: str):  # type: ignore[no-untyped-def]
 
     job_id = deliveries.job_id_for(recorded.delivery_pk)
     queued = _enqueue(runtime, recorded.delivery_pk, kind.value, job_id)
-    log.info("delivery accepted", source=source, delivery=recorded.delivery_pk, delivery_id=delivery_id,
-             tracker_event=event.name, kind=kind.value, item=item_ref, queued=queued)
+    log.info(
+        "delivery accepted",
+        source=source,
+        delivery=recorded.delivery_pk,
+        delivery_id=delivery_id,
+        tracker_event=event.name,
+        kind=kind.value,
+        item=item_ref,
+        queued=queued,
+    )
     return _answer(202, "queued", delivery=recorded.delivery_pk, job=job_id, queued=queued, kind=kind.value)
 
 

@@ -20,8 +20,8 @@ import time
 from typing import Any
 
 # waitress ships no type hints (and typeshed's types-waitress is not a dependency we want)
-from waitress.channel import HTTPChannel  # type: ignore[import-untyped]
-from waitress.server import TcpWSGIServer  # type: ignore[import-untyped]
+from waitress.channel import HTTPChannel
+from waitress.server import TcpWSGIServer
 
 from config.settings import Settings
 
@@ -30,7 +30,7 @@ _SPARE_DESCRIPTORS = 64
 _MAX_CONNECTIONS = 10_000
 
 
-class DeadlineChannel(HTTPChannel):  # type: ignore[misc]  # subclassing an untyped class
+class DeadlineChannel(HTTPChannel):  # subclassing an untyped class
     """A connection that must deliver each request complete within the server's deadline.
 
     ``incomplete_since`` is when the connection began owing us a request: when it was accepted,
@@ -52,7 +52,7 @@ class DeadlineChannel(HTTPChannel):  # type: ignore[misc]  # subclassing an unty
         return result
 
 
-class ReceiverServer(TcpWSGIServer):  # type: ignore[misc]  # subclassing an untyped class
+class ReceiverServer(TcpWSGIServer):  # subclassing an untyped class
     """Waitress's TCP server, whose periodic maintenance also drops connections whose request
     has not arrived whole within ``read_timeout`` seconds."""
 

@@ -163,14 +163,19 @@ def make_settings(rules_file: Path, database_url: str) -> Callable[..., Settings
 
 
 @pytest.fixture
-def trackers(github_double, jira_double, pagerduty_double) -> dict[str, str]:  # type: ignore[no-untyped-def]
+def trackers(github_double, jira_double, pagerduty_double) -> dict[str, str]:
     """The three tracker doubles, running, as the settings that point lessonloop at them.
 
     They hold the incidents the payload samples speak of (GitHub's Codertocat/Hello-World#1,
     Jira's OPS-42, PagerDuty's PGR0VU2) and the repository the rules open GitHub reviews in."""
     github_double.add_repo("acme/postmortems")
-    github_double.add_issue("Codertocat/Hello-World", "Checkout API returned 502s for 40 minutes",
-                            labels=("bug", "incident"), state="closed", assignees=("Codertocat",))
+    github_double.add_issue(
+        "Codertocat/Hello-World",
+        "Checkout API returned 502s for 40 minutes",
+        labels=("bug", "incident"),
+        state="closed",
+        assignees=("Codertocat",),
+    )
     jira_double._numbers["OPS"] = itertools.count(42)  # the sample's key is OPS-42
     jira_double.add_issue("OPS", "Payment confirmations delayed by up to 25 minutes", issue_type="Incident")
     pagerduty_double.add_incident("PGR0VU2", "A little bump in the road")
@@ -207,17 +212,17 @@ def runtime(settings: Settings, redis: Redis) -> Iterator[Runtime]:
 
 
 @pytest.fixture
-def app(runtime: Runtime):  # type: ignore[no-untyped-def]
+def app(runtime: Runtime):
     return create_app(runtime.settings, runtime)
 
 
 @pytest.fixture
-def client(app):  # type: ignore[no-untyped-def]
+def client(app):
     return app.test_client()
 
 
 @pytest.fixture
-def live_server(app):  # type: ignore[no-untyped-def]
+def live_server(app):
     """The app over real HTTP on loopback, many requests at once."""
     server = make_server("127.0.0.1", 0, app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)

@@ -20,15 +20,22 @@ def _public(data: dict[str, Any]) -> dict[str, Any]:
     return {key: copy.deepcopy(value) for key, value in data.items() if not key.startswith("_")}
 
 
-def github_issue_event(double: GitHubDouble, repo: str, number: int, action: str,
-                       delivery_id: str | None = None) -> payloads.Delivery:
+def github_issue_event(
+    double: GitHubDouble, repo: str, number: int, action: str, delivery_id: str | None = None
+) -> payloads.Delivery:
     issue = _public(double.issues[repo][number])
     owner, name = repo.split("/")
     payload = {
         "action": action,
         "issue": issue,
-        "repository": {"id": 1, "name": name, "full_name": repo, "private": False,
-                       "owner": {"login": owner}, "html_url": f"{double.html_url}/{repo}"},
+        "repository": {
+            "id": 1,
+            "name": name,
+            "full_name": repo,
+            "private": False,
+            "owner": {"login": owner},
+            "html_url": f"{double.html_url}/{repo}",
+        },
         "sender": {"login": "octocat", "type": "User"},
     }
     if action == "edited":
@@ -36,8 +43,9 @@ def github_issue_event(double: GitHubDouble, repo: str, number: int, action: str
     return payloads.github(payload, GITHUB_SECRET, delivery_id=delivery_id)
 
 
-def github_comment_event(double: GitHubDouble, repo: str, number: int, comment: dict[str, Any],
-                         action: str = "created") -> payloads.Delivery:
+def github_comment_event(
+    double: GitHubDouble, repo: str, number: int, comment: dict[str, Any], action: str = "created"
+) -> payloads.Delivery:
     delivery = github_issue_event(double, repo, number, "closed")
     payload = payloads.json.loads(delivery.body)
     payload["action"] = action
@@ -45,8 +53,9 @@ def github_comment_event(double: GitHubDouble, repo: str, number: int, comment: 
     return payloads.github(payload, GITHUB_SECRET, event="issue_comment")
 
 
-def jira_issue_event(double: JiraDouble, key: str, changed: str = "status",
-                     identifier: str | None = None) -> payloads.Delivery:
+def jira_issue_event(
+    double: JiraDouble, key: str, changed: str = "status", identifier: str | None = None
+) -> payloads.Delivery:
     issue = _public(double.issue(key))
     payload = {
         "timestamp": 1763626471138,
@@ -54,8 +63,19 @@ def jira_issue_event(double: JiraDouble, key: str, changed: str = "status",
         "issue_event_type_name": "issue_generic",
         "user": {"accountId": "557058:ada", "displayName": "Ada Responder"},
         "issue": issue,
-        "changelog": {"id": "1", "items": [{"field": changed, "fieldtype": "jira", "from": None,
-                                            "fromString": None, "to": None, "toString": "changed"}]},
+        "changelog": {
+            "id": "1",
+            "items": [
+                {
+                    "field": changed,
+                    "fieldtype": "jira",
+                    "from": None,
+                    "fromString": None,
+                    "to": None,
+                    "toString": "changed",
+                }
+            ],
+        },
     }
     return payloads.jira(payload, JIRA_SECRET, identifier=identifier)
 
@@ -65,27 +85,45 @@ def jira_comment_event(double: JiraDouble, key: str, comment: dict[str, Any]) ->
     return payloads.jira(payload, JIRA_SECRET)
 
 
-def pagerduty_resolved(double: PagerDutyDouble, incident_id: str,
-                       webhook_id: str | None = None) -> payloads.Delivery:
+def pagerduty_resolved(double: PagerDutyDouble, incident_id: str, webhook_id: str | None = None) -> payloads.Delivery:
     incident = double.incidents[incident_id]
     data = {
-        "id": incident_id, "type": "incident", "self": incident["self"], "html_url": incident["html_url"],
-        "number": incident["incident_number"], "status": "resolved", "title": incident["title"],
-        "created_at": incident["created_at"], "urgency": incident["urgency"],
+        "id": incident_id,
+        "type": "incident",
+        "self": incident["self"],
+        "html_url": incident["html_url"],
+        "number": incident["incident_number"],
+        "status": "resolved",
+        "title": incident["title"],
+        "created_at": incident["created_at"],
+        "urgency": incident["urgency"],
         "service": {"id": incident["service"]["id"], "summary": incident["service"]["summary"]},
         "assignees": [assignment["assignee"] for assignment in incident["assignments"]],
         "priority": {"id": "PPRI001", "summary": (incident.get("priority") or {}).get("summary")},
     }
-    payload = {"event": {"id": str(uuid.uuid4()), "event_type": "incident.resolved", "resource_type": "incident",
-                         "occurred_at": incident.get("resolved_at") or incident["created_at"],
-                         "agent": {"summary": "Ada Responder"}, "data": data}}
+    payload = {
+        "event": {
+            "id": str(uuid.uuid4()),
+            "event_type": "incident.resolved",
+            "resource_type": "incident",
+            "occurred_at": incident.get("resolved_at") or incident["created_at"],
+            "agent": {"summary": "Ada Responder"},
+            "data": data,
+        }
+    }
     return payloads.pagerduty(payload, PAGERDUTY_SECRET, webhook_id=webhook_id)
 
 
 def pagerduty_annotated(double: PagerDutyDouble, incident_id: str, note: dict[str, Any]) -> payloads.Delivery:
-    payload = {"event": {"id": str(uuid.uuid4()), "event_type": "incident.annotated",
-                         "resource_type": "incident", "occurred_at": note["created_at"],
-                         "data": {"incident": {"id": incident_id}, "content": note["content"], "type": "incident_note"}}}
+    payload = {
+        "event": {
+            "id": str(uuid.uuid4()),
+            "event_type": "incident.annotated",
+            "resource_type": "incident",
+            "occurred_at": note["created_at"],
+            "data": {"incident": {"id": incident_id}, "content": note["content"], "type": "incident_note"},
+        }
+    }
     return payloads.pagerduty(payload, PAGERDUTY_SECRET)
 
 
@@ -125,14 +163,14 @@ def _fill(body: str, sections: dict[str, str], heading: str) -> str:
     return "\n".join(out)
 
 
-def send(client, delivery: payloads.Delivery) -> dict[str, Any]:  # type: ignore[no-untyped-def]
+def send(client, delivery: payloads.Delivery) -> dict[str, Any]:
     """Post a delivery through the app; it must be accepted (2xx). Returns the JSON answer."""
     response = client.post(delivery.path, data=delivery.body, headers=delivery.headers)
     assert response.status_code in (200, 202), response.get_json()
-    return response.get_json()  # type: ignore[no-any-return]
+    return response.get_json()
 
 
-def work(runtime) -> None:  # type: ignore[no-untyped-def]
+def work(runtime) -> None:
     """Run a real RQ worker in this process until the queue is empty."""
     from workers.runner import run_worker
 

@@ -45,34 +45,47 @@ def body_of(payload: dict[str, Any] | bytes) -> bytes:
     return payload if isinstance(payload, bytes) else json.dumps(payload).encode()
 
 
-def github(payload: dict[str, Any] | bytes, secret: str, *, event: str = "issues",
-           delivery_id: str | None = None) -> Delivery:
+def github(
+    payload: dict[str, Any] | bytes, secret: str, *, event: str = "issues", delivery_id: str | None = None
+) -> Delivery:
     body = body_of(payload)
-    return Delivery("github", body, {
-        "Content-Type": "application/json",
-        "X-GitHub-Event": event,
-        "X-GitHub-Delivery": delivery_id or str(uuid.uuid4()),
-        "X-Hub-Signature-256": f"sha256={hmac_hex(secret, body)}",
-        "User-Agent": "GitHub-Hookshot/test",
-    })
+    return Delivery(
+        "github",
+        body,
+        {
+            "Content-Type": "application/json",
+            "X-GitHub-Event": event,
+            "X-GitHub-Delivery": delivery_id or str(uuid.uuid4()),
+            "X-Hub-Signature-256": f"sha256={hmac_hex(secret, body)}",
+            "User-Agent": "GitHub-Hookshot/test",
+        },
+    )
 
 
 def pagerduty(payload: dict[str, Any] | bytes, *secrets: str, webhook_id: str | None = None) -> Delivery:
     body = body_of(payload)
-    return Delivery("pagerduty", body, {
-        "Content-Type": "application/json",
-        "X-Webhook-Id": webhook_id or str(uuid.uuid4()),
-        "X-PagerDuty-Signature": ",".join(f"v1={hmac_hex(secret, body)}" for secret in secrets),
-    })
+    return Delivery(
+        "pagerduty",
+        body,
+        {
+            "Content-Type": "application/json",
+            "X-Webhook-Id": webhook_id or str(uuid.uuid4()),
+            "X-PagerDuty-Signature": ",".join(f"v1={hmac_hex(secret, body)}" for secret in secrets),
+        },
+    )
 
 
 def jira(payload: dict[str, Any] | bytes, secret: str, *, identifier: str | None = None) -> Delivery:
     body = body_of(payload)
-    return Delivery("jira", body, {
-        "Content-Type": "application/json",
-        "X-Atlassian-Webhook-Identifier": identifier or str(uuid.uuid4()),
-        "X-Hub-Signature": f"sha256={hmac_hex(secret, body)}",
-    })
+    return Delivery(
+        "jira",
+        body,
+        {
+            "Content-Type": "application/json",
+            "X-Atlassian-Webhook-Identifier": identifier or str(uuid.uuid4()),
+            "X-Hub-Signature": f"sha256={hmac_hex(secret, body)}",
+        },
+    )
 
 
 def jira_automation(payload: dict[str, Any] | bytes, token: str) -> Delivery:
@@ -85,8 +98,9 @@ REVIEW_MARKER_MD = "<!-- lessonloop:review incident=github:acme/web#42 -->"
 REVIEW_MARKER_JIRA = "{color:#97a0af}lessonloop:review incident=jira:OPS-42{color}"
 
 
-def github_closed(number: int = 1, labels: tuple[str, ...] = ("incident",), state_reason: str = "completed",
-                  body: str | None = None) -> dict[str, Any]:
+def github_closed(
+    number: int = 1, labels: tuple[str, ...] = ("incident",), state_reason: str = "completed", body: str | None = None
+) -> dict[str, Any]:
     payload = load("github/issues.closed")
     payload["issue"]["number"] = number
     payload["issue"]["state_reason"] = state_reason
@@ -113,8 +127,16 @@ def jira_review_edited() -> dict[str, Any]:
     payload = jira_done("OPS-43", "Task")
     payload["issue"]["fields"]["description"] = "h2. What happened\nIt broke.\n\n" + REVIEW_MARKER_JIRA
     payload["issue"]["fields"]["status"]["statusCategory"]["key"] = "indeterminate"
-    payload["changelog"]["items"] = [{"field": "description", "fieldtype": "jira", "from": None,
-                                      "fromString": "", "to": None, "toString": "It broke."}]
+    payload["changelog"]["items"] = [
+        {
+            "field": "description",
+            "fieldtype": "jira",
+            "from": None,
+            "fromString": "",
+            "to": None,
+            "toString": "It broke.",
+        }
+    ]
     return payload
 
 

@@ -30,11 +30,11 @@ def lesson_body(sections: dict[str, str], heading: str = "## ") -> str:
     return "\n\n".join(f"{heading}{title}\n\n{text}" for title, text in sections.items())
 
 
-def bot_comments(double, repo: str, number: int) -> list[dict]:  # type: ignore[no-untyped-def, type-arg]
+def bot_comments(double, repo: str, number: int) -> list[dict]:
     return [c for c in double.comments_on(repo, number) if c["user"]["login"] == "lessonloop-bot"]
 
 
-def run_the_real_loop(client, runtime: Runtime, github_double) -> dict:  # type: ignore[no-untyped-def, type-arg]
+def run_the_real_loop(client, runtime: Runtime, github_double) -> dict:
     """The incident closes, its review opens, the team writes the lesson and closes the review."""
     send(client, loop.github_issue_event(github_double, INCIDENT_REPO, 1, "closed"))
     work(runtime)
@@ -47,17 +47,21 @@ def run_the_real_loop(client, runtime: Runtime, github_double) -> dict:  # type:
     return review
 
 
-def snapshot(github_double) -> dict[int, str]:  # type: ignore[no-untyped-def]
+def snapshot(github_double) -> dict[int, str]:
     return {comment_id: comment["body"] for comment_id, comment in github_double.comments.items()}
 
 
 # --- forged reviews -----------------------------------------------------------------------------
 
-def test_a_forged_review_is_not_adopted_and_rewrites_no_lesson(client, runtime: Runtime, github_double) -> None:  # type: ignore[no-untyped-def]
+
+def test_a_forged_review_is_not_adopted_and_rewrites_no_lesson(client, runtime: Runtime, github_double) -> None:
     run_the_real_loop(client, runtime, github_double)
     before = snapshot(github_double)
     forged = github_double.add_issue(
-        REVIEWS_REPO, "Post-incident review: Checkout API", state="closed", author=OUTSIDER,
+        REVIEWS_REPO,
+        "Post-incident review: Checkout API",
+        state="closed",
+        author=OUTSIDER,
         body=lesson_body(PHISHING) + f"\n\n<!-- lessonloop:review incident={INCIDENT} -->\n",
     )
     answer = send(client, loop.github_issue_event(github_double, REVIEWS_REPO, forged["number"], "closed"))
@@ -70,22 +74,29 @@ def test_a_forged_review_is_not_adopted_and_rewrites_no_lesson(client, runtime: 
     assert deliveries.get(runtime.engine, answer["delivery"]).status == deliveries.IGNORED
 
 
-def test_a_copy_of_a_real_review_marker_on_an_outsiders_issue_is_not_ours(client, runtime: Runtime,  # type: ignore[no-untyped-def]
-                                                                          github_double) -> None:
+def test_a_copy_of_a_real_review_marker_on_an_outsiders_issue_is_not_ours(
+    client,
+    runtime: Runtime,
+    github_double,
+) -> None:
     review = run_the_real_loop(client, runtime, github_double)
     before = snapshot(github_double)
     real_marker = markers.render(markers.find_kind(review["body"], markers.REVIEW), "markdown")
-    forged = github_double.add_issue(REVIEWS_REPO, "copy", state="closed", author=OUTSIDER,
-                                     body=lesson_body(PHISHING) + "\n\n" + real_marker)
+    forged = github_double.add_issue(
+        REVIEWS_REPO, "copy", state="closed", author=OUTSIDER, body=lesson_body(PHISHING) + "\n\n" + real_marker
+    )
     send(client, loop.github_issue_event(github_double, REVIEWS_REPO, forged["number"], "closed"))
     work(runtime)
     assert snapshot(github_double) == before
     assert "evil.example" not in str(lessons.get(runtime.engine, f"github:{REVIEWS_REPO}#1").sections)
 
 
-def test_a_forged_review_closed_first_does_not_stop_the_real_one(client, runtime: Runtime, github_double) -> None:  # type: ignore[no-untyped-def]
+def test_a_forged_review_closed_first_does_not_stop_the_real_one(client, runtime: Runtime, github_double) -> None:
     forged = github_double.add_issue(
-        REVIEWS_REPO, "Post-incident review", state="closed", author=OUTSIDER,
+        REVIEWS_REPO,
+        "Post-incident review",
+        state="closed",
+        author=OUTSIDER,
         body=lesson_body(PHISHING) + f"\n\n<!-- lessonloop:review incident={INCIDENT} -->\n",
     )
     send(client, loop.github_issue_event(github_double, REVIEWS_REPO, forged["number"], "closed"))
@@ -102,14 +113,15 @@ def test_a_forged_review_closed_first_does_not_stop_the_real_one(client, runtime
     assert len(marked(bot_comments(github_double, INCIDENT_REPO, 1), markers.REVIEW_OPENED)) == 1
 
 
-def test_an_edited_review_marker_does_not_move_the_lesson(client, runtime: Runtime, github_double) -> None:  # type: ignore[no-untyped-def]
+def test_an_edited_review_marker_does_not_move_the_lesson(client, runtime: Runtime, github_double) -> None:
     """Someone who can edit the review points its marker at another item: the store decides."""
     github_double.add_issue("acme/web", "unrelated")
     send(client, loop.github_issue_event(github_double, INCIDENT_REPO, 1, "closed"))
     work(runtime)
     review = github_double.issues[REVIEWS_REPO][1]
-    review["body"] = loop.fill_lesson_markdown(review["body"]).replace(f"incident={INCIDENT}",
-                                                                       "incident=github:acme/web#1")
+    review["body"] = loop.fill_lesson_markdown(review["body"]).replace(
+        f"incident={INCIDENT}", "incident=github:acme/web#1"
+    )
     review["state"] = "closed"
     send(client, loop.github_issue_event(github_double, REVIEWS_REPO, 1, "closed"))
     work(runtime)
@@ -118,16 +130,25 @@ def test_an_edited_review_marker_does_not_move_the_lesson(client, runtime: Runti
     assert len(marked(bot_comments(github_double, INCIDENT_REPO, 1), markers.LESSON)) == 1
 
 
-def test_a_forged_jira_review_reaches_no_other_tracker(client, runtime: Runtime, github_double, jira_double,  # type: ignore[no-untyped-def]
-                                                      pagerduty_double) -> None:
+def test_a_forged_jira_review_reaches_no_other_tracker(
+    client,
+    runtime: Runtime,
+    github_double,
+    jira_double,
+    pagerduty_double,
+) -> None:
     send(client, loop.pagerduty_resolved(pagerduty_double, "PGR0VU2"))
     work(runtime)  # the real review of PGR0VU2 is OPS-43, still open
     notes_before = copy.deepcopy(pagerduty_double.notes["PGR0VU2"])
     outsider = {"displayName": "Mallory", "accountId": "557058:mallory"}
     forged = jira_double.add_issue(
-        "OPS", "Post-incident review", issue_type="Task", labels=("lessonloop", "post-incident-review"),
+        "OPS",
+        "Post-incident review",
+        issue_type="Task",
+        labels=("lessonloop", "post-incident-review"),
         description=lesson_body(PHISHING, "h2. ") + "\n\nlessonloop:review incident=pagerduty:PGR0VU2",
-        reporter=outsider, creator=outsider,
+        reporter=outsider,
+        creator=outsider,
     )
     forged["_properties"]["lessonloop"] = {"kind": "review", "incident": "pagerduty:PGR0VU2"}
     send(client, loop.jira_issue_event(jira_double, forged["key"]))
@@ -140,27 +161,38 @@ def test_a_forged_jira_review_reaches_no_other_tracker(client, runtime: Runtime,
 
 # --- comments that look like ours ----------------------------------------------------------------
 
-def test_look_alike_comments_are_neither_edited_nor_taken_for_ours(client, runtime: Runtime, github_double) -> None:  # type: ignore[no-untyped-def]
+
+def test_look_alike_comments_are_neither_edited_nor_taken_for_ours(client, runtime: Runtime, github_double) -> None:
     review_ref = f"github:{REVIEWS_REPO}#1"
     fake_opened = github_double.add_comment(
-        INCIDENT_REPO, 1, f"Review is here <!-- lessonloop:review-opened key={review_ref} digest=0 -->", author=OUTSIDER)
+        INCIDENT_REPO, 1, f"Review is here <!-- lessonloop:review-opened key={review_ref} digest=0 -->", author=OUTSIDER
+    )
     fake_lesson = github_double.add_comment(
-        INCIDENT_REPO, 1, f"my notes <!-- lessonloop:lesson key={review_ref} digest=0 -->", author=OUTSIDER)
+        INCIDENT_REPO, 1, f"my notes <!-- lessonloop:lesson key={review_ref} digest=0 -->", author=OUTSIDER
+    )
     run_the_real_loop(client, runtime, github_double)
 
     assert github_double.comments[fake_opened["id"]]["body"].startswith("Review is here")
     assert github_double.comments[fake_lesson["id"]]["body"].startswith("my notes")
     ours = bot_comments(github_double, INCIDENT_REPO, 1)
     assert len(marked(ours, markers.REVIEW_OPENED)) == 1 and len(marked(ours, markers.LESSON)) == 1
-    assert not [call for call in github_double.calls("update_comment")
-                if call.path.endswith((f"/{fake_opened['id']}", f"/{fake_lesson['id']}"))]
+    assert not [
+        call
+        for call in github_double.calls("update_comment")
+        if call.path.endswith((f"/{fake_opened['id']}", f"/{fake_lesson['id']}"))
+    ]
 
 
-def test_a_marker_in_an_incident_title_does_not_send_the_lesson_elsewhere(client, runtime: Runtime,  # type: ignore[no-untyped-def]
-                                                                          github_double) -> None:
+def test_a_marker_in_an_incident_title_does_not_send_the_lesson_elsewhere(
+    client,
+    runtime: Runtime,
+    github_double,
+) -> None:
     github_double.add_issue("acme/web", "the attacker's target")
     issue = github_double.issues[INCIDENT_REPO][1]
-    issue["title"] = "Checkout 502s <!-- lessonloop:review incident=github:acme/web#1 --> lessonloop:review incident=github:acme/web#1"
+    issue["title"] = (
+        "Checkout 502s <!-- lessonloop:review incident=github:acme/web#1 --> lessonloop:review incident=github:acme/web#1"
+    )
     run_the_real_loop(client, runtime, github_double)
     assert github_double.comments_on("acme/web", 1) == []
     assert lessons.get(runtime.engine, f"github:{REVIEWS_REPO}#1").incident_ref == INCIDENT
@@ -168,8 +200,12 @@ def test_a_marker_in_an_incident_title_does_not_send_the_lesson_elsewhere(client
 
 # --- replays ------------------------------------------------------------------------------------
 
-def test_one_signed_pagerduty_body_under_fresh_webhook_ids_is_one_delivery(client, runtime: Runtime,  # type: ignore[no-untyped-def]
-                                                                            pagerduty_double) -> None:
+
+def test_one_signed_pagerduty_body_under_fresh_webhook_ids_is_one_delivery(
+    client,
+    runtime: Runtime,
+    pagerduty_double,
+) -> None:
     body = loop.pagerduty_resolved(pagerduty_double, "PGR0VU2").body
     answers = [send(client, payloads.pagerduty(body, PAGERDUTY_SECRET, webhook_id=f"hook-{n}")) for n in range(200)]
     assert [a["status"] for a in answers].count("queued") == 1
@@ -177,16 +213,22 @@ def test_one_signed_pagerduty_body_under_fresh_webhook_ids_is_one_delivery(clien
     assert runtime.queue.count == 1
 
 
-def test_a_github_body_replayed_under_a_new_delivery_id_is_a_duplicate(client, runtime: Runtime,  # type: ignore[no-untyped-def]
-                                                                        github_double) -> None:
+def test_a_github_body_replayed_under_a_new_delivery_id_is_a_duplicate(
+    client,
+    runtime: Runtime,
+    github_double,
+) -> None:
     first = loop.github_issue_event(github_double, INCIDENT_REPO, 1, "closed", delivery_id="d-1")
     replayed = payloads.github(first.body, loop.GITHUB_SECRET, delivery_id="d-2")
     assert send(client, first)["status"] == "queued"
     assert send(client, replayed)["status"] == "duplicate"
 
 
-def test_an_automation_request_for_an_open_jira_issue_opens_no_review(client, runtime: Runtime,  # type: ignore[no-untyped-def]
-                                                                      jira_double) -> None:
+def test_an_automation_request_for_an_open_jira_issue_opens_no_review(
+    client,
+    runtime: Runtime,
+    jira_double,
+) -> None:
     """X-Lessonloop-Token proves who sent the request, not what its body says."""
     issue = jira_double.add_issue("OPS", "Disk filling up", issue_type="Incident", status="In Progress")
     claimed = copy.deepcopy(issue)
@@ -203,8 +245,14 @@ def test_an_automation_request_for_an_open_jira_issue_opens_no_review(client, ru
 
 # --- fan-out ------------------------------------------------------------------------------------
 
-def test_three_hundred_links_in_an_incident_reach_at_most_the_cap(client, runtime: Runtime, github_double,  # type: ignore[no-untyped-def]
-                                                                  monkeypatch, capsys) -> None:
+
+def test_three_hundred_links_in_an_incident_reach_at_most_the_cap(
+    client,
+    runtime: Runtime,
+    github_double,
+    monkeypatch,
+    capsys,
+) -> None:
     for number in range(1, 41):
         github_double.add_issue("acme/web", f"issue {number}")
     issue = github_double.issues[INCIDENT_REPO][1]
@@ -238,18 +286,20 @@ def test_three_hundred_links_in_an_incident_reach_at_most_the_cap(client, runtim
     assert not_shared_part.count("\n- ") == 277 and "- github:acme/web#24\n" in not_shared_part
 
 
-def test_items_linked_by_hand_always_get_the_lesson(make_settings, trackers, redis, github_double) -> None:  # type: ignore[no-untyped-def]
+def test_items_linked_by_hand_always_get_the_lesson(make_settings, trackers, redis, github_double) -> None:
     from service.events import ItemRef
     from service.store import links
     from tests.test_loop import _runtime_for
 
     settings = make_settings(**trackers)
     runtime, client = _runtime_for(
-        settings.model_copy(update={"lesson": settings.lesson.model_copy(update={"max_related_items": 3})}), redis)
+        settings.model_copy(update={"lesson": settings.lesson.model_copy(update={"max_related_items": 3})}), redis
+    )
     for number in range(1, 6):
         github_double.add_issue("acme/web", f"issue {number}")
-    github_double.issues[INCIDENT_REPO][1]["body"] = ("https://github.com/acme/web/issues/1 "
-                                                      "https://github.com/acme/web/issues/2")
+    github_double.issues[INCIDENT_REPO][1]["body"] = (
+        "https://github.com/acme/web/issues/1 https://github.com/acme/web/issues/2"
+    )
     for number in (4, 5):
         links.add(runtime.engine, ItemRef.parse(INCIDENT), ItemRef.parse(f"github:acme/web#{number}"), "manual")
     run_the_real_loop(client, runtime, github_double)
@@ -257,7 +307,7 @@ def test_items_linked_by_hand_always_get_the_lesson(make_settings, trackers, red
     assert reached == {4, 5}  # over the cap already: the items found in text wait, the hand-made links do not
 
 
-def test_an_incident_quoting_a_review_marker_still_gets_its_review(client, runtime: Runtime, github_double) -> None:  # type: ignore[no-untyped-def]
+def test_an_incident_quoting_a_review_marker_still_gets_its_review(client, runtime: Runtime, github_double) -> None:
     """A marker pasted into a real incident (to make it look like a review) does not stop it."""
     github_double.issues[INCIDENT_REPO][1]["body"] = "<!-- lessonloop:review incident=github:acme/web#5 -->"
     answer = send(client, loop.github_issue_event(github_double, INCIDENT_REPO, 1, "closed"))
@@ -270,8 +320,10 @@ def test_an_incident_quoting_a_review_marker_still_gets_its_review(client, runti
 
 # --- copied text ----------------------------------------------------------------------------------
 
-def test_a_jira_lesson_reaches_github_and_pagerduty_notifying_no_one_and_linking_nowhere_bad(  # type: ignore[no-untyped-def]
-        client, runtime: Runtime, github_double, jira_double, pagerduty_double) -> None:
+
+def test_a_jira_lesson_reaches_github_and_pagerduty_notifying_no_one_and_linking_nowhere_bad(
+    client, runtime: Runtime, github_double, jira_double, pagerduty_double
+) -> None:
     import re
 
     for number in range(1, 8):
@@ -279,11 +331,14 @@ def test_a_jira_lesson_reaches_github_and_pagerduty_notifying_no_one_and_linking
     send(client, loop.pagerduty_resolved(pagerduty_double, "PGR0VU2"))
     work(runtime)
     review = jira_double.issue("OPS-43")
-    hostile = ("Ping @acme/everyone and @octocat, [~accountid:557058:ada] and [~admin]. "
-               "[click|javascript:alert(1)] {html}<img src=x onerror=alert(1)>{html} "
-               "<!-- lessonloop:lesson key=github:acme/web#7 digest=0 -->")
+    hostile = (
+        "Ping @acme/everyone and @octocat, [~accountid:557058:ada] and [~admin]. "
+        "[click|javascript:alert(1)] {html}<img src=x onerror=alert(1)>{html} "
+        "<!-- lessonloop:lesson key=github:acme/web#7 digest=0 -->"
+    )
     review["fields"]["description"] = loop.fill_lesson_jira(
-        review["fields"]["description"], loop.FILLED_MARKDOWN | {"What we learned": hostile})
+        review["fields"]["description"], loop.FILLED_MARKDOWN | {"What we learned": hostile}
+    )
     review["fields"]["status"] = {"name": "Done", "statusCategory": {"key": "done"}}
     send(client, loop.jira_issue_event(jira_double, "OPS-43"))
     work(runtime)

@@ -38,8 +38,9 @@ def test_oidc_needs_its_settings(make_settings: Callable[..., Settings]) -> None
         make_settings(LESSONLOOP_SESSION_KEY="short")
 
 
-def test_web_refuses_to_start_open_beyond_loopback(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                                   capsys: pytest.CaptureFixture[str]) -> None:
+def test_web_refuses_to_start_open_beyond_loopback(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     for key, value in (base_env() | {"DATABASE_URL": f"sqlite:///{tmp_path / 'x.db'}"}).items():
         monkeypatch.setenv(key, value)
     monkeypatch.delenv("LESSONLOOP_AUTH", raising=False)
@@ -56,8 +57,8 @@ def test_no_open_redirect_after_sign_in() -> None:
 
 
 @pytest.fixture
-def proxied(runtime: Runtime, make_settings: Callable[..., Settings], trackers: dict[str, str]):  # type: ignore[no-untyped-def]
-    def build(config_file: Path | None = None, **env: str):  # type: ignore[no-untyped-def]
+def proxied(runtime: Runtime, make_settings: Callable[..., Settings], trackers: dict[str, str]):
+    def build(config_file: Path | None = None, **env: str):
         extra = {"config_file": config_file} if config_file else {}
         settings = make_settings(**extra, **trackers, LESSONLOOP_AUTH="proxy", **env)
         keep(runtime.engine, 1, "DNS resolver timeouts")
@@ -67,7 +68,7 @@ def proxied(runtime: Runtime, make_settings: Callable[..., Settings], trackers: 
     return build
 
 
-def test_proxy_header_is_believed_only_from_trusted_proxies(proxied, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_proxy_header_is_believed_only_from_trusted_proxies(proxied, tmp_path: Path) -> None:
     client = proxied()
     proxy = {"REMOTE_ADDR": "127.0.0.1"}
     stranger = {"REMOTE_ADDR": "10.9.8.7"}
@@ -83,25 +84,35 @@ def test_proxy_header_is_believed_only_from_trusted_proxies(proxied, tmp_path: P
     assert client.get("/readyz", environ_base=stranger).status_code == 200
 
 
-def test_proxy_users_limited_to_allowed_domains(proxied, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_proxy_users_limited_to_allowed_domains(proxied, tmp_path: Path) -> None:
     config = tmp_path / "web.toml"
-    config.write_text(RULES_TOML + '[web]\nallowed_email_domains = ["acme.example"]\ntrusted_proxies = ["10.0.0.0/8"]\n')
+    config.write_text(
+        RULES_TOML + '[web]\nallowed_email_domains = ["acme.example"]\ntrusted_proxies = ["10.0.0.0/8"]\n'
+    )
     client = proxied(config_file=config, LESSONLOOP_AUTH_PROXY_HEADER="X-Auth-User")
     proxy = {"REMOTE_ADDR": "10.1.1.1"}
-    assert client.get("/api/v1/lessons", headers={"X-Auth-User": "ana@acme.example"},
-                      environ_base=proxy).status_code == 200
-    assert client.get("/api/v1/lessons", headers={"X-Auth-User": "eve@evil.example"},
-                      environ_base=proxy).status_code == 401
-    assert client.get("/api/v1/lessons", headers={"X-Auth-User": "ana@acme.example"},
-                      environ_base={"REMOTE_ADDR": "127.0.0.1"}).status_code == 401  # loopback not listed now
+    assert (
+        client.get("/api/v1/lessons", headers={"X-Auth-User": "ana@acme.example"}, environ_base=proxy).status_code
+        == 200
+    )
+    assert (
+        client.get("/api/v1/lessons", headers={"X-Auth-User": "eve@evil.example"}, environ_base=proxy).status_code
+        == 401
+    )
+    assert (
+        client.get(
+            "/api/v1/lessons", headers={"X-Auth-User": "ana@acme.example"}, environ_base={"REMOTE_ADDR": "127.0.0.1"}
+        ).status_code
+        == 401
+    )  # loopback not listed now
 
 
-def test_none_mode_serves_only_loopback_peers(client, runtime: Runtime) -> None:  # type: ignore[no-untyped-def]
+def test_none_mode_serves_only_loopback_peers(client, runtime: Runtime) -> None:
     assert client.get("/api/v1/lessons").status_code == 200
     assert client.get("/api/v1/lessons", environ_base={"REMOTE_ADDR": "192.0.2.1"}).status_code == 401
 
 
-def test_no_secret_in_any_page(proxied) -> None:  # type: ignore[no-untyped-def]
+def test_no_secret_in_any_page(proxied) -> None:
     client = proxied(LESSONLOOP_SESSION_KEY="s" * 40, LESSONLOOP_METRICS_TOKEN="metrics-token-123456")
     proxy = {"REMOTE_ADDR": "127.0.0.1"}
     user = {"X-Forwarded-Email": "ana@acme.example"}

@@ -79,9 +79,11 @@ def test_hard_cases_are_not_flagged(text: str) -> None:
 
 
 def test_sentences_are_found_across_lines_with_the_line_they_start_on() -> None:
-    text = ("# Why it turned out differently\n\nThe canary watched latency only.\nLater the\non-call "
-            "engineer forgot\nto page the DBA. The deploy tool forgot the flag.\n\n- We should have rolled back.\n"
-            "- The alert should have fired.\n")
+    text = (
+        "# Why it turned out differently\n\nThe canary watched latency only.\nLater the\non-call "
+        "engineer forgot\nto page the DBA. The deploy tool forgot the flag.\n\n- We should have rolled back.\n"
+        "- The alert should have fired.\n"
+    )
     found = find_blame(text)
     assert [(f.line, f.sentence, f.rule) for f in found] == [
         (4, "Later the on-call engineer forgot to page the DBA.", "person-failure"),
@@ -101,8 +103,9 @@ def test_a_quoted_sentence_is_cut_short_and_carries_no_marker() -> None:
 
 
 def test_hostile_text_is_read_without_blowing_up() -> None:
-    text = ("Bob forgot it. " + "`x" * 5000 + "<!--" * 5000 + '"' * 5000 + "[" * 5000 + "](" * 5000
-            + "Bob forgot " * 3000)
+    text = (
+        "Bob forgot it. " + "`x" * 5000 + "<!--" * 5000 + '"' * 5000 + "[" * 5000 + "](" * 5000 + "Bob forgot " * 3000
+    )
     assert len(find_blame(text)) == 2  # finishes (pytest-timeout guards the time) and still reads the prose
     for shape in (" " * 60000 + "|", "e.g. " * 12000, " \n |" * 15000, "{quote}" * 8000):  # once quadratic
         assert find_blame(shape + "\n\nBob forgot it.", "jira" if "{" in shape else "markdown")
@@ -112,10 +115,10 @@ def test_a_language_file_is_checked_when_read(tmp_path: Path) -> None:
     good = (RULES_DIR / "en.toml").read_text(encoding="utf-8")
     (tmp_path / "xx.toml").write_text(good.replace('language = "en"', 'language = "xx"'))
     assert load_language(tmp_path / "xx.toml").language == "xx"
-    (tmp_path / "bad.toml").write_text(good.replace("[people]\n", "[people]\nfriends = [\"bob\"]\n"))
+    (tmp_path / "bad.toml").write_text(good.replace("[people]\n", '[people]\nfriends = ["bob"]\n'))
     with pytest.raises(BlameRulesError, match=r"bad.toml: people.friends: Extra inputs"):
         load_language(tmp_path / "bad.toml")
-    (tmp_path / "typo.toml").write_text(good.replace("hindsight = \"What", "hindsite = \"What"))
+    (tmp_path / "typo.toml").write_text(good.replace('hindsight = "What', 'hindsite = "What'))
     with pytest.raises(BlameRulesError, match="unknown rule 'hindsite'"):
         load_language(tmp_path / "typo.toml")
 
@@ -123,19 +126,30 @@ def test_a_language_file_is_checked_when_read(tmp_path: Path) -> None:
 def test_another_language_is_one_more_file(tmp_path: Path) -> None:
     """docs/blameless.md's recipe: the words of a language in a file of its own."""
     english = load_language(RULES_DIR / "en.toml")
-    german = english.model_copy(update={
-        "language": "de",
-        "people": english.people.model_copy(update={"pronouns": ("er", "sie", "wir", "ich", "jemand"),
-                                                    "roles": ("entwickler", "praktikant"),
-                                                    "capitalised_names": False}),  # every German noun is
-        "failure": english.failure.model_copy(update={"verbs": ("vergaß", "ignorierte", "übersah")}),
-        "phrases": english.phrases.model_copy(update={"human_error": ("menschliches versagen",),
-                                                      "judgement": ("fahrlässig", "schlampig")}),
-    })
-    found = find_blame("Der Praktikant vergaß den Schalter. Das Werkzeug vergaß den Schalter. "
-                       "Es war menschliches Versagen.", languages=[german])
-    assert [(f.sentence, f.rule) for f in found] == [("Der Praktikant vergaß den Schalter.", "person-failure"),
-                                                     ("Es war menschliches Versagen.", "human-error")]
+    german = english.model_copy(
+        update={
+            "language": "de",
+            "people": english.people.model_copy(
+                update={
+                    "pronouns": ("er", "sie", "wir", "ich", "jemand"),
+                    "roles": ("entwickler", "praktikant"),
+                    "capitalised_names": False,
+                }
+            ),  # every German noun is
+            "failure": english.failure.model_copy(update={"verbs": ("vergaß", "ignorierte", "übersah")}),
+            "phrases": english.phrases.model_copy(
+                update={"human_error": ("menschliches versagen",), "judgement": ("fahrlässig", "schlampig")}
+            ),
+        }
+    )
+    found = find_blame(
+        "Der Praktikant vergaß den Schalter. Das Werkzeug vergaß den Schalter. Es war menschliches Versagen.",
+        languages=[german],
+    )
+    assert [(f.sentence, f.rule) for f in found] == [
+        ("Der Praktikant vergaß den Schalter.", "person-failure"),
+        ("Es war menschliches Versagen.", "human-error"),
+    ]
 
 
 def test_the_nudge_comment_quotes_escaped_sentences_with_their_questions() -> None:
@@ -161,12 +175,14 @@ def test_blame_check_is_a_lesson_setting(tmp_path: Path) -> None:
 # --- on sync ----------------------------------------------------------------------------------
 
 BLAMING = dict(loop.FILLED_MARKDOWN) | {
-    "Why it turned out differently": ("The canary watched latency only. The on-call engineer ignored the "
-                                      "first page, and `bob forgot` is what the chat said."),
+    "Why it turned out differently": (
+        "The canary watched latency only. The on-call engineer ignored the "
+        "first page, and `bob forgot` is what the chat said."
+    ),
 }
 
 
-def _close_with(client, runtime: Runtime, github_double, sections: dict[str, str]) -> dict:  # type: ignore[no-untyped-def, type-arg]
+def _close_with(client, runtime: Runtime, github_double, sections: dict[str, str]) -> dict:
     """The incident closes, its review opens, the team writes the lesson and closes the review."""
     send(client, loop.github_issue_event(github_double, "Codertocat/Hello-World", 1, "closed"))
     work(runtime)
@@ -174,10 +190,10 @@ def _close_with(client, runtime: Runtime, github_double, sections: dict[str, str
     review["body"] = loop.fill_lesson_markdown(review["body"], sections)
     review["state"] = "closed"
     send(client, loop.github_issue_event(github_double, "acme/postmortems", 1, "closed"))
-    return review  # type: ignore[no-any-return]
+    return review
 
 
-def test_a_blaming_lesson_is_kept_shared_and_nudged_once(client, runtime: Runtime, github_double) -> None:  # type: ignore[no-untyped-def]
+def test_a_blaming_lesson_is_kept_shared_and_nudged_once(client, runtime: Runtime, github_double) -> None:
     review = _close_with(client, runtime, github_double, BLAMING)
     work(runtime)
     assert lessons.get(runtime.engine, "github:acme/postmortems#1") is not None  # kept
@@ -193,32 +209,42 @@ def test_a_blaming_lesson_is_kept_shared_and_nudged_once(client, runtime: Runtim
         send(client, loop.github_issue_event(github_double, "acme/postmortems", 1, "edited"))
     work(runtime)
     assert len(ours(github_double.comments_on("acme/postmortems", 1), markers.BLAME)) == 1
-    assert "only ever as good" in ours(github_double.comments_on("Codertocat/Hello-World", 1), markers.LESSON)[0]["body"]
+    assert (
+        "only ever as good" in ours(github_double.comments_on("Codertocat/Hello-World", 1), markers.LESSON)[0]["body"]
+    )
 
     # rewritten blamelessly: nothing more is said
-    review["body"] = review["body"].replace("The on-call engineer ignored the first page",
-                                            "The first page looked like the flaky alert of the week before")
+    review["body"] = review["body"].replace(
+        "The on-call engineer ignored the first page", "The first page looked like the flaky alert of the week before"
+    )
     send(client, loop.github_issue_event(github_double, "acme/postmortems", 1, "edited"))
     work(runtime)
     assert len(ours(github_double.comments_on("acme/postmortems", 1), markers.BLAME)) == 1
 
     # a new blaming sentence is a new text: one more nudge, quoting it
-    review["body"] = review["body"].replace("A canary is only ever as good", "We should have known that a canary is as good")
+    review["body"] = review["body"].replace(
+        "A canary is only ever as good", "We should have known that a canary is as good"
+    )
     send(client, loop.github_issue_event(github_double, "acme/postmortems", 1, "edited"))
     work(runtime)
     nudges = ours(github_double.comments_on("acme/postmortems", 1), markers.BLAME)
     assert len(nudges) == 2 and "We should have known" in nudges[1]["body"]
 
 
-def test_a_blameless_lesson_gets_no_nudge(client, runtime: Runtime, github_double) -> None:  # type: ignore[no-untyped-def]
+def test_a_blameless_lesson_gets_no_nudge(client, runtime: Runtime, github_double) -> None:
     _close_with(client, runtime, github_double, loop.FILLED_MARKDOWN)
     work(runtime)
     assert lessons.get(runtime.engine, "github:acme/postmortems#1") is not None
     assert ours(github_double.comments_on("acme/postmortems", 1), markers.BLAME) == []
 
 
-def test_blame_check_off_posts_no_nudge(make_settings, trackers, redis, github_double,  # type: ignore[no-untyped-def]
-                                        tmp_path: Path) -> None:
+def test_blame_check_off_posts_no_nudge(
+    make_settings,
+    trackers,
+    redis,
+    github_double,
+    tmp_path: Path,
+) -> None:
     from tests.conftest import RULES_TOML
 
     rules = tmp_path / "off.toml"
@@ -232,7 +258,7 @@ def test_blame_check_off_posts_no_nudge(make_settings, trackers, redis, github_d
     runtime.engine.dispose()
 
 
-def test_a_jira_review_is_nudged_in_jira_markup(client, runtime: Runtime, jira_double) -> None:  # type: ignore[no-untyped-def]
+def test_a_jira_review_is_nudged_in_jira_markup(client, runtime: Runtime, jira_double) -> None:
     send(client, loop.jira_issue_event(jira_double, "OPS-42"))
     work(runtime)
     review = jira_double.issue("OPS-43")
@@ -246,12 +272,16 @@ def test_a_jira_review_is_nudged_in_jira_markup(client, runtime: Runtime, jira_d
     assert "bq. Honestly, it was human error." in nudge["body"]
 
 
-def test_a_broken_language_file_holds_nothing_up(client, runtime: Runtime, github_double,  # type: ignore[no-untyped-def]
-                                                 monkeypatch) -> None:
+def test_a_broken_language_file_holds_nothing_up(
+    client,
+    runtime: Runtime,
+    github_double,
+    monkeypatch,
+) -> None:
     from service.lesson import blame
     from service.store import deliveries
 
-    def broken() -> list:  # type: ignore[type-arg]
+    def broken() -> list:
         raise BlameRulesError("config/blame/en.toml: people.roles: Input should be a valid tuple")
 
     monkeypatch.setattr(blame, "_built_in", broken)

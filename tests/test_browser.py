@@ -25,8 +25,14 @@ from tests.conftest import RULES_TOML
 from tests.web_data import backdate, keep, share
 
 CHROMIUM = Path(os.environ.get("LESSONLOOP_TEST_CHROMIUM", "/usr/bin/chromium"))
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--no-first-run"]
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+]
 SCREENSHOTS = Path(__file__).resolve().parent.parent / "docs" / "screenshots"
 
 # one store is enough for a browser: search on both stores is tested in test_search.py
@@ -99,33 +105,74 @@ def serve_app(settings: Settings, runtime: Runtime) -> Iterator[str]:
 def fill_log(runtime: Runtime, site: str) -> None:
     engine = runtime.engine
     for number in range(1, 31):  # a year of lessons, so that the charts have a shape
-        review = keep(engine, 100 + number, f"Routine change {number}", labels=("change",),
-                      service=("web", "api", "search")[number % 3], captured=number % 7 != 0,
-                      what_happened=f"Deploy number {number} went as planned.")
+        review = keep(
+            engine,
+            100 + number,
+            f"Routine change {number}",
+            labels=("change",),
+            service=("web", "api", "search")[number % 3],
+            captured=number % 7 != 0,
+            what_happened=f"Deploy number {number} went as planned.",
+        )
         backdate(engine, review, days=12 * (31 - number), hours_to_lesson=6 + (number * 37) % 90)
-    keep(engine, 1, "Checkout slow", service="checkout", incident_url=f"{site}/incident/1",
-         what_we_learned="The **resolver** cache hid timeouts until it expired.")
-    title_match = keep(engine, 2, "Resolver timeouts during deploy", labels=("sev1", "dns"), service="edge",
-                       incident_url=f"{site}/incident/2",
-                       what_happened="Lookups failed for *12 minutes*.\n\n- first\n- second",
-                       what_we_will_change="Add a [runbook](https://runbooks.example/dns) and alert on lookups.")
+    keep(
+        engine,
+        1,
+        "Checkout slow",
+        service="checkout",
+        incident_url=f"{site}/incident/1",
+        what_we_learned="The **resolver** cache hid timeouts until it expired.",
+    )
+    title_match = keep(
+        engine,
+        2,
+        "Resolver timeouts during deploy",
+        labels=("sev1", "dns"),
+        service="edge",
+        incident_url=f"{site}/incident/2",
+        what_happened="Lookups failed for *12 minutes*.\n\n- first\n- second",
+        what_we_will_change="Add a [runbook](https://runbooks.example/dns) and alert on lookups.",
+    )
     share(engine, title_match, "github:acme/web#2")
     share(engine, title_match, title_match)
     share(engine, title_match, "jira:OPS-77")
-    keep(engine, 3, "Payments delayed", source="jira", tracker="jira", service="billing",
-         incident_url=f"{site}/browse/OPS-3", what_happened="The queue *backed up* at {{10:02}}.")
-    keep(engine, 4, "Hostile lesson <script>alert('title')</script>", service="edge",
-         what_happened="<script>alert('section')</script><img src=x onerror=\"alert('img')\">",
-         what_we_expected="[press me](javascript:alert('link')) <a href=\"#\" onclick=\"alert('click')\">x</a>",
-         why_different="<svg onload=\"alert('svg')\"></svg>")
-    keep(engine, 5, "Hostile Jira lesson", source="jira", tracker="jira",
-         what_happened="{html}<script>alert('jira')</script>{html} [click|javascript:alert('jira-link')]",
-         what_we_expected="<b onmouseover=\"alert('hover')\">bold</b>")
+    keep(
+        engine,
+        3,
+        "Payments delayed",
+        source="jira",
+        tracker="jira",
+        service="billing",
+        incident_url=f"{site}/browse/OPS-3",
+        what_happened="The queue *backed up* at {{10:02}}.",
+    )
+    keep(
+        engine,
+        4,
+        "Hostile lesson <script>alert('title')</script>",
+        service="edge",
+        what_happened="<script>alert('section')</script><img src=x onerror=\"alert('img')\">",
+        what_we_expected="[press me](javascript:alert('link')) <a href=\"#\" onclick=\"alert('click')\">x</a>",
+        why_different="<svg onload=\"alert('svg')\"></svg>",
+    )
+    keep(
+        engine,
+        5,
+        "Hostile Jira lesson",
+        source="jira",
+        tracker="jira",
+        what_happened="{html}<script>alert('jira')</script>{html} [click|javascript:alert('jira-link')]",
+        what_we_expected="<b onmouseover=\"alert('hover')\">bold</b>",
+    )
     keep(engine, 6, "Review still open", captured=False)
 
 
-def test_search_filter_open_a_lesson_follow_links_and_insights(browser, runtime: Runtime, settings: Settings,  # type: ignore[no-untyped-def]
-                                                               tracker_site: str) -> None:
+def test_search_filter_open_a_lesson_follow_links_and_insights(
+    browser,
+    runtime: Runtime,
+    settings: Settings,
+    tracker_site: str,
+) -> None:
     fill_log(runtime, tracker_site)
     for origin in serve_app(settings, runtime):
         page = browser.new_page(viewport={"width": 1200, "height": 900})
@@ -149,8 +196,10 @@ def test_search_filter_open_a_lesson_follow_links_and_insights(browser, runtime:
         page.fill("input[name=q]", "")
         page.click("form.filters button[type=submit]")
         assert "source=jira" in page.url
-        assert sorted(page.locator("table.log a.title").all_inner_texts()) == ["Hostile Jira lesson",
-                                                                              "Payments delayed"]
+        assert sorted(page.locator("table.log a.title").all_inner_texts()) == [
+            "Hostile Jira lesson",
+            "Payments delayed",
+        ]
         shared = page.url
         page.goto(shared)  # a search is a link
         assert page.locator("select[name=source]").input_value() == "jira"
@@ -164,11 +213,13 @@ def test_search_filter_open_a_lesson_follow_links_and_insights(browser, runtime:
         runbook = page.locator("#what_we_will_change a")
         assert runbook.get_attribute("href") == "https://runbooks.example/dns"
         assert runbook.get_attribute("rel") == "noopener nofollow"
-        assert page.locator("section.posted li").all_inner_texts() == ["github:acme/web#2",
-                                                                      "github:acme/postmortems#2", "jira:OPS-77"]
+        assert page.locator("section.posted li").all_inner_texts() == [
+            "github:acme/web#2",
+            "github:acme/postmortems#2",
+            "jira:OPS-77",
+        ]
         posted = page.locator("section.posted a").evaluate_all("links => links.map(a => a.href)")
-        assert posted == [tracker_site + "/incident/2", "https://x.example/r2",
-                          settings.jira.url + "/browse/OPS-77"]
+        assert posted == [tracker_site + "/incident/2", "https://x.example/r2", settings.jira.url + "/browse/OPS-77"]
         page.click("section.posted a >> nth=0")
         assert page.url == tracker_site + "/incident/2" and "tracker page /incident/2" in page.content()
         page.go_back()
@@ -186,21 +237,30 @@ def test_search_filter_open_a_lesson_follow_links_and_insights(browser, runtime:
         assert console.errors == [] and console.dialogs == []
 
 
-def test_hostile_lessons_render_as_text(browser, runtime: Runtime, settings: Settings, tracker_site: str) -> None:  # type: ignore[no-untyped-def]
+def test_hostile_lessons_render_as_text(browser, runtime: Runtime, settings: Settings, tracker_site: str) -> None:
     fill_log(runtime, tracker_site)
     for origin in serve_app(settings, runtime):
         page = browser.new_page()
         console = Console(page, origin)
-        for path in ("/lessons", "/lessons/github:acme/postmortems%234", "/lessons/jira:PIR-5",
-                     "/lessons?q=%3Cscript%3Ealert(1)%3C/script%3E"):
+        for path in (
+            "/lessons",
+            "/lessons/github:acme/postmortems%234",
+            "/lessons/jira:PIR-5",
+            "/lessons?q=%3Cscript%3Ealert(1)%3C/script%3E",
+        ):
             page.goto(origin + path)
             for anchor in page.locator("main a").all():
                 href = anchor.get_attribute("href")
                 if href is None:  # a link whose target the sanitiser took away is only text
                     continue
                 assert re.match(r"^(https?:|mailto:|/|\?)", href), (path, href)
-            assert page.evaluate("document.querySelectorAll('main script, main img, main iframe, .text svg,"
-                                 " [onerror], [onclick], [onload], [onmouseover]').length") == 0, path
+            assert (
+                page.evaluate(
+                    "document.querySelectorAll('main script, main img, main iframe, .text svg,"
+                    " [onerror], [onclick], [onload], [onmouseover]').length"
+                )
+                == 0
+            ), path
         page.goto(origin + "/lessons/github:acme/postmortems%234")
         body = page.locator("main").inner_text()
         assert "<script>alert('title')</script>" in body and "<script>alert('section')</script>" in body
@@ -212,8 +272,13 @@ def test_hostile_lessons_render_as_text(browser, runtime: Runtime, settings: Set
         assert console.dialogs == [] and console.errors == []
 
 
-def test_sign_in_through_a_proxy(browser, runtime: Runtime, make_settings: Callable[..., Settings],  # type: ignore[no-untyped-def]
-                                 trackers: dict[str, str], tracker_site: str) -> None:
+def test_sign_in_through_a_proxy(
+    browser,
+    runtime: Runtime,
+    make_settings: Callable[..., Settings],
+    trackers: dict[str, str],
+    tracker_site: str,
+) -> None:
     fill_log(runtime, tracker_site)
     settings = make_settings(**trackers, LESSONLOOP_AUTH="proxy", LESSONLOOP_AUTH_PROXY_HEADER="X-Forwarded-Email")
     for origin in serve_app(settings, runtime):
@@ -235,8 +300,14 @@ def test_sign_in_through_a_proxy(browser, runtime: Runtime, make_settings: Calla
         signed.close()
 
 
-def test_sign_in_with_openid_connect(browser, runtime: Runtime, make_settings: Callable[..., Settings],  # type: ignore[no-untyped-def]
-                                     trackers: dict[str, str], tracker_site: str, tmp_path: Path) -> None:
+def test_sign_in_with_openid_connect(
+    browser,
+    runtime: Runtime,
+    make_settings: Callable[..., Settings],
+    trackers: dict[str, str],
+    tracker_site: str,
+    tmp_path: Path,
+) -> None:
     from oidc_provider_mock import run_server_in_thread
 
     fill_log(runtime, tracker_site)
@@ -244,9 +315,14 @@ def test_sign_in_with_openid_connect(browser, runtime: Runtime, make_settings: C
     config.write_text(RULES_TOML + '[web]\nallowed_email_domains = ["acme.example"]\n')
     with run_server_in_thread() as provider:
         issuer = f"http://localhost:{provider.server_port}"
-        settings = make_settings(config_file=config, **trackers, LESSONLOOP_AUTH="oidc",
-                                 LESSONLOOP_OIDC_ISSUER=issuer, LESSONLOOP_OIDC_CLIENT_ID="lessonloop",
-                                 LESSONLOOP_OIDC_CLIENT_SECRET="oidc-client-secret-1234567890")
+        settings = make_settings(
+            config_file=config,
+            **trackers,
+            LESSONLOOP_AUTH="oidc",
+            LESSONLOOP_OIDC_ISSUER=issuer,
+            LESSONLOOP_OIDC_CLIENT_ID="lessonloop",
+            LESSONLOOP_OIDC_CLIENT_SECRET="oidc-client-secret-1234567890",
+        )
         for origin in serve_app(settings, runtime):
             context = browser.new_context()
             page = context.new_page()

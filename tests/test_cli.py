@@ -13,13 +13,22 @@ from tests.conftest import GITHUB_SECRET, REDIS_URL, RULES_TOML, base_env
 
 
 def lessonloop(*args: str, env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
-    clean = {k: v for k, v in os.environ.items() if not k.startswith("LESSONLOOP_") and k not in
-             ("REDIS_URL", "DATABASE_URL")}
-    return subprocess.run([sys.executable, "-m", "service.cli", *args], env=clean | env, cwd=cwd,
-                          capture_output=True, text=True, timeout=60)
+    clean = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith("LESSONLOOP_") and k not in ("REDIS_URL", "DATABASE_URL")
+    }
+    return subprocess.run(
+        [sys.executable, "-m", "service.cli", *args],
+        env=clean | env,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
 
 
-def test_check_prints_the_settings_with_secrets_masked(tmp_path: Path, redis) -> None:  # type: ignore[no-untyped-def]
+def test_check_prints_the_settings_with_secrets_masked(tmp_path: Path, redis) -> None:
     (tmp_path / "lessonloop.toml").write_text(RULES_TOML)
     env = base_env() | {"DATABASE_URL": f"sqlite:///{tmp_path / 'l.db'}", "LESSONLOOP_GITHUB_TOKEN": "ghp_topsecret"}
     result = lessonloop("check", env=env, cwd=tmp_path)
@@ -54,7 +63,7 @@ def test_check_reports_unreachable_services_and_fails(tmp_path: Path) -> None:
     assert "warning: no source is enabled" in result.stdout
 
 
-def test_replay_of_an_unknown_delivery_says_so(tmp_path: Path, redis) -> None:  # type: ignore[no-untyped-def]
+def test_replay_of_an_unknown_delivery_says_so(tmp_path: Path, redis) -> None:
     env = {"REDIS_URL": REDIS_URL, "DATABASE_URL": f"sqlite:///{tmp_path / 'l.db'}"}
     result = lessonloop("replay", "github:nope", env=env, cwd=tmp_path)
     assert result.returncode == 1
@@ -62,14 +71,23 @@ def test_replay_of_an_unknown_delivery_says_so(tmp_path: Path, redis) -> None:  
     assert lessonloop("replay", "--failed", env=env, cwd=tmp_path).stdout.strip() == "nothing to replay"
 
 
-def test_check_online_asks_each_tracker_who_we_are(tmp_path: Path, redis, github_double, jira_double,  # type: ignore[no-untyped-def]
-                                                    pagerduty_double) -> None:
+def test_check_online_asks_each_tracker_who_we_are(
+    tmp_path: Path,
+    redis,
+    github_double,
+    jira_double,
+    pagerduty_double,
+) -> None:
     env = {
-        "REDIS_URL": REDIS_URL, "DATABASE_URL": f"sqlite:///{tmp_path / 'l.db'}",
-        "LESSONLOOP_GITHUB_TOKEN": "test-token", "LESSONLOOP_GITHUB_API_URL": github_double.base_url,
-        "LESSONLOOP_JIRA_URL": jira_double.base_url, "LESSONLOOP_JIRA_EMAIL": jira_double.email,
+        "REDIS_URL": REDIS_URL,
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'l.db'}",
+        "LESSONLOOP_GITHUB_TOKEN": "test-token",
+        "LESSONLOOP_GITHUB_API_URL": github_double.base_url,
+        "LESSONLOOP_JIRA_URL": jira_double.base_url,
+        "LESSONLOOP_JIRA_EMAIL": jira_double.email,
         "LESSONLOOP_JIRA_API_TOKEN": jira_double.api_token,
-        "LESSONLOOP_PAGERDUTY_API_TOKEN": "user-token", "LESSONLOOP_PAGERDUTY_FROM": "sre@example.com",
+        "LESSONLOOP_PAGERDUTY_API_TOKEN": "user-token",
+        "LESSONLOOP_PAGERDUTY_FROM": "sre@example.com",
         "LESSONLOOP_PAGERDUTY_API_URL": pagerduty_double.base_url,
     }
     result = lessonloop("check", "--online", env=env, cwd=tmp_path)
@@ -85,14 +103,19 @@ def test_check_online_asks_each_tracker_who_we_are(tmp_path: Path, redis, github
 
 
 def test_check_online_names_the_url_it_could_not_reach(tmp_path: Path) -> None:
-    env = {"REDIS_URL": "redis://127.0.0.1:1/0", "DATABASE_URL": f"sqlite:///{tmp_path / 'l.db'}",
-           "LESSONLOOP_GITHUB_TOKEN": "t", "LESSONLOOP_GITHUB_API_URL": "http://127.0.0.1:1"}
+    env = {
+        "REDIS_URL": "redis://127.0.0.1:1/0",
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'l.db'}",
+        "LESSONLOOP_GITHUB_TOKEN": "t",
+        "LESSONLOOP_GITHUB_API_URL": "http://127.0.0.1:1",
+    }
     result = lessonloop("check", "--online", env=env, cwd=tmp_path)
     assert result.returncode == 1
     assert "github: " in result.stdout and "(API at http://127.0.0.1:1)" in result.stdout
 
 
 # --- one line, naming what to fix, where a traceback used to be ------------------------------------
+
 
 def one_line(result: subprocess.CompletedProcess[str]) -> str:
     assert "Traceback" not in result.stderr, result.stderr
@@ -104,11 +127,14 @@ def one_line(result: subprocess.CompletedProcess[str]) -> str:
 def test_a_missing_sqlite_folder_is_refused_not_created(tmp_path: Path) -> None:
     missing = tmp_path / "nonexistent" / "dir"
     for command in (("lessons", "list"), ("lessons", "stats"), ("replay", "--failed"), ("worker", "--burst")):
-        result = lessonloop(*command, env={"DATABASE_URL": f"sqlite:///{missing}/x.db", "REDIS_URL": REDIS_URL},
-                            cwd=tmp_path)
+        result = lessonloop(
+            *command, env={"DATABASE_URL": f"sqlite:///{missing}/x.db", "REDIS_URL": REDIS_URL}, cwd=tmp_path
+        )
         assert result.returncode == 3, command
-        assert one_line(result) == (f"lessonloop: DATABASE_URL: the folder {missing} does not exist: create it, or "
-                                    "fix the path (sqlite:///relative/path.db, sqlite:////absolute/path.db)")
+        assert one_line(result) == (
+            f"lessonloop: DATABASE_URL: the folder {missing} does not exist: create it, or "
+            "fix the path (sqlite:///relative/path.db, sqlite:////absolute/path.db)"
+        )
     assert not missing.parent.exists()
 
 
@@ -129,34 +155,44 @@ def test_export_to_a_missing_folder_or_a_folder_says_so(tmp_path: Path) -> None:
 def test_settings_errors_name_what_the_operator_wrote(tmp_path: Path) -> None:
     (tmp_path / "cfg.toml").write_text("redis_url = 5\n")
     assert one_line(lessonloop("--config", "cfg.toml", "check", env={}, cwd=tmp_path)) == (
-        "lessonloop: cfg.toml: redis_url: Input should be a valid string")
+        "lessonloop: cfg.toml: redis_url: Input should be a valid string"
+    )
     assert one_line(lessonloop("--config", "missing.toml", "check", env={}, cwd=tmp_path)) == (
-        "lessonloop: --config: no such file: missing.toml")
+        "lessonloop: --config: no such file: missing.toml"
+    )
     assert one_line(lessonloop("check", env={"LESSONLOOP_CONFIG": "gone.toml"}, cwd=tmp_path)) == (
-        "lessonloop: LESSONLOOP_CONFIG: no such file: gone.toml")
+        "lessonloop: LESSONLOOP_CONFIG: no such file: gone.toml"
+    )
     assert one_line(lessonloop("check", env={"REDIS_URL": "redis://localhost:6379/abc"}, cwd=tmp_path)) == (
-        "lessonloop: REDIS_URL: the database after the host must be a number (redis://HOST:6379/0), got 'abc'")
+        "lessonloop: REDIS_URL: the database after the host must be a number (redis://HOST:6379/0), got 'abc'"
+    )
 
 
-def test_small_commands_say_what_is_wrong(tmp_path: Path, redis) -> None:  # type: ignore[no-untyped-def]
+def test_small_commands_say_what_is_wrong(tmp_path: Path, redis) -> None:
     env = {"REDIS_URL": REDIS_URL, "DATABASE_URL": f"sqlite:///{tmp_path / 'l.db'}"}
     assert one_line(lessonloop("replay", env=env, cwd=tmp_path)) == (
-        "lessonloop: name deliveries to replay (numbers, or SOURCE:DELIVERY-ID), or use --failed")
+        "lessonloop: name deliveries to replay (numbers, or SOURCE:DELIVERY-ID), or use --failed"
+    )
     assert one_line(lessonloop("lessons", "show", "not-a-ref", env=env, cwd=tmp_path)).startswith(
-        "lessonloop: not an item ref: 'not-a-ref'")
-    down = lessonloop("link", "github:a/b#1", "jira:OPS-1", env=env | {"REDIS_URL": "redis://127.0.0.1:1/0"},
-                      cwd=tmp_path)
+        "lessonloop: not an item ref: 'not-a-ref'"
+    )
+    down = lessonloop(
+        "link", "github:a/b#1", "jira:OPS-1", env=env | {"REDIS_URL": "redis://127.0.0.1:1/0"}, cwd=tmp_path
+    )
     assert down.returncode == 0 and down.stdout.startswith("linked:")  # no lesson yet: Redis is not needed
     helped = lessonloop("--help", env={}, cwd=tmp_path).stdout
     assert "``" not in helped and "link" in helped and "lessons" in helped
 
 
 def test_check_validates_the_people_table(tmp_path: Path) -> None:
-    (tmp_path / "good.toml").write_text('[people]\n"ana@globex.example" = { github = "sre-ana", jira = '
-                                        '"5b109f2e9729b51b54dc274d", pagerduty = "PUSER01" }\n')
+    (tmp_path / "good.toml").write_text(
+        '[people]\n"ana@globex.example" = { github = "sre-ana", jira = '
+        '"5b109f2e9729b51b54dc274d", pagerduty = "PUSER01" }\n'
+    )
     env = {"REDIS_URL": "redis://127.0.0.1:1/0", "DATABASE_URL": f"sqlite:///{tmp_path / 'l.db'}"}
-    assert "people: 1 mapped across trackers" in lessonloop("--config", "good.toml", "check", env=env,
-                                                            cwd=tmp_path).stdout
+    assert (
+        "people: 1 mapped across trackers" in lessonloop("--config", "good.toml", "check", env=env, cwd=tmp_path).stdout
+    )
     for table, said in [
         ('"ana" = { github = "sre-ana" }', "people: [people] keys are email addresses, got 'ana'"),
         ('"a@b.example" = { github = "sre ana" }', "is not a GitHub login"),
@@ -233,9 +269,16 @@ def test_lint_needs_no_settings(tmp_path: Path) -> None:
 def test_lint_reads_standard_input(tmp_path: Path) -> None:
     clean = {k: v for k, v in os.environ.items() if not k.startswith("LESSONLOOP_")}
     for args in (("lessons", "lint"), ("lessons", "lint", "-")):
-        result = subprocess.run([sys.executable, "-m", "service.cli", *args, "--format", "json"], cwd=tmp_path,
-                                env=clean, input="It was human error.\n\nWe expected the canary to stop it.\n",
-                                capture_output=True, text=True, timeout=60, check=False)
+        result = subprocess.run(
+            [sys.executable, "-m", "service.cli", *args, "--format", "json"],
+            cwd=tmp_path,
+            env=clean,
+            input="It was human error.\n\nWe expected the canary to stop it.\n",
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
         assert result.returncode == 1, result.stderr
         assert '"rule": "human-error"' in result.stdout and '"line": 1' in result.stdout
         assert '"count": 1' in result.stdout
@@ -244,8 +287,11 @@ def test_lint_reads_standard_input(tmp_path: Path) -> None:
 def test_lint_refuses_what_it_cannot_read(tmp_path: Path) -> None:
     (tmp_path / "latin1.md").write_bytes("Bob oublia le drapeau \xe0 midi.".encode("latin-1"))
     (tmp_path / "folder").mkdir()
-    for name, message in (("latin1.md", "latin1.md is not UTF-8 text"), ("folder", "folder is a folder"),
-                          ("missing.md", "cannot read missing.md: No such file or directory")):
+    for name, message in (
+        ("latin1.md", "latin1.md is not UTF-8 text"),
+        ("folder", "folder is a folder"),
+        ("missing.md", "cannot read missing.md: No such file or directory"),
+    ):
         result = lessonloop("lessons", "lint", name, env={}, cwd=tmp_path)
         assert result.returncode == 2, (name, result.stderr)
         assert result.stdout == "" and result.stderr.startswith(f"lessonloop: {message}"), result.stderr

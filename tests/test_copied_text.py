@@ -10,9 +10,9 @@ from __future__ import annotations
 import re
 from html.parser import HTMLParser
 
-import cmarkgfm  # type: ignore[import-untyped]  # ships no type information
+import cmarkgfm  # ships no type information
 import pytest
-from cmarkgfm.cmark import Options  # type: ignore[import-untyped]
+from cmarkgfm.cmark import Options
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -26,8 +26,30 @@ from service.markup import convert, neutralise_markers
 
 _MARKER = re.compile(r"lessonloop:\S", re.IGNORECASE)  # wider than the token: any case, any kind
 _MENTION = re.compile(r"(?:^|[^A-Za-z0-9_])@[A-Za-z0-9]")  # GitHub's mention pattern, on rendered text
-_MARKDOWN_TAGS = {"p", "em", "strong", "del", "code", "pre", "a", "img", "ul", "ol", "li", "blockquote", "hr", "br",
-                  "table", "thead", "tbody", "tr", "th", "td", "input", *(f"h{n}" for n in range(1, 7))}
+_MARKDOWN_TAGS = {
+    "p",
+    "em",
+    "strong",
+    "del",
+    "code",
+    "pre",
+    "a",
+    "img",
+    "ul",
+    "ol",
+    "li",
+    "blockquote",
+    "hr",
+    "br",
+    "table",
+    "thead",
+    "tbody",
+    "tr",
+    "th",
+    "td",
+    "input",
+    *(f"h{n}" for n in range(1, 7)),
+}
 _LINK_SCHEMES = ("http:", "https:", "mailto:")
 
 
@@ -95,11 +117,11 @@ def jira_live(text: str) -> list[str]:
     outside: list[str] = []
     position = 0
     while (opening := _JIRA_BLOCK_OPENER.search(text, position)) is not None:
-        outside.append(text[position:opening.end()])
-        closer = re.search(r"\{" + opening.group(1) + r"\}", text[opening.end():], re.IGNORECASE)
+        outside.append(text[position : opening.end()])
+        closer = re.search(r"\{" + opening.group(1) + r"\}", text[opening.end() :], re.IGNORECASE)
         if closer is None:  # never closed: read it all as text, to be on the safe side
             break
-        outside.append(text[opening.end() + closer.start():opening.end() + closer.end()])
+        outside.append(text[opening.end() + closer.start() : opening.end() + closer.end()])
         position = opening.end() + closer.end()
     rest = "".join(outside) + text[position:]
     if "[~" in rest:
@@ -112,11 +134,11 @@ def jira_live(text: str) -> list[str]:
             position = allowed.end()
             continue
         if opener == "[":
-            found.append(f"link: {rest[start:start + 40]}")
-        elif opener == "!" and "!" in rest[start + 1:].split("\n", 1)[0]:
-            found.append(f"image: {rest[start:start + 40]}")
+            found.append(f"link: {rest[start : start + 40]}")
+        elif opener == "!" and "!" in rest[start + 1 :].split("\n", 1)[0]:
+            found.append(f"image: {rest[start : start + 40]}")
         elif opener[0] == "{":
-            found.append(f"macro: {rest[start:start + 30]}")
+            found.append(f"macro: {rest[start : start + 30]}")
         position = match.end()
     return found
 
@@ -192,7 +214,7 @@ CASES: list[tuple[str, str, str, str]] = [
 def test_copied_text_is_inert(source: str, target: str, text: str, benign: str) -> None:
     if "```" not in text:  # a code block's break-out only shows once converted
         assert LIVE[source](text) or LIVE[target](text), "the case must be an attack"
-    out = convert(text, source, target)  # type: ignore[arg-type]
+    out = convert(text, source, target)
     assert LIVE[target](out) == [], out
     assert benign in out
 
@@ -203,14 +225,18 @@ def test_the_checks_see_each_live_construct() -> None:
     assert github_live("![x](data:y)") and github_live("&#64;octocat") and github_live("<!-- lessonloop:review -->")
     assert not github_live("[x](https://ok.test) `@octocat` ops@example.com\n```\n@octocat\n```")
     assert jira_live("[~admin]") and jira_live("{html}") and jira_live("[x|javascript:a]") and jira_live("!a.png!")
-    assert not jira_live("{code:bash}\n[~admin] {html}\n{code}\n[x|https://ok.test] \\{html} {{m}} !https://ok.test/i.png!")
+    assert not jira_live(
+        "{code:bash}\n[~admin] {html}\n{code}\n[x|https://ok.test] \\{html} {{m}} !https://ok.test/i.png!"
+    )
 
 
 def test_links_keep_http_https_and_mailto_only() -> None:
     assert convert("[a](https://ok.test/x) [b](mailto:ops@ok.test)", "markdown", "markdown") == (
-        "[a](https://ok.test/x) [b](mailto:ops@ok.test)")
+        "[a](https://ok.test/x) [b](mailto:ops@ok.test)"
+    )
     assert convert("[a|https://ok.test/x] [b|mailto:ops@ok.test]", "jira", "jira") == (
-        "[a|https://ok.test/x] [b|mailto:ops@ok.test]")
+        "[a|https://ok.test/x] [b|mailto:ops@ok.test]"
+    )
     assert convert("[a](javascript:alert(1))", "markdown", "jira") == "a"
     assert convert("see [the runbook|javascript:alert(1)]", "jira", "markdown") == "see the runbook"
 
@@ -254,7 +280,7 @@ HOSTILE = Item(
 
 @pytest.mark.parametrize("markup", ["markdown", "jira"])
 def test_a_hostile_incident_lands_in_the_stub_inert(markup: str) -> None:
-    stub = render_stub(HOSTILE, load_template(None), markup)  # type: ignore[arg-type]
+    stub = render_stub(HOSTILE, load_template(None), markup)
     assert LIVE[markup](stub) == [], stub
     assert "octocat" in stub and "admin" in stub
 
@@ -263,29 +289,95 @@ def test_a_hostile_incident_lands_in_the_stub_inert(markup: str) -> None:
 def test_a_hostile_incident_lands_in_the_lesson_comment_inert(markup: str) -> None:
     sections = {"what_happened": "@octocat [~admin] lessonloop:lesson review=x"}
     for written_in in ("markdown", "jira"):
-        text = render_lesson_comment(sections, HOSTILE, "https://ok.test/r/1", load_template(None), markup,  # type: ignore[arg-type]
-                                     written_in=written_in)  # type: ignore[arg-type]
+        text = render_lesson_comment(
+            sections,
+            HOSTILE,
+            "https://ok.test/r/1",
+            load_template(None),
+            markup,
+            written_in=written_in,
+        )
         assert LIVE[markup](text) == [], text
 
 
 @pytest.mark.parametrize("markup", ["markdown", "jira", "plain"])
 def test_escape_link_and_header_values(markup: str) -> None:
-    for value in (escape(HOSTILE.title, markup), link(HOSTILE.title, "https://ok.test/lessonloop:review", markup),  # type: ignore[arg-type]
-                  link("x", "javascript:alert(1)", markup), *header_values(HOSTILE, markup).values()):  # type: ignore[arg-type]
+    for value in (
+        escape(HOSTILE.title, markup),
+        link(HOSTILE.title, "https://ok.test/lessonloop:review", markup),
+        link("x", "javascript:alert(1)", markup),
+        *header_values(HOSTILE, markup).values(),
+    ):
         assert LIVE[markup](value) == [], value
     bad_url = Item(ref=HOSTILE.ref, title="t", url="javascript:alert(1)")
-    assert header_values(bad_url, markup)["url"] == "unknown"  # type: ignore[arg-type]
+    assert header_values(bad_url, markup)["url"] == "unknown"
 
 
 # --- any mix of dangerous fragments ---------------------------------------------------------------
 
 FRAGMENTS = [
-    "@octocat", "@acme/team", "[~admin]", "[~accountid:5b10]", "~accountid:1", "{html}", "{color:red}", "{panel}",
-    "{code}", "{code:bash}", "{noformat}", "{quote}", "{{", "}}", "lessonloop:review", "LESSONLOOP:lesson",
-    "<!--", "-->", "<img src=x onerror=1>", "<details>", "<a href=javascript:a>", "</a>", "&#64;", "&commat;",
-    "javascript:alert(1)", "data:text/html,x", "https://ok.test/a", "mailto:ops@ok.test", "/settings",
-    "[", "]", "(", ")", "<", ">", "|", "!", "*", "_", "`", "```", "~~~", "\\", "\n", "\n\n", " ", "  ", "- ",
-    "> ", "| ", "# ", "bq. ", "h2. ", "1. ", "word", "x", "\r\n", "\t", "]: ", "](", "xmpp:", "\u200b",
+    "@octocat",
+    "@acme/team",
+    "[~admin]",
+    "[~accountid:5b10]",
+    "~accountid:1",
+    "{html}",
+    "{color:red}",
+    "{panel}",
+    "{code}",
+    "{code:bash}",
+    "{noformat}",
+    "{quote}",
+    "{{",
+    "}}",
+    "lessonloop:review",
+    "LESSONLOOP:lesson",
+    "<!--",
+    "-->",
+    "<img src=x onerror=1>",
+    "<details>",
+    "<a href=javascript:a>",
+    "</a>",
+    "&#64;",
+    "&commat;",
+    "javascript:alert(1)",
+    "data:text/html,x",
+    "https://ok.test/a",
+    "mailto:ops@ok.test",
+    "/settings",
+    "[",
+    "]",
+    "(",
+    ")",
+    "<",
+    ">",
+    "|",
+    "!",
+    "*",
+    "_",
+    "`",
+    "```",
+    "~~~",
+    "\\",
+    "\n",
+    "\n\n",
+    " ",
+    "  ",
+    "- ",
+    "> ",
+    "| ",
+    "# ",
+    "bq. ",
+    "h2. ",
+    "1. ",
+    "word",
+    "x",
+    "\r\n",
+    "\t",
+    "]: ",
+    "](",
+    "xmpp:",
+    "\u200b",
 ]
 
 
@@ -294,5 +386,5 @@ FRAGMENTS = [
 def test_no_mix_of_fragments_comes_out_live(text: str) -> None:
     for source in ("markdown", "jira", "plain"):
         for target in ("markdown", "jira", "plain"):
-            out = convert(text, source, target)  # type: ignore[arg-type]
+            out = convert(text, source, target)
             assert LIVE[target](out) == [], (source, target, out)

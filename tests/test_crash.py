@@ -23,18 +23,25 @@ from workers.sweep import sweep
 INCIDENT_REPO, REVIEW_REPO = "Codertocat/Hello-World", "acme/postmortems"
 
 
-def send(client, delivery) -> int:  # type: ignore[no-untyped-def]
+def send(client, delivery) -> int:
     response = client.post(delivery.path, data=delivery.body, headers=delivery.headers)
     assert response.status_code == 202, response.get_json()
     return int(response.get_json()["delivery"])
 
 
-def ours(comments: list[dict], kind: str) -> list[dict]:  # type: ignore[type-arg]
+def ours(comments: list[dict], kind: str) -> list[dict]:
     return [c for c in comments if markers.find_kind(c.get("body") or "", kind)]
 
 
-def _crash_during(runtime: Runtime, trackers: dict[str, str], double, operation: str, when: str,  # type: ignore[no-untyped-def]
-                  run_after: bool = True, skip: int = 0) -> None:
+def _crash_during(
+    runtime: Runtime,
+    trackers: dict[str, str],
+    double,
+    operation: str,
+    when: str,
+    run_after: bool = True,
+    skip: int = 0,
+) -> None:
     """Start a worker, hold ``operation`` at the double, and SIGKILL the worker there (it runs
     the job in its own process) with its scheduler; then run the sweep and an in-process
     worker, as the next worker to start would."""
@@ -45,10 +52,19 @@ def _crash_during(runtime: Runtime, trackers: dict[str, str], double, operation:
         double.slow_next(1, 60, operation=operation)
     else:
         double.slow_reply_next(1, 60, operation=operation)
-    env = os.environ | base_env() | trackers | {"DATABASE_URL": runtime.settings.database_url,
-                                                "LESSONLOOP_CONFIG": str(runtime.settings.config_file)}
-    worker = subprocess.Popen([sys.executable, "-m", "service.cli", "worker"], env=env, start_new_session=True,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    env = (
+        os.environ
+        | base_env()
+        | trackers
+        | {"DATABASE_URL": runtime.settings.database_url, "LESSONLOOP_CONFIG": str(runtime.settings.config_file)}
+    )
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "service.cli", "worker"],
+        env=env,
+        start_new_session=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         if when == "before":
             wait_for(lambda: double.arrivals(operation) > served_before)
@@ -75,12 +91,12 @@ STEPS_OF_OPEN_REVIEW = [
 
 
 @pytest.mark.parametrize(("operation", "when"), STEPS_OF_OPEN_REVIEW)
-def test_open_review_killed_at_any_step_ends_as_an_uninterrupted_run(  # type: ignore[no-untyped-def]
+def test_open_review_killed_at_any_step_ends_as_an_uninterrupted_run(
     client, runtime: Runtime, trackers, github_double, operation: str, when: str
 ) -> None:
     delivery_pk = send(client, loop.github_issue_event(github_double, INCIDENT_REPO, 1, "closed"))
     _crash_during(runtime, trackers, github_double, operation, when)
-    assert deliveries.get(runtime.engine, delivery_pk).status == deliveries.DONE  # type: ignore[union-attr]
+    assert deliveries.get(runtime.engine, delivery_pk).status == deliveries.DONE
     assert len(github_double.issues[REVIEW_REPO]) == 1
     assert len(ours(github_double.comments_on(INCIDENT_REPO, 1), markers.REVIEW_OPENED)) == 1
 
@@ -93,7 +109,7 @@ STEPS_OF_SYNC_LESSON = [
 
 
 @pytest.mark.parametrize(("operation", "when"), STEPS_OF_SYNC_LESSON)
-def test_sync_lesson_killed_at_any_step_ends_as_an_uninterrupted_run(  # type: ignore[no-untyped-def]
+def test_sync_lesson_killed_at_any_step_ends_as_an_uninterrupted_run(
     client, runtime: Runtime, trackers, github_double, operation: str, when: str
 ) -> None:
     send(client, loop.github_issue_event(github_double, INCIDENT_REPO, 1, "closed"))
@@ -103,14 +119,18 @@ def test_sync_lesson_killed_at_any_step_ends_as_an_uninterrupted_run(  # type: i
     review["state"] = "closed"
     delivery_pk = send(client, loop.github_issue_event(github_double, REVIEW_REPO, 1, "closed"))
     _crash_during(runtime, trackers, github_double, operation, when)
-    assert deliveries.get(runtime.engine, delivery_pk).status == deliveries.DONE  # type: ignore[union-attr]
+    assert deliveries.get(runtime.engine, delivery_pk).status == deliveries.DONE
     assert lessons.get(runtime.engine, f"github:{REVIEW_REPO}#1") is not None
     assert len(ours(github_double.comments_on(INCIDENT_REPO, 1), markers.LESSON)) == 1
     assert len(ours(github_double.comments_on(REVIEW_REPO, 1), markers.LESSON)) == 1
 
 
-def test_an_edit_killed_after_the_tracker_edited_the_comment(client, runtime: Runtime, trackers,  # type: ignore[no-untyped-def]
-                                                             github_double) -> None:
+def test_an_edit_killed_after_the_tracker_edited_the_comment(
+    client,
+    runtime: Runtime,
+    trackers,
+    github_double,
+) -> None:
     send(client, loop.github_issue_event(github_double, INCIDENT_REPO, 1, "closed"))
     run_worker(runtime, burst=True, forking=False)
     review = github_double.issues[REVIEW_REPO][1]
@@ -121,7 +141,7 @@ def test_an_edit_killed_after_the_tracker_edited_the_comment(client, runtime: Ru
     review["body"] = review["body"].replace("signals it reads", "signals it is given")
     delivery_pk = send(client, loop.github_issue_event(github_double, REVIEW_REPO, 1, "edited"))
     _crash_during(runtime, trackers, github_double, "update_comment", "after")
-    assert deliveries.get(runtime.engine, delivery_pk).status == deliveries.DONE  # type: ignore[union-attr]
+    assert deliveries.get(runtime.engine, delivery_pk).status == deliveries.DONE
     for repo in (INCIDENT_REPO, REVIEW_REPO):
         posted = ours(github_double.comments_on(repo, 1), markers.LESSON)
         assert len(posted) == 1 and "signals it is given" in posted[0]["body"]
@@ -129,9 +149,11 @@ def test_an_edit_killed_after_the_tracker_edited_the_comment(client, runtime: Ru
 
 # --- follow-ups -------------------------------------------------------------------------------
 
-FOLLOWUP_CHANGES = ("- Add error rate to canary checks (https://github.com/acme/web/issues/1)\n"
-                    "- Alert on the 5xx rate of each deploy\n"
-                    "- Write a runbook for rolling back a canary\n")
+FOLLOWUP_CHANGES = (
+    "- Add error rate to canary checks (https://github.com/acme/web/issues/1)\n"
+    "- Alert on the 5xx rate of each deploy\n"
+    "- Write a runbook for rolling back a canary\n"
+)
 STEPS_OF_FOLLOWUPS = [
     ("get_issue", "before"),  # reading the issue an item adopts (after the review itself)
     ("create_issue", "before"),  # opening the first task
@@ -140,19 +162,20 @@ STEPS_OF_FOLLOWUPS = [
 ]
 
 
-def _review_with_followups(client, runtime: Runtime, github_double) -> int:  # type: ignore[no-untyped-def]
+def _review_with_followups(client, runtime: Runtime, github_double) -> int:
     github_double.add_issue("acme/web", "Canary watches latency only")
     send(client, loop.github_issue_event(github_double, INCIDENT_REPO, 1, "closed"))
     run_worker(runtime, burst=True, forking=False)
     review = github_double.issues[REVIEW_REPO][1]
-    review["body"] = loop.fill_lesson_markdown(review["body"],
-                                               loop.FILLED_MARKDOWN | {"What we'll change": FOLLOWUP_CHANGES})
+    review["body"] = loop.fill_lesson_markdown(
+        review["body"], loop.FILLED_MARKDOWN | {"What we'll change": FOLLOWUP_CHANGES}
+    )
     review["state"] = "closed"
     return send(client, loop.github_issue_event(github_double, REVIEW_REPO, 1, "closed"))
 
 
 @pytest.mark.parametrize(("operation", "when"), STEPS_OF_FOLLOWUPS)
-def test_follow_ups_killed_at_any_step_end_as_an_uninterrupted_run(  # type: ignore[no-untyped-def]
+def test_follow_ups_killed_at_any_step_end_as_an_uninterrupted_run(
     client, runtime: Runtime, trackers, github_double, operation: str, when: str
 ) -> None:
     delivery_pk = _review_with_followups(client, runtime, github_double)
@@ -160,25 +183,26 @@ def test_follow_ups_killed_at_any_step_end_as_an_uninterrupted_run(  # type: ign
         _crash_during(runtime, trackers, github_double, "create_issue", "after", run_after=False)
     # the first get_issue reads the review: hold the second, the adopted issue's
     _crash_during(runtime, trackers, github_double, operation, when, skip=1 if operation == "get_issue" else 0)
-    assert deliveries.get(runtime.engine, delivery_pk).status == deliveries.DONE  # type: ignore[union-attr]
+    assert deliveries.get(runtime.engine, delivery_pk).status == deliveries.DONE
     assert len(github_double.issues[REVIEW_REPO]) == 3  # the review and two tasks, never a third
     rows = followups.of_review(runtime.engine, f"github:{REVIEW_REPO}#1")
     assert sorted((r.origin, r.ref) for r in rows) == [
-        ("adopted", "github:acme/web#1"), ("opened", f"github:{REVIEW_REPO}#2"), ("opened", f"github:{REVIEW_REPO}#3")]
+        ("adopted", "github:acme/web#1"),
+        ("opened", f"github:{REVIEW_REPO}#2"),
+        ("opened", f"github:{REVIEW_REPO}#3"),
+    ]
     [comment] = ours(github_double.comments_on(INCIDENT_REPO, 1), markers.LESSON)
     assert comment["body"].count("**open, due") == 3
 
 
-def test_a_state_change_killed_after_the_comment_was_edited(  # type: ignore[no-untyped-def]
-    client, runtime: Runtime, trackers, github_double
-) -> None:
+def test_a_state_change_killed_after_the_comment_was_edited(client, runtime: Runtime, trackers, github_double) -> None:
     _review_with_followups(client, runtime, github_double)
     run_worker(runtime, burst=True, forking=False)
     task = github_double.issues[REVIEW_REPO][2]
     task.update(state="closed", state_reason="completed")
     delivery_pk = send(client, loop.github_issue_event(github_double, REVIEW_REPO, 2, "closed"))
     _crash_during(runtime, trackers, github_double, "update_comment", "after")
-    assert deliveries.get(runtime.engine, delivery_pk).status == deliveries.DONE  # type: ignore[union-attr]
+    assert deliveries.get(runtime.engine, delivery_pk).status == deliveries.DONE
     assert followups.by_ref(runtime.engine, f"github:{REVIEW_REPO}#2")[0].state == "done"
     for repo in (INCIDENT_REPO, REVIEW_REPO):
         [comment] = ours(github_double.comments_on(repo, 1), markers.LESSON)

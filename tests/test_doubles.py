@@ -43,7 +43,10 @@ def test_github_refuses_a_body_its_description_refuses() -> None:
     with GitHubDouble() as double:
         double.add_repo("acme/web")
         answer = requests.post(
-            f"{double.base_url}/repos/acme/web/issues", json={"body": "no title", "labels": "incident"}, headers=GH, timeout=5
+            f"{double.base_url}/repos/acme/web/issues",
+            json={"body": "no title", "labels": "incident"},
+            headers=GH,
+            timeout=5,
         )
         assert answer.status_code == 400
         (violation,) = double.violations
@@ -55,7 +58,9 @@ def test_github_comment_edit_needs_a_body() -> None:
     with GitHubDouble() as double:
         double.add_issue("acme/web", "x")
         comment = double.add_comment("acme/web", 1, "hi", author="lessonloop-bot")
-        answer = requests.patch(f"{double.base_url}/repos/acme/web/issues/comments/{comment['id']}", json={}, headers=GH, timeout=5)
+        answer = requests.patch(
+            f"{double.base_url}/repos/acme/web/issues/comments/{comment['id']}", json={}, headers=GH, timeout=5
+        )
         assert answer.status_code == 400 and len(double.violations) == 1
         assert double.comments[comment["id"]]["body"] == "hi"
 
@@ -83,7 +88,9 @@ def test_pagerduty_refuses_a_note_without_content() -> None:
     with PagerDutyDouble() as double:
         double.add_incident("PGR0VU2", "x")
         headers = PD | {"From": "lessonloop@example.com"}
-        answer = requests.post(f"{double.base_url}/incidents/PGR0VU2/notes", json={"note": {}}, headers=headers, timeout=5)
+        answer = requests.post(
+            f"{double.base_url}/incidents/PGR0VU2/notes", json={"note": {}}, headers=headers, timeout=5
+        )
         assert answer.status_code == 400 and "'content' is a required property" in double.violations[0]
 
 
@@ -100,7 +107,9 @@ def test_jira_operation_in_the_description_but_not_in_the_double_is_a_violation(
     with JiraDouble() as double:
         double.add_issue("OPS", "x")
         answer = requests.get(
-            f"{double.base_url}/rest/api/2/issue/OPS-1/comment/1", auth=("lessonloop@example.com", "cloud-token"), timeout=5
+            f"{double.base_url}/rest/api/2/issue/OPS-1/comment/1",
+            auth=("lessonloop@example.com", "cloud-token"),
+            timeout=5,
         )
         assert answer.status_code == 404
         assert double.violations == ["GET /rest/api/2/issue/OPS-1/comment/1: valid, but this double does not know it"]
@@ -109,8 +118,10 @@ def test_jira_operation_in_the_description_but_not_in_the_double_is_a_violation(
 def test_jira_issue_link_needs_its_type() -> None:
     with JiraDouble() as double:
         answer = requests.post(
-            f"{double.base_url}/rest/api/2/issueLink", json={"inwardIssue": {"key": "OPS-1"}},
-            auth=("lessonloop@example.com", "cloud-token"), timeout=5,
+            f"{double.base_url}/rest/api/2/issueLink",
+            json={"inwardIssue": {"key": "OPS-1"}},
+            auth=("lessonloop@example.com", "cloud-token"),
+            timeout=5,
         )
         assert answer.status_code == 400 and "type" in double.violations[0]
 
@@ -118,8 +129,10 @@ def test_jira_issue_link_needs_its_type() -> None:
 def test_jira_jql_it_does_not_understand_is_a_violation() -> None:
     with JiraDouble() as double:
         answer = requests.get(
-            f"{double.base_url}/rest/api/2/search/jql", params={"jql": "text ~ anything"},
-            auth=("lessonloop@example.com", "cloud-token"), timeout=5,
+            f"{double.base_url}/rest/api/2/search/jql",
+            params={"jql": "text ~ anything"},
+            auth=("lessonloop@example.com", "cloud-token"),
+            timeout=5,
         )
         assert answer.status_code == 400
         assert "does not understand the JQL clause" in double.violations[0]
@@ -128,15 +141,27 @@ def test_jira_jql_it_does_not_understand_is_a_violation() -> None:
 def test_jira_cloud_has_no_old_search_and_data_center_no_new_one() -> None:
     with JiraDouble() as cloud, JiraDouble(deployment="datacenter") as dc:
         cloud_auth = ("lessonloop@example.com", "cloud-token")
-        assert requests.get(f"{cloud.base_url}/rest/api/2/search", params={"jql": 'project = "OPS"'}, auth=cloud_auth, timeout=5).status_code == 410
+        assert (
+            requests.get(
+                f"{cloud.base_url}/rest/api/2/search", params={"jql": 'project = "OPS"'}, auth=cloud_auth, timeout=5
+            ).status_code
+            == 410
+        )
         bearer = {"Authorization": "Bearer dc-pat"}
-        assert requests.get(f"{dc.base_url}/rest/api/2/search/jql", params={"jql": 'project = "OPS"'}, headers=bearer, timeout=5).status_code == 404
+        assert (
+            requests.get(
+                f"{dc.base_url}/rest/api/2/search/jql", params={"jql": 'project = "OPS"'}, headers=bearer, timeout=5
+            ).status_code
+            == 404
+        )
         assert cloud.violations == [] and dc.violations == []
 
 
 def test_wrong_credentials_are_401_not_a_violation() -> None:
     with JiraDouble() as double:
-        answer = requests.get(f"{double.base_url}/rest/api/2/myself", headers={"Authorization": "Bearer dc-pat"}, timeout=5)
+        answer = requests.get(
+            f"{double.base_url}/rest/api/2/myself", headers={"Authorization": "Bearer dc-pat"}, timeout=5
+        )
         assert answer.status_code == 401 and double.violations == []
 
 
@@ -156,7 +181,9 @@ def test_faults_are_shaped_like_the_tracker() -> None:
     with JiraDouble() as jira, PagerDutyDouble() as pagerduty:
         jira.fail_next(1, 500)
         pagerduty.fail_next(1, 404)
-        answer = requests.get(f"{jira.base_url}/rest/api/2/myself", auth=("lessonloop@example.com", "cloud-token"), timeout=5)
+        answer = requests.get(
+            f"{jira.base_url}/rest/api/2/myself", auth=("lessonloop@example.com", "cloud-token"), timeout=5
+        )
         assert answer.status_code == 500 and answer.json() == {"errorMessages": ["injected 500"], "errors": {}}
         answer = requests.get(f"{pagerduty.base_url}/users/me", headers=PD, timeout=5)
         assert answer.status_code == 404 and answer.json()["error"]["message"] == "injected 404"
@@ -193,9 +220,24 @@ def test_fixture_fails_the_test_at_teardown_on_a_violation(tmp_path: Path) -> No
         )
     )
     run = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "tests.doubles.pytest_plugin", "-p", "no:cacheprovider",
-         "--rootdir", str(tmp_path), str(tmp_path / "test_bad.py")],
-        cwd=tmp_path, env=os.environ | {"PYTHONPATH": str(ROOT)}, capture_output=True, text=True, timeout=60,
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-q",
+            "-p",
+            "tests.doubles.pytest_plugin",
+            "-p",
+            "no:cacheprovider",
+            "--rootdir",
+            str(tmp_path),
+            str(tmp_path / "test_bad.py"),
+        ],
+        cwd=tmp_path,
+        env=os.environ | {"PYTHONPATH": str(ROOT)},
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert run.returncode == 1, run.stdout + run.stderr
     assert "1 passed, 1 error" in run.stdout
@@ -211,9 +253,21 @@ def _free_port() -> int:
 def test_doubles_run_on_their_own() -> None:
     ports = [_free_port() for _ in range(3)]
     process = subprocess.Popen(
-        [sys.executable, "-m", "tests.doubles", "--github-port", str(ports[0]), "--jira-port", str(ports[1]),
-         "--pagerduty-port", str(ports[2])],
-        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        [
+            sys.executable,
+            "-m",
+            "tests.doubles",
+            "--github-port",
+            str(ports[0]),
+            "--jira-port",
+            str(ports[1]),
+            "--pagerduty-port",
+            str(ports[2]),
+        ],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
     try:
         assert process.stdout is not None
@@ -221,7 +275,9 @@ def test_doubles_run_on_their_own() -> None:
         assert f"LESSONLOOP_GITHUB_API_URL=http://127.0.0.1:{ports[0]}" in first
         issue = requests.get(f"http://127.0.0.1:{ports[0]}/repos/acme/web/issues/1", headers=GH, timeout=5)
         assert issue.json()["labels"][0]["name"] == "incident"
-        me = requests.get(f"http://127.0.0.1:{ports[1]}/rest/api/2/myself", auth=("lessonloop@example.com", "cloud-token"), timeout=5)
+        me = requests.get(
+            f"http://127.0.0.1:{ports[1]}/rest/api/2/myself", auth=("lessonloop@example.com", "cloud-token"), timeout=5
+        )
         assert me.status_code == 200
         assert requests.get(f"http://127.0.0.1:{ports[2]}/incidents/PGR0VU2", headers=PD, timeout=5).status_code == 200
         requests.get(f"http://127.0.0.1:{ports[2]}/nowhere", headers=PD, timeout=5)
@@ -241,7 +297,9 @@ def test_a_fault_can_wait_for_its_operation() -> None:
         double.fail_next(1, 502, operation="create_comment")
         assert requests.get(f"{double.base_url}/repos/acme/web/issues/1", headers=GH, timeout=5).status_code == 200
         assert double.pending_faults == 1
-        answer = requests.post(f"{double.base_url}/repos/acme/web/issues/1/comments", json={"body": "hi"}, headers=GH, timeout=5)
+        answer = requests.post(
+            f"{double.base_url}/repos/acme/web/issues/1/comments", json={"body": "hi"}, headers=GH, timeout=5
+        )
         assert answer.status_code == 502 and double.pending_faults == 0
         assert double.comments_on("acme/web", 1) == []
 
@@ -249,7 +307,9 @@ def test_a_fault_can_wait_for_its_operation() -> None:
 def test_query_parameters_are_validated_too() -> None:
     with GitHubDouble() as double:
         double.add_repo("acme/web")
-        answer = requests.get(f"{double.base_url}/repos/acme/web/issues", params={"state": "everything"}, headers=GH, timeout=5)
+        answer = requests.get(
+            f"{double.base_url}/repos/acme/web/issues", params={"state": "everything"}, headers=GH, timeout=5
+        )
         assert answer.status_code == 400
         (violation,) = double.violations
         assert "state" in violation

@@ -24,13 +24,14 @@ JOB_TIMEOUT = 4
 
 
 @pytest.fixture
-def settings(make_settings, trackers: dict[str, str]) -> Settings:  # type: ignore[no-untyped-def]
+def settings(make_settings, trackers: dict[str, str]) -> Settings:
     """A short first backoff and job timeout, so that the retries come within the test."""
-    return make_settings(**trackers, LESSONLOOP_RETRY_SECONDS=str(RETRY_SECONDS),
-                         LESSONLOOP_JOB_TIMEOUT_SECONDS=str(JOB_TIMEOUT))
+    return make_settings(
+        **trackers, LESSONLOOP_RETRY_SECONDS=str(RETRY_SECONDS), LESSONLOOP_JOB_TIMEOUT_SECONDS=str(JOB_TIMEOUT)
+    )
 
 
-def send(client, delivery: payloads.Delivery) -> int:  # type: ignore[no-untyped-def]
+def send(client, delivery: payloads.Delivery) -> int:
     response = client.post(delivery.path, data=delivery.body, headers=delivery.headers)
     assert response.status_code == 202, response.get_json()
     return int(response.get_json()["delivery"])
@@ -42,8 +43,9 @@ def rq_until_final(runtime: Runtime, delivery_pk: int, seconds: float = 30) -> d
     never runs here, so a retry that finishes was started by the scheduler."""
     deadline = time.monotonic() + seconds
     while True:
-        SimpleWorker([QUEUE_NAME], connection=runtime.redis).work(burst=True, with_scheduler=True,
-                                                                  logging_level="WARNING")
+        SimpleWorker([QUEUE_NAME], connection=runtime.redis).work(
+            burst=True, with_scheduler=True, logging_level="WARNING"
+        )
         found = deliveries.get(runtime.engine, delivery_pk)
         assert found is not None
         if found.status != deliveries.RECEIVED:
@@ -53,7 +55,7 @@ def rq_until_final(runtime: Runtime, delivery_pk: int, seconds: float = 30) -> d
         time.sleep(0.05)
 
 
-def test_a_rescheduled_job_is_started_by_rqs_scheduler_and_runs_to_its_end(  # type: ignore[no-untyped-def]
+def test_a_rescheduled_job_is_started_by_rqs_scheduler_and_runs_to_its_end(
     client, runtime: Runtime, jira_double
 ) -> None:
     jira_double.fail_next(2, 500, operation="create_issue")  # the review create, twice
@@ -65,16 +67,25 @@ def test_a_rescheduled_job_is_started_by_rqs_scheduler_and_runs_to_its_end(  # t
     for job_id in (f"delivery-{delivery_pk}-retry-1", f"delivery-{delivery_pk}-retry-2"):
         assert Job.fetch(job_id, connection=runtime.redis).get_status() == JobStatus.FINISHED
     assert len(jira_double.calls("create_issue")) == 3
-    reviews = [key for key, issue in jira_double.issues.items()
-               if issue["fields"]["summary"].startswith("Post-incident review")]
+    reviews = [
+        key
+        for key, issue in jira_double.issues.items()
+        if issue["fields"]["summary"].startswith("Post-incident review")
+    ]
     assert len(reviews) == 1
-    assert len([c for c in jira_double.issue("OPS-42")["_comments"]
-                if markers.find_kind(c.get("body") or "", markers.REVIEW_OPENED)]) == 1
+    assert (
+        len(
+            [
+                c
+                for c in jira_double.issue("OPS-42")["_comments"]
+                if markers.find_kind(c.get("body") or "", markers.REVIEW_OPENED)
+            ]
+        )
+        == 1
+    )
 
 
-def test_a_job_that_finds_its_incident_held_gives_way_and_runs_later(  # type: ignore[no-untyped-def]
-    client, runtime: Runtime, jira_double
-) -> None:
+def test_a_job_that_finds_its_incident_held_gives_way_and_runs_later(client, runtime: Runtime, jira_double) -> None:
     held = runtime.redis.lock("lessonloop:lock:jira:OPS-42", timeout=60)
     assert held.acquire(blocking=False)  # another worker is busy with this incident
     delivery_pk = send(client, loop.jira_issue_event(jira_double, "OPS-42"))
@@ -101,16 +112,19 @@ def test_the_lock_wait_is_well_under_the_job_timeout() -> None:
         assert lock_wait_seconds(timeout) <= timeout / 4
 
 
-@pytest.mark.parametrize(("name", "value"), [
-    ("Retry-After", "1e20"),
-    ("Retry-After", "inf"),
-    ("Retry-After", "1e308"),
-    ("Retry-After", "Fri, 31 Dec 9999 23:59:59 GMT"),
-    ("x-ratelimit-reset", "1e300"),
-    ("x-ratelimit-reset", "9999-12-31T23:59:59Z"),
-    ("ratelimit-reset", "Infinity"),
-])
-def test_an_absurd_wait_from_a_tracker_is_capped_at_an_hour(  # type: ignore[no-untyped-def]
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("Retry-After", "1e20"),
+        ("Retry-After", "inf"),
+        ("Retry-After", "1e308"),
+        ("Retry-After", "Fri, 31 Dec 9999 23:59:59 GMT"),
+        ("x-ratelimit-reset", "1e300"),
+        ("x-ratelimit-reset", "9999-12-31T23:59:59Z"),
+        ("ratelimit-reset", "Infinity"),
+    ],
+)
+def test_an_absurd_wait_from_a_tracker_is_capped_at_an_hour(
     client, runtime: Runtime, github_double, name: str, value: str
 ) -> None:
     # a 503 (a 429 now holds every worker for GitHub's documented minute when it gives no usable
@@ -127,16 +141,17 @@ def test_an_absurd_wait_from_a_tracker_is_capped_at_an_hour(  # type: ignore[no-
     assert waiting.current_job in ScheduledJobRegistry(queue=runtime.queue).get_job_ids()
 
 
-@pytest.mark.parametrize(("name", "value"), [
-    ("Retry-After", "nan"),
-    ("Retry-After", "-5"),
-    ("Retry-After", "-inf"),
-    ("Retry-After", "Mon, 01 Jan 1 00:00:00 GMT"),
-    ("Retry-After", "9" * 5000),
-])
-def test_a_meaningless_or_past_wait_is_no_wait(  # type: ignore[no-untyped-def]
-    client, runtime: Runtime, github_double, name: str, value: str
-) -> None:
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("Retry-After", "nan"),
+        ("Retry-After", "-5"),
+        ("Retry-After", "-inf"),
+        ("Retry-After", "Mon, 01 Jan 1 00:00:00 GMT"),
+        ("Retry-After", "9" * 5000),
+    ],
+)
+def test_a_meaningless_or_past_wait_is_no_wait(client, runtime: Runtime, github_double, name: str, value: str) -> None:
     # a 503 (a 429 now holds every worker for GitHub's documented minute when it gives no usable
     # wait: that is the shared limiter's rule, tested in test_ratelimit.py)
     github_double.fail_next(1, 503, headers={name: value}, operation="get_issue")
@@ -162,8 +177,9 @@ def test_backoff_never_exceeds_an_hour() -> None:
 def test_a_scheduled_job_carries_the_timeout_for_rq_and_only_the_delivery_for_the_job(runtime: Runtime) -> None:
     from service.queue import enqueue_delivery
 
-    job = enqueue_delivery(runtime.queue, 7, "incident_closed", "delivery-7-retry-1", 123,
-                           at=deliveries.now() + timedelta(seconds=30))
+    job = enqueue_delivery(
+        runtime.queue, 7, "incident_closed", "delivery-7-retry-1", 123, at=deliveries.now() + timedelta(seconds=30)
+    )
     stored = Job.fetch(job.id, connection=runtime.redis)
     assert stored.args == (7,) and stored.kwargs == {}
     assert stored.timeout == 123

@@ -35,17 +35,17 @@ def ours(comments: list[dict[str, Any]], kind: str) -> list[dict[str, Any]]:
     return [c for c in comments if markers.find_kind(c.get("body") or c.get("content") or "", kind)]
 
 
-def close_github(double, repo: str, number: int, reason: str = "completed") -> None:  # type: ignore[no-untyped-def]
+def close_github(double, repo: str, number: int, reason: str = "completed") -> None:
     issue = double.issues[repo][number]
     issue.update(state="closed", state_reason=reason, closed_at=now_iso(), updated_at=now_iso())
 
 
-def reopen_github(double, repo: str, number: int) -> None:  # type: ignore[no-untyped-def]
+def reopen_github(double, repo: str, number: int) -> None:
     issue = double.issues[repo][number]
     issue.update(state="open", state_reason="reopened", closed_at=None, updated_at=now_iso())
 
 
-def github_lesson(client, runtime: Runtime, github_double, changes: str = CHANGES_MD) -> dict[str, Any]:  # type: ignore[no-untyped-def]
+def github_lesson(client, runtime: Runtime, github_double, changes: str = CHANGES_MD) -> dict[str, Any]:
     """A GitHub incident closes, its review is filled in with ``changes`` and closed."""
     github_double.add_issue("acme/web", "Canary watches latency only")  # acme/web#1, to adopt
     loop.send(client, loop.github_issue_event(github_double, INCIDENT_REPO, 1, "closed"))
@@ -55,16 +55,19 @@ def github_lesson(client, runtime: Runtime, github_double, changes: str = CHANGE
     review["state"] = "closed"
     loop.send(client, loop.github_issue_event(github_double, REVIEW_REPO, 1, "closed"))
     loop.work(runtime)
-    return review  # type: ignore[no-any-return]
+    return review
 
 
-def lesson_comment(github_double, repo: str = INCIDENT_REPO, number: int = 1) -> str:  # type: ignore[no-untyped-def]
+def lesson_comment(github_double, repo: str = INCIDENT_REPO, number: int = 1) -> str:
     [comment] = ours(github_double.comments_on(repo, number), markers.LESSON)
-    return comment["body"]  # type: ignore[no-any-return]
+    return comment["body"]
 
 
-def test_github_items_adopted_and_opened_then_followed_to_done(client, runtime: Runtime,  # type: ignore[no-untyped-def]
-                                                               github_double) -> None:
+def test_github_items_adopted_and_opened_then_followed_to_done(
+    client,
+    runtime: Runtime,
+    github_double,
+) -> None:
     github_lesson(client, runtime, github_double)
     rows = followups.of_review(runtime.engine, REVIEW)
     assert [(r.origin, r.ref, r.state) for r in rows] == [
@@ -112,14 +115,19 @@ def test_github_items_adopted_and_opened_then_followed_to_done(client, runtime: 
     # an issue that is nobody's follow-up closing as not planned is still not relevant
     github_double.add_issue("acme/web", "unrelated")
     close_github(github_double, "acme/web", 2, reason="not_planned")
-    assert loop.send(client, loop.github_issue_event(github_double, "acme/web", 2, "closed"))["status"] == "not relevant"
+    assert (
+        loop.send(client, loop.github_issue_event(github_double, "acme/web", 2, "closed"))["status"] == "not relevant"
+    )
 
 
-def test_edits_keep_follow_ups_stable(client, runtime: Runtime, github_double) -> None:  # type: ignore[no-untyped-def]
+def test_edits_keep_follow_ups_stable(client, runtime: Runtime, github_double) -> None:
     review = github_lesson(client, runtime, github_double)
-    edited = CHANGES_MD.replace(
-        "- Alert on the 5xx rate of each deploy, @octocat to own it\n", "").replace(
-        "rolling back a canary", "rolling back canaries") + "- Page the owning team when a canary aborts\n"
+    edited = (
+        CHANGES_MD.replace("- Alert on the 5xx rate of each deploy, @octocat to own it\n", "").replace(
+            "rolling back a canary", "rolling back canaries"
+        )
+        + "- Page the owning team when a canary aborts\n"
+    )
     review["body"] = loop.fill_lesson_markdown(review["body"], loop.FILLED_MARKDOWN | {"What we'll change": edited})
     loop.send(client, loop.github_issue_event(github_double, REVIEW_REPO, 1, "edited"))
     loop.work(runtime)
@@ -136,8 +144,11 @@ def test_edits_keep_follow_ups_stable(client, runtime: Runtime, github_double) -
     assert "rolling back canaries" in lesson_comment(github_double)
 
 
-def test_at_most_max_per_lesson_are_opened_and_the_rest_say_why(client, runtime: Runtime,  # type: ignore[no-untyped-def]
-                                                                  github_double) -> None:
+def test_at_most_max_per_lesson_are_opened_and_the_rest_say_why(
+    client,
+    runtime: Runtime,
+    github_double,
+) -> None:
     many = "".join(f"- Item number {n} about subject {n * 7919} of {n * 104729}\n" for n in range(12))
     github_lesson(client, runtime, github_double, changes=many)
     rows = followups.of_review(runtime.engine, REVIEW)
@@ -146,18 +157,23 @@ def test_at_most_max_per_lesson_are_opened_and_the_rest_say_why(client, runtime:
     assert lesson_comment(github_double).count("**not opened (over") == 2
 
 
-def test_create_false_only_adopts(client, runtime: Runtime, github_double) -> None:  # type: ignore[no-untyped-def]
-    runtime.settings = runtime.settings.model_copy(
-        update={"followups": FollowupSettings(create=False)})
+def test_create_false_only_adopts(client, runtime: Runtime, github_double) -> None:
+    runtime.settings = runtime.settings.model_copy(update={"followups": FollowupSettings(create=False)})
     github_lesson(client, runtime, github_double)
     rows = followups.of_review(runtime.engine, REVIEW)
     assert [(r.origin, r.reason) for r in rows] == [
-        ("adopted", ""), ("not opened", "[followups] create = false"), ("not opened", "[followups] create = false")]
+        ("adopted", ""),
+        ("not opened", "[followups] create = false"),
+        ("not opened", "[followups] create = false"),
+    ]
     assert len(github_double.issues[REVIEW_REPO]) == 1
 
 
-def test_links_to_items_the_token_cannot_see_are_a_clear_outcome(client, runtime: Runtime,  # type: ignore[no-untyped-def]
-                                                                  github_double) -> None:
+def test_links_to_items_the_token_cannot_see_are_a_clear_outcome(
+    client,
+    runtime: Runtime,
+    github_double,
+) -> None:
     changes = "- Fix it in https://github.com/secret/repo/issues/9\n- " + "x" * 50_000 + "\n"
     github_lesson(client, runtime, github_double, changes=changes)
     rows = followups.of_review(runtime.engine, REVIEW)
@@ -168,7 +184,7 @@ def test_links_to_items_the_token_cannot_see_are_a_clear_outcome(client, runtime
     assert statuses == {deliveries.DONE}
 
 
-def test_daily_refresh_and_one_nudge_a_week(client, runtime: Runtime, github_double) -> None:  # type: ignore[no-untyped-def]
+def test_daily_refresh_and_one_nudge_a_week(client, runtime: Runtime, github_double) -> None:
     github_lesson(client, runtime, github_double)
     close_github(github_double, REVIEW_REPO, 2)  # its webhook was lost: the daily refresh reads it
     due = followups.of_review(runtime.engine, REVIEW)[1].due_on
@@ -187,50 +203,68 @@ def test_daily_refresh_and_one_nudge_a_week(client, runtime: Runtime, github_dou
     assert len(ours(github_double.comments_on(REVIEW_REPO, 3), markers.FOLLOWUP_REMINDER)) == 2
 
 
-def test_jira_review_with_a_pagerduty_incident(client, runtime: Runtime, jira_double,  # type: ignore[no-untyped-def]
-                                               pagerduty_double, github_double) -> None:
+def test_jira_review_with_a_pagerduty_incident(
+    client,
+    runtime: Runtime,
+    jira_double,
+    pagerduty_double,
+    github_double,
+) -> None:
     loop.send(client, loop.pagerduty_resolved(pagerduty_double, "PGR0VU2"))
     loop.work(runtime)
     review = jira_double.issue("OPS-43")
     jira_double.add_issue("OPS", "Canary reads latency only", issue_type="Task", status="To Do")  # OPS-44
     changes = "* Wire the error rate into the canary (OPS-44)\n* Alert on the 5xx rate of each deploy\n"
     review["fields"]["description"] = loop.fill_lesson_jira(
-        review["fields"]["description"], loop.FILLED_MARKDOWN | {"What we'll change": changes})
+        review["fields"]["description"], loop.FILLED_MARKDOWN | {"What we'll change": changes}
+    )
     review["fields"]["status"] = {"name": "Done", "statusCategory": {"key": "done"}}
     loop.send(client, loop.jira_issue_event(jira_double, "OPS-43"))
     loop.work(runtime)
     rows = followups.of_review(runtime.engine, "jira:OPS-43")
     assert [(r.origin, r.ref) for r in rows] == [("adopted", "jira:OPS-44"), ("opened", "jira:OPS-45")]
     task = jira_double.issue("OPS-45")
-    assert task["fields"]["duedate"] == rows[1].due_on.isoformat()  # type: ignore[union-attr]
+    assert task["fields"]["duedate"] == rows[1].due_on.isoformat()
     assert sorted(task["fields"]["labels"]) == ["follow-up", "lessonloop"]
     assert any((link.get("outwardIssue") or {}).get("key") == "OPS-43" for link in task["fields"]["issuelinks"])
     assert len(ours(pagerduty_double.notes["PGR0VU2"], markers.LESSON)) == 1
 
     # OPS-44 closed as Won't Do, the task done: Jira comments edited, PagerDuty left alone
     jira_double.issue("OPS-44")["fields"].update(
-        status={"name": "Done", "statusCategory": {"key": "done"}}, resolution={"name": "Won't Do"})
+        status={"name": "Done", "statusCategory": {"key": "done"}}, resolution={"name": "Won't Do"}
+    )
     jira_double.issue("OPS-45")["fields"].update(
-        status={"name": "Done", "statusCategory": {"key": "done"}}, resolution={"name": "Done"})
+        status={"name": "Done", "statusCategory": {"key": "done"}}, resolution={"name": "Done"}
+    )
     for key in ("OPS-44", "OPS-45"):
         assert loop.send(client, loop.jira_issue_event(jira_double, key))["status"] == "queued"
     loop.work(runtime)
     assert {r.ref: r.state for r in followups.of_review(runtime.engine, "jira:OPS-43")} == {
-        "jira:OPS-44": "not doing", "jira:OPS-45": "done"}
+        "jira:OPS-44": "not doing",
+        "jira:OPS-45": "done",
+    }
     [comment] = ours(jira_double.issue("OPS-43")["_comments"], markers.LESSON)
     assert "*not doing*" in comment["body"] and "*done*" in comment["body"]
     assert len(ours(pagerduty_double.notes["PGR0VU2"], markers.LESSON)) == 1  # a note only when the lesson changes
 
     # reopened in Jira: back to open
-    jira_double.issue("OPS-45")["fields"].update(status={"name": "To Do", "statusCategory": {"key": "new"}},
-                                                 resolution=None)
+    jira_double.issue("OPS-45")["fields"].update(
+        status={"name": "To Do", "statusCategory": {"key": "new"}}, resolution=None
+    )
     loop.send(client, loop.jira_issue_event(jira_double, "OPS-45"))
     loop.work(runtime)
     assert followups.by_ref(runtime.engine, "jira:OPS-45")[0].state == "open"
 
 
-def test_followups_list_show_exports_and_stats_say_the_same(client, runtime: Runtime, github_double, trackers,  # type: ignore[no-untyped-def]
-                                                            monkeypatch, capsys, tmp_path) -> None:
+def test_followups_list_show_exports_and_stats_say_the_same(
+    client,
+    runtime: Runtime,
+    github_double,
+    trackers,
+    monkeypatch,
+    capsys,
+    tmp_path,
+) -> None:
     github_lesson(client, runtime, github_double)
     close_github(github_double, REVIEW_REPO, 2)
     loop.send(client, loop.github_issue_event(github_double, REVIEW_REPO, 2, "closed"))
@@ -264,20 +298,35 @@ def test_followups_list_show_exports_and_stats_say_the_same(client, runtime: Run
     code, out = run("lessons", "stats", "--format", "json")
     figures = json.loads(out)["followups"]
     assert figures | {"median_days_to_done": 0} == {
-        "opened": 2, "adopted": 1, "not_opened": 0, "done": 1, "not_doing": 0, "open": 2, "open_past_due": 0,
-        "done_within_due": 1.0, "median_days_to_done": 0}
+        "opened": 2,
+        "adopted": 1,
+        "not_opened": 0,
+        "done": 1,
+        "not_doing": 0,
+        "open": 2,
+        "open_past_due": 0,
+        "done_within_due": 1.0,
+        "median_days_to_done": 0,
+    }
     assert "2 opened, 1 adopted" in run("lessons", "stats")[1]
 
 
 # --- the pure parts ---------------------------------------------------------------------------
 
+
 def test_list_items_in_both_markups() -> None:
     from service.lesson.followups import list_items
 
-    markdown = ("Intro line.\n\n- first\n  continued\n  - nested is part of it\n* second\n1. third\n"
-                "- [ ] a task box\n\n```\n- not an item\n```\nafter\n")
+    markdown = (
+        "Intro line.\n\n- first\n  continued\n  - nested is part of it\n* second\n1. third\n"
+        "- [ ] a task box\n\n```\n- not an item\n```\nafter\n"
+    )
     assert list_items(markdown, "markdown") == [
-        "first continued - nested is part of it", "second", "third", "a task box"]
+        "first continued - nested is part of it",
+        "second",
+        "third",
+        "a task box",
+    ]
     jira = "* one\n** nested\n# two\n{code}\n* not an item\n{code}\nplain text\n- three\n"
     assert list_items(jira, "jira") == ["one ** nested", "two", "three"]
     assert list_items("A paragraph (https://github.com/acme/web/issues/7).", "markdown") == []
@@ -287,18 +336,26 @@ def test_matching_by_link_then_by_words() -> None:
     from service.events import ItemRef
     from service.lesson.followups import Known, ListItem, match
 
-    known = [Known("github:acme/web#1", "github:acme/web#1", "Fix it (acme/web#1)"),
-             Known("t1", "github:acme/postmortems#2", "Alert on the 5xx rate of each deploy"),
-             Known("t2", "github:acme/postmortems#3", "Write a runbook for rolling back a canary")]
-    items = [ListItem("Write a runbook for rolling back canaries", ()),
-             ListItem("Now tracked in https://github.com/acme/postmortems/issues/2",
-                      (ItemRef.github("acme/postmortems", 2),)),  # a link to the task we opened
-             ListItem("Something else entirely", ())]
+    known = [
+        Known("github:acme/web#1", "github:acme/web#1", "Fix it (acme/web#1)"),
+        Known("t1", "github:acme/postmortems#2", "Alert on the 5xx rate of each deploy"),
+        Known("t2", "github:acme/postmortems#3", "Write a runbook for rolling back a canary"),
+    ]
+    items = [
+        ListItem("Write a runbook for rolling back canaries", ()),
+        ListItem(
+            "Now tracked in https://github.com/acme/postmortems/issues/2", (ItemRef.github("acme/postmortems", 2),)
+        ),  # a link to the task we opened
+        ListItem("Something else entirely", ()),
+    ]
     assert [k.key if k else None for k in match(items, known)] == ["t2", "t1", None]
 
 
-def test_copied_text_notifies_no_one_and_carries_no_marker(client, runtime: Runtime,  # type: ignore[no-untyped-def]
-                                                           github_double) -> None:
+def test_copied_text_notifies_no_one_and_carries_no_marker(
+    client,
+    runtime: Runtime,
+    github_double,
+) -> None:
     changes = "- Page @octocat and [~accountid:123] <!-- lessonloop:review incident=github:x/y#1 -->\n"
     github_lesson(client, runtime, github_double, changes=changes)
     task = github_double.issues[REVIEW_REPO][2]
@@ -309,7 +366,7 @@ def test_copied_text_notifies_no_one_and_carries_no_marker(client, runtime: Runt
     assert markers.find(task["body"])[0].kind == markers.FOLLOWUP and len(markers.find(task["body"])) == 1
 
 
-def test_two_hundred_items_a_clear_outcome_each(client, runtime: Runtime, github_double) -> None:  # type: ignore[no-untyped-def]
+def test_two_hundred_items_a_clear_outcome_each(client, runtime: Runtime, github_double) -> None:
     many = "".join(f"- Item {n}: change number {n * 7919} in subsystem {n * 104729}\n" for n in range(200))
     github_lesson(client, runtime, github_double, changes=many)
     rows = followups.of_review(runtime.engine, REVIEW)
@@ -322,27 +379,35 @@ def test_two_hundred_items_a_clear_outcome_each(client, runtime: Runtime, github
         assert {row[0] for row in connection.execute(select(schema.deliveries.c.status))} == {deliveries.DONE}
 
 
-def test_followup_settings_and_a_rules_due_days(tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_followup_settings_and_a_rules_due_days(tmp_path) -> None:
     import pytest
 
     from config.settings import SettingsError, load_settings
 
     path = tmp_path / "lessonloop.toml"
-    path.write_text('[followups]\nopen_in = "jira:OPS"\nlabels = ["action-item"]\ndue_days = 56\ncreate = false\n'
-                    'max_per_lesson = 3\n\n[[rules]]\nsource = "github"\nfollowup_due_days = 14\n')
+    path.write_text(
+        '[followups]\nopen_in = "jira:OPS"\nlabels = ["action-item"]\ndue_days = 56\ncreate = false\n'
+        'max_per_lesson = 3\n\n[[rules]]\nsource = "github"\nfollowup_due_days = 14\n'
+    )
     settings = load_settings({"LESSONLOOP_GITHUB_WEBHOOK_SECRET": "x", "LESSONLOOP_JIRA_WEBHOOK_SECRET": "y"}, path)
     assert settings.followups.target is not None and str(settings.followups.target) == "jira:OPS"
-    assert (settings.followups.labels, settings.followups.due_days, settings.followups.create,
-            settings.followups.max_per_lesson) == (("action-item",), 56, False, 3)
+    assert (
+        settings.followups.labels,
+        settings.followups.due_days,
+        settings.followups.create,
+        settings.followups.max_per_lesson,
+    ) == (("action-item",), 56, False, 3)
     assert settings.rules[0].followup_due_days == 14
     path.write_text('[followups]\nopen_in = "pagerduty:X"\n')
     with pytest.raises(SettingsError, match="followups.open_in"):
         load_settings({"LESSONLOOP_GITHUB_WEBHOOK_SECRET": "x"}, path)
 
 
-def test_a_rules_followup_due_days_wins(client, runtime: Runtime, github_double) -> None:  # type: ignore[no-untyped-def]
-    rules = tuple(rule.model_copy(update={"followup_due_days": 7}) if rule.source == "github" else rule
-                  for rule in runtime.settings.rules)
+def test_a_rules_followup_due_days_wins(client, runtime: Runtime, github_double) -> None:
+    rules = tuple(
+        rule.model_copy(update={"followup_due_days": 7}) if rule.source == "github" else rule
+        for rule in runtime.settings.rules
+    )
     runtime.settings = runtime.settings.model_copy(update={"rules": rules})
     github_lesson(client, runtime, github_double)
     assert {r.due_on for r in followups.of_review(runtime.engine, REVIEW)} == {date.today() + timedelta(days=7)}

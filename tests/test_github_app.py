@@ -15,9 +15,8 @@ from service.events import ItemRef
 from service.markers import LESSON, Marker
 from service.store import deliveries, lessons, reviews
 from service.trackers.errors import PermanentTrackerError
-from service.trackers.github import GitHubClient
+from service.trackers.github import GitHubClient, message_of
 from service.trackers.github_app import AppTokens
-from service.trackers.github import message_of
 from tests import loop
 from tests.doubles.pytest_plugin import MARKER_KEYS
 from tests.loop import send, work
@@ -28,10 +27,14 @@ APP_ID, SLUG, INSTALLATION = 4242, "lessonloop", 77
 
 def key_pair() -> tuple[str, str]:
     private = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    pem = private.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                serialization.NoEncryption()).decode()
-    public = private.public_key().public_bytes(serialization.Encoding.PEM,
-                                               serialization.PublicFormat.SubjectPublicKeyInfo).decode()
+    pem = private.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    ).decode()
+    public = (
+        private.public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+        .decode()
+    )
     return pem, public
 
 
@@ -39,18 +42,19 @@ PRIVATE, PUBLIC = key_pair()
 
 
 @pytest.fixture
-def app_double(github_double):  # type: ignore[no-untyped-def]
+def app_double(github_double):
     github_double.add_repo("acme/postmortems")
     github_double.enable_app(APP_ID, PUBLIC, SLUG, {INSTALLATION: ["acme/postmortems", "Codertocat/Hello-World"]})
     return github_double
 
 
-def app_client(double, redis, key: str = PRIVATE, installation: int | None = None) -> GitHubClient:  # type: ignore[no-untyped-def]
+def app_client(double, redis, key: str = PRIVATE, installation: int | None = None) -> GitHubClient:
     tokens = AppTokens(APP_ID, key, double.base_url, redis, message_of, installation)
     return GitHubClient(None, double.base_url, keys=MARKER_KEYS, app=tokens)
 
 
 # --- settings -----------------------------------------------------------------------------------
+
 
 def test_app_settings_stop_start_up_with_one_line_when_wrong(tmp_path: Path) -> None:
     none = tmp_path / "none.toml"
@@ -61,12 +65,22 @@ def test_app_settings_stop_start_up_with_one_line_when_wrong(tmp_path: Path) -> 
     assert load_settings(one_line_env, none).github.signs_in  # a PEM in one environment line
     key_file = tmp_path / "app.pem"
     key_file.write_text(PRIVATE)
-    assert load_settings({"LESSONLOOP_GITHUB_APP_ID": "1", "LESSONLOOP_GITHUB_APP_PRIVATE_KEY_FILE": str(key_file)},
-                         none).github.app_private_key is not None
+    assert (
+        load_settings(
+            {"LESSONLOOP_GITHUB_APP_ID": "1", "LESSONLOOP_GITHUB_APP_PRIVATE_KEY_FILE": str(key_file)}, none
+        ).github.app_private_key
+        is not None
+    )
     for env, said in [
-        (app | {"LESSONLOOP_GITHUB_TOKEN": "ghp_x"}, "set either LESSONLOOP_GITHUB_TOKEN or the LESSONLOOP_GITHUB_APP_*"),
+        (
+            app | {"LESSONLOOP_GITHUB_TOKEN": "ghp_x"},
+            "set either LESSONLOOP_GITHUB_TOKEN or the LESSONLOOP_GITHUB_APP_*",
+        ),
         (app | {"LESSONLOOP_GITHUB_APP_PRIVATE_KEY": "not a key"}, "LESSONLOOP_GITHUB_APP_PRIVATE_KEY: not a PEM"),
-        ({"LESSONLOOP_GITHUB_APP_ID": "1"}, "LESSONLOOP_GITHUB_APP_ID and LESSONLOOP_GITHUB_APP_PRIVATE_KEY are needed"),
+        (
+            {"LESSONLOOP_GITHUB_APP_ID": "1"},
+            "LESSONLOOP_GITHUB_APP_ID and LESSONLOOP_GITHUB_APP_PRIVATE_KEY are needed",
+        ),
     ]:
         with pytest.raises(SettingsError) as caught:
             load_settings(env, none)
@@ -75,7 +89,8 @@ def test_app_settings_stop_start_up_with_one_line_when_wrong(tmp_path: Path) -> 
 
 # --- the client ---------------------------------------------------------------------------------
 
-def test_an_app_is_its_bot_and_writes_and_finds_its_own_comments(app_double, redis) -> None:  # type: ignore[no-untyped-def]
+
+def test_an_app_is_its_bot_and_writes_and_finds_its_own_comments(app_double, redis) -> None:
     client = app_client(app_double, redis)
     assert client.whoami().id == f"{SLUG}[bot]" and client.whoami().kind == "app"
     ref = ItemRef.parse("github:Codertocat/Hello-World#1")
@@ -88,7 +103,7 @@ def test_an_app_is_its_bot_and_writes_and_finds_its_own_comments(app_double, red
         assert "Bearer ey" in call.headers["Authorization"] or call.headers["Authorization"].startswith("token ghs_")
 
 
-def test_the_token_is_renewed_once_across_workers_when_it_expires(app_double, redis) -> None:  # type: ignore[no-untyped-def]
+def test_the_token_is_renewed_once_across_workers_when_it_expires(app_double, redis) -> None:
     clients = [app_client(app_double, redis) for _ in range(8)]
     ref = ItemRef.parse("github:acme/postmortems#1")
     app_double.add_issue("acme/postmortems", "x")
@@ -108,11 +123,14 @@ def test_the_token_is_renewed_once_across_workers_when_it_expires(app_double, re
             app_double.installation_tokens[token] = (INSTALLATION, time.time() - 1)
     read_all()
     assert app_double.tokens_issued == 2  # renewed once, by whichever worker heard 401 first
-    assert all(call.status == 200 for call in app_double.calls("get_issue")[8:] if call.headers[
-        "Authorization"].endswith(f"{2:036d}"))
+    assert all(
+        call.status == 200
+        for call in app_double.calls("get_issue")[8:]
+        if call.headers["Authorization"].endswith(f"{2:036d}")
+    )
 
 
-def test_a_wrong_key_and_a_repository_without_the_app_say_so(app_double, redis) -> None:  # type: ignore[no-untyped-def]
+def test_a_wrong_key_and_a_repository_without_the_app_say_so(app_double, redis) -> None:
     other_key, _ = key_pair()
     with pytest.raises(PermanentTrackerError) as caught:
         app_client(app_double, redis, key=other_key).whoami()
@@ -127,7 +145,8 @@ def test_a_wrong_key_and_a_repository_without_the_app_say_so(app_double, redis) 
 
 # --- end to end ---------------------------------------------------------------------------------
 
-def test_the_loop_on_an_app(make_settings, trackers, redis, app_double) -> None:  # type: ignore[no-untyped-def]
+
+def test_the_loop_on_an_app(make_settings, trackers, redis, app_double) -> None:
     env = {k: v for k, v in trackers.items() if k != "LESSONLOOP_GITHUB_TOKEN"}
     settings = make_settings(**env, LESSONLOOP_GITHUB_APP_ID=str(APP_ID), LESSONLOOP_GITHUB_APP_PRIVATE_KEY=PRIVATE)
     runtime, client = _runtime_for(settings, redis)
@@ -140,14 +159,17 @@ def test_the_loop_on_an_app(make_settings, trackers, redis, app_double) -> None:
     send(client, loop.github_issue_event(app_double, "acme/postmortems", 1, "closed"))
     work(runtime)
     assert lessons.get(runtime.engine, "github:acme/postmortems#1") is not None
-    on_incident = [c for c in app_double.comments_on("Codertocat/Hello-World", 1) if c["user"]["login"] == "lessonloop[bot]"]
+    on_incident = [
+        c for c in app_double.comments_on("Codertocat/Hello-World", 1) if c["user"]["login"] == "lessonloop[bot]"
+    ]
     assert len(on_incident) == 2  # "review opened" and the lesson
     assert app_double.tokens_issued == 1
     assert not deliveries.list_by_status(runtime.engine, [deliveries.FAILED], limit=10)
 
 
-def test_an_app_not_installed_on_the_review_repository_fails_the_delivery_with_that_reason(  # type: ignore[no-untyped-def]
-        make_settings, trackers, redis, github_double) -> None:
+def test_an_app_not_installed_on_the_review_repository_fails_the_delivery_with_that_reason(
+    make_settings, trackers, redis, github_double
+) -> None:
     github_double.enable_app(APP_ID, PUBLIC, SLUG, {INSTALLATION: ["Codertocat/Hello-World"]})
     env = {k: v for k, v in trackers.items() if k != "LESSONLOOP_GITHUB_TOKEN"}
     settings = make_settings(**env, LESSONLOOP_GITHUB_APP_ID=str(APP_ID), LESSONLOOP_GITHUB_APP_PRIVATE_KEY=PRIVATE)
@@ -160,22 +182,39 @@ def test_an_app_not_installed_on_the_review_repository_fails_the_delivery_with_t
     assert reviews.review_of(runtime.engine, "github:Codertocat/Hello-World#1") is None
 
 
-def test_check_online_names_the_app_its_installation_and_what_it_cannot_see(tmp_path: Path, redis,  # type: ignore[no-untyped-def]
-                                                                            github_double) -> None:
+def test_check_online_names_the_app_its_installation_and_what_it_cannot_see(
+    tmp_path: Path,
+    redis,
+    github_double,
+) -> None:
     import subprocess
     import sys
 
     from tests.conftest import GITHUB_SECRET, REDIS_URL
 
     github_double.enable_app(APP_ID, PUBLIC, SLUG, {INSTALLATION: ["acme/postmortems"]})
-    (tmp_path / "rules.toml").write_text('[[rules]]\nsource = "github"\nlabels = ["incident"]\n'
-                                         'review = "github:acme/postmortems"\n\n[[rules]]\nsource = "github"\n'
-                                         'labels = ["sev1"]\nreview = "github:acme/elsewhere"\n')
-    env = {"PATH": "/usr/bin", "REDIS_URL": REDIS_URL, "DATABASE_URL": f"sqlite:///{tmp_path / 'l.db'}",
-           "LESSONLOOP_GITHUB_WEBHOOK_SECRET": GITHUB_SECRET, "LESSONLOOP_GITHUB_API_URL": github_double.base_url,
-           "LESSONLOOP_GITHUB_APP_ID": str(APP_ID), "LESSONLOOP_GITHUB_APP_PRIVATE_KEY": PRIVATE}
-    result = subprocess.run([sys.executable, "-m", "service.cli", "--config", "rules.toml", "check", "--online"],
-                            env=env, cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    (tmp_path / "rules.toml").write_text(
+        '[[rules]]\nsource = "github"\nlabels = ["incident"]\n'
+        'review = "github:acme/postmortems"\n\n[[rules]]\nsource = "github"\n'
+        'labels = ["sev1"]\nreview = "github:acme/elsewhere"\n'
+    )
+    env = {
+        "PATH": "/usr/bin",
+        "REDIS_URL": REDIS_URL,
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'l.db'}",
+        "LESSONLOOP_GITHUB_WEBHOOK_SECRET": GITHUB_SECRET,
+        "LESSONLOOP_GITHUB_API_URL": github_double.base_url,
+        "LESSONLOOP_GITHUB_APP_ID": str(APP_ID),
+        "LESSONLOOP_GITHUB_APP_PRIVATE_KEY": PRIVATE,
+    }
+    result = subprocess.run(
+        [sys.executable, "-m", "service.cli", "--config", "rules.toml", "check", "--online"],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     out = result.stdout
     assert f"github: signed in as Lessonloop ({SLUG}[bot])" in out, out + result.stderr
     assert f"github: installation {INSTALLATION} sees 1 repositories: acme/postmortems" in out

@@ -22,7 +22,7 @@ def test_proxies_from_the_environment_are_kept_and_no_proxy_is_honoured(monkeypa
     assert "https" not in inside.api.session.proxies
 
 
-def test_a_ca_bundle_named_in_the_environment_is_used(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_a_ca_bundle_named_in_the_environment_is_used(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:
     bundle = tmp_path / "ca.pem"
     bundle.write_text("")
     monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(bundle))

@@ -42,11 +42,17 @@ A process that is up is not a process that works.
 
 
 def lessonloop(*args: str, env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "service.cli", *args], env=base_env() | env | {"PATH": "/usr/bin"},
-                          cwd=cwd, capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "service.cli", *args],
+        env=base_env() | env | {"PATH": "/usr/bin"},
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
-def test_markdown_files_import_once_with_a_clear_outcome_each(tmp_path: Path, database_url: str, redis) -> None:  # type: ignore[no-untyped-def]
+def test_markdown_files_import_once_with_a_clear_outcome_each(tmp_path: Path, database_url: str, redis) -> None:
     folder = tmp_path / "postmortems"
     (folder / "2024").mkdir(parents=True)
     (folder / "2024" / "db-failover.md").write_text(PAST_REVIEW_MD)
@@ -77,12 +83,18 @@ def test_markdown_files_import_once_with_a_clear_outcome_each(tmp_path: Path, da
     assert shown.returncode == 0 and "### Other notes" in shown.stdout
 
 
-def test_a_github_repository_of_past_reviews(tmp_path: Path, database_url: str, redis, trackers,  # type: ignore[no-untyped-def]
-                                             github_double) -> None:
+def test_a_github_repository_of_past_reviews(
+    tmp_path: Path,
+    database_url: str,
+    redis,
+    trackers,
+    github_double,
+) -> None:
     github_double.add_repo("acme/postmortems")
     body = PAST_REVIEW_MD.split("\n", 2)[2] + "\nSee https://github.com/acme/web/issues/7\n"
-    github_double.add_issue("acme/postmortems", "DB failover", body=body, labels=("post-incident-review",),
-                            state="closed")
+    github_double.add_issue(
+        "acme/postmortems", "DB failover", body=body, labels=("post-incident-review",), state="closed"
+    )
     github_double.add_issue("acme/postmortems", "Unrelated", body=body, labels=("question",))
     github_double.add_issue("acme/web", "follow-up")
     github_double.reset_log()
@@ -94,12 +106,14 @@ def test_a_github_repository_of_past_reviews(tmp_path: Path, database_url: str, 
     assert "imported 0, skipped 1" in lessonloop("import", "github:acme/postmortems", env=env, cwd=tmp_path).stdout
 
 
-def test_share_posts_an_imported_lesson_on_the_review_and_the_items_it_names(  # type: ignore[no-untyped-def]
-        tmp_path: Path, database_url: str, redis, trackers, github_double) -> None:
+def test_share_posts_an_imported_lesson_on_the_review_and_the_items_it_names(
+    tmp_path: Path, database_url: str, redis, trackers, github_double
+) -> None:
     github_double.add_repo("acme/postmortems")
     body = PAST_REVIEW_MD.split("\n", 2)[2] + "\nSee https://github.com/acme/web/issues/1\n"
-    github_double.add_issue("acme/postmortems", "DB failover", body=body, labels=("post-incident-review",),
-                            state="closed")
+    github_double.add_issue(
+        "acme/postmortems", "DB failover", body=body, labels=("post-incident-review",), state="closed"
+    )
     github_double.add_issue("acme/web", "follow-up")
     env = {"DATABASE_URL": database_url} | trackers
     result = lessonloop("import", "github:acme/postmortems", "--share", env=env, cwd=tmp_path)
@@ -111,10 +125,16 @@ def test_share_posts_an_imported_lesson_on_the_review_and_the_items_it_names(  #
         assert "Health checks that wait forever" in comment["body"]
 
 
-def test_a_jira_project_of_past_reviews(tmp_path: Path, database_url: str, redis, trackers,  # type: ignore[no-untyped-def]
-                                       jira_double) -> None:
-    jira_double.add_issue("OPS", "Queue stalled", description=PAST_REVIEW_JIRA, issue_type="Task",
-                          labels=("post-incident-review",))
+def test_a_jira_project_of_past_reviews(
+    tmp_path: Path,
+    database_url: str,
+    redis,
+    trackers,
+    jira_double,
+) -> None:
+    jira_double.add_issue(
+        "OPS", "Queue stalled", description=PAST_REVIEW_JIRA, issue_type="Task", labels=("post-incident-review",)
+    )
     env = {"DATABASE_URL": database_url} | trackers
     result = lessonloop("import", "jira:OPS", env=env, cwd=tmp_path)
     assert "imported 1, skipped 0, failed 0 from jira:OPS" in result.stdout, result.stdout + result.stderr
@@ -138,7 +158,7 @@ def test_bad_sources_say_what_is_wrong(tmp_path: Path) -> None:
     assert no_token.returncode == 1 and "LESSONLOOP_GITHUB_TOKEN" in no_token.stderr
 
 
-def test_an_imported_markdown_lesson_shows_on_the_pages(runtime, client, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_an_imported_markdown_lesson_shows_on_the_pages(runtime, client, tmp_path: Path) -> None:
     from service import importer, lesson
 
     folder = tmp_path / "pm"
@@ -146,8 +166,14 @@ def test_an_imported_markdown_lesson_shows_on_the_pages(runtime, client, tmp_pat
     (folder / "db.md").write_text(PAST_REVIEW_MD)
     (candidate,) = importer.from_markdown(folder)
     assert isinstance(candidate, importer.Candidate)
-    outcome = importer.import_one(runtime.engine, candidate, lesson.load_template(None),
-                                  importer.ImportSource.parse(f"markdown:{folder}"), False, lambda _: None)
+    outcome = importer.import_one(
+        runtime.engine,
+        candidate,
+        lesson.load_template(None),
+        importer.ImportSource.parse(f"markdown:{folder}"),
+        False,
+        lambda _: None,
+    )
     assert outcome.status == "imported"
     listed = client.get("/lessons?q=failover")
     assert listed.status_code == 200 and "Database failover took 40 minutes" in listed.get_data(as_text=True)

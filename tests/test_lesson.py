@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import replace
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
@@ -28,7 +28,7 @@ from service.lesson import (
 )
 
 KEYS = ("what_happened", "what_we_expected", "why_different", "what_we_learned", "what_we_will_change")
-T0 = datetime(2024, 5, 2, 14, 3, tzinfo=timezone.utc)
+T0 = datetime(2024, 5, 2, 14, 3, tzinfo=UTC)
 INCIDENT = Item(
     ref=ItemRef.parse("github:acme/web#42"),
     title="Checkout returned 502s [prod]",
@@ -56,7 +56,11 @@ def prompt(template: LessonTemplate, key: str) -> str:
 def test_the_default_template_has_the_five_sections_all_required(template: LessonTemplate) -> None:
     assert template.keys == KEYS
     assert [s.title for s in template.sections] == [
-        "What happened", "What we expected", "Why it turned out differently", "What we learned", "What we'll change",
+        "What happened",
+        "What we expected",
+        "Why it turned out differently",
+        "What we learned",
+        "What we'll change",
     ]
     assert all(s.required and s.prompt for s in template.sections)
     assert "not people" in prompt(template, "why_different").lower()
@@ -98,8 +102,13 @@ def test_a_custom_template_file(tmp_path: Path) -> None:
     assert template.source == str(path)
     assert parse_template(CUSTOM) == replace(template, source="<string>")  # line ends and BOM do not matter
 
-    incident = Item(ref=ItemRef.parse("pagerduty:PGR0VU2"), title="API down", url="https://acme.pagerduty.com/incidents/PGR0VU2",
-                    urgency="high", service="API")
+    incident = Item(
+        ref=ItemRef.parse("pagerduty:PGR0VU2"),
+        title="API down",
+        url="https://acme.pagerduty.com/incidents/PGR0VU2",
+        urgency="high",
+        service="API",
+    )
     stub = render_stub(incident, template, "jira")
     assert stub.startswith("h1. Review of pagerduty:PGR0VU2 ({internal})\n")
     assert "* *Service:* API, *urgency:* high" in stub
@@ -154,8 +163,13 @@ def test_the_markdown_stub(template: LessonTemplate) -> None:
     assert stub.startswith(
         "- **Incident:** [github:acme/web#42: Checkout returned 502s \\[prod\\]](https://github.com/acme/web/issues/42)\n"
     )
-    for line in ("- **Priority / urgency:** P1", "- **Opened:** 2024-05-02 14:03 UTC",
-                 "- **Closed:** 2024-05-02 15:25 UTC", "- **Lasted:** 1 h 22 min", "- **Responded:** ana, bo"):
+    for line in (
+        "- **Priority / urgency:** P1",
+        "- **Opened:** 2024-05-02 14:03 UTC",
+        "- **Closed:** 2024-05-02 15:25 UTC",
+        "- **Lasted:** 1 h 22 min",
+        "- **Responded:** ana, bo",
+    ):
         assert line in stub
     headings = re.findall(r"^## (.+)$", stub, re.M)
     assert headings == [s.title for s in template.sections]
@@ -378,7 +392,10 @@ def test_a_messy_jira_lesson(template: LessonTemplate) -> None:
     assert lesson.sections["what_we_learned"] == ""
     assert "Graphs" not in "".join(lesson.sections.values())
     assert "lessonloop" not in "".join(lesson.sections.values())
-    assert lesson.sections["what_we_will_change"] == "* set the DNS TTL to 30 s: [OPS-8|https://acme.atlassian.net/browse/OPS-8]"
+    assert (
+        lesson.sections["what_we_will_change"]
+        == "* set the DNS TTL to 30 s: [OPS-8|https://acme.atlassian.net/browse/OPS-8]"
+    )
     assert lesson.missing == ("What we learned",) and not lesson.complete
 
 
@@ -440,8 +457,15 @@ def test_heading_styles(template: LessonTemplate, heading: str, found: bool) -> 
 
 @pytest.mark.parametrize(
     "heading",
-    ["## What we'll change", "## What we will change", "## What we’ll change", "## WHAT WE\u02bcLL CHANGE:",
-     "h2. What we'll change (follow-up actions, with links)", "## Action items", "**5. What we will change:**"],
+    [
+        "## What we'll change",
+        "## What we will change",
+        "## What we’ll change",
+        "## WHAT WE\u02bcLL CHANGE:",
+        "h2. What we'll change (follow-up actions, with links)",
+        "## Action items",
+        "**5. What we will change:**",
+    ],
 )
 def test_the_change_section_under_its_many_names(template: LessonTemplate, heading: str) -> None:
     assert parse_lesson(f"{heading}\n\nAdd a canary.\n", template).sections["what_we_will_change"] == "Add a canary."
@@ -477,12 +501,18 @@ def test_the_change_section_under_its_many_names(template: LessonTemplate, headi
 def test_what_counts_as_filled(template: LessonTemplate, body: str, expected: str) -> None:
     p = prompt(template, "what_happened")
     body = body.replace("{p}", p).replace("{P}", p.upper())
-    assert parse_lesson(f"## What happened\n{body}\n## What we learned\nx\n", template).sections["what_happened"] == expected
+    assert (
+        parse_lesson(f"## What happened\n{body}\n## What we learned\nx\n", template).sections["what_happened"]
+        == expected
+    )
 
 
 def test_text_that_only_looks_like_a_heading_stays(template: LessonTemplate) -> None:
     text = "h2. What happened\nh1.acme.net ran out of disk.\n#incident-room was busy.\n## What we learned\nx\n"
-    assert parse_lesson(text, template).sections["what_happened"] == "h1.acme.net ran out of disk.\n#incident-room was busy."
+    assert (
+        parse_lesson(text, template).sections["what_happened"]
+        == "h1.acme.net ran out of disk.\n#incident-room was busy."
+    )
 
 
 def test_repeated_sections_are_joined(template: LessonTemplate) -> None:
@@ -510,13 +540,13 @@ ANSWERS = {
 @pytest.mark.parametrize("markup", ["markdown", "jira"])
 @pytest.mark.parametrize("keep_prompt", [False, True])
 def test_round_trip(template: LessonTemplate, markup: str, keep_prompt: bool) -> None:
-    stub = render_stub(INCIDENT, template, markup)  # type: ignore[arg-type]
+    stub = render_stub(INCIDENT, template, markup)
     assert parse_lesson(stub, template).sections == dict.fromkeys(KEYS, "")
     filled = stub
     for section in template.sections:
         line = f"_{section.prompt}_"
         filled = filled.replace(line, (line + "\n" if keep_prompt else "") + ANSWERS[section.key])
-    marker = markers.render(markers.Marker(markers.REVIEW, {"incident": "github:acme/web#42"}), markup)  # type: ignore[arg-type]
+    marker = markers.render(markers.Marker(markers.REVIEW, {"incident": "github:acme/web#42"}), markup)
     lesson = parse_lesson(f"{filled}\n{marker}\n", template)
     assert lesson.complete and lesson.sections == ANSWERS
 
@@ -558,7 +588,9 @@ def test_the_digest_ignores_cosmetic_changes(template: LessonTemplate, cosmetic:
         BASE.replace("A.\nB.", "A. B."),
         BASE.replace("D.", "D. And E."),
         BASE.replace("## What we expected\nC.", "## What we expected\nC.\n\n## Why it turned out differently\nF."),
-        BASE.replace("## What we expected\nC.\n\n## What we learned\nD.", "## What we expected\nD.\n\n## What we learned\nC."),
+        BASE.replace(
+            "## What we expected\nC.\n\n## What we learned\nD.", "## What we expected\nD.\n\n## What we learned\nC."
+        ),
         BASE.replace("\nC.\n", "\n"),
     ],
 )
@@ -588,7 +620,9 @@ def test_the_lesson_comment_in_each_markup(template: LessonTemplate) -> None:
     assert markdown.rstrip().endswith(f"[the review]({review})")
 
     jira = render_lesson_comment(ANSWERS, INCIDENT, review, template, "jira", written_in="jira")
-    assert jira.startswith("h3. Lesson learned from [Checkout returned 502s (prod)|https://github.com/acme/web/issues/42]")
+    assert jira.startswith(
+        "h3. Lesson learned from [Checkout returned 502s (prod)|https://github.com/acme/web/issues/42]"
+    )
     assert "h4. What we'll change\n\n" in jira and f"[the review|{review}]" in jira
 
     plain = render_lesson_comment(ANSWERS, INCIDENT, review, template, "plain", written_in="plain")
@@ -612,11 +646,11 @@ LONG = "\n".join(f"Line {n}: the queue grew while the consumer restarted." for n
 def test_a_long_lesson_is_cut_cleanly_with_the_link_kept(template: LessonTemplate, markup: str) -> None:
     review = "https://github.com/acme/postmortems/issues/7"
     sections = {**ANSWERS, "what_happened": LONG, "what_we_learned": LONG}
-    text = render_lesson_comment(sections, INCIDENT, review, template, markup, written_in=markup)  # type: ignore[arg-type]
+    text = render_lesson_comment(sections, INCIDENT, review, template, markup, written_in=markup)
     limit = COMMENT_LIMITS[markup]
     assert limit - MARKER_ROOM - 200 < len(text) <= limit - MARKER_ROOM
     marker = markers.Marker(markers.LESSON, {"review": "github:acme/postmortems#7"})
-    assert len(markers.attach(text, marker, markup)) <= limit  # type: ignore[arg-type]
+    assert len(markers.attach(text, marker, markup)) <= limit
     body, tail = text.split("\n\n… ")
     assert "longer than one" in tail and review in tail
     assert tail.endswith(review) if markup == "plain" else tail.endswith(".")
@@ -628,7 +662,7 @@ def test_a_long_lesson_is_cut_cleanly_with_the_link_kept(template: LessonTemplat
 def test_a_cut_inside_a_code_block_closes_it(template: LessonTemplate, markup: str, open_: str, close: str) -> None:
     review = "https://github.com/acme/postmortems/issues/7"
     sections = {**ANSWERS, "what_happened": f"{open_}\n{LONG}\n{close}"}
-    text = render_lesson_comment(sections, INCIDENT, review, template, markup, written_in=markup)  # type: ignore[arg-type]
+    text = render_lesson_comment(sections, INCIDENT, review, template, markup, written_in=markup)
     body, tail = text.split("\n\n… ")
     assert body.endswith(f"restarted.\n{close}")
     assert review in tail
@@ -644,13 +678,13 @@ def test_a_lesson_under_the_limit_is_not_cut(template: LessonTemplate) -> None:
 
 @pytest.mark.parametrize("markup", ["markdown", "jira", "plain"])
 def test_the_missing_sections_comment(markup: str) -> None:
-    text = render_missing_comment(["What we learned", "What we'll change"], markup)  # type: ignore[arg-type]
+    text = render_missing_comment(["What we learned", "What we'll change"], markup)
     bullet = "* " if markup == "jira" else "- "
     assert f"{bullet}What we learned\n{bullet}What we'll change" in text
     assert "these sections" in text and not BLAME.search(text)
-    one = render_missing_comment(["What happened"], markup)  # type: ignore[arg-type]
+    one = render_missing_comment(["What happened"], markup)
     assert "this section still needs" in one
-    assert "every section" in render_missing_comment([], markup)  # type: ignore[arg-type]
+    assert "every section" in render_missing_comment([], markup)
 
 
 @pytest.mark.parametrize(
@@ -662,7 +696,7 @@ def test_the_missing_sections_comment(markup: str) -> None:
     ],
 )
 def test_the_review_opened_comment(markup: str, link: str) -> None:
-    text = render_review_opened_comment("https://acme.atlassian.net/browse/OPS-43", "jira:OPS-43", markup)  # type: ignore[arg-type]
+    text = render_review_opened_comment("https://acme.atlassian.net/browse/OPS-43", "jira:OPS-43", markup)
     assert link in text and "blameless" in text and not BLAME.search(text)
 
 

@@ -17,7 +17,7 @@ from tests.conftest import base_env
 from workers.runner import run_worker
 
 
-def send(client, delivery: payloads.Delivery) -> dict:  # type: ignore[no-untyped-def, type-arg]
+def send(client, delivery: payloads.Delivery) -> dict:
     response = client.post(delivery.path, data=delivery.body, headers=delivery.headers)
     assert response.status_code in (200, 202), response.get_json()
     return response.get_json()
@@ -27,17 +27,18 @@ def work(runtime: Runtime) -> None:
     run_worker(runtime, burst=True, forking=False)
 
 
-def ours(comments: list[dict], kind: str) -> list[dict]:  # type: ignore[type-arg]
+def ours(comments: list[dict], kind: str) -> list[dict]:
     return [c for c in comments if markers.find_kind(c.get("body") or c.get("content") or "", kind)]
 
 
-def jira_comments(double, key: str) -> list[dict]:  # type: ignore[no-untyped-def, type-arg]
+def jira_comments(double, key: str) -> list[dict]:
     return double.issue(key)["_comments"]
 
 
 # --- GitHub incident, GitHub review -----------------------------------------------------------
 
-def test_github_to_github(client, runtime: Runtime, github_double) -> None:  # type: ignore[no-untyped-def]
+
+def test_github_to_github(client, runtime: Runtime, github_double) -> None:
     incident_repo, review_repo = "Codertocat/Hello-World", "acme/postmortems"
     answer = send(client, loop.github_issue_event(github_double, incident_repo, 1, "closed"))
     assert answer["status"] == "queued"
@@ -46,7 +47,9 @@ def test_github_to_github(client, runtime: Runtime, github_double) -> None:  # t
     review = github_double.issues[review_repo][1]
     assert review["title"].startswith("Post-incident review: ")
     assert markers.find_kind(review["body"], markers.REVIEW).get("incident") == f"github:{incident_repo}#1"
-    assert "## What happened" in review["body"] and "https://github.com/Codertocat/Hello-World/issues/1" in review["body"]
+    assert (
+        "## What happened" in review["body"] and "https://github.com/Codertocat/Hello-World/issues/1" in review["body"]
+    )
     assert [label["name"] for label in review["labels"]] == ["post-incident-review"]
     opened = ours(github_double.comments_on(incident_repo, 1), markers.REVIEW_OPENED)
     assert len(opened) == 1 and review["html_url"] in opened[0]["body"]
@@ -78,7 +81,8 @@ def test_github_to_github(client, runtime: Runtime, github_double) -> None:  # t
 
 # --- Jira incident, Jira review ---------------------------------------------------------------
 
-def test_jira_to_jira(client, runtime: Runtime, jira_double) -> None:  # type: ignore[no-untyped-def]
+
+def test_jira_to_jira(client, runtime: Runtime, jira_double) -> None:
     send(client, loop.jira_issue_event(jira_double, "OPS-42"))
     work(runtime)
     review_key = "OPS-43"
@@ -86,8 +90,11 @@ def test_jira_to_jira(client, runtime: Runtime, jira_double) -> None:  # type: i
     assert review["fields"]["summary"].startswith("Post-incident review: ")
     assert "h2. What happened" in review["fields"]["description"]
     assert review["_properties"]["lessonloop"]["incident"] == "jira:OPS-42"
-    linked = [link for link in review["fields"]["issuelinks"]
-              if (link.get("outwardIssue") or link.get("inwardIssue") or {}).get("key") == "OPS-42"]
+    linked = [
+        link
+        for link in review["fields"]["issuelinks"]
+        if (link.get("outwardIssue") or link.get("inwardIssue") or {}).get("key") == "OPS-42"
+    ]
     assert linked, review["fields"]["issuelinks"]
     assert len(ours(jira_comments(jira_double, "OPS-42"), markers.REVIEW_OPENED)) == 1
 
@@ -102,12 +109,14 @@ def test_jira_to_jira(client, runtime: Runtime, jira_double) -> None:  # type: i
 
 # --- PagerDuty incidents, reviews in Jira and in GitHub ---------------------------------------
 
-def test_pagerduty_to_jira(client, runtime: Runtime, jira_double, pagerduty_double) -> None:  # type: ignore[no-untyped-def]
+
+def test_pagerduty_to_jira(client, runtime: Runtime, jira_double, pagerduty_double) -> None:
     send(client, loop.pagerduty_resolved(pagerduty_double, "PGR0VU2"))
     work(runtime)
     review = jira_double.issue("OPS-43")
-    assert any(link["object"]["url"] == "https://acme.pagerduty.com/incidents/PGR0VU2"
-               for link in review["_remotelinks"])
+    assert any(
+        link["object"]["url"] == "https://acme.pagerduty.com/incidents/PGR0VU2" for link in review["_remotelinks"]
+    )
     notes = pagerduty_double.notes["PGR0VU2"]
     assert len(ours(notes, markers.REVIEW_OPENED)) == 1 and "OPS-43" in notes[0]["content"]
 
@@ -126,8 +135,14 @@ def test_pagerduty_to_jira(client, runtime: Runtime, jira_double, pagerduty_doub
     assert len(ours(pagerduty_double.notes["PGR0VU2"], markers.LESSON)) == 2
 
 
-def test_pagerduty_to_github(make_settings, trackers, redis, github_double, pagerduty_double,  # type: ignore[no-untyped-def]
-                             tmp_path: Path) -> None:
+def test_pagerduty_to_github(
+    make_settings,
+    trackers,
+    redis,
+    github_double,
+    pagerduty_double,
+    tmp_path: Path,
+) -> None:
     rules = tmp_path / "pd-github.toml"
     rules.write_text('[[rules]]\nsource = "pagerduty"\nreview = "github:acme/postmortems"\n')
     runtime, client = _runtime_for(make_settings(config_file=rules, **trackers), redis)
@@ -145,8 +160,13 @@ def test_pagerduty_to_github(make_settings, trackers, redis, github_double, page
     runtime.engine.dispose()
 
 
-def test_a_lesson_reaches_all_three_trackers(client, runtime: Runtime, github_double, jira_double,  # type: ignore[no-untyped-def]
-                                             pagerduty_double) -> None:
+def test_a_lesson_reaches_all_three_trackers(
+    client,
+    runtime: Runtime,
+    github_double,
+    jira_double,
+    pagerduty_double,
+) -> None:
     for number in range(1, 8):
         github_double.add_issue("acme/web", f"issue {number}")
     send(client, loop.pagerduty_resolved(pagerduty_double, "PGR0VU2"))
@@ -154,10 +174,13 @@ def test_a_lesson_reaches_all_three_trackers(client, runtime: Runtime, github_do
     review = jira_double.issue("OPS-43")
     # the follow-up section links a GitHub issue: it becomes a related item; the lesson is
     # written in Jira's wiki markup, and each tracker gets it in its own
-    learned = ("A canary is only as good as the *signals* it reads: [canary runbook|https://wiki.test/canary].\n"
-               "* {{latency}} alone hid the errors")
+    learned = (
+        "A canary is only as good as the *signals* it reads: [canary runbook|https://wiki.test/canary].\n"
+        "* {{latency}} alone hid the errors"
+    )
     review["fields"]["description"] = loop.fill_lesson_jira(
-        review["fields"]["description"], loop.FILLED_MARKDOWN | {"What we learned": learned})
+        review["fields"]["description"], loop.FILLED_MARKDOWN | {"What we learned": learned}
+    )
     assert "https://github.com/acme/web/issues/7" in review["fields"]["description"]
     review["fields"]["status"] = {"name": "Done", "statusCategory": {"key": "done"}}
     send(client, loop.jira_issue_event(jira_double, "OPS-43"))
@@ -166,15 +189,18 @@ def test_a_lesson_reaches_all_three_trackers(client, runtime: Runtime, github_do
     [jira_comment] = ours(jira_comments(jira_double, "OPS-43"), markers.LESSON)
     [github_comment] = ours(github_double.comments_on("acme/web", 7), markers.LESSON)
     assert learned in jira_comment["body"]
-    assert ("the **signals** it reads: [canary runbook](https://wiki.test/canary).\n"
-            "- `latency` alone hid the errors") in github_comment["body"]
-    assert ("the signals it reads: canary runbook (https://wiki.test/canary).\n"
-            "- latency alone hid the errors") in note["content"]
+    assert (
+        "the **signals** it reads: [canary runbook](https://wiki.test/canary).\n- `latency` alone hid the errors"
+    ) in github_comment["body"]
+    assert ("the signals it reads: canary runbook (https://wiki.test/canary).\n- latency alone hid the errors") in note[
+        "content"
+    ]
 
 
 # --- incomplete lessons -----------------------------------------------------------------------
 
-def test_a_review_closed_incomplete_is_told_once_per_text(client, runtime: Runtime, github_double) -> None:  # type: ignore[no-untyped-def]
+
+def test_a_review_closed_incomplete_is_told_once_per_text(client, runtime: Runtime, github_double) -> None:
     send(client, loop.github_issue_event(github_double, "Codertocat/Hello-World", 1, "closed"))
     work(runtime)
     review = github_double.issues["acme/postmortems"][1]
@@ -199,19 +225,31 @@ def test_a_review_closed_incomplete_is_told_once_per_text(client, runtime: Runti
 
 # --- guarantees -------------------------------------------------------------------------------
 
-def test_fifty_concurrent_copies_give_one_review_and_one_comment(live_server: str, runtime: Runtime,  # type: ignore[no-untyped-def]
-                                                                 github_double) -> None:
+
+def test_fifty_concurrent_copies_give_one_review_and_one_comment(
+    live_server: str,
+    runtime: Runtime,
+    github_double,
+) -> None:
     delivery = loop.github_issue_event(github_double, "Codertocat/Hello-World", 1, "closed")
     with ThreadPoolExecutor(max_workers=50) as pool:
-        codes = list(pool.map(lambda _: requests.post(live_server + delivery.path, data=delivery.body,
-                                                      headers=delivery.headers, timeout=30).status_code, range(50)))
+        codes = list(
+            pool.map(
+                lambda _: (
+                    requests.post(
+                        live_server + delivery.path, data=delivery.body, headers=delivery.headers, timeout=30
+                    ).status_code
+                ),
+                range(50),
+            )
+        )
     assert sorted(codes) == [200] * 49 + [202]
     work(runtime)
     assert len(github_double.issues["acme/postmortems"]) == 1
     assert len(ours(github_double.comments_on("Codertocat/Hello-World", 1), markers.REVIEW_OPENED)) == 1
 
 
-def test_distinct_deliveries_for_one_incident_give_one_review(client, runtime: Runtime, github_double) -> None:  # type: ignore[no-untyped-def]
+def test_distinct_deliveries_for_one_incident_give_one_review(client, runtime: Runtime, github_double) -> None:
     for n in range(5):  # closed, reopened, closed again...: new delivery ids and bodies each time
         github_double.issues["Codertocat/Hello-World"][1]["updated_at"] = f"2026-11-20T12:0{n}:00Z"
         send(client, loop.github_issue_event(github_double, "Codertocat/Hello-World", 1, "closed"))
@@ -221,8 +259,13 @@ def test_distinct_deliveries_for_one_incident_give_one_review(client, runtime: R
     assert deliveries.counts(runtime.engine)[deliveries.DONE] == 5
 
 
-def test_our_own_writes_echoed_back_start_nothing(client, runtime: Runtime, github_double, jira_double,  # type: ignore[no-untyped-def]
-                                                  pagerduty_double) -> None:
+def test_our_own_writes_echoed_back_start_nothing(
+    client,
+    runtime: Runtime,
+    github_double,
+    jira_double,
+    pagerduty_double,
+) -> None:
     send(client, loop.github_issue_event(github_double, "Codertocat/Hello-World", 1, "closed"))
     send(client, loop.pagerduty_resolved(pagerduty_double, "PGR0VU2"))
     work(runtime)
@@ -232,7 +275,12 @@ def test_our_own_writes_echoed_back_start_nothing(client, runtime: Runtime, gith
         send(client, loop.github_comment_event(github_double, "Codertocat/Hello-World", 1, comment)),
         send(client, loop.github_comment_event(github_double, "Codertocat/Hello-World", 1, comment, "edited")),
         send(client, loop.github_issue_event(github_double, "acme/postmortems", 1, "opened")),
-        send(client, loop.jira_comment_event(jira_double, "OPS-43", {"body": "x\n{color:#97a0af}lessonloop:lesson key=jira:OPS-43{color}"})),
+        send(
+            client,
+            loop.jira_comment_event(
+                jira_double, "OPS-43", {"body": "x\n{color:#97a0af}lessonloop:lesson key=jira:OPS-43{color}"}
+            ),
+        ),
         send(client, loop.pagerduty_annotated(pagerduty_double, "PGR0VU2", pagerduty_double.notes["PGR0VU2"][0])),
     ]
     assert [answer["status"] for answer in answers] == ["not relevant"] * 5
@@ -241,7 +289,8 @@ def test_our_own_writes_echoed_back_start_nothing(client, runtime: Runtime, gith
 
 # --- tracker faults ---------------------------------------------------------------------------
 
-def test_a_429_with_retry_after_is_waited_out(client, runtime: Runtime, github_double) -> None:  # type: ignore[no-untyped-def]
+
+def test_a_429_with_retry_after_is_waited_out(client, runtime: Runtime, github_double) -> None:
     github_double.fail_next(1, 429, retry_after=1, operation="create_issue")
     github_double.fail_next(2, 500, operation="list_comments")
     send(client, loop.github_issue_event(github_double, "Codertocat/Hello-World", 1, "closed"))
@@ -251,30 +300,39 @@ def test_a_429_with_retry_after_is_waited_out(client, runtime: Runtime, github_d
     assert deliveries.counts(runtime.engine)[deliveries.DONE] == 1
 
 
-def test_a_tracker_down_for_longer_reschedules_the_job(client, runtime: Runtime, github_double) -> None:  # type: ignore[no-untyped-def]
+def test_a_tracker_down_for_longer_reschedules_the_job(client, runtime: Runtime, github_double) -> None:
     github_double.fail_next(50, 503, operation="create_issue")
-    delivery_pk = send(client, loop.github_issue_event(github_double, "Codertocat/Hello-World", 1, "closed"))["delivery"]
+    delivery_pk = send(client, loop.github_issue_event(github_double, "Codertocat/Hello-World", 1, "closed"))[
+        "delivery"
+    ]
     work(runtime)
     waiting = deliveries.get(runtime.engine, delivery_pk)
     assert waiting is not None and waiting.status == deliveries.RECEIVED
     assert waiting.retry_at is not None and waiting.current_job == f"delivery-{delivery_pk}-retry-1"
     assert "503" in (waiting.last_error or "")
     from rq.registry import ScheduledJobRegistry
+
     assert waiting.current_job in ScheduledJobRegistry(queue=runtime.queue).get_job_ids()
     github_double._faults.clear()  # the tracker is back; run the retry now rather than in 15 s
     from workers.open_review import open_review
+
     assert "open for github:Codertocat/Hello-World#1" in open_review(delivery_pk)
     # the first try may have created the review before its 503: the retry searched first
     assert github_double.calls("list_issues")
     assert len(github_double.issues["acme/postmortems"]) == 1
 
 
-def test_a_permanent_error_fails_the_job_and_replay_runs_it_once_fixed(client, runtime: Runtime,  # type: ignore[no-untyped-def]
-                                                                       github_double) -> None:
+def test_a_permanent_error_fails_the_job_and_replay_runs_it_once_fixed(
+    client,
+    runtime: Runtime,
+    github_double,
+) -> None:
     from service import cli
 
     del github_double.issues["acme/postmortems"]  # the review repository is not there (404)
-    delivery_pk = send(client, loop.github_issue_event(github_double, "Codertocat/Hello-World", 1, "closed"))["delivery"]
+    delivery_pk = send(client, loop.github_issue_event(github_double, "Codertocat/Hello-World", 1, "closed"))[
+        "delivery"
+    ]
     work(runtime)
     failed = deliveries.get(runtime.engine, delivery_pk)
     assert failed is not None and failed.status == deliveries.FAILED
@@ -287,20 +345,21 @@ def test_a_permanent_error_fails_the_job_and_replay_runs_it_once_fixed(client, r
             patch.setenv(key, value)
         assert cli.main(["--config", str(runtime.settings.config_file), "replay", "--failed"]) == 0
     work(runtime)
-    assert deliveries.get(runtime.engine, delivery_pk).status == deliveries.DONE  # type: ignore[union-attr]
+    assert deliveries.get(runtime.engine, delivery_pk).status == deliveries.DONE
     assert len(github_double.issues["acme/postmortems"]) == 1
 
 
 # --- reminders --------------------------------------------------------------------------------
 
-def test_reminders_once_a_day_on_overdue_open_reviews(client, runtime: Runtime, github_double) -> None:  # type: ignore[no-untyped-def]
+
+def test_reminders_once_a_day_on_overdue_open_reviews(client, runtime: Runtime, github_double) -> None:
     from datetime import timedelta
 
     from workers.remind import remind
 
     send(client, loop.github_issue_event(github_double, "Codertocat/Hello-World", 1, "closed"))
     work(runtime)
-    due = reviews.review(runtime.engine, "github:acme/postmortems#1").due_on  # type: ignore[union-attr]
+    due = reviews.review(runtime.engine, "github:acme/postmortems#1").due_on
     assert due is not None
     assert remind(due.isoformat()) == "reminded 0 reviews"  # due today: not overdue yet
     late = (due + timedelta(days=1)).isoformat()
@@ -314,7 +373,8 @@ def test_reminders_once_a_day_on_overdue_open_reviews(client, runtime: Runtime, 
 
 # --- helpers ----------------------------------------------------------------------------------
 
-def _runtime_for(settings, redis):  # type: ignore[no-untyped-def]
+
+def _runtime_for(settings, redis):
     from service.app import create_app
     from service.queue import queue as make_queue
     from service.store import migrate
@@ -328,7 +388,7 @@ def _runtime_for(settings, redis):  # type: ignore[no-untyped-def]
     return runtime, create_app(settings, runtime).test_client()
 
 
-def test_the_lesson_stub_reads_back_as_incomplete(client, runtime: Runtime, github_double) -> None:  # type: ignore[no-untyped-def]
+def test_the_lesson_stub_reads_back_as_incomplete(client, runtime: Runtime, github_double) -> None:
     from service import lesson
 
     send(client, loop.github_issue_event(github_double, "Codertocat/Hello-World", 1, "closed"))
@@ -339,7 +399,7 @@ def test_the_lesson_stub_reads_back_as_incomplete(client, runtime: Runtime, gith
     assert effects.count(runtime.engine, markers.REVIEW_OPENED) == 1
 
 
-def test_a_review_done_under_another_status_name_counts_as_closed(client, runtime: Runtime, jira_double) -> None:  # type: ignore[no-untyped-def]
+def test_a_review_done_under_another_status_name_counts_as_closed(client, runtime: Runtime, jira_double) -> None:
     """The close's webhook was lost; a later edit finds the review in "Resolved", a status of
     the done category: the review is closed (no more reminders) and its lesson shared."""
     send(client, loop.jira_issue_event(jira_double, "OPS-42"))
@@ -349,5 +409,5 @@ def test_a_review_done_under_another_status_name_counts_as_closed(client, runtim
     review["fields"]["status"] = {"name": "Resolved", "statusCategory": {"key": "done"}}
     send(client, loop.jira_issue_event(jira_double, "OPS-43", changed="description"))
     work(runtime)
-    assert reviews.review(runtime.engine, "jira:OPS-43").status == "closed"  # type: ignore[union-attr]
+    assert reviews.review(runtime.engine, "jira:OPS-43").status == "closed"
     assert len(ours(jira_comments(jira_double, "OPS-42"), markers.LESSON)) == 1

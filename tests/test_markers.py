@@ -27,7 +27,7 @@ EVERY_KIND = [
 @pytest.mark.parametrize("marker", EVERY_KIND, ids=lambda m: m.kind)
 def test_a_sealed_marker_verifies_where_it_was_written_in_every_markup(marker: Marker, markup: str) -> None:
     keys = MarkerKeys([NEW])
-    text = attach("Some text.", keys.seal(marker, ITEM), markup)  # type: ignore[arg-type]
+    text = attach("Some text.", keys.seal(marker, ITEM), markup)
     (found,) = keys.find(text, ITEM)
     assert found.kind == marker.kind and {k: v for k, v in found.attrs.items() if k != "mac"} == marker.attrs
     assert keys.find(text, "github:acme/web#2") == []  # copied to another item: plain text
@@ -82,7 +82,7 @@ def test_keys_are_never_shown() -> None:
         MarkerKeys([])
 
 
-def test_the_environment_names_the_keys(tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_the_environment_names_the_keys(tmp_path) -> None:
     empty = tmp_path / "none.toml"
     empty.write_text("")
     settings = load_settings({"LESSONLOOP_MARKER_KEY": f"{NEW}, {OLD}\n"}, config_file=empty)
@@ -91,7 +91,7 @@ def test_the_environment_names_the_keys(tmp_path) -> None:  # type: ignore[no-un
         load_settings({"LESSONLOOP_MARKER_KEY": "short"}, config_file=empty)
 
 
-def test_without_a_setting_the_store_generates_one_key_every_host_shares(database_url: str, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_without_a_setting_the_store_generates_one_key_every_host_shares(database_url: str, tmp_path) -> None:
     empty = tmp_path / "none.toml"
     empty.write_text("")
     settings = load_settings({"DATABASE_URL": database_url}, config_file=empty)

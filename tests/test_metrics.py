@@ -24,7 +24,7 @@ def samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
     return found
 
 
-def test_learning_figures_queue_and_up(client, runtime: Runtime) -> None:  # type: ignore[no-untyped-def]
+def test_learning_figures_queue_and_up(client, runtime: Runtime) -> None:
     keep(runtime.engine, 1, "One")
     keep(runtime.engine, 2, "Two", captured=False)
     runtime.queue.enqueue("builtins.print", "queued but never run")
@@ -41,7 +41,7 @@ def test_learning_figures_queue_and_up(client, runtime: Runtime) -> None:  # typ
     assert found[("lessonloop_up", (("part", "redis"),))] == 1
 
 
-def test_jobs_and_tracker_requests_counted_by_workers(client, runtime: Runtime, github_double) -> None:  # type: ignore[no-untyped-def]
+def test_jobs_and_tracker_requests_counted_by_workers(client, runtime: Runtime, github_double) -> None:
     delivery = loop.github_issue_event(github_double, "Codertocat/Hello-World", 1, "closed")
     assert client.post(delivery.path, data=delivery.body, headers=delivery.headers).status_code == 202
     run_worker(runtime, burst=True, forking=False)
@@ -49,8 +49,10 @@ def test_jobs_and_tracker_requests_counted_by_workers(client, runtime: Runtime, 
     assert found[("lessonloop_deliveries", (("source", "github"), ("status", "done")))] == 1
     assert found[("lessonloop_jobs_total", (("kind", "open_review"), ("result", "done")))] == 1
     assert found[("lessonloop_job_duration_seconds_count", (("kind", "open_review"), ("result", "done")))] == 1
-    assert found[("lessonloop_job_duration_seconds_bucket",
-                  (("kind", "open_review"), ("le", "+Inf"), ("result", "done")))] == 1
+    assert (
+        found[("lessonloop_job_duration_seconds_bucket", (("kind", "open_review"), ("le", "+Inf"), ("result", "done")))]
+        == 1
+    )
     assert found[("lessonloop_tracker_requests_total", (("status", "200"), ("tracker", "github")))] >= 1
     assert found[("lessonloop_tracker_requests_total", (("status", "201"), ("tracker", "github")))] >= 1
 
@@ -66,10 +68,16 @@ def test_counting_never_fails_a_job() -> None:
         counters.install(None)
 
 
-@pytest.mark.parametrize("header, status", [(None, 401), ("Bearer wrong-token-000000", 401),
-                                            ("Bearer scrape-token-123456", 200)])
-def test_bearer_token(runtime: Runtime, make_settings: Callable[..., Settings], trackers,  # type: ignore[no-untyped-def]
-                      header: str | None, status: int) -> None:
+@pytest.mark.parametrize(
+    "header, status", [(None, 401), ("Bearer wrong-token-000000", 401), ("Bearer scrape-token-123456", 200)]
+)
+def test_bearer_token(
+    runtime: Runtime,
+    make_settings: Callable[..., Settings],
+    trackers,
+    header: str | None,
+    status: int,
+) -> None:
     settings = make_settings(**trackers, LESSONLOOP_METRICS_TOKEN="scrape-token-123456")
     client = create_app(settings, Runtime(settings, runtime.engine, runtime.redis, runtime.queue)).test_client()
     response = client.get("/metrics", headers={"Authorization": header} if header else {})

@@ -6,6 +6,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterator
+from datetime import UTC
 from pathlib import Path
 from typing import Any
 
@@ -40,12 +41,26 @@ from tests.doubles.pytest_plugin import MARKER_KEYS
 TEST_SLACK = 0.1  # short test windows: room for a thread that reserved a slot to be scheduled late
 
 
-def github_limiter(redis: Redis, double: GitHubDouble, token: str, limit: int, window: float = 60.0,
-                   max_wait: float = 5.0, **kwargs: object) -> RateLimiter:
+def github_limiter(
+    redis: Redis,
+    double: GitHubDouble,
+    token: str,
+    limit: int,
+    window: float = 60.0,
+    max_wait: float = 5.0,
+    **kwargs: object,
+) -> RateLimiter:
     """Writes: ``limit`` per ``window`` seconds (and a generous hour)."""
     budget = Budget("writes", (Window(limit, window), Window(10_000, 3600)), WRITE_METHODS)
-    return RateLimiter(redis, "github", credential_key("github", double.base_url, token), (budget,), max_wait,
-                       slack=TEST_SLACK, **kwargs)  # type: ignore[arg-type]
+    return RateLimiter(
+        redis,
+        "github",
+        credential_key("github", double.base_url, token),
+        (budget,),
+        max_wait,
+        slack=TEST_SLACK,
+        **kwargs,
+    )
 
 
 def github_client(double: GitHubDouble, limiter: RateLimiter | None, token: str = "test-token") -> GitHubClient:
@@ -65,8 +80,10 @@ def issue(github_double: GitHubDouble) -> None:
 
 # --- the limiter ------------------------------------------------------------------------------
 
+
 def test_threads_with_their_own_clients_never_exceed_the_shared_limit(
-        redis: Redis, github_double: GitHubDouble, issue: None) -> None:
+    redis: Redis, github_double: GitHubDouble, issue: None
+) -> None:
     github_double.enforce_limits(RateLimit(4, 0.5, CONTENT_METHODS, "writes"))
     errors: list[BaseException] = []
 
@@ -103,8 +120,7 @@ def test_worker_processes_share_the_budget(redis: Redis, github_double: GitHubDo
     github_double.enforce_limits(RateLimit(3, 0.5, CONTENT_METHODS, "writes"))
     where = {k: redis.connection_pool.connection_kwargs[k] for k in ("host", "port", "db")}
     context = multiprocessing.get_context("spawn")
-    processes = [context.Process(target=_process_hammer, args=(github_double.base_url, where, 4))
-                 for _ in range(3)]
+    processes = [context.Process(target=_process_hammer, args=(github_double.base_url, where, 4)) for _ in range(3)]
     for process in processes:
         process.start()
     for process in processes:
@@ -115,11 +131,13 @@ def test_worker_processes_share_the_budget(redis: Redis, github_double: GitHubDo
 
 
 def _process_hammer(base_url: str, redis_kwargs: dict, writes: int) -> None:
-    connection = Redis(host=redis_kwargs.get("host", "127.0.0.1"), port=redis_kwargs.get("port", 6379),
-                       db=redis_kwargs.get("db", 0))
+    connection = Redis(
+        host=redis_kwargs.get("host", "127.0.0.1"), port=redis_kwargs.get("port", 6379), db=redis_kwargs.get("db", 0)
+    )
     budget = Budget("writes", (Window(3, 0.5),), WRITE_METHODS)
-    limiter = RateLimiter(connection, "github", credential_key("github", base_url, "test-token"), (budget,), 5.0,
-                          slack=TEST_SLACK)
+    limiter = RateLimiter(
+        connection, "github", credential_key("github", base_url, "test-token"), (budget,), 5.0, slack=TEST_SLACK
+    )
     client = GitHubClient("test-token", base_url, retry=NO_RETRY, keys=MARKER_KEYS)
     client.api.limiter = limiter
     for _ in range(writes):
@@ -127,7 +145,8 @@ def _process_hammer(base_url: str, redis_kwargs: dict, writes: int) -> None:
 
 
 def test_a_refused_request_is_never_sent_and_asks_to_be_rescheduled(
-        redis: Redis, github_double: GitHubDouble, issue: None) -> None:
+    redis: Redis, github_double: GitHubDouble, issue: None
+) -> None:
     client = github_client(github_double, github_limiter(redis, github_double, "test-token", 2, max_wait=0))
     post_comment(client)
     post_comment(client)
@@ -156,13 +175,17 @@ def test_short_waits_happen_in_the_client(redis: Redis, github_double: GitHubDou
     assert len(waits) >= 1 and 0.5 < sum(waits) <= 2.0
 
 
-def test_limiter_keys_are_per_credential_and_never_hold_it(redis: Redis, github_double: GitHubDouble,
-                                                           issue: None) -> None:
+def test_limiter_keys_are_per_credential_and_never_hold_it(
+    redis: Redis, github_double: GitHubDouble, issue: None
+) -> None:
     github_double.tokens["other-install-token"] = "other-bot"
     github_double.enforce_limits(RateLimit(2, 60, CONTENT_METHODS, "writes"))
     mine = github_client(github_double, github_limiter(redis, github_double, "test-token", 2, max_wait=0))
-    theirs = github_client(github_double, github_limiter(redis, github_double, "other-install-token", 2, max_wait=0),
-                           token="other-install-token")
+    theirs = github_client(
+        github_double,
+        github_limiter(redis, github_double, "other-install-token", 2, max_wait=0),
+        token="other-install-token",
+    )
     for _ in range(2):
         post_comment(mine)
         post_comment(theirs)  # a budget of its own: no wait, no refusal
@@ -175,12 +198,12 @@ def test_limiter_keys_are_per_credential_and_never_hold_it(redis: Redis, github_
     assert not any("test-token" in key or "other-install-token" in key for key in keys)
     assert github_double.limit_report()["violations"] == 0
     assert credential_key("github", "https://api.github.com", "a") != credential_key(
-        "github", "https://ghe.example/api/v3", "a")
+        "github", "https://ghe.example/api/v3", "a"
+    )
 
 
 def test_the_limiter_survives_redis_being_flushed(redis: Redis) -> None:
-    limiter = RateLimiter(redis, "pagerduty", credential_key("pagerduty", "https://x", "t"),
-                          per_minute(2), max_wait=0)
+    limiter = RateLimiter(redis, "pagerduty", credential_key("pagerduty", "https://x", "t"), per_minute(2), max_wait=0)
     limiter.acquire("GET")
     limiter.acquire("GET")
     with pytest.raises(RateLimited):
@@ -194,8 +217,13 @@ def test_the_limiter_survives_redis_being_flushed(redis: Redis) -> None:
 
 
 def test_every_window_of_a_budget_counts(redis: Redis) -> None:
-    limiter = RateLimiter(redis, "github", "lessonloop:ratelimit:{github:test}",
-                          (Budget("writes", (Window(5, 0.2), Window(3, 60)), WRITE_METHODS),), max_wait=1.0)
+    limiter = RateLimiter(
+        redis,
+        "github",
+        "lessonloop:ratelimit:{github:test}",
+        (Budget("writes", (Window(5, 0.2), Window(3, 60)), WRITE_METHODS),),
+        max_wait=1.0,
+    )
     for _ in range(3):
         limiter.acquire("PATCH")
     with pytest.raises(RateLimited) as refused:
@@ -210,10 +238,17 @@ def test_a_jira_429_makes_the_other_client_wait_too(redis: Redis, jira_double: J
             sleep.append(seconds)
             time.sleep(seconds)
 
-        limiter = RateLimiter(redis, "jira", credential_key("jira", jira_double.base_url, "same"), (), max_wait,
-                              sleep=record)
-        return JiraClient(jira_double.base_url, email=jira_double.email, api_token=jira_double.api_token,
-                          retry=NO_RETRY, limiter=limiter, keys=MARKER_KEYS)
+        limiter = RateLimiter(
+            redis, "jira", credential_key("jira", jira_double.base_url, "same"), (), max_wait, sleep=record
+        )
+        return JiraClient(
+            jira_double.base_url,
+            email=jira_double.email,
+            api_token=jira_double.api_token,
+            retry=NO_RETRY,
+            limiter=limiter,
+            keys=MARKER_KEYS,
+        )
 
     first_waits: list[float] = []  # each client asks who it is once: three clients, three requests
     second_waits: list[float] = []
@@ -236,10 +271,23 @@ def test_a_jira_429_makes_the_other_client_wait_too(redis: Redis, jira_double: J
 def test_jira_near_limit_warning_pauses_everyone_briefly(redis: Redis, jira_double: JiraDouble) -> None:
     jira_double.enforce_limits(RateLimit(10, 60, None, "requests"))
     waits: list[float] = []
-    limiter = RateLimiter(redis, "jira", credential_key("jira", jira_double.base_url, "x"), (), 5.0,
-                          sleep=waits.append, near_limit_hold=0.2)
-    client = JiraClient(jira_double.base_url, email=jira_double.email, api_token=jira_double.api_token,
-                        retry=NO_RETRY, limiter=limiter, keys=MARKER_KEYS)
+    limiter = RateLimiter(
+        redis,
+        "jira",
+        credential_key("jira", jira_double.base_url, "x"),
+        (),
+        5.0,
+        sleep=waits.append,
+        near_limit_hold=0.2,
+    )
+    client = JiraClient(
+        jira_double.base_url,
+        email=jira_double.email,
+        api_token=jira_double.api_token,
+        retry=NO_RETRY,
+        limiter=limiter,
+        keys=MARKER_KEYS,
+    )
     for _ in range(8):
         client._call("whoami", "GET", "myself")  # the 8th leaves 2 of 10: not yet under 20%
     assert not redis.exists(limiter.hold_key)
@@ -274,6 +322,7 @@ def test_redis_away_is_a_transient_error_and_nothing_is_sent(github_double: GitH
 
 # --- settings and wiring ----------------------------------------------------------------------
 
+
 def write(tmp_path: Path, text: str) -> Path:
     path = tmp_path / "lessonloop.toml"
     path.write_text(text)
@@ -288,15 +337,18 @@ def test_default_limits_are_the_documented_ones(tmp_path: Path) -> None:
     assert (settings.rate_limits.max_wait_seconds, settings.rate_limits.time_scale) == (5.0, 1.0)
 
 
-@pytest.mark.parametrize(("text", "message"), [
-    ("[github]\nwrites_per_minute = 0", "github.writes_per_minute: must be a positive whole number, got 0"),
-    ("[github]\nwrites_per_hour = 2.5", "github.writes_per_hour: must be a positive whole number, got 2.5"),
-    ("[pagerduty]\nrequests_per_minute = -1", "pagerduty.requests_per_minute: must be a positive whole number"),
-    ('[jira]\nrequests_per_minute = "60"', "jira.requests_per_minute: must be a positive whole number, got '60'"),
-    ("[jira]\nrequests_per_minute = true", "jira.requests_per_minute: must be a positive whole number, got True"),
-    ("[rate_limits]\ntime_scale = 0", "rate_limits.time_scale:"),
-    ("[rate_limits]\nburst = 3", "unknown setting 'rate_limits.burst'"),
-])
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("[github]\nwrites_per_minute = 0", "github.writes_per_minute: must be a positive whole number, got 0"),
+        ("[github]\nwrites_per_hour = 2.5", "github.writes_per_hour: must be a positive whole number, got 2.5"),
+        ("[pagerduty]\nrequests_per_minute = -1", "pagerduty.requests_per_minute: must be a positive whole number"),
+        ('[jira]\nrequests_per_minute = "60"', "jira.requests_per_minute: must be a positive whole number, got '60'"),
+        ("[jira]\nrequests_per_minute = true", "jira.requests_per_minute: must be a positive whole number, got True"),
+        ("[rate_limits]\ntime_scale = 0", "rate_limits.time_scale:"),
+        ("[rate_limits]\nburst = 3", "unknown setting 'rate_limits.burst'"),
+    ],
+)
 def test_bad_limits_are_one_line_naming_the_setting(tmp_path: Path, text: str, message: str) -> None:
     with pytest.raises(SettingsError) as error:
         load_settings({}, write(tmp_path, text))
@@ -305,20 +357,31 @@ def test_bad_limits_are_one_line_naming_the_setting(tmp_path: Path, text: str, m
 
 
 def test_clients_get_the_limits_from_the_settings(tmp_path: Path, redis: Redis) -> None:
-    path = write(tmp_path, "[github]\nwrites_per_minute = 40\nwrites_per_hour = 300\n"
-                           "[jira]\nrequests_per_minute = 100\n[pagerduty]\nrequests_per_minute = 600\n"
-                           "[rate_limits]\nmax_wait_seconds = 2\ntime_scale = 0.5\n")
-    env = {"LESSONLOOP_GITHUB_TOKEN": "ghp-secret", "LESSONLOOP_JIRA_URL": "https://acme.atlassian.net",
-           "LESSONLOOP_JIRA_EMAIL": "bot@acme.example", "LESSONLOOP_JIRA_API_TOKEN": "jira-secret",
-           "LESSONLOOP_PAGERDUTY_API_TOKEN": "pd-secret", "LESSONLOOP_PAGERDUTY_FROM": "bot@acme.example"}
+    path = write(
+        tmp_path,
+        "[github]\nwrites_per_minute = 40\nwrites_per_hour = 300\n"
+        "[jira]\nrequests_per_minute = 100\n[pagerduty]\nrequests_per_minute = 600\n"
+        "[rate_limits]\nmax_wait_seconds = 2\ntime_scale = 0.5\n",
+    )
+    env = {
+        "LESSONLOOP_GITHUB_TOKEN": "ghp-secret",
+        "LESSONLOOP_JIRA_URL": "https://acme.atlassian.net",
+        "LESSONLOOP_JIRA_EMAIL": "bot@acme.example",
+        "LESSONLOOP_JIRA_API_TOKEN": "jira-secret",
+        "LESSONLOOP_PAGERDUTY_API_TOKEN": "pd-secret",
+        "LESSONLOOP_PAGERDUTY_FROM": "bot@acme.example",
+    }
     settings = load_settings(env, path)
     found = limiters(settings, redis)
     assert found["github"].budgets == (Budget("writes", (Window(40, 30), Window(300, 1800)), WRITE_METHODS),)
     assert found["jira"].budgets == (Budget("requests", (Window(100, 30),)),)
     assert found["pagerduty"].budgets == (Budget("requests", (Window(600, 30),)),)
     assert {limiter.max_wait for limiter in found.values()} == {2.0}
-    assert not any(secret in limiter.key for limiter in found.values()
-                   for secret in ("ghp-secret", "jira-secret", "pd-secret", "bot@acme"))
+    assert not any(
+        secret in limiter.key
+        for limiter in found.values()
+        for secret in ("ghp-secret", "jira-secret", "pd-secret", "bot@acme")
+    )
     clients = build_clients(settings, MARKER_KEYS, RetryPolicy(), redis)
     github, jira, pagerduty = clients["github"], clients["jira"], clients["pagerduty"]
     assert isinstance(github, GitHubClient) and github.api.limiter is not None
@@ -330,6 +393,7 @@ def test_clients_get_the_limits_from_the_settings(tmp_path: Path, redis: Redis) 
 
 
 # --- the doubles enforce limits ---------------------------------------------------------------
+
 
 @pytest.fixture
 def admin_github() -> Iterator[GitHubDouble]:
@@ -346,13 +410,25 @@ def test_github_double_answers_a_secondary_limit_and_counts_it(admin_github: Git
     admin_github.add_issue("acme/web", "x")
     admin = f"{admin_github.base_url}/_double/limits"
     assert requests.put(admin, json={"vendor": True, "scale": 0.5}, timeout=5).json()["limits"] == [
-        {"name": "content-generating requests", "limit": 80, "window": 30.0, "methods": sorted(CONTENT_METHODS),
-         "accepted": 0},
-        {"name": "content-generating requests", "limit": 500, "window": 1800.0, "methods": sorted(CONTENT_METHODS),
-         "accepted": 0},
+        {
+            "name": "content-generating requests",
+            "limit": 80,
+            "window": 30.0,
+            "methods": sorted(CONTENT_METHODS),
+            "accepted": 0,
+        },
+        {
+            "name": "content-generating requests",
+            "limit": 500,
+            "window": 1800.0,
+            "methods": sorted(CONTENT_METHODS),
+            "accepted": 0,
+        },
     ]
-    assert requests.put(admin, json={"limits": [{"limit": 1, "window": 30, "methods": ["post"]}]},
-                        timeout=5).status_code == 200
+    assert (
+        requests.put(admin, json={"limits": [{"limit": 1, "window": 30, "methods": ["post"]}]}, timeout=5).status_code
+        == 200
+    )
     headers = {"Authorization": "Bearer test-token"}
     url = f"{admin_github.base_url}/repos/acme/web/issues/1/comments"
     assert requests.post(url, json={"body": "a"}, headers=headers, timeout=5).status_code == 201
@@ -366,8 +442,9 @@ def test_github_double_answers_a_secondary_limit_and_counts_it(admin_github: Git
     assert requests.put(admin, json={"limits": []}, timeout=5).json() == {"limits": [], "violations": 0, "recent": []}
 
 
-def test_pagerduty_and_jira_doubles_answer_over_limit_their_way(pagerduty_double: PagerDutyDouble,
-                                                                jira_double: JiraDouble) -> None:
+def test_pagerduty_and_jira_doubles_answer_over_limit_their_way(
+    pagerduty_double: PagerDutyDouble, jira_double: JiraDouble
+) -> None:
     assert pagerduty_double.vendor_limits(scale=0.5) == (RateLimit(900, 30, None, "REST requests"),)
     pagerduty_double.enforce_limits(RateLimit(1, 20, None))
     headers = {"Authorization": "Token token=user-token", "Accept": "application/vnd.pagerduty+json;version=2"}
@@ -378,8 +455,9 @@ def test_pagerduty_and_jira_doubles_answer_over_limit_their_way(pagerduty_double
     assert 15 <= int(over.headers["ratelimit-reset"]) <= 20 and over.headers["ratelimit-limit"] == "1"
     assert pagerduty_double.limit_report()["violations"] == 1
     other_token = {**headers, "Authorization": "Token token=account-token"}
-    assert requests.get(f"{pagerduty_double.base_url}/abilities", headers=other_token,
-                        timeout=5).status_code == 200  # a budget per credential
+    assert (
+        requests.get(f"{pagerduty_double.base_url}/abilities", headers=other_token, timeout=5).status_code == 200
+    )  # a budget per credential
 
     jira_double.enforce_limits(RateLimit(1, 20, None))
     auth = (jira_double.email, jira_double.api_token)
@@ -392,18 +470,20 @@ def test_pagerduty_and_jira_doubles_answer_over_limit_their_way(pagerduty_double
 
 # --- the worker side --------------------------------------------------------------------------
 
+
 def test_a_rescheduled_job_calls_its_function_with_the_delivery_alone(redis: Redis) -> None:
     """A job held back by the limiter (or any transient fault) is queued again with a time; its
     timeout must be the job's, not an argument of the job function (RQ 3 read it as one and
     every rescheduled job failed with ``unexpected keyword argument 'timeout'``)."""
-    from datetime import datetime, timedelta, timezone
+    from datetime import datetime, timedelta
 
     from rq.job import Job
 
     from service.queue import enqueue_delivery, queue
 
-    job = enqueue_delivery(queue(redis), 7, "incident_closed", "delivery-7-retry-1", 321,
-                           at=datetime.now(timezone.utc) + timedelta(seconds=30))
+    job = enqueue_delivery(
+        queue(redis), 7, "incident_closed", "delivery-7-retry-1", 321, at=datetime.now(UTC) + timedelta(seconds=30)
+    )
     stored = Job.fetch(job.id, connection=redis)
     assert (stored.args, stored.kwargs, stored.timeout) == ((7,), {}, 321)
     now = enqueue_delivery(queue(redis), 8, "incident_closed", "delivery-8", 321)
@@ -411,8 +491,8 @@ def test_a_rescheduled_job_calls_its_function_with_the_delivery_alone(redis: Red
 
 
 def test_a_storm_held_back_by_the_limit_is_rescheduled_and_never_fails(
-        make_settings: Any, trackers: dict[str, str], redis: Redis, github_double: GitHubDouble,
-        tmp_path: Path) -> None:
+    make_settings: Any, trackers: dict[str, str], redis: Redis, github_double: GitHubDouble, tmp_path: Path
+) -> None:
     """Through the real RQ path: three GitHub incidents, room for one write per 0.6 s and no
     waiting in the worker, so jobs are put off again and again; each runs when the limit has room,
     none fails, and GitHub never sees a request over the limit."""
@@ -429,8 +509,9 @@ def test_a_storm_held_back_by_the_limit_is_rescheduled_and_never_fails(
     from workers import context
 
     config = tmp_path / "storm.toml"
-    config.write_text(RULES_TOML + "\n[rate_limits]\nmax_wait_seconds = 0\ntime_scale = 0.01\n"
-                      "[github]\nwrites_per_minute = 1\n")
+    config.write_text(
+        RULES_TOML + "\n[rate_limits]\nmax_wait_seconds = 0\ntime_scale = 0.01\n[github]\nwrites_per_minute = 1\n"
+    )
     settings = make_settings(config_file=config, **trackers)
     github_double.enforce_limits(RateLimit(1, 0.6, CONTENT_METHODS, "writes"))
     for n in range(2, 4):

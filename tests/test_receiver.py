@@ -26,7 +26,7 @@ from tests import payloads
 from tests.conftest import GITHUB_SECRET, JIRA_SECRET, JIRA_TOKEN, PAGERDUTY_SECRET
 
 
-def post(client, delivery: payloads.Delivery):  # type: ignore[no-untyped-def]
+def post(client, delivery: payloads.Delivery):
     return client.post(delivery.path, data=delivery.body, headers=delivery.headers)
 
 
@@ -37,20 +37,22 @@ def nothing_changed(runtime: Runtime) -> None:
 
 # --- accepted -----------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize(
     "make",
     [
         lambda: payloads.github(payloads.raw("github/issues.closed"), GITHUB_SECRET),
         lambda: payloads.jira(payloads.raw("jira/issue_updated.incident_done"), JIRA_SECRET),
-        lambda: payloads.jira_automation({"issue": payloads.load("jira/issue_updated.incident_done")["issue"]},
-                                         JIRA_TOKEN),
+        lambda: payloads.jira_automation(
+            {"issue": payloads.load("jira/issue_updated.incident_done")["issue"]}, JIRA_TOKEN
+        ),
         lambda: payloads.pagerduty(payloads.raw("pagerduty/incident.resolved"), "retired-secret", PAGERDUTY_SECRET),
         lambda: payloads.github(payloads.github_review_edited(), GITHUB_SECRET),
         lambda: payloads.jira(payloads.jira_review_edited(), JIRA_SECRET),
     ],
     ids=["github-closed", "jira-done", "jira-automation", "pagerduty-resolved", "github-review", "jira-review"],
 )
-def test_a_signed_relevant_delivery_is_recorded_and_queued(client, runtime: Runtime, make) -> None:  # type: ignore[no-untyped-def]
+def test_a_signed_relevant_delivery_is_recorded_and_queued(client, runtime: Runtime, make) -> None:
     delivery = make()
     response = post(client, delivery)
     assert response.status_code == 202, response.get_json()
@@ -62,18 +64,23 @@ def test_a_signed_relevant_delivery_is_recorded_and_queued(client, runtime: Runt
     assert recorded.body == delivery.body
     assert runtime.queue.job_ids == [answer["job"]] == [recorded.job_id]
     job = Job.fetch(answer["job"], connection=runtime.redis)
-    expected = "workers.open_review.open_review" if recorded.event_kind == "incident_closed" else \
-        "workers.sync_lesson.sync_lesson"
+    expected = (
+        "workers.open_review.open_review"
+        if recorded.event_kind == "incident_closed"
+        else "workers.sync_lesson.sync_lesson"
+    )
     assert job.func_name == expected and job.args == (recorded.id,)
 
 
-def test_delivery_ids_come_from_each_trackers_header(client, runtime: Runtime) -> None:  # type: ignore[no-untyped-def]
+def test_delivery_ids_come_from_each_trackers_header(client, runtime: Runtime) -> None:
     post(client, payloads.github(payloads.raw("github/issues.closed"), GITHUB_SECRET, delivery_id="gh-guid"))
     post(client, payloads.jira(payloads.raw("jira/issue_updated.incident_done"), JIRA_SECRET, identifier="ji-1"))
-    post(client, payloads.pagerduty(payloads.raw("pagerduty/incident.resolved"), PAGERDUTY_SECRET,
-                                    webhook_id="pd-hook"))
-    automation = payloads.jira_automation({"issue": payloads.load("jira/issue_updated.incident_done")["issue"]},
-                                          JIRA_TOKEN)
+    post(
+        client, payloads.pagerduty(payloads.raw("pagerduty/incident.resolved"), PAGERDUTY_SECRET, webhook_id="pd-hook")
+    )
+    automation = payloads.jira_automation(
+        {"issue": payloads.load("jira/issue_updated.incident_done")["issue"]}, JIRA_TOKEN
+    )
     post(client, automation)
     assert deliveries.find(runtime.engine, "github", "gh-guid") is not None
     assert deliveries.find(runtime.engine, "jira", "ji-1") is not None
@@ -86,27 +93,49 @@ def test_delivery_ids_come_from_each_trackers_header(client, runtime: Runtime) -
 
 # --- answered 200, nothing recorded -------------------------------------------------------------
 
+
 @pytest.mark.parametrize(
     ("make", "status", "reason"),
     [
         (lambda: payloads.github(payloads.raw("github/ping"), GITHUB_SECRET, event="ping"), "ping", "pong"),
         (lambda: payloads.pagerduty(payloads.raw("pagerduty/pagey.ping"), PAGERDUTY_SECRET), "ping", "pong"),
         (lambda: payloads.github(payloads.raw("github/issues.opened"), GITHUB_SECRET), "not relevant", "opened"),
-        (lambda: payloads.github(payloads.raw("github/issue_comment.created"), GITHUB_SECRET,
-                                 event="issue_comment"), "not relevant", "comments"),
+        (
+            lambda: payloads.github(payloads.raw("github/issue_comment.created"), GITHUB_SECRET, event="issue_comment"),
+            "not relevant",
+            "comments",
+        ),
         (lambda: payloads.github(b'{"ref": "main"}', GITHUB_SECRET, event="push"), "not relevant", "'push'"),
-        (lambda: payloads.github(payloads.github_closed(labels=("bug",)), GITHUB_SECRET), "not relevant",
-         "no github rule"),
-        (lambda: payloads.pagerduty(payloads.pagerduty_resolved(urgency="low"), PAGERDUTY_SECRET),
-         "not relevant", "no pagerduty rule"),
-        (lambda: payloads.pagerduty(payloads.raw("pagerduty/incident.priority_updated"), PAGERDUTY_SECRET),
-         "not relevant", "incident.priority_updated"),
+        (
+            lambda: payloads.github(payloads.github_closed(labels=("bug",)), GITHUB_SECRET),
+            "not relevant",
+            "no github rule",
+        ),
+        (
+            lambda: payloads.pagerduty(payloads.pagerduty_resolved(urgency="low"), PAGERDUTY_SECRET),
+            "not relevant",
+            "no pagerduty rule",
+        ),
+        (
+            lambda: payloads.pagerduty(payloads.raw("pagerduty/incident.priority_updated"), PAGERDUTY_SECRET),
+            "not relevant",
+            "incident.priority_updated",
+        ),
         (lambda: payloads.jira(payloads.raw("jira/comment_created"), JIRA_SECRET), "not relevant", "comments"),
     ],
-    ids=["github-ping", "pagerduty-ping", "opened", "comment", "unknown-event", "no-rule", "low-urgency",
-         "pd-other-event", "jira-comment"],
+    ids=[
+        "github-ping",
+        "pagerduty-ping",
+        "opened",
+        "comment",
+        "unknown-event",
+        "no-rule",
+        "low-urgency",
+        "pd-other-event",
+        "jira-comment",
+    ],
 )
-def test_pings_and_irrelevant_events_are_answered_200_and_not_recorded(  # type: ignore[no-untyped-def]
+def test_pings_and_irrelevant_events_are_answered_200_and_not_recorded(
     client, runtime: Runtime, make, status: str, reason: str
 ) -> None:
     response = post(client, make())
@@ -116,7 +145,7 @@ def test_pings_and_irrelevant_events_are_answered_200_and_not_recorded(  # type:
     nothing_changed(runtime)
 
 
-def test_pagerduty_without_a_rule_is_answered_with_that_reason(make_settings, redis: Redis) -> None:  # type: ignore[no-untyped-def]
+def test_pagerduty_without_a_rule_is_answered_with_that_reason(make_settings, redis: Redis) -> None:
     from service.app import create_app
     from service.store import migrate
     from service.store.engine import make_engine
@@ -125,14 +154,16 @@ def test_pagerduty_without_a_rule_is_answered_with_that_reason(make_settings, re
     engine = make_engine(settings.database_url)
     migrate.upgrade(engine)
     app = create_app(settings, Runtime(settings, engine, redis, Queue("lessonloop", connection=redis)))
-    response = post(app.test_client(), payloads.pagerduty(payloads.raw("pagerduty/incident.resolved"),
-                                                          PAGERDUTY_SECRET))
+    response = post(
+        app.test_client(), payloads.pagerduty(payloads.raw("pagerduty/incident.resolved"), PAGERDUTY_SECRET)
+    )
     assert response.status_code == 200
     assert "PagerDuty has no tasks" in response.get_json()["reason"]
     engine.dispose()
 
 
 # --- refused ------------------------------------------------------------------------------------
+
 
 def _unsigned(delivery: payloads.Delivery, drop: str) -> payloads.Delivery:
     delivery.headers.pop(drop)
@@ -167,13 +198,23 @@ JI = lambda: payloads.jira(payloads.raw("jira/issue_updated.incident_done"), JIR
         (lambda: _resigned(PD(), "X-PagerDuty-Signature", "v2=abc"), "no v1="),
         (lambda: _unsigned(JI(), "X-Hub-Signature"), "missing X-Hub-Signature"),
         (lambda: _resigned(JI(), "X-Hub-Signature", "sha256=00"), "does not match"),
-        (lambda: payloads.jira_automation(payloads.raw("jira/issue_updated.incident_done"), "guess"),
-         "does not match"),
+        (lambda: payloads.jira_automation(payloads.raw("jira/issue_updated.incident_done"), "guess"), "does not match"),
     ],
-    ids=["gh-missing", "gh-wrong", "gh-sha1", "gh-other-secret", "gh-tampered", "pd-missing", "pd-wrong",
-         "pd-version", "jira-missing", "jira-wrong", "jira-token-wrong"],
+    ids=[
+        "gh-missing",
+        "gh-wrong",
+        "gh-sha1",
+        "gh-other-secret",
+        "gh-tampered",
+        "pd-missing",
+        "pd-wrong",
+        "pd-version",
+        "jira-missing",
+        "jira-wrong",
+        "jira-token-wrong",
+    ],
 )
-def test_signature_faults_are_401_and_change_nothing(client, runtime: Runtime, make, reason: str) -> None:  # type: ignore[no-untyped-def]
+def test_signature_faults_are_401_and_change_nothing(client, runtime: Runtime, make, reason: str) -> None:
     response = post(client, make())
     assert response.status_code == 401
     assert reason in response.get_json()["reason"]
@@ -187,22 +228,23 @@ def test_signature_faults_are_401_and_change_nothing(client, runtime: Runtime, m
         (lambda: payloads.github(b"", GITHUB_SECRET), "empty body"),
         (lambda: payloads.github(b"<xml/>", GITHUB_SECRET), "not valid JSON"),
         (lambda: payloads.github(b'"just a string"', GITHUB_SECRET), "not an object"),
-        (lambda: _unsigned(payloads.github(payloads.raw("github/issues.closed"), GITHUB_SECRET), "X-GitHub-Event"),
-         "missing X-GitHub-Event"),
-        (lambda: payloads.pagerduty(b'{"event": {"event_type": "incident.resolved"}}', PAGERDUTY_SECRET),
-         "event.data"),
+        (
+            lambda: _unsigned(payloads.github(payloads.raw("github/issues.closed"), GITHUB_SECRET), "X-GitHub-Event"),
+            "missing X-GitHub-Event",
+        ),
+        (lambda: payloads.pagerduty(b'{"event": {"event_type": "incident.resolved"}}', PAGERDUTY_SECRET), "event.data"),
         (lambda: payloads.jira(b"\xff\xfe\x00", JIRA_SECRET), "not UTF-8"),
     ],
     ids=["truncated", "empty", "xml", "not-object", "no-event-header", "pd-no-data", "binary"],
 )
-def test_unreadable_bodies_are_400_and_change_nothing(client, runtime: Runtime, make, reason: str) -> None:  # type: ignore[no-untyped-def]
+def test_unreadable_bodies_are_400_and_change_nothing(client, runtime: Runtime, make, reason: str) -> None:
     response = post(client, make())
     assert response.status_code == 400
     assert reason in response.get_json()["reason"]
     nothing_changed(runtime)
 
 
-def test_a_body_over_the_limit_is_413_before_it_is_read(make_settings, redis: Redis) -> None:  # type: ignore[no-untyped-def]
+def test_a_body_over_the_limit_is_413_before_it_is_read(make_settings, redis: Redis) -> None:
     from service.app import create_app
     from service.store import migrate
     from service.store.engine import make_engine
@@ -223,7 +265,7 @@ def test_a_body_over_the_limit_is_413_before_it_is_read(make_settings, redis: Re
     engine.dispose()
 
 
-def test_the_default_limit_is_one_mebibyte(client, runtime: Runtime) -> None:  # type: ignore[no-untyped-def]
+def test_the_default_limit_is_one_mebibyte(client, runtime: Runtime) -> None:
     huge = payloads.github_closed()
     huge["issue"]["body"] = "x" * (1024 * 1024)
     assert post(client, payloads.github(huge, GITHUB_SECRET)).status_code == 413
@@ -246,18 +288,18 @@ def test_a_chunked_body_over_the_limit_is_413(live_server: str, runtime: Runtime
         ("/nowhere", 404, ""),
     ],
 )
-def test_unknown_routes(client, runtime: Runtime, path: str, status: int, reason: str) -> None:  # type: ignore[no-untyped-def]
+def test_unknown_routes(client, runtime: Runtime, path: str, status: int, reason: str) -> None:
     response = client.post(path, data=b"{}")
     assert response.status_code == status
     assert response.is_json and reason in response.get_json()["reason"]
     nothing_changed(runtime)
 
 
-def test_get_on_a_webhook_route_is_405(client) -> None:  # type: ignore[no-untyped-def]
+def test_get_on_a_webhook_route_is_405(client) -> None:
     assert client.get("/webhooks/github").status_code == 405
 
 
-def test_a_source_without_a_secret_is_404_even_when_signed(make_settings, redis: Redis) -> None:  # type: ignore[no-untyped-def]
+def test_a_source_without_a_secret_is_404_even_when_signed(make_settings, redis: Redis) -> None:
     from service.app import create_app
     from service.store import migrate
     from service.store.engine import make_engine
@@ -276,7 +318,8 @@ def test_a_source_without_a_secret_is_404_even_when_signed(make_settings, redis:
 
 # --- duplicates and failures --------------------------------------------------------------------
 
-def test_the_same_delivery_twice_is_one_record_and_one_job(client, runtime: Runtime) -> None:  # type: ignore[no-untyped-def]
+
+def test_the_same_delivery_twice_is_one_record_and_one_job(client, runtime: Runtime) -> None:
     delivery = GH()
     first, second = post(client, delivery), post(client, delivery)
     assert (first.status_code, second.status_code) == (202, 200)
@@ -286,7 +329,7 @@ def test_the_same_delivery_twice_is_one_record_and_one_job(client, runtime: Runt
     assert runtime.queue.count == 1
 
 
-def test_a_replayed_body_under_a_new_delivery_id_is_a_duplicate(client, runtime: Runtime) -> None:  # type: ignore[no-untyped-def]
+def test_a_replayed_body_under_a_new_delivery_id_is_a_duplicate(client, runtime: Runtime) -> None:
     body = payloads.raw("github/issues.closed")
     assert post(client, payloads.github(body, GITHUB_SECRET, delivery_id="a")).status_code == 202
     again = post(client, payloads.github(body, GITHUB_SECRET, delivery_id="b"))
@@ -294,7 +337,7 @@ def test_a_replayed_body_under_a_new_delivery_id_is_a_duplicate(client, runtime:
     assert runtime.queue.count == 1
 
 
-def test_a_changed_body_under_a_new_delivery_id_is_a_new_delivery(client, runtime: Runtime) -> None:  # type: ignore[no-untyped-def]
+def test_a_changed_body_under_a_new_delivery_id_is_a_new_delivery(client, runtime: Runtime) -> None:
     body = payloads.raw("github/issues.closed")
     assert post(client, payloads.github(body, GITHUB_SECRET, delivery_id="a")).status_code == 202
     assert post(client, payloads.github(body + b" ", GITHUB_SECRET, delivery_id="b")).status_code == 202
@@ -304,9 +347,8 @@ def test_a_changed_body_under_a_new_delivery_id_is_a_new_delivery(client, runtim
 def test_fifty_concurrent_copies_are_one_record_and_one_job(live_server: str, runtime: Runtime) -> None:
     delivery = PD()
 
-    def send(_: int) -> tuple[int, dict]:  # type: ignore[type-arg]
-        response = requests.post(live_server + delivery.path, data=delivery.body, headers=delivery.headers,
-                                 timeout=30)
+    def send(_: int) -> tuple[int, dict]:
+        response = requests.post(live_server + delivery.path, data=delivery.body, headers=delivery.headers, timeout=30)
         return response.status_code, response.json()
 
     with ThreadPoolExecutor(max_workers=50) as pool:
@@ -318,7 +360,7 @@ def test_fifty_concurrent_copies_are_one_record_and_one_job(live_server: str, ru
     assert runtime.queue.count == 1
 
 
-def test_store_unavailable_is_503_so_the_tracker_retries(client, runtime: Runtime) -> None:  # type: ignore[no-untyped-def]
+def test_store_unavailable_is_503_so_the_tracker_retries(client, runtime: Runtime) -> None:
     from sqlalchemy import text
 
     with runtime.engine.begin() as connection:
@@ -341,7 +383,7 @@ def test_redis_down_after_recording_still_accepts_and_leaves_it_for_the_sweep(ru
     assert deliveries.counts(runtime.engine)[deliveries.RECEIVED] == 1
 
 
-def test_error_pages_carry_no_secret_or_trace(client, runtime: Runtime, caplog) -> None:  # type: ignore[no-untyped-def]
+def test_error_pages_carry_no_secret_or_trace(client, runtime: Runtime, caplog) -> None:
     from sqlalchemy import text
 
     with runtime.engine.begin() as connection:
@@ -354,7 +396,8 @@ def test_error_pages_carry_no_secret_or_trace(client, runtime: Runtime, caplog) 
 
 # --- health -------------------------------------------------------------------------------------
 
-def test_healthz_and_readyz(client) -> None:  # type: ignore[no-untyped-def]
+
+def test_healthz_and_readyz(client) -> None:
     assert client.get("/healthz").status_code == 200
     ready = client.get("/readyz")
     assert ready.status_code == 200 and ready.get_json()["checks"] == {"redis": "ok", "store": "ok"}
@@ -365,8 +408,9 @@ def test_readyz_is_503_when_redis_is_gone(runtime: Runtime) -> None:
     from service.queue import connect
 
     dead = connect("redis://127.0.0.1:1/0")
-    app = create_app(runtime.settings, Runtime(runtime.settings, runtime.engine, dead,
-                                               Queue("lessonloop", connection=dead)))
+    app = create_app(
+        runtime.settings, Runtime(runtime.settings, runtime.engine, dead, Queue("lessonloop", connection=dead))
+    )
     response = app.test_client().get("/readyz")
     assert response.status_code == 503
     assert response.get_json()["checks"]["redis"].startswith("unavailable")
@@ -374,6 +418,7 @@ def test_readyz_is_503_when_redis_is_gone(runtime: Runtime) -> None:
 
 
 # --- Redis that hangs, a lock file that cannot be opened ------------------------------------------
+
 
 @pytest.fixture
 def hung_redis() -> Iterator[str]:
@@ -425,8 +470,9 @@ def web_server() -> Iterator[Callable[[Flask], str]]:
         thread.join(timeout=5)
 
 
-def test_a_hung_redis_delays_no_answer_and_the_sweep_queues_later(  # type: ignore[no-untyped-def]
-        make_settings, redis: Redis, hung_redis: str, web_server) -> None:
+def test_a_hung_redis_delays_no_answer_and_the_sweep_queues_later(
+    make_settings, redis: Redis, hung_redis: str, web_server
+) -> None:
     """Eight deliveries at once while Redis accepts and never answers: each is recorded and
     answered 202 queued:false within a 1 s client timeout (it used to take 5 s each, one after
     another), /readyz says 503 as fast, and the sweep queues them once Redis is back."""
@@ -459,8 +505,9 @@ def test_a_hung_redis_delays_no_answer_and_the_sweep_queues_later(  # type: igno
     web.engine.dispose()
 
 
-def test_a_write_lock_that_cannot_be_opened_is_503_and_later_writes_go_through(  # type: ignore[no-untyped-def]
-        make_settings, redis: Redis, tmp_path: Path) -> None:
+def test_a_write_lock_that_cannot_be_opened_is_503_and_later_writes_go_through(
+    make_settings, redis: Redis, tmp_path: Path
+) -> None:
     """The SQLite write-lock file cannot be opened for one request (its path is a folder): that
     request is answered 503 'could not record', and once the path is free again the next
     delivery is recorded. The thread lock taken before the open used to stay held, and every
@@ -488,6 +535,7 @@ def test_a_write_lock_that_cannot_be_opened_is_503_and_later_writes_go_through( 
 
 # --- raw bytes, signed, through the app -----------------------------------------------------------
 
+
 def _raw_mutations(original: bytes, rng: random.Random) -> Iterator[bytes]:
     """Bodies no json.dumps can make: cut, bytes flipped, huge or odd numbers, deep nesting,
     invalid UTF-8, duplicate keys, a string of a mebibyte."""
@@ -513,13 +561,20 @@ def _raw_mutations(original: bytes, rng: random.Random) -> Iterator[bytes]:
         yield bytes(flipped)
     for _ in range(60):
         start = rng.randrange(len(original))
-        yield original[:start] + rng.choice([b'9' * 4400, b'"', b"\\u", b"]", b"}", b",", b"null", b"[" * 3000,
-                                             b"\xed\xa0\x80", b"1e400", b"-0"]) + original[start:]
+        yield (
+            original[:start]
+            + rng.choice(
+                [b"9" * 4400, b'"', b"\\u", b"]", b"}", b",", b"null", b"[" * 3000, b"\xed\xa0\x80", b"1e400", b"-0"]
+            )
+            + original[start:]
+        )
 
 
-@pytest.mark.parametrize("name", sorted(str(path.relative_to(payloads.FIXTURES).with_suffix(""))
-                                        for path in payloads.FIXTURES.glob("*/*.json")))
-def test_raw_byte_fuzz_signed_bodies_are_never_a_500(client, runtime: Runtime, name: str) -> None:  # type: ignore[no-untyped-def]
+@pytest.mark.parametrize(
+    "name",
+    sorted(str(path.relative_to(payloads.FIXTURES).with_suffix("")) for path in payloads.FIXTURES.glob("*/*.json")),
+)
+def test_raw_byte_fuzz_signed_bodies_are_never_a_500(client, runtime: Runtime, name: str) -> None:
     source = name.split("/")[0]
     original = payloads.raw(name)
     rng = random.Random(name)  # the same mutations on every run

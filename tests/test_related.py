@@ -136,8 +136,14 @@ def test_hosts_from_settings_feed_find_refs() -> None:
 
 @pytest.mark.parametrize(
     "text",
-    ["A" * 65_000, "OPS-" * 16_000, "https://" + "a" * 65_000, "https://github.com/" + "a/" * 30_000,
-     "https://acme.atlassian.net/" + "x/" * 30_000 + "?selectedIssue", " " * 65_000 + "OPS-1"],
+    [
+        "A" * 65_000,
+        "OPS-" * 16_000,
+        "https://" + "a" * 65_000,
+        "https://github.com/" + "a/" * 30_000,
+        "https://acme.atlassian.net/" + "x/" * 30_000 + "?selectedIssue",
+        " " * 65_000 + "OPS-1",
+    ],
 )
 def test_hostile_texts_are_scanned_quickly(text: str) -> None:
     import time

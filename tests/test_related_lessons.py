@@ -10,7 +10,7 @@ from tests import loop
 from tests.loop import send, work
 
 
-def learn_from_the_first_incident(client, runtime: Runtime, github_double) -> None:  # type: ignore[no-untyped-def]
+def learn_from_the_first_incident(client, runtime: Runtime, github_double) -> None:
     send(client, loop.github_issue_event(github_double, "Codertocat/Hello-World", 1, "closed"))
     work(runtime)
     review = github_double.issues["acme/postmortems"][1]
@@ -20,14 +20,24 @@ def learn_from_the_first_incident(client, runtime: Runtime, github_double) -> No
     work(runtime)
 
 
-def test_a_similar_incident_gets_the_past_lesson_in_its_stub_and_an_unrelated_one_does_not(  # type: ignore[no-untyped-def]
-        client, runtime: Runtime, github_double) -> None:
+def test_a_similar_incident_gets_the_past_lesson_in_its_stub_and_an_unrelated_one_does_not(
+    client, runtime: Runtime, github_double
+) -> None:
     learn_from_the_first_incident(client, runtime, github_double)
-    similar = github_double.add_issue("Codertocat/Hello-World", "Checkout API returned 502s after a canary deploy",
-                                      labels=("incident",), state="closed",
-                                      body="The canary let a bad checkout build through.")
-    unrelated = github_double.add_issue("Codertocat/Hello-World", "Disk full on the log archive host",
-                                        labels=("incident",), state="closed", body="Rotation stopped.")
+    similar = github_double.add_issue(
+        "Codertocat/Hello-World",
+        "Checkout API returned 502s after a canary deploy",
+        labels=("incident",),
+        state="closed",
+        body="The canary let a bad checkout build through.",
+    )
+    unrelated = github_double.add_issue(
+        "Codertocat/Hello-World",
+        "Disk full on the log archive host",
+        labels=("incident",),
+        state="closed",
+        body="Rotation stopped.",
+    )
     for issue in (similar, unrelated):
         send(client, loop.github_issue_event(github_double, "Codertocat/Hello-World", issue["number"], "closed"))
     work(runtime)
@@ -35,33 +45,45 @@ def test_a_similar_incident_gets_the_past_lesson_in_its_stub_and_an_unrelated_on
     similar_review = reviews_by_title["Post-incident review: Checkout API returned 502s after a canary deploy"]
     unrelated_review = reviews_by_title["Post-incident review: Disk full on the log archive host"]
     assert "**Lessons from similar incidents**" in similar_review["body"]
-    assert ("[Checkout API returned 502s for 40 minutes](https://github.com/acme/postmortems/issues/1): "
-            "A canary is only as good as the signals it reads.") in similar_review["body"]
+    assert (
+        "[Checkout API returned 502s for 40 minutes](https://github.com/acme/postmortems/issues/1): "
+        "A canary is only as good as the signals it reads."
+    ) in similar_review["body"]
     assert "Lessons from similar incidents" not in unrelated_review["body"]
     parsed = lesson.parse_lesson(similar_review["body"], lesson.load_template(None))
     assert not parsed.complete and len(parsed.missing) == 5  # the block is no lesson section
 
 
-def test_related_lessons_off(make_settings, trackers, redis, github_double) -> None:  # type: ignore[no-untyped-def]
+def test_related_lessons_off(make_settings, trackers, redis, github_double) -> None:
     from tests.test_loop import _runtime_for
 
     settings = make_settings(**trackers)
-    runtime, client = _runtime_for(settings.model_copy(
-        update={"review": settings.review.model_copy(update={"related_lessons": 0})}), redis)
+    runtime, client = _runtime_for(
+        settings.model_copy(update={"review": settings.review.model_copy(update={"related_lessons": 0})}), redis
+    )
     learn_from_the_first_incident(client, runtime, github_double)
-    again = github_double.add_issue("Codertocat/Hello-World", "Checkout API returned 502s again",
-                                    labels=("incident",), state="closed")
+    again = github_double.add_issue(
+        "Codertocat/Hello-World", "Checkout API returned 502s again", labels=("incident",), state="closed"
+    )
     send(client, loop.github_issue_event(github_double, "Codertocat/Hello-World", again["number"], "closed"))
     work(runtime)
-    assert all("Lessons from similar incidents" not in issue["body"]
-               for issue in github_double.issues["acme/postmortems"].values())
+    assert all(
+        "Lessons from similar incidents" not in issue["body"]
+        for issue in github_double.issues["acme/postmortems"].values()
+    )
 
 
-def test_lessons_show_and_the_lesson_page_list_related_lessons(client, runtime: Runtime, github_double,  # type: ignore[no-untyped-def]
-                                                               monkeypatch, capsys) -> None:
+def test_lessons_show_and_the_lesson_page_list_related_lessons(
+    client,
+    runtime: Runtime,
+    github_double,
+    monkeypatch,
+    capsys,
+) -> None:
     learn_from_the_first_incident(client, runtime, github_double)
-    second = github_double.add_issue("Codertocat/Hello-World", "Checkout 502s from a canary that missed errors",
-                                     labels=("incident",), state="closed")
+    second = github_double.add_issue(
+        "Codertocat/Hello-World", "Checkout 502s from a canary that missed errors", labels=("incident",), state="closed"
+    )
     send(client, loop.github_issue_event(github_double, "Codertocat/Hello-World", second["number"], "closed"))
     work(runtime)
     review = github_double.issues["acme/postmortems"][2]
@@ -85,12 +107,20 @@ def test_the_block_is_inert_and_short() -> None:
 
     from service.store.lessons import Lesson
 
-    hostile = Lesson(review_ref="github:acme/pm#9", incident_ref="github:acme/web#9",
-                     incident_title="@everyone <!-- lessonloop:review incident=github:a/b#1 -->",
-                     incident_url="", priority="", review_url="javascript:alert(1)",
-                     sections={"what_we_learned": "[click](javascript:x) " + "long " * 200 + ". Second."},
-                     digest="d", incident_closed_at=None, captured_at=datetime.now(UTC),
-                     updated_at=datetime.now(UTC), seconds_to_lesson=None)
+    hostile = Lesson(
+        review_ref="github:acme/pm#9",
+        incident_ref="github:acme/web#9",
+        incident_title="@everyone <!-- lessonloop:review incident=github:a/b#1 -->",
+        incident_url="",
+        priority="",
+        review_url="javascript:alert(1)",
+        sections={"what_we_learned": "[click](javascript:x) " + "long " * 200 + ". Second."},
+        digest="d",
+        incident_closed_at=None,
+        captured_at=datetime.now(UTC),
+        updated_at=datetime.now(UTC),
+        seconds_to_lesson=None,
+    )
     text = render_related([hostile], "markdown")
     assert "javascript:" not in text and "@everyone" not in text and "lessonloop:review" not in text
     assert len(first_sentence(hostile.sections["what_we_learned"], "markdown")) <= 300

@@ -23,19 +23,28 @@ _SPACES = itertools.count(1)  # one body recorded twice is one delivery: each ge
 
 
 @pytest.fixture
-def settings(make_settings, trackers: dict[str, str]) -> Settings:  # type: ignore[no-untyped-def]
+def settings(make_settings, trackers: dict[str, str]) -> Settings:
     return make_settings(**trackers, LESSONLOOP_KEEP_BODIES_DAYS="30")
 
 
 def recorded(runtime: Runtime, name: str, status: str, days_ago: float) -> int:
     """A delivery in ``status``, last touched ``days_ago`` days ago."""
-    delivery_pk = deliveries.record(runtime.engine, source="github", delivery_id=name, event_name="issues",
-                                    event_kind="incident_closed", item_ref="github:acme/web#1",
-                                    headers={"X-GitHub-Event": "issues"},
-                                    body=BODY + b" " * next(_SPACES)).delivery_pk
+    delivery_pk = deliveries.record(
+        runtime.engine,
+        source="github",
+        delivery_id=name,
+        event_name="issues",
+        event_kind="incident_closed",
+        item_ref="github:acme/web#1",
+        headers={"X-GitHub-Event": "issues"},
+        body=BODY + b" " * next(_SPACES),
+    ).delivery_pk
     with runtime.engine.begin() as connection:
-        connection.execute(update(deliveries_table).where(deliveries_table.c.id == delivery_pk).values(
-            status=status, updated_at=deliveries.now() - timedelta(days=days_ago)))
+        connection.execute(
+            update(deliveries_table)
+            .where(deliveries_table.c.id == delivery_pk)
+            .values(status=status, updated_at=deliveries.now() - timedelta(days=days_ago))
+        )
     return delivery_pk
 
 
@@ -105,20 +114,19 @@ def test_replay_of_a_dropped_body_says_so(runtime: Runtime, capsys: pytest.Captu
         said = capsys.readouterr()
         assert f"skipping delivery {failed}: its body was dropped" in said.err
         assert "nothing to replay" in said.out
-    assert deliveries.get(runtime.engine, done).status == deliveries.DONE  # type: ignore[union-attr]
-    assert deliveries.get(runtime.engine, failed).status == deliveries.FAILED  # type: ignore[union-attr]
+    assert deliveries.get(runtime.engine, done).status == deliveries.DONE
+    assert deliveries.get(runtime.engine, failed).status == deliveries.FAILED
     assert runtime.queue.count == 0
 
 
-def test_a_delivery_handled_through_the_web_keeps_its_body_until_due(client, runtime: Runtime) -> None:  # type: ignore[no-untyped-def]
-    response = client.post("/webhooks/github", data=BODY,
-                           headers=payloads.github(BODY, GITHUB_SECRET).headers)
+def test_a_delivery_handled_through_the_web_keeps_its_body_until_due(client, runtime: Runtime) -> None:
+    response = client.post("/webhooks/github", data=BODY, headers=payloads.github(BODY, GITHUB_SECRET).headers)
     assert response.status_code == 202
     delivery_pk = int(response.get_json()["delivery"])
     from workers.runner import run_worker
 
     run_worker(runtime, burst=True, forking=False)
-    assert deliveries.get(runtime.engine, delivery_pk).status == deliveries.DONE  # type: ignore[union-attr]
+    assert deliveries.get(runtime.engine, delivery_pk).status == deliveries.DONE
     assert body(runtime, delivery_pk) == BODY
     assert retention.prune(runtime, now=deliveries.now() + timedelta(days=31)) == 1
     assert body(runtime, delivery_pk) == b""

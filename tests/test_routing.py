@@ -11,8 +11,8 @@ from service.routing import select_rule
 
 def closed(source: str, **fields: object) -> Event:
     refs = {"github": "github:acme/web#42", "jira": "jira:OPS-42", "pagerduty": "pagerduty:PX1"}
-    item = replace(Item(ref=ItemRef.parse(refs[source]), title="t", url="u"), **fields)  # type: ignore[arg-type]
-    return Event(source=source, kind=EventKind.INCIDENT_CLOSED, name="x", item=item)  # type: ignore[arg-type]
+    item = replace(Item(ref=ItemRef.parse(refs[source]), title="t", url="u"), **fields)
+    return Event(source=source, kind=EventKind.INCIDENT_CLOSED, name="x", item=item)
 
 
 def test_first_matching_rule_decides() -> None:
@@ -20,15 +20,20 @@ def test_first_matching_rule_decides() -> None:
         Rule(source="github", labels=("sev1",), review="github:acme/sev1-reviews"),
         Rule(source="github", labels=("incident",), review="github:acme/postmortems"),
     ]
-    assert select_rule(closed("github", labels=("Incident", "SEV1")), rules).target == ReviewTarget("github", "acme/sev1-reviews")
-    assert select_rule(closed("github", labels=("incident",)), rules).target == ReviewTarget("github", "acme/postmortems")
+    assert select_rule(closed("github", labels=("Incident", "SEV1")), rules).target == ReviewTarget(
+        "github", "acme/sev1-reviews"
+    )
+    assert select_rule(closed("github", labels=("incident",)), rules).target == ReviewTarget(
+        "github", "acme/postmortems"
+    )
     assert not select_rule(closed("github", labels=("bug",)), rules).selected
 
 
 def test_without_a_target_the_review_opens_beside_the_incident() -> None:
     github = select_rule(closed("github", labels=("incident",)), [Rule(source="github", labels=("incident",))])
-    jira = select_rule(closed("jira", issue_type="Incident", project="OPS"),
-                       [Rule(source="jira", issue_types=("incident",))])
+    jira = select_rule(
+        closed("jira", issue_type="Incident", project="OPS"), [Rule(source="jira", issue_types=("incident",))]
+    )
     assert (str(github.target), str(jira.target)) == ("github:acme/web", "jira:OPS")
 
 

@@ -15,7 +15,7 @@ from tests.web_data import SECTIONS, keep
 
 
 @pytest.fixture
-def engine(database_url: str):  # type: ignore[no-untyped-def]
+def engine(database_url: str):
     engine = make_engine(database_url)
     migrate.upgrade(engine)
     yield engine
@@ -50,8 +50,9 @@ def test_hostile_queries_are_only_words(engine: Engine) -> None:
 
 
 def test_filters_and_pages(engine: Engine) -> None:
-    jira = keep(engine, 1, "Payments delayed", source="jira", tracker="jira", labels=("sev1", "payments"),
-                service="billing")
+    jira = keep(
+        engine, 1, "Payments delayed", source="jira", tracker="jira", labels=("sev1", "payments"), service="billing"
+    )
     github = keep(engine, 2, "Payments page down", labels=("incident",), service="web")
     page_duty = keep(engine, 3, "Payments pager storm", source="pagerduty", tracker="jira", service="billing")
     assert refs(lessons.search(engine, "", Filters(source="jira"))[0]) == [jira]
@@ -95,10 +96,21 @@ def test_the_migration_indexes_lessons_kept_before_it(database_url: str) -> None
 
     moment = datetime.now(UTC)
     with engine.begin() as connection:
-        connection.execute(insert(table).values(
-            review_ref="jira:PIR-7", incident_ref="jira:OPS-7", incident_title="Old lesson about pelicans",
-            incident_url="u", priority="", review_url="u", other_sections={}, digest="d", captured_at=moment,
-            updated_at=moment, **{name: "kept before search existed" for name in SECTIONS}))
+        connection.execute(
+            insert(table).values(
+                review_ref="jira:PIR-7",
+                incident_ref="jira:OPS-7",
+                incident_title="Old lesson about pelicans",
+                incident_url="u",
+                priority="",
+                review_url="u",
+                other_sections={},
+                digest="d",
+                captured_at=moment,
+                updated_at=moment,
+                **{name: "kept before search existed" for name in SECTIONS},
+            )
+        )
     migrate.upgrade(engine)
     assert refs(lessons.search(engine, "pelicans")[0]) == ["jira:PIR-7"]
     assert refs(lessons.search(engine, "existed")[0]) == ["jira:PIR-7"]

@@ -20,8 +20,8 @@ from service.trackers.github import GitHubClient
 from service.trackers.jira import JiraClient
 from service.trackers.retry import RetryPolicy
 from tests.conftest import REDIS_URL
-from tests.test_cli import lessonloop
 from tests.doubles.pytest_plugin import MARKER_KEYS
+from tests.test_cli import lessonloop
 
 NO_RETRY = RetryPolicy(attempts=1)
 
@@ -31,11 +31,16 @@ NO_RETRY = RetryPolicy(attempts=1)
 def test_a_token_is_stripped_of_surrounding_whitespace(tmp_path: Path) -> None:
     mounted = tmp_path / "token"
     mounted.write_text("ghp_fromfile\n")
-    from_env = load_settings({
-        "LESSONLOOP_GITHUB_TOKEN": " ghp_fromenv\n", "LESSONLOOP_JIRA_URL": "https://j.test",
-        "LESSONLOOP_JIRA_EMAIL": "a@b.test", "LESSONLOOP_JIRA_API_TOKEN": "jira-token\r\n",
-        "LESSONLOOP_PAGERDUTY_API_TOKEN": "\tpd-token\n", "LESSONLOOP_GITHUB_WEBHOOK_SECRET": "s1 , s2\n",
-    })
+    from_env = load_settings(
+        {
+            "LESSONLOOP_GITHUB_TOKEN": " ghp_fromenv\n",
+            "LESSONLOOP_JIRA_URL": "https://j.test",
+            "LESSONLOOP_JIRA_EMAIL": "a@b.test",
+            "LESSONLOOP_JIRA_API_TOKEN": "jira-token\r\n",
+            "LESSONLOOP_PAGERDUTY_API_TOKEN": "\tpd-token\n",
+            "LESSONLOOP_GITHUB_WEBHOOK_SECRET": "s1 , s2\n",
+        }
+    )
     assert from_env.github.token is not None and from_env.github.token.get_secret_value() == "ghp_fromenv"
     assert from_env.jira.api_token is not None and from_env.jira.api_token.get_secret_value() == "jira-token"
     assert from_env.pagerduty.api_token is not None and from_env.pagerduty.api_token.get_secret_value() == "pd-token"
@@ -45,10 +50,17 @@ def test_a_token_is_stripped_of_surrounding_whitespace(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("how", ["env", "file"])
-def test_check_online_works_with_a_token_that_ends_in_a_newline(tmp_path: Path, redis, github_double,  # type: ignore[no-untyped-def]
-                                                                how: str) -> None:
-    env = {"REDIS_URL": REDIS_URL, "DATABASE_URL": f"sqlite:///{tmp_path / 'l.db'}",
-           "LESSONLOOP_GITHUB_API_URL": github_double.base_url}
+def test_check_online_works_with_a_token_that_ends_in_a_newline(
+    tmp_path: Path,
+    redis,
+    github_double,
+    how: str,
+) -> None:
+    env = {
+        "REDIS_URL": REDIS_URL,
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'l.db'}",
+        "LESSONLOOP_GITHUB_API_URL": github_double.base_url,
+    }
     if how == "env":
         env["LESSONLOOP_GITHUB_TOKEN"] = "test-token\n"
     else:
@@ -62,7 +74,7 @@ def test_check_online_works_with_a_token_that_ends_in_a_newline(tmp_path: Path, 
 # --- error text carries no header value -----------------------------------------------------------
 
 
-def test_a_refused_header_is_named_by_type_host_and_path_only(github_double) -> None:  # type: ignore[no-untyped-def]
+def test_a_refused_header_is_named_by_type_host_and_path_only(github_double) -> None:
     client = GitHubClient("ghp_leaky\n", github_double.base_url, NO_RETRY, keys=MARKER_KEYS)
     with pytest.raises(PermanentTrackerError) as caught:
         client.whoami()
@@ -71,13 +83,19 @@ def test_a_refused_header_is_named_by_type_host_and_path_only(github_double) -> 
     assert "InvalidHeader" in text and "/user" in text and "127.0.0.1" in text
 
 
-@pytest.mark.parametrize(("credentials", "said"), [
-    ({"pat": "dc_leaky_pat\n"}, "(127.0.0.1"),  # refused before sending: type, host and path
-    ({"email": "a@b.test", "api_token": "leaky\ntoken"}, "401"),  # base64 has no newline: the tracker refuses
-])
-def test_the_jira_client_names_no_header_value_either(jira_double, credentials: dict[str, str],  # type: ignore[no-untyped-def]
-                                                      said: str) -> None:
-    client = JiraClient(jira_double.base_url, retry=NO_RETRY, keys=MARKER_KEYS, **credentials)  # type: ignore[arg-type]
+@pytest.mark.parametrize(
+    ("credentials", "said"),
+    [
+        ({"pat": "dc_leaky_pat\n"}, "(127.0.0.1"),  # refused before sending: type, host and path
+        ({"email": "a@b.test", "api_token": "leaky\ntoken"}, "401"),  # base64 has no newline: the tracker refuses
+    ],
+)
+def test_the_jira_client_names_no_header_value_either(
+    jira_double,
+    credentials: dict[str, str],
+    said: str,
+) -> None:
+    client = JiraClient(jira_double.base_url, retry=NO_RETRY, keys=MARKER_KEYS, **credentials)
     with pytest.raises(PermanentTrackerError) as caught:
         client.whoami()
     text = str(caught.value)
@@ -106,8 +124,19 @@ SECRET = 'ghp_"quoted"\\back/slash+ü'
         quote(SECRET),
         base64.b64encode(SECRET.encode()).decode(),
     ],
-    ids=["raw", "repr", "repr-newline", "json", "json-utf8", "json-twice", "percent", "percent-lower", "plus",
-         "path", "base64"],
+    ids=[
+        "raw",
+        "repr",
+        "repr-newline",
+        "json",
+        "json-utf8",
+        "json-twice",
+        "percent",
+        "percent-lower",
+        "plus",
+        "path",
+        "base64",
+    ],
 )
 def test_the_redactor_finds_a_secret_in_any_form(form: str) -> None:
     redact = logs.Redactor([SECRET + "\n"])  # as it was before loading stripped it, even
@@ -118,8 +147,13 @@ def test_the_redactor_finds_a_secret_in_any_form(form: str) -> None:
 
 
 def test_the_redactor_finds_basic_auth_of_email_and_token() -> None:
-    settings = load_settings({"LESSONLOOP_JIRA_URL": "https://j.test", "LESSONLOOP_JIRA_EMAIL": "bot@acme.test",
-                              "LESSONLOOP_JIRA_API_TOKEN": "ATATT3xFfGF0"})
+    settings = load_settings(
+        {
+            "LESSONLOOP_JIRA_URL": "https://j.test",
+            "LESSONLOOP_JIRA_EMAIL": "bot@acme.test",
+            "LESSONLOOP_JIRA_API_TOKEN": "ATATT3xFfGF0",
+        }
+    )
     header = "Basic " + base64.b64encode(b"bot@acme.test:ATATT3xFfGF0").decode()
     event = logs.Redactor(all_secrets(settings))(None, "info", {"event": f"sent {header}"})
     assert event["event"].startswith("sent Basic ***") and header.split()[1].rstrip("=") not in event["event"]

@@ -26,8 +26,7 @@ def wait_for_status(database: Path, delivery: int, wanted: str) -> str | None:
     status = None
     while time.monotonic() < deadline:
         with engine.connect() as connection:
-            status = connection.execute(text("SELECT status FROM deliveries WHERE id = :id"),
-                                        {"id": delivery}).scalar()
+            status = connection.execute(text("SELECT status FROM deliveries WHERE id = :id"), {"id": delivery}).scalar()
         if status == wanted:
             break
         time.sleep(0.2)
@@ -41,7 +40,7 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def test_serve_records_queues_and_handles_a_signed_delivery(tmp_path: Path, redis, trackers) -> None:  # type: ignore[no-untyped-def]
+def test_serve_records_queues_and_handles_a_signed_delivery(tmp_path: Path, redis, trackers) -> None:
     (tmp_path / "lessonloop.toml").write_text(RULES_TOML)
     port = free_port()
     database = tmp_path / "lessonloop.db"
@@ -49,7 +48,11 @@ def test_serve_records_queues_and_handles_a_signed_delivery(tmp_path: Path, redi
     env |= base_env() | trackers | {"DATABASE_URL": f"sqlite:///{database}", "LESSONLOOP_LOG_FORMAT": "json"}
     process = subprocess.Popen(
         [sys.executable, "-m", "service.cli", "serve", "--port", str(port)],
-        cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True,
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
     )
     base = f"http://127.0.0.1:{port}"
     try:
@@ -97,6 +100,7 @@ def test_serve_records_queues_and_handles_a_signed_delivery(tmp_path: Path, redi
 
 # --- the web server under stalled clients, and the settings it runs on ---------------------------
 
+
 def web_env(database: Path, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("LESSONLOOP_")}
     return env | base_env() | {"DATABASE_URL": f"sqlite:///{database}", "LESSONLOOP_LOG_FORMAT": "json"} | extra
@@ -104,8 +108,14 @@ def web_env(database: Path, **extra: str) -> dict[str, str]:
 
 def start_web(cwd: Path, env: dict[str, str]) -> tuple[subprocess.Popen[bytes], str]:
     """``lessonloop web --port 0``, and its address read back from the line it prints."""
-    process = subprocess.Popen([sys.executable, "-m", "service.cli", "web", "--port", "0"], cwd=cwd, env=env,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "service.cli", "web", "--port", "0"],
+        cwd=cwd,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+    )
     found: queue.Queue[str] = queue.Queue()
 
     def read_log() -> None:  # to its end, so a full pipe never blocks the server
@@ -157,7 +167,7 @@ def address_of(base: str) -> tuple[str, int]:
     return host, int(port)
 
 
-def test_two_hundred_stalled_clients_do_not_stop_the_receiver(tmp_path: Path, redis) -> None:  # type: ignore[no-untyped-def]
+def test_two_hundred_stalled_clients_do_not_stop_the_receiver(tmp_path: Path, redis) -> None:
     """A client that sends headers and stalls held a gunicorn thread; twelve of them stopped
     the receiver. Here the check is that answers come at all, within a 1 s client timeout."""
     database = tmp_path / "lessonloop.db"
@@ -186,7 +196,7 @@ def closed_by_server(connection: socket.socket, dribble: bytes | None, within: f
     while time.monotonic() < deadline:
         try:
             if dribble is not None:
-                connection.send(dribble[position % len(dribble):position % len(dribble) + 1])
+                connection.send(dribble[position % len(dribble) : position % len(dribble) + 1])
                 position += 1
             if connection.recv(4096) == b"":
                 return True
@@ -197,7 +207,7 @@ def closed_by_server(connection: socket.socket, dribble: bytes | None, within: f
     return False
 
 
-def test_a_request_not_complete_by_the_read_deadline_is_dropped(tmp_path: Path, redis) -> None:  # type: ignore[no-untyped-def]
+def test_a_request_not_complete_by_the_read_deadline_is_dropped(tmp_path: Path, redis) -> None:
     """The deadline is total: a client sending a byte every 0.3 s is never idle, yet is dropped."""
     process, base = start_web(tmp_path, web_env(tmp_path / "lessonloop.db", LESSONLOOP_READ_TIMEOUT_SECONDS="2"))
     try:
@@ -215,13 +225,15 @@ def test_a_request_not_complete_by_the_read_deadline_is_dropped(tmp_path: Path, 
         session = requests.Session()
         assert session.get(base + "/healthz", timeout=5).status_code == 200
         delivery = payloads.github(payloads.raw("github/issues.closed"), GITHUB_SECRET)
-        assert session.post(base + delivery.path, data=delivery.body, headers=delivery.headers,
-                            timeout=5).status_code == 202
+        assert (
+            session.post(base + delivery.path, data=delivery.body, headers=delivery.headers, timeout=5).status_code
+            == 202
+        )
     finally:
         stop(process)
 
 
-def test_serve_runs_the_web_on_the_settings_named_by_config(tmp_path: Path, redis) -> None:  # type: ignore[no-untyped-def]
+def test_serve_runs_the_web_on_the_settings_named_by_config(tmp_path: Path, redis) -> None:
     """``lessonloop --config FILE serve`` in a folder with no lessonloop.toml: the web records
     into the store FILE names (gunicorn's workers loaded ./lessonloop.toml, or the defaults)."""
     from tests.conftest import REDIS_URL
@@ -232,13 +244,20 @@ def test_serve_runs_the_web_on_the_settings_named_by_config(tmp_path: Path, redi
     config = tmp_path / "elsewhere" / "cfg.toml"
     config.parent.mkdir()
     config.write_text(f'database_url = "sqlite:///{named}"\nredis_url = "{REDIS_URL}"\n' + RULES_TOML)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("LESSONLOOP_")
-           and k not in ("DATABASE_URL", "REDIS_URL")}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith("LESSONLOOP_") and k not in ("DATABASE_URL", "REDIS_URL")
+    }
     env |= {key: value for key, value in base_env().items() if key != "REDIS_URL"}
     port = free_port()
     process = subprocess.Popen(
         [sys.executable, "-m", "service.cli", "--config", str(config), "serve", "--port", str(port)],
-        cwd=empty, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+        cwd=empty,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
     )
     base = f"http://127.0.0.1:{port}"
     try:
@@ -254,8 +273,9 @@ def test_serve_runs_the_web_on_the_settings_named_by_config(tmp_path: Path, redi
         assert response.status_code == 202, response.text
         engine = create_engine(f"sqlite:///{named}")
         with engine.connect() as connection:
-            recorded = connection.execute(text("SELECT delivery_id FROM deliveries WHERE id = :id"),
-                                          {"id": response.json()["delivery"]}).scalar()
+            recorded = connection.execute(
+                text("SELECT delivery_id FROM deliveries WHERE id = :id"), {"id": response.json()["delivery"]}
+            ).scalar()
         engine.dispose()
         assert recorded == delivery.headers["X-GitHub-Delivery"]
         assert list(empty.iterdir()) == []

@@ -18,16 +18,30 @@ from tests.processes import children, wait_for
 from tests.test_serve import free_port, wait_for_status
 
 
-def test_serve_runs_as_many_workers_as_asked(tmp_path: Path, redis, trackers) -> None:  # type: ignore[no-untyped-def]
+def test_serve_runs_as_many_workers_as_asked(tmp_path: Path, redis, trackers) -> None:
     (tmp_path / "lessonloop.toml").write_text(RULES_TOML)
     port = free_port()
     database = tmp_path / "lessonloop.db"
     env = {k: v for k, v in os.environ.items() if not k.startswith("LESSONLOOP_")}
     env |= base_env() | trackers | {"DATABASE_URL": f"sqlite:///{database}", "LESSONLOOP_LOG_FORMAT": "json"}
     process = subprocess.Popen(
-        [sys.executable, "-m", "service.cli", "serve", "--port", str(port), "--workers", "1",
-         "--worker-processes", "2"],
-        cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True,
+        [
+            sys.executable,
+            "-m",
+            "service.cli",
+            "serve",
+            "--port",
+            str(port),
+            "--workers",
+            "1",
+            "--worker-processes",
+            "2",
+        ],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
     )
 
     def workers() -> list[int]:
@@ -43,8 +57,9 @@ def test_serve_runs_as_many_workers_as_asked(tmp_path: Path, redis, trackers) ->
             except requests.ConnectionError:
                 time.sleep(0.2)
         delivery = payloads.github(payloads.raw("github/issues.closed"), GITHUB_SECRET)
-        response = requests.post(f"http://127.0.0.1:{port}{delivery.path}", data=delivery.body,
-                                 headers=delivery.headers, timeout=10)
+        response = requests.post(
+            f"http://127.0.0.1:{port}{delivery.path}", data=delivery.body, headers=delivery.headers, timeout=10
+        )
         assert response.status_code == 202, response.text
         assert wait_for_status(database, response.json()["delivery"], "done") == "done"
         first, second = workers()

@@ -29,10 +29,18 @@ def test_design_example_file_works_as_written(tmp_path: Path) -> None:
     assert settings.rules[2].urgency == ("high",)
     assert settings.review.due_days == 5
     assert [note.split(" API ")[0] for note in settings.warnings()] == [
-        "the rules need the github", "the rules need the jira", "the rules need the pagerduty"]
-    api = {"LESSONLOOP_GITHUB_TOKEN": "t", "LESSONLOOP_JIRA_URL": "https://acme.atlassian.net",
-           "LESSONLOOP_JIRA_EMAIL": "sre@acme.test", "LESSONLOOP_JIRA_API_TOKEN": "j",
-           "LESSONLOOP_PAGERDUTY_API_TOKEN": "p", "LESSONLOOP_PAGERDUTY_FROM": "sre@acme.test"}
+        "the rules need the github",
+        "the rules need the jira",
+        "the rules need the pagerduty",
+    ]
+    api = {
+        "LESSONLOOP_GITHUB_TOKEN": "t",
+        "LESSONLOOP_JIRA_URL": "https://acme.atlassian.net",
+        "LESSONLOOP_JIRA_EMAIL": "sre@acme.test",
+        "LESSONLOOP_JIRA_API_TOKEN": "j",
+        "LESSONLOOP_PAGERDUTY_API_TOKEN": "p",
+        "LESSONLOOP_PAGERDUTY_FROM": "sre@acme.test",
+    }
     assert load_settings(SECRETS | api, write(tmp_path, RULES_TOML)).warnings() == []
 
 
@@ -73,10 +81,13 @@ def test_environment_wins_over_the_file(tmp_path: Path) -> None:
 def test_secret_lists_and_secret_files(tmp_path: Path) -> None:
     secret_file = tmp_path / "pd.secret"
     secret_file.write_text("from-file\n")
-    settings = load_settings({
-        "LESSONLOOP_GITHUB_WEBHOOK_SECRET": " old , new ,",
-        "LESSONLOOP_PAGERDUTY_WEBHOOK_SECRET_FILE": str(secret_file),
-    }, None)
+    settings = load_settings(
+        {
+            "LESSONLOOP_GITHUB_WEBHOOK_SECRET": " old , new ,",
+            "LESSONLOOP_PAGERDUTY_WEBHOOK_SECRET_FILE": str(secret_file),
+        },
+        None,
+    )
     assert [s.get_secret_value() for s in settings.github.webhook_secrets] == ["old", "new"]
     assert [s.get_secret_value() for s in settings.pagerduty.webhook_secrets] == ["from-file"]
     assert "old" not in repr(settings) and "from-file" not in repr(settings)
@@ -96,12 +107,19 @@ def test_config_file_from_environment_must_exist(tmp_path: Path) -> None:
         ({"LESSONLOOP_MAX_BODY_BYTES": "lots"}, "", r"^LESSONLOOP_MAX_BODY_BYTES: "),
         ({"LESSONLOOP_MAX_BODY_BYTES": "0"}, "", r"^LESSONLOOP_MAX_BODY_BYTES: "),
         ({"LESSONLOOP_JIRA_EMAIL": "sre@acme.test"}, "", r"LESSONLOOP_JIRA_API_TOKEN is required"),
-        ({"LESSONLOOP_JIRA_EMAIL": "a@b", "LESSONLOOP_JIRA_API_TOKEN": "t", "LESSONLOOP_JIRA_PAT": "p"}, "",
-         r"either LESSONLOOP_JIRA_PAT"),
+        (
+            {"LESSONLOOP_JIRA_EMAIL": "a@b", "LESSONLOOP_JIRA_API_TOKEN": "t", "LESSONLOOP_JIRA_PAT": "p"},
+            "",
+            r"either LESSONLOOP_JIRA_PAT",
+        ),
         ({"LESSONLOOP_GITHUB_WEBHOOK_SECRET": ","}, "", r"^LESSONLOOP_GITHUB_WEBHOOK_SECRET: is set but holds no"),
         ({"LESSONLOOP_GITHUB_TOKEN_FILE": "/nonexistent/token"}, "", r"^LESSONLOOP_GITHUB_TOKEN_FILE: cannot read"),
-        ({}, "[[rules]]\nsource = 'github'\n", r"rules\[1\] is for source 'github', which is not enabled: "
-                                               r"set LESSONLOOP_GITHUB_WEBHOOK_SECRET"),
+        (
+            {},
+            "[[rules]]\nsource = 'github'\n",
+            r"rules\[1\] is for source 'github', which is not enabled: "
+            r"set LESSONLOOP_GITHUB_WEBHOOK_SECRET",
+        ),
         (SECRETS, "[[rules]]\nsource = 'pagerduty'\nurgency = ['high']\n", r"PagerDuty has no tasks"),
         (SECRETS, "[[rules]]\nsource = 'github'\nreview = 'gitlab:x/y'\n", r"rules\[1\]\.review: .*github:<owner>"),
         (SECRETS, "[[rules]]\nsource = 'github'\nlables = ['incident']\n", r"rules\[1\]\.lables: Extra inputs"),
@@ -114,8 +132,9 @@ def test_config_file_from_environment_must_exist(tmp_path: Path) -> None:
         (SECRETS, "[[rules]\n", r"not valid TOML"),
     ],
 )
-def test_each_mistake_is_one_line_naming_the_setting(tmp_path: Path, env: dict[str, str], toml: str,
-                                                      message: str) -> None:
+def test_each_mistake_is_one_line_naming_the_setting(
+    tmp_path: Path, env: dict[str, str], toml: str, message: str
+) -> None:
     path = write(tmp_path, toml) if toml else None
     with pytest.raises(SettingsError, match=message) as caught:
         load_settings(env, path)

@@ -12,8 +12,8 @@ from service.sources import github, jira, pagerduty
 from service.sources.signing import any_matches, hex_digest
 from tests import payloads
 
-
 # --- signatures ---------------------------------------------------------------------------------
+
 
 def test_github_documented_test_vector() -> None:
     # from GitHub's "Validating webhook deliveries" page
@@ -110,6 +110,7 @@ def test_any_matches_compares_every_pair() -> None:
 
 # --- GitHub parser ------------------------------------------------------------------------------
 
+
 def test_github_closed_issue_is_a_closed_incident() -> None:
     event = github.parse(payloads.raw("github/issues.closed"), {"X-GitHub-Event": "issues"})
     assert event.kind is EventKind.INCIDENT_CLOSED
@@ -182,8 +183,11 @@ def test_github_pull_request_close_is_not_an_incident() -> None:
         (b"[1, 2]", {"X-GitHub-Event": "issues"}, "not an object"),
         (b"\xff\xfe", {"X-GitHub-Event": "issues"}, "not UTF-8"),
         (b'{"action": "closed"}', {"X-GitHub-Event": "issues"}, "issue is missing"),
-        (b'{"action": "closed", "issue": {"number": "x"}, "repository": {"full_name": "a/b"}}',
-         {"X-GitHub-Event": "issues"}, "issue.number"),
+        (
+            b'{"action": "closed", "issue": {"number": "x"}, "repository": {"full_name": "a/b"}}',
+            {"X-GitHub-Event": "issues"},
+            "issue.number",
+        ),
         (b"[" * 100_000, {"X-GitHub-Event": "issues"}, "nested too deeply"),
     ],
 )
@@ -192,10 +196,16 @@ def test_github_unreadable_bodies(body: bytes, headers: dict[str, str], message:
         github.parse(body, headers)
 
 
-@pytest.mark.parametrize("parse", [lambda body: github.parse(body, {"X-GitHub-Event": "issues"}),
-                                   lambda body: jira.parse(body, {}), lambda body: pagerduty.parse(body, {})],
-                         ids=["github", "jira", "pagerduty"])
-def test_an_integer_of_five_thousand_digits_is_unreadable_with_the_reason(parse) -> None:  # type: ignore[no-untyped-def]
+@pytest.mark.parametrize(
+    "parse",
+    [
+        lambda body: github.parse(body, {"X-GitHub-Event": "issues"}),
+        lambda body: jira.parse(body, {}),
+        lambda body: pagerduty.parse(body, {}),
+    ],
+    ids=["github", "jira", "pagerduty"],
+)
+def test_an_integer_of_five_thousand_digits_is_unreadable_with_the_reason(parse) -> None:
     """json.loads raises a plain ValueError past Python's 4,300-digit int limit: it was a 500."""
     with pytest.raises(UnreadableBody, match="integer string conversion"):
         parse(b'{"action": "closed", "number": ' + b"7" * 5000 + b"}")
@@ -208,6 +218,7 @@ def test_github_truncated_sample_is_unreadable() -> None:
 
 
 # --- Jira parser --------------------------------------------------------------------------------
+
 
 def test_jira_status_into_done_is_a_closed_incident() -> None:
     event = jira.parse(payloads.raw("jira/issue_updated.incident_done"), {})
@@ -232,9 +243,14 @@ def test_jira_update_without_a_status_move_is_not_relevant() -> None:
     assert event.kind is EventKind.NOT_RELEVANT and "done category" in event.reason
 
 
-@pytest.mark.parametrize(("event_type", "kind"), [("issue_resolved", EventKind.INCIDENT_CLOSED),
-                                                  ("issue_closed", EventKind.INCIDENT_CLOSED),
-                                                  ("issue_generic", EventKind.NOT_RELEVANT)])
+@pytest.mark.parametrize(
+    ("event_type", "kind"),
+    [
+        ("issue_resolved", EventKind.INCIDENT_CLOSED),
+        ("issue_closed", EventKind.INCIDENT_CLOSED),
+        ("issue_generic", EventKind.NOT_RELEVANT),
+    ],
+)
 def test_jira_close_said_by_the_event_type_when_the_changelog_is_left_out(event_type: str, kind: EventKind) -> None:
     payload = payloads.jira_done()
     del payload["changelog"]
@@ -250,8 +266,12 @@ def test_jira_status_move_into_a_category_other_than_done_is_not_a_close() -> No
 
 @pytest.mark.parametrize(
     ("resolution", "kind"),
-    [({"name": "Fixed"}, EventKind.INCIDENT_CLOSED), ("Fixed", EventKind.INCIDENT_CLOSED),
-     (None, EventKind.ITEM_STATE), ({}, EventKind.ITEM_STATE)],
+    [
+        ({"name": "Fixed"}, EventKind.INCIDENT_CLOSED),
+        ("Fixed", EventKind.INCIDENT_CLOSED),
+        (None, EventKind.ITEM_STATE),
+        ({}, EventKind.ITEM_STATE),
+    ],
 )
 def test_jira_status_without_its_category_is_judged_by_the_resolution(resolution: object, kind: EventKind) -> None:
     payload = payloads.jira_done()
@@ -287,9 +307,11 @@ def test_jira_automation_body_without_webhook_event() -> None:
 def test_jira_description_in_document_format_is_flattened() -> None:
     payload = payloads.jira_done()
     payload["issue"]["fields"]["description"] = {
-        "type": "doc", "version": 1,
-        "content": [{"type": "paragraph", "content": [{"type": "text", "text": "Queue "},
-                                                       {"type": "text", "text": "full"}]}],
+        "type": "doc",
+        "version": 1,
+        "content": [
+            {"type": "paragraph", "content": [{"type": "text", "text": "Queue "}, {"type": "text", "text": "full"}]}
+        ],
     }
     event = jira.parse(json.dumps(payload).encode(), {})
     assert event.item is not None and event.item.body == "Queue full"
@@ -310,6 +332,7 @@ def test_jira_unreadable_bodies(body: bytes, message: str) -> None:
 
 
 # --- PagerDuty parser ---------------------------------------------------------------------------
+
 
 def test_pagerduty_resolved_is_a_closed_incident() -> None:
     event = pagerduty.parse(payloads.raw("pagerduty/incident.resolved"), {})
@@ -379,14 +402,16 @@ def _bent(payload: object, rng: random.Random) -> object:
             parent.pop(key, None)
         else:
             try:
-                parent[key] = copy.deepcopy(rng.choice(_ODD_VALUES))  # type: ignore[index]
+                parent[key] = copy.deepcopy(rng.choice(_ODD_VALUES))
             except (IndexError, KeyError):
                 pass  # an earlier change removed it
     return bent
 
 
-@pytest.mark.parametrize("name", sorted(str(path.relative_to(payloads.FIXTURES).with_suffix(""))
-                                        for path in payloads.FIXTURES.glob("*/*.json")))
+@pytest.mark.parametrize(
+    "name",
+    sorted(str(path.relative_to(payloads.FIXTURES).with_suffix("")) for path in payloads.FIXTURES.glob("*/*.json")),
+)
 def test_a_bent_payload_is_read_or_refused_never_a_crash(name: str) -> None:
     """Trackers change their payloads and proxies mangle them: whatever a field holds, the
     parser answers an event or UnreadableBody (a 400), never another exception (a 500)."""

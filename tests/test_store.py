@@ -38,8 +38,13 @@ def test_upgrading_twice_is_harmless(runtime: Runtime) -> None:
 
 
 def test_record_deduplicates_by_source_and_delivery_id(runtime: Runtime) -> None:
-    fields = dict(event_name="issues.closed", event_kind="incident_closed", item_ref="github:a/b#1",
-                  headers={"X-GitHub-Event": "issues"}, body=b"{}")
+    fields = dict(
+        event_name="issues.closed",
+        event_kind="incident_closed",
+        item_ref="github:a/b#1",
+        headers={"X-GitHub-Event": "issues"},
+        body=b"{}",
+    )
     first = deliveries.record(runtime.engine, source="github", delivery_id="d1", **fields)
     again = deliveries.record(runtime.engine, source="github", delivery_id="d1", **fields)
     other_source = deliveries.record(runtime.engine, source="jira", delivery_id="d1", **fields)
@@ -52,11 +57,19 @@ def test_record_deduplicates_by_source_and_delivery_id(runtime: Runtime) -> None
 
 
 def test_finish_happens_once(runtime: Runtime) -> None:
-    recorded = deliveries.record(runtime.engine, source="github", delivery_id="d2", event_name="e",
-                                 event_kind="k", item_ref=None, headers={}, body=b"{}")
+    recorded = deliveries.record(
+        runtime.engine,
+        source="github",
+        delivery_id="d2",
+        event_name="e",
+        event_kind="k",
+        item_ref=None,
+        headers={},
+        body=b"{}",
+    )
     assert deliveries.finish(runtime.engine, recorded.delivery_pk, deliveries.DONE, "ok")
     assert not deliveries.finish(runtime.engine, recorded.delivery_pk, deliveries.FAILED, error="late")
-    assert deliveries.get(runtime.engine, recorded.delivery_pk).status == deliveries.DONE  # type: ignore[union-attr]
+    assert deliveries.get(runtime.engine, recorded.delivery_pk).status == deliveries.DONE
     assert deliveries.reopen(runtime.engine, recorded.delivery_pk)
     assert deliveries.counts(runtime.engine)[deliveries.RECEIVED] == 1
 
@@ -75,8 +88,11 @@ def test_a_write_lock_file_that_cannot_be_opened_fails_one_write_not_every_later
         deliveries.record(engine, source="github", delivery_id="first", **fields)
     lock_path.rmdir()
     with ThreadPoolExecutor(max_workers=1) as pool:  # a hang fails the test instead of stopping it
-        assert pool.submit(deliveries.record, engine, source="github", delivery_id="second",
-                           **fields).result(timeout=30).new
+        assert (
+            pool.submit(deliveries.record, engine, source="github", delivery_id="second", **fields)
+            .result(timeout=30)
+            .new
+        )
     with begin_write(engine):
         pass
     engine.dispose()

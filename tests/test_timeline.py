@@ -33,10 +33,12 @@ PEOPLE = """
 
 # --- reading each tracker's history -------------------------------------------------------------
 
+
 def test_pagerduty_log_entries_the_vendor_documents() -> None:
     spec = json.loads((HERE / "contracts" / "pagerduty-rest.openapi.json").read_text())
-    example = spec["paths"]["/incidents/{id}/log_entries"]["get"]["responses"]["200"]["content"][
-        "application/json"]["examples"]["response"]["value"]
+    example = spec["paths"]["/incidents/{id}/log_entries"]["get"]["responses"]["200"]["content"]["application/json"][
+        "examples"
+    ]["response"]["value"]
     (entry,) = history_from_log_entries(example["log_entries"])
     assert entry.what == "triggered" and entry.who == "My Mail Service" and entry.responder == ""
 
@@ -45,43 +47,83 @@ def test_pagerduty_responders_are_who_acknowledged_was_assigned_or_wrote_a_note(
     ada = {"id": "PUSER02", "type": "user_reference", "summary": "Ada"}
     bob = {"id": "PUSER03", "type": "user_reference", "summary": "Bob"}
     service = {"id": "PSVC", "type": "service_reference", "summary": "Checkout"}
-    entries = history_from_log_entries([
-        {"type": "trigger_log_entry", "created_at": "2026-11-20T10:00:00Z", "agent": service},
-        {"type": "assign_log_entry", "created_at": "2026-11-20T10:00:00Z", "agent": service, "assignees": [ada]},
-        {"type": "notify_log_entry", "created_at": "2026-11-20T10:00:01Z", "agent": service},
-        {"type": "acknowledge_log_entry", "created_at": "2026-11-20T10:03:00Z", "agent": bob},
-        {"type": "brand_new_log_entry", "created_at": "2026-11-20T10:04:00Z", "agent": bob},
-        {"type": "annotate_log_entry", "created_at": "nonsense", "agent": bob},
-        "not an entry",
-    ])
+    entries = history_from_log_entries(
+        [
+            {"type": "trigger_log_entry", "created_at": "2026-11-20T10:00:00Z", "agent": service},
+            {"type": "assign_log_entry", "created_at": "2026-11-20T10:00:00Z", "agent": service, "assignees": [ada]},
+            {"type": "notify_log_entry", "created_at": "2026-11-20T10:00:01Z", "agent": service},
+            {"type": "acknowledge_log_entry", "created_at": "2026-11-20T10:03:00Z", "agent": bob},
+            {"type": "brand_new_log_entry", "created_at": "2026-11-20T10:04:00Z", "agent": bob},
+            {"type": "annotate_log_entry", "created_at": "nonsense", "agent": bob},
+            "not an entry",
+        ]
+    )
     assert [e.what for e in entries] == ["triggered", "assigned to Ada", "acknowledged", "brand new"]
     assert History(tuple(entries)).people() == ["Ada", "Bob"]
 
 
 def test_github_timeline_and_jira_changelog() -> None:
-    github = history_from_timeline([
-        {"event": "labeled", "created_at": "2026-11-20T10:01:00Z", "actor": {"login": "ada"}, "label": {"name": "sev1"}},
-        {"event": "assigned", "created_at": "2026-11-20T10:02:00Z", "actor": {"login": "ada"},
-         "assignee": {"login": "bob"}},
-        {"event": "subscribed", "created_at": "2026-11-20T10:02:00Z", "actor": {"login": "ada"}},
-        {"event": "commented", "created_at": "2026-11-20T10:05:00Z", "user": {"login": "carol"}},
-        {"event": "closed", "created_at": "2026-11-20T11:00:00Z", "actor": {"login": "ada"}},
-    ])
-    assert [(e.what, e.who) for e in github] == [("labelled sev1", "ada"), ("assigned to bob", "ada"),
-                                                 ("commented", "carol"), ("closed", "ada")]
-    jira = history_from_changelog({
-        "changelog": {"histories": [{"created": "2026-11-20T10:01:00.000+0000", "author": {"displayName": "Ada"},
-                                     "items": [{"field": "status", "fromString": "Open", "toString": "In Progress"},
-                                               {"field": "assignee", "to": "557058:bob", "toString": "Bob"},
-                                               {"field": "labels", "toString": "x"}]}]},
-        "fields": {"comment": {"comments": [{"created": "2026-11-20T10:09:00.000+0000",
-                                             "author": {"displayName": "Carol", "accountId": "557058:carol"}}]}},
-    })
-    assert [(e.what, e.responder) for e in jira] == [("status: Open → In Progress", ""), ("assigned to Bob", "Bob"),
-                                                     ("commented", "Carol")]
+    github = history_from_timeline(
+        [
+            {
+                "event": "labeled",
+                "created_at": "2026-11-20T10:01:00Z",
+                "actor": {"login": "ada"},
+                "label": {"name": "sev1"},
+            },
+            {
+                "event": "assigned",
+                "created_at": "2026-11-20T10:02:00Z",
+                "actor": {"login": "ada"},
+                "assignee": {"login": "bob"},
+            },
+            {"event": "subscribed", "created_at": "2026-11-20T10:02:00Z", "actor": {"login": "ada"}},
+            {"event": "commented", "created_at": "2026-11-20T10:05:00Z", "user": {"login": "carol"}},
+            {"event": "closed", "created_at": "2026-11-20T11:00:00Z", "actor": {"login": "ada"}},
+        ]
+    )
+    assert [(e.what, e.who) for e in github] == [
+        ("labelled sev1", "ada"),
+        ("assigned to bob", "ada"),
+        ("commented", "carol"),
+        ("closed", "ada"),
+    ]
+    jira = history_from_changelog(
+        {
+            "changelog": {
+                "histories": [
+                    {
+                        "created": "2026-11-20T10:01:00.000+0000",
+                        "author": {"displayName": "Ada"},
+                        "items": [
+                            {"field": "status", "fromString": "Open", "toString": "In Progress"},
+                            {"field": "assignee", "to": "557058:bob", "toString": "Bob"},
+                            {"field": "labels", "toString": "x"},
+                        ],
+                    }
+                ]
+            },
+            "fields": {
+                "comment": {
+                    "comments": [
+                        {
+                            "created": "2026-11-20T10:09:00.000+0000",
+                            "author": {"displayName": "Carol", "accountId": "557058:carol"},
+                        }
+                    ]
+                }
+            },
+        }
+    )
+    assert [(e.what, e.responder) for e in jira] == [
+        ("status: Open → In Progress", ""),
+        ("assigned to Bob", "Bob"),
+        ("commented", "Carol"),
+    ]
 
 
 # --- rendering ----------------------------------------------------------------------------------
+
 
 def entry(minutes: int, what: str, who: str = "") -> HistoryEntry:
     return HistoryEntry(T0 + timedelta(minutes=minutes), what, who=who)
@@ -89,8 +131,7 @@ def entry(minutes: int, what: str, who: str = "") -> HistoryEntry:
 
 @pytest.mark.parametrize("markup", ["markdown", "jira"])
 def test_a_timeline_is_one_line_an_event_in_utc_with_minutes_since_the_first(markup: str) -> None:
-    text = render_timeline(History((entry(0, "triggered", "Checkout"), entry(4, "acknowledged", "Ada"))),
-                           markup, 30)  # type: ignore[arg-type]
+    text = render_timeline(History((entry(0, "triggered", "Checkout"), entry(4, "acknowledged", "Ada"))), markup, 30)
     bullet = "* " if markup == "jira" else "- "
     assert f"{bullet}2026-11-20 10:00 (+0 min) triggered, by Checkout" in text
     assert f"{bullet}2026-11-20 10:04 (+4 min) acknowledged, by Ada" in text
@@ -119,12 +160,17 @@ def test_an_unreadable_history_is_said_not_failed() -> None:
 
 
 def test_a_stub_with_its_timeline_still_reads_back_incomplete() -> None:
-    incident = Item(ItemRef.parse("pagerduty:PGR0VU2"), "Checkout down", "https://pd.example/i/PGR0VU2",
-                    created_at=T0, closed_at=T0 + timedelta(minutes=90))
+    incident = Item(
+        ItemRef.parse("pagerduty:PGR0VU2"),
+        "Checkout down",
+        "https://pd.example/i/PGR0VU2",
+        created_at=T0,
+        closed_at=T0 + timedelta(minutes=90),
+    )
     timeline = render_timeline(History((entry(0, "triggered"), entry(4, "What happened: we learned"))), "jira", 30)
     template = lesson.load_template(None)
     for markup in ("markdown", "jira"):
-        body = lesson.render_stub(incident, template, markup, timeline=timeline)  # type: ignore[arg-type]
+        body = lesson.render_stub(incident, template, markup, timeline=timeline)
         assert "Timeline" in body
         parsed = lesson.parse_lesson(body, template)
         assert not parsed.complete and len(parsed.missing) == 5
@@ -139,7 +185,8 @@ def test_a_custom_template_without_the_placeholder_gets_the_timeline_at_the_end_
 
 # --- responders and assignees across trackers ----------------------------------------------------
 
-def _people():  # type: ignore[no-untyped-def]
+
+def _people():
     import tomllib
 
     from config.people import Accounts
@@ -149,12 +196,16 @@ def _people():  # type: ignore[no-untyped-def]
 
 def test_known_people_are_mentioned_the_review_trackers_way_and_others_are_named() -> None:
     incident = Item(ItemRef.parse("pagerduty:P1"), "x", "")
-    history = History((
-        HistoryEntry(T0, "assigned to Ada", person="PUSER02", responder="Ada Responder", kind="assign"),
-        HistoryEntry(T0, "acknowledged", person="PUSER09", responder="@everyone Stranger", kind="acknowledge"),
-    ))
+    history = History(
+        (
+            HistoryEntry(T0, "assigned to Ada", person="PUSER02", responder="Ada Responder", kind="assign"),
+            HistoryEntry(T0, "acknowledged", person="PUSER09", responder="@everyone Stranger", kind="acknowledge"),
+        )
+    )
     assert responders(incident, history, "jira", _people(), jira_by_name=False) == [
-        "[~accountid:557058:ada]", "@everyone Stranger"]
+        "[~accountid:557058:ada]",
+        "@everyone Stranger",
+    ]
     assert responders(incident, history, "github", _people(), jira_by_name=False) == ["@ada-sre", "@everyone Stranger"]
     named = responders(incident, history, "jira", _people(), jira_by_name=False)
     assert isinstance(named[0], lesson.Mention) and not isinstance(named[1], lesson.Mention)
@@ -164,21 +215,27 @@ def test_known_people_are_mentioned_the_review_trackers_way_and_others_are_named
 
 # --- end to end -----------------------------------------------------------------------------------
 
+
 @pytest.fixture
-def mapped(make_settings, trackers, redis, tmp_path):  # type: ignore[no-untyped-def]
+def mapped(make_settings, trackers, redis, tmp_path):
     rules = tmp_path / "people.toml"
-    rules.write_text(RULES_TOML + '\n[[rules]]\nsource = "github"\nlabels = ["jira-review"]\nreview = "jira:OPS"\n'
-                     + PEOPLE)
+    rules.write_text(
+        RULES_TOML + '\n[[rules]]\nsource = "github"\nlabels = ["jira-review"]\nreview = "jira:OPS"\n' + PEOPLE
+    )
     # the GitHub rule for "jira-review" comes after the one for "incident": put it first
-    text = rules.read_text().replace('[[rules]]\nsource = "github"\nlabels = ["incident"]',
-                                     '[[rules]]\nsource = "github"\nlabels = ["jira-review"]\nreview = "jira:OPS"\n\n'
-                                     '[[rules]]\nsource = "github"\nlabels = ["incident"]', 1)
+    text = rules.read_text().replace(
+        '[[rules]]\nsource = "github"\nlabels = ["incident"]',
+        '[[rules]]\nsource = "github"\nlabels = ["jira-review"]\nreview = "jira:OPS"\n\n'
+        '[[rules]]\nsource = "github"\nlabels = ["incident"]',
+        1,
+    )
     rules.write_text(text)
     return _runtime_for(make_settings(config_file=rules, **trackers), redis)
 
 
-def test_a_pagerduty_incident_opens_a_jira_review_with_its_timeline_assigned_across(  # type: ignore[no-untyped-def]
-        mapped, jira_double, pagerduty_double) -> None:
+def test_a_pagerduty_incident_opens_a_jira_review_with_its_timeline_assigned_across(
+    mapped, jira_double, pagerduty_double
+) -> None:
     runtime, client = mapped
     pagerduty_double.reset_log()
     send(client, loop.pagerduty_resolved(pagerduty_double, "PGR0VU2"))
@@ -187,16 +244,22 @@ def test_a_pagerduty_incident_opens_a_jira_review_with_its_timeline_assigned_acr
     review = jira_double.issue(record.ref.split(":", 1)[1])
     description = review["fields"]["description"]
     assert "*Timeline (UTC; minutes since the first event)*" in description
-    for line in ("* 2026-11-20 10:00 (+0 min) triggered, by Checkout API",
-                 "(+4 min) acknowledged, by Ada Responder", "(+90 min) resolved, by Ada Responder"):
+    for line in (
+        "* 2026-11-20 10:00 (+0 min) triggered, by Checkout API",
+        "(+4 min) acknowledged, by Ada Responder",
+        "(+90 min) resolved, by Ada Responder",
+    ):
         assert line in description
     assert "[~accountid:557058:ada]" in description  # the responder, named the way Jira names her
     assert review["fields"]["assignee"] == {"accountId": "557058:ada"}
     assert pagerduty_double.counts()["list_log_entries"] == 1  # one extra request per incident
 
 
-def test_a_github_incident_opens_a_jira_review_assigned_to_the_mapped_account(mapped, github_double,  # type: ignore[no-untyped-def]
-                                                                              jira_double) -> None:
+def test_a_github_incident_opens_a_jira_review_assigned_to_the_mapped_account(
+    mapped,
+    github_double,
+    jira_double,
+) -> None:
     runtime, client = mapped
     github_double.issues["Codertocat/Hello-World"][1]["labels"].append({"name": "jira-review"})
     github_double.add_comment("Codertocat/Hello-World", 1, "rolled back", author="ada-sre")
@@ -210,8 +273,13 @@ def test_a_github_incident_opens_a_jira_review_assigned_to_the_mapped_account(ma
     assert "[~accountid:557058:ada]" in review["fields"]["description"]
 
 
-def test_without_people_a_cross_tracker_review_names_and_assigns_no_one(client, runtime, github_double,  # type: ignore[no-untyped-def]
-                                                                        jira_double, pagerduty_double) -> None:
+def test_without_people_a_cross_tracker_review_names_and_assigns_no_one(
+    client,
+    runtime,
+    github_double,
+    jira_double,
+    pagerduty_double,
+) -> None:
     send(client, loop.pagerduty_resolved(pagerduty_double, "PGR0VU2"))
     work(runtime)
     review = jira_double.issue(reviews.review_of(runtime.engine, "pagerduty:PGR0VU2").ref.split(":", 1)[1])
@@ -219,7 +287,7 @@ def test_without_people_a_cross_tracker_review_names_and_assigns_no_one(client, 
     assert "Ada Responder" in review["fields"]["description"] and "[~" not in review["fields"]["description"]
 
 
-def test_a_long_history_costs_two_requests_and_is_cut(client, runtime, jira_double, pagerduty_double) -> None:  # type: ignore[no-untyped-def]
+def test_a_long_history_costs_two_requests_and_is_cut(client, runtime, jira_double, pagerduty_double) -> None:
     ada = {"id": "PUSER02", "type": "user_reference", "summary": "Ada Responder"}
     for n in range(250):
         stamp = (T0 + timedelta(seconds=30 + n)).strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -232,12 +300,18 @@ def test_a_long_history_costs_two_requests_and_is_cut(client, runtime, jira_doub
     lines = [line for line in review["fields"]["description"].split("\n") if line.startswith("* 2026")]
     assert len(lines) == runtime.settings.review.timeline_entries - 1  # and one "… N more events" line
     assert "(+0 min) triggered" in lines[0] and "resolved" in lines[-1]
-    assert "more events: [the full history|https://acme.pagerduty.com/incidents/PGR0VU2]" in \
-        review["fields"]["description"]
+    assert (
+        "more events: [the full history|https://acme.pagerduty.com/incidents/PGR0VU2]"
+        in review["fields"]["description"]
+    )
 
 
-def test_a_history_the_token_cannot_read_still_opens_the_review(client, runtime, jira_double,  # type: ignore[no-untyped-def]
-                                                                 pagerduty_double) -> None:
+def test_a_history_the_token_cannot_read_still_opens_the_review(
+    client,
+    runtime,
+    jira_double,
+    pagerduty_double,
+) -> None:
     pagerduty_double.fail_next(1, 403, operation="list_log_entries")
     answer = send(client, loop.pagerduty_resolved(pagerduty_double, "PGR0VU2"))
     work(runtime)

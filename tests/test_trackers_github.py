@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 import requests
@@ -11,14 +11,13 @@ from pydantic import SecretStr
 
 from config.settings import GitHubSettings
 from service.events import ItemRef
-from service.markers import LESSON, LINK, REVIEW_OPENED, Marker, find_kind
+from service.markers import LESSON, LINK, REVIEW_OPENED, Marker
 from service.trackers.base import ReviewDraft, TrackerClient
 from service.trackers.errors import PermanentTrackerError, TransientTrackerError
 from service.trackers.github import GitHubClient
 from service.trackers.retry import RetryPolicy
 from tests.doubles.github import GitHubDouble
-from tests.doubles.pytest_plugin import SleepRecorder
-from tests.doubles.pytest_plugin import MARKER_KEYS
+from tests.doubles.pytest_plugin import MARKER_KEYS, SleepRecorder
 
 INCIDENT = ItemRef.parse("github:acme/web#1")
 
@@ -27,16 +26,26 @@ INCIDENT = ItemRef.parse("github:acme/web#1")
 def incident(github_double: GitHubDouble) -> dict:
     github_double.add_repo("acme/postmortems")
     return github_double.add_issue(
-        "acme/web", "Checkout returns 502", body="Customers saw 502s.", labels=("incident", "sev1"),
-        state="closed", assignees=("ada", "grace"), created_at="2026-11-20T10:00:00Z",
+        "acme/web",
+        "Checkout returns 502",
+        body="Customers saw 502s.",
+        labels=("incident", "sev1"),
+        state="closed",
+        assignees=("ada", "grace"),
+        created_at="2026-11-20T10:00:00Z",
         closed_at="2026-11-20T11:30:00Z",
     )
 
 
 def draft(url: str, **overrides: object) -> ReviewDraft:
     values: dict = dict(
-        container="acme/postmortems", title="Review: Checkout returns 502", body="## What happened\n\n_Describe it._",
-        incident=INCIDENT, incident_url=url, labels=("post-incident-review",), assignee="ada",
+        container="acme/postmortems",
+        title="Review: Checkout returns 502",
+        body="## What happened\n\n_Describe it._",
+        incident=INCIDENT,
+        incident_url=url,
+        labels=("post-incident-review",),
+        assignee="ada",
     )
     values.update(overrides)
     return ReviewDraft(**values)
@@ -64,8 +73,8 @@ def test_get_item_maps_the_issue(github_client: GitHubClient, github_double: Git
     assert item.labels == ("incident", "sev1")
     assert item.assignees == ("ada", "grace")
     assert item.url == "https://github.com/acme/web/issues/1"
-    assert item.created_at == datetime(2026, 11, 20, 10, 0, tzinfo=timezone.utc)
-    assert item.closed_at == datetime(2026, 11, 20, 11, 30, tzinfo=timezone.utc)
+    assert item.created_at == datetime(2026, 11, 20, 10, 0, tzinfo=UTC)
+    assert item.closed_at == datetime(2026, 11, 20, 11, 30, tzinfo=UTC)
     assert item.project == "acme/web"
     assert github_double.counts() == {"get_issue": 1}
 
@@ -103,11 +112,15 @@ def test_find_review_matches_the_marker_of_this_incident_only(
     assert github_client.find_review("acme/postmortems", INCIDENT) is None
     mine = github_client.open_review(draft(incident["html_url"]))
     github_double.reset_log()
-    found = github_client.find_review("acme/postmortems", INCIDENT, since=datetime(2026, 11, 1, tzinfo=timezone.utc))
+    found = github_client.find_review("acme/postmortems", INCIDENT, since=datetime(2026, 11, 1, tzinfo=UTC))
     assert found is not None and found.ref == mine.ref and found.incident == INCIDENT
     assert github_double.counts() == {"list_issues": 1}  # identity is cached from the first search
     query = github_double.calls("list_issues")[0].query
-    assert query["creator"] == ["lessonloop-bot"] and query["state"] == ["all"] and query["since"] == ["2026-11-01T00:00:00Z"]
+    assert (
+        query["creator"] == ["lessonloop-bot"]
+        and query["state"] == ["all"]
+        and query["since"] == ["2026-11-01T00:00:00Z"]
+    )
 
 
 def test_find_review_pages_through_many_reviews(
@@ -116,7 +129,9 @@ def test_find_review_pages_through_many_reviews(
     mine = github_client.open_review(draft(incident["html_url"]))
     for n in range(120):
         github_double.add_issue(
-            "acme/postmortems", f"Review {n}", body=f"<!-- lessonloop:review incident=github:acme/api#{n} -->",
+            "acme/postmortems",
+            f"Review {n}",
+            body=f"<!-- lessonloop:review incident=github:acme/api#{n} -->",
             author="lessonloop-bot",
         )
     github_double.reset_log()
@@ -129,7 +144,9 @@ def test_comments_add_edit_list_and_find_ours(
     github_client: GitHubClient, github_double: GitHubDouble, incident: dict
 ) -> None:
     github_double.add_comment("acme/web", 1, "I think it was the cache.", author="ada")
-    opened = github_client.add_comment(INCIDENT, "Review opened: acme/postmortems#1", Marker(REVIEW_OPENED, {"review": "github:acme/postmortems#1"}))
+    opened = github_client.add_comment(
+        INCIDENT, "Review opened: acme/postmortems#1", Marker(REVIEW_OPENED, {"review": "github:acme/postmortems#1"})
+    )
     sealed = MARKER_KEYS.seal(Marker(REVIEW_OPENED, {"review": "github:acme/postmortems#1"}), str(INCIDENT))
     assert opened.marker == sealed
     assert opened.body.endswith(f"<!-- {sealed.token()} -->\n")
@@ -170,7 +187,8 @@ def test_link_is_a_marked_comment_written_once(
     assert github_double.counts() == {"list_comments": 2, "create_comment": 1, "get_user": 1}
     (comment,) = github_double.comments_on("acme/web", 1)
     assert MARKER_KEYS.find_kind(comment["body"], str(INCIDENT), LINK) == MARKER_KEYS.seal(
-        Marker(LINK, {"target": "jira:OPS-7"}), str(INCIDENT))
+        Marker(LINK, {"target": "jira:OPS-7"}), str(INCIDENT)
+    )
     assert "https://acme.atlassian.net/browse/OPS-7" in comment["body"]
 
 
@@ -243,7 +261,9 @@ def test_secondary_rate_limit_403_is_transient_and_honours_reset(
 ) -> None:
     reset = int(time.time()) + 5
     github_double.fail_next(
-        1, 403, body={"message": "API rate limit exceeded for installation."},
+        1,
+        403,
+        body={"message": "API rate limit exceeded for installation."},
         headers={"x-ratelimit-remaining": "0", "x-ratelimit-reset": str(reset)},
     )
     github_client.get_item(INCIDENT)
@@ -286,8 +306,13 @@ def test_retries_stop_after_the_attempts(
     ],
 )
 def test_permanent_errors_carry_githubs_message_and_are_not_retried(
-    github_client: GitHubClient, github_double: GitHubDouble, sleeps: SleepRecorder, incident: dict,
-    status: int, body: dict | None, expected: str,
+    github_client: GitHubClient,
+    github_double: GitHubDouble,
+    sleeps: SleepRecorder,
+    incident: dict,
+    status: int,
+    body: dict | None,
+    expected: str,
 ) -> None:
     github_double.fail_next(1, status, body=body)
     with pytest.raises(PermanentTrackerError) as caught:
@@ -313,16 +338,22 @@ def test_unknown_issue_is_permanent_404(github_client: GitHubClient, incident: d
 def test_slow_answer_times_out_and_a_read_is_retried(
     github_double: GitHubDouble, retry_policy: RetryPolicy, sleeps: SleepRecorder, incident: dict
 ) -> None:
-    client = GitHubClient("test-token", github_double.base_url, retry=retry_policy, timeout=(1.0, 0.3), keys=MARKER_KEYS)
+    client = GitHubClient(
+        "test-token", github_double.base_url, retry=retry_policy, timeout=(1.0, 0.3), keys=MARKER_KEYS
+    )
     github_double.slow_next(1, 2.0)
     assert client.get_item(INCIDENT).title == "Checkout returns 502"
     assert sleeps.waits == [0.5]
 
 
-def test_slow_answer_on_a_write_is_transient_and_may_have_applied(
-    github_double: GitHubDouble, incident: dict
-) -> None:
-    client = GitHubClient("test-token", github_double.base_url, retry=RetryPolicy(sleep=lambda s: None), timeout=(1.0, 0.3), keys=MARKER_KEYS)
+def test_slow_answer_on_a_write_is_transient_and_may_have_applied(github_double: GitHubDouble, incident: dict) -> None:
+    client = GitHubClient(
+        "test-token",
+        github_double.base_url,
+        retry=RetryPolicy(sleep=lambda s: None),
+        timeout=(1.0, 0.3),
+        keys=MARKER_KEYS,
+    )
     github_double.slow_next(1, 2.0)
     with pytest.raises(TransientTrackerError) as caught:
         client.add_comment(INCIDENT, "hello", Marker(LESSON))
@@ -344,7 +375,9 @@ def test_connection_refused_is_transient_and_not_applied(sleeps: SleepRecorder) 
 def test_abuse_403_with_retry_after_is_transient_and_handed_back_past_the_cap(
     github_client: GitHubClient, github_double: GitHubDouble, sleeps: SleepRecorder, incident: dict
 ) -> None:
-    github_double.fail_next(1, 403, retry_after=60, body={"message": "You have triggered an abuse detection mechanism."})
+    github_double.fail_next(
+        1, 403, retry_after=60, body={"message": "You have triggered an abuse detection mechanism."}
+    )
     with pytest.raises(TransientTrackerError) as caught:
         github_client.get_item(INCIDENT)
     assert caught.value.status == 403 and caught.value.retry_after == 60.0
@@ -356,7 +389,9 @@ def test_the_longest_of_the_rate_limit_hints_wins(
     github_client: GitHubClient, github_double: GitHubDouble, sleeps: SleepRecorder, incident: dict
 ) -> None:
     reset = int(time.time()) + 9
-    github_double.fail_next(1, 429, retry_after=2, headers={"x-ratelimit-reset": str(reset), "x-ratelimit-remaining": "0"})
+    github_double.fail_next(
+        1, 429, retry_after=2, headers={"x-ratelimit-reset": str(reset), "x-ratelimit-remaining": "0"}
+    )
     github_client.get_item(INCIDENT)
     assert len(sleeps.waits) == 1 and 7.0 <= sleeps.waits[0] <= 9.0
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import base64
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from pydantic import SecretStr
@@ -17,21 +17,22 @@ from service.trackers.errors import PermanentTrackerError, TrackerError, Transie
 from service.trackers.jira import JiraClient
 from service.trackers.retry import NO_RETRY, RetryPolicy
 from tests.doubles.jira import JiraDouble
-from tests.doubles.pytest_plugin import SleepRecorder
-from tests.doubles.pytest_plugin import MARKER_KEYS
+from tests.doubles.pytest_plugin import MARKER_KEYS, SleepRecorder
 
 PD_INCIDENT = ItemRef.parse("pagerduty:PGR0VU2")
 PD_URL = "https://acme.pagerduty.com/incidents/PGR0VU2"
 
 
 @pytest.fixture(params=["cloud", "datacenter"])
-def jira(request: pytest.FixtureRequest, retry_policy: RetryPolicy):  # type: ignore[no-untyped-def]
+def jira(request: pytest.FixtureRequest, retry_policy: RetryPolicy):
     """Both deployments, each with the auth it uses; DC also under a context path."""
     deployment = request.param
     prefix = "" if deployment == "cloud" else "/jira"
     with JiraDouble(deployment=deployment, prefix=prefix) as double:
         if deployment == "cloud":
-            client = JiraClient(double.base_url, email=double.email, api_token=double.api_token, retry=retry_policy, keys=MARKER_KEYS)
+            client = JiraClient(
+                double.base_url, email=double.email, api_token=double.api_token, retry=retry_policy, keys=MARKER_KEYS
+            )
         else:
             client = JiraClient(double.base_url, pat=double.pat, retry=retry_policy, keys=MARKER_KEYS)
         yield double, client
@@ -40,9 +41,15 @@ def jira(request: pytest.FixtureRequest, retry_policy: RetryPolicy):  # type: ig
 
 def review_draft(incident: ItemRef, url: str, **overrides: object) -> ReviewDraft:
     values: dict = dict(
-        container="OPS", title="Review: payments queue", body="h2. What happened\n\n_Describe it._",
-        incident=incident, incident_url=url, incident_title="Payments queue backed up",
-        labels=("post-incident-review",), due=date(2026, 11, 27), issue_type="Task",
+        container="OPS",
+        title="Review: payments queue",
+        body="h2. What happened\n\n_Describe it._",
+        incident=incident,
+        incident_url=url,
+        incident_title="Payments queue backed up",
+        labels=("post-incident-review",),
+        due=date(2026, 11, 27),
+        issue_type="Task",
     )
     values.update(overrides)
     return ReviewDraft(**values)
@@ -89,24 +96,35 @@ def test_from_settings_picks_the_auth(kind: str, jira_double: JiraDouble, jira_d
 
 
 def test_wrong_credentials_are_permanent(jira_double: JiraDouble, retry_policy: RetryPolicy) -> None:
-    client = JiraClient(jira_double.base_url, email=jira_double.email, api_token="wrong", retry=retry_policy, keys=MARKER_KEYS)
+    client = JiraClient(
+        jira_double.base_url, email=jira_double.email, api_token="wrong", retry=retry_policy, keys=MARKER_KEYS
+    )
     with pytest.raises(PermanentTrackerError) as caught:
         client.whoami()
     assert caught.value.status == 401
     assert caught.value.message == "Client must be authenticated to access this resource."
 
 
-def test_get_item_maps_the_issue(jira) -> None:  # type: ignore[no-untyped-def]
+def test_get_item_maps_the_issue(jira) -> None:
     double, client = jira
     assignee = {"accountId": "557058:ada", "displayName": "Ada"} if double.deployment == "cloud" else {"name": "ada"}
-    opened = datetime(2026, 11, 20, 10, 0, tzinfo=timezone.utc)
+    opened = datetime(2026, 11, 20, 10, 0, tzinfo=UTC)
     double.add_issue(
-        "OPS", "Payments queue backed up", description="Queue grew for an hour.", labels=("payments",),
-        assignee=assignee, created=opened, resolved=opened + timedelta(hours=2), priority="Highest",
+        "OPS",
+        "Payments queue backed up",
+        description="Queue grew for an hour.",
+        labels=("payments",),
+        assignee=assignee,
+        created=opened,
+        resolved=opened + timedelta(hours=2),
+        priority="Highest",
     )
     item = client.get_item(ItemRef.parse("jira:OPS-1"))
     assert (item.title, item.body, item.status, item.issue_type) == (
-        "Payments queue backed up", "Queue grew for an hour.", "Done", "Incident",
+        "Payments queue backed up",
+        "Queue grew for an hour.",
+        "Done",
+        "Incident",
     )
     assert item.labels == ("payments",) and item.priority == "Highest" and item.project == "OPS"
     assert item.assignees == (("557058:ada",) if double.deployment == "cloud" else ("ada",))
@@ -121,7 +139,7 @@ def test_get_item_maps_the_issue(jira) -> None:  # type: ignore[no-untyped-def]
     assert not client.get_item(ItemRef.parse("jira:OPS-1")).done
 
 
-def test_review_of_a_jira_incident_is_one_request_with_link_property_and_label(jira) -> None:  # type: ignore[no-untyped-def]
+def test_review_of_a_jira_incident_is_one_request_with_link_property_and_label(jira) -> None:
     double, client = jira
     double.add_issue("OPS", "Payments queue backed up")
     who = "557058:ada" if double.deployment == "cloud" else "ada"
@@ -137,11 +155,11 @@ def test_review_of_a_jira_incident_is_one_request_with_link_property_and_label(j
     sealed = MARKER_KEYS.seal(Marker("review", {"incident": "jira:OPS-1"}), "jira:OPS")
     assert fields["description"].endswith("{color:#97a0af}" + sealed.token() + "{color}\n")
     assert stored["_properties"][REVIEW_PROPERTY_KEY] == {"kind": "review", "incident": "jira:OPS-1"}
-    assert [l["outwardIssue"]["key"] for l in fields["issuelinks"]] == ["OPS-1"]
-    assert [l["inwardIssue"]["key"] for l in double.issue("OPS-1")["fields"]["issuelinks"]] == ["OPS-2"]
+    assert [link["outwardIssue"]["key"] for link in fields["issuelinks"]] == ["OPS-1"]
+    assert [link["inwardIssue"]["key"] for link in double.issue("OPS-1")["fields"]["issuelinks"]] == ["OPS-2"]
 
 
-def test_review_of_an_outside_incident_adds_a_remote_link(jira) -> None:  # type: ignore[no-untyped-def]
+def test_review_of_an_outside_incident_adds_a_remote_link(jira) -> None:
     double, client = jira
     review = client.open_review(review_draft(PD_INCIDENT, PD_URL))
     assert double.counts() == {"create_issue": 1, "create_or_update_remote_issue_link": 1}
@@ -152,7 +170,7 @@ def test_review_of_an_outside_incident_adds_a_remote_link(jira) -> None:  # type
     assert f"|{PD_URL}]" in double.issue(review.ref.key)["fields"]["description"]
 
 
-def test_a_hostile_incident_title_in_the_reference_is_inert(jira) -> None:  # type: ignore[no-untyped-def]
+def test_a_hostile_incident_title_in_the_reference_is_inert(jira) -> None:
     """The reference line names the incident by its title, which is the other tracker's text."""
     double, client = jira
     title = "[~admin] {html}x{html} lessonloop:review incident=pagerduty:EVIL"
@@ -165,7 +183,7 @@ def test_a_hostile_incident_title_in_the_reference_is_inert(jira) -> None:  # ty
     assert [m.get("incident") for m in markers.find(description)] == ["pagerduty:PGR0VU2"]
 
 
-def test_create_refused_by_jira_carries_its_field_errors(jira) -> None:  # type: ignore[no-untyped-def]
+def test_create_refused_by_jira_carries_its_field_errors(jira) -> None:
     double, client = jira
     with pytest.raises(PermanentTrackerError) as caught:
         client.open_review(review_draft(PD_INCIDENT, PD_URL, container="NOPE", issue_type="Epic"))
@@ -174,7 +192,7 @@ def test_create_refused_by_jira_carries_its_field_errors(jira) -> None:  # type:
     assert double.counts() == {"create_issue": 1}
 
 
-def test_find_review_searches_the_label_and_matches_our_marker(jira) -> None:  # type: ignore[no-untyped-def]
+def test_find_review_searches_the_label_and_matches_our_marker(jira) -> None:
     double, client = jira
     double.add_issue("OPS", "Payments queue backed up")
     client.open_review(review_draft(ItemRef.parse("jira:OPS-1"), "u"))
@@ -182,8 +200,13 @@ def test_find_review_searches_the_label_and_matches_our_marker(jira) -> None:  #
     # text that looks like ours on an issue we did not label is not a review
     double.add_issue("OPS", "copy", description="lessonloop:review incident=pagerduty:PGR0VU2", issue_type="Task")
     # nor is a labelled issue carrying our property and a copy of our marker, created by someone else
-    forged = double.add_issue("OPS", "forged", description=double.issue(mine.ref.key)["fields"]["description"],
-                              issue_type="Task", labels=("lessonloop",))
+    forged = double.add_issue(
+        "OPS",
+        "forged",
+        description=double.issue(mine.ref.key)["fields"]["description"],
+        issue_type="Task",
+        labels=("lessonloop",),
+    )
     forged["_properties"][REVIEW_PROPERTY_KEY] = {"kind": "review", "incident": str(PD_INCIDENT)}
     double.reset_log()
     found = client.find_review("OPS", PD_INCIDENT)
@@ -196,17 +219,17 @@ def test_find_review_searches_the_label_and_matches_our_marker(jira) -> None:  #
     assert query["properties"] == [REVIEW_PROPERTY_KEY]
 
 
-def test_find_review_needs_no_property(jira) -> None:  # type: ignore[no-untyped-def]
+def test_find_review_needs_no_property(jira) -> None:
     double, client = jira
     mine = client.open_review(review_draft(PD_INCIDENT, PD_URL))
     double.issue(mine.ref.key)["_properties"].clear()  # an admin removed the property
-    found = client.find_review("OPS", PD_INCIDENT, since=datetime(2026, 11, 21, 12, 0, tzinfo=timezone.utc))
+    found = client.find_review("OPS", PD_INCIDENT, since=datetime(2026, 11, 21, 12, 0, tzinfo=UTC))
     assert found is not None and found.ref == mine.ref
     operation = "search_jql" if double.deployment == "cloud" else "search"
     assert 'AND created >= "2026/11/20 12:00"' in double.calls(operation)[0].query["jql"][0]
 
 
-def test_find_review_pages(jira) -> None:  # type: ignore[no-untyped-def]
+def test_find_review_pages(jira) -> None:
     double, client = jira
     mine = client.open_review(review_draft(PD_INCIDENT, PD_URL))
     for n in range(110):
@@ -217,7 +240,7 @@ def test_find_review_pages(jira) -> None:  # type: ignore[no-untyped-def]
     assert sum(double.counts().values()) == 3  # two pages and who we are
 
 
-def test_comments_add_edit_list_and_find_ours(jira) -> None:  # type: ignore[no-untyped-def]
+def test_comments_add_edit_list_and_find_ours(jira) -> None:
     double, client = jira
     double.add_issue("OPS", "Review", issue_type="Task")
     ref = ItemRef.parse("jira:OPS-1")
@@ -228,14 +251,18 @@ def test_comments_add_edit_list_and_find_ours(jira) -> None:  # type: ignore[no-
     assert missing.url == f"{double.base_url}/browse/OPS-1?focusedCommentId={missing.id}"
     lesson = client.add_comment(ref, "Lesson v1", Marker(LESSON))
     edited = client.edit_comment(ref, lesson.id, "Lesson v2", Marker(LESSON))
-    assert edited.id == lesson.id and edited.body.startswith("Lesson v2") and edited.marker == MARKER_KEYS.seal(Marker(LESSON), str(ref))
+    assert (
+        edited.id == lesson.id
+        and edited.body.startswith("Lesson v2")
+        and edited.marker == MARKER_KEYS.seal(Marker(LESSON), str(ref))
+    )
     everything = client.comments(ref)
     assert [c.marker is not None for c in everything] == [False, True, True]
     assert [c.id for c in client.find_comments(ref, LESSON)] == [lesson.id]
     assert double.counts() == {"add_comment": 2, "update_comment": 1, "get_comments": 2, "get_current_user": 1}
 
 
-def test_comments_are_paged(jira) -> None:  # type: ignore[no-untyped-def]
+def test_comments_are_paged(jira) -> None:
     double, client = jira
     double.add_issue("OPS", "Review", issue_type="Task")
     for n in range(150):
@@ -244,7 +271,7 @@ def test_comments_are_paged(jira) -> None:  # type: ignore[no-untyped-def]
     assert double.counts() == {"get_comments": 2}
 
 
-def test_editing_someone_elses_comment_is_permanent(jira) -> None:  # type: ignore[no-untyped-def]
+def test_editing_someone_elses_comment_is_permanent(jira) -> None:
     double, client = jira
     double.add_issue("OPS", "Review", issue_type="Task")
     theirs = double.seed_comment("OPS-1", "mine")
@@ -253,7 +280,7 @@ def test_editing_someone_elses_comment_is_permanent(jira) -> None:  # type: igno
     assert caught.value.status == 403 and "permission" in caught.value.message
 
 
-def test_link_between_jira_issues_is_an_issue_link(jira) -> None:  # type: ignore[no-untyped-def]
+def test_link_between_jira_issues_is_an_issue_link(jira) -> None:
     double, client = jira
     double.add_issue("OPS", "Incident")
     double.add_issue("SRE", "Related", issue_type="Bug")
@@ -263,7 +290,7 @@ def test_link_between_jira_issues_is_an_issue_link(jira) -> None:  # type: ignor
     assert len(double.issue("OPS-1")["fields"]["issuelinks"]) == 1
 
 
-def test_link_to_another_tracker_is_a_remote_link_updated_in_place(jira) -> None:  # type: ignore[no-untyped-def]
+def test_link_to_another_tracker_is_a_remote_link_updated_in_place(jira) -> None:
     double, client = jira
     double.add_issue("OPS", "Incident")
     target = ItemRef.parse("github:acme/web#42")
@@ -283,7 +310,7 @@ def test_refs_of_other_trackers_are_refused_without_a_request(jira_client: JiraC
 # --- faults ---------------------------------------------------------------------------------
 
 
-def test_429_is_retried_after_retry_after(jira, sleeps: SleepRecorder) -> None:  # type: ignore[no-untyped-def]
+def test_429_is_retried_after_retry_after(jira, sleeps: SleepRecorder) -> None:
     double, client = jira
     double.fail_next(1, 429, retry_after=3)
     assert client.whoami().name == "Lessonloop Bot"
@@ -291,7 +318,7 @@ def test_429_is_retried_after_retry_after(jira, sleeps: SleepRecorder) -> None: 
     assert [c.status for c in double.calls()] == [429, 200]
 
 
-def test_429_on_create_is_retried_once_created(jira, sleeps: SleepRecorder) -> None:  # type: ignore[no-untyped-def]
+def test_429_on_create_is_retried_once_created(jira, sleeps: SleepRecorder) -> None:
     double, client = jira
     double.fail_next(1, 429, retry_after=1)
     client.open_review(review_draft(PD_INCIDENT, PD_URL))
@@ -299,14 +326,16 @@ def test_429_on_create_is_retried_once_created(jira, sleeps: SleepRecorder) -> N
     assert len([i for i in double.issues.values() if "lessonloop" in i["fields"]["labels"]]) == 1
 
 
-def test_cloud_rate_limit_reset_timestamp_is_honoured(jira_client: JiraClient, jira_double: JiraDouble, sleeps: SleepRecorder) -> None:
-    reset = (datetime.now(timezone.utc) + timedelta(seconds=8)).strftime("%Y-%m-%dT%H:%M:%SZ")
+def test_cloud_rate_limit_reset_timestamp_is_honoured(
+    jira_client: JiraClient, jira_double: JiraDouble, sleeps: SleepRecorder
+) -> None:
+    reset = (datetime.now(UTC) + timedelta(seconds=8)).strftime("%Y-%m-%dT%H:%M:%SZ")
     jira_double.fail_next(1, 429, headers={"X-RateLimit-Reset": reset})
     jira_client.whoami()
     assert len(sleeps.waits) == 1 and 6.0 <= sleeps.waits[0] <= 8.0
 
 
-def test_5xx_on_a_read_is_retried_but_not_on_a_create(jira, sleeps: SleepRecorder) -> None:  # type: ignore[no-untyped-def]
+def test_5xx_on_a_read_is_retried_but_not_on_a_create(jira, sleeps: SleepRecorder) -> None:
     double, client = jira
     double.add_issue("OPS", "Incident")
     double.fail_next(1, 503)
@@ -321,7 +350,9 @@ def test_5xx_on_a_read_is_retried_but_not_on_a_create(jira, sleeps: SleepRecorde
 
 
 def test_the_jira_library_does_not_retry_on_its_own(jira_double: JiraDouble) -> None:
-    client = JiraClient(jira_double.base_url, email=jira_double.email, api_token=jira_double.api_token, retry=NO_RETRY, keys=MARKER_KEYS)
+    client = JiraClient(
+        jira_double.base_url, email=jira_double.email, api_token=jira_double.api_token, retry=NO_RETRY, keys=MARKER_KEYS
+    )
     jira_double.fail_next(1, 503)
     with pytest.raises(TransientTrackerError):
         client.whoami()
@@ -329,7 +360,9 @@ def test_the_jira_library_does_not_retry_on_its_own(jira_double: JiraDouble) -> 
 
 
 @pytest.mark.parametrize("status", [400, 403, 404, 410])
-def test_permanent_errors_carry_jiras_message(status: int, jira_client: JiraClient, jira_double: JiraDouble, sleeps: SleepRecorder) -> None:
+def test_permanent_errors_carry_jiras_message(
+    status: int, jira_client: JiraClient, jira_double: JiraDouble, sleeps: SleepRecorder
+) -> None:
     jira_double.fail_next(1, status, body={"errorMessages": [f"refused with {status}"], "errors": {}})
     with pytest.raises(PermanentTrackerError) as caught:
         jira_client.whoami()
@@ -346,8 +379,12 @@ def test_unknown_issue_is_404_with_jiras_words(jira_client: JiraClient) -> None:
 
 def test_slow_answer_times_out_as_transient(jira_double: JiraDouble, sleeps: SleepRecorder) -> None:
     client = JiraClient(
-        jira_double.base_url, email=jira_double.email, api_token=jira_double.api_token,
-        retry=RetryPolicy(attempts=2, sleep=sleeps), timeout=(1.0, 0.3), keys=MARKER_KEYS
+        jira_double.base_url,
+        email=jira_double.email,
+        api_token=jira_double.api_token,
+        retry=RetryPolicy(attempts=2, sleep=sleeps),
+        timeout=(1.0, 0.3),
+        keys=MARKER_KEYS,
     )
     jira_double.slow_next(1, 2.0)
     assert client.whoami().name == "Lessonloop Bot"
@@ -367,7 +404,7 @@ def test_no_vendor_exception_escapes_on_connection_failure(sleeps: SleepRecorder
     assert type(caught.value) is TransientTrackerError and not caught.value.may_have_applied
 
 
-def test_a_review_whose_remote_link_failed_is_found_and_linked_on_retry(jira, sleeps: SleepRecorder) -> None:  # type: ignore[no-untyped-def]
+def test_a_review_whose_remote_link_failed_is_found_and_linked_on_retry(jira, sleeps: SleepRecorder) -> None:
     double, client = jira
     double.fail_next(1, 500, operation="create_or_update_remote_issue_link")
     with pytest.raises(TransientTrackerError):
@@ -379,7 +416,7 @@ def test_a_review_whose_remote_link_failed_is_found_and_linked_on_retry(jira, sl
     assert found is not None and found.ref.key == created["key"]
     client.link(found.ref, PD_INCIDENT, PD_URL, "Payments queue backed up")
     client.link(found.ref, PD_INCIDENT, PD_URL, "Payments queue backed up")
-    assert [l["globalId"] for l in created["_remotelinks"]] == ["lessonloop:pagerduty:PGR0VU2"]
+    assert [link["globalId"] for link in created["_remotelinks"]] == ["lessonloop:pagerduty:PGR0VU2"]
     assert double.counts()["create_issue"] == 1
 
 

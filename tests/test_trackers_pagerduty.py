@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 from pydantic import SecretStr
@@ -15,8 +15,7 @@ from service.trackers.errors import PermanentTrackerError, TransientTrackerError
 from service.trackers.pagerduty import PagerDutyClient
 from service.trackers.retry import RetryPolicy
 from tests.doubles.pagerduty import PagerDutyDouble
-from tests.doubles.pytest_plugin import SleepRecorder
-from tests.doubles.pytest_plugin import MARKER_KEYS
+from tests.doubles.pytest_plugin import MARKER_KEYS, SleepRecorder
 
 INCIDENT = ItemRef.parse("pagerduty:PGR0VU2")
 
@@ -42,32 +41,45 @@ def test_whoami_with_a_user_token(pagerduty_client: PagerDutyClient, pagerduty_d
 def test_whoami_with_an_account_token_falls_back_to_abilities(
     pagerduty_double: PagerDutyDouble, retry_policy: RetryPolicy
 ) -> None:
-    client = PagerDutyClient("account-token", "lessonloop@example.com", pagerduty_double.base_url, retry=retry_policy, keys=MARKER_KEYS)
+    client = PagerDutyClient(
+        "account-token", "lessonloop@example.com", pagerduty_double.base_url, retry=retry_policy, keys=MARKER_KEYS
+    )
     me = client.whoami()
     assert (me.id, me.kind) == ("lessonloop@example.com", "account")
     assert [(c.operation, c.status) for c in pagerduty_double.calls()] == [
-        ("get_current_user", 400), ("list_abilities", 200),
+        ("get_current_user", 400),
+        ("list_abilities", 200),
     ]
 
 
-def test_whoami_with_a_bad_token_does_not_fall_back(pagerduty_double: PagerDutyDouble, retry_policy: RetryPolicy) -> None:
-    client = PagerDutyClient("nope", "lessonloop@example.com", pagerduty_double.base_url, retry=retry_policy, keys=MARKER_KEYS)
+def test_whoami_with_a_bad_token_does_not_fall_back(
+    pagerduty_double: PagerDutyDouble, retry_policy: RetryPolicy
+) -> None:
+    client = PagerDutyClient(
+        "nope", "lessonloop@example.com", pagerduty_double.base_url, retry=retry_policy, keys=MARKER_KEYS
+    )
     with pytest.raises(PermanentTrackerError) as caught:
         client.whoami()
     assert (caught.value.status, caught.value.message) == (401, "Authentication failed")
     assert len(pagerduty_double.calls()) == 1
 
 
-def test_get_item_maps_the_incident(pagerduty_client: PagerDutyClient, pagerduty_double: PagerDutyDouble, incident: dict) -> None:
+def test_get_item_maps_the_incident(
+    pagerduty_client: PagerDutyClient, pagerduty_double: PagerDutyDouble, incident: dict
+) -> None:
     item = pagerduty_client.get_item(INCIDENT)
     assert (item.title, item.status, item.urgency, item.priority, item.service) == (
-        "Checkout latency above SLO", "resolved", "high", "P1", "Checkout API",
+        "Checkout latency above SLO",
+        "resolved",
+        "high",
+        "P1",
+        "Checkout API",
     )
     assert item.url == "https://acme.pagerduty.com/incidents/PGR0VU2"
     assert item.done
     assert item.assignees == ("Ada Responder",)
-    assert item.created_at == datetime(2026, 11, 20, 10, 0, tzinfo=timezone.utc)
-    assert item.closed_at == datetime(2026, 11, 20, 11, 30, tzinfo=timezone.utc)
+    assert item.created_at == datetime(2026, 11, 20, 10, 0, tzinfo=UTC)
+    assert item.closed_at == datetime(2026, 11, 20, 11, 30, tzinfo=UTC)
     assert pagerduty_double.counts() == {"get_incident": 1}
 
 
@@ -75,7 +87,9 @@ def test_notes_carry_the_from_header_and_a_prefix_marker(
     pagerduty_client: PagerDutyClient, pagerduty_double: PagerDutyDouble, incident: dict
 ) -> None:
     pagerduty_double.add_note("PGR0VU2", "Rolled back the deploy.")
-    note = pagerduty_client.add_comment(INCIDENT, "Review opened: OPS-7", Marker(REVIEW_OPENED, {"review": "jira:OPS-7"}))
+    note = pagerduty_client.add_comment(
+        INCIDENT, "Review opened: OPS-7", Marker(REVIEW_OPENED, {"review": "jira:OPS-7"})
+    )
     sealed = MARKER_KEYS.seal(Marker(REVIEW_OPENED, {"review": "jira:OPS-7"}), str(INCIDENT))
     assert note.body == f"[{sealed.token()}] Review opened: OPS-7"
     assert note.marker == sealed
@@ -115,7 +129,9 @@ def test_link_is_a_note_with_the_url_written_once(
 
 
 def test_from_settings(pagerduty_double: PagerDutyDouble, incident: dict) -> None:
-    settings = PagerDutySettings(api_token=SecretStr("user-token"), from_email="lessonloop@example.com", api_url=pagerduty_double.base_url)
+    settings = PagerDutySettings(
+        api_token=SecretStr("user-token"), from_email="lessonloop@example.com", api_url=pagerduty_double.base_url
+    )
     assert PagerDutyClient.from_settings(settings, MARKER_KEYS).get_item(INCIDENT).urgency == "high"
     with pytest.raises(ValueError, match="LESSONLOOP_PAGERDUTY_FROM"):
         PagerDutyClient.from_settings(PagerDutySettings(api_token=SecretStr("t")), MARKER_KEYS)
@@ -124,19 +140,25 @@ def test_from_settings(pagerduty_double: PagerDutyDouble, incident: dict) -> Non
 # --- faults ---------------------------------------------------------------------------------
 
 
-def test_429_honours_ratelimit_reset(pagerduty_client: PagerDutyClient, pagerduty_double: PagerDutyDouble, sleeps: SleepRecorder, incident: dict) -> None:
+def test_429_honours_ratelimit_reset(
+    pagerduty_client: PagerDutyClient, pagerduty_double: PagerDutyDouble, sleeps: SleepRecorder, incident: dict
+) -> None:
     pagerduty_double.fail_next(1, 429, headers={"ratelimit-reset": "4", "ratelimit-limit": "960"})
     assert pagerduty_client.get_item(INCIDENT).status == "resolved"
     assert sleeps.waits == [4.0]
 
 
-def test_429_on_a_note_is_retried(pagerduty_client: PagerDutyClient, pagerduty_double: PagerDutyDouble, sleeps: SleepRecorder, incident: dict) -> None:
+def test_429_on_a_note_is_retried(
+    pagerduty_client: PagerDutyClient, pagerduty_double: PagerDutyDouble, sleeps: SleepRecorder, incident: dict
+) -> None:
     pagerduty_double.fail_next(1, 429, retry_after=1)
     pagerduty_client.add_comment(INCIDENT, "lesson", Marker(LESSON))
     assert sleeps.waits == [1.0] and len(pagerduty_double.notes["PGR0VU2"]) == 1
 
 
-def test_5xx_on_a_read_is_retried_but_not_on_a_note(pagerduty_client: PagerDutyClient, pagerduty_double: PagerDutyDouble, sleeps: SleepRecorder, incident: dict) -> None:
+def test_5xx_on_a_read_is_retried_but_not_on_a_note(
+    pagerduty_client: PagerDutyClient, pagerduty_double: PagerDutyDouble, sleeps: SleepRecorder, incident: dict
+) -> None:
     pagerduty_double.fail_next(2, 500)
     pagerduty_client.comments(INCIDENT)
     assert sleeps.waits == [0.5, 1.0]
@@ -147,25 +169,37 @@ def test_5xx_on_a_read_is_retried_but_not_on_a_note(pagerduty_client: PagerDutyC
     assert pagerduty_double.counts()["create_incident_note"] == 1
 
 
-def test_unknown_incident_is_404_with_pagerdutys_message(pagerduty_client: PagerDutyClient, sleeps: SleepRecorder) -> None:
+def test_unknown_incident_is_404_with_pagerdutys_message(
+    pagerduty_client: PagerDutyClient, sleeps: SleepRecorder
+) -> None:
     with pytest.raises(PermanentTrackerError) as caught:
         pagerduty_client.get_item(ItemRef.parse("pagerduty:PNOPE01"))
     assert (caught.value.status, caught.value.message) == (404, "Not Found")
     assert sleeps.waits == []
 
 
-def test_a_from_that_is_no_user_is_refused_with_pagerdutys_reason(pagerduty_double: PagerDutyDouble, retry_policy: RetryPolicy, incident: dict) -> None:
-    client = PagerDutyClient("user-token", "stranger@example.com", pagerduty_double.base_url, retry=retry_policy, keys=MARKER_KEYS)
+def test_a_from_that_is_no_user_is_refused_with_pagerdutys_reason(
+    pagerduty_double: PagerDutyDouble, retry_policy: RetryPolicy, incident: dict
+) -> None:
+    client = PagerDutyClient(
+        "user-token", "stranger@example.com", pagerduty_double.base_url, retry=retry_policy, keys=MARKER_KEYS
+    )
     with pytest.raises(PermanentTrackerError) as caught:
         client.add_comment(INCIDENT, "x", Marker(LESSON))
     assert caught.value.status == 400
     assert caught.value.message == "Invalid Input Provided: From header must be a valid user email"
 
 
-def test_slow_answer_times_out_as_transient(pagerduty_double: PagerDutyDouble, sleeps: SleepRecorder, incident: dict) -> None:
+def test_slow_answer_times_out_as_transient(
+    pagerduty_double: PagerDutyDouble, sleeps: SleepRecorder, incident: dict
+) -> None:
     client = PagerDutyClient(
-        "user-token", "lessonloop@example.com", pagerduty_double.base_url,
-        retry=RetryPolicy(attempts=1, sleep=sleeps), timeout=(1.0, 0.3), keys=MARKER_KEYS
+        "user-token",
+        "lessonloop@example.com",
+        pagerduty_double.base_url,
+        retry=RetryPolicy(attempts=1, sleep=sleeps),
+        timeout=(1.0, 0.3),
+        keys=MARKER_KEYS,
     )
     pagerduty_double.slow_next(1, 2.0)
     with pytest.raises(TransientTrackerError) as caught:
@@ -173,7 +207,7 @@ def test_slow_answer_times_out_as_transient(pagerduty_double: PagerDutyDouble, s
     assert caught.value.retry_after == 0.5 and "timed out" in caught.value.message
 
 
-def test_build_clients_only_for_trackers_with_credentials(pagerduty_double: PagerDutyDouble, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_build_clients_only_for_trackers_with_credentials(pagerduty_double: PagerDutyDouble, tmp_path) -> None:
     from config.settings import load_settings
     from service.trackers import build_clients
     from service.trackers.github import GitHubClient

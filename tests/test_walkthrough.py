@@ -95,30 +95,60 @@ def test_the_walkthrough_end_to_end(tmp_path: Path, walkthrough_redis: None, git
     (tmp_path / "lessonloop.toml").write_text(RULES)
     env_file = tmp_path / "doubles.env"
     env = {key: value for key, value in os.environ.items() if not key.startswith("LESSONLOOP_")}
-    env |= SECRETS | {"PYTHONPATH": str(ROOT), "REDIS_URL": REDIS_URL,
-                      "DATABASE_URL": f"sqlite:///{tmp_path / 'walkthrough.db'}",
-                      "LESSONLOOP_URL": f"http://127.0.0.1:{lessonloop_port}"}
+    env |= SECRETS | {
+        "PYTHONPATH": str(ROOT),
+        "REDIS_URL": REDIS_URL,
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'walkthrough.db'}",
+        "LESSONLOOP_URL": f"http://127.0.0.1:{lessonloop_port}",
+    }
     doubles = serve = None
     logs = {name: open(tmp_path / f"{name}.log", "wb") for name in ("doubles", "serve")}  # noqa: SIM115
 
     def driver(*args: str) -> str:
-        run = subprocess.run([sys.executable, "-m", "tests.walkthrough", *args], cwd=tmp_path, env=env,
-                             capture_output=True, text=True, timeout=30)
+        run = subprocess.run(
+            [sys.executable, "-m", "tests.walkthrough", *args],
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
         assert run.returncode == 0, f"{args}: {run.stdout}{run.stderr}\n--- serve log:\n{_tail(tmp_path / 'serve.log')}"
         return run.stdout
 
     def lessonloop(*args: str) -> str:
-        run = subprocess.run([sys.executable, "-m", "service.cli", *args], cwd=tmp_path, env=env,
-                             capture_output=True, text=True, timeout=30)
+        run = subprocess.run(
+            [sys.executable, "-m", "service.cli", *args],
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
         assert run.returncode == 0, run.stdout + run.stderr
         return run.stdout
 
     try:
         doubles = subprocess.Popen(
-            [sys.executable, "-m", "tests.doubles", "--github-port", str(github_port), "--jira-port", str(jira_port),
-             "--pagerduty-port", str(pagerduty_port), "--env-file", str(env_file),
-             *(["--github-app", str(tmp_path / "app.pem")] if github_auth == "app" else [])],
-            cwd=tmp_path, env=env, stdout=logs["doubles"], stderr=subprocess.STDOUT, start_new_session=True,
+            [
+                sys.executable,
+                "-m",
+                "tests.doubles",
+                "--github-port",
+                str(github_port),
+                "--jira-port",
+                str(jira_port),
+                "--pagerduty-port",
+                str(pagerduty_port),
+                "--env-file",
+                str(env_file),
+                *(["--github-app", str(tmp_path / "app.pem")] if github_auth == "app" else []),
+            ],
+            cwd=tmp_path,
+            env=env,
+            stdout=logs["doubles"],
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
         deadline = time.monotonic() + 15
         while not env_file.exists():
@@ -128,9 +158,23 @@ def test_the_walkthrough_end_to_end(tmp_path: Path, walkthrough_redis: None, git
         assert env["LESSONLOOP_GITHUB_API_URL"] == f"http://127.0.0.1:{github_port}"
         assert ("LESSONLOOP_GITHUB_APP_ID" in env) == (github_auth == "app") != ("LESSONLOOP_GITHUB_TOKEN" in env)
         serve = subprocess.Popen(
-            [sys.executable, "-m", "service.cli", "serve", "--port", str(lessonloop_port), "--workers", "1",
-             "--threads", "2"],
-            cwd=tmp_path, env=env, stdout=logs["serve"], stderr=subprocess.STDOUT, start_new_session=True,
+            [
+                sys.executable,
+                "-m",
+                "service.cli",
+                "serve",
+                "--port",
+                str(lessonloop_port),
+                "--workers",
+                "1",
+                "--threads",
+                "2",
+            ],
+            cwd=tmp_path,
+            env=env,
+            stdout=logs["serve"],
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
         assert "lessonloop is ready" in driver("wait", "--timeout", "20")
 
@@ -147,7 +191,11 @@ def test_the_walkthrough_end_to_end(tmp_path: Path, walkthrough_redis: None, git
         while "<lessonloop:lesson>" not in driver("show", "github:acme/web#7"):  # posted in the same job
             assert time.monotonic() < deadline, driver("show", "github:acme/web#7")
             time.sleep(0.2)
-        for ref, source in (("pagerduty:PGR0VU2", "pagerduty"), ("jira:OPS-2", "jira"), ("github:acme/web#7", "github")):
+        for ref, _source in (
+            ("pagerduty:PGR0VU2", "pagerduty"),
+            ("jira:OPS-2", "jira"),
+            ("github:acme/web#7", "github"),
+        ):
             text = driver("show", ref)
             assert text.count("<lessonloop:lesson>") == 1, text
             assert "A canary is only as good as the signals it reads." in text, text
@@ -194,6 +242,7 @@ def _tail(path: Path, lines: int = 40) -> str:
 
 # --- the admin interface and the driver's refusals, in process ----------------------------------
 
+
 @pytest.fixture
 def doubles() -> Iterator[tuple[GitHubDouble, JiraDouble, PagerDutyDouble]]:
     github, jira, pagerduty = GitHubDouble(), JiraDouble(), PagerDutyDouble()
@@ -208,7 +257,7 @@ def doubles() -> Iterator[tuple[GitHubDouble, JiraDouble, PagerDutyDouble]]:
             double.stop()
 
 
-def test_the_admin_interface_is_apart_from_the_validated_api(doubles) -> None:  # type: ignore[no-untyped-def]
+def test_the_admin_interface_is_apart_from_the_validated_api(doubles) -> None:
     github, jira, pagerduty = doubles
     admin = github.base_url + ADMIN_PATH
     assert requests.get(admin + "/items/acme/web%237", timeout=5).json()["title"] == "Add error rate to canary checks"
@@ -220,8 +269,10 @@ def test_the_admin_interface_is_apart_from_the_validated_api(doubles) -> None:  
     assert done["fields"]["status"] == {"name": "Done", "statusCategory": {"key": "done", "name": "Done"}}
     resolved = requests.post(pagerduty.base_url + ADMIN_PATH + "/items/PGR0VU2/close", timeout=5).json()
     assert resolved["status"] == "resolved" and resolved["resolved_at"]
-    assert requests.put(pagerduty.base_url + ADMIN_PATH + "/items/PGR0VU2/body", json={"body": "x"},
-                        timeout=5).status_code == 400
+    assert (
+        requests.put(pagerduty.base_url + ADMIN_PATH + "/items/PGR0VU2/body", json={"body": "x"}, timeout=5).status_code
+        == 400
+    )
     assert requests.get(admin + "/items/acme/web%2399", timeout=5).status_code == 404
     # none of that is an API request: not logged, no violation; the API still refuses what it does not know
     assert github.log == [] and jira.log == [] and github.violations == []
@@ -229,12 +280,15 @@ def test_the_admin_interface_is_apart_from_the_validated_api(doubles) -> None:  
     assert github.violations == ["GET /_doubles/items: not in the API description"]
 
 
-def test_the_driver_says_when_lessonloop_does_not_answer_and_changes_nothing(  # type: ignore[no-untyped-def]
-        doubles, capsys, monkeypatch) -> None:
+def test_the_driver_says_when_lessonloop_does_not_answer_and_changes_nothing(doubles, capsys, monkeypatch) -> None:
     github, jira, pagerduty = doubles
     (dead,) = _free_ports(1)
-    options = [f"--github={github.base_url}", f"--jira={jira.base_url}", f"--pagerduty={pagerduty.port}",
-               f"--lessonloop=http://127.0.0.1:{dead}"]
+    options = [
+        f"--github={github.base_url}",
+        f"--jira={jira.base_url}",
+        f"--pagerduty={pagerduty.port}",
+        f"--lessonloop=http://127.0.0.1:{dead}",
+    ]
     assert walkthrough.main([*options, "close", "pagerduty:PGR0VU2"]) == walkthrough.EXIT_UNAVAILABLE
     assert "lessonloop does not answer at http://127.0.0.1:" in capsys.readouterr().err
     assert pagerduty.incidents["PGR0VU2"]["status"] == "triggered"

@@ -12,20 +12,34 @@ from tests.web_data import keep
 
 @pytest.fixture
 def filled(runtime: Runtime) -> Runtime:
-    keep(runtime.engine, 1, "DNS resolver timeouts", labels=("sev1",), service="edge",
-         what_learned="x", what_we_learned="Caches hide resolver **timeouts** until they expire.")
-    keep(runtime.engine, 2, "Payments delayed", source="jira", tracker="jira", service="billing",
-         what_happened="The queue *backed up*; see [runbook|https://wiki.example/runbook].")
+    keep(
+        runtime.engine,
+        1,
+        "DNS resolver timeouts",
+        labels=("sev1",),
+        service="edge",
+        what_learned="x",
+        what_we_learned="Caches hide resolver **timeouts** until they expire.",
+    )
+    keep(
+        runtime.engine,
+        2,
+        "Payments delayed",
+        source="jira",
+        tracker="jira",
+        service="billing",
+        what_happened="The queue *backed up*; see [runbook|https://wiki.example/runbook].",
+    )
     keep(runtime.engine, 3, "Still open", captured=False)
     return runtime
 
 
-def test_root_redirects_to_the_log(client) -> None:  # type: ignore[no-untyped-def]
+def test_root_redirects_to_the_log(client) -> None:
     response = client.get("/")
     assert response.status_code in (301, 302) and response.headers["Location"].endswith("/lessons")
 
 
-def test_list_search_filter_and_lesson_page(client, filled: Runtime) -> None:  # type: ignore[no-untyped-def]
+def test_list_search_filter_and_lesson_page(client, filled: Runtime) -> None:
     page = client.get("/lessons").get_data(as_text=True)
     assert "DNS resolver timeouts" in page and "Payments delayed" in page
     page = client.get("/lessons?q=timeout").get_data(as_text=True)
@@ -43,16 +57,23 @@ def test_list_search_filter_and_lesson_page(client, filled: Runtime) -> None:  #
     assert client.get("/lessons/jira:NOPE-1").status_code == 404
 
 
-def test_bad_filters_are_400(client, filled: Runtime) -> None:  # type: ignore[no-untyped-def]
-    for query in ("source=gitlab", "tracker=pagerduty", "from=2026-13-01", "from=2026-02-01&to=2026-01-01",
-                  "page=0", "page=x", "q=" + "a" * 501):
+def test_bad_filters_are_400(client, filled: Runtime) -> None:
+    for query in (
+        "source=gitlab",
+        "tracker=pagerduty",
+        "from=2026-13-01",
+        "from=2026-02-01&to=2026-01-01",
+        "page=0",
+        "page=x",
+        "q=" + "a" * 501,
+    ):
         assert client.get(f"/lessons?{query}").status_code == 400, query
         response = client.get(f"/api/v1/lessons?{query}")
         assert response.status_code == 400 and response.get_json()["status"] == "error", query
     assert client.get("/api/v1/stats?days=0").status_code == 400
 
 
-def test_api(client, filled: Runtime) -> None:  # type: ignore[no-untyped-def]
+def test_api(client, filled: Runtime) -> None:
     body = client.get("/api/v1/lessons?per_page=1").get_json()
     assert [lesson["ref"] for lesson in body["lessons"]] == ["jira:PIR-2"]
     first = body["lessons"][0]
@@ -69,13 +90,13 @@ def test_api(client, filled: Runtime) -> None:  # type: ignore[no-untyped-def]
     assert stats["reviews_opened"] == 3 and stats["lessons_captured"] == 2 and stats["reviews_open"] == 3
 
 
-def test_insights_draws_charts(client, filled: Runtime) -> None:  # type: ignore[no-untyped-def]
+def test_insights_draws_charts(client, filled: Runtime) -> None:
     page = client.get("/insights").get_data(as_text=True)
     assert page.count("<svg") == 3
     assert "billing" in page and "sev1" in page and "jira" in page
 
 
-def test_security_headers_and_no_scripts(client, filled: Runtime) -> None:  # type: ignore[no-untyped-def]
+def test_security_headers_and_no_scripts(client, filled: Runtime) -> None:
     for path in ("/lessons", "/insights", "/lessons/jira:PIR-2", "/api/v1/lessons"):
         response = client.get(path)
         csp = response.headers["Content-Security-Policy"]
@@ -86,7 +107,7 @@ def test_security_headers_and_no_scripts(client, filled: Runtime) -> None:  # ty
 
 HOSTILE = {
     "what_happened": '<script>alert("md")</script> and <img src=x onerror="alert(1)"> and '
-                     '<a href="https://ok.example" onclick="alert(2)">click</a>',
+    '<a href="https://ok.example" onclick="alert(2)">click</a>',
     "what_we_expected": "[a link](javascript:alert(3)) and [b](JAVASCRIPT:alert(4)) and <javascript:alert(5)>",
     "why_different": "![img](https://evil.example/x.png) <iframe src=https://evil.example></iframe>",
     "what_we_learned": "<svg onload=alert(6)></svg> [data](data:text/html;base64,PHNjcmlwdD4=)",
@@ -105,11 +126,16 @@ def _dangerous(page: str) -> list[str]:
     return found
 
 
-def test_hostile_lesson_text_renders_as_text(client, runtime: Runtime) -> None:  # type: ignore[no-untyped-def]
+def test_hostile_lesson_text_renders_as_text(client, runtime: Runtime) -> None:
     keep(runtime.engine, 1, '<script>alert("title")</script>', incident_url="javascript:alert(10)", **HOSTILE)
     keep(runtime.engine, 2, "Jira lesson", source="jira", tracker="jira", **HOSTILE_JIRA)
-    for path in ("/lessons", "/lessons/github:acme/postmortems%231", "/lessons/jira:PIR-2", "/insights",
-                 "/lessons?q=%3Cscript%3E"):
+    for path in (
+        "/lessons",
+        "/lessons/github:acme/postmortems%231",
+        "/lessons/jira:PIR-2",
+        "/insights",
+        "/lessons?q=%3Cscript%3E",
+    ):
         page = client.get(path).get_data(as_text=True)
         assert _dangerous(page) == [], path
     page = client.get("/lessons/github:acme/postmortems%231").get_data(as_text=True)

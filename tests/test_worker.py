@@ -24,7 +24,7 @@ from workers.runner import run_worker
 from workers.sweep import sweep
 
 
-def accept(client, delivery: payloads.Delivery) -> int:  # type: ignore[no-untyped-def]
+def accept(client, delivery: payloads.Delivery) -> int:
     response = client.post(delivery.path, data=delivery.body, headers=delivery.headers)
     assert response.status_code == 202, response.get_json()
     return int(response.get_json()["delivery"])
@@ -34,7 +34,7 @@ def work(runtime: Runtime) -> None:
     run_worker(runtime, burst=True, forking=False)
 
 
-def test_a_closed_incident_is_handled_by_a_worker(client, runtime: Runtime) -> None:  # type: ignore[no-untyped-def]
+def test_a_closed_incident_is_handled_by_a_worker(client, runtime: Runtime) -> None:
     delivery_pk = accept(client, payloads.github(payloads.raw("github/issues.closed"), GITHUB_SECRET))
     work(runtime)
     handled = deliveries.get(runtime.engine, delivery_pk)
@@ -45,7 +45,7 @@ def test_a_closed_incident_is_handled_by_a_worker(client, runtime: Runtime) -> N
     assert Job.fetch(handled.job_id, connection=runtime.redis).get_status() == JobStatus.FINISHED
 
 
-def test_running_the_job_twice_changes_nothing_the_second_time(client, runtime: Runtime) -> None:  # type: ignore[no-untyped-def]
+def test_running_the_job_twice_changes_nothing_the_second_time(client, runtime: Runtime) -> None:
     from workers.open_review import open_review
 
     delivery_pk = accept(client, payloads.pagerduty(payloads.raw("pagerduty/incident.resolved"), PAGERDUTY_SECRET))
@@ -53,10 +53,10 @@ def test_running_the_job_twice_changes_nothing_the_second_time(client, runtime: 
     second = open_review(delivery_pk)
     assert "review jira:OPS-" in first and "open for pagerduty:PGR0VU2" in first
     assert second == "already done"
-    assert deliveries.get(runtime.engine, delivery_pk).attempts == 1  # type: ignore[union-attr]
+    assert deliveries.get(runtime.engine, delivery_pk).attempts == 1
 
 
-def test_redis_losing_its_queue_is_recovered_by_the_sweep(client, runtime: Runtime) -> None:  # type: ignore[no-untyped-def]
+def test_redis_losing_its_queue_is_recovered_by_the_sweep(client, runtime: Runtime) -> None:
     delivery_pk = accept(client, payloads.github(payloads.raw("github/issues.closed"), GITHUB_SECRET))
     runtime.redis.flushdb()  # Redis restarted with nothing on disk
     assert sweep(runtime, older_than_seconds=60).requeued == []  # too young: may still be on its way
@@ -64,7 +64,7 @@ def test_redis_losing_its_queue_is_recovered_by_the_sweep(client, runtime: Runti
     assert report.requeued == [delivery_pk]
     assert sweep(runtime, older_than_seconds=0).requeued == []  # queued now: left alone
     work(runtime)
-    assert deliveries.get(runtime.engine, delivery_pk).status == deliveries.DONE  # type: ignore[union-attr]
+    assert deliveries.get(runtime.engine, delivery_pk).status == deliveries.DONE
 
 
 def test_a_delivery_recorded_while_redis_was_down_runs_once_the_worker_starts(runtime: Runtime) -> None:
@@ -74,15 +74,16 @@ def test_a_delivery_recorded_while_redis_was_down_runs_once_the_worker_starts(ru
     from service.queue import connect
 
     dead = connect("redis://127.0.0.1:1/0")
-    app = create_app(runtime.settings, Runtime(runtime.settings, runtime.engine, dead,
-                                               Queue("lessonloop", connection=dead)))
+    app = create_app(
+        runtime.settings, Runtime(runtime.settings, runtime.engine, dead, Queue("lessonloop", connection=dead))
+    )
     delivery_pk = accept(app.test_client(), payloads.github(payloads.raw("github/issues.closed"), GITHUB_SECRET))
     assert runtime.queue.count == 0
     work(runtime)  # the start-up sweep finds it
-    assert deliveries.get(runtime.engine, delivery_pk).status == deliveries.DONE  # type: ignore[union-attr]
+    assert deliveries.get(runtime.engine, delivery_pk).status == deliveries.DONE
 
 
-def test_a_job_taken_by_a_worker_that_died_before_starting_it_is_queued_again(client, runtime: Runtime) -> None:  # type: ignore[no-untyped-def]
+def test_a_job_taken_by_a_worker_that_died_before_starting_it_is_queued_again(client, runtime: Runtime) -> None:
     delivery_pk = accept(client, payloads.github(payloads.raw("github/issues.closed"), GITHUB_SECRET))
     job_id = deliveries.job_id_for(delivery_pk)
     # what an RQ worker does when it takes a job: move its id to the intermediate list
@@ -93,7 +94,7 @@ def test_a_job_taken_by_a_worker_that_died_before_starting_it_is_queued_again(cl
     assert runtime.queue.job_ids == [job_id]
     assert runtime.redis.lrange(runtime.queue.intermediate_queue_key, 0, -1) == []
     work(runtime)
-    assert deliveries.get(runtime.engine, delivery_pk).status == deliveries.DONE  # type: ignore[union-attr]
+    assert deliveries.get(runtime.engine, delivery_pk).status == deliveries.DONE
 
 
 def test_sweep_runs_once_at_a_time(runtime: Runtime) -> None:
@@ -105,14 +106,13 @@ def test_sweep_runs_once_at_a_time(runtime: Runtime) -> None:
         lock.release()
 
 
-def test_a_failing_job_is_recorded_and_replay_runs_it_again(client, runtime: Runtime, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_a_failing_job_is_recorded_and_replay_runs_it_again(client, runtime: Runtime, tmp_path: Path) -> None:
     from service import cli
 
     delivery_pk = accept(client, payloads.github(payloads.raw("github/issues.closed"), GITHUB_SECRET))
-    good_body = deliveries.get(runtime.engine, delivery_pk).body  # type: ignore[union-attr]
+    good_body = deliveries.get(runtime.engine, delivery_pk).body
     with runtime.engine.begin() as connection:  # a row an older release could not read back
-        connection.execute(update(deliveries_table).where(deliveries_table.c.id == delivery_pk)
-                           .values(body=b"{broken"))
+        connection.execute(update(deliveries_table).where(deliveries_table.c.id == delivery_pk).values(body=b"{broken"))
     work(runtime)
     failed = deliveries.get(runtime.engine, delivery_pk)
     assert failed is not None and failed.status == deliveries.FAILED
@@ -121,20 +121,20 @@ def test_a_failing_job_is_recorded_and_replay_runs_it_again(client, runtime: Run
     assert sweep(runtime, older_than_seconds=0).requeued == []  # failed is final until replayed
 
     with runtime.engine.begin() as connection:  # the cause is fixed
-        connection.execute(update(deliveries_table).where(deliveries_table.c.id == delivery_pk)
-                           .values(body=good_body))
+        connection.execute(update(deliveries_table).where(deliveries_table.c.id == delivery_pk).values(body=good_body))
     with pytest.MonkeyPatch.context() as patch:
         for key, value in (base_env() | {"DATABASE_URL": runtime.settings.database_url}).items():
             patch.setenv(key, value)
         assert cli.main(["--config", str(runtime.settings.config_file), "replay", "--failed"]) == 0
-    assert deliveries.get(runtime.engine, delivery_pk).status == deliveries.RECEIVED  # type: ignore[union-attr]
+    assert deliveries.get(runtime.engine, delivery_pk).status == deliveries.RECEIVED
     work(runtime)
-    assert deliveries.get(runtime.engine, delivery_pk).status == deliveries.DONE  # type: ignore[union-attr]
+    assert deliveries.get(runtime.engine, delivery_pk).status == deliveries.DONE
 
 
 # --- a real worker process, killed halfway ------------------------------------------------------
 
-def _hold_the_row(runtime: Runtime, delivery_pk: int):  # type: ignore[no-untyped-def]
+
+def _hold_the_row(runtime: Runtime, delivery_pk: int):
     """Open a transaction that locks the delivery's row, so the job blocks on its first write."""
     connection = runtime.engine.connect()
     if runtime.engine.dialect.name == "sqlite":
@@ -145,14 +145,24 @@ def _hold_the_row(runtime: Runtime, delivery_pk: int):  # type: ignore[no-untype
 
 
 def _start_worker(runtime: Runtime, trackers: dict[str, str], **more: str) -> subprocess.Popen[bytes]:
-    env = os.environ | base_env() | trackers | {"DATABASE_URL": runtime.settings.database_url,
-                                                "LESSONLOOP_CONFIG": str(runtime.settings.config_file)} | more
-    return subprocess.Popen([sys.executable, "-m", "service.cli", "worker"], env=env, start_new_session=True,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    env = (
+        os.environ
+        | base_env()
+        | trackers
+        | {"DATABASE_URL": runtime.settings.database_url, "LESSONLOOP_CONFIG": str(runtime.settings.config_file)}
+        | more
+    )
+    return subprocess.Popen(
+        [sys.executable, "-m", "service.cli", "worker"],
+        env=env,
+        start_new_session=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
 
 
 @pytest.mark.parametrize("what", ["worker process", "whole worker", "whole worker, long ago"])
-def test_a_worker_killed_halfway_leaves_nothing_lost(client, runtime: Runtime, trackers, what: str) -> None:  # type: ignore[no-untyped-def]
+def test_a_worker_killed_halfway_leaves_nothing_lost(client, runtime: Runtime, trackers, what: str) -> None:
     """The worker runs each job in its own process (no work horse): killing that process
     alone (its RQ scheduler child lives on) or with everything it started leaves the job
     marked started by a worker that is gone, which the sweep sees and queues again."""
@@ -180,7 +190,7 @@ def test_a_worker_killed_halfway_leaves_nothing_lost(client, runtime: Runtime, t
         except ProcessLookupError:
             pass
 
-    assert deliveries.get(runtime.engine, delivery_pk).status == deliveries.RECEIVED  # type: ignore[union-attr]
+    assert deliveries.get(runtime.engine, delivery_pk).status == deliveries.RECEIVED
     # nobody is left to say the job died, and RQ would wait for the heartbeat to lapse
     # (about 90 s): the sweep sees that the job's worker is gone from this host
     assert Job.fetch(job_id, connection=runtime.redis).get_status() == JobStatus.STARTED
@@ -195,7 +205,7 @@ def test_a_worker_killed_halfway_leaves_nothing_lost(client, runtime: Runtime, t
     assert runtime.queue.count == 0
 
 
-def test_a_job_that_hangs_is_stopped_at_its_timeout_and_the_worker_goes_on(  # type: ignore[no-untyped-def]
+def test_a_job_that_hangs_is_stopped_at_its_timeout_and_the_worker_goes_on(
     make_settings, trackers, redis, github_double
 ) -> None:
     """A worker without work horses still enforces the job timeout (RQ's SIGALRM death
@@ -214,14 +224,14 @@ def test_a_job_that_hangs_is_stopped_at_its_timeout_and_the_worker_goes_on(  # t
     hanging = accept(client, payloads.github(payloads.raw("github/issues.closed"), GITHUB_SECRET))
     worker = _start_worker(runtime, trackers, LESSONLOOP_JOB_TIMEOUT_SECONDS="2")
     try:
-        wait_for(lambda: deliveries.get(runtime.engine, hanging).status == deliveries.FAILED)  # type: ignore[union-attr]
+        wait_for(lambda: deliveries.get(runtime.engine, hanging).status == deliveries.FAILED)
         stopped = deliveries.get(runtime.engine, hanging)
         assert stopped is not None and "JobTimeoutException" in (stopped.last_error or "")
         wait_for(lambda: Job.fetch(stopped.job_id, connection=runtime.redis).get_status() == JobStatus.FAILED)
         assert worker.poll() is None  # the same process, still working
         assert work_horse(worker.pid) is None
         following = accept(client, payloads.pagerduty(payloads.raw("pagerduty/incident.resolved"), PAGERDUTY_SECRET))
-        wait_for(lambda: deliveries.get(runtime.engine, following).status == deliveries.DONE)  # type: ignore[union-attr]
+        wait_for(lambda: deliveries.get(runtime.engine, following).status == deliveries.DONE)
     finally:
         if worker.poll() is None:
             os.killpg(worker.pid, signal.SIGTERM)

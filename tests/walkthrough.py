@@ -44,7 +44,11 @@ FOLLOWUP_ITEMS = (
     "Write a runbook for rolling back a canary",
 )
 DEFAULT_PORTS = {"github": 8801, "jira": 8802, "pagerduty": 8803}
-URL_ENV = {"github": "LESSONLOOP_GITHUB_API_URL", "jira": "LESSONLOOP_JIRA_URL", "pagerduty": "LESSONLOOP_PAGERDUTY_API_URL"}
+URL_ENV = {
+    "github": "LESSONLOOP_GITHUB_API_URL",
+    "jira": "LESSONLOOP_JIRA_URL",
+    "pagerduty": "LESSONLOOP_PAGERDUTY_API_URL",
+}
 SECRET_ENV = {s: f"LESSONLOOP_{s.upper()}_WEBHOOK_SECRET" for s in DEFAULT_PORTS}
 ADMIN_PATH = "/_double"
 EXIT_FAILED, EXIT_USAGE, EXIT_UNAVAILABLE = 1, 2, 3
@@ -60,6 +64,7 @@ class Stop(Exception):
 
 # --- talking to the doubles and to lessonloop -------------------------------------------------
 
+
 class Walkthrough:
     def __init__(self, args: argparse.Namespace) -> None:
         self.urls = {source: _double_url(getattr(args, source), source) for source in DEFAULT_PORTS}
@@ -74,12 +79,18 @@ class Walkthrough:
         try:
             answer = self.http.request(method, url, timeout=5, **kwargs)
         except requests.RequestException as error:
-            raise Stop(f"the {source} double does not answer at {self.urls[source]} ({_reason(error)}); "
-                       f"start the doubles (.venv/bin/python -m tests.doubles) or say where they are "
-                       f"(--{source}, or {URL_ENV[source]})", EXIT_UNAVAILABLE) from None
+            raise Stop(
+                f"the {source} double does not answer at {self.urls[source]} ({_reason(error)}); "
+                f"start the doubles (.venv/bin/python -m tests.doubles) or say where they are "
+                f"(--{source}, or {URL_ENV[source]})",
+                EXIT_UNAVAILABLE,
+            ) from None
         if answer.status_code == 404 and path == "/":
-            raise Stop(f"{self.urls[source]} is not a double started by `.venv/bin/python -m tests.doubles` "
-                       f"(no admin interface at {ADMIN_PATH})", EXIT_UNAVAILABLE)
+            raise Stop(
+                f"{self.urls[source]} is not a double started by `.venv/bin/python -m tests.doubles` "
+                f"(no admin interface at {ADMIN_PATH})",
+                EXIT_UNAVAILABLE,
+            )
         if answer.status_code >= 400:
             raise Stop(f"the {source} double: {_error_text(answer)}")
         return answer.json()
@@ -100,18 +111,23 @@ class Walkthrough:
         try:
             answer = self.http.get(self.lessonloop + "/readyz", timeout=5)
         except requests.RequestException as error:
-            raise Stop(f"lessonloop does not answer at {self.lessonloop} ({_reason(error)}); start it "
-                       f"(lessonloop serve) or say where it is (--lessonloop, or LESSONLOOP_URL)",
-                       EXIT_UNAVAILABLE) from None
+            raise Stop(
+                f"lessonloop does not answer at {self.lessonloop} ({_reason(error)}); start it "
+                f"(lessonloop serve) or say where it is (--lessonloop, or LESSONLOOP_URL)",
+                EXIT_UNAVAILABLE,
+            ) from None
         if answer.status_code != 200:
             raise Stop(f"lessonloop at {self.lessonloop} is not ready: {_error_text(answer)}", EXIT_UNAVAILABLE)
 
     def send(self, delivery: payloads.Delivery, what: str) -> dict[str, Any]:
         try:
-            answer = self.http.post(self.lessonloop + delivery.path, data=delivery.body, headers=delivery.headers,
-                                    timeout=10)
+            answer = self.http.post(
+                self.lessonloop + delivery.path, data=delivery.body, headers=delivery.headers, timeout=10
+            )
         except requests.RequestException as error:
-            raise Stop(f"lessonloop does not answer at {self.lessonloop} ({_reason(error)})", EXIT_UNAVAILABLE) from None
+            raise Stop(
+                f"lessonloop does not answer at {self.lessonloop} ({_reason(error)})", EXIT_UNAVAILABLE
+            ) from None
         try:
             data = answer.json()
         except ValueError:
@@ -119,8 +135,10 @@ class Walkthrough:
         said = ", ".join(f"{key} {data[key]}" for key in ("status", "delivery", "reason") if key in data)
         print(f"sent {what} to {self.lessonloop}{delivery.path}: {answer.status_code} {said}")
         if answer.status_code == 401:
-            raise Stop(f"lessonloop refused the signature: set {SECRET_ENV[delivery.source]} to the same value "
-                       "here and in lessonloop's environment")
+            raise Stop(
+                f"lessonloop refused the signature: set {SECRET_ENV[delivery.source]} to the same value "
+                "here and in lessonloop's environment"
+            )
         if answer.status_code == 404:
             raise Stop(f"lessonloop has {delivery.source} disabled: start it with {SECRET_ENV[delivery.source]} set")
         if answer.status_code not in (200, 202):
@@ -138,8 +156,9 @@ class Walkthrough:
                 found.append((str(comment["id"]), marker[0]))
         return found
 
-    def wait_for(self, refs: Sequence[ItemRef], before: dict[ItemRef, set[str]],
-                 wanted: Callable[[markers.Marker], bool]) -> dict[ItemRef, markers.Marker]:
+    def wait_for(
+        self, refs: Sequence[ItemRef], before: dict[ItemRef, set[str]], wanted: Callable[[markers.Marker], bool]
+    ) -> dict[ItemRef, markers.Marker]:
         """Until every ref carries a new comment of lessonloop's that ``wanted`` accepts."""
         deadline = time.monotonic() + self.wait_seconds
         seen: dict[ItemRef, markers.Marker] = {}
@@ -153,8 +172,10 @@ class Walkthrough:
                 return seen
             if time.monotonic() > deadline:
                 missing = ", ".join(str(ref) for ref in refs if ref not in seen)
-                raise Stop(f"lessonloop wrote nothing on {missing} within {self.wait_seconds:g} s: "
-                           "see its log (the worker's `delivery handled` line says why)")
+                raise Stop(
+                    f"lessonloop wrote nothing on {missing} within {self.wait_seconds:g} s: "
+                    "see its log (the worker's `delivery handled` line says why)"
+                )
             time.sleep(0.2)
 
     def lesson_digests(self, ref: ItemRef) -> set[str]:
@@ -212,6 +233,7 @@ def _ref(text: str) -> ItemRef:
 
 # --- the webhook each tracker would send, built as tests/loop.py builds them --------------------
 
+
 def closed_delivery(walk: Walkthrough, ref: ItemRef, item: dict[str, Any]) -> tuple[payloads.Delivery, str]:
     """The delivery for ``item`` having just closed, and how to name it; ``tests/loop.py``'s
     builders run on a stand-in holding the item as the double's admin interface showed it, and
@@ -220,14 +242,14 @@ def closed_delivery(walk: Walkthrough, ref: ItemRef, item: dict[str, Any]) -> tu
         owner, repo, number = ref.github_parts
         html_url = walk.admin("GET", "github")["html_url"]
         stand_in = SimpleNamespace(issues={f"{owner}/{repo}": {number: item}}, html_url=html_url)
-        built = loop.github_issue_event(stand_in, f"{owner}/{repo}", number, "closed")  # type: ignore[arg-type]
+        built = loop.github_issue_event(stand_in, f"{owner}/{repo}", number, "closed")
         return payloads.github(built.body, _secret("github"), event="issues"), "GitHub `issues` closed"
     if ref.source == "jira":
         stand_in = SimpleNamespace(issue=lambda _key: item)
-        built = loop.jira_issue_event(stand_in, ref.key)  # type: ignore[arg-type]
+        built = loop.jira_issue_event(stand_in, ref.key)
         return payloads.jira(built.body, _secret("jira")), "Jira jira:issue_updated (status -> Done)"
     stand_in = SimpleNamespace(incidents={ref.key: item})
-    built = loop.pagerduty_resolved(stand_in, ref.key)  # type: ignore[arg-type]
+    built = loop.pagerduty_resolved(stand_in, ref.key)
     return payloads.pagerduty(built.body, _secret("pagerduty")), "PagerDuty incident.resolved"
 
 
@@ -259,6 +281,7 @@ def _url(walk: Walkthrough, ref: ItemRef, item: dict[str, Any]) -> str:
 
 # --- commands -----------------------------------------------------------------------------------
 
+
 def cmd_wait(walk: Walkthrough, args: argparse.Namespace) -> None:
     deadline = time.monotonic() + args.timeout
     while True:
@@ -277,7 +300,9 @@ def cmd_wait(walk: Walkthrough, args: argparse.Namespace) -> None:
 def cmd_items(walk: Walkthrough, _args: argparse.Namespace) -> None:
     for source in DEFAULT_PORTS:
         for row in walk.admin("GET", source)["items"]:
-            extra = " ".join(f"[{label}]" for label in row.get("labels", [])) or row.get("type") or row.get("urgency", "")
+            extra = (
+                " ".join(f"[{label}]" for label in row.get("labels", [])) or row.get("type") or row.get("urgency", "")
+            )
             print(f"{row['ref']:<28} {row['status']:<12} {row['title']}  {extra}".rstrip())
 
 
@@ -294,27 +319,40 @@ def cmd_close(walk: Walkthrough, args: argparse.Namespace) -> None:
 def cmd_fill(walk: Walkthrough, args: argparse.Namespace) -> None:
     ref = _ref(args.ref)
     if ref.source == "pagerduty":
-        raise Stop("a PagerDuty incident cannot be a review (PagerDuty has no tasks); fill the review lessonloop "
-                   "opened: see the note on the incident", EXIT_USAGE)
+        raise Stop(
+            "a PagerDuty incident cannot be a review (PagerDuty has no tasks); fill the review lessonloop "
+            "opened: see the note on the incident",
+            EXIT_USAGE,
+        )
     walk.admin("GET", ref.source)
     walk.ready()
     item = walk.item(ref)
     body = _body(ref, item)
     if markers.find_kind(body, markers.REVIEW) is None:
-        raise Stop(f"{ref} is not a review lessonloop opened (its body has no lessonloop:review marker); "
-                   "`show` the incident: lessonloop's comment there names its review", EXIT_USAGE)
+        raise Stop(
+            f"{ref} is not a review lessonloop opened (its body has no lessonloop:review marker); "
+            "`show` the incident: lessonloop's comment there names its review",
+            EXIT_USAGE,
+        )
     sections = loop.FILLED_MARKDOWN
     if args.followups:  # "What we'll change" as a list: each item a follow-up
         bullet = "* " if ref.source == "jira" else "- "
         sections = sections | {"What we'll change": "\n".join(bullet + line for line in FOLLOWUP_ITEMS)}
-    filled = loop.fill_lesson_jira(body, sections) if ref.source == "jira" else loop.fill_lesson_markdown(body, sections)
+    filled = (
+        loop.fill_lesson_jira(body, sections) if ref.source == "jira" else loop.fill_lesson_markdown(body, sections)
+    )
     if filled == body:
         raise Stop(f"{ref}'s body has none of the lesson's section headings; was it opened with another template?")
     before = walk.snapshot(_watched(ref, item))
     walk.admin("PUT", ref.source, walk.item_path(ref) + "/body", json={"body": filled})
-    print(f"wrote an example lesson in the {len(loop.FILLED_MARKDOWN)} sections of {ref} "
-          + (f"({len(FOLLOWUP_ITEMS)} follow-ups; the first links https://github.com/acme/web/issues/7)"
-             if args.followups else "(its follow-up links https://github.com/acme/web/issues/7)"))
+    print(
+        f"wrote an example lesson in the {len(loop.FILLED_MARKDOWN)} sections of {ref} "
+        + (
+            f"({len(FOLLOWUP_ITEMS)} follow-ups; the first links https://github.com/acme/web/issues/7)"
+            if args.followups
+            else "(its follow-up links https://github.com/acme/web/issues/7)"
+        )
+    )
     item = walk.admin("POST", ref.source, walk.item_path(ref) + "/close")
     print(f"closed {ref} in the {ref.source} double (now {_status(ref, item)})")
     _deliver_and_wait(walk, ref, item, before)
@@ -329,14 +367,18 @@ def _deliver_and_wait(walk: Walkthrough, ref: ItemRef, item: dict[str, Any], bef
     if answer.get("kind") == "item_state":  # a follow-up: its state is recorded, the lesson comments edited
         if lesson_texts:
             walk.wait_for_edit(ref, lesson_texts)
-        print(f"lessonloop recorded {ref} as a follow-up done and edited the lesson comments that list it "
-              "(lessonloop followups list)")
+        print(
+            f"lessonloop recorded {ref} as a follow-up done and edited the lesson comments that list it "
+            "(lessonloop followups list)"
+        )
         return
     review = markers.find_kind(_body(ref, item), markers.REVIEW)
     if review is None:  # an incident: lessonloop opens its review and says so on it
         said = walk.wait_for([ref], before, lambda m: m.kind == markers.REVIEW_OPENED)[ref]
-        print(f"lessonloop opened the review {said.get('key')} and said so on {ref} "
-              f"(.venv/bin/python -m tests.walkthrough show {said.get('key')})")
+        print(
+            f"lessonloop opened the review {said.get('key')} and said so on {ref} "
+            f"(.venv/bin/python -m tests.walkthrough show {said.get('key')})"
+        )
         return
     # a review: the lesson goes on the review and the incident (and every related item), or the
     # review gets a comment naming the sections still missing
@@ -344,10 +386,14 @@ def _deliver_and_wait(walk: Walkthrough, ref: ItemRef, item: dict[str, Any], bef
     incident = refs[-1]
     said = walk.wait_for([ref], before, lambda m: m.kind in (markers.LESSON, markers.MISSING))[ref]
     if said.kind == markers.MISSING:
-        raise Stop(f"lessonloop asked on {ref} for the sections still missing (.venv/bin/python -m tests.walkthrough show {ref})")
+        raise Stop(
+            f"lessonloop asked on {ref} for the sections still missing (.venv/bin/python -m tests.walkthrough show {ref})"
+        )
     walk.wait_for(refs, before, lambda m: m.kind == markers.LESSON)
-    print(f"lessonloop kept the lesson and posted it on {ref} and {incident}, and on every item it links "
-          f"(.venv/bin/python -m tests.walkthrough show {incident}; lessonloop lessons show {ref})")
+    print(
+        f"lessonloop kept the lesson and posted it on {ref} and {incident}, and on every item it links "
+        f"(.venv/bin/python -m tests.walkthrough show {incident}; lessonloop lessons show {ref})"
+    )
 
 
 def _indent(text: str, prefix: str) -> str:
@@ -377,8 +423,12 @@ def cmd_show(walk: Walkthrough, args: argparse.Namespace) -> None:
     kind = "notes" if ref.source == "pagerduty" else "comments"
     print(f"{len(comments)} {kind}:" if comments else f"no {kind}")
     for comment in comments:
-        author = ((comment.get("user") or {}).get("login") or (comment.get("user") or {}).get("summary")
-                  or (comment.get("author") or {}).get("displayName") or "?")
+        author = (
+            (comment.get("user") or {}).get("login")
+            or (comment.get("user") or {}).get("summary")
+            or (comment.get("author") or {}).get("displayName")
+            or "?"
+        )
         when = comment.get("created_at") or comment.get("created") or ""
         text = comment.get("body") or comment.get("content") or ""
         found = markers.find(text)
@@ -389,15 +439,29 @@ def cmd_show(walk: Walkthrough, args: argparse.Namespace) -> None:
 
 # --- command line -------------------------------------------------------------------------------
 
+
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m tests.walkthrough", description=__doc__.splitlines()[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m tests.walkthrough",
+        description=__doc__.splitlines()[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     for source in DEFAULT_PORTS:
-        parser.add_argument(f"--{source}", metavar="URL|PORT",
-                            help=f"the {source} double (default ${URL_ENV[source]}, else port {DEFAULT_PORTS[source]})")
-    parser.add_argument("--lessonloop", metavar="URL", help="lessonloop (default $LESSONLOOP_URL, else http://127.0.0.1:8000)")
-    parser.add_argument("--wait", type=float, default=15.0, metavar="SECONDS",
-                        help="after a delivery, how long to wait for lessonloop's comment (0: do not wait; default 15)")
+        parser.add_argument(
+            f"--{source}",
+            metavar="URL|PORT",
+            help=f"the {source} double (default ${URL_ENV[source]}, else port {DEFAULT_PORTS[source]})",
+        )
+    parser.add_argument(
+        "--lessonloop", metavar="URL", help="lessonloop (default $LESSONLOOP_URL, else http://127.0.0.1:8000)"
+    )
+    parser.add_argument(
+        "--wait",
+        type=float,
+        default=15.0,
+        metavar="SECONDS",
+        help="after a delivery, how long to wait for lessonloop's comment (0: do not wait; default 15)",
+    )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     wait = commands.add_parser("wait", help="wait until the doubles answer and lessonloop is ready")
     wait.add_argument("--timeout", type=float, default=30.0)
@@ -408,8 +472,11 @@ def _parser() -> argparse.ArgumentParser:
     close.set_defaults(run=cmd_close)
     fill = commands.add_parser("fill", help="write an example lesson on a review, close it, send the webhook")
     fill.add_argument("ref", help="the review lessonloop opened: jira:KEY-N or github:owner/repo#N")
-    fill.add_argument("--followups", action="store_true",
-                      help="write \"What we'll change\" as a list of three follow-ups (the first links acme/web#7)")
+    fill.add_argument(
+        "--followups",
+        action="store_true",
+        help='write "What we\'ll change" as a list of three follow-ups (the first links acme/web#7)',
+    )
     fill.set_defaults(run=cmd_fill)
     show = commands.add_parser("show", help="an item and its comments or notes, markers included")
     show.add_argument("ref")

@@ -21,8 +21,16 @@ def digest_of(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
 
 
-def post_once(runtime: Runtime, client: TrackerClient, item: ItemRef, kind: str, key: str, text: str,
-              *, append_only_digest_of: str | None = None) -> str:
+def post_once(
+    runtime: Runtime,
+    client: TrackerClient,
+    item: ItemRef,
+    kind: str,
+    key: str,
+    text: str,
+    *,
+    append_only_digest_of: str | None = None,
+) -> str:
     """Make sure ``item`` carries one comment of ``kind``/``key`` with ``text``.
 
     Returns what happened: "unchanged", "added", "edited", or "added anew" (an append-only

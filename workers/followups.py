@@ -38,8 +38,16 @@ BODY_LIMIT = 20_000
 
 # --- tracking a lesson's items ---------------------------------------------------------------
 
-def track(runtime: Runtime, review_ref: ItemRef, section: str, written_in: CommentMarkup, incident: Item,
-          review_url: str, find: Callable[[str], set[ItemRef]]) -> str:
+
+def track(
+    runtime: Runtime,
+    review_ref: ItemRef,
+    section: str,
+    written_in: CommentMarkup,
+    incident: Item,
+    review_url: str,
+    find: Callable[[str], set[ItemRef]],
+) -> str:
     """Bring the lesson's follow-ups in line with its list; returns a short account."""
     settings = runtime.settings.followups
     engine = runtime.engine
@@ -79,13 +87,28 @@ def track(runtime: Runtime, review_ref: ItemRef, section: str, written_in: Comme
         else:
             reason = ""
         if reason:
-            followups.add(engine, review_ref=str(review_ref), item_key=key, text=item.text, position=position,
-                          due_on=None, origin=followups.NOT_OPENED, reason=reason)
+            followups.add(
+                engine,
+                review_ref=str(review_ref),
+                item_key=key,
+                text=item.text,
+                position=position,
+                due_on=None,
+                origin=followups.NOT_OPENED,
+                reason=reason,
+            )
             counts["not opened"] += 1
             continue
         opened += 1
-        followups.add(engine, review_ref=str(review_ref), item_key=key, text=item.text, position=position,
-                      due_on=due, origin=followups.OPENING)
+        followups.add(
+            engine,
+            review_ref=str(review_ref),
+            item_key=key,
+            text=item.text,
+            position=position,
+            due_on=due,
+            origin=followups.OPENING,
+        )
         if _open(runtime, review_ref, key, item.text, written_in, incident, review_url, due):
             counts["opened"] += 1
         else:
@@ -102,18 +125,38 @@ def _adopt(runtime: Runtime, review_ref: ItemRef, key: str, text: str, position:
         state, url = state_of(item), item.url
     except (PermanentTrackerError, UnsupportedOperation) as error:
         state, reason = followups.UNKNOWN, f"cannot read it: {error}"
-    followups.add(runtime.engine, review_ref=str(review_ref), item_key=key, text=text, position=position,
-                  due_on=due, origin=followups.ADOPTED, ref=str(ref), url=url, state=state, reason=reason)
+    followups.add(
+        runtime.engine,
+        review_ref=str(review_ref),
+        item_key=key,
+        text=text,
+        position=position,
+        due_on=due,
+        origin=followups.ADOPTED,
+        ref=str(ref),
+        url=url,
+        state=state,
+        reason=reason,
+    )
 
 
-def _open(runtime: Runtime, review_ref: ItemRef, key: str, text: str, written_in: CommentMarkup, incident: Item,
-          review_url: str, due: date | None) -> bool:
+def _open(
+    runtime: Runtime,
+    review_ref: ItemRef,
+    key: str,
+    text: str,
+    written_in: CommentMarkup,
+    incident: Item,
+    review_url: str,
+    due: date | None,
+) -> bool:
     """Open the item's task once: the intent is recorded before the create call, and only a run
     that finds it searches the tracker for the task (by its marker). Returns False when the
     tracker refused; the follow-up is then recorded as not opened, with the tracker's words."""
     engine = runtime.engine
     target = runtime.settings.followups.target or ReviewTarget(
-        "github" if review_ref.source == "github" else "jira", review_ref.project)
+        "github" if review_ref.source == "github" else "jira", review_ref.project
+    )
     marker = followup_marker(review_ref, key)
     try:
         client = runtime.client(target.source)
@@ -128,21 +171,39 @@ def _open(runtime: Runtime, review_ref: ItemRef, key: str, text: str, written_in
             markup = client.markup
             body = inert(convert(text, written_in, markup))[:BODY_LIMIT]
             title = incident.title.strip() or str(incident.ref)
-            lead = (f"A follow-up from the lesson of {link(title, incident.url, markup)} "
-                    f"(review: {link(str(review_ref), review_url, markup)}).")
+            lead = (
+                f"A follow-up from the lesson of {link(title, incident.url, markup)} "
+                f"(review: {link(str(review_ref), review_url, markup)})."
+            )
             if due is not None:
                 lead += f" Due {due.isoformat()}."
-            found = client.open_task(TaskDraft(
-                container=target.container, title=title_of(text, written_in, "plain") or "Follow-up",
-                body=f"{lead}\n\n{body}", marker=marker, labels=runtime.settings.followups.labels, due=due,
-                issue_type=runtime.settings.review.jira_issue_type, related=review_ref, related_url=review_url,
-                related_title=f"Post-incident review: {title}"))
+            found = client.open_task(
+                TaskDraft(
+                    container=target.container,
+                    title=title_of(text, written_in, "plain") or "Follow-up",
+                    body=f"{lead}\n\n{body}",
+                    marker=marker,
+                    labels=runtime.settings.followups.labels,
+                    due=due,
+                    issue_type=runtime.settings.review.jira_issue_type,
+                    related=review_ref,
+                    related_url=review_url,
+                    related_title=f"Post-incident review: {title}",
+                )
+            )
     except (PermanentTrackerError, UnsupportedOperation) as error:
-        followups.change(engine, str(review_ref), key, origin=followups.NOT_OPENED, due_on=None,
-                         reason=f"{target.source} refused: {error}")
+        followups.change(
+            engine,
+            str(review_ref),
+            key,
+            origin=followups.NOT_OPENED,
+            due_on=None,
+            reason=f"{target.source} refused: {error}",
+        )
         return False
-    followups.change(engine, str(review_ref), key, origin=followups.OPENED, ref=str(found.ref), url=found.url,
-                     state=followups.OPEN)
+    followups.change(
+        engine, str(review_ref), key, origin=followups.OPENED, ref=str(found.ref), url=found.url, state=followups.OPEN
+    )
     return True
 
 
@@ -151,8 +212,11 @@ def _due_on(runtime: Runtime, review_ref: ItemRef, incident: Item) -> date:
     kept = lessons.get(runtime.engine, str(review_ref))
     start = kept.captured_at if kept is not None and kept.captured_at else datetime.now(UTC)
     rule = _rule_of(runtime, review_ref, incident)
-    days = rule.followup_due_days if rule is not None and rule.followup_due_days is not None \
+    days = (
+        rule.followup_due_days
+        if rule is not None and rule.followup_due_days is not None
         else runtime.settings.followups.due_days
+    )
     return (start + timedelta(days=days)).date()
 
 
@@ -171,11 +235,15 @@ def _rule_of(runtime: Runtime, review_ref: ItemRef, incident: Item) -> Rule | No
 
 def shown(runtime: Runtime, review_ref: ItemRef | str) -> list[Shown]:
     """The lesson's listed follow-ups, as its comment shows them."""
-    return [Shown(f.text, f.url, f.ref, f.state, f.origin, f.due_on, f.reason)
-            for f in followups.of_review(runtime.engine, str(review_ref)) if f.listed]
+    return [
+        Shown(f.text, f.url, f.ref, f.state, f.origin, f.due_on, f.reason)
+        for f in followups.of_review(runtime.engine, str(review_ref))
+        if f.listed
+    ]
 
 
 # --- state from the trackers -----------------------------------------------------------------
+
 
 def followup_state(delivery_pk: int) -> str:
     """The RQ job for an item that closed or reopened and is a follow-up lessonloop tracks."""
@@ -218,6 +286,7 @@ def note_if_followup(runtime: Runtime, item: Item) -> None:
 
 # --- daily: refresh and nudge ----------------------------------------------------------------
 
+
 def daily(runtime: Runtime, today: date) -> tuple[int, int, list[str]]:
     """Refresh open follow-ups not read today, then nudge those past due (one comment per item
     and ISO week). Returns (refreshed, nudged, failures); one tracker's trouble holds up no other."""
@@ -243,8 +312,9 @@ def daily(runtime: Runtime, today: date) -> tuple[int, int, list[str]]:
             title = (kept.incident_title if kept else "") or row.review_ref
             url = kept.review_url if kept else ""
             text = render_followup_reminder(row.due_on, title, url, client.markup)
-            outcome = post_once(runtime, client, ref, markers.FOLLOWUP_REMINDER,
-                                f"{row.review_ref}@{year}-W{week:02d}", text)
+            outcome = post_once(
+                runtime, client, ref, markers.FOLLOWUP_REMINDER, f"{row.review_ref}@{year}-W{week:02d}", text
+            )
             nudged += outcome != "unchanged"
         except TrackerError as error:
             failed.append(f"{row.ref}: {error}")
@@ -253,6 +323,8 @@ def daily(runtime: Runtime, today: date) -> tuple[int, int, list[str]]:
 
 def render_followup_reminder(due: date, lesson_title: str, review_url: str, markup: CommentMarkup) -> str:
     where = link(f"the lesson of {' '.join(lesson_title.split())}", review_url, markup)
-    return (f"A friendly reminder: this is a follow-up from {where}, and it was due on {due.isoformat()}. "
-            "If it is done, close it; if plans changed, close it as not planned. The lesson shows either way. "
-            "Thank you!")
+    return (
+        f"A friendly reminder: this is a follow-up from {where}, and it was due on {due.isoformat()}. "
+        "If it is done, close it; if plans changed, close it as not planned. The lesson shows either way. "
+        "Thank you!"
+    )

@@ -15,8 +15,8 @@ from service.runtime import Runtime
 from service.sources import SOURCES
 from service.store import deliveries
 from service.trackers.errors import TrackerError, TransientTrackerError
-from service.trackers.retry import MAX_WAIT_SECONDS, capped_wait
 from service.trackers.ratelimit import RateLimitDeferred
+from service.trackers.retry import MAX_WAIT_SECONDS, capped_wait
 from workers import context
 
 log = logs.get(__name__)
@@ -67,16 +67,26 @@ def run_delivery(delivery_pk: int, step: Step) -> str:
             bound.error("gave up after repeated tracker faults", error=_describe(error))
             raise
         hint = error.retry_after if isinstance(error, TransientTrackerError) else None
-        wait = (capped_wait(hint) or 1.0) if deferred else backoff_seconds(attempt, hint,
-                                                                        runtime.settings.server.retry_seconds)
+        wait = (
+            (capped_wait(hint) or 1.0)
+            if deferred
+            else backoff_seconds(attempt, hint, runtime.settings.server.retry_seconds)
+        )
         retry_at = deliveries.now() + timedelta(seconds=wait)
         job_id = f"{deliveries.job_id_for(delivery_pk)}-retry-{attempt}"
         deliveries.reschedule(runtime.engine, delivery_pk, job_id, retry_at, _describe(error))
-        enqueue_delivery(runtime.queue, delivery_pk, delivery.event_kind, job_id,
-                         runtime.settings.server.job_timeout_seconds, at=retry_at)
+        enqueue_delivery(
+            runtime.queue,
+            delivery_pk,
+            delivery.event_kind,
+            job_id,
+            runtime.settings.server.job_timeout_seconds,
+            at=retry_at,
+        )
         if deferred:
-            bound.info("held back by the rate limit; will run again", error=_describe(error),
-                       wait_seconds=round(wait, 1))
+            bound.info(
+                "held back by the rate limit; will run again", error=_describe(error), wait_seconds=round(wait, 1)
+            )
         else:
             bound.warning("tracker fault; will retry", error=_describe(error), wait_seconds=round(wait, 1))
         return f"retrying in {wait:.1f} s: {_describe(error)}"

@@ -14,15 +14,15 @@ from typing import Literal
 from config.rules import ReviewTarget, Rule
 from service import lesson, markers
 from service.events import Event, Item, ItemRef
-from service.routing import select_rule
-from service.runtime import Runtime
-from service.store import deliveries, effects, links, reviews
-from service.store import lessons as stored_lessons
 from service.history import History, HistoryEntry
 from service.lesson.related import render_related, similar_text, telling
 from service.lesson.timeline import render_timeline
 from service.markup import neutralise_markers
 from service.responders import assignee, responders
+from service.routing import select_rule
+from service.runtime import Runtime
+from service.store import deliveries, effects, links, reviews
+from service.store import lessons as stored_lessons
 from service.trackers.base import ReviewDraft
 from service.trackers.errors import TrackerError
 from workers.effects import post_once
@@ -51,15 +51,17 @@ def open_review_step(runtime: Runtime, _delivery: deliveries.Delivery, event: Ev
 
     note_if_followup(runtime, incident)  # an item can be both: an incident, and a lesson's follow-up
     if not incident.done:
-        return deliveries.IGNORED, (f"{incident.ref} is not closed in {incident.ref.source} "
-                                    f"(its status there is '{incident.status or 'unknown'}')")
+        return deliveries.IGNORED, (
+            f"{incident.ref} is not closed in {incident.ref.source} "
+            f"(its status there is '{incident.status or 'unknown'}')"
+        )
     decision = select_rule(replace(event, item=incident), runtime.settings.rules)
     if decision.rule is None or decision.target is None:
         return deliveries.IGNORED, decision.reason
     with exclusive(runtime, str(incident.ref)):
         reviews.save_incident(runtime.engine, incident)
         review = _find_or_open(runtime, incident, decision.rule, decision.target)
-        links.add(runtime.engine, incident.ref, review.ref, "opened")
+        links.add(runtime.engine, incident.ref, ItemRef.parse(review.ref), "opened")
         _link_from_incident(runtime, incident, review)
         incident_client = runtime.client(incident.ref.source)
         text = lesson.render_review_opened_comment(review.url, str(review.ref), incident_client.markup)
@@ -90,11 +92,17 @@ def _find_or_open(runtime: Runtime, incident: Item, rule: Rule, target: ReviewTa
         history = _history(runtime, incident)
         settings = runtime.settings
         jira_by_name = settings.jira.auth_kind == "pat"  # Data Center names users by name
-        timeline = "\n\n".join(part for part in (
-            render_timeline(history, markup, settings.review.timeline_entries),
-            _related(runtime, incident, markup)) if part)
-        body = lesson.render_stub(incident, template, markup,
-                                  responders(incident, history, source, settings.people, jira_by_name), timeline)
+        timeline = "\n\n".join(
+            part
+            for part in (
+                render_timeline(history, markup, settings.review.timeline_entries),
+                _related(runtime, incident, markup),
+            )
+            if part
+        )
+        body = lesson.render_stub(
+            incident, template, markup, responders(incident, history, source, settings.people, jira_by_name), timeline
+        )
         who = assignee(incident, history, source, settings.people) if settings.review.assign_from_incident else None
         found = client.open_review(
             ReviewDraft(
@@ -110,8 +118,9 @@ def _find_or_open(runtime: Runtime, incident: Item, rule: Rule, target: ReviewTa
                 issue_type=rule.jira_issue_type or runtime.settings.review.jira_issue_type,
             )
         )
-    return reviews.save_review(runtime.engine, incident_ref=incident.ref, ref=found.ref, url=found.url,
-                               template=template_path, due_on=due)
+    return reviews.save_review(
+        runtime.engine, incident_ref=incident.ref, ref=found.ref, url=found.url, template=template_path, due_on=due
+    )
 
 
 def _link_from_incident(runtime: Runtime, incident: Item, review: reviews.ReviewRecord) -> None:
@@ -138,8 +147,11 @@ def _history(runtime: Runtime, incident: Item) -> History:
         history = runtime.client(incident.ref.source).history(incident.ref)
     except TrackerError as error:
         return History.unreadable(str(error), url=incident.url)
-    opened = ([HistoryEntry(incident.created_at, "opened", who=incident.author)]
-              if incident.created_at and not any(e.at <= incident.created_at for e in history.entries) else [])
+    opened = (
+        [HistoryEntry(incident.created_at, "opened", who=incident.author)]
+        if incident.created_at and not any(e.at <= incident.created_at for e in history.entries)
+        else []
+    )
     return replace(history, entries=(*opened, *history.entries), url=history.url or incident.url)
 
 

@@ -1,7 +1,7 @@
 """``remind``: once a day, a nudge on each open review past its due date (at most one a day
 each); then the open follow-ups are read again from their trackers (for webhooks that were
-lost) and those past their due date get a nudge, at most one a week each. Scheduled through RQ's scheduler under a job id made of the date, so however many
-workers run, each day has one."""
+lost) and those past their due date get a nudge, at most one a week each. Scheduled through
+RQ's scheduler under a job id made of the date, so however many workers run, each day has one."""
 
 from __future__ import annotations
 
@@ -67,8 +67,9 @@ def schedule(runtime: Runtime, now: datetime | None = None) -> Job | None:
         try:
             if Job.exists(job_id, connection=runtime.redis):
                 continue
-            return runtime.queue.enqueue_at(at, FUNCTION, day.isoformat(), job_id=job_id,
-                                            result_ttl=7 * 24 * 3600, description=f"remind for {day}")
+            return runtime.queue.enqueue_at(
+                at, FUNCTION, day.isoformat(), job_id=job_id, result_ttl=7 * 24 * 3600, description=f"remind for {day}"
+            )
         except RedisError as error:
             log.warning("could not schedule reminders", error=str(error))
             return None

@@ -50,8 +50,11 @@ class LeanWorker(SimpleWorker):
         if pipeline is not None:
             super().heartbeat(timeout, pipeline)
             return
-        if (timeout is None and self.last_heartbeat is not None
-                and (now() - self.last_heartbeat).total_seconds() < self.heartbeat_every_seconds):
+        if (
+            timeout is None
+            and self.last_heartbeat is not None
+            and (now() - self.last_heartbeat).total_seconds() < self.heartbeat_every_seconds
+        ):
             return
         with self.connection.pipeline(transaction=False) as batch:
             super().heartbeat(timeout, batch)
@@ -70,8 +73,9 @@ def run_worker(runtime: Runtime, *, burst: bool = False, forking: bool = False, 
     remind.schedule(runtime)
     worker_class = Worker if forking else LeanWorker
     # RQ's own housekeeping (abandoned and stranded jobs) every sweep interval, not every 10 min
-    worker = worker_class([QUEUE_NAME], connection=runtime.redis, name=name,
-                          maintenance_interval=runtime.settings.server.sweep_seconds)
+    worker = worker_class(
+        [QUEUE_NAME], connection=runtime.redis, name=name, maintenance_interval=runtime.settings.server.sweep_seconds
+    )
     timer = None if burst else _SweepTimer(runtime, runtime.settings.server.sweep_seconds)
     if timer:
         timer.start()

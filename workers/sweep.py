@@ -95,8 +95,14 @@ def sweep(runtime: Runtime, older_than_seconds: float) -> SweepReport:
                 continue
             # a retry that was waiting out a tracker fault keeps its time
             at = pending.retry_at if pending.retry_at and pending.retry_at > deliveries.now() else None
-            requeue_delivery(runtime.queue, pending.id, pending.event_kind, job_id,
-                             runtime.settings.server.job_timeout_seconds, at=at)
+            requeue_delivery(
+                runtime.queue,
+                pending.id,
+                pending.event_kind,
+                job_id,
+                runtime.settings.server.job_timeout_seconds,
+                at=at,
+            )
             report.requeued.append(pending.id)
         report.bodies_dropped = retention.prune(runtime)
     finally:

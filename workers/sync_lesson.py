@@ -69,8 +69,9 @@ def _sync_lesson(runtime: Runtime, delivery: deliveries.Delivery, event: Event) 
     return deliveries.IGNORED, f"{review_ref} is not a review lessonloop opened"
 
 
-def _capture(runtime: Runtime, client: TrackerClient, record: reviews.ReviewRecord, current: Item,
-             closing: bool) -> tuple[str, str]:
+def _capture(
+    runtime: Runtime, client: TrackerClient, record: reviews.ReviewRecord, current: Item, closing: bool
+) -> tuple[str, str]:
     """Read the lesson from the review as it is now; keep and share it, or ask for what is missing."""
     review_ref = current.ref
     incident_ref = ItemRef.parse(record.incident_ref)
@@ -88,10 +89,16 @@ def _capture(runtime: Runtime, client: TrackerClient, record: reviews.ReviewReco
     incident = reviews.incident(runtime.engine, incident_ref)
     incident_item = incident.as_item() if incident else _fetch_incident(runtime, incident_ref)
     lessons.save(
-        runtime.engine, review_ref=str(review_ref), incident_ref=str(incident_ref),
-        incident_title=incident_item.title, incident_url=incident_item.url,
-        priority=incident_item.priority or incident_item.urgency, review_url=record.url,
-        sections=parsed.sections, digest=parsed.digest, incident_closed_at=incident_item.closed_at,
+        runtime.engine,
+        review_ref=str(review_ref),
+        incident_ref=str(incident_ref),
+        incident_title=incident_item.title,
+        incident_url=incident_item.url,
+        priority=incident_item.priority or incident_item.urgency,
+        review_url=record.url,
+        sections=parsed.sections,
+        digest=parsed.digest,
+        incident_closed_at=incident_item.closed_at,
     )
     tracked = _track_followups(runtime, review_ref, record, parsed.sections, incident_item)
     shared = _share(runtime, incident_item, record, parsed.sections, template, current.body)
@@ -99,8 +106,13 @@ def _capture(runtime: Runtime, client: TrackerClient, record: reviews.ReviewReco
     return deliveries.DONE, f"lesson of {review_ref} kept and {shared.describe()}; follow-ups: {tracked}{nudged}"
 
 
-def _nudge(runtime: Runtime, client: TrackerClient, review_ref: ItemRef, sections: dict[str, str],
-           template: lesson.LessonTemplate) -> str:
+def _nudge(
+    runtime: Runtime,
+    client: TrackerClient,
+    review_ref: ItemRef,
+    sections: dict[str, str],
+    template: lesson.LessonTemplate,
+) -> str:
     """After the lesson is kept and shared, one comment on the review quoting the sentences that
     put a person rather than a process at the centre, with a question to ask instead; once per
     distinct set of sentences (``[lesson] blame_check``). A nudge, never a gate: a tracker that
@@ -110,8 +122,9 @@ def _nudge(runtime: Runtime, client: TrackerClient, review_ref: ItemRef, section
     written_in = MARKUP_OF[review_ref.source]
     order = [section.key for section in template.sections] + sorted(set(sections) - {s.key for s in template.sections})
     try:
-        findings = [finding for key in order if sections.get(key)
-                    for finding in lesson.find_blame(sections[key], written_in)]
+        findings = [
+            finding for key in order if sections.get(key) for finding in lesson.find_blame(sections[key], written_in)
+        ]
     except BlameRulesError as error:  # an edited language file: say so, hold nothing up
         return f"; blame check skipped: {error}"
     if not findings:
@@ -125,8 +138,9 @@ def _nudge(runtime: Runtime, client: TrackerClient, review_ref: ItemRef, section
     return f"; blame nudge ({len(findings)} sentence{'s' if len(findings) != 1 else ''}): {outcome}"
 
 
-def _track_followups(runtime: Runtime, review_ref: ItemRef, record: reviews.ReviewRecord, sections: dict[str, str],
-                     incident: Item) -> str:
+def _track_followups(
+    runtime: Runtime, review_ref: ItemRef, record: reviews.ReviewRecord, sections: dict[str, str], incident: Item
+) -> str:
     section = sections.get(FOLLOWUPS_SECTION) or ""
     if not section.strip():
         followups.unlist(runtime.engine, str(review_ref), ())
@@ -152,13 +166,20 @@ class Shared:
         if self.skipped:
             text += f"; skipped {'; '.join(self.skipped)}"
         if self.not_shared:
-            text += (f"; not shared (over [lesson] max_related_items): {len(self.not_shared)} items: "
-                     + ", ".join(self.not_shared))
+            text += f"; not shared (over [lesson] max_related_items): {len(self.not_shared)} items: " + ", ".join(
+                self.not_shared
+            )
         return text
 
 
-def _share(runtime: Runtime, incident: Item, record: reviews.ReviewRecord, sections: dict[str, str],
-           template: lesson.LessonTemplate, review_body: str) -> Shared:
+def _share(
+    runtime: Runtime,
+    incident: Item,
+    record: reviews.ReviewRecord,
+    sections: dict[str, str],
+    template: lesson.LessonTemplate,
+    review_body: str,
+) -> Shared:
     """Post the lesson on the incident, the review and every related item.
 
     The incident and the review must take it: a permanent failure there fails the job with the
@@ -180,11 +201,22 @@ def _share(runtime: Runtime, incident: Item, record: reviews.ReviewRecord, secti
         essential = item in (incident.ref, review_ref)
         try:
             client = runtime.client(item.source)
-            alone = lesson.render_lesson_comment(sections, incident, record.url, template, client.markup,
-                                                 written_in=written_in)
-            text = lesson.render_lesson_comment(
-                sections, incident, record.url, template, client.markup, written_in=written_in,
-                followups=render_followups(listed, written_in, client.markup)) if listed else alone
+            alone = lesson.render_lesson_comment(
+                sections, incident, record.url, template, client.markup, written_in=written_in
+            )
+            text = (
+                lesson.render_lesson_comment(
+                    sections,
+                    incident,
+                    record.url,
+                    template,
+                    client.markup,
+                    written_in=written_in,
+                    followups=render_followups(listed, written_in, client.markup),
+                )
+                if listed
+                else alone
+            )
             # an append-only tracker (PagerDuty) gets a new note when the lesson changes, not
             # when a follow-up's state does: its digest is the lesson's alone
             post_once(runtime, client, item, markers.LESSON, str(review_ref), text, append_only_digest_of=alone)
@@ -207,8 +239,11 @@ def referenced_items(runtime: Runtime, text: str, known_urls: tuple[str, ...]) -
     (``api.github.com`` -> ``github.com``, GHE's ``/api/v3`` -> its host), and whatever host
     our GitHub items' own links use, which is how the tracker itself spells them."""
     settings = runtime.settings
-    github_hosts = {urlparse(settings.github.web_url).netloc if settings.github.web_url
-                    else related.github_web_host(settings.github.api_url)}
+    github_hosts = {
+        urlparse(settings.github.web_url).netloc
+        if settings.github.web_url
+        else related.github_web_host(settings.github.api_url)
+    }
     for url in known_urls:
         if "/issues/" in url:
             github_hosts.add(urlparse(url).netloc)
@@ -243,8 +278,14 @@ def _adopt(runtime: Runtime, review: Item) -> reviews.ReviewRecord | None:
         reviews.save_incident(runtime.engine, _fetch_incident(runtime, incident_ref))
     except TrackerError:
         pass
-    return reviews.save_review(runtime.engine, incident_ref=incident_ref, ref=review.ref, url=review.url,
-                               template=runtime.settings.review.template, due_on=None)
+    return reviews.save_review(
+        runtime.engine,
+        incident_ref=incident_ref,
+        ref=review.ref,
+        url=review.url,
+        template=runtime.settings.review.template,
+        due_on=None,
+    )
 
 
 def _fetch_incident(runtime: Runtime, incident_ref: ItemRef) -> Item:

@@ -37,12 +37,19 @@ class Finding:
     language: str
 
     def as_dict(self) -> dict[str, object]:
-        return {"line": self.line, "sentence": self.sentence, "rule": self.rule, "matched": self.matched,
-                "suggestion": self.suggestion, "language": self.language}
+        return {
+            "line": self.line,
+            "sentence": self.sentence,
+            "rule": self.rule,
+            "matched": self.matched,
+            "suggestion": self.suggestion,
+            "language": self.language,
+        }
 
 
-def find_blame(text: str, markup: CommentMarkup = "markdown",
-               languages: Sequence[Language] | None = None) -> list[Finding]:
+def find_blame(
+    text: str, markup: CommentMarkup = "markdown", languages: Sequence[Language] | None = None
+) -> list[Finding]:
     """Each sentence of ``text`` that a rule of any language flags, once, in order, under the
     first rule (in :data:`RULES` order) that matches."""
     compiled = _built_in() if languages is None else [_Rules(language) for language in languages]
@@ -56,8 +63,16 @@ def find_blame(text: str, markup: CommentMarkup = "markdown",
             if hit is not None:
                 rule, start, end = hit
                 matched = " ".join(token.text for token in tokens[start:end])
-                found.append(Finding(sentence.line, sentence.text, rule, matched,
-                                     rules.language.suggestion(rule), rules.language.language))
+                found.append(
+                    Finding(
+                        sentence.line,
+                        sentence.text,
+                        rule,
+                        matched,
+                        rules.language.suggestion(rule),
+                        rules.language.language,
+                    )
+                )
                 break
     return found
 
@@ -109,8 +124,9 @@ def _match(tokens: Sequence[_Token], i: int, index: dict[str, list[Phrase]]) -> 
     """The end of the longest phrase of ``index`` starting at ``i``, or None."""
     for phrase in index.get(tokens[i].base, ()) or index.get(tokens[i].lower, ()):
         end = i + len(phrase)
-        if end <= len(tokens) and all(tokens[i + k].base == word or tokens[i + k].lower == word
-                                      for k, word in enumerate(phrase)):
+        if end <= len(tokens) and all(
+            tokens[i + k].base == word or tokens[i + k].lower == word for k, word in enumerate(phrase)
+        ):
             return end
     return None
 
@@ -163,9 +179,14 @@ class _Rules:
         self.blame_words = frozenset(causes.blame_words)
         self.blame_links = _phrases(causes.blame_links)
         self._checks = {
-            "human-error": self._human_error, "root-cause": self._root_cause, "fault": self._fault,
-            "blame": self._blame, "judgement": self._judgement, "hindsight": self._hindsight,
-            "mistake": self._mistake, "person-failure": self._person_failure,
+            "human-error": self._human_error,
+            "root-cause": self._root_cause,
+            "fault": self._fault,
+            "blame": self._blame,
+            "judgement": self._judgement,
+            "hindsight": self._hindsight,
+            "mistake": self._mistake,
+            "person-failure": self._person_failure,
         }
         assert set(self._checks) == set(RULES)
 
@@ -233,7 +254,7 @@ class _Rules:
         return j is not None and self._is_person(tokens, j)
 
     def _person_possessive(self, token: _Token, tokens: Sequence[_Token], j: int) -> bool:
-        """"his", "whose", "Kevin's", "the on-call's": a possessive that names a person."""
+        """ "his", "whose", "Kevin's", "the on-call's": a possessive that names a person."""
         if token.lower in self.possessives:
             return True
         return token.possessive and (self._is_role(tokens, j) or self._is_name(tokens, j))
@@ -324,7 +345,8 @@ class _Rules:
 
     def _participle(self, word: str) -> bool:
         return word in self.participles or (
-            bool(self.participle_ending) and word.endswith(self.participle_ending) and len(word) > 3)
+            bool(self.participle_ending) and word.endswith(self.participle_ending) and len(word) > 3
+        )
 
     def _mistake(self, tokens: Sequence[_Token], i: int) -> int | None:
         if tokens[i].base not in self.mistake_nouns or i == 0:
@@ -354,7 +376,7 @@ class _Rules:
         return None
 
     def _about_a_target(self, tokens: Sequence[_Token], i: int, end: int) -> bool:
-        """"We missed our SLO": the verb with such an object is about a target, not a failure."""
+        """ "We missed our SLO": the verb with such an object is about a target, not a failure."""
         targets = self.object_exceptions.get(" ".join(t.base for t in tokens[i:end]))
         if not targets:
             return False

@@ -100,13 +100,17 @@ def render_missing_comment(missing: Sequence[str], markup: CommentMarkup) -> str
     items = list(missing)
     if not items:
         return "Thank you: every section of this lesson is filled in."
-    lead = ("Thanks for working on this review! Before lessonloop shares the lesson, "
-            + ("this section still needs" if len(items) == 1 else "these sections still need")
-            + " a few words of your own:")
+    lead = (
+        "Thanks for working on this review! Before lessonloop shares the lesson, "
+        + ("this section still needs" if len(items) == 1 else "these sections still need")
+        + " a few words of your own:"
+    )
     bullet = "* " if markup == "jira" else "- "
     listing = "\n".join(bullet + escape(item, markup) for item in items)
-    close = ("Replace the prompt under each heading with what you found. A few sentences are enough; "
-             "describe processes, signals and assumptions rather than people.")
+    close = (
+        "Replace the prompt under each heading with what you found. A few sentences are enough; "
+        "describe processes, signals and assumptions rather than people."
+    )
     return neutralise_markers(f"{lead}\n\n{listing}\n\n{close}")
 
 
@@ -115,19 +119,34 @@ def render_review_opened_comment(review_url: str, review_ref: str, markup: Comme
     review_link = link(review_ref, review_url, markup)
     return neutralise_markers(
         f"A blameless post-incident review is open: {review_link}. Everyone who responded is welcome to "
-        "add what they saw and learned there; the finished lesson will be shared here.")
+        "add what they saw and learned there; the finished lesson will be shared here."
+    )
 
 
-_MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August", "September",
-           "October", "November", "December")
+_MONTHS = (
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
+    "December",
+)
 
 
 def render_reminder_comment(due: date, markup: CommentMarkup) -> str:
     """The gentle nudge on a review past its due date (``markup`` kept for symmetry; the text
     has no markup of its own)."""
     when = f"{due.day} {_MONTHS[due.month - 1]} {due.year}"
-    return (f"A friendly reminder: this review was due on {when}. The lesson is most useful while "
-            "the incident is fresh, and a few sentences per section are enough. Thank you!")
+    return (
+        f"A friendly reminder: this review was due on {when}. The lesson is most useful while "
+        "the incident is fresh, and a few sentences per section are enough. Thank you!"
+    )
 
 
 BLAME_QUOTED = 10
@@ -138,10 +157,12 @@ def render_blame_comment(findings: Sequence[Finding], markup: CommentMarkup) -> 
     """The nudge on a review whose lesson has sentences that put a person at the centre: each
     quoted (escaped, so it formats and mentions nothing) with the question to ask instead. It
     says plainly that nothing is held up: the lesson is kept and shared as written."""
-    lead = ("A note on wording, not a blocker: this lesson is kept and shared as written. Blameless reviews "
-            "look at conditions rather than people, and "
-            + ("this sentence puts" if len(findings) == 1 else "these sentences put")
-            + " a person at the centre. You could ask instead:")
+    lead = (
+        "A note on wording, not a blocker: this lesson is kept and shared as written. Blameless reviews "
+        "look at conditions rather than people, and "
+        + ("this sentence puts" if len(findings) == 1 else "these sentences put")
+        + " a person at the centre. You could ask instead:"
+    )
     parts = [lead]
     for finding in findings[:BLAME_QUOTED]:
         sentence = escape(finding.sentence, markup)
@@ -153,7 +174,10 @@ def render_blame_comment(findings: Sequence[Finding], markup: CommentMarkup) -> 
             parts.append(f"\u201c{sentence}\u201d\n{finding.suggestion}")
     rest = len(findings) - BLAME_QUOTED
     if rest > 0:
-        parts.append(f"\u2026 and {rest} more; `lessonloop lessons lint` lists them all."
-                     if markup == "markdown" else f"\u2026 and {rest} more; lessonloop lessons lint lists them all.")
+        parts.append(
+            f"\u2026 and {rest} more; `lessonloop lessons lint` lists them all."
+            if markup == "markdown"
+            else f"\u2026 and {rest} more; lessonloop lessons lint lists them all."
+        )
     parts.append("Editing the sentences is up to you; this note will not be repeated for the same text.")
     return "\n\n".join(parts)

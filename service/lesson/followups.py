@@ -59,7 +59,7 @@ def list_items(section: str, markup: CommentMarkup) -> list[str]:
         nested = markup == "jira" and re.match(r"^[ \t]*(?:\*\*|##|--)", line)
         start = bullet.match(line)
         if start and not nested and (markup == "jira" or len(line) - len(line.lstrip()) < 2):
-            current = [line[start.end():].strip()]
+            current = [line[start.end() :].strip()]
             items.append(current)
         elif current is not None and line.strip() and (line[:1] in " \t" or nested):
             current.append(line.strip())
@@ -109,8 +109,11 @@ def match(items: Sequence[ListItem], known: Sequence[Known]) -> list[Known | Non
         for candidate in known:
             if candidate.key in taken or candidate.key.startswith(("github:", "jira:")):
                 continue
-            score = 1.0 if normal(candidate.text) == wanted else difflib.SequenceMatcher(
-                None, normal(candidate.text)[:500], wanted[:500], autojunk=False).ratio()
+            score = (
+                1.0
+                if normal(candidate.text) == wanted
+                else difflib.SequenceMatcher(None, normal(candidate.text)[:500], wanted[:500], autojunk=False).ratio()
+            )
             if score >= SIMILAR and (best is None or score > best[0]):
                 best = (score, candidate)
         if best is not None:

@@ -24,8 +24,26 @@ from service.lesson.text import (
 
 # What people type to mean "nothing here yet"; a section holding only these is not filled.
 PLACEHOLDERS = frozenset(
-    {"tbd", "tba", "tbc", "todo", "to do", "n a", "na", "", "xxx", "x", "fill in", "fill me in",
-     "placeholder", "coming soon", "wip", "to be done", "to be filled", "to be written"}
+    {
+        "tbd",
+        "tba",
+        "tbc",
+        "todo",
+        "to do",
+        "n a",
+        "na",
+        "",
+        "xxx",
+        "x",
+        "fill in",
+        "fill me in",
+        "placeholder",
+        "coming soon",
+        "wip",
+        "to be done",
+        "to be filled",
+        "to be written",
+    }
 )
 
 
@@ -57,7 +75,9 @@ _FENCE = re.compile(r"^ {0,3}(```|~~~)")
 _JIRA_BLOCK = re.compile(r"\{(code|noformat)(?::[^}\n]{0,200})?\}")
 _RULE = re.compile(r"^[ \t]*([-=*_])(?:[ \t]*\1){2,}[ \t]*$|^[ \t]*-{4,}[ \t]*$")
 _MARKER_FORMS = re.compile(
-    r"<!-- ?lessonloop:[^<>]{0,500}?-->|\{color[^}]{0,40}\} ?lessonloop:[^{}]{0,500}\{color\}|\[lessonloop:[^\]]{0,500}\]"
+    r"<!-- ?lessonloop:[^<>]{0,500}?-->"
+    r"|\{color[^}]{0,40}\} ?lessonloop:[^{}]{0,500}\{color\}"
+    r"|\[lessonloop:[^\]]{0,500}\]"
 )
 
 
@@ -71,8 +91,10 @@ def parse_lesson(text: str, template: LessonTemplate) -> ParsedLesson:
     lines = _clean_source(text).split("\n")
     names = {name: s.key for s in template.sections for name in s.names}
     joined = "\n".join(lines)
-    jira = bool(_JIRA_HINT.search(joined)) or _has_jira_link(joined) or any(
-        _JIRA_BOLD_LINE.match(line) and heading_key(line) in names for line in lines
+    jira = (
+        bool(_JIRA_HINT.search(joined))
+        or _has_jira_link(joined)
+        or any(_JIRA_BOLD_LINE.match(line) and heading_key(line) in names for line in lines)
     )
     collected: dict[str, list[str]] = {s.key: [] for s in template.sections}
     current: str | None = None
@@ -121,7 +143,7 @@ def _has_jira_link(text: str) -> bool:
     """Whether ``[title|https://…]`` occurs: found from the ``|http`` end, so that a body full of
     ``[`` costs linear time."""
     for match in _JIRA_LINK_END.finditer(text):
-        before = text[max(0, match.start() - 300):match.start()]
+        before = text[max(0, match.start() - 300) : match.start()]
         opening = before.rfind("[")
         if 0 <= opening < len(before) - 1 and not any(c in before[opening:] for c in "]|\n"):
             return True
@@ -182,9 +204,9 @@ def _section_text(lines: list[str], section: Section) -> str:
     for line in lines:
         if len(line) < 200 and _RULE.match(line):
             continue
-        line = _without_prompt(line, section.prompt)
-        if line is not None:
-            kept.append(line.rstrip())
+        without = _without_prompt(line, section.prompt)
+        if without is not None:
+            kept.append(without.rstrip())
     text = re.sub(r"\n{3,}", "\n\n", strip_blank_edges("\n".join(kept)))
     return "" if _only_placeholders(text) else text
 
@@ -203,7 +225,7 @@ def _without_prompt(line: str, prompt: str) -> str | None:
         return wrapped.group(3)
     plain = unify_quotes(prompt.strip())
     if stripped.casefold().startswith(plain.casefold()):
-        return stripped[len(plain):].lstrip(" :-")
+        return stripped[len(plain) :].lstrip(" :-")
     return line
 
 

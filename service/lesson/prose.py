@@ -44,8 +44,29 @@ _BOUNDARY = re.compile(
     r"|\n(?=[ \t]*(?:[-*+][ \t]|\d{1,9}[.)][ \t]|\|))"  # a list item or a table row starts
     r"|(?<![ \t])[ \t]*\|[ \t]*"  # a table cell ends (anchored: runs of blanks stay linear)
 )
-_ABBREVIATIONS = frozenset({"e.g.", "i.e.", "etc.", "vs.", "cf.", "mr.", "mrs.", "ms.", "dr.", "approx.",
-                            "no.", "fig.", "incl.", "resp.", "z.b.", "bzw.", "ca.", "p.ex.", "env."})
+_ABBREVIATIONS = frozenset(
+    {
+        "e.g.",
+        "i.e.",
+        "etc.",
+        "vs.",
+        "cf.",
+        "mr.",
+        "mrs.",
+        "ms.",
+        "dr.",
+        "approx.",
+        "no.",
+        "fig.",
+        "incl.",
+        "resp.",
+        "z.b.",
+        "bzw.",
+        "ca.",
+        "p.ex.",
+        "env.",
+    }
+)
 
 
 @dataclass(frozen=True)
@@ -77,7 +98,7 @@ def sentences(text: str, markup: CommentMarkup = "markdown") -> Iterator[Sentenc
 
 def _abbreviation(blanked: str, end: int) -> bool:
     """True when the full stop before ``end`` ends "e.g." and not a sentence."""
-    word = blanked[max(0, end - 8):end].split()
+    word = blanked[max(0, end - 8) : end].split()
     return bool(word) and word[-1].lower() in _ABBREVIATIONS
 
 
@@ -88,7 +109,7 @@ def _one(text: str, blanked: str, start: int, end: int, line: int) -> Iterator[S
     lead = len(prose) - len(prose.lstrip())
     written = " ".join(text[start:end].split())
     if len(written) > LONGEST_SENTENCE:
-        written = written[:LONGEST_SENTENCE - 1].rstrip() + "\u2026"
+        written = written[: LONGEST_SENTENCE - 1].rstrip() + "\u2026"
     yield Sentence(line + text.count("\n", start, start + lead), written, " ".join(prose.split()))
 
 
@@ -124,7 +145,7 @@ def _without_comments(text: str) -> str:
         end = text.find("-->", start + 4)
         if end < 0:
             break  # no comment after this one can close either
-        parts += [text[done:start], _spaces(text[start:end + 3])]
+        parts += [text[done:start], _spaces(text[start : end + 3])]
         done = end + 3
     return "".join(parts) + text[done:]
 

@@ -11,6 +11,8 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
+from sqlalchemy import Engine
+
 from service.events import Item
 from service.lesson.stub import escape, link
 from service.lesson.text import CommentMarkup
@@ -24,11 +26,46 @@ MIN_SHARED = 2
 """A past lesson is shown only when it shares at least this many telling words with the incident:
 one word in common ("incident", "host") makes a false friend, and a false friend in every review
 teaches people to skip the block."""
-_GENERIC = frozenset({
-    "incident", "incidents", "issue", "issues", "error", "errors", "outage", "problem", "failed", "failure",
-    "down", "minutes", "hours", "after", "before", "again", "during", "the", "and", "for", "with", "from", "that",
-    "this", "was", "were", "our", "not", "sev1", "sev2", "sev3", "high", "low", "unknown", "task", "bug",
-})
+_GENERIC = frozenset(
+    {
+        "incident",
+        "incidents",
+        "issue",
+        "issues",
+        "error",
+        "errors",
+        "outage",
+        "problem",
+        "failed",
+        "failure",
+        "down",
+        "minutes",
+        "hours",
+        "after",
+        "before",
+        "again",
+        "during",
+        "the",
+        "and",
+        "for",
+        "with",
+        "from",
+        "that",
+        "this",
+        "was",
+        "were",
+        "our",
+        "not",
+        "sev1",
+        "sev2",
+        "sev3",
+        "high",
+        "low",
+        "unknown",
+        "task",
+        "bug",
+    }
+)
 
 
 def _stems(text: str) -> set[str]:
@@ -39,14 +76,25 @@ def _stems(text: str) -> set[str]:
 def telling(past: Sequence[Lesson], about: str) -> list[Lesson]:
     """The lessons that share at least :data:`MIN_SHARED` telling words with ``about``."""
     wanted = _stems(about)
-    return [lesson for lesson in past
-            if len(wanted & _stems(" ".join([lesson.incident_title, *lesson.sections.values()]))) >= MIN_SHARED]
+    return [
+        lesson
+        for lesson in past
+        if len(wanted & _stems(" ".join([lesson.incident_title, *lesson.sections.values()]))) >= MIN_SHARED
+    ]
 
 
 def similar_text(incident: Item) -> str:
     """What an incident is about, as words to search the log with."""
-    return " ".join([incident.title, incident.body[:4000], " ".join(incident.labels), incident.service,
-                     incident.issue_type, incident.priority])
+    return " ".join(
+        [
+            incident.title,
+            incident.body[:4000],
+            " ".join(incident.labels),
+            incident.service,
+            incident.issue_type,
+            incident.priority,
+        ]
+    )
 
 
 def first_sentence(text: str, markup: CommentMarkup) -> str:
@@ -65,7 +113,7 @@ def render_related(past: Sequence[Lesson], markup: CommentMarkup) -> str:
     lines = [f"**{title}**" if markup == "markdown" else f"*{title}*" if markup == "jira" else title, ""]
     bullet = "* " if markup == "jira" else "- "
     for lesson in past:
-        learned_in = "jira" if lesson.review_ref.startswith("jira:") else "markdown"
+        learned_in: CommentMarkup = "jira" if lesson.review_ref.startswith("jira:") else "markdown"
         learned = first_sentence(lesson.sections.get("what_we_learned", ""), learned_in)
         name = link(lesson.incident_title or lesson.review_ref, lesson.review_url, markup)
         lines.append(f"{bullet}{name}: {escape(learned, markup)}" if learned else f"{bullet}{name}")
@@ -77,7 +125,7 @@ def lesson_text(lesson: Lesson) -> str:
     return " ".join([lesson.incident_title, *lesson.sections.values()])[:8000]
 
 
-def related_to(engine, lesson: Lesson, limit: int = 3) -> list[Lesson]:  # type: ignore[no-untyped-def]
+def related_to(engine: Engine, lesson: Lesson, limit: int = 3) -> list[Lesson]:
     """Other lessons like this one (``lessons show`` and the lesson's page), never itself nor
     another lesson of the same incident."""
     from service.store.lessons import similar

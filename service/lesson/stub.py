@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Literal
 
 from service.events import Item
@@ -66,7 +66,8 @@ def header_values(incident: Item, markup: CommentMarkup, responders: Sequence[st
         "closed": format_time(incident.closed_at),
         "duration": format_duration(incident.created_at, incident.closed_at),
         "responders": ", ".join(p if isinstance(p, Mention) else escape(p, markup) for p in dict.fromkeys(people))
-        if people else "not recorded",
+        if people
+        else "not recorded",
     }
     return values
 
@@ -97,8 +98,8 @@ def format_duration(start: datetime | None, end: datetime | None) -> str:
 
 def _as_utc(moment: datetime) -> datetime:
     if moment.tzinfo is None:
-        return moment.replace(tzinfo=timezone.utc)
-    return moment.astimezone(timezone.utc)
+        return moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC)
 
 
 _MD_LINK = re.compile(r"\[([^\]\n]+)\]\(([^)\s]+)\)")
@@ -116,13 +117,13 @@ def _header_markup(header: str, markup: CommentMarkup) -> str:
         heading = _MD_TITLE.match(line)
         if markup == "jira":
             if heading:
-                line = f"h{len(heading.group(1))}. " + line[heading.end():]
+                line = f"h{len(heading.group(1))}. " + line[heading.end() :]
             line = _MD_LIST.sub(lambda m: "*" * (1 + len(m.group(1).expandtabs(2)) // 2) + " ", line)
             line = _MD_BOLD.sub(r"*\1*", line)
             line = _MD_LINK.sub(r"[\1|\2]", line)
         else:
             if heading:
-                line = line[heading.end():]
+                line = line[heading.end() :]
             line = _MD_BOLD.sub(r"\1", _MD_LIST.sub(r"\1- ", line))
             line = _MD_LINK.sub(r"\1 (\2)", line)
         out.append(line)

@@ -20,8 +20,7 @@ from service.lesson.text import (
 )
 
 HEADER_PLACEHOLDERS = frozenset(
-    {"incident", "title", "url", "ref", "priority", "service", "opened", "closed", "duration", "responders",
-     "timeline"}
+    {"incident", "title", "url", "ref", "priority", "service", "opened", "closed", "duration", "responders", "timeline"}
 )
 
 _KEY = re.compile(r"^[a-z][a-z0-9_]*$")
@@ -118,8 +117,7 @@ def _template_header(text: str, source: str) -> str:
     header = drop_comments(text)
     if "<!--" in header or "-->" in header:
         raise ValueError(
-            f"lesson template {source}: header: an HTML comment is not closed, or closed twice "
-            "(comments do not nest)"
+            f"lesson template {source}: header: an HTML comment is not closed, or closed twice (comments do not nest)"
         )
     for match in PLACEHOLDER.finditer(header):
         token = match.group(0)
@@ -135,7 +133,9 @@ def _template_header(text: str, source: str) -> str:
 
 
 def _template_section(lines: list[str], start: int, end: int, source: str) -> Section:
-    title = _strip_emphasis(_TEMPLATE_SECTION.match(lines[start])["title"]).strip()  # type: ignore[index]
+    heading = _TEMPLATE_SECTION.match(lines[start])
+    assert heading is not None  # the caller found this line by that pattern
+    title = _strip_emphasis(heading["title"]).strip()
     where = f"lesson template {source}: line {start + 1} ('## {title}')"
     hints: dict[str, str] = {}
     prompt: str | None = None

@@ -13,8 +13,9 @@ CommentMarkup = Literal["markdown", "jira", "plain"]
 
 _LONGEST_HEADING = 200
 BLANKS = " \t\r\n\f\v"
-_QUOTES = str.maketrans({"\u2019": "'", "\u2018": "'", "\u02bc": "'", "\u00b4": "'", "`": "'",
-                         "\u201c": '"', "\u201d": '"', "\u00a0": " "})
+_QUOTES = str.maketrans(
+    {"\u2019": "'", "\u2018": "'", "\u02bc": "'", "\u00b4": "'", "`": "'", "\u201c": '"', "\u201d": '"', "\u00a0": " "}
+)
 
 
 def unify_quotes(text: str) -> str:
@@ -22,12 +23,16 @@ def unify_quotes(text: str) -> str:
     return text.translate(_QUOTES)
 
 
-_CONTRACTIONS = ((re.compile(r"\b(\w+)'ll\b"), r"\1 will"), (re.compile(r"\b(\w+)'ve\b"), r"\1 have"),
-                 (re.compile(r"\b(\w+)'re\b"), r"\1 are"), (re.compile(r"\b(\w+)n't\b"), r"\1 not"))
+_CONTRACTIONS = (
+    (re.compile(r"\b(\w+)'ll\b"), r"\1 will"),
+    (re.compile(r"\b(\w+)'ve\b"), r"\1 have"),
+    (re.compile(r"\b(\w+)'re\b"), r"\1 are"),
+    (re.compile(r"\b(\w+)n't\b"), r"\1 not"),
+)
 
 
 def expand_contractions(text: str) -> str:
-    """"we'll" and "we will" name the same section."""
+    """ "we'll" and "we will" name the same section."""
     if "'" not in text:
         return text
     for pattern, replacement in _CONTRACTIONS:
@@ -57,13 +62,13 @@ def drop_comments(text: str, keep_one_line: bool = False) -> str:
     out, position = [], 0
     while (start := text.find("<!--", position)) >= 0:
         if start > 0 and text[start - 1] == "\\":  # ``\<!--`` is an escaped ``<``: text, no comment
-            out.append(text[position:start + 4])
+            out.append(text[position : start + 4])
             position = start + 4
             continue
         end = text.find("-->", start + 4)
         if end < 0:
             break
-        comment = text[start:end + 3]
+        comment = text[start : end + 3]
         out.append(text[position:start])
         if "\n" in comment or not keep_one_line:
             out.append("\n" * comment.count("\n") if keep_one_line else "")

@@ -32,8 +32,10 @@ def render_timeline(history: History, markup: CommentMarkup, cap: int) -> str:
         else:
             lines += [_line(entry, first, markup) for entry in entries]
     if history.problem:
-        lines.append(_bullet(markup) + _emphasis(f"The timeline could not be read in full: {escape(history.problem, markup)}",
-                                                 markup))
+        lines.append(
+            _bullet(markup)
+            + _emphasis(f"The timeline could not be read in full: {escape(history.problem, markup)}", markup)
+        )
     if not lines:
         return ""
     return _title(markup) + "\n\n" + "\n".join(lines)

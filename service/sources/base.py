@@ -52,7 +52,9 @@ def load_object(body: bytes) -> dict[str, Any]:
     except UnicodeDecodeError:
         raise UnreadableBody("body is not UTF-8") from None
     except json.JSONDecodeError as error:
-        raise UnreadableBody(f"body is not valid JSON: {error.msg} at line {error.lineno} column {error.colno}") from None
+        raise UnreadableBody(
+            f"body is not valid JSON: {error.msg} at line {error.lineno} column {error.colno}"
+        ) from None
     except RecursionError:
         raise UnreadableBody("body is nested too deeply") from None
     except ValueError as error:
@@ -93,4 +95,3 @@ def names(values: Any, key: str = "name") -> tuple[str, ...]:
         elif isinstance(value, str):
             found.append(value)
     return tuple(found)
-

@@ -14,8 +14,8 @@ from typing import Any
 from service import markers
 from service.events import Event, EventKind, Item, ItemRef, UnreadableBody, not_relevant
 from service.sources.base import Headers, WebhookSource, header, load_object, names, obj, opt_obj, text
-from service.timestamps import parse_timestamp
 from service.sources.signing import ACCEPTED, Verdict, any_matches
+from service.timestamps import parse_timestamp
 
 SIGNATURE_HEADER = "X-Hub-Signature-256"
 EVENT_HEADER = "X-GitHub-Event"
@@ -65,15 +65,29 @@ def parse(body: bytes, headers: Headers) -> Event:
         if is_review:
             return Event(source="github", kind=EventKind.REVIEW_CLOSED, name=name, item=item, actor=actor)
         if issue.get("state_reason") == "not_planned":  # not an incident's close; a follow-up's, maybe
-            return Event(source="github", kind=EventKind.ITEM_STATE, name=name, item=item, actor=actor,
-                         reason="closed as not planned")
+            return Event(
+                source="github",
+                kind=EventKind.ITEM_STATE,
+                name=name,
+                item=item,
+                actor=actor,
+                reason="closed as not planned",
+            )
         return Event(source="github", kind=EventKind.INCIDENT_CLOSED, name=name, item=item, actor=actor)
     if action == "reopened" and not is_review:
-        return Event(source="github", kind=EventKind.ITEM_STATE, name=name, item=item, actor=actor,
-                     reason="a reopened issue is not an incident close")
+        return Event(
+            source="github",
+            kind=EventKind.ITEM_STATE,
+            name=name,
+            item=item,
+            actor=actor,
+            reason="a reopened issue is not an incident close",
+        )
     if action == "edited" and is_review:
         return Event(source="github", kind=EventKind.REVIEW_UPDATED, name=name, item=item, actor=actor)
-    return not_relevant("github", name, f"issue {action or 'event'} does not close an incident or change a review", item)
+    return not_relevant(
+        "github", name, f"issue {action or 'event'} does not close an incident or change a review", item
+    )
 
 
 def delivery_id(headers: Headers, _event: Event) -> str | None:

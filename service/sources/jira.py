@@ -75,8 +75,14 @@ def parse(body: bytes, _headers: Headers) -> Event:
     if moved_to_done:
         return Event(source="jira", kind=EventKind.INCIDENT_CLOSED, name=webhook_event, item=item, actor=actor)
     if changed & {"status", "resolution"}:  # reopened, or moved between open statuses: a follow-up's state may change
-        return Event(source="jira", kind=EventKind.ITEM_STATE, name=webhook_event, item=item, actor=actor,
-                     reason="the status did not move into the done category")
+        return Event(
+            source="jira",
+            kind=EventKind.ITEM_STATE,
+            name=webhook_event,
+            item=item,
+            actor=actor,
+            reason="the status did not move into the done category",
+        )
     return not_relevant("jira", webhook_event, "the status did not move into the done category", item)
 
 
@@ -91,8 +97,13 @@ def _automation(payload: dict[str, Any]) -> Event:
         return not_relevant("jira", name, "no webhookEvent and no issue: not a Jira issue event")
     item = item_from_issue(issue)
     if not _in_done(issue):  # not a close; a follow-up's reopening, maybe
-        return Event(source="jira", kind=EventKind.ITEM_STATE, name=name, item=item,
-                     reason="the issue's status is not in the done category")
+        return Event(
+            source="jira",
+            kind=EventKind.ITEM_STATE,
+            name=name,
+            item=item,
+            reason="the issue's status is not in the done category",
+        )
     if markers.find_kind(item.body, markers.REVIEW) is not None:
         return Event(source="jira", kind=EventKind.REVIEW_CLOSED, name=name, item=item)
     return Event(source="jira", kind=EventKind.INCIDENT_CLOSED, name=name, item=item)

@@ -8,8 +8,8 @@ from collections.abc import Sequence
 
 from service.events import Event, EventKind, Item, ItemRef, UnreadableBody
 from service.sources.base import Headers, WebhookSource, header, load_object, names, obj, opt_obj, text
-from service.timestamps import parse_timestamp
 from service.sources.signing import ACCEPTED, Verdict, any_matches
+from service.timestamps import parse_timestamp
 
 SIGNATURE_HEADER = "X-PagerDuty-Signature"
 WEBHOOK_ID_HEADER = "X-Webhook-Id"
@@ -41,8 +41,13 @@ def parse(body: bytes, _headers: Headers) -> Event:
     if event_type == "pagey.ping":
         return Event(source="pagerduty", kind=EventKind.PING, name=event_type, delivery_id=event_id)
     if event_type != "incident.resolved":
-        return Event(source="pagerduty", kind=EventKind.NOT_RELEVANT, name=event_type, delivery_id=event_id,
-                     reason=f"event '{event_type}' does not close an incident")
+        return Event(
+            source="pagerduty",
+            kind=EventKind.NOT_RELEVANT,
+            name=event_type,
+            delivery_id=event_id,
+            reason=f"event '{event_type}' does not close an incident",
+        )
     data = obj(event.get("data"), "event.data")
     incident_id = text(data.get("id"))
     if not incident_id.isalnum():
@@ -61,8 +66,14 @@ def parse(body: bytes, _headers: Headers) -> Event:
         closed_at=parse_timestamp(event.get("occurred_at")),
     )
     actor = text(opt_obj(event.get("agent")).get("summary"))
-    return Event(source="pagerduty", kind=EventKind.INCIDENT_CLOSED, name=event_type, item=item,
-                 delivery_id=event_id, actor=actor)
+    return Event(
+        source="pagerduty",
+        kind=EventKind.INCIDENT_CLOSED,
+        name=event_type,
+        item=item,
+        delivery_id=event_id,
+        actor=actor,
+    )
 
 
 def delivery_id(headers: Headers, event: Event) -> str | None:

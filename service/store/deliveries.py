@@ -7,8 +7,10 @@ import hashlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import overload
 
 from sqlalchemy import Engine, bindparam, func, select, update
+from sqlalchemy.sql.expression import Executable
 
 from service.store.engine import begin_write, insert
 from service.store.schema import deliveries
@@ -98,9 +100,11 @@ def record(
         inserted = connection.execute(_insert_once(engine.dialect.name), values).scalar_one_or_none()
         if inserted is not None:
             return Recorded(inserted, True)
-        existing = connection.execute(
-            _find_id, {"source": source, "delivery_id": delivery_id, "body_digest": digest}
-        ).scalars().first()
+        existing = (
+            connection.execute(_find_id, {"source": source, "delivery_id": delivery_id, "body_digest": digest})
+            .scalars()
+            .first()
+        )
         if existing is None:  # the row that conflicted was removed in between: very unlikely
             raise RuntimeError("delivery conflicted with a row that is gone; the sender will retry")
         return Recorded(existing, False)
@@ -113,7 +117,7 @@ def body_digest(body: bytes) -> str:
 
 
 @functools.cache
-def _insert_once(dialect_name: str):  # type: ignore[no-untyped-def]
+def _insert_once(dialect_name: str) -> Executable:
     """Built once per dialect: the request path only binds values (statement building and
     compiling cost more than the insert itself)."""
     return (
@@ -126,8 +130,9 @@ def _insert_once(dialect_name: str):  # type: ignore[no-untyped-def]
 _find_id = (
     select(deliveries.c.id)
     .where(deliveries.c.source == bindparam("source"))
-    .where((deliveries.c.delivery_id == bindparam("delivery_id"))
-           | (deliveries.c.body_digest == bindparam("body_digest")))
+    .where(
+        (deliveries.c.delivery_id == bindparam("delivery_id")) | (deliveries.c.body_digest == bindparam("body_digest"))
+    )
     .order_by(deliveries.c.id)
 )
 
@@ -202,8 +207,7 @@ _claim = (
 )
 
 
-def finish(engine: Engine, delivery_pk: int, status: str, outcome: str | None = None,
-           error: str | None = None) -> bool:
+def finish(engine: Engine, delivery_pk: int, status: str, outcome: str | None = None, error: str | None = None) -> bool:
     """Move a delivery out of ``received``. False when another run finished it first."""
     if status not in (DONE, IGNORED, FAILED):
         raise ValueError(f"not a final status: {status}")
@@ -229,14 +233,12 @@ def reopen(engine: Engine, delivery_pk: int) -> bool:
 
 def counts(engine: Engine) -> dict[str, int]:
     with engine.connect() as connection:
-        rows = connection.execute(
-            select(deliveries.c.status, func.count()).group_by(deliveries.c.status)
-        ).all()
+        rows = connection.execute(select(deliveries.c.status, func.count()).group_by(deliveries.c.status)).all()
     found = {status: count for status, count in rows}
     return {status: found.get(status, 0) for status in STATUSES}
 
 
-def _delivery(row: Mapping) -> Delivery:  # type: ignore[type-arg]
+def _delivery(row: Mapping) -> Delivery:
     values = {key: row[key] for key in Delivery.__dataclass_fields__ if key not in ("current_job",)}
     values["current_job"] = row["job_id"]
     for key in ("received_at", "updated_at", "retry_at"):
@@ -244,6 +246,10 @@ def _delivery(row: Mapping) -> Delivery:  # type: ignore[type-arg]
     return Delivery(**values)
 
 
+@overload
+def utc(moment: datetime) -> datetime: ...
+@overload
+def utc(moment: None) -> None: ...
 def utc(moment: datetime | None) -> datetime | None:
     """SQLite keeps no zone; we only ever write UTC."""
     return moment.replace(tzinfo=UTC) if moment is not None and moment.tzinfo is None else moment
@@ -279,22 +285,28 @@ def is_pruned(delivery: Delivery) -> bool:
     return delivery.body == PRUNED
 
 
-def drop_bodies(engine: Engine, statuses: Sequence[str], before: datetime, since: datetime | None = None,
-                batch: int = PRUNE_BATCH) -> int:
+def drop_bodies(
+    engine: Engine, statuses: Sequence[str], before: datetime, since: datetime | None = None, batch: int = PRUNE_BATCH
+) -> int:
     """Empty the bodies of deliveries in ``statuses`` last touched before ``before`` (and not
     before ``since``, when given: rows older than that were dropped by an earlier run). Their
     rows stay, for counts, outcomes and dedupe. ``batch`` rows per transaction, so that the
     store (SQLite's single writer above all) is never held for long."""
     total = 0
-    conditions = [deliveries.c.status.in_(statuses), deliveries.c.updated_at < before,
-                  func.length(deliveries.c.body) > 0]
+    conditions = [
+        deliveries.c.status.in_(statuses),
+        deliveries.c.updated_at < before,
+        func.length(deliveries.c.body) > 0,
+    ]
     if since is not None:
         conditions.append(deliveries.c.updated_at >= since)
     while True:
         with engine.connect() as connection:  # a read: no write lock while there is nothing to do
-            ids = connection.execute(
-                select(deliveries.c.id).where(*conditions).order_by(deliveries.c.id).limit(batch)
-            ).scalars().all()
+            ids = (
+                connection.execute(select(deliveries.c.id).where(*conditions).order_by(deliveries.c.id).limit(batch))
+                .scalars()
+                .all()
+            )
         if not ids:
             return total
         with begin_write(engine) as connection:

@@ -24,20 +24,30 @@ class Effect:
 def get(engine: Engine, item_ref: str, kind: str, key: str) -> Effect | None:
     with engine.connect() as connection:
         row = connection.execute(
-            select(effects.c.item_ref, effects.c.kind, effects.c.key, effects.c.comment_id, effects.c.digest)
-            .where(effects.c.item_ref == item_ref, effects.c.kind == kind, effects.c.key == key)
+            select(effects.c.item_ref, effects.c.kind, effects.c.key, effects.c.comment_id, effects.c.digest).where(
+                effects.c.item_ref == item_ref, effects.c.kind == kind, effects.c.key == key
+            )
         ).first()
     return None if row is None else Effect(*row)
 
 
 def put(engine: Engine, item_ref: str, kind: str, key: str, comment_id: str, digest: str) -> None:
     moment = now()
-    statement = insert(engine, effects).values(
-        item_ref=item_ref, kind=kind, key=key, comment_id=comment_id, digest=digest,
-        created_at=moment, updated_at=moment,
-    ).on_conflict_do_update(
-        index_elements=["item_ref", "kind", "key"],
-        set_={"comment_id": comment_id, "digest": digest, "updated_at": moment},
+    statement = (
+        insert(engine, effects)
+        .values(
+            item_ref=item_ref,
+            kind=kind,
+            key=key,
+            comment_id=comment_id,
+            digest=digest,
+            created_at=moment,
+            updated_at=moment,
+        )
+        .on_conflict_do_update(
+            index_elements=["item_ref", "kind", "key"],
+            set_={"comment_id": comment_id, "digest": digest, "updated_at": moment},
+        )
     )
     with begin_write(engine) as connection:
         connection.execute(statement)

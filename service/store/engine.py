@@ -9,7 +9,7 @@ import threading
 import weakref
 from collections.abc import Iterator
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 from sqlalchemy import Connection, Engine, Table, create_engine, event
 from sqlalchemy.dialects import postgresql, sqlite
@@ -59,8 +59,9 @@ def make_engine(database_url: str, pool_size: int = 5, pre_ping: bool = True) ->
         )
         event.listen(engine, "connect", _sqlite_pragmas)
     else:
-        engine = create_engine(url, pool_size=pool_size, max_overflow=max(10, pool_size), pool_pre_ping=pre_ping,
-                               pool_recycle=1800)
+        engine = create_engine(
+            url, pool_size=pool_size, max_overflow=max(10, pool_size), pool_pre_ping=pre_ping, pool_recycle=1800
+        )
     # a forked RQ work horse must not share the parent's sockets
     _engines.add(engine)
     return engine
@@ -74,15 +75,17 @@ def _check_sqlite_folder(database: str | None) -> None:
     path = Path(database)
     folder = path.parent if str(path.parent) else Path(".")
     if not folder.is_dir():
-        raise StoreUnavailable(f"DATABASE_URL: the folder {folder} does not exist: create it, or fix the path "
-                               f"(sqlite:///relative/path.db, sqlite:////absolute/path.db)")
+        raise StoreUnavailable(
+            f"DATABASE_URL: the folder {folder} does not exist: create it, or fix the path "
+            f"(sqlite:///relative/path.db, sqlite:////absolute/path.db)"
+        )
     if path.is_dir():
         raise StoreUnavailable(f"DATABASE_URL: {path} is a folder; name a file in it, e.g. {path / 'lessonloop.db'}")
     if not os.access(folder, os.W_OK):
         raise StoreUnavailable(f"DATABASE_URL: cannot write in {folder}: make it writable for this user")
 
 
-def _sqlite_pragmas(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")

@@ -80,13 +80,38 @@ def is_followup(engine: Engine, ref: str) -> bool:
         return connection.execute(select(followups.c.id).where(followups.c.ref == ref).limit(1)).first() is not None
 
 
-def add(engine: Engine, *, review_ref: str, item_key: str, text: str, origin: str, position: int,
-        due_on: date | None, ref: str | None = None, url: str = "", state: str = OPEN, reason: str = "") -> Followup:
+def add(
+    engine: Engine,
+    *,
+    review_ref: str,
+    item_key: str,
+    text: str,
+    origin: str,
+    position: int,
+    due_on: date | None,
+    ref: str | None = None,
+    url: str = "",
+    state: str = OPEN,
+    reason: str = "",
+) -> Followup:
     """Record a follow-up; the first record of (review, key) stays (a retry adds nothing)."""
-    statement = insert(engine, followups).values(
-        review_ref=review_ref, item_key=item_key, ref=ref, url=url, text=text, origin=origin, state=state,
-        reason=reason, position=position, due_on=due_on, created_at=now(),
-    ).on_conflict_do_nothing(index_elements=["review_ref", "item_key"])
+    statement = (
+        insert(engine, followups)
+        .values(
+            review_ref=review_ref,
+            item_key=item_key,
+            ref=ref,
+            url=url,
+            text=text,
+            origin=origin,
+            state=state,
+            reason=reason,
+            position=position,
+            due_on=due_on,
+            created_at=now(),
+        )
+        .on_conflict_do_nothing(index_elements=["review_ref", "item_key"])
+    )
     with begin_write(engine) as connection:
         connection.execute(statement)
     found = get(engine, review_ref, item_key)
@@ -96,15 +121,19 @@ def add(engine: Engine, *, review_ref: str, item_key: str, text: str, origin: st
 
 def get(engine: Engine, review_ref: str, item_key: str) -> Followup | None:
     with engine.connect() as connection:
-        row = connection.execute(select(*_COLUMNS).where(
-            followups.c.review_ref == review_ref, followups.c.item_key == item_key)).first()
+        row = connection.execute(
+            select(*_COLUMNS).where(followups.c.review_ref == review_ref, followups.c.item_key == item_key)
+        ).first()
     return None if row is None else _row(row)
 
 
 def change(engine: Engine, review_ref: str, item_key: str, **values: Any) -> None:
     with begin_write(engine) as connection:
-        connection.execute(update(followups).where(
-            followups.c.review_ref == review_ref, followups.c.item_key == item_key).values(**values))
+        connection.execute(
+            update(followups)
+            .where(followups.c.review_ref == review_ref, followups.c.item_key == item_key)
+            .values(**values)
+        )
 
 
 def set_state(engine: Engine, ref: str, state: str, reason: str = "") -> list[str]:
@@ -115,9 +144,11 @@ def set_state(engine: Engine, ref: str, state: str, reason: str = "") -> list[st
     with begin_write(engine) as connection:
         connection.execute(update(followups).where(followups.c.ref == ref).values(**values))
         if changed:
-            connection.execute(update(followups).where(
-                followups.c.ref == ref, followups.c.review_ref.in_(changed)).values(
-                state_at=moment, done_at=moment if state == DONE else None))
+            connection.execute(
+                update(followups)
+                .where(followups.c.ref == ref, followups.c.review_ref.in_(changed))
+                .values(state_at=moment, done_at=moment if state == DONE else None)
+            )
     return changed
 
 
@@ -169,20 +200,32 @@ def listing(engine: Engine) -> list[tuple[Followup, str]]:
 def to_refresh(engine: Engine, today: date) -> list[Followup]:
     """Open, listed, tracked follow-ups not read today: the daily refresh's work."""
     with engine.connect() as connection:
-        rows = connection.execute(select(*_COLUMNS).where(
-            followups.c.state == OPEN, followups.c.ref.is_not(None), followups.c.position != UNLISTED,
-            (followups.c.checked_on.is_(None)) | (followups.c.checked_on < today),
-        ).order_by(followups.c.id)).all()
+        rows = connection.execute(
+            select(*_COLUMNS)
+            .where(
+                followups.c.state == OPEN,
+                followups.c.ref.is_not(None),
+                followups.c.position != UNLISTED,
+                (followups.c.checked_on.is_(None)) | (followups.c.checked_on < today),
+            )
+            .order_by(followups.c.id)
+        ).all()
     return [f for f in (_row(r) for r in rows) if f.tracked]
 
 
 def overdue(engine: Engine, today: date) -> list[Followup]:
     """Open, listed, tracked follow-ups past their due date."""
     with engine.connect() as connection:
-        rows = connection.execute(select(*_COLUMNS).where(
-            followups.c.state == OPEN, followups.c.ref.is_not(None), followups.c.position != UNLISTED,
-            followups.c.due_on < today,
-        ).order_by(followups.c.id)).all()
+        rows = connection.execute(
+            select(*_COLUMNS)
+            .where(
+                followups.c.state == OPEN,
+                followups.c.ref.is_not(None),
+                followups.c.position != UNLISTED,
+                followups.c.due_on < today,
+            )
+            .order_by(followups.c.id)
+        ).all()
     return [f for f in (_row(r) for r in rows) if f.tracked]
 
 

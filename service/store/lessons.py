@@ -36,9 +36,20 @@ class Lesson:
     other_sections: dict[str, str] = field(default_factory=dict)
 
 
-def save(engine: Engine, *, review_ref: str, incident_ref: str, incident_title: str, incident_url: str,
-         priority: str, review_url: str, sections: Mapping[str, str], digest: str,
-         incident_closed_at: datetime | None, captured_at: datetime | None = None) -> bool:
+def save(
+    engine: Engine,
+    *,
+    review_ref: str,
+    incident_ref: str,
+    incident_title: str,
+    incident_url: str,
+    priority: str,
+    review_url: str,
+    sections: Mapping[str, str],
+    digest: str,
+    incident_closed_at: datetime | None,
+    captured_at: datetime | None = None,
+) -> bool:
     """Keep the lesson; True when it is new or its text changed. ``captured_at`` is now, except
     for a lesson imported from before lessonloop, which keeps the date it was written."""
     existing = get(engine, review_ref)
@@ -47,15 +58,27 @@ def save(engine: Engine, *, review_ref: str, incident_ref: str, incident_title: 
     moment = now()
     columns = {name: sections.get(name, "") for name in SECTION_COLUMNS}
     others = {key: value for key, value in sections.items() if key not in SECTION_COLUMNS}
-    values = dict(incident_ref=incident_ref, incident_title=incident_title, incident_url=incident_url,
-                  priority=priority, review_url=review_url, other_sections=others, digest=digest,
-                  incident_closed_at=incident_closed_at, updated_at=moment, **columns)
+    values = dict(
+        incident_ref=incident_ref,
+        incident_title=incident_title,
+        incident_url=incident_url,
+        priority=priority,
+        review_url=review_url,
+        other_sections=others,
+        digest=digest,
+        incident_closed_at=incident_closed_at,
+        updated_at=moment,
+        **columns,
+    )
     seconds = None
     if incident_closed_at is not None and moment >= incident_closed_at:
         seconds = int((moment - incident_closed_at).total_seconds())
-    statement = insert(engine, lessons).values(
-        review_ref=review_ref, captured_at=captured_at or moment, seconds_to_lesson=seconds, **values
-    ).on_conflict_do_update(index_elements=["review_ref"], set_=values).returning(lessons.c.id)  # first capture stays
+    statement = (
+        insert(engine, lessons)
+        .values(review_ref=review_ref, captured_at=captured_at or moment, seconds_to_lesson=seconds, **values)
+        .on_conflict_do_update(index_elements=["review_ref"], set_=values)
+        .returning(lessons.c.id)
+    )  # first capture stays
     with begin_write(engine) as connection:
         lesson_id = connection.execute(statement).scalar_one()
         fulltext.index_lesson(connection, lesson_id, values)
@@ -71,9 +94,11 @@ def get(engine: Engine, review_ref: str) -> Lesson | None:
 def find(engine: Engine, ref: str) -> Lesson | None:
     """A lesson by its review's or its incident's ref."""
     with engine.connect() as connection:
-        row = connection.execute(
-            select(lessons).where(or_(lessons.c.review_ref == ref, lessons.c.incident_ref == ref))
-        ).mappings().first()
+        row = (
+            connection.execute(select(lessons).where(or_(lessons.c.review_ref == ref, lessons.c.incident_ref == ref)))
+            .mappings()
+            .first()
+        )
     return None if row is None else _lesson(row)
 
 
@@ -84,8 +109,9 @@ def listing(engine: Engine, limit: int = 50) -> list[Lesson]:
         return [_lesson(row) for row in connection.execute(query).mappings()]
 
 
-def search(engine: Engine, query: str = "", filters: Filters | None = None, page: int = 1,
-           per_page: int = 25) -> tuple[list[Lesson], int | None]:
+def search(
+    engine: Engine, query: str = "", filters: Filters | None = None, page: int = 1, per_page: int = 25
+) -> tuple[list[Lesson], int | None]:
     """One page of the log (see :func:`service.store.search.search`) and the next page's number."""
     ids, following = fulltext.search(engine, query, filters, page, per_page)
     return by_ids(engine, ids), following
@@ -101,8 +127,9 @@ def by_ids(engine: Engine, ids: Sequence[int]) -> list[Lesson]:
     if not ids:
         return []
     with engine.connect() as connection:
-        rows = {row["id"]: row for row in connection.execute(select(lessons).where(lessons.c.id.in_(list(ids))))
-                .mappings()}
+        rows = {
+            row["id"]: row for row in connection.execute(select(lessons).where(lessons.c.id.in_(list(ids)))).mappings()
+        }
     return [_lesson(rows[lesson_id]) for lesson_id in ids if lesson_id in rows]
 
 
@@ -116,17 +143,31 @@ def incident_facts(engine: Engine, incident_ref: str) -> IncidentFacts:
     """The incident's service and labels, as recorded when it closed (empty when unknown)."""
     with engine.connect() as connection:
         service = connection.execute(select(incidents.c.service).where(incidents.c.ref == incident_ref)).scalar()
-        labels = connection.execute(select(incident_labels.c.label).where(
-            incident_labels.c.incident_ref == incident_ref).order_by(incident_labels.c.label)).scalars().all()
+        labels = (
+            connection.execute(
+                select(incident_labels.c.label)
+                .where(incident_labels.c.incident_ref == incident_ref)
+                .order_by(incident_labels.c.label)
+            )
+            .scalars()
+            .all()
+        )
     return IncidentFacts(service or "", tuple(labels))
 
 
-def _lesson(row: Mapping) -> Lesson:  # type: ignore[type-arg]
+def _lesson(row: Mapping) -> Lesson:
     return Lesson(
-        review_ref=row["review_ref"], incident_ref=row["incident_ref"], incident_title=row["incident_title"],
-        incident_url=row["incident_url"], priority=row["priority"], review_url=row["review_url"],
-        sections={name: row[name] for name in SECTION_COLUMNS}, digest=row["digest"],
-        incident_closed_at=utc(row["incident_closed_at"]), captured_at=utc(row["captured_at"]),  # type: ignore[arg-type]
-        updated_at=utc(row["updated_at"]), seconds_to_lesson=row["seconds_to_lesson"],  # type: ignore[arg-type]
+        review_ref=row["review_ref"],
+        incident_ref=row["incident_ref"],
+        incident_title=row["incident_title"],
+        incident_url=row["incident_url"],
+        priority=row["priority"],
+        review_url=row["review_url"],
+        sections={name: row[name] for name in SECTION_COLUMNS},
+        digest=row["digest"],
+        incident_closed_at=utc(row["incident_closed_at"]),
+        captured_at=utc(row["captured_at"]),
+        updated_at=utc(row["updated_at"]),
+        seconds_to_lesson=row["seconds_to_lesson"],
         other_sections=dict(row["other_sections"] or {}),
     )

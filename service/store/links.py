@@ -41,4 +41,3 @@ def linked_with_origin(engine: Engine, ref: ItemRef) -> dict[ItemRef, str]:
             .order_by(links.c.id)
         ).all()
     return {ItemRef.parse(b if a == text else a): origin for a, b, origin in rows}
-

@@ -30,10 +30,22 @@ class ReviewProgress:
 
 def load(engine: Engine, since: datetime) -> list[ReviewProgress]:
     query = (
-        select(reviews.c.incident_ref, reviews.c.ref, reviews.c.status, reviews.c.due_on, reviews.c.opened_at,
-               incidents.c.closed_at, lessons.c.incident_closed_at, lessons.c.captured_at, incidents.c.service)
-        .select_from(reviews.outerjoin(incidents, incidents.c.ref == reviews.c.incident_ref)
-                     .outerjoin(lessons, lessons.c.review_ref == reviews.c.ref))
+        select(
+            reviews.c.incident_ref,
+            reviews.c.ref,
+            reviews.c.status,
+            reviews.c.due_on,
+            reviews.c.opened_at,
+            incidents.c.closed_at,
+            lessons.c.incident_closed_at,
+            lessons.c.captured_at,
+            incidents.c.service,
+        )
+        .select_from(
+            reviews.outerjoin(incidents, incidents.c.ref == reviews.c.incident_ref).outerjoin(
+                lessons, lessons.c.review_ref == reviews.c.ref
+            )
+        )
         .where(reviews.c.opened_at >= since)
         .order_by(reviews.c.id)
     )
@@ -43,7 +55,9 @@ def load(engine: Engine, since: datetime) -> list[ReviewProgress]:
         rows = connection.execute(query).all()
         for incident_ref, label in connection.execute(
             select(incident_labels.c.incident_ref, incident_labels.c.label)
-            .where(incident_labels.c.incident_ref.in_(select(reviews.c.incident_ref).where(reviews.c.opened_at >= since)))
+            .where(
+                incident_labels.c.incident_ref.in_(select(reviews.c.incident_ref).where(reviews.c.opened_at >= since))
+            )
             .order_by(incident_labels.c.label)
         ):
             labels[incident_ref].append(label)
@@ -53,10 +67,15 @@ def load(engine: Engine, since: datetime) -> list[ReviewProgress]:
             shared[review_ref].append(item_ref)
     return [
         ReviewProgress(
-            incident_ref=incident_ref, review_ref=ref, status=status, due_on=due_on,
-            opened_at=utc(opened_at),  # type: ignore[arg-type]  # the column is NOT NULL
-            incident_closed_at=utc(lesson_closed_at or closed_at), lesson_captured_at=utc(captured_at),
-            shared_on=tuple(sorted(shared.get(ref, ()))), service=service or "",
+            incident_ref=incident_ref,
+            review_ref=ref,
+            status=status,
+            due_on=due_on,
+            opened_at=utc(opened_at),  # the column is NOT NULL
+            incident_closed_at=utc(lesson_closed_at or closed_at),
+            lesson_captured_at=utc(captured_at),
+            shared_on=tuple(sorted(shared.get(ref, ()))),
+            service=service or "",
             labels=tuple(labels.get(incident_ref, ())),
         )
         for incident_ref, ref, status, due_on, opened_at, closed_at, lesson_closed_at, captured_at, service in rows

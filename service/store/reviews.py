@@ -8,6 +8,7 @@ from datetime import date, datetime
 
 from sqlalchemy import Connection, Engine, delete, select, update
 from sqlalchemy import insert as insert_into
+from sqlalchemy.sql.elements import ColumnElement
 
 from service.events import Item, ItemRef
 from service.store.deliveries import now, utc
@@ -29,9 +30,18 @@ class IncidentRecord:
     closed_at: datetime | None
 
     def as_item(self) -> Item:
-        return Item(ref=ItemRef.parse(self.ref), title=self.title, url=self.url, body=self.body,
-                    priority=self.priority, urgency=self.urgency, service=self.service,
-                    assignees=tuple(self.responders), created_at=self.opened_at, closed_at=self.closed_at)
+        return Item(
+            ref=ItemRef.parse(self.ref),
+            title=self.title,
+            url=self.url,
+            body=self.body,
+            priority=self.priority,
+            urgency=self.urgency,
+            service=self.service,
+            assignees=tuple(self.responders),
+            created_at=self.opened_at,
+            closed_at=self.closed_at,
+        )
 
 
 @dataclass(frozen=True)
@@ -49,9 +59,17 @@ class ReviewRecord:
 
 def save_incident(engine: Engine, item: Item) -> None:
     """Record the incident's facts; a later close (reopened and closed again) updates them."""
-    values = dict(title=item.title, url=item.url, body=item.body, priority=item.priority,
-                  urgency=item.urgency, service=item.service, responders=list(item.assignees),
-                  opened_at=item.created_at, closed_at=item.closed_at)
+    values = dict(
+        title=item.title,
+        url=item.url,
+        body=item.body,
+        priority=item.priority,
+        urgency=item.urgency,
+        service=item.service,
+        responders=list(item.assignees),
+        opened_at=item.created_at,
+        closed_at=item.closed_at,
+    )
     statement = insert(engine, incidents).values(ref=str(item.ref), recorded_at=now(), **values)
     with begin_write(engine) as connection:
         connection.execute(statement.on_conflict_do_update(index_elements=["ref"], set_=values))
@@ -63,8 +81,9 @@ def save_labels(connection: Connection, incident_ref: str, labels: Sequence[str]
     connection.execute(delete(incident_labels).where(incident_labels.c.incident_ref == incident_ref))
     kept = sorted({label[:200] for label in labels if label})
     if kept:
-        connection.execute(insert_into(incident_labels), [{"incident_ref": incident_ref, "label": label}
-                                                          for label in kept])
+        connection.execute(
+            insert_into(incident_labels), [{"incident_ref": incident_ref, "label": label} for label in kept]
+        )
 
 
 def incident(engine: Engine, ref: ItemRef | str) -> IncidentRecord | None:
@@ -72,17 +91,29 @@ def incident(engine: Engine, ref: ItemRef | str) -> IncidentRecord | None:
         row = connection.execute(select(incidents).where(incidents.c.ref == str(ref))).mappings().first()
     if row is None:
         return None
-    return IncidentRecord(**{key: row[key] for key in IncidentRecord.__dataclass_fields__}
-                          | {"opened_at": utc(row["opened_at"]), "closed_at": utc(row["closed_at"])})
+    return IncidentRecord(
+        **{key: row[key] for key in IncidentRecord.__dataclass_fields__}
+        | {"opened_at": utc(row["opened_at"]), "closed_at": utc(row["closed_at"])}
+    )
 
 
-def save_review(engine: Engine, *, incident_ref: ItemRef, ref: ItemRef, url: str, template: str | None,
-                due_on: date | None) -> ReviewRecord:
+def save_review(
+    engine: Engine, *, incident_ref: ItemRef, ref: ItemRef, url: str, template: str | None, due_on: date | None
+) -> ReviewRecord:
     """Record the review of an incident; the first one recorded stays (one incident, one review)."""
-    statement = insert(engine, reviews).values(
-        incident_ref=str(incident_ref), ref=str(ref), url=url, template=template, status="open",
-        due_on=due_on, opened_at=now(),
-    ).on_conflict_do_nothing(index_elements=["incident_ref"])
+    statement = (
+        insert(engine, reviews)
+        .values(
+            incident_ref=str(incident_ref),
+            ref=str(ref),
+            url=url,
+            template=template,
+            status="open",
+            due_on=due_on,
+            opened_at=now(),
+        )
+        .on_conflict_do_nothing(index_elements=["incident_ref"])
+    )
     with begin_write(engine) as connection:
         connection.execute(statement)
     found = review_of(engine, incident_ref)
@@ -107,13 +138,19 @@ def set_status(engine: Engine, ref: ItemRef | str, status: str) -> None:
 def overdue(engine: Engine, today: date) -> list[ReviewRecord]:
     """Open reviews past their due date and not yet reminded today."""
     with engine.connect() as connection:
-        rows = connection.execute(
-            select(reviews).where(
-                reviews.c.status == "open",
-                reviews.c.due_on < today,
-                (reviews.c.reminded_on.is_(None)) | (reviews.c.reminded_on < today),
-            ).order_by(reviews.c.id)
-        ).mappings().all()
+        rows = (
+            connection.execute(
+                select(reviews)
+                .where(
+                    reviews.c.status == "open",
+                    reviews.c.due_on < today,
+                    (reviews.c.reminded_on.is_(None)) | (reviews.c.reminded_on < today),
+                )
+                .order_by(reviews.c.id)
+            )
+            .mappings()
+            .all()
+        )
     return [_review(row) for row in rows]
 
 
@@ -122,13 +159,13 @@ def mark_reminded(engine: Engine, ref: str, today: date) -> None:
         connection.execute(update(reviews).where(reviews.c.ref == ref).values(reminded_on=today))
 
 
-def _one(engine: Engine, condition) -> ReviewRecord | None:  # type: ignore[no-untyped-def]
+def _one(engine: Engine, condition: ColumnElement[bool]) -> ReviewRecord | None:
     with engine.connect() as connection:
         row = connection.execute(select(reviews).where(condition)).mappings().first()
     return None if row is None else _review(row)
 
 
-def _review(row: Mapping) -> ReviewRecord:  # type: ignore[type-arg]
+def _review(row: Mapping) -> ReviewRecord:
     values = {key: row[key] for key in ReviewRecord.__dataclass_fields__}
     values["opened_at"] = utc(values["opened_at"])
     values["closed_at"] = utc(values["closed_at"])

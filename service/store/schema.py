@@ -108,7 +108,8 @@ lessons = Table(
 
 # The full-text index of the lessons is not here: SQLAlchemy's metadata cannot describe an
 # FTS5 virtual table (SQLite, ``lessons_fts``) or generated tsvector columns (PostgreSQL,
-# ``lessons.search_vector`` with its GIN index, ``lessons.title_vector``). Migration 0004 makes them; ``SEARCH_INDEX_NAMES`` lets the test
+# ``lessons.search_vector`` with its GIN index, ``lessons.title_vector``). Migration 0004 makes
+# them; ``SEARCH_INDEX_NAMES`` lets the test
 # that compares this file with the migrations leave exactly those out.
 SEARCH_INDEX_NAMES = frozenset({"lessons_fts", "search_vector", "title_vector", "ix_lessons_search_vector"})
 
@@ -167,8 +168,12 @@ followups = Table(
     metadata,
     Column("id", Integer, primary_key=True),
     Column("review_ref", String(300), nullable=False, doc="the lesson it comes from"),
-    Column("item_key", String(300), nullable=False,
-           doc="stable within the lesson: the ref it links, else a key minted when first seen (the task's marker)"),
+    Column(
+        "item_key",
+        String(300),
+        nullable=False,
+        doc="stable within the lesson: the ref it links, else a key minted when first seen (the task's marker)",
+    ),
     Column("ref", String(300), doc="the task in its tracker; empty while not opened"),
     Column("url", Text, nullable=False),
     Column("text", Text, nullable=False, doc="the list item as written, in the review's markup (cut)"),

@@ -45,11 +45,57 @@ SECTION_COLUMNS = ("what_happened", "what_we_expected", "why_different", "what_w
 MAX_WORDS = 12
 """Words beyond this in one query are dropped: a pasted page must not become a huge query."""
 _WORD = re.compile(r"\w+", re.UNICODE)
-_STOP = frozenset({
-    "a", "an", "and", "are", "as", "at", "be", "but", "by", "for", "from", "had", "has", "have", "in", "into", "is",
-    "it", "its", "of", "on", "or", "our", "so", "that", "the", "their", "then", "there", "these", "this", "to", "was",
-    "we", "were", "what", "when", "where", "which", "while", "who", "will", "with", "would", "not", "no", "yes",
-})
+_STOP = frozenset(
+    {
+        "a",
+        "an",
+        "and",
+        "are",
+        "as",
+        "at",
+        "be",
+        "but",
+        "by",
+        "for",
+        "from",
+        "had",
+        "has",
+        "have",
+        "in",
+        "into",
+        "is",
+        "it",
+        "its",
+        "of",
+        "on",
+        "or",
+        "our",
+        "so",
+        "that",
+        "the",
+        "their",
+        "then",
+        "there",
+        "these",
+        "this",
+        "to",
+        "was",
+        "we",
+        "were",
+        "what",
+        "when",
+        "where",
+        "which",
+        "while",
+        "who",
+        "will",
+        "with",
+        "would",
+        "not",
+        "no",
+        "yes",
+    }
+)
 
 
 @dataclass(frozen=True)
@@ -73,8 +119,9 @@ def words(query: str, limit: int = MAX_WORDS) -> list[str]:
     return list(seen)[:limit]
 
 
-def search(engine: Engine, query: str, filters: Filters | None = None, page: int = 1,
-           per_page: int = 25) -> tuple[list[int], int | None]:
+def search(
+    engine: Engine, query: str, filters: Filters | None = None, page: int = 1, per_page: int = 25
+) -> tuple[list[int], int | None]:
     """The ids of one page of lessons, and the next page's number (``None`` on the last page).
 
     With a blank ``query``, every lesson that passes the filters, newest first; otherwise the
@@ -94,8 +141,9 @@ def search(engine: Engine, query: str, filters: Filters | None = None, page: int
 def similar(engine: Engine, free_text: str, limit: int = 3, exclude: Sequence[str] = ()) -> list[int]:
     """Ids of the lessons most like ``free_text`` (an incident's title and body): any of its
     most frequent words, best first. ``exclude`` names review refs to leave out."""
-    counts = Counter(word for word in _WORD.findall(free_text.lower()) if len(word) > 2 and word not in _STOP
-                     and not word.isdigit())
+    counts = Counter(
+        word for word in _WORD.findall(free_text.lower()) if len(word) > 2 and word not in _STOP and not word.isdigit()
+    )
     terms = [word for word, _ in counts.most_common(MAX_WORDS)]
     if not terms or limit < 1:
         return []
@@ -118,20 +166,27 @@ def _ranked(engine: Engine, terms: Sequence[str], *, all_words: bool) -> Select[
         vector: ColumnElement[Any] = literal_column("lessons.search_vector")
         in_title = literal_column("lessons.title_vector").bool_op("@@")(query)
         return (
-            select(lessons.c.id).where(vector.bool_op("@@")(query))
-            .order_by(in_title.desc(), func.ts_rank(vector, query).desc(), lessons.c.captured_at.desc(),
-                      lessons.c.id.desc())
+            select(lessons.c.id)
+            .where(vector.bool_op("@@")(query))
+            .order_by(
+                in_title.desc(), func.ts_rank(vector, query).desc(), lessons.c.captured_at.desc(), lessons.c.id.desc()
+            )
         )
     quoted = [f'"{term}"' for term in terms]  # \w+ only: never a quote inside
     match = " ".join(quoted) if all_words else " OR ".join(quoted)
-    hits = text(
-        "SELECT rowid AS id, bm25(lessons_fts, 10.0, 1.0) AS rank, "
-        "rowid IN (SELECT rowid FROM lessons_fts WHERE lessons_fts MATCH :title_match) AS in_title "
-        "FROM lessons_fts WHERE lessons_fts MATCH :match"
-    ).bindparams(match=match, title_match=f"{{title}} : ({match})").columns(
-        id=Integer, rank=Float, in_title=Integer).subquery("hits")
+    hits = (
+        text(
+            "SELECT rowid AS id, bm25(lessons_fts, 10.0, 1.0) AS rank, "
+            "rowid IN (SELECT rowid FROM lessons_fts WHERE lessons_fts MATCH :title_match) AS in_title "
+            "FROM lessons_fts WHERE lessons_fts MATCH :match"
+        )
+        .bindparams(match=match, title_match=f"{{title}} : ({match})")
+        .columns(id=Integer, rank=Float, in_title=Integer)
+        .subquery("hits")
+    )
     return (
-        select(lessons.c.id).join(hits, hits.c.id == lessons.c.id)
+        select(lessons.c.id)
+        .join(hits, hits.c.id == lessons.c.id)
         .order_by(hits.c.in_title.desc(), hits.c.rank, lessons.c.captured_at.desc(), lessons.c.id.desc())
     )
 
@@ -143,26 +198,36 @@ def _conditions(filters: Filters) -> list[ColumnElement[bool]]:
     if filters.tracker:
         found.append(lessons.c.review_ref.startswith(f"{filters.tracker}:", autoescape=True))
     if filters.service:
-        found.append(exists().where(and_(incidents.c.ref == lessons.c.incident_ref,
-                                         incidents.c.service == filters.service)))
+        found.append(
+            exists().where(and_(incidents.c.ref == lessons.c.incident_ref, incidents.c.service == filters.service))
+        )
     if filters.label:
-        found.append(exists().where(and_(incident_labels.c.incident_ref == lessons.c.incident_ref,
-                                         incident_labels.c.label == filters.label)))
+        found.append(
+            exists().where(
+                and_(incident_labels.c.incident_ref == lessons.c.incident_ref, incident_labels.c.label == filters.label)
+            )
+        )
     if filters.date_from:
         found.append(lessons.c.captured_at >= datetime.combine(filters.date_from, time.min, tzinfo=UTC))
     if filters.date_to:
-        found.append(lessons.c.captured_at < datetime.combine(filters.date_to + timedelta(days=1), time.min,
-                                                              tzinfo=UTC))
+        found.append(
+            lessons.c.captured_at < datetime.combine(filters.date_to + timedelta(days=1), time.min, tzinfo=UTC)
+        )
     return found
 
 
 # --- keeping the SQLite index in step ------------------------------------------------------------
 
+
 def sqlite_document(row: Mapping[str, Any]) -> tuple[str, str]:
     """What the FTS5 table holds for one lesson row: its title, and every section's text."""
     others = row.get("other_sections") or {}
-    body = "\n\n".join([*(str(row.get(name) or "") for name in SECTION_COLUMNS),
-                        *(f"{key}\n{value}" for key, value in dict(others).items())])
+    body = "\n\n".join(
+        [
+            *(str(row.get(name) or "") for name in SECTION_COLUMNS),
+            *(f"{key}\n{value}" for key, value in dict(others).items()),
+        ]
+    )
     return str(row.get("incident_title") or ""), body
 
 
@@ -174,5 +239,7 @@ def index_lesson(connection: Connection, lesson_id: int, row: Mapping[str, Any])
         return
     title, body = sqlite_document(row)
     connection.execute(text("DELETE FROM lessons_fts WHERE rowid = :id"), {"id": lesson_id})
-    connection.execute(text("INSERT INTO lessons_fts (rowid, title, body) VALUES (:id, :title, :body)"),
-                       {"id": lesson_id, "title": title, "body": body})
+    connection.execute(
+        text("INSERT INTO lessons_fts (rowid, title, body) VALUES (:id, :title, :body)"),
+        {"id": lesson_id, "title": title, "body": body},
+    )

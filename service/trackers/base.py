@@ -183,8 +183,11 @@ def followup_marker(review: ItemRef | str, key: str) -> Marker:
 
 
 def marker_matches(found: Marker | None, wanted: Marker) -> bool:
-    return found is not None and found.kind == wanted.kind and all(
-        found.get(name) == value for name, value in wanted.attrs.items())
+    return (
+        found is not None
+        and found.kind == wanted.kind
+        and all(found.get(name) == value for name, value in wanted.attrs.items())
+    )
 
 
 def link_marker(target: ItemRef) -> Marker:

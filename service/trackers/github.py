@@ -14,11 +14,11 @@ import requests
 from redis import Redis
 
 from config.settings import GitHubSettings
-from service.timestamps import parse_timestamp
 from service.events import Item, ItemRef, Source, UnreadableBody
 from service.history import History, HistoryEntry
-from service.sources.github import item_from_issue
 from service.markers import Marker, MarkerKeys, Markup, attach, container_of
+from service.sources.github import item_from_issue
+from service.timestamps import parse_timestamp
 from service.trackers.base import (
     Capabilities,
     Comment,
@@ -55,14 +55,22 @@ def _github_message(data: Any) -> str:
     return f"{message}: {'; '.join(details)}" if details else message
 
 
-
-
 _TIMELINE_WORDS = {
-    "labeled": "labelled", "unlabeled": "unlabelled", "assigned": "assigned to", "unassigned": "unassigned",
-    "commented": "commented", "closed": "closed", "reopened": "reopened", "renamed": "renamed",
-    "cross-referenced": "referenced from another issue", "referenced": "referenced in a commit",
-    "milestoned": "added to a milestone", "demilestoned": "removed from a milestone",
-    "locked": "locked", "unlocked": "unlocked", "transferred": "transferred",
+    "labeled": "labelled",
+    "unlabeled": "unlabelled",
+    "assigned": "assigned to",
+    "unassigned": "unassigned",
+    "commented": "commented",
+    "closed": "closed",
+    "reopened": "reopened",
+    "renamed": "renamed",
+    "cross-referenced": "referenced from another issue",
+    "referenced": "referenced in a commit",
+    "milestoned": "added to a milestone",
+    "demilestoned": "removed from a milestone",
+    "locked": "locked",
+    "unlocked": "unlocked",
+    "transferred": "transferred",
 }
 _TIMELINE_NOISE = {"mentioned", "subscribed", "unsubscribed", "committed", "head_ref_deleted", "head_ref_restored"}
 
@@ -86,8 +94,11 @@ def history_from_timeline(events: list[dict[str, Any]]) -> list[HistoryEntry]:
             responder = person if kind == "assigned" else ""
         elif kind == "commented":
             person = responder = _login(event.get("user")) or actor
-        entries.append(HistoryEntry(at, what, who=actor, person=person, responder=responder,
-                                    kind="assign" if kind == "assigned" else kind))
+        entries.append(
+            HistoryEntry(
+                at, what, who=actor, person=person, responder=responder, kind="assign" if kind == "assigned" else kind
+            )
+        )
     return entries
 
 
@@ -144,13 +155,21 @@ class GitHubClient:
         self._identity: Identity | None = None
 
     @classmethod
-    def from_settings(cls, settings: GitHubSettings, keys: MarkerKeys, retry: RetryPolicy = RetryPolicy(),
-                      redis: Redis | None = None) -> GitHubClient:
+    def from_settings(
+        cls, settings: GitHubSettings, keys: MarkerKeys, retry: RetryPolicy = RetryPolicy(), redis: Redis | None = None
+    ) -> GitHubClient:
         if settings.app_id is not None and settings.app_private_key is not None:
             if redis is None:
                 raise ValueError("a GitHub App needs Redis to share its installation tokens")
-            app = AppTokens(settings.app_id, settings.app_private_key.get_secret_value(), settings.api_url, redis,
-                            message_of, settings.app_installation_id, retry)
+            app = AppTokens(
+                settings.app_id,
+                settings.app_private_key.get_secret_value(),
+                settings.api_url,
+                redis,
+                message_of,
+                settings.app_installation_id,
+                retry,
+            )
             return cls(None, settings.api_url, retry, keys=keys, app=app)
         if settings.token is None:
             raise ValueError("LESSONLOOP_GITHUB_TOKEN is not set")
@@ -168,8 +187,9 @@ class GitHubClient:
                 self._identity = Identity("github", f"{slug}[bot]", str(data.get("name") or slug), kind="app")
             else:
                 data = self.api.json("whoami", "GET", "/user")
-                self._identity = Identity("github", data["login"], data.get("name") or data["login"],
-                                          data.get("email") or "")
+                self._identity = Identity(
+                    "github", data["login"], data.get("name") or data["login"], data.get("email") or ""
+                )
         return self._identity
 
     def get_item(self, ref: ItemRef) -> Item:
@@ -191,7 +211,8 @@ class GitHubClient:
         omitted = 0
         if last is not None and last > 1:
             events += _list_of_objects(
-                self.api.request("history", "GET", path, params={"per_page": PAGE_SIZE, "page": last}))
+                self.api.request("history", "GET", path, params={"per_page": PAGE_SIZE, "page": last})
+            )
             omitted = (last - 2) * PAGE_SIZE
         return History(tuple(history_from_timeline(events)), omitted=omitted)
 
@@ -202,8 +223,14 @@ class GitHubClient:
         found: list[Item] = []
         page = 1
         while True:
-            params: dict[str, str | int] = {"labels": label, "state": "all", "sort": "created", "direction": "asc",
-                                            "per_page": PAGE_SIZE, "page": page}
+            params: dict[str, str | int] = {
+                "labels": label,
+                "state": "all",
+                "sort": "created",
+                "direction": "asc",
+                "per_page": PAGE_SIZE,
+                "page": page,
+            }
             if since is not None:
                 params["since"] = since.isoformat().replace("+00:00", "Z")
             batch = self.api.json("labelled", "GET", f"/repos/{owner}/{repo}/issues", params=params)
@@ -228,15 +255,20 @@ class GitHubClient:
             body = f"{body.rstrip()}\n\nIncident: {draft.incident_url}"
         payload: dict[str, Any] = {
             "title": draft.title,
-            "body": attach(body, self.keys.seal(review_marker(draft.incident), container_of("github", f"{owner}/{repo}")),
-                           "markdown"),
+            "body": attach(
+                body,
+                self.keys.seal(review_marker(draft.incident), container_of("github", f"{owner}/{repo}")),
+                "markdown",
+            ),
         }
         if draft.labels:
             payload["labels"] = list(draft.labels)
         if draft.assignee:
             payload["assignees"] = [draft.assignee]
         data = self.api.json("open_review", "POST", f"/repos/{owner}/{repo}/issues", json=payload)
-        return Review(ItemRef.github(f"{owner}/{repo}", data["number"]), data["html_url"], draft.incident, data["title"])
+        return Review(
+            ItemRef.github(f"{owner}/{repo}", data["number"]), data["html_url"], draft.incident, data["title"]
+        )
 
     def find_review(self, container: str, incident: ItemRef, since: datetime | None = None) -> Review | None:
         """Issues we created in the repository, newest first, until one carries our verified marker.
@@ -251,8 +283,12 @@ class GitHubClient:
         page = 1
         while True:
             params: dict[str, str | int] = {
-                "creator": me, "state": "all", "sort": "created", "direction": "desc",
-                "per_page": PAGE_SIZE, "page": page,
+                "creator": me,
+                "state": "all",
+                "sort": "created",
+                "direction": "desc",
+                "per_page": PAGE_SIZE,
+                "page": page,
             }
             if since is not None:
                 params["since"] = since.isoformat().replace("+00:00", "Z")
@@ -294,8 +330,12 @@ class GitHubClient:
         page = 1
         while True:
             params: dict[str, str | int] = {
-                "creator": me, "state": "all", "sort": "created", "direction": "desc",
-                "per_page": PAGE_SIZE, "page": page,
+                "creator": me,
+                "state": "all",
+                "sort": "created",
+                "direction": "desc",
+                "per_page": PAGE_SIZE,
+                "page": page,
             }
             if since is not None:
                 params["since"] = since.isoformat().replace("+00:00", "Z")
@@ -303,7 +343,9 @@ class GitHubClient:
             for issue in issues:
                 if "pull_request" in issue or (issue.get("user") or {}).get("login") != me:
                     continue
-                if any(marker_matches(found, marker) for found in self.keys.find(issue.get("body"), where, marker.kind)):
+                if any(
+                    marker_matches(found, marker) for found in self.keys.find(issue.get("body"), where, marker.kind)
+                ):
                     return Task(ItemRef.github(f"{owner}/{repo}", issue["number"]), issue["html_url"], issue["title"])
             if len(issues) < PAGE_SIZE:
                 return None
@@ -322,7 +364,9 @@ class GitHubClient:
     def add_comment(self, item: ItemRef, text: str, marker: Marker) -> Comment:
         owner, repo, number = self._parts(item, "add_comment")
         data = self.api.json(
-            "add_comment", "POST", f"/repos/{owner}/{repo}/issues/{number}/comments",
+            "add_comment",
+            "POST",
+            f"/repos/{owner}/{repo}/issues/{number}/comments",
             json={"body": attach(text, self.keys.seal(marker, str(item)), "markdown")},
         )
         return self._comment(item, data)
@@ -332,7 +376,9 @@ class GitHubClient:
         if not comment_id.isdigit():
             raise PermanentTrackerError("github", "edit_comment", f"not a GitHub comment id: {comment_id!r}", 0)
         data = self.api.json(
-            "edit_comment", "PATCH", f"/repos/{owner}/{repo}/issues/comments/{int(comment_id)}",
+            "edit_comment",
+            "PATCH",
+            f"/repos/{owner}/{repo}/issues/comments/{int(comment_id)}",
             json={"body": attach(text, self.keys.seal(marker, str(item)), "markdown")},
         )
         return self._comment(item, data)
@@ -343,7 +389,9 @@ class GitHubClient:
         page = 1
         while True:
             batch = self.api.json(
-                "comments", "GET", f"/repos/{owner}/{repo}/issues/{number}/comments",
+                "comments",
+                "GET",
+                f"/repos/{owner}/{repo}/issues/{number}/comments",
                 params={"per_page": PAGE_SIZE, "page": page},
             )
             found.extend(self._comment(item, c) for c in batch)

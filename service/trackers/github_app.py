@@ -39,16 +39,25 @@ _REPO_PATH = re.compile(r"^/repos/(?P<owner>[^/]+)/(?P<repo>[^/]+)(?:/|$)")
 class AppTokens:
     """The App's credentials and the installation tokens made from them."""
 
-    def __init__(self, app_id: int, private_key: str, api_url: str, redis: Redis, message_of: MessageOf,
-                 installation_id: int | None = None, retry: RetryPolicy = RetryPolicy(),
-                 timeout: float | tuple[float, float] = DEFAULT_TIMEOUT) -> None:
+    def __init__(
+        self,
+        app_id: int,
+        private_key: str,
+        api_url: str,
+        redis: Redis,
+        message_of: MessageOf,
+        installation_id: int | None = None,
+        retry: RetryPolicy = RetryPolicy(),
+        timeout: float | tuple[float, float] = DEFAULT_TIMEOUT,
+    ) -> None:
         self.app_id = app_id
         self._key = private_key
         self.redis = redis
         self.installation_id = installation_id
         session = requests.Session()
-        session.headers.update({"Accept": "application/vnd.github+json", "User-Agent": "lessonloop",
-                                "X-GitHub-Api-Version": "2022-11-28"})
+        session.headers.update(
+            {"Accept": "application/vnd.github+json", "User-Agent": "lessonloop", "X-GitHub-Api-Version": "2022-11-28"}
+        )
         self.api = HttpApi("github", api_url, session, message_of, retry, timeout)
         self._app: dict[str, Any] | None = None
         self._prefix = f"lessonloop:github-app:{app_id}"
@@ -96,8 +105,12 @@ class AppTokens:
             return self.installation_id
         match = _REPO_PATH.match(path)
         if match is None:
-            raise PermanentTrackerError("github", "installation", f"no repository in {path} to find the App's "
-                                        "installation by: set LESSONLOOP_GITHUB_APP_INSTALLATION_ID", 0)
+            raise PermanentTrackerError(
+                "github",
+                "installation",
+                f"no repository in {path} to find the App's installation by: set LESSONLOOP_GITHUB_APP_INSTALLATION_ID",
+                0,
+            )
         return self.installation_of(f"{match['owner']}/{match['repo']}")
 
     def installation_of(self, repository: str) -> int:
@@ -106,12 +119,17 @@ class AppTokens:
         if cached:
             return int(cached)
         try:
-            data = self.api.json("installation", "GET", f"/repos/{repository}/installation",
-                                 headers={"Authorization": f"Bearer {self.app_jwt()}"})
+            data = self.api.json(
+                "installation",
+                "GET",
+                f"/repos/{repository}/installation",
+                headers={"Authorization": f"Bearer {self.app_jwt()}"},
+            )
         except PermanentTrackerError as error:
             if error.status == 404:
-                raise PermanentTrackerError("github", "installation",
-                                            f"the GitHub App is not installed on {repository}", 404) from None
+                raise PermanentTrackerError(
+                    "github", "installation", f"the GitHub App is not installed on {repository}", 404
+                ) from None
             raise
         installation = int(data["id"])
         self.redis.set(key, installation, ex=INSTALLATION_CACHE_SECONDS)
@@ -128,8 +146,12 @@ class AppTokens:
             fresh = self._cached(installation)  # another worker may have renewed it meanwhile
             if fresh is not None:
                 return fresh
-            data = self.api.json("access token", "POST", f"/app/installations/{installation}/access_tokens",
-                                 headers={"Authorization": f"Bearer {self.app_jwt()}"})
+            data = self.api.json(
+                "access token",
+                "POST",
+                f"/app/installations/{installation}/access_tokens",
+                headers={"Authorization": f"Bearer {self.app_jwt()}"},
+            )
             token = str(data["token"])
             expires = datetime.fromisoformat(str(data["expires_at"]).replace("Z", "+00:00")).timestamp()
             ttl = max(1, int(expires - time.time() - RENEW_BEFORE_SECONDS))
@@ -153,9 +175,13 @@ class AppTokens:
         found: list[str] = []
         page = 1
         while True:
-            data = self.api.json("repositories", "GET", "/installation/repositories",
-                                 params={"per_page": 100, "page": page},
-                                 headers={"Authorization": f"token {self.token(installation)}"})
+            data = self.api.json(
+                "repositories",
+                "GET",
+                "/installation/repositories",
+                params={"per_page": 100, "page": page},
+                headers={"Authorization": f"token {self.token(installation)}"},
+            )
             batch = [str(repo.get("full_name")) for repo in (data or {}).get("repositories") or []]
             found += batch
             if len(batch) < 100:

@@ -45,11 +45,7 @@ def response_message(response: requests.Response, from_json: Callable[[Any], str
 def is_rate_limit(response: requests.Response, message: str) -> bool:
     """A 403 that is really a rate limit (GitHub's primary and secondary limits)."""
     headers = response.headers
-    return (
-        headers.get("x-ratelimit-remaining") == "0"
-        or "retry-after" in headers
-        or "rate limit" in message.lower()
-    )
+    return headers.get("x-ratelimit-remaining") == "0" or "retry-after" in headers or "rate limit" in message.lower()
 
 
 def rate_limited(response: requests.Response, message: str) -> bool:
@@ -90,8 +86,9 @@ def error_from_exception(tracker: str, operation: str, error: Exception, url: st
     where = where_of(url or getattr(getattr(error, "request", None), "url", None) or "")
     if isinstance(error, (requests.Timeout, requests.ConnectionError)):
         kind = "timed out" if isinstance(error, requests.Timeout) else "connection failed"
-        return TransientTrackerError(tracker, operation, f"{kind}: {type(error).__name__}{where}", None, None,
-                                     not not_sent)
+        return TransientTrackerError(
+            tracker, operation, f"{kind}: {type(error).__name__}{where}", None, None, not not_sent
+        )
     return PermanentTrackerError(tracker, operation, f"request failed: {type(error).__name__}{where}", 0)
 
 
@@ -176,8 +173,15 @@ class HttpApi:
             reservation = None if self.limiter is None else self.limiter.acquire(method)
             try:
                 response = counters.counted_request(
-                    self.tracker, self.session.request, method, url, params=params, json=json, headers=sent,
-                    timeout=self.timeout)
+                    self.tracker,
+                    self.session.request,
+                    method,
+                    url,
+                    params=params,
+                    json=json,
+                    headers=sent,
+                    timeout=self.timeout,
+                )
             except (requests.RequestException, ValueError) as error:
                 raise error_from_exception(self.tracker, operation, error, url) from None
             finally:

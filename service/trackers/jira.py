@@ -29,9 +29,9 @@ from service import counters
 from service.events import Item, ItemRef, Source, UnreadableBody
 from service.history import History, HistoryEntry
 from service.jira_fields import description_text
-from service.sources.jira import item_from_issue
-from service.markers import Marker, MarkerKeys, Markup, attach, container_of
 from service.lesson.stub import link as wiki_link
+from service.markers import Marker, MarkerKeys, Markup, attach, container_of
+from service.sources.jira import item_from_issue
 from service.timestamps import parse_timestamp
 from service.trackers.base import (
     REVIEW_PROPERTY_KEY,
@@ -61,16 +61,16 @@ from service.trackers.retry import RetryPolicy, call_with_retry
 Deployment = Literal["cloud", "datacenter"]
 REVIEW_LABEL = "lessonloop"
 PAGE_SIZE = 100
-ITEM_FIELDS = ("summary,description,status,resolution,labels,assignee,creator,reporter,issuetype,priority,project,"
-               "components,created,resolutiondate,statuscategorychangedate")
+ITEM_FIELDS = (
+    "summary,description,status,resolution,labels,assignee,creator,reporter,issuetype,priority,project,"
+    "components,created,resolutiondate,statuscategorychangedate"
+)
 
 
 def _jira_message(data: Any) -> str:
     messages = [str(m) for m in data.get("errorMessages") or ()]
     messages += [f"{field}: {text}" for field, text in sorted((data.get("errors") or {}).items())]
     return "; ".join(messages)
-
-
 
 
 _CHANGELOG_FIELDS = {"status", "assignee", "priority", "resolution"}
@@ -84,7 +84,7 @@ def history_from_changelog(issue: dict[str, Any]) -> list[HistoryEntry]:
         if not isinstance(history, dict):
             continue
         at = parse_timestamp(history.get("created"))
-        author = history.get("author") if isinstance(history.get("author"), dict) else {}
+        author: dict[str, Any] = history["author"] if isinstance(history.get("author"), dict) else {}
         if at is None:
             continue
         for item in history.get("items") or []:
@@ -93,22 +93,38 @@ def history_from_changelog(issue: dict[str, Any]) -> list[HistoryEntry]:
             field = str(item["field"]).lower()
             before, after = str(item.get("fromString") or ""), str(item.get("toString") or "")
             if field == "assignee":
-                entries.append(HistoryEntry(at, f"assigned to {after}" if after else "unassigned",
-                                            who=str(author.get("displayName") or ""), person=str(item.get("to") or ""),
-                                            responder=after, kind="assign"))
+                entries.append(
+                    HistoryEntry(
+                        at,
+                        f"assigned to {after}" if after else "unassigned",
+                        who=str(author.get("displayName") or ""),
+                        person=str(item.get("to") or ""),
+                        responder=after,
+                        kind="assign",
+                    )
+                )
             else:
                 change = f"{before} → {after}" if before else after
-                entries.append(HistoryEntry(at, f"{field}: {change}", who=str(author.get("displayName") or ""),
-                                            kind=field))
+                entries.append(
+                    HistoryEntry(at, f"{field}: {change}", who=str(author.get("displayName") or ""), kind=field)
+                )
     comments = (((issue.get("fields") or {}).get("comment")) or {}).get("comments") or []
     for comment in comments if isinstance(comments, list) else []:
         at = parse_timestamp(comment.get("created")) if isinstance(comment, dict) else None
         if at is None:
             continue
-        author = comment.get("author") if isinstance(comment.get("author"), dict) else {}
+        author = comment["author"] if isinstance(comment.get("author"), dict) else {}
         name = str(author.get("displayName") or "")
-        entries.append(HistoryEntry(at, "commented", who=name, responder=name,
-                                    person=str(author.get("accountId") or author.get("name") or ""), kind="comment"))
+        entries.append(
+            HistoryEntry(
+                at,
+                "commented",
+                who=name,
+                responder=name,
+                person=str(author.get("accountId") or author.get("name") or ""),
+                kind="comment",
+            )
+        )
     return entries
 
 
@@ -164,8 +180,9 @@ class JiraClient:
             assert settings.pat is not None
             return cls(settings.url, pat=settings.pat.get_secret_value(), retry=retry, keys=keys)
         assert settings.api_token is not None
-        return cls(settings.url, email=settings.email, api_token=settings.api_token.get_secret_value(), retry=retry,
-                   keys=keys)
+        return cls(
+            settings.url, email=settings.email, api_token=settings.api_token.get_secret_value(), retry=retry, keys=keys
+        )
 
     # --- transport ----------------------------------------------------------------------------
 
@@ -185,8 +202,9 @@ class JiraClient:
         def once() -> Any:
             reservation = None if self.limiter is None else self.limiter.acquire(method)
             try:
-                response = counters.counted_request("jira", self._jira._session.request, method, url,
-                                                    params=params, data=data)
+                response = counters.counted_request(
+                    "jira", self._jira._session.request, method, url, params=params, data=data
+                )
             except JIRAError as error:
                 response = error.response
                 if response is None:  # str(error) lists the request's headers: name the host and path only
@@ -268,9 +286,11 @@ class JiraClient:
             "project": {"key": draft.container},
             "summary": draft.title,
             "issuetype": {"name": draft.issue_type},
-            "description": attach(self._with_reference(draft),
-                                  self.keys.seal(review_marker(draft.incident), container_of("jira", draft.container)),
-                                  "jira"),
+            "description": attach(
+                self._with_reference(draft),
+                self.keys.seal(review_marker(draft.incident), container_of("jira", draft.container)),
+                "jira",
+            ),
             "labels": sorted({*draft.labels, REVIEW_LABEL}),
         }
         if draft.due is not None:
@@ -279,9 +299,7 @@ class JiraClient:
             fields["assignee"] = self._user(draft.assignee)
         payload: dict[str, Any] = {
             "fields": fields,
-            "properties": [
-                {"key": REVIEW_PROPERTY_KEY, "value": {"kind": "review", "incident": str(draft.incident)}}
-            ],
+            "properties": [{"key": REVIEW_PROPERTY_KEY, "value": {"kind": "review", "incident": str(draft.incident)}}],
         }
         if draft.incident.source == "jira":
             payload["update"] = {
@@ -315,7 +333,9 @@ class JiraClient:
                 continue
             marker = self.keys.find_kind(description_text(fields.get("description")), where, "review")
             if marker is not None and marker.get("incident") == wanted:
-                return Review(ItemRef("jira", issue["key"]), self.browse_url(issue["key"]), incident, fields.get("summary", ""))
+                return Review(
+                    ItemRef("jira", issue["key"]), self.browse_url(issue["key"]), incident, fields.get("summary", "")
+                )
         return None
 
     # --- tasks (follow-ups) ---------------------------------------------------------------------
@@ -330,16 +350,18 @@ class JiraClient:
             "project": {"key": draft.container},
             "summary": draft.title,
             "issuetype": {"name": draft.issue_type},
-            "description": attach(draft.body, self.keys.seal(draft.marker, container_of("jira", draft.container)),
-                                  "jira"),
+            "description": attach(
+                draft.body, self.keys.seal(draft.marker, container_of("jira", draft.container)), "jira"
+            ),
             "labels": sorted({*(label.replace(" ", "-") for label in draft.labels), REVIEW_LABEL}),
         }
         if draft.due is not None:
             fields["duedate"] = draft.due.isoformat()
         payload: dict[str, Any] = {"fields": fields}
         if draft.related is not None and draft.related.source == "jira":
-            payload["update"] = {"issuelinks": [
-                {"add": {"type": {"name": "Relates"}, "outwardIssue": {"key": draft.related.key}}}]}
+            payload["update"] = {
+                "issuelinks": [{"add": {"type": {"name": "Relates"}, "outwardIssue": {"key": draft.related.key}}}]
+            }
         data = self._call("open_task", "POST", "issue", payload=payload)
         ref = ItemRef("jira", data["key"])
         if draft.related is not None and draft.related.source != "jira" and draft.related_url:
@@ -369,7 +391,10 @@ class JiraClient:
         """Cloud: ``/search/jql`` (token paging; Cloud retired ``/search``). Data Center: ``/search``."""
         found: list[dict[str, Any]] = []
         params: dict[str, str | int] = {
-            "jql": jql, "fields": fields, "properties": REVIEW_PROPERTY_KEY, "maxResults": PAGE_SIZE,
+            "jql": jql,
+            "fields": fields,
+            "properties": REVIEW_PROPERTY_KEY,
+            "maxResults": PAGE_SIZE,
         }
         if self.deployment == "cloud":
             while True:
@@ -394,7 +419,9 @@ class JiraClient:
         key = self._key(item, "link")
         if target.source == "jira":
             self._call(
-                "link", "POST", "issueLink",
+                "link",
+                "POST",
+                "issueLink",
                 payload={"type": {"name": "Relates"}, "inwardIssue": {"key": key}, "outwardIssue": {"key": target.key}},
             )
             return
@@ -402,7 +429,9 @@ class JiraClient:
 
     def _remote_link(self, key: str, target: ItemRef, url: str, title: str, operation: str) -> None:
         self._call(
-            operation, "POST", f"issue/{key}/remotelink",
+            operation,
+            "POST",
+            f"issue/{key}/remotelink",
             payload={
                 "globalId": f"lessonloop:{target}",
                 "application": {"type": "lessonloop", "name": "lessonloop"},
@@ -415,14 +444,20 @@ class JiraClient:
 
     def add_comment(self, item: ItemRef, text: str, marker: Marker) -> Comment:
         key = self._key(item, "add_comment")
-        data = self._call("add_comment", "POST", f"issue/{key}/comment",
-                          payload={"body": attach(text, self.keys.seal(marker, str(item)), "jira")})
+        data = self._call(
+            "add_comment",
+            "POST",
+            f"issue/{key}/comment",
+            payload={"body": attach(text, self.keys.seal(marker, str(item)), "jira")},
+        )
         return self._comment(key, data)
 
     def edit_comment(self, item: ItemRef, comment_id: str, text: str, marker: Marker) -> Comment:
         key = self._key(item, "edit_comment")
         data = self._call(
-            "edit_comment", "PUT", f"issue/{key}/comment/{comment_id}",
+            "edit_comment",
+            "PUT",
+            f"issue/{key}/comment/{comment_id}",
             payload={"body": attach(text, self.keys.seal(marker, str(item)), "jira")},
         )
         return self._comment(key, data)

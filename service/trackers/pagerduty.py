@@ -16,10 +16,10 @@ from typing import Any
 import requests
 
 from config.settings import PagerDutySettings
-from service.timestamps import parse_timestamp
 from service.events import Item, ItemRef, Source
 from service.history import History, HistoryEntry
 from service.markers import Marker, MarkerKeys, Markup, attach
+from service.timestamps import parse_timestamp
 from service.trackers.base import Capabilities, Comment, Identity, Review, ReviewDraft, Task, TaskDraft, link_marker
 from service.trackers.errors import PermanentTrackerError, UnsupportedOperation
 from service.trackers.http import DEFAULT_TIMEOUT, HttpApi, response_message
@@ -35,15 +35,21 @@ def _pagerduty_message(data: Any) -> str:
     return f"{message}: {'; '.join(details)}" if details else message
 
 
-
-
 LOG_PAGE = 100
 
 _LOG_WORDS = {
-    "trigger": "triggered", "acknowledge": "acknowledged", "unacknowledge": "unacknowledged",
-    "assign": "assigned", "escalate": "escalated", "annotate": "note added", "resolve": "resolved",
-    "snooze": "snoozed", "urgency_change": "urgency changed", "priority_change": "priority changed",
-    "reach_trigger_limit": "reached its trigger limit", "exhaust_escalation_path": "exhausted its escalation path",
+    "trigger": "triggered",
+    "acknowledge": "acknowledged",
+    "unacknowledge": "unacknowledged",
+    "assign": "assigned",
+    "escalate": "escalated",
+    "annotate": "note added",
+    "resolve": "resolved",
+    "snooze": "snoozed",
+    "urgency_change": "urgency changed",
+    "priority_change": "priority changed",
+    "reach_trigger_limit": "reached its trigger limit",
+    "exhaust_escalation_path": "exhausted its escalation path",
 }
 
 
@@ -57,7 +63,7 @@ def history_from_log_entries(log_entries: list[Any]) -> list[HistoryEntry]:
         kind = str(entry.get("type") or "").removesuffix("_log_entry")
         if at is None or not kind or kind == "notify":
             continue
-        agent = entry.get("agent") if isinstance(entry.get("agent"), dict) else {}
+        agent: dict[str, Any] = entry["agent"] if isinstance(entry.get("agent"), dict) else {}
         who = str(agent.get("summary") or "")
         by_person = agent.get("type") in ("user_reference", "user")
         what = _LOG_WORDS.get(kind, kind.replace("_", " "))
@@ -66,12 +72,28 @@ def history_from_log_entries(log_entries: list[Any]) -> list[HistoryEntry]:
             names = ", ".join(str(a.get("summary") or a.get("id") or "") for a in assignees)
             what = f"assigned to {names}" if names else what
             for assignee in assignees or [{}]:
-                entries.append(HistoryEntry(at, what, who=who, person=str(assignee.get("id") or ""),
-                                            responder=str(assignee.get("summary") or ""), kind="assign"))
+                entries.append(
+                    HistoryEntry(
+                        at,
+                        what,
+                        who=who,
+                        person=str(assignee.get("id") or ""),
+                        responder=str(assignee.get("summary") or ""),
+                        kind="assign",
+                    )
+                )
             continue
         responding = kind in ("acknowledge", "annotate") and by_person
-        entries.append(HistoryEntry(at, what, who=who, person=str(agent.get("id") or "") if by_person else "",
-                                    responder=who if responding else "", kind=kind))
+        entries.append(
+            HistoryEntry(
+                at,
+                what,
+                who=who,
+                person=str(agent.get("id") or "") if by_person else "",
+                responder=who if responding else "",
+                kind=kind,
+            )
+        )
     return entries
 
 
@@ -110,8 +132,9 @@ class PagerDutyClient:
         )
 
     @classmethod
-    def from_settings(cls, settings: PagerDutySettings, keys: MarkerKeys,
-                      retry: RetryPolicy = RetryPolicy()) -> PagerDutyClient:
+    def from_settings(
+        cls, settings: PagerDutySettings, keys: MarkerKeys, retry: RetryPolicy = RetryPolicy()
+    ) -> PagerDutyClient:
         if settings.api_token is None or not settings.from_email:
             raise ValueError("LESSONLOOP_PAGERDUTY_API_TOKEN and LESSONLOOP_PAGERDUTY_FROM are both required")
         return cls(settings.api_token.get_secret_value(), settings.from_email, settings.api_url, retry, keys=keys)
@@ -175,16 +198,22 @@ class PagerDutyClient:
         return History(tuple(history_from_log_entries(entries)), url=url, omitted=omitted)
 
     def open_review(self, draft: ReviewDraft) -> Review:
-        raise UnsupportedOperation("pagerduty", "open_review", "PagerDuty has no tasks: open the review in GitHub or Jira")
+        raise UnsupportedOperation(
+            "pagerduty", "open_review", "PagerDuty has no tasks: open the review in GitHub or Jira"
+        )
 
     def find_review(self, container: str, incident: ItemRef, since: datetime | None = None) -> Review | None:
         raise UnsupportedOperation("pagerduty", "find_review", "PagerDuty has no tasks: reviews live in GitHub or Jira")
 
     def open_task(self, draft: TaskDraft) -> Task:
-        raise UnsupportedOperation("pagerduty", "open_task", "PagerDuty has no tasks: open follow-ups in GitHub or Jira")
+        raise UnsupportedOperation(
+            "pagerduty", "open_task", "PagerDuty has no tasks: open follow-ups in GitHub or Jira"
+        )
 
     def find_task(self, container: str, marker: Marker, since: datetime | None = None) -> Task | None:
-        raise UnsupportedOperation("pagerduty", "find_task", "PagerDuty has no tasks: follow-ups live in GitHub or Jira")
+        raise UnsupportedOperation(
+            "pagerduty", "find_task", "PagerDuty has no tasks: follow-ups live in GitHub or Jira"
+        )
 
     def link(self, item: ItemRef, target: ItemRef, target_url: str, title: str) -> None:
         """A note with the URL, unless one for this target exists (1 read + 0 or 1 write)."""
@@ -197,7 +226,9 @@ class PagerDutyClient:
     def add_comment(self, item: ItemRef, text: str, marker: Marker) -> Comment:
         incident_id = self._id(item, "add_comment")
         data = self.api.json(
-            "add_comment", "POST", f"/incidents/{incident_id}/notes",
+            "add_comment",
+            "POST",
+            f"/incidents/{incident_id}/notes",
             json={"note": {"content": attach(text, self.keys.seal(marker, str(item)), "plain")}},
             headers={"From": self.from_email},
         )

@@ -151,8 +151,12 @@ class RateLimited(Exception):
 
     def as_tracker_error(self, operation: str) -> RateLimitDeferred:
         return RateLimitDeferred(
-            self.tracker, operation, f"rate limit ({self.budget}): not sent, next slot in {self.wait:.1f} s",
-            None, self.wait, may_have_applied=False,
+            self.tracker,
+            operation,
+            f"rate limit ({self.budget}): not sent, next slot in {self.wait:.1f} s",
+            None,
+            self.wait,
+            may_have_applied=False,
         )
 
 
@@ -238,8 +242,12 @@ class RateLimiter:
             answer = self._acquire(keys=keys, args=args)
         except RedisError as error:
             raise TransientTrackerError(
-                self.tracker, "rate limit", f"the shared rate limiter is unavailable: {type(error).__name__}",
-                None, None, may_have_applied=False,
+                self.tracker,
+                "rate limit",
+                f"the shared rate limiter is unavailable: {type(error).__name__}",
+                None,
+                None,
+                may_have_applied=False,
             ) from None
         return int(answer) / 1000.0
 
@@ -270,16 +278,19 @@ def _header(headers: Mapping[str, str], name: str) -> str:
 
 
 def github_budgets(writes_per_minute: int, writes_per_hour: int, scale: float = 1.0) -> tuple[Budget, ...]:
-    return (Budget("writes", (Window(writes_per_minute, 60 * scale), Window(writes_per_hour, 3600 * scale)),
-                   WRITE_METHODS),)
+    return (
+        Budget("writes", (Window(writes_per_minute, 60 * scale), Window(writes_per_hour, 3600 * scale)), WRITE_METHODS),
+    )
 
 
-def per_minute(requests_per_minute: int | None, scale: float = 1.0,
-               methods: Collection[str] | None = None) -> tuple[Budget, ...]:
+def per_minute(
+    requests_per_minute: int | None, scale: float = 1.0, methods: Collection[str] | None = None
+) -> tuple[Budget, ...]:
     if requests_per_minute is None:
         return ()
-    return (Budget("requests", (Window(requests_per_minute, 60 * scale),),
-                   None if methods is None else frozenset(methods)),)
+    return (
+        Budget("requests", (Window(requests_per_minute, 60 * scale),), None if methods is None else frozenset(methods)),
+    )
 
 
 __all__ = [

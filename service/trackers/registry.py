@@ -23,8 +23,9 @@ from service.trackers.ratelimit import (
 from service.trackers.retry import RetryPolicy
 
 
-def build_clients(settings: Settings, keys: MarkerKeys, retry: RetryPolicy = RetryPolicy(),
-                  redis: Redis | None = None) -> dict[Source, TrackerClient]:
+def build_clients(
+    settings: Settings, keys: MarkerKeys, retry: RetryPolicy = RetryPolicy(), redis: Redis | None = None
+) -> dict[Source, TrackerClient]:
     """One client per tracker with credentials; a tracker without them is simply absent. Every
     client signs the markers it writes, and believes only the ones it can verify, with ``keys``.
     ``redis`` keeps what all workers share (a GitHub App's installation tokens, the rate limits)."""
@@ -57,8 +58,11 @@ def limiters(settings: Settings, redis: Redis | None) -> dict[str, RateLimiter]:
         # a token, or a GitHub App (its installations share the app's budget here: the stricter reading)
         who = github.token.get_secret_value() if github.token is not None else f"app:{github.app_id}"
         found["github"] = RateLimiter(
-            redis, "github", credential_key("github", github.api_url, who),
-            github_budgets(github.writes_per_minute, github.writes_per_hour, scale), wait,
+            redis,
+            "github",
+            credential_key("github", github.api_url, who),
+            github_budgets(github.writes_per_minute, github.writes_per_hour, scale),
+            wait,
             unhinted_hold=GITHUB_UNHINTED_HOLD * scale,
         )
     if jira.url is not None and jira.auth_kind != "none":
@@ -66,11 +70,18 @@ def limiters(settings: Settings, redis: Redis | None) -> dict[str, RateLimiter]:
         assert secret is not None
         who = f"{jira.email or ''}\0{secret.get_secret_value()}"
         found["jira"] = RateLimiter(
-            redis, "jira", credential_key("jira", jira.url, who), per_minute(jira.requests_per_minute, scale), wait,
+            redis,
+            "jira",
+            credential_key("jira", jira.url, who),
+            per_minute(jira.requests_per_minute, scale),
+            wait,
         )
     if pagerduty.api_token is not None:
         found["pagerduty"] = RateLimiter(
-            redis, "pagerduty", credential_key("pagerduty", pagerduty.api_url, pagerduty.api_token.get_secret_value()),
-            per_minute(pagerduty.requests_per_minute, scale), wait,
+            redis,
+            "pagerduty",
+            credential_key("pagerduty", pagerduty.api_url, pagerduty.api_token.get_secret_value()),
+            per_minute(pagerduty.requests_per_minute, scale),
+            wait,
         )
     return found

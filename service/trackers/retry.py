@@ -14,7 +14,7 @@ import math
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import TypeVar
 
 from service.trackers.errors import TransientTrackerError
@@ -111,7 +111,7 @@ def _parse_wait(raw: str, now: float) -> float | None:
         except (ValueError, OverflowError):
             return None
     if when.tzinfo is None:
-        when = when.replace(tzinfo=timezone.utc)
+        when = when.replace(tzinfo=UTC)
     try:
         return capped_wait(when.timestamp() - now)
     except (OverflowError, ValueError):  # a date past what the platform's clock can express

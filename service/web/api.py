@@ -21,7 +21,7 @@ MAX_PER_PAGE = 100
 
 
 def _runtime() -> Runtime:
-    return current_app.extensions["lessonloop"]  # type: ignore[no-any-return]
+    return current_app.extensions["lessonloop"]
 
 
 def _error(status: int, reason: str) -> tuple[Response, int]:
@@ -50,8 +50,14 @@ def api_lesson(ref: str) -> Any:
     if found is None:
         return _error(404, f"no lesson for {ref}")
     facts = lessons.incident_facts(runtime.engine, found.incident_ref)
-    return jsonify(views.api_lesson(found) | {"posted_on": posted_on(runtime.engine, found.review_ref),
-                                              "service": facts.service, "labels": list(facts.labels)})
+    return jsonify(
+        views.api_lesson(found)
+        | {
+            "posted_on": posted_on(runtime.engine, found.review_ref),
+            "service": facts.service,
+            "labels": list(facts.labels),
+        }
+    )
 
 
 @blueprint.get("/api/v1/stats")

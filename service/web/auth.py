@@ -90,13 +90,16 @@ NO_SESSION_PATHS = ("/webhooks/", "/healthz", "/readyz", "/metrics")
 def install(app: Flask, settings: Settings, session_key: Callable[[], str]) -> None:
     """Sessions and, for ``oidc``, the OpenID client; the check and the routes are below."""
     app.session_interface = _LogSessions(session_key)
-    app.config.update(SESSION_COOKIE_HTTPONLY=True, SESSION_COOKIE_SAMESITE="Lax",
-                      SESSION_COOKIE_NAME="lessonloop_session",
-                      PERMANENT_SESSION_LIFETIME=timedelta(hours=SESSION_HOURS))
+    app.config.update(
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_NAME="lessonloop_session",
+        PERMANENT_SESSION_LIFETIME=timedelta(hours=SESSION_HOURS),
+    )
     mode: Mode = settings.web.auth or "none"
     app.extensions["lessonloop_auth"] = mode
     if mode == "oidc":
-        from authlib.integrations.flask_client import OAuth  # type: ignore[import-untyped]  # Authlib ships no types
+        from authlib.integrations.flask_client import OAuth  # Authlib ships no types
 
         oauth = OAuth(app)
         assert settings.web.oidc_client_secret is not None and settings.web.oidc_issuer  # validated
@@ -111,11 +114,11 @@ def install(app: Flask, settings: Settings, session_key: Callable[[], str]) -> N
 
 
 def _settings() -> Settings:
-    return current_app.extensions["lessonloop"].settings  # type: ignore[no-any-return]
+    return current_app.extensions["lessonloop"].settings
 
 
 def _mode() -> Mode:
-    return current_app.extensions.get("lessonloop_auth", "none")  # type: ignore[no-any-return]
+    return current_app.extensions.get("lessonloop_auth", "none")
 
 
 @blueprint.before_request

@@ -10,12 +10,10 @@ from werkzeug.wrappers import Response
 
 from config.settings import Settings
 
-blueprint = Blueprint("web", __name__, template_folder="templates", static_folder="static",
-                      static_url_path="/assets")
+blueprint = Blueprint("web", __name__, template_folder="templates", static_folder="static", static_url_path="/assets")
 
 CONTENT_SECURITY_POLICY = (
-    "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; "
-    "frame-ancestors 'none'; base-uri 'none'"
+    "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
 )
 
 

@@ -20,8 +20,9 @@ class Series:
     values: Sequence[float | None]  # None: no figure for that point
 
 
-def bars(title: str, labels: Sequence[str], series: Sequence[Series],
-         fmt: Callable[[float], str] = lambda v: f"{v:g}") -> Markup:
+def bars(
+    title: str, labels: Sequence[str], series: Sequence[Series], fmt: Callable[[float], str] = lambda v: f"{v:g}"
+) -> Markup:
     """Grouped bars, one group per label."""
     top = _nice_max(max((v for s in series for v in s.values if v is not None), default=0))
     plot_w, plot_h = WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM
@@ -37,14 +38,20 @@ def bars(title: str, labels: Sequence[str], series: Sequence[Series],
             h = plot_h * value / top if top else 0
             parts.append(
                 f'<rect class="s{j}" x="{x0 + j * bar_w:.1f}" y="{TOP + plot_h - h:.1f}" width="{bar_w:.1f}" '
-                f'height="{h:.1f}"><title>{escape(one.name)} {escape(label)}: {escape(fmt(value))}</title></rect>')
+                f'height="{h:.1f}"><title>{escape(one.name)} {escape(label)}: {escape(fmt(value))}</title></rect>'
+            )
         parts.append(_x_label(LEFT + i * group_w + group_w / 2, label, i, len(labels)))
     parts.append(_legend(series))
     return _svg(title, parts)
 
 
-def lines(title: str, labels: Sequence[str], series: Sequence[Series],
-          fmt: Callable[[float], str] = lambda v: f"{v:g}", ceiling: float | None = None) -> Markup:
+def lines(
+    title: str,
+    labels: Sequence[str],
+    series: Sequence[Series],
+    fmt: Callable[[float], str] = lambda v: f"{v:g}",
+    ceiling: float | None = None,
+) -> Markup:
     """One line per series; a missing value breaks the line."""
     top = ceiling or _nice_max(max((v for s in series for v in s.values if v is not None), default=0))
     plot_w, plot_h = WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM
@@ -59,8 +66,10 @@ def lines(title: str, labels: Sequence[str], series: Sequence[Series],
             x = LEFT + step * i + step / 2
             y = TOP + plot_h - (plot_h * min(value, top) / top if top else 0)
             runs[-1].append((x, y))
-            parts.append(f'<circle class="s{j}" cx="{x:.1f}" cy="{y:.1f}" r="3"><title>{escape(one.name)} '
-                         f'{escape(labels[i])}: {escape(fmt(value))}</title></circle>')
+            parts.append(
+                f'<circle class="s{j}" cx="{x:.1f}" cy="{y:.1f}" r="3"><title>{escape(one.name)} '
+                f"{escape(labels[i])}: {escape(fmt(value))}</title></circle>"
+            )
         for run in runs:
             if len(run) > 1:
                 points = " ".join(f"{x:.1f},{y:.1f}" for x, y in run)
@@ -74,7 +83,8 @@ def lines(title: str, labels: Sequence[str], series: Sequence[Series],
 def _svg(title: str, parts: list[str]) -> Markup:
     return Markup(  # every text in it went through escape()
         f'<svg class="chart" viewBox="0 0 {WIDTH} {HEIGHT + 18}" role="img" aria-label="{escape(title)}" '
-        f'xmlns="http://www.w3.org/2000/svg"><title>{escape(title)}</title>{"".join(parts)}</svg>')
+        f'xmlns="http://www.w3.org/2000/svg"><title>{escape(title)}</title>{"".join(parts)}</svg>'
+    )
 
 
 def _frame(title: str, top: float, fmt: Callable[[float], str]) -> str:
@@ -99,8 +109,10 @@ def _legend(series: Sequence[Series]) -> str:
     parts = []
     for j, one in enumerate(series):
         x = LEFT + j * 180
-        parts.append(f'<rect class="s{j}" x="{x}" y="{HEIGHT + 4}" width="10" height="10"/>'
-                     f'<text class="legend" x="{x + 14}" y="{HEIGHT + 13}">{escape(one.name)}</text>')
+        parts.append(
+            f'<rect class="s{j}" x="{x}" y="{HEIGHT + 4}" width="10" height="10"/>'
+            f'<text class="legend" x="{x + 14}" y="{HEIGHT + 13}">{escape(one.name)}</text>'
+        )
     return "".join(parts)
 
 

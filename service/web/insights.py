@@ -54,8 +54,9 @@ def months(rows: Sequence[ReviewProgress], since: date, today: date) -> list[Mon
             reviews_opened=len(opened.get(name, [])),
             lessons_captured=len(captured.get(name, [])),
             captured_of_opened=sum(row.lesson_captured_at is not None for row in opened.get(name, [])),
-            close_to_lesson=spread([_seconds(row.incident_closed_at, row.lesson_captured_at)
-                                    for row in captured.get(name, [])]),
+            close_to_lesson=spread(
+                [_seconds(row.incident_closed_at, row.lesson_captured_at) for row in captured.get(name, [])]
+            ),
         )
         for name in names
     ]
@@ -79,10 +80,18 @@ def _groups(rows: Sequence[ReviewProgress], keys: Callable[[ReviewProgress], Ite
         for key in keys(row):
             members.setdefault(key, []).append(row)
     return [
-        Group(name=name, reviews_opened=len(group),
-              lessons_captured=sum(row.lesson_captured_at is not None for row in group),
-              close_to_lesson=spread([_seconds(row.incident_closed_at, row.lesson_captured_at) for row in group
-                                      if row.lesson_captured_at is not None]))
+        Group(
+            name=name,
+            reviews_opened=len(group),
+            lessons_captured=sum(row.lesson_captured_at is not None for row in group),
+            close_to_lesson=spread(
+                [
+                    _seconds(row.incident_closed_at, row.lesson_captured_at)
+                    for row in group
+                    if row.lesson_captured_at is not None
+                ]
+            ),
+        )
         for name, group in sorted(members.items(), key=lambda item: (-len(item[1]), item[0]))
     ]
 

@@ -56,15 +56,22 @@ class LessonloopCollector(Collector):
         with self.runtime.engine.connect() as connection:
             by_status = connection.execute(
                 select(deliveries.c.source, deliveries.c.status, func.count()).group_by(
-                    deliveries.c.source, deliveries.c.status)).all()
+                    deliveries.c.source, deliveries.c.status
+                )
+            ).all()
             opened = connection.execute(select(func.count()).select_from(reviews)).scalar_one()
             still_open = connection.execute(
-                select(func.count()).select_from(reviews).where(reviews.c.status == "open")).scalar_one()
-            overdue = connection.execute(select(func.count()).select_from(reviews).where(
-                reviews.c.status == "open", reviews.c.due_on < today)).scalar_one()
+                select(func.count()).select_from(reviews).where(reviews.c.status == "open")
+            ).scalar_one()
+            overdue = connection.execute(
+                select(func.count()).select_from(reviews).where(reviews.c.status == "open", reviews.c.due_on < today)
+            ).scalar_one()
             captured = connection.execute(select(func.count()).select_from(lessons)).scalar_one()
-        family = GaugeMetricFamily("lessonloop_deliveries", "Deliveries the store holds, by source and status "
-                                   "(received, done, ignored, failed)", labels=["source", "status"])
+        family = GaugeMetricFamily(
+            "lessonloop_deliveries",
+            "Deliveries the store holds, by source and status (received, done, ignored, failed)",
+            labels=["source", "status"],
+        )
         for source, status, count in by_status:
             family.add_metric([source, status], count)
         yield family
@@ -72,34 +79,47 @@ class LessonloopCollector(Collector):
         yield GaugeMetricFamily("lessonloop_reviews_open", "Reviews not yet closed", value=still_open)
         yield GaugeMetricFamily("lessonloop_reviews_overdue", "Open reviews past their due date", value=overdue)
         yield GaugeMetricFamily("lessonloop_lessons_captured", "Lessons in the learning log", value=captured)
-        yield GaugeMetricFamily("lessonloop_capture_ratio", "Lessons captured per review opened, all time",
-                                value=captured / opened if opened else 0.0)
+        yield GaugeMetricFamily(
+            "lessonloop_capture_ratio",
+            "Lessons captured per review opened, all time",
+            value=captured / opened if opened else 0.0,
+        )
 
     def _redis(self) -> Iterator[Metric]:
         queue = self.runtime.queue
         depth = GaugeMetricFamily("lessonloop_queue_jobs", "Jobs in the RQ queue, by state", labels=["state"])
         pipe = self.runtime.redis.pipeline(transaction=False)
         pipe.llen(queue.key)
-        for registry in (queue.started_job_registry, queue.scheduled_job_registry, queue.failed_job_registry,
-                         queue.deferred_job_registry):
+        for registry in (
+            queue.started_job_registry,
+            queue.scheduled_job_registry,
+            queue.failed_job_registry,
+            queue.deferred_job_registry,
+        ):
             pipe.zcard(registry.key)
         for state, count in zip(("queued", "started", "scheduled", "failed", "deferred"), pipe.execute(), strict=True):
             depth.add_metric([state], count)
         yield depth
 
         snapshot = counters.read(self.runtime.redis)
-        jobs = CounterMetricFamily("lessonloop_jobs", "Delivery jobs run, by kind and result", labels=["kind", "result"])
+        jobs = CounterMetricFamily(
+            "lessonloop_jobs", "Delivery jobs run, by kind and result", labels=["kind", "result"]
+        )
         for (kind, result), count in sorted(snapshot.jobs.items()):
             jobs.add_metric([kind, result], count)
         yield jobs
-        durations = HistogramMetricFamily("lessonloop_job_duration_seconds", "How long delivery jobs ran",
-                                          labels=["kind", "result"])
+        durations = HistogramMetricFamily(
+            "lessonloop_job_duration_seconds", "How long delivery jobs ran", labels=["kind", "result"]
+        )
         for (kind, result), buckets in sorted(snapshot.job_buckets.items()):
             ordered = [(counters.le(bound), buckets.get(counters.le(bound), 0)) for bound in counters.BUCKETS]
             durations.add_metric([kind, result], ordered, snapshot.job_seconds.get((kind, result), 0.0))
         yield durations
-        requests = CounterMetricFamily("lessonloop_tracker_requests", "Requests to tracker APIs, by tracker and "
-                                       "HTTP status (error: no answer)", labels=["tracker", "status"])
+        requests = CounterMetricFamily(
+            "lessonloop_tracker_requests",
+            "Requests to tracker APIs, by tracker and HTTP status (error: no answer)",
+            labels=["tracker", "status"],
+        )
         for (tracker, status), count in sorted(snapshot.tracker_requests.items()):
             requests.add_metric([tracker, status], count)
         yield requests
@@ -116,6 +136,9 @@ def install(app: Flask) -> None:
             given = request.headers.get("Authorization", "")
             expected = f"Bearer {token.get_secret_value()}"
             if not hmac.compare_digest(given.encode(), expected.encode()):
-                return Response("bearer token required (LESSONLOOP_METRICS_TOKEN)\n", 401,
-                                {"WWW-Authenticate": "Bearer", "Content-Type": "text/plain; charset=utf-8"})
+                return Response(
+                    "bearer token required (LESSONLOOP_METRICS_TOKEN)\n",
+                    401,
+                    {"WWW-Authenticate": "Bearer", "Content-Type": "text/plain; charset=utf-8"},
+                )
         return Response(generate_latest(registry), 200, {"Content-Type": CONTENT_TYPE, "Cache-Control": "no-store"})

@@ -11,19 +11,19 @@ from flask import current_app, g, redirect, render_template, request
 from werkzeug.wrappers import Response
 
 from service import progress as figures
+from service.lesson.related import related_to
 from service.runtime import Runtime
 from service.store import lessons
 from service.store import progress as progress_rows
 from service.web import charts, filters, insights, views
 from service.web.blueprint import blueprint
 from service.web.filters import BadFilter
-from service.lesson.related import related_to
 
 INSIGHT_DAYS = 365
 
 
 def _runtime() -> Runtime:
-    return current_app.extensions["lessonloop"]  # type: ignore[no-any-return]
+    return current_app.extensions["lessonloop"]
 
 
 @blueprint.get("/")
@@ -38,10 +38,15 @@ def lessons_page() -> tuple[str, int] | str:
     except BadFilter as error:
         return render_template("error.html", title="Bad filter", message=str(error), user=g.user), 400
     found, following = lessons.search(_runtime().engine, query.q, query.filters, query.page, filters.PER_PAGE)
-    return render_template("lessons.html", rows=[views.row(lesson) for lesson in found], query=query,
-                           following=following, sources=filters.SOURCES, trackers=filters.REVIEW_TRACKERS,
-                           user=g.user)
-
+    return render_template(
+        "lessons.html",
+        rows=[views.row(lesson) for lesson in found],
+        query=query,
+        following=following,
+        sources=filters.SOURCES,
+        trackers=filters.REVIEW_TRACKERS,
+        user=g.user,
+    )
 
 
 @blueprint.get("/lessons/<path:ref>")
@@ -49,12 +54,16 @@ def lesson(ref: str) -> tuple[str, int] | str:
     runtime = _runtime()
     found = lessons.find(runtime.engine, ref) if len(ref) <= 300 else None
     if found is None:
-        return render_template("error.html", title="No such lesson", message=f"No lesson for {ref}.",
-                               user=g.user), 404
-    return render_template("lesson.html", row=views.row(found), sections=views.sections(found),
-                           facts=views.facts(runtime.engine, found),
-                           posted=views.posted(runtime.engine, runtime.settings, found),
-                           related=[views.row(other) for other in related_to(runtime.engine, found)], user=g.user)
+        return render_template("error.html", title="No such lesson", message=f"No lesson for {ref}.", user=g.user), 404
+    return render_template(
+        "lesson.html",
+        row=views.row(found),
+        sections=views.sections(found),
+        facts=views.facts(runtime.engine, found),
+        posted=views.posted(runtime.engine, runtime.settings, found),
+        related=[views.row(other) for other in related_to(runtime.engine, found)],
+        user=g.user,
+    )
 
 
 @blueprint.get("/insights")
@@ -84,21 +93,42 @@ def _insights() -> dict[str, Any]:
     months = insights.months(rows, since, today)
     labels = [month.month for month in months]
     charts_html = {
-        "volume": charts.bars("Reviews opened and lessons captured per month", labels, [
-            charts.Series("reviews opened", [month.reviews_opened for month in months]),
-            charts.Series("lessons captured", [month.lessons_captured for month in months]),
-        ]),
-        "rate": charts.lines("Capture rate per month (reviews opened that month with a lesson by now)", labels, [
-            charts.Series("capture rate", [month.capture_rate for month in months]),
-        ], fmt=lambda v: f"{v:.0%}", ceiling=1.0),
-        "speed": charts.lines("Incident closed to lesson, hours (lessons captured that month)", labels, [
-            charts.Series("median", [_hours(month.close_to_lesson.median) for month in months]),
-            charts.Series("90th percentile", [_hours(month.close_to_lesson.p90) for month in months]),
-        ], fmt=lambda v: f"{v:.3g} h"),
+        "volume": charts.bars(
+            "Reviews opened and lessons captured per month",
+            labels,
+            [
+                charts.Series("reviews opened", [month.reviews_opened for month in months]),
+                charts.Series("lessons captured", [month.lessons_captured for month in months]),
+            ],
+        ),
+        "rate": charts.lines(
+            "Capture rate per month (reviews opened that month with a lesson by now)",
+            labels,
+            [
+                charts.Series("capture rate", [month.capture_rate for month in months]),
+            ],
+            fmt=lambda v: f"{v:.0%}",
+            ceiling=1.0,
+        ),
+        "speed": charts.lines(
+            "Incident closed to lesson, hours (lessons captured that month)",
+            labels,
+            [
+                charts.Series("median", [_hours(month.close_to_lesson.median) for month in months]),
+                charts.Series("90th percentile", [_hours(month.close_to_lesson.p90) for month in months]),
+            ],
+            fmt=lambda v: f"{v:.3g} h",
+        ),
     }
-    return {"summary": summary, "months": months, "charts": charts_html,
-            "trackers": insights.by_incident_tracker(rows), "labels": insights.by_label(rows)[:20],
-            "services": insights.by_service(rows)[:20], "duration": figures.duration}
+    return {
+        "summary": summary,
+        "months": months,
+        "charts": charts_html,
+        "trackers": insights.by_incident_tracker(rows),
+        "labels": insights.by_label(rows)[:20],
+        "services": insights.by_service(rows)[:20],
+        "duration": figures.duration,
+    }
 
 
 def _hours(seconds: int | None) -> float | None:

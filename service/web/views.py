@@ -52,8 +52,11 @@ def row(lesson: Lesson) -> Row:
 def sections(lesson: Lesson) -> list[Section]:
     markup = written_in(lesson)
     texts = {name: lesson.sections.get(name, "") for name in SECTION_COLUMNS} | lesson.other_sections
-    return [Section(name, TITLES.get(name, name.replace("_", " ").capitalize()), lesson_html(text, markup))
-            for name, text in texts.items() if text.strip()]
+    return [
+        Section(name, TITLES.get(name, name.replace("_", " ").capitalize()), lesson_html(text, markup))
+        for name, text in texts.items()
+        if text.strip()
+    ]
 
 
 def posted(engine: Engine, settings: Settings, lesson: Lesson) -> list[LinkedItem]:

@@ -36,7 +36,7 @@ import os
 import signal
 import threading
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from flask import Flask, Response, jsonify, request
@@ -59,20 +59,36 @@ FOLLOW_UPS = (
 
 
 def seed(github: GitHubDouble, jira: JiraDouble, pagerduty: PagerDutyDouble) -> None:
-    github.add_issue("acme/web", "Checkout returns 502", labels=("incident",), state="open",
-                     body="Checkout answers 502 for a share of requests since the 14:05 deploy.")
+    github.add_issue(
+        "acme/web",
+        "Checkout returns 502",
+        labels=("incident",),
+        state="open",
+        body="Checkout answers 502 for a share of requests since the 14:05 deploy.",
+    )
     for title in FOLLOW_UPS:
         github.add_issue("acme/web", title, labels=("follow-up",))
     github.add_repo("acme/postmortems")
-    incident = jira.add_issue("OPS", "Payments queue backed up", issue_type="Incident", status="In Progress",
-                              description="Payment confirmations are delayed by up to 25 minutes.")
+    incident = jira.add_issue(
+        "OPS",
+        "Payments queue backed up",
+        issue_type="Incident",
+        status="In Progress",
+        description="Payment confirmations are delayed by up to 25 minutes.",
+    )
     incident["fields"]["status"]["statusCategory"] = {"key": "indeterminate", "name": "In Progress"}
-    started = (datetime.now(timezone.utc) - timedelta(minutes=50)).replace(microsecond=0)
-    pagerduty.add_incident("PGR0VU2", "Checkout latency above SLO", status="triggered", resolved_at=None,
-                           created_at=started.isoformat().replace("+00:00", "Z"))
+    started = (datetime.now(UTC) - timedelta(minutes=50)).replace(microsecond=0)
+    pagerduty.add_incident(
+        "PGR0VU2",
+        "Checkout latency above SLO",
+        status="triggered",
+        resolved_at=None,
+        created_at=started.isoformat().replace("+00:00", "Z"),
+    )
 
 
 # --- the admin interface ----------------------------------------------------------------------
+
 
 class _Admin:
     """What people do in a tracker's UI, for one double. Subclasses know its shapes."""
@@ -107,9 +123,16 @@ class _GitHubAdmin(_Admin):
         return self.double.issues.get(repo, {}).get(int(number)) if number.isdigit() else None
 
     def refs(self) -> list[dict[str, Any]]:
-        return [{"ref": f"github:{repo}#{number}", "title": issue["title"], "status": issue["state"],
-                 "labels": [label["name"] for label in issue["labels"]]}
-                for repo, issues in sorted(self.double.issues.items()) for number, issue in sorted(issues.items())]
+        return [
+            {
+                "ref": f"github:{repo}#{number}",
+                "title": issue["title"],
+                "status": issue["state"],
+                "labels": [label["name"] for label in issue["labels"]],
+            }
+            for repo, issues in sorted(self.double.issues.items())
+            for number, issue in sorted(issues.items())
+        ]
 
     def item(self, key: str) -> dict[str, Any] | None:
         issue = self._issue(key)
@@ -138,8 +161,15 @@ class _JiraAdmin(_Admin):
     double: JiraDouble
 
     def refs(self) -> list[dict[str, Any]]:
-        return [{"ref": f"jira:{key}", "title": issue["fields"]["summary"], "status": issue["fields"]["status"]["name"],
-                 "type": issue["fields"]["issuetype"]["name"]} for key, issue in self.double.issues.items()]
+        return [
+            {
+                "ref": f"jira:{key}",
+                "title": issue["fields"]["summary"],
+                "status": issue["fields"]["status"]["name"],
+                "type": issue["fields"]["issuetype"]["name"],
+            }
+            for key, issue in self.double.issues.items()
+        ]
 
     def item(self, key: str) -> dict[str, Any] | None:
         issue = self.double.issues.get(key)
@@ -168,8 +198,15 @@ class _PagerDutyAdmin(_Admin):
     comments_name = "notes"
 
     def refs(self) -> list[dict[str, Any]]:
-        return [{"ref": f"pagerduty:{key}", "title": incident["title"], "status": incident["status"],
-                 "urgency": incident["urgency"]} for key, incident in self.double.incidents.items()]
+        return [
+            {
+                "ref": f"pagerduty:{key}",
+                "title": incident["title"],
+                "status": incident["status"],
+                "urgency": incident["urgency"],
+            }
+            for key, incident in self.double.incidents.items()
+        ]
 
     def item(self, key: str) -> dict[str, Any] | None:
         incident = self.double.incidents.get(key)
@@ -200,8 +237,14 @@ def admin_app(double: TrackerDouble) -> Flask:
     @app.get("/")
     def index() -> Response:
         with double.lock:
-            return jsonify({"tracker": double.name, "api_url": double.base_url,
-                            "html_url": getattr(double, "html_url", None), "items": admin.refs()})
+            return jsonify(
+                {
+                    "tracker": double.name,
+                    "api_url": double.base_url,
+                    "html_url": getattr(double, "html_url", None),
+                    "items": admin.refs(),
+                }
+            )
 
     @app.get("/items/<path:key>")
     def get_item(key: str) -> Response:
@@ -279,10 +322,14 @@ def _play_app(github: GitHubDouble, key_file: str) -> str:
     from cryptography.hazmat.primitives.asymmetric import rsa
 
     private = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    pem = private.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                serialization.NoEncryption())
-    public = private.public_key().public_bytes(serialization.Encoding.PEM,
-                                               serialization.PublicFormat.SubjectPublicKeyInfo).decode()
+    pem = private.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+    public = (
+        private.public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+        .decode()
+    )
     descriptor = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(descriptor, "wb") as handle:
         handle.write(pem)
@@ -297,14 +344,24 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--jira-port", type=int, default=8802)
     parser.add_argument("--pagerduty-port", type=int, default=8803)
     parser.add_argument("--jira-deployment", choices=("cloud", "datacenter"), default="cloud")
-    parser.add_argument("--vendor-limits", type=float, metavar="SCALE",
-                        help="enforce each tracker's documented rate limits, windows multiplied by SCALE "
-                             "(1: as documented; see also PUT /_double/limits)")
-    parser.add_argument("--github-app", metavar="KEY_FILE",
-                        help="play a GitHub App instead of taking a token: write a new private key to KEY_FILE "
-                             "and print the App settings (LESSONLOOP_GITHUB_APP_ID, ..._PRIVATE_KEY_FILE)")
-    parser.add_argument("--env-file", metavar="PATH",
-                        help="also write the LESSONLOOP_* settings there, one KEY=VALUE a line (for `set -a; . PATH`)")
+    parser.add_argument(
+        "--vendor-limits",
+        type=float,
+        metavar="SCALE",
+        help="enforce each tracker's documented rate limits, windows multiplied by SCALE "
+        "(1: as documented; see also PUT /_double/limits)",
+    )
+    parser.add_argument(
+        "--github-app",
+        metavar="KEY_FILE",
+        help="play a GitHub App instead of taking a token: write a new private key to KEY_FILE "
+        "and print the App settings (LESSONLOOP_GITHUB_APP_ID, ..._PRIVATE_KEY_FILE)",
+    )
+    parser.add_argument(
+        "--env-file",
+        metavar="PATH",
+        help="also write the LESSONLOOP_* settings there, one KEY=VALUE a line (for `set -a; . PATH`)",
+    )
     args = parser.parse_args(argv)
 
     github = GitHubDouble(args.host, args.github_port)
@@ -350,12 +407,12 @@ def main(argv: list[str] | None = None) -> int:
         while not stop.is_set():
             time.sleep(0.2)
             for double in doubles:
-                for violation in double.violations[seen[double.name]:]:
+                for violation in double.violations[seen[double.name] :]:
                     print(f"[{double.name}] VIOLATION {violation}", flush=True)
                 seen[double.name] = len(double.violations)
                 if len(double.limit_violations) < over_limit[double.name]:  # limits set again: counts restarted
                     over_limit[double.name] = 0
-                for over in double.limit_violations[over_limit[double.name]:]:
+                for over in double.limit_violations[over_limit[double.name] :]:
                     print(f"[{double.name}] OVER LIMIT {over}", flush=True)
                 over_limit[double.name] = len(double.limit_violations)
     except KeyboardInterrupt:

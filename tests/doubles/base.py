@@ -23,7 +23,7 @@ import time
 from collections import Counter, deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -39,7 +39,7 @@ from werkzeug.wrappers import Request
 CONTRACTS = Path(__file__).resolve().parent.parent / "contracts"
 
 
-@lru_cache(maxsize=None)
+@cache
 def load_spec(file_name: str) -> OpenAPI:
     """Parse a contract once per process: they are large and every double of a kind shares one."""
     with open(CONTRACTS / file_name, encoding="utf-8") as handle:
@@ -90,8 +90,12 @@ class RateLimit:
         return self.methods is None or method.upper() in self.methods
 
     def as_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "limit": self.limit, "window": self.window,
-                "methods": None if self.methods is None else sorted(self.methods)}
+        return {
+            "name": self.name,
+            "limit": self.limit,
+            "window": self.window,
+            "methods": None if self.methods is None else sorted(self.methods),
+        }
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> RateLimit:
@@ -102,8 +106,12 @@ class RateLimit:
             raise ValueError("window: a positive number of seconds")
         if methods is not None and (not isinstance(methods, list) or not all(isinstance(m, str) for m in methods)):
             raise ValueError("methods: a list of HTTP methods, or null for every request")
-        return cls(limit, float(window), None if methods is None else frozenset(m.upper() for m in methods),
-                   str(data.get("name") or "requests"))
+        return cls(
+            limit,
+            float(window),
+            None if methods is None else frozenset(m.upper() for m in methods),
+            str(data.get("name") or "requests"),
+        )
 
 
 @dataclass(frozen=True)
@@ -171,7 +179,9 @@ class TrackerDouble:
         served = DispatcherMiddleware(self.app, dict(self._mounts)) if self._mounts else self.app
         self._server = make_server(self.host, self.port, served, threaded=True, request_handler=_QuietHandler)
         self.port = self._server.server_port
-        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,), name=f"{self.name}-double", daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, args=(0.05,), name=f"{self.name}-double", daemon=True
+        )
         self._thread.start()
         return self
 
@@ -216,9 +226,7 @@ class TrackerDouble:
         of that operation, to fail the second step of a flow after the first succeeded.
         """
         with self.lock:
-            self._faults.extend(
-                Fault(status, 0.0, retry_after, body, dict(headers or {}), operation) for _ in range(n)
-            )
+            self._faults.extend(Fault(status, 0.0, retry_after, body, dict(headers or {}), operation) for _ in range(n))
 
     def slow_next(self, n: int, seconds: float, operation: str | None = None) -> None:
         """Answer the next ``n`` requests (of ``operation`` if given) normally, but only after ``seconds``."""
@@ -246,9 +254,13 @@ class TrackerDouble:
 
     def limit_report(self) -> dict[str, Any]:
         with self.lock:
-            return {"limits": [limit.as_dict() | {"accepted": self._limit_accepted[i]}
-                               for i, limit in enumerate(self.rate_limits)],
-                    "violations": len(self.limit_violations), "recent": self.limit_violations[-20:]}
+            return {
+                "limits": [
+                    limit.as_dict() | {"accepted": self._limit_accepted[i]} for i, limit in enumerate(self.rate_limits)
+                ],
+                "violations": len(self.limit_violations),
+                "recent": self.limit_violations[-20:],
+            }
 
     def arrivals(self, operation: str) -> int:
         """Requests of ``operation`` that reached the double, answered yet or not."""
@@ -277,7 +289,9 @@ class TrackerDouble:
         with self.lock:
             violations = list(self.violations)
         if violations:
-            raise AssertionError(f"{self.name} double got requests the real API would refuse:\n- " + "\n- ".join(violations))
+            raise AssertionError(
+                f"{self.name} double got requests the real API would refuse:\n- " + "\n- ".join(violations)
+            )
 
     # --- for subclasses -----------------------------------------------------------------------
 
@@ -289,7 +303,7 @@ class TrackerDouble:
 
     def spec_path(self, path: str) -> str:
         """The path as the description names it (the Jira double maps ``/rest/api/2`` to ``/3``)."""
-        return path[len(self.prefix):] if self.prefix and path.startswith(self.prefix) else path
+        return path[len(self.prefix) :] if self.prefix and path.startswith(self.prefix) else path
 
     def error_body(self, status: int, message: str) -> Any:
         return {"message": message}
@@ -356,7 +370,8 @@ class TrackerDouble:
             else:
                 self.limit_violations.append(
                     f"{request.method} {request.path}: over {refused[0].limit} {refused[0].name} per "
-                    f"{refused[0].window:g} s (room again in {refused[1]:.3f} s)")
+                    f"{refused[0].window:g} s (room again in {refused[1]:.3f} s)"
+                )
         if refused is not None:
             return self.over_limit(*refused)
         if near:

@@ -6,7 +6,7 @@ import itertools
 import math
 import re
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from flask import Response, request
@@ -18,7 +18,7 @@ CONTENT_METHODS = frozenset({"POST", "PATCH", "PUT", "DELETE"})
 
 
 def now_iso() -> str:
-    return datetime.now(timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+    return datetime.now(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
 
 
 class GitHubDouble(TrackerDouble):
@@ -122,8 +122,13 @@ class GitHubDouble(TrackerDouble):
 
     def _user(self, login: str) -> dict[str, Any]:
         return {
-            "login": login, "id": abs(hash(login)) % 10**7, "node_id": f"U_{login}", "type": "User",
-            "html_url": f"{self.html_url}/{login}", "url": f"{self.base_url}/users/{login}", "site_admin": False,
+            "login": login,
+            "id": abs(hash(login)) % 10**7,
+            "node_id": f"U_{login}",
+            "type": "User",
+            "html_url": f"{self.html_url}/{login}",
+            "url": f"{self.base_url}/users/{login}",
+            "site_admin": False,
         }
 
     @staticmethod
@@ -140,26 +145,42 @@ class GitHubDouble(TrackerDouble):
 
     def vendor_limits(self, scale: float = 1.0) -> tuple[RateLimit, ...]:
         """Secondary rate limits: 80 content-generating requests a minute and 500 an hour."""
-        return (RateLimit(80, 60 * scale, CONTENT_METHODS, "content-generating requests"),
-                RateLimit(500, 3600 * scale, CONTENT_METHODS, "content-generating requests"))
+        return (
+            RateLimit(80, 60 * scale, CONTENT_METHODS, "content-generating requests"),
+            RateLimit(500, 3600 * scale, CONTENT_METHODS, "content-generating requests"),
+        )
 
     def over_limit(self, limit: RateLimit, wait: float) -> Response:
         seconds = max(1, math.ceil(wait))
         return self.error(
             self.limit_status,
             "You have exceeded a secondary rate limit. Please wait a few minutes before you try again.",
-            {"retry-after": str(seconds), "x-ratelimit-remaining": "0",
-             "x-ratelimit-reset": str(math.ceil(time.time() + seconds))},
+            {
+                "retry-after": str(seconds),
+                "x-ratelimit-remaining": "0",
+                "x-ratelimit-reset": str(math.ceil(time.time() + seconds)),
+            },
         )
 
     # --- App mode -----------------------------------------------------------------------------
 
-    def enable_app(self, app_id: int, public_key_pem: str, slug: str, installations: dict[int, list[str]],
-                   token_seconds: float = 3600) -> None:
+    def enable_app(
+        self,
+        app_id: int,
+        public_key_pem: str,
+        slug: str,
+        installations: dict[int, list[str]],
+        token_seconds: float = 3600,
+    ) -> None:
         """Play a GitHub App: JWTs signed with its key open ``/app…`` paths; installation tokens
         (``ghs_…``) expire after ``token_seconds`` and see only their installation's repositories."""
-        self.app = {"id": app_id, "key": public_key_pem, "slug": slug, "installations": installations,
-                    "token_seconds": token_seconds}
+        self.app = {
+            "id": app_id,
+            "key": public_key_pem,
+            "slug": slug,
+            "installations": installations,
+            "token_seconds": token_seconds,
+        }
         self.installation_tokens: dict[str, tuple[int, float]] = {}
         self.tokens_issued = 0
 
@@ -167,8 +188,13 @@ class GitHubDouble(TrackerDouble):
         import jwt
 
         try:
-            jwt.decode(token, self.app["key"], algorithms=["RS256"], issuer=str(self.app["id"]),
-                       options={"require": ["exp", "iat", "iss"]})
+            jwt.decode(
+                token,
+                self.app["key"],
+                algorithms=["RS256"],
+                issuer=str(self.app["id"]),
+                options={"require": ["exp", "iat", "iss"]},
+            )
         except jwt.PyJWTError as error:
             return f"A JSON web token could not be decoded ({error})"
         return None
@@ -214,11 +240,23 @@ class GitHubDouble(TrackerDouble):
 
     def get_app(self) -> Response:
         slug = self.app["slug"]
-        return self.reply(200, {"id": self.app["id"], "slug": slug, "node_id": "A_1", "name": slug.title(),
-                                "owner": self._user("acme"), "description": "", "external_url": self.html_url,
-                                "html_url": f"{self.html_url}/apps/{slug}", "created_at": now_iso(),
-                                "updated_at": now_iso(), "permissions": {"issues": "write", "metadata": "read"},
-                                "events": ["issues", "issue_comment"]})
+        return self.reply(
+            200,
+            {
+                "id": self.app["id"],
+                "slug": slug,
+                "node_id": "A_1",
+                "name": slug.title(),
+                "owner": self._user("acme"),
+                "description": "",
+                "external_url": self.html_url,
+                "html_url": f"{self.html_url}/apps/{slug}",
+                "created_at": now_iso(),
+                "updated_at": now_iso(),
+                "permissions": {"issues": "write", "metadata": "read"},
+                "events": ["issues", "issue_comment"],
+            },
+        )
 
     def create_installation_token(self, installation_id: int) -> Response:
         if installation_id not in self.app["installations"]:
@@ -228,18 +266,33 @@ class GitHubDouble(TrackerDouble):
             token = f"ghs_{self.tokens_issued:036d}"
             expires = time.time() + self.app["token_seconds"]
             self.installation_tokens[token] = (installation_id, expires)
-        stamp = datetime.fromtimestamp(expires, timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z")
-        return self.reply(201, {"token": token, "expires_at": stamp,
-                                "permissions": {"issues": "write", "metadata": "read"},
-                                "repository_selection": "selected"})
+        stamp = datetime.fromtimestamp(expires, UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+        return self.reply(
+            201,
+            {
+                "token": token,
+                "expires_at": stamp,
+                "permissions": {"issues": "write", "metadata": "read"},
+                "repository_selection": "selected",
+            },
+        )
 
     def get_repo_installation(self, owner: str, repo: str) -> Response:
         for installation, repos in self.app["installations"].items():
             if f"{owner}/{repo}" in repos:
-                return self.reply(200, {"id": installation, "account": self._user(owner), "app_id": self.app["id"],
-                                        "app_slug": self.app["slug"], "target_type": "Organization",
-                                        "permissions": {"issues": "write"}, "events": ["issues"],
-                                        "repository_selection": "selected"})
+                return self.reply(
+                    200,
+                    {
+                        "id": installation,
+                        "account": self._user(owner),
+                        "app_id": self.app["id"],
+                        "app_slug": self.app["slug"],
+                        "target_type": "Organization",
+                        "permissions": {"issues": "write"},
+                        "events": ["issues"],
+                        "repository_selection": "selected",
+                    },
+                )
         return self.error(404, "Not Found")
 
     def list_installation_repositories(self) -> Response:
@@ -247,9 +300,24 @@ class GitHubDouble(TrackerDouble):
         if installation is None:
             return self.error(403, "Resource not accessible by personal access token")
         repos = self.app["installations"].get(installation, [])
-        return self.reply(200, {"total_count": len(repos), "repositories": [
-            {"id": n, "node_id": f"R_{n}", "name": r.split("/")[1], "full_name": r, "private": False,
-             "owner": self._user(r.split("/")[0]), "html_url": f"{self.html_url}/{r}"} for n, r in enumerate(repos)]})
+        return self.reply(
+            200,
+            {
+                "total_count": len(repos),
+                "repositories": [
+                    {
+                        "id": n,
+                        "node_id": f"R_{n}",
+                        "name": r.split("/")[1],
+                        "full_name": r,
+                        "private": False,
+                        "owner": self._user(r.split("/")[0]),
+                        "html_url": f"{self.html_url}/{r}",
+                    }
+                    for n, r in enumerate(repos)
+                ],
+            },
+        )
 
     def _routes(self) -> None:
         self.route("/user", ["GET"], self.get_user)
@@ -303,8 +371,10 @@ class GitHubDouble(TrackerDouble):
         headers = {}
         if page * per_page < len(rows):
             last = (len(rows) + per_page - 1) // per_page
-            headers["Link"] = (f'<{request.base_url}?page={page + 1}&per_page={per_page}>; rel="next", '
-                               f'<{request.base_url}?page={last}&per_page={per_page}>; rel="last"')
+            headers["Link"] = (
+                f'<{request.base_url}?page={page + 1}&per_page={per_page}>; rel="next", '
+                f'<{request.base_url}?page={last}&per_page={per_page}>; rel="last"'
+            )
         return self.reply(200, [self._public(r) for r in chunk], headers)
 
     def add_timeline_event(self, repo: str, number: int, event: dict[str, Any]) -> None:
@@ -322,11 +392,22 @@ class GitHubDouble(TrackerDouble):
                 return self.error(404, "Not Found")
             events = list(issue.get("_timeline", []))
             for comment in self.comments_on(f"{owner}/{repo}", number):
-                events.append({"event": "commented", "id": comment["id"], "node_id": comment["node_id"],
-                               "url": comment["url"], "html_url": comment["html_url"], "body": comment["body"],
-                               "user": comment["user"], "actor": comment["user"], "created_at": comment["created_at"],
-                               "updated_at": comment["updated_at"], "issue_url": comment["issue_url"],
-                               "author_association": "MEMBER"})
+                events.append(
+                    {
+                        "event": "commented",
+                        "id": comment["id"],
+                        "node_id": comment["node_id"],
+                        "url": comment["url"],
+                        "html_url": comment["html_url"],
+                        "body": comment["body"],
+                        "user": comment["user"],
+                        "actor": comment["user"],
+                        "created_at": comment["created_at"],
+                        "updated_at": comment["updated_at"],
+                        "issue_url": comment["issue_url"],
+                        "author_association": "MEMBER",
+                    }
+                )
         events.sort(key=lambda e: e.get("created_at") or "")
         return self._page(events)
 
@@ -343,9 +424,12 @@ class GitHubDouble(TrackerDouble):
                 return self.error(404, "Not Found")
         assignees = tuple(data.get("assignees") or ([data["assignee"]] if data.get("assignee") else []))
         issue = self.add_issue(
-            f"{owner}/{repo}", str(data["title"]), data.get("body") or "",
-            labels=tuple(l if isinstance(l, str) else l["name"] for l in data.get("labels") or ()),
-            assignees=assignees, author=self._login(),
+            f"{owner}/{repo}",
+            str(data["title"]),
+            data.get("body") or "",
+            labels=tuple(label if isinstance(label, str) else label["name"] for label in data.get("labels") or ()),
+            assignees=assignees,
+            author=self._login(),
         )
         return self.reply(201, issue, {"Location": issue["url"]})
 

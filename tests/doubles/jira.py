@@ -13,7 +13,7 @@ import base64
 import itertools
 import math
 import re
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 from flask import Response, request
@@ -50,7 +50,7 @@ _CLAUSE = re.compile(r'^(?P<field>[a-z]+)\s*(?P<op>=|>=|<=|~)\s*"(?P<value>[^"]*
 
 
 def jira_time(moment: datetime | None = None) -> str:
-    moment = moment or datetime.now(timezone.utc)
+    moment = moment or datetime.now(UTC)
     return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}+0000"
 
 
@@ -135,14 +135,21 @@ class JiraDouble(TrackerDouble):
             self.issues[key] = issue
             return issue
 
-    def add_history(self, key: str, created: datetime, items: list[dict[str, Any]],
-                    author: dict[str, Any] | None = None) -> None:
+    def add_history(
+        self, key: str, created: datetime, items: list[dict[str, Any]], author: dict[str, Any] | None = None
+    ) -> None:
         """A changelog entry: ``items`` as Jira lists them (``field``, ``fromString``, ``toString``...)."""
         with self.lock:
             issue = self.issues[key]
             history = issue.setdefault("_history", [])
-            history.append({"id": str(10000 + len(history)), "created": jira_time(created), "items": items,
-                            "author": author or {"displayName": "Ada Responder", "accountId": "557058:ada"}})
+            history.append(
+                {
+                    "id": str(10000 + len(history)),
+                    "created": jira_time(created),
+                    "items": items,
+                    "author": author or {"displayName": "Ada Responder", "accountId": "557058:ada"},
+                }
+            )
 
     def issue(self, key: str) -> dict[str, Any]:
         with self.lock:
@@ -152,7 +159,7 @@ class JiraDouble(TrackerDouble):
 
     def spec_path(self, path: str) -> str:
         path = super().spec_path(path)
-        return "/rest/api/3" + path[len(V2):] if path.startswith(V2 + "/") else path
+        return "/rest/api/3" + path[len(V2) :] if path.startswith(V2 + "/") else path
 
     def error_body(self, status: int, message: str) -> Any:
         return {"errorMessages": [message], "errors": {}}
@@ -161,11 +168,18 @@ class JiraDouble(TrackerDouble):
         """Jira Cloud: 429 with ``Retry-After`` (seconds) and ``X-RateLimit-Reset`` (the request's
         time plus that wait, ``yyyy-MM-ddTHH:mmZ``)."""
         seconds = max(1, math.ceil(wait))
-        reset = (datetime.now(timezone.utc) + timedelta(seconds=seconds)).strftime("%Y-%m-%dT%H:%MZ")
-        return self.error(429, "Rate limit exceeded.", {
-            "Retry-After": str(seconds), "X-RateLimit-Limit": str(limit.limit), "X-RateLimit-Remaining": "0",
-            "X-RateLimit-Reset": reset, "RateLimit-Reason": "jira-burst-based",
-        })
+        reset = (datetime.now(UTC) + timedelta(seconds=seconds)).strftime("%Y-%m-%dT%H:%MZ")
+        return self.error(
+            429,
+            "Rate limit exceeded.",
+            {
+                "Retry-After": str(seconds),
+                "X-RateLimit-Limit": str(limit.limit),
+                "X-RateLimit-Remaining": "0",
+                "X-RateLimit-Reset": reset,
+                "RateLimit-Reason": "jira-burst-based",
+            },
+        )
 
     def near_limit_headers(self) -> dict[str, str]:
         """Jira sets ``X-RateLimit-NearLimit: true`` when under 20% of a budget is left."""
@@ -211,18 +225,28 @@ class JiraDouble(TrackerDouble):
         return self.error(404, "Issue does not exist or you do not have permission to see it.")
 
     def _public_issue(self, issue: dict[str, Any], fields: list[str] | None, props: list[str]) -> dict[str, Any]:
-        shown = issue["fields"] if not fields or "*all" in fields else {
-            k: v for k, v in issue["fields"].items() if k in fields
-        }
+        shown = (
+            issue["fields"]
+            if not fields or "*all" in fields
+            else {k: v for k, v in issue["fields"].items() if k in fields}
+        )
         out = {"id": issue["id"], "key": issue["key"], "self": issue["self"], "fields": dict(shown)}
         if fields and "comment" in fields:
             comments = [self._comment_json(issue, c) for c in issue["_comments"]]
-            out["fields"]["comment"] = {"comments": comments, "total": len(comments), "startAt": 0,
-                                        "maxResults": len(comments)}
+            out["fields"]["comment"] = {
+                "comments": comments,
+                "total": len(comments),
+                "startAt": 0,
+                "maxResults": len(comments),
+            }
         if "changelog" in self._list_arg("expand"):
             histories = issue.get("_history", [])
-            out["changelog"] = {"startAt": 0, "maxResults": len(histories), "total": len(histories),
-                                "histories": histories}
+            out["changelog"] = {
+                "startAt": 0,
+                "maxResults": len(histories),
+                "total": len(histories),
+                "histories": histories,
+            }
         if props:
             out["properties"] = {p: issue["_properties"][p] for p in props if p in issue["_properties"]}
         return out
@@ -267,9 +291,15 @@ class JiraDouble(TrackerDouble):
         if errors:
             return self.reply(400, {"errorMessages": [], "errors": errors})
         issue = self.add_issue(
-            project, fields["summary"], fields.get("description") or "", fields["issuetype"]["name"],
-            status="To Do", labels=tuple(fields.get("labels") or ()), assignee=assignee,
-            reporter=dict(self.me), creator=dict(self.me),
+            project,
+            fields["summary"],
+            fields.get("description") or "",
+            fields["issuetype"]["name"],
+            status="To Do",
+            labels=tuple(fields.get("labels") or ()),
+            assignee=assignee,
+            reporter=dict(self.me),
+            creator=dict(self.me),
         )
         with self.lock:
             issue["fields"]["resolutiondate"] = None
@@ -287,7 +317,7 @@ class JiraDouble(TrackerDouble):
         kind = {"name": type_name, "inward": inward, "outward": outward}
         here = self.issues[key]["fields"]["issuelinks"]
         side = "outwardIssue" if direction == "outward" else "inwardIssue"
-        if any(l["type"]["name"] == type_name and l.get(side, {}).get("key") == other for l in here):
+        if any(link["type"]["name"] == type_name and link.get(side, {}).get("key") == other for link in here):
             return False
         mirror = "inwardIssue" if side == "outwardIssue" else "outwardIssue"
         link_id = str(next(self._ids))
@@ -332,8 +362,14 @@ class JiraDouble(TrackerDouble):
             issue = self.issues[key]
             stamp = jira_time()
             author = author or {"displayName": "Ada Responder", "accountId": "557058:ada", "name": "ada"}
-            comment = {"id": str(next(self._ids)), "author": author, "updateAuthor": author, "body": body,
-                       "created": stamp, "updated": stamp}
+            comment = {
+                "id": str(next(self._ids)),
+                "author": author,
+                "updateAuthor": author,
+                "body": body,
+                "created": stamp,
+                "updated": stamp,
+            }
             issue["_comments"].append(comment)
             return comment
 
@@ -387,7 +423,11 @@ class JiraDouble(TrackerDouble):
             return self.reply(400, {"errorMessages": [], "errors": {"object": "title and url are required"}})
         with self.lock:
             existing = next(
-                (l for l in issue["_remotelinks"] if data.get("globalId") and l.get("globalId") == data["globalId"]),
+                (
+                    link
+                    for link in issue["_remotelinks"]
+                    if data.get("globalId") and link.get("globalId") == data["globalId"]
+                ),
                 None,
             )
             if existing is not None:
@@ -447,7 +487,9 @@ class JiraDouble(TrackerDouble):
 
     def search(self) -> Response:
         if self.deployment == "cloud":
-            return self.error(410, "The requested API has been removed. Please migrate to the /rest/api/3/search/jql API.")
+            return self.error(
+                410, "The requested API has been removed. Please migrate to the /rest/api/3/search/jql API."
+            )
         with self.lock:
             rows, problem = self._search_rows()
             if problem is not None:

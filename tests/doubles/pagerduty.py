@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import itertools
 import math
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from flask import Response, request
@@ -19,7 +19,7 @@ def _minutes_after(stamp: str, minutes: int) -> str:
 
 
 def now_iso() -> str:
-    return datetime.now(timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+    return datetime.now(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
 
 
 class PagerDutyDouble(TrackerDouble):
@@ -51,10 +51,15 @@ class PagerDutyDouble(TrackerDouble):
         return (RateLimit(900, 60 * scale, None, "REST requests"),)
 
     def over_limit(self, limit: RateLimit, wait: float) -> Response:
-        return self.error(429, "Rate Limit Exceeded", {
-            "ratelimit-limit": str(limit.limit), "ratelimit-remaining": "0",
-            "ratelimit-reset": str(max(1, math.ceil(wait))),
-        })
+        return self.error(
+            429,
+            "Rate Limit Exceeded",
+            {
+                "ratelimit-limit": str(limit.limit),
+                "ratelimit-remaining": "0",
+                "ratelimit-reset": str(max(1, math.ceil(wait))),
+            },
+        )
 
     # --- seeding ------------------------------------------------------------------------------
 
@@ -88,7 +93,9 @@ class PagerDutyDouble(TrackerDouble):
             ],
             "last_status_change_at": resolved_at or created_at,
             "urgency": urgency,
-            "priority": {"id": "PPRI001", "type": "priority", "summary": priority, "name": priority} if priority else None,
+            "priority": {"id": "PPRI001", "type": "priority", "summary": priority, "name": priority}
+            if priority
+            else None,
             "escalation_policy": {"id": "PEP001", "type": "escalation_policy_reference", "summary": "Default"},
         }
         if resolved_at and status == "resolved":
@@ -143,8 +150,16 @@ class PagerDutyDouble(TrackerDouble):
     def get_current_user(self) -> Response:
         user_id = self._token_user()
         if user_id is None:
-            return self.reply(400, {"error": {"message": "Invalid Input Provided", "code": 2001,
-                                              "errors": ["Requires a user-level API token"]}})
+            return self.reply(
+                400,
+                {
+                    "error": {
+                        "message": "Invalid Input Provided",
+                        "code": 2001,
+                        "errors": ["Requires a user-level API token"],
+                    }
+                },
+            )
         user = self.users[user_id]
         return self.reply(200, {"user": user | {"type": "user", "summary": user["name"]}})
 
@@ -164,13 +179,20 @@ class PagerDutyDouble(TrackerDouble):
                 return self.error(404, "Not Found")
             return self.reply(200, {"notes": list(self.notes[incident_id])})
 
-    def add_log_entry(self, incident_id: str, kind: str, created_at: str, agent: dict[str, Any] | None = None,
-                      **extra: Any) -> dict[str, Any]:
+    def add_log_entry(
+        self, incident_id: str, kind: str, created_at: str, agent: dict[str, Any] | None = None, **extra: Any
+    ) -> dict[str, Any]:
         """A log entry as PagerDuty lists it: ``kind`` is its type without ``_log_entry``."""
         with self.lock:
             log = self.incidents[incident_id].setdefault("_log", [])
-            entry = {"id": f"Q{len(log):013d}", "type": f"{kind}_log_entry", "summary": kind.title(),
-                     "created_at": created_at, "agent": agent, **extra}
+            entry = {
+                "id": f"Q{len(log):013d}",
+                "type": f"{kind}_log_entry",
+                "summary": kind.title(),
+                "created_at": created_at,
+                "agent": agent,
+                **extra,
+            }
             log.append(entry)
             return entry
 
@@ -183,9 +205,13 @@ class PagerDutyDouble(TrackerDouble):
             entries = sorted(incident.get("_log", []), key=lambda e: e["created_at"], reverse=True)
         limit = int(request.args.get("limit", 25))
         offset = int(request.args.get("offset", 0))
-        chunk = entries[offset:offset + limit]
-        body: dict[str, Any] = {"log_entries": chunk, "limit": limit, "offset": offset,
-                                "more": offset + limit < len(entries)}
+        chunk = entries[offset : offset + limit]
+        body: dict[str, Any] = {
+            "log_entries": chunk,
+            "limit": limit,
+            "offset": offset,
+            "more": offset + limit < len(entries),
+        }
         body["total"] = len(entries) if request.args.get("total") == "true" else None
         return self.reply(200, body)
 
@@ -196,7 +222,15 @@ class PagerDutyDouble(TrackerDouble):
                 return self.error(404, "Not Found")
             user = next((u for u in self.users.values() if u["email"] == sender), None)
         if user is None:
-            return self.reply(400, {"error": {"message": "Invalid Input Provided", "code": 2001,
-                                              "errors": ["From header must be a valid user email"]}})
+            return self.reply(
+                400,
+                {
+                    "error": {
+                        "message": "Invalid Input Provided",
+                        "code": 2001,
+                        "errors": ["From header must be a valid user email"],
+                    }
+                },
+            )
         note = self.add_note(incident_id, self.json_body()["note"]["content"], user["id"])
         return self.reply(201, {"note": note})

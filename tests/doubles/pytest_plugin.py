@@ -81,18 +81,29 @@ def github_client(github_double: GitHubDouble, retry_policy: RetryPolicy) -> Git
 @pytest.fixture
 def jira_client(jira_double: JiraDouble, retry_policy: RetryPolicy) -> JiraClient:
     return JiraClient(
-        jira_double.base_url, email=jira_double.email, api_token=jira_double.api_token,
-        retry=retry_policy, timeout=(2.0, 2.0), keys=MARKER_KEYS
+        jira_double.base_url,
+        email=jira_double.email,
+        api_token=jira_double.api_token,
+        retry=retry_policy,
+        timeout=(2.0, 2.0),
+        keys=MARKER_KEYS,
     )
 
 
 @pytest.fixture
 def jira_dc_client(jira_dc_double: JiraDouble, retry_policy: RetryPolicy) -> JiraClient:
-    return JiraClient(jira_dc_double.base_url, pat=jira_dc_double.pat, retry=retry_policy, timeout=(2.0, 2.0), keys=MARKER_KEYS)
+    return JiraClient(
+        jira_dc_double.base_url, pat=jira_dc_double.pat, retry=retry_policy, timeout=(2.0, 2.0), keys=MARKER_KEYS
+    )
 
 
 @pytest.fixture
 def pagerduty_client(pagerduty_double: PagerDutyDouble, retry_policy: RetryPolicy) -> PagerDutyClient:
     return PagerDutyClient(
-        "user-token", "lessonloop@example.com", pagerduty_double.base_url, retry=retry_policy, timeout=(2.0, 2.0), keys=MARKER_KEYS
+        "user-token",
+        "lessonloop@example.com",
+        pagerduty_double.base_url,
+        retry=retry_policy,
+        timeout=(2.0, 2.0),
+        keys=MARKER_KEYS,
     )

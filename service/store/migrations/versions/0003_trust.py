@@ -36,14 +36,21 @@ def _fill_body_digests() -> None:
     """Deliveries recorded before this revision get their digest; an identical body recorded
     twice then (a replay that got through) keeps the digest on its first copy only."""
     connection = op.get_bind()
-    table = sa.table("deliveries", sa.column("id", sa.Integer), sa.column("source", sa.String),
-                     sa.column("body", sa.LargeBinary), sa.column("body_digest", sa.String))
+    table = sa.table(
+        "deliveries",
+        sa.column("id", sa.Integer),
+        sa.column("source", sa.String),
+        sa.column("body", sa.LargeBinary),
+        sa.column("body_digest", sa.String),
+    )
     seen: set[tuple[str, str]] = set()
     last = 0
     while True:
         rows = connection.execute(
-            sa.select(table.c.id, table.c.source, table.c.body).where(table.c.id > last)
-            .order_by(table.c.id).limit(_BATCH)
+            sa.select(table.c.id, table.c.source, table.c.body)
+            .where(table.c.id > last)
+            .order_by(table.c.id)
+            .limit(_BATCH)
         ).all()
         if not rows:
             return

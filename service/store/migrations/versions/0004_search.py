@@ -43,8 +43,10 @@ def upgrade() -> None:
     if connection.dialect.name == "postgresql":
         op.execute(f"ALTER TABLE lessons ADD COLUMN search_vector tsvector GENERATED ALWAYS AS ({_PG_DOCUMENT}) STORED")
         # the title alone, kept so that ranking title matches first parses no title at query time
-        op.execute("ALTER TABLE lessons ADD COLUMN title_vector tsvector GENERATED ALWAYS AS "
-                   "(to_tsvector('english', coalesce(incident_title, ''))) STORED")
+        op.execute(
+            "ALTER TABLE lessons ADD COLUMN title_vector tsvector GENERATED ALWAYS AS "
+            "(to_tsvector('english', coalesce(incident_title, ''))) STORED"
+        )
         # a lesson's vector is a few KB: kept in the row (compressed) rather than in the TOAST
         # table, a search that ranks thousands of matches reads a third as much (measured in
         # bench/web.py); rows written before this line get it by being written again
@@ -55,20 +57,37 @@ def upgrade() -> None:
     # SQLite: an FTS5 table of its own (rowid = lessons.id), written by lessons.save in the
     # same transaction as the lesson; filled here for the lessons kept before this revision
     op.execute("CREATE VIRTUAL TABLE lessons_fts USING fts5(title, body, tokenize = 'porter unicode61')")
-    table = sa.table("lessons", sa.column("other_sections", sa.JSON), *(sa.column(name) for name in (
-        "id", "incident_title", "what_happened", "what_we_expected", "why_different", "what_we_learned",
-        "what_we_will_change")))
+    table = sa.table(
+        "lessons",
+        sa.column("other_sections", sa.JSON),
+        *(
+            sa.column(name)
+            for name in (
+                "id",
+                "incident_title",
+                "what_happened",
+                "what_we_expected",
+                "why_different",
+                "what_we_learned",
+                "what_we_will_change",
+            )
+        ),
+    )
     last = 0
     while True:
-        rows = connection.execute(
-            sa.select(table).where(table.c.id > last).order_by(table.c.id).limit(_BATCH)
-        ).mappings().all()
+        rows = (
+            connection.execute(sa.select(table).where(table.c.id > last).order_by(table.c.id).limit(_BATCH))
+            .mappings()
+            .all()
+        )
         if not rows:
             return
         for row in rows:
-            title, body = _document(row)
-            connection.execute(sa.text("INSERT INTO lessons_fts (rowid, title, body) VALUES (:id, :title, :body)"),
-                               {"id": row["id"], "title": title, "body": body})
+            title, body = _document(dict(row))
+            connection.execute(
+                sa.text("INSERT INTO lessons_fts (rowid, title, body) VALUES (:id, :title, :body)"),
+                {"id": row["id"], "title": title, "body": body},
+            )
         last = rows[-1]["id"]
 
 
@@ -77,8 +96,9 @@ def _document(row: Mapping[str, Any]) -> tuple[str, str]:
     them (copied: a migration must not change when the code does)."""
     sections = ("what_happened", "what_we_expected", "why_different", "what_we_learned", "what_we_will_change")
     others = row.get("other_sections") or {}
-    body = "\n\n".join([*(str(row.get(name) or "") for name in sections),
-                        *(f"{key}\n{value}" for key, value in dict(others).items())])
+    body = "\n\n".join(
+        [*(str(row.get(name) or "") for name in sections), *(f"{key}\n{value}" for key, value in dict(others).items())]
+    )
     return str(row.get("incident_title") or ""), body
 
 
