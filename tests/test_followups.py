@@ -411,3 +411,14 @@ def test_a_rules_followup_due_days_wins(client, runtime: Runtime, github_double)
     runtime.settings = runtime.settings.model_copy(update={"rules": rules})
     github_lesson(client, runtime, github_double)
     assert {r.due_on for r in followups.of_review(runtime.engine, REVIEW)} == {date.today() + timedelta(days=7)}
+
+
+def test_the_log_pages_show_follow_up_state(client, runtime: Runtime, github_double) -> None:
+    github_lesson(client, runtime, github_double)
+    close_github(github_double, REVIEW_REPO, 2)
+    loop.send(client, loop.github_issue_event(github_double, REVIEW_REPO, 2, "closed"))
+    loop.work(runtime)
+    listed = client.get("/lessons").get_data(as_text=True)
+    assert "1 of 3 done" in listed
+    page = client.get(f"/lessons/{REVIEW.replace('#', '%23')}").get_data(as_text=True)
+    assert "Follow-ups (1 of 3 done)" in page and f"github:{REVIEW_REPO}#2</a>: done" in page

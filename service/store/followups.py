@@ -6,7 +6,7 @@ listed), and the task it may have opened stays where people own it.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
@@ -160,6 +160,23 @@ def unlist(engine: Engine, review_ref: str, keep: Iterable[str]) -> None:
         if keys:
             query = query.where(followups.c.item_key.not_in(keys))
         connection.execute(query.values(position=UNLISTED))
+
+
+def of_reviews(engine: Engine, review_refs: Sequence[str]) -> dict[str, list[Followup]]:
+    """The follow-ups of these lessons, grouped by lesson, in list order (a page of the log)."""
+    if not review_refs:
+        return {}
+    with engine.connect() as connection:
+        rows = connection.execute(
+            select(*_COLUMNS)
+            .where(followups.c.review_ref.in_(list(review_refs)))
+            .order_by(followups.c.review_ref, followups.c.position)
+        ).all()
+    grouped: dict[str, list[Followup]] = {}
+    for row in rows:
+        one = _row(row)
+        grouped.setdefault(one.review_ref, []).append(one)
+    return grouped
 
 
 def by_review(engine: Engine) -> dict[str, list[Followup]]:

@@ -15,6 +15,7 @@ from service.lesson.related import related_to
 from service.runtime import Runtime
 from service.store import lessons
 from service.store import progress as progress_rows
+from service.store.followups import of_review
 from service.web import charts, filters, insights, views
 from service.web.blueprint import blueprint
 from service.web.filters import BadFilter
@@ -40,7 +41,7 @@ def lessons_page() -> tuple[str, int] | str:
     found, following = lessons.search(_runtime().engine, query.q, query.filters, query.page, filters.PER_PAGE)
     return render_template(
         "lessons.html",
-        rows=[views.row(lesson) for lesson in found],
+        rows=views.rows(_runtime().engine, found),
         query=query,
         following=following,
         sources=filters.SOURCES,
@@ -55,9 +56,11 @@ def lesson(ref: str) -> tuple[str, int] | str:
     found = lessons.find(runtime.engine, ref) if len(ref) <= 300 else None
     if found is None:
         return render_template("error.html", title="No such lesson", message=f"No lesson for {ref}.", user=g.user), 404
+    tracked = of_review(runtime.engine, found.review_ref)
     return render_template(
         "lesson.html",
-        row=views.row(found),
+        row=views.row(found, tracked),
+        followups=[one for one in tracked if one.listed],
         sections=views.sections(found),
         facts=views.facts(runtime.engine, found),
         posted=views.posted(runtime.engine, runtime.settings, found),

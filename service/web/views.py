@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -14,6 +15,8 @@ from service.lesson_export import TITLES, lesson_dict, written_in
 from service.progress import duration
 from service.reach import posted_on
 from service.store import lessons
+from service.store.followups import Followup
+from service.store.followups import of_reviews as followups_of
 from service.store.lessons import SECTION_COLUMNS, Lesson
 from service.web.links import item_url, safe_url
 from service.web.render import lesson_html
@@ -25,6 +28,8 @@ class Row:
     incident_url: str | None
     review_url: str | None
     took: str | None
+    followups: str = ""
+    """"2 of 3 done" when the lesson has follow-ups; empty when it has none."""
 
     @property
     def title(self) -> str:
@@ -44,9 +49,25 @@ class LinkedItem:
     url: str | None
 
 
-def row(lesson: Lesson) -> Row:
+def row(lesson: Lesson, followups: Sequence[Followup] = ()) -> Row:
     took = duration(lesson.seconds_to_lesson) if lesson.seconds_to_lesson is not None else None
-    return Row(lesson, safe_url(lesson.incident_url), safe_url(lesson.review_url), took)
+    return Row(lesson, safe_url(lesson.incident_url), safe_url(lesson.review_url), took, followup_state(followups))
+
+
+def followup_state(followups: Sequence[Followup]) -> str:
+    """The follow-ups listed in a lesson, counted by state: "2 of 3 done", "1 of 2 done, 1 not doing"."""
+    listed = [one for one in followups if one.listed]
+    if not listed:
+        return ""
+    done = sum(one.state == "done" for one in listed)
+    not_doing = sum(one.state == "not doing" for one in listed)
+    return f"{done} of {len(listed)} done" + (f", {not_doing} not doing" if not_doing else "")
+
+
+def rows(engine: Engine, found: Sequence[Lesson]) -> list[Row]:
+    """A page of the log, each row with its follow-ups' state (one query for the page)."""
+    grouped = followups_of(engine, [lesson.review_ref for lesson in found])
+    return [row(lesson, grouped.get(lesson.review_ref, [])) for lesson in found]
 
 
 def sections(lesson: Lesson) -> list[Section]:
