@@ -224,6 +224,17 @@ def test_the_walkthrough_end_to_end(tmp_path: Path, walkthrough_redis: None, git
         stats = lessonloop("lessons", "stats")
         assert "follow-ups               2 opened, 1 adopted, 0 not opened" in stats, stats
         assert "1 done, 0 not doing, 2 open" in stats, stats
+
+        # docs/walkthrough.md: a second, similar incident closes; its review shows the first lesson
+        said = driver("close", "github:acme/web#1")
+        assert "opened the review github:acme/postmortems#1" in said, said
+        review = driver("show", "github:acme/postmortems#1")
+        assert "Lessons from similar incidents" in review and "Checkout latency above SLO" in review, review
+
+        # and the walkthrough ends on the learning log's page
+        page = requests.get(env["LESSONLOOP_URL"] + "/", timeout=10)
+        assert page.status_code == 200 and page.url.endswith("/lessons"), page.status_code
+        assert "Checkout latency above SLO" in page.text
         assert "VIOLATION" not in _tail(tmp_path / "doubles.log")
     finally:
         _stop(serve)
