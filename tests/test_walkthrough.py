@@ -44,6 +44,9 @@ review = "github:acme/postmortems"
 source = "jira"
 issue_types = ["Incident"]
 review = "jira:OPS"
+
+[people]
+"ada@acme.example" = { pagerduty = "PUSER02", jira = "557058:ada", github = "ada-sre" }
 """
 SECRETS = {
     "LESSONLOOP_GITHUB_WEBHOOK_SECRET": "walkthrough-github",
@@ -182,6 +185,10 @@ def test_the_walkthrough_end_to_end(tmp_path: Path, walkthrough_redis: None, git
         said = driver("close", "pagerduty:PGR0VU2")
         assert "202 status queued" in said and "opened the review jira:OPS-2" in said, said
         review = driver("show", "jira:OPS-2")
+        # the header has the incident's timeline, and the review is Ada's, named the way Jira names her
+        for said_in_timeline in ("triggered", "acknowledged, by Ada Responder", "resolved, by Ada Responder"):
+            assert said_in_timeline in review, review
+        assert "[~accountid:557058:ada]" in review, review
         assert "lessonloop:review incident=pagerduty:PGR0VU2" in review and "h2. What happened" in review
 
         # the team writes the lesson and closes the review: the lesson reaches all three trackers

@@ -222,6 +222,8 @@ class _PagerDutyAdmin(_Admin):
         incident = self.double.incidents[key]
         stamp = now_iso()
         incident.update(status="resolved", resolved_at=stamp, updated_at=stamp, last_status_change_at=stamp)
+        responder = {"id": "PUSER02", "type": "user_reference", "summary": "Ada Responder"}
+        self.double.add_log_entry(key, "resolve", stamp, responder)  # as PagerDuty logs it
 
 
 def admin_app(double: TrackerDouble) -> Flask:
