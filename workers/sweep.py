@@ -55,7 +55,9 @@ def _orphaned(runtime: Runtime, job_id: str, state: JobStatus) -> bool:
     hostname, pid = runtime.redis.hmget(Worker.redis_worker_namespace_prefix + worker_name, "hostname", "pid")
     if hostname is None and pid is None:
         return True  # its registration is gone: it stopped long ago without finishing the job
-    if hostname is None or pid is None or hostname.decode() != socket.gethostname():
+    if hostname is None or pid is None:
+        return False
+    if (hostname.decode() if isinstance(hostname, bytes) else hostname) != socket.gethostname():
         return False
     return not _alive(int(pid))
 

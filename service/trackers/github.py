@@ -7,6 +7,7 @@ same as github.com. Markers are HTML comments: invisible in rendered Markdown.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
 
@@ -271,15 +272,22 @@ class GitHubClient:
         )
 
     def find_review(self, container: str, incident: ItemRef, since: datetime | None = None) -> Review | None:
-        """Issues we created in the repository, newest first, until one carries our verified marker.
-
-        Listing (not the search API) because it is strongly consistent: a review created just
-        before a crash is found at once; ``since`` keeps it to one page in practice.
-        """
+        """Issues we created in the repository, newest first, until one carries our verified marker."""
         owner, repo = self._repo(container, "find_review")
-        me = self.whoami().id
-        wanted = str(incident)
         where = container_of("github", f"{owner}/{repo}")
+        for issue in self._our_issues(owner, repo, "find_review", since):
+            marker = self.keys.find_kind(issue.get("body"), where, "review")
+            if marker is not None and marker.get("incident") == str(incident):
+                return Review(
+                    ItemRef.github(f"{owner}/{repo}", issue["number"]), issue["html_url"], incident, issue["title"]
+                )
+        return None
+
+    def _our_issues(self, owner: str, repo: str, operation: str, since: datetime | None) -> Iterator[dict[str, Any]]:
+        """The issues (not pull requests) our identity created in a repository, newest first, a
+        page at a time. Listing (not the search API) because it is strongly consistent: an issue
+        created just before a crash is found at once; ``since`` keeps it to one page in practice."""
+        me = self.whoami().id
         page = 1
         while True:
             params: dict[str, str | int] = {
@@ -292,16 +300,12 @@ class GitHubClient:
             }
             if since is not None:
                 params["since"] = since.isoformat().replace("+00:00", "Z")
-            issues = self.api.json("find_review", "GET", f"/repos/{owner}/{repo}/issues", params=params)
+            issues = self.api.json(operation, "GET", f"/repos/{owner}/{repo}/issues", params=params)
             for issue in issues:
-                if "pull_request" in issue or (issue.get("user") or {}).get("login") != me:
-                    continue
-                marker = self.keys.find_kind(issue.get("body"), where, "review")
-                if marker is not None and marker.get("incident") == wanted:
-                    ref = ItemRef.github(f"{owner}/{repo}", issue["number"])
-                    return Review(ref, issue["html_url"], incident, issue["title"])
+                if "pull_request" not in issue and (issue.get("user") or {}).get("login") == me:
+                    yield issue
             if len(issues) < PAGE_SIZE:
-                return None
+                return
             page += 1
 
     # --- tasks (follow-ups) ---------------------------------------------------------------------
@@ -325,31 +329,11 @@ class GitHubClient:
     def find_task(self, container: str, marker: Marker, since: datetime | None = None) -> Task | None:
         """As :meth:`find_review`: our own issues, newest first, until one's verified marker matches."""
         owner, repo = self._repo(container, "find_task")
-        me = self.whoami().id
         where = container_of("github", f"{owner}/{repo}")
-        page = 1
-        while True:
-            params: dict[str, str | int] = {
-                "creator": me,
-                "state": "all",
-                "sort": "created",
-                "direction": "desc",
-                "per_page": PAGE_SIZE,
-                "page": page,
-            }
-            if since is not None:
-                params["since"] = since.isoformat().replace("+00:00", "Z")
-            issues = self.api.json("find_task", "GET", f"/repos/{owner}/{repo}/issues", params=params)
-            for issue in issues:
-                if "pull_request" in issue or (issue.get("user") or {}).get("login") != me:
-                    continue
-                if any(
-                    marker_matches(found, marker) for found in self.keys.find(issue.get("body"), where, marker.kind)
-                ):
-                    return Task(ItemRef.github(f"{owner}/{repo}", issue["number"]), issue["html_url"], issue["title"])
-            if len(issues) < PAGE_SIZE:
-                return None
-            page += 1
+        for issue in self._our_issues(owner, repo, "find_task", since):
+            if any(marker_matches(found, marker) for found in self.keys.find(issue.get("body"), where, marker.kind)):
+                return Task(ItemRef.github(f"{owner}/{repo}", issue["number"]), issue["html_url"], issue["title"])
+        return None
 
     def link(self, item: ItemRef, target: ItemRef, target_url: str, title: str) -> None:
         """A marked comment naming the target, unless one is already there (1 read + 0 or 1 write)."""
