@@ -11,7 +11,8 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Engine, select, update
+from sqlalchemy import Engine, select, true, update
+from sqlalchemy.sql.elements import ColumnElement
 
 from service.store.deliveries import now, utc
 from service.store.engine import begin_write, insert
@@ -166,23 +167,19 @@ def of_reviews(engine: Engine, review_refs: Sequence[str]) -> dict[str, list[Fol
     """The follow-ups of these lessons, grouped by lesson, in list order (a page of the log)."""
     if not review_refs:
         return {}
-    with engine.connect() as connection:
-        rows = connection.execute(
-            select(*_COLUMNS)
-            .where(followups.c.review_ref.in_(list(review_refs)))
-            .order_by(followups.c.review_ref, followups.c.position)
-        ).all()
-    grouped: dict[str, list[Followup]] = {}
-    for row in rows:
-        one = _row(row)
-        grouped.setdefault(one.review_ref, []).append(one)
-    return grouped
+    return _grouped(engine, followups.c.review_ref.in_(list(review_refs)))
 
 
 def by_review(engine: Engine) -> dict[str, list[Followup]]:
     """Every follow-up, grouped by lesson, each group in list order (for the exports)."""
+    return _grouped(engine, true())
+
+
+def _grouped(engine: Engine, condition: ColumnElement[bool]) -> dict[str, list[Followup]]:
     with engine.connect() as connection:
-        rows = connection.execute(select(*_COLUMNS).order_by(followups.c.review_ref, followups.c.position)).all()
+        rows = connection.execute(
+            select(*_COLUMNS).where(condition).order_by(followups.c.review_ref, followups.c.position)
+        ).all()
     grouped: dict[str, list[Followup]] = {}
     for row in rows:
         one = _row(row)
