@@ -30,7 +30,7 @@ def send(client, delivery) -> int:
 
 
 def ours(comments: list[dict], kind: str) -> list[dict]:
-    return [c for c in comments if markers.find_kind(c.get("body") or "", kind)]
+    return [c for c in comments if markers.find_kind(c.get("body") or c.get("content") or "", kind)]
 
 
 def _crash_during(
@@ -84,9 +84,9 @@ def _crash_during(
 STEPS_OF_OPEN_REVIEW = [
     ("create_issue", "before"),
     ("create_issue", "after"),  # the review exists, we never heard of it: found by searching
-    ("list_comments", "before"),  # looking for our comment on the incident
-    ("create_comment", "before"),
-    ("create_comment", "after"),  # the comment exists, we never heard of it
+    ("list_timeline", "before"),  # the intent to open is recorded, no review exists: none is found
+    ("create_comment", "before"),  # the intent to comment is recorded, the comment is not written
+    ("create_comment", "after"),  # the comment exists, we never heard of it: found by its marker
 ]
 
 
@@ -207,3 +207,27 @@ def test_a_state_change_killed_after_the_comment_was_edited(client, runtime: Run
     for repo in (INCIDENT_REPO, REVIEW_REPO):
         [comment] = ours(github_double.comments_on(repo, 1), markers.LESSON)
         assert "**done**" in comment["body"]
+
+
+# --- an append-only tracker -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("when", ["before", "after"])
+def test_a_new_pagerduty_note_killed_mid_write_is_written_once(
+    client, runtime: Runtime, trackers, jira_double, pagerduty_double, when: str
+) -> None:
+    """PagerDuty's notes cannot be edited: a changed lesson is a new note. Killed while that
+    note is being added, the run after it adds it if it is missing and never adds it twice."""
+    send(client, loop.pagerduty_resolved(pagerduty_double, "PGR0VU2"))
+    run_worker(runtime, burst=True, forking=False)
+    review = jira_double.issue("OPS-43")
+    review["fields"]["description"] = loop.fill_lesson_jira(review["fields"]["description"])
+    review["fields"]["status"] = {"name": "Done", "statusCategory": {"key": "done"}}
+    send(client, loop.jira_issue_event(jira_double, "OPS-43"))
+    run_worker(runtime, burst=True, forking=False)
+    review["fields"]["description"] = review["fields"]["description"].replace("40 minutes", "41 minutes")
+    delivery_pk = send(client, loop.jira_issue_event(jira_double, "OPS-43", changed="description"))
+    _crash_during(runtime, trackers, pagerduty_double, "create_incident_note", when)
+    assert deliveries.get(runtime.engine, delivery_pk).status == deliveries.DONE
+    notes = ours(pagerduty_double.notes["PGR0VU2"], markers.LESSON)
+    assert len(notes) == 2 and "41 minutes" in notes[1]["content"]

@@ -292,12 +292,13 @@ def test_our_own_writes_echoed_back_start_nothing(
 
 def test_a_429_with_retry_after_is_waited_out(client, runtime: Runtime, github_double) -> None:
     github_double.fail_next(1, 429, retry_after=1, operation="create_issue")
-    github_double.fail_next(2, 500, operation="list_comments")
+    github_double.fail_next(2, 500, operation="get_issue")
     send(client, loop.github_issue_event(github_double, "Codertocat/Hello-World", 1, "closed"))
     work(runtime)
     assert len(github_double.issues["acme/postmortems"]) == 1
     assert len(ours(github_double.comments_on("Codertocat/Hello-World", 1), markers.REVIEW_OPENED)) == 1
     assert deliveries.counts(runtime.engine)[deliveries.DONE] == 1
+    assert github_double.counts()["get_issue"] == 3  # two 500s, retried at once, then the answer
 
 
 def test_a_tracker_down_for_longer_reschedules_the_job(client, runtime: Runtime, github_double) -> None:

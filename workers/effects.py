@@ -1,8 +1,11 @@
 """Writing a comment to a tracker exactly once, and editing it when its text changes.
 
-The store remembers what was written (item, kind, key -> comment id, digest). A crash between
-the tracker's write and the store's record is recovered from the marker each comment carries:
-before writing, the item's comments are searched for one with the same kind and key.
+The store remembers what was written (item, kind, key -> comment id, digest). Before each
+write it records the intent (the same row with no comment id yet); after it, the comment's id.
+A run that finds an intent without an id knows an earlier run may have written and crashed
+before recording it: only then are the item's comments searched for our marker with the same
+kind and key. A first write therefore costs one request, not a listing of the item's comments
+and then the write.
 """
 
 from __future__ import annotations
@@ -43,21 +46,30 @@ def post_once(
     same = text if client.capabilities.edit_comments or append_only_digest_of is None else append_only_digest_of
     digest = digest_of(same)
     marker = Marker(kind, {"key": key, "digest": digest})
-    done = effects.get(runtime.engine, str(item), kind, key) or _recover(runtime, client, item, kind, key)
+    done = effects.get(runtime.engine, str(item), kind, key)
+    if done is not None and not done.comment_id:
+        done = _recover(runtime, client, item, kind, key)
     if done is not None and done.digest == digest:
         return "unchanged"
     if done is not None and client.capabilities.edit_comments:
+        # an edit needs no intent: repeated after a crash, it writes the same text again
         client.edit_comment(item, done.comment_id, text, marker)
         outcome, comment_id = "edited", done.comment_id
     else:
+        effects.put(runtime.engine, str(item), kind, key, INTENT, digest)
         comment_id = client.add_comment(item, text, marker).id
         outcome = "added" if done is None else "added anew"
     effects.put(runtime.engine, str(item), kind, key, comment_id, digest)
     return outcome
 
 
+INTENT = ""
+"""The comment id of a row recorded just before a comment is added: the write may have happened."""
+
+
 def _recover(runtime: Runtime, client: TrackerClient, item: ItemRef, kind: str, key: str) -> effects.Effect | None:
-    """The newest comment of ours with this kind and key, written before a crash lost its record."""
+    """The newest comment of ours with this kind and key, written before a crash lost its
+    record; None when there is none, so the write happens now."""
     for comment in reversed(client.find_comments(item, kind)):
         if comment.marker is not None and comment.marker.get("key") == key:
             effects.put(runtime.engine, str(item), kind, key, comment.id, comment.marker.get("digest") or "")
