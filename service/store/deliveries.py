@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import hashlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -10,9 +9,8 @@ from datetime import UTC, datetime, timedelta
 from typing import overload
 
 from sqlalchemy import Engine, bindparam, func, select, update
-from sqlalchemy.sql.expression import Executable
 
-from service.store.engine import begin_write, insert
+from service.store.engine import begin_write, insert_or
 from service.store.schema import deliveries
 
 RECEIVED = "received"  # recorded; its job is queued, running, or lost and due for the sweep
@@ -97,7 +95,7 @@ def record(
         updated_at=moment,
     )
     with begin_write(engine) as connection:
-        inserted = connection.execute(_insert_once(engine.dialect.name), values).scalar_one_or_none()
+        inserted = connection.execute(*insert_or(deliveries, values, returning="id")).scalar_one_or_none()
         if inserted is not None:
             return Recorded(inserted, True)
         existing = (
@@ -114,17 +112,6 @@ def body_digest(body: bytes) -> str:
     """What identifies a body: the delivery id of one whose tracker sends none, and the check
     that makes a replayed body a duplicate whatever its delivery header says."""
     return "sha256:" + hashlib.sha256(body).hexdigest()
-
-
-@functools.cache
-def _insert_once(dialect_name: str) -> Executable:
-    """Built once per dialect: the request path only binds values (statement building and
-    compiling cost more than the insert itself)."""
-    return (
-        insert(dialect_name, deliveries)
-        .on_conflict_do_nothing()  # either uniqueness: the delivery id, or the body
-        .returning(deliveries.c.id)
-    )
 
 
 _find_id = (

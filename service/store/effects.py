@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from sqlalchemy import Engine, func, select
 
 from service.store.deliveries import now
-from service.store.engine import begin_write, insert
+from service.store.engine import begin_write, insert_or
 from service.store.schema import effects
 
 
@@ -33,24 +33,21 @@ def get(engine: Engine, item_ref: str, kind: str, key: str) -> Effect | None:
 
 def put(engine: Engine, item_ref: str, kind: str, key: str, comment_id: str, digest: str) -> None:
     moment = now()
-    statement = (
-        insert(engine, effects)
-        .values(
-            item_ref=item_ref,
-            kind=kind,
-            key=key,
-            comment_id=comment_id,
-            digest=digest,
-            created_at=moment,
-            updated_at=moment,
-        )
-        .on_conflict_do_update(
-            index_elements=["item_ref", "kind", "key"],
-            set_={"comment_id": comment_id, "digest": digest, "updated_at": moment},
-        )
+    values = dict(
+        item_ref=item_ref,
+        kind=kind,
+        key=key,
+        comment_id=comment_id,
+        digest=digest,
+        created_at=moment,
+        updated_at=moment,
     )
     with begin_write(engine) as connection:
-        connection.execute(statement)
+        connection.execute(
+            *insert_or(
+                effects, values, conflict=("item_ref", "kind", "key"), update=("comment_id", "digest", "updated_at")
+            )
+        )
 
 
 def count(engine: Engine, kind: str | None = None) -> int:

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import functools
 import os
 import threading
 import weakref
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import IO, Any
 
-from sqlalchemy import Connection, Engine, Table, create_engine, event
+from sqlalchemy import Connection, Engine, Executable, Table, bindparam, create_engine, event, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.dialects.sqlite import Insert
 from sqlalchemy.engine import make_url
@@ -24,6 +25,46 @@ def insert(engine: Engine | str, table: Table) -> Insert:
     ``insert``."""
     name = engine if isinstance(engine, str) else engine.dialect.name
     return (postgresql if name == "postgresql" else sqlite).insert(table)
+
+
+def insert_or(
+    table: Table,
+    values: Mapping[str, Any],
+    *,
+    conflict: tuple[str, ...] = (),
+    update: tuple[str, ...] = (),
+    returning: str | None = None,
+) -> tuple[Executable, dict[str, Any]]:
+    """``INSERT … ON CONFLICT (conflict) DO NOTHING`` (or ``DO UPDATE SET`` the ``update``
+    columns to the new values), ``RETURNING`` one column, with its parameters.
+
+    The writes on the hot paths (a delivery recorded, a comment's record, an incident saved) go
+    through here rather than through SQLAlchemy's dialect ``insert``: SQLAlchemy 2.0 caches no
+    dialect INSERT (``inherit_cache = False``), so each call compiled the statement again, which
+    cost more CPU than the write itself. This is the same SQL as text with binds typed by the
+    table's columns, built once per shape and cached by SQLAlchemy like any text; SQLite and
+    PostgreSQL spell it alike."""
+    return _insert_or(table, tuple(values), conflict, update, returning), dict(values)
+
+
+@functools.cache
+def _insert_or(
+    table: Table, columns: tuple[str, ...], conflict: tuple[str, ...], update: tuple[str, ...], returning: str | None
+) -> Executable:
+    def quoted(name: str) -> str:
+        return '"' + name.replace('"', '""') + '"'
+
+    target = f" ({', '.join(map(quoted, conflict))})" if conflict else ""
+    action = (
+        "DO UPDATE SET " + ", ".join(f"{quoted(c)} = excluded.{quoted(c)}" for c in update) if update else "DO NOTHING"
+    )
+    sql = (
+        f"INSERT INTO {quoted(table.name)} ({', '.join(map(quoted, columns))}) "
+        f"VALUES ({', '.join(':' + c for c in columns)}) ON CONFLICT{target} {action}"
+        + (f" RETURNING {quoted(returning)}" if returning else "")
+    )
+    statement = text(sql).bindparams(*(bindparam(c, type_=table.c[c].type) for c in columns))
+    return statement.columns(table.c[returning]) if returning else statement
 
 
 def sqlalchemy_url(database_url: str) -> str:

@@ -7,7 +7,7 @@ from sqlalchemy import Engine, or_, select
 
 from service.events import ItemRef
 from service.store.deliveries import now
-from service.store.engine import begin_write, insert
+from service.store.engine import begin_write, insert_or
 from service.store.schema import links
 
 ORIGINS = ("opened", "text", "manual")
@@ -20,9 +20,9 @@ def add(engine: Engine, a: ItemRef, b: ItemRef, origin: str) -> bool:
     if a == b:
         return False
     first, second = sorted((str(a), str(b)))
-    statement = insert(engine, links).values(a_ref=first, b_ref=second, origin=origin, created_at=now())
+    row = dict(a_ref=first, b_ref=second, origin=origin, created_at=now())
     with begin_write(engine) as connection:
-        result = connection.execute(statement.on_conflict_do_nothing(index_elements=["a_ref", "b_ref"]))
+        result = connection.execute(*insert_or(links, row, conflict=("a_ref", "b_ref")))
         return result.rowcount == 1
 
 

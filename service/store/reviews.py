@@ -12,7 +12,7 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from service.events import Item, ItemRef
 from service.store.deliveries import now, utc
-from service.store.engine import begin_write, insert
+from service.store.engine import begin_write, insert_or
 from service.store.schema import incident_labels, incidents, reviews
 
 
@@ -70,9 +70,9 @@ def save_incident(engine: Engine, item: Item) -> None:
         opened_at=item.created_at,
         closed_at=item.closed_at,
     )
-    statement = insert(engine, incidents).values(ref=str(item.ref), recorded_at=now(), **values)
+    row = dict(ref=str(item.ref), recorded_at=now(), **values)
     with begin_write(engine) as connection:
-        connection.execute(statement.on_conflict_do_update(index_elements=["ref"], set_=values))
+        connection.execute(*insert_or(incidents, row, conflict=("ref",), update=tuple(values)))
         save_labels(connection, str(item.ref), item.labels)
 
 
@@ -101,21 +101,17 @@ def save_review(
     engine: Engine, *, incident_ref: ItemRef, ref: ItemRef, url: str, template: str | None, due_on: date | None
 ) -> ReviewRecord:
     """Record the review of an incident; the first one recorded stays (one incident, one review)."""
-    statement = (
-        insert(engine, reviews)
-        .values(
-            incident_ref=str(incident_ref),
-            ref=str(ref),
-            url=url,
-            template=template,
-            status="open",
-            due_on=due_on,
-            opened_at=now(),
-        )
-        .on_conflict_do_nothing(index_elements=["incident_ref"])
+    row = dict(
+        incident_ref=str(incident_ref),
+        ref=str(ref),
+        url=url,
+        template=template,
+        status="open",
+        due_on=due_on,
+        opened_at=now(),
     )
     with begin_write(engine) as connection:
-        connection.execute(statement)
+        connection.execute(*insert_or(reviews, row, conflict=("incident_ref",)))
     found = review_of(engine, incident_ref)
     assert found is not None
     return found
