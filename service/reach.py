@@ -15,6 +15,7 @@ from sqlalchemy import Engine, select
 from service.events import ItemRef
 from service.markers import LESSON
 from service.store import links
+from service.store.effects import WRITTEN
 from service.store.schema import effects
 
 
@@ -45,7 +46,7 @@ def posted_on(engine: Engine, review_ref: str) -> list[str]:
         rows = (
             connection.execute(
                 select(effects.c.item_ref)
-                .where(effects.c.kind == LESSON, effects.c.key == review_ref)
+                .where(effects.c.kind == LESSON, effects.c.key == review_ref, WRITTEN)
                 .order_by(effects.c.id)
             )
             .scalars()

@@ -56,15 +56,11 @@ def post_once(
         client.edit_comment(item, done.comment_id, text, marker)
         outcome, comment_id = "edited", done.comment_id
     else:
-        effects.put(runtime.engine, str(item), kind, key, INTENT, digest)
+        effects.put(runtime.engine, str(item), kind, key, effects.INTENT, digest)
         comment_id = client.add_comment(item, text, marker).id
         outcome = "added" if done is None else "added anew"
     effects.put(runtime.engine, str(item), kind, key, comment_id, digest)
     return outcome
-
-
-INTENT = ""
-"""The comment id of a row recorded just before a comment is added: the write may have happened."""
 
 
 def _recover(runtime: Runtime, client: TrackerClient, item: ItemRef, kind: str, key: str) -> effects.Effect | None:

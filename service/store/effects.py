@@ -11,6 +11,13 @@ from service.store.deliveries import now
 from service.store.engine import begin_write, insert_or
 from service.store.schema import effects
 
+INTENT = ""
+"""The comment id of a row recorded just before a comment is added: the write may have
+happened. Such a row says nothing was written (yet) wherever the store is asked what was."""
+
+WRITTEN = effects.c.comment_id != INTENT
+"""The rows of comments that were written (not just intended)."""
+
 
 @dataclass(frozen=True)
 class Effect:

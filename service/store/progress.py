@@ -11,6 +11,7 @@ from sqlalchemy import Engine, select
 
 from service import markers
 from service.store.deliveries import utc
+from service.store.effects import WRITTEN
 from service.store.schema import effects, incident_labels, incidents, lessons, reviews
 
 
@@ -62,7 +63,7 @@ def load(engine: Engine, since: datetime) -> list[ReviewProgress]:
         ):
             labels[incident_ref].append(label)
         for item_ref, review_ref in connection.execute(
-            select(effects.c.item_ref, effects.c.key).where(effects.c.kind == markers.LESSON)
+            select(effects.c.item_ref, effects.c.key).where(effects.c.kind == markers.LESSON, WRITTEN)
         ):
             shared[review_ref].append(item_ref)
     return [
