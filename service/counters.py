@@ -4,19 +4,27 @@ their durations, tracker requests by tracker and status.
 They live in Redis (``HINCRBY``/``HINCRBYFLOAT`` on a few hashes), not in process memory: jobs
 run in RQ's forked work horses and in workers on other hosts, while ``/metrics`` is answered by
 the web process, so only a shared place adds them up. Counting never fails a job: a Redis error
-loses that one increment and is logged at debug level.
+loses those increments and is logged at debug level.
+
+Tracker answers are counted in the process and written with the job's own counts when the job
+ends (one round trip a job, not one more per request), or after :data:`FLUSH_SECONDS` when no
+delivery job ends (a reminder or a refresh job).
 """
 
 from __future__ import annotations
 
+import atexit
 import functools
 import math
+import threading
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from redis import Redis
+from redis.client import Pipeline
 from redis.exceptions import RedisError
 
 from service import logs
@@ -29,38 +37,64 @@ JOB_BUCKETS = "lessonloop:metrics:job_buckets"  # "kind result le" -> count at o
 TRACKER_REQUESTS = "lessonloop:metrics:tracker_requests"  # "tracker status" -> count
 BUCKETS = (0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, math.inf)
 
+FLUSH_SECONDS = 5.0
+
 _redis: Redis | None = None
+_answers: Counter[str] = Counter()  # "tracker status" -> answers not yet written to Redis
+_answers_lock = threading.Lock()
+_last_flush = time.monotonic()
 
 
 def install(redis: Redis | None) -> None:
     """Count into ``redis`` from now on in this process (the worker does this at start)."""
     global _redis
     _redis = redis
+    if redis is not None:
+        atexit.register(flush)
 
 
 def job_finished(kind: str, result: str, seconds: float) -> None:
     if _redis is None:
         return
     name = f"{kind} {result}"
-    try:
-        pipe = _redis.pipeline(transaction=False)
-        pipe.hincrby(JOBS, name, 1)
-        pipe.hincrbyfloat(JOB_SECONDS, name, seconds)
-        for bound in BUCKETS:
-            if seconds <= bound:
-                pipe.hincrby(JOB_BUCKETS, f"{name} {le(bound)}", 1)
-        pipe.execute()
-    except RedisError as error:
-        log.debug("a job count was lost", error=type(error).__name__)
+    pipe = _redis.pipeline(transaction=False)
+    pipe.hincrby(JOBS, name, 1)
+    pipe.hincrbyfloat(JOB_SECONDS, name, seconds)
+    for bound in BUCKETS:
+        if seconds <= bound:
+            pipe.hincrby(JOB_BUCKETS, f"{name} {le(bound)}", 1)
+    _write(pipe, "a job's counts were lost")
 
 
 def tracker_answered(tracker: str, status: str) -> None:
     if _redis is None:
         return
+    with _answers_lock:
+        _answers[f"{tracker} {status}"] += 1
+        due = time.monotonic() - _last_flush >= FLUSH_SECONDS
+    if due:
+        flush()
+
+
+def flush() -> None:
+    """Write the tracker answers counted so far."""
+    if _redis is not None:
+        _write(_redis.pipeline(transaction=False), "tracker request counts were lost")
+
+
+def _write(pipe: Pipeline, lost: str) -> None:
+    """Execute ``pipe`` with the pending tracker answers added to it."""
+    global _last_flush
+    with _answers_lock:
+        pending = dict(_answers)
+        _answers.clear()
+        _last_flush = time.monotonic()
+    for name, count in pending.items():
+        pipe.hincrby(TRACKER_REQUESTS, name, count)
     try:
-        _redis.hincrby(TRACKER_REQUESTS, f"{tracker} {status}", 1)
+        pipe.execute()
     except RedisError as error:
-        log.debug("a tracker request count was lost", error=type(error).__name__)
+        log.debug(lost, error=type(error).__name__)
 
 
 Run = TypeVar("Run", bound=Callable[..., str])
