@@ -45,7 +45,7 @@ from service.trackers.base import (
     marker_matches,
     review_marker,
 )
-from service.trackers.errors import PermanentTrackerError
+from service.trackers.errors import NotSent, PermanentTrackerError
 from service.trackers.http import (
     DEFAULT_TIMEOUT,
     error_from_exception,
@@ -209,7 +209,7 @@ class JiraClient:
                 response = error.response
                 if response is None:  # str(error) lists the request's headers: name the host and path only
                     message = f"request failed: JIRAError{where_of(url)}"
-                    raise PermanentTrackerError("jira", operation, message, 0) from None
+                    raise PermanentTrackerError("jira", operation, message) from None
                 message = response_message(response, _jira_message)
                 failure = error_from_response("jira", operation, response, message)
                 observe_limits(self.limiter, response, failure)
@@ -250,7 +250,7 @@ class JiraClient:
         try:
             item = item_from_issue(data if isinstance(data, dict) else {})
         except UnreadableBody as error:
-            raise PermanentTrackerError("jira", "get_item", f"answer is not an issue: {error}", 0) from None
+            raise PermanentTrackerError("jira", "get_item", f"answer is not an issue: {error}") from None
         # the link people follow is built from the configured URL, never from the answer's ``self``
         return replace(item, url=self.browse_url(item.ref.key))
 
@@ -319,7 +319,7 @@ class JiraClient:
         an issue, so neither is proof; JQL reads dates in the user's time zone, so ``since`` is
         widened by a day."""
         if not re.fullmatch(r"[A-Z][A-Z0-9_]*", container):
-            raise PermanentTrackerError("jira", "find_review", f"not a Jira project key: {container!r}", 0)
+            raise NotSent("jira", "find_review", f"not a Jira project key: {container!r}")
         jql = f'project = "{container}" AND labels = "{REVIEW_LABEL}"'
         if since is not None:
             jql += f' AND created >= "{(since - timedelta(days=1)).strftime("%Y/%m/%d %H:%M")}"'
@@ -345,7 +345,7 @@ class JiraClient:
         it after a crash) and an issue link to a related Jira issue; a related item elsewhere
         gets a remote link in a second call (idempotent by its global id)."""
         if not re.fullmatch(r"[A-Z][A-Z0-9_]*", draft.container):
-            raise PermanentTrackerError("jira", "open_task", f"not a Jira project key: {draft.container!r}", 0)
+            raise NotSent("jira", "open_task", f"not a Jira project key: {draft.container!r}")
         fields: dict[str, Any] = {
             "project": {"key": draft.container},
             "summary": draft.title,
@@ -371,7 +371,7 @@ class JiraClient:
     def find_task(self, container: str, marker: Marker, since: datetime | None = None) -> Task | None:
         """As :meth:`find_review`: JQL on the label, then our own issues whose marker verifies."""
         if not re.fullmatch(r"[A-Z][A-Z0-9_]*", container):
-            raise PermanentTrackerError("jira", "find_task", f"not a Jira project key: {container!r}", 0)
+            raise NotSent("jira", "find_task", f"not a Jira project key: {container!r}")
         jql = f'project = "{container}" AND labels = "{REVIEW_LABEL}"'
         if since is not None:
             jql += f' AND created >= "{(since - timedelta(days=1)).strftime("%Y/%m/%d %H:%M")}"'
@@ -500,7 +500,7 @@ class JiraClient:
     @staticmethod
     def _key(ref: ItemRef, operation: str) -> str:
         if ref.source != "jira":
-            raise PermanentTrackerError("jira", operation, f"{ref} is not a Jira issue", 0)
+            raise NotSent("jira", operation, f"{ref} is not a Jira issue")
         return ref.key
 
     def _comment(self, key: str, data: dict[str, Any]) -> Comment:
