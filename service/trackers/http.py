@@ -1,7 +1,8 @@
 """Shared HTTP plumbing: one ``requests`` session per client, errors turned into ours.
 
-GitHub and PagerDuty clients call through :class:`HttpApi`; the Jira client reuses
-:func:`error_from_response` on the responses the ``jira`` library hands back.
+The GitHub, Jira and PagerDuty clients all call through :class:`HttpApi`: one retry rule, the
+shared rate limiter, the request counters, a timeout, and the same mapping of answers and
+failures to lessonloop's errors.
 """
 
 from __future__ import annotations
