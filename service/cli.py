@@ -306,8 +306,10 @@ class _WorkerSupervisor(threading.Thread):
 def _signal_group(pgid: int, signum: int) -> None:
     try:
         os.killpg(pgid, signum)
-    except (ProcessLookupError, PermissionError):
-        pass
+    except ProcessLookupError:  # the group has exited already: nothing left to signal
+        return
+    except PermissionError as error:  # its pid now belongs to someone else's group
+        logs.get(__name__).warning("could not signal a worker's process group", pgid=pgid, error=str(error))
 
 
 def _terminate(process: subprocess.Popen[bytes]) -> None:
@@ -386,8 +388,8 @@ def _check(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _check_online(settings: Settings) -> int:
+    from service.errors import Permanent, RetryLater
     from service.markers import MarkerKeys
-    from service.trackers.errors import TrackerError
     from service.trackers.registry import build_clients
 
     problems = 0
@@ -401,7 +403,7 @@ def _check_online(settings: Settings) -> int:
             print(f"{source}: signed in as {identity.name} ({identity.id})")
             if identity.kind == "app":
                 problems += _check_github_app(settings, client)
-        except (TrackerError, LockError) as error:
+        except (RetryLater, Permanent, LockError) as error:
             problems += 1
             print(f"{source}: {error} (API at {_api_url(settings, source)})")
     return problems
@@ -536,7 +538,7 @@ def _import(settings: Settings, args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from service import importer, lesson
-    from service.trackers.errors import TrackerError
+    from service.errors import Permanent, RetryLater
     from service.trackers.github import GitHubClient
     from service.trackers.jira import JiraClient
 
@@ -564,7 +566,7 @@ def _import(settings: Settings, args: argparse.Namespace) -> int:
             else:
                 raise ValueError(f"{source.kind} keeps no reviews to import")
             found = list(importer.from_items(items, runtime.marker_keys()))
-    except (ValueError, TrackerError) as error:
+    except (ValueError, RetryLater, Permanent) as error:
         print(f"lessonloop: {error}", file=sys.stderr)
         return 1
     template = lesson.load_template(settings.review.template)
@@ -605,9 +607,9 @@ def _import(settings: Settings, args: argparse.Namespace) -> int:
 def _share_imported(runtime: Runtime, review_ref: str) -> None:
     """Post an imported lesson like a captured one: it needs a tracker review and incident."""
     from service import importer
+    from service.errors import Permanent, RetryLater
     from service.events import ItemRef
     from service.store import lessons, reviews
-    from service.trackers.errors import TrackerError
 
     if review_ref.startswith("markdown:"):
         print(f"  not shared: {review_ref} is a file, not a tracker item")
@@ -621,7 +623,7 @@ def _share_imported(runtime: Runtime, review_ref: str) -> None:
             return
         try:
             reviews.save_incident(runtime.engine, runtime.client(incident.source).get_item(incident))
-        except TrackerError as error:
+        except (RetryLater, Permanent) as error:
             print(f"  not shared: {incident}: {error}")
             return
         kept = lessons.get(runtime.engine, review_ref)

@@ -108,7 +108,7 @@ def requeue_delivery(
     for stale in {job_id, *stale_job_ids}:
         try:
             Job.fetch(stale, connection=q.connection).delete()
-        except NoSuchJobError:
+        except NoSuchJobError:  # its record expired or was never written: nothing to drop
             pass
         q.intermediate_queue.remove(stale)
     return enqueue_delivery(q, delivery_pk, event_kind, job_id, timeout, at=at)

@@ -10,10 +10,10 @@ from sqlalchemy import Engine
 
 from config.settings import API_CREDENTIALS, Settings
 from service import queue as jobs_queue
+from service.errors import Permanent
 from service.markers import MarkerKeys
 from service.store.engine import make_engine
 from service.trackers.base import TrackerClient
-from service.trackers.errors import PermanentTrackerError
 
 
 @dataclass
@@ -58,11 +58,13 @@ class Runtime:
         return found
 
 
-class MissingCredentials(PermanentTrackerError):
+class MissingCredentials(Permanent):
+    """A job needs a tracker whose API credentials are not set: no tracker was asked, so this is
+    no tracker's error; replaying the delivery once they are set runs it again."""
+
     def __init__(self, source: str) -> None:
-        super().__init__(
-            source, "connect", f"no API credentials for {source}: set {API_CREDENTIALS.get(source, source)}", 0
-        )
+        super().__init__(f"no API credentials for {source}: set {API_CREDENTIALS.get(source, source)}")
+        self.source = source
 
 
 def all_secrets(settings: Settings) -> list[str]:

@@ -24,6 +24,7 @@ from waitress.channel import HTTPChannel
 from waitress.server import TcpWSGIServer
 
 from config.settings import Settings
+from service import logs
 
 # file descriptors kept back for the store, Redis, logs and the listening socket
 _SPARE_DESCRIPTORS = 64
@@ -80,8 +81,10 @@ def connection_limit() -> int:
         try:
             resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
             soft = wanted
-        except (ValueError, OSError):
-            pass
+        except (ValueError, OSError) as error:  # serve within the soft limit we have
+            logs.get(__name__).warning(
+                "could not raise the open files limit", soft=soft, wanted=wanted, error=str(error)
+            )
     usable = _MAX_CONNECTIONS * 2 if soft == resource.RLIM_INFINITY else soft
     return max(100, min(_MAX_CONNECTIONS, usable - _SPARE_DESCRIPTORS))
 
@@ -131,7 +134,6 @@ def build_app() -> Any:
     ``waitress-serve --call service.wsgi:build_app`` and other WSGI servers; ``lessonloop web``
     passes the settings it loaded instead."""
     from config.settings import load_settings
-    from service import logs
     from service.app import create_app
     from service.runtime import all_secrets
 

@@ -27,5 +27,5 @@ def test_a_ca_bundle_named_in_the_environment_is_used(monkeypatch: pytest.Monkey
     bundle.write_text("")
     monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(bundle))
     jira = JiraClient("https://jira.example", email="a@example.com", api_token="t", keys=MARKER_KEYS)
-    assert jira._jira._session.verify == str(bundle)
-    assert jira._jira._session.trust_env is False
+    assert jira.api.session.verify == str(bundle)
+    assert jira.api.session.trust_env is False

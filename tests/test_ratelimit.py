@@ -289,13 +289,13 @@ def test_jira_near_limit_warning_pauses_everyone_briefly(redis: Redis, jira_doub
         keys=MARKER_KEYS,
     )
     for _ in range(8):
-        client._call("whoami", "GET", "myself")  # the 8th leaves 2 of 10: not yet under 20%
+        client.api.json("whoami", "GET", "/myself")  # the 8th leaves 2 of 10: not yet under 20%
     assert not redis.exists(limiter.hold_key)
-    client._call("whoami", "GET", "myself")  # leaves 1
+    client.api.json("whoami", "GET", "/myself")  # leaves 1
     assert jira_double.calls()[-1].status == 200
     assert redis.exists(limiter.hold_key)
     time.sleep(0.25)
-    client._call("whoami", "GET", "myself")
+    client.api.json("whoami", "GET", "/myself")
 
 
 def test_github_rate_limit_403_holds_every_worker(redis: Redis, github_double: GitHubDouble, issue: None) -> None:
@@ -386,7 +386,7 @@ def test_clients_get_the_limits_from_the_settings(tmp_path: Path, redis: Redis) 
     github, jira, pagerduty = clients["github"], clients["jira"], clients["pagerduty"]
     assert isinstance(github, GitHubClient) and github.api.limiter is not None
     assert github.api.limiter.budgets == found["github"].budgets
-    assert isinstance(jira, JiraClient) and jira.limiter is not None
+    assert isinstance(jira, JiraClient) and jira.api.limiter is not None
     assert isinstance(pagerduty, PagerDutyClient) and pagerduty.api.limiter is not None
     unpaced = build_clients(settings, MARKER_KEYS)["github"]  # no Redis (check --online): unpaced
     assert isinstance(unpaced, GitHubClient) and unpaced.api.limiter is None

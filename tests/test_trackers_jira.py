@@ -349,7 +349,7 @@ def test_5xx_on_a_read_is_retried_but_not_on_a_create(jira, sleeps: SleepRecorde
     assert double.counts()["create_issue"] == 1
 
 
-def test_the_jira_library_does_not_retry_on_its_own(jira_double: JiraDouble) -> None:
+def test_no_retry_policy_means_one_request(jira_double: JiraDouble) -> None:
     client = JiraClient(
         jira_double.base_url, email=jira_double.email, api_token=jira_double.api_token, retry=NO_RETRY, keys=MARKER_KEYS
     )

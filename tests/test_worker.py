@@ -3,7 +3,9 @@
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -241,3 +243,64 @@ def test_a_job_that_hangs_is_stopped_at_its_timeout_and_the_worker_goes_on(
         except ProcessLookupError:
             pass
         runtime.engine.dispose()
+
+
+# --- what the log says about a failed job -------------------------------------------------------
+
+
+def test_an_expected_failure_is_one_log_line_and_an_unexpected_one_keeps_its_traceback(
+    make_settings, redis, tmp_path: Path
+) -> None:
+    """The newcomer's first delivery: no GitHub token is set, so the job cannot read the issue.
+    That is expected and permanent: the worker's log says why in one line (no traceback), and
+    the delivery is failed for ``replay --failed``. A delivery the job cannot read is no
+    expected failure: its traceback is still logged."""
+    from service import cli
+    from service.app import create_app
+    from service.queue import queue as make_queue
+    from service.store import migrate
+    from service.store.engine import make_engine
+
+    settings = make_settings()  # webhook secrets only: no tracker credentials
+    engine = make_engine(settings.database_url)
+    migrate.upgrade(engine)
+    runtime = Runtime(settings, engine, redis, make_queue(redis))
+    client = create_app(settings, runtime).test_client()
+    no_token = accept(client, payloads.github(payloads.raw("github/issues.closed"), GITHUB_SECRET))
+    unreadable = accept(client, payloads.pagerduty(payloads.raw("pagerduty/incident.resolved"), PAGERDUTY_SECRET))
+    with engine.begin() as connection:
+        connection.execute(update(deliveries_table).where(deliveries_table.c.id == unreadable).values(body=b"{broken"))
+
+    env = os.environ | base_env() | {"DATABASE_URL": settings.database_url, "LESSONLOOP_LOG_FORMAT": "json"}
+    worker = subprocess.run(
+        [sys.executable, "-m", "service.cli", "--config", str(settings.config_file), "worker", "--burst"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert worker.returncode == 0, worker.stderr
+    lines = worker.stderr.splitlines()
+    events = [json.loads(line) for line in lines if line.startswith("{")]
+    assert len(events) == len(lines), worker.stderr  # every line is one JSON event: no bare traceback lines
+
+    def about(delivery_pk: int) -> list[dict]:
+        """Its job's events (RQ names the job ``delivery-N``) and lessonloop's own."""
+        job = re.compile(rf"\bdelivery-{delivery_pk}(?!\d)")
+        return [e for e in events if e.get("delivery") == delivery_pk or job.search(e["event"])]
+
+    assert not any("Traceback" in json.dumps(e) or "exception" in e for e in about(no_token)), worker.stderr
+    (failed,) = [e for e in about(no_token) if e["level"] in ("warning", "error")]
+    assert failed["event"] == "delivery failed"
+    assert "no API credentials for github: set LESSONLOOP_GITHUB_TOKEN" in failed["error"]
+    assert any("Traceback" in e["event"] or "exception" in e for e in about(unreadable)), worker.stderr
+
+    stored = deliveries.get(engine, no_token)
+    assert stored is not None and stored.status == deliveries.FAILED and stored.last_error == failed["error"]
+    assert Job.fetch(stored.job_id, connection=redis).get_status() == JobStatus.FAILED
+    with pytest.MonkeyPatch.context() as patch:
+        for key, value in (base_env() | {"DATABASE_URL": settings.database_url}).items():
+            patch.setenv(key, value)
+        assert cli.main(["--config", str(settings.config_file), "replay", "--failed"]) == 0
+    assert deliveries.get(engine, no_token).status == deliveries.RECEIVED  # replay --failed found it
+    engine.dispose()

@@ -16,6 +16,7 @@ from datetime import UTC, date, datetime, timedelta
 
 from config.rules import ReviewTarget, Rule
 from service import logs, markers
+from service.errors import Permanent, RetryLater
 from service.events import Event, Item, ItemRef
 from service.lesson.followups import Known, Shown, inert, key_of, match, parse_items, state_of, title_of
 from service.lesson.stub import link
@@ -24,7 +25,6 @@ from service.markup import convert
 from service.runtime import Runtime
 from service.store import deliveries, effects, followups, lessons
 from service.trackers.base import TaskDraft, followup_marker
-from service.trackers.errors import PermanentTrackerError, TrackerError, UnsupportedOperation
 from workers.effects import post_once
 from workers.jobs import exclusive, run_delivery
 
@@ -123,7 +123,7 @@ def _adopt(runtime: Runtime, review_ref: ItemRef, key: str, text: str, position:
     try:
         item = runtime.client(ref.source).get_item(ref)
         state, url = state_of(item), item.url
-    except (PermanentTrackerError, UnsupportedOperation) as error:
+    except Permanent as error:
         state, reason = followups.UNKNOWN, f"cannot read it: {error}"
     followups.add(
         runtime.engine,
@@ -191,7 +191,7 @@ def _open(
                     related_title=f"Post-incident review: {title}",
                 )
             )
-    except (PermanentTrackerError, UnsupportedOperation) as error:
+    except Permanent as error:
         followups.change(
             engine,
             str(review_ref),
@@ -299,7 +299,7 @@ def daily(runtime: Runtime, today: date) -> tuple[int, int, list[str]]:
         try:
             refresh(runtime, ItemRef.parse(row.ref))
             refreshed += 1
-        except TrackerError as error:
+        except (RetryLater, Permanent) as error:
             failed.append(f"{row.ref}: {error}")
         followups.mark_checked(runtime.engine, row.ref, today)
     year, week, _ = today.isocalendar()
@@ -316,7 +316,7 @@ def daily(runtime: Runtime, today: date) -> tuple[int, int, list[str]]:
                 runtime, client, ref, markers.FOLLOWUP_REMINDER, f"{row.review_ref}@{year}-W{week:02d}", text
             )
             nudged += outcome != "unchanged"
-        except TrackerError as error:
+        except (RetryLater, Permanent) as error:
             failed.append(f"{row.ref}: {error}")
     return refreshed, nudged, failed
 

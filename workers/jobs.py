@@ -1,5 +1,6 @@
-"""What every delivery job shares: load the delivery, run the step once, and turn a tracker
-fault into a retry at the time the tracker asked for, or a failure with its message."""
+"""What every delivery job shares: load the delivery, run the step once, and turn an expected
+failure into a retry at the time the tracker asked for (:class:`~service.errors.RetryLater`) or
+a failed delivery with its reason (:class:`~service.errors.Permanent`)."""
 
 from __future__ import annotations
 
@@ -8,14 +9,15 @@ import threading
 from collections.abc import Callable, Iterator
 from datetime import timedelta
 
+from redis.exceptions import LockError, RedisError
+
 from service import counters, logs
+from service.errors import Permanent, RetryLater
 from service.events import Event
 from service.queue import enqueue_delivery
 from service.runtime import Runtime
 from service.sources import SOURCES
 from service.store import deliveries
-from service.trackers.errors import TrackerError, TransientTrackerError
-from service.trackers.ratelimit import RateLimitDeferred
 from service.trackers.retry import MAX_WAIT_SECONDS, capped_wait
 from workers import context
 
@@ -30,9 +32,10 @@ Step = Callable[[Runtime, deliveries.Delivery, Event], tuple[str, str]]
 """(runtime, delivery, event) -> (final delivery status, outcome)."""
 
 
-class RetryLater(Exception):
-    """Not a fault of any tracker: this job cannot go on now (another job holds its incident)
-    and should run again a little later, like a job that met a tracker fault."""
+class DeliveryFailed(Exception):
+    """A delivery job met an expected failure and has recorded it on the delivery and logged it
+    in one line: RQ marks the job failed, and the worker (``workers/runner.py``) logs no
+    traceback for it. ``__cause__`` is the failure itself."""
 
 
 def backoff_seconds(attempt: int, retry_after: float | None, first: float = 15.0) -> float:
@@ -44,6 +47,14 @@ def backoff_seconds(attempt: int, retry_after: float | None, first: float = 15.0
 
 @counters.timed_job
 def run_delivery(delivery_pk: int, step: Step) -> str:
+    """Run ``step`` on the delivery: its outcome, a retry, or a failure.
+
+    An expected failure (:class:`Permanent`: a tracker refused, a credential is missing; or
+    :class:`RetryLater` past ``MAX_ATTEMPTS``) fails the delivery with its reason, logs one line
+    and raises :class:`DeliveryFailed`, for which no traceback is logged: an expected failure is
+    no bug. The delivery stays failed in the store, which is where ``lessonloop replay
+    --failed`` finds it. Any other exception fails the delivery too and is raised as it is, so
+    its traceback is logged."""
     runtime = context.runtime()
     delivery = deliveries.claim(runtime.engine, delivery_pk)
     if delivery is None:
@@ -58,23 +69,21 @@ def run_delivery(delivery_pk: int, step: Step) -> str:
         # the same pure parser the web ran, on the same bytes: the job needs nothing else
         event = SOURCES[delivery.source].parse(delivery.body, delivery.headers)
         status, outcome = step(runtime, delivery, event)
-    except (TransientTrackerError, RetryLater) as error:
+    except RetryLater as error:
         # held back by the shared rate limiter: nothing failed and nothing was sent, so it runs
         # again when the limit has room, and it never counts towards giving up
-        deferred = isinstance(error, RateLimitDeferred)
-        if attempt >= MAX_ATTEMPTS and not deferred:
-            deliveries.finish(runtime.engine, delivery_pk, deliveries.FAILED, error=_describe(error))
-            bound.error("gave up after repeated tracker faults", error=_describe(error))
-            raise
-        hint = error.retry_after if isinstance(error, TransientTrackerError) else None
+        if attempt >= MAX_ATTEMPTS and not error.held_back:
+            deliveries.finish(runtime.engine, delivery_pk, deliveries.FAILED, error=str(error))
+            bound.error("delivery failed: gave up after repeated faults", error=str(error))
+            raise DeliveryFailed(str(error)) from error
         wait = (
-            (capped_wait(hint) or 1.0)
-            if deferred
-            else backoff_seconds(attempt, hint, runtime.settings.server.retry_seconds)
+            (capped_wait(error.wait) or 1.0)
+            if error.held_back
+            else backoff_seconds(attempt, error.wait, runtime.settings.server.retry_seconds)
         )
         retry_at = deliveries.now() + timedelta(seconds=wait)
         job_id = f"{deliveries.job_id_for(delivery_pk)}-retry-{attempt}"
-        deliveries.reschedule(runtime.engine, delivery_pk, job_id, retry_at, _describe(error))
+        deliveries.reschedule(runtime.engine, delivery_pk, job_id, retry_at, str(error))
         enqueue_delivery(
             runtime.queue,
             delivery_pk,
@@ -83,16 +92,19 @@ def run_delivery(delivery_pk: int, step: Step) -> str:
             runtime.settings.server.job_timeout_seconds,
             at=retry_at,
         )
-        if deferred:
-            bound.info(
-                "held back by the rate limit; will run again", error=_describe(error), wait_seconds=round(wait, 1)
-            )
+        if error.held_back:
+            bound.info("held back by the rate limit; will run again", error=str(error), wait_seconds=round(wait, 1))
         else:
-            bound.warning("tracker fault; will retry", error=_describe(error), wait_seconds=round(wait, 1))
-        return f"retrying in {wait:.1f} s: {_describe(error)}"
+            bound.warning("will retry", error=str(error), wait_seconds=round(wait, 1))
+        return f"retrying in {wait:.1f} s: {error}"
+    except Permanent as error:
+        deliveries.finish(runtime.engine, delivery_pk, deliveries.FAILED, error=str(error))
+        bound.error("delivery failed", error=str(error))
+        raise DeliveryFailed(str(error)) from error
     except Exception as error:
-        deliveries.finish(runtime.engine, delivery_pk, deliveries.FAILED, error=_describe(error))
-        bound.error("delivery failed", error=_describe(error))
+        described = f"{type(error).__name__}: {error}"
+        deliveries.finish(runtime.engine, delivery_pk, deliveries.FAILED, error=described)
+        bound.error("delivery failed unexpectedly", error=described)
         raise
     deliveries.finish(runtime.engine, delivery_pk, status, outcome)
     bound.info("delivery handled", status=status, outcome=outcome)
@@ -121,14 +133,15 @@ def exclusive(runtime: Runtime, ref: str) -> Iterator[None]:
     wait = lock_wait_seconds(runtime.settings.server.job_timeout_seconds)
     lock = runtime.redis.lock(f"lessonloop:lock:{ref}", timeout=LOCK_LEASE_SECONDS, blocking_timeout=wait)
     if not lock.acquire():
-        raise RetryLater(f"{ref} is held by another job (waited {wait:g} s); retrying later")
+        raise RetryLater(f"{ref} is held by another job (waited {wait:g} s)")
     done = threading.Event()
 
     def renew() -> None:
         while not done.wait(LOCK_LEASE_SECONDS / 3):
             try:
                 lock.reacquire()
-            except Exception:  # noqa: BLE001 - lost it; the job's writes are idempotent anyway
+            except (LockError, RedisError) as error:  # the job's writes are idempotent anyway
+                log.warning("lost the lock on an incident while its job ran", ref=ref, error=type(error).__name__)
                 return
 
     renewer = threading.Thread(target=renew, name=f"lease {ref}", daemon=True)
@@ -140,10 +153,5 @@ def exclusive(runtime: Runtime, ref: str) -> Iterator[None]:
         renewer.join()
         try:
             lock.release()
-        except Exception:  # noqa: BLE001 - the lease lapsed; nothing to release
-            pass
-
-
-def _describe(error: BaseException) -> str:
-    """A tracker error already says which tracker, what call and the tracker's own message."""
-    return str(error) if isinstance(error, (TrackerError, RetryLater)) else f"{type(error).__name__}: {error}"
+        except (LockError, RedisError) as error:  # the lease lapsed, or Redis is away: it expires anyway
+            log.warning("could not release the lock on an incident", ref=ref, error=type(error).__name__)

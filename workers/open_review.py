@@ -13,6 +13,7 @@ from typing import Literal
 
 from config.rules import ReviewTarget, Rule
 from service import lesson, markers
+from service.errors import Permanent, RetryLater
 from service.events import Event, Item, ItemRef
 from service.history import History, HistoryEntry
 from service.lesson.related import render_related, similar_text, telling
@@ -24,7 +25,6 @@ from service.runtime import Runtime
 from service.store import deliveries, effects, links, reviews
 from service.store import lessons as stored_lessons
 from service.trackers.base import ReviewDraft
-from service.trackers.errors import TrackerError
 from workers.effects import post_once
 from workers.jobs import exclusive, run_delivery
 
@@ -145,7 +145,7 @@ def _history(runtime: Runtime, incident: Item) -> History:
         return History()
     try:
         history = runtime.client(incident.ref.source).history(incident.ref)
-    except TrackerError as error:
+    except (RetryLater, Permanent) as error:
         return History.unreadable(str(error), url=incident.url)
     opened = (
         [HistoryEntry(incident.created_at, "opened", who=incident.author)]

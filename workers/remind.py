@@ -11,13 +11,13 @@ from redis.exceptions import RedisError
 from rq.job import Job
 
 from service import lesson, logs, markers
+from service.errors import Permanent, RetryLater
 from service.events import ItemRef
 from service.runtime import Runtime
 from service.store import reviews
-from service.trackers.errors import TrackerError
 from workers import context, followups
 from workers.effects import post_once
-from workers.jobs import RetryLater, exclusive
+from workers.jobs import exclusive
 
 log = logs.get(__name__)
 
@@ -41,7 +41,7 @@ def remind(day: str | None = None) -> str:
                 post_once(runtime, client, ref, markers.REMINDER, today.isoformat(), text)
                 reviews.mark_reminded(runtime.engine, review.ref, today)
             nudged.append(review.ref)
-        except (TrackerError, RetryLater) as error:  # one review's trouble does not hold up the rest
+        except (RetryLater, Permanent) as error:  # one review's trouble does not hold up the rest
             failed.append(f"{review.ref}: {error}")
     refreshed, followups_nudged, followups_failed = followups.daily(runtime, today)
     failed += followups_failed

@@ -41,8 +41,8 @@ def prune(runtime: Runtime, now: datetime | None = None) -> int:
         total += deliveries.drop_bodies(runtime.engine, statuses, before, since)
         try:
             runtime.redis.hset(MARK, name, before.isoformat())
-        except RedisError:  # next time looks further back; nothing is missed
-            pass
+        except RedisError as error:  # next time looks further back; nothing is missed
+            log.warning("could not record how far retention got", error=type(error).__name__)
     if total:
         log.info("dropped the bodies of old deliveries", count=total)
     return total
@@ -54,5 +54,6 @@ def _mark(runtime: Runtime, name: str) -> datetime | None:
         if not raw:
             return None
         return datetime.fromisoformat(raw.decode() if isinstance(raw, bytes) else raw)
-    except (RedisError, ValueError, UnicodeDecodeError):
+    except (RedisError, ValueError, UnicodeDecodeError) as error:  # then every old row is looked at
+        log.warning("could not read how far retention got", error=type(error).__name__)
         return None

@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import threading
+from typing import Any
 
 from redis.client import Pipeline
 from rq import SimpleWorker, Worker
+from rq.job import Job
 from rq.utils import now
+from rq.worker import BaseWorker
 
 from service import logs
 from service.queue import QUEUE_NAME
 from service.runtime import Runtime
 from service.store import migrate
 from workers import context, remind
+from workers.jobs import DeliveryFailed
 from workers.sweep import sweep
 
 log = logs.get(__name__)
@@ -36,7 +40,23 @@ class _SweepTimer(threading.Thread):
                 log.warning("sweep failed; will try again", error=f"{type(error).__name__}: {error}")
 
 
-class LeanWorker(SimpleWorker):
+class ExpectedFailuresInOneLine(BaseWorker):
+    """RQ logs the traceback of every job that raises. A delivery job that met an expected
+    failure (:class:`~workers.jobs.DeliveryFailed`: a tracker refused, a credential is missing)
+    has logged one line with the reason already, so RQ only marks the job failed; any other
+    exception keeps RQ's traceback."""
+
+    def handle_exception(self, job: Job, *exc_info: Any) -> None:
+        if isinstance(exc_info[1], DeliveryFailed):
+            return
+        super().handle_exception(job, *exc_info)
+
+
+class ForkingWorker(ExpectedFailuresInOneLine, Worker):
+    """RQ's Worker (a work horse forked per job), logging expected failures in one line."""
+
+
+class LeanWorker(ExpectedFailuresInOneLine, SimpleWorker):
     """RQ's SimpleWorker (the job runs in the worker's own process: no fork per job, which took
     about three quarters of a worker's CPU), with a cheaper heartbeat. RQ beats twice around
     every dequeue, three Redis round trips each; here one pipelined round trip, and the beat
@@ -71,7 +91,7 @@ def run_worker(runtime: Runtime, *, burst: bool = False, forking: bool = False, 
     if report.requeued:
         log.info("queued deliveries found unfinished at start", count=len(report.requeued))
     remind.schedule(runtime)
-    worker_class = Worker if forking else LeanWorker
+    worker_class = ForkingWorker if forking else LeanWorker
     # RQ's own housekeeping (abandoned and stranded jobs) every sweep interval, not every 10 min
     worker = worker_class(
         [QUEUE_NAME], connection=runtime.redis, name=name, maintenance_interval=runtime.settings.server.sweep_seconds

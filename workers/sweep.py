@@ -110,8 +110,8 @@ def sweep(runtime: Runtime, older_than_seconds: float) -> SweepReport:
     finally:
         try:
             lock.release()
-        except RedisError:
-            pass
+        except RedisError as error:  # its lease lapses on its own
+            log.warning("could not release the sweep's lock", error=type(error).__name__)
     if report.requeued:
         log.info("sweep queued lost deliveries again", deliveries=report.requeued)
     return report

@@ -7,7 +7,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from urllib.parse import urlparse
 
-from service import lesson, markers, related
+from service import lesson, logs, markers, related
+from service.errors import Permanent, RetryLater
 from service.events import Event, EventKind, Item, ItemRef
 from service.lesson.blame_rules import BlameRulesError
 from service.lesson.followups import render_followups
@@ -16,12 +17,13 @@ from service.reach import lesson_reach
 from service.runtime import Runtime
 from service.store import deliveries, followups, lessons, links, reviews
 from service.trackers.base import TrackerClient
-from service.trackers.errors import PermanentTrackerError, TrackerError, UnsupportedOperation
 from workers.effects import digest_of, post_once
 from workers.followups import shown as shown_followups
 from workers.followups import track as track_followups
 from workers.jobs import exclusive, run_delivery
 from workers.open_review import open_review_step
+
+log = logs.get(__name__)
 
 FOLLOWUPS_SECTION = "what_we_will_change"
 
@@ -133,7 +135,7 @@ def _nudge(
     text = lesson.render_blame_comment(findings, client.markup)
     try:
         outcome = post_once(runtime, client, review_ref, markers.BLAME, key, text)
-    except (PermanentTrackerError, UnsupportedOperation) as error:
+    except Permanent as error:
         return f"; blame nudge not posted: {error}"
     return f"; blame nudge ({len(findings)} sentence{'s' if len(findings) != 1 else ''}): {outcome}"
 
@@ -221,10 +223,10 @@ def _share(
             # when a follow-up's state does: its digest is the lesson's alone
             post_once(runtime, client, item, markers.LESSON, str(review_ref), text, append_only_digest_of=alone)
             shared.posted += 1
-        except (PermanentTrackerError, UnsupportedOperation) as error:
+        except Permanent as error:
             (failures if essential else shared.skipped).append(f"{item}: {error}")
     if failures:
-        raise PermanentTrackerError("lessonloop", "share the lesson", "; ".join(failures), 0)
+        raise Permanent(f"the lesson was not shared on {'; '.join(failures)}")
     return shared
 
 
@@ -276,8 +278,8 @@ def _adopt(runtime: Runtime, review: Item) -> reviews.ReviewRecord | None:
         return None  # that incident has its review already: this one is a stray copy
     try:
         reviews.save_incident(runtime.engine, _fetch_incident(runtime, incident_ref))
-    except TrackerError:
-        pass
+    except (RetryLater, Permanent) as error:  # the review is adopted all the same; its incident is read later
+        log.warning("an adopted review's incident could not be read", review=str(review.ref), error=str(error))
     return reviews.save_review(
         runtime.engine,
         incident_ref=incident_ref,

@@ -5,6 +5,7 @@ Import the interface and errors from here; build clients with :func:`build_clien
 
 from service.trackers.base import Capabilities, Comment, Identity, Review, ReviewDraft, TrackerClient
 from service.trackers.errors import (
+    NotSent,
     PermanentTrackerError,
     TrackerError,
     TransientTrackerError,
@@ -15,6 +16,7 @@ from service.trackers.retry import NO_RETRY, RetryPolicy
 
 __all__ = [
     "NO_RETRY",
+    "NotSent",
     "Capabilities",
     "Comment",
     "Identity",

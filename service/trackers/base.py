@@ -111,7 +111,10 @@ class Identity:
 class TrackerClient(Protocol):
     """One tracker, seen the way lessonloop needs it. Every method makes as few calls as it can.
 
-    All methods raise only :class:`~service.trackers.errors.TrackerError` subclasses.
+    All methods raise only :class:`~service.trackers.errors.TrackerError` subclasses: a
+    ``TransientTrackerError`` (a :class:`~service.errors.RetryLater`) or a
+    ``PermanentTrackerError`` (a :class:`~service.errors.Permanent`; ``NotSent`` when an argument
+    was refused before any request, ``UnsupportedOperation`` when the tracker has no such thing).
     """
 
     source: Source

@@ -1,14 +1,19 @@
 """lessonloop's own tracker errors: no vendor exception leaves a client.
 
-Workers need to know two things about a failed call: wait and try again (transient, and for how
-long), or stop this job and show the tracker's own words (permanent).
+Each is one of the two kinds in :mod:`service.errors`: :class:`TransientTrackerError` is a
+:class:`~service.errors.RetryLater` (wait and try again, for how long), and
+:class:`PermanentTrackerError` a :class:`~service.errors.Permanent` (stop this job and show the
+tracker's own words). ``status`` is the tracker's HTTP status, or None when no answer came.
 """
 
 from __future__ import annotations
 
+from service.errors import Permanent, RetryLater
+
 
 class TrackerError(Exception):
-    """A tracker call failed. ``tracker`` is the source name, ``operation`` what we were doing."""
+    """A tracker call failed. ``tracker`` is the source name, ``operation`` what we were doing,
+    ``status`` the HTTP status of the tracker's answer (None: there was no answer)."""
 
     def __init__(self, tracker: str, operation: str, message: str, status: int | None = None) -> None:
         self.tracker = tracker
@@ -16,18 +21,18 @@ class TrackerError(Exception):
         self.message = message
         self.status = status
         where = f"{tracker} {operation}"
-        # status 0: refused before anything was sent, so there is no HTTP status to show
-        super().__init__(f"{where}: {status} {message}" if status else f"{where}: {message}")
+        super().__init__(f"{where}: {status} {message}" if status is not None else f"{where}: {message}")
 
 
-class TransientTrackerError(TrackerError):
+class TransientTrackerError(TrackerError, RetryLater):
     """Worth retrying: 429, 5xx, a timeout, a broken connection.
 
-    ``retry_after`` is how long the tracker asked us to wait (seconds), or how long the client's
-    backoff would have waited next, so a worker can reschedule the job instead of sleeping.
-    ``may_have_applied`` is True when the request may have reached the tracker and taken effect
-    (a 500 or a read timeout on a POST): blindly repeating such a write could duplicate it, so the
-    client does not, and the worker looks for its marker first.
+    ``retry_after`` (the same number as :attr:`~service.errors.RetryLater.wait`) is how long the
+    tracker asked us to wait (seconds), or how long the client's backoff would have waited next,
+    so a worker can reschedule the job instead of sleeping. ``may_have_applied`` is True when
+    the request may have reached the tracker and taken effect (a 500 or a read timeout on a
+    POST): blindly repeating such a write could duplicate it, so the client does not, and the
+    worker looks for its marker first.
     """
 
     def __init__(
@@ -40,24 +45,35 @@ class TransientTrackerError(TrackerError):
         may_have_applied: bool = True,
     ) -> None:
         super().__init__(tracker, operation, message, status)
-        self.retry_after = retry_after
+        self.wait = retry_after
         self.may_have_applied = may_have_applied
 
+    @property
+    def retry_after(self) -> float | None:
+        return self.wait
 
-class PermanentTrackerError(TrackerError):
-    """Retrying will not help (400, 401, 403 that is not a rate limit, 404, 410, 422).
-
-    ``message`` is the tracker's own explanation, as it sent it. ``status`` is the HTTP status,
-    or 0 when lessonloop refused the call before sending it (a ref of another tracker, say).
-    """
-
-    status: int
-
-    def __init__(self, tracker: str, operation: str, message: str, status: int) -> None:
-        super().__init__(tracker, operation, message, status)
+    @retry_after.setter
+    def retry_after(self, seconds: float | None) -> None:
+        self.wait = seconds
 
 
-class UnsupportedOperation(TrackerError):
+class PermanentTrackerError(TrackerError, Permanent):
+    """Retrying will not help (400, 401, 403 that is not a rate limit, 404, 410, 422; a request
+    ``requests`` refused to send; an answer that is not what the API describes).
+
+    ``message`` is the tracker's own explanation, as it sent it."""
+
+
+class NotSent(PermanentTrackerError):
+    """lessonloop refused the call before sending anything: an argument this tracker cannot
+    take (a ref of another tracker, a container that is no project key or repository). There is
+    no HTTP status, and nothing reached the tracker."""
+
+    def __init__(self, tracker: str, operation: str, message: str) -> None:
+        super().__init__(tracker, operation, message, None)
+
+
+class UnsupportedOperation(PermanentTrackerError):
     """The tracker has no such thing (PagerDuty has no tasks; its notes cannot be edited)."""
 
     def __init__(self, tracker: str, operation: str, message: str) -> None:

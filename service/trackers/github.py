@@ -15,6 +15,7 @@ import requests
 from redis import Redis
 
 from config.settings import GitHubSettings
+from service import logs
 from service.events import Item, ItemRef, Source, UnreadableBody
 from service.history import History, HistoryEntry
 from service.markers import Marker, MarkerKeys, Markup, attach, container_of
@@ -32,10 +33,12 @@ from service.trackers.base import (
     marker_matches,
     review_marker,
 )
-from service.trackers.errors import PermanentTrackerError
+from service.trackers.errors import NotSent, PermanentTrackerError
 from service.trackers.github_app import AppTokens
 from service.trackers.http import DEFAULT_TIMEOUT, HttpApi, response_message
 from service.trackers.retry import RetryPolicy
+
+log = logs.get(__name__)
 
 API_VERSION = "2022-11-28"
 PAGE_SIZE = 100
@@ -199,7 +202,7 @@ class GitHubClient:
         try:
             return item_from_issue(data if isinstance(data, dict) else {}, f"{owner}/{repo}")
         except UnreadableBody as error:
-            raise PermanentTrackerError("github", "get_item", f"answer is not an issue: {error}", 0) from None
+            raise PermanentTrackerError("github", "get_item", f"answer is not an issue: {error}") from None
 
     def history(self, ref: ItemRef) -> History:
         """The issue's timeline: one request, two when it has more than a page (then the first
@@ -239,7 +242,8 @@ class GitHubClient:
                 if isinstance(issue, dict) and "pull_request" not in issue:
                     try:
                         found.append(item_from_issue(issue, f"{owner}/{repo}"))
-                    except UnreadableBody:
+                    except UnreadableBody as error:  # one odd issue does not stop the others
+                        log.warning("skipped an issue GitHub listed", number=issue.get("number"), error=str(error))
                         continue
             if not isinstance(batch, list) or len(batch) < PAGE_SIZE:
                 return found
@@ -358,7 +362,7 @@ class GitHubClient:
     def edit_comment(self, item: ItemRef, comment_id: str, text: str, marker: Marker) -> Comment:
         owner, repo, _ = self._parts(item, "edit_comment")
         if not comment_id.isdigit():
-            raise PermanentTrackerError("github", "edit_comment", f"not a GitHub comment id: {comment_id!r}", 0)
+            raise NotSent("github", "edit_comment", f"not a GitHub comment id: {comment_id!r}")
         data = self.api.json(
             "edit_comment",
             "PATCH",
@@ -393,13 +397,13 @@ class GitHubClient:
         try:
             return ref.github_parts
         except ValueError as error:
-            raise PermanentTrackerError("github", operation, str(error), 0) from None
+            raise NotSent("github", operation, str(error)) from None
 
     @staticmethod
     def _repo(container: str, operation: str) -> tuple[str, str]:
         owner, _, repo = container.partition("/")
         if not owner or not repo or "/" in repo:
-            raise PermanentTrackerError("github", operation, f"not a repository: {container!r} (owner/repo)", 0)
+            raise NotSent("github", operation, f"not a repository: {container!r} (owner/repo)")
         return owner, repo
 
     def _comment(self, item: ItemRef, data: dict[str, Any]) -> Comment:

@@ -19,7 +19,7 @@ import jwt
 import requests
 from redis import Redis
 
-from service.trackers.errors import PermanentTrackerError
+from service.trackers.errors import NotSent, PermanentTrackerError
 from service.trackers.http import DEFAULT_TIMEOUT, HttpApi, MessageOf
 from service.trackers.retry import RetryPolicy
 
@@ -105,11 +105,10 @@ class AppTokens:
             return self.installation_id
         match = _REPO_PATH.match(path)
         if match is None:
-            raise PermanentTrackerError(
+            raise NotSent(
                 "github",
                 "installation",
                 f"no repository in {path} to find the App's installation by: set LESSONLOOP_GITHUB_APP_INSTALLATION_ID",
-                0,
             )
         return self.installation_of(f"{match['owner']}/{match['repo']}")
 

@@ -1,7 +1,8 @@
 """Shared HTTP plumbing: one ``requests`` session per client, errors turned into ours.
 
-GitHub and PagerDuty clients call through :class:`HttpApi`; the Jira client reuses
-:func:`error_from_response` on the responses the ``jira`` library hands back.
+The GitHub, Jira and PagerDuty clients all call through :class:`HttpApi`: one retry rule, the
+shared rate limiter, the request counters, a timeout, and the same mapping of answers and
+failures to lessonloop's errors.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 import requests
+from urllib3.exceptions import ConnectTimeoutError
 
 from service import counters
 from service.trackers.errors import (
@@ -80,16 +82,29 @@ def error_from_exception(tracker: str, operation: str, error: Exception, url: st
     ghp_...\\n'``), and the message reaches ``check --online``, the log and the store's
     ``last_error``. ``error`` is a ``requests`` exception or the ``ValueError`` that ``http.client``
     raises for a header value ``requests`` did not check (one set by an auth hook)."""
-    not_sent = isinstance(error, requests.ConnectTimeout) or (
-        isinstance(error, requests.ConnectionError) and "NewConnectionError" in repr(error)
-    )
     where = where_of(url or getattr(getattr(error, "request", None), "url", None) or "")
     if isinstance(error, (requests.Timeout, requests.ConnectionError)):
         kind = "timed out" if isinstance(error, requests.Timeout) else "connection failed"
         return TransientTrackerError(
-            tracker, operation, f"{kind}: {type(error).__name__}{where}", None, None, not not_sent
+            tracker, operation, f"{kind}: {type(error).__name__}{where}", None, None, not never_connected(error)
         )
-    return PermanentTrackerError(tracker, operation, f"request failed: {type(error).__name__}{where}", 0)
+    return PermanentTrackerError(tracker, operation, f"request failed: {type(error).__name__}{where}")
+
+
+def never_connected(error: Exception) -> bool:
+    """The connect itself failed (refused, a name that does not resolve, no answer in the connect
+    timeout, the same through a proxy): the request never left, so even a write may be repeated.
+
+    Told by type: ``requests`` wraps urllib3's ``MaxRetryError``, whose ``reason`` is the
+    urllib3 error (a ``ProxyError`` carries it as ``original_error``); ``NewConnectionError``
+    and ``NameResolutionError`` are kinds of ``ConnectTimeoutError``."""
+    if isinstance(error, requests.ConnectTimeout):
+        return True
+    if not isinstance(error, requests.ConnectionError) or not error.args:
+        return False
+    reason = getattr(error.args[0], "reason", error.args[0])
+    reason = getattr(reason, "original_error", reason)
+    return isinstance(reason, ConnectTimeoutError)
 
 
 def where_of(url: str) -> str:

@@ -1,11 +1,13 @@
-"""Jira issues as incidents and reviews, through the ``jira`` library (REST v2, wiki markup).
+"""Jira issues as incidents and reviews, through one ``requests`` session (REST v2, wiki markup).
 
-The library gives us authentication (Cloud: email + API token over basic auth; Data Center: a
-personal access token as a bearer token), its session and its URL building. We call that session
-directly for each request instead of the library's helpers because the helpers cost extra calls:
-``JIRA()`` fetches server info unless ``get_server_info=False``, ``create_issue`` fetches the issue
-again after creating it, ``add_remote_link`` lists application links first. The library's own
-retry loop is switched off (``max_retries=0``) so one policy (ours) decides.
+Requests go through :class:`~service.trackers.http.HttpApi`, as GitHub's and PagerDuty's do: one
+retry rule, the shared rate limiter, the request counters, the timeouts, error text that names
+no header value, and the same mapping of answers to lessonloop's errors. Sign-in is a header set
+once on the session: Cloud takes an email and an API token over basic auth, Data Center a
+personal access token as a bearer token. The ``jira`` package is not used: of what it offers,
+lessonloop needed only that sign-in and its URL building, and its helpers cost extra calls
+(``JIRA()`` fetches server info, ``create_issue`` fetches the issue again after creating it,
+``add_remote_link`` lists application links first) and bring a retry loop of their own.
 
 A review is marked three ways: a discreet footer in the description (people see where it came
 from), a ``lessonloop`` label (JQL can find every review), and a ``lessonloop`` issue entity
@@ -15,17 +17,16 @@ we filter on it client-side instead of relying on that).
 
 from __future__ import annotations
 
-import json
+import base64
 import re
 from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
 import requests
-from jira import JIRA, JIRAError
 
 from config.settings import JiraSettings
-from service import counters
+from service import logs
 from service.events import Item, ItemRef, Source, UnreadableBody
 from service.history import History, HistoryEntry
 from service.jira_fields import description_text
@@ -45,18 +46,12 @@ from service.trackers.base import (
     marker_matches,
     review_marker,
 )
-from service.trackers.errors import PermanentTrackerError
-from service.trackers.http import (
-    DEFAULT_TIMEOUT,
-    error_from_exception,
-    error_from_response,
-    observe_limits,
-    read_environment_once,
-    response_message,
-    where_of,
-)
-from service.trackers.ratelimit import RateLimited, RateLimiter
-from service.trackers.retry import RetryPolicy, call_with_retry
+from service.trackers.errors import NotSent, PermanentTrackerError
+from service.trackers.http import DEFAULT_TIMEOUT, HttpApi, response_message
+from service.trackers.ratelimit import RateLimiter
+from service.trackers.retry import RetryPolicy
+
+log = logs.get(__name__)
 
 Deployment = Literal["cloud", "datacenter"]
 REVIEW_LABEL = "lessonloop"
@@ -71,6 +66,16 @@ def _jira_message(data: Any) -> str:
     messages = [str(m) for m in data.get("errorMessages") or ()]
     messages += [f"{field}: {text}" for field, text in sorted((data.get("errors") or {}).items())]
     return "; ".join(messages)
+
+
+def message_of(response: requests.Response) -> str:
+    return response_message(response, _jira_message)
+
+
+def basic_authorization(email: str, api_token: str) -> str:
+    """The ``Authorization`` value of basic auth: base64 of ``email:token`` in UTF-8 (the form
+    the log redactor also looks for)."""
+    return "Basic " + base64.b64encode(f"{email}:{api_token}".encode()).decode("ascii")
 
 
 _CHANGELOG_FIELDS = {"status", "assignee", "priority", "resolution"}
@@ -150,27 +155,18 @@ class JiraClient:
     ) -> None:
         self.keys = keys
         self._identity: Identity | None = None
+        session = requests.Session()
+        session.headers.update({"Accept": "application/json", "User-Agent": "lessonloop"})
         if pat is not None and api_token is None:
-            auth: dict[str, Any] = {"token_auth": pat}
+            session.headers["Authorization"] = f"Bearer {pat}"
             self.deployment: Deployment = deployment or "datacenter"
         elif email is not None and api_token is not None and pat is None:
-            auth = {"basic_auth": (email, api_token)}
+            session.headers["Authorization"] = basic_authorization(email, api_token)
             self.deployment = deployment or "cloud"
         else:
             raise ValueError("Jira needs either email + api_token (Cloud) or pat (Data Center)")
         self.url = url.rstrip("/")
-        self.retry = retry
-        self.limiter = limiter
-        self._jira = JIRA(
-            server=self.url,
-            options={"rest_api_version": "2", "check_update": False},
-            get_server_info=False,
-            validate=False,
-            max_retries=0,
-            timeout=timeout,
-            **auth,
-        )
-        read_environment_once(self._jira._session, self.url)
+        self.api = HttpApi("jira", f"{self.url}/rest/api/2", session, message_of, retry, timeout, limiter=limiter)
 
     @classmethod
     def from_settings(cls, settings: JiraSettings, keys: MarkerKeys, retry: RetryPolicy = RetryPolicy()) -> JiraClient:
@@ -184,80 +180,30 @@ class JiraClient:
             settings.url, email=settings.email, api_token=settings.api_token.get_secret_value(), retry=retry, keys=keys
         )
 
-    # --- transport ----------------------------------------------------------------------------
-
-    def _call(
-        self,
-        operation: str,
-        method: str,
-        path: str,
-        params: dict[str, str | int] | None = None,
-        payload: Any = None,
-    ) -> Any:
-        """One REST v2 call through the library's session, with our retry and our errors; each
-        attempt takes a slot from the shared rate limiter first, and a 429 holds every worker."""
-        url = self._jira._get_url(path)
-        data = None if payload is None else json.dumps(payload)
-
-        def once() -> Any:
-            reservation = None if self.limiter is None else self.limiter.acquire(method)
-            try:
-                response = counters.counted_request(
-                    "jira", self._jira._session.request, method, url, params=params, data=data
-                )
-            except JIRAError as error:
-                response = error.response
-                if response is None:  # str(error) lists the request's headers: name the host and path only
-                    message = f"request failed: JIRAError{where_of(url)}"
-                    raise PermanentTrackerError("jira", operation, message, 0) from None
-                message = response_message(response, _jira_message)
-                failure = error_from_response("jira", operation, response, message)
-                observe_limits(self.limiter, response, failure)
-                raise failure from None
-            except (requests.RequestException, ValueError) as error:  # ValueError: a header http.client refused
-                raise error_from_exception("jira", operation, error, url) from None
-            finally:
-                if self.limiter is not None:
-                    self.limiter.settle(reservation)
-            observe_limits(self.limiter, response, None)
-            if not response.content:
-                return None
-            try:
-                return response.json()
-            except ValueError:
-                raise PermanentTrackerError(
-                    "jira", operation, f"answer is not JSON: {response.text[:200]!r}", response.status_code
-                ) from None
-
-        try:
-            return call_with_retry(self.retry, once, idempotent=method.upper() != "POST")
-        except RateLimited as limited:
-            raise limited.as_tracker_error(operation) from None
-
     # --- identity and items -------------------------------------------------------------------
 
     def whoami(self) -> Identity:
         """``GET /myself``, once per client: the id is how our own comments and reviews are known."""
         if self._identity is None:
-            data = self._call("whoami", "GET", "myself")
+            data = self.api.json("whoami", "GET", "/myself")
             ident = data.get("accountId") or data.get("name") or data.get("key") or ""
             self._identity = Identity("jira", ident, data.get("displayName") or ident, data.get("emailAddress") or "")
         return self._identity
 
     def get_item(self, ref: ItemRef) -> Item:
         key = self._key(ref, "get_item")
-        data = self._call("get_item", "GET", f"issue/{key}", params={"fields": ITEM_FIELDS})
+        data = self.api.json("get_item", "GET", f"/issue/{key}", params={"fields": ITEM_FIELDS})
         try:
             item = item_from_issue(data if isinstance(data, dict) else {})
         except UnreadableBody as error:
-            raise PermanentTrackerError("jira", "get_item", f"answer is not an issue: {error}", 0) from None
+            raise PermanentTrackerError("jira", "get_item", f"answer is not an issue: {error}") from None
         # the link people follow is built from the configured URL, never from the answer's ``self``
         return replace(item, url=self.browse_url(item.ref.key))
 
     def history(self, ref: ItemRef) -> History:
         """The changelog (status, assignee, priority) and comment times: one request."""
         key = self._key(ref, "history")
-        data = self._call("history", "GET", f"issue/{key}", params={"expand": "changelog", "fields": "comment"})
+        data = self.api.json("history", "GET", f"/issue/{key}", params={"expand": "changelog", "fields": "comment"})
         return History(tuple(history_from_changelog(data if isinstance(data, dict) else {})), url=self.browse_url(key))
 
     def search_items(self, jql: str) -> list[Item]:
@@ -266,7 +212,8 @@ class JiraClient:
         for issue in self._search("search_items", jql, ITEM_FIELDS):
             try:
                 item = item_from_issue(issue)
-            except UnreadableBody:
+            except UnreadableBody as error:  # one odd issue does not stop the others
+                log.warning("skipped an issue Jira's search returned", key=str(issue.get("key", "")), error=str(error))
                 continue
             found.append(replace(item, url=self.browse_url(item.ref.key)))
         return found
@@ -307,7 +254,7 @@ class JiraClient:
                     {"add": {"type": {"name": draft.link_type}, "outwardIssue": {"key": draft.incident.key}}}
                 ]
             }
-        data = self._call("open_review", "POST", "issue", payload=payload)
+        data = self.api.json("open_review", "POST", "/issue", json=payload)
         ref = ItemRef("jira", data["key"])
         if draft.incident.source != "jira":
             self._remote_link(ref.key, draft.incident, draft.incident_url, draft.incident_title, "open_review")
@@ -319,7 +266,7 @@ class JiraClient:
         an issue, so neither is proof; JQL reads dates in the user's time zone, so ``since`` is
         widened by a day."""
         if not re.fullmatch(r"[A-Z][A-Z0-9_]*", container):
-            raise PermanentTrackerError("jira", "find_review", f"not a Jira project key: {container!r}", 0)
+            raise NotSent("jira", "find_review", f"not a Jira project key: {container!r}")
         jql = f'project = "{container}" AND labels = "{REVIEW_LABEL}"'
         if since is not None:
             jql += f' AND created >= "{(since - timedelta(days=1)).strftime("%Y/%m/%d %H:%M")}"'
@@ -345,7 +292,7 @@ class JiraClient:
         it after a crash) and an issue link to a related Jira issue; a related item elsewhere
         gets a remote link in a second call (idempotent by its global id)."""
         if not re.fullmatch(r"[A-Z][A-Z0-9_]*", draft.container):
-            raise PermanentTrackerError("jira", "open_task", f"not a Jira project key: {draft.container!r}", 0)
+            raise NotSent("jira", "open_task", f"not a Jira project key: {draft.container!r}")
         fields: dict[str, Any] = {
             "project": {"key": draft.container},
             "summary": draft.title,
@@ -362,7 +309,7 @@ class JiraClient:
             payload["update"] = {
                 "issuelinks": [{"add": {"type": {"name": "Relates"}, "outwardIssue": {"key": draft.related.key}}}]
             }
-        data = self._call("open_task", "POST", "issue", payload=payload)
+        data = self.api.json("open_task", "POST", "/issue", json=payload)
         ref = ItemRef("jira", data["key"])
         if draft.related is not None and draft.related.source != "jira" and draft.related_url:
             self._remote_link(ref.key, draft.related, draft.related_url, draft.related_title, "link")
@@ -371,7 +318,7 @@ class JiraClient:
     def find_task(self, container: str, marker: Marker, since: datetime | None = None) -> Task | None:
         """As :meth:`find_review`: JQL on the label, then our own issues whose marker verifies."""
         if not re.fullmatch(r"[A-Z][A-Z0-9_]*", container):
-            raise PermanentTrackerError("jira", "find_task", f"not a Jira project key: {container!r}", 0)
+            raise NotSent("jira", "find_task", f"not a Jira project key: {container!r}")
         jql = f'project = "{container}" AND labels = "{REVIEW_LABEL}"'
         if since is not None:
             jql += f' AND created >= "{(since - timedelta(days=1)).strftime("%Y/%m/%d %H:%M")}"'
@@ -398,7 +345,7 @@ class JiraClient:
         }
         if self.deployment == "cloud":
             while True:
-                data = self._call(operation, "GET", "search/jql", params=params)
+                data = self.api.json(operation, "GET", "/search/jql", params=params)
                 found.extend(data.get("issues") or ())
                 token = data.get("nextPageToken")
                 if data.get("isLast", True) or not token:
@@ -406,7 +353,7 @@ class JiraClient:
                 params = params | {"nextPageToken": token}
         start = 0
         while True:
-            data = self._call(operation, "GET", "search", params=params | {"startAt": start})
+            data = self.api.json(operation, "GET", "/search", params=params | {"startAt": start})
             issues = data.get("issues") or []
             found.extend(issues)
             start += len(issues)
@@ -418,21 +365,21 @@ class JiraClient:
         (Jira updates a remote link with the same ``globalId`` instead of adding another)."""
         key = self._key(item, "link")
         if target.source == "jira":
-            self._call(
+            self.api.json(
                 "link",
                 "POST",
-                "issueLink",
-                payload={"type": {"name": "Relates"}, "inwardIssue": {"key": key}, "outwardIssue": {"key": target.key}},
+                "/issueLink",
+                json={"type": {"name": "Relates"}, "inwardIssue": {"key": key}, "outwardIssue": {"key": target.key}},
             )
             return
         self._remote_link(key, target, target_url, title, "link")
 
     def _remote_link(self, key: str, target: ItemRef, url: str, title: str, operation: str) -> None:
-        self._call(
+        self.api.json(
             operation,
             "POST",
-            f"issue/{key}/remotelink",
-            payload={
+            f"/issue/{key}/remotelink",
+            json={
                 "globalId": f"lessonloop:{target}",
                 "application": {"type": "lessonloop", "name": "lessonloop"},
                 "relationship": "post-incident review of" if operation == "open_review" else "relates to",
@@ -444,21 +391,21 @@ class JiraClient:
 
     def add_comment(self, item: ItemRef, text: str, marker: Marker) -> Comment:
         key = self._key(item, "add_comment")
-        data = self._call(
+        data = self.api.json(
             "add_comment",
             "POST",
-            f"issue/{key}/comment",
-            payload={"body": attach(text, self.keys.seal(marker, str(item)), "jira")},
+            f"/issue/{key}/comment",
+            json={"body": attach(text, self.keys.seal(marker, str(item)), "jira")},
         )
         return self._comment(key, data)
 
     def edit_comment(self, item: ItemRef, comment_id: str, text: str, marker: Marker) -> Comment:
         key = self._key(item, "edit_comment")
-        data = self._call(
+        data = self.api.json(
             "edit_comment",
             "PUT",
-            f"issue/{key}/comment/{comment_id}",
-            payload={"body": attach(text, self.keys.seal(marker, str(item)), "jira")},
+            f"/issue/{key}/comment/{comment_id}",
+            json={"body": attach(text, self.keys.seal(marker, str(item)), "jira")},
         )
         return self._comment(key, data)
 
@@ -467,8 +414,8 @@ class JiraClient:
         found: list[Comment] = []
         start = 0
         while True:
-            data = self._call(
-                "comments", "GET", f"issue/{key}/comment", params={"startAt": start, "maxResults": PAGE_SIZE}
+            data = self.api.json(
+                "comments", "GET", f"/issue/{key}/comment", params={"startAt": start, "maxResults": PAGE_SIZE}
             )
             batch = data.get("comments") or []
             found.extend(self._comment(key, c) for c in batch)
@@ -500,7 +447,7 @@ class JiraClient:
     @staticmethod
     def _key(ref: ItemRef, operation: str) -> str:
         if ref.source != "jira":
-            raise PermanentTrackerError("jira", operation, f"{ref} is not a Jira issue", 0)
+            raise NotSent("jira", operation, f"{ref} is not a Jira issue")
         return ref.key
 
     def _comment(self, key: str, data: dict[str, Any]) -> Comment:

@@ -21,7 +21,7 @@ from service.history import History, HistoryEntry
 from service.markers import Marker, MarkerKeys, Markup, attach
 from service.timestamps import parse_timestamp
 from service.trackers.base import Capabilities, Comment, Identity, Review, ReviewDraft, Task, TaskDraft, link_marker
-from service.trackers.errors import PermanentTrackerError, UnsupportedOperation
+from service.trackers.errors import NotSent, PermanentTrackerError, UnsupportedOperation
 from service.trackers.http import DEFAULT_TIMEOUT, HttpApi, response_message
 from service.trackers.retry import RetryPolicy
 
@@ -152,7 +152,7 @@ class PagerDutyClient:
             user = self.api.json("whoami", "GET", "/users/me")["user"]
             return Identity("pagerduty", user["id"], user.get("name") or user["id"], user.get("email") or "")
         except PermanentTrackerError as error:
-            if error.status in (401, 0):
+            if error.status in (401, None):  # a refused token, or no answer at all
                 raise
         self.api.json("whoami", "GET", "/abilities")
         return Identity("pagerduty", self.from_email, self.from_email, self.from_email, kind="account")
@@ -253,7 +253,7 @@ class PagerDutyClient:
     @staticmethod
     def _id(ref: ItemRef, operation: str) -> str:
         if ref.source != "pagerduty":
-            raise PermanentTrackerError("pagerduty", operation, f"{ref} is not a PagerDuty incident", 0)
+            raise NotSent("pagerduty", operation, f"{ref} is not a PagerDuty incident")
         return ref.key
 
     def _note(self, item: ItemRef, data: dict[str, Any]) -> Comment:

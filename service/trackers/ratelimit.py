@@ -30,7 +30,6 @@ recent past: the next call starts a fresh log; the script is loaded again when R
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import math
 import time
@@ -41,7 +40,10 @@ from dataclasses import dataclass, field
 from redis import Redis
 from redis.exceptions import RedisError
 
+from service import logs
 from service.trackers.errors import TransientTrackerError
+
+log = logs.get(__name__)
 
 SLACK = 0.01
 """Windows are taken 1% longer than the tracker's (0.6 s on a minute): rounding, and a tracker
@@ -133,8 +135,10 @@ class Budget:
 class RateLimitDeferred(TransientTrackerError):
     """A request lessonloop did not send because the shared budget had no slot soon enough.
 
-    ``retry_after`` is when one may be free; ``may_have_applied`` is always False. A worker may
-    tell it from a tracker's own 429 (e.g. not count it as a failed attempt)."""
+    ``retry_after`` is when one may be free; ``may_have_applied`` is always False. ``held_back``
+    tells a worker it is no tracker's 429: it does not count as a failed attempt."""
+
+    held_back = True
 
 
 class RateLimited(Exception):
@@ -228,9 +232,14 @@ class RateLimiter:
         can have reached the tracker."""
         if reservation is None:
             return
-        # on a RedisError the slot stays counted from its reservation, a little early: nothing is lost
-        with contextlib.suppress(RedisError):
+        try:
             self._settle(keys=list(reservation.keys), args=[reservation.member])
+        except RedisError as error:  # the slot stays counted from its reservation, a little early
+            log.warning(
+                "rate limiter: a request's slot was not moved to its answer",
+                tracker=self.tracker,
+                error=type(error).__name__,
+            )
 
     def _try(self, budget: Budget | None, member: str) -> float:
         keys = [self.hold_key] if budget is None else [self.hold_key, self.log_key(budget)]
@@ -266,8 +275,15 @@ class RateLimiter:
     def hold(self, seconds: float) -> None:
         if math.isnan(seconds) or seconds <= 0:
             return
-        with contextlib.suppress(RedisError):  # the refused call is retried with its own wait anyway
+        try:
             self._hold(keys=[self.hold_key], args=[max(1, round(min(seconds, MAX_HOLD) * 1000))])
+        except RedisError as error:  # the refused call is retried with its own wait anyway
+            log.warning(
+                "rate limiter: the other workers were not told to wait",
+                tracker=self.tracker,
+                seconds=round(seconds, 1),
+                error=type(error).__name__,
+            )
 
 
 def _header(headers: Mapping[str, str], name: str) -> str:

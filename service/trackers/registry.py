@@ -37,7 +37,7 @@ def build_clients(
         clients["github"] = github
     if settings.jira.url is not None and settings.jira.auth_kind != "none":
         jira = JiraClient.from_settings(settings.jira, keys, retry)
-        jira.limiter = shared.get("jira")
+        jira.api.limiter = shared.get("jira")
         clients["jira"] = jira
     if settings.pagerduty.api_token is not None and settings.pagerduty.from_email:
         pagerduty = PagerDutyClient.from_settings(settings.pagerduty, keys, retry)
