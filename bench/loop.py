@@ -2,20 +2,23 @@
 against the tracker doubles, until every one has its review open.
 
     .venv/bin/python bench/loop.py [--incidents 1000] [--mix github,jira,pagerduty] [--workers 2] [--no-lessons]
-                                   [--web-workers 2] [--threads 4] [--senders 4] [--rate R]
+                                   [--threads 8] [--senders 4] [--rate R] [--check-every 20]
                                    [--timeout 240] [--database-url URL]
 
 What runs, all on 127.0.0.1:
 
-- the three tracker doubles (``tests/doubles``), in **one child process** of the bench, each on a
-  thread-per-connection werkzeug server, with no faults. A child and not threads of the bench:
-  the doubles check every request against the vendors' OpenAPI descriptions in pure Python
-  (openapi-core), which holds the GIL for milliseconds a request; in the bench process that would
-  delay the senders and their timestamps, and it would be hard to tell the doubles' CPU from the
-  bench's. The child reports its own CPU time and, separately, the CPU its threads spent in
-  ``validate_request`` (the doubles have no switch to turn validation off, and the bench does not
-  change them: it only wraps each double's ``spec`` to time the calls).
-- ``python -m service.cli web --workers W --threads T`` (gunicorn) and K ``python -m service.cli
+- the three tracker doubles (``tests/doubles``), in **one child process** of the bench, served by
+  waitress (connections kept open, as real trackers do; the doubles' own werkzeug server closes
+  each connection after one answer), with no faults and no rate limits (``--vendor-limits``
+  keeps them). A child and not threads of the bench: the doubles check requests against the
+  vendors' OpenAPI descriptions in pure Python (openapi-core), which holds the GIL for
+  milliseconds a request; in the bench process that would delay the senders and their
+  timestamps, and it would be hard to tell the doubles' CPU from the bench's. They check the
+  first 50 requests of each operation and then one in ``--check-every`` (20; 1 checks every
+  request, as the tests do): checking every request cost the doubles more CPU than lessonloop's
+  workers spent, and the run measured the doubles. The child reports its own CPU time and,
+  separately, the CPU its threads spent checking.
+- ``python -m service.cli web --threads T`` (one waitress process) and K ``python -m service.cli
   worker`` (RQ; each job runs in the worker process itself), as subprocesses with the doubles'
   URLs and credentials, Redis database 12 or ``LESSONLOOP_BENCH_REDIS_URL`` (emptied before and
   after), a temporary SQLite file or ``--database-url`` (PostgreSQL: a schema of its own, created
@@ -38,7 +41,7 @@ opened" comment on the incident). It polls the store twice a second only to know
 
 Memory: the peak RSS (``VmHWM`` in ``/proc/PID/status``) of every process, found by walking
 ``/proc/PID/task/*/children`` from the web's and each worker's process every 20 ms. The web's
-figure is the gunicorn master plus its workers. A worker's is its main process plus its RQ
+figure is its one waitress process. A worker's is its main process plus its RQ
 scheduler process (one of the workers runs it). Workers that fork a work horse per job (RQ's
 forking ``Worker``; lessonloop's workers no longer do) would show horses: the sampler catches
 some, and "upper bound" adds the largest once per worker.
@@ -155,7 +158,7 @@ def _serve_keeping_connections(double: Any) -> None:
 
     logging.getLogger("waitress").setLevel(logging.ERROR)  # "task queue depth" warnings under a burst
     server = create_server(double.app, host=double.host, port=0, threads=8, connection_limit=1000)
-    double.port = server.effective_port  # type: ignore[union-attr]  # one listening socket: one port
+    double.port = server.effective_port  # one listening socket: one port
     threading.Thread(target=server.run, name=f"{double.name}-double", daemon=True).start()
 
 
@@ -457,8 +460,8 @@ class Sampler(threading.Thread):
         return os.path.exists(f"/proc/{pid}")
 
     def report(self) -> dict[str, Any]:
-        """Call while the roots still run: a descendant alive now is long-lived (gunicorn
-        workers, the RQ scheduler); one gone since was a work horse."""
+        """Call while the roots still run: a descendant alive now is long-lived (the RQ
+        scheduler); one gone since was a work horse."""
         with self.lock:
             peak, owner, parent = dict(self.peak), dict(self.owner), dict(self.parent)
         web = [p for p, r in owner.items() if self.roots[r] == "web" and self.alive(p)]
@@ -744,8 +747,7 @@ def main() -> int:
     parser.add_argument("--incidents", type=int, default=1000)
     parser.add_argument("--mix", default=",".join(SOURCES), help="sources of the incidents, taken in turn")
     parser.add_argument("--workers", type=int, default=2, help="RQ worker processes")
-    parser.add_argument("--web-workers", type=int, default=2, help="gunicorn worker processes")
-    parser.add_argument("--threads", type=int, default=4, help="threads per gunicorn worker")
+    parser.add_argument("--threads", type=int, default=8, help="lessonloop web --threads (default 8, as shipped)")
     parser.add_argument("--senders", type=int, default=4, help="concurrent delivery connections")
     parser.add_argument("--rate", type=float, help="deliveries per second (default: as fast as answered)")
     parser.add_argument("--timeout", type=float, default=240.0, help="seconds from the first send to give up")
@@ -816,7 +818,7 @@ def main() -> int:
         port = free_port()
         command = [sys.executable, "-m", "service.cli"]
         web = subprocess.Popen(
-            [*command, "web", "--port", str(port), "--workers", str(args.web_workers), "--threads", str(args.threads)],
+            [*command, "web", "--port", str(port), "--threads", str(args.threads)],
             env=env,
             cwd=ROOT,
             start_new_session=True,
@@ -888,7 +890,6 @@ def main() -> int:
             "incidents": args.incidents,
             "mix": mix,
             "store": store_kind,
-            "web_workers": args.web_workers,
             "threads": args.threads,
             "workers": args.workers,
             "senders": args.senders,
@@ -1046,7 +1047,7 @@ def report(r: dict[str, Any]) -> None:
     review, done, answer = r["delivery_to_review"], r["delivery_to_job_done"], r["answer"]
     memory, cpu = r["memory"], r["cpu_s"]
     print(
-        f"store: {r['store']}, web {r['web_workers']} gunicorn workers x {r['threads']} threads, "
+        f"store: {r['store']}, web 1 waitress process x {r['threads']} threads, "
         f"{r['workers']} RQ workers, {r['senders']} senders"
         + (f" at {r['rate']:g}/s" if r["rate"] else " as fast as answered")
         + f", {r['cores']} cores shared with the doubles and the bench"

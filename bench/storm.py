@@ -106,8 +106,7 @@ def main() -> int:
     parser.add_argument("--incidents", type=int, default=500)
     parser.add_argument("--mix", default=",".join(SOURCES))
     parser.add_argument("--workers", type=int, default=4, help="`lessonloop worker` processes")
-    parser.add_argument("--web-workers", type=int, default=2)
-    parser.add_argument("--threads", type=int, default=4)
+    parser.add_argument("--threads", type=int, default=8)
     parser.add_argument("--senders", type=int, default=4)
     parser.add_argument("--scale", type=float, default=10 / 60, help="window multiplier (10/60: a minute is 10 s)")
     parser.add_argument("--github-per-minute", type=int, default=80)
@@ -168,7 +167,7 @@ def main() -> int:
         port = loop.free_port()
         command = [sys.executable, "-m", "service.cli"]
         web = subprocess.Popen(
-            [*command, "web", "--port", str(port), "--workers", str(args.web_workers), "--threads", str(args.threads)],
+            [*command, "web", "--port", str(port), "--threads", str(args.threads)],
             env=env,
             cwd=loop.ROOT,
             start_new_session=True,
