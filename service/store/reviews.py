@@ -101,7 +101,7 @@ def save_review(
     engine: Engine, *, incident_ref: ItemRef, ref: ItemRef, url: str, template: str | None, due_on: date | None
 ) -> ReviewRecord:
     """Record the review of an incident; the first one recorded stays (one incident, one review)."""
-    row = dict(
+    record = ReviewRecord(
         incident_ref=str(incident_ref),
         ref=str(ref),
         url=url,
@@ -109,12 +109,20 @@ def save_review(
         status="open",
         due_on=due_on,
         opened_at=now(),
+        closed_at=None,
+        reminded_on=None,
     )
+    row = {column: getattr(record, column) for column in _WRITTEN_ON_OPEN}
     with begin_write(engine) as connection:
-        connection.execute(*insert_or(reviews, row, conflict=("incident_ref",)))
+        inserted = connection.execute(*insert_or(reviews, row, conflict=("incident_ref",))).rowcount == 1
+    if inserted:  # what was written is the record: no need to read it back
+        return record
     found = review_of(engine, incident_ref)
     assert found is not None
     return found
+
+
+_WRITTEN_ON_OPEN = ("incident_ref", "ref", "url", "template", "status", "due_on", "opened_at")
 
 
 def review_of(engine: Engine, incident_ref: ItemRef | str) -> ReviewRecord | None:
