@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import socket
 import threading
 import uuid
 from collections.abc import Callable, Iterator
@@ -142,6 +143,16 @@ def redis() -> Iterator[Redis]:
     yield connection
     connection.flushdb()
     connection.close()
+
+
+@pytest.fixture
+def dead_port() -> Iterator[int]:
+    """A port on 127.0.0.1 where nothing answers: a connection there is refused. This socket holds
+    it, bound and never listening, for the whole test (a port picked and released at once could
+    be taken by another process before the test uses it)."""
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        yield holder.getsockname()[1]
 
 
 @pytest.fixture
