@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pytest
 import requests
-from redis import Redis
 
 from service import markers
 from tests import walkthrough
+from tests.conftest import emptied_redis
 from tests.doubles import GitHubDouble, JiraDouble, PagerDutyDouble
 from tests.doubles.__main__ import ADMIN_PATH, admin_app, seed
 from tests.processes import Lessonloop
@@ -68,15 +68,8 @@ def _stop(process: subprocess.Popen[bytes] | None) -> None:
 
 @pytest.fixture
 def walkthrough_redis() -> Iterator[None]:
-    connection = Redis.from_url(REDIS_URL)
-    try:
-        connection.ping()
-    except Exception as error:  # noqa: BLE001
-        pytest.fail(f"Redis at {REDIS_URL} is required: {error}")
-    connection.flushdb()
-    yield
-    connection.flushdb()
-    connection.close()
+    with emptied_redis(REDIS_URL):
+        yield
 
 
 @pytest.mark.parametrize("github_auth", ["token", "app"])
