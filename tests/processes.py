@@ -29,6 +29,24 @@ def lessonloop_env(**values: str) -> dict[str, str]:
     return env | base_env() | {"LESSONLOOP_LOG_FORMAT": "json"} | values
 
 
+def run_lessonloop(*args: str, env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
+    """``lessonloop ARGS`` run to its end in ``cwd``, with none of this process's settings but
+    ``env``; its output captured."""
+    clean = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith("LESSONLOOP_") and k not in ("REDIS_URL", "DATABASE_URL")
+    }
+    return subprocess.run(
+        [sys.executable, "-m", "service.cli", *args],
+        env=clean | env,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
 class Lessonloop:
     """``lessonloop ARGS --port 0`` as a process of its own (``serve``, ``web``): its web binds a
     free port and says which, and :attr:`url` is read from that line. (A port the test picked
