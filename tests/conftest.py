@@ -1,4 +1,5 @@
-"""Fixtures that build on each other: settings -> store -> redis -> runtime -> app -> client.
+"""Fixtures that build on each other: settings -> store -> redis -> make_runtime -> runtime -> app
+-> client.
 
 Real parts only: a real Redis on an emptied database, a real store on SQLite and on
 PostgreSQL (each test in its own schema), real RQ workers run in-process.
