@@ -78,7 +78,9 @@ def _parser() -> argparse.ArgumentParser:
 
     def web_options(command: argparse.ArgumentParser) -> None:
         command.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
-        command.add_argument("--port", type=int, default=8000, help="port to listen on (default 8000)")
+        command.add_argument(
+            "--port", type=int, default=8000, help="port to listen on (default 8000; 0: a free one, printed)"
+        )
         command.add_argument("--threads", type=int, default=8, help="threads running the app (default 8)")
         # gunicorn's; one waitress process serves now (docs/server.md). Accepted so scripts keep working.
         command.add_argument("--workers", type=int, default=1, help=argparse.SUPPRESS)
@@ -237,10 +239,10 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
         "none enabled: set LESSONLOOP_GITHUB_WEBHOOK_SECRET, LESSONLOOP_JIRA_WEBHOOK_SECRET or "
         "LESSONLOOP_PAGERDUTY_WEBHOOK_SECRET to enable a source"
     )
-    print(
-        f"lessonloop: listening on http://{args.host}:{args.port} (store {_safe_db(settings)}, sources: {sources})",
-        file=sys.stderr,
-    )
+    shown = f"[{args.host}]" if ":" in args.host else args.host
+    # with --port 0 only the web knows its port: its own line ("web listening on") says it
+    where = f"http://{shown}:{args.port}" if args.port else f"a free port of {shown} (the web's line says which)"
+    print(f"lessonloop: listening on {where} (store {_safe_db(settings)}, sources: {sources})", file=sys.stderr)
     code = 0
     try:
         while not stop.wait(0.5):

@@ -13,6 +13,24 @@ from enum import StrEnum
 from typing import Literal, cast
 
 Source = Literal["github", "jira", "pagerduty"]
+"""The trackers lessonloop speaks to (the prefix of every ``ItemRef``)."""
+
+Markup = Literal["markdown", "jira", "plain"]
+"""What text in a tracker is written in: GitHub Markdown, Jira wiki markup, PagerDuty's plain
+notes. Each tracker client says its own as ``markup``; ``service.trackers.registry.markup_of``
+answers for a source without credentials."""
+
+ReviewMarkup = Literal["markdown", "jira"]
+"""The markups a review is written in. Reviews open only where there are tasks (GitHub, Jira: see
+``config.rules.ReviewTarget``), and a review's stub needs section headings, which plain text has
+not; so the stub and the importer take only these."""
+
+
+def review_markup(markup: Markup) -> ReviewMarkup:
+    """``markup`` as a review's; ValueError for plain text, in which no review is written."""
+    if markup == "plain":
+        raise ValueError("a review is never written in plain text: PagerDuty has no tasks to hold one")
+    return markup
 
 
 class EventKind(StrEnum):

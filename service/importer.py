@@ -19,12 +19,13 @@ from typing import Literal
 from sqlalchemy import Engine, select
 
 from service import lesson, markers
-from service.events import Item, ItemRef
+from service.events import Item, ItemRef, ReviewMarkup, review_markup
 from service.lesson.text import drop_comments, heading_key, normalise_newlines
 from service.store import lessons
 from service.store.deliveries import now
 from service.store.engine import begin_write, insert
 from service.store.schema import imports
+from service.trackers.registry import markup_of
 
 OTHER_NOTES = "other_notes"
 MARKDOWN_LIMIT = 1024 * 1024  # a file larger than this is no review
@@ -59,7 +60,7 @@ class Candidate:
     url: str
     body: str
     written_at: datetime | None
-    markup: Literal["markdown", "jira"]
+    markup: ReviewMarkup
     incident: str = ""
 
 
@@ -83,7 +84,7 @@ def from_items(items: list[Item], keys: markers.MarkerKeys | None) -> Iterator[C
             item.url,
             item.body,
             item.closed_at or item.created_at,
-            "jira" if item.ref.source == "jira" else "markdown",
+            review_markup(markup_of(item.ref.source)),
             incident,
         )
 
@@ -110,7 +111,7 @@ def from_markdown(folder: Path) -> Iterator[Candidate | Outcome]:
         yield Candidate(ref, title, "", text, written, "markdown")
 
 
-def other_notes(text: str, template: lesson.LessonTemplate, markup: Literal["markdown", "jira"]) -> str:
+def other_notes(text: str, template: lesson.LessonTemplate, markup: ReviewMarkup) -> str:
     """Text under headings that name no section of the template, each under its heading."""
     names = {name for section in template.sections for name in section.names}
     kept: list[str] = []

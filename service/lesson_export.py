@@ -6,11 +6,11 @@ import json
 from collections.abc import Mapping, Sequence
 from datetime import date
 
-from service.events import ItemRef
-from service.markers import Markup
-from service.markup import MARKUP_OF, convert
+from service.events import ItemRef, Markup
+from service.markup import convert
 from service.store.followups import NOT_OPENED, Followup
 from service.store.lessons import SECTION_COLUMNS, Lesson
+from service.trackers.registry import markup_of
 
 FollowupsByReview = Mapping[str, Sequence[Followup]]
 
@@ -64,7 +64,7 @@ def written_in(lesson: Lesson) -> Markup:
     """The markup of the lesson's sections: the review tracker's (they are kept as written)."""
     if lesson.review_ref.startswith("markdown:"):  # imported from a Markdown file
         return "markdown"
-    return MARKUP_OF[ItemRef.parse(lesson.review_ref).source]
+    return markup_of(ItemRef.parse(lesson.review_ref).source)
 
 
 def export_json(lessons: Sequence[Lesson], followups: FollowupsByReview | None = None) -> str:

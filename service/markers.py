@@ -25,9 +25,8 @@ import hmac
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Literal
 
-Markup = Literal["markdown", "jira", "plain"]
+from service.events import Markup
 
 # what lessonloop writes; the kind says which effect a marker stands for
 REVIEW = "review"  # the body of a review ticket lessonloop opened

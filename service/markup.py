@@ -17,7 +17,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterator
 
-from service.events import Source
+from service.events import Markup
 from service.inert import (
     IMAGE_SCHEMES,
     inert_jira,
@@ -27,10 +27,6 @@ from service.inert import (
     jira_text,
     safe_url,
 )
-from service.markers import Markup
-
-MARKUP_OF: dict[Source, Markup] = {"github": "markdown", "jira": "jira", "pagerduty": "plain"}
-"""What each tracker's text is written in (each client says the same as its ``markup``)."""
 
 
 def convert(text: str, source: Markup, target: Markup) -> str:

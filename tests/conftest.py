@@ -1,4 +1,5 @@
-"""Fixtures that build on each other: settings -> store -> redis -> runtime -> app -> client.
+"""Fixtures that build on each other: settings -> store -> redis -> make_runtime -> runtime -> app
+-> client.
 
 Real parts only: a real Redis on an emptied database, a real store on SQLite and on
 PostgreSQL (each test in its own schema), real RQ workers run in-process.
@@ -8,10 +9,13 @@ from __future__ import annotations
 
 import itertools
 import os
+import socket
 import threading
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 from redis import Redis
@@ -130,18 +134,38 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
         admin.dispose()
 
 
-@pytest.fixture
-def redis() -> Iterator[Redis]:
-    """A real Redis on a database emptied before and after the test."""
-    connection = Redis.from_url(REDIS_URL)
+@contextmanager
+def emptied_redis(url: str) -> Iterator[Redis]:
+    """A real Redis at ``url``, its database emptied before and after; the test fails when no
+    Redis answers there."""
+    connection = Redis.from_url(url)
     try:
         connection.ping()
     except Exception as error:  # noqa: BLE001
-        pytest.fail(f"Redis at {REDIS_URL} is required: {error}")
+        pytest.fail(f"Redis at {url} is required: {error}")
     connection.flushdb()
-    yield connection
-    connection.flushdb()
-    connection.close()
+    try:
+        yield connection
+    finally:
+        connection.flushdb()
+        connection.close()
+
+
+@pytest.fixture
+def redis() -> Iterator[Redis]:
+    """A real Redis on a database emptied before and after the test."""
+    with emptied_redis(REDIS_URL) as connection:
+        yield connection
+
+
+@pytest.fixture
+def dead_port() -> Iterator[int]:
+    """A port on 127.0.0.1 where nothing answers: a connection there is refused. This socket holds
+    it, bound and never listening, for the whole test (a port picked and released at once could
+    be taken by another process before the test uses it)."""
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        yield holder.getsockname()[1]
 
 
 @pytest.fixture
@@ -198,17 +222,32 @@ def settings(make_settings: Callable[..., Settings], trackers: dict[str, str]) -
 
 
 @pytest.fixture
-def runtime(settings: Settings, redis: Redis) -> Iterator[Runtime]:
-    engine = make_engine(settings.database_url)
-    migrate.upgrade(engine)
-    connection = Redis.from_url(settings.redis_url)
-    runtime = Runtime(settings, engine, connection, make_queue(connection)).with_clients()
+def make_runtime(redis: Redis) -> Iterator[Callable[[Settings], Runtime]]:
+    """Runtimes as a worker builds them, for tests that need settings of their own: the store
+    migrated, the tracker clients built, and the runtime installed for in-process workers (the
+    last one made is theirs). Redis is emptied before and after, as for ``redis``."""
     from workers import context
 
-    context.install(runtime)
-    yield runtime
-    engine.dispose()
-    connection.close()
+    made: list[Runtime] = []
+
+    def build(settings: Settings) -> Runtime:
+        engine = make_engine(settings.database_url)
+        migrate.upgrade(engine)
+        connection = Redis.from_url(settings.redis_url)
+        runtime = Runtime(settings, engine, connection, make_queue(connection)).with_clients()
+        context.install(runtime)
+        made.append(runtime)
+        return runtime
+
+    yield build
+    for runtime in made:
+        runtime.engine.dispose()
+        runtime.redis.close()
+
+
+@pytest.fixture
+def runtime(settings: Settings, make_runtime: Callable[[Settings], Runtime]) -> Runtime:
+    return make_runtime(settings)
 
 
 @pytest.fixture
@@ -221,12 +260,23 @@ def client(app):
     return app.test_client()
 
 
+@contextmanager
+def serving(server: Any) -> Iterator[str]:
+    """``server`` (a ``socketserver`` server, bound already: to port 0, say) answering on a
+    thread of its own until the block ends; its URL."""
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        host, port = server.server_address[:2]
+        yield f"http://{host}:{port}"
+    finally:
+        server.shutdown()
+        thread.join(timeout=5)
+        server.server_close()
+
+
 @pytest.fixture
 def live_server(app):
     """The app over real HTTP on loopback, many requests at once."""
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
-    thread.join(timeout=5)
+    with serving(make_server("127.0.0.1", 0, app, threaded=True)) as url:
+        yield url

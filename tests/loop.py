@@ -1,5 +1,7 @@
 """Webhook deliveries made from the tracker doubles' own state, as each tracker would send them
-when an item changes: the incident the double holds closes, the review it holds is edited."""
+when an item changes: the incident the double holds closes, the review it holds is edited. And
+the steps the loop tests share: send a delivery through the app, run a worker, go round the
+loop on GitHub, find lessonloop's comments."""
 
 from __future__ import annotations
 
@@ -8,6 +10,9 @@ import uuid
 from typing import Any
 
 from service import markers
+from service.app import create_app
+from service.runtime import Runtime
+from service.store import reviews
 from tests import payloads
 from tests.conftest import GITHUB_SECRET, JIRA_SECRET, PAGERDUTY_SECRET
 from tests.doubles.github import GitHubDouble
@@ -163,6 +168,17 @@ def _fill(body: str, sections: dict[str, str], heading: str) -> str:
     return "\n".join(out)
 
 
+INCIDENT_REPO = "Codertocat/Hello-World"
+"""Where the GitHub incident of the ``trackers`` fixture is (#1, labelled ``incident``)."""
+REVIEW_REPO = "acme/postmortems"
+"""Where the test rules open the reviews of GitHub incidents."""
+
+
+def web_client(runtime: Runtime):
+    """A test client of the web app on ``runtime``."""
+    return create_app(runtime.settings, runtime).test_client()
+
+
 def send(client, delivery: payloads.Delivery) -> dict[str, Any]:
     """Post a delivery through the app; it must be accepted (2xx). Returns the JSON answer."""
     response = client.post(delivery.path, data=delivery.body, headers=delivery.headers)
@@ -170,7 +186,14 @@ def send(client, delivery: payloads.Delivery) -> dict[str, Any]:
     return response.get_json()
 
 
-def work(runtime) -> None:
+def accept(client, delivery: payloads.Delivery) -> int:
+    """Post a delivery through the app; it must be recorded (202). Returns its number."""
+    response = client.post(delivery.path, data=delivery.body, headers=delivery.headers)
+    assert response.status_code == 202, response.get_json()
+    return int(response.get_json()["delivery"])
+
+
+def work(runtime: Runtime) -> None:
     """Run a real RQ worker in this process until the queue is empty."""
     from workers.runner import run_worker
 
@@ -180,3 +203,38 @@ def work(runtime) -> None:
 def marked(comments: list[dict[str, Any]], kind: str) -> list[dict[str, Any]]:
     """The comments (or notes) whose text carries a marker of ``kind``, verified or not."""
     return [c for c in comments if markers.find_kind(c.get("body") or c.get("content") or "", kind)]
+
+
+def jira_comments(double: JiraDouble, key: str) -> list[dict[str, Any]]:
+    return double.issue(key)["_comments"]
+
+
+def open_github_review(client, runtime: Runtime, github_double: GitHubDouble, incident: int = 1) -> dict[str, Any]:
+    """The GitHub incident ``INCIDENT_REPO#incident`` closes and a worker opens its review:
+    the review's issue, as the double holds it."""
+    send(client, github_issue_event(github_double, INCIDENT_REPO, incident, "closed"))
+    work(runtime)
+    record = reviews.review_of(runtime.engine, f"github:{INCIDENT_REPO}#{incident}")
+    assert record is not None, f"no review opened for github:{INCIDENT_REPO}#{incident}"
+    return github_double.issues[REVIEW_REPO][int(record.ref.rsplit("#", 1)[1])]
+
+
+def close_github_review(
+    client, github_double: GitHubDouble, review: dict[str, Any], sections: dict[str, str] = FILLED_MARKDOWN
+) -> dict[str, Any]:
+    """The team writes the lesson (``sections``) in ``review`` and closes it, and lessonloop is
+    told; no worker has run yet. Returns lessonloop's answer."""
+    review["body"] = fill_lesson_markdown(review["body"], sections)
+    review["state"] = "closed"
+    return send(client, github_issue_event(github_double, REVIEW_REPO, review["number"], "closed"))
+
+
+def learn_on_github(
+    client, runtime: Runtime, github_double: GitHubDouble, sections: dict[str, str] = FILLED_MARKDOWN, incident: int = 1
+) -> dict[str, Any]:
+    """Once round the loop on GitHub: the incident closes, its review opens, the team writes the
+    lesson and closes the review, and a worker keeps and shares it. Returns the review."""
+    review = open_github_review(client, runtime, github_double, incident)
+    close_github_review(client, github_double, review, sections)
+    work(runtime)
+    return review

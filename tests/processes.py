@@ -1,13 +1,140 @@
-"""Watching and killing the processes tests start (lessonloop serve, workers)."""
+"""Starting, watching and killing the processes tests start (lessonloop serve and web, workers)."""
 
 from __future__ import annotations
 
 import os
+import queue
 import signal
 import subprocess
+import sys
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
+from types import TracebackType
+
+import requests
+from sqlalchemy import create_engine, text
+
+from tests.conftest import base_env
+
+WEB_LISTENING = "web listening on "
+"""What ``lessonloop web`` (alone, or as part of ``serve``) prints before its address."""
+
+
+def lessonloop_env(**values: str) -> dict[str, str]:
+    """The environment of a ``lessonloop`` process a test starts: this one's without any
+    ``LESSONLOOP_*`` setting, the tests' secrets and Redis, JSON logs, then ``values``."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LESSONLOOP_")}
+    return env | base_env() | {"LESSONLOOP_LOG_FORMAT": "json"} | values
+
+
+def run_lessonloop(*args: str, env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
+    """``lessonloop ARGS`` run to its end in ``cwd``, with none of this process's settings but
+    ``env``; its output captured."""
+    clean = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith("LESSONLOOP_") and k not in ("REDIS_URL", "DATABASE_URL")
+    }
+    return subprocess.run(
+        [sys.executable, "-m", "service.cli", *args],
+        env=clean | env,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+class Lessonloop:
+    """``lessonloop ARGS --port 0`` as a process of its own (``serve``, ``web``): its web binds a
+    free port and says which, and :attr:`url` is read from that line. (A port the test picked
+    and released first could be taken by another process in between.) Its output, stdout and
+    stderr, is read as it comes, so a full pipe never blocks it, and kept for the test. As a
+    context manager it is stopped at the end, its last lines printed when the test failed."""
+
+    def __init__(self, *args: str, cwd: Path, env: Mapping[str, str], seconds: float = 30) -> None:
+        self.args = args
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "service.cli", *args, "--port", "0"],
+            cwd=cwd,
+            env=dict(env),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        self.lines: list[str] = []
+        found: queue.Queue[str | None] = queue.Queue()
+        self._reader = threading.Thread(target=self._read, args=(found,), daemon=True)
+        self._reader.start()
+        try:
+            url = found.get(timeout=seconds)
+        except queue.Empty:
+            url = None
+        if url is None:
+            self.stop()
+            raise AssertionError(f"lessonloop {' '.join(args)} did not say where it listens:\n{self.tail()}")
+        self.url = url
+
+    def _read(self, found: queue.Queue[str | None]) -> None:
+        assert self.process.stdout is not None
+        for raw in self.process.stdout:
+            line = raw.decode(errors="replace")
+            self.lines.append(line)
+            if WEB_LISTENING in line:
+                found.put(line.split(WEB_LISTENING, 1)[1].strip())
+        found.put(None)  # it ended without saying
+
+    @property
+    def address(self) -> tuple[str, int]:
+        host, port = self.url.removeprefix("http://").rsplit(":", 1)
+        return host, int(port)
+
+    def wait_ready(self, path: str = "/readyz", seconds: float = 30) -> None:
+        """Until ``path`` answers 200 (the web binds before its store and Redis are ready)."""
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            try:
+                if requests.get(self.url + path, timeout=5).status_code == 200:
+                    return
+            except requests.ConnectionError:
+                pass
+            time.sleep(0.2)
+        raise AssertionError(f"{self.url}{path} did not answer 200 within {seconds} s:\n{self.tail()}")
+
+    def stop(self) -> int:
+        """SIGTERM, as a service manager stops it (SIGKILL to its group if it has not exited in
+        30 s); its exit code."""
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait()
+        self._reader.join(timeout=10)
+        return self.process.returncode
+
+    @property
+    def returncode(self) -> int | None:
+        return self.process.returncode
+
+    def output(self) -> str:
+        return "".join(self.lines)
+
+    def tail(self, count: int = 40) -> str:
+        return "".join(self.lines[-count:])
+
+    def __enter__(self) -> Lessonloop:
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, traceback: TracebackType | None
+    ) -> None:
+        self.stop()
+        if error is not None:
+            print(f"--- lessonloop {' '.join(self.args)}, its last lines:\n{self.tail()}")
 
 
 def children(pid: int) -> dict[int, str]:
@@ -56,3 +183,19 @@ def wait_for(condition: Callable[[], bool], seconds: float = 30) -> None:
             return
         time.sleep(0.02)
     raise AssertionError("condition not met in time")
+
+
+def wait_for_status(database: Path, delivery: int, wanted: str) -> str | None:
+    """The status of ``delivery`` in the SQLite store at ``database``, once it is ``wanted`` or
+    30 s have passed."""
+    engine = create_engine(f"sqlite:///{database}")
+    deadline = time.monotonic() + 30
+    status = None
+    while time.monotonic() < deadline:
+        with engine.connect() as connection:
+            status = connection.execute(text("SELECT status FROM deliveries WHERE id = :id"), {"id": delivery}).scalar()
+        if status == wanted:
+            break
+        time.sleep(0.2)
+    engine.dispose()
+    return status

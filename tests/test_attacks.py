@@ -13,7 +13,7 @@ from tests import loop, payloads
 from tests.conftest import JIRA_TOKEN, PAGERDUTY_SECRET
 from tests.loop import marked, send, work
 
-INCIDENT_REPO, REVIEWS_REPO = "Codertocat/Hello-World", "acme/postmortems"
+INCIDENT_REPO, REVIEWS_REPO = loop.INCIDENT_REPO, loop.REVIEW_REPO
 INCIDENT = f"github:{INCIDENT_REPO}#1"
 OUTSIDER = "mallory"
 
@@ -36,13 +36,7 @@ def bot_comments(double, repo: str, number: int) -> list[dict]:
 
 def run_the_real_loop(client, runtime: Runtime, github_double) -> dict:
     """The incident closes, its review opens, the team writes the lesson and closes the review."""
-    send(client, loop.github_issue_event(github_double, INCIDENT_REPO, 1, "closed"))
-    work(runtime)
-    review = github_double.issues[REVIEWS_REPO][1]
-    review["body"] = loop.fill_lesson_markdown(review["body"])
-    review["state"] = "closed"
-    send(client, loop.github_issue_event(github_double, REVIEWS_REPO, 1, "closed"))
-    work(runtime)
+    review = loop.learn_on_github(client, runtime, github_double)
     assert lessons.get(runtime.engine, f"github:{REVIEWS_REPO}#1") is not None
     return review
 
@@ -286,15 +280,15 @@ def test_three_hundred_links_in_an_incident_reach_at_most_the_cap(
     assert not_shared_part.count("\n- ") == 277 and "- github:acme/web#24\n" in not_shared_part
 
 
-def test_items_linked_by_hand_always_get_the_lesson(make_settings, trackers, redis, github_double) -> None:
+def test_items_linked_by_hand_always_get_the_lesson(make_settings, trackers, make_runtime, github_double) -> None:
     from service.events import ItemRef
     from service.store import links
-    from tests.test_loop import _runtime_for
 
     settings = make_settings(**trackers)
-    runtime, client = _runtime_for(
-        settings.model_copy(update={"lesson": settings.lesson.model_copy(update={"max_related_items": 3})}), redis
+    runtime = make_runtime(
+        settings.model_copy(update={"lesson": settings.lesson.model_copy(update={"max_related_items": 3})})
     )
+    client = loop.web_client(runtime)
     for number in range(1, 6):
         github_double.add_issue("acme/web", f"issue {number}")
     github_double.issues[INCIDENT_REPO][1]["body"] = (

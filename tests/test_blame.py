@@ -15,7 +15,6 @@ from service.runtime import Runtime
 from service.store import lessons
 from tests import loop
 from tests.conftest import base_env
-from tests.test_loop import _runtime_for, jira_comments, ours, send, work
 
 # --- the rules --------------------------------------------------------------------------------
 
@@ -184,21 +183,17 @@ BLAMING = dict(loop.FILLED_MARKDOWN) | {
 
 def _close_with(client, runtime: Runtime, github_double, sections: dict[str, str]) -> dict:
     """The incident closes, its review opens, the team writes the lesson and closes the review."""
-    send(client, loop.github_issue_event(github_double, "Codertocat/Hello-World", 1, "closed"))
-    work(runtime)
-    review = github_double.issues["acme/postmortems"][1]
-    review["body"] = loop.fill_lesson_markdown(review["body"], sections)
-    review["state"] = "closed"
-    send(client, loop.github_issue_event(github_double, "acme/postmortems", 1, "closed"))
+    review = loop.open_github_review(client, runtime, github_double)
+    loop.close_github_review(client, github_double, review, sections)
     return review
 
 
 def test_a_blaming_lesson_is_kept_shared_and_nudged_once(client, runtime: Runtime, github_double) -> None:
     review = _close_with(client, runtime, github_double, BLAMING)
-    work(runtime)
+    loop.work(runtime)
     assert lessons.get(runtime.engine, "github:acme/postmortems#1") is not None  # kept
-    assert len(ours(github_double.comments_on("Codertocat/Hello-World", 1), markers.LESSON)) == 1  # shared
-    [nudge] = ours(github_double.comments_on("acme/postmortems", 1), markers.BLAME)
+    assert len(loop.marked(github_double.comments_on("Codertocat/Hello-World", 1), markers.LESSON)) == 1  # shared
+    [nudge] = loop.marked(github_double.comments_on("acme/postmortems", 1), markers.BLAME)
     assert "> The on-call engineer ignored the first page, and \\`bob forgot\\` is what the chat said." in nudge["body"]
     assert "What would have caught it?" in nudge["body"]
     assert "The canary watched latency only" not in nudge["body"]
@@ -206,42 +201,43 @@ def test_a_blaming_lesson_is_kept_shared_and_nudged_once(client, runtime: Runtim
     # the same text again (an edit elsewhere, a re-sent delivery): no second nudge
     review["body"] = review["body"].replace("A canary is only as good", "A canary is only ever as good")
     for _ in range(2):
-        send(client, loop.github_issue_event(github_double, "acme/postmortems", 1, "edited"))
-    work(runtime)
-    assert len(ours(github_double.comments_on("acme/postmortems", 1), markers.BLAME)) == 1
+        loop.send(client, loop.github_issue_event(github_double, "acme/postmortems", 1, "edited"))
+    loop.work(runtime)
+    assert len(loop.marked(github_double.comments_on("acme/postmortems", 1), markers.BLAME)) == 1
     assert (
-        "only ever as good" in ours(github_double.comments_on("Codertocat/Hello-World", 1), markers.LESSON)[0]["body"]
+        "only ever as good"
+        in loop.marked(github_double.comments_on("Codertocat/Hello-World", 1), markers.LESSON)[0]["body"]
     )
 
     # rewritten blamelessly: nothing more is said
     review["body"] = review["body"].replace(
         "The on-call engineer ignored the first page", "The first page looked like the flaky alert of the week before"
     )
-    send(client, loop.github_issue_event(github_double, "acme/postmortems", 1, "edited"))
-    work(runtime)
-    assert len(ours(github_double.comments_on("acme/postmortems", 1), markers.BLAME)) == 1
+    loop.send(client, loop.github_issue_event(github_double, "acme/postmortems", 1, "edited"))
+    loop.work(runtime)
+    assert len(loop.marked(github_double.comments_on("acme/postmortems", 1), markers.BLAME)) == 1
 
     # a new blaming sentence is a new text: one more nudge, quoting it
     review["body"] = review["body"].replace(
         "A canary is only ever as good", "We should have known that a canary is as good"
     )
-    send(client, loop.github_issue_event(github_double, "acme/postmortems", 1, "edited"))
-    work(runtime)
-    nudges = ours(github_double.comments_on("acme/postmortems", 1), markers.BLAME)
+    loop.send(client, loop.github_issue_event(github_double, "acme/postmortems", 1, "edited"))
+    loop.work(runtime)
+    nudges = loop.marked(github_double.comments_on("acme/postmortems", 1), markers.BLAME)
     assert len(nudges) == 2 and "We should have known" in nudges[1]["body"]
 
 
 def test_a_blameless_lesson_gets_no_nudge(client, runtime: Runtime, github_double) -> None:
     _close_with(client, runtime, github_double, loop.FILLED_MARKDOWN)
-    work(runtime)
+    loop.work(runtime)
     assert lessons.get(runtime.engine, "github:acme/postmortems#1") is not None
-    assert ours(github_double.comments_on("acme/postmortems", 1), markers.BLAME) == []
+    assert loop.marked(github_double.comments_on("acme/postmortems", 1), markers.BLAME) == []
 
 
 def test_blame_check_off_posts_no_nudge(
     make_settings,
     trackers,
-    redis,
+    make_runtime,
     github_double,
     tmp_path: Path,
 ) -> None:
@@ -249,26 +245,27 @@ def test_blame_check_off_posts_no_nudge(
 
     rules = tmp_path / "off.toml"
     rules.write_text(RULES_TOML + '\n[lesson]\nblame_check = "off"\n')
-    runtime, client = _runtime_for(make_settings(config_file=rules, **trackers), redis)
+    runtime = make_runtime(make_settings(config_file=rules, **trackers))
+    client = loop.web_client(runtime)
     _close_with(client, runtime, github_double, BLAMING)
-    work(runtime)
+    loop.work(runtime)
     assert lessons.get(runtime.engine, "github:acme/postmortems#1") is not None
-    assert len(ours(github_double.comments_on("Codertocat/Hello-World", 1), markers.LESSON)) == 1
-    assert ours(github_double.comments_on("acme/postmortems", 1), markers.BLAME) == []
+    assert len(loop.marked(github_double.comments_on("Codertocat/Hello-World", 1), markers.LESSON)) == 1
+    assert loop.marked(github_double.comments_on("acme/postmortems", 1), markers.BLAME) == []
     runtime.engine.dispose()
 
 
 def test_a_jira_review_is_nudged_in_jira_markup(client, runtime: Runtime, jira_double) -> None:
-    send(client, loop.jira_issue_event(jira_double, "OPS-42"))
-    work(runtime)
+    loop.send(client, loop.jira_issue_event(jira_double, "OPS-42"))
+    loop.work(runtime)
     review = jira_double.issue("OPS-43")
     sections = dict(loop.FILLED_MARKDOWN) | {"What we learned": "Honestly, it was human error."}
     review["fields"]["description"] = loop.fill_lesson_jira(review["fields"]["description"], sections)
     review["fields"]["status"] = {"name": "Done", "statusCategory": {"key": "done"}}
-    send(client, loop.jira_issue_event(jira_double, "OPS-43"))
-    work(runtime)
+    loop.send(client, loop.jira_issue_event(jira_double, "OPS-43"))
+    loop.work(runtime)
     assert lessons.get(runtime.engine, "jira:OPS-43") is not None
-    [nudge] = ours(jira_comments(jira_double, "OPS-43"), markers.BLAME)
+    [nudge] = loop.marked(loop.jira_comments(jira_double, "OPS-43"), markers.BLAME)
     assert "bq. Honestly, it was human error." in nudge["body"]
 
 
@@ -286,9 +283,9 @@ def test_a_broken_language_file_holds_nothing_up(
 
     monkeypatch.setattr(blame, "_built_in", broken)
     _close_with(client, runtime, github_double, BLAMING)
-    work(runtime)
+    loop.work(runtime)
     assert lessons.get(runtime.engine, "github:acme/postmortems#1") is not None
-    assert len(ours(github_double.comments_on("Codertocat/Hello-World", 1), markers.LESSON)) == 1
-    assert ours(github_double.comments_on("acme/postmortems", 1), markers.BLAME) == []
+    assert len(loop.marked(github_double.comments_on("Codertocat/Hello-World", 1), markers.LESSON)) == 1
+    assert loop.marked(github_double.comments_on("acme/postmortems", 1), markers.BLAME) == []
     outcomes = [d.outcome or "" for d in deliveries.list_by_status(runtime.engine, ["done"])]
     assert any("blame check skipped: config/blame/en.toml: people.roles" in outcome for outcome in outcomes), outcomes

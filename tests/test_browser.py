@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import os
 import re
-import threading
 from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -21,7 +21,7 @@ from werkzeug.serving import make_server
 from config.settings import Settings
 from service.app import create_app
 from service.runtime import Runtime
-from tests.conftest import RULES_TOML
+from tests.conftest import RULES_TOML, serving
 from tests.web_data import backdate, keep, share
 
 CHROMIUM = Path(os.environ.get("LESSONLOOP_TEST_CHROMIUM", "/usr/bin/chromium"))
@@ -84,22 +84,14 @@ def tracker_site() -> Iterator[str]:
         def log_message(self, *args: object) -> None:
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Page)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    thread.join(timeout=5)
+    with serving(ThreadingHTTPServer(("127.0.0.1", 0), Page)) as url:
+        yield url
 
 
-def serve_app(settings: Settings, runtime: Runtime) -> Iterator[str]:
+def serve_app(settings: Settings, runtime: Runtime) -> AbstractContextManager[str]:
+    """The app on ``settings`` (and ``runtime``'s store and Redis) over real HTTP."""
     app = create_app(settings, Runtime(settings, runtime.engine, runtime.redis, runtime.queue))
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
-    thread.join(timeout=5)
+    return serving(make_server("127.0.0.1", 0, app, threaded=True))
 
 
 def fill_log(runtime: Runtime, site: str) -> None:
@@ -174,7 +166,7 @@ def test_search_filter_open_a_lesson_follow_links_and_insights(
     tracker_site: str,
 ) -> None:
     fill_log(runtime, tracker_site)
-    for origin in serve_app(settings, runtime):
+    with serve_app(settings, runtime) as origin:
         page = browser.new_page(viewport={"width": 1200, "height": 900})
         console = Console(page, origin)
 
@@ -239,7 +231,7 @@ def test_search_filter_open_a_lesson_follow_links_and_insights(
 
 def test_hostile_lessons_render_as_text(browser, runtime: Runtime, settings: Settings, tracker_site: str) -> None:
     fill_log(runtime, tracker_site)
-    for origin in serve_app(settings, runtime):
+    with serve_app(settings, runtime) as origin:
         page = browser.new_page()
         console = Console(page, origin)
         for path in (
@@ -281,7 +273,7 @@ def test_sign_in_through_a_proxy(
 ) -> None:
     fill_log(runtime, tracker_site)
     settings = make_settings(**trackers, LESSONLOOP_AUTH="proxy", LESSONLOOP_AUTH_PROXY_HEADER="X-Forwarded-Email")
-    for origin in serve_app(settings, runtime):
+    with serve_app(settings, runtime) as origin:
         anonymous = browser.new_context()
         page = anonymous.new_page()
         response = page.goto(origin + "/lessons?q=resolver")
@@ -323,7 +315,7 @@ def test_sign_in_with_openid_connect(
             LESSONLOOP_OIDC_CLIENT_ID="lessonloop",
             LESSONLOOP_OIDC_CLIENT_SECRET="oidc-client-secret-1234567890",
         )
-        for origin in serve_app(settings, runtime):
+        with serve_app(settings, runtime) as origin:
             context = browser.new_context()
             page = context.new_page()
             console = Console(page, origin)

@@ -10,28 +10,13 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import GITHUB_SECRET, REDIS_URL, RULES_TOML, base_env
-
-
-def lessonloop(*args: str, env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
-    clean = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith("LESSONLOOP_") and k not in ("REDIS_URL", "DATABASE_URL")
-    }
-    return subprocess.run(
-        [sys.executable, "-m", "service.cli", *args],
-        env=clean | env,
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+from tests.processes import run_lessonloop
 
 
 def test_check_prints_the_settings_with_secrets_masked(tmp_path: Path, redis) -> None:
     (tmp_path / "lessonloop.toml").write_text(RULES_TOML)
     env = base_env() | {"DATABASE_URL": f"sqlite:///{tmp_path / 'l.db'}", "LESSONLOOP_GITHUB_TOKEN": "ghp_topsecret"}
-    result = lessonloop("check", env=env, cwd=tmp_path)
+    result = run_lessonloop("check", env=env, cwd=tmp_path)
     assert result.returncode == 0, result.stdout + result.stderr
     assert '"enabled_sources": [\n    "github",\n    "jira",\n    "pagerduty"' in result.stdout
     assert "github:acme/postmortems" in result.stdout
@@ -41,7 +26,7 @@ def test_check_prints_the_settings_with_secrets_masked(tmp_path: Path, redis) ->
 
 
 def test_a_bad_setting_stops_with_one_line_naming_it(tmp_path: Path) -> None:
-    result = lessonloop("worker", env={"REDIS_URL": "http://nope"}, cwd=tmp_path)
+    result = run_lessonloop("worker", env={"REDIS_URL": "http://nope"}, cwd=tmp_path)
     assert result.returncode == 2
     assert result.stderr.strip() == "lessonloop: REDIS_URL: must start with redis://, rediss:// or unix://"
 
@@ -49,7 +34,7 @@ def test_a_bad_setting_stops_with_one_line_naming_it(tmp_path: Path) -> None:
 def test_a_rule_for_a_source_without_a_secret_stops_start_up(tmp_path: Path) -> None:
     (tmp_path / "lessonloop.toml").write_text(RULES_TOML)
     env = {"LESSONLOOP_GITHUB_WEBHOOK_SECRET": "x"}
-    result = lessonloop("web", env=env, cwd=tmp_path)
+    result = run_lessonloop("web", env=env, cwd=tmp_path)
     assert result.returncode == 2
     assert "rules[2] is for source 'jira', which is not enabled" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
@@ -57,7 +42,7 @@ def test_a_rule_for_a_source_without_a_secret_stops_start_up(tmp_path: Path) -> 
 
 def test_check_reports_unreachable_services_and_fails(tmp_path: Path) -> None:
     env = {"REDIS_URL": "redis://127.0.0.1:1/0", "DATABASE_URL": f"sqlite:///{tmp_path / 'l.db'}"}
-    result = lessonloop("check", env=env, cwd=tmp_path)
+    result = run_lessonloop("check", env=env, cwd=tmp_path)
     assert result.returncode == 1
     assert "redis: unavailable at redis://127.0.0.1:1/0" in result.stdout
     assert "warning: no source is enabled" in result.stdout
@@ -65,10 +50,10 @@ def test_check_reports_unreachable_services_and_fails(tmp_path: Path) -> None:
 
 def test_replay_of_an_unknown_delivery_says_so(tmp_path: Path, redis) -> None:
     env = {"REDIS_URL": REDIS_URL, "DATABASE_URL": f"sqlite:///{tmp_path / 'l.db'}"}
-    result = lessonloop("replay", "github:nope", env=env, cwd=tmp_path)
+    result = run_lessonloop("replay", "github:nope", env=env, cwd=tmp_path)
     assert result.returncode == 1
     assert "no recorded delivery github:nope" in result.stderr
-    assert lessonloop("replay", "--failed", env=env, cwd=tmp_path).stdout.strip() == "nothing to replay"
+    assert run_lessonloop("replay", "--failed", env=env, cwd=tmp_path).stdout.strip() == "nothing to replay"
 
 
 def test_check_online_asks_each_tracker_who_we_are(
@@ -90,13 +75,13 @@ def test_check_online_asks_each_tracker_who_we_are(
         "LESSONLOOP_PAGERDUTY_FROM": "sre@example.com",
         "LESSONLOOP_PAGERDUTY_API_URL": pagerduty_double.base_url,
     }
-    result = lessonloop("check", "--online", env=env, cwd=tmp_path)
+    result = run_lessonloop("check", "--online", env=env, cwd=tmp_path)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "github: signed in as " in result.stdout and "(lessonloop-bot)" in result.stdout
     assert "jira: signed in as" in result.stdout
     assert "pagerduty: signed in as" in result.stdout
 
-    refused = lessonloop("check", "--online", env=env | {"LESSONLOOP_GITHUB_TOKEN": "revoked"}, cwd=tmp_path)
+    refused = run_lessonloop("check", "--online", env=env | {"LESSONLOOP_GITHUB_TOKEN": "revoked"}, cwd=tmp_path)
     assert refused.returncode == 1
     assert "github: " in refused.stdout and "401" in refused.stdout
     assert "revoked" not in refused.stdout
@@ -109,7 +94,7 @@ def test_check_online_names_the_url_it_could_not_reach(tmp_path: Path) -> None:
         "LESSONLOOP_GITHUB_TOKEN": "t",
         "LESSONLOOP_GITHUB_API_URL": "http://127.0.0.1:1",
     }
-    result = lessonloop("check", "--online", env=env, cwd=tmp_path)
+    result = run_lessonloop("check", "--online", env=env, cwd=tmp_path)
     assert result.returncode == 1
     assert "github: " in result.stdout and "(API at http://127.0.0.1:1)" in result.stdout
 
@@ -127,7 +112,7 @@ def one_line(result: subprocess.CompletedProcess[str]) -> str:
 def test_a_missing_sqlite_folder_is_refused_not_created(tmp_path: Path) -> None:
     missing = tmp_path / "nonexistent" / "dir"
     for command in (("lessons", "list"), ("lessons", "stats"), ("replay", "--failed"), ("worker", "--burst")):
-        result = lessonloop(
+        result = run_lessonloop(
             *command, env={"DATABASE_URL": f"sqlite:///{missing}/x.db", "REDIS_URL": REDIS_URL}, cwd=tmp_path
         )
         assert result.returncode == 3, command
@@ -139,48 +124,48 @@ def test_a_missing_sqlite_folder_is_refused_not_created(tmp_path: Path) -> None:
 
 
 def test_a_store_path_that_is_a_folder_is_refused(tmp_path: Path) -> None:
-    result = lessonloop("lessons", "list", env={"DATABASE_URL": f"sqlite:///{tmp_path}"}, cwd=tmp_path)
+    result = run_lessonloop("lessons", "list", env={"DATABASE_URL": f"sqlite:///{tmp_path}"}, cwd=tmp_path)
     assert result.returncode == 3 and "is a folder" in one_line(result)
 
 
 def test_export_to_a_missing_folder_or_a_folder_says_so(tmp_path: Path) -> None:
     env = {"DATABASE_URL": f"sqlite:///{tmp_path / 'l.db'}"}
-    missing = lessonloop("lessons", "export", "-o", str(tmp_path / "no" / "x.json"), env=env, cwd=tmp_path)
+    missing = run_lessonloop("lessons", "export", "-o", str(tmp_path / "no" / "x.json"), env=env, cwd=tmp_path)
     assert missing.returncode == 1
     assert one_line(missing) == f"lessonloop: cannot write {tmp_path / 'no' / 'x.json'}: No such file or directory"
-    folder = lessonloop("lessons", "export", "-o", str(tmp_path), env=env, cwd=tmp_path)
+    folder = run_lessonloop("lessons", "export", "-o", str(tmp_path), env=env, cwd=tmp_path)
     assert folder.returncode == 1 and one_line(folder).endswith("Is a directory")
 
 
 def test_settings_errors_name_what_the_operator_wrote(tmp_path: Path) -> None:
     (tmp_path / "cfg.toml").write_text("redis_url = 5\n")
-    assert one_line(lessonloop("--config", "cfg.toml", "check", env={}, cwd=tmp_path)) == (
+    assert one_line(run_lessonloop("--config", "cfg.toml", "check", env={}, cwd=tmp_path)) == (
         "lessonloop: cfg.toml: redis_url: Input should be a valid string"
     )
-    assert one_line(lessonloop("--config", "missing.toml", "check", env={}, cwd=tmp_path)) == (
+    assert one_line(run_lessonloop("--config", "missing.toml", "check", env={}, cwd=tmp_path)) == (
         "lessonloop: --config: no such file: missing.toml"
     )
-    assert one_line(lessonloop("check", env={"LESSONLOOP_CONFIG": "gone.toml"}, cwd=tmp_path)) == (
+    assert one_line(run_lessonloop("check", env={"LESSONLOOP_CONFIG": "gone.toml"}, cwd=tmp_path)) == (
         "lessonloop: LESSONLOOP_CONFIG: no such file: gone.toml"
     )
-    assert one_line(lessonloop("check", env={"REDIS_URL": "redis://localhost:6379/abc"}, cwd=tmp_path)) == (
+    assert one_line(run_lessonloop("check", env={"REDIS_URL": "redis://localhost:6379/abc"}, cwd=tmp_path)) == (
         "lessonloop: REDIS_URL: the database after the host must be a number (redis://HOST:6379/0), got 'abc'"
     )
 
 
 def test_small_commands_say_what_is_wrong(tmp_path: Path, redis) -> None:
     env = {"REDIS_URL": REDIS_URL, "DATABASE_URL": f"sqlite:///{tmp_path / 'l.db'}"}
-    assert one_line(lessonloop("replay", env=env, cwd=tmp_path)) == (
+    assert one_line(run_lessonloop("replay", env=env, cwd=tmp_path)) == (
         "lessonloop: name deliveries to replay (numbers, or SOURCE:DELIVERY-ID), or use --failed"
     )
-    assert one_line(lessonloop("lessons", "show", "not-a-ref", env=env, cwd=tmp_path)).startswith(
+    assert one_line(run_lessonloop("lessons", "show", "not-a-ref", env=env, cwd=tmp_path)).startswith(
         "lessonloop: not an item ref: 'not-a-ref'"
     )
-    down = lessonloop(
+    down = run_lessonloop(
         "link", "github:a/b#1", "jira:OPS-1", env=env | {"REDIS_URL": "redis://127.0.0.1:1/0"}, cwd=tmp_path
     )
     assert down.returncode == 0 and down.stdout.startswith("linked:")  # no lesson yet: Redis is not needed
-    helped = lessonloop("--help", env={}, cwd=tmp_path).stdout
+    helped = run_lessonloop("--help", env={}, cwd=tmp_path).stdout
     assert "``" not in helped and "link" in helped and "lessons" in helped
 
 
@@ -191,7 +176,8 @@ def test_check_validates_the_people_table(tmp_path: Path) -> None:
     )
     env = {"REDIS_URL": "redis://127.0.0.1:1/0", "DATABASE_URL": f"sqlite:///{tmp_path / 'l.db'}"}
     assert (
-        "people: 1 mapped across trackers" in lessonloop("--config", "good.toml", "check", env=env, cwd=tmp_path).stdout
+        "people: 1 mapped across trackers"
+        in run_lessonloop("--config", "good.toml", "check", env=env, cwd=tmp_path).stdout
     )
     for table, said in [
         ('"ana" = { github = "sre-ana" }', "people: [people] keys are email addresses, got 'ana'"),
@@ -200,7 +186,7 @@ def test_check_validates_the_people_table(tmp_path: Path) -> None:
         ('"a@b.example" = { slack = "U1" }', "Extra inputs are not permitted"),
     ]:
         (tmp_path / "bad.toml").write_text(f"[people]\n{table}\n")
-        result = lessonloop("--config", "bad.toml", "check", env=env, cwd=tmp_path)
+        result = run_lessonloop("--config", "bad.toml", "check", env=env, cwd=tmp_path)
         assert result.returncode == 2 and said in one_line(result), result.stderr
 
 
@@ -226,7 +212,7 @@ def test_lint_on_the_labelled_sets_keeps_its_precision_and_recall(tmp_path: Path
         text.append(sentence)
         line_number += sentence.count("\n") + 2
     (tmp_path / "set.md").write_text("\n\n".join(text) + "\n", encoding="utf-8")
-    result = lessonloop("lessons", "lint", "set.md", "--format", "json", env={}, cwd=tmp_path)
+    result = run_lessonloop("lessons", "lint", "set.md", "--format", "json", env={}, cwd=tmp_path)
     assert result.returncode == 1, result.stderr
     import json
 
@@ -246,9 +232,9 @@ def test_lint_on_the_labelled_sets_keeps_its_precision_and_recall(tmp_path: Path
 def test_lint_exit_codes_and_formats(tmp_path: Path) -> None:
     (tmp_path / "clean.md").write_text("## What happened\n\nThe deploy tool forgot the flag.\n")
     (tmp_path / "blaming.md").write_text("## Why\n\nThe canary watched latency only.\nBob forgot the flag.\n")
-    clean = lessonloop("lessons", "lint", "clean.md", env={}, cwd=tmp_path)
+    clean = run_lessonloop("lessons", "lint", "clean.md", env={}, cwd=tmp_path)
     assert (clean.returncode, clean.stdout, clean.stderr.strip()) == (0, "", "no blaming language found")
-    found = lessonloop("lessons", "lint", "blaming.md", env={}, cwd=tmp_path)
+    found = run_lessonloop("lessons", "lint", "blaming.md", env={}, cwd=tmp_path)
     assert found.returncode == 1
     assert found.stdout.splitlines() == [
         "line 4: Bob forgot the flag.",
@@ -261,7 +247,7 @@ def test_lint_exit_codes_and_formats(tmp_path: Path) -> None:
 def test_lint_needs_no_settings(tmp_path: Path) -> None:
     (tmp_path / "lessonloop.toml").write_text("this is not TOML [")
     (tmp_path / "lesson.md").write_text("The intern was careless.\n")
-    result = lessonloop("lessons", "lint", "lesson.md", env={"REDIS_URL": "http://nope"}, cwd=tmp_path)
+    result = run_lessonloop("lessons", "lint", "lesson.md", env={"REDIS_URL": "http://nope"}, cwd=tmp_path)
     assert result.returncode == 1, result.stderr
     assert 'rule: judgement ("intern was careless")' in result.stdout
 
@@ -292,6 +278,6 @@ def test_lint_refuses_what_it_cannot_read(tmp_path: Path) -> None:
         ("folder", "folder is a folder"),
         ("missing.md", "cannot read missing.md: No such file or directory"),
     ):
-        result = lessonloop("lessons", "lint", name, env={}, cwd=tmp_path)
+        result = run_lessonloop("lessons", "lint", name, env={}, cwd=tmp_path)
         assert result.returncode == 2, (name, result.stderr)
         assert result.stdout == "" and result.stderr.startswith(f"lessonloop: {message}"), result.stderr

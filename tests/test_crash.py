@@ -17,20 +17,9 @@ from service.store import deliveries, followups, lessons
 from tests import loop
 from tests.conftest import base_env
 from tests.processes import kill_worker, wait_for
-from workers.runner import run_worker
 from workers.sweep import sweep
 
-INCIDENT_REPO, REVIEW_REPO = "Codertocat/Hello-World", "acme/postmortems"
-
-
-def send(client, delivery) -> int:
-    response = client.post(delivery.path, data=delivery.body, headers=delivery.headers)
-    assert response.status_code == 202, response.get_json()
-    return int(response.get_json()["delivery"])
-
-
-def ours(comments: list[dict], kind: str) -> list[dict]:
-    return [c for c in comments if markers.find_kind(c.get("body") or c.get("content") or "", kind)]
+INCIDENT_REPO, REVIEW_REPO = loop.INCIDENT_REPO, loop.REVIEW_REPO
 
 
 def _crash_during(
@@ -78,7 +67,7 @@ def _crash_during(
         runtime.redis.delete(key)
     sweep(runtime, older_than_seconds=0)
     if run_after:
-        run_worker(runtime, burst=True, forking=False)
+        loop.work(runtime)
 
 
 STEPS_OF_OPEN_REVIEW = [
@@ -94,11 +83,11 @@ STEPS_OF_OPEN_REVIEW = [
 def test_open_review_killed_at_any_step_ends_as_an_uninterrupted_run(
     client, runtime: Runtime, trackers, github_double, operation: str, when: str
 ) -> None:
-    delivery_pk = send(client, loop.github_issue_event(github_double, INCIDENT_REPO, 1, "closed"))
+    delivery_pk = loop.accept(client, loop.github_issue_event(github_double, INCIDENT_REPO, 1, "closed"))
     _crash_during(runtime, trackers, github_double, operation, when)
     assert deliveries.get(runtime.engine, delivery_pk).status == deliveries.DONE
     assert len(github_double.issues[REVIEW_REPO]) == 1
-    assert len(ours(github_double.comments_on(INCIDENT_REPO, 1), markers.REVIEW_OPENED)) == 1
+    assert len(loop.marked(github_double.comments_on(INCIDENT_REPO, 1), markers.REVIEW_OPENED)) == 1
 
 
 STEPS_OF_SYNC_LESSON = [
@@ -112,17 +101,13 @@ STEPS_OF_SYNC_LESSON = [
 def test_sync_lesson_killed_at_any_step_ends_as_an_uninterrupted_run(
     client, runtime: Runtime, trackers, github_double, operation: str, when: str
 ) -> None:
-    send(client, loop.github_issue_event(github_double, INCIDENT_REPO, 1, "closed"))
-    run_worker(runtime, burst=True, forking=False)
-    review = github_double.issues[REVIEW_REPO][1]
-    review["body"] = loop.fill_lesson_markdown(review["body"])
-    review["state"] = "closed"
-    delivery_pk = send(client, loop.github_issue_event(github_double, REVIEW_REPO, 1, "closed"))
+    review = loop.open_github_review(client, runtime, github_double)
+    delivery_pk = loop.close_github_review(client, github_double, review)["delivery"]
     _crash_during(runtime, trackers, github_double, operation, when)
     assert deliveries.get(runtime.engine, delivery_pk).status == deliveries.DONE
     assert lessons.get(runtime.engine, f"github:{REVIEW_REPO}#1") is not None
-    assert len(ours(github_double.comments_on(INCIDENT_REPO, 1), markers.LESSON)) == 1
-    assert len(ours(github_double.comments_on(REVIEW_REPO, 1), markers.LESSON)) == 1
+    assert len(loop.marked(github_double.comments_on(INCIDENT_REPO, 1), markers.LESSON)) == 1
+    assert len(loop.marked(github_double.comments_on(REVIEW_REPO, 1), markers.LESSON)) == 1
 
 
 def test_an_edit_killed_after_the_tracker_edited_the_comment(
@@ -131,19 +116,13 @@ def test_an_edit_killed_after_the_tracker_edited_the_comment(
     trackers,
     github_double,
 ) -> None:
-    send(client, loop.github_issue_event(github_double, INCIDENT_REPO, 1, "closed"))
-    run_worker(runtime, burst=True, forking=False)
-    review = github_double.issues[REVIEW_REPO][1]
-    review["body"] = loop.fill_lesson_markdown(review["body"])
-    review["state"] = "closed"
-    send(client, loop.github_issue_event(github_double, REVIEW_REPO, 1, "closed"))
-    run_worker(runtime, burst=True, forking=False)
+    review = loop.learn_on_github(client, runtime, github_double)
     review["body"] = review["body"].replace("signals it reads", "signals it is given")
-    delivery_pk = send(client, loop.github_issue_event(github_double, REVIEW_REPO, 1, "edited"))
+    delivery_pk = loop.accept(client, loop.github_issue_event(github_double, REVIEW_REPO, 1, "edited"))
     _crash_during(runtime, trackers, github_double, "update_comment", "after")
     assert deliveries.get(runtime.engine, delivery_pk).status == deliveries.DONE
     for repo in (INCIDENT_REPO, REVIEW_REPO):
-        posted = ours(github_double.comments_on(repo, 1), markers.LESSON)
+        posted = loop.marked(github_double.comments_on(repo, 1), markers.LESSON)
         assert len(posted) == 1 and "signals it is given" in posted[0]["body"]
 
 
@@ -164,14 +143,9 @@ STEPS_OF_FOLLOWUPS = [
 
 def _review_with_followups(client, runtime: Runtime, github_double) -> int:
     github_double.add_issue("acme/web", "Canary watches latency only")
-    send(client, loop.github_issue_event(github_double, INCIDENT_REPO, 1, "closed"))
-    run_worker(runtime, burst=True, forking=False)
-    review = github_double.issues[REVIEW_REPO][1]
-    review["body"] = loop.fill_lesson_markdown(
-        review["body"], loop.FILLED_MARKDOWN | {"What we'll change": FOLLOWUP_CHANGES}
-    )
-    review["state"] = "closed"
-    return send(client, loop.github_issue_event(github_double, REVIEW_REPO, 1, "closed"))
+    review = loop.open_github_review(client, runtime, github_double)
+    sections = loop.FILLED_MARKDOWN | {"What we'll change": FOLLOWUP_CHANGES}
+    return loop.close_github_review(client, github_double, review, sections)["delivery"]
 
 
 @pytest.mark.parametrize(("operation", "when"), STEPS_OF_FOLLOWUPS)
@@ -191,21 +165,21 @@ def test_follow_ups_killed_at_any_step_end_as_an_uninterrupted_run(
         ("opened", f"github:{REVIEW_REPO}#2"),
         ("opened", f"github:{REVIEW_REPO}#3"),
     ]
-    [comment] = ours(github_double.comments_on(INCIDENT_REPO, 1), markers.LESSON)
+    [comment] = loop.marked(github_double.comments_on(INCIDENT_REPO, 1), markers.LESSON)
     assert comment["body"].count("**open, due") == 3
 
 
 def test_a_state_change_killed_after_the_comment_was_edited(client, runtime: Runtime, trackers, github_double) -> None:
     _review_with_followups(client, runtime, github_double)
-    run_worker(runtime, burst=True, forking=False)
+    loop.work(runtime)
     task = github_double.issues[REVIEW_REPO][2]
     task.update(state="closed", state_reason="completed")
-    delivery_pk = send(client, loop.github_issue_event(github_double, REVIEW_REPO, 2, "closed"))
+    delivery_pk = loop.accept(client, loop.github_issue_event(github_double, REVIEW_REPO, 2, "closed"))
     _crash_during(runtime, trackers, github_double, "update_comment", "after")
     assert deliveries.get(runtime.engine, delivery_pk).status == deliveries.DONE
     assert followups.by_ref(runtime.engine, f"github:{REVIEW_REPO}#2")[0].state == "done"
     for repo in (INCIDENT_REPO, REVIEW_REPO):
-        [comment] = ours(github_double.comments_on(repo, 1), markers.LESSON)
+        [comment] = loop.marked(github_double.comments_on(repo, 1), markers.LESSON)
         assert "**done**" in comment["body"]
 
 
@@ -218,16 +192,16 @@ def test_a_new_pagerduty_note_killed_mid_write_is_written_once(
 ) -> None:
     """PagerDuty's notes cannot be edited: a changed lesson is a new note. Killed while that
     note is being added, the run after it adds it if it is missing and never adds it twice."""
-    send(client, loop.pagerduty_resolved(pagerduty_double, "PGR0VU2"))
-    run_worker(runtime, burst=True, forking=False)
+    loop.accept(client, loop.pagerduty_resolved(pagerduty_double, "PGR0VU2"))
+    loop.work(runtime)
     review = jira_double.issue("OPS-43")
     review["fields"]["description"] = loop.fill_lesson_jira(review["fields"]["description"])
     review["fields"]["status"] = {"name": "Done", "statusCategory": {"key": "done"}}
-    send(client, loop.jira_issue_event(jira_double, "OPS-43"))
-    run_worker(runtime, burst=True, forking=False)
+    loop.accept(client, loop.jira_issue_event(jira_double, "OPS-43"))
+    loop.work(runtime)
     review["fields"]["description"] = review["fields"]["description"].replace("40 minutes", "41 minutes")
-    delivery_pk = send(client, loop.jira_issue_event(jira_double, "OPS-43", changed="description"))
+    delivery_pk = loop.accept(client, loop.jira_issue_event(jira_double, "OPS-43", changed="description"))
     _crash_during(runtime, trackers, pagerduty_double, "create_incident_note", when)
     assert deliveries.get(runtime.engine, delivery_pk).status == deliveries.DONE
-    notes = ours(pagerduty_double.notes["PGR0VU2"], markers.LESSON)
+    notes = loop.marked(pagerduty_double.notes["PGR0VU2"], markers.LESSON)
     assert len(notes) == 2 and "41 minutes" in notes[1]["content"]

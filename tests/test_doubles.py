@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import textwrap
@@ -198,14 +197,14 @@ def test_an_invalid_request_does_not_use_up_a_fault() -> None:
 
 
 def test_slow_next_delays_then_answers() -> None:
+    """The request waits at least as long as told, is answered, and uses the delay up."""
     with PagerDutyDouble() as double:
         double.slow_next(1, 0.4)
         started = time.monotonic()
         assert requests.get(f"{double.base_url}/abilities", headers=PD, timeout=5).status_code == 200
         assert time.monotonic() - started >= 0.4
-        started = time.monotonic()
-        requests.get(f"{double.base_url}/abilities", headers=PD, timeout=5)
-        assert time.monotonic() - started < 0.3
+        assert double.pending_faults == 0  # the next request is not delayed
+        assert requests.get(f"{double.base_url}/abilities", headers=PD, timeout=5).status_code == 200
 
 
 def test_fixture_fails_the_test_at_teardown_on_a_violation(tmp_path: Path) -> None:
@@ -244,26 +243,10 @@ def test_fixture_fails_the_test_at_teardown_on_a_violation(tmp_path: Path) -> No
     assert "GET /nowhere: not in the API description" in run.stdout
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def test_doubles_run_on_their_own() -> None:
-    ports = [_free_port() for _ in range(3)]
+    """On port 0 each double takes a free port, and the settings it prints say which."""
     process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "tests.doubles",
-            "--github-port",
-            str(ports[0]),
-            "--jira-port",
-            str(ports[1]),
-            "--pagerduty-port",
-            str(ports[2]),
-        ],
+        [sys.executable, "-m", "tests.doubles", "--github-port", "0", "--jira-port", "0", "--pagerduty-port", "0"],
         cwd=ROOT,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -271,18 +254,17 @@ def test_doubles_run_on_their_own() -> None:
     )
     try:
         assert process.stdout is not None
-        first = process.stdout.readline()
-        assert f"LESSONLOOP_GITHUB_API_URL=http://127.0.0.1:{ports[0]}" in first
-        issue = requests.get(f"http://127.0.0.1:{ports[0]}/repos/acme/web/issues/1", headers=GH, timeout=5)
+        printed = [process.stdout.readline() for _ in range(3)]
+        settings = dict(pair.split("=", 1) for line in printed for pair in line.split())
+        github, jira = settings["LESSONLOOP_GITHUB_API_URL"], settings["LESSONLOOP_JIRA_URL"]
+        pagerduty = settings["LESSONLOOP_PAGERDUTY_API_URL"]
+        assert all(url.startswith("http://127.0.0.1:") and not url.endswith(":0") for url in (github, jira, pagerduty))
+        issue = requests.get(f"{github}/repos/acme/web/issues/1", headers=GH, timeout=5)
         assert issue.json()["labels"][0]["name"] == "incident"
-        me = requests.get(
-            f"http://127.0.0.1:{ports[1]}/rest/api/2/myself", auth=("lessonloop@example.com", "cloud-token"), timeout=5
-        )
+        me = requests.get(f"{jira}/rest/api/2/myself", auth=("lessonloop@example.com", "cloud-token"), timeout=5)
         assert me.status_code == 200
-        assert requests.get(f"http://127.0.0.1:{ports[2]}/incidents/PGR0VU2", headers=PD, timeout=5).status_code == 200
-        requests.get(f"http://127.0.0.1:{ports[2]}/nowhere", headers=PD, timeout=5)
-        process.stdout.readline()
-        process.stdout.readline()
+        assert requests.get(f"{pagerduty}/incidents/PGR0VU2", headers=PD, timeout=5).status_code == 200
+        requests.get(f"{pagerduty}/nowhere", headers=PD, timeout=5)
         violation = process.stdout.readline()
         assert violation.startswith("[pagerduty] VIOLATION GET /nowhere")
     finally:

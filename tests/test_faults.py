@@ -16,7 +16,7 @@ from service import markers
 from service.queue import QUEUE_NAME
 from service.runtime import Runtime
 from service.store import deliveries
-from tests import loop, payloads
+from tests import loop
 
 MAX_WAIT_SECONDS = 3600  # no tracker hint makes a job wait longer
 RETRY_SECONDS = 0.2
@@ -29,12 +29,6 @@ def settings(make_settings, trackers: dict[str, str]) -> Settings:
     return make_settings(
         **trackers, LESSONLOOP_RETRY_SECONDS=str(RETRY_SECONDS), LESSONLOOP_JOB_TIMEOUT_SECONDS=str(JOB_TIMEOUT)
     )
-
-
-def send(client, delivery: payloads.Delivery) -> int:
-    response = client.post(delivery.path, data=delivery.body, headers=delivery.headers)
-    assert response.status_code == 202, response.get_json()
-    return int(response.get_json()["delivery"])
 
 
 def rq_until_final(runtime: Runtime, delivery_pk: int, seconds: float = 30) -> deliveries.Delivery:
@@ -59,7 +53,7 @@ def test_a_rescheduled_job_is_started_by_rqs_scheduler_and_runs_to_its_end(
     client, runtime: Runtime, jira_double
 ) -> None:
     jira_double.fail_next(2, 500, operation="create_issue")  # the review create, twice
-    delivery_pk = send(client, loop.jira_issue_event(jira_double, "OPS-42"))
+    delivery_pk = loop.accept(client, loop.jira_issue_event(jira_double, "OPS-42"))
     handled = rq_until_final(runtime, delivery_pk)
     assert handled.status == deliveries.DONE, handled.last_error
     assert handled.attempts == 3
@@ -88,7 +82,7 @@ def test_a_rescheduled_job_is_started_by_rqs_scheduler_and_runs_to_its_end(
 def test_a_job_that_finds_its_incident_held_gives_way_and_runs_later(client, runtime: Runtime, jira_double) -> None:
     held = runtime.redis.lock("lessonloop:lock:jira:OPS-42", timeout=60)
     assert held.acquire(blocking=False)  # another worker is busy with this incident
-    delivery_pk = send(client, loop.jira_issue_event(jira_double, "OPS-42"))
+    delivery_pk = loop.accept(client, loop.jira_issue_event(jira_double, "OPS-42"))
     try:
         SimpleWorker([QUEUE_NAME], connection=runtime.redis).work(burst=True, logging_level="WARNING")
         waiting = deliveries.get(runtime.engine, delivery_pk)
@@ -130,7 +124,7 @@ def test_an_absurd_wait_from_a_tracker_is_capped_at_an_hour(
     # a 503 (a 429 now holds every worker for GitHub's documented minute when it gives no usable
     # wait: that is the shared limiter's rule, tested in test_ratelimit.py)
     github_double.fail_next(1, 503, headers={name: value}, operation="get_issue")
-    delivery_pk = send(client, loop.github_issue_event(github_double, "Codertocat/Hello-World", 1, "closed"))
+    delivery_pk = loop.accept(client, loop.github_issue_event(github_double, "Codertocat/Hello-World", 1, "closed"))
     before = deliveries.now()
     SimpleWorker([QUEUE_NAME], connection=runtime.redis).work(burst=True, logging_level="WARNING")
     waiting = deliveries.get(runtime.engine, delivery_pk)
@@ -155,7 +149,7 @@ def test_a_meaningless_or_past_wait_is_no_wait(client, runtime: Runtime, github_
     # a 503 (a 429 now holds every worker for GitHub's documented minute when it gives no usable
     # wait: that is the shared limiter's rule, tested in test_ratelimit.py)
     github_double.fail_next(1, 503, headers={name: value}, operation="get_issue")
-    delivery_pk = send(client, loop.github_issue_event(github_double, "Codertocat/Hello-World", 1, "closed"))
+    delivery_pk = loop.accept(client, loop.github_issue_event(github_double, "Codertocat/Hello-World", 1, "closed"))
     SimpleWorker([QUEUE_NAME], connection=runtime.redis).work(burst=True, logging_level="WARNING")
     handled = deliveries.get(runtime.engine, delivery_pk)
     assert handled is not None and handled.status == deliveries.DONE, handled and handled.last_error

@@ -20,7 +20,7 @@ from tests.conftest import base_env
 from tests.doubles.github import now_iso
 from workers import followups as followup_jobs
 
-INCIDENT_REPO, REVIEW_REPO = "Codertocat/Hello-World", "acme/postmortems"
+INCIDENT_REPO, REVIEW_REPO = loop.INCIDENT_REPO, loop.REVIEW_REPO
 REVIEW = f"github:{REVIEW_REPO}#1"
 
 CHANGES_MD = """We will:
@@ -29,10 +29,6 @@ CHANGES_MD = """We will:
 - Alert on the 5xx rate of each deploy, @octocat to own it
 - Write a runbook for rolling back a canary
 """
-
-
-def ours(comments: list[dict[str, Any]], kind: str) -> list[dict[str, Any]]:
-    return [c for c in comments if markers.find_kind(c.get("body") or c.get("content") or "", kind)]
 
 
 def close_github(double, repo: str, number: int, reason: str = "completed") -> None:
@@ -48,18 +44,11 @@ def reopen_github(double, repo: str, number: int) -> None:
 def github_lesson(client, runtime: Runtime, github_double, changes: str = CHANGES_MD) -> dict[str, Any]:
     """A GitHub incident closes, its review is filled in with ``changes`` and closed."""
     github_double.add_issue("acme/web", "Canary watches latency only")  # acme/web#1, to adopt
-    loop.send(client, loop.github_issue_event(github_double, INCIDENT_REPO, 1, "closed"))
-    loop.work(runtime)
-    review = github_double.issues[REVIEW_REPO][1]
-    review["body"] = loop.fill_lesson_markdown(review["body"], loop.FILLED_MARKDOWN | {"What we'll change": changes})
-    review["state"] = "closed"
-    loop.send(client, loop.github_issue_event(github_double, REVIEW_REPO, 1, "closed"))
-    loop.work(runtime)
-    return review
+    return loop.learn_on_github(client, runtime, github_double, loop.FILLED_MARKDOWN | {"What we'll change": changes})
 
 
 def lesson_comment(github_double, repo: str = INCIDENT_REPO, number: int = 1) -> str:
-    [comment] = ours(github_double.comments_on(repo, number), markers.LESSON)
+    [comment] = loop.marked(github_double.comments_on(repo, number), markers.LESSON)
     return comment["body"]
 
 
@@ -196,11 +185,11 @@ def test_daily_refresh_and_one_nudge_a_week(client, runtime: Runtime, github_dou
     assert "**done**" in lesson_comment(github_double)
     for later in (2, 6):  # the same week: no second nudge
         assert followup_jobs.daily(runtime, monday + timedelta(days=later)) == (2, 0, [])  # read daily, nudged weekly
-    reminders = ours(github_double.comments_on(REVIEW_REPO, 3), markers.FOLLOWUP_REMINDER)
+    reminders = loop.marked(github_double.comments_on(REVIEW_REPO, 3), markers.FOLLOWUP_REMINDER)
     assert len(reminders) == 1 and "the lesson of" in reminders[0]["body"]
-    assert ours(github_double.comments_on(REVIEW_REPO, 2), markers.FOLLOWUP_REMINDER) == []  # done: never
+    assert loop.marked(github_double.comments_on(REVIEW_REPO, 2), markers.FOLLOWUP_REMINDER) == []  # done: never
     followup_jobs.daily(runtime, monday + timedelta(days=7))  # a week on: one more
-    assert len(ours(github_double.comments_on(REVIEW_REPO, 3), markers.FOLLOWUP_REMINDER)) == 2
+    assert len(loop.marked(github_double.comments_on(REVIEW_REPO, 3), markers.FOLLOWUP_REMINDER)) == 2
 
 
 def test_jira_review_with_a_pagerduty_incident(
@@ -227,7 +216,7 @@ def test_jira_review_with_a_pagerduty_incident(
     assert task["fields"]["duedate"] == rows[1].due_on.isoformat()
     assert sorted(task["fields"]["labels"]) == ["follow-up", "lessonloop"]
     assert any((link.get("outwardIssue") or {}).get("key") == "OPS-43" for link in task["fields"]["issuelinks"])
-    assert len(ours(pagerduty_double.notes["PGR0VU2"], markers.LESSON)) == 1
+    assert len(loop.marked(pagerduty_double.notes["PGR0VU2"], markers.LESSON)) == 1
 
     # OPS-44 closed as Won't Do, the task done: Jira comments edited, PagerDuty left alone
     jira_double.issue("OPS-44")["fields"].update(
@@ -243,9 +232,11 @@ def test_jira_review_with_a_pagerduty_incident(
         "jira:OPS-44": "not doing",
         "jira:OPS-45": "done",
     }
-    [comment] = ours(jira_double.issue("OPS-43")["_comments"], markers.LESSON)
+    [comment] = loop.marked(jira_double.issue("OPS-43")["_comments"], markers.LESSON)
     assert "*not doing*" in comment["body"] and "*done*" in comment["body"]
-    assert len(ours(pagerduty_double.notes["PGR0VU2"], markers.LESSON)) == 1  # a note only when the lesson changes
+    assert (
+        len(loop.marked(pagerduty_double.notes["PGR0VU2"], markers.LESSON)) == 1
+    )  # a note only when the lesson changes
 
     # reopened in Jira: back to open
     jira_double.issue("OPS-45")["fields"].update(

@@ -20,7 +20,6 @@ from service.trackers.github_app import AppTokens
 from tests import loop
 from tests.doubles.pytest_plugin import MARKER_KEYS
 from tests.loop import send, work
-from tests.test_loop import _runtime_for
 
 APP_ID, SLUG, INSTALLATION = 4242, "lessonloop", 77
 
@@ -146,18 +145,15 @@ def test_a_wrong_key_and_a_repository_without_the_app_say_so(app_double, redis) 
 # --- end to end ---------------------------------------------------------------------------------
 
 
-def test_the_loop_on_an_app(make_settings, trackers, redis, app_double) -> None:
+def test_the_loop_on_an_app(make_settings, trackers, make_runtime, app_double) -> None:
     env = {k: v for k, v in trackers.items() if k != "LESSONLOOP_GITHUB_TOKEN"}
     settings = make_settings(**env, LESSONLOOP_GITHUB_APP_ID=str(APP_ID), LESSONLOOP_GITHUB_APP_PRIVATE_KEY=PRIVATE)
-    runtime, client = _runtime_for(settings, redis)
-    send(client, loop.github_issue_event(app_double, "Codertocat/Hello-World", 1, "closed"))
-    work(runtime)
-    review = app_double.issues["acme/postmortems"][1]
+    runtime = make_runtime(settings)
+    client = loop.web_client(runtime)
+    review = loop.open_github_review(client, runtime, app_double)
     assert review["user"]["login"] == f"{SLUG}[bot]"
-    review["body"] = loop.fill_lesson_markdown(review["body"])
-    review["state"] = "closed"
-    send(client, loop.github_issue_event(app_double, "acme/postmortems", 1, "closed"))
-    work(runtime)
+    loop.close_github_review(client, app_double, review)
+    loop.work(runtime)
     assert lessons.get(runtime.engine, "github:acme/postmortems#1") is not None
     on_incident = [
         c for c in app_double.comments_on("Codertocat/Hello-World", 1) if c["user"]["login"] == "lessonloop[bot]"
@@ -168,12 +164,13 @@ def test_the_loop_on_an_app(make_settings, trackers, redis, app_double) -> None:
 
 
 def test_an_app_not_installed_on_the_review_repository_fails_the_delivery_with_that_reason(
-    make_settings, trackers, redis, github_double
+    make_settings, trackers, make_runtime, github_double
 ) -> None:
     github_double.enable_app(APP_ID, PUBLIC, SLUG, {INSTALLATION: ["Codertocat/Hello-World"]})
     env = {k: v for k, v in trackers.items() if k != "LESSONLOOP_GITHUB_TOKEN"}
     settings = make_settings(**env, LESSONLOOP_GITHUB_APP_ID=str(APP_ID), LESSONLOOP_GITHUB_APP_PRIVATE_KEY=PRIVATE)
-    runtime, client = _runtime_for(settings, redis)
+    runtime = make_runtime(settings)
+    client = loop.web_client(runtime)
     answer = send(client, loop.github_issue_event(github_double, "Codertocat/Hello-World", 1, "closed"))
     work(runtime)  # the worker records the job's failure and goes on
     failed = deliveries.get(runtime.engine, answer["delivery"])

@@ -14,24 +14,12 @@ from service.runtime import Runtime
 from service.store import links
 from tests import loop
 from tests.conftest import base_env
-from workers.runner import run_worker
-
-
-def send(client, delivery) -> None:
-    response = client.post(delivery.path, data=delivery.body, headers=delivery.headers)
-    assert response.status_code == 202, response.get_json()
 
 
 @pytest.fixture
 def learned(client, runtime: Runtime, github_double) -> Runtime:
     """One lesson in the log: GitHub incident Codertocat/Hello-World#1, review acme/postmortems#1."""
-    send(client, loop.github_issue_event(github_double, "Codertocat/Hello-World", 1, "closed"))
-    run_worker(runtime, burst=True, forking=False)
-    review = github_double.issues["acme/postmortems"][1]
-    review["body"] = loop.fill_lesson_markdown(review["body"])
-    review["state"] = "closed"
-    send(client, loop.github_issue_event(github_double, "acme/postmortems", 1, "closed"))
-    run_worker(runtime, burst=True, forking=False)
+    loop.learn_on_github(client, runtime, github_double)
     return runtime
 
 
@@ -98,7 +86,7 @@ def test_link_posts_a_kept_lesson_on_the_newly_related_item(run, learned: Runtim
     assert ItemRef.parse("github:acme/checkout#1") in links.linked(
         learned.engine, ItemRef.parse("github:Codertocat/Hello-World#1")
     )
-    run_worker(learned, burst=True, forking=False)
+    loop.work(learned)
     posted = [c for c in github_double.comments_on("acme/checkout", 1) if markers.find_kind(c["body"], markers.LESSON)]
     assert len(posted) == 1
     assert run("link", "github:acme/checkout#1", "github:Codertocat/Hello-World#1")[1].startswith("already linked")

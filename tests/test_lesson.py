@@ -710,6 +710,7 @@ def test_the_reminder_comment() -> None:
 _SPACES = " " * 60_000
 
 
+@pytest.mark.timeout(60)
 @pytest.mark.parametrize(
     "body",
     [
@@ -729,10 +730,8 @@ _SPACES = " " * 60_000
         ("## What happened\n" + "word " * 20 + "\n") * 2_000,
     ],
 )
-def test_hostile_bodies_parse_quickly(template: LessonTemplate, body: str) -> None:
-    import time
-
-    started = time.perf_counter()
-    parse_lesson(body, template)
-    parse_lesson(body.replace("\n", "\r\n") + "\n## What we learned\n" + body, template)
-    assert time.perf_counter() - started < 0.5
+def test_hostile_bodies_parse_in_linear_time(template: LessonTemplate, body: str) -> None:
+    """Each parses in milliseconds into an incomplete lesson; a pattern that backtracks would take
+    minutes on them. The timeout is a guard against that regression, not a benchmark."""
+    assert not parse_lesson(body, template).complete
+    assert not parse_lesson(body.replace("\n", "\r\n") + "\n## What we learned\n" + body, template).complete

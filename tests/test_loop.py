@@ -12,37 +12,17 @@ import requests
 from service import markers
 from service.runtime import Runtime
 from service.store import deliveries, effects, lessons, reviews
-from tests import loop, payloads
+from tests import loop
 from tests.conftest import base_env
-from workers.runner import run_worker
-
-
-def send(client, delivery: payloads.Delivery) -> dict:
-    response = client.post(delivery.path, data=delivery.body, headers=delivery.headers)
-    assert response.status_code in (200, 202), response.get_json()
-    return response.get_json()
-
-
-def work(runtime: Runtime) -> None:
-    run_worker(runtime, burst=True, forking=False)
-
-
-def ours(comments: list[dict], kind: str) -> list[dict]:
-    return [c for c in comments if markers.find_kind(c.get("body") or c.get("content") or "", kind)]
-
-
-def jira_comments(double, key: str) -> list[dict]:
-    return double.issue(key)["_comments"]
-
 
 # --- GitHub incident, GitHub review -----------------------------------------------------------
 
 
 def test_github_to_github(client, runtime: Runtime, github_double) -> None:
     incident_repo, review_repo = "Codertocat/Hello-World", "acme/postmortems"
-    answer = send(client, loop.github_issue_event(github_double, incident_repo, 1, "closed"))
+    answer = loop.send(client, loop.github_issue_event(github_double, incident_repo, 1, "closed"))
     assert answer["status"] == "queued"
-    work(runtime)
+    loop.work(runtime)
 
     review = github_double.issues[review_repo][1]
     assert review["title"].startswith("Post-incident review: ")
@@ -51,30 +31,30 @@ def test_github_to_github(client, runtime: Runtime, github_double) -> None:
         "## What happened" in review["body"] and "https://github.com/Codertocat/Hello-World/issues/1" in review["body"]
     )
     assert [label["name"] for label in review["labels"]] == ["post-incident-review"]
-    opened = ours(github_double.comments_on(incident_repo, 1), markers.REVIEW_OPENED)
+    opened = loop.marked(github_double.comments_on(incident_repo, 1), markers.REVIEW_OPENED)
     assert len(opened) == 1 and review["html_url"] in opened[0]["body"]
     assert reviews.review_of(runtime.engine, f"github:{incident_repo}#1").ref == f"github:{review_repo}#1"
 
     # the team writes the lesson and closes the review
     review["body"] = loop.fill_lesson_markdown(review["body"])
     review["state"] = "closed"
-    send(client, loop.github_issue_event(github_double, review_repo, 1, "closed"))
-    work(runtime)
+    loop.send(client, loop.github_issue_event(github_double, review_repo, 1, "closed"))
+    loop.work(runtime)
     kept = lessons.get(runtime.engine, f"github:{review_repo}#1")
     assert kept is not None
     assert kept.sections["what_happened"].startswith("Checkout returned 502s")
     assert kept.sections["why_different"].startswith("The canary watched latency only")
     assert kept.incident_ref == f"github:{incident_repo}#1"
-    on_incident = ours(github_double.comments_on(incident_repo, 1), markers.LESSON)
-    on_review = ours(github_double.comments_on(review_repo, 1), markers.LESSON)
+    on_incident = loop.marked(github_double.comments_on(incident_repo, 1), markers.LESSON)
+    on_review = loop.marked(github_double.comments_on(review_repo, 1), markers.LESSON)
     assert len(on_incident) == len(on_review) == 1
     assert "A canary is only as good as the signals it reads." in on_incident[0]["body"]
 
     # an edit later edits those comments, it adds none
     review["body"] = review["body"].replace("signals it reads", "signals it is given")
-    send(client, loop.github_issue_event(github_double, review_repo, 1, "edited"))
-    work(runtime)
-    on_incident = ours(github_double.comments_on(incident_repo, 1), markers.LESSON)
+    loop.send(client, loop.github_issue_event(github_double, review_repo, 1, "edited"))
+    loop.work(runtime)
+    on_incident = loop.marked(github_double.comments_on(incident_repo, 1), markers.LESSON)
     assert len(on_incident) == 1 and "signals it is given" in on_incident[0]["body"]
     assert "signals it is given" in lessons.get(runtime.engine, f"github:{review_repo}#1").sections["what_we_learned"]
 
@@ -83,8 +63,8 @@ def test_github_to_github(client, runtime: Runtime, github_double) -> None:
 
 
 def test_jira_to_jira(client, runtime: Runtime, jira_double) -> None:
-    send(client, loop.jira_issue_event(jira_double, "OPS-42"))
-    work(runtime)
+    loop.send(client, loop.jira_issue_event(jira_double, "OPS-42"))
+    loop.work(runtime)
     review_key = "OPS-43"
     review = jira_double.issue(review_key)
     assert review["fields"]["summary"].startswith("Post-incident review: ")
@@ -96,14 +76,14 @@ def test_jira_to_jira(client, runtime: Runtime, jira_double) -> None:
         if (link.get("outwardIssue") or link.get("inwardIssue") or {}).get("key") == "OPS-42"
     ]
     assert linked, review["fields"]["issuelinks"]
-    assert len(ours(jira_comments(jira_double, "OPS-42"), markers.REVIEW_OPENED)) == 1
+    assert len(loop.marked(loop.jira_comments(jira_double, "OPS-42"), markers.REVIEW_OPENED)) == 1
 
     review["fields"]["description"] = loop.fill_lesson_jira(review["fields"]["description"])
     review["fields"]["status"] = {"name": "Done", "statusCategory": {"key": "done"}}
-    send(client, loop.jira_issue_event(jira_double, review_key))
-    work(runtime)
+    loop.send(client, loop.jira_issue_event(jira_double, review_key))
+    loop.work(runtime)
     assert lessons.get(runtime.engine, f"jira:{review_key}") is not None
-    lesson_comments = ours(jira_comments(jira_double, "OPS-42"), markers.LESSON)
+    lesson_comments = loop.marked(loop.jira_comments(jira_double, "OPS-42"), markers.LESSON)
     assert len(lesson_comments) == 1 and "Checkout returned 502s" in lesson_comments[0]["body"]
 
 
@@ -111,52 +91,53 @@ def test_jira_to_jira(client, runtime: Runtime, jira_double) -> None:
 
 
 def test_pagerduty_to_jira(client, runtime: Runtime, jira_double, pagerduty_double) -> None:
-    send(client, loop.pagerduty_resolved(pagerduty_double, "PGR0VU2"))
-    work(runtime)
+    loop.send(client, loop.pagerduty_resolved(pagerduty_double, "PGR0VU2"))
+    loop.work(runtime)
     review = jira_double.issue("OPS-43")
     assert any(
         link["object"]["url"] == "https://acme.pagerduty.com/incidents/PGR0VU2" for link in review["_remotelinks"]
     )
     notes = pagerduty_double.notes["PGR0VU2"]
-    assert len(ours(notes, markers.REVIEW_OPENED)) == 1 and "OPS-43" in notes[0]["content"]
+    assert len(loop.marked(notes, markers.REVIEW_OPENED)) == 1 and "OPS-43" in notes[0]["content"]
 
     review["fields"]["description"] = loop.fill_lesson_jira(review["fields"]["description"])
     review["fields"]["status"] = {"name": "Done", "statusCategory": {"key": "done"}}
-    send(client, loop.jira_issue_event(jira_double, "OPS-43"))
-    work(runtime)
-    lesson_notes = ours(pagerduty_double.notes["PGR0VU2"], markers.LESSON)
+    loop.send(client, loop.jira_issue_event(jira_double, "OPS-43"))
+    loop.work(runtime)
+    lesson_notes = loop.marked(pagerduty_double.notes["PGR0VU2"], markers.LESSON)
     assert len(lesson_notes) == 1 and "Checkout returned 502s" in lesson_notes[0]["content"]
 
     # an edit that changes the text gives one new note; one that changes nothing gives none
     review["fields"]["description"] = review["fields"]["description"].replace("40 minutes", "41 minutes")
-    send(client, loop.jira_issue_event(jira_double, "OPS-43", changed="description"))
-    send(client, loop.jira_issue_event(jira_double, "OPS-43", changed="description"))
-    work(runtime)
-    assert len(ours(pagerduty_double.notes["PGR0VU2"], markers.LESSON)) == 2
+    loop.send(client, loop.jira_issue_event(jira_double, "OPS-43", changed="description"))
+    loop.send(client, loop.jira_issue_event(jira_double, "OPS-43", changed="description"))
+    loop.work(runtime)
+    assert len(loop.marked(pagerduty_double.notes["PGR0VU2"], markers.LESSON)) == 2
 
 
 def test_pagerduty_to_github(
     make_settings,
     trackers,
-    redis,
+    make_runtime,
     github_double,
     pagerduty_double,
     tmp_path: Path,
 ) -> None:
     rules = tmp_path / "pd-github.toml"
     rules.write_text('[[rules]]\nsource = "pagerduty"\nreview = "github:acme/postmortems"\n')
-    runtime, client = _runtime_for(make_settings(config_file=rules, **trackers), redis)
-    send(client, loop.pagerduty_resolved(pagerduty_double, "PGR0VU2"))
-    work(runtime)
+    runtime = make_runtime(make_settings(config_file=rules, **trackers))
+    client = loop.web_client(runtime)
+    loop.send(client, loop.pagerduty_resolved(pagerduty_double, "PGR0VU2"))
+    loop.work(runtime)
     review = github_double.issues["acme/postmortems"][1]
     assert "https://acme.pagerduty.com/incidents/PGR0VU2" in review["body"]
-    assert len(ours(pagerduty_double.notes["PGR0VU2"], markers.REVIEW_OPENED)) == 1
+    assert len(loop.marked(pagerduty_double.notes["PGR0VU2"], markers.REVIEW_OPENED)) == 1
     review["body"] = loop.fill_lesson_markdown(review["body"])
     review["state"] = "closed"
-    send(client, loop.github_issue_event(github_double, "acme/postmortems", 1, "closed"))
-    work(runtime)
-    assert len(ours(pagerduty_double.notes["PGR0VU2"], markers.LESSON)) == 1
-    assert len(ours(github_double.comments_on("acme/postmortems", 1), markers.LESSON)) == 1
+    loop.send(client, loop.github_issue_event(github_double, "acme/postmortems", 1, "closed"))
+    loop.work(runtime)
+    assert len(loop.marked(pagerduty_double.notes["PGR0VU2"], markers.LESSON)) == 1
+    assert len(loop.marked(github_double.comments_on("acme/postmortems", 1), markers.LESSON)) == 1
     runtime.engine.dispose()
 
 
@@ -169,8 +150,8 @@ def test_a_lesson_reaches_all_three_trackers(
 ) -> None:
     for number in range(1, 8):
         github_double.add_issue("acme/web", f"issue {number}")
-    send(client, loop.pagerduty_resolved(pagerduty_double, "PGR0VU2"))
-    work(runtime)
+    loop.send(client, loop.pagerduty_resolved(pagerduty_double, "PGR0VU2"))
+    loop.work(runtime)
     review = jira_double.issue("OPS-43")
     # the follow-up section links a GitHub issue: it becomes a related item; the lesson is
     # written in Jira's wiki markup, and each tracker gets it in its own
@@ -183,11 +164,11 @@ def test_a_lesson_reaches_all_three_trackers(
     )
     assert "https://github.com/acme/web/issues/7" in review["fields"]["description"]
     review["fields"]["status"] = {"name": "Done", "statusCategory": {"key": "done"}}
-    send(client, loop.jira_issue_event(jira_double, "OPS-43"))
-    work(runtime)
-    [note] = ours(pagerduty_double.notes["PGR0VU2"], markers.LESSON)
-    [jira_comment] = ours(jira_comments(jira_double, "OPS-43"), markers.LESSON)
-    [github_comment] = ours(github_double.comments_on("acme/web", 7), markers.LESSON)
+    loop.send(client, loop.jira_issue_event(jira_double, "OPS-43"))
+    loop.work(runtime)
+    [note] = loop.marked(pagerduty_double.notes["PGR0VU2"], markers.LESSON)
+    [jira_comment] = loop.marked(loop.jira_comments(jira_double, "OPS-43"), markers.LESSON)
+    [github_comment] = loop.marked(github_double.comments_on("acme/web", 7), markers.LESSON)
     assert learned in jira_comment["body"]
     assert (
         "the **signals** it reads: [canary runbook](https://wiki.test/canary).\n- `latency` alone hid the errors"
@@ -201,26 +182,26 @@ def test_a_lesson_reaches_all_three_trackers(
 
 
 def test_a_review_closed_incomplete_is_told_once_per_text(client, runtime: Runtime, github_double) -> None:
-    send(client, loop.github_issue_event(github_double, "Codertocat/Hello-World", 1, "closed"))
-    work(runtime)
+    loop.send(client, loop.github_issue_event(github_double, "Codertocat/Hello-World", 1, "closed"))
+    loop.work(runtime)
     review = github_double.issues["acme/postmortems"][1]
     partial = dict(loop.FILLED_MARKDOWN)
     del partial["What we learned"], partial["What we'll change"]
     review["body"] = loop.fill_lesson_markdown(review["body"], partial)
     review["state"] = "closed"
     for _ in range(3):  # closed, re-sent, and a no-op edit: one comment
-        send(client, loop.github_issue_event(github_double, "acme/postmortems", 1, "closed"))
-    work(runtime)
-    asked = ours(github_double.comments_on("acme/postmortems", 1), markers.MISSING)
+        loop.send(client, loop.github_issue_event(github_double, "acme/postmortems", 1, "closed"))
+    loop.work(runtime)
+    asked = loop.marked(github_double.comments_on("acme/postmortems", 1), markers.MISSING)
     assert len(asked) == 1
     assert "What we learned" in asked[0]["body"] and "What happened" not in asked[0]["body"]
     assert lessons.get(runtime.engine, "github:acme/postmortems#1") is None
-    assert ours(github_double.comments_on("Codertocat/Hello-World", 1), markers.LESSON) == []
+    assert loop.marked(github_double.comments_on("Codertocat/Hello-World", 1), markers.LESSON) == []
 
     review["body"] = review["body"].replace("The canary to stop", "Canary to stop")
-    send(client, loop.github_issue_event(github_double, "acme/postmortems", 1, "edited"))
-    work(runtime)  # a different (still incomplete) text, but the review was edited, not closed
-    assert len(ours(github_double.comments_on("acme/postmortems", 1), markers.MISSING)) == 1
+    loop.send(client, loop.github_issue_event(github_double, "acme/postmortems", 1, "edited"))
+    loop.work(runtime)  # a different (still incomplete) text, but the review was edited, not closed
+    assert len(loop.marked(github_double.comments_on("acme/postmortems", 1), markers.MISSING)) == 1
 
 
 # --- guarantees -------------------------------------------------------------------------------
@@ -244,18 +225,18 @@ def test_fifty_concurrent_copies_give_one_review_and_one_comment(
             )
         )
     assert sorted(codes) == [200] * 49 + [202]
-    work(runtime)
+    loop.work(runtime)
     assert len(github_double.issues["acme/postmortems"]) == 1
-    assert len(ours(github_double.comments_on("Codertocat/Hello-World", 1), markers.REVIEW_OPENED)) == 1
+    assert len(loop.marked(github_double.comments_on("Codertocat/Hello-World", 1), markers.REVIEW_OPENED)) == 1
 
 
 def test_distinct_deliveries_for_one_incident_give_one_review(client, runtime: Runtime, github_double) -> None:
     for n in range(5):  # closed, reopened, closed again...: new delivery ids and bodies each time
         github_double.issues["Codertocat/Hello-World"][1]["updated_at"] = f"2026-11-20T12:0{n}:00Z"
-        send(client, loop.github_issue_event(github_double, "Codertocat/Hello-World", 1, "closed"))
-    work(runtime)
+        loop.send(client, loop.github_issue_event(github_double, "Codertocat/Hello-World", 1, "closed"))
+    loop.work(runtime)
     assert len(github_double.issues["acme/postmortems"]) == 1
-    assert len(ours(github_double.comments_on("Codertocat/Hello-World", 1), markers.REVIEW_OPENED)) == 1
+    assert len(loop.marked(github_double.comments_on("Codertocat/Hello-World", 1), markers.REVIEW_OPENED)) == 1
     assert deliveries.counts(runtime.engine)[deliveries.DONE] == 5
 
 
@@ -266,22 +247,22 @@ def test_our_own_writes_echoed_back_start_nothing(
     jira_double,
     pagerduty_double,
 ) -> None:
-    send(client, loop.github_issue_event(github_double, "Codertocat/Hello-World", 1, "closed"))
-    send(client, loop.pagerduty_resolved(pagerduty_double, "PGR0VU2"))
-    work(runtime)
+    loop.send(client, loop.github_issue_event(github_double, "Codertocat/Hello-World", 1, "closed"))
+    loop.send(client, loop.pagerduty_resolved(pagerduty_double, "PGR0VU2"))
+    loop.work(runtime)
     before = deliveries.counts(runtime.engine)
-    comment = ours(github_double.comments_on("Codertocat/Hello-World", 1), markers.REVIEW_OPENED)[0]
+    comment = loop.marked(github_double.comments_on("Codertocat/Hello-World", 1), markers.REVIEW_OPENED)[0]
     answers = [
-        send(client, loop.github_comment_event(github_double, "Codertocat/Hello-World", 1, comment)),
-        send(client, loop.github_comment_event(github_double, "Codertocat/Hello-World", 1, comment, "edited")),
-        send(client, loop.github_issue_event(github_double, "acme/postmortems", 1, "opened")),
-        send(
+        loop.send(client, loop.github_comment_event(github_double, "Codertocat/Hello-World", 1, comment)),
+        loop.send(client, loop.github_comment_event(github_double, "Codertocat/Hello-World", 1, comment, "edited")),
+        loop.send(client, loop.github_issue_event(github_double, "acme/postmortems", 1, "opened")),
+        loop.send(
             client,
             loop.jira_comment_event(
                 jira_double, "OPS-43", {"body": "x\n{color:#97a0af}lessonloop:lesson key=jira:OPS-43{color}"}
             ),
         ),
-        send(client, loop.pagerduty_annotated(pagerduty_double, "PGR0VU2", pagerduty_double.notes["PGR0VU2"][0])),
+        loop.send(client, loop.pagerduty_annotated(pagerduty_double, "PGR0VU2", pagerduty_double.notes["PGR0VU2"][0])),
     ]
     assert [answer["status"] for answer in answers] == ["not relevant"] * 5
     assert deliveries.counts(runtime.engine) == before
@@ -293,20 +274,20 @@ def test_our_own_writes_echoed_back_start_nothing(
 def test_a_429_with_retry_after_is_waited_out(client, runtime: Runtime, github_double) -> None:
     github_double.fail_next(1, 429, retry_after=1, operation="create_issue")
     github_double.fail_next(2, 500, operation="get_issue")
-    send(client, loop.github_issue_event(github_double, "Codertocat/Hello-World", 1, "closed"))
-    work(runtime)
+    loop.send(client, loop.github_issue_event(github_double, "Codertocat/Hello-World", 1, "closed"))
+    loop.work(runtime)
     assert len(github_double.issues["acme/postmortems"]) == 1
-    assert len(ours(github_double.comments_on("Codertocat/Hello-World", 1), markers.REVIEW_OPENED)) == 1
+    assert len(loop.marked(github_double.comments_on("Codertocat/Hello-World", 1), markers.REVIEW_OPENED)) == 1
     assert deliveries.counts(runtime.engine)[deliveries.DONE] == 1
     assert github_double.counts()["get_issue"] == 3  # two 500s, retried at once, then the answer
 
 
 def test_a_tracker_down_for_longer_reschedules_the_job(client, runtime: Runtime, github_double) -> None:
     github_double.fail_next(50, 503, operation="create_issue")
-    delivery_pk = send(client, loop.github_issue_event(github_double, "Codertocat/Hello-World", 1, "closed"))[
+    delivery_pk = loop.send(client, loop.github_issue_event(github_double, "Codertocat/Hello-World", 1, "closed"))[
         "delivery"
     ]
-    work(runtime)
+    loop.work(runtime)
     waiting = deliveries.get(runtime.engine, delivery_pk)
     assert waiting is not None and waiting.status == deliveries.RECEIVED
     assert waiting.retry_at is not None and waiting.current_job == f"delivery-{delivery_pk}-retry-1"
@@ -331,10 +312,10 @@ def test_a_permanent_error_fails_the_job_and_replay_runs_it_once_fixed(
     from service import cli
 
     del github_double.issues["acme/postmortems"]  # the review repository is not there (404)
-    delivery_pk = send(client, loop.github_issue_event(github_double, "Codertocat/Hello-World", 1, "closed"))[
+    delivery_pk = loop.send(client, loop.github_issue_event(github_double, "Codertocat/Hello-World", 1, "closed"))[
         "delivery"
     ]
-    work(runtime)
+    loop.work(runtime)
     failed = deliveries.get(runtime.engine, delivery_pk)
     assert failed is not None and failed.status == deliveries.FAILED
     assert failed.last_error is not None and failed.last_error.startswith("github ")
@@ -345,7 +326,7 @@ def test_a_permanent_error_fails_the_job_and_replay_runs_it_once_fixed(
         for key, value in env.items():
             patch.setenv(key, value)
         assert cli.main(["--config", str(runtime.settings.config_file), "replay", "--failed"]) == 0
-    work(runtime)
+    loop.work(runtime)
     assert deliveries.get(runtime.engine, delivery_pk).status == deliveries.DONE
     assert len(github_double.issues["acme/postmortems"]) == 1
 
@@ -358,8 +339,8 @@ def test_reminders_once_a_day_on_overdue_open_reviews(client, runtime: Runtime, 
 
     from workers.remind import remind
 
-    send(client, loop.github_issue_event(github_double, "Codertocat/Hello-World", 1, "closed"))
-    work(runtime)
+    loop.send(client, loop.github_issue_event(github_double, "Codertocat/Hello-World", 1, "closed"))
+    loop.work(runtime)
     due = reviews.review(runtime.engine, "github:acme/postmortems#1").due_on
     assert due is not None
     assert remind(due.isoformat()) == "reminded 0 reviews"  # due today: not overdue yet
@@ -367,7 +348,7 @@ def test_reminders_once_a_day_on_overdue_open_reviews(client, runtime: Runtime, 
     assert remind(late) == "reminded 1 reviews"
     assert remind(late) == "reminded 0 reviews"
     assert remind((due + timedelta(days=2)).isoformat()) == "reminded 1 reviews"
-    assert len(ours(github_double.comments_on("acme/postmortems", 1), markers.REMINDER)) == 2
+    assert len(loop.marked(github_double.comments_on("acme/postmortems", 1), markers.REMINDER)) == 2
     reviews.set_status(runtime.engine, "github:acme/postmortems#1", "closed")
     assert remind((due + timedelta(days=3)).isoformat()) == "reminded 0 reviews"
 
@@ -375,25 +356,11 @@ def test_reminders_once_a_day_on_overdue_open_reviews(client, runtime: Runtime, 
 # --- helpers ----------------------------------------------------------------------------------
 
 
-def _runtime_for(settings, redis):
-    from service.app import create_app
-    from service.queue import queue as make_queue
-    from service.store import migrate
-    from service.store.engine import make_engine
-    from workers import context
-
-    engine = make_engine(settings.database_url)
-    migrate.upgrade(engine)
-    runtime = Runtime(settings, engine, redis, make_queue(redis)).with_clients()
-    context.install(runtime)
-    return runtime, create_app(settings, runtime).test_client()
-
-
 def test_the_lesson_stub_reads_back_as_incomplete(client, runtime: Runtime, github_double) -> None:
     from service import lesson
 
-    send(client, loop.github_issue_event(github_double, "Codertocat/Hello-World", 1, "closed"))
-    work(runtime)
+    loop.send(client, loop.github_issue_event(github_double, "Codertocat/Hello-World", 1, "closed"))
+    loop.work(runtime)
     parsed = lesson.parse_lesson(github_double.issues["acme/postmortems"][1]["body"], lesson.load_template(None))
     assert not parsed.complete and len(parsed.missing) == 5
     assert not any(parsed.sections.values())  # the prompts count as nothing written
@@ -403,12 +370,12 @@ def test_the_lesson_stub_reads_back_as_incomplete(client, runtime: Runtime, gith
 def test_a_review_done_under_another_status_name_counts_as_closed(client, runtime: Runtime, jira_double) -> None:
     """The close's webhook was lost; a later edit finds the review in "Resolved", a status of
     the done category: the review is closed (no more reminders) and its lesson shared."""
-    send(client, loop.jira_issue_event(jira_double, "OPS-42"))
-    work(runtime)
+    loop.send(client, loop.jira_issue_event(jira_double, "OPS-42"))
+    loop.work(runtime)
     review = jira_double.issue("OPS-43")
     review["fields"]["description"] = loop.fill_lesson_jira(review["fields"]["description"])
     review["fields"]["status"] = {"name": "Resolved", "statusCategory": {"key": "done"}}
-    send(client, loop.jira_issue_event(jira_double, "OPS-43", changed="description"))
-    work(runtime)
+    loop.send(client, loop.jira_issue_event(jira_double, "OPS-43", changed="description"))
+    loop.work(runtime)
     assert reviews.review(runtime.engine, "jira:OPS-43").status == "closed"
-    assert len(ours(jira_comments(jira_double, "OPS-42"), markers.LESSON)) == 1
+    assert len(loop.marked(loop.jira_comments(jira_double, "OPS-42"), markers.LESSON)) == 1

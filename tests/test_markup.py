@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from service.markup import MARKUP_OF, convert
-from service.trackers.github import GitHubClient
-from service.trackers.jira import JiraClient
-from service.trackers.pagerduty import PagerDutyClient
+from service.events import review_markup
+from service.markup import convert
+from service.trackers.registry import markup_of
 
 
 @pytest.mark.parametrize(
@@ -110,8 +109,11 @@ def test_a_round_trip_keeps_what_a_lesson_is_made_of() -> None:
     assert convert(convert(markdown, "markdown", "jira"), "jira", "markdown") == markdown
 
 
-def test_each_client_writes_the_markup_the_converter_assumes() -> None:
-    assert {"github": GitHubClient.markup, "jira": JiraClient.markup, "pagerduty": PagerDutyClient.markup} == MARKUP_OF
+def test_a_review_is_written_in_its_trackers_markup_and_never_in_plain_text() -> None:
+    assert review_markup(markup_of("github")) == "markdown"
+    assert review_markup(markup_of("jira")) == "jira"
+    with pytest.raises(ValueError, match="PagerDuty has no tasks"):
+        review_markup(markup_of("pagerduty"))
 
 
 def test_any_text_converts_without_error_and_plain_words_pass_through() -> None:

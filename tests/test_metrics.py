@@ -13,7 +13,6 @@ from service.app import create_app
 from service.runtime import Runtime
 from tests import loop
 from tests.web_data import keep
-from workers.runner import run_worker
 
 
 def samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
@@ -43,8 +42,8 @@ def test_learning_figures_queue_and_up(client, runtime: Runtime) -> None:
 
 def test_jobs_and_tracker_requests_counted_by_workers(client, runtime: Runtime, github_double) -> None:
     delivery = loop.github_issue_event(github_double, "Codertocat/Hello-World", 1, "closed")
-    assert client.post(delivery.path, data=delivery.body, headers=delivery.headers).status_code == 202
-    run_worker(runtime, burst=True, forking=False)
+    loop.accept(client, delivery)
+    loop.work(runtime)
     found = samples(client.get("/metrics").get_data(as_text=True))
     assert found[("lessonloop_deliveries", (("source", "github"), ("status", "done")))] == 1
     assert found[("lessonloop_jobs_total", (("kind", "open_review"), ("result", "done")))] == 1

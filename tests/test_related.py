@@ -134,20 +134,19 @@ def test_hosts_from_settings_feed_find_refs() -> None:
     assert {str(r) for r in found} == {"github:a/b#1", "jira:OPS-2"}
 
 
+@pytest.mark.timeout(60)
 @pytest.mark.parametrize(
-    "text",
+    ("text", "found"),
     [
-        "A" * 65_000,
-        "OPS-" * 16_000,
-        "https://" + "a" * 65_000,
-        "https://github.com/" + "a/" * 30_000,
-        "https://acme.atlassian.net/" + "x/" * 30_000 + "?selectedIssue",
-        " " * 65_000 + "OPS-1",
+        ("A" * 65_000, set()),
+        ("OPS-" * 16_000, set()),
+        ("https://" + "a" * 65_000, set()),
+        ("https://github.com/" + "a/" * 30_000, set()),
+        ("https://acme.atlassian.net/" + "x/" * 30_000 + "?selectedIssue", set()),
+        (" " * 65_000 + "OPS-1", {"jira:OPS-1"}),
     ],
 )
-def test_hostile_texts_are_scanned_quickly(text: str) -> None:
-    import time
-
-    started = time.perf_counter()
-    refs(text)
-    assert time.perf_counter() - started < 0.5
+def test_hostile_texts_are_scanned_in_linear_time(text: str, found: set[str]) -> None:
+    """Each takes milliseconds; a pattern that backtracks would take minutes on them. The timeout is
+    a guard against that regression, not a benchmark (speed is measured in bench/)."""
+    assert refs(text) == found

@@ -10,20 +10,10 @@ from tests import loop
 from tests.loop import send, work
 
 
-def learn_from_the_first_incident(client, runtime: Runtime, github_double) -> None:
-    send(client, loop.github_issue_event(github_double, "Codertocat/Hello-World", 1, "closed"))
-    work(runtime)
-    review = github_double.issues["acme/postmortems"][1]
-    review["body"] = loop.fill_lesson_markdown(review["body"])
-    review["state"] = "closed"
-    send(client, loop.github_issue_event(github_double, "acme/postmortems", 1, "closed"))
-    work(runtime)
-
-
 def test_a_similar_incident_gets_the_past_lesson_in_its_stub_and_an_unrelated_one_does_not(
     client, runtime: Runtime, github_double
 ) -> None:
-    learn_from_the_first_incident(client, runtime, github_double)
+    loop.learn_on_github(client, runtime, github_double)
     similar = github_double.add_issue(
         "Codertocat/Hello-World",
         "Checkout API returned 502s after a canary deploy",
@@ -54,14 +44,13 @@ def test_a_similar_incident_gets_the_past_lesson_in_its_stub_and_an_unrelated_on
     assert not parsed.complete and len(parsed.missing) == 5  # the block is no lesson section
 
 
-def test_related_lessons_off(make_settings, trackers, redis, github_double) -> None:
-    from tests.test_loop import _runtime_for
-
+def test_related_lessons_off(make_settings, trackers, make_runtime, github_double) -> None:
     settings = make_settings(**trackers)
-    runtime, client = _runtime_for(
-        settings.model_copy(update={"review": settings.review.model_copy(update={"related_lessons": 0})}), redis
+    runtime = make_runtime(
+        settings.model_copy(update={"review": settings.review.model_copy(update={"related_lessons": 0})})
     )
-    learn_from_the_first_incident(client, runtime, github_double)
+    client = loop.web_client(runtime)
+    loop.learn_on_github(client, runtime, github_double)
     again = github_double.add_issue(
         "Codertocat/Hello-World", "Checkout API returned 502s again", labels=("incident",), state="closed"
     )
@@ -80,17 +69,11 @@ def test_lessons_show_and_the_lesson_page_list_related_lessons(
     monkeypatch,
     capsys,
 ) -> None:
-    learn_from_the_first_incident(client, runtime, github_double)
+    loop.learn_on_github(client, runtime, github_double)
     second = github_double.add_issue(
         "Codertocat/Hello-World", "Checkout 502s from a canary that missed errors", labels=("incident",), state="closed"
     )
-    send(client, loop.github_issue_event(github_double, "Codertocat/Hello-World", second["number"], "closed"))
-    work(runtime)
-    review = github_double.issues["acme/postmortems"][2]
-    review["body"] = loop.fill_lesson_markdown(review["body"])
-    review["state"] = "closed"
-    send(client, loop.github_issue_event(github_double, "acme/postmortems", 2, "closed"))
-    work(runtime)
+    loop.learn_on_github(client, runtime, github_double, incident=second["number"])
     from service.cli import main
 
     monkeypatch.setenv("DATABASE_URL", runtime.settings.database_url)

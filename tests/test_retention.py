@@ -13,7 +13,7 @@ from config.settings import Settings
 from service.runtime import Runtime
 from service.store import deliveries
 from service.store.schema import deliveries as deliveries_table
-from tests import payloads
+from tests import loop, payloads
 from tests.conftest import GITHUB_SECRET, base_env
 from workers import retention
 from workers.sweep import sweep
@@ -120,12 +120,8 @@ def test_replay_of_a_dropped_body_says_so(runtime: Runtime, capsys: pytest.Captu
 
 
 def test_a_delivery_handled_through_the_web_keeps_its_body_until_due(client, runtime: Runtime) -> None:
-    response = client.post("/webhooks/github", data=BODY, headers=payloads.github(BODY, GITHUB_SECRET).headers)
-    assert response.status_code == 202
-    delivery_pk = int(response.get_json()["delivery"])
-    from workers.runner import run_worker
-
-    run_worker(runtime, burst=True, forking=False)
+    delivery_pk = loop.accept(client, payloads.github(BODY, GITHUB_SECRET))
+    loop.work(runtime)
     assert deliveries.get(runtime.engine, delivery_pk).status == deliveries.DONE
     assert body(runtime, delivery_pk) == BODY
     assert retention.prune(runtime, now=deliveries.now() + timedelta(days=31)) == 1

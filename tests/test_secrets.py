@@ -21,7 +21,7 @@ from service.trackers.jira import JiraClient
 from service.trackers.retry import RetryPolicy
 from tests.conftest import REDIS_URL
 from tests.doubles.pytest_plugin import MARKER_KEYS
-from tests.test_cli import lessonloop
+from tests.processes import run_lessonloop
 
 NO_RETRY = RetryPolicy(attempts=1)
 
@@ -66,7 +66,7 @@ def test_check_online_works_with_a_token_that_ends_in_a_newline(
     else:
         (tmp_path / "token").write_text("test-token\n")
         env["LESSONLOOP_GITHUB_TOKEN_FILE"] = str(tmp_path / "token")
-    result = lessonloop("check", "--online", env=env, cwd=tmp_path)
+    result = run_lessonloop("check", "--online", env=env, cwd=tmp_path)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "github: signed in as " in result.stdout and "(lessonloop-bot)" in result.stdout
 

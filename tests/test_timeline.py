@@ -20,7 +20,6 @@ from service.trackers.pagerduty import history_from_log_entries
 from tests import loop
 from tests.conftest import RULES_TOML
 from tests.loop import send, work
-from tests.test_loop import _runtime_for
 
 HERE = Path(__file__).parent
 T0 = datetime(2026, 11, 20, 10, 0, tzinfo=UTC)
@@ -217,7 +216,7 @@ def test_known_people_are_mentioned_the_review_trackers_way_and_others_are_named
 
 
 @pytest.fixture
-def mapped(make_settings, trackers, redis, tmp_path):
+def mapped(make_settings, trackers, make_runtime, tmp_path):
     rules = tmp_path / "people.toml"
     rules.write_text(
         RULES_TOML + '\n[[rules]]\nsource = "github"\nlabels = ["jira-review"]\nreview = "jira:OPS"\n' + PEOPLE
@@ -230,7 +229,8 @@ def mapped(make_settings, trackers, redis, tmp_path):
         1,
     )
     rules.write_text(text)
-    return _runtime_for(make_settings(config_file=rules, **trackers), redis)
+    runtime = make_runtime(make_settings(config_file=rules, **trackers))
+    return runtime, loop.web_client(runtime)
 
 
 def test_a_pagerduty_incident_opens_a_jira_review_with_its_timeline_assigned_across(

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -14,12 +13,13 @@ from pathlib import Path
 
 import pytest
 import requests
-from redis import Redis
 
 from service import markers
 from tests import walkthrough
+from tests.conftest import emptied_redis
 from tests.doubles import GitHubDouble, JiraDouble, PagerDutyDouble
 from tests.doubles.__main__ import ADMIN_PATH, admin_app, seed
+from tests.processes import Lessonloop
 
 ROOT = Path(__file__).resolve().parent.parent
 REDIS_URL = os.environ.get("LESSONLOOP_WALKTHROUGH_REDIS_URL", "redis://127.0.0.1:6379/11")  # tests use 15
@@ -55,17 +55,6 @@ SECRETS = {
 }
 
 
-def _free_ports(n: int) -> list[int]:
-    sockets = [socket.socket() for _ in range(n)]
-    try:
-        for sock in sockets:
-            sock.bind(("127.0.0.1", 0))
-        return [sock.getsockname()[1] for sock in sockets]
-    finally:
-        for sock in sockets:
-            sock.close()
-
-
 def _stop(process: subprocess.Popen[bytes] | None) -> None:
     if process is None or process.poll() is not None:
         return
@@ -79,22 +68,14 @@ def _stop(process: subprocess.Popen[bytes] | None) -> None:
 
 @pytest.fixture
 def walkthrough_redis() -> Iterator[None]:
-    connection = Redis.from_url(REDIS_URL)
-    try:
-        connection.ping()
-    except Exception as error:  # noqa: BLE001
-        pytest.fail(f"Redis at {REDIS_URL} is required: {error}")
-    connection.flushdb()
-    yield
-    connection.flushdb()
-    connection.close()
+    with emptied_redis(REDIS_URL):
+        yield
 
 
 @pytest.mark.parametrize("github_auth", ["token", "app"])
 def test_the_walkthrough_end_to_end(tmp_path: Path, walkthrough_redis: None, github_auth: str) -> None:
     """As docs/walkthrough.md runs it; with ``app``, the GitHub double plays a GitHub App and
     lessonloop gets the App's settings instead of a token."""
-    github_port, jira_port, pagerduty_port, lessonloop_port = _free_ports(4)
     (tmp_path / "lessonloop.toml").write_text(RULES)
     env_file = tmp_path / "doubles.env"
     env = {key: value for key, value in os.environ.items() if not key.startswith("LESSONLOOP_")}
@@ -102,10 +83,10 @@ def test_the_walkthrough_end_to_end(tmp_path: Path, walkthrough_redis: None, git
         "PYTHONPATH": str(ROOT),
         "REDIS_URL": REDIS_URL,
         "DATABASE_URL": f"sqlite:///{tmp_path / 'walkthrough.db'}",
-        "LESSONLOOP_URL": f"http://127.0.0.1:{lessonloop_port}",
     }
-    doubles = serve = None
-    logs = {name: open(tmp_path / f"{name}.log", "wb") for name in ("doubles", "serve")}  # noqa: SIM115
+    doubles: subprocess.Popen[bytes] | None = None
+    serve: Lessonloop | None = None
+    doubles_log = open(tmp_path / "doubles.log", "wb")  # noqa: SIM115
 
     def driver(*args: str) -> str:
         run = subprocess.run(
@@ -116,7 +97,7 @@ def test_the_walkthrough_end_to_end(tmp_path: Path, walkthrough_redis: None, git
             text=True,
             timeout=30,
         )
-        assert run.returncode == 0, f"{args}: {run.stdout}{run.stderr}\n--- serve log:\n{_tail(tmp_path / 'serve.log')}"
+        assert run.returncode == 0, f"{args}: {run.stdout}{run.stderr}\n--- serve log:\n{serve.tail() if serve else ''}"
         return run.stdout
 
     def lessonloop(*args: str) -> str:
@@ -138,18 +119,18 @@ def test_the_walkthrough_end_to_end(tmp_path: Path, walkthrough_redis: None, git
                 "-m",
                 "tests.doubles",
                 "--github-port",
-                str(github_port),
+                "0",
                 "--jira-port",
-                str(jira_port),
+                "0",
                 "--pagerduty-port",
-                str(pagerduty_port),
+                "0",
                 "--env-file",
                 str(env_file),
                 *(["--github-app", str(tmp_path / "app.pem")] if github_auth == "app" else []),
             ],
             cwd=tmp_path,
             env=env,
-            stdout=logs["doubles"],
+            stdout=doubles_log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
@@ -157,28 +138,11 @@ def test_the_walkthrough_end_to_end(tmp_path: Path, walkthrough_redis: None, git
         while not env_file.exists():
             assert doubles.poll() is None and time.monotonic() < deadline, _tail(tmp_path / "doubles.log")
             time.sleep(0.1)
-        env |= dict(line.split("=", 1) for line in env_file.read_text().split())
-        assert env["LESSONLOOP_GITHUB_API_URL"] == f"http://127.0.0.1:{github_port}"
+        env |= dict(line.split("=", 1) for line in env_file.read_text().split())  # the ports the doubles got
+        assert not env["LESSONLOOP_GITHUB_API_URL"].endswith(":0"), env["LESSONLOOP_GITHUB_API_URL"]
         assert ("LESSONLOOP_GITHUB_APP_ID" in env) == (github_auth == "app") != ("LESSONLOOP_GITHUB_TOKEN" in env)
-        serve = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "service.cli",
-                "serve",
-                "--port",
-                str(lessonloop_port),
-                "--workers",
-                "1",
-                "--threads",
-                "2",
-            ],
-            cwd=tmp_path,
-            env=env,
-            stdout=logs["serve"],
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+        serve = Lessonloop("serve", "--workers", "1", "--threads", "2", cwd=tmp_path, env=env)
+        env["LESSONLOOP_URL"] = serve.url  # for the driver
         assert "lessonloop is ready" in driver("wait", "--timeout", "20")
 
         # an incident closes in PagerDuty: the review opens in Jira, the incident gets a note
@@ -244,11 +208,11 @@ def test_the_walkthrough_end_to_end(tmp_path: Path, walkthrough_redis: None, git
         assert "Checkout latency above SLO" in page.text
         assert "VIOLATION" not in _tail(tmp_path / "doubles.log")
     finally:
-        _stop(serve)
+        if serve is not None:
+            serve.stop()
         _stop(doubles)
-        for handle in logs.values():
-            handle.close()
-    assert doubles.returncode == 0 and serve.returncode == 0, _tail(tmp_path / "serve.log")
+        doubles_log.close()
+    assert doubles.returncode == 0 and serve.returncode == 0, serve.tail()
 
 
 def _tail(path: Path, lines: int = 40) -> str:
@@ -298,9 +262,11 @@ def test_the_admin_interface_is_apart_from_the_validated_api(doubles) -> None:
     assert github.violations == ["GET /_doubles/items: not in the API description"]
 
 
-def test_the_driver_says_when_lessonloop_does_not_answer_and_changes_nothing(doubles, capsys, monkeypatch) -> None:
+def test_the_driver_says_when_lessonloop_does_not_answer_and_changes_nothing(
+    doubles, dead_port: int, capsys, monkeypatch
+) -> None:
     github, jira, pagerduty = doubles
-    (dead,) = _free_ports(1)
+    dead = dead_port
     options = [
         f"--github={github.base_url}",
         f"--jira={jira.base_url}",

@@ -19,26 +19,15 @@ from sqlalchemy import text, update
 from service.runtime import Runtime
 from service.store import deliveries
 from service.store.schema import deliveries as deliveries_table
-from tests import payloads
+from tests import loop, payloads
 from tests.conftest import GITHUB_SECRET, PAGERDUTY_SECRET, base_env
 from tests.processes import kill_worker, wait_for, work_horse
-from workers.runner import run_worker
 from workers.sweep import sweep
 
 
-def accept(client, delivery: payloads.Delivery) -> int:
-    response = client.post(delivery.path, data=delivery.body, headers=delivery.headers)
-    assert response.status_code == 202, response.get_json()
-    return int(response.get_json()["delivery"])
-
-
-def work(runtime: Runtime) -> None:
-    run_worker(runtime, burst=True, forking=False)
-
-
 def test_a_closed_incident_is_handled_by_a_worker(client, runtime: Runtime) -> None:
-    delivery_pk = accept(client, payloads.github(payloads.raw("github/issues.closed"), GITHUB_SECRET))
-    work(runtime)
+    delivery_pk = loop.accept(client, payloads.github(payloads.raw("github/issues.closed"), GITHUB_SECRET))
+    loop.work(runtime)
     handled = deliveries.get(runtime.engine, delivery_pk)
     assert handled is not None
     assert handled.status == deliveries.DONE
@@ -50,7 +39,7 @@ def test_a_closed_incident_is_handled_by_a_worker(client, runtime: Runtime) -> N
 def test_running_the_job_twice_changes_nothing_the_second_time(client, runtime: Runtime) -> None:
     from workers.open_review import open_review
 
-    delivery_pk = accept(client, payloads.pagerduty(payloads.raw("pagerduty/incident.resolved"), PAGERDUTY_SECRET))
+    delivery_pk = loop.accept(client, payloads.pagerduty(payloads.raw("pagerduty/incident.resolved"), PAGERDUTY_SECRET))
     first = open_review(delivery_pk)
     second = open_review(delivery_pk)
     assert "review jira:OPS-" in first and "open for pagerduty:PGR0VU2" in first
@@ -59,13 +48,13 @@ def test_running_the_job_twice_changes_nothing_the_second_time(client, runtime: 
 
 
 def test_redis_losing_its_queue_is_recovered_by_the_sweep(client, runtime: Runtime) -> None:
-    delivery_pk = accept(client, payloads.github(payloads.raw("github/issues.closed"), GITHUB_SECRET))
+    delivery_pk = loop.accept(client, payloads.github(payloads.raw("github/issues.closed"), GITHUB_SECRET))
     runtime.redis.flushdb()  # Redis restarted with nothing on disk
     assert sweep(runtime, older_than_seconds=60).requeued == []  # too young: may still be on its way
     report = sweep(runtime, older_than_seconds=0)
     assert report.requeued == [delivery_pk]
     assert sweep(runtime, older_than_seconds=0).requeued == []  # queued now: left alone
-    work(runtime)
+    loop.work(runtime)
     assert deliveries.get(runtime.engine, delivery_pk).status == deliveries.DONE
 
 
@@ -79,14 +68,14 @@ def test_a_delivery_recorded_while_redis_was_down_runs_once_the_worker_starts(ru
     app = create_app(
         runtime.settings, Runtime(runtime.settings, runtime.engine, dead, Queue("lessonloop", connection=dead))
     )
-    delivery_pk = accept(app.test_client(), payloads.github(payloads.raw("github/issues.closed"), GITHUB_SECRET))
+    delivery_pk = loop.accept(app.test_client(), payloads.github(payloads.raw("github/issues.closed"), GITHUB_SECRET))
     assert runtime.queue.count == 0
-    work(runtime)  # the start-up sweep finds it
+    loop.work(runtime)  # the start-up sweep finds it
     assert deliveries.get(runtime.engine, delivery_pk).status == deliveries.DONE
 
 
 def test_a_job_taken_by_a_worker_that_died_before_starting_it_is_queued_again(client, runtime: Runtime) -> None:
-    delivery_pk = accept(client, payloads.github(payloads.raw("github/issues.closed"), GITHUB_SECRET))
+    delivery_pk = loop.accept(client, payloads.github(payloads.raw("github/issues.closed"), GITHUB_SECRET))
     job_id = deliveries.job_id_for(delivery_pk)
     # what an RQ worker does when it takes a job: move its id to the intermediate list
     runtime.redis.lmove(runtime.queue.key, runtime.queue.intermediate_queue_key, "LEFT", "RIGHT")
@@ -95,7 +84,7 @@ def test_a_job_taken_by_a_worker_that_died_before_starting_it_is_queued_again(cl
     assert sweep(runtime, older_than_seconds=0).requeued == [delivery_pk]
     assert runtime.queue.job_ids == [job_id]
     assert runtime.redis.lrange(runtime.queue.intermediate_queue_key, 0, -1) == []
-    work(runtime)
+    loop.work(runtime)
     assert deliveries.get(runtime.engine, delivery_pk).status == deliveries.DONE
 
 
@@ -111,11 +100,11 @@ def test_sweep_runs_once_at_a_time(runtime: Runtime) -> None:
 def test_a_failing_job_is_recorded_and_replay_runs_it_again(client, runtime: Runtime, tmp_path: Path) -> None:
     from service import cli
 
-    delivery_pk = accept(client, payloads.github(payloads.raw("github/issues.closed"), GITHUB_SECRET))
+    delivery_pk = loop.accept(client, payloads.github(payloads.raw("github/issues.closed"), GITHUB_SECRET))
     good_body = deliveries.get(runtime.engine, delivery_pk).body
     with runtime.engine.begin() as connection:  # a row an older release could not read back
         connection.execute(update(deliveries_table).where(deliveries_table.c.id == delivery_pk).values(body=b"{broken"))
-    work(runtime)
+    loop.work(runtime)
     failed = deliveries.get(runtime.engine, delivery_pk)
     assert failed is not None and failed.status == deliveries.FAILED
     assert failed.last_error is not None and "not valid JSON" in failed.last_error
@@ -129,7 +118,7 @@ def test_a_failing_job_is_recorded_and_replay_runs_it_again(client, runtime: Run
             patch.setenv(key, value)
         assert cli.main(["--config", str(runtime.settings.config_file), "replay", "--failed"]) == 0
     assert deliveries.get(runtime.engine, delivery_pk).status == deliveries.RECEIVED
-    work(runtime)
+    loop.work(runtime)
     assert deliveries.get(runtime.engine, delivery_pk).status == deliveries.DONE
 
 
@@ -168,7 +157,7 @@ def test_a_worker_killed_halfway_leaves_nothing_lost(client, runtime: Runtime, t
     """The worker runs each job in its own process (no work horse): killing that process
     alone (its RQ scheduler child lives on) or with everything it started leaves the job
     marked started by a worker that is gone, which the sweep sees and queues again."""
-    delivery_pk = accept(client, payloads.github(payloads.raw("github/issues.closed"), GITHUB_SECRET))
+    delivery_pk = loop.accept(client, payloads.github(payloads.raw("github/issues.closed"), GITHUB_SECRET))
     job_id = deliveries.job_id_for(delivery_pk)
     holder = _hold_the_row(runtime, delivery_pk)
     worker = _start_worker(runtime, trackers)
@@ -201,7 +190,7 @@ def test_a_worker_killed_halfway_leaves_nothing_lost(client, runtime: Runtime, t
         assert runtime.redis.delete(worker_key) == 1
     report = sweep(runtime, older_than_seconds=0)
     assert report.requeued == [delivery_pk]
-    work(runtime)
+    loop.work(runtime)
     handled = deliveries.get(runtime.engine, delivery_pk)
     assert handled is not None and handled.status == deliveries.DONE
     assert runtime.queue.count == 0
@@ -223,7 +212,7 @@ def test_a_job_that_hangs_is_stopped_at_its_timeout_and_the_worker_goes_on(
     runtime = Runtime(settings, engine, redis, make_queue(redis))
     client = create_app(settings, runtime).test_client()
     github_double.slow_next(1, 120, operation="create_issue")  # the tracker never answers in time
-    hanging = accept(client, payloads.github(payloads.raw("github/issues.closed"), GITHUB_SECRET))
+    hanging = loop.accept(client, payloads.github(payloads.raw("github/issues.closed"), GITHUB_SECRET))
     worker = _start_worker(runtime, trackers, LESSONLOOP_JOB_TIMEOUT_SECONDS="2")
     try:
         wait_for(lambda: deliveries.get(runtime.engine, hanging).status == deliveries.FAILED)
@@ -232,7 +221,9 @@ def test_a_job_that_hangs_is_stopped_at_its_timeout_and_the_worker_goes_on(
         wait_for(lambda: Job.fetch(stopped.job_id, connection=runtime.redis).get_status() == JobStatus.FAILED)
         assert worker.poll() is None  # the same process, still working
         assert work_horse(worker.pid) is None
-        following = accept(client, payloads.pagerduty(payloads.raw("pagerduty/incident.resolved"), PAGERDUTY_SECRET))
+        following = loop.accept(
+            client, payloads.pagerduty(payloads.raw("pagerduty/incident.resolved"), PAGERDUTY_SECRET)
+        )
         wait_for(lambda: deliveries.get(runtime.engine, following).status == deliveries.DONE)
     finally:
         if worker.poll() is None:
@@ -266,8 +257,8 @@ def test_an_expected_failure_is_one_log_line_and_an_unexpected_one_keeps_its_tra
     migrate.upgrade(engine)
     runtime = Runtime(settings, engine, redis, make_queue(redis))
     client = create_app(settings, runtime).test_client()
-    no_token = accept(client, payloads.github(payloads.raw("github/issues.closed"), GITHUB_SECRET))
-    unreadable = accept(client, payloads.pagerduty(payloads.raw("pagerduty/incident.resolved"), PAGERDUTY_SECRET))
+    no_token = loop.accept(client, payloads.github(payloads.raw("github/issues.closed"), GITHUB_SECRET))
+    unreadable = loop.accept(client, payloads.pagerduty(payloads.raw("pagerduty/incident.resolved"), PAGERDUTY_SECRET))
     with engine.begin() as connection:
         connection.execute(update(deliveries_table).where(deliveries_table.c.id == unreadable).values(body=b"{broken"))
 

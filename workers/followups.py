@@ -17,10 +17,9 @@ from datetime import UTC, date, datetime, timedelta
 from config.rules import ReviewTarget, Rule
 from service import logs, markers
 from service.errors import Permanent, RetryLater
-from service.events import Event, Item, ItemRef
+from service.events import Event, Item, ItemRef, Markup
 from service.lesson.followups import Known, Shown, inert, key_of, match, parse_items, state_of, title_of
 from service.lesson.stub import link
-from service.lesson.text import CommentMarkup
 from service.markup import convert
 from service.runtime import Runtime
 from service.store import deliveries, effects, followups, lessons
@@ -43,7 +42,7 @@ def track(
     runtime: Runtime,
     review_ref: ItemRef,
     section: str,
-    written_in: CommentMarkup,
+    written_in: Markup,
     incident: Item,
     review_url: str,
     find: Callable[[str], set[ItemRef]],
@@ -145,7 +144,7 @@ def _open(
     review_ref: ItemRef,
     key: str,
     text: str,
-    written_in: CommentMarkup,
+    written_in: Markup,
     incident: Item,
     review_url: str,
     due: date | None,
@@ -321,7 +320,7 @@ def daily(runtime: Runtime, today: date) -> tuple[int, int, list[str]]:
     return refreshed, nudged, failed
 
 
-def render_followup_reminder(due: date, lesson_title: str, review_url: str, markup: CommentMarkup) -> str:
+def render_followup_reminder(due: date, lesson_title: str, review_url: str, markup: Markup) -> str:
     where = link(f"the lesson of {' '.join(lesson_title.split())}", review_url, markup)
     return (
         f"A friendly reminder: this is a follow-up from {where}, and it was due on {due.isoformat()}. "

@@ -9,12 +9,11 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
-from typing import Literal
 
 from config.rules import ReviewTarget, Rule
 from service import lesson, markers
 from service.errors import Permanent, RetryLater
-from service.events import Event, Item, ItemRef
+from service.events import Event, Item, ItemRef, Markup, review_markup
 from service.history import History, HistoryEntry
 from service.lesson.related import render_related, similar_text, telling
 from service.lesson.timeline import render_timeline
@@ -88,7 +87,7 @@ def _find_or_open(runtime: Runtime, incident: Item, rule: Rule, target: ReviewTa
         effects.put(runtime.engine, str(incident.ref), OPENING, str(target), comment_id="", digest="")
     if found is None:
         template = lesson.load_template(template_path)
-        markup = _stub_markup(client.markup)
+        markup = review_markup(client.markup)
         history = _history(runtime, incident)
         settings = runtime.settings
         jira_by_name = settings.jira.auth_kind == "pat"  # Data Center names users by name
@@ -155,7 +154,7 @@ def _history(runtime: Runtime, incident: Item) -> History:
     return replace(history, entries=(*opened, *history.entries), url=history.url or incident.url)
 
 
-def _related(runtime: Runtime, incident: Item, markup: StubMarkup) -> str:
+def _related(runtime: Runtime, incident: Item, markup: Markup) -> str:
     """Past lessons like this incident ([review] related_lessons), never its own."""
     count = runtime.settings.review.related_lessons
     if count == 0:
@@ -164,10 +163,3 @@ def _related(runtime: Runtime, incident: Item, markup: StubMarkup) -> str:
     past = stored_lessons.similar(runtime.engine, about, limit=count + 3)
     mine = [lesson for lesson in past if lesson.incident_ref != str(incident.ref)]
     return render_related(telling(mine, about)[:count], markup)
-
-
-StubMarkup = Literal["markdown", "jira"]
-
-
-def _stub_markup(markup: str) -> StubMarkup:
-    return "jira" if markup == "jira" else "markdown"

@@ -12,11 +12,11 @@ from service.errors import Permanent, RetryLater
 from service.events import Event, EventKind, Item, ItemRef
 from service.lesson.blame_rules import BlameRulesError
 from service.lesson.followups import render_followups
-from service.markup import MARKUP_OF
 from service.reach import lesson_reach
 from service.runtime import Runtime
 from service.store import deliveries, followups, lessons, links, reviews
 from service.trackers.base import TrackerClient
+from service.trackers.registry import markup_of
 from workers.effects import digest_of, post_once
 from workers.followups import shown as shown_followups
 from workers.followups import track as track_followups
@@ -121,7 +121,7 @@ def _nudge(
     refuses it is named in the outcome, and the lesson stays kept and shared."""
     if runtime.settings.lesson.blame_check == "off":
         return ""
-    written_in = MARKUP_OF[review_ref.source]
+    written_in = client.markup  # the review's
     order = [section.key for section in template.sections] + sorted(set(sections) - {s.key for s in template.sections})
     try:
         findings = [
@@ -151,7 +151,7 @@ def _track_followups(
     def find(text: str) -> set[ItemRef]:
         return referenced_items(runtime, text, (incident.url, record.url))
 
-    return track_followups(runtime, review_ref, section, MARKUP_OF[review_ref.source], incident, record.url, find)
+    return track_followups(runtime, review_ref, section, markup_of(review_ref.source), incident, record.url, find)
 
 
 @dataclass
@@ -197,7 +197,7 @@ def _share(
     reach = lesson_reach(runtime.engine, incident.ref, review_ref, runtime.settings.lesson.max_related_items)
     failures: list[str] = []
     shared = Shared(not_shared=[str(ref) for ref in reach.beyond])
-    written_in = MARKUP_OF[review_ref.source]
+    written_in = markup_of(review_ref.source)
     listed = shown_followups(runtime, review_ref)
     for item in reach.recipients:
         essential = item in (incident.ref, review_ref)

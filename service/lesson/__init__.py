@@ -19,7 +19,7 @@ from service.lesson.comments import (
     render_review_opened_comment,
 )
 from service.lesson.parse import PLACEHOLDERS, ParsedLesson, lesson_digest, parse_lesson
-from service.lesson.stub import UNKNOWN, Mention, StubMarkup, format_duration, format_time, header_values, render_stub
+from service.lesson.stub import UNKNOWN, Mention, format_duration, format_time, header_values, render_stub
 from service.lesson.template import (
     HEADER_PLACEHOLDERS,
     LessonTemplate,
@@ -28,7 +28,6 @@ from service.lesson.template import (
     load_template,
     parse_template,
 )
-from service.lesson.text import CommentMarkup
 
 __all__ = [
     "COMMENT_LIMITS",
@@ -37,12 +36,10 @@ __all__ = [
     "PLACEHOLDERS",
     "UNKNOWN",
     "Mention",
-    "CommentMarkup",
     "LessonTemplate",
     "Finding",
     "ParsedLesson",
     "Section",
-    "StubMarkup",
     "default_template_path",
     "find_blame",
     "format_duration",

@@ -22,9 +22,9 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
+from service.events import Markup
 from service.lesson.blame_rules import RULES, Language, load_languages
 from service.lesson.prose import sentences
-from service.lesson.text import CommentMarkup
 
 
 @dataclass(frozen=True)
@@ -47,9 +47,7 @@ class Finding:
         }
 
 
-def find_blame(
-    text: str, markup: CommentMarkup = "markdown", languages: Sequence[Language] | None = None
-) -> list[Finding]:
+def find_blame(text: str, markup: Markup = "markdown", languages: Sequence[Language] | None = None) -> list[Finding]:
     """Each sentence of ``text`` that a rule of any language flags, once, in order, under the
     first rule (in :data:`RULES` order) that matches."""
     compiled = _built_in() if languages is None else [_Rules(language) for language in languages]

@@ -8,11 +8,10 @@ import re
 from collections.abc import Mapping, Sequence
 from datetime import date
 
-from service.events import Item
+from service.events import Item, Markup
 from service.lesson.blame import Finding
 from service.lesson.stub import escape, link
 from service.lesson.template import LessonTemplate
-from service.lesson.text import CommentMarkup
 from service.markup import convert, neutralise_markers
 
 # How long one comment may be, per markup: GitHub issue comments take 65,536 characters, Jira's
@@ -26,9 +25,9 @@ def render_lesson_comment(
     incident: Item,
     review_url: str,
     template: LessonTemplate,
-    markup: CommentMarkup,
+    markup: Markup,
     *,
-    written_in: CommentMarkup,
+    written_in: Markup,
     followups: str = "",
 ) -> str:
     """The finished lesson as one comment for the incident and every related item: the filled
@@ -64,7 +63,7 @@ def render_lesson_comment(
     return neutralise_markers(_fit(body, footer, review_url, markup, room_taken=len(block) + 2) + "\n\n" + block)
 
 
-def _fit(body: str, footer: str, review_url: str, markup: CommentMarkup, room_taken: int = 0) -> str:
+def _fit(body: str, footer: str, review_url: str, markup: Markup, room_taken: int = 0) -> str:
     limit = COMMENT_LIMITS[markup] - MARKER_ROOM - room_taken
     whole = f"{body}\n\n{footer}"
     if len(whole) <= limit:
@@ -84,7 +83,7 @@ def _fit(body: str, footer: str, review_url: str, markup: CommentMarkup, room_ta
     return cut + tail
 
 
-def _close_open_block(text: str, markup: CommentMarkup) -> str:
+def _close_open_block(text: str, markup: Markup) -> str:
     """What closes a code block the cut left open, so the link after it stays a link."""
     if markup == "markdown" and len(re.findall(r"^ {0,3}```", text, re.M)) % 2:
         return "\n```"
@@ -95,7 +94,7 @@ def _close_open_block(text: str, markup: CommentMarkup) -> str:
     return ""
 
 
-def render_missing_comment(missing: Sequence[str], markup: CommentMarkup) -> str:
+def render_missing_comment(missing: Sequence[str], markup: Markup) -> str:
     """Said on the review when it was closed or edited with sections still to write."""
     items = list(missing)
     if not items:
@@ -114,7 +113,7 @@ def render_missing_comment(missing: Sequence[str], markup: CommentMarkup) -> str
     return neutralise_markers(f"{lead}\n\n{listing}\n\n{close}")
 
 
-def render_review_opened_comment(review_url: str, review_ref: str, markup: CommentMarkup) -> str:
+def render_review_opened_comment(review_url: str, review_ref: str, markup: Markup) -> str:
     """Said on the incident once its review is open."""
     review_link = link(review_ref, review_url, markup)
     return neutralise_markers(
@@ -139,7 +138,7 @@ _MONTHS = (
 )
 
 
-def render_reminder_comment(due: date, markup: CommentMarkup) -> str:
+def render_reminder_comment(due: date, markup: Markup) -> str:
     """The gentle nudge on a review past its due date (``markup`` kept for symmetry; the text
     has no markup of its own)."""
     when = f"{due.day} {_MONTHS[due.month - 1]} {due.year}"
@@ -153,7 +152,7 @@ BLAME_QUOTED = 10
 """The most sentences one nudge quotes; the rest are counted, so the comment stays short."""
 
 
-def render_blame_comment(findings: Sequence[Finding], markup: CommentMarkup) -> str:
+def render_blame_comment(findings: Sequence[Finding], markup: Markup) -> str:
     """The nudge on a review whose lesson has sentences that put a person at the centre: each
     quoted (escaped, so it formats and mentions nothing) with the question to ask instead. It
     says plainly that nothing is held up: the lesson is kept and shared as written."""

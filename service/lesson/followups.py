@@ -18,9 +18,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date
 
-from service.events import Item, ItemRef
+from service.events import Item, ItemRef, Markup
 from service.lesson.stub import escape, link
-from service.lesson.text import CommentMarkup
 from service.markup import convert
 
 ITEM_LIMIT = 4000
@@ -42,7 +41,7 @@ class ListItem:
     refs: tuple[ItemRef, ...]  # the GitHub or Jira issues it links or names, in order
 
 
-def list_items(section: str, markup: CommentMarkup) -> list[str]:
+def list_items(section: str, markup: Markup) -> list[str]:
     """The top-level items of every list in ``section``: a bullet starts one, indented lines
     (nested lists included) continue it, anything else ends it. Code blocks hold no items."""
     items: list[list[str]] = []
@@ -145,7 +144,7 @@ def inert(text: str) -> str:
     return _MARKER_WORD.sub(lambda m: m.group(0)[:-1] + _WORD_JOINER + ":", text)
 
 
-def title_of(text: str, written_in: CommentMarkup, markup: CommentMarkup) -> str:
+def title_of(text: str, written_in: Markup, markup: Markup) -> str:
     """A task title from an item: one line, in the target's markup, made inert."""
     line = " ".join(inert(convert(text, written_in, markup)).split())
     if markup == "jira":
@@ -166,7 +165,7 @@ class Shown:
     reason: str = ""
 
 
-def render_followups(shown: Sequence[Shown], written_in: CommentMarkup, markup: CommentMarkup) -> str:
+def render_followups(shown: Sequence[Shown], written_in: Markup, markup: Markup) -> str:
     """The block that ends a lesson comment: each follow-up, its link and its state."""
     if not shown:
         return ""
@@ -190,11 +189,11 @@ def render_followups(shown: Sequence[Shown], written_in: CommentMarkup, markup: 
     return "\n".join(lines)
 
 
-def _emphasis(text: str, markup: CommentMarkup) -> str:
+def _emphasis(text: str, markup: Markup) -> str:
     return {"markdown": f"**{text}**", "jira": f"*{text}*", "plain": text}[markup] if text else text
 
 
-def parse_items(section: str, markup: CommentMarkup, find: Callable[[str], set[ItemRef]]) -> list[ListItem]:
+def parse_items(section: str, markup: Markup, find: Callable[[str], set[ItemRef]]) -> list[ListItem]:
     """The list items with the issues each one links, GitHub and Jira only, in text order."""
     out = []
     for text in list_items(section, markup):

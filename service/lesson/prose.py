@@ -14,7 +14,7 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from service.lesson.text import CommentMarkup
+from service.events import Markup
 from service.markup import convert
 
 LONGEST_SENTENCE = 400
@@ -76,7 +76,7 @@ class Sentence:
     prose: str  # the same span with code, links and quotations blanked out
 
 
-def sentences(text: str, markup: CommentMarkup = "markdown") -> Iterator[Sentence]:
+def sentences(text: str, markup: Markup = "markdown") -> Iterator[Sentence]:
     """Every sentence of ``text``'s prose, in order. Jira wiki markup is read as Markdown
     (converted first), plain text as Markdown too (near enough for prose)."""
     text = text.replace("\r\n", "\n").replace("\r", "\n")

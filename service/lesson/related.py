@@ -13,9 +13,9 @@ from collections.abc import Sequence
 
 from sqlalchemy import Engine
 
-from service.events import Item
+from service.events import Item, Markup
 from service.lesson.stub import escape, link
-from service.lesson.text import CommentMarkup
+from service.lesson_export import written_in
 from service.markup import convert
 from service.store.lessons import Lesson
 
@@ -97,7 +97,7 @@ def similar_text(incident: Item) -> str:
     )
 
 
-def first_sentence(text: str, markup: CommentMarkup) -> str:
+def first_sentence(text: str, markup: Markup) -> str:
     """The first sentence of a section, as plain words (at most 300 characters)."""
     plain = " ".join(convert(text, markup, "plain").split())
     found = _FIRST_SENTENCE.match(plain)
@@ -105,7 +105,7 @@ def first_sentence(text: str, markup: CommentMarkup) -> str:
     return sentence if len(sentence) <= SENTENCE_LIMIT else sentence[: SENTENCE_LIMIT - 1] + "…"
 
 
-def render_related(past: Sequence[Lesson], markup: CommentMarkup) -> str:
+def render_related(past: Sequence[Lesson], markup: Markup) -> str:
     """The block, or nothing when there is no similar lesson."""
     if not past:
         return ""
@@ -113,8 +113,7 @@ def render_related(past: Sequence[Lesson], markup: CommentMarkup) -> str:
     lines = [f"**{title}**" if markup == "markdown" else f"*{title}*" if markup == "jira" else title, ""]
     bullet = "* " if markup == "jira" else "- "
     for lesson in past:
-        learned_in: CommentMarkup = "jira" if lesson.review_ref.startswith("jira:") else "markdown"
-        learned = first_sentence(lesson.sections.get("what_we_learned", ""), learned_in)
+        learned = first_sentence(lesson.sections.get("what_we_learned", ""), written_in(lesson))
         name = link(lesson.incident_title or lesson.review_ref, lesson.review_url, markup)
         lines.append(f"{bullet}{name}: {escape(learned, markup)}" if learned else f"{bullet}{name}")
     return "\n".join(lines)

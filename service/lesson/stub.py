@@ -8,15 +8,11 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
-from typing import Literal
 
-from service.events import Item
+from service.events import Item, Markup, ReviewMarkup
 from service.inert import IMAGE_SCHEMES, markdown_text, safe_url
 from service.lesson.template import PLACEHOLDER, LessonTemplate
-from service.lesson.text import CommentMarkup
 from service.markup import neutralise_markers
-
-StubMarkup = Literal["markdown", "jira"]
 
 UNKNOWN = "unknown"
 
@@ -30,7 +26,7 @@ class Mention(str):
 def render_stub(
     incident: Item,
     template: LessonTemplate,
-    markup: StubMarkup,
+    markup: ReviewMarkup,
     responders: Sequence[str] = (),
     timeline: str = "",
 ) -> str:
@@ -51,7 +47,7 @@ def render_stub(
     return neutralise_markers("\n\n".join(parts) + "\n")
 
 
-def header_values(incident: Item, markup: CommentMarkup, responders: Sequence[str] = ()) -> dict[str, str]:
+def header_values(incident: Item, markup: Markup, responders: Sequence[str] = ()) -> dict[str, str]:
     """The placeholder values for one incident, already escaped for ``markup``."""
     people = [p if isinstance(p, Mention) else p.strip() for p in (responders or incident.assignees) if p and p.strip()]
     title = incident.title.strip() or str(incident.ref)
@@ -108,7 +104,7 @@ _MD_LIST = re.compile(r"^([ \t]*)[-+*][ \t]+")
 _MD_TITLE = re.compile(r"^(#{1,6})[ \t]+")
 
 
-def _header_markup(header: str, markup: CommentMarkup) -> str:
+def _header_markup(header: str, markup: Markup) -> str:
     """The template's Markdown header in ``markup``: only the few constructs a header uses."""
     if markup == "markdown":
         return header
@@ -144,7 +140,7 @@ _MD_SPECIAL = re.compile(r"([\\`*_\[\]<>])")
 _JIRA_SPECIAL = re.compile(r"([\\\[\]{}|*_^~+!])")
 
 
-def escape(text: str, markup: CommentMarkup) -> str:
+def escape(text: str, markup: Markup) -> str:
     """Text from a tracker (a title, a name) placed in markup without turning into markup: on
     one line, every markup character escaped, mentions broken on GitHub, and no marker."""
     text = " ".join(text.split())
@@ -155,7 +151,7 @@ def escape(text: str, markup: CommentMarkup) -> str:
     return neutralise_markers(text)
 
 
-def link(text: str, url: str, markup: CommentMarkup) -> str:
+def link(text: str, url: str, markup: Markup) -> str:
     """A link in ``markup``; text alone when there is no usable ``http(s)`` URL."""
     target = safe_url(url, IMAGE_SCHEMES) if url else None
     if target is None:

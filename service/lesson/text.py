@@ -1,15 +1,11 @@
-"""Text helpers shared by the template reader, the stub, the parser and the comments: the
-markups a comment is written in, newline and HTML-comment clean-up, and the heading
-normalisation by which both the template and the parser match a heading to a section."""
+"""Text helpers shared by the template reader, the stub, the parser and the comments: newline and
+HTML-comment clean-up, and the heading normalisation by which both the template and the parser
+match a heading to a section."""
 
 from __future__ import annotations
 
 import re
 from functools import lru_cache
-from typing import Literal
-
-CommentMarkup = Literal["markdown", "jira", "plain"]
-
 
 _LONGEST_HEADING = 200
 BLANKS = " \t\r\n\f\v"

@@ -6,12 +6,12 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from service.events import Markup
 from service.history import History, HistoryEntry
 from service.lesson.stub import escape, link
-from service.lesson.text import CommentMarkup
 
 
-def render_timeline(history: History, markup: CommentMarkup, cap: int) -> str:
+def render_timeline(history: History, markup: Markup, cap: int) -> str:
     """At most ``cap`` lines; with more, the first ones, the last ones and a link to the rest."""
     if cap <= 0:
         return ""
@@ -41,14 +41,14 @@ def render_timeline(history: History, markup: CommentMarkup, cap: int) -> str:
     return _title(markup) + "\n\n" + "\n".join(lines)
 
 
-def _line(entry: HistoryEntry, first: datetime, markup: CommentMarkup) -> str:
+def _line(entry: HistoryEntry, first: datetime, markup: Markup) -> str:
     moment = _utc(entry.at)
     minutes = int((moment - first).total_seconds() // 60)
     who = f", by {escape(entry.who, markup)}" if entry.who else ""
     return f"{_bullet(markup)}{moment:%Y-%m-%d %H:%M} (+{minutes} min) {escape(entry.what, markup)}{who}"
 
 
-def _title(markup: CommentMarkup) -> str:
+def _title(markup: Markup) -> str:
     words = "Timeline (UTC; minutes since the first event)"
     if markup == "markdown":
         return f"**{words}**"
@@ -57,11 +57,11 @@ def _title(markup: CommentMarkup) -> str:
     return words
 
 
-def _bullet(markup: CommentMarkup) -> str:
+def _bullet(markup: Markup) -> str:
     return "* " if markup == "jira" else "- "
 
 
-def _emphasis(text: str, markup: CommentMarkup) -> str:
+def _emphasis(text: str, markup: Markup) -> str:
     return f"_{text}_" if markup in ("markdown", "jira") else text
 
 

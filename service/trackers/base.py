@@ -12,9 +12,9 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Literal, Protocol, runtime_checkable
 
-from service.events import Item, ItemRef, Source
+from service.events import Item, ItemRef, Markup, Source
 from service.history import History
-from service.markers import FOLLOWUP, LINK, REVIEW, Marker, Markup
+from service.markers import FOLLOWUP, LINK, REVIEW, Marker
 
 REVIEW_PROPERTY_KEY = "lessonloop"
 """Jira issue entity property written on every review lessonloop opens (and label on it)."""

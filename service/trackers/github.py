@@ -16,9 +16,9 @@ from redis import Redis
 
 from config.settings import GitHubSettings
 from service import logs
-from service.events import Item, ItemRef, Source, UnreadableBody
+from service.events import Item, ItemRef, Markup, Source, UnreadableBody
 from service.history import History, HistoryEntry
-from service.markers import Marker, MarkerKeys, Markup, attach, container_of
+from service.markers import Marker, MarkerKeys, attach, container_of
 from service.sources.github import item_from_issue
 from service.timestamps import parse_timestamp
 from service.trackers.base import (

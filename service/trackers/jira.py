@@ -27,11 +27,11 @@ import requests
 
 from config.settings import JiraSettings
 from service import logs
-from service.events import Item, ItemRef, Source, UnreadableBody
+from service.events import Item, ItemRef, Markup, Source, UnreadableBody
 from service.history import History, HistoryEntry
 from service.jira_fields import description_text
 from service.lesson.stub import link as wiki_link
-from service.markers import Marker, MarkerKeys, Markup, attach, container_of
+from service.markers import Marker, MarkerKeys, attach, container_of
 from service.sources.jira import item_from_issue
 from service.timestamps import parse_timestamp
 from service.trackers.base import (

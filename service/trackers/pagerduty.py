@@ -16,9 +16,9 @@ from typing import Any
 import requests
 
 from config.settings import PagerDutySettings
-from service.events import Item, ItemRef, Source
+from service.events import Item, ItemRef, Markup, Source
 from service.history import History, HistoryEntry
-from service.markers import Marker, MarkerKeys, Markup, attach
+from service.markers import Marker, MarkerKeys, attach
 from service.timestamps import parse_timestamp
 from service.trackers.base import Capabilities, Comment, Identity, Review, ReviewDraft, Task, TaskDraft, link_marker
 from service.trackers.errors import NotSent, PermanentTrackerError, UnsupportedOperation

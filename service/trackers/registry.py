@@ -1,13 +1,15 @@
 """Build the tracker clients whose credentials are set, keyed by source, each with its share of
 the rate limiter when a Redis is given (workers); without one (``check --online``) they send
-unpaced."""
+unpaced. Also what each tracker's client class says of it without credentials (its markup)."""
 
 from __future__ import annotations
+
+from typing import assert_never
 
 from redis import Redis
 
 from config.settings import Settings
-from service.events import Source
+from service.events import Markup, Source
 from service.markers import MarkerKeys
 from service.trackers.base import TrackerClient
 from service.trackers.github import GitHubClient
@@ -44,6 +46,25 @@ def build_clients(
         pagerduty.api.limiter = shared.get("pagerduty")
         clients["pagerduty"] = pagerduty
     return clients
+
+
+def client_class(source: Source) -> type[TrackerClient]:
+    """The client class that speaks to ``source``."""
+    match source:
+        case "github":
+            return GitHubClient
+        case "jira":
+            return JiraClient
+        case "pagerduty":
+            return PagerDutyClient
+        case _:
+            assert_never(source)
+
+
+def markup_of(source: Source) -> Markup:
+    """What text in ``source`` is written in, as its client says (``markup``): for a lesson kept
+    from a review in ``source``, whether or not that tracker's credentials are set here."""
+    return client_class(source).markup
 
 
 def limiters(settings: Settings, redis: Redis | None) -> dict[str, RateLimiter]:

@@ -14,7 +14,7 @@ import nh3
 from markdown_it import MarkdownIt
 from markupsafe import Markup
 
-from service.markers import Markup as MarkupName
+from service.events import Markup as MarkupName
 from service.markup import convert
 
 _MARKDOWN = MarkdownIt("commonmark", {"html": False, "linkify": False, "typographer": False}).enable(

@@ -2,7 +2,8 @@
 
     python -m tests.doubles --github-port 8801 --jira-port 8802 --pagerduty-port 8803
 
-then point lessonloop at them (the printed environment), e.g.::
+(port 0: a free one), then point lessonloop at them (the printed environment, which names the
+ports they got), e.g.::
 
     LESSONLOOP_GITHUB_API_URL=http://127.0.0.1:8801 LESSONLOOP_GITHUB_TOKEN=test-token ...
 
