@@ -13,6 +13,8 @@ import json
 import logging
 import re
 import sys
+import threading
+import time
 from collections.abc import Iterable
 from typing import Any
 from urllib.parse import quote, quote_plus
@@ -59,6 +61,40 @@ def configure(level: str = "info", fmt: str = "auto", secrets: Iterable[str] = (
         logging.getLogger(name).propagate = True
     # alembic narrates every start at INFO; only its warnings matter to an operator
     logging.getLogger("alembic").setLevel(max(logging.WARNING, root.level))
+    queue = logging.getLogger("waitress.queue")
+    queue.filters[:] = [OncePer(QUEUE_WARNING_SECONDS)]
+
+
+QUEUE_WARNING_SECONDS = 60.0
+
+
+class OncePer(logging.Filter):
+    """Lets one record through per ``seconds``, with how many were held back since.
+
+    For waitress's "Task queue depth is N", which it logs for every request that waits for a
+    free thread: under a burst of webhooks that is nearly every request, and rendering those
+    lines (JSON, redaction) on waitress's one I/O thread cost more CPU the more connections
+    waited, so the receiver answered fewer deliveries a second at 32 connections than at 2. One
+    line a minute still tells an operator that requests queue."""
+
+    def __init__(self, seconds: float) -> None:
+        super().__init__()
+        self.seconds = seconds
+        self._next = 0.0
+        self._held = 0
+        self._lock = threading.Lock()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        now = time.monotonic()
+        with self._lock:
+            if now < self._next:
+                self._held += 1
+                return False
+            self._next = now + self.seconds
+            held, self._held = self._held, 0
+        if held:
+            record.msg = f"{record.msg} ({held} such lines held back)"
+        return True
 
 
 def get(name: str) -> structlog.stdlib.BoundLogger:
