@@ -68,6 +68,7 @@ def _recover(runtime: Runtime, client: TrackerClient, item: ItemRef, kind: str, 
     record; None when there is none, so the write happens now."""
     for comment in reversed(client.find_comments(item, kind)):
         if comment.marker is not None and comment.marker.get("key") == key:
-            effects.put(runtime.engine, str(item), kind, key, comment.id, comment.marker.get("digest") or "")
-            return effects.get(runtime.engine, str(item), kind, key)
+            found = effects.Effect(str(item), kind, key, comment.id, comment.marker.get("digest") or "")
+            effects.put(runtime.engine, found.item_ref, kind, key, found.comment_id, found.digest)
+            return found
     return None

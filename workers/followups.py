@@ -85,29 +85,20 @@ def track(
             reason = f"over [followups] max_per_lesson ({settings.max_per_lesson})"
         else:
             reason = ""
-        if reason:
-            followups.add(
-                engine,
-                review_ref=str(review_ref),
-                item_key=key,
-                text=item.text,
-                position=position,
-                due_on=None,
-                origin=followups.NOT_OPENED,
-                reason=reason,
-            )
-            counts["not opened"] += 1
-            continue
-        opened += 1
         followups.add(
             engine,
             review_ref=str(review_ref),
             item_key=key,
             text=item.text,
             position=position,
-            due_on=due,
-            origin=followups.OPENING,
+            due_on=None if reason else due,
+            origin=followups.NOT_OPENED if reason else followups.OPENING,
+            reason=reason,
         )
+        if reason:
+            counts["not opened"] += 1
+            continue
+        opened += 1
         if _open(runtime, review_ref, key, item.text, written_in, incident, review_url, due):
             counts["opened"] += 1
         else:

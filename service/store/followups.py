@@ -213,22 +213,16 @@ def listing(engine: Engine) -> list[tuple[Followup, str]]:
 
 def to_refresh(engine: Engine, today: date) -> list[Followup]:
     """Open, listed, tracked follow-ups not read today: the daily refresh's work."""
-    with engine.connect() as connection:
-        rows = connection.execute(
-            select(*_COLUMNS)
-            .where(
-                followups.c.state == OPEN,
-                followups.c.ref.is_not(None),
-                followups.c.position != UNLISTED,
-                (followups.c.checked_on.is_(None)) | (followups.c.checked_on < today),
-            )
-            .order_by(followups.c.id)
-        ).all()
-    return [f for f in (_row(r) for r in rows) if f.tracked]
+    return _open_and_tracked(engine, (followups.c.checked_on.is_(None)) | (followups.c.checked_on < today))
 
 
 def overdue(engine: Engine, today: date) -> list[Followup]:
     """Open, listed, tracked follow-ups past their due date."""
+    return _open_and_tracked(engine, followups.c.due_on < today)
+
+
+def _open_and_tracked(engine: Engine, condition: ColumnElement[bool]) -> list[Followup]:
+    """Open, listed follow-ups with an item lessonloop tracks, that also meet ``condition``."""
     with engine.connect() as connection:
         rows = connection.execute(
             select(*_COLUMNS)
@@ -236,7 +230,7 @@ def overdue(engine: Engine, today: date) -> list[Followup]:
                 followups.c.state == OPEN,
                 followups.c.ref.is_not(None),
                 followups.c.position != UNLISTED,
-                followups.c.due_on < today,
+                condition,
             )
             .order_by(followups.c.id)
         ).all()

@@ -225,29 +225,12 @@ class GitHubClient:
         reviews ``lessonloop import`` reads."""
         owner, repo = self._repo(container, "labelled")
         found: list[Item] = []
-        page = 1
-        while True:
-            params: dict[str, str | int] = {
-                "labels": label,
-                "state": "all",
-                "sort": "created",
-                "direction": "asc",
-                "per_page": PAGE_SIZE,
-                "page": page,
-            }
-            if since is not None:
-                params["since"] = since.isoformat().replace("+00:00", "Z")
-            batch = self.api.json("labelled", "GET", f"/repos/{owner}/{repo}/issues", params=params)
-            for issue in batch if isinstance(batch, list) else []:
-                if isinstance(issue, dict) and "pull_request" not in issue:
-                    try:
-                        found.append(item_from_issue(issue, f"{owner}/{repo}"))
-                    except UnreadableBody as error:  # one odd issue does not stop the others
-                        log.warning("skipped an issue GitHub listed", number=issue.get("number"), error=str(error))
-                        continue
-            if not isinstance(batch, list) or len(batch) < PAGE_SIZE:
-                return found
-            page += 1
+        for issue in self._issues(owner, repo, "labelled", {"labels": label}, "asc", since):
+            try:
+                found.append(item_from_issue(issue, f"{owner}/{repo}"))
+            except UnreadableBody as error:  # one odd issue does not stop the others
+                log.warning("skipped an issue GitHub listed", number=issue.get("number"), error=str(error))
+        return found
 
     # --- reviews ------------------------------------------------------------------------------
 
@@ -288,27 +271,44 @@ class GitHubClient:
         return None
 
     def _our_issues(self, owner: str, repo: str, operation: str, since: datetime | None) -> Iterator[dict[str, Any]]:
-        """The issues (not pull requests) our identity created in a repository, newest first, a
-        page at a time. Listing (not the search API) because it is strongly consistent: an issue
-        created just before a crash is found at once; ``since`` keeps it to one page in practice."""
+        """The issues our identity created in a repository, newest first. Listing (not the search
+        API) because it is strongly consistent: an issue created just before a crash is found at
+        once; ``since`` keeps it to one page in practice."""
         me = self.whoami().id
+        for issue in self._issues(owner, repo, operation, {"creator": me}, "desc", since):
+            if (issue.get("user") or {}).get("login") == me:
+                yield issue
+
+    def _issues(
+        self,
+        owner: str,
+        repo: str,
+        operation: str,
+        where: dict[str, str],
+        direction: str,
+        since: datetime | None,
+    ) -> Iterator[dict[str, Any]]:
+        """``GET /repos/{owner}/{repo}/issues`` filtered by ``where``, open and closed, by creation
+        date, a page at a time; pull requests (which the listing includes) left out."""
         page = 1
         while True:
             params: dict[str, str | int] = {
-                "creator": me,
+                **where,
                 "state": "all",
                 "sort": "created",
-                "direction": "desc",
+                "direction": direction,
                 "per_page": PAGE_SIZE,
                 "page": page,
             }
             if since is not None:
                 params["since"] = since.isoformat().replace("+00:00", "Z")
-            issues = self.api.json(operation, "GET", f"/repos/{owner}/{repo}/issues", params=params)
-            for issue in issues:
-                if "pull_request" not in issue and (issue.get("user") or {}).get("login") == me:
+            batch = self.api.json(operation, "GET", f"/repos/{owner}/{repo}/issues", params=params)
+            if not isinstance(batch, list):
+                return
+            for issue in batch:
+                if isinstance(issue, dict) and "pull_request" not in issue:
                     yield issue
-            if len(issues) < PAGE_SIZE:
+            if len(batch) < PAGE_SIZE:
                 return
             page += 1
 

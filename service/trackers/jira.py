@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import base64
 import re
+from collections.abc import Iterator
 from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any, Literal
@@ -261,25 +262,12 @@ class JiraClient:
         return Review(ref, self.browse_url(ref.key), draft.incident, draft.title)
 
     def find_review(self, container: str, incident: ItemRef, since: datetime | None = None) -> Review | None:
-        """JQL on the ``lessonloop`` label, then issues we created whose footer marker verifies
-        and names the incident. Labels and entity properties can be set by anyone who can edit
-        an issue, so neither is proof; JQL reads dates in the user's time zone, so ``since`` is
-        widened by a day."""
-        if not re.fullmatch(r"[A-Z][A-Z0-9_]*", container):
-            raise NotSent("jira", "find_review", f"not a Jira project key: {container!r}")
-        jql = f'project = "{container}" AND labels = "{REVIEW_LABEL}"'
-        if since is not None:
-            jql += f' AND created >= "{(since - timedelta(days=1)).strftime("%Y/%m/%d %H:%M")}"'
-        jql += " ORDER BY created DESC"
-        wanted = str(incident)
-        me = self.whoami().id
-        where = container_of("jira", container)
-        for issue in self._search("find_review", jql, "summary,description,creator"):
-            fields = issue.get("fields") or {}
-            if self._user_id(fields.get("creator") or {}) != me:
-                continue
+        """Our own labelled issues in the project (:meth:`_our_labelled`) until one's footer
+        marker verifies and names the incident."""
+        where = container_of("jira", self._project(container, "find_review"))
+        for issue, fields in self._our_labelled(container, "find_review", since):
             marker = self.keys.find_kind(description_text(fields.get("description")), where, "review")
-            if marker is not None and marker.get("incident") == wanted:
+            if marker is not None and marker.get("incident") == str(incident):
                 return Review(
                     ItemRef("jira", issue["key"]), self.browse_url(issue["key"]), incident, fields.get("summary", "")
                 )
@@ -291,8 +279,7 @@ class JiraClient:
         """One ``POST /issue`` with the due date, the labels (and ``lessonloop``, so JQL finds
         it after a crash) and an issue link to a related Jira issue; a related item elsewhere
         gets a remote link in a second call (idempotent by its global id)."""
-        if not re.fullmatch(r"[A-Z][A-Z0-9_]*", draft.container):
-            raise NotSent("jira", "open_task", f"not a Jira project key: {draft.container!r}")
+        self._project(draft.container, "open_task")
         fields: dict[str, Any] = {
             "project": {"key": draft.container},
             "summary": draft.title,
@@ -316,23 +303,37 @@ class JiraClient:
         return Task(ref, self.browse_url(ref.key), draft.title)
 
     def find_task(self, container: str, marker: Marker, since: datetime | None = None) -> Task | None:
-        """As :meth:`find_review`: JQL on the label, then our own issues whose marker verifies."""
-        if not re.fullmatch(r"[A-Z][A-Z0-9_]*", container):
-            raise NotSent("jira", "find_task", f"not a Jira project key: {container!r}")
-        jql = f'project = "{container}" AND labels = "{REVIEW_LABEL}"'
-        if since is not None:
-            jql += f' AND created >= "{(since - timedelta(days=1)).strftime("%Y/%m/%d %H:%M")}"'
-        jql += " ORDER BY created DESC"
-        me = self.whoami().id
-        where = container_of("jira", container)
-        for issue in self._search("find_task", jql, "summary,description,creator"):
-            fields = issue.get("fields") or {}
-            if self._user_id(fields.get("creator") or {}) != me:
-                continue
+        """As :meth:`find_review`: our own labelled issues whose marker verifies."""
+        where = container_of("jira", self._project(container, "find_task"))
+        for issue, fields in self._our_labelled(container, "find_task", since):
             found = self.keys.find(description_text(fields.get("description")), where, marker.kind)
             if any(marker_matches(one, marker) for one in found):
                 return Task(ItemRef("jira", issue["key"]), self.browse_url(issue["key"]), fields.get("summary", ""))
         return None
+
+    @staticmethod
+    def _project(container: str, operation: str) -> str:
+        """``container`` when it is a Jira project key (it goes into JQL), else :class:`NotSent`."""
+        if not re.fullmatch(r"[A-Z][A-Z0-9_]*", container):
+            raise NotSent("jira", operation, f"not a Jira project key: {container!r}")
+        return container
+
+    def _our_labelled(
+        self, project: str, operation: str, since: datetime | None
+    ) -> Iterator[tuple[dict[str, Any], dict[str, Any]]]:
+        """(issue, its fields) for issues with the ``lessonloop`` label that our own identity
+        created in ``project``, newest first. Labels and entity properties can be set by anyone
+        who can edit an issue, so neither is proof: the creator is, and then the caller's marker.
+        JQL reads dates in the user's time zone, so ``since`` is widened by a day."""
+        jql = f'project = "{self._project(project, operation)}" AND labels = "{REVIEW_LABEL}"'
+        if since is not None:
+            jql += f' AND created >= "{(since - timedelta(days=1)).strftime("%Y/%m/%d %H:%M")}"'
+        jql += " ORDER BY created DESC"
+        me = self.whoami().id
+        for issue in self._search(operation, jql, "summary,description,creator"):
+            fields = issue.get("fields") or {}
+            if self._user_id(fields.get("creator") or {}) == me:
+                yield issue, fields
 
     def _search(self, operation: str, jql: str, fields: str) -> list[dict[str, Any]]:
         """Cloud: ``/search/jql`` (token paging; Cloud retired ``/search``). Data Center: ``/search``."""
