@@ -725,6 +725,33 @@ def percentiles(values: list[float]) -> dict[str, float]:
     }
 
 
+def clean_up(
+    processes: list[subprocess.Popen[bytes]],
+    doubles: Doubles | None,
+    engine: Any,
+    admin: Any,
+    schema: str | None,
+    redis: Any,
+    folder: Path,
+) -> None:
+    """Stop what a run started (the web first: nothing new reaches the queue), drop its
+    PostgreSQL schema, empty its Redis database and remove its folder."""
+    for process in processes:
+        stop_group(process)
+    if doubles is not None:
+        doubles.stop()
+    if engine is not None:
+        engine.dispose()
+    if admin is not None:
+        from sqlalchemy import text
+
+        with admin.begin() as connection:
+            connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
+    redis.flushdb()
+    shutil.rmtree(folder, ignore_errors=True)
+
+
 def postgres_schema(database_url: str) -> tuple[str, Any, str]:
     """A schema of its own for this run: (URL using it, admin engine, schema name)."""
     from sqlalchemy import create_engine, text
@@ -936,20 +963,7 @@ def main() -> int:
     finally:
         if sampler is not None:
             sampler.stopped.set()
-        for process in processes:  # the web first: nothing new reaches the queue
-            stop_group(process)
-        if doubles is not None:
-            doubles.stop()
-        if engine is not None:
-            engine.dispose()
-        if admin is not None:
-            with admin.begin() as connection:
-                from sqlalchemy import text
-
-                connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-            admin.dispose()
-        redis.flushdb()
-        shutil.rmtree(folder, ignore_errors=True)
+        clean_up(processes, doubles, engine, admin, schema, redis, folder)
 
     report(result)
     return 0 if result["finished"] else 1
@@ -977,15 +991,7 @@ def lessons_phase(
     seconds = time.time() - first
     after = doubles.ask("report")
     closes = _phase(args, port, doubles, engine, doubles.ask("close-followups"), after) if args.followups > 1 else None
-    calls = {name: sum(after[name]["counts"].values()) - sum(before[name]["counts"].values()) for name in SOURCES}
-    operations = {
-        name: {
-            op: count - before[name]["counts"].get(op, 0)
-            for op, count in after[name]["counts"].items()
-            if count - before[name]["counts"].get(op, 0)
-        }
-        for name in SOURCES
-    }
+    calls, operations = requests_between(before, after)
     return {
         "reviews_closed": len(deliveries),
         "lessons_kept": kept,
@@ -1000,6 +1006,20 @@ def lessons_phase(
         "deliveries_failed": by_status["failed"],
         "followup_closes": closes,
     }
+
+
+def requests_between(before: dict[str, Any], after: dict[str, Any]) -> tuple[dict[str, int], dict[str, dict[str, int]]]:
+    """The doubles' requests between two reports: in all, and by operation, per tracker."""
+    calls = {name: sum(after[name]["counts"].values()) - sum(before[name]["counts"].values()) for name in SOURCES}
+    operations = {
+        name: {
+            op: count - before[name]["counts"].get(op, 0)
+            for op, count in after[name]["counts"].items()
+            if count - before[name]["counts"].get(op, 0)
+        }
+        for name in SOURCES
+    }
+    return calls, operations
 
 
 def _phase(
@@ -1024,15 +1044,7 @@ def _phase(
             break
         time.sleep(0.5)
     after = doubles.ask("report")
-    calls = {name: sum(after[name]["counts"].values()) - sum(before[name]["counts"].values()) for name in SOURCES}
-    operations = {
-        name: {
-            op: count - before[name]["counts"].get(op, 0)
-            for op, count in after[name]["counts"].items()
-            if count - before[name]["counts"].get(op, 0)
-        }
-        for name in SOURCES
-    }
+    calls, operations = requests_between(before, after)
     return {
         "sent": len(deliveries),
         "answers": dict(statuses),

@@ -33,7 +33,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import shutil
 import signal
 import subprocess
 import sys
@@ -243,20 +242,7 @@ def main() -> int:
         print("storm: interrupted; cleaning up", file=sys.stderr)
         return 130
     finally:
-        for process in processes:
-            loop.stop_group(process)
-        if doubles is not None:
-            doubles.stop()
-        if engine is not None:
-            engine.dispose()
-        if admin is not None:
-            from sqlalchemy import text
-
-            with admin.begin() as connection:
-                connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-            admin.dispose()
-        redis.flushdb()
-        shutil.rmtree(folder, ignore_errors=True)
+        loop.clean_up(processes, doubles, engine, admin, schema, redis, folder)
 
     report(result)
     ok = result["finished"] and not result["deliveries_failed"] and not any(result["violations"].values())
