@@ -6,9 +6,10 @@ run in RQ's forked work horses and in workers on other hosts, while ``/metrics``
 the web process, so only a shared place adds them up. Counting never fails a job: a Redis error
 loses those increments and is logged at debug level.
 
-Tracker answers are counted in the process and written with the job's own counts when the job
-ends (one round trip a job, not one more per request), or after :data:`FLUSH_SECONDS` when no
-delivery job ends (a reminder or a refresh job).
+Tracker answers are counted in the process and written with the job's own counts when a
+delivery job ends (one round trip a job, not one more per request); what other jobs (a reminder,
+a refresh) counted is written by the next request after :data:`FLUSH_SECONDS`, by the worker's
+sweep timer, or when the worker stops.
 """
 
 from __future__ import annotations
@@ -49,8 +50,6 @@ def install(redis: Redis | None) -> None:
     """Count into ``redis`` from now on in this process (the worker does this at start)."""
     global _redis
     _redis = redis
-    if redis is not None:
-        atexit.register(flush)
 
 
 def job_finished(kind: str, result: str, seconds: float) -> None:
@@ -80,6 +79,9 @@ def flush() -> None:
     """Write the tracker answers counted so far."""
     if _redis is not None:
         _write(_redis.pipeline(transaction=False), "tracker request counts were lost")
+
+
+atexit.register(flush)  # what the last jobs counted, when the worker stops
 
 
 def _write(pipe: Pipeline, lost: str) -> None:

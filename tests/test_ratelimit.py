@@ -37,6 +37,7 @@ from tests.doubles.github import CONTENT_METHODS, GitHubDouble
 from tests.doubles.jira import JiraDouble
 from tests.doubles.pagerduty import PagerDutyDouble
 from tests.doubles.pytest_plugin import MARKER_KEYS
+from tests.processes import wait_for
 
 TEST_SLACK = 0.1  # short test windows: room for a thread that reserved a slot to be scheduled late
 
@@ -67,6 +68,17 @@ def github_client(double: GitHubDouble, limiter: RateLimiter | None, token: str 
     client = GitHubClient(token, double.base_url, retry=NO_RETRY, timeout=(5.0, 10.0), keys=MARKER_KEYS)
     client.api.limiter = limiter
     return client
+
+
+def jira_client(double: JiraDouble, limiter: RateLimiter) -> JiraClient:
+    return JiraClient(
+        double.base_url,
+        email=double.email,
+        api_token=double.api_token,
+        retry=NO_RETRY,
+        limiter=limiter,
+        keys=MARKER_KEYS,
+    )
 
 
 def post_comment(client: GitHubClient) -> None:
@@ -241,14 +253,7 @@ def test_a_jira_429_makes_the_other_client_wait_too(redis: Redis, jira_double: J
         limiter = RateLimiter(
             redis, "jira", credential_key("jira", jira_double.base_url, "same"), (), max_wait, sleep=record
         )
-        return JiraClient(
-            jira_double.base_url,
-            email=jira_double.email,
-            api_token=jira_double.api_token,
-            retry=NO_RETRY,
-            limiter=limiter,
-            keys=MARKER_KEYS,
-        )
+        return jira_client(jira_double, limiter)
 
     first_waits: list[float] = []  # each client asks who it is once: three clients, three requests
     second_waits: list[float] = []
@@ -280,21 +285,14 @@ def test_jira_near_limit_warning_pauses_everyone_briefly(redis: Redis, jira_doub
         sleep=waits.append,
         near_limit_hold=0.2,
     )
-    client = JiraClient(
-        jira_double.base_url,
-        email=jira_double.email,
-        api_token=jira_double.api_token,
-        retry=NO_RETRY,
-        limiter=limiter,
-        keys=MARKER_KEYS,
-    )
+    client = jira_client(jira_double, limiter)
     for _ in range(8):
         client.api.json("whoami", "GET", "/myself")  # the 8th leaves 2 of 10: not yet under 20%
     assert not redis.exists(limiter.hold_key)
     client.api.json("whoami", "GET", "/myself")  # leaves 1
     assert jira_double.calls()[-1].status == 200
     assert redis.exists(limiter.hold_key)
-    time.sleep(0.25)
+    wait_for(lambda: not redis.exists(limiter.hold_key))  # the brief hold lapses on its own
     client.api.json("whoami", "GET", "/myself")
 
 

@@ -11,7 +11,7 @@ from rq.job import Job
 from rq.utils import now
 from rq.worker import BaseWorker
 
-from service import logs
+from service import counters, logs
 from service.queue import QUEUE_NAME
 from service.runtime import Runtime
 from service.store import migrate
@@ -36,6 +36,7 @@ class _SweepTimer(threading.Thread):
             try:
                 sweep(self.runtime, older_than_seconds=self.interval)
                 remind.schedule(self.runtime)
+                counters.flush()  # what jobs other than deliveries counted since
             except Exception as error:  # noqa: BLE001 - Redis or the store away; try next round
                 log.warning("sweep failed; will try again", error=f"{type(error).__name__}: {error}")
 
