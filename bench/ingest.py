@@ -2,7 +2,7 @@
 against ``GET /healthz`` of the same server, at several connection counts, on SQLite and on
 PostgreSQL.
 
-    .venv/bin/python bench/ingest.py [--seconds 5] [--connections 2 8 32] [--threads 8]
+    .venv/bin/python bench/ingest.py [--seconds 5] [--connections 2 8 32] [--processes N] [--threads 1]
                                      [--postgres-url URL] [--no-postgres]
 
 For each store it starts ``lessonloop web --port 0`` (the command as shipped: waitress, the
@@ -46,7 +46,7 @@ REDIS_URL = "redis://127.0.0.1:6379/14"
 POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432/test"
 
 
-def start_server(database_url: str, threads: int) -> tuple[subprocess.Popen[bytes], int]:
+def start_server(database_url: str, processes: int, threads: int) -> tuple[subprocess.Popen[bytes], int]:
     """``lessonloop web --port 0`` on ``database_url``; the port read back from its log."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("LESSONLOOP_")}
     env |= {
@@ -57,7 +57,10 @@ def start_server(database_url: str, threads: int) -> tuple[subprocess.Popen[byte
         "LESSONLOOP_LOG_FORMAT": "json",
     }
     process = subprocess.Popen(
-        [sys.executable, "-m", "service.cli", "web", "--port", "0", "--threads", str(threads)],
+        [
+            *(sys.executable, "-m", "service.cli", "web", "--port", "0"),
+            *("--processes", str(processes), "--threads", str(threads)),
+        ],
         cwd=tempfile.mkdtemp(prefix="lessonloop-bench-"),
         env=env,
         stderr=subprocess.PIPE,
@@ -162,11 +165,19 @@ def load(port: int, path: str, seconds: float, connections: int) -> dict[str, fl
     }
 
 
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of process ``pid`` so far (Linux): the server's own cost, which
-    other load on a shared machine moves much less than it moves throughput."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+def cpu_seconds(group: int) -> float:
+    """User + system CPU time so far of every process in process group ``group`` (Linux): the
+    server's own cost, all its web processes, which other load on a shared machine moves much
+    less than it moves throughput."""
+    ticks = 0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:  # exited meanwhile
+            continue
+        if int(fields[2]) == group:
+            ticks += int(fields[11]) + int(fields[12])
+    return ticks / os.sysconf("SC_CLK_TCK")
 
 
 def measured(pid: int, port: int, path: str, seconds: float, connections: int) -> dict[str, float]:
@@ -177,8 +188,10 @@ def measured(pid: int, port: int, path: str, seconds: float, connections: int) -
     return figures
 
 
-def bench_store(database_url: str, seconds: float, levels: list[int], threads: int) -> list[dict[str, object]]:
-    server, port = start_server(database_url, threads)
+def bench_store(
+    database_url: str, seconds: float, levels: list[int], processes: int, threads: int
+) -> list[dict[str, object]]:
+    server, port = start_server(database_url, processes, threads)
     rows: list[dict[str, object]] = []
     try:
         load(port, "/healthz", 1.0, 4)  # warm up both paths
@@ -223,7 +236,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seconds", type=float, default=5.0, help="seconds per measurement (default 5)")
     parser.add_argument("--connections", type=int, nargs="+", default=[2, 8, 32])
-    parser.add_argument("--threads", type=int, default=8, help="lessonloop web --threads (default 8)")
+    parser.add_argument("--processes", type=int, default=0, help="lessonloop web --processes (default: its own)")
+    parser.add_argument("--threads", type=int, default=1, help="lessonloop web --threads (default 1)")
     parser.add_argument("--postgres-url", default=POSTGRES_URL)
     parser.add_argument("--no-postgres", action="store_true", help="SQLite only")
     args = parser.parse_args()
@@ -235,7 +249,9 @@ def main() -> None:
     results: dict[str, list[dict[str, object]]] = {}
     try:
         folder = tempfile.mkdtemp(prefix="lessonloop-bench-")
-        results["sqlite"] = bench_store(f"sqlite:///{folder}/bench.db", args.seconds, args.connections, args.threads)
+        results["sqlite"] = bench_store(
+            f"sqlite:///{folder}/bench.db", args.seconds, args.connections, args.processes, args.threads
+        )
         redis.flushdb()
         if not args.no_postgres:
             schema = _fresh_postgres_schema(args.postgres_url)
@@ -245,6 +261,7 @@ def main() -> None:
                     f"{args.postgres_url}{separator}options=-csearch_path%3D{schema}",
                     args.seconds,
                     args.connections,
+                    args.processes,
                     args.threads,
                 )
             finally:
@@ -253,7 +270,7 @@ def main() -> None:
         redis.flushdb()
 
     print(
-        f"lessonloop web --threads {args.threads}, {args.seconds:.0f} s per measurement, {os.cpu_count()} cores "
+        f"lessonloop web --processes {args.processes or '(its default)'} --threads {args.threads}, {args.seconds:.0f} s per measurement, {os.cpu_count()} cores "
         f"shared with the load generator"
     )
     print(

@@ -189,6 +189,10 @@ class ServerSettings(_Strict):
     keep_bodies_days: int = Field(30, ge=1, le=36500)
     """Bodies of deliveries done or ignored are dropped this long after (their rows stay);
     failed ones are kept until replayed, or for 90 days."""
+    web_processes: int = Field(0, ge=0, le=64)
+    """Processes ``lessonloop web`` (and ``serve``'s web) runs on one listening socket, each with
+    ``--threads`` threads; 0: two for each core this process may run on, at most 4. A delivery
+    is mostly Python, and the threads of one process share one core (docs/server.md)."""
     worker_processes: int = Field(2, ge=1, le=64)
     """Worker processes ``lessonloop serve`` keeps running beside the web: jobs mostly wait on
     trackers and the store, so two keep one core busy."""
@@ -436,6 +440,7 @@ _ENV: dict[str, tuple[tuple[str, ...], bool]] = {
     "LESSONLOOP_READ_TIMEOUT_SECONDS": (("server", "read_timeout_seconds"), False),
     "LESSONLOOP_RETRY_SECONDS": (("server", "retry_seconds"), False),
     "LESSONLOOP_KEEP_BODIES_DAYS": (("server", "keep_bodies_days"), False),
+    "LESSONLOOP_WEB_PROCESSES": (("server", "web_processes"), False),
     "LESSONLOOP_WORKER_PROCESSES": (("server", "worker_processes"), False),
     "LESSONLOOP_LOG_LEVEL": (("server", "log_level"), False),
     "LESSONLOOP_LOG_FORMAT": (("server", "log_format"), False),
@@ -480,6 +485,7 @@ _FILE_TABLES = {
         "log_format",
         "retry_seconds",
         "keep_bodies_days",
+        "web_processes",
         "worker_processes",
     },
     "rate_limits": {"max_wait_seconds", "time_scale"},

@@ -22,12 +22,13 @@ from redis.exceptions import LockError, RedisError
 from sqlalchemy.exc import SQLAlchemyError
 
 from config.settings import Settings, SettingsError, load_settings
-from service import local_redis, logs
+from service import local_redis, logs, prefork
 from service.runtime import Runtime, all_secrets
 from service.store import deliveries, migrate
-from service.store.engine import StoreUnavailable
+from service.store.engine import StoreUnavailable, make_engine
 
 if TYPE_CHECKING:
+    from flask import Flask
     from sqlalchemy import Engine
 
     from service.store.lessons import Lesson
@@ -81,9 +82,18 @@ def _parser() -> argparse.ArgumentParser:
         command.add_argument(
             "--port", type=int, default=8000, help="port to listen on (default 8000; 0: a free one, printed)"
         )
-        command.add_argument("--threads", type=int, default=8, help="threads running the app (default 8)")
-        # gunicorn's; one waitress process serves now (docs/server.md). Accepted so scripts keep working.
-        command.add_argument("--workers", type=int, default=1, help=argparse.SUPPRESS)
+        command.add_argument(
+            "--processes",
+            "--workers",  # gunicorn's name for the same thing, kept so older scripts keep working
+            dest="processes",
+            type=int,
+            default=None,
+            metavar="N",
+            help="web processes sharing the port (default: [server] web_processes; 0 or unset: 2 per core, at most 4)",
+        )
+        command.add_argument(
+            "--threads", type=int, default=1, help="threads running the app in each web process (default 1)"
+        )
 
     serve = commands.add_parser("serve", help="web and worker together: the single-machine way to run it")
     web_options(serve)
@@ -225,7 +235,8 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
     migrate.upgrade(Runtime.build(settings).engine)
     base = [sys.executable, "-m", "service.cli", *_config_args(args)]
     web = subprocess.Popen(
-        [*base, "web", "--host", args.host, "--port", str(args.port), "--threads", str(args.threads)],
+        [*base, "web", "--host", args.host, "--port", str(args.port), "--threads", str(args.threads)]
+        + (["--processes", str(args.processes)] if args.processes else []),
         start_new_session=True,
     )
     count = args.worker_processes or settings.server.worker_processes
@@ -330,10 +341,17 @@ def _web(settings: Settings, args: argparse.Namespace) -> int:
     from service.wsgi import serve
 
     _sign_in_mode(settings, args.host)
-    app = create_app(settings, web_runtime(settings, args.threads))
-    migrate.upgrade(app.extensions["lessonloop"].engine)
-    serve(app, settings, args.host, args.port, args.threads)
-    return 0
+    processes = args.processes or settings.server.web_processes or prefork.default_count()
+    if processes < 1 or args.threads < 1:
+        raise SettingsError("--processes and --threads take a number of at least 1")
+    engine = make_engine(settings.database_url)
+    migrate.upgrade(engine)
+    engine.dispose()  # no store connection crosses into the web processes forked next
+
+    def make_app() -> Flask:
+        return create_app(settings, web_runtime(settings, args.threads))
+
+    return serve(make_app, settings, args.host, args.port, args.threads, processes)
 
 
 def _sign_in_mode(settings: Settings, host: str) -> str:

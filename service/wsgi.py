@@ -15,8 +15,10 @@ from __future__ import annotations
 
 import resource
 import signal
+import socket
 import sys
 import time
+from collections.abc import Callable
 from typing import Any
 
 # waitress ships no type hints (and typeshed's types-waitress is not a dependency we want)
@@ -24,11 +26,12 @@ from waitress.channel import HTTPChannel
 from waitress.server import TcpWSGIServer
 
 from config.settings import Settings
-from service import logs
+from service import logs, prefork
 
 # file descriptors kept back for the store, Redis, logs and the listening socket
 _SPARE_DESCRIPTORS = 64
 _MAX_CONNECTIONS = 10_000
+BACKLOG = 2048
 
 
 class DeadlineChannel(HTTPChannel):  # subclassing an untyped class
@@ -59,9 +62,21 @@ class ReceiverServer(TcpWSGIServer):  # subclassing an untyped class
 
     channel_class = DeadlineChannel
 
-    def __init__(self, *args: Any, read_timeout: float, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, read_timeout: float, share: prefork.Share | None = None, **kwargs: Any) -> None:
         self.read_timeout = read_timeout
+        self.share = share
         super().__init__(*args, **kwargs)
+        if share is not None:
+            share.may_accept(0)  # counted from now on: the others leave it its share
+
+    def readable(self) -> bool:
+        """Whether to poll the listening socket now: waitress's answer (its maintenance, its
+        connection limit) and, among several processes, only while this one holds no more
+        connections than any other (:class:`service.prefork.ConnectionShares`)."""
+        ready = bool(super().readable())
+        if self.share is None:
+            return ready
+        return self.share.may_accept(len(self.active_channels)) and ready
 
     def maintenance(self, now: float) -> None:
         super().maintenance(now)
@@ -89,18 +104,32 @@ def connection_limit() -> int:
     return max(100, min(_MAX_CONNECTIONS, usable - _SPARE_DESCRIPTORS))
 
 
-def make_server(app: Any, settings: Settings, host: str, port: int, threads: int) -> ReceiverServer:
+def make_server(
+    app: Any,
+    settings: Settings,
+    host: str,
+    port: int,
+    threads: int,
+    sock: socket.socket | None = None,
+    share: prefork.Share | None = None,
+) -> ReceiverServer:
     """The server ``lessonloop web`` runs, bound (``port`` 0 picks a free one: read it back
-    from ``effective_port``) but not yet running: call ``run()``."""
+    from ``effective_port``) but not yet running: call ``run()``. Given ``sock``, a socket
+    already bound and listening (:func:`service.prefork.listening_socket`), it accepts on that
+    one instead of binding its own; with ``share`` too, it takes turns with the other
+    processes on that socket."""
     read_timeout = settings.server.read_timeout_seconds
     return ReceiverServer(
         app,
+        _sock=sock,
+        bind_socket=sock is None,
+        share=share,
         read_timeout=read_timeout,
         host=host,
         port=port,
         threads=threads,
         connection_limit=connection_limit(),
-        backlog=2048,
+        backlog=BACKLOG,
         asyncore_use_poll=True,  # select() stops at descriptor 1024
         channel_timeout=read_timeout,  # idle kept-alive connections
         cleanup_interval=1,  # how often the deadline is checked
@@ -112,21 +141,34 @@ def make_server(app: Any, settings: Settings, host: str, port: int, threads: int
     )
 
 
-def serve(app: Any, settings: Settings, host: str, port: int, threads: int) -> None:
+def serve(make_app: Callable[[], Any], settings: Settings, host: str, port: int, threads: int, processes: int) -> int:
     """Run the server in the foreground until SIGTERM or SIGINT; requests being handled then
-    are finished first (waitress waits for its threads)."""
-    server = make_server(app, settings, host, port, threads)
+    are finished first (waitress waits for its threads). With ``processes`` above one, that
+    many processes share the listening socket (:mod:`service.prefork`), each building its own
+    app with ``make_app`` after the fork; with one, this process serves."""
+    sock = prefork.listening_socket(host, port, BACKLOG)
     shown = f"[{host}]" if ":" in host else host
+    bound_port = sock.getsockname()[1]
     # the port read back, so `--port 0` tells which one it got
-    print(f"lessonloop: web listening on http://{shown}:{server.effective_port}", file=sys.stderr, flush=True)
+    print(f"lessonloop: web listening on http://{shown}:{bound_port}", file=sys.stderr, flush=True)
+    logs.get(__name__).info("web serving", processes=processes, threads_each=threads)
+
+    def run_one(share: prefork.Share | None) -> int:
+        server = make_server(make_app(), settings, host, port, threads, sock=sock, share=share)
+        logs.get(__name__).info("web process ready", threads=threads)
+        server.run()  # returns once SIGTERM or SIGINT raised SystemExit in it
+        server.close()
+        return 0
+
+    if processes > 1:
+        return prefork.Supervisor(run_one, processes).run()
 
     def stop(*_: object) -> None:
         raise SystemExit(0)
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
-    server.run()
-    server.close()
+    return run_one(None)
 
 
 def build_app() -> Any:

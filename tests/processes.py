@@ -199,3 +199,27 @@ def wait_for_status(database: Path, delivery: int, wanted: str) -> str | None:
         time.sleep(0.2)
     engine.dispose()
     return status
+
+
+def connections_held(pids: list[int], port: int) -> dict[int, int]:
+    """How many established TCP connections on local ``port`` each of ``pids`` holds open
+    (Linux: the sockets in /proc/PID/fd matched to /proc/net/tcp{,6} by inode)."""
+    established = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for row in Path(table).read_text().splitlines()[1:]:
+            fields = row.split()
+            local_port = int(fields[1].rsplit(":", 1)[1], 16)
+            if local_port == port and fields[3] == "01":  # 01: ESTABLISHED
+                established.add(fields[9])
+    held = {}
+    for pid in pids:
+        inodes = set()
+        for descriptor in Path(f"/proc/{pid}/fd").iterdir():
+            try:
+                target = os.readlink(descriptor)
+            except FileNotFoundError:  # closed while we looked
+                continue
+            if target.startswith("socket:["):
+                inodes.add(target[len("socket:[") : -1])
+        held[pid] = len(inodes & established)
+    return held

@@ -11,9 +11,10 @@ from pathlib import Path
 import requests
 from sqlalchemy import create_engine, text
 
+from service.prefork import ConnectionShares
 from tests import payloads
 from tests.conftest import GITHUB_SECRET, RULES_TOML
-from tests.processes import Lessonloop, children, lessonloop_env, wait_for_status
+from tests.processes import Lessonloop, children, connections_held, lessonloop_env, wait_for, wait_for_status
 
 
 def test_serve_records_queues_and_handles_a_signed_delivery(tmp_path: Path, redis, trackers) -> None:
@@ -153,6 +154,65 @@ def test_a_request_not_complete_by_the_read_deadline_is_dropped(tmp_path: Path, 
             session.post(base + delivery.path, data=delivery.body, headers=delivery.headers, timeout=5).status_code
             == 202
         )
+
+
+def test_web_processes_share_the_port_and_one_that_dies_is_replaced(tmp_path: Path, redis) -> None:
+    """``web --processes 2``: two children of the process that bound the port serve it. One
+    killed, the port keeps answering and another takes its place; SIGTERM stops them all."""
+    with web(tmp_path, LESSONLOOP_WEB_PROCESSES="2") as server:
+        server.wait_ready()
+        first = sorted(children(server.process.pid))
+        assert len(first) == 2, children(server.process.pid)
+        os.kill(first[0], signal.SIGKILL)
+        for number in range(3):  # answered while one is gone and after
+            delivery = payloads.github(payloads.raw("github/issues.closed") + b" " * number, GITHUB_SECRET)
+            sent = requests.post(server.url + delivery.path, data=delivery.body, headers=delivery.headers, timeout=30)
+            assert sent.status_code == 202, sent.text
+        wait_for(lambda: len(children(server.process.pid)) == 2 and first[0] not in children(server.process.pid))
+        assert first[1] in children(server.process.pid)
+        server.wait_ready()
+        after = list(children(server.process.pid))
+    assert server.returncode == 0, server.tail()
+    assert '"event": "web process exited; starting another"' in server.output()
+    assert not [pid for pid in after if Path(f"/proc/{pid}").exists() and "zombie" not in _state(pid)]
+
+
+def _state(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/status").read_text().split("State:", 1)[1].split("\n", 1)[0].lower()
+    except (FileNotFoundError, IndexError):
+        return "gone"
+
+
+def test_kept_alive_connections_are_spread_over_the_web_processes(tmp_path: Path, redis) -> None:
+    """Left to the kernel, the first process awake took every waiting connection: two kept-alive
+    clients often shared one process while another idled. Each process now polls for new
+    connections only while it holds no more than any other."""
+    with web(tmp_path, LESSONLOOP_WEB_PROCESSES="2", LESSONLOOP_LOG_LEVEL="info") as server:
+        wait_for(lambda: server.output().count('"event": "web process ready"') == 2)  # both polling
+        processes = sorted(children(server.process.pid))
+        sessions = []
+        for _ in range(6):  # one after another, each answered before the next connects
+            session = requests.Session()
+            assert session.get(server.url + "/healthz", timeout=30).status_code == 200
+            sessions.append(session)
+        held = connections_held(processes, server.address[1])
+        for session in sessions:
+            session.close()
+    assert sorted(held.values()) == [3, 3], held
+
+
+def test_a_process_takes_new_connections_only_while_it_holds_the_fewest() -> None:
+    shares = ConnectionShares(3)
+    first, second, third = (shares.share(slot) for slot in range(3))
+    assert first.may_accept(0) and first.may_accept(1)  # the others have not started: absent
+    assert second.may_accept(0) and third.may_accept(0)  # 1, 0, 0
+    assert not first.may_accept(1)
+    assert second.may_accept(1) is False and third.may_accept(0)  # 1, 1, 0: the third's turn
+    assert third.may_accept(1) and first.may_accept(1) and second.may_accept(1)  # all even
+    assert not first.may_accept(2)  # 2, 1, 1
+    shares.absent(1)  # the second died: until its successor serves, the others take its share
+    assert third.may_accept(1) and not first.may_accept(2) and third.may_accept(2) and first.may_accept(2)
 
 
 def test_serve_runs_the_web_on_the_settings_named_by_config(tmp_path: Path, redis) -> None:
