@@ -2,7 +2,7 @@
 against the tracker doubles, until every one has its review open.
 
     .venv/bin/python bench/loop.py [--incidents 1000] [--mix github,jira,pagerduty] [--workers 2] [--no-lessons]
-                                   [--threads 8] [--senders 4] [--rate R] [--check-every 20]
+                                   [--threads 1] [--web-processes N] [--senders 4] [--rate R] [--check-every 20]
                                    [--timeout 240] [--database-url URL]
 
 What runs, all on 127.0.0.1:
@@ -18,7 +18,7 @@ What runs, all on 127.0.0.1:
   request, as the tests do): checking every request cost the doubles more CPU than lessonloop's
   workers spent, and the run measured the doubles. The child reports its own CPU time and,
   separately, the CPU its threads spent checking.
-- ``python -m service.cli web --threads T`` (one waitress process) and K ``python -m service.cli
+- ``python -m service.cli web --threads T`` (its waitress processes) and K ``python -m service.cli
   worker`` (RQ; each job runs in the worker process itself), as subprocesses with the doubles'
   URLs and credentials, Redis database 12 or ``LESSONLOOP_BENCH_REDIS_URL`` (emptied before and
   after), a temporary SQLite file or ``--database-url`` (PostgreSQL: a schema of its own, created
@@ -41,7 +41,7 @@ opened" comment on the incident). It polls the store twice a second only to know
 
 Memory: the peak RSS (``VmHWM`` in ``/proc/PID/status``) of every process, found by walking
 ``/proc/PID/task/*/children`` from the web's and each worker's process every 20 ms. The web's
-figure is its one waitress process. A worker's is its main process plus its RQ
+figure is its waitress processes and the parent that forked them. A worker's is its main process plus its RQ
 scheduler process (one of the workers runs it). Workers that fork a work horse per job (RQ's
 forking ``Worker``; lessonloop's workers no longer do) would show horses: the sampler catches
 some, and "upper bound" adds the largest once per worker.
@@ -83,6 +83,7 @@ REVIEW_REPO = "acme/postmortems"
 JIRA_INCIDENT_PROJECT = "SRE"
 
 # the rules every test runs with (DESIGN.md's example): github->github, jira->jira, pagerduty->jira
+from service.prefork import default_count  # noqa: E402
 from tests.conftest import RULES_TOML  # noqa: E402
 
 UNLIMITED_TOML = """
@@ -774,7 +775,10 @@ def main() -> int:
     parser.add_argument("--incidents", type=int, default=1000)
     parser.add_argument("--mix", default=",".join(SOURCES), help="sources of the incidents, taken in turn")
     parser.add_argument("--workers", type=int, default=2, help="RQ worker processes")
-    parser.add_argument("--threads", type=int, default=8, help="lessonloop web --threads (default 8, as shipped)")
+    parser.add_argument("--threads", type=int, default=1, help="lessonloop web --threads (default 1, as shipped)")
+    parser.add_argument(
+        "--web-processes", type=int, default=0, help="lessonloop web --processes (default: as shipped, 2 per core)"
+    )
     parser.add_argument("--senders", type=int, default=4, help="concurrent delivery connections")
     parser.add_argument("--rate", type=float, help="deliveries per second (default: as fast as answered)")
     parser.add_argument("--timeout", type=float, default=240.0, help="seconds from the first send to give up")
@@ -845,7 +849,8 @@ def main() -> int:
         port = free_port()
         command = [sys.executable, "-m", "service.cli"]
         web = subprocess.Popen(
-            [*command, "web", "--port", str(port), "--threads", str(args.threads)],
+            [*command, "web", "--port", str(port), "--threads", str(args.threads)]
+            + (["--processes", str(args.web_processes)] if args.web_processes else []),
             env=env,
             cwd=ROOT,
             start_new_session=True,
@@ -918,6 +923,7 @@ def main() -> int:
             "mix": mix,
             "store": store_kind,
             "threads": args.threads,
+            "web_processes": args.web_processes or default_count(),
             "workers": args.workers,
             "senders": args.senders,
             "rate": args.rate,
@@ -1059,7 +1065,7 @@ def report(r: dict[str, Any]) -> None:
     review, done, answer = r["delivery_to_review"], r["delivery_to_job_done"], r["answer"]
     memory, cpu = r["memory"], r["cpu_s"]
     print(
-        f"store: {r['store']}, web 1 waitress process x {r['threads']} threads, "
+        f"store: {r['store']}, web {r['web_processes']} waitress processes x {r['threads']} threads, "
         f"{r['workers']} RQ workers, {r['senders']} senders"
         + (f" at {r['rate']:g}/s" if r["rate"] else " as fast as answered")
         + f", {r['cores']} cores shared with the doubles and the bench"

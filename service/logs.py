@@ -62,10 +62,11 @@ def configure(level: str = "info", fmt: str = "auto", secrets: Iterable[str] = (
     # alembic narrates every start at INFO; only its warnings matter to an operator
     logging.getLogger("alembic").setLevel(max(logging.WARNING, root.level))
     queue = logging.getLogger("waitress.queue")
-    queue.filters[:] = [OncePer(QUEUE_WARNING_SECONDS)]
+    queue.filters[:] = [DeepQueues(QUEUE_WARNING_SECONDS, QUEUE_WARNING_DEPTH)]
 
 
 QUEUE_WARNING_SECONDS = 60.0
+QUEUE_WARNING_DEPTH = 16
 
 
 class OncePer(logging.Filter):
@@ -95,6 +96,22 @@ class OncePer(logging.Filter):
         if held:
             record.msg = f"{record.msg} ({held} such lines held back)"
         return True
+
+
+class DeepQueues(OncePer):
+    """waitress's "Task queue depth is N" when N is at least ``depth``, once per ``seconds``.
+    Each web process runs one app thread by default, so a few requests waiting for it is the
+    normal case under load, not news; a queue of ``depth`` is."""
+
+    def __init__(self, seconds: float, depth: int) -> None:
+        super().__init__(seconds)
+        self.depth = depth
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        args = record.args
+        if isinstance(args, tuple) and args and isinstance(args[0], int) and args[0] < self.depth:
+            return False
+        return super().filter(record)
 
 
 def get(name: str) -> structlog.stdlib.BoundLogger:

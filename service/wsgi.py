@@ -7,8 +7,9 @@ such a client a thread (or a whole worker) until its timeout. Waitress alone doe
 long a request may take to arrive (``channel_timeout`` counts silence, so a client sending one
 byte every few seconds lives forever): :class:`DeadlineChannel` adds that deadline.
 
-The app runs in this process, from the ``Settings`` object the command built: there is no
-second settings load in a worker process that could read another file.
+The app is built from the ``Settings`` object the command built, in each web process
+(:mod:`service.prefork` forks them after binding the port): there is no second settings load
+that could read another file.
 """
 
 from __future__ import annotations
