@@ -94,10 +94,17 @@ class ConnectionShares:
 
 @dataclass(frozen=True)
 class Share:
-    """One child's place in :class:`ConnectionShares`."""
+    """One child's place in :class:`ConnectionShares`, and the parent that forked it."""
 
     shares: ConnectionShares
     slot: int
+    parent: int = field(default_factory=os.getpid)
+
+    def orphaned(self) -> bool:
+        """Whether the parent is gone (killed, say, by the OOM killer). Its children would
+        otherwise go on serving the port unsupervised, and a new ``lessonloop web`` could not
+        bind it."""
+        return os.getppid() != self.parent
 
     def may_accept(self, held: int) -> bool:
         """Record that this child holds ``held`` connections; whether it is among those

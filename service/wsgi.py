@@ -33,6 +33,7 @@ from service import logs, prefork
 _SPARE_DESCRIPTORS = 64
 _MAX_CONNECTIONS = 10_000
 BACKLOG = 2048
+log = logs.get(__name__)
 
 
 class DeadlineChannel(HTTPChannel):  # subclassing an untyped class
@@ -80,6 +81,9 @@ class ReceiverServer(TcpWSGIServer):  # subclassing an untyped class
         return self.share.may_accept(len(self.active_channels)) and ready
 
     def maintenance(self, now: float) -> None:
+        if self.share is not None and self.share.orphaned():
+            log.warning("web process stopping: the process that started it is gone")
+            raise SystemExit(0)  # out of waitress's loop, which finishes the requests in hand
         super().maintenance(now)
         cutoff = time.monotonic() - self.read_timeout
         for channel in list(self.active_channels.values()):
@@ -152,11 +156,11 @@ def serve(make_app: Callable[[], Any], settings: Settings, host: str, port: int,
     bound_port = sock.getsockname()[1]
     # the port read back, so `--port 0` tells which one it got
     print(f"lessonloop: web listening on http://{shown}:{bound_port}", file=sys.stderr, flush=True)
-    logs.get(__name__).info("web serving", processes=processes, threads_each=threads)
+    log.info("web serving", processes=processes, threads_each=threads)
 
     def run_one(share: prefork.Share | None) -> int:
         server = make_server(make_app(), settings, host, port, threads, sock=sock, share=share)
-        logs.get(__name__).info("web process ready", threads=threads)
+        log.info("web process ready", threads=threads)
         server.run()  # returns once SIGTERM or SIGINT raised SystemExit in it
         server.close()
         return 0

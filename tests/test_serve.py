@@ -174,14 +174,27 @@ def test_web_processes_share_the_port_and_one_that_dies_is_replaced(tmp_path: Pa
         after = list(children(server.process.pid))
     assert server.returncode == 0, server.tail()
     assert '"event": "web process exited; starting another"' in server.output()
-    assert not [pid for pid in after if Path(f"/proc/{pid}").exists() and "zombie" not in _state(pid)]
+    assert all(_exited(pid) for pid in after)
 
 
-def _state(pid: int) -> str:
+def _exited(pid: int) -> bool:
+    """Whether process ``pid`` has ended (gone, or a zombie not yet reaped)."""
     try:
-        return Path(f"/proc/{pid}/status").read_text().split("State:", 1)[1].split("\n", 1)[0].lower()
+        return "zombie" in Path(f"/proc/{pid}/status").read_text().split("State:", 1)[1].split("\n", 1)[0]
     except (FileNotFoundError, IndexError):
-        return "gone"
+        return True
+
+
+def test_web_processes_stop_when_the_process_that_started_them_is_killed(tmp_path: Path, redis) -> None:
+    """The parent killed outright (the OOM killer): its children notice within a second or two
+    and stop, instead of serving the port unsupervised where a new ``lessonloop web`` cannot
+    bind it."""
+    with web(tmp_path, LESSONLOOP_WEB_PROCESSES="2", LESSONLOOP_LOG_LEVEL="info") as server:
+        wait_for(lambda: server.output().count('"event": "web process ready"') == 2)
+        orphans = list(children(server.process.pid))
+        os.kill(server.process.pid, signal.SIGKILL)
+        wait_for(lambda: all(_exited(pid) for pid in orphans))
+    assert server.output().count("the process that started it is gone") == 2, server.tail()
 
 
 def test_kept_alive_connections_are_spread_over_the_web_processes(tmp_path: Path, redis) -> None:
