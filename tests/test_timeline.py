@@ -320,3 +320,22 @@ def test_a_history_the_token_cannot_read_still_opens_the_review(
     assert deliveries.get(runtime.engine, answer["delivery"]).status == deliveries.DONE
     review = jira_double.issue(reviews.review_of(runtime.engine, "pagerduty:PGR0VU2").ref.split(":", 1)[1])
     assert "The timeline could not be read in full: pagerduty history: 403" in review["fields"]["description"]
+
+
+def test_a_jira_incident_and_its_changelog_are_read_in_one_request(client, runtime, jira_double) -> None:
+    """A Jira review of a Jira incident needs the issue and its changelog: one GET with
+    ``expand=changelog`` gives both (it took two)."""
+    jira_double.add_history(
+        "OPS-42",
+        T0 + timedelta(minutes=4),
+        [{"field": "status", "fromString": "Open", "toString": "In Progress"}],
+    )
+    jira_double.reset_log()
+    send(client, loop.jira_issue_event(jira_double, "OPS-42"))
+    work(runtime)
+    record = reviews.review_of(runtime.engine, "jira:OPS-42")
+    assert record is not None
+    description = jira_double.issue(record.ref.split(":", 1)[1])["fields"]["description"]
+    assert "status: Open → In Progress, by Ada Responder" in description
+    reads = [entry for entry in jira_double.calls("get_issue") if entry.path.endswith("/OPS-42")]
+    assert len(reads) == 1, [entry.path for entry in reads]

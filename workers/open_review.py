@@ -45,7 +45,7 @@ def open_review_step(runtime: Runtime, _delivery: deliveries.Delivery, event: Ev
     Automation request, whose token authenticates the sender but not the body) changes nothing."""
     if event.item is None:
         return deliveries.IGNORED, "the delivery names no incident"
-    incident = runtime.client(event.item.ref.source).get_item(event.item.ref)
+    incident, history = _incident(runtime, event.item.ref)
     from workers.followups import note_if_followup  # (imports this module)
 
     note_if_followup(runtime, incident)  # an item can be both: an incident, and a lesson's follow-up
@@ -59,7 +59,7 @@ def open_review_step(runtime: Runtime, _delivery: deliveries.Delivery, event: Ev
         return deliveries.IGNORED, decision.reason
     with exclusive(runtime, str(incident.ref)):
         reviews.save_incident(runtime.engine, incident)
-        review = _find_or_open(runtime, incident, decision.rule, decision.target)
+        review = _find_or_open(runtime, incident, history, decision.rule, decision.target)
         links.add(runtime.engine, incident.ref, ItemRef.parse(review.ref), "opened")
         _link_from_incident(runtime, incident, review)
         incident_client = runtime.client(incident.ref.source)
@@ -68,7 +68,18 @@ def open_review_step(runtime: Runtime, _delivery: deliveries.Delivery, event: Ev
     return deliveries.DONE, f"review {review.ref} open for {incident.ref} ({decision.reason})"
 
 
-def _find_or_open(runtime: Runtime, incident: Item, rule: Rule, target: ReviewTarget) -> reviews.ReviewRecord:
+def _incident(runtime: Runtime, ref: ItemRef) -> tuple[Item, History | None]:
+    """The incident as its tracker has it, with its history when the tracker gives both in one
+    answer and the timeline wants it (None: the history is asked for if a review is opened)."""
+    client = runtime.client(ref.source)
+    if runtime.settings.review.timeline_entries == 0:
+        return client.get_item(ref), None
+    return client.get_item_with_history(ref)
+
+
+def _find_or_open(
+    runtime: Runtime, incident: Item, history: History | None, rule: Rule, target: ReviewTarget
+) -> reviews.ReviewRecord:
     known = reviews.review_of(runtime.engine, incident.ref)
     if known is not None:
         return known
@@ -88,7 +99,7 @@ def _find_or_open(runtime: Runtime, incident: Item, rule: Rule, target: ReviewTa
     if found is None:
         template = lesson.load_template(template_path)
         markup = review_markup(client.markup)
-        history = _history(runtime, incident)
+        history = _history(runtime, incident, history)
         settings = runtime.settings
         jira_by_name = settings.jira.auth_kind == "pat"  # Data Center names users by name
         timeline = "\n\n".join(
@@ -137,15 +148,19 @@ def _due(incident: Item, rule: Rule, runtime: Runtime) -> date:
     return (closed + timedelta(days=days)).date()
 
 
-def _history(runtime: Runtime, incident: Item) -> History:
-    """The incident's history from its tracker, for the timeline and the responders. A history
-    that cannot be read never stops the review: it opens with a line saying what was missing."""
+def _history(runtime: Runtime, incident: Item, known: History | None) -> History:
+    """The incident's history from its tracker (``known``, when it came with the incident), for
+    the timeline and the responders. A history that cannot be read never stops the review: it
+    opens with a line saying what was missing."""
     if runtime.settings.review.timeline_entries == 0:
         return History()
-    try:
-        history = runtime.client(incident.ref.source).history(incident.ref)
-    except (RetryLater, Permanent) as error:
-        return History.unreadable(str(error), url=incident.url)
+    if known is not None:
+        history = known
+    else:
+        try:
+            history = runtime.client(incident.ref.source).history(incident.ref)
+        except (RetryLater, Permanent) as error:
+            return History.unreadable(str(error), url=incident.url)
     opened = (
         [HistoryEntry(incident.created_at, "opened", who=incident.author)]
         if incident.created_at and not any(e.at <= incident.created_at for e in history.entries)

@@ -133,6 +133,12 @@ class TrackerClient(Protocol):
         """What happened to the item, as the tracker records it (timeline, changelog, log entries)."""
         ...
 
+    def get_item_with_history(self, ref: ItemRef) -> tuple[Item, History | None]:
+        """``get_item``, with the history too where the tracker gives both in one answer (Jira
+        expands an issue's changelog); None where that would cost a request more (GitHub,
+        PagerDuty): call ``history`` once it is known to be needed."""
+        ...
+
     def open_review(self, draft: ReviewDraft) -> Review:
         """Create the review task, marked, and linked to its incident from the review's side."""
         ...

@@ -204,6 +204,10 @@ class GitHubClient:
         except UnreadableBody as error:
             raise PermanentTrackerError("github", "get_item", f"answer is not an issue: {error}") from None
 
+    def get_item_with_history(self, ref: ItemRef) -> tuple[Item, History | None]:
+        """The item alone: its history is a request of its own here, made only when needed."""
+        return self.get_item(ref), None
+
     def history(self, ref: ItemRef) -> History:
         """The issue's timeline: one request, two when it has more than a page (then the first
         and the last page, and how many events lie between)."""

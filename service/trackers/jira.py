@@ -193,7 +193,9 @@ class JiraClient:
 
     def get_item(self, ref: ItemRef) -> Item:
         key = self._key(ref, "get_item")
-        data = self.api.json("get_item", "GET", f"/issue/{key}", params={"fields": ITEM_FIELDS})
+        return self._item(self.api.json("get_item", "GET", f"/issue/{key}", params={"fields": ITEM_FIELDS}))
+
+    def _item(self, data: object) -> Item:
         try:
             item = item_from_issue(data if isinstance(data, dict) else {})
         except UnreadableBody as error:
@@ -206,6 +208,15 @@ class JiraClient:
         key = self._key(ref, "history")
         data = self.api.json("history", "GET", f"/issue/{key}", params={"expand": "changelog", "fields": "comment"})
         return History(tuple(history_from_changelog(data if isinstance(data, dict) else {})), url=self.browse_url(key))
+
+    def get_item_with_history(self, ref: ItemRef) -> tuple[Item, History | None]:
+        """The issue and its changelog in one request (``expand=changelog``), instead of one
+        for each: a review of a Jira incident needs both."""
+        key = self._key(ref, "get_item")
+        params = {"fields": f"{ITEM_FIELDS},comment", "expand": "changelog"}
+        data = self.api.json("get_item", "GET", f"/issue/{key}", params=params)
+        history = history_from_changelog(data if isinstance(data, dict) else {})
+        return self._item(data), History(tuple(history), url=self.browse_url(key))
 
     def search_items(self, jql: str) -> list[Item]:
         """The issues a JQL query finds, as items: the past reviews ``lessonloop import`` reads."""

@@ -179,6 +179,10 @@ class PagerDutyClient:
             done=data.get("status") == "resolved",
         )
 
+    def get_item_with_history(self, ref: ItemRef) -> tuple[Item, History | None]:
+        """The item alone: its history is a request of its own here, made only when needed."""
+        return self.get_item(ref), None
+
     def history(self, ref: ItemRef) -> History:
         """The incident's log entries (PagerDuty's overview: no notifications): one request, two
         when there are more than a page (then both ends, and how many lie between)."""
