@@ -40,6 +40,7 @@ log = logs.get(__name__)
 FAST_EXIT_SECONDS = 10.0
 """A child that exits sooner than this after starting is restarted after a growing pause."""
 MAX_PAUSE_SECONDS = 30.0
+STOP_SIGNALS = frozenset({signal.SIGTERM, signal.SIGINT})
 
 
 def default_count() -> int:
@@ -49,13 +50,15 @@ def default_count() -> int:
     return max(2, min(4, 2 * len(os.sched_getaffinity(0))))
 
 
-def run_child(serve: Callable[[], int]) -> None:
+def run_child(serve: Callable[[], int], unblock: frozenset[signal.Signals] = frozenset()) -> None:
     """In a freshly forked child: ``serve`` until it returns, then leave without running the
-    parent's ``atexit`` handlers or ``finally`` blocks (they belong to the parent)."""
+    parent's ``atexit`` handlers or ``finally`` blocks (they belong to the parent). The
+    ``unblock`` signals are let through once the child's own handlers are in place."""
     code = 1
     try:
         signal.signal(signal.SIGTERM, _exit_quietly)
         signal.signal(signal.SIGINT, _exit_quietly)
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, unblock)
         code = serve()
     except SystemExit as stop:
         code = stop.code if isinstance(stop.code, int) else 0
@@ -156,12 +159,18 @@ class Supervisor:
         return 0
 
     def _fork(self, slot: int) -> None:
-        share = self.shares.share(slot)  # a dead child's count starts again from none
-        pid = os.fork()
-        if pid == 0:
-            self.children.clear()
-            run_child(lambda: self.serve(share))
-        self.children[pid] = (time.monotonic(), slot)
+        share = self.shares.share(slot)  # absent until the new child serves
+        # SIGTERM and SIGINT wait until each side has its own handlers: caught in the child by
+        # the parent's handler, they would have it signal its siblings
+        signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
+        try:
+            pid = os.fork()
+            if pid == 0:
+                self.children.clear()
+                run_child(lambda: self.serve(share), unblock=STOP_SIGNALS)
+            self.children[pid] = (time.monotonic(), slot)
+        finally:
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
 
     def _wait(self, seconds: float) -> None:
         """Sleep ``seconds``, or less if told to stop meanwhile (a signal does not end
