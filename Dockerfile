@@ -22,10 +22,12 @@ USER lessonloop
 ENV DATABASE_URL=sqlite:////data/lessonloop.db \
     LESSONLOOP_LOG_FORMAT=json \
     LESSONLOOP_AUTH=proxy
-# `lessonloop web` serves with waitress in this one process: it reads each request whole before
-# a thread sees it and drops one not complete within LESSONLOOP_READ_TIMEOUT_SECONDS (default
-# 10), so it can face the internet without a buffering proxy in front. SIGTERM lets the
-# requests in hand finish (up to 5 s) before it exits.
+# `lessonloop web` binds the port, then serves it with waitress from a few processes it forks
+# (LESSONLOOP_WEB_PROCESSES; default two per core, at most 4) and restarts if one dies. Waitress
+# reads each request whole before a thread sees it and drops one not complete within
+# LESSONLOOP_READ_TIMEOUT_SECONDS (default 10), so it can face the internet without a buffering
+# proxy in front. SIGTERM (to this process, PID 1) lets the requests in hand finish (up to 5 s)
+# before it exits.
 EXPOSE 8000
 HEALTHCHECK --interval=30s --timeout=3s CMD python -c "import urllib.request,sys; sys.exit(urllib.request.urlopen('http://127.0.0.1:8000/healthz').status != 200)"
 CMD ["lessonloop", "web", "--host", "0.0.0.0", "--port", "8000"]
