@@ -56,8 +56,7 @@ def run_child(serve: Callable[[], int], unblock: frozenset[signal.Signals] = fro
     ``unblock`` signals are let through once the child's own handlers are in place."""
     code = 1
     try:
-        signal.signal(signal.SIGTERM, _exit_quietly)
-        signal.signal(signal.SIGINT, _exit_quietly)
+        install_stop_handlers()
         signal.pthread_sigmask(signal.SIG_UNBLOCK, unblock)
         code = serve()
     except SystemExit as stop:
@@ -65,14 +64,32 @@ def run_child(serve: Callable[[], int], unblock: frozenset[signal.Signals] = fro
     except BaseException:  # noqa: BLE001 - a child must never return into the parent's code
         log.exception("web process failed")
     finally:
-        logging.shutdown()
-        sys.stdout.flush()
-        sys.stderr.flush()
-        os._exit(code)
+        _ignore_stop_signals()  # one more SIGTERM must not cut the clean-up short
+        try:
+            logging.shutdown()
+            sys.stdout.flush()
+            sys.stderr.flush()
+        finally:
+            os._exit(code)
 
 
-def _exit_quietly(*_: object) -> None:
+def install_stop_handlers() -> None:
+    """SIGTERM or SIGINT stops the server once (SystemExit in waitress's loop, which then waits
+    for the requests in hand); later ones are ignored. A child hears SIGTERM twice when its
+    whole process group is signalled (a service manager's stop): once from the manager, once
+    passed on by its parent. The second used to cut the wait for its requests short."""
+    signal.signal(signal.SIGTERM, _stop_once)
+    signal.signal(signal.SIGINT, _stop_once)
+
+
+def _stop_once(*_: object) -> None:
+    _ignore_stop_signals()
     raise SystemExit(0)
+
+
+def _ignore_stop_signals() -> None:
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 class ConnectionShares:

@@ -15,7 +15,6 @@ that could read another file.
 from __future__ import annotations
 
 import resource
-import signal
 import socket
 import sys
 import time
@@ -167,12 +166,7 @@ def serve(make_app: Callable[[], Any], settings: Settings, host: str, port: int,
 
     if processes > 1:
         return prefork.Supervisor(run_one, processes).run()
-
-    def stop(*_: object) -> None:
-        raise SystemExit(0)
-
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
+    prefork.install_stop_handlers()
     return run_one(None)
 
 

@@ -275,3 +275,36 @@ def test_waitress_queue_warnings_only_for_deep_queues_and_once_a_minute() -> Non
     queues._next = 0.0  # the minute is over
     later = record(20)
     assert queues.filter(later) and later.getMessage() == "Task queue depth is 20 (1 such lines held back)"
+
+
+def test_a_second_stop_signal_does_not_cut_a_web_process_short() -> None:
+    """A service manager that signals the whole group makes each web process hear SIGTERM twice
+    (once from it, once passed on by the parent). The first stops the server; the second is
+    ignored, so the requests in hand and the clean-up finish (the second used to raise inside
+    logging's shutdown, and the child ran on into its parent's code)."""
+    from service import prefork
+
+    pid = os.fork()
+    if pid == 0:  # the child: the first SIGTERM raises SystemExit, the second changes nothing
+        code = 1
+        try:
+            prefork.install_stop_handlers()
+            try:
+                os.kill(os.getpid(), signal.SIGTERM)
+            except SystemExit:
+                os.kill(os.getpid(), signal.SIGTERM)
+                code = 7
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 7
+
+
+def test_stopping_the_whole_group_stops_every_web_process_cleanly(tmp_path: Path, redis) -> None:
+    with web(tmp_path, LESSONLOOP_WEB_PROCESSES="3", LESSONLOOP_LOG_LEVEL="info") as server:
+        wait_for(lambda: server.output().count('"event": "web process ready"') == 3)
+        processes = list(children(server.process.pid))
+        os.killpg(server.process.pid, signal.SIGTERM)  # as systemd or docker stop does
+        assert server.process.wait(timeout=30) == 0
+    assert all(_exited(pid) for pid in processes)
+    assert "Traceback" not in server.output(), server.tail()
