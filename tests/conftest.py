@@ -280,3 +280,34 @@ def live_server(app):
     """The app over real HTTP on loopback, many requests at once."""
     with serving(make_server("127.0.0.1", 0, app, threaded=True)) as url:
         yield url
+
+
+class HungRedis:
+    """A Redis that accepts connections and never answers a byte, and counts the connections
+    made to it. Nothing accepts them as they come: they wait, open, in the listen queue, and
+    :meth:`connections` takes them from it, so the count holds every connect made so far."""
+
+    def __init__(self) -> None:
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.listener.setblocking(False)
+        self.url = f"redis://127.0.0.1:{self.listener.getsockname()[1]}/0"
+        self.accepted: list[socket.socket] = []
+
+    def connections(self) -> int:
+        while True:
+            try:
+                self.accepted.append(self.listener.accept()[0])  # held open: still no answer
+            except BlockingIOError:
+                return len(self.accepted)
+
+    def close(self) -> None:
+        self.listener.close()
+        for connection in self.accepted:
+            connection.close()
+
+
+@pytest.fixture
+def hung_redis() -> Iterator[HungRedis]:
+    hung = HungRedis()
+    yield hung
+    hung.close()

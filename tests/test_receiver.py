@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import random
-import socket
 import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -23,7 +22,7 @@ from rq.job import Job
 from service.runtime import Runtime
 from service.store import deliveries, migrate
 from tests import payloads
-from tests.conftest import GITHUB_SECRET, JIRA_SECRET, JIRA_TOKEN, PAGERDUTY_SECRET
+from tests.conftest import GITHUB_SECRET, JIRA_SECRET, JIRA_TOKEN, PAGERDUTY_SECRET, HungRedis
 
 
 def post(client, delivery: payloads.Delivery):
@@ -418,37 +417,6 @@ def test_readyz_is_503_when_redis_is_gone(runtime: Runtime) -> None:
 
 
 # --- Redis that hangs, a lock file that cannot be opened ------------------------------------------
-
-
-class HungRedis:
-    """A Redis that accepts connections and never answers a byte, and counts the connections
-    made to it. Nothing accepts them as they come: they wait, open, in the listen queue, and
-    :meth:`connections` takes them from it, so the count holds every connect made so far."""
-
-    def __init__(self) -> None:
-        self.listener = socket.create_server(("127.0.0.1", 0))
-        self.listener.setblocking(False)
-        self.url = f"redis://127.0.0.1:{self.listener.getsockname()[1]}/0"
-        self.accepted: list[socket.socket] = []
-
-    def connections(self) -> int:
-        while True:
-            try:
-                self.accepted.append(self.listener.accept()[0])  # held open: still no answer
-            except BlockingIOError:
-                return len(self.accepted)
-
-    def close(self) -> None:
-        self.listener.close()
-        for connection in self.accepted:
-            connection.close()
-
-
-@pytest.fixture
-def hung_redis() -> Iterator[HungRedis]:
-    hung = HungRedis()
-    yield hung
-    hung.close()
 
 
 @pytest.fixture

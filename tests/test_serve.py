@@ -13,7 +13,7 @@ from sqlalchemy import create_engine, text
 
 from service.prefork import ConnectionShares
 from tests import payloads
-from tests.conftest import GITHUB_SECRET, RULES_TOML
+from tests.conftest import GITHUB_SECRET, RULES_TOML, HungRedis
 from tests.processes import Lessonloop, children, connections_held, lessonloop_env, wait_for, wait_for_status
 
 
@@ -308,3 +308,24 @@ def test_stopping_the_whole_group_stops_every_web_process_cleanly(tmp_path: Path
         assert server.process.wait(timeout=30) == 0
     assert all(_exited(pid) for pid in processes)
     assert "Traceback" not in server.output(), server.tail()
+
+
+def test_a_hung_redis_costs_each_web_process_one_try(tmp_path: Path, redis, hung_redis: HungRedis) -> None:
+    """Redis accepts and never answers. Each web process waits for it once, as long as its Redis
+    client allows, then skips it (its breaker is open): eight deliveries at once across two
+    processes of one thread make at most two connections, and all are recorded and answered 202
+    queued:false."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    sent = [payloads.github(payloads.raw("github/issues.closed") + b" " * n, GITHUB_SECRET) for n in range(8)]
+    with web(tmp_path, LESSONLOOP_WEB_PROCESSES="2", REDIS_URL=hung_redis.url, LESSONLOOP_LOG_LEVEL="info") as server:
+        wait_for(lambda: server.output().count('"event": "web process ready"') == 2)
+
+        def send(delivery: payloads.Delivery) -> requests.Response:
+            return requests.post(server.url + delivery.path, data=delivery.body, headers=delivery.headers, timeout=30)
+
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            answers = list(pool.map(send, sent))
+        assert [answer.status_code for answer in answers] == [202] * 8, [answer.text for answer in answers]
+        assert all(answer.json()["queued"] is False for answer in answers)
+        assert 1 <= hung_redis.connections() <= 2
