@@ -93,23 +93,28 @@ def _ignore_stop_signals() -> None:
 
 
 class ConnectionShares:
-    """Each child's count of open connections, in memory shared by the children (made before
-    they are forked). Counts are written only by their own child and read without a lock: a
-    stale read costs one connection landing one process off balance, nothing more."""
+    """Each child's count of open connections and when it last said so, in memory shared by
+    the children (made before they are forked). Each slot is written only by its own child and
+    read without a lock: a stale read costs one connection landing one process off balance.
 
-    ABSENT = 2**62
-    """The count of a slot whose child is not serving (starting, or dead): never the fewest."""
+    A child that has not said for ``STALE_SECONDS`` (starting, dead, stopped with SIGSTOP, or
+    stuck) is left out: otherwise, holding the fewest, it would keep the others from taking any
+    new connection while it takes none itself. A serving child says at least once a second
+    (waitress's loop wakes that often)."""
+
+    STALE_SECONDS = 3.0
 
     def __init__(self, count: int) -> None:
-        self.counts = multiprocessing.RawArray(ctypes.c_long, [self.ABSENT] * count)
+        self.counts = multiprocessing.RawArray(ctypes.c_long, count)
+        self.seen = multiprocessing.RawArray(ctypes.c_double, count)  # time.monotonic(); 0: never
 
     def share(self, slot: int) -> Share:
-        """The slot of a child about to start, absent until its server first polls."""
-        self.counts[slot] = self.ABSENT
+        """The slot of a child about to start, left out until its server first polls."""
+        self.absent(slot)
         return Share(self, slot)
 
     def absent(self, slot: int) -> None:
-        self.counts[slot] = self.ABSENT
+        self.seen[slot] = 0.0
 
 
 @dataclass(frozen=True)
@@ -126,12 +131,15 @@ class Share:
         bind it."""
         return os.getppid() != self.parent
 
-    def may_accept(self, held: int) -> bool:
-        """Record that this child holds ``held`` connections; whether it is among those
-        holding the fewest, and so should take the next one."""
-        counts = self.shares.counts
-        counts[self.slot] = held
-        return held <= min(counts)
+    def may_accept(self, held: int, now: float | None = None) -> bool:
+        """Record that this child holds ``held`` connections; whether it holds no more than any
+        other child still serving, and so should take the next one."""
+        now = time.monotonic() if now is None else now
+        shares = self.shares
+        shares.counts[self.slot] = held
+        shares.seen[self.slot] = now
+        cutoff = now - shares.STALE_SECONDS
+        return all(held <= count for count, seen in zip(shares.counts, shares.seen, strict=True) if seen > cutoff)
 
 
 @dataclass

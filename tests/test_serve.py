@@ -218,14 +218,21 @@ def test_kept_alive_connections_are_spread_over_the_web_processes(tmp_path: Path
 def test_a_process_takes_new_connections_only_while_it_holds_the_fewest() -> None:
     shares = ConnectionShares(3)
     first, second, third = (shares.share(slot) for slot in range(3))
-    assert first.may_accept(0) and first.may_accept(1)  # the others have not started: absent
-    assert second.may_accept(0) and third.may_accept(0)  # 1, 0, 0
-    assert not first.may_accept(1)
-    assert second.may_accept(1) is False and third.may_accept(0)  # 1, 1, 0: the third's turn
-    assert third.may_accept(1) and first.may_accept(1) and second.may_accept(1)  # all even
-    assert not first.may_accept(2)  # 2, 1, 1
+    now = 1000.0
+    assert first.may_accept(0, now) and first.may_accept(1, now)  # the others have not started
+    assert second.may_accept(0, now) and third.may_accept(0, now)  # 1, 0, 0
+    assert not first.may_accept(1, now)
+    assert not second.may_accept(1, now) and third.may_accept(0, now)  # 1, 1, 0: the third's turn
+    assert third.may_accept(1, now) and first.may_accept(1, now) and second.may_accept(1, now)  # even
+    assert not first.may_accept(2, now)  # 2, 1, 1
     shares.absent(1)  # the second died: until its successor serves, the others take its share
-    assert third.may_accept(1) and not first.may_accept(2) and third.may_accept(2) and first.may_accept(2)
+    assert third.may_accept(1, now) and not first.may_accept(2, now) and third.may_accept(2, now)
+    assert first.may_accept(2, now)
+    # the third stops saying (SIGSTOP, or stuck): after STALE_SECONDS the first no longer waits on it
+    later = now + ConnectionShares.STALE_SECONDS + 0.5
+    assert third.may_accept(0, now)  # 2, -, 0
+    assert not first.may_accept(2, now + 1)
+    assert first.may_accept(2, later)
 
 
 def test_serve_runs_the_web_on_the_settings_named_by_config(tmp_path: Path, redis) -> None:
