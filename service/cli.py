@@ -335,8 +335,9 @@ def _terminate(process: subprocess.Popen[bytes]) -> None:
 
 
 def _web(settings: Settings, args: argparse.Namespace) -> int:
-    """The receiver, in this process, on the settings this command loaded (never reloaded
-    elsewhere from ``$LESSONLOOP_CONFIG`` or ./lessonloop.toml)."""
+    """The receiver, in processes forked from this one (``--processes``; one: this process), on
+    the settings this command loaded (never reloaded elsewhere from ``$LESSONLOOP_CONFIG`` or
+    ./lessonloop.toml). The store is migrated here, once, before the fork."""
     from service.app import create_app, web_runtime
     from service.wsgi import serve
 
