@@ -311,7 +311,7 @@ def test_stopping_the_whole_group_stops_every_web_process_cleanly(tmp_path: Path
     with web(tmp_path, LESSONLOOP_WEB_PROCESSES="3", LESSONLOOP_LOG_LEVEL="info") as server:
         wait_for(lambda: server.output().count('"event": "web process ready"') == 3)
         processes = list(children(server.process.pid))
-        os.killpg(server.process.pid, signal.SIGTERM)  # as systemd or docker stop does
+        os.killpg(server.process.pid, signal.SIGTERM)  # as systemd does (KillMode=control-group signals every process)
         assert server.process.wait(timeout=30) == 0
     assert all(_exited(pid) for pid in processes)
     assert "Traceback" not in server.output(), server.tail()
