@@ -270,8 +270,8 @@ def main() -> None:
         redis.flushdb()
 
     print(
-        f"lessonloop web --processes {args.processes or '(its default)'} --threads {args.threads}, {args.seconds:.0f} s per measurement, {os.cpu_count()} cores "
-        f"shared with the load generator"
+        f"lessonloop web --processes {args.processes or '(its default)'} --threads {args.threads}, "
+        f"{args.seconds:.0f} s per measurement, {os.cpu_count()} cores shared with the load generator"
     )
     print(
         f"{'store':>10} {'conns':>5}  {'healthz req/s':>13} {'p50':>7} {'p99':>7}  "

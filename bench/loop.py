@@ -82,8 +82,9 @@ INCIDENT_REPO = "acme/web"
 REVIEW_REPO = "acme/postmortems"
 JIRA_INCIDENT_PROJECT = "SRE"
 
-# the rules every test runs with (DESIGN.md's example): github->github, jira->jira, pagerduty->jira
 from service.prefork import default_count  # noqa: E402
+
+# the rules every test runs with (DESIGN.md's example): github->github, jira->jira, pagerduty->jira
 from tests.conftest import RULES_TOML  # noqa: E402
 
 UNLIMITED_TOML = """

@@ -25,7 +25,7 @@ from config.settings import Settings, SettingsError, load_settings
 from service import local_redis, logs, prefork
 from service.runtime import Runtime, all_secrets
 from service.store import deliveries, migrate
-from service.store.engine import StoreUnavailable, make_engine
+from service.store.engine import StoreUnavailable
 
 if TYPE_CHECKING:
     from flask import Flask
@@ -232,7 +232,7 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
     only this process, which then stops them in order (a worker finishes its job first)."""
     _sign_in_mode(settings, args.host)
     redis_process = local_redis.ensure(settings.redis_url)
-    migrate.upgrade(Runtime.build(settings).engine)
+    _migrated(settings).engine.dispose()
     base = [sys.executable, "-m", "service.cli", *_config_args(args)]
     web = subprocess.Popen(
         [*base, "web", "--host", args.host, "--port", str(args.port), "--threads", str(args.threads)]
@@ -345,9 +345,7 @@ def _web(settings: Settings, args: argparse.Namespace) -> int:
     processes = args.processes or settings.server.web_processes or prefork.default_count()
     if processes < 1 or args.threads < 1:
         raise SettingsError("--processes and --threads take a number of at least 1")
-    engine = make_engine(settings.database_url)
-    migrate.upgrade(engine)
-    engine.dispose()  # no store connection crosses into the web processes forked next
+    _migrated(settings).engine.dispose()  # no store connection crosses into the processes forked next
 
     def make_app() -> Flask:
         return create_app(settings, web_runtime(settings, args.threads))

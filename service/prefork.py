@@ -50,14 +50,15 @@ def default_count() -> int:
     return max(2, min(4, 2 * len(os.sched_getaffinity(0))))
 
 
-def run_child(serve: Callable[[], int], unblock: frozenset[signal.Signals] = frozenset()) -> None:
+def run_child(serve: Callable[[], int]) -> None:
     """In a freshly forked child: ``serve`` until it returns, then leave without running the
-    parent's ``atexit`` handlers or ``finally`` blocks (they belong to the parent). The
-    ``unblock`` signals are let through once the child's own handlers are in place."""
+    parent's ``atexit`` handlers or ``finally`` blocks (they belong to the parent). The stop
+    signals, blocked by the parent around the fork, are let through once the child's own
+    handlers are in place."""
     code = 1
     try:
         install_stop_handlers()
-        signal.pthread_sigmask(signal.SIG_UNBLOCK, unblock)
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
         code = serve()
     except SystemExit as stop:
         code = stop.code if isinstance(stop.code, int) else 0
@@ -192,7 +193,7 @@ class Supervisor:
             pid = os.fork()
             if pid == 0:
                 self.children.clear()
-                run_child(lambda: self.serve(share), unblock=STOP_SIGNALS)
+                run_child(lambda: self.serve(share))
             self.children[pid] = (time.monotonic(), slot)
         finally:
             signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)

@@ -154,9 +154,8 @@ def _history(runtime: Runtime, incident: Item, known: History | None) -> History
     opens with a line saying what was missing."""
     if runtime.settings.review.timeline_entries == 0:
         return History()
-    if known is not None:
-        history = known
-    else:
+    history = known
+    if history is None:
         try:
             history = runtime.client(incident.ref.source).history(incident.ref)
         except (RetryLater, Permanent) as error:

@@ -207,7 +207,7 @@ class JiraClient:
         """The changelog (status, assignee, priority) and comment times: one request."""
         key = self._key(ref, "history")
         data = self.api.json("history", "GET", f"/issue/{key}", params={"expand": "changelog", "fields": "comment"})
-        return History(tuple(history_from_changelog(data if isinstance(data, dict) else {})), url=self.browse_url(key))
+        return self._history(data, key)
 
     def get_item_with_history(self, ref: ItemRef) -> tuple[Item, History | None]:
         """The issue and its changelog in one request (``expand=changelog``), instead of one
@@ -215,8 +215,10 @@ class JiraClient:
         key = self._key(ref, "get_item")
         params = {"fields": f"{ITEM_FIELDS},comment", "expand": "changelog"}
         data = self.api.json("get_item", "GET", f"/issue/{key}", params=params)
-        history = history_from_changelog(data if isinstance(data, dict) else {})
-        return self._item(data), History(tuple(history), url=self.browse_url(key))
+        return self._item(data), self._history(data, key)
+
+    def _history(self, data: object, key: str) -> History:
+        return History(tuple(history_from_changelog(data if isinstance(data, dict) else {})), url=self.browse_url(key))
 
     def search_items(self, jql: str) -> list[Item]:
         """The issues a JQL query finds, as items: the past reviews ``lessonloop import`` reads."""
