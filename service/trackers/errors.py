@@ -59,7 +59,7 @@ class TransientTrackerError(TrackerError, RetryLater):
 
 class PermanentTrackerError(TrackerError, Permanent):
     """Retrying will not help (400, 401, 403 that is not a rate limit, 404, 410, 422; a request
-    ``requests`` refused to send; an answer that is not what the API describes).
+    that could not be sent (a header value with a line break); an answer that is not what the API describes).
 
     ``message`` is the tracker's own explanation, as it sent it."""
 

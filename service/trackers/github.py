@@ -1,4 +1,4 @@
-"""GitHub issues as incidents and reviews, through one ``requests`` session (REST, Markdown).
+"""GitHub issues as incidents and reviews, through one HTTP transport (REST, Markdown).
 
 The base URL comes from settings, so GitHub Enterprise Server (``https://HOST/api/v3``) works the
 same as github.com. Markers are HTML comments: invisible in rendered Markdown.
@@ -11,7 +11,6 @@ from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
 
-import requests
 from redis import Redis
 
 from config.settings import GitHubSettings
@@ -37,6 +36,7 @@ from service.trackers.errors import NotSent, PermanentTrackerError
 from service.trackers.github_app import AppTokens
 from service.trackers.http import DEFAULT_TIMEOUT, HttpApi, response_message
 from service.trackers.retry import RetryPolicy
+from service.trackers.transport import Answer
 
 log = logs.get(__name__)
 
@@ -44,7 +44,7 @@ API_VERSION = "2022-11-28"
 PAGE_SIZE = 100
 
 
-def message_of(response: requests.Response) -> str:
+def message_of(response: Answer) -> str:
     return response_message(response, _github_message)
 
 
@@ -110,7 +110,7 @@ def _login(user: Any) -> str:
     return str(user.get("login") or "") if isinstance(user, dict) else ""
 
 
-def _list_of_objects(response: requests.Response) -> list[dict[str, Any]]:
+def _list_of_objects(response: Answer) -> list[dict[str, Any]]:
     try:
         data = response.json()
     except ValueError:
@@ -149,13 +149,14 @@ class GitHubClient:
             raise ValueError("GitHub needs a token or an App, one of them")
         self.keys = keys
         self.app = app
-        session = requests.Session()
-        session.headers.update(
-            {"Accept": "application/vnd.github+json", "X-GitHub-Api-Version": API_VERSION, "User-Agent": "lessonloop"}
-        )
+        headers = {
+            "Accept": "application/vnd.github+json",
+            "X-GitHub-Api-Version": API_VERSION,
+            "User-Agent": "lessonloop",
+        }
         if token is not None:
-            session.headers["Authorization"] = f"Bearer {token}"
-        self.api = HttpApi("github", api_url, session, message_of, retry, timeout, credentials=app)
+            headers["Authorization"] = f"Bearer {token}"
+        self.api = HttpApi("github", api_url, headers, message_of, retry, timeout, credentials=app)
         self._identity: Identity | None = None
 
     @classmethod

@@ -16,7 +16,6 @@ from datetime import datetime
 from typing import Any
 
 import jwt
-import requests
 from redis import Redis
 
 from service.trackers.errors import NotSent, PermanentTrackerError
@@ -54,11 +53,12 @@ class AppTokens:
         self._key = private_key
         self.redis = redis
         self.installation_id = installation_id
-        session = requests.Session()
-        session.headers.update(
-            {"Accept": "application/vnd.github+json", "User-Agent": "lessonloop", "X-GitHub-Api-Version": "2022-11-28"}
-        )
-        self.api = HttpApi("github", api_url, session, message_of, retry, timeout)
+        headers = {
+            "Accept": "application/vnd.github+json",
+            "User-Agent": "lessonloop",
+            "X-GitHub-Api-Version": "2022-11-28",
+        }
+        self.api = HttpApi("github", api_url, headers, message_of, retry, timeout)
         self._app: dict[str, Any] | None = None
         self._prefix = f"lessonloop:github-app:{app_id}"
         self._forget_if_same = redis.register_script(_FORGET_IF_SAME)

@@ -1,4 +1,5 @@
-"""Shared HTTP plumbing: one ``requests`` session per client, errors turned into ours.
+"""Shared HTTP plumbing: one transport per client (:mod:`service.trackers.transport`), errors
+turned into ours.
 
 The GitHub, Jira and PagerDuty clients all call through :class:`HttpApi`: one retry rule, the
 shared rate limiter, the request counters, a timeout, and the same mapping of answers and
@@ -11,9 +12,6 @@ from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 
-import requests
-from urllib3.exceptions import ConnectTimeoutError
-
 from service import counters
 from service.trackers.errors import (
     PermanentTrackerError,
@@ -22,14 +20,15 @@ from service.trackers.errors import (
 )
 from service.trackers.ratelimit import RateLimited, RateLimiter
 from service.trackers.retry import RetryPolicy, call_with_retry, wait_from_headers
+from service.trackers.transport import Answer, NoAnswer, Transport
 
 DEFAULT_TIMEOUT: tuple[float, float] = (5.0, 30.0)  # connect, read
 _IDEMPOTENT = {"GET", "HEAD", "PUT", "PATCH", "DELETE", "OPTIONS"}
 
-MessageOf = Callable[[requests.Response], str]
+MessageOf = Callable[[Answer], str]
 
 
-def response_message(response: requests.Response, from_json: Callable[[Any], str]) -> str:
+def response_message(response: Answer, from_json: Callable[[Any], str]) -> str:
     """The tracker's own message from an error response, or its text when it sent no JSON."""
     try:
         data = response.json()
@@ -44,17 +43,17 @@ def response_message(response: requests.Response, from_json: Callable[[Any], str
     return message or (response.text or response.reason or "").strip()[:500]
 
 
-def is_rate_limit(response: requests.Response, message: str) -> bool:
+def is_rate_limit(response: Answer, message: str) -> bool:
     """A 403 that is really a rate limit (GitHub's primary and secondary limits)."""
     headers = response.headers
     return headers.get("x-ratelimit-remaining") == "0" or "retry-after" in headers or "rate limit" in message.lower()
 
 
-def rate_limited(response: requests.Response, message: str) -> bool:
+def rate_limited(response: Answer, message: str) -> bool:
     return response.status_code == 429 or (response.status_code == 403 and is_rate_limit(response, message))
 
 
-def observe_limits(limiter: RateLimiter | None, response: requests.Response, error: TrackerError | None) -> None:
+def observe_limits(limiter: RateLimiter | None, response: Answer, error: TrackerError | None) -> None:
     """Tell the shared limiter what the tracker said: a rate-limit answer (and its wait) or a
     warning in the headers of any answer."""
     if limiter is None:
@@ -64,7 +63,7 @@ def observe_limits(limiter: RateLimiter | None, response: requests.Response, err
     limiter.observe(limited, response.headers, wait)
 
 
-def error_from_response(tracker: str, operation: str, response: requests.Response, message: str) -> TrackerError:
+def error_from_response(tracker: str, operation: str, response: Answer, message: str) -> TrackerError:
     status = response.status_code
     wait = wait_from_headers(response.headers)
     if rate_limited(response, message):
@@ -75,36 +74,19 @@ def error_from_response(tracker: str, operation: str, response: requests.Respons
 
 
 def error_from_exception(tracker: str, operation: str, error: Exception, url: str | None = None) -> TrackerError:
-    """A request that got no answer. Only a failed connect is known not to have reached the tracker.
+    """A request that got no answer (:class:`NoAnswer`), or one refused before it was sent (a
+    header value or URL that cannot be sent: a ``ValueError``). Only a failed connect is known
+    not to have reached the tracker.
 
-    The message names the exception's type and the URL's host and path, never the exception's own
-    text: ``requests`` and ``http.client`` quote header values in it (``InvalidHeader: ... 'Bearer
-    ghp_...\\n'``), and the message reaches ``check --online``, the log and the store's
-    ``last_error``. ``error`` is a ``requests`` exception or the ``ValueError`` that ``http.client``
-    raises for a header value ``requests`` did not check (one set by an auth hook)."""
-    where = where_of(url or getattr(getattr(error, "request", None), "url", None) or "")
-    if isinstance(error, (requests.Timeout, requests.ConnectionError)):
-        kind = "timed out" if isinstance(error, requests.Timeout) else "connection failed"
+    The message names the failure's type and the URL's host and path, never the failure's own
+    text: ``http.client`` quotes header values in it (``... 'Bearer ghp_...\\n'``), and the
+    message reaches ``check --online``, the log and the store's ``last_error``."""
+    where = where_of(url or "")
+    if isinstance(error, NoAnswer):
         return TransientTrackerError(
-            tracker, operation, f"{kind}: {type(error).__name__}{where}", None, None, not never_connected(error)
+            tracker, operation, f"{error.kind}: {error.cause_name}{where}", None, None, not error.never_connected
         )
     return PermanentTrackerError(tracker, operation, f"request failed: {type(error).__name__}{where}")
-
-
-def never_connected(error: Exception) -> bool:
-    """The connect itself failed (refused, a name that does not resolve, no answer in the connect
-    timeout, the same through a proxy): the request never left, so even a write may be repeated.
-
-    Told by type: ``requests`` wraps urllib3's ``MaxRetryError``, whose ``reason`` is the
-    urllib3 error (a ``ProxyError`` carries it as ``original_error``); ``NewConnectionError``
-    and ``NameResolutionError`` are kinds of ``ConnectTimeoutError``."""
-    if isinstance(error, requests.ConnectTimeout):
-        return True
-    if not isinstance(error, requests.ConnectionError) or not error.args:
-        return False
-    reason = getattr(error.args[0], "reason", error.args[0])
-    reason = getattr(reason, "original_error", reason)
-    return isinstance(reason, ConnectTimeoutError)
 
 
 def where_of(url: str) -> str:
@@ -128,26 +110,15 @@ class Credentials(Protocol):
         """The tracker answered 401 to the request ``sent`` with these headers: forget them."""
 
 
-def read_environment_once(session: requests.Session, base_url: str) -> None:
-    """Settle what ``requests`` would otherwise read from the environment on every request
-    (proxies for this base URL, honouring ``NO_PROXY``; the CA bundle named by
-    ``REQUESTS_CA_BUNDLE``; ``~/.netrc``): about a third of a millisecond a request, a tenth of a
-    worker's CPU. A client talks to one base URL with its own credentials, so once is enough
-    (and no ``.netrc`` file: secrets come from the environment)."""
-    found = session.merge_environment_settings(base_url, {}, None, None, None)
-    session.proxies.update(found.get("proxies") or {})
-    session.verify = found.get("verify", True)
-    session.trust_env = False
-
-
 class HttpApi:
-    """A base URL, a session built once, a timeout, a retry policy and an error vocabulary."""
+    """A base URL with its headers, a transport built once, a timeout, a retry policy and an
+    error vocabulary."""
 
     def __init__(
         self,
         tracker: str,
         base_url: str,
-        session: requests.Session,
+        headers: Mapping[str, str],
         message_of: MessageOf,
         retry: RetryPolicy,
         timeout: float | tuple[float, float] = DEFAULT_TIMEOUT,
@@ -156,12 +127,10 @@ class HttpApi:
     ) -> None:
         self.tracker = tracker
         self.limiter = limiter
-        self.base_url = base_url.rstrip("/")
-        self.session = session
-        read_environment_once(session, self.base_url)
+        self.transport = Transport(base_url, headers, timeout)
+        self.base_url = self.transport.base_url
         self.message_of = message_of
         self.retry = retry
-        self.timeout = timeout
         self.credentials = credentials
 
     def request(
@@ -172,7 +141,7 @@ class HttpApi:
         params: Mapping[str, str | int] | None = None,
         json: Any = None,
         headers: Mapping[str, str] | None = None,
-    ) -> requests.Response:
+    ) -> Answer:
         """One logical call: retried within the policy, then a response with a 2xx status or our error.
 
         Each attempt first takes a slot from the shared rate limiter (waiting briefly, or raising
@@ -180,7 +149,7 @@ class HttpApi:
         url = self.base_url + path
         renewed = False
 
-        def once() -> requests.Response:
+        def once() -> Answer:
             nonlocal renewed
             sent = dict(headers or {})
             if self.credentials is not None:
@@ -188,16 +157,9 @@ class HttpApi:
             reservation = None if self.limiter is None else self.limiter.acquire(method)
             try:
                 response = counters.counted_request(
-                    self.tracker,
-                    self.session.request,
-                    method,
-                    url,
-                    params=params,
-                    json=json,
-                    headers=sent,
-                    timeout=self.timeout,
+                    self.tracker, self.transport.send, method, path, params=params, json_body=json, headers=sent
                 )
-            except (requests.RequestException, ValueError) as error:
+            except (NoAnswer, ValueError) as error:
                 raise error_from_exception(self.tracker, operation, error, url) from None
             finally:
                 if self.limiter is not None:

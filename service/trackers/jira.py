@@ -1,4 +1,4 @@
-"""Jira issues as incidents and reviews, through one ``requests`` session (REST v2, wiki markup).
+"""Jira issues as incidents and reviews, through one HTTP transport (REST v2, wiki markup).
 
 Requests go through :class:`~service.trackers.http.HttpApi`, as GitHub's and PagerDuty's do: one
 retry rule, the shared rate limiter, the request counters, the timeouts, error text that names
@@ -23,8 +23,6 @@ from collections.abc import Iterator
 from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any, Literal
-
-import requests
 
 from config.settings import JiraSettings
 from service import logs
@@ -51,6 +49,7 @@ from service.trackers.errors import NotSent, PermanentTrackerError
 from service.trackers.http import DEFAULT_TIMEOUT, HttpApi, response_message
 from service.trackers.ratelimit import RateLimiter
 from service.trackers.retry import RetryPolicy
+from service.trackers.transport import Answer
 
 log = logs.get(__name__)
 
@@ -69,7 +68,7 @@ def _jira_message(data: Any) -> str:
     return "; ".join(messages)
 
 
-def message_of(response: requests.Response) -> str:
+def message_of(response: Answer) -> str:
     return response_message(response, _jira_message)
 
 
@@ -156,18 +155,17 @@ class JiraClient:
     ) -> None:
         self.keys = keys
         self._identity: Identity | None = None
-        session = requests.Session()
-        session.headers.update({"Accept": "application/json", "User-Agent": "lessonloop"})
+        headers = {"Accept": "application/json", "User-Agent": "lessonloop"}
         if pat is not None and api_token is None:
-            session.headers["Authorization"] = f"Bearer {pat}"
+            headers["Authorization"] = f"Bearer {pat}"
             self.deployment: Deployment = deployment or "datacenter"
         elif email is not None and api_token is not None and pat is None:
-            session.headers["Authorization"] = basic_authorization(email, api_token)
+            headers["Authorization"] = basic_authorization(email, api_token)
             self.deployment = deployment or "cloud"
         else:
             raise ValueError("Jira needs either email + api_token (Cloud) or pat (Data Center)")
         self.url = url.rstrip("/")
-        self.api = HttpApi("jira", f"{self.url}/rest/api/2", session, message_of, retry, timeout, limiter=limiter)
+        self.api = HttpApi("jira", f"{self.url}/rest/api/2", headers, message_of, retry, timeout, limiter=limiter)
 
     @classmethod
     def from_settings(cls, settings: JiraSettings, keys: MarkerKeys, retry: RetryPolicy = RetryPolicy()) -> JiraClient:

@@ -1,6 +1,6 @@
-"""PagerDuty incidents and their notes, through one ``requests`` session (REST v2, plain text).
+"""PagerDuty incidents and their notes, through one HTTP transport (REST v2, plain text).
 
-Plain ``requests`` rather than the ``pagerduty`` client library: we call four endpoints, need
+Plain HTTP rather than the ``pagerduty`` client library: we call four endpoints, need
 our own error vocabulary and retry policy around every one, and the library adds its own retry
 loop and exception types we would have to unwrap again.
 
@@ -12,8 +12,6 @@ from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
-
-import requests
 
 from config.settings import PagerDutySettings
 from service.events import Item, ItemRef, Markup, Source
@@ -116,19 +114,16 @@ class PagerDutyClient:
     ) -> None:
         self.keys = keys
         self._identity: Identity | None = None
-        session = requests.Session()
         # PagerDuty's description marks Accept and Content-Type required on every call
-        session.headers.update(
-            {
-                "Authorization": f"Token token={api_token}",
-                "Accept": ACCEPT,
-                "Content-Type": "application/json",
-                "User-Agent": "lessonloop",
-            }
-        )
+        headers = {
+            "Authorization": f"Token token={api_token}",
+            "Accept": ACCEPT,
+            "Content-Type": "application/json",
+            "User-Agent": "lessonloop",
+        }
         self.from_email = from_email
         self.api = HttpApi(
-            "pagerduty", api_url, session, lambda r: response_message(r, _pagerduty_message), retry, timeout
+            "pagerduty", api_url, headers, lambda r: response_message(r, _pagerduty_message), retry, timeout
         )
 
     @classmethod
