@@ -198,13 +198,21 @@ def finish(engine: Engine, delivery_pk: int, status: str, outcome: str | None = 
     """Move a delivery out of ``received``. False when another run finished it first."""
     if status not in (DONE, IGNORED, FAILED):
         raise ValueError(f"not a final status: {status}")
+    values = {"pk": delivery_pk, "status": status, "outcome": outcome, "last_error": error, "now": now()}
     with begin_write(engine) as connection:
-        result = connection.execute(
-            update(deliveries)
-            .where(deliveries.c.id == delivery_pk, deliveries.c.status == RECEIVED)
-            .values(status=status, outcome=outcome, last_error=error, updated_at=now())
-        )
-        return result.rowcount == 1
+        return connection.execute(_finish, values).rowcount == 1
+
+
+_finish = (
+    update(deliveries)
+    .where(deliveries.c.id == bindparam("pk"), deliveries.c.status == RECEIVED)
+    .values(
+        status=bindparam("status"),
+        outcome=bindparam("outcome"),
+        last_error=bindparam("last_error"),
+        updated_at=bindparam("now"),
+    )
+)
 
 
 def reopen(engine: Engine, delivery_pk: int) -> bool:

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Engine, select, true, update
+from sqlalchemy import Engine, bindparam, select, true, update
 from sqlalchemy.sql.elements import ColumnElement
 
 from service.store.deliveries import now, utc
@@ -78,7 +78,10 @@ def by_ref(engine: Engine, ref: str) -> list[Followup]:
 
 def is_followup(engine: Engine, ref: str) -> bool:
     with engine.connect() as connection:
-        return connection.execute(select(followups.c.id).where(followups.c.ref == ref).limit(1)).first() is not None
+        return connection.execute(_is_followup, {"ref": ref}).first() is not None
+
+
+_is_followup = select(followups.c.id).where(followups.c.ref == bindparam("ref")).limit(1)  # every job asks: built once
 
 
 def add(

@@ -6,9 +6,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from sqlalchemy import Connection, Engine, delete, select, update
+from sqlalchemy import Connection, Engine, Select, bindparam, delete, select, update
 from sqlalchemy import insert as insert_into
-from sqlalchemy.sql.elements import ColumnElement
 
 from service.events import Item, ItemRef
 from service.store.deliveries import now, utc
@@ -78,12 +77,15 @@ def save_incident(engine: Engine, item: Item) -> None:
 
 def save_labels(connection: Connection, incident_ref: str, labels: Sequence[str]) -> None:
     """The incident's labels as they are now (the log is filtered and counted by them)."""
-    connection.execute(delete(incident_labels).where(incident_labels.c.incident_ref == incident_ref))
+    connection.execute(_forget_labels, {"ref": incident_ref})
     kept = sorted({label[:200] for label in labels if label})
     if kept:
         connection.execute(
             insert_into(incident_labels), [{"incident_ref": incident_ref, "label": label} for label in kept]
         )
+
+
+_forget_labels = delete(incident_labels).where(incident_labels.c.incident_ref == bindparam("ref"))
 
 
 def incident(engine: Engine, ref: ItemRef | str) -> IncidentRecord | None:
@@ -126,11 +128,16 @@ _WRITTEN_ON_OPEN = ("incident_ref", "ref", "url", "template", "status", "due_on"
 
 
 def review_of(engine: Engine, incident_ref: ItemRef | str) -> ReviewRecord | None:
-    return _one(engine, reviews.c.incident_ref == str(incident_ref))
+    return _one(engine, _review_of, str(incident_ref))
 
 
 def review(engine: Engine, ref: ItemRef | str) -> ReviewRecord | None:
-    return _one(engine, reviews.c.ref == str(ref))
+    return _one(engine, _review, str(ref))
+
+
+# built once, not per call: every job asks one of them
+_review_of = select(reviews).where(reviews.c.incident_ref == bindparam("ref"))
+_review = select(reviews).where(reviews.c.ref == bindparam("ref"))
 
 
 def set_status(engine: Engine, ref: ItemRef | str, status: str) -> None:
@@ -155,7 +162,7 @@ def overdue(engine: Engine, today: date) -> list[ReviewRecord]:
             .mappings()
             .all()
         )
-    return [_review(row) for row in rows]
+    return [_record(row) for row in rows]
 
 
 def mark_reminded(engine: Engine, ref: str, today: date) -> None:
@@ -163,13 +170,13 @@ def mark_reminded(engine: Engine, ref: str, today: date) -> None:
         connection.execute(update(reviews).where(reviews.c.ref == ref).values(reminded_on=today))
 
 
-def _one(engine: Engine, condition: ColumnElement[bool]) -> ReviewRecord | None:
+def _one(engine: Engine, query: Select, ref: str) -> ReviewRecord | None:
     with engine.connect() as connection:
-        row = connection.execute(select(reviews).where(condition)).mappings().first()
-    return None if row is None else _review(row)
+        row = connection.execute(query, {"ref": ref}).mappings().first()
+    return None if row is None else _record(row)
 
 
-def _review(row: Mapping) -> ReviewRecord:
+def _record(row: Mapping) -> ReviewRecord:
     values = {key: row[key] for key in ReviewRecord.__dataclass_fields__}
     values["opened_at"] = utc(values["opened_at"])
     values["closed_at"] = utc(values["closed_at"])

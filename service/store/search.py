@@ -14,6 +14,7 @@ PostgreSQL), then newest first. Both stem English words (Porter), so ``timeouts`
 
 from __future__ import annotations
 
+import functools
 import re
 from collections import Counter
 from collections.abc import Mapping, Sequence
@@ -27,6 +28,7 @@ from sqlalchemy import (
     Float,
     Integer,
     Select,
+    String,
     and_,
     bindparam,
     exists,
@@ -131,10 +133,11 @@ def search(
     terms = words(query)
     if query.strip() and not terms:
         return [], None
-    statement = _ranked(engine, terms, all_words=True) if terms else _newest()
+    statement = _ranked(engine.dialect.name) if terms else _newest()
     statement = statement.where(*_conditions(filters or Filters())).limit(per_page + 1).offset((page - 1) * per_page)
+    params = _match(engine.dialect.name, terms, all_words=True) if terms else {}
     with engine.connect() as connection:
-        ids = list(connection.execute(statement).scalars())
+        ids = list(connection.execute(statement, params).scalars())
     return ids[:per_page], (page + 1 if len(ids) > per_page else None)
 
 
@@ -147,22 +150,40 @@ def similar(engine: Engine, free_text: str, limit: int = 3, exclude: Sequence[st
     terms = [word for word, _ in counts.most_common(MAX_WORDS)]
     if not terms or limit < 1:
         return []
-    statement = _ranked(engine, terms, all_words=False).limit(limit)
-    if exclude:
-        statement = statement.where(lessons.c.review_ref.not_in(list(exclude)))
+    params = _match(engine.dialect.name, terms, all_words=False) | ({"exclude": list(exclude)} if exclude else {})
     with engine.connect() as connection:
-        return list(connection.execute(statement).scalars())
+        return list(connection.execute(_similar(engine.dialect.name, limit, bool(exclude)), params).scalars())
+
+
+@functools.cache
+def _similar(dialect: str, limit: int, excluding: bool) -> Select[Any]:
+    """Built once per shape: every review opened asks, and building the statement (and its
+    cache key) cost more CPU than running it on an index of thousands of lessons."""
+    statement = _ranked(dialect).limit(limit)
+    if excluding:
+        statement = statement.where(lessons.c.review_ref.not_in(bindparam("exclude", expanding=True)))
+    return statement
 
 
 def _newest() -> Select[Any]:
     return select(lessons.c.id).order_by(lessons.c.captured_at.desc(), lessons.c.id.desc())
 
 
-def _ranked(engine: Engine, terms: Sequence[str], *, all_words: bool) -> Select[Any]:
-    if engine.dialect.name == "postgresql":
+def _match(dialect: str, terms: Sequence[str], *, all_words: bool) -> dict[str, str]:
+    """The values of :func:`_ranked`'s parameters for ``terms``."""
+    if dialect == "postgresql":
+        return {"tsquery": " ".join(terms) if all_words else " or ".join(terms)}
+    quoted = [f'"{term}"' for term in terms]  # \w+ only: never a quote inside
+    match = " ".join(quoted) if all_words else " OR ".join(quoted)
+    return {"match": match, "title_match": f"{{title}} : ({match})"}
+
+
+@functools.cache
+def _ranked(dialect: str) -> Select[Any]:
+    """Lesson ids matching the words :func:`_match` binds (every word, or any), best first."""
+    if dialect == "postgresql":
         english = literal("english", type_=REGCONFIG)
-        joined = " ".join(terms) if all_words else " or ".join(terms)
-        query = func.websearch_to_tsquery(english, bindparam("tsquery", joined))
+        query = func.websearch_to_tsquery(english, bindparam("tsquery", type_=String))
         vector: ColumnElement[Any] = literal_column("lessons.search_vector")
         in_title = literal_column("lessons.title_vector").bool_op("@@")(query)
         return (
@@ -172,15 +193,13 @@ def _ranked(engine: Engine, terms: Sequence[str], *, all_words: bool) -> Select[
                 in_title.desc(), func.ts_rank(vector, query).desc(), lessons.c.captured_at.desc(), lessons.c.id.desc()
             )
         )
-    quoted = [f'"{term}"' for term in terms]  # \w+ only: never a quote inside
-    match = " ".join(quoted) if all_words else " OR ".join(quoted)
     hits = (
         text(
             "SELECT rowid AS id, bm25(lessons_fts, 10.0, 1.0) AS rank, "
             "rowid IN (SELECT rowid FROM lessons_fts WHERE lessons_fts MATCH :title_match) AS in_title "
             "FROM lessons_fts WHERE lessons_fts MATCH :match"
         )
-        .bindparams(match=match, title_match=f"{{title}} : ({match})")
+        .bindparams(bindparam("match", type_=String), bindparam("title_match", type_=String))
         .columns(id=Integer, rank=Float, in_title=Integer)
         .subquery("hits")
     )
