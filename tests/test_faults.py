@@ -106,6 +106,23 @@ def test_the_lock_wait_is_well_under_the_job_timeout() -> None:
         assert lock_wait_seconds(timeout) <= timeout / 4
 
 
+def test_an_incident_lock_is_renewed_while_its_job_runs(runtime: Runtime, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``exclusive()`` with a 0.6 s lease renewed every 0.2 s by the process's one renewer: the
+    lock outlives its first lease by far, and is gone once the job is done. (The renewals used
+    to fail on redis-py's thread-local token, so a job longer than the lease lost its lock.)"""
+    from workers import jobs
+
+    monkeypatch.setattr(jobs, "LOCK_LEASE_SECONDS", 0.6)
+    monkeypatch.setattr(jobs, "_leases", jobs._Leases(0.2))
+    key = "lessonloop:lock:github:acme/web#7"
+    with jobs.exclusive(runtime, "github:acme/web#7"):
+        outlived = time.monotonic() + 1.5
+        while time.monotonic() < outlived:  # two and a half leases: only renewals keep it
+            assert runtime.redis.exists(key), "the lease lapsed while the job ran"
+            time.sleep(0.05)
+    assert not runtime.redis.exists(key)
+
+
 @pytest.mark.parametrize(
     ("name", "value"),
     [

@@ -5,11 +5,14 @@ a failed delivery with its reason (:class:`~service.errors.Permanent`)."""
 from __future__ import annotations
 
 import contextlib
+import os
 import threading
+import time
 from collections.abc import Callable, Iterator
 from datetime import timedelta
 
 from redis.exceptions import LockError, RedisError
+from redis.lock import Lock
 
 from service import counters, logs
 from service.errors import Permanent, RetryLater
@@ -131,27 +134,61 @@ def exclusive(runtime: Runtime, ref: str) -> Iterator[None]:
     """One job at a time per incident or review, across all workers: two deliveries about the
     same incident must not both find no review and both open one."""
     wait = lock_wait_seconds(runtime.settings.server.job_timeout_seconds)
-    lock = runtime.redis.lock(f"lessonloop:lock:{ref}", timeout=LOCK_LEASE_SECONDS, blocking_timeout=wait)
+    # thread_local=False: the lease is renewed from another thread, which must see the token
+    # (with redis-py's default, the renewals failed on a missing token and the lease lapsed
+    # after 30 s however long the job still ran)
+    lock = runtime.redis.lock(
+        f"lessonloop:lock:{ref}", timeout=LOCK_LEASE_SECONDS, blocking_timeout=wait, thread_local=False
+    )
     if not lock.acquire():
         raise RetryLater(f"{ref} is held by another job (waited {wait:g} s)")
-    done = threading.Event()
-
-    def renew() -> None:
-        while not done.wait(LOCK_LEASE_SECONDS / 3):
-            try:
-                lock.reacquire()
-            except (LockError, RedisError) as error:  # the job's writes are idempotent anyway
-                log.warning("lost the lock on an incident while its job ran", ref=ref, error=type(error).__name__)
-                return
-
-    renewer = threading.Thread(target=renew, name=f"lease {ref}", daemon=True)
-    renewer.start()
+    _leases.hold(lock, ref)
     try:
         yield
     finally:
-        done.set()
-        renewer.join()
+        _leases.drop(lock)
         try:
             lock.release()
         except (LockError, RedisError) as error:  # the lease lapsed, or Redis is away: it expires anyway
             log.warning("could not release the lock on an incident", ref=ref, error=type(error).__name__)
+
+
+class _Leases:
+    """Renews every lock this process holds, every third of its lease, from one thread: a
+    thread started and joined per job cost more than the job's lock itself."""
+
+    def __init__(self, every: float) -> None:
+        self.every = every
+        self.held: dict[Lock, tuple[str, float]] = {}  # lock -> (ref, when it was last renewed)
+        self.changed = threading.Condition()
+        self.pid = 0
+
+    def hold(self, lock: Lock, ref: str) -> None:
+        with self.changed:
+            self.held[lock] = (ref, time.monotonic())
+            if self.pid != os.getpid():  # first use here, or a forked child: no renewer of ours yet
+                self.pid = os.getpid()
+                threading.Thread(target=self._renew, name="lessonloop-leases", daemon=True).start()
+
+    def drop(self, lock: Lock) -> None:
+        with self.changed:
+            self.held.pop(lock, None)
+
+    def _renew(self) -> None:
+        while True:
+            with self.changed:
+                self.changed.wait(self.every / 4)
+                due = [(lock, ref) for lock, (ref, at) in self.held.items() if time.monotonic() - at >= self.every]
+            for lock, ref in due:
+                try:
+                    lock.reacquire()
+                except (LockError, RedisError) as error:  # the job's writes are idempotent anyway
+                    log.warning("lost the lock on an incident while its job ran", ref=ref, error=type(error).__name__)
+                    self.drop(lock)
+                    continue
+                with self.changed:
+                    if lock in self.held:
+                        self.held[lock] = (ref, time.monotonic())
+
+
+_leases = _Leases(LOCK_LEASE_SECONDS / 3)

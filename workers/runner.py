@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from typing import Any
 
 from redis.client import Pipeline
@@ -63,9 +64,20 @@ class LeanWorker(ExpectedFailuresInOneLine, SimpleWorker):
     every dequeue, three Redis round trips each; here one pipelined round trip, and the beat
     before a dequeue is skipped when the last was under a second ago (the worker's key lives
     for minutes: nothing reads a beat that fine). Beats RQ sends within a pipeline of its own
-    (while a job runs) are left as they are."""
+    (while a job runs) are left as they are. Likewise ``rq suspend`` is looked for at most once
+    a second, not before every job: it takes effect within a second, as RQ's own suspended
+    worker looks again once a second."""
 
     heartbeat_every_seconds = 1.0
+    suspension_every_seconds = 1.0
+    _suspension_checked = 0.0
+
+    def check_for_suspension(self, burst: bool) -> None:
+        moment = time.monotonic()
+        if moment - self._suspension_checked < self.suspension_every_seconds:
+            return
+        super().check_for_suspension(burst)
+        self._suspension_checked = time.monotonic()
 
     def heartbeat(self, timeout: int | None = None, pipeline: Pipeline | None = None) -> None:
         if pipeline is not None:
