@@ -47,6 +47,20 @@ def test_running_the_job_twice_changes_nothing_the_second_time(client, runtime: 
     assert deliveries.get(runtime.engine, delivery_pk).attempts == 1
 
 
+def test_rq_suspend_is_honoured_and_rq_resume_lets_the_job_run(client, runtime: Runtime) -> None:
+    """The worker looks for ``rq suspend`` at most once a second, not before every job; a
+    worker started while suspended still runs nothing."""
+    from rq.suspension import resume, suspend
+
+    delivery_pk = loop.accept(client, payloads.github(payloads.raw("github/issues.closed"), GITHUB_SECRET))
+    suspend(runtime.redis)
+    loop.work(runtime)  # burst mode: a suspended worker stops at once
+    assert deliveries.get(runtime.engine, delivery_pk).status == deliveries.RECEIVED
+    resume(runtime.redis)
+    loop.work(runtime)
+    assert deliveries.get(runtime.engine, delivery_pk).status == deliveries.DONE
+
+
 def test_redis_losing_its_queue_is_recovered_by_the_sweep(client, runtime: Runtime) -> None:
     delivery_pk = loop.accept(client, payloads.github(payloads.raw("github/issues.closed"), GITHUB_SECRET))
     runtime.redis.flushdb()  # Redis restarted with nothing on disk
