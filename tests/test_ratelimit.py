@@ -556,3 +556,33 @@ def test_a_wild_wait_from_a_tracker_holds_at_most_an_hour(redis: Redis, wait: fl
     else:
         assert ttl == -2  # no hold at all
         limiter.acquire("GET")
+
+
+def test_a_slot_is_moved_to_its_answer_only_when_the_answer_came_later_than_the_slack_covers(redis: Redis) -> None:
+    """Windows are taken 10 % longer here: an answer heard within half that (3 s of a minute's
+    window) leaves the stamp where Redis put it; one heard later (0.2 s, past the 0.05 s of a
+    one-second window) moves it to the answer."""
+
+    def limiter(window_seconds: float) -> RateLimiter:
+        budgets = per_minute(60, window_seconds / 60)
+        return RateLimiter(
+            redis, "pagerduty", f"lessonloop:ratelimit:{{pd:{window_seconds}}}", budgets, slack=TEST_SLACK
+        )
+
+    minute = limiter(60.0)
+    quick = minute.acquire("GET")
+    assert quick is not None and quick.margin == pytest.approx(3.0)
+    log_key = minute.log_key(minute.budgets[0])
+    stamped = redis.zscore(log_key, quick.member)
+    minute.settle(quick)  # well within 3 s: no round trip, the stamp stays
+    assert stamped is not None and redis.zscore(log_key, quick.member) == stamped
+
+    second = limiter(1.0)
+    slow = second.acquire("GET")
+    assert slow is not None and slow.margin == pytest.approx(0.05)
+    log_key = second.log_key(second.budgets[0])
+    stamped = redis.zscore(log_key, slow.member)
+    time.sleep(0.2)  # the request took 0.2 s: it may have arrived up to then
+    second.settle(slow)
+    moved = redis.zscore(log_key, slow.member)
+    assert stamped is not None and moved is not None and moved - stamped >= 150  # milliseconds
