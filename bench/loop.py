@@ -1,7 +1,7 @@
 """Review-loop benchmark: N closed incidents through the real web server and real RQ workers,
 against the tracker doubles, until every one has its review open.
 
-    .venv/bin/python bench/loop.py [--incidents 1000] [--mix github,jira,pagerduty] [--workers 2] [--no-lessons]
+    .venv/bin/python bench/loop.py [--incidents 1000] [--mix github,jira,pagerduty] [--workers 4] [--no-lessons]
                                    [--threads 1] [--web-processes N] [--senders 4] [--rate R] [--check-every 20]
                                    [--timeout 240] [--database-url URL]
 
@@ -775,7 +775,13 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--incidents", type=int, default=1000)
     parser.add_argument("--mix", default=",".join(SOURCES), help="sources of the incidents, taken in turn")
-    parser.add_argument("--workers", type=int, default=2, help="RQ worker processes")
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=4,
+        help="RQ worker processes (default 4, two per core: a job waits on round trips to the trackers, "
+        "Redis and the store for about half its time, so two workers leave the cores idle)",
+    )
     parser.add_argument("--threads", type=int, default=1, help="lessonloop web --threads (default 1, as shipped)")
     parser.add_argument(
         "--web-processes", type=int, default=0, help="lessonloop web --processes (default: as shipped, 2 per core)"
