@@ -83,7 +83,19 @@ def install_stop_handlers() -> None:
     signal.signal(signal.SIGINT, _stop_once)
 
 
+_stop_requested = False
+
+
+def stop_requested() -> bool:
+    """Whether a stop signal came. The server's loop looks every pass: the SystemExit the
+    handler raises is lost when the signal lands in a weakref callback or a finalizer (Python
+    ignores exceptions there), and the process then served on while its parent waited."""
+    return _stop_requested
+
+
 def _stop_once(*_: object) -> None:
+    global _stop_requested
+    _stop_requested = True
     _ignore_stop_signals()
     raise SystemExit(0)
 

@@ -74,6 +74,8 @@ class ReceiverServer(TcpWSGIServer):  # subclassing an untyped class
         """Whether to poll the listening socket now: waitress's answer (its maintenance, its
         connection limit) and, among several processes, only while this one holds no more
         connections than any other (:class:`service.prefork.ConnectionShares`)."""
+        if prefork.stop_requested():  # the handler's SystemExit may have been swallowed
+            raise SystemExit(0)
         ready = bool(super().readable())
         if self.share is None:
             return ready
