@@ -34,7 +34,11 @@ log = logs.get(__name__)
 
 JOBS = "lessonloop:metrics:jobs"  # "kind result" -> count
 JOB_SECONDS = "lessonloop:metrics:job_seconds"  # "kind result" -> total seconds
-JOB_BUCKETS = "lessonloop:metrics:job_buckets"  # "kind result le" -> count at or under le
+JOB_BUCKETS = "lessonloop:metrics:job_bucket_counts"  # "kind result le" -> count in (previous bound, le]
+"""Each job adds to the one bucket its duration falls in, and :func:`read` sums them into
+Prometheus's cumulative buckets: one ``HINCRBY`` a job instead of one per bucket at or above its
+duration (up to eleven). A new key: the old one (``lessonloop:metrics:job_buckets``) held
+cumulative counts, and summing those again would count them twice."""
 TRACKER_REQUESTS = "lessonloop:metrics:tracker_requests"  # "tracker status" -> count
 BUCKETS = (0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, math.inf)
 
@@ -59,9 +63,8 @@ def job_finished(kind: str, result: str, seconds: float) -> None:
     pipe = _redis.pipeline(transaction=False)
     pipe.hincrby(JOBS, name, 1)
     pipe.hincrbyfloat(JOB_SECONDS, name, seconds)
-    for bound in BUCKETS:
-        if seconds <= bound:
-            pipe.hincrby(JOB_BUCKETS, f"{name} {le(bound)}", 1)
+    bound = next(b for b in BUCKETS if seconds <= b)  # the last bound is infinite
+    pipe.hincrby(JOB_BUCKETS, f"{name} {le(bound)}", 1)
     _write(pipe, "a job's counts were lost")
 
 
@@ -162,9 +165,16 @@ def read(redis: Redis) -> Snapshot:
         snapshot.jobs[_pair(raw)] = int(value)
     for raw, value in seconds.items():
         snapshot.job_seconds[_pair(raw)] = float(value)
+    within: dict[tuple[str, str], dict[str, int]] = {}
     for raw, value in buckets.items():
-        kind, result, le = raw.decode().rsplit(" ", 2)
-        snapshot.job_buckets.setdefault((kind, result), {})[le] = int(value)
+        kind, result, bound = raw.decode().rsplit(" ", 2)
+        within.setdefault((kind, result), {})[bound] = int(value)
+    for pair, counts in within.items():
+        total = 0
+        cumulative = snapshot.job_buckets.setdefault(pair, {})
+        for bound in map(le, BUCKETS):  # Prometheus's buckets count everything at or under their bound
+            total += counts.get(bound, 0)
+            cumulative[bound] = total
     for raw, value in requests.items():
         snapshot.tracker_requests[_pair(raw)] = int(value)
     return snapshot

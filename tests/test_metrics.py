@@ -56,6 +56,32 @@ def test_jobs_and_tracker_requests_counted_by_workers(client, runtime: Runtime, 
     assert found[("lessonloop_tracker_requests_total", (("status", "201"), ("tracker", "github")))] >= 1
 
 
+def test_a_job_adds_to_one_bucket_and_the_buckets_read_cumulative(redis) -> None:
+    """One HINCRBY a job (the bucket its duration falls in); /metrics sees Prometheus's
+    cumulative buckets, every bound counting all jobs at or under it."""
+    counters.install(redis)
+    try:
+        for seconds in (0.05, 0.3, 0.3, 7.0, 400.0):
+            counters.job_finished("open_review", "done", seconds)
+        assert len(redis.hgetall(counters.JOB_BUCKETS)) == 4  # 0.1, 0.5, 10 and +Inf: one field each
+        buckets = counters.read(redis).job_buckets[("open_review", "done")]
+    finally:
+        counters.install(None)
+    assert buckets == {
+        "0.1": 1,
+        "0.25": 1,
+        "0.5": 3,
+        "1": 3,
+        "2.5": 3,
+        "5": 3,
+        "10": 4,
+        "30": 4,
+        "60": 4,
+        "300": 4,
+        "+Inf": 5,
+    }
+
+
 def test_counting_never_fails_a_job() -> None:
     from redis import Redis
 
