@@ -117,9 +117,10 @@ class Transport:
             tls = {"cert_reqs": "CERT_NONE"}
         elif isinstance(self.verify, str) and os.path.isdir(self.verify):
             tls = {"cert_reqs": "CERT_REQUIRED", "ca_cert_dir": self.verify}
+        elif isinstance(self.verify, str):
+            tls = {"cert_reqs": "CERT_REQUIRED", "ca_certs": self.verify}
         else:
-            tls = {"cert_reqs": "CERT_REQUIRED", "ca_certs": self.verify if isinstance(self.verify, str) else None}
-            tls["ca_certs"] = tls["ca_certs"] or certifi.where()
+            tls = {"cert_reqs": "CERT_REQUIRED", "ca_certs": certifi.where()}
         self.pool: urllib3.PoolManager
         if self.proxy:
             self.pool = urllib3.ProxyManager(
@@ -127,9 +128,6 @@ class Transport:
             )
         else:
             self.pool = urllib3.PoolManager(num_pools=4, maxsize=POOL_SIZE, **tls)
-
-    def set_header(self, name: str, value: str) -> None:
-        self.headers[name] = value
 
     def send(
         self,
