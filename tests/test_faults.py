@@ -123,6 +123,29 @@ def test_an_incident_lock_is_renewed_while_its_job_runs(runtime: Runtime, monkey
     assert not runtime.redis.exists(key)
 
 
+def test_a_lock_lost_to_redis_is_let_go_and_the_others_are_still_renewed(redis) -> None:
+    """A renewal that fails (the key gone: Redis flushed, say) drops that lock and never ends
+    the renewing thread: the process's other held locks keep their leases."""
+    from workers.jobs import _Leases
+
+    leases = _Leases(0.2)
+    lost = redis.lock("lessonloop:lock:jira:OPS-1", timeout=0.6, thread_local=False)
+    kept = redis.lock("lessonloop:lock:jira:OPS-2", timeout=0.6, thread_local=False)
+    assert lost.acquire(blocking=False) and kept.acquire(blocking=False)
+    leases.hold(lost, "jira:OPS-1")
+    leases.hold(kept, "jira:OPS-2")
+    redis.delete("lessonloop:lock:jira:OPS-1")
+    deadline = time.monotonic() + 5
+    while lost in leases.held:  # its renewal fails within a lease or so
+        assert time.monotonic() < deadline, "the lost lock was never let go"
+        time.sleep(0.05)
+    outlived = time.monotonic() + 1.2
+    while time.monotonic() < outlived:  # two leases more: only renewals keep it
+        assert redis.exists("lessonloop:lock:jira:OPS-2"), "the renewer stopped after a failed renewal"
+        time.sleep(0.05)
+    leases.drop(kept)
+
+
 @pytest.mark.parametrize(
     ("name", "value"),
     [

@@ -87,6 +87,14 @@ def test_a_write_is_sent_as_json_and_a_moved_one_follows_with_its_method(servers
     assert transport.send("GET", "/moved/issues/1").json() == {"method": "GET", "path": "/new/issues/1"}
 
 
+def test_a_header_given_for_one_call_replaces_the_default_whatever_its_case(servers) -> None:
+    here, _ = servers
+    transport = Transport(_base(here), {"Authorization": "Bearer app"}, 5.0)
+    transport.send("GET", "/installation", headers={"authorization": "Bearer jwt"})
+    _, _, headers, _ = here.seen[-1]
+    assert [value for name, value in headers.items() if name.lower() == "authorization"] == ["Bearer jwt"]
+
+
 def test_a_redirect_to_another_host_drops_the_credentials(servers) -> None:
     here, there = servers
     transport = Transport(_base(here), {"Authorization": "Bearer secret"}, 5.0)

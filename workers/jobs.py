@@ -155,40 +155,45 @@ def exclusive(runtime: Runtime, ref: str) -> Iterator[None]:
 
 class _Leases:
     """Renews every lock this process holds, every third of its lease, from one thread: a
-    thread started and joined per job cost more than the job's lock itself."""
+    thread started and joined per job cost more than the job's lock itself.
+
+    Renewals run under ``mutex``, so a job's :meth:`drop` waits for one in flight and no lock is
+    renewed after its job released it. Nothing a renewal raises ends the thread: a renewer that
+    died unseen is how leases went unrenewed before."""
 
     def __init__(self, every: float) -> None:
         self.every = every
         self.held: dict[Lock, tuple[str, float]] = {}  # lock -> (ref, when it was last renewed)
-        self.changed = threading.Condition()
+        self.mutex = threading.Lock()
         self.pid = 0
 
     def hold(self, lock: Lock, ref: str) -> None:
-        with self.changed:
+        with self.mutex:
             self.held[lock] = (ref, time.monotonic())
             if self.pid != os.getpid():  # first use here, or a forked child: no renewer of ours yet
                 self.pid = os.getpid()
                 threading.Thread(target=self._renew, name="lessonloop-leases", daemon=True).start()
 
     def drop(self, lock: Lock) -> None:
-        with self.changed:
+        with self.mutex:
             self.held.pop(lock, None)
 
     def _renew(self) -> None:
         while True:
-            with self.changed:
-                self.changed.wait(self.every / 4)
-                due = [(lock, ref) for lock, (ref, at) in self.held.items() if time.monotonic() - at >= self.every]
-            for lock, ref in due:
-                try:
-                    lock.reacquire()
-                except (LockError, RedisError) as error:  # the job's writes are idempotent anyway
-                    log.warning("lost the lock on an incident while its job ran", ref=ref, error=type(error).__name__)
-                    self.drop(lock)
-                    continue
-                with self.changed:
-                    if lock in self.held:
-                        self.held[lock] = (ref, time.monotonic())
+            time.sleep(self.every / 4)
+            with self.mutex:
+                for lock, (ref, renewed) in list(self.held.items()):
+                    if time.monotonic() - renewed < self.every:
+                        continue
+                    try:
+                        lock.reacquire()
+                    except Exception as error:  # noqa: BLE001 - the job's writes are idempotent anyway
+                        log.warning(
+                            "lost the lock on an incident while its job ran", ref=ref, error=type(error).__name__
+                        )
+                        del self.held[lock]
+                        continue
+                    self.held[lock] = (ref, time.monotonic())
 
 
 _leases = _Leases(LOCK_LEASE_SECONDS / 3)

@@ -26,6 +26,7 @@ from urllib.parse import urlencode
 import certifi
 import requests
 import urllib3
+from urllib3 import HTTPHeaderDict
 from urllib3.exceptions import (
     ConnectTimeoutError,
     HTTPError,
@@ -52,7 +53,6 @@ class Answer:
     headers: Mapping[str, str]
     """Case-insensitive, as HTTP headers are."""
     content: bytes
-    url: str
 
     @property
     def text(self) -> str:
@@ -143,7 +143,9 @@ class Transport:
         url = self.base_url + path
         if params:
             url += ("&" if "?" in url else "?") + urlencode(params, doseq=True)
-        sent = {**self.headers, **headers} if headers else dict(self.headers)
+        sent = HTTPHeaderDict(self.headers)  # a per-call header replaces a default whatever its case
+        for name, value in (headers or {}).items():
+            sent[name] = value
         check_headers(sent)
         body = None
         if json_body is not None:
@@ -171,7 +173,6 @@ class Transport:
             reason=response.reason or "",
             headers=response.headers,
             content=response.data or b"",
-            url=response.geturl() or url,
         )
 
 
@@ -185,7 +186,7 @@ def _no_answer(error: BaseException) -> NoAnswer:
         return NoAnswer("connection failed", error, never_connected=True)
     if isinstance(error, ConnectTimeoutError):
         return NoAnswer("timed out", error, never_connected=True)
-    if isinstance(error, (ReadTimeoutError, TimeoutError)):
+    if isinstance(error, ReadTimeoutError):
         return NoAnswer("timed out", error, never_connected=False)
     return NoAnswer("connection failed", error, never_connected=False)
 
