@@ -2,7 +2,7 @@
 against ``GET /healthz`` of the same server, at several connection counts, on SQLite and on
 PostgreSQL.
 
-    .venv/bin/python bench/ingest.py [--seconds 5] [--connections 2 8 32] [--processes N] [--threads 1]
+    .venv/bin/python bench/ingest.py [--seconds 6] [--rounds 3] [--connections 2 8 32] [--processes N] [--threads 1]
                                      [--postgres-url URL] [--no-postgres]
 
 For each store it starts ``lessonloop web --port 0`` (the command as shipped: waitress, the
@@ -13,7 +13,10 @@ connection sends its next request when the answer to the last one is in):
 - ``/webhooks/github``: each delivery with its own delivery id, so each one is verified,
   parsed, recorded and queued (no duplicate short-cut).
 
-It prints req/s, p50 and p99 latency, and the ingest/healthz throughput ratio. No worker runs,
+The connection counts are taken in turn, ``--rounds`` times (2, 8, 32, then 32, 8, 2, ...), so
+the machine's drift over minutes falls on every count alike. It prints req/s over the rounds and
+in each, p50 and p99 latency, the ingest/healthz throughput ratio, and the server's CPU time per
+request. No worker runs,
 so the queue only grows; Redis database 14 is emptied before and after. The load generator
 runs on the same machine as the server, so the figures are a floor.
 """
@@ -33,6 +36,7 @@ import sys
 import tempfile
 import threading
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -139,7 +143,8 @@ def _client(port: int, path: str, seconds: float, results: multiprocessing.Queue
     results.put(asyncio.run(run()))
 
 
-def load(port: int, path: str, seconds: float, connections: int) -> dict[str, float]:
+def load(port: int, path: str, seconds: float, connections: int) -> tuple[list[float], int]:
+    """Every answer's latency, and how many were not the expected status."""
     processes = max(1, min(connections, 2))
     results: multiprocessing.Queue = multiprocessing.Queue()
     shares = [connections // processes + (1 if n < connections % processes else 0) for n in range(processes)]
@@ -154,14 +159,41 @@ def load(port: int, path: str, seconds: float, connections: int) -> dict[str, fl
         errors += failed
     for client in clients:
         client.join()
-    latencies.sort()
+    return latencies, errors
+
+
+@dataclass
+class Sample:
+    """One measurement of one path at one connection count."""
+
+    latencies: list[float]
+    errors: int
+    seconds: float
+    server_cpu: float
+
+    @property
+    def per_second(self) -> float:
+        return len(self.latencies) / self.seconds
+
+
+def rate(samples: list[Sample]) -> float:
+    return sum(len(sample.latencies) for sample in samples) / sum(sample.seconds for sample in samples)
+
+
+def summary(samples: list[Sample]) -> dict[str, object]:
+    """The rounds of one cell taken together, and each round's rate (how much they move)."""
+    latencies = sorted(value for sample in samples for value in sample.latencies)
     count = len(latencies)
     return {
         "requests": count,
-        "errors": errors,
-        "per_second": count / seconds,
+        "errors": sum(sample.errors for sample in samples),
+        "per_second": rate(samples),
+        "per_round": [round(sample.per_second, 1) for sample in samples],
         "p50_ms": 1000 * latencies[count // 2] if count else float("nan"),
         "p99_ms": 1000 * latencies[min(count - 1, int(count * 0.99))] if count else float("nan"),
+        "server_cpu_ms_per_request": 1000 * sum(sample.server_cpu for sample in samples) / count
+        if count
+        else float("nan"),
     }
 
 
@@ -180,30 +212,36 @@ def cpu_seconds(group: int) -> float:
     return ticks / os.sysconf("SC_CLK_TCK")
 
 
-def measured(pid: int, port: int, path: str, seconds: float, connections: int) -> dict[str, float]:
+def measured(pid: int, port: int, path: str, seconds: float, connections: int) -> Sample:
     before = cpu_seconds(pid)
-    figures = load(port, path, seconds, connections)
-    used = cpu_seconds(pid) - before
-    figures["server_cpu_ms_per_request"] = 1000 * used / figures["requests"] if figures["requests"] else float("nan")
-    return figures
+    latencies, errors = load(port, path, seconds, connections)
+    return Sample(latencies, errors, seconds, cpu_seconds(pid) - before)
 
 
 def bench_store(
-    database_url: str, seconds: float, levels: list[int], processes: int, threads: int
+    database_url: str, seconds: float, levels: list[int], processes: int, threads: int, rounds: int
 ) -> list[dict[str, object]]:
+    """Each connection count, ``rounds`` times, in turn (2, 8, 32, then 32, 8, 2, ...): this
+    machine's speed drifts by a third over minutes, and measuring the counts one after another
+    once each put that drift between them."""
     server, port = start_server(database_url, processes, threads)
-    rows: list[dict[str, object]] = []
+    paths = ("/healthz", "/webhooks/github")
+    samples: dict[tuple[int, str], list[Sample]] = {(level, path): [] for level in levels for path in paths}
     try:
         load(port, "/healthz", 1.0, 4)  # warm up both paths
         load(port, "/webhooks/github", 1.0, 4)
-        for connections in levels:
-            health = measured(server.pid, port, "/healthz", seconds, connections)
-            ingest = measured(server.pid, port, "/webhooks/github", seconds, connections)
-            ratio = ingest["per_second"] / health["per_second"] if health["per_second"] else float("nan")
-            rows.append({"connections": connections, "healthz": health, "ingest": ingest, "ratio": ratio})
+        for turn in range(rounds):
+            for connections in levels if turn % 2 == 0 else reversed(levels):
+                for path in paths:
+                    samples[connections, path].append(measured(server.pid, port, path, seconds / rounds, connections))
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         server.wait(timeout=30)
+    rows: list[dict[str, object]] = []
+    for connections in levels:
+        health, ingest = samples[connections, paths[0]], samples[connections, paths[1]]
+        ratio = rate(ingest) / rate(health)
+        rows.append({"connections": connections, "healthz": summary(health), "ingest": summary(ingest), "ratio": ratio})
     return rows
 
 
@@ -234,7 +272,10 @@ def _drop_postgres_schema(url: str, schema: str) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--seconds", type=float, default=5.0, help="seconds per measurement (default 5)")
+    parser.add_argument(
+        "--seconds", type=float, default=6.0, help="seconds per path and connection count, over all rounds (default 6)"
+    )
+    parser.add_argument("--rounds", type=int, default=3, help="turns over the connection counts (default 3)")
     parser.add_argument("--connections", type=int, nargs="+", default=[2, 8, 32])
     parser.add_argument("--processes", type=int, default=0, help="lessonloop web --processes (default: its own)")
     parser.add_argument("--threads", type=int, default=1, help="lessonloop web --threads (default 1)")
@@ -250,7 +291,7 @@ def main() -> None:
     try:
         folder = tempfile.mkdtemp(prefix="lessonloop-bench-")
         results["sqlite"] = bench_store(
-            f"sqlite:///{folder}/bench.db", args.seconds, args.connections, args.processes, args.threads
+            f"sqlite:///{folder}/bench.db", args.seconds, args.connections, args.processes, args.threads, args.rounds
         )
         redis.flushdb()
         if not args.no_postgres:
@@ -263,6 +304,7 @@ def main() -> None:
                     args.connections,
                     args.processes,
                     args.threads,
+                    args.rounds,
                 )
             finally:
                 _drop_postgres_schema(args.postgres_url, schema)
@@ -271,11 +313,11 @@ def main() -> None:
 
     print(
         f"lessonloop web --processes {args.processes or '(its default)'} --threads {args.threads}, "
-        f"{args.seconds:.0f} s per measurement, {os.cpu_count()} cores shared with the load generator"
+        f"{args.seconds:.0f} s per cell in {args.rounds} rounds, {os.cpu_count()} cores shared with the load generator"
     )
     print(
         f"{'store':>10} {'conns':>5}  {'healthz req/s':>13} {'p50':>7} {'p99':>7}  "
-        f"{'ingest req/s':>12} {'p50':>7} {'p99':>7} {'errors':>6}  ratio  server CPU ms/req (healthz, ingest)"
+        f"{'ingest req/s':>12} {'p50':>7} {'p99':>7} {'errors':>6}  ratio  server CPU ms/req (healthz, ingest)  ingest each round"
     )
     for store, rows in results.items():
         for row in rows:
@@ -285,7 +327,8 @@ def main() -> None:
                 f"{store:>10} {row['connections']:>5}  {health['per_second']:13.0f} {health['p50_ms']:6.1f}ms "
                 f"{health['p99_ms']:6.1f}ms  {ingest['per_second']:12.0f} {ingest['p50_ms']:6.1f}ms "
                 f"{ingest['p99_ms']:6.1f}ms {ingest['errors'] + health['errors']:>6}  {row['ratio']:.2f}   "
-                f"{health['server_cpu_ms_per_request']:.2f}, {ingest['server_cpu_ms_per_request']:.2f}"
+                f"{health['server_cpu_ms_per_request']:.2f}, {ingest['server_cpu_ms_per_request']:.2f}      "
+                + " / ".join(f"{rate:.0f}" for rate in ingest["per_round"])
             )
     print(json.dumps(results))
     failed = sum(
