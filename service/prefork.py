@@ -22,6 +22,7 @@ for every child to finish the requests it holds.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import logging
 import multiprocessing
@@ -30,7 +31,7 @@ import signal
 import socket
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 from service import logs
@@ -84,6 +85,20 @@ def install_stop_handlers() -> None:
 
 
 _stop_requested = False
+_request_in_hand = False
+
+
+@contextlib.contextmanager
+def request_in_hand() -> Iterator[None]:
+    """Around a request run in the loop's own thread (``--threads 1``): a stop signal that
+    lands meanwhile is noted, not raised, so the request is finished and answered first; the
+    loop stops once it is done."""
+    global _request_in_hand
+    _request_in_hand = True
+    try:
+        yield
+    finally:
+        _request_in_hand = False
 
 
 def stop_requested() -> bool:
@@ -97,7 +112,8 @@ def _stop_once(*_: object) -> None:
     global _stop_requested
     _stop_requested = True
     _ignore_stop_signals()
-    raise SystemExit(0)
+    if not _request_in_hand:
+        raise SystemExit(0)
 
 
 def _ignore_stop_signals() -> None:

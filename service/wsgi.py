@@ -5,7 +5,9 @@ request whole, headers and body, before a worker thread sees it, so a client tha
 mid-request holds a file descriptor, never a thread; gunicorn's sync and gthread workers give
 such a client a thread (or a whole worker) until its timeout. Waitress alone does not bound how
 long a request may take to arrive (``channel_timeout`` counts silence, so a client sending one
-byte every few seconds lives forever): :class:`DeadlineChannel` adds that deadline.
+byte every few seconds lives forever): :class:`DeadlineChannel` adds that deadline. With one
+thread a process (the default), that same loop thread runs each request once it has arrived
+whole (:class:`LoopDispatcher`): no thread handoff per request.
 
 The app is built from the ``Settings`` object the command built, in each web process
 (:mod:`service.prefork` forks them after binding the port): there is no second settings load
@@ -17,11 +19,14 @@ from __future__ import annotations
 import resource
 import socket
 import sys
+import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from typing import Any
 
 # waitress ships no type hints (and typeshed's types-waitress is not a dependency we want)
+from waitress import wasyncore
 from waitress.channel import HTTPChannel
 from waitress.server import TcpWSGIServer
 
@@ -32,6 +37,10 @@ from service import logs, prefork
 _SPARE_DESCRIPTORS = 64
 _MAX_CONNECTIONS = 10_000
 BACKLOG = 2048
+EXCUSED_AFTER_SECONDS = 0.05
+"""A request that holds the loop this long or longer is not counted against the other
+connections' deadlines: their bytes waited, unread, in the kernel meanwhile."""
+_UNBOUNDED_OUTPUT = 2**62
 log = logs.get(__name__)
 
 
@@ -57,18 +66,100 @@ class DeadlineChannel(HTTPChannel):  # subclassing an untyped class
         return result
 
 
+class LoopDispatcher:
+    """Waitress's task dispatcher for a process of one thread: a connection whose request has
+    arrived whole waits here until the loop has finished its pass over the sockets, and then
+    the loop's own thread runs it (:meth:`ReceiverServer.run`).
+
+    Waitress's own dispatcher hands each request to a worker thread: the loop thread wakes the
+    worker, and the worker wakes the loop (a byte down a pipe) to send the answer. With one
+    worker that is two thread switches a request and nothing gained, and with a second
+    connection in the process the two threads also fought for the GIL: the server's CPU per
+    ``/healthz`` doubled from 2 connections to 8, and its rate fell by 40 % (docs/server.md).
+    Reading stays in the same loop, so a stalled client still costs a socket, never a thread.
+    """
+
+    def __init__(self) -> None:
+        self.ready: deque[Any] = deque()
+
+    def add_task(self, channel: Any) -> None:
+        self.ready.append(channel)
+
+    def shutdown(self, cancel_pending: bool = True, timeout: float = 5) -> bool:
+        """Nothing runs but in the loop, so nothing to wait for: requests not begun are
+        dropped with their connections, as waitress drops its queued ones."""
+        while self.ready:
+            self.ready.popleft().cancel()
+        return True
+
+
 class ReceiverServer(TcpWSGIServer):  # subclassing an untyped class
     """Waitress's TCP server, whose periodic maintenance also drops connections whose request
-    has not arrived whole within ``read_timeout`` seconds."""
+    has not arrived whole within ``read_timeout`` seconds; with ``threads=1`` it runs each
+    request in its own loop (:class:`LoopDispatcher`)."""
 
     channel_class = DeadlineChannel
 
     def __init__(self, *args: Any, read_timeout: float, share: prefork.Share | None = None, **kwargs: Any) -> None:
         self.read_timeout = read_timeout
         self.share = share
+        self.loop_dispatcher = LoopDispatcher() if kwargs.get("threads") == 1 else None
+        self.loop_thread: int | None = None
+        if self.loop_dispatcher is not None:
+            kwargs["dispatcher"] = self.loop_dispatcher
+            # waitress makes a worker wait for the loop to send once 16 MiB are unsent; here
+            # the worker *is* the loop, so an answer is buffered whole (past 1 MiB in a file)
+            kwargs["outbuf_high_watermark"] = _UNBOUNDED_OUTPUT
         super().__init__(*args, **kwargs)
         if share is not None:
             share.may_accept(0)  # counted from now on: the others leave it its share
+
+    def run(self) -> None:
+        """Waitress's loop; with one thread, each pass over the sockets is followed by the
+        requests it completed, run here. A stop signal during one is held until it is
+        answered (:func:`service.prefork.request_in_hand`); those read whole when it came are
+        answered too, then the loop stops."""
+        if self.loop_dispatcher is None:
+            super().run()
+            return
+        ready = self.loop_dispatcher.ready
+        self.loop_thread = threading.get_ident()
+        try:
+            while self._map:
+                wasyncore.poll2(0 if ready else self.adj.asyncore_loop_timeout, self._map)
+                for _ in range(len(ready)):  # those queued again (pipelined) wait a pass
+                    self._serve(ready.popleft())
+                if prefork.stop_requested():
+                    raise SystemExit(0)
+        except (SystemExit, KeyboardInterrupt):
+            while ready:  # read whole before the signal: answered, not dropped
+                self._serve(ready.popleft())
+            self.task_dispatcher.shutdown()
+
+    def _serve(self, channel: Any) -> None:
+        started = time.monotonic()
+        with prefork.request_in_hand():
+            channel.service()
+        took = time.monotonic() - started
+        if took >= EXCUSED_AFTER_SECONDS:
+            self._excuse(took, served=channel)
+
+    def _excuse(self, seconds: float, served: Any) -> None:
+        """Move the other connections' clocks on by ``seconds`` the loop spent on one request:
+        what they sent meanwhile waited unread, and must not make them look idle or late."""
+        for channel in list(self.active_channels.values()):
+            if channel is served:
+                continue
+            channel.last_activity += seconds
+            if getattr(channel, "incomplete_since", None) is not None:
+                channel.incomplete_since += seconds
+
+    def pull_trigger(self) -> None:
+        """Waitress wakes its loop from a worker thread with a byte down a pipe; the loop's own
+        thread needs no waking (its next pass looks at every socket again)."""
+        if self.loop_thread is not None and threading.get_ident() == self.loop_thread:
+            return
+        super().pull_trigger()
 
     def readable(self) -> bool:
         """Whether to poll the listening socket now: waitress's answer (its maintenance, its
