@@ -92,7 +92,10 @@ def _parser() -> argparse.ArgumentParser:
             help="web processes sharing the port (default: [server] web_processes; 0 or unset: 2 per core, at most 4)",
         )
         command.add_argument(
-            "--threads", type=int, default=1, help="threads running the app in each web process (default 1)"
+            "--threads",
+            type=int,
+            default=1,
+            help="threads running the app in each web process (default 1: the process's I/O loop runs each request)",
         )
 
     serve = commands.add_parser("serve", help="web and worker together: the single-machine way to run it")

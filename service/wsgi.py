@@ -86,8 +86,9 @@ class LoopDispatcher:
         self.ready.append(channel)
 
     def shutdown(self, cancel_pending: bool = True, timeout: float = 5) -> bool:
-        """Nothing runs but in the loop, so nothing to wait for: requests not begun are
-        dropped with their connections, as waitress drops its queued ones."""
+        """Nothing runs but in the loop, so nothing to wait for. The loop answers what it had
+        read whole before calling this (:meth:`ReceiverServer.run`); anything left is dropped
+        with its connection, as waitress drops its queued tasks."""
         while self.ready:
             self.ready.popleft().cancel()
         return True
