@@ -33,22 +33,30 @@ def deadline(seconds: float) -> Callable[[], bool]:
     return lambda: time.monotonic() < ends
 
 
+def settings_with(tmp_path, read_timeout_seconds: int) -> Settings:
+    """The server reads only its own settings; no store or Redis is touched here."""
+    return load_settings(
+        {"LESSONLOOP_READ_TIMEOUT_SECONDS": str(read_timeout_seconds), "DATABASE_URL": f"sqlite:///{tmp_path}/l.db"},
+        None,
+    )
+
+
 @pytest.fixture
 def server_settings(tmp_path) -> Settings:
-    """The server reads only its own settings; no store or Redis is touched here."""
-    return load_settings({"LESSONLOOP_READ_TIMEOUT_SECONDS": "2", "DATABASE_URL": f"sqlite:///{tmp_path}/l.db"}, None)
+    return settings_with(tmp_path, 2)
 
 
 @pytest.fixture
-def loop_server(server_settings: Settings) -> Iterator[Callable[[Flask], ReceiverServer]]:
-    """Serve an app with one thread, its loop running in a thread of the test."""
+def loop_server(server_settings: Settings) -> Iterator[Callable[..., ReceiverServer]]:
+    """Serve an app with one thread, its loop running in a thread of the test named
+    ``server-loop``."""
     from waitress import wasyncore
 
     running: list[tuple[ReceiverServer, threading.Thread]] = []
 
-    def start(app: Flask) -> ReceiverServer:
-        server = make_server(app, server_settings, "127.0.0.1", 0, threads=1)
-        thread = threading.Thread(target=server.run, daemon=True)
+    def start(app: Flask, settings: Settings = server_settings) -> ReceiverServer:
+        server = make_server(app, settings, "127.0.0.1", 0, threads=1)
+        thread = threading.Thread(target=server.run, name="server-loop", daemon=True)
         thread.start()
         running.append((server, thread))
         return server
@@ -67,20 +75,20 @@ def url(server: ReceiverServer, path: str) -> str:
 def test_with_one_thread_each_request_runs_in_the_servers_loop(loop_server) -> None:
     """No worker thread: the request runs in the thread that polls the sockets."""
     app = Flask("loop")
-    app.get("/thread")(lambda: str(threading.get_ident()))
+    app.get("/thread")(lambda: threading.current_thread().name)
     server = loop_server(app)
-    loop_thread = next(thread for thread in threading.enumerate() if thread.ident == server.loop_thread)
     session = requests.Session()
     for _ in range(3):  # kept alive: the second and third are the loop's next passes
-        assert session.get(url(server, "/thread"), timeout=10).text == str(loop_thread.ident)
+        assert session.get(url(server, "/thread"), timeout=10).text == "server-loop"
     assert not [thread.name for thread in threading.enumerate() if thread.name.startswith("waitress-")]
 
 
-def test_a_long_request_does_not_make_the_other_connections_late(loop_server) -> None:
+def test_a_long_request_does_not_make_the_other_connections_late(loop_server, tmp_path) -> None:
     """A client starts a request, and while the loop runs another client's long request (longer
     than the read deadline), sends the rest. Its bytes waited unread in the kernel: it is
     answered, not dropped as late. (Without the loop's time on the long request excused, the
-    deadline check that follows it dropped the first client.)"""
+    deadline check that follows it dropped the first client.) The deadline is 4 s, so that a
+    loaded machine still starts the long request well within it."""
     started, release = threading.Event(), threading.Event()
     app = Flask("loop")
 
@@ -91,7 +99,7 @@ def test_a_long_request_does_not_make_the_other_connections_late(loop_server) ->
         return "long done"
 
     app.get("/healthz")(lambda: "ok")
-    server = loop_server(app)
+    server = loop_server(app, settings_with(tmp_path, 4))
     begun = time.monotonic()
     patient = socket.create_connection(("127.0.0.1", server.effective_port), timeout=30)
     patient.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
@@ -107,7 +115,7 @@ def test_a_long_request_does_not_make_the_other_connections_late(loop_server) ->
         )
         long_request.start()
         assert started.wait(30)
-        patient.sendall(b"Connection: close\r\n\r\n")  # complete, within the 2 s deadline
+        patient.sendall(b"Connection: close\r\n\r\n")  # complete, within the deadline
         assert time.monotonic() - begun < server.read_timeout, "too slow a machine to tell"
         while time.monotonic() - begun < server.read_timeout + 0.5:
             time.sleep(0.05)  # the long request outlasts the deadline
@@ -123,9 +131,10 @@ def test_a_long_request_does_not_make_the_other_connections_late(loop_server) ->
 
 
 def test_a_large_answer_to_a_client_that_does_not_read_leaves_the_loop_serving(loop_server) -> None:
-    """A 32 MiB answer, written in 1 MiB pieces, to a client that reads nothing yet: the loop buffers it (past 1 MiB in a
-    file) and serves others meanwhile; the client then gets every byte. Waitress would make the
-    request's thread wait for the loop to send past 16 MiB, and here that thread is the loop."""
+    """A 32 MiB answer, written in 1 MiB pieces, to a client that reads nothing yet: the loop
+    buffers it (past 1 MiB in a file) and serves others meanwhile; the client then gets every
+    byte. Waitress would make the request's thread wait for the loop to send past 16 MiB, and
+    here that thread is the loop."""
     app = Flask("loop")
     chunk = 1024 * 1024
 
