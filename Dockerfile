@@ -7,11 +7,11 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1
 
 WORKDIR /app
-COPY pyproject.toml README.md ./
+COPY pyproject.toml README.md requirements.txt ./
 COPY service ./service
 COPY workers ./workers
 COPY config ./config
-RUN pip install . \
+RUN pip install --require-hashes -r requirements.txt && pip install --no-deps . \
  && useradd --system --home-dir /app --shell /usr/sbin/nologin lessonloop \
  && mkdir -p /data && chown lessonloop /data
 
