@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -390,3 +391,23 @@ def test_output_into_a_pipe_closed_early_ends_quietly(tmp_path: Path) -> None:
     assert done.stdout.splitlines()[-1] == "exit 141", done.stdout[-500:] + done.stderr
     assert len(done.stdout.splitlines()) == 2
     assert done.stderr == "", done.stderr
+
+
+def test_the_images_command_serves_and_passes_its_healthcheck(tmp_path: Path, redis) -> None:
+    """The Dockerfile's CMD and HEALTHCHECK, as written there, with the image's environment
+    (no docker engine here: the command runs as a process; its port swapped for a free one)."""
+    import re
+    import shlex
+
+    dockerfile = (Path(__file__).resolve().parents[1] / "Dockerfile").read_text()
+    command = json.loads(re.search(r"^CMD (\[.*\])$", dockerfile, re.M).group(1))
+    assert command == ["lessonloop", "web", "--host", "0.0.0.0", "--port", "8000"]
+    image_env = dict(re.findall(r"(\w+)=(\S+)", dockerfile.split("\nENV DATABASE_URL", 1)[1].split("\n#", 1)[0]))
+    image_env["DATABASE_URL"] = f"sqlite:///{tmp_path / 'lessonloop.db'}"  # for /data/lessonloop.db
+    assert image_env["LESSONLOOP_AUTH"] == "proxy"
+    with Lessonloop(*command[1:], cwd=tmp_path, env=lessonloop_env(**image_env)) as server:  # the last --port wins
+        port = server.address[1]
+        server.wait_ready("/healthz")
+        check = shlex.split(re.search(r"^HEALTHCHECK .* CMD (.*)$", dockerfile, re.M).group(1))
+        check = [sys.executable if word == "python" else word.replace(":8000/", f":{port}/") for word in check]
+        wait_for(lambda: subprocess.run(check, timeout=30).returncode == 0)
