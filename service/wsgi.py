@@ -8,8 +8,8 @@ to arrive (emmett-framework/granian#728, closed as won't fix), and its WSGI inte
 app a ``wsgi.input`` whose reads block a thread until the body is in. So the app is served
 through granian's ASGI interface: :class:`ArrivalDeadline` reads each body on the event loop,
 within the same deadline and at most one byte past ``max_body_bytes``, and only a request that
-has arrived whole reaches a2wsgi's thread pool, which runs the Flask app (``--threads``
-threads a process).
+has arrived whole reaches the Flask app (:class:`WholeAnswers`: in the event loop's thread, or
+on a pool of ``--threads`` threads).
 
 The listening port is reserved here before granian starts (:func:`reserve_port`): a busy port
 is a one-line error before anything says "listening", and ``--port 0`` is resolved once to a
@@ -21,13 +21,15 @@ from __future__ import annotations
 
 import asyncio
 import errno
+import io
 import os
 import signal
 import socket
 import sys
 import threading
 import time
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import Awaitable, Callable, Mapping, MutableMapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -206,19 +208,72 @@ def _stop_when_orphaned(parent: int) -> None:
 
 def build_asgi(settings: Settings, threads: int) -> AsgiApp:
     """The Flask app on ``settings`` with its own store and Redis clients, behind the arrival
-    deadline, run by ``threads`` threads."""
-    from a2wsgi import WSGIMiddleware
-
+    deadline, run by ``threads`` threads (one: the event loop's own)."""
     from service.app import create_app, web_runtime
     from service.runtime import all_secrets
 
     logs.configure(settings.server.log_level, settings.server.log_format, all_secrets(settings))
     app = create_app(settings, web_runtime(settings, threads))
     return ArrivalDeadline(
-        WSGIMiddleware(app, workers=threads),  # type: ignore[arg-type]
+        WholeAnswers(app, threads),
         seconds=settings.server.read_timeout_seconds,
         max_body=settings.server.max_body_bytes,
     )
+
+
+Answer = tuple[int, list[tuple[bytes, bytes]], bytes]
+
+
+class WholeAnswers:
+    """Runs the WSGI app on a request whose body is already in, and sends its answer whole.
+
+    With one thread (the default) the app runs in the worker's event loop thread, as waitress's
+    loop ran each request before: no handoff to a thread and back per request. a2wsgi's
+    ``WSGIMiddleware`` hands each request to a thread and each part of the answer back to the
+    loop (four switches a request); measured through ``lessonloop web``, that cost the server
+    about three times waitress's CPU per ``/healthz`` (docs/benchmarks.md). Granian parses and
+    times out the headers in its own threads meanwhile, and a body whose client stalls waits in
+    :class:`ArrivalDeadline`, never here. With more threads, requests run on a pool of that many.
+    a2wsgi builds the WSGI environ from the ASGI scope."""
+
+    def __init__(self, app: Callable[..., Any], threads: int) -> None:
+        self.app = app
+        self.pool = ThreadPoolExecutor(threads, thread_name_prefix="lessonloop-web") if threads > 1 else None
+
+    async def __call__(self, scope: Scope, body: bytes, send: Send) -> None:
+        from a2wsgi.wsgi import build_environ
+
+        environ = build_environ(scope, io.BytesIO(body))  # type: ignore[arg-type]
+        if self.pool is None:
+            status, headers, content = _run_wsgi(self.app, environ)
+        else:
+            status, headers, content = await asyncio.get_running_loop().run_in_executor(
+                self.pool, _run_wsgi, self.app, environ
+            )
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": content})
+
+
+def _run_wsgi(app: Callable[..., Any], environ: Mapping[str, object]) -> Answer:
+    """The app's answer to ``environ``: status, headers, and the body joined."""
+    started: list[tuple[int, list[tuple[bytes, bytes]]]] = []
+    parts: list[bytes] = []
+
+    def start_response(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Callable[[bytes], None]:
+        started[:] = [
+            (int(status.split(" ", 1)[0]), [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers])
+        ]
+        return parts.append
+
+    result = app(environ, start_response)
+    try:
+        parts.extend(result)
+    finally:
+        close = getattr(result, "close", None)
+        if close is not None:
+            close()
+    status, headers = started[0]
+    return status, headers, b"".join(parts)
 
 
 class ArrivalDeadline:
@@ -228,14 +283,13 @@ class ArrivalDeadline:
     therefore never holds one of the app's threads. A declared ``Content-Length`` over the
     limit is not read at all: the app answers it 413, with its reason, from the header."""
 
-    def __init__(self, app: AsgiApp, seconds: float, max_body: int) -> None:
+    def __init__(self, app: WholeAnswers, seconds: float, max_body: int) -> None:
         self.app = app
         self.seconds = seconds
         self.max_body = max_body
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
+        if scope["type"] != "http":  # granian's asginl interface sends no lifespan; websockets are off
             return
         declared = _content_length(scope)
         if declared is None:
@@ -250,7 +304,7 @@ class ArrivalDeadline:
             except TimeoutError:
                 await _answer(send, 408, b'{"status":"error","reason":"the request did not arrive in time"}')
                 return
-        await self.app(_with_length(scope, body), _replay(body), send)
+        await self.app(_with_length(scope, body), body, send)
 
 
 def _with_length(scope: Scope, body: bytes) -> Scope:
@@ -284,21 +338,6 @@ async def _read_body(receive: Receive, limit: int) -> bytes:
         if not message.get("more_body", False):
             break
     return bytes(body[:limit])
-
-
-def _replay(body: bytes) -> Receive:
-    """A ``receive`` that hands over ``body`` at once, then says the client left (what an app
-    asking again after the body would be told by the server once the answer is sent)."""
-    given = False
-
-    async def receive() -> Message:
-        nonlocal given
-        if given:
-            return {"type": "http.disconnect"}
-        given = True
-        return {"type": "http.request", "body": body, "more_body": False}
-
-    return receive
 
 
 async def _answer(send: Send, status: int, body: bytes) -> None:
