@@ -109,33 +109,14 @@ def serve(settings: Settings, host: str, port: int, threads: int, processes: int
     """Serve until SIGTERM or SIGINT (granian then lets each worker finish the requests it
     holds, for up to ``WORKER_STOP_SECONDS``); a worker that dies is replaced. Raises
     :class:`PortInUse` before printing anything when the port is taken."""
-    from granian import Granian
-    from granian.constants import HTTPModes, Interfaces
-    from granian.http import HTTP1Settings
-
     global _command
     reserved = reserve_port(host, port)
     bound = reserved.getsockname()[1]
-    _command = _Command(settings, threads)  # forked workers read it; spawned ones load as below
+    _command = _Command(settings, threads)  # forked workers read it; others load as app_for_worker says
     os.environ[THREADS_ENV] = str(threads)
     if settings.config_file:
         os.environ[CONFIG_ENV] = str(Path(settings.config_file).resolve())
-    read_timeout_ms = settings.server.read_timeout_seconds * 1000
-    server = Granian(
-        "service.wsgi:app_for_worker",
-        factory=True,
-        address=host,
-        port=bound,
-        interface=Interfaces.ASGINL,
-        http=HTTPModes.http1,
-        http1_settings=HTTP1Settings(header_read_timeout=read_timeout_ms),
-        workers=processes,
-        backlog=BACKLOG,
-        respawn_failed_workers=True,
-        workers_kill_timeout=WORKER_STOP_SECONDS,
-        log_level=_granian_level(settings.server.log_level),
-        websockets=False,
-    )
+    server = granian_server(settings, host, bound, processes)
     threading.Thread(target=_announce, args=(host, bound), name="lessonloop-announce", daemon=True).start()
     log.info("web serving", processes=processes, threads_each=threads)
     try:
@@ -147,10 +128,31 @@ def serve(settings: Settings, host: str, port: int, threads: int, processes: int
     return 0
 
 
-def _granian_level(level: str) -> Any:
+def granian_server(settings: Settings, host: str, port: int, processes: int) -> Any:
+    """Granian, configured (docs/server.md has the table): HTTP/1 only, the ASGI interface
+    without lifespan (:func:`app_for_worker` builds everything), the header deadline in ms."""
+    from granian import Granian
+    from granian.constants import HTTPModes, Interfaces
+    from granian.http import HTTP1Settings
     from granian.log import LogLevels
 
-    return LogLevels.info if level.lower() == "debug" else LogLevels.warning
+    # its startup lines only when debugging; its warnings (a worker killed, one that exited) always
+    level = LogLevels.info if settings.server.log_level.lower() == "debug" else LogLevels.warning
+    return Granian(
+        "service.wsgi:app_for_worker",
+        factory=True,
+        address=host,
+        port=port,
+        interface=Interfaces.ASGINL,
+        http=HTTPModes.http1,
+        http1_settings=HTTP1Settings(header_read_timeout=settings.server.read_timeout_seconds * 1000),
+        workers=processes,
+        backlog=BACKLOG,
+        respawn_failed_workers=True,
+        workers_kill_timeout=WORKER_STOP_SECONDS,
+        log_level=level,
+        websockets=False,
+    )
 
 
 def _announce(host: str, port: int) -> None:
@@ -291,7 +293,7 @@ class ArrivalDeadline:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":  # granian's asginl interface sends no lifespan; websockets are off
             return
-        declared = _content_length(scope)
+        declared = declared_length(scope)
         if declared is None:
             await _answer(send, 400, b'{"status":"error","reason":"Content-Length is not a number"}')
             return
@@ -317,12 +319,13 @@ def _with_length(scope: Scope, body: bytes) -> Scope:
     return {**scope, "headers": [*kept, (b"content-length", str(len(body)).encode())]}
 
 
-def _content_length(scope: Scope) -> int | None:
+def declared_length(scope: Scope) -> int | None:
     """The declared body length (0 when none is declared); None when it is not a number."""
     for name, value in scope.get("headers", ()):
         if name.lower() == b"content-length":
             text = value.decode("latin-1").strip()
-            return int(text) if text.isdigit() else None
+            # ASCII digits only ("²" is a digit to str.isdigit), and few enough for int()
+            return int(text) if text.isascii() and text.isdigit() and len(text) <= 19 else None
     return 0
 
 

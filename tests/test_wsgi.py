@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from service.wsgi import PortInUse, reserve_port
+from service.wsgi import PortInUse, declared_length, reserve_port
 from tests import payloads
 from tests.conftest import GITHUB_SECRET
 from tests.processes import Lessonloop, lessonloop_env
@@ -74,7 +74,7 @@ def test_a_body_late_past_the_read_deadline_is_answered_408_and_closed(tmp_path:
         assert b"the request did not arrive in time" in answer
 
 
-def test_a_content_length_that_is_not_a_number_is_a_clear_400(tmp_path: Path, redis) -> None:
+def test_adeclared_length_that_is_not_a_number_is_a_clear_400(tmp_path: Path, redis) -> None:
     with web(tmp_path) as server:
         server.wait_ready()
         connection = socket.create_connection(server.address, timeout=30)
@@ -94,3 +94,14 @@ def test_a_busy_or_unknown_address_is_a_clear_error() -> None:
         taken.close()
     with pytest.raises(PortInUse, match="cannot listen on no-such-host.invalid"):
         reserve_port("no-such-host.invalid", 8000)
+
+
+@pytest.mark.parametrize(
+    ("value", "length"),
+    [(b"12", 12), (b" 7 ", 7), (b"", None), (b"-5", None), (b"1e3", None), (b"\xb2", None), (b"9" * 5000, None)],
+)
+def test_a_declared_length_is_ascii_digits_or_refused(value: bytes, length: int | None) -> None:
+    """Hostile Content-Length values: superscript digits (which ``str.isdigit`` accepts and
+    ``int`` refuses) and 5,000 digits (past ``int``'s limit) are refused, not a 500."""
+    assert declared_length({"headers": [(b"content-length", value)]}) == length
+    assert declared_length({"headers": []}) == 0
