@@ -405,9 +405,10 @@ def test_the_images_command_serves_and_passes_its_healthcheck(tmp_path: Path, re
     image_env = dict(re.findall(r"(\w+)=(\S+)", dockerfile.split("\nENV DATABASE_URL", 1)[1].split("\n#", 1)[0]))
     image_env["DATABASE_URL"] = f"sqlite:///{tmp_path / 'lessonloop.db'}"  # for /data/lessonloop.db
     assert image_env["LESSONLOOP_AUTH"] == "proxy"
-    with Lessonloop(*command[1:], cwd=tmp_path, env=lessonloop_env(**image_env)) as server:  # the last --port wins
+    # the last --port wins; four workers build their apps before it says where it listens
+    with Lessonloop(*command[1:], cwd=tmp_path, env=lessonloop_env(**image_env), seconds=60) as server:
         port = server.address[1]
         server.wait_ready("/healthz")
         check = shlex.split(re.search(r"^HEALTHCHECK .* CMD (.*)$", dockerfile, re.M).group(1))
         check = [sys.executable if word == "python" else word.replace(":8000/", f":{port}/") for word in check]
-        wait_for(lambda: subprocess.run(check, timeout=30).returncode == 0)
+        assert subprocess.run(check, timeout=60, capture_output=True, text=True).returncode == 0
