@@ -281,3 +281,23 @@ def test_lint_refuses_what_it_cannot_read(tmp_path: Path) -> None:
         result = run_lessonloop("lessons", "lint", name, env={}, cwd=tmp_path)
         assert result.returncode == 2, (name, result.stderr)
         assert result.stdout == "" and result.stderr.startswith(f"lessonloop: {message}"), result.stderr
+
+
+def test_check_names_an_unknown_variable_and_counts_each_sources_secrets(tmp_path: Path, redis) -> None:
+    env = {
+        "REDIS_URL": REDIS_URL,
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'l.db'}",
+        "LESSONLOOP_GITHUB_WEBHOOK_SECRET": "It's a Secret, to Everybody",
+        "LESSONLOOP_GITHUB_WEBHOOK_SECRET_PREVIOUS": "older",
+        "LESSONLOOP_JIRA_WEBHOK_SECRET": "typo",
+    }
+    result = run_lessonloop("check", env=env, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert (
+        "warning: LESSONLOOP_JIRA_WEBHOK_SECRET is not a lessonloop setting and is ignored "
+        "(did you mean LESSONLOOP_JIRA_WEBHOOK_SECRET?)"
+    ) in result.stdout.splitlines()
+    assert "webhooks: github 2 secrets; jira off (no secret); pagerduty off (no secret)" in result.stdout.splitlines()
+    assert "Everybody" not in result.stdout + result.stderr and "typo" not in result.stdout + result.stderr
+    started = run_lessonloop("replay", "--failed", env=env, cwd=tmp_path)
+    assert "LESSONLOOP_JIRA_WEBHOK_SECRET is not a lessonloop setting" in started.stderr  # logged by every command

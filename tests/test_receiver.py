@@ -315,6 +315,23 @@ def test_a_source_without_a_secret_is_404_even_when_signed(make_settings, redis:
     engine.dispose()
 
 
+@pytest.mark.parametrize("signed_with", ["It's a Secret, to Everybody", "the old one, rotated out"])
+def test_a_secret_with_a_comma_and_its_previous_one_both_verify(make_settings, make_runtime, signed_with: str) -> None:
+    """A comma is part of a secret: GitHub's documentation uses one with a comma in it."""
+    from service.app import create_app
+
+    settings = make_settings(
+        LESSONLOOP_GITHUB_WEBHOOK_SECRET="It's a Secret, to Everybody",
+        LESSONLOOP_GITHUB_WEBHOOK_SECRET_PREVIOUS="the old one, rotated out",
+    )
+    runtime = make_runtime(settings)
+    client = create_app(settings, runtime).test_client()
+    accepted = post(client, payloads.github(payloads.raw("github/issues.closed"), signed_with))
+    assert accepted.status_code == 202, accepted.get_json()
+    refused = post(client, payloads.github(payloads.raw("github/issues.closed"), "It's a Secret"))
+    assert refused.status_code == 401
+
+
 # --- duplicates and failures --------------------------------------------------------------------
 
 
