@@ -161,6 +161,46 @@ def test_pagerduty_without_a_rule_is_answered_with_that_reason(make_settings, re
     engine.dispose()
 
 
+def _merged_pagerduty() -> payloads.Delivery:
+    payload = payloads.load("pagerduty/incident.resolved")
+    payload["event"]["data"]["resolve_reason"] = {
+        "type": "merge_resolve_reason",
+        "incident": {"id": "PXP12GZ", "type": "incident_reference"},
+    }
+    return payloads.pagerduty(payload, PAGERDUTY_SECRET)
+
+
+def _duplicate_jira() -> payloads.Delivery:
+    payload = payloads.load("jira/issue_updated.incident_done")
+    payload["issue"]["fields"]["resolution"] = {"id": "10002", "name": "Duplicate"}
+    return payloads.jira(payload, JIRA_SECRET)
+
+
+@pytest.mark.parametrize(
+    ("make", "resolution", "rule"),
+    [
+        (
+            lambda: payloads.github(payloads.github_closed(state_reason="duplicate"), GITHUB_SECRET),
+            "duplicate",
+            "github",
+        ),
+        (_duplicate_jira, "Duplicate", "jira"),
+        (_merged_pagerduty, "merged", "pagerduty"),
+    ],
+    ids=["github-duplicate", "jira-duplicate", "pagerduty-merge"],
+)
+def test_a_duplicate_or_a_merge_is_answered_not_relevant_with_the_reason(
+    client, runtime: Runtime, make, resolution: str, rule: str
+) -> None:
+    response = post(client, make())
+    assert response.status_code == 200, response.get_json()
+    assert response.get_json()["status"] == "not relevant"
+    assert response.get_json()["reason"] == (
+        f"closed as '{resolution}', which {rule} rule #1 does not review (skip_resolutions): not an incident of its own"
+    )
+    nothing_changed(runtime)
+
+
 # --- refused ------------------------------------------------------------------------------------
 
 
