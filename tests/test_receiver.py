@@ -372,6 +372,18 @@ def test_a_secret_with_a_comma_and_its_previous_one_both_verify(make_settings, m
     assert refused.status_code == 401
 
 
+def test_a_nul_character_is_refused_with_400_on_either_store(client, runtime: Runtime) -> None:
+    """PostgreSQL cannot keep U+0000 in text: the answer was 503, and PagerDuty retried for ever."""
+    payload = payloads.load("pagerduty/incident.resolved")
+    payload["event"]["id"] = "\u0000"
+    response = post(client, payloads.pagerduty(payload, PAGERDUTY_SECRET))
+    assert response.status_code == 400
+    assert response.get_json()["reason"] == (
+        "the delivery id holds a NUL character (U+0000), which lessonloop does not keep"
+    )
+    nothing_changed(runtime)
+
+
 # --- duplicates and failures --------------------------------------------------------------------
 
 
