@@ -573,7 +573,9 @@ def _read_file(path: Path, named_by: str) -> dict[str, Any]:
         raise SettingsError(f"{path}: not valid TOML: {error}") from None
     for key, value in data.items():
         if key not in _FILE_TOP:
-            raise SettingsError(f"{path}: unknown setting '{key}'")
+            close = difflib.get_close_matches(key, sorted(_FILE_TOP), n=1, cutoff=0.6)
+            hint = f" (did you mean '{close[0]}'?)" if close else ""
+            raise SettingsError(f"{path}: unknown setting '{key}'{hint}")
         if key in _FILE_TABLES:
             if not isinstance(value, dict):
                 raise SettingsError(f"{path}: [{key}] must be a table")
@@ -593,7 +595,9 @@ def _read_file(path: Path, named_by: str) -> dict[str, Any]:
                         f"(or a file it names with *_FILE), never from the config file"
                     )
                 if sub not in _FILE_TABLES[key]:
-                    raise SettingsError(f"{path}: unknown setting '{key}.{sub}'")
+                    close = difflib.get_close_matches(sub, sorted(_FILE_TABLES[key]), n=1, cutoff=0.6)
+                    hint = f" (did you mean '{key}.{close[0]}'?)" if close else ""
+                    raise SettingsError(f"{path}: unknown setting '{key}.{sub}'{hint}")
     return data
 
 
@@ -676,12 +680,60 @@ def _enabled_from_raw(data: Mapping[str, Any]) -> list[str]:
     return enabled
 
 
+_MESSAGES = {
+    "tuple_type": "must be a list of strings",
+    "list_type": "must be a list of strings",
+    "string_type": "must be a string",
+    "int_type": "must be a whole number",
+    "int_parsing": "must be a whole number",
+    "bool_type": "must be true or false",
+    "bool_parsing": "must be true or false",
+    "dict_type": "must be a table",
+    "model_type": "must be a table",
+    "missing": "is required",
+}
+
+
+def _in_our_words(kind: str, message: str, loc: tuple[Any, ...]) -> str:
+    """pydantic's message, said as the settings' documentation says it: an unknown key with the
+    closest known one, a type by what the operator writes in TOML."""
+    if kind == "extra_forbidden":
+        known = _known_keys(loc[:-1])
+        close = difflib.get_close_matches(str(loc[-1]), known, n=1, cutoff=0.6)
+        return "unknown key" + (f" (did you mean '{close[0]}'?)" if close else "")
+    if kind in _MESSAGES:
+        if kind in ("string_type", "int_type", "int_parsing") and loc and isinstance(loc[-1], int):
+            return _MESSAGES["tuple_type"]  # an item of a list: say what the list holds
+        return _MESSAGES[kind]
+    return message.removeprefix("Value error, ")
+
+
+def _known_keys(loc: tuple[Any, ...]) -> list[str]:
+    """The keys the table at ``loc`` (a path into the settings, list indexes included) accepts."""
+    model: Any = Settings
+    for part in loc:
+        if isinstance(part, int):
+            continue
+        field = model.model_fields.get(str(part))
+        annotation = getattr(field, "annotation", None)
+        if part == "rules":
+            model = Rule
+        elif isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            model = annotation
+        else:
+            return []
+    names = set(model.model_fields)
+    names |= {field.alias for field in model.model_fields.values() if field.alias}
+    return sorted(names)
+
+
 def _one_line(error: ValidationError, path: Path, from_env: Mapping[tuple[str, ...], str]) -> str:
     """The first problem, named as the operator wrote it: the environment variable when the
     value came from there, else the file's key."""
     first = error.errors()[0]
-    loc = tuple(str(part) for part in first["loc"])
-    message = first["msg"].removeprefix("Value error, ")
+    message = _in_our_words(first["type"], first["msg"], first["loc"])
+    raw_loc = first["loc"][:-1] if first["loc"] and isinstance(first["loc"][-1], int) else first["loc"]
+    loc = tuple(str(part) for part in raw_loc)  # a list's item is named by its list
     if "LESSONLOOP_" in message:
         return message
     if message.startswith("rules["):

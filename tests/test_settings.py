@@ -179,7 +179,11 @@ def test_config_file_from_environment_must_exist(tmp_path: Path) -> None:
         ),
         (SECRETS, "[[rules]]\nsource = 'pagerduty'\nurgency = ['high']\n", r"PagerDuty has no tasks"),
         (SECRETS, "[[rules]]\nsource = 'github'\nreview = 'gitlab:x/y'\n", r"rules\[1\]\.review: .*github:<owner>"),
-        (SECRETS, "[[rules]]\nsource = 'github'\nlables = ['incident']\n", r"rules\[1\]\.lables: Extra inputs"),
+        (
+            SECRETS,
+            "[[rules]]\nsource = 'github'\nlables = ['incident']\n",
+            r"rules\[1\]\.lables: unknown key \(did you mean 'labels'\?\)$",
+        ),
         (SECRETS, "[[rules]]\nsource = 'trello'\n", r"rules\[1\]\.source: "),
         (SECRETS, "[review]\ndue_days = -1\n", r"review\.due_days: "),
         (SECRETS, "[review]\ntemplate = '/nonexistent.md'\n", r"template file not found"),
@@ -196,3 +200,22 @@ def test_each_mistake_is_one_line_naming_the_setting(
     with pytest.raises(SettingsError, match=message) as caught:
         load_settings(env, path)
     assert "\n" not in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("toml", "said"),
+    [
+        ("[[rules]]\nsource = 'github'\ndue_day = 3\n", "rules[1].due_day: unknown key (did you mean 'due_days'?)"),
+        ("[review]\nlabels = 3\n", "review.labels: must be a list of strings"),
+        ("[[rules]]\nsource = 'github'\nlabels = [1]\n", "rules[1].labels: must be a list of strings"),
+        ("[review]\ndue_days = 'x'\n", "review.due_days: must be a whole number"),
+        ("[followups]\ndue_day = 3\n", "unknown setting 'followups.due_day' (did you mean 'followups.due_days'?)"),
+        ("[reviews]\ndue_days = 3\n", "unknown setting 'reviews' (did you mean 'review'?)"),
+    ],
+)
+def test_mistakes_are_said_in_the_settings_words_not_pydantics(tmp_path: Path, toml: str, said: str) -> None:
+    path = tmp_path / "lessonloop.toml"
+    path.write_text(toml)
+    with pytest.raises(SettingsError) as raised:
+        load_settings(SECRETS, path)
+    assert str(raised.value) == f"{path}: {said}"
