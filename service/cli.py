@@ -620,7 +620,8 @@ def _import(settings: Settings, args: argparse.Namespace) -> int:
         if progress:
             print(f"\r[{number}/{len(found)}] {outcome.status:<8} {outcome.ref[:60]:<60}", end="", file=sys.stderr)
         if not progress or outcome.status != "imported":
-            print(f"{outcome.status}: {outcome.ref}" + (f" ({outcome.reason})" if outcome.reason else ""))
+            said = "would import" if args.dry_run and outcome.status == "imported" else outcome.status
+            print(f"{said}: {outcome.ref}" + (f" ({outcome.reason})" if outcome.reason else ""))
         if args.share and outcome.status == "imported" and not args.dry_run:
             _share_imported(runtime, outcome.ref)
     if progress:
@@ -790,7 +791,13 @@ def _lessons_stats(settings: Settings, args: argparse.Namespace) -> int:
 
     engine = _migrated(settings).engine
     start = datetime.combine(since, datetime.min.time(), tzinfo=UTC)
-    summary = figures.summarise(progress.load(engine, start), since, today, followups.since(engine, start))
+    summary = figures.summarise(
+        progress.load(engine, start),
+        since,
+        today,
+        followups.since(engine, start),
+        imported=progress.imported_since(engine, start),
+    )
     if args.format == "json":
         print(json.dumps(figures.as_dict(summary), indent=2))
     else:
