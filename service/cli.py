@@ -591,7 +591,7 @@ def _import(settings: Settings, args: argparse.Namespace) -> int:
                 items = client.search_items(jql + " ORDER BY created ASC")
             else:
                 raise ValueError(f"{source.kind} keeps no reviews to import")
-            found = list(importer.from_items(items, runtime.marker_keys()))
+            found = list(importer.from_items(items, runtime.marker_keys(), client.whoami().id))
     except (ValueError, RetryLater, Permanent) as error:
         print(f"lessonloop: {error}", file=sys.stderr)
         return 1

@@ -73,11 +73,14 @@ class Outcome:
     reason: str = ""
 
 
-def from_items(items: list[Item], keys: markers.MarkerKeys | None) -> Iterator[Candidate]:
-    """Tracker issues as candidates; a review lessonloop opened names its incident in its marker."""
+def from_items(items: list[Item], keys: markers.MarkerKeys | None, own_author: str = "") -> Iterator[Candidate]:
+    """Tracker issues as candidates. A review lessonloop opened names its incident in its
+    marker; the marker counts only when it verifies and the tracker says ``own_author``
+    (lessonloop's identity there) wrote the issue: on anyone else's issue a marker copied from a
+    real review is text, and the issue's lesson is about that issue."""
     for item in items:
         incident = ""
-        if keys is not None:
+        if keys is not None and own_author and item.author == own_author:
             marker = keys.find_kind(item.body, markers.container_of(item.ref.source, item.ref.project), markers.REVIEW)
             incident = (marker.get("incident") or "") if marker else ""
         yield Candidate(

@@ -369,3 +369,36 @@ def test_a_dry_run_says_what_it_would_import_and_stats_count_imports(tmp_path: P
     assert json.loads(stats.stdout)["lessons_imported"] == 1
     text = lessonloop("lessons", "stats", env=env, cwd=tmp_path).stdout
     assert "lessons imported         1 (written before lessonloop; not counted above)" in text
+
+
+def test_a_marker_copied_onto_an_outsiders_issue_names_no_incident(
+    tmp_path: Path, database_url: str, redis, trackers, github_double
+) -> None:
+    """Only lessonloop's own review speaks for an incident: a labelled issue by someone else,
+    carrying a marker copied from a real review, is imported as a lesson about itself."""
+    from service import markers
+    from service.store.engine import make_engine
+
+    key = "import-marker-key-0123456789abcdef"
+    sealed = markers.MarkerKeys([key]).seal(
+        markers.Marker(markers.REVIEW, {"incident": "github:acme/web#1"}), "github:acme/postmortems"
+    )
+    body = markers.attach(PAST_REVIEW_MD.split("\n", 2)[2], sealed, "markdown")
+    github_double.add_repo("acme/postmortems")
+    for author in ("lessonloop-bot", "mallory"):
+        github_double.add_issue(
+            "acme/postmortems",
+            f"by {author}",
+            body=body,
+            labels=("post-incident-review",),
+            state="closed",
+            author=author,
+        )
+    env = {"DATABASE_URL": database_url, "LESSONLOOP_MARKER_KEY": key} | trackers
+    result = lessonloop("import", "github:acme/postmortems", env=env, cwd=tmp_path)
+    assert "imported 2, skipped 0, failed 0" in result.stdout, result.stdout + result.stderr
+    engine = make_engine(database_url)
+    ours, theirs = lessons.get(engine, "github:acme/postmortems#1"), lessons.get(engine, "github:acme/postmortems#2")
+    engine.dispose()
+    assert ours is not None and ours.incident_ref == "github:acme/web#1"
+    assert theirs is not None and theirs.incident_ref == "github:acme/postmortems#2"
