@@ -874,7 +874,7 @@ def _pruned_reason(settings: Settings, delivery: deliveries.Delivery) -> str:
 
 
 def _find_delivery(runtime: Runtime, name: str) -> deliveries.Delivery | None:
-    if name.isdigit():
+    if name.isascii() and name.isdigit():
         return deliveries.get(runtime.engine, int(name))
     source, _, delivery_id = name.partition(":")
     return deliveries.find(runtime.engine, source, delivery_id) if delivery_id else None
