@@ -148,14 +148,14 @@ def _parser() -> argparse.ArgumentParser:
     lessons_command = commands.add_parser("lessons", help="the learning log: list, show, search, export, stats, lint")
     actions = lessons_command.add_subparsers(dest="action", required=True, metavar="ACTION")
     listing = actions.add_parser("list", help="newest lessons first")
-    listing.add_argument("--limit", type=int, default=20)
+    listing.add_argument("--limit", type=_at_least_one, default=20)
     listing.set_defaults(run=_lessons_list)
     show = actions.add_parser("show", help="one lesson, by its review's or incident's ref")
     show.add_argument("ref")
     show.set_defaults(run=_lessons_show)
     search = actions.add_parser("search", help="lessons containing every word given (full text, best first)")
     search.add_argument("terms", nargs="+")
-    search.add_argument("--limit", type=int, default=20)
+    search.add_argument("--limit", type=_at_least_one, default=20)
     search.set_defaults(run=_lessons_search)
     export = actions.add_parser("export", help="the whole log as JSON or Markdown")
     export.add_argument("--format", choices=("json", "markdown"), default="json")
@@ -192,6 +192,13 @@ def _parser() -> argparse.ArgumentParser:
     followup_list.add_argument("--format", choices=("text", "json"), default="text")
     followup_list.set_defaults(run=_followups_list)
     return parser
+
+
+def _at_least_one(text: str) -> int:
+    """A count the user asks for: 0 would print "no lessons" about a log that has some."""
+    if not (text.isascii() and text.isdigit()) or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"must be a whole number of at least 1, got {text!r}")
+    return int(text)
 
 
 def _followups_list(settings: Settings, args: argparse.Namespace) -> int:
@@ -845,7 +852,7 @@ def _lessons_lint(settings: Settings | None, args: argparse.Namespace) -> int:
             f'line {f.line}: {f.sentence}\n  rule: {f.rule} ("{f.matched}")\n  ask:  {f.suggestion}' for f in findings
         ]
         if groups:
-            print("\n\n".join(groups))
+            print("\n\n".join(groups), flush=True)  # before the count on stderr, on one terminal
         print(
             f"{len(findings)} sentence{'s' if len(findings) != 1 else ''} to reconsider"
             if findings

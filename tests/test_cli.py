@@ -301,3 +301,11 @@ def test_check_names_an_unknown_variable_and_counts_each_sources_secrets(tmp_pat
     assert "Everybody" not in result.stdout + result.stderr and "typo" not in result.stdout + result.stderr
     started = run_lessonloop("replay", "--failed", env=env, cwd=tmp_path)
     assert "LESSONLOOP_JIRA_WEBHOK_SECRET is not a lessonloop setting" in started.stderr  # logged by every command
+
+
+def test_a_limit_below_one_is_refused_not_answered_with_no_lessons(tmp_path: Path) -> None:
+    for command in (("lessons", "list"), ("lessons", "search", "dns")):
+        result = run_lessonloop(*command, "--limit", "0", env={}, cwd=tmp_path)
+        assert result.returncode == 2
+        assert "--limit: must be a whole number of at least 1, got '0'" in result.stderr
+        assert "no lessons" not in result.stdout
