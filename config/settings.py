@@ -641,6 +641,16 @@ def _rotated(environ: Mapping[str, str], name: str, value: str) -> list[str]:
     return secrets
 
 
+def environment_names() -> tuple[str, ...]:
+    """The variables settings are read from (their ``_FILE`` and ``_PREVIOUS`` forms aside)."""
+    return ("LESSONLOOP_CONFIG", *_ENV)
+
+
+def file_keys() -> dict[str, frozenset[str]]:
+    """The settings file's keys: each table's own, and under "" the top-level ones."""
+    return {"": frozenset(_FILE_TOP - set(_FILE_TABLES))} | {t: frozenset(k) for t, k in _FILE_TABLES.items()}
+
+
 def known_variables() -> set[str]:
     """Every ``LESSONLOOP_*`` name lessonloop reads (the tests' own knobs aside)."""
     names = {"LESSONLOOP_CONFIG", *(name for name in _ENV if name.startswith("LESSONLOOP_"))}

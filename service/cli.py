@@ -1,6 +1,6 @@
 """lessonloop: turns every closed incident into a blameless lesson the whole organisation keeps.
 
-Commands: serve, web, worker, check, replay, link, lessons."""
+Commands: serve, web, worker, check, replay, link, import, lessons, followups."""
 
 from __future__ import annotations
 
