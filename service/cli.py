@@ -1,6 +1,6 @@
 """lessonloop: turns every closed incident into a blameless lesson the whole organisation keeps.
 
-Commands: serve, web, worker, check, replay, link, import, lessons, followups."""
+Commands: serve, web, worker, init, check, replay, link, import, lessons, followups."""
 
 from __future__ import annotations
 
@@ -15,13 +15,14 @@ import sys
 import threading
 import time
 from collections.abc import Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from pydantic import SecretStr
 from redis.exceptions import LockError, RedisError
 from sqlalchemy.exc import SQLAlchemyError
 
-from config.settings import SOURCES, Settings, SettingsError, load_settings
+from config.settings import DEFAULT_CONFIG_FILE, SOURCES, Settings, SettingsError, load_settings
 from service import local_redis, logs, prefork
 from service.runtime import Runtime, all_secrets
 from service.store import deliveries, migrate
@@ -42,6 +43,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.run is _lessons_lint:  # text in, findings out: a broken settings file does not stop it
         return _lessons_lint(None, args)
+    if args.run is _init:  # writes the settings file: reads none
+        return _init(args)
     try:
         settings = load_settings(config_file=args.config)
     except SettingsError as error:
@@ -184,6 +187,16 @@ def _parser() -> argparse.ArgumentParser:
     )
     lint.set_defaults(run=_lessons_lint)
 
+    init = commands.add_parser(
+        "init",
+        help="write a lessonloop.toml with rules for the trackers whose secrets are set",
+        description="Write the settings file (--config, $LESSONLOOP_CONFIG or ./lessonloop.toml) with a "
+        "rule for each tracker whose webhook secret is set in the environment. Asks nothing; refuses to "
+        "replace a file that exists unless --force.",
+    )
+    init.add_argument("--force", action="store_true", help="replace the file if it exists")
+    init.set_defaults(run=_init)
+
     followups_command = commands.add_parser("followups", help="the follow-ups of every lesson and their state")
     followup_actions = followups_command.add_subparsers(dest="action", required=True, metavar="ACTION")
     followup_list = followup_actions.add_parser("list", help="ref, lesson, state, due date and age of each")
@@ -192,6 +205,31 @@ def _parser() -> argparse.ArgumentParser:
     followup_list.add_argument("--format", choices=("text", "json"), default="text")
     followup_list.set_defaults(run=_followups_list)
     return parser
+
+
+def _init(args: argparse.Namespace) -> int:
+    from config.starter import starter_file
+
+    path = Path(args.config or os.environ.get("LESSONLOOP_CONFIG") or DEFAULT_CONFIG_FILE)
+    if path.exists() and not args.force:
+        print(f"lessonloop: {path} exists; `lessonloop init --force` replaces it", file=sys.stderr)
+        return EXIT_SETTINGS
+    text = starter_file(os.environ)
+    try:
+        path.write_text(text, encoding="utf-8")
+    except OSError as error:
+        print(f"lessonloop: cannot write {path}: {error.strerror}", file=sys.stderr)
+        return EXIT_SETTINGS
+    try:
+        settings = load_settings(config_file=path)
+    except SettingsError as error:  # the environment holds a mistake of its own: say it now
+        print(f"wrote {path}; the settings do not load yet: {error}", file=sys.stderr)
+        return EXIT_SETTINGS
+    print(f"wrote {path}: rules for {', '.join(settings.enabled_sources) or 'no tracker'}")
+    for note in settings.warnings():
+        print(f"warning: {note}")
+    print("next: lessonloop check --online")
+    return 0
 
 
 def _at_least_one(text: str) -> int:
