@@ -1,6 +1,6 @@
 """lessonloop: turns every closed incident into a blameless lesson the whole organisation keeps.
 
-Commands: serve, web, worker, check, replay, link, lessons."""
+Commands: serve, web, worker, init, check, replay, link, import, lessons, followups."""
 
 from __future__ import annotations
 
@@ -15,13 +15,14 @@ import sys
 import threading
 import time
 from collections.abc import Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from pydantic import SecretStr
 from redis.exceptions import LockError, RedisError
 from sqlalchemy.exc import SQLAlchemyError
 
-from config.settings import Settings, SettingsError, load_settings
+from config.settings import DEFAULT_CONFIG_FILE, SOURCES, Settings, SettingsError, load_settings
 from service import local_redis, logs
 from service.runtime import Runtime, all_secrets
 from service.store import deliveries, migrate
@@ -61,12 +62,17 @@ def _run(argv: Sequence[str] | None) -> int:
     args = parser.parse_args(argv)
     if args.run is _lessons_lint:  # text in, findings out: a broken settings file does not stop it
         return _lessons_lint(None, args)
+    if args.run is _init:  # writes the settings file: reads none
+        return _init(args)
     try:
         settings = load_settings(config_file=args.config)
     except SettingsError as error:
         print(f"lessonloop: {error}", file=sys.stderr)
         return EXIT_SETTINGS
     logs.configure(settings.server.log_level, settings.server.log_format, all_secrets(settings))
+    if args.run is not _check:  # check prints them among its warnings
+        for note in settings.environment_notes:
+            logs.get(__name__).warning(note)
     try:
         return int(args.run(settings, args) or 0)
     except SettingsError as error:  # a setting that only the command's own options make wrong
@@ -165,14 +171,14 @@ def _parser() -> argparse.ArgumentParser:
     lessons_command = commands.add_parser("lessons", help="the learning log: list, show, search, export, stats, lint")
     actions = lessons_command.add_subparsers(dest="action", required=True, metavar="ACTION")
     listing = actions.add_parser("list", help="newest lessons first")
-    listing.add_argument("--limit", type=int, default=20)
+    listing.add_argument("--limit", type=_at_least_one, default=20)
     listing.set_defaults(run=_lessons_list)
     show = actions.add_parser("show", help="one lesson, by its review's or incident's ref")
     show.add_argument("ref")
     show.set_defaults(run=_lessons_show)
     search = actions.add_parser("search", help="lessons containing every word given (full text, best first)")
     search.add_argument("terms", nargs="+")
-    search.add_argument("--limit", type=int, default=20)
+    search.add_argument("--limit", type=_at_least_one, default=20)
     search.set_defaults(run=_lessons_search)
     export = actions.add_parser("export", help="the whole log as JSON or Markdown")
     export.add_argument("--format", choices=("json", "markdown"), default="json")
@@ -201,6 +207,16 @@ def _parser() -> argparse.ArgumentParser:
     )
     lint.set_defaults(run=_lessons_lint)
 
+    init = commands.add_parser(
+        "init",
+        help="write a lessonloop.toml with rules for the trackers whose secrets are set",
+        description="Write the settings file (--config, $LESSONLOOP_CONFIG or ./lessonloop.toml) with a "
+        "rule for each tracker whose webhook secret is set in the environment. Asks nothing; refuses to "
+        "replace a file that exists unless --force.",
+    )
+    init.add_argument("--force", action="store_true", help="replace the file if it exists")
+    init.set_defaults(run=_init)
+
     followups_command = commands.add_parser("followups", help="the follow-ups of every lesson and their state")
     followup_actions = followups_command.add_subparsers(dest="action", required=True, metavar="ACTION")
     followup_list = followup_actions.add_parser("list", help="ref, lesson, state, due date and age of each")
@@ -209,6 +225,38 @@ def _parser() -> argparse.ArgumentParser:
     followup_list.add_argument("--format", choices=("text", "json"), default="text")
     followup_list.set_defaults(run=_followups_list)
     return parser
+
+
+def _init(args: argparse.Namespace) -> int:
+    from config.starter import starter_file
+
+    path = Path(args.config or os.environ.get("LESSONLOOP_CONFIG") or DEFAULT_CONFIG_FILE)
+    if path.exists() and not args.force:
+        print(f"lessonloop: {path} exists; `lessonloop init --force` replaces it", file=sys.stderr)
+        return EXIT_SETTINGS
+    text = starter_file(os.environ)
+    try:
+        path.write_text(text, encoding="utf-8")
+    except OSError as error:
+        print(f"lessonloop: cannot write {path}: {error.strerror}", file=sys.stderr)
+        return EXIT_SETTINGS
+    try:
+        settings = load_settings(config_file=path)
+    except SettingsError as error:  # the environment holds a mistake of its own: say it now
+        print(f"wrote {path}; the settings do not load yet: {error}", file=sys.stderr)
+        return EXIT_SETTINGS
+    print(f"wrote {path}: rules for {', '.join(settings.enabled_sources) or 'no tracker'}")
+    for note in settings.warnings():
+        print(f"warning: {note}")
+    print("next: lessonloop check --online")
+    return 0
+
+
+def _at_least_one(text: str) -> int:
+    """A count the user asks for: 0 would print "no lessons" about a log that has some."""
+    if not (text.isascii() and text.isdigit()) or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"must be a whole number of at least 1, got {text!r}")
+    return int(text)
 
 
 def _followups_list(settings: Settings, args: argparse.Namespace) -> int:
@@ -444,6 +492,7 @@ def _check(settings: Settings, args: argparse.Namespace) -> int:
     except SQLAlchemyError as error:
         problems += 1
         print(f"store: unavailable at {_safe_db(settings)}: {_first_line(error)}")
+    print("webhooks: " + "; ".join(_secret_counts(settings, source) for source in SOURCES))
     if settings.marker_keys:
         print(f"markers: signed with LESSONLOOP_MARKER_KEY ({len(settings.marker_keys)} key(s); the first signs)")
     else:
@@ -639,7 +688,7 @@ def _import(settings: Settings, args: argparse.Namespace) -> int:
                 items = client.search_items(jql + " ORDER BY created ASC")
             else:
                 raise ValueError(f"{source.kind} keeps no reviews to import")
-            found = list(importer.from_items(items, runtime.marker_keys()))
+            found = list(importer.from_items(items, runtime.marker_keys(), client.whoami().id))
     except (ValueError, RetryLater, Permanent) as error:
         print(f"lessonloop: {error}", file=sys.stderr)
         return 1
@@ -668,7 +717,8 @@ def _import(settings: Settings, args: argparse.Namespace) -> int:
         if progress:
             print(f"\r[{number}/{len(found)}] {outcome.status:<8} {outcome.ref[:60]:<60}", end="", file=sys.stderr)
         if not progress or outcome.status != "imported":
-            print(f"{outcome.status}: {outcome.ref}" + (f" ({outcome.reason})" if outcome.reason else ""))
+            said = "would import" if args.dry_run and outcome.status == "imported" else outcome.status
+            print(f"{said}: {outcome.ref}" + (f" ({outcome.reason})" if outcome.reason else ""))
         if args.share and outcome.status == "imported" and not args.dry_run:
             _share_imported(runtime, outcome.ref)
     if progress:
@@ -838,7 +888,13 @@ def _lessons_stats(settings: Settings, args: argparse.Namespace) -> int:
 
     engine = _migrated(settings).engine
     start = datetime.combine(since, datetime.min.time(), tzinfo=UTC)
-    summary = figures.summarise(progress.load(engine, start), since, today, followups.since(engine, start))
+    summary = figures.summarise(
+        progress.load(engine, start),
+        since,
+        today,
+        followups.since(engine, start),
+        imported=progress.imported_since(engine, start),
+    )
     if args.format == "json":
         print(json.dumps(figures.as_dict(summary), indent=2))
     else:
@@ -886,7 +942,7 @@ def _lessons_lint(settings: Settings | None, args: argparse.Namespace) -> int:
             f'line {f.line}: {f.sentence}\n  rule: {f.rule} ("{f.matched}")\n  ask:  {f.suggestion}' for f in findings
         ]
         if groups:
-            print("\n\n".join(groups))
+            print("\n\n".join(groups), flush=True)  # before the count on stderr, on one terminal
         print(
             f"{len(findings)} sentence{'s' if len(findings) != 1 else ''} to reconsider"
             if findings
@@ -915,10 +971,20 @@ def _pruned_reason(settings: Settings, delivery: deliveries.Delivery) -> str:
 
 
 def _find_delivery(runtime: Runtime, name: str) -> deliveries.Delivery | None:
-    if name.isdigit():
+    if name.isascii() and name.isdigit():
         return deliveries.get(runtime.engine, int(name))
     source, _, delivery_id = name.partition(":")
     return deliveries.find(runtime.engine, source, delivery_id) if delivery_id else None
+
+
+def _secret_counts(settings: Settings, source: str) -> str:
+    """How many secrets verify a source's deliveries: two while rotating, never their values."""
+    secrets_held = len(settings.webhook_secrets(source))
+    tokens = len(settings.automation_tokens(source))
+    if not secrets_held and not tokens:
+        return f"{source} off (no secret)"
+    counted = f"{source} {secrets_held} secret{'s' if secrets_held != 1 else ''}"
+    return counted + (f" and {tokens} Automation token{'s' if tokens != 1 else ''}" if tokens else "")
 
 
 def _masked(settings: Settings) -> dict[str, object]:
@@ -931,7 +997,7 @@ def _masked(settings: Settings) -> dict[str, object]:
             return [mask(item) for item in value]
         return value
 
-    data = mask(settings.model_dump())
+    data = mask(settings.model_dump(exclude={"environment_notes"}))
     assert isinstance(data, dict)
     data["database_url"] = _safe_db(settings)
     data["redis_url"] = _safe_redis(settings)
