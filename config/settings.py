@@ -182,8 +182,9 @@ class ServerSettings(_Strict):
     must be before it counts as lost (a fresh one may still be on its way into Redis)."""
     job_timeout_seconds: int = Field(600, ge=2, le=24 * 3600)
     read_timeout_seconds: int = Field(10, ge=1, le=300)
-    """How long the web server waits for a request to arrive whole (headers and body) before it
-    drops the connection: a total deadline, not a pause between bytes."""
+    """How long the web server waits for a request's headers (and for the first byte on an idle
+    kept-alive connection), then as long again for its body, before it drops the connection:
+    totals, not pauses between bytes (docs/server.md)."""
     retry_seconds: float = Field(15.0, gt=0, le=3600)
     """The first wait after a tracker fault (or an incident another job holds): it doubles with
     each attempt, up to an hour, and is never shorter than the tracker asked."""
@@ -191,7 +192,7 @@ class ServerSettings(_Strict):
     """Bodies of deliveries done or ignored are dropped this long after (their rows stay);
     failed ones are kept until replayed, or for 90 days."""
     web_processes: int = Field(0, ge=0, le=64)
-    """Processes ``lessonloop web`` (and ``serve``'s web) runs on one listening socket, each with
+    """Granian worker processes ``lessonloop web`` (and ``serve``'s web) runs on its port, each with
     ``--threads`` threads; 0: two for each core this process may run on, at most 4. A delivery
     is mostly Python, and the threads of one process share one core (docs/server.md)."""
     worker_processes: int = Field(2, ge=1, le=64)

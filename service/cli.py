@@ -23,13 +23,13 @@ from redis.exceptions import LockError, RedisError
 from sqlalchemy.exc import SQLAlchemyError
 
 from config.settings import DEFAULT_CONFIG_FILE, SOURCES, Settings, SettingsError, load_settings
-from service import local_redis, logs, prefork
+from service import local_redis, logs
 from service.runtime import Runtime, all_secrets
 from service.store import deliveries, migrate
 from service.store.engine import StoreUnavailable
+from service.wsgi import PortInUse, default_count, reserve_port
 
 if TYPE_CHECKING:
-    from flask import Flask
     from sqlalchemy import Engine
 
     from service.store.lessons import Lesson
@@ -38,7 +38,26 @@ EXIT_SETTINGS = 2
 EXIT_UNAVAILABLE = 3
 
 
+EXIT_CLOSED_PIPE = 128 + signal.SIGPIPE
+STOP_WITHIN_SECONDS = 4.5
+"""How long ``serve`` waits, once told to stop, for its web and workers before killing them."""
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    """The command's exit code. Output to a pipe closed early (``lessonloop lessons list |
+    head -1``) ends it quietly, as Python's documentation on SIGPIPE recommends: the rest of
+    its output goes to /dev/null, and the code is the shell's for a closed pipe."""
+    try:
+        code = _run(argv)
+        sys.stdout.flush()  # a closed pipe shows here, not at the interpreter's exit
+    except BrokenPipeError:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return EXIT_CLOSED_PIPE
+    return code
+
+
+def _run(argv: Sequence[str] | None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
     if args.run is _lessons_lint:  # text in, findings out: a broken settings file does not stop it
@@ -59,7 +78,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SettingsError as error:  # a setting that only the command's own options make wrong
         print(f"lessonloop: {error}", file=sys.stderr)
         return EXIT_SETTINGS
-    except (local_redis.RedisUnavailable, StoreUnavailable) as error:
+    except (local_redis.RedisUnavailable, StoreUnavailable, PortInUse) as error:
         print(f"lessonloop: {error}", file=sys.stderr)
         return EXIT_UNAVAILABLE
     except RedisError as error:
@@ -101,7 +120,8 @@ def _parser() -> argparse.ArgumentParser:
             "--threads",
             type=int,
             default=1,
-            help="threads running the app in each web process (default 1: the process's I/O loop runs each request)",
+            help="threads running the app in each web process (default 1; requests are read whole before a thread "
+            "sees them)",
         )
 
     serve = commands.add_parser("serve", help="web and worker together: the single-machine way to run it")
@@ -115,7 +135,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     serve.set_defaults(run=_serve)
 
-    web = commands.add_parser("web", help="the webhook receiver alone (waitress)")
+    web = commands.add_parser("web", help="the webhook receiver alone (granian)")
     web_options(web)
     web.set_defaults(run=_web)
 
@@ -278,10 +298,12 @@ def _one_line(text: str) -> str:
 
 
 def _serve(settings: Settings, args: argparse.Namespace) -> int:
-    """Web and worker as two child processes of this one, which keeps the worker running and
-    stops both on SIGINT or SIGTERM. Children get sessions of their own, so a Ctrl-C reaches
-    only this process, which then stops them in order (a worker finishes its job first)."""
+    """Web and worker as child processes of this one, which keeps the workers running and stops
+    them all on SIGINT or SIGTERM within :data:`STOP_WITHIN_SECONDS`. Children get sessions of
+    their own, so a Ctrl-C reaches only this process, which then stops them together."""
     _sign_in_mode(settings, args.host)
+    if args.port:  # before saying "listening": the web child would fail on it, after
+        reserve_port(args.host, args.port).close()
     redis_process = local_redis.ensure(settings.redis_url)
     _migrated(settings).engine.dispose()
     base = [sys.executable, "-m", "service.cli", *_config_args(args)]
@@ -297,14 +319,7 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())
-    sources = ", ".join(settings.enabled_sources) or (
-        "none enabled: set LESSONLOOP_GITHUB_WEBHOOK_SECRET, LESSONLOOP_JIRA_WEBHOOK_SECRET or "
-        "LESSONLOOP_PAGERDUTY_WEBHOOK_SECRET to enable a source"
-    )
-    shown = f"[{args.host}]" if ":" in args.host else args.host
-    # with --port 0 only the web knows its port: its own line ("web listening on") says it
-    where = f"http://{shown}:{args.port}" if args.port else f"a free port of {shown} (the web's line says which)"
-    print(f"lessonloop: listening on {where} (store {_safe_db(settings)}, sources: {sources})", file=sys.stderr)
+    print(f"lessonloop: listening on {_serve_where(settings, args)}", file=sys.stderr)
     code = 0
     try:
         while not stop.wait(0.5):
@@ -313,14 +328,54 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
                 print(f"lessonloop: the web process exited ({web.returncode})", file=sys.stderr)
                 break
     finally:
-        _terminate(web)
-        for supervisor in supervisors:  # all at once: each finishes its job, then exits
-            supervisor.request_stop()
-        for supervisor in supervisors:
-            supervisor.stop()
-        if redis_process is not None:
-            _terminate(redis_process)
+        _stop_children(web, supervisors, redis_process)
     return code
+
+
+def _serve_where(settings: Settings, args: argparse.Namespace) -> str:
+    sources = ", ".join(settings.enabled_sources) or (
+        "none enabled: set LESSONLOOP_GITHUB_WEBHOOK_SECRET, LESSONLOOP_JIRA_WEBHOOK_SECRET or "
+        "LESSONLOOP_PAGERDUTY_WEBHOOK_SECRET to enable a source"
+    )
+    shown = f"[{args.host}]" if ":" in args.host else args.host
+    # with --port 0 only the web knows its port: its own line ("web listening on") says it
+    where = f"http://{shown}:{args.port}" if args.port else f"a free port of {shown} (the web's line says which)"
+    return f"{where} (store {_safe_db(settings)}, sources: {sources})"
+
+
+def _stop_children(
+    web: subprocess.Popen[bytes], supervisors: list[_WorkerSupervisor], redis_process: subprocess.Popen[bytes] | None
+) -> None:
+    """SIGTERM to the web and every worker at once, then wait for them together, for at most
+    :data:`STOP_WITHIN_SECONDS`; whatever still runs then is killed with its process group."""
+    print(
+        f"lessonloop: stopping: waiting up to {STOP_WITHIN_SECONDS:g} s for the web to answer the requests it "
+        f"holds and {len(supervisors)} worker(s) to finish their jobs",
+        file=sys.stderr,
+        flush=True,
+    )
+    deadline = time.monotonic() + STOP_WITHIN_SECONDS
+    if web.poll() is None:
+        web.send_signal(signal.SIGTERM)  # granian passes it on to its workers
+    for supervisor in supervisors:
+        supervisor.request_stop()
+    late = [name for name, done in [("web", _ended(web, deadline))] if not done]
+    late += [f"worker {s.pid}" for s in supervisors if not s.finish(deadline)]
+    if redis_process is not None:
+        _terminate(redis_process)
+    if late:
+        print(f"lessonloop: killed what had not stopped in time: {', '.join(late)}", file=sys.stderr)
+
+
+def _ended(process: subprocess.Popen[bytes], deadline: float) -> bool:
+    """Whether ``process`` exited by ``deadline``; if not, its process group is killed."""
+    try:
+        process.wait(timeout=max(0.0, deadline - time.monotonic()))
+        return True
+    except subprocess.TimeoutExpired:
+        _signal_group(process.pid, signal.SIGKILL)
+        process.wait()
+        return False
 
 
 class _WorkerSupervisor(threading.Thread):
@@ -331,13 +386,21 @@ class _WorkerSupervisor(threading.Thread):
         super().__init__(name="lessonloop-worker-supervisor", daemon=True)
         self.command = command
         self.stopping = threading.Event()
+        self.started = threading.Lock()
         self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def pid(self) -> int | None:
+        return None if self.process is None else self.process.pid
 
     def run(self) -> None:
         pause = 1.0
         while not self.stopping.is_set():
             started = time.monotonic()
-            self.process = subprocess.Popen(self.command, start_new_session=True)
+            with self.started:  # no new worker once stopping is set: request_stop holds this
+                if self.stopping.is_set():
+                    return
+                self.process = subprocess.Popen(self.command, start_new_session=True)
             code = self.process.wait()
             _signal_group(self.process.pid, signal.SIGTERM)  # what it left behind (its scheduler)
             if self.stopping.is_set():
@@ -348,23 +411,17 @@ class _WorkerSupervisor(threading.Thread):
 
     def request_stop(self) -> None:
         """Ask the worker to stop after its job (one SIGTERM: a second would stop it mid-job)."""
-        if not self.stopping.is_set():
+        with self.started:
+            if self.stopping.is_set():
+                return
             self.stopping.set()
             if self.process is not None and self.process.poll() is None:
                 self.process.send_signal(signal.SIGTERM)
 
-    def stop(self) -> None:
-        """Stop it and wait (killing it after 20 s)."""
-        if self.stopping.is_set():
-            if self.process is not None:
-                try:
-                    self.process.wait(timeout=20)
-                except subprocess.TimeoutExpired:
-                    self.process.kill()
-            return
-        self.stopping.set()
-        if self.process is not None:
-            _terminate(self.process)
+    def finish(self, deadline: float) -> bool:
+        """Whether the worker stopped by ``deadline``; if not, it and its group are killed."""
+        self.request_stop()
+        return self.process is None or _ended(self.process, deadline)
 
 
 def _signal_group(pgid: int, signum: int) -> None:
@@ -386,22 +443,17 @@ def _terminate(process: subprocess.Popen[bytes]) -> None:
 
 
 def _web(settings: Settings, args: argparse.Namespace) -> int:
-    """The receiver, in processes forked from this one (``--processes``; one: this process), on
-    the settings this command loaded (never reloaded elsewhere from ``$LESSONLOOP_CONFIG`` or
-    ./lessonloop.toml). The store is migrated here, once, before the fork."""
-    from service.app import create_app, web_runtime
+    """The receiver: granian's worker processes, each building the app on the settings this
+    command loaded (:func:`service.wsgi.app_for_worker`). The store is migrated here, once,
+    before the workers start."""
     from service.wsgi import serve
 
     _sign_in_mode(settings, args.host)
-    processes = args.processes or settings.server.web_processes or prefork.default_count()
+    processes = args.processes or settings.server.web_processes or default_count()
     if processes < 1 or args.threads < 1:
         raise SettingsError("--processes and --threads take a number of at least 1")
-    _migrated(settings).engine.dispose()  # no store connection crosses into the processes forked next
-
-    def make_app() -> Flask:
-        return create_app(settings, web_runtime(settings, args.threads))
-
-    return serve(make_app, settings, args.host, args.port, args.threads, processes)
+    _migrated(settings).engine.dispose()  # no store connection crosses into the workers forked next
+    return serve(settings, args.host, args.port, args.threads, processes)
 
 
 def _sign_in_mode(settings: Settings, host: str) -> str:

@@ -517,24 +517,23 @@ def test_readyz_is_503_when_redis_is_gone(runtime: Runtime) -> None:
 
 @pytest.fixture
 def web_server() -> Iterator[Callable[[Flask], str]]:
-    """Serve an app as ``lessonloop web`` does (waitress, in this process, on port 0)."""
-    from waitress import wasyncore
-
-    from service.wsgi import make_server
+    """Serve an app over real HTTP in this process, on port 0, a thread a request (werkzeug's
+    server: the app, not ``lessonloop web``'s own server, is under test here)."""
+    from werkzeug.serving import make_server
 
     running = []
 
     def start(app: Flask) -> str:
-        server = make_server(app, app.extensions["lessonloop"].settings, "127.0.0.1", 0, threads=8)
-        thread = threading.Thread(target=server.run, daemon=True)
+        server = make_server("127.0.0.1", 0, app, threaded=True)
+        thread = threading.Thread(target=server.serve_forever, daemon=True)
         thread.start()
         running.append((server, thread))
-        return f"http://127.0.0.1:{server.effective_port}"
+        return f"http://127.0.0.1:{server.server_port}"
 
     yield start
     for server, thread in running:
-        server.task_dispatcher.shutdown()
-        wasyncore.close_all(server._map)
+        server.shutdown()
+        server.server_close()
         thread.join(timeout=5)
 
 
