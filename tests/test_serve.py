@@ -262,28 +262,6 @@ def test_serve_runs_the_web_on_the_settings_named_by_config(tmp_path: Path, redi
         assert list(empty.iterdir()) == []
 
 
-def test_waitress_queue_warnings_only_for_deep_queues_and_once_a_minute() -> None:
-    """With one app thread per web process, a request or two waiting is routine; a deep queue is
-    worth a line, once a minute, with how many were held back."""
-    import logging
-
-    from service.logs import DeepQueues
-
-    def record(depth: int) -> logging.LogRecord:
-        return logging.LogRecord(
-            "waitress.queue", logging.WARNING, __file__, 1, "Task queue depth is %d", (depth,), None
-        )
-
-    queues = DeepQueues(60.0, 16)
-    assert [queues.filter(record(depth)) for depth in (1, 2, 15)] == [False, False, False]
-    first = record(16)
-    assert queues.filter(first) and first.getMessage() == "Task queue depth is 16"
-    assert not queues.filter(record(40))  # within the minute
-    queues._next = 0.0  # the minute is over
-    later = record(20)
-    assert queues.filter(later) and later.getMessage() == "Task queue depth is 20 (1 such lines held back)"
-
-
 def test_stopping_the_whole_group_stops_every_web_process_cleanly(tmp_path: Path, redis) -> None:
     with web(tmp_path, LESSONLOOP_WEB_PROCESSES="3", LESSONLOOP_LOG_LEVEL="info") as server:
         wait_for(lambda: server.output().count('"event": "web process ready"') == 3)
