@@ -21,7 +21,7 @@ from pydantic import SecretStr
 from redis.exceptions import LockError, RedisError
 from sqlalchemy.exc import SQLAlchemyError
 
-from config.settings import Settings, SettingsError, load_settings
+from config.settings import SOURCES, Settings, SettingsError, load_settings
 from service import local_redis, logs, prefork
 from service.runtime import Runtime, all_secrets
 from service.store import deliveries, migrate
@@ -48,6 +48,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"lessonloop: {error}", file=sys.stderr)
         return EXIT_SETTINGS
     logs.configure(settings.server.log_level, settings.server.log_format, all_secrets(settings))
+    if args.run is not _check:  # check prints them among its warnings
+        for note in settings.environment_notes:
+            logs.get(__name__).warning(note)
     try:
         return int(args.run(settings, args) or 0)
     except SettingsError as error:  # a setting that only the command's own options make wrong
@@ -392,6 +395,7 @@ def _check(settings: Settings, args: argparse.Namespace) -> int:
     except SQLAlchemyError as error:
         problems += 1
         print(f"store: unavailable at {_safe_db(settings)}: {_first_line(error)}")
+    print("webhooks: " + "; ".join(_secret_counts(settings, source) for source in SOURCES))
     if settings.marker_keys:
         print(f"markers: signed with LESSONLOOP_MARKER_KEY ({len(settings.marker_keys)} key(s); the first signs)")
     else:
@@ -869,6 +873,16 @@ def _find_delivery(runtime: Runtime, name: str) -> deliveries.Delivery | None:
     return deliveries.find(runtime.engine, source, delivery_id) if delivery_id else None
 
 
+def _secret_counts(settings: Settings, source: str) -> str:
+    """How many secrets verify a source's deliveries: two while rotating, never their values."""
+    secrets_held = len(settings.webhook_secrets(source))
+    tokens = len(settings.automation_tokens(source))
+    if not secrets_held and not tokens:
+        return f"{source} off (no secret)"
+    counted = f"{source} {secrets_held} secret{'s' if secrets_held != 1 else ''}"
+    return counted + (f" and {tokens} Automation token{'s' if tokens != 1 else ''}" if tokens else "")
+
+
 def _masked(settings: Settings) -> dict[str, object]:
     def mask(value: object) -> object:
         if isinstance(value, SecretStr):
@@ -879,7 +893,7 @@ def _masked(settings: Settings) -> dict[str, object]:
             return [mask(item) for item in value]
         return value
 
-    data = mask(settings.model_dump())
+    data = mask(settings.model_dump(exclude={"environment_notes"}))
     assert isinstance(data, dict)
     data["database_url"] = _safe_db(settings)
     data["redis_url"] = _safe_redis(settings)

@@ -42,7 +42,7 @@ def configure(level: str = "info", fmt: str = "auto", secrets: Iterable[str] = (
         wrapper_class=structlog.stdlib.BoundLogger,
         cache_logger_on_first_use=True,
     )
-    handler = logging.StreamHandler(sys.stderr)
+    handler = CurrentStderr()
     handler.setFormatter(
         structlog.stdlib.ProcessorFormatter(
             foreign_pre_chain=shared,
@@ -63,6 +63,20 @@ def configure(level: str = "info", fmt: str = "auto", secrets: Iterable[str] = (
     logging.getLogger("alembic").setLevel(max(logging.WARNING, root.level))
     queue = logging.getLogger("waitress.queue")
     queue.filters[:] = [DeepQueues(QUEUE_WARNING_SECONDS, QUEUE_WARNING_DEPTH)]
+
+
+class CurrentStderr(logging.StreamHandler):
+    """Writes each record to ``sys.stderr`` as it is when the record is written, not as it was
+    when logging was configured: a thread that logs after ``sys.stderr`` was replaced (a test
+    runner capturing output, then closing what it captured into) writes to the live stream
+    instead of failing on a closed file."""
+
+    def __init__(self) -> None:
+        logging.Handler.__init__(self)
+
+    @property
+    def stream(self) -> Any:
+        return sys.stderr
 
 
 QUEUE_WARNING_SECONDS = 60.0

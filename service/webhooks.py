@@ -118,6 +118,10 @@ def receive(source: str) -> tuple[Response, int]:
 
     delivery_id = adapter.delivery_id(incoming, event) or deliveries.body_digest(body)
     item_ref = str(event.item.ref) if event.item else None
+    unkeepable = _unkeepable({"the delivery id": delivery_id, "the event name": event.name, "the item": item_ref})
+    if unkeepable:
+        log.warning("delivery refused", source=source, reason=unkeepable)
+        return _answer(400, "error", reason=unkeepable)
     try:
         recorded = deliveries.record(
             runtime.engine,
@@ -149,6 +153,16 @@ def receive(source: str) -> tuple[Response, int]:
         queued=queued,
     )
     return _answer(202, "queued", delivery=recorded.delivery_pk, job=job_id, queued=queued, kind=kind.value)
+
+
+def _unkeepable(fields: dict[str, str | None]) -> str:
+    """Why a delivery cannot be recorded as sent, or empty: PostgreSQL refuses a NUL character
+    in text (SQLite keeps it), so a field holding one is refused here, on either store, instead
+    of answering 503 and being sent again for ever."""
+    for name, value in fields.items():
+        if value is not None and "\x00" in value:
+            return f"{name} holds a NUL character (U+0000), which lessonloop does not keep"
+    return ""
 
 
 def _kind_to_record(runtime: Runtime, event: Event) -> EventKind:

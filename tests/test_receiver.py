@@ -161,6 +161,46 @@ def test_pagerduty_without_a_rule_is_answered_with_that_reason(make_settings, re
     engine.dispose()
 
 
+def _merged_pagerduty() -> payloads.Delivery:
+    payload = payloads.load("pagerduty/incident.resolved")
+    payload["event"]["data"]["resolve_reason"] = {
+        "type": "merge_resolve_reason",
+        "incident": {"id": "PXP12GZ", "type": "incident_reference"},
+    }
+    return payloads.pagerduty(payload, PAGERDUTY_SECRET)
+
+
+def _duplicate_jira() -> payloads.Delivery:
+    payload = payloads.load("jira/issue_updated.incident_done")
+    payload["issue"]["fields"]["resolution"] = {"id": "10002", "name": "Duplicate"}
+    return payloads.jira(payload, JIRA_SECRET)
+
+
+@pytest.mark.parametrize(
+    ("make", "resolution", "rule"),
+    [
+        (
+            lambda: payloads.github(payloads.github_closed(state_reason="duplicate"), GITHUB_SECRET),
+            "duplicate",
+            "github",
+        ),
+        (_duplicate_jira, "Duplicate", "jira"),
+        (_merged_pagerduty, "merged", "pagerduty"),
+    ],
+    ids=["github-duplicate", "jira-duplicate", "pagerduty-merge"],
+)
+def test_a_duplicate_or_a_merge_is_answered_not_relevant_with_the_reason(
+    client, runtime: Runtime, make, resolution: str, rule: str
+) -> None:
+    response = post(client, make())
+    assert response.status_code == 200, response.get_json()
+    assert response.get_json()["status"] == "not relevant"
+    assert response.get_json()["reason"] == (
+        f"closed as '{resolution}', which {rule} rule #1 does not review (skip_resolutions): not an incident of its own"
+    )
+    nothing_changed(runtime)
+
+
 # --- refused ------------------------------------------------------------------------------------
 
 
@@ -313,6 +353,35 @@ def test_a_source_without_a_secret_is_404_even_when_signed(make_settings, redis:
     assert "not enabled" in response.get_json()["reason"]
     nothing_changed(runtime)
     engine.dispose()
+
+
+@pytest.mark.parametrize("signed_with", ["It's a Secret, to Everybody", "the old one, rotated out"])
+def test_a_secret_with_a_comma_and_its_previous_one_both_verify(make_settings, make_runtime, signed_with: str) -> None:
+    """A comma is part of a secret: GitHub's documentation uses one with a comma in it."""
+    from service.app import create_app
+
+    settings = make_settings(
+        LESSONLOOP_GITHUB_WEBHOOK_SECRET="It's a Secret, to Everybody",
+        LESSONLOOP_GITHUB_WEBHOOK_SECRET_PREVIOUS="the old one, rotated out",
+    )
+    runtime = make_runtime(settings)
+    client = create_app(settings, runtime).test_client()
+    accepted = post(client, payloads.github(payloads.raw("github/issues.closed"), signed_with))
+    assert accepted.status_code == 202, accepted.get_json()
+    refused = post(client, payloads.github(payloads.raw("github/issues.closed"), "It's a Secret"))
+    assert refused.status_code == 401
+
+
+def test_a_nul_character_is_refused_with_400_on_either_store(client, runtime: Runtime) -> None:
+    """PostgreSQL cannot keep U+0000 in text: the answer was 503, and PagerDuty retried for ever."""
+    payload = payloads.load("pagerduty/incident.resolved")
+    payload["event"]["id"] = "\u0000"
+    response = post(client, payloads.pagerduty(payload, PAGERDUTY_SECRET))
+    assert response.status_code == 400
+    assert response.get_json()["reason"] == (
+        "the delivery id holds a NUL character (U+0000), which lessonloop does not keep"
+    )
+    nothing_changed(runtime)
 
 
 # --- duplicates and failures --------------------------------------------------------------------
