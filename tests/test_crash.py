@@ -189,6 +189,50 @@ def test_a_lesson_comment_written_after_the_retry_looked_is_deleted(
     assert f"deleted our duplicate comment {deleted['id']} on github:" in _outcome(runtime, delivery_pk)
 
 
+def _jira_reviews(jira_double) -> list[dict]:
+    with jira_double.lock:
+        found = [i for i in jira_double.issues.values() if "lessonloop" in i["fields"]["labels"]]
+    return sorted(found, key=lambda issue: int(issue["id"]))
+
+
+def test_a_jira_review_created_after_the_retry_looked_is_labelled_a_duplicate(
+    client, runtime: Runtime, trackers, jira_double, pagerduty_double
+) -> None:
+    loop.accept(client, loop.pagerduty_resolved(pagerduty_double, "PGR0VU2"))
+    _crash_during(runtime, trackers, jira_double, "create_issue", "before", lands="after the retry looked")
+    assert len(_jira_reviews(jira_double)) == 2  # the retry's review, then the held one, landed late
+    delivery_pk = loop.accept(client, loop.pagerduty_resolved(pagerduty_double, "PGR0VU2"))  # sent again
+    loop.work(runtime)
+    kept, late = _jira_reviews(jira_double)
+    assert "lessonloop-duplicate" not in kept["fields"]["labels"]
+    assert "lessonloop-duplicate" in late["fields"]["labels"]
+    [note] = loop.marked(loop.jira_comments(jira_double, late["key"]), markers.LINK)
+    assert f"/browse/{kept['key']}" in note["body"]
+    assert f"closed our duplicate review jira:{late['key']} (kept jira:{kept['key']})" in _outcome(runtime, delivery_pk)
+
+
+def test_a_jira_lesson_comment_written_after_the_retry_looked_is_deleted(
+    client, runtime: Runtime, trackers, jira_double, pagerduty_double
+) -> None:
+    loop.accept(client, loop.pagerduty_resolved(pagerduty_double, "PGR0VU2"))
+    loop.work(runtime)
+    [review] = _jira_reviews(jira_double)
+    review["fields"]["description"] = loop.fill_lesson_jira(review["fields"]["description"])
+    review["fields"]["status"] = {"name": "Done", "statusCategory": {"key": "done"}}
+    loop.accept(client, loop.jira_issue_event(jira_double, review["key"]))
+    _crash_during(runtime, trackers, jira_double, "add_comment", "before", lands="after the retry looked")
+    doubled = loop.marked(loop.jira_comments(jira_double, review["key"]), markers.LESSON)
+    assert len(doubled) == 2  # the retry's comment, then the held one, landed late
+    first, late = sorted(doubled, key=lambda comment: int(comment["id"]))
+    review["fields"]["description"] = review["fields"]["description"].replace("40 minutes", "41 minutes")
+    delivery_pk = loop.accept(client, loop.jira_issue_event(jira_double, review["key"], changed="description"))
+    loop.work(runtime)
+    [kept] = loop.marked(loop.jira_comments(jira_double, review["key"]), markers.LESSON)
+    assert kept["id"] == first["id"] and "41 minutes" in kept["body"]
+    assert [comment["id"] for comment in jira_double.deleted_comments] == [late["id"]]
+    assert f"deleted our duplicate comment {late['id']} on jira:{review['key']}" in _outcome(runtime, delivery_pk)
+
+
 @pytest.mark.parametrize("operation", ["create_issue", "create_comment"])
 def test_what_people_wrote_is_never_tidied_away(
     client, runtime: Runtime, trackers, github_double, operation: str
