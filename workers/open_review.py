@@ -93,8 +93,8 @@ def _find_or_open(
     due = _due(incident, rule, runtime)
     # Only a run that may have opened a review before it crashed searches the tracker for it:
     # the intent is recorded before the create call, so without it none can exist. (Searching
-    # on every incident costs a growing number of requests as reviews pile up.) Runs after that
-    # search search again for a while, for a create the tracker carried out late.
+    # on every incident costs a growing number of requests as reviews pile up.) Runs in the hour
+    # after such a search look again, for a create the tracker carried out late.
     found, tidied = None, ""
     if intent is not None or mark is not None:
         found, tidied = _look_for_review(runtime, client, incident, target, known, mark)
@@ -161,13 +161,17 @@ def _look_for_review(
     if not every:
         return None, ""
     kept = next((review for review in every if known is not None and str(review.ref) == known.ref), every[0])
+    return kept, _close_duplicates(client, kept, [r for r in every if r.ref != kept.ref and not r.closed_as_duplicate])
+
+
+def _close_duplicates(client: Reconciles, kept: Review, duplicates: list[Review]) -> str:
+    """Close each duplicate, pointing at ``kept``; what was done, for the outcome. A tracker
+    that refuses is named there and holds nothing up: the review kept is right either way."""
     closed, refused = [], []
-    for review in every:
-        if review.ref == kept.ref or review.closed_as_duplicate:
-            continue
+    for review in duplicates:
         try:
             client.close_duplicate_review(review, kept)
-        except Permanent as error:  # said in the outcome; the review kept is right either way
+        except Permanent as error:
             log.warning("could not close a duplicate review of ours", review=str(review.ref), error=str(error))
             refused.append(f"{review.ref} ({error})")
             continue
@@ -176,7 +180,7 @@ def _look_for_review(
     said = f"; closed our duplicate review {', '.join(closed)} (kept {kept.ref})" if closed else ""
     if refused:
         said += f"; could not close our duplicate review {', '.join(refused)}"
-    return kept, said
+    return said
 
 
 def _link_from_incident(runtime: Runtime, incident: Item, review: reviews.ReviewRecord) -> None:
