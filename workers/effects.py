@@ -109,9 +109,9 @@ def _look(
     if client.capabilities.edit_comments and isinstance(client, Reconciles):
         kept = ours[:1]
         tidied = _delete_duplicates(client, item, ours[1:])
+        looked(runtime, str(item), kind, key, mark)
     else:
         kept = ours[-1:]
-    looked(runtime, str(item), kind, key, mark)
     if not kept:
         return None, tidied
     found = _recorded(runtime, item, kind, key, kept[0])
