@@ -23,11 +23,12 @@ import pytest
 
 from service import markers
 from service.runtime import Runtime
-from service.store import deliveries, followups, lessons
+from service.store import deliveries, effects, followups, lessons
 from tests import loop
 from tests.conftest import base_env
 from tests.doubles.base import TrackerDouble
 from tests.processes import kill_worker, wait_for
+from workers.effects import SETTLE_SECONDS
 from workers.sweep import sweep
 
 INCIDENT_REPO, REVIEW_REPO = loop.INCIDENT_REPO, loop.REVIEW_REPO
@@ -121,11 +122,11 @@ def test_open_review_killed_at_any_step_ends_as_an_uninterrupted_run(
 # --- a write that lands after the retry looked: lessonloop's duplicate is tidied ---------------
 
 
-def _closed_again(client, github_double) -> int:
+def _closed_again(client, github_double, minutes: int = 1) -> int:
     """A person reopens and closes the incident again: a new delivery about it, whose run looks
     for what was written (the same body twice would be one delivery)."""
     incident = github_double.issues[INCIDENT_REPO][1]
-    incident["updated_at"] = (datetime.now(UTC) + timedelta(minutes=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    incident["updated_at"] = (datetime.now(UTC) + timedelta(minutes=minutes)).strftime("%Y-%m-%dT%H:%M:%SZ")
     return loop.accept(client, loop.github_issue_event(github_double, INCIDENT_REPO, 1, "closed"))
 
 
@@ -167,6 +168,23 @@ def test_a_comment_written_after_the_retry_looked_is_deleted(client, runtime: Ru
     assert kept["id"] == first
     assert [comment["id"] for comment in github_double.deleted_comments] == [late]
     assert f"deleted our duplicate comment {late} on github:{INCIDENT_REPO}#1" in _outcome(runtime, delivery_pk)
+
+
+def test_runs_stop_looking_once_the_search_is_an_hour_old(client, runtime: Runtime, trackers, github_double) -> None:
+    loop.accept(client, loop.github_issue_event(github_double, INCIDENT_REPO, 1, "closed"))
+    _crash_during(runtime, trackers, github_double, "create_comment", "before", lands="after the retry looked")
+    item, kind, key = f"github:{INCIDENT_REPO}#1", effects.UNSETTLED + markers.REVIEW_OPENED, f"github:{REVIEW_REPO}#1"
+    assert effects.get(runtime.engine, item, kind, key) is not None  # the retry's search left its mark
+    long_ago = datetime.now(UTC) - timedelta(seconds=SETTLE_SECONDS + 60)
+    effects.put(runtime.engine, item, kind, key, long_ago.isoformat(), "")
+    _closed_again(client, github_double)
+    loop.work(runtime)
+    assert len(github_double.deleted_comments) == 1  # the last search still tidies
+    assert effects.get(runtime.engine, item, kind, key) is None
+    listed = len(github_double.calls("list_comments"))
+    _closed_again(client, github_double, minutes=2)
+    loop.work(runtime)
+    assert len(github_double.calls("list_comments")) == listed  # and then runs stop looking
 
 
 def test_a_lesson_comment_written_after_the_retry_looked_is_deleted(
