@@ -20,6 +20,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Literal
 
 import pytest
+from rq.job import Job
 
 from service import markers
 from service.runtime import Runtime
@@ -168,6 +169,36 @@ def test_a_comment_written_after_the_retry_looked_is_deleted(client, runtime: Ru
     assert kept["id"] == first
     assert [comment["id"] for comment in github_double.deleted_comments] == [late]
     assert f"deleted our duplicate comment {late} on github:{INCIDENT_REPO}#1" in _outcome(runtime, delivery_pk)
+
+
+def _run_scheduled_tidying(runtime: Runtime) -> list[str]:
+    """Start now the second looks that searches scheduled (RQ's scheduler would start them
+    ``TIDY_AFTER_SECONDS`` later) and run them; their results."""
+    registry = runtime.queue.scheduled_job_registry
+    jobs = [Job.fetch(job_id, connection=runtime.redis) for job_id in registry.get_job_ids()]
+    tidying = [job for job in jobs if job.id.startswith("tidy-")]
+    for job in tidying:
+        registry.remove(job)
+        runtime.queue.enqueue_job(job)
+    loop.work(runtime)
+    return [str(Job.fetch(job.id, connection=runtime.redis).return_value()) for job in tidying]
+
+
+@pytest.mark.parametrize("operation", ["create_issue", "create_comment"])
+def test_with_no_delivery_after_it_a_scheduled_look_tidies_up(
+    client, runtime: Runtime, trackers, github_double, operation: str
+) -> None:
+    loop.accept(client, loop.github_issue_event(github_double, INCIDENT_REPO, 1, "closed"))
+    _crash_during(runtime, trackers, github_double, operation, "before", lands="after the retry looked")
+    outcomes = _run_scheduled_tidying(runtime)
+    if operation == "create_issue":
+        assert github_double.issues[REVIEW_REPO][2]["state_reason"] == "duplicate"
+        assert outcomes == [f"closed our duplicate review github:{REVIEW_REPO}#2 (kept github:{REVIEW_REPO}#1)"]
+    else:
+        [deleted] = github_double.deleted_comments
+        assert outcomes == [f"deleted our duplicate comment {deleted['id']} on github:{INCIDENT_REPO}#1"]
+    assert len(loop.marked(github_double.comments_on(INCIDENT_REPO, 1), markers.REVIEW_OPENED)) == 1
+    assert [issue["state"] for issue in github_double.issues[REVIEW_REPO].values()].count("open") == 1
 
 
 def test_runs_stop_looking_once_the_search_is_an_hour_old(client, runtime: Runtime, trackers, github_double) -> None:

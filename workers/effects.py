@@ -21,13 +21,18 @@ from __future__ import annotations
 import hashlib
 from datetime import UTC, datetime, timedelta
 
+from redis.exceptions import RedisError
+
 from service import logs
 from service.errors import Permanent
 from service.events import ItemRef
 from service.markers import Marker
+from service.queue import FAILURE_TTL, RESULT_TTL
 from service.runtime import Runtime
 from service.store import effects
 from service.trackers.base import Comment, Reconciles, TrackerClient
+from workers import context
+from workers.jobs import exclusive
 
 log = logs.get(__name__)
 
@@ -35,6 +40,10 @@ SETTLE_SECONDS = 3600
 """How long after a search that followed a crash later runs keep searching for a late write.
 A tracker that applies a request it held for longer than this is not expected; see
 docs/guarantees.md ("How late a write may land")."""
+
+TIDY_AFTER_SECONDS = 600
+"""A search that followed a crash also schedules one more search this much later, so that a
+duplicate is tidied even when no delivery about the item follows."""
 
 
 def digest_of(text: str) -> str:
@@ -109,7 +118,8 @@ def _look(
     if client.capabilities.edit_comments and isinstance(client, Reconciles):
         kept = ours[:1]
         tidied = _delete_duplicates(client, item, ours[1:])
-        looked(runtime, str(item), kind, key, mark)
+        if looked(runtime, str(item), kind, key, mark):
+            schedule_tidy(runtime, "workers.effects.tidy_comments", str(item), kind, key)
     else:
         kept = ours[-1:]
     if not kept:
@@ -146,16 +156,54 @@ def _delete_duplicates(client: Reconciles, item: ItemRef, duplicates: list[Comme
     return said
 
 
-def looked(runtime: Runtime, item_ref: str, kind: str, key: str, mark: effects.Effect | None) -> None:
-    """After a search: set the mark that makes later runs search again, or drop it once it is
-    older than :data:`SETTLE_SECONDS` (this search was the last)."""
+def looked(runtime: Runtime, item_ref: str, kind: str, key: str, mark: effects.Effect | None) -> bool:
+    """After a search: set the mark that makes later runs search again (True: it is new), or
+    drop it once it is older than :data:`SETTLE_SECONDS` (this search was the last)."""
     now = datetime.now(UTC)
     if mark is None:
         effects.put(runtime.engine, item_ref, effects.UNSETTLED + kind, key, now.isoformat(), "")
-        return
+        return True
     try:
         since = datetime.fromisoformat(mark.comment_id)
     except ValueError:
         since = now - timedelta(seconds=SETTLE_SECONDS + 1)
     if since.tzinfo is None or now - since > timedelta(seconds=SETTLE_SECONDS):
         effects.drop(runtime.engine, item_ref, effects.UNSETTLED + kind, key)
+    return False
+
+
+def schedule_tidy(runtime: Runtime, function: str, *args: str) -> None:
+    """Queue ``function(*args)`` for :data:`TIDY_AFTER_SECONDS` from now (RQ's scheduler starts
+    it), once per item, kind and key. Redis away: the runs that follow still search."""
+    job_id = "tidy-" + digest_of("\n".join(args))
+    try:
+        runtime.queue.enqueue_in(
+            timedelta(seconds=TIDY_AFTER_SECONDS),
+            function,
+            *args,
+            job_id=job_id,
+            result_ttl=RESULT_TTL,
+            failure_ttl=FAILURE_TTL,
+            description=f"look again for a late write: {' '.join(args)}",
+        )
+    except RedisError as error:
+        log.warning("could not schedule a second look for a late write", job=job_id, error=type(error).__name__)
+
+
+def tidy_comments(item_ref: str, kind: str, key: str) -> str:
+    """The RQ job :func:`schedule_tidy` queues after a search: search once more and delete our
+    duplicates, under the item's lock. A comment of ours is only ever added where none is
+    recorded (the row holds an intent while one is added), so a writer holding another lock (a
+    lesson's is its review's) adds none while this one looks."""
+    runtime = context.runtime()
+    with exclusive(runtime, item_ref):
+        done, mark = effects.get_with_mark(runtime.engine, item_ref, kind, key)
+        if done is None or mark is None:
+            return "nothing to look for"
+        if not done.comment_id:  # a write in flight: the run making it searches first itself
+            return "a write is in flight"
+        item = ItemRef.parse(item_ref)
+        tidied = _look(runtime, runtime.client(item.source), item, kind, key, mark)[1]
+    outcome = tidied.lstrip("; ") or f"no duplicate of {kind} {key} on {item_ref}"
+    log.info("looked again for a late write", item=item_ref, kind=kind, outcome=outcome)
+    return outcome

@@ -24,7 +24,8 @@ from service.runtime import Runtime
 from service.store import deliveries, effects, links, reviews
 from service.store import lessons as stored_lessons
 from service.trackers.base import Reconciles, Review, ReviewDraft, TrackerClient
-from workers.effects import looked, post_and_tidy
+from workers import context
+from workers.effects import looked, post_and_tidy, schedule_tidy
 from workers.jobs import exclusive, run_delivery
 
 log = logs.get(__name__)
@@ -97,7 +98,8 @@ def _find_or_open(
     # after such a search look again, for a create the tracker carried out late.
     found, tidied = None, ""
     if intent is not None or mark is not None:
-        found, tidied = _look_for_review(runtime, client, incident, target, known, mark)
+        since = (incident.closed_at - timedelta(days=1)) if incident.closed_at else None
+        found, tidied = _look_for_review(runtime, client, incident.ref, since, target, known, mark)
     else:
         effects.put(runtime.engine, str(incident.ref), OPENING, str(target), comment_id="", digest="")
     if known is not None:
@@ -143,7 +145,8 @@ def _find_or_open(
 def _look_for_review(
     runtime: Runtime,
     client: TrackerClient,
-    incident: Item,
+    incident: ItemRef,
+    since: datetime | None,
     target: ReviewTarget,
     known: reviews.ReviewRecord | None,
     mark: effects.Effect | None,
@@ -153,15 +156,34 @@ def _look_for_review(
     Two reviews of ours for one incident mean a create landed after a retry had searched and
     opened its own. The one the store knows stays (the links and the "review opened" comment
     point at it); with none known, the oldest. Every other one is closed as its duplicate."""
-    since = (incident.closed_at - timedelta(days=1)) if incident.closed_at else None
     if not isinstance(client, Reconciles):
-        return client.find_review(target.container, incident.ref, since=since), ""
-    every = client.find_reviews(target.container, incident.ref, since=since)
-    looked(runtime, str(incident.ref), OPENING, str(target), mark)
+        return client.find_review(target.container, incident, since=since), ""
+    every = client.find_reviews(target.container, incident, since=since)
+    if looked(runtime, str(incident), OPENING, str(target), mark):
+        at = since.isoformat() if since else ""
+        schedule_tidy(runtime, "workers.open_review.tidy_reviews", str(incident), str(target), at)
     if not every:
         return None, ""
     kept = next((review for review in every if known is not None and str(review.ref) == known.ref), every[0])
     return kept, _close_duplicates(client, kept, [r for r in every if r.ref != kept.ref and not r.closed_as_duplicate])
+
+
+def tidy_reviews(incident_ref: str, target: str, since: str) -> str:
+    """The RQ job a search for a review schedules (:func:`workers.effects.schedule_tidy`):
+    search once more, under the incident's lock, and close our duplicates."""
+    runtime = context.runtime()
+    with exclusive(runtime, incident_ref):
+        known = reviews.review_of(runtime.engine, incident_ref)
+        _, mark = effects.get_with_mark(runtime.engine, incident_ref, OPENING, target)
+        if known is None or mark is None:
+            return "nothing to look for"
+        where = ReviewTarget.parse(target)
+        after = datetime.fromisoformat(since) if since else None
+        client = runtime.client(where.source)
+        tidied = _look_for_review(runtime, client, ItemRef.parse(incident_ref), after, where, known, mark)[1]
+    outcome = tidied.lstrip("; ") or f"no duplicate review of {incident_ref}"
+    log.info("looked again for a late review", incident=incident_ref, outcome=outcome)
+    return outcome
 
 
 def _close_duplicates(client: Reconciles, kept: Review, duplicates: list[Review]) -> str:
