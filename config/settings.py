@@ -246,6 +246,9 @@ class WebSettings(_Strict):
     proxy_header: str = "X-Forwarded-Email"
     session_key: SecretStr | None = None
     metrics_token: SecretStr | None = None
+    metrics_public: bool = False
+    """``LESSONLOOP_METRICS_PUBLIC=1``: ``/metrics`` answers any peer without a token. Unset,
+    a peer that is not on this machine needs ``LESSONLOOP_METRICS_TOKEN``."""
     allowed_email_domains: tuple[str, ...] = ()
     """Empty: any address the OpenID provider vouches for."""
     trusted_proxies: tuple[str, ...] = ("127.0.0.1/32", "::1/128")
@@ -479,6 +482,7 @@ _ENV: dict[str, tuple[tuple[str, ...], bool]] = {
     "LESSONLOOP_AUTH_PROXY_HEADER": (("web", "proxy_header"), False),
     "LESSONLOOP_SESSION_KEY": (("web", "session_key"), True),
     "LESSONLOOP_METRICS_TOKEN": (("web", "metrics_token"), True),
+    "LESSONLOOP_METRICS_PUBLIC": (("web", "metrics_public"), False),
 }
 _ROTATED_FIELDS = {"webhook_secrets", "automation_tokens"}
 """One secret a variable (a comma is part of it), and a second in ``<NAME>_PREVIOUS`` while
@@ -635,6 +639,16 @@ def _rotated(environ: Mapping[str, str], name: str, value: str) -> list[str]:
         else:
             secrets.append(previous)
     return secrets
+
+
+def environment_names() -> tuple[str, ...]:
+    """The variables settings are read from (their ``_FILE`` and ``_PREVIOUS`` forms aside)."""
+    return ("LESSONLOOP_CONFIG", *_ENV)
+
+
+def file_keys() -> dict[str, frozenset[str]]:
+    """The settings file's keys: each table's own, and under "" the top-level ones."""
+    return {"": frozenset(_FILE_TOP - set(_FILE_TABLES))} | {t: frozenset(k) for t, k in _FILE_TABLES.items()}
 
 
 def known_variables() -> set[str]:

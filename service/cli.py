@@ -1,6 +1,6 @@
 """lessonloop: turns every closed incident into a blameless lesson the whole organisation keeps.
 
-Commands: serve, web, worker, check, replay, link, lessons."""
+Commands: serve, web, worker, init, check, replay, link, import, lessons, followups."""
 
 from __future__ import annotations
 
@@ -15,13 +15,14 @@ import sys
 import threading
 import time
 from collections.abc import Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from pydantic import SecretStr
 from redis.exceptions import LockError, RedisError
 from sqlalchemy.exc import SQLAlchemyError
 
-from config.settings import SOURCES, Settings, SettingsError, load_settings
+from config.settings import DEFAULT_CONFIG_FILE, SOURCES, Settings, SettingsError, load_settings
 from service import local_redis, logs, prefork
 from service.runtime import Runtime, all_secrets
 from service.store import deliveries, migrate
@@ -42,6 +43,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.run is _lessons_lint:  # text in, findings out: a broken settings file does not stop it
         return _lessons_lint(None, args)
+    if args.run is _init:  # writes the settings file: reads none
+        return _init(args)
     try:
         settings = load_settings(config_file=args.config)
     except SettingsError as error:
@@ -148,14 +151,14 @@ def _parser() -> argparse.ArgumentParser:
     lessons_command = commands.add_parser("lessons", help="the learning log: list, show, search, export, stats, lint")
     actions = lessons_command.add_subparsers(dest="action", required=True, metavar="ACTION")
     listing = actions.add_parser("list", help="newest lessons first")
-    listing.add_argument("--limit", type=int, default=20)
+    listing.add_argument("--limit", type=_at_least_one, default=20)
     listing.set_defaults(run=_lessons_list)
     show = actions.add_parser("show", help="one lesson, by its review's or incident's ref")
     show.add_argument("ref")
     show.set_defaults(run=_lessons_show)
     search = actions.add_parser("search", help="lessons containing every word given (full text, best first)")
     search.add_argument("terms", nargs="+")
-    search.add_argument("--limit", type=int, default=20)
+    search.add_argument("--limit", type=_at_least_one, default=20)
     search.set_defaults(run=_lessons_search)
     export = actions.add_parser("export", help="the whole log as JSON or Markdown")
     export.add_argument("--format", choices=("json", "markdown"), default="json")
@@ -184,6 +187,16 @@ def _parser() -> argparse.ArgumentParser:
     )
     lint.set_defaults(run=_lessons_lint)
 
+    init = commands.add_parser(
+        "init",
+        help="write a lessonloop.toml with rules for the trackers whose secrets are set",
+        description="Write the settings file (--config, $LESSONLOOP_CONFIG or ./lessonloop.toml) with a "
+        "rule for each tracker whose webhook secret is set in the environment. Asks nothing; refuses to "
+        "replace a file that exists unless --force.",
+    )
+    init.add_argument("--force", action="store_true", help="replace the file if it exists")
+    init.set_defaults(run=_init)
+
     followups_command = commands.add_parser("followups", help="the follow-ups of every lesson and their state")
     followup_actions = followups_command.add_subparsers(dest="action", required=True, metavar="ACTION")
     followup_list = followup_actions.add_parser("list", help="ref, lesson, state, due date and age of each")
@@ -192,6 +205,38 @@ def _parser() -> argparse.ArgumentParser:
     followup_list.add_argument("--format", choices=("text", "json"), default="text")
     followup_list.set_defaults(run=_followups_list)
     return parser
+
+
+def _init(args: argparse.Namespace) -> int:
+    from config.starter import starter_file
+
+    path = Path(args.config or os.environ.get("LESSONLOOP_CONFIG") or DEFAULT_CONFIG_FILE)
+    if path.exists() and not args.force:
+        print(f"lessonloop: {path} exists; `lessonloop init --force` replaces it", file=sys.stderr)
+        return EXIT_SETTINGS
+    text = starter_file(os.environ)
+    try:
+        path.write_text(text, encoding="utf-8")
+    except OSError as error:
+        print(f"lessonloop: cannot write {path}: {error.strerror}", file=sys.stderr)
+        return EXIT_SETTINGS
+    try:
+        settings = load_settings(config_file=path)
+    except SettingsError as error:  # the environment holds a mistake of its own: say it now
+        print(f"wrote {path}; the settings do not load yet: {error}", file=sys.stderr)
+        return EXIT_SETTINGS
+    print(f"wrote {path}: rules for {', '.join(settings.enabled_sources) or 'no tracker'}")
+    for note in settings.warnings():
+        print(f"warning: {note}")
+    print("next: lessonloop check --online")
+    return 0
+
+
+def _at_least_one(text: str) -> int:
+    """A count the user asks for: 0 would print "no lessons" about a log that has some."""
+    if not (text.isascii() and text.isdigit()) or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"must be a whole number of at least 1, got {text!r}")
+    return int(text)
 
 
 def _followups_list(settings: Settings, args: argparse.Namespace) -> int:
@@ -591,7 +636,7 @@ def _import(settings: Settings, args: argparse.Namespace) -> int:
                 items = client.search_items(jql + " ORDER BY created ASC")
             else:
                 raise ValueError(f"{source.kind} keeps no reviews to import")
-            found = list(importer.from_items(items, runtime.marker_keys()))
+            found = list(importer.from_items(items, runtime.marker_keys(), client.whoami().id))
     except (ValueError, RetryLater, Permanent) as error:
         print(f"lessonloop: {error}", file=sys.stderr)
         return 1
@@ -620,7 +665,8 @@ def _import(settings: Settings, args: argparse.Namespace) -> int:
         if progress:
             print(f"\r[{number}/{len(found)}] {outcome.status:<8} {outcome.ref[:60]:<60}", end="", file=sys.stderr)
         if not progress or outcome.status != "imported":
-            print(f"{outcome.status}: {outcome.ref}" + (f" ({outcome.reason})" if outcome.reason else ""))
+            said = "would import" if args.dry_run and outcome.status == "imported" else outcome.status
+            print(f"{said}: {outcome.ref}" + (f" ({outcome.reason})" if outcome.reason else ""))
         if args.share and outcome.status == "imported" and not args.dry_run:
             _share_imported(runtime, outcome.ref)
     if progress:
@@ -790,7 +836,13 @@ def _lessons_stats(settings: Settings, args: argparse.Namespace) -> int:
 
     engine = _migrated(settings).engine
     start = datetime.combine(since, datetime.min.time(), tzinfo=UTC)
-    summary = figures.summarise(progress.load(engine, start), since, today, followups.since(engine, start))
+    summary = figures.summarise(
+        progress.load(engine, start),
+        since,
+        today,
+        followups.since(engine, start),
+        imported=progress.imported_since(engine, start),
+    )
     if args.format == "json":
         print(json.dumps(figures.as_dict(summary), indent=2))
     else:
@@ -838,7 +890,7 @@ def _lessons_lint(settings: Settings | None, args: argparse.Namespace) -> int:
             f'line {f.line}: {f.sentence}\n  rule: {f.rule} ("{f.matched}")\n  ask:  {f.suggestion}' for f in findings
         ]
         if groups:
-            print("\n\n".join(groups))
+            print("\n\n".join(groups), flush=True)  # before the count on stderr, on one terminal
         print(
             f"{len(findings)} sentence{'s' if len(findings) != 1 else ''} to reconsider"
             if findings
@@ -867,7 +919,7 @@ def _pruned_reason(settings: Settings, delivery: deliveries.Delivery) -> str:
 
 
 def _find_delivery(runtime: Runtime, name: str) -> deliveries.Delivery | None:
-    if name.isdigit():
+    if name.isascii() and name.isdigit():
         return deliveries.get(runtime.engine, int(name))
     source, _, delivery_id = name.partition(":")
     return deliveries.find(runtime.engine, source, delivery_id) if delivery_id else None

@@ -310,12 +310,14 @@ def test_sign_in_with_openid_connect(
     tracker_site: str,
     tmp_path: Path,
 ) -> None:
-    from oidc_provider_mock import run_server_in_thread
+    from oidc_provider_mock import User, run_server_in_thread
 
     fill_log(runtime, tracker_site)
     config = tmp_path / "lessonloop.toml"
     config.write_text(RULES_TOML + '[web]\nallowed_email_domains = ["acme.example"]\n')
-    with run_server_in_thread() as provider:
+    verified = User(sub="ana@acme.example", claims={"email": "ana@acme.example", "email_verified": True})
+    unverified = User(sub="bob@acme.example", claims={"email": "bob@acme.example"})
+    with run_server_in_thread(user_claims=[verified, unverified]) as provider:
         issuer = f"http://localhost:{provider.server_port}"
         settings = make_settings(
             config_file=config,
@@ -345,6 +347,16 @@ def test_sign_in_with_openid_connect(
             assert "signed out" in page.locator("main").inner_text()
             assert context.request.get(origin + "/api/v1/lessons").status == 401
             assert console.errors == []
+            context.close()
+
+            # a provider that does not vouch for the address (no email_verified: true): refused
+            context = browser.new_context()
+            page = context.new_page()
+            page.goto(origin + "/lessons")
+            page.fill("input[name=sub]", "bob@acme.example")
+            page.click("button:text('Authorize')")
+            page.wait_for_url(origin + "/signin/callback*")
+            assert context.request.get(origin + "/api/v1/lessons").status == 401
             context.close()
 
             stranger = browser.new_context()

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from config.settings import load_settings
 from tests.conftest import GITHUB_SECRET, REDIS_URL, RULES_TOML, base_env
 from tests.processes import run_lessonloop
 
@@ -301,3 +302,34 @@ def test_check_names_an_unknown_variable_and_counts_each_sources_secrets(tmp_pat
     assert "Everybody" not in result.stdout + result.stderr and "typo" not in result.stdout + result.stderr
     started = run_lessonloop("replay", "--failed", env=env, cwd=tmp_path)
     assert "LESSONLOOP_JIRA_WEBHOK_SECRET is not a lessonloop setting" in started.stderr  # logged by every command
+
+
+def test_a_limit_below_one_is_refused_not_answered_with_no_lessons(tmp_path: Path) -> None:
+    for command in (("lessons", "list"), ("lessons", "search", "dns")):
+        result = run_lessonloop(*command, "--limit", "0", env={}, cwd=tmp_path)
+        assert result.returncode == 2
+        assert "--limit: must be a whole number of at least 1, got '0'" in result.stderr
+        assert "no lessons" not in result.stdout
+
+
+def test_init_writes_rules_for_the_trackers_whose_secrets_are_set_and_asks_nothing(tmp_path: Path) -> None:
+    secrets = {"LESSONLOOP_GITHUB_WEBHOOK_SECRET": "g", "LESSONLOOP_JIRA_AUTOMATION_TOKEN": "j"}
+    written = run_lessonloop("init", env=secrets, cwd=tmp_path)
+    assert written.returncode == 0, written.stderr
+    assert written.stdout.startswith("wrote lessonloop.toml: rules for github, jira\n")
+    settings = load_settings(secrets, tmp_path / "lessonloop.toml")
+    assert [(rule.source, rule.labels, rule.issue_types) for rule in settings.rules] == [
+        ("github", ("incident",), ()),
+        ("jira", (), ("Incident",)),
+    ]
+    again = run_lessonloop("init", env=secrets, cwd=tmp_path)
+    assert again.returncode == 2 and "exists; `lessonloop init --force` replaces it" in again.stderr
+    only_pagerduty = {"LESSONLOOP_PAGERDUTY_WEBHOOK_SECRET": "p"}
+    forced = run_lessonloop("init", "--force", env=only_pagerduty, cwd=tmp_path)
+    assert forced.returncode == 0, forced.stderr
+    assert "warning: PagerDuty has no tasks" in forced.stdout  # its rule needs a target: commented out
+    assert load_settings(only_pagerduty, tmp_path / "lessonloop.toml").rules == ()
+    checked = run_lessonloop(
+        "check", env=only_pagerduty | {"DATABASE_URL": f"sqlite:///{tmp_path / 'l.db'}"}, cwd=tmp_path
+    )
+    assert checked.returncode in (0, 1) and "PagerDuty has no tasks" in checked.stdout

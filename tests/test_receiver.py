@@ -201,6 +201,33 @@ def test_a_duplicate_or_a_merge_is_answered_not_relevant_with_the_reason(
     nothing_changed(runtime)
 
 
+def test_text_that_looks_like_a_review_elsewhere_is_not_recorded(client, runtime: Runtime) -> None:
+    """An edit anywhere that quotes a review marker is no review of ours: only one the store
+    knows, or one where a rule opens reviews, is recorded (and read back from the API)."""
+    elsewhere = post(client, payloads.github(payloads.github_review_edited("someone/else"), GITHUB_SECRET))
+    assert elsewhere.status_code == 200
+    assert elsewhere.get_json()["reason"] == "not a review lessonloop knows, nor where a rule opens reviews"
+    nothing_changed(runtime)
+
+
+def test_a_review_the_store_knows_is_recorded_wherever_it_lives(client, runtime: Runtime) -> None:
+    from datetime import date
+
+    from service.events import ItemRef
+    from service.store import reviews
+
+    reviews.save_review(
+        runtime.engine,
+        incident_ref=ItemRef.parse("github:someone/else#7"),
+        ref=ItemRef.parse("github:someone/else#1"),
+        url="https://github.com/someone/else/issues/1",
+        template=None,
+        due_on=date(2030, 1, 1),
+    )
+    known = post(client, payloads.github(payloads.github_review_edited("someone/else"), GITHUB_SECRET))
+    assert known.status_code == 202 and known.get_json()["kind"] == "review_updated"
+
+
 # --- refused ------------------------------------------------------------------------------------
 
 

@@ -13,7 +13,7 @@ from datetime import UTC, date, datetime, timedelta
 from config.rules import ReviewTarget, Rule
 from service import lesson, logs, markers
 from service.errors import Permanent, RetryLater
-from service.events import Event, Item, ItemRef, Markup, review_markup
+from service.events import Event, EventKind, Item, ItemRef, Markup, review_markup
 from service.history import History, HistoryEntry
 from service.lesson.related import render_related, similar_text, telling
 from service.lesson.timeline import render_timeline
@@ -57,7 +57,9 @@ def open_review_step(runtime: Runtime, _delivery: deliveries.Delivery, event: Ev
             f"{incident.ref} is not closed in {incident.ref.source} "
             f"(its status there is '{incident.status or 'unknown'}')"
         )
-    decision = select_rule(replace(event, item=incident), runtime.settings.rules)
+    # an incident close as the receiver recorded it (a pasted review marker on an item that can
+    # be no review of ours does not make it one), judged on the tracker's word
+    decision = select_rule(replace(event, kind=EventKind.INCIDENT_CLOSED, item=incident), runtime.settings.rules)
     if decision.rule is None or decision.target is None:
         return deliveries.IGNORED, decision.reason
     with exclusive(runtime, str(incident.ref)):

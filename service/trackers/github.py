@@ -175,6 +175,7 @@ class GitHubClient:
                 message_of,
                 settings.app_installation_id,
                 retry,
+                keys=keys,
             )
             return cls(None, settings.api_url, retry, keys=keys, app=app)
         if settings.token is None:
