@@ -50,6 +50,7 @@ class _Recorder(BaseHTTPRequestHandler):
             return
         answer = json.dumps({"method": self.command, "path": self.path}).encode("utf-16")
         self.send_response(200)
+        self.send_header("Set-Cookie", "JSESSIONID=tracker-session; Path=/")
         self.send_header("Content-Type", "application/json; charset=utf-16")
         self.send_header("Content-Length", str(len(answer)))
         self.end_headers()
@@ -180,3 +181,12 @@ def test_the_rate_limiter_paces_every_send_of_the_session(servers, redis: Redis)
     with pytest.raises(RateLimited):
         transport.send("GET", "/issues/2")
     assert [path for _, path, *_ in here.seen] == ["/api/issues/1"]
+
+
+def test_a_cookie_the_tracker_sets_is_never_sent_back(servers) -> None:
+    """A session cookie would go on signing requests in after the credentials were refused."""
+    here, _ = servers
+    transport = Transport(_base(here), {"Authorization": "Bearer t"}, 5.0)
+    transport.send("GET", "/issues/1")
+    transport.send("GET", "/issues/2")
+    assert [headers.get("Cookie") for _, _, headers, _ in here.seen] == [None, None]

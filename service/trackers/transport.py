@@ -7,13 +7,15 @@ renamed repository's reads and 307 for its writes; a 307 keeps the method and bo
 the request refused before anything is sent, proxies (with their sign-in) and the CA bundle
 from the environment, and the answer's charset.
 
-Two settings differ from a bare session, each for a reason:
+Three settings differ from a bare session, each for a reason:
 
 - The environment is read once, when the session is built (``HTTPS_PROXY``, ``NO_PROXY``,
   ``REQUESTS_CA_BUNDLE``, ``CURL_CA_BUNDLE``, through ``requests`` itself so that they mean what
   they always meant), and ``trust_env`` is then turned off. Reading it on every request cost a
   third of a millisecond each, and a ``~/.netrc`` entry for the tracker's host would replace the
   client's own ``Authorization`` header.
+- No cookie is kept: a tracker's session cookie would go on signing requests in after the
+  client's credentials were refused or replaced, and every request stands on its own header.
 - The adapter's urllib3 :class:`~urllib3.util.Retry` retries only a connect that failed: such a
   request never reached the tracker, so it counts against no rate limit and is safe to send
   again whatever its method. Answers (429, 5xx) and read failures are left to
@@ -30,6 +32,7 @@ answer, and tells the limiter what the tracker said about its limits.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from http.cookiejar import DefaultCookiePolicy
 from typing import Any, Literal
 
 import requests
@@ -117,14 +120,15 @@ class TrackerAdapter(HTTPAdapter):
 
 
 def build_session(base_url: str, headers: Mapping[str, str], adapter: HTTPAdapter) -> requests.Session:
-    """A session for one tracker: its default headers, ``adapter`` for every URL, and the proxy
-    and CA bundle the environment gives for ``base_url``, read now and not again."""
+    """A session for one tracker: its default headers, ``adapter`` for every URL, no cookies, and
+    the proxy and CA bundle the environment gives for ``base_url``, read now and not again."""
     session = requests.Session()
     found = session.merge_environment_settings(base_url, {}, None, None, None)
     session.proxies = dict(found.get("proxies") or {})
     session.verify = found.get("verify", True)
     session.trust_env = False
     session.max_redirects = MAX_REDIRECTS
+    session.cookies.set_policy(DefaultCookiePolicy(allowed_domains=[]))
     session.headers.update(headers)
     session.mount("https://", adapter)
     session.mount("http://", adapter)
