@@ -1,5 +1,7 @@
 """The trackers' transport (``service/trackers/transport.py``) against a real server on loopback:
-redirects as ``requests`` followed them, the answer read whole, failures told by kind."""
+redirects as ``requests`` follows them, the answer read whole, failures told by kind, one send per
+call whatever the answer (retrying answers is :mod:`service.trackers.retry`'s), and the shared
+rate limiter around every send of the session."""
 
 from __future__ import annotations
 
@@ -10,7 +12,9 @@ from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
+from redis import Redis
 
+from service.trackers.ratelimit import RateLimited, RateLimiter, credential_key, per_minute
 from service.trackers.transport import InvalidHeader, NoAnswer, Transport
 
 
@@ -21,6 +25,15 @@ class _Recorder(BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length else b""
         self.server.seen.append((self.command, self.path, dict(self.headers), body))  # type: ignore[attr-defined]
+        if self.path.startswith("/api/drop"):  # read the request, then hang up without a word
+            self.close_connection = True
+            return
+        if self.path.startswith("/api/busy"):
+            self.send_response(503)
+            self.send_header("Retry-After", "0")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
         if self.path.startswith("/api/moved"):
             status = 301 if self.command == "GET" else 307
             self.send_response(status)
@@ -37,6 +50,7 @@ class _Recorder(BaseHTTPRequestHandler):
             return
         answer = json.dumps({"method": self.command, "path": self.path}).encode("utf-16")
         self.send_response(200)
+        self.send_header("Set-Cookie", "JSESSIONID=tracker-session; Path=/")
         self.send_header("Content-Type", "application/json; charset=utf-16")
         self.send_header("Content-Length", str(len(answer)))
         self.end_headers()
@@ -132,3 +146,47 @@ def test_an_answer_that_never_comes_times_out_and_may_have_applied() -> None:
             transport.send("POST", "/x", json_body={})
     assert caught.value.kind == "timed out" and not caught.value.never_connected
     assert str(caught.value) == "timed out: ReadTimeoutError"
+
+
+@pytest.mark.parametrize("method", ["GET", "POST"])
+def test_a_connection_dropped_after_the_request_is_not_sent_again(servers, method: str) -> None:
+    """The request reached the tracker (a write may have been applied): urllib3 must not re-send
+    it; whether to try again is the client's decision, made knowing that."""
+    here, _ = servers
+    with pytest.raises(NoAnswer) as caught:
+        Transport(_base(here), {}, 5.0).send(
+            method, "/drop", json_body={"body": "lesson"} if method == "POST" else None
+        )
+    assert caught.value.kind == "connection failed" and not caught.value.never_connected
+    assert [m for m, *_ in here.seen] == [method]
+
+
+@pytest.mark.parametrize("method", ["GET", "PATCH", "POST"])
+def test_an_answer_that_asks_to_try_again_is_handed_back_after_one_send(servers, method: str) -> None:
+    """A 503 with ``Retry-After`` goes back to the client as it came: each attempt must take its own
+    rate-limit slot, and the wait the tracker asks for must be capped and shared."""
+    here, _ = servers
+    answer = Transport(_base(here), {}, 5.0).send(method, "/busy", json_body={} if method != "GET" else None)
+    assert answer.status_code == 503 and answer.headers["Retry-After"] == "0"
+    assert len(here.seen) == 1
+
+
+def test_the_rate_limiter_paces_every_send_of_the_session(servers, redis: Redis) -> None:
+    here, _ = servers
+    transport = Transport(_base(here), {}, 5.0, tracker="github")
+    transport.adapter.limiter = RateLimiter(
+        redis, "github", credential_key("github", _base(here), "t"), per_minute(1), max_wait=0.0
+    )
+    assert transport.session.get(_base(here) + "/issues/1", timeout=5.0).status_code == 200
+    with pytest.raises(RateLimited):
+        transport.send("GET", "/issues/2")
+    assert [path for _, path, *_ in here.seen] == ["/api/issues/1"]
+
+
+def test_a_cookie_the_tracker_sets_is_never_sent_back(servers) -> None:
+    """A session cookie would go on signing requests in after the credentials were refused."""
+    here, _ = servers
+    transport = Transport(_base(here), {"Authorization": "Bearer t"}, 5.0)
+    transport.send("GET", "/issues/1")
+    transport.send("GET", "/issues/2")
+    assert [headers.get("Cookie") for _, _, headers, _ in here.seen] == [None, None]

@@ -1,5 +1,5 @@
-"""Shared HTTP plumbing: one transport per client (:mod:`service.trackers.transport`), errors
-turned into ours.
+"""Shared HTTP plumbing: one ``requests`` session per client (:mod:`service.trackers.transport`),
+errors turned into ours.
 
 The GitHub, Jira and PagerDuty clients all call through :class:`HttpApi`: one retry rule, the
 shared rate limiter, the request counters, a timeout, and the same mapping of answers and
@@ -12,7 +12,6 @@ from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 
-from service import counters
 from service.trackers.errors import (
     PermanentTrackerError,
     TrackerError,
@@ -126,12 +125,31 @@ class HttpApi:
         limiter: RateLimiter | None = None,
     ) -> None:
         self.tracker = tracker
-        self.limiter = limiter
-        self.transport = Transport(base_url, headers, timeout)
-        self.base_url = self.transport.base_url
         self.message_of = message_of
+        self.transport = Transport(base_url, headers, timeout, tracker, observe=self.observe)
+        self.base_url = self.transport.base_url
+        self.limiter = limiter
         self.retry = retry
         self.credentials = credentials
+
+    @property
+    def limiter(self) -> RateLimiter | None:
+        """The shared rate limiter, kept by the session's adapter so that it paces every request."""
+        return self.transport.adapter.limiter
+
+    @limiter.setter
+    def limiter(self, limiter: RateLimiter | None) -> None:
+        self.transport.adapter.limiter = limiter
+
+    def observe(self, response: Answer) -> None:
+        """Tell the limiter what an answer said of the tracker's limits (the adapter calls this)."""
+        limiter = self.limiter
+        if limiter is None:
+            return
+        failure = None
+        if response.status_code >= 300:
+            failure = error_from_response(self.tracker, "", response, self.message_of(response))
+        observe_limits(limiter, response, failure)
 
     def request(
         self,
@@ -144,8 +162,9 @@ class HttpApi:
     ) -> Answer:
         """One logical call: retried within the policy, then a response with a 2xx status or our error.
 
-        Each attempt first takes a slot from the shared rate limiter (waiting briefly, or raising
-        a transient error that was never sent so the worker reschedules the job)."""
+        Each attempt first takes a slot from the shared rate limiter, in the session's adapter
+        (waiting briefly, or raising a transient error that was never sent so the worker
+        reschedules the job)."""
         url = self.base_url + path
         renewed = False
 
@@ -154,26 +173,16 @@ class HttpApi:
             sent = dict(headers or {})
             if self.credentials is not None:
                 sent.update(self.credentials.headers_for(path))
-            reservation = None if self.limiter is None else self.limiter.acquire(method)
             try:
-                response = counters.counted_request(
-                    self.tracker, self.transport.send, method, path, params=params, json_body=json, headers=sent
-                )
+                response = self.transport.send(method, path, params=params, json_body=json, headers=sent)
             except (NoAnswer, ValueError) as error:
                 raise error_from_exception(self.tracker, operation, error, url) from None
-            finally:
-                if self.limiter is not None:
-                    self.limiter.settle(reservation)
             if response.status_code == 401 and self.credentials is not None and not renewed:
                 renewed = True  # an expired or revoked token: renew it once, at once
                 self.credentials.refused(path, sent)
                 return once()
-            failure = None
             if response.status_code >= 300:
-                failure = error_from_response(self.tracker, operation, response, self.message_of(response))
-            observe_limits(self.limiter, response, failure)
-            if failure is not None:
-                raise failure
+                raise error_from_response(self.tracker, operation, response, self.message_of(response))
             return response
 
         try:

@@ -4,10 +4,10 @@ Requests go through :class:`~service.trackers.http.HttpApi`, as GitHub's and Pag
 retry rule, the shared rate limiter, the request counters, the timeouts, error text that names
 no header value, and the same mapping of answers to lessonloop's errors. Sign-in is a header set
 once on the session: Cloud takes an email and an API token over basic auth, Data Center a
-personal access token as a bearer token. The ``jira`` package is not used: of what it offers,
-lessonloop needed only that sign-in and its URL building, and its helpers cost extra calls
-(``JIRA()`` fetches server info, ``create_issue`` fetches the issue again after creating it,
-``add_remote_link`` lists application links first) and bring a retry loop of their own.
+personal access token as a bearer token. The ``jira`` package is not used: ``JIRA()`` builds a
+session of its own and takes none, so the shared rate limiter and retry rule could not reach its
+requests without its private ``_session``, and its calls cost extra requests (server info and the
+field list before a search, a read after each create); docs/design.md has the whole list.
 
 A review is marked three ways: a discreet footer in the description (people see where it came
 from), a ``lessonloop`` label (JQL can find every review), and a ``lessonloop`` issue entity

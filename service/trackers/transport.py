@@ -1,66 +1,63 @@
-"""Sending one HTTP request to a tracker: a urllib3 connection pool, and the answer as bytes.
+"""Sending one HTTP request to a tracker: a ``requests.Session`` per client, with an adapter
+that paces, counts and watches every request it sends.
 
-The clients used a ``requests`` session. Its own layer (building a ``PreparedRequest``, merging
-cookies, hooks and settings, wrapping the answer) cost about 0.25 ms of CPU a request on top
-of urllib3's, a sixth of a worker's CPU in the review loop, and bought nothing the trackers
-need: no cookies, no auth hooks, one base URL per client. So the pool is urllib3's, used
-directly, and what ``requests`` would read from the environment (proxies with ``NO_PROXY``, a
-CA bundle named by ``REQUESTS_CA_BUNDLE`` or ``CURL_CA_BUNDLE``) is read once when the
-transport is built, by ``requests`` itself so that the environment means what it always meant.
+``requests`` does what a tracker client needs of HTTP: redirects (GitHub answers 301 for a
+renamed repository's reads and 307 for its writes; a 307 keeps the method and body), the
+``Authorization`` header dropped when one leads to another host, a header value that would split
+the request refused before anything is sent, proxies (with their sign-in) and the CA bundle
+from the environment, and the answer's charset.
 
-Redirects are followed as ``requests`` followed them (GitHub answers 301 for a renamed
-repository's reads, 307 for its writes), at most :data:`MAX_REDIRECTS`, with the
-``Authorization`` header dropped when one leads to another host. Nothing is retried here:
-:mod:`service.trackers.retry` decides that.
+Three settings differ from a bare session, each for a reason:
+
+- The environment is read once, when the session is built (``HTTPS_PROXY``, ``NO_PROXY``,
+  ``REQUESTS_CA_BUNDLE``, ``CURL_CA_BUNDLE``, through ``requests`` itself so that they mean what
+  they always meant), and ``trust_env`` is then turned off. Reading it on every request cost a
+  third of a millisecond each, and a ``~/.netrc`` entry for the tracker's host would replace the
+  client's own ``Authorization`` header.
+- No cookie is kept: a tracker's session cookie would go on signing requests in after the
+  client's credentials were refused or replaced, and every request stands on its own header.
+- The adapter's urllib3 :class:`~urllib3.util.Retry` retries only a connect that failed: such a
+  request never reached the tracker, so it counts against no rate limit and is safe to send
+  again whatever its method. Answers (429, 5xx) and read failures are left to
+  :mod:`service.trackers.retry`, attempt by attempt: each attempt must take its own rate-limit
+  slot and share a 429's wait with every worker, a wait in a hostile header must be capped, and a
+  write that may have been applied must not be sent again blindly. urllib3's status retries would
+  re-send inside one adapter call, past all of that.
+
+:class:`TrackerAdapter` is where the shared rate limiter sits: it takes a slot before each
+request leaves (each redirect hop included), settles it when the answer is in, counts the
+answer, and tells the limiter what the tracker said about its limits.
 """
 
 from __future__ import annotations
 
-import json
-import os
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from http.cookiejar import DefaultCookiePolicy
 from typing import Any, Literal
-from urllib.parse import urlencode
 
-import certifi
 import requests
-import urllib3
-from urllib3 import HTTPHeaderDict
-from urllib3.exceptions import (
-    ConnectTimeoutError,
-    HTTPError,
-    LocationValueError,
-    MaxRetryError,
-    NewConnectionError,
-    ProxyError,
-    ReadTimeoutError,
-)
+from requests.adapters import HTTPAdapter
+from requests.structures import CaseInsensitiveDict
+from requests.utils import check_header_validity
+from urllib3.exceptions import ConnectTimeoutError, MaxRetryError, NewConnectionError, ProxyError, ReadTimeoutError
+from urllib3.util import Retry
+
+from service import counters
+from service.trackers.ratelimit import RateLimiter
+
+Answer = requests.Response
+"""A tracker's answer, read whole (tracker answers are small JSON documents)."""
 
 MAX_REDIRECTS = 5
 POOL_SIZE = 10
-"""Connections kept per host, as ``requests`` kept: a client is shared by a process's threads."""
+"""Connections kept per host: a client is shared by a process's threads."""
+CONNECT_RETRIES = 2
+"""Connects tried again within one attempt (after no wait, then 0.2 s): the connect timeout
+bounds each, so an unreachable tracker costs at most three connect timeouts an attempt."""
+CONNECT_BACKOFF = 0.1
 
 Timeout = float | tuple[float, float]
-
-
-@dataclass(frozen=True)
-class Answer:
-    """A tracker's answer, read whole (tracker answers are small JSON documents)."""
-
-    status_code: int
-    reason: str
-    headers: Mapping[str, str]
-    """Case-insensitive, as HTTP headers are."""
-    content: bytes
-
-    @property
-    def text(self) -> str:
-        return self.content.decode(_charset(self.headers.get("Content-Type", "")), errors="replace")
-
-    def json(self) -> Any:
-        """The body as JSON; ``ValueError`` when it is not."""
-        return json.loads(self.content)
+Observer = Callable[[Answer], None]
 
 
 class InvalidHeader(ValueError):
@@ -80,54 +77,79 @@ class NoAnswer(Exception):
         self.never_connected = never_connected
 
 
-def _charset(content_type: str) -> str:
-    for part in content_type.split(";")[1:]:
-        name, _, value = part.strip().partition("=")
-        if name.lower() == "charset" and value:
-            charset = value.strip("\"' ")
-            try:
-                "".encode(charset)
-            except LookupError:
-                break
-            return charset
-    return "utf-8"
+def connect_retries() -> Retry:
+    """urllib3's retry for connects that failed, and for nothing else (see the module's text)."""
+    return Retry(
+        total=None,
+        connect=CONNECT_RETRIES,
+        read=False,
+        redirect=False,
+        status=0,
+        other=0,
+        backoff_factor=CONNECT_BACKOFF,
+        raise_on_status=False,
+    )
 
 
-def check_headers(headers: Mapping[str, str]) -> None:
-    """Refuse a value with a line break or leading whitespace (as ``requests`` did)."""
-    for name, value in headers.items():
-        if "\r" in value or "\n" in value or "\0" in value or value[:1].isspace():
-            raise InvalidHeader(f"the {name} header has a value that cannot be sent")
+class TrackerAdapter(HTTPAdapter):
+    """``requests``' adapter with the shared rate limiter around each send.
+
+    ``limiter`` may be set after the adapter is built (the registry gives workers theirs); with
+    none, requests go unpaced (``check --online``). ``observe`` hears every answer that is not a
+    redirect, so the limiter learns of a 429 whoever sent the request."""
+
+    def __init__(self, tracker: str, observe: Observer | None = None) -> None:
+        super().__init__(pool_connections=4, pool_maxsize=POOL_SIZE, max_retries=connect_retries())
+        self.tracker = tracker
+        self.limiter: RateLimiter | None = None
+        self.observe = observe
+
+    def send(self, request: requests.PreparedRequest, *args: Any, **kwargs: Any) -> Answer:
+        """Take a slot (or raise :class:`~service.trackers.ratelimit.RateLimited` unsent), send,
+        settle the slot, count the answer and pass it to ``observe``."""
+        limiter = self.limiter
+        reservation = None if limiter is None else limiter.acquire(request.method or "GET")
+        try:
+            response: Answer = counters.counted_request(self.tracker, super().send, request, *args, **kwargs)
+        finally:
+            if limiter is not None:
+                limiter.settle(reservation)
+        if self.observe is not None and not response.is_redirect:
+            self.observe(response)
+        return response
+
+
+def build_session(base_url: str, headers: Mapping[str, str], adapter: HTTPAdapter) -> requests.Session:
+    """A session for one tracker: its default headers, ``adapter`` for every URL, no cookies, and
+    the proxy and CA bundle the environment gives for ``base_url``, read now and not again."""
+    session = requests.Session()
+    found = session.merge_environment_settings(base_url, {}, None, None, None)
+    session.proxies = dict(found.get("proxies") or {})
+    session.verify = found.get("verify", True)
+    session.trust_env = False
+    session.max_redirects = MAX_REDIRECTS
+    session.cookies.set_policy(DefaultCookiePolicy(allowed_domains=[]))
+    session.headers.update(headers)
+    session.mount("https://", adapter)
+    session.mount("http://", adapter)
+    return session
 
 
 class Transport:
-    """One tracker's base URL, default headers, timeout, proxy and CA settings, and its pool."""
+    """One tracker's base URL, timeout and session."""
 
-    def __init__(self, base_url: str, headers: Mapping[str, str], timeout: Timeout) -> None:
+    def __init__(
+        self,
+        base_url: str,
+        headers: Mapping[str, str],
+        timeout: Timeout,
+        tracker: str = "",
+        observe: Observer | None = None,
+    ) -> None:
         self.base_url = base_url.rstrip("/")
-        self.headers = dict(headers)
-        connect, read = timeout if isinstance(timeout, tuple) else (timeout, timeout)
-        self.timeout = urllib3.Timeout(connect=connect, read=read)
-        self.retries = urllib3.Retry(
-            total=None, connect=0, read=0, other=0, status=0, redirect=MAX_REDIRECTS, raise_on_redirect=False
-        )
-        self.proxy, self.verify = read_environment(self.base_url)
-        tls: dict[str, Any]
-        if self.verify is False:
-            tls = {"cert_reqs": "CERT_NONE"}
-        elif isinstance(self.verify, str) and os.path.isdir(self.verify):
-            tls = {"cert_reqs": "CERT_REQUIRED", "ca_cert_dir": self.verify}
-        elif isinstance(self.verify, str):
-            tls = {"cert_reqs": "CERT_REQUIRED", "ca_certs": self.verify}
-        else:
-            tls = {"cert_reqs": "CERT_REQUIRED", "ca_certs": certifi.where()}
-        self.pool: urllib3.PoolManager
-        if self.proxy:
-            self.pool = urllib3.ProxyManager(
-                self.proxy, num_pools=4, maxsize=POOL_SIZE, proxy_headers=_proxy_headers(self.proxy), **tls
-            )
-        else:
-            self.pool = urllib3.PoolManager(num_pools=4, maxsize=POOL_SIZE, **tls)
+        self.timeout = timeout
+        self.adapter = TrackerAdapter(tracker, observe)
+        self.session = build_session(self.base_url, headers, self.adapter)
 
     def send(
         self,
@@ -139,69 +161,63 @@ class Transport:
     ) -> Answer:
         """Send one request and read its whole answer, whatever its status.
 
-        Raises :class:`InvalidHeader` before sending, or :class:`NoAnswer`."""
-        url = self.base_url + path
-        if params:
-            url += ("&" if "?" in url else "?") + urlencode(params, doseq=True)
-        sent = HTTPHeaderDict(self.headers)  # a per-call header replaces a default whatever its case
-        for name, value in (headers or {}).items():
-            sent[name] = value
-        check_headers(sent)
-        body = None
-        if json_body is not None:
-            body = json.dumps(json_body, allow_nan=False).encode()
-            sent.setdefault("Content-Type", "application/json")
+        Raises :class:`InvalidHeader` or another ``ValueError`` (a URL or body that cannot be
+        sent) before sending, or :class:`NoAnswer`."""
+        refused = False
         try:
-            response = self.pool.urlopen(
-                method,
-                url,
-                body=body,
-                headers=sent,
-                timeout=self.timeout,
-                retries=self.retries,
-                redirect=True,
-                preload_content=True,
+            return self.session.request(
+                method, self.base_url + path, params=params, json=json_body, headers=headers, timeout=self.timeout
             )
-        except LocationValueError:  # a URL that cannot be sent: no fault of the network
-            raise
-        except MaxRetryError as error:  # a retry count of 0 wraps the failure itself
-            raise _no_answer(error.reason or error) from None
-        except HTTPError as error:
-            raise _no_answer(error) from None
-        return Answer(
-            status_code=response.status,
-            reason=response.reason or "",
-            headers=response.headers,
-            content=response.data or b"",
-        )
+        except requests.exceptions.InvalidHeader:
+            refused = True  # raised below, outside this block: the library's text quotes the value
+        except requests.exceptions.InvalidJSONError:
+            raise ValueError("the body cannot be sent as JSON") from None
+        except requests.exceptions.TooManyRedirects as error:
+            if error.response is None:
+                raise NoAnswer("connection failed", error, never_connected=False) from None
+            return error.response  # the last redirect, answered as the tracker's own
+        except (requests.exceptions.ConnectionError, requests.exceptions.Timeout) as error:
+            raise no_answer(error) from None
+        except (requests.exceptions.ChunkedEncodingError, requests.exceptions.ContentDecodingError) as error:
+            raise NoAnswer("connection failed", error, never_connected=False) from None
+        assert refused
+        raise InvalidHeader(f"the {self.refused_header(headers)} header has a value that cannot be sent")
+
+    def refused_header(self, headers: Mapping[str, str] | None) -> str:
+        """The name of the first header ``requests`` refuses, per-call headers replacing defaults."""
+        merged: CaseInsensitiveDict[str | bytes] = CaseInsensitiveDict(self.session.headers)
+        merged.update(headers or {})
+        for name, value in merged.items():
+            try:
+                check_header_validity((name, value))
+            except requests.exceptions.InvalidHeader:
+                return str(name)
+        return "a"
 
 
-def _no_answer(error: BaseException) -> NoAnswer:
-    """Told by type, as ``requests`` told it: a failed connect (refused, a name that does not
-    resolve, no answer within the connect timeout, the same through a proxy) never reached the
-    tracker, so even a write may be sent again; anything later may have."""
-    if isinstance(error, ProxyError) and isinstance(error.original_error, ConnectTimeoutError):
-        error = error.original_error
-    if isinstance(error, NewConnectionError):  # NameResolutionError is one
-        return NoAnswer("connection failed", error, never_connected=True)
-    if isinstance(error, ConnectTimeoutError):
-        return NoAnswer("timed out", error, never_connected=True)
-    if isinstance(error, ReadTimeoutError):
-        return NoAnswer("timed out", error, never_connected=False)
-    return NoAnswer("connection failed", error, never_connected=False)
+def cause_of(error: requests.RequestException) -> BaseException:
+    """urllib3's own failure inside a ``requests`` exception (unwrapped from the retry that gave
+    up and from a proxy's wrapper), or the exception itself."""
+    cause: BaseException = error
+    first = error.args[0] if error.args else None
+    if isinstance(first, BaseException):
+        cause = first
+    if isinstance(cause, MaxRetryError) and cause.reason is not None:
+        cause = cause.reason
+    if isinstance(cause, ProxyError) and isinstance(cause.original_error, ConnectTimeoutError):
+        cause = cause.original_error
+    return cause
 
 
-def _proxy_headers(proxy: str) -> dict[str, str] | None:
-    username, password = requests.utils.get_auth_from_url(proxy)
-    if not username:
-        return None
-    return urllib3.make_headers(proxy_basic_auth=f"{username}:{password}")
-
-
-def read_environment(base_url: str) -> tuple[str | None, bool | str]:
-    """The proxy for ``base_url`` (honouring ``NO_PROXY``) and the CA bundle to verify with
-    (True: certifi's), as ``requests`` reads them from the environment. Read once: ``requests``
-    did it on every request, about a third of a millisecond each."""
-    found = requests.Session().merge_environment_settings(base_url, {}, None, None, None)
-    proxy = requests.utils.select_proxy(base_url, found.get("proxies") or {})
-    return proxy, found.get("verify", True)
+def no_answer(error: requests.RequestException) -> NoAnswer:
+    """Told by urllib3's type: a failed connect (refused, a name that does not resolve, no answer
+    within the connect timeout, the same through a proxy) never reached the tracker, so even a
+    write may be sent again; anything later may have reached it."""
+    cause = cause_of(error)
+    if isinstance(cause, NewConnectionError):  # NameResolutionError is one
+        return NoAnswer("connection failed", cause, never_connected=True)
+    if isinstance(cause, ConnectTimeoutError):
+        return NoAnswer("timed out", cause, never_connected=True)
+    if isinstance(cause, ReadTimeoutError) or isinstance(error, requests.exceptions.ReadTimeout):
+        return NoAnswer("timed out", cause, never_connected=False)
+    return NoAnswer("connection failed", cause, never_connected=False)
