@@ -33,7 +33,21 @@ from tests import redis_server
 
 pytest_plugins = ["tests.doubles.pytest_plugin"]
 
-REDIS_URL = os.environ.get("LESSONLOOP_TEST_REDIS_URL") or f"{redis_server.url()}/15"
+def _given_redis(url: str) -> str:
+    """``LESSONLOOP_TEST_REDIS_URL``, with each pytest-xdist worker on a database of its own
+    (15, 14, ... for gw0, gw1, ...): they empty their database around every test."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw")
+    base, _, database = url.rstrip("/").rpartition("/")
+    if not (database.isascii() and database.isdigit()):
+        base, database = url.rstrip("/"), "15"
+    return f"{base}/{int(database) - int(worker or 0)}"
+
+
+REDIS_URL = (
+    _given_redis(os.environ["LESSONLOOP_TEST_REDIS_URL"])
+    if os.environ.get("LESSONLOOP_TEST_REDIS_URL")
+    else f"{redis_server.url()}/15"
+)
 POSTGRES_URL = os.environ.get("LESSONLOOP_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
 
 GITHUB_SECRET = "It's a Secret to Everybody"
