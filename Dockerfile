@@ -22,12 +22,13 @@ USER lessonloop
 ENV DATABASE_URL=sqlite:////data/lessonloop.db \
     LESSONLOOP_LOG_FORMAT=json \
     LESSONLOOP_AUTH=proxy
-# `lessonloop web` binds the port, then serves it with waitress from a few processes it forks
-# (LESSONLOOP_WEB_PROCESSES; default two per core, at most 4) and restarts if one dies. Waitress
-# reads each request whole before a thread sees it and drops one not complete within
-# LESSONLOOP_READ_TIMEOUT_SECONDS (default 10), so it can face the internet without a buffering
-# proxy in front. SIGTERM (to this process, PID 1) lets the requests in hand finish (up to 5 s)
-# before it exits.
+# `lessonloop web` reserves the port, then serves it with granian's worker processes
+# (LESSONLOOP_WEB_PROCESSES; default two per core, at most 4), which granian restarts if one
+# dies. A request's headers must arrive within LESSONLOOP_READ_TIMEOUT_SECONDS (default 10) and
+# its body within as long again; bodies are read whole, within the body limit, before an app
+# thread sees them, so stalled clients cost sockets, never threads, and it can face the internet
+# without a buffering proxy in front. SIGTERM (to this process, PID 1) lets the requests in hand
+# finish (up to 20 s) before it exits. tests/test_serve.py runs this CMD.
 EXPOSE 8000
 HEALTHCHECK --interval=30s --timeout=3s CMD python -c "import urllib.request,sys; sys.exit(urllib.request.urlopen('http://127.0.0.1:8000/healthz').status != 200)"
 CMD ["lessonloop", "web", "--host", "0.0.0.0", "--port", "8000"]

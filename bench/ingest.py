@@ -3,9 +3,9 @@ against ``GET /healthz`` of the same server, at several connection counts, on SQ
 PostgreSQL.
 
     .venv/bin/python bench/ingest.py [--seconds 6] [--rounds 3] [--connections 2 8 32] [--processes N] [--threads 1]
-                                     [--postgres-url URL] [--no-postgres]
+                                     [--postgres-url URL] [--no-postgres] [--before PYTHON]
 
-For each store it starts ``lessonloop web --port 0`` (the command as shipped: waitress, the
+For each store it starts ``lessonloop web --port 0`` (the command as shipped: granian, the
 settings it loaded), then for each connection count measures, closed loop (each keep-alive
 connection sends its next request when the answer to the last one is in):
 
@@ -14,7 +14,10 @@ connection sends its next request when the answer to the last one is in):
   parsed, recorded and queued (no duplicate short-cut).
 
 The connection counts are taken in turn, ``--rounds`` times (2, 8, 32, then 32, 8, 2, ...), so
-the machine's drift over minutes falls on every count alike. It prints req/s over the rounds and
+the machine's drift over minutes falls on every count alike. With ``--before PYTHON`` (the
+interpreter of a virtualenv where ``service`` is older code, e.g. a worktree of another commit)
+a second server runs that code beside this one, and every cell is measured on both, one right
+after the other, in alternating order: the two columns share the machine's drift. It prints req/s over the rounds and
 in each, p50 and p99 latency, the ingest/healthz throughput ratio, and the server's CPU time per
 request. No worker runs,
 so the queue only grows; Redis database 14 is emptied before and after. The load generator
@@ -50,7 +53,9 @@ REDIS_URL = "redis://127.0.0.1:6379/14"
 POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432/test"
 
 
-def start_server(database_url: str, processes: int, threads: int) -> tuple[subprocess.Popen[bytes], int]:
+def start_server(
+    database_url: str, processes: int, threads: int, python: str = sys.executable
+) -> tuple[subprocess.Popen[bytes], int]:
     """``lessonloop web --port 0`` on ``database_url``; the port read back from its log."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("LESSONLOOP_")}
     env |= {
@@ -62,7 +67,7 @@ def start_server(database_url: str, processes: int, threads: int) -> tuple[subpr
     }
     process = subprocess.Popen(
         [
-            *(sys.executable, "-m", "service.cli", "web", "--port", "0"),
+            *(python, "-m", "service.cli", "web", "--port", "0"),
             *("--processes", str(processes), "--threads", str(threads)),
         ],
         cwd=tempfile.mkdtemp(prefix="lessonloop-bench-"),
@@ -219,29 +224,59 @@ def measured(pid: int, port: int, path: str, seconds: float, connections: int) -
 
 
 def bench_store(
-    database_url: str, seconds: float, levels: list[int], processes: int, threads: int, rounds: int
+    database_url: str,
+    seconds: float,
+    levels: list[int],
+    processes: int,
+    threads: int,
+    rounds: int,
+    codes: dict[str, str],
 ) -> list[dict[str, object]]:
-    """Each connection count, ``rounds`` times, in turn (2, 8, 32, then 32, 8, 2, ...): this
-    machine's speed drifts by a third over minutes, and measuring the counts one after another
-    once each put that drift between them."""
-    server, port = start_server(database_url, processes, threads)
+    """Each connection count, ``rounds`` times, in turn (2, 8, 32, then 32, 8, 2, ...), on each
+    server in ``codes`` (name → its Python), those in alternating order: this machine's speed
+    drifts by a third over minutes, and measuring the counts one after another once each put
+    that drift between them."""
+    servers = {
+        code: start_server(
+            f"{database_url}-{code}" if database_url.startswith("sqlite") else database_url, processes, threads, python
+        )
+        for code, python in codes.items()
+    }
     paths = ("/healthz", "/webhooks/github")
-    samples: dict[tuple[int, str], list[Sample]] = {(level, path): [] for level in levels for path in paths}
+    samples: dict[tuple[str, int, str], list[Sample]] = {
+        (code, level, path): [] for code in codes for level in levels for path in paths
+    }
     try:
-        load(port, "/healthz", 1.0, 4)  # warm up both paths
-        load(port, "/webhooks/github", 1.0, 4)
+        for _, port in servers.values():
+            load(port, "/healthz", 1.0, 4)  # warm up both paths
+            load(port, "/webhooks/github", 1.0, 4)
         for turn in range(rounds):
+            order = list(servers) if turn % 2 == 0 else list(reversed(servers))
             for connections in levels if turn % 2 == 0 else reversed(levels):
                 for path in paths:
-                    samples[connections, path].append(measured(server.pid, port, path, seconds / rounds, connections))
+                    for code in order:
+                        server, port = servers[code]
+                        samples[code, connections, path].append(
+                            measured(server.pid, port, path, seconds / rounds, connections)
+                        )
     finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        server.wait(timeout=30)
+        for server, _ in servers.values():
+            os.killpg(server.pid, signal.SIGTERM)
+            server.wait(timeout=30)
     rows: list[dict[str, object]] = []
-    for connections in levels:
-        health, ingest = samples[connections, paths[0]], samples[connections, paths[1]]
-        ratio = rate(ingest) / rate(health)
-        rows.append({"connections": connections, "healthz": summary(health), "ingest": summary(ingest), "ratio": ratio})
+    for code in codes:
+        for connections in levels:
+            health, ingest = samples[code, connections, paths[0]], samples[code, connections, paths[1]]
+            ratio = rate(ingest) / rate(health)
+            rows.append(
+                {
+                    "code": code,
+                    "connections": connections,
+                    "healthz": summary(health),
+                    "ingest": summary(ingest),
+                    "ratio": ratio,
+                }
+            )
     return rows
 
 
@@ -281,7 +316,11 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1, help="lessonloop web --threads (default 1)")
     parser.add_argument("--postgres-url", default=POSTGRES_URL)
     parser.add_argument("--no-postgres", action="store_true", help="SQLite only")
+    parser.add_argument(
+        "--before", metavar="PYTHON", help="also measure the code this interpreter imports, alternately"
+    )
     args = parser.parse_args()
+    codes = {"after": sys.executable} | ({"before": args.before} if args.before else {})
 
     from redis import Redis
 
@@ -291,7 +330,13 @@ def main() -> None:
     try:
         folder = tempfile.mkdtemp(prefix="lessonloop-bench-")
         results["sqlite"] = bench_store(
-            f"sqlite:///{folder}/bench.db", args.seconds, args.connections, args.processes, args.threads, args.rounds
+            f"sqlite:///{folder}/bench.db",
+            args.seconds,
+            args.connections,
+            args.processes,
+            args.threads,
+            args.rounds,
+            codes,
         )
         redis.flushdb()
         if not args.no_postgres:
@@ -305,6 +350,7 @@ def main() -> None:
                     args.processes,
                     args.threads,
                     args.rounds,
+                    codes,
                 )
             finally:
                 _drop_postgres_schema(args.postgres_url, schema)
@@ -316,7 +362,7 @@ def main() -> None:
         f"{args.seconds:.0f} s per cell in {args.rounds} rounds, {os.cpu_count()} cores shared with the load generator"
     )
     print(
-        f"{'store':>10} {'conns':>5}  {'healthz req/s':>13} {'p50':>7} {'p99':>7}  "
+        f"{'code':>6} {'store':>10} {'conns':>5}  {'healthz req/s':>13} {'p50':>7} {'p99':>7}  "
         f"{'ingest req/s':>12} {'p50':>7} {'p99':>7} {'errors':>6}  ratio  server CPU ms/req (healthz, ingest)  ingest each round"
     )
     for store, rows in results.items():
@@ -324,7 +370,7 @@ def main() -> None:
             health, ingest = row["healthz"], row["ingest"]
             assert isinstance(health, dict) and isinstance(ingest, dict)
             print(
-                f"{store:>10} {row['connections']:>5}  {health['per_second']:13.0f} {health['p50_ms']:6.1f}ms "
+                f"{row['code']:>6} {store:>10} {row['connections']:>5}  {health['per_second']:13.0f} {health['p50_ms']:6.1f}ms "
                 f"{health['p99_ms']:6.1f}ms  {ingest['per_second']:12.0f} {ingest['p50_ms']:6.1f}ms "
                 f"{ingest['p99_ms']:6.1f}ms {ingest['errors'] + health['errors']:>6}  {row['ratio']:.2f}   "
                 f"{health['server_cpu_ms_per_request']:.2f}, {ingest['server_cpu_ms_per_request']:.2f}      "

@@ -82,7 +82,7 @@ INCIDENT_REPO = "acme/web"
 REVIEW_REPO = "acme/postmortems"
 JIRA_INCIDENT_PROJECT = "SRE"
 
-from service.prefork import default_count  # noqa: E402
+from service.wsgi import default_count  # noqa: E402
 
 # the rules every test runs with (DESIGN.md's example): github->github, jira->jira, pagerduty->jira
 from tests.conftest import RULES_TOML  # noqa: E402

@@ -83,9 +83,22 @@ class Rule(BaseModel):
     template: str | None = None
     followup_due_days: int | None = Field(None, ge=0, le=3650)
     """Days after the lesson its follow-ups are due; unset: ``[followups] due_days``."""
+    skip_resolutions: tuple[str, ...] | None = None
+    """Closes that are not incidents, by the tracker's resolution (GitHub's ``state_reason``,
+    Jira's resolution name, ``merged`` for a PagerDuty incident merged into another), matched
+    case-insensitively; unset: :data:`DEFAULT_SKIP_RESOLUTIONS` for the rule's source. A list
+    replaces the default, so keep ``Duplicate`` in one that adds ``Won't Do``."""
 
     @field_validator(
-        "labels", "issue_types", "priorities", "urgency", "services", "projects", "review_labels", mode="before"
+        "labels",
+        "issue_types",
+        "priorities",
+        "urgency",
+        "services",
+        "projects",
+        "review_labels",
+        "skip_resolutions",
+        mode="before",
     )
     @classmethod
     def _one_or_many(cls, value: object) -> object:
@@ -121,6 +134,22 @@ class Rule(BaseModel):
     @property
     def label(self) -> str:
         return self.name or f"{self.source} rule"
+
+    @property
+    def skipped_resolutions(self) -> tuple[str, ...]:
+        """The resolutions this rule does not review (its own list, or its source's default)."""
+        if self.skip_resolutions is not None:
+            return self.skip_resolutions
+        return DEFAULT_SKIP_RESOLUTIONS[self.source]
+
+
+DEFAULT_SKIP_RESOLUTIONS: dict[str, tuple[str, ...]] = {
+    "github": ("duplicate",),
+    "jira": ("Duplicate",),
+    "pagerduty": ("merged",),
+}
+"""A duplicate or a merge closes an item, but the incident lives on elsewhere: reviewing it
+would split one incident's lesson in two."""
 
 
 def default_rules(enabled_sources: Iterable[str]) -> list[Rule]:

@@ -8,6 +8,7 @@ gets committed or printed. Loading is a pure function of (environment, file text
 
 from __future__ import annotations
 
+import difflib
 import os
 import tomllib
 from collections.abc import Mapping
@@ -181,8 +182,9 @@ class ServerSettings(_Strict):
     must be before it counts as lost (a fresh one may still be on its way into Redis)."""
     job_timeout_seconds: int = Field(600, ge=2, le=24 * 3600)
     read_timeout_seconds: int = Field(10, ge=1, le=300)
-    """How long the web server waits for a request to arrive whole (headers and body) before it
-    drops the connection: a total deadline, not a pause between bytes."""
+    """How long the web server waits for a request's headers (and for the first byte on an idle
+    kept-alive connection), then as long again for its body, before it drops the connection:
+    totals, not pauses between bytes (docs/server.md)."""
     retry_seconds: float = Field(15.0, gt=0, le=3600)
     """The first wait after a tracker fault (or an incident another job holds): it doubles with
     each attempt, up to an hour, and is never shorter than the tracker asked."""
@@ -190,7 +192,7 @@ class ServerSettings(_Strict):
     """Bodies of deliveries done or ignored are dropped this long after (their rows stay);
     failed ones are kept until replayed, or for 90 days."""
     web_processes: int = Field(0, ge=0, le=64)
-    """Processes ``lessonloop web`` (and ``serve``'s web) runs on one listening socket, each with
+    """Granian worker processes ``lessonloop web`` (and ``serve``'s web) runs on its port, each with
     ``--threads`` threads; 0: two for each core this process may run on, at most 4. A delivery
     is mostly Python, and the threads of one process share one core (docs/server.md)."""
     worker_processes: int = Field(2, ge=1, le=64)
@@ -245,6 +247,9 @@ class WebSettings(_Strict):
     proxy_header: str = "X-Forwarded-Email"
     session_key: SecretStr | None = None
     metrics_token: SecretStr | None = None
+    metrics_public: bool = False
+    """``LESSONLOOP_METRICS_PUBLIC=1``: ``/metrics`` answers any peer without a token. Unset,
+    a peer that is not on this machine needs ``LESSONLOOP_METRICS_TOKEN``."""
     allowed_email_domains: tuple[str, ...] = ()
     """Empty: any address the OpenID provider vouches for."""
     trusted_proxies: tuple[str, ...] = ("127.0.0.1/32", "::1/128")
@@ -315,6 +320,7 @@ class Settings(_Strict):
     once and kept in the store is used."""
     rules: tuple[Rule, ...] = ()
     rules_from_file: bool = False
+    environment_notes: tuple[str, ...] = ()  # unknown LESSONLOOP_* variables (unknown_variables)
 
     @field_validator("redis_url")
     @classmethod
@@ -383,7 +389,7 @@ class Settings(_Strict):
 
     def warnings(self) -> list[str]:
         """Things that are allowed but probably not what the operator wants."""
-        notes: list[str] = []
+        notes: list[str] = list(self.environment_notes)
         if not self.enabled_sources:
             notes.append(
                 "no source is enabled: set LESSONLOOP_GITHUB_WEBHOOK_SECRET, "
@@ -403,6 +409,12 @@ class Settings(_Strict):
                     f"the rules need the {source} API (to open reviews or comment on incidents), "
                     f"but its credentials are not set: {API_CREDENTIALS[source]}"
                 )
+        unheard = sorted({rule.target.source for rule in self.rules if rule.target} - set(self.enabled_sources))
+        for source in unheard:
+            notes.append(
+                f"reviews open in {source}, but {source} is not enabled: lessons written there are never heard "
+                f"(set {webhook_secret_env(source)} and add lessonloop's webhook there)"
+            )
         if "pagerduty" in self.enabled_sources and not self.rules_for("pagerduty"):
             notes.append(
                 'PagerDuty has no tasks: add a [[rules]] entry with source = "pagerduty" and '
@@ -434,6 +446,8 @@ def _http_url(value: str) -> str:
 _ENV: dict[str, tuple[tuple[str, ...], bool]] = {
     "REDIS_URL": (("redis_url",), False),
     "DATABASE_URL": (("database_url",), False),
+    "LESSONLOOP_REDIS_URL": (("redis_url",), False),
+    "LESSONLOOP_DATABASE_URL": (("database_url",), False),
     "LESSONLOOP_MAX_BODY_BYTES": (("server", "max_body_bytes"), False),
     "LESSONLOOP_SWEEP_SECONDS": (("server", "sweep_seconds"), False),
     "LESSONLOOP_JOB_TIMEOUT_SECONDS": (("server", "job_timeout_seconds"), False),
@@ -469,10 +483,15 @@ _ENV: dict[str, tuple[tuple[str, ...], bool]] = {
     "LESSONLOOP_AUTH_PROXY_HEADER": (("web", "proxy_header"), False),
     "LESSONLOOP_SESSION_KEY": (("web", "session_key"), True),
     "LESSONLOOP_METRICS_TOKEN": (("web", "metrics_token"), True),
+    "LESSONLOOP_METRICS_PUBLIC": (("web", "metrics_public"), False),
 }
-_LIST_FIELDS = {"webhook_secrets", "automation_tokens", "marker_keys"}
+_ROTATED_FIELDS = {"webhook_secrets", "automation_tokens"}
+"""One secret a variable (a comma is part of it), and a second in ``<NAME>_PREVIOUS`` while
+rotating; in the ``_FILE`` forms, one secret a line."""
+_COMMA_LISTS = {"marker_keys"}
+"""Comma-separated, the first signs: a marker key is generated (hex), never chosen by a vendor."""
+_ALIASES = {"LESSONLOOP_REDIS_URL": "REDIS_URL", "LESSONLOOP_DATABASE_URL": "DATABASE_URL"}
 _SECRET_PATHS = {path for path, secret in _ENV.values() if secret}
-_ENV_BY_PATH = {path: name for name, (path, _) in _ENV.items()}
 
 # keys the file may hold, per table; everything else in the file is a mistake worth a clear error
 _FILE_TABLES = {
@@ -517,19 +536,26 @@ def load_settings(environ: Mapping[str, str] | None = None, config_file: str | P
     elif explicit:
         raise SettingsError(f"{named_by}: no such file: {path}")
 
-    from_env: set[tuple[str, ...]] = set()
+    from_env: dict[tuple[str, ...], str] = {}  # where each setting from the environment came from
     for name, (tree_path, secret) in _ENV.items():
         value = _env_value(environ, name, secret)
         if value is None:
             continue
-        from_env.add(tree_path)
-        if tree_path[-1] in _LIST_FIELDS:
+        if name in _ALIASES:
+            plain = _env_value(environ, _ALIASES[name], secret)
+            if plain is not None and plain != value:
+                raise SettingsError(f"{name}: {_ALIASES[name]} is set too, to another value: set one of them")
+        from_env[tree_path] = name
+        if tree_path[-1] in _ROTATED_FIELDS:
+            _put(data, tree_path, _rotated(environ, name, value))
+        elif tree_path[-1] in _COMMA_LISTS:
             items = [part.strip() for part in value.split(",") if part.strip()]
             if not items:
                 raise SettingsError(f"{name}: is set but holds no secret")
             _put(data, tree_path, items)
         else:
             _put(data, tree_path, value)
+    data["environment_notes"] = unknown_variables(environ)
 
     rules_from_file = "rules" in data
     data["rules_from_file"] = rules_from_file
@@ -552,7 +578,9 @@ def _read_file(path: Path, named_by: str) -> dict[str, Any]:
         raise SettingsError(f"{path}: not valid TOML: {error}") from None
     for key, value in data.items():
         if key not in _FILE_TOP:
-            raise SettingsError(f"{path}: unknown setting '{key}'")
+            close = difflib.get_close_matches(key, sorted(_FILE_TOP), n=1, cutoff=0.6)
+            hint = f" (did you mean '{close[0]}'?)" if close else ""
+            raise SettingsError(f"{path}: unknown setting '{key}'{hint}")
         if key in _FILE_TABLES:
             if not isinstance(value, dict):
                 raise SettingsError(f"{path}: [{key}] must be a table")
@@ -572,7 +600,9 @@ def _read_file(path: Path, named_by: str) -> dict[str, Any]:
                         f"(or a file it names with *_FILE), never from the config file"
                     )
                 if sub not in _FILE_TABLES[key]:
-                    raise SettingsError(f"{path}: unknown setting '{key}.{sub}'")
+                    close = difflib.get_close_matches(sub, sorted(_FILE_TABLES[key]), n=1, cutoff=0.6)
+                    hint = f" (did you mean '{key}.{close[0]}'?)" if close else ""
+                    raise SettingsError(f"{path}: unknown setting '{key}.{sub}'{hint}")
     return data
 
 
@@ -597,6 +627,56 @@ def _env_value(environ: Mapping[str, str], name: str, secret: bool) -> str | Non
     return value
 
 
+def _rotated(environ: Mapping[str, str], name: str, value: str) -> list[str]:
+    """The secrets of a rotated variable: its value, then ``<NAME>_PREVIOUS``'s. A value read
+    from a ``_FILE`` holds one secret a line; one from the environment is one secret, commas
+    and all (GitHub's own example secret has a comma in it)."""
+    from_file = bool(environ.get(f"{name}_FILE"))
+    secrets = [line.strip() for line in value.splitlines() if line.strip()] if from_file else [value]
+    previous = _env_value(environ, f"{name}_PREVIOUS", secret=True)
+    if previous is not None:
+        if environ.get(f"{name}_PREVIOUS_FILE"):
+            secrets += [line.strip() for line in previous.splitlines() if line.strip()]
+        else:
+            secrets.append(previous)
+    return secrets
+
+
+def environment_names() -> tuple[str, ...]:
+    """The variables settings are read from (their ``_FILE`` and ``_PREVIOUS`` forms aside)."""
+    return ("LESSONLOOP_CONFIG", *_ENV)
+
+
+def file_keys() -> dict[str, frozenset[str]]:
+    """The settings file's keys: each table's own, and under "" the top-level ones."""
+    return {"": frozenset(_FILE_TOP - set(_FILE_TABLES))} | {t: frozenset(k) for t, k in _FILE_TABLES.items()}
+
+
+def known_variables() -> set[str]:
+    """Every ``LESSONLOOP_*`` name lessonloop reads (the tests' own knobs aside)."""
+    names = {"LESSONLOOP_CONFIG", *(name for name in _ENV if name.startswith("LESSONLOOP_"))}
+    for name, (path, secret) in _ENV.items():
+        if secret:
+            names.add(f"{name}_FILE")
+        if path[-1] in _ROTATED_FIELDS:
+            names |= {f"{name}_PREVIOUS", f"{name}_PREVIOUS_FILE"}
+    return names
+
+
+def unknown_variables(environ: Mapping[str, str]) -> tuple[str, ...]:
+    """One note per ``LESSONLOOP_*`` variable that lessonloop does not read, with the closest
+    name it does: a typo in a secret's name would otherwise leave a source off without a word."""
+    known = known_variables()
+    notes = []
+    for name in sorted(environ):
+        if not name.startswith("LESSONLOOP_") or name in known or name.startswith("LESSONLOOP_TEST_"):
+            continue
+        close = difflib.get_close_matches(name, known, n=1, cutoff=0.75)
+        hint = f" (did you mean {close[0]}?)" if close else ""
+        notes.append(f"{name} is not a lessonloop setting and is ignored{hint}")
+    return tuple(notes)
+
+
 def _put(data: dict[str, Any], path: tuple[str, ...], value: Any) -> None:
     node = data
     for part in path[:-1]:
@@ -615,17 +695,65 @@ def _enabled_from_raw(data: Mapping[str, Any]) -> list[str]:
     return enabled
 
 
-def _one_line(error: ValidationError, path: Path, from_env: set[tuple[str, ...]]) -> str:
+_MESSAGES = {
+    "tuple_type": "must be a list of strings",
+    "list_type": "must be a list of strings",
+    "string_type": "must be a string",
+    "int_type": "must be a whole number",
+    "int_parsing": "must be a whole number",
+    "bool_type": "must be true or false",
+    "bool_parsing": "must be true or false",
+    "dict_type": "must be a table",
+    "model_type": "must be a table",
+    "missing": "is required",
+}
+
+
+def _in_our_words(kind: str, message: str, loc: tuple[Any, ...]) -> str:
+    """pydantic's message, said as the settings' documentation says it: an unknown key with the
+    closest known one, a type by what the operator writes in TOML."""
+    if kind == "extra_forbidden":
+        known = _known_keys(loc[:-1])
+        close = difflib.get_close_matches(str(loc[-1]), known, n=1, cutoff=0.6)
+        return "unknown key" + (f" (did you mean '{close[0]}'?)" if close else "")
+    if kind in _MESSAGES:
+        if kind in ("string_type", "int_type", "int_parsing") and loc and isinstance(loc[-1], int):
+            return _MESSAGES["tuple_type"]  # an item of a list: say what the list holds
+        return _MESSAGES[kind]
+    return message.removeprefix("Value error, ")
+
+
+def _known_keys(loc: tuple[Any, ...]) -> list[str]:
+    """The keys the table at ``loc`` (a path into the settings, list indexes included) accepts."""
+    model: Any = Settings
+    for part in loc:
+        if isinstance(part, int):
+            continue
+        field = model.model_fields.get(str(part))
+        annotation = getattr(field, "annotation", None)
+        if part == "rules":
+            model = Rule
+        elif isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            model = annotation
+        else:
+            return []
+    names = set(model.model_fields)
+    names |= {field.alias for field in model.model_fields.values() if field.alias}
+    return sorted(names)
+
+
+def _one_line(error: ValidationError, path: Path, from_env: Mapping[tuple[str, ...], str]) -> str:
     """The first problem, named as the operator wrote it: the environment variable when the
     value came from there, else the file's key."""
     first = error.errors()[0]
-    loc = tuple(str(part) for part in first["loc"])
-    message = first["msg"].removeprefix("Value error, ")
+    message = _in_our_words(first["type"], first["msg"], first["loc"])
+    raw_loc = first["loc"][:-1] if first["loc"] and isinstance(first["loc"][-1], int) else first["loc"]
+    loc = tuple(str(part) for part in raw_loc)  # a list's item is named by its list
     if "LESSONLOOP_" in message:
         return message
     if message.startswith("rules["):
         return f"{path}: {message}"
-    name = _ENV_BY_PATH.get(loc) if loc in from_env else None
+    name = from_env.get(loc)
     if name is None and loc and loc[0] == "rules" and len(loc) > 1:
         name = f"{path}: rules[{int(loc[1]) + 1}]" + ("." + ".".join(loc[2:]) if loc[2:] else "")
     elif name is None and loc:

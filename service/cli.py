@@ -1,6 +1,6 @@
 """lessonloop: turns every closed incident into a blameless lesson the whole organisation keeps.
 
-Commands: serve, web, worker, check, replay, link, lessons."""
+Commands: serve, web, worker, init, check, replay, link, import, lessons, followups."""
 
 from __future__ import annotations
 
@@ -15,20 +15,21 @@ import sys
 import threading
 import time
 from collections.abc import Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from pydantic import SecretStr
 from redis.exceptions import LockError, RedisError
 from sqlalchemy.exc import SQLAlchemyError
 
-from config.settings import Settings, SettingsError, load_settings
-from service import local_redis, logs, prefork
+from config.settings import DEFAULT_CONFIG_FILE, SOURCES, Settings, SettingsError, load_settings
+from service import local_redis, logs
 from service.runtime import Runtime, all_secrets
 from service.store import deliveries, migrate
 from service.store.engine import StoreUnavailable
+from service.wsgi import PortInUse, default_count, reserve_port
 
 if TYPE_CHECKING:
-    from flask import Flask
     from sqlalchemy import Engine
 
     from service.store.lessons import Lesson
@@ -37,23 +38,47 @@ EXIT_SETTINGS = 2
 EXIT_UNAVAILABLE = 3
 
 
+EXIT_CLOSED_PIPE = 128 + signal.SIGPIPE
+STOP_WITHIN_SECONDS = 4.5
+"""How long ``serve`` waits, once told to stop, for its web and workers before killing them."""
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    """The command's exit code. Output to a pipe closed early (``lessonloop lessons list |
+    head -1``) ends it quietly, as Python's documentation on SIGPIPE recommends: the rest of
+    its output goes to /dev/null, and the code is the shell's for a closed pipe."""
+    try:
+        code = _run(argv)
+        sys.stdout.flush()  # a closed pipe shows here, not at the interpreter's exit
+    except BrokenPipeError:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return EXIT_CLOSED_PIPE
+    return code
+
+
+def _run(argv: Sequence[str] | None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
     if args.run is _lessons_lint:  # text in, findings out: a broken settings file does not stop it
         return _lessons_lint(None, args)
+    if args.run is _init:  # writes the settings file: reads none
+        return _init(args)
     try:
         settings = load_settings(config_file=args.config)
     except SettingsError as error:
         print(f"lessonloop: {error}", file=sys.stderr)
         return EXIT_SETTINGS
     logs.configure(settings.server.log_level, settings.server.log_format, all_secrets(settings))
+    if args.run is not _check:  # check prints them among its warnings
+        for note in settings.environment_notes:
+            logs.get(__name__).warning(note)
     try:
         return int(args.run(settings, args) or 0)
     except SettingsError as error:  # a setting that only the command's own options make wrong
         print(f"lessonloop: {error}", file=sys.stderr)
         return EXIT_SETTINGS
-    except (local_redis.RedisUnavailable, StoreUnavailable) as error:
+    except (local_redis.RedisUnavailable, StoreUnavailable, PortInUse) as error:
         print(f"lessonloop: {error}", file=sys.stderr)
         return EXIT_UNAVAILABLE
     except RedisError as error:
@@ -95,7 +120,8 @@ def _parser() -> argparse.ArgumentParser:
             "--threads",
             type=int,
             default=1,
-            help="threads running the app in each web process (default 1: the process's I/O loop runs each request)",
+            help="threads running the app in each web process (default 1; requests are read whole before a thread "
+            "sees them)",
         )
 
     serve = commands.add_parser("serve", help="web and worker together: the single-machine way to run it")
@@ -109,7 +135,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     serve.set_defaults(run=_serve)
 
-    web = commands.add_parser("web", help="the webhook receiver alone (waitress)")
+    web = commands.add_parser("web", help="the webhook receiver alone (granian)")
     web_options(web)
     web.set_defaults(run=_web)
 
@@ -145,14 +171,14 @@ def _parser() -> argparse.ArgumentParser:
     lessons_command = commands.add_parser("lessons", help="the learning log: list, show, search, export, stats, lint")
     actions = lessons_command.add_subparsers(dest="action", required=True, metavar="ACTION")
     listing = actions.add_parser("list", help="newest lessons first")
-    listing.add_argument("--limit", type=int, default=20)
+    listing.add_argument("--limit", type=_at_least_one, default=20)
     listing.set_defaults(run=_lessons_list)
     show = actions.add_parser("show", help="one lesson, by its review's or incident's ref")
     show.add_argument("ref")
     show.set_defaults(run=_lessons_show)
     search = actions.add_parser("search", help="lessons containing every word given (full text, best first)")
     search.add_argument("terms", nargs="+")
-    search.add_argument("--limit", type=int, default=20)
+    search.add_argument("--limit", type=_at_least_one, default=20)
     search.set_defaults(run=_lessons_search)
     export = actions.add_parser("export", help="the whole log as JSON or Markdown")
     export.add_argument("--format", choices=("json", "markdown"), default="json")
@@ -181,6 +207,16 @@ def _parser() -> argparse.ArgumentParser:
     )
     lint.set_defaults(run=_lessons_lint)
 
+    init = commands.add_parser(
+        "init",
+        help="write a lessonloop.toml with rules for the trackers whose secrets are set",
+        description="Write the settings file (--config, $LESSONLOOP_CONFIG or ./lessonloop.toml) with a "
+        "rule for each tracker whose webhook secret is set in the environment. Asks nothing; refuses to "
+        "replace a file that exists unless --force.",
+    )
+    init.add_argument("--force", action="store_true", help="replace the file if it exists")
+    init.set_defaults(run=_init)
+
     followups_command = commands.add_parser("followups", help="the follow-ups of every lesson and their state")
     followup_actions = followups_command.add_subparsers(dest="action", required=True, metavar="ACTION")
     followup_list = followup_actions.add_parser("list", help="ref, lesson, state, due date and age of each")
@@ -189,6 +225,38 @@ def _parser() -> argparse.ArgumentParser:
     followup_list.add_argument("--format", choices=("text", "json"), default="text")
     followup_list.set_defaults(run=_followups_list)
     return parser
+
+
+def _init(args: argparse.Namespace) -> int:
+    from config.starter import starter_file
+
+    path = Path(args.config or os.environ.get("LESSONLOOP_CONFIG") or DEFAULT_CONFIG_FILE)
+    if path.exists() and not args.force:
+        print(f"lessonloop: {path} exists; `lessonloop init --force` replaces it", file=sys.stderr)
+        return EXIT_SETTINGS
+    text = starter_file(os.environ)
+    try:
+        path.write_text(text, encoding="utf-8")
+    except OSError as error:
+        print(f"lessonloop: cannot write {path}: {error.strerror}", file=sys.stderr)
+        return EXIT_SETTINGS
+    try:
+        settings = load_settings(config_file=path)
+    except SettingsError as error:  # the environment holds a mistake of its own: say it now
+        print(f"wrote {path}; the settings do not load yet: {error}", file=sys.stderr)
+        return EXIT_SETTINGS
+    print(f"wrote {path}: rules for {', '.join(settings.enabled_sources) or 'no tracker'}")
+    for note in settings.warnings():
+        print(f"warning: {note}")
+    print("next: lessonloop check --online")
+    return 0
+
+
+def _at_least_one(text: str) -> int:
+    """A count the user asks for: 0 would print "no lessons" about a log that has some."""
+    if not (text.isascii() and text.isdigit()) or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"must be a whole number of at least 1, got {text!r}")
+    return int(text)
 
 
 def _followups_list(settings: Settings, args: argparse.Namespace) -> int:
@@ -230,10 +298,12 @@ def _one_line(text: str) -> str:
 
 
 def _serve(settings: Settings, args: argparse.Namespace) -> int:
-    """Web and worker as two child processes of this one, which keeps the worker running and
-    stops both on SIGINT or SIGTERM. Children get sessions of their own, so a Ctrl-C reaches
-    only this process, which then stops them in order (a worker finishes its job first)."""
+    """Web and worker as child processes of this one, which keeps the workers running and stops
+    them all on SIGINT or SIGTERM within :data:`STOP_WITHIN_SECONDS`. Children get sessions of
+    their own, so a Ctrl-C reaches only this process, which then stops them together."""
     _sign_in_mode(settings, args.host)
+    if args.port:  # before saying "listening": the web child would fail on it, after
+        reserve_port(args.host, args.port).close()
     redis_process = local_redis.ensure(settings.redis_url)
     _migrated(settings).engine.dispose()
     base = [sys.executable, "-m", "service.cli", *_config_args(args)]
@@ -249,14 +319,7 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())
-    sources = ", ".join(settings.enabled_sources) or (
-        "none enabled: set LESSONLOOP_GITHUB_WEBHOOK_SECRET, LESSONLOOP_JIRA_WEBHOOK_SECRET or "
-        "LESSONLOOP_PAGERDUTY_WEBHOOK_SECRET to enable a source"
-    )
-    shown = f"[{args.host}]" if ":" in args.host else args.host
-    # with --port 0 only the web knows its port: its own line ("web listening on") says it
-    where = f"http://{shown}:{args.port}" if args.port else f"a free port of {shown} (the web's line says which)"
-    print(f"lessonloop: listening on {where} (store {_safe_db(settings)}, sources: {sources})", file=sys.stderr)
+    print(f"lessonloop: listening on {_serve_where(settings, args)}", file=sys.stderr)
     code = 0
     try:
         while not stop.wait(0.5):
@@ -265,14 +328,54 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
                 print(f"lessonloop: the web process exited ({web.returncode})", file=sys.stderr)
                 break
     finally:
-        _terminate(web)
-        for supervisor in supervisors:  # all at once: each finishes its job, then exits
-            supervisor.request_stop()
-        for supervisor in supervisors:
-            supervisor.stop()
-        if redis_process is not None:
-            _terminate(redis_process)
+        _stop_children(web, supervisors, redis_process)
     return code
+
+
+def _serve_where(settings: Settings, args: argparse.Namespace) -> str:
+    sources = ", ".join(settings.enabled_sources) or (
+        "none enabled: set LESSONLOOP_GITHUB_WEBHOOK_SECRET, LESSONLOOP_JIRA_WEBHOOK_SECRET or "
+        "LESSONLOOP_PAGERDUTY_WEBHOOK_SECRET to enable a source"
+    )
+    shown = f"[{args.host}]" if ":" in args.host else args.host
+    # with --port 0 only the web knows its port: its own line ("web listening on") says it
+    where = f"http://{shown}:{args.port}" if args.port else f"a free port of {shown} (the web's line says which)"
+    return f"{where} (store {_safe_db(settings)}, sources: {sources})"
+
+
+def _stop_children(
+    web: subprocess.Popen[bytes], supervisors: list[_WorkerSupervisor], redis_process: subprocess.Popen[bytes] | None
+) -> None:
+    """SIGTERM to the web and every worker at once, then wait for them together, for at most
+    :data:`STOP_WITHIN_SECONDS`; whatever still runs then is killed with its process group."""
+    print(
+        f"lessonloop: stopping: waiting up to {STOP_WITHIN_SECONDS:g} s for the web to answer the requests it "
+        f"holds and {len(supervisors)} worker(s) to finish their jobs",
+        file=sys.stderr,
+        flush=True,
+    )
+    deadline = time.monotonic() + STOP_WITHIN_SECONDS
+    if web.poll() is None:
+        web.send_signal(signal.SIGTERM)  # granian passes it on to its workers
+    for supervisor in supervisors:
+        supervisor.request_stop()
+    late = [name for name, done in [("web", _ended(web, deadline))] if not done]
+    late += [f"worker {s.pid}" for s in supervisors if not s.finish(deadline)]
+    if redis_process is not None:
+        _terminate(redis_process)
+    if late:
+        print(f"lessonloop: killed what had not stopped in time: {', '.join(late)}", file=sys.stderr)
+
+
+def _ended(process: subprocess.Popen[bytes], deadline: float) -> bool:
+    """Whether ``process`` exited by ``deadline``; if not, its process group is killed."""
+    try:
+        process.wait(timeout=max(0.0, deadline - time.monotonic()))
+        return True
+    except subprocess.TimeoutExpired:
+        _signal_group(process.pid, signal.SIGKILL)
+        process.wait()
+        return False
 
 
 class _WorkerSupervisor(threading.Thread):
@@ -283,13 +386,21 @@ class _WorkerSupervisor(threading.Thread):
         super().__init__(name="lessonloop-worker-supervisor", daemon=True)
         self.command = command
         self.stopping = threading.Event()
+        self.started = threading.Lock()
         self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def pid(self) -> int | None:
+        return None if self.process is None else self.process.pid
 
     def run(self) -> None:
         pause = 1.0
         while not self.stopping.is_set():
             started = time.monotonic()
-            self.process = subprocess.Popen(self.command, start_new_session=True)
+            with self.started:  # no new worker once stopping is set: request_stop holds this
+                if self.stopping.is_set():
+                    return
+                self.process = subprocess.Popen(self.command, start_new_session=True)
             code = self.process.wait()
             _signal_group(self.process.pid, signal.SIGTERM)  # what it left behind (its scheduler)
             if self.stopping.is_set():
@@ -300,23 +411,17 @@ class _WorkerSupervisor(threading.Thread):
 
     def request_stop(self) -> None:
         """Ask the worker to stop after its job (one SIGTERM: a second would stop it mid-job)."""
-        if not self.stopping.is_set():
+        with self.started:
+            if self.stopping.is_set():
+                return
             self.stopping.set()
             if self.process is not None and self.process.poll() is None:
                 self.process.send_signal(signal.SIGTERM)
 
-    def stop(self) -> None:
-        """Stop it and wait (killing it after 20 s)."""
-        if self.stopping.is_set():
-            if self.process is not None:
-                try:
-                    self.process.wait(timeout=20)
-                except subprocess.TimeoutExpired:
-                    self.process.kill()
-            return
-        self.stopping.set()
-        if self.process is not None:
-            _terminate(self.process)
+    def finish(self, deadline: float) -> bool:
+        """Whether the worker stopped by ``deadline``; if not, it and its group are killed."""
+        self.request_stop()
+        return self.process is None or _ended(self.process, deadline)
 
 
 def _signal_group(pgid: int, signum: int) -> None:
@@ -338,22 +443,17 @@ def _terminate(process: subprocess.Popen[bytes]) -> None:
 
 
 def _web(settings: Settings, args: argparse.Namespace) -> int:
-    """The receiver, in processes forked from this one (``--processes``; one: this process), on
-    the settings this command loaded (never reloaded elsewhere from ``$LESSONLOOP_CONFIG`` or
-    ./lessonloop.toml). The store is migrated here, once, before the fork."""
-    from service.app import create_app, web_runtime
+    """The receiver: granian's worker processes, each building the app on the settings this
+    command loaded (:func:`service.wsgi.app_for_worker`). The store is migrated here, once,
+    before the workers start."""
     from service.wsgi import serve
 
     _sign_in_mode(settings, args.host)
-    processes = args.processes or settings.server.web_processes or prefork.default_count()
+    processes = args.processes or settings.server.web_processes or default_count()
     if processes < 1 or args.threads < 1:
         raise SettingsError("--processes and --threads take a number of at least 1")
-    _migrated(settings).engine.dispose()  # no store connection crosses into the processes forked next
-
-    def make_app() -> Flask:
-        return create_app(settings, web_runtime(settings, args.threads))
-
-    return serve(make_app, settings, args.host, args.port, args.threads, processes)
+    _migrated(settings).engine.dispose()  # no store connection crosses into the workers forked next
+    return serve(settings, args.host, args.port, args.threads, processes)
 
 
 def _sign_in_mode(settings: Settings, host: str) -> str:
@@ -395,6 +495,7 @@ def _check(settings: Settings, args: argparse.Namespace) -> int:
     except SQLAlchemyError as error:
         problems += 1
         print(f"store: unavailable at {_safe_db(settings)}: {_first_line(error)}")
+    print("webhooks: " + "; ".join(_secret_counts(settings, source) for source in SOURCES))
     if settings.marker_keys:
         print(f"markers: signed with LESSONLOOP_MARKER_KEY ({len(settings.marker_keys)} key(s); the first signs)")
     else:
@@ -590,7 +691,7 @@ def _import(settings: Settings, args: argparse.Namespace) -> int:
                 items = client.search_items(jql + " ORDER BY created ASC")
             else:
                 raise ValueError(f"{source.kind} keeps no reviews to import")
-            found = list(importer.from_items(items, runtime.marker_keys()))
+            found = list(importer.from_items(items, runtime.marker_keys(), client.whoami().id))
     except (ValueError, RetryLater, Permanent) as error:
         print(f"lessonloop: {error}", file=sys.stderr)
         return 1
@@ -619,7 +720,8 @@ def _import(settings: Settings, args: argparse.Namespace) -> int:
         if progress:
             print(f"\r[{number}/{len(found)}] {outcome.status:<8} {outcome.ref[:60]:<60}", end="", file=sys.stderr)
         if not progress or outcome.status != "imported":
-            print(f"{outcome.status}: {outcome.ref}" + (f" ({outcome.reason})" if outcome.reason else ""))
+            said = "would import" if args.dry_run and outcome.status == "imported" else outcome.status
+            print(f"{said}: {outcome.ref}" + (f" ({outcome.reason})" if outcome.reason else ""))
         if args.share and outcome.status == "imported" and not args.dry_run:
             _share_imported(runtime, outcome.ref)
     if progress:
@@ -789,7 +891,13 @@ def _lessons_stats(settings: Settings, args: argparse.Namespace) -> int:
 
     engine = _migrated(settings).engine
     start = datetime.combine(since, datetime.min.time(), tzinfo=UTC)
-    summary = figures.summarise(progress.load(engine, start), since, today, followups.since(engine, start))
+    summary = figures.summarise(
+        progress.load(engine, start),
+        since,
+        today,
+        followups.since(engine, start),
+        imported=progress.imported_since(engine, start),
+    )
     if args.format == "json":
         print(json.dumps(figures.as_dict(summary), indent=2))
     else:
@@ -837,7 +945,7 @@ def _lessons_lint(settings: Settings | None, args: argparse.Namespace) -> int:
             f'line {f.line}: {f.sentence}\n  rule: {f.rule} ("{f.matched}")\n  ask:  {f.suggestion}' for f in findings
         ]
         if groups:
-            print("\n\n".join(groups))
+            print("\n\n".join(groups), flush=True)  # before the count on stderr, on one terminal
         print(
             f"{len(findings)} sentence{'s' if len(findings) != 1 else ''} to reconsider"
             if findings
@@ -866,10 +974,20 @@ def _pruned_reason(settings: Settings, delivery: deliveries.Delivery) -> str:
 
 
 def _find_delivery(runtime: Runtime, name: str) -> deliveries.Delivery | None:
-    if name.isdigit():
+    if name.isascii() and name.isdigit():
         return deliveries.get(runtime.engine, int(name))
     source, _, delivery_id = name.partition(":")
     return deliveries.find(runtime.engine, source, delivery_id) if delivery_id else None
+
+
+def _secret_counts(settings: Settings, source: str) -> str:
+    """How many secrets verify a source's deliveries: two while rotating, never their values."""
+    secrets_held = len(settings.webhook_secrets(source))
+    tokens = len(settings.automation_tokens(source))
+    if not secrets_held and not tokens:
+        return f"{source} off (no secret)"
+    counted = f"{source} {secrets_held} secret{'s' if secrets_held != 1 else ''}"
+    return counted + (f" and {tokens} Automation token{'s' if tokens != 1 else ''}" if tokens else "")
 
 
 def _masked(settings: Settings) -> dict[str, object]:
@@ -882,7 +1000,7 @@ def _masked(settings: Settings) -> dict[str, object]:
             return [mask(item) for item in value]
         return value
 
-    data = mask(settings.model_dump())
+    data = mask(settings.model_dump(exclude={"environment_notes"}))
     assert isinstance(data, dict)
     data["database_url"] = _safe_db(settings)
     data["redis_url"] = _safe_redis(settings)

@@ -9,14 +9,16 @@ to share, and say for every item what happened to it.
 
 from __future__ import annotations
 
+import os
 import re
+import stat
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Literal
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine
 
 from service import lesson, markers
 from service.events import Item, ItemRef, ReviewMarkup, review_markup
@@ -71,11 +73,14 @@ class Outcome:
     reason: str = ""
 
 
-def from_items(items: list[Item], keys: markers.MarkerKeys | None) -> Iterator[Candidate]:
-    """Tracker issues as candidates; a review lessonloop opened names its incident in its marker."""
+def from_items(items: list[Item], keys: markers.MarkerKeys | None, own_author: str = "") -> Iterator[Candidate]:
+    """Tracker issues as candidates. A review lessonloop opened names its incident in its
+    marker; the marker counts only when it verifies and the tracker says ``own_author``
+    (lessonloop's identity there) wrote the issue: on anyone else's issue a marker copied from a
+    real review is text, and the issue's lesson is about that issue."""
     for item in items:
         incident = ""
-        if keys is not None:
+        if keys is not None and own_author and item.author == own_author:
             marker = keys.find_kind(item.body, markers.container_of(item.ref.source, item.ref.project), markers.REVIEW)
             incident = (marker.get("incident") or "") if marker else ""
         yield Candidate(
@@ -90,40 +95,150 @@ def from_items(items: list[Item], keys: markers.MarkerKeys | None) -> Iterator[C
 
 
 def from_markdown(folder: Path) -> Iterator[Candidate | Outcome]:
-    """Every ``*.md`` file under ``folder``, one review each; its title is its first heading."""
-    if not folder.is_dir():
+    """Every ``*.md`` regular file under ``folder``, one review each; its title is its first
+    heading, its date the one it states (front matter ``date:`` or a ``Date:`` line), else the
+    file's modification time. Symbolic links are not followed, to a file or a folder: an import
+    reads what is in the folder it was given, never a file elsewhere (or ``/dev/zero``)."""
+    if folder.is_symlink() or not folder.is_dir():
         raise ValueError(f"markdown:{folder}: not a folder")
-    for path in sorted(folder.rglob("*.md")):
+    for path in _markdown_files(folder):
         ref = f"markdown:{path.relative_to(folder).as_posix()}"
+        if path.is_symlink():
+            yield Outcome(ref, "skipped", "a symbolic link: not followed")
+            continue
         try:
-            if path.stat().st_size > MARKDOWN_LIMIT:
-                yield Outcome(ref, "failed", f"larger than {MARKDOWN_LIMIT // 1024} KiB: not a review")
-                continue
-            text = path.read_text(encoding="utf-8")
+            text = _read_limited(path)
         except UnicodeDecodeError:
             yield Outcome(ref, "failed", "not UTF-8 text")
+            continue
+        except _NotAReview as error:
+            yield Outcome(ref, "failed", str(error))
             continue
         except OSError as error:
             yield Outcome(ref, "failed", f"cannot read it: {error.strerror}")
             continue
         title = next((line.lstrip("#").strip() for line in text.splitlines() if line.startswith("# ")), path.stem)
-        written = datetime.fromtimestamp(path.stat().st_mtime, UTC)
+        written = stated_date(text) or datetime.fromtimestamp(path.lstat().st_mtime, UTC)
         yield Candidate(ref, title, "", text, written, "markdown")
 
 
+class _NotAReview(Exception):
+    """A file that cannot be a review (too large, not a regular file): said in its outcome."""
+
+
+def _markdown_files(folder: Path) -> list[Path]:
+    found = []
+    for root, folders, files in os.walk(folder, followlinks=False):
+        folders[:] = sorted(name for name in folders if not (Path(root) / name).is_symlink())
+        found += [Path(root) / name for name in files if name.endswith(".md")]
+    return sorted(found)
+
+
+def _read_limited(path: Path) -> str:
+    """The file's text, read through a descriptor opened without following a link, checked to
+    be a regular file, and read to at most one byte past the limit (a size from ``stat`` can
+    change before the read)."""
+    descriptor = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | getattr(os, "O_NONBLOCK", 0))
+    with os.fdopen(descriptor, "rb") as handle:
+        if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
+            raise _NotAReview("not a regular file")
+        data = handle.read(MARKDOWN_LIMIT + 1)
+    if len(data) > MARKDOWN_LIMIT:
+        raise _NotAReview(f"larger than {MARKDOWN_LIMIT // 1024} KiB: not a review")
+    return data.decode("utf-8")
+
+
+_FRONT_MATTER_DATE = re.compile(r"^date:[ \t]*['\"]?(\d{4}-\d{2}-\d{2})", re.IGNORECASE)
+_DATE_LINE = re.compile(r"^[ \t>*_-]*date[*_ \t]*:[*_ \t]*(\d{4}-\d{2}-\d{2})", re.IGNORECASE)
+_DATE_LINES_READ = 40
+
+
+def stated_date(text: str) -> datetime | None:
+    """The date a post-mortem states for itself: ``date:`` in its front matter, or a ``Date:``
+    line (``**Date:** 2015-10-21``) among its first lines; None when it states none."""
+    lines = text.split("\n", _DATE_LINES_READ)[:_DATE_LINES_READ]
+    if lines and lines[0].strip() == "---":
+        for line in lines[1:]:
+            if line.strip() == "---":
+                break
+            found = _FRONT_MATTER_DATE.match(line)
+            if found:
+                return _day(found.group(1))
+    for line in lines:
+        found = _DATE_LINE.match(line)
+        if found:
+            return _day(found.group(1))
+    return None
+
+
+def _day(text: str) -> datetime | None:
+    try:
+        return datetime.strptime(text, "%Y-%m-%d").replace(tzinfo=UTC)
+    except ValueError:
+        return None
+
+
+FORMAT_HEADINGS: dict[str, tuple[str, ...]] = {
+    "what_happened": ("Description", "Overview", "Impact", "Customer impact", "Detection", "Resolution"),
+    "what_we_expected": ("Expected behaviour", "Expected behavior"),
+    "why_different": ("Root causes", "Root cause", "Trigger", "Contributors", "Causes", "Root cause analysis"),
+    "what_we_learned": ("Learnings and risks", "Lessons", "Takeaways"),
+    "what_we_will_change": ("Tasks", "Remediations", "Corrective actions", "Action items and follow ups"),
+}
+"""Headings of the common post-mortem formats (the Google SRE book's template, incident.io's
+and FireHydrant's Markdown exports) that stand for one of the built-in template's sections,
+beyond the aliases the template itself knows. Several may fill one section: each keeps its own
+heading as a bold line inside it. No format has a "What we expected"; an import of one says it
+is missing rather than invent it."""
+
+_ANY_HEADING = re.compile(r"^( {0,3}#{2,6}|[ \t]*h[2-6]\.)[ \t]+(.*)$")
+
+
+def relabel(text: str, template: lesson.LessonTemplate, markup: ReviewMarkup) -> str:
+    """``text`` with each heading of a known format that names a template section (see
+    :data:`FORMAT_HEADINGS`) turned into that section's own heading, its original title kept
+    below it as a bold line. A heading the template already knows is left as it is."""
+    known = {name for section in template.sections for name in section.names}
+    by_heading = {
+        heading_key(heading): section
+        for section in template.sections
+        for heading in FORMAT_HEADINGS.get(section.key, ())
+    }
+    out: list[str] = []
+    for line in normalise_newlines(text).split("\n"):
+        heading = _ANY_HEADING.match(line) if len(line) < 200 else None
+        section = by_heading.get(heading_key(heading.group(2))) if heading else None
+        if heading is None or section is None or heading_key(heading.group(2)) in known:
+            out.append(line)
+            continue
+        title = heading.group(2).strip()
+        out.append(f"{heading.group(1)} {section.title}")
+        out.append(f"*{title}*" if markup == "jira" else f"**{title}**")
+    return "\n".join(out)
+
+
 def other_notes(text: str, template: lesson.LessonTemplate, markup: ReviewMarkup) -> str:
-    """Text under headings that name no section of the template, each under its heading."""
+    """Text under headings that name no section of the template, each under its heading. A
+    heading nested inside a section (``### What went well`` under ``## Lessons learned``) is
+    part of that section, not a note of its own."""
     names = {name for section in template.sections for name in section.names}
     kept: list[str] = []
     current: list[str] | None = None
+    section_level = 0  # the level of the template section the lines belong to; 0: none
     for line in drop_comments(normalise_newlines(text)).split("\n"):
-        heading = re.match(r"^ {0,3}#{2,6}\s+(.*)$|^\s*h[2-6]\.\s+(.*)$", line)
+        heading = re.match(r"^ {0,3}(#{2,6})\s+(.*)$|^\s*h([2-6])\.\s+(.*)$", line)
         if heading:
-            title = (heading.group(1) or heading.group(2) or "").strip()
-            current = [title] if heading_key(title) not in names else None
-            if current is not None:
-                kept.append("")
-                kept.append(f"*{title}*" if markup == "jira" else f"**{title}**")
+            level = len(heading.group(1)) if heading.group(1) else int(heading.group(3))
+            title = (heading.group(2) or heading.group(4) or "").strip()
+            if heading_key(title) in names:
+                current, section_level = None, level
+                continue
+            if section_level and level > section_level:
+                continue  # a subsection of a template section: the parser keeps it there
+            section_level = 0
+            current = [title]
+            kept.append("")
+            kept.append(f"*{title}*" if markup == "jira" else f"**{title}**")
             continue
         if current is not None and not markers.find(line):
             kept.append(line)
@@ -143,17 +258,18 @@ def import_one(
     mentions may be a follow-up as well as the incident: ``related`` records those as links)."""
     if lessons.get(engine, candidate.ref) is not None:
         return Outcome(candidate.ref, "skipped", "already in the learning log")
-    parsed = lesson.parse_lesson(candidate.body, template)
+    body = relabel(candidate.body, template, candidate.markup)
+    parsed = lesson.parse_lesson(body, template)
     sections = dict(parsed.sections)
     if not any(sections.values()):
         return Outcome(candidate.ref, "skipped", "none of the lesson's sections is written")
-    notes = other_notes(candidate.body, template, candidate.markup)
+    notes = other_notes(body, template, candidate.markup)
     if notes:
         sections[OTHER_NOTES] = notes
     incident = candidate.incident or candidate.ref
-    missing = f" (missing: {', '.join(parsed.missing)})" if parsed.missing else ""
+    missing = f"missing {', '.join(parsed.missing)}" if parsed.missing else ""
     if dry_run:
-        return Outcome(candidate.ref, "imported", f"would be imported{missing}")
+        return Outcome(candidate.ref, "imported", missing)
     lessons.save(
         engine,
         review_ref=candidate.ref,
@@ -174,12 +290,7 @@ def import_one(
             .on_conflict_do_nothing()
         )
     related(candidate)
-    return Outcome(candidate.ref, "imported", missing.strip(" ()").replace("missing:", "missing") if missing else "")
-
-
-def imported_refs(engine: Engine) -> set[str]:
-    with engine.connect() as connection:
-        return set(connection.execute(select(imports.c.review_ref)).scalars())
+    return Outcome(candidate.ref, "imported", missing)
 
 
 def incident_of(outcome_ref: str, engine: Engine) -> ItemRef | None:

@@ -13,8 +13,6 @@ import json
 import logging
 import re
 import sys
-import threading
-import time
 from collections.abc import Iterable
 from typing import Any
 from urllib.parse import quote, quote_plus
@@ -42,7 +40,7 @@ def configure(level: str = "info", fmt: str = "auto", secrets: Iterable[str] = (
         wrapper_class=structlog.stdlib.BoundLogger,
         cache_logger_on_first_use=True,
     )
-    handler = logging.StreamHandler(sys.stderr)
+    handler = CurrentStderr()
     handler.setFormatter(
         structlog.stdlib.ProcessorFormatter(
             foreign_pre_chain=shared,
@@ -55,63 +53,26 @@ def configure(level: str = "info", fmt: str = "auto", secrets: Iterable[str] = (
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(_LEVELS.get(level, logging.INFO))
-    # RQ and waitress log through the standard library: same format, same redaction
-    for name in ("rq.worker", "rq.scheduler", "waitress"):
+    # RQ logs through the standard library: same format, same redaction
+    for name in ("rq.worker", "rq.scheduler"):
         logging.getLogger(name).handlers[:] = []
         logging.getLogger(name).propagate = True
     # alembic narrates every start at INFO; only its warnings matter to an operator
     logging.getLogger("alembic").setLevel(max(logging.WARNING, root.level))
-    queue = logging.getLogger("waitress.queue")
-    queue.filters[:] = [DeepQueues(QUEUE_WARNING_SECONDS, QUEUE_WARNING_DEPTH)]
 
 
-QUEUE_WARNING_SECONDS = 60.0
-QUEUE_WARNING_DEPTH = 16
+class CurrentStderr(logging.StreamHandler):
+    """Writes each record to ``sys.stderr`` as it is when the record is written, not as it was
+    when logging was configured: a thread that logs after ``sys.stderr`` was replaced (a test
+    runner capturing output, then closing what it captured into) writes to the live stream
+    instead of failing on a closed file."""
 
+    def __init__(self) -> None:
+        logging.Handler.__init__(self)
 
-class OncePer(logging.Filter):
-    """Lets one record through per ``seconds``, with how many were held back since.
-
-    For waitress's "Task queue depth is N", which it logs for every request that waits for a
-    free thread: under a burst of webhooks that is nearly every request, and rendering those
-    lines (JSON, redaction) on waitress's one I/O thread cost more CPU the more connections
-    waited, so the receiver answered fewer deliveries a second at 32 connections than at 2. One
-    line a minute still tells an operator that requests queue."""
-
-    def __init__(self, seconds: float) -> None:
-        super().__init__()
-        self.seconds = seconds
-        self._next = 0.0
-        self._held = 0
-        self._lock = threading.Lock()
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        now = time.monotonic()
-        with self._lock:
-            if now < self._next:
-                self._held += 1
-                return False
-            self._next = now + self.seconds
-            held, self._held = self._held, 0
-        if held:
-            record.msg = f"{record.msg} ({held} such lines held back)"
-        return True
-
-
-class DeepQueues(OncePer):
-    """waitress's "Task queue depth is N" when N is at least ``depth``, once per ``seconds``.
-    Each web process runs one app thread by default, so a few requests waiting for it is the
-    normal case under load, not news; a queue of ``depth`` is."""
-
-    def __init__(self, seconds: float, depth: int) -> None:
-        super().__init__(seconds)
-        self.depth = depth
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        args = record.args
-        if isinstance(args, tuple) and args and isinstance(args[0], int) and args[0] < self.depth:
-            return False
-        return super().filter(record)
+    @property
+    def stream(self) -> Any:
+        return sys.stderr
 
 
 def get(name: str) -> structlog.stdlib.BoundLogger:

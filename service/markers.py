@@ -81,6 +81,16 @@ class MarkerKeys:
     def __repr__(self) -> str:  # never show a key, not even in a traceback
         return f"MarkerKeys(<{len(self._keys)} key(s)>)"
 
+    def derive(self, purpose: str) -> bytes:
+        """32 bytes for ``purpose`` (say, sealing what lessonloop keeps in Redis), derived from
+        the signing key with HKDF-SHA256: one secret to manage, and a key that signs nothing."""
+        from cryptography.hazmat.primitives import hashes
+        from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+        return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=f"lessonloop:{purpose}".encode()).derive(
+            self._keys[0]
+        )
+
     def seal(self, marker: Marker, where: str) -> Marker:
         """``marker`` with the MAC for being written at ``where`` (an item ref or a container)."""
         attrs = {k: v for k, v in marker.attrs.items() if k != MAC}

@@ -54,6 +54,7 @@ class Progress:
     comments_by_tracker: dict[str, int] = field(default_factory=dict)
     by_incident_tracker: dict[str, dict[str, int]] = field(default_factory=dict)
     followups: FollowupFigures = FollowupFigures()
+    lessons_imported: int = 0  # by `lessonloop import`: written before lessonloop, in no figure above
 
     @property
     def capture_rate(self) -> float | None:
@@ -94,7 +95,13 @@ def _median(ordered: Sequence[float]) -> float:
     return ordered[middle] if len(ordered) % 2 else (ordered[middle - 1] + ordered[middle]) / 2
 
 
-def summarise(rows: Sequence[ReviewProgress], since: date, today: date, followups: Sequence[Followup] = ()) -> Progress:
+def summarise(
+    rows: Sequence[ReviewProgress],
+    since: date,
+    today: date,
+    followups: Sequence[Followup] = (),
+    imported: int = 0,
+) -> Progress:
     captured = [row for row in rows if row.lesson_captured_at is not None]
     by_tracker: dict[str, dict[str, int]] = {}
     for row in rows:
@@ -113,6 +120,7 @@ def summarise(rows: Sequence[ReviewProgress], since: date, today: date, followup
         comments_by_tracker=dict(sorted(Counter(_source(item) for row in rows for item in row.shared_on).items())),
         by_incident_tracker=dict(sorted(by_tracker.items())),
         followups=summarise_followups(followups, today),
+        lessons_imported=imported,
     )
 
 
@@ -156,6 +164,9 @@ def render(progress: Progress) -> str:
         f"  review opened → lesson   {_spread_text(progress.review_to_lesson, duration)}",
         f"  lesson posted on         {_spread_text(progress.items_per_lesson, lambda n: f'{n} items')}",
     ]
+    if progress.lessons_imported:
+        imported = progress.lessons_imported
+        lines.append(f"  lessons imported         {imported} (written before lessonloop; not counted above)")
     if progress.comments_by_tracker:
         lines.append(
             "  lesson comments          "

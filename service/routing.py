@@ -33,6 +33,14 @@ def select_rule(event: Event, rules: Sequence[Rule]) -> Decision:
         )
     for index, rule in enumerate(candidates, start=1):
         if _matches(rule, event.item):
+            resolution = event.item.resolution
+            if resolution.casefold() in {skipped.casefold() for skipped in rule.skipped_resolutions}:
+                return Decision(
+                    None,
+                    None,
+                    f"closed as '{resolution}', which {rule.label} #{index} does not review "
+                    "(skip_resolutions): not an incident of its own",
+                )
             target = rule.target or _beside(event.item)
             return Decision(rule, target, f"selected by {rule.label} #{index}, review in {target}")
     return Decision(None, None, f"no {event.source} rule selects this incident")

@@ -7,6 +7,8 @@ forget the delivery, so we must not.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from flask import Blueprint, Response, current_app, jsonify, request
 from redis.exceptions import RedisError
 from sqlalchemy.exc import SQLAlchemyError
@@ -21,7 +23,7 @@ from service.routing import select_rule
 from service.runtime import Runtime
 from service.sources import SOURCES
 from service.sources.base import kept
-from service.store import deliveries, followups
+from service.store import deliveries, followups, reviews
 
 blueprint = Blueprint("webhooks", __name__)
 log = logs.get(__name__)
@@ -104,6 +106,7 @@ def receive(source: str) -> tuple[Response, int]:
     if event.kind is EventKind.NOT_RELEVANT:
         return _answer(200, "not relevant", reason=event.reason, event=event.name)
     try:
+        event = _as_review_or_not(runtime, event)
         kind = _kind_to_record(runtime, event)
     except SQLAlchemyError as error:
         log.error("could not ask the store about a follow-up", source=source, error=type(error).__name__)
@@ -118,6 +121,10 @@ def receive(source: str) -> tuple[Response, int]:
 
     delivery_id = adapter.delivery_id(incoming, event) or deliveries.body_digest(body)
     item_ref = str(event.item.ref) if event.item else None
+    unkeepable = _unkeepable({"the delivery id": delivery_id, "the event name": event.name, "the item": item_ref})
+    if unkeepable:
+        log.warning("delivery refused", source=source, reason=unkeepable)
+        return _answer(400, "error", reason=unkeepable)
     try:
         recorded = deliveries.record(
             runtime.engine,
@@ -151,6 +158,16 @@ def receive(source: str) -> tuple[Response, int]:
     return _answer(202, "queued", delivery=recorded.delivery_pk, job=job_id, queued=queued, kind=kind.value)
 
 
+def _unkeepable(fields: dict[str, str | None]) -> str:
+    """Why a delivery cannot be recorded as sent, or empty: PostgreSQL refuses a NUL character
+    in text (SQLite keeps it), so a field holding one is refused here, on either store, instead
+    of answering 503 and being sent again for ever."""
+    for name, value in fields.items():
+        if value is not None and "\x00" in value:
+            return f"{name} holds a NUL character (U+0000), which lessonloop does not keep"
+    return ""
+
+
 def _kind_to_record(runtime: Runtime, event: Event) -> EventKind:
     """What the delivery is to lessonloop: an incident close a rule selects, a state change of a
     follow-up it tracks (the parser cannot know that: the store does), or nothing."""
@@ -161,6 +178,32 @@ def _kind_to_record(runtime: Runtime, event: Event) -> EventKind:
     if event.kind is EventKind.ITEM_STATE:
         return event.kind if _is_followup(runtime, event) else EventKind.NOT_RELEVANT
     return event.kind
+
+
+def _as_review_or_not(runtime: Runtime, event: Event) -> Event:
+    """A review's event only when the item can be one of ours (:func:`_may_be_our_review`);
+    otherwise its text merely looks like a review: a close is judged as any other item's
+    close (an incident with a pasted marker still gets its review), an edit is not relevant."""
+    if event.kind not in (EventKind.REVIEW_UPDATED, EventKind.REVIEW_CLOSED) or _may_be_our_review(runtime, event):
+        return event
+    if event.kind is EventKind.REVIEW_CLOSED:
+        return replace(event, kind=EventKind.INCIDENT_CLOSED)
+    reason = "not a review lessonloop knows, nor where a rule opens reviews"
+    return replace(event, kind=EventKind.NOT_RELEVANT, reason=reason)
+
+
+def _may_be_our_review(runtime: Runtime, event: Event) -> bool:
+    """Whether an item whose text looks like a review can be one of ours: the store knows it,
+    or it lives where a rule opens reviews (a review opened and not yet recorded, which the
+    worker adopts only when its marker verifies and lessonloop wrote it). Anywhere else, text
+    that looks like a marker is text, and the delivery is not recorded."""
+    if event.item is None:
+        return False
+    ref = event.item.ref
+    if reviews.review(runtime.engine, ref) is not None:
+        return True
+    container = f"{ref.source}:{ref.project}"
+    return any(rule.target is not None and str(rule.target) == container for rule in runtime.settings.rules)
 
 
 def _is_followup(runtime: Runtime, event: Event) -> bool:

@@ -1,277 +1,349 @@
-"""Serving the app with waitress, built from the settings the command loaded.
+"""Serving the Flask app with granian, built in each worker from the settings the command loaded.
 
-Why waitress (docs/server.md has the longer story): its one asyncore thread reads every
-request whole, headers and body, before a worker thread sees it, so a client that stalls
-mid-request holds a file descriptor, never a thread; gunicorn's sync and gthread workers give
-such a client a thread (or a whole worker) until its timeout. Waitress alone does not bound how
-long a request may take to arrive (``channel_timeout`` counts silence, so a client sending one
-byte every few seconds lives forever): :class:`DeadlineChannel` adds that deadline. With one
-thread a process (the default), that same loop thread runs each request once it has arrived
-whole (:class:`LoopDispatcher`): no thread handoff per request.
+Why granian (docs/server.md and docs/design.md have the measurements): its HTTP/1 parsing, its
+header deadline and its connections live in Rust, so a client that stalls before its headers
+are complete costs a socket, never a Python thread, and is dropped at
+``LESSONLOOP_READ_TIMEOUT_SECONDS``. Granian does not bound how long a request *body* may take
+to arrive (emmett-framework/granian#728, closed as won't fix), and its WSGI interface hands the
+app a ``wsgi.input`` whose reads block a thread until the body is in. So the app is served
+through granian's ASGI interface: :class:`ArrivalDeadline` reads each body on the event loop,
+within the same deadline and at most one byte past ``max_body_bytes``, and only a request that
+has arrived whole reaches the Flask app (:class:`WholeAnswers`: in the event loop's thread, or
+on a pool of ``--threads`` threads).
 
-The app is built from the ``Settings`` object the command built, in each web process
-(:mod:`service.prefork` forks them after binding the port): there is no second settings load
-that could read another file.
+The listening port is reserved here before granian starts (:func:`reserve_port`): a busy port
+is a one-line error before anything says "listening", and ``--port 0`` is resolved once to a
+port this process holds until it exits (granian cannot report the port it picked,
+emmett-framework/granian#711).
 """
 
 from __future__ import annotations
 
-import resource
+import asyncio
+import errno
+import io
+import os
+import signal
 import socket
 import sys
 import threading
 import time
-from collections import deque
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Mapping, MutableMapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
-# waitress ships no type hints (and typeshed's types-waitress is not a dependency we want)
-from waitress import wasyncore
-from waitress.channel import HTTPChannel
-from waitress.server import TcpWSGIServer
-
 from config.settings import Settings
-from service import logs, prefork
+from service import logs
 
-# file descriptors kept back for the store, Redis, logs and the listening socket
-_SPARE_DESCRIPTORS = 64
-_MAX_CONNECTIONS = 10_000
 BACKLOG = 2048
-EXCUSED_AFTER_SECONDS = 0.05
-"""A request that holds the loop this long or longer is not counted against the other
-connections' deadlines: their bytes waited, unread, in the kernel meanwhile."""
-_UNBOUNDED_OUTPUT = 2**62
+WORKER_STOP_SECONDS = 20
+"""How long a stopping worker may take to finish the requests it holds before it is killed."""
+ANNOUNCE_WITHIN_SECONDS = 120.0
+CONFIG_ENV = "LESSONLOOP_CONFIG"
+THREADS_ENV = "LESSONLOOP_WEB_THREADS"
 log = logs.get(__name__)
 
-
-class DeadlineChannel(HTTPChannel):  # subclassing an untyped class
-    """A connection that must deliver each request complete within the server's deadline.
-
-    ``incomplete_since`` is when the connection began owing us a request: when it was accepted,
-    or when the first bytes of a request came after an earlier one was read whole. It is
-    ``None`` while nothing is owed (between requests on a kept-alive connection, where
-    waitress's own inactivity timeout applies). Only the asyncore thread touches it.
-    """
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.incomplete_since: float | None = time.monotonic()
-
-    def received(self, data: bytes) -> bool:
-        result = bool(super().received(data))
-        if self.request is None:  # every byte so far belongs to complete requests
-            self.incomplete_since = None
-        elif self.incomplete_since is None:
-            self.incomplete_since = time.monotonic()
-        return result
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+AsgiApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 
-class LoopDispatcher:
-    """Waitress's task dispatcher for a process of one thread: a connection whose request has
-    arrived whole waits here until the loop has finished its pass over the sockets, and then
-    the loop's own thread runs it (:meth:`ReceiverServer.run`).
-
-    Waitress's own dispatcher hands each request to a worker thread: the loop thread wakes the
-    worker, and the worker wakes the loop (a byte down a pipe) to send the answer. With one
-    worker that is two thread switches a request and nothing gained, and with a second
-    connection in the process the two threads also fought for the GIL: the server's CPU per
-    ``/healthz`` doubled from 2 connections to 8, and its rate fell by 40 % (docs/server.md).
-    Reading stays in the same loop, so a stalled client still costs a socket, never a thread.
-    """
-
-    def __init__(self) -> None:
-        self.ready: deque[Any] = deque()
-
-    def add_task(self, channel: Any) -> None:
-        self.ready.append(channel)
-
-    def shutdown(self, cancel_pending: bool = True, timeout: float = 5) -> bool:
-        """Nothing runs but in the loop, so nothing to wait for. The loop answers what it had
-        read whole before calling this (:meth:`ReceiverServer.run`); anything left is dropped
-        with its connection, as waitress drops its queued tasks."""
-        while self.ready:
-            self.ready.popleft().cancel()
-        return True
+class PortInUse(Exception):
+    """The address the web should listen on is taken (or not this machine's)."""
 
 
-class ReceiverServer(TcpWSGIServer):  # subclassing an untyped class
-    """Waitress's TCP server, whose periodic maintenance also drops connections whose request
-    has not arrived whole within ``read_timeout`` seconds; with ``threads=1`` it runs each
-    request in its own loop (:class:`LoopDispatcher`)."""
-
-    channel_class = DeadlineChannel
-
-    def __init__(self, *args: Any, read_timeout: float, share: prefork.Share | None = None, **kwargs: Any) -> None:
-        self.read_timeout = read_timeout
-        self.share = share
-        self.loop_dispatcher = LoopDispatcher() if kwargs.get("threads") == 1 else None
-        self.loop_thread: int | None = None
-        if self.loop_dispatcher is not None:
-            kwargs["dispatcher"] = self.loop_dispatcher
-            # waitress makes a worker wait for the loop to send once 16 MiB are unsent; here
-            # the worker *is* the loop, so an answer is buffered whole (past 1 MiB in a file)
-            kwargs["outbuf_high_watermark"] = _UNBOUNDED_OUTPUT
-        super().__init__(*args, **kwargs)
-        if share is not None:
-            share.may_accept(0)  # counted from now on: the others leave it its share
-
-    def run(self) -> None:
-        """Waitress's loop; with one thread, each pass over the sockets is followed by the
-        requests it completed, run here. A stop signal during one is held until it is
-        answered (:func:`service.prefork.request_in_hand`); those read whole when it came are
-        answered too, then the loop stops."""
-        if self.loop_dispatcher is None:
-            super().run()
-            return
-        ready = self.loop_dispatcher.ready
-        self.loop_thread = threading.get_ident()
-        try:
-            while self._map:
-                wasyncore.poll2(0 if ready else self.adj.asyncore_loop_timeout, self._map)
-                for _ in range(len(ready)):  # those queued again (pipelined) wait a pass
-                    self._serve(ready.popleft())
-                if prefork.stop_requested():
-                    raise SystemExit(0)
-        except (SystemExit, KeyboardInterrupt):
-            while ready:  # read whole before the signal: answered, not dropped
-                self._serve(ready.popleft())
-            self.task_dispatcher.shutdown()
-
-    def _serve(self, channel: Any) -> None:
-        started = time.monotonic()
-        with prefork.request_in_hand():
-            channel.service()
-        took = time.monotonic() - started
-        if took >= EXCUSED_AFTER_SECONDS:
-            self._excuse(took, served=channel)
-
-    def _excuse(self, seconds: float, served: Any) -> None:
-        """Move the other connections' clocks on by ``seconds`` the loop spent on one request:
-        what they sent meanwhile waited unread, and must not make them look idle or late."""
-        for channel in list(self.active_channels.values()):
-            if channel is served:
-                continue
-            channel.last_activity += seconds
-            if getattr(channel, "incomplete_since", None) is not None:
-                channel.incomplete_since += seconds
-
-    def pull_trigger(self) -> None:
-        """Waitress wakes its loop from a worker thread with a byte down a pipe; the loop's own
-        thread needs no waking (its next pass looks at every socket again)."""
-        if self.loop_thread is not None and threading.get_ident() == self.loop_thread:
-            return
-        super().pull_trigger()
-
-    def readable(self) -> bool:
-        """Whether to poll the listening socket now: waitress's answer (its maintenance, its
-        connection limit) and, among several processes, only while this one holds no more
-        connections than any other (:class:`service.prefork.ConnectionShares`)."""
-        if prefork.stop_requested():  # the handler's SystemExit may have been swallowed
-            raise SystemExit(0)
-        ready = bool(super().readable())
-        if self.share is None:
-            return ready
-        return self.share.may_accept(len(self.active_channels)) and ready
-
-    def maintenance(self, now: float) -> None:
-        if self.share is not None and self.share.orphaned():
-            log.warning("web process stopping: the process that started it is gone")
-            raise SystemExit(0)  # out of waitress's loop, which finishes the requests in hand
-        super().maintenance(now)
-        cutoff = time.monotonic() - self.read_timeout
-        for channel in list(self.active_channels.values()):
-            started = getattr(channel, "incomplete_since", None)
-            if started is not None and started < cutoff and not channel.requests:
-                channel.will_close = True  # closed on the loop's next pass
+def default_count() -> int:
+    """Two processes for each core this process may run on (one runs Python while the other
+    waits on the store or Redis), at most 4 (set more with ``--processes`` or ``[server]
+    web_processes`` on a bigger machine)."""
+    return max(2, min(4, 2 * len(os.sched_getaffinity(0))))
 
 
-def connection_limit() -> int:
-    """As many connections as this process may open descriptors for (raising the soft limit to
-    the hard one first): every stalled client costs one, and a full table stops ``accept``."""
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    wanted = min(hard if hard != resource.RLIM_INFINITY else _MAX_CONNECTIONS * 2, _MAX_CONNECTIONS * 2)
-    if soft != resource.RLIM_INFINITY and soft < wanted:
-        try:
-            resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
-            soft = wanted
-        except (ValueError, OSError) as error:  # serve within the soft limit we have
-            logs.get(__name__).warning(
-                "could not raise the open files limit", soft=soft, wanted=wanted, error=str(error)
-            )
-    usable = _MAX_CONNECTIONS * 2 if soft == resource.RLIM_INFINITY else soft
-    return max(100, min(_MAX_CONNECTIONS, usable - _SPARE_DESCRIPTORS))
+def reserve_port(host: str, port: int) -> socket.socket:
+    """A socket bound to ``host``:``port`` (0: a free port, read back with ``getsockname``),
+    not listening, that granian's own listeners may then share (SO_REUSEPORT is set only
+    after the bind, so the bind itself fails on a port any other socket holds, including
+    another lessonloop's). Keep it open while serving: it holds the port."""
+    try:
+        family, kind, protocol, _, address = socket.getaddrinfo(
+            host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )[0]
+    except socket.gaierror as error:
+        raise PortInUse(f"cannot listen on {host}: {error.strerror}") from None
+    reserved = socket.socket(family, kind, protocol)
+    try:
+        if family == socket.AF_INET6:
+            reserved.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+        reserved.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # past TIME_WAIT, never a listener
+        reserved.bind(address)
+        reserved.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    except OSError as error:
+        reserved.close()
+        if error.errno == errno.EADDRINUSE:
+            raise PortInUse(f"port {port} on {host} is in use") from None
+        raise PortInUse(f"cannot listen on {host} port {port}: {error.strerror}") from None
+    return reserved
 
 
-def make_server(
-    app: Any,
-    settings: Settings,
-    host: str,
-    port: int,
-    threads: int,
-    sock: socket.socket | None = None,
-    share: prefork.Share | None = None,
-) -> ReceiverServer:
-    """The server ``lessonloop web`` runs, bound (``port`` 0 picks a free one: read it back
-    from ``effective_port``) but not yet running: call ``run()``. Given ``sock``, a socket
-    already bound and listening (:func:`service.prefork.listening_socket`), it accepts on that
-    one instead of binding its own; with ``share`` too, it takes turns with the other
-    processes on that socket."""
-    read_timeout = settings.server.read_timeout_seconds
-    return ReceiverServer(
-        app,
-        _sock=sock,
-        bind_socket=sock is None,
-        share=share,
-        read_timeout=read_timeout,
-        host=host,
+def shown_address(host: str, port: int) -> str:
+    shown = f"[{host}]" if ":" in host else host
+    return f"http://{shown}:{port}"
+
+
+@dataclass(frozen=True)
+class _Command:
+    """What ``lessonloop web`` loaded, for the workers granian forks from it."""
+
+    settings: Settings
+    threads: int
+
+
+_command: _Command | None = None
+
+
+def serve(settings: Settings, host: str, port: int, threads: int, processes: int) -> int:
+    """Serve until SIGTERM or SIGINT (granian then lets each worker finish the requests it
+    holds, for up to ``WORKER_STOP_SECONDS``); a worker that dies is replaced. Raises
+    :class:`PortInUse` before printing anything when the port is taken."""
+    global _command
+    reserved = reserve_port(host, port)
+    bound = reserved.getsockname()[1]
+    _command = _Command(settings, threads)  # forked workers read it; others load as app_for_worker says
+    os.environ[THREADS_ENV] = str(threads)
+    if settings.config_file:
+        os.environ[CONFIG_ENV] = str(Path(settings.config_file).resolve())
+    server = granian_server(settings, host, bound, processes)
+    threading.Thread(target=_announce, args=(host, bound), name="lessonloop-announce", daemon=True).start()
+    log.info("web serving", processes=processes, threads_each=threads)
+    try:
+        server.serve()
+    except SystemExit as stop:  # granian's way to say a worker kept failing
+        return stop.code if isinstance(stop.code, int) else 1
+    finally:
+        reserved.close()
+    return 0
+
+
+def granian_server(settings: Settings, host: str, port: int, processes: int) -> Any:
+    """Granian, configured (docs/server.md has the table): HTTP/1 only, the ASGI interface
+    without lifespan (:func:`app_for_worker` builds everything), the header deadline in ms."""
+    from granian import Granian
+    from granian.constants import HTTPModes, Interfaces
+    from granian.http import HTTP1Settings
+    from granian.log import LogLevels
+
+    # its startup lines only when debugging; its warnings (a worker killed, one that exited) always
+    level = LogLevels.info if settings.server.log_level.lower() == "debug" else LogLevels.warning
+    return Granian(
+        "service.wsgi:app_for_worker",
+        factory=True,
+        address=host,
         port=port,
-        threads=threads,
-        connection_limit=connection_limit(),
+        interface=Interfaces.ASGINL,
+        http=HTTPModes.http1,
+        http1_settings=HTTP1Settings(header_read_timeout=settings.server.read_timeout_seconds * 1000),
+        workers=processes,
         backlog=BACKLOG,
-        asyncore_use_poll=True,  # select() stops at descriptor 1024
-        channel_timeout=read_timeout,  # idle kept-alive connections
-        cleanup_interval=1,  # how often the deadline is checked
-        # one byte over the app's limit, so the app's own 413, with its reason, answers
-        max_request_body_size=settings.server.max_body_bytes + 1,
-        ident="lessonloop",
-        expose_tracebacks=False,
-        log_socket_errors=False,
+        respawn_failed_workers=True,
+        workers_kill_timeout=WORKER_STOP_SECONDS,
+        log_level=level,
+        websockets=False,
     )
 
 
-def serve(make_app: Callable[[], Any], settings: Settings, host: str, port: int, threads: int, processes: int) -> int:
-    """Run the server in the foreground until SIGTERM or SIGINT; requests being handled then
-    are finished first (waitress waits for its threads). With ``processes`` above one, that
-    many processes share the listening socket (:mod:`service.prefork`), each building its own
-    app with ``make_app`` after the fork; with one, this process serves."""
-    sock = prefork.listening_socket(host, port, BACKLOG)
-    shown = f"[{host}]" if ":" in host else host
-    bound_port = sock.getsockname()[1]
-    # the port read back, so `--port 0` tells which one it got
-    print(f"lessonloop: web listening on http://{shown}:{bound_port}", file=sys.stderr, flush=True)
-    log.info("web serving", processes=processes, threads_each=threads)
-
-    def run_one(share: prefork.Share | None) -> int:
-        server = make_server(make_app(), settings, host, port, threads, sock=sock, share=share)
-        log.info("web process ready", threads=threads)
-        server.run()  # returns once SIGTERM or SIGINT raised SystemExit in it
-        server.close()
-        return 0
-
-    if processes > 1:
-        return prefork.Supervisor(run_one, processes).run()
-    prefork.install_stop_handlers()
-    return run_one(None)
+def _announce(host: str, port: int) -> None:
+    """Say where the web listens once a worker accepts connections there (granian starts its
+    workers after :func:`serve` has handed it the port; before that, connections are refused)."""
+    target = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}.get(host, host)
+    deadline = time.monotonic() + ANNOUNCE_WITHIN_SECONDS
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection((target, port), timeout=1):
+                pass
+        except OSError:
+            time.sleep(0.05)
+            continue
+        print(f"lessonloop: web listening on {shown_address(host, port)}", file=sys.stderr, flush=True)
+        return
+    log.error("no web worker accepted connections", seconds=ANNOUNCE_WITHIN_SECONDS)
 
 
-def build_app() -> Any:
-    """The app from the environment (``$LESSONLOOP_CONFIG`` or ./lessonloop.toml), for
-    ``waitress-serve --call service.wsgi:build_app`` and other WSGI servers; ``lessonloop web``
-    passes the settings it loaded instead."""
-    from config.settings import load_settings
-    from service.app import create_app
+def app_for_worker() -> AsgiApp:
+    """Granian's factory target, run in each worker: the app on the settings ``lessonloop web``
+    loaded. A forked worker has them in memory; a worker started afresh (another start method)
+    loads them from the file the command read (``LESSONLOOP_CONFIG``, set to its full path) and
+    the same environment."""
+    # until granian installs the worker's own handlers, the ones inherited from its main process
+    # would swallow a stop signal (and the worker then ran until killed): stop outright instead,
+    # nothing is in hand yet
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    if _command is not None:
+        settings, threads = _command.settings, _command.threads
+    else:
+        from config.settings import load_settings
+
+        settings, threads = load_settings(), int(os.environ.get(THREADS_ENV, "1"))
+    app = build_asgi(settings, threads)
+    _stop_when_orphaned(os.getppid())
+    log.info("web process ready", threads=threads)
+    return app
+
+
+def _stop_when_orphaned(parent: int) -> None:
+    """SIGTERM this worker once the process that started it is gone (killed outright, say by
+    the OOM killer): granian's workers would otherwise serve the port unsupervised, and a new
+    ``lessonloop web`` could not bind it."""
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(1)
+        log.warning("web process stopping: the process that started it is gone")
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    threading.Thread(target=watch, name="lessonloop-orphan-watch", daemon=True).start()
+
+
+def build_asgi(settings: Settings, threads: int) -> AsgiApp:
+    """The Flask app on ``settings`` with its own store and Redis clients, behind the arrival
+    deadline, run by ``threads`` threads (one: the event loop's own)."""
+    from service.app import create_app, web_runtime
     from service.runtime import all_secrets
 
-    settings = load_settings()
     logs.configure(settings.server.log_level, settings.server.log_format, all_secrets(settings))
-    return create_app(settings)
+    app = create_app(settings, web_runtime(settings, threads))
+    return ArrivalDeadline(
+        WholeAnswers(app, threads),
+        seconds=settings.server.read_timeout_seconds,
+        max_body=settings.server.max_body_bytes,
+    )
+
+
+Answer = tuple[int, list[tuple[bytes, bytes]], bytes]
+
+
+class WholeAnswers:
+    """Runs the WSGI app on a request whose body is already in, and sends its answer whole.
+
+    With one thread (the default) the app runs in the worker's event loop thread, as waitress's
+    loop ran each request before: no handoff to a thread and back per request. a2wsgi's
+    ``WSGIMiddleware`` hands each request to a thread and each part of the answer back to the
+    loop (four switches a request); measured through ``lessonloop web``, that cost the server
+    about three times waitress's CPU per ``/healthz`` (docs/benchmarks.md). Granian parses and
+    times out the headers in its own threads meanwhile, and a body whose client stalls waits in
+    :class:`ArrivalDeadline`, never here. With more threads, requests run on a pool of that many.
+    a2wsgi builds the WSGI environ from the ASGI scope."""
+
+    def __init__(self, app: Callable[..., Any], threads: int) -> None:
+        self.app = app
+        self.pool = ThreadPoolExecutor(threads, thread_name_prefix="lessonloop-web") if threads > 1 else None
+
+    async def __call__(self, scope: Scope, body: bytes, send: Send) -> None:
+        from a2wsgi.wsgi import build_environ
+
+        environ = build_environ(scope, io.BytesIO(body))  # type: ignore[arg-type]
+        if self.pool is None:
+            status, headers, content = _run_wsgi(self.app, environ)
+        else:
+            status, headers, content = await asyncio.get_running_loop().run_in_executor(
+                self.pool, _run_wsgi, self.app, environ
+            )
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": content})
+
+
+def _run_wsgi(app: Callable[..., Any], environ: Mapping[str, object]) -> Answer:
+    """The app's answer to ``environ``: status, headers, and the body joined."""
+    started: list[tuple[int, list[tuple[bytes, bytes]]]] = []
+    parts: list[bytes] = []
+
+    def start_response(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Callable[[bytes], None]:
+        started[:] = [
+            (int(status.split(" ", 1)[0]), [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers])
+        ]
+        return parts.append
+
+    result = app(environ, start_response)
+    try:
+        parts.extend(result)
+    finally:
+        close = getattr(result, "close", None)
+        if close is not None:
+            close()
+    status, headers = started[0]
+    return status, headers, b"".join(parts)
+
+
+class ArrivalDeadline:
+    """ASGI middleware: the request body is read whole on the event loop before the app sees
+    it, within ``seconds`` of the headers, and never past ``max_body`` + 1 bytes. A body that
+    does not arrive in time is answered 408 and its connection closed; a stalled client
+    therefore never holds one of the app's threads. A declared ``Content-Length`` over the
+    limit is not read at all: the app answers it 413, with its reason, from the header."""
+
+    def __init__(self, app: WholeAnswers, seconds: float, max_body: int) -> None:
+        self.app = app
+        self.seconds = seconds
+        self.max_body = max_body
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":  # granian's asginl interface sends no lifespan; websockets are off
+            return
+        declared = declared_length(scope)
+        if declared is None:
+            await _answer(send, 400, b'{"status":"error","reason":"Content-Length is not a number"}')
+            return
+        if declared > self.max_body:
+            body = b""
+        else:
+            try:
+                async with asyncio.timeout(self.seconds):
+                    body = await _read_body(receive, self.max_body + 1)
+            except TimeoutError:
+                await _answer(send, 408, b'{"status":"error","reason":"the request did not arrive in time"}')
+                return
+        await self.app(_with_length(scope, body), body, send)
+
+
+def _with_length(scope: Scope, body: bytes) -> Scope:
+    """``scope`` as the app should see a chunked request once read whole: its length declared,
+    its chunking gone (a WSGI app reads no body of a request still marked chunked)."""
+    headers = list(scope.get("headers", ()))
+    if not any(name.lower() == b"transfer-encoding" for name, _ in headers):
+        return scope
+    kept = [(name, value) for name, value in headers if name.lower() not in (b"transfer-encoding", b"content-length")]
+    return {**scope, "headers": [*kept, (b"content-length", str(len(body)).encode())]}
+
+
+def declared_length(scope: Scope) -> int | None:
+    """The declared body length (0 when none is declared); None when it is not a number."""
+    for name, value in scope.get("headers", ()):
+        if name.lower() == b"content-length":
+            text = value.decode("latin-1").strip()
+            # ASCII digits only ("²" is a digit to str.isdigit), and few enough for int()
+            return int(text) if text.isascii() and text.isdigit() and len(text) <= 19 else None
+    return 0
+
+
+async def _read_body(receive: Receive, limit: int) -> bytes:
+    """The body's bytes as they come, stopping at ``limit`` (enough for the app to see it is
+    too large) or at the end."""
+    body = bytearray()
+    while len(body) < limit:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            break
+        body += message.get("body", b"")
+        if not message.get("more_body", False):
+            break
+    return bytes(body[:limit])
+
+
+async def _answer(send: Send, status: int, body: bytes) -> None:
+    headers = [(b"content-type", b"application/json"), (b"connection", b"close")]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})

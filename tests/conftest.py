@@ -1,8 +1,9 @@
 """Fixtures that build on each other: settings -> store -> redis -> make_runtime -> runtime -> app
 -> client.
 
-Real parts only: a real Redis on an emptied database, a real store on SQLite and on
-PostgreSQL (each test in its own schema), real RQ workers run in-process.
+Real parts only: a real Redis on an emptied database (a ``redis-server`` this test process
+started itself, :mod:`tests.redis_server`), a real store on SQLite and on PostgreSQL (each test
+in its own schema), real RQ workers run in-process.
 """
 
 from __future__ import annotations
@@ -28,10 +29,11 @@ from service.queue import queue as make_queue
 from service.runtime import Runtime
 from service.store import migrate
 from service.store.engine import make_engine, sqlalchemy_url
+from tests import redis_server
 
 pytest_plugins = ["tests.doubles.pytest_plugin"]
 
-REDIS_URL = os.environ.get("LESSONLOOP_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+REDIS_URL = os.environ.get("LESSONLOOP_TEST_REDIS_URL") or f"{redis_server.url()}/15"
 POSTGRES_URL = os.environ.get("LESSONLOOP_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
 
 GITHUB_SECRET = "It's a Secret to Everybody"
@@ -62,7 +64,12 @@ review = "jira:OPS"
 """
 
 
-_TEST_KNOBS = {"LESSONLOOP_TEST_REDIS_URL", "LESSONLOOP_TEST_POSTGRES_URL", "LESSONLOOP_WALKTHROUGH_REDIS_URL"}
+_TEST_KNOBS = {
+    "LESSONLOOP_TEST_REDIS_URL",
+    "LESSONLOOP_TEST_POSTGRES_URL",
+    "LESSONLOOP_WALKTHROUGH_REDIS_URL",
+    "LESSONLOOP_REFRESH_SCREENSHOTS",
+}
 
 
 @pytest.fixture(autouse=True)

@@ -110,9 +110,13 @@ def github_closed(
     return payload
 
 
-def github_review_edited() -> dict[str, Any]:
+def github_review_edited(repo: str = "acme/postmortems") -> dict[str, Any]:
+    """GitHub's sample of an edit, made a review's: in ``repo`` (where the tests' rules open
+    reviews), its body holding a review marker."""
     payload = load("github/issues.edited")
     payload["issue"]["body"] = "## What happened\nThe queue filled up.\n\n" + REVIEW_MARKER_MD
+    payload["repository"]["full_name"] = repo
+    payload["repository"]["name"] = repo.split("/")[1]
     return payload
 
 

@@ -305,7 +305,7 @@ def test_an_incident_quoting_a_review_marker_still_gets_its_review(client, runti
     """A marker pasted into a real incident (to make it look like a review) does not stop it."""
     github_double.issues[INCIDENT_REPO][1]["body"] = "<!-- lessonloop:review incident=github:acme/web#5 -->"
     answer = send(client, loop.github_issue_event(github_double, INCIDENT_REPO, 1, "closed"))
-    assert answer["kind"] == "review_closed"  # what the body claims; the worker judges
+    assert answer["kind"] == "incident_closed"  # no review of ours can live there: its close is an incident's
     work(runtime)
     record = reviews.review_of(runtime.engine, INCIDENT)
     assert record is not None and record.ref == f"github:{REVIEWS_REPO}#1"

@@ -52,8 +52,68 @@ def test_web_refuses_to_start_open_beyond_loopback(
 
 def test_no_open_redirect_after_sign_in() -> None:
     for target in ("//evil.example/x", "https://evil.example", "/\\evil.example", "javascript:alert(1)", ""):
-        assert _local_path(target) == "/lessons"
+        assert _local_path(target) is None
+    # what a browser reads as //evil.example once it drops tabs and line breaks
+    for target in ("/\t/evil.example/phish", "/\n/evil.example", "/\r\n/x", " //evil.example", "/\x7f/x", "/\x00"):
+        assert _local_path(target) is None, repr(target)
     assert _local_path("/lessons?q=dns") == "/lessons?q=dns"
+    assert _local_path("/lessons?q=a%20b") == "/lessons?q=a%20b"
+
+
+@pytest.mark.parametrize("next_", ["/%09/evil.example/phish", "/%0a/evil.example", "/%0d%0a/x", "//evil.example"])
+def test_an_odd_next_is_a_400_never_a_redirect_or_a_500(proxied, next_: str) -> None:
+    client = proxied()
+    answer = client.get(f"/signin?next={next_}", environ_base={"REMOTE_ADDR": "192.0.2.1"})
+    assert answer.status_code == 400
+    assert "Location" not in answer.headers
+    assert "only a path on this site" in answer.get_data(as_text=True)
+
+
+def test_a_page_number_in_another_script_is_a_400(client) -> None:
+    assert client.get("/lessons?page=\u00b2").status_code == 400
+    assert client.get("/api/v1/lessons?page=\u0663").status_code == 400  # ARABIC-INDIC DIGIT THREE
+
+
+def test_the_sign_in_redirect_keeps_the_path_percent_encoded(proxied) -> None:
+    client = proxied()
+    answer = client.get("/lessons/%0a?q=%0d", environ_base={"REMOTE_ADDR": "192.0.2.1"})
+    assert answer.status_code == 302
+    assert answer.headers["Location"] == "/signin?next=/lessons/%250A?q%3D%250d"
+
+
+def test_metrics_answers_other_machines_only_with_a_token_or_when_public(proxied) -> None:
+    local, remote = {"REMOTE_ADDR": "127.0.0.1"}, {"REMOTE_ADDR": "192.0.2.1"}
+    closed = proxied()
+    assert closed.get("/metrics", environ_base=local).status_code == 200
+    refused = closed.get("/metrics", environ_base=remote)
+    assert refused.status_code == 403 and "LESSONLOOP_METRICS_TOKEN" in refused.get_data(as_text=True)
+    assert proxied(LESSONLOOP_METRICS_PUBLIC="1").get("/metrics", environ_base=remote).status_code == 200
+    tokened = proxied(LESSONLOOP_METRICS_TOKEN="metrics-token-123456")
+    assert tokened.get("/metrics", environ_base=remote).status_code == 401
+    auth = {"Authorization": "Bearer metrics-token-123456"}
+    assert tokened.get("/metrics", environ_base=remote, headers=auth).status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("base_url", "remote", "secure"),
+    [
+        ("http://127.0.0.1:8000", "127.0.0.1", False),
+        ("http://localhost:8000", "::1", False),
+        ("http://[::1]:8000", "::1", False),
+        ("https://127.0.0.1:8000", "127.0.0.1", True),
+        ("http://lessons.acme.example", "127.0.0.1", True),  # a proxy on this host, HTTPS to the browser
+        ("http://10.1.2.3:8000", "10.9.9.9", True),
+    ],
+)
+def test_the_session_cookie_is_secure_unless_plain_http_on_loopback(
+    runtime: Runtime, make_settings: Callable[..., Settings], base_url: str, remote: str, secure: bool
+) -> None:
+    from service.web.auth import _LogSessions
+
+    app = create_app(make_settings(LESSONLOOP_SESSION_KEY="k" * 40), runtime)
+    with app.test_request_context("/lessons", base_url=base_url, environ_base={"REMOTE_ADDR": remote}):
+        assert isinstance(app.session_interface, _LogSessions)
+        assert app.session_interface.get_cookie_secure(app) is secure
 
 
 @pytest.fixture

@@ -289,3 +289,10 @@ def test_a_broken_language_file_holds_nothing_up(
     assert loop.marked(github_double.comments_on("acme/postmortems", 1), markers.BLAME) == []
     outcomes = [d.outcome or "" for d in deliveries.list_by_status(runtime.engine, ["done"])]
     assert any("blame check skipped: config/blame/en.toml: people.roles" in outcome for outcome in outcomes), outcomes
+
+
+def test_a_heading_is_never_part_of_the_sentence_below_it() -> None:
+    markdown = find_blame("## Contributing factors\nThe on-call engineer ignored the alert\n## Next\nfine.\n")
+    assert [(f.line, f.sentence) for f in markdown] == [(2, "The on-call engineer ignored the alert")]
+    jira = find_blame("h2. Summary\nThe on-call engineer ignored the alert.\n", "jira")
+    assert [(f.line, f.sentence) for f in jira] == [(2, "The on-call engineer ignored the alert.")]

@@ -33,7 +33,15 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--no-first-run",
 ]
-SCREENSHOTS = Path(__file__).resolve().parent.parent / "docs" / "screenshots"
+DOCS_SCREENSHOTS = Path(__file__).resolve().parent.parent / "docs" / "screenshots"
+
+
+@pytest.fixture
+def screenshots(tmp_path: Path) -> Path:
+    """Where the screenshots go: a temporary folder, so a test run writes no tracked file, or the
+    README's own ``docs/screenshots`` with ``LESSONLOOP_REFRESH_SCREENSHOTS=1``."""
+    return DOCS_SCREENSHOTS if os.environ.get("LESSONLOOP_REFRESH_SCREENSHOTS") == "1" else tmp_path
+
 
 # one store is enough for a browser: search on both stores is tested in test_search.py
 pytestmark = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
@@ -164,6 +172,7 @@ def test_search_filter_open_a_lesson_follow_links_and_insights(
     runtime: Runtime,
     settings: Settings,
     tracker_site: str,
+    screenshots: Path,
 ) -> None:
     fill_log(runtime, tracker_site)
     with serve_app(settings, runtime) as origin:
@@ -173,7 +182,7 @@ def test_search_filter_open_a_lesson_follow_links_and_insights(
         page.goto(origin + "/")
         assert page.url == origin + "/lessons"
         assert page.locator("table.log tbody tr").count() == 25  # a page of the log
-        page.screenshot(path=str(SCREENSHOTS / "lessons.png"), full_page=False)
+        page.screenshot(path=str(screenshots / "lessons.png"), full_page=False)
         page.click("a[rel=next]")
         assert "page=2" in page.url and page.locator("table.log tbody tr").count() == 6  # 31 lessons
 
@@ -224,7 +233,7 @@ def test_search_filter_open_a_lesson_follow_links_and_insights(
         assert charts.count() == 3 and all(charts.nth(i).is_visible() for i in range(3))
         assert page.locator("figure#chart-volume rect.s0").count() >= 1
         assert "billing" in page.locator("main").inner_text()
-        page.screenshot(path=str(SCREENSHOTS / "insights.png"), full_page=True)
+        page.screenshot(path=str(screenshots / "insights.png"), full_page=True)
 
         assert console.errors == [] and console.dialogs == []
 
@@ -270,6 +279,7 @@ def test_sign_in_through_a_proxy(
     make_settings: Callable[..., Settings],
     trackers: dict[str, str],
     tracker_site: str,
+    screenshots: Path,
 ) -> None:
     fill_log(runtime, tracker_site)
     settings = make_settings(**trackers, LESSONLOOP_AUTH="proxy", LESSONLOOP_AUTH_PROXY_HEADER="X-Forwarded-Email")
@@ -300,12 +310,14 @@ def test_sign_in_with_openid_connect(
     tracker_site: str,
     tmp_path: Path,
 ) -> None:
-    from oidc_provider_mock import run_server_in_thread
+    from oidc_provider_mock import User, run_server_in_thread
 
     fill_log(runtime, tracker_site)
     config = tmp_path / "lessonloop.toml"
     config.write_text(RULES_TOML + '[web]\nallowed_email_domains = ["acme.example"]\n')
-    with run_server_in_thread() as provider:
+    verified = User(sub="ana@acme.example", claims={"email": "ana@acme.example", "email_verified": True})
+    unverified = User(sub="bob@acme.example", claims={"email": "bob@acme.example"})
+    with run_server_in_thread(user_claims=[verified, unverified]) as provider:
         issuer = f"http://localhost:{provider.server_port}"
         settings = make_settings(
             config_file=config,
@@ -335,6 +347,16 @@ def test_sign_in_with_openid_connect(
             assert "signed out" in page.locator("main").inner_text()
             assert context.request.get(origin + "/api/v1/lessons").status == 401
             assert console.errors == []
+            context.close()
+
+            # a provider that does not vouch for the address (no email_verified: true): refused
+            context = browser.new_context()
+            page = context.new_page()
+            page.goto(origin + "/lessons")
+            page.fill("input[name=sub]", "bob@acme.example")
+            page.click("button:text('Authorize')")
+            page.wait_for_url(origin + "/signin/callback*")
+            assert context.request.get(origin + "/api/v1/lessons").status == 401
             context.close()
 
             stranger = browser.new_context()

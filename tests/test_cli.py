@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from config.settings import load_settings
 from tests.conftest import GITHUB_SECRET, REDIS_URL, RULES_TOML, base_env
 from tests.processes import run_lessonloop
 
@@ -140,7 +141,7 @@ def test_export_to_a_missing_folder_or_a_folder_says_so(tmp_path: Path) -> None:
 def test_settings_errors_name_what_the_operator_wrote(tmp_path: Path) -> None:
     (tmp_path / "cfg.toml").write_text("redis_url = 5\n")
     assert one_line(run_lessonloop("--config", "cfg.toml", "check", env={}, cwd=tmp_path)) == (
-        "lessonloop: cfg.toml: redis_url: Input should be a valid string"
+        "lessonloop: cfg.toml: redis_url: must be a string"
     )
     assert one_line(run_lessonloop("--config", "missing.toml", "check", env={}, cwd=tmp_path)) == (
         "lessonloop: --config: no such file: missing.toml"
@@ -183,7 +184,7 @@ def test_check_validates_the_people_table(tmp_path: Path) -> None:
         ('"ana" = { github = "sre-ana" }', "people: [people] keys are email addresses, got 'ana'"),
         ('"a@b.example" = { github = "sre ana" }', "is not a GitHub login"),
         ('"a@b.example" = { pagerduty = "x" }', "is not a PagerDuty user id"),
-        ('"a@b.example" = { slack = "U1" }', "Extra inputs are not permitted"),
+        ('"a@b.example" = { slack = "U1" }', "people.a@b.example.slack: unknown key"),
     ]:
         (tmp_path / "bad.toml").write_text(f"[people]\n{table}\n")
         result = run_lessonloop("--config", "bad.toml", "check", env=env, cwd=tmp_path)
@@ -281,3 +282,54 @@ def test_lint_refuses_what_it_cannot_read(tmp_path: Path) -> None:
         result = run_lessonloop("lessons", "lint", name, env={}, cwd=tmp_path)
         assert result.returncode == 2, (name, result.stderr)
         assert result.stdout == "" and result.stderr.startswith(f"lessonloop: {message}"), result.stderr
+
+
+def test_check_names_an_unknown_variable_and_counts_each_sources_secrets(tmp_path: Path, redis) -> None:
+    env = {
+        "REDIS_URL": REDIS_URL,
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'l.db'}",
+        "LESSONLOOP_GITHUB_WEBHOOK_SECRET": "It's a Secret, to Everybody",
+        "LESSONLOOP_GITHUB_WEBHOOK_SECRET_PREVIOUS": "older",
+        "LESSONLOOP_JIRA_WEBHOK_SECRET": "typo",
+    }
+    result = run_lessonloop("check", env=env, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert (
+        "warning: LESSONLOOP_JIRA_WEBHOK_SECRET is not a lessonloop setting and is ignored "
+        "(did you mean LESSONLOOP_JIRA_WEBHOOK_SECRET?)"
+    ) in result.stdout.splitlines()
+    assert "webhooks: github 2 secrets; jira off (no secret); pagerduty off (no secret)" in result.stdout.splitlines()
+    assert "Everybody" not in result.stdout + result.stderr and "typo" not in result.stdout + result.stderr
+    started = run_lessonloop("replay", "--failed", env=env, cwd=tmp_path)
+    assert "LESSONLOOP_JIRA_WEBHOK_SECRET is not a lessonloop setting" in started.stderr  # logged by every command
+
+
+def test_a_limit_below_one_is_refused_not_answered_with_no_lessons(tmp_path: Path) -> None:
+    for command in (("lessons", "list"), ("lessons", "search", "dns")):
+        result = run_lessonloop(*command, "--limit", "0", env={}, cwd=tmp_path)
+        assert result.returncode == 2
+        assert "--limit: must be a whole number of at least 1, got '0'" in result.stderr
+        assert "no lessons" not in result.stdout
+
+
+def test_init_writes_rules_for_the_trackers_whose_secrets_are_set_and_asks_nothing(tmp_path: Path) -> None:
+    secrets = {"LESSONLOOP_GITHUB_WEBHOOK_SECRET": "g", "LESSONLOOP_JIRA_AUTOMATION_TOKEN": "j"}
+    written = run_lessonloop("init", env=secrets, cwd=tmp_path)
+    assert written.returncode == 0, written.stderr
+    assert written.stdout.startswith("wrote lessonloop.toml: rules for github, jira\n")
+    settings = load_settings(secrets, tmp_path / "lessonloop.toml")
+    assert [(rule.source, rule.labels, rule.issue_types) for rule in settings.rules] == [
+        ("github", ("incident",), ()),
+        ("jira", (), ("Incident",)),
+    ]
+    again = run_lessonloop("init", env=secrets, cwd=tmp_path)
+    assert again.returncode == 2 and "exists; `lessonloop init --force` replaces it" in again.stderr
+    only_pagerduty = {"LESSONLOOP_PAGERDUTY_WEBHOOK_SECRET": "p"}
+    forced = run_lessonloop("init", "--force", env=only_pagerduty, cwd=tmp_path)
+    assert forced.returncode == 0, forced.stderr
+    assert "warning: PagerDuty has no tasks" in forced.stdout  # its rule needs a target: commented out
+    assert load_settings(only_pagerduty, tmp_path / "lessonloop.toml").rules == ()
+    checked = run_lessonloop(
+        "check", env=only_pagerduty | {"DATABASE_URL": f"sqlite:///{tmp_path / 'l.db'}"}, cwd=tmp_path
+    )
+    assert checked.returncode in (0, 1) and "PagerDuty has no tasks" in checked.stdout

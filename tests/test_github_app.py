@@ -48,7 +48,7 @@ def app_double(github_double):
 
 
 def app_client(double, redis, key: str = PRIVATE, installation: int | None = None) -> GitHubClient:
-    tokens = AppTokens(APP_ID, key, double.base_url, redis, message_of, installation)
+    tokens = AppTokens(APP_ID, key, double.base_url, redis, message_of, installation, keys=MARKER_KEYS)
     return GitHubClient(None, double.base_url, keys=MARKER_KEYS, app=tokens)
 
 
@@ -127,6 +127,34 @@ def test_the_token_is_renewed_once_across_workers_when_it_expires(app_double, re
         for call in app_double.calls("get_issue")[8:]
         if call.headers["Authorization"].endswith(f"{2:036d}")
     )
+
+
+def test_an_installation_token_is_kept_in_redis_only_sealed(app_double, redis) -> None:
+    """Whoever reads Redis reads no token that writes to every repository of the installation;
+    a token sealed under a marker key since rotated away is renewed, not used."""
+    from service.markers import MarkerKeys
+
+    app_double.add_issue("acme/postmortems", "x")
+    ref = ItemRef.parse("github:acme/postmortems#1")
+    app_client(app_double, redis).get_item(ref)
+    issued = next(iter(app_double.installation_tokens))
+    kept = {key: redis.get(key) for key in redis.keys("lessonloop:github-app:*:token:*")}
+    assert len(kept) == 1
+    assert all(issued.encode() not in value for value in kept.values())
+    assert issued[4:].encode() not in b"".join(kept.values())
+    rotated = AppTokens(
+        APP_ID,
+        PRIVATE,
+        app_double.base_url,
+        redis,
+        message_of,
+        INSTALLATION,
+        keys=MarkerKeys(["another-marker-key-0123"]),
+    )
+    client = GitHubClient(None, app_double.base_url, keys=MARKER_KEYS, app=rotated)
+    client.get_item(ref)
+    assert app_double.tokens_issued == 2  # could not open the sealed one: renewed
+    assert app_double.calls("get_issue")[-1].status == 200
 
 
 def test_a_wrong_key_and_a_repository_without_the_app_say_so(app_double, redis) -> None:

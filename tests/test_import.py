@@ -145,7 +145,7 @@ def test_a_jira_project_of_past_reviews(
     engine.dispose()
     assert kept.sections["what_we_learned"] == "A process that is up is not a process that works."
     assert kept.sections["why_different"] == "The consumer had no liveness probe."  # an alias
-    assert "*Customer impact*\nPayments confirmed late." in kept.other_sections["other_notes"]
+    assert "*Customer impact*\nPayments confirmed late." in kept.sections["what_happened"]  # a format's heading
 
 
 def test_bad_sources_say_what_is_wrong(tmp_path: Path) -> None:
@@ -180,3 +180,225 @@ def test_an_imported_markdown_lesson_shows_on_the_pages(runtime, client, tmp_pat
     page = client.get("/lessons/markdown:db.md")
     assert page.status_code == 200 and "Health checks that wait forever" in page.get_data(as_text=True)
     assert client.get("/api/v1/lessons/markdown:db.md").status_code == 200
+
+
+# --- the common post-mortem formats ----------------------------------------------------------
+
+SRE_BOOK_MD = """# Shakespeare Sonnet++ Postmortem (incident #465)
+
+**Date:** 2015-10-21
+
+**Authors:** jennifer, martym, agoogler
+
+## Summary
+Shakespeare Search down for 66 minutes during a period of very high interest in Shakespeare.
+
+## Impact
+Estimated 1.21B queries lost, no revenue impact.
+
+## Root Causes
+Cascading failure due to combination of exceptionally high load and a resource leak when
+searches failed due to terms not being in the Shakespeare corpus.
+
+## Trigger
+Latent bug triggered by sudden increase in traffic.
+
+## Resolution
+Directed traffic to sacrificial cluster and added 10x capacity to mitigate cascading failure.
+
+## Detection
+Borgmon detected high level of HTTP 500s and paged on-call.
+
+## Action Items
+- Update playbook with instructions for responding to cascading failure
+- Use flux capacitor to balance load between clusters
+
+## Lessons Learned
+
+### What went well
+- Monitoring quickly alerted us to high rate (reaching ~100%) of HTTP 500s
+
+### What went wrong
+- We're out of practice in responding to cascading failure
+
+### Where we got lucky
+- Mailing list of Shakespeare aficionados had a copy of new sonnet available
+
+## Timeline
+2015-10-21 (all times UTC)
+- 14:51 News reports that a new Shakespearean sonnet has been discovered
+"""
+
+INCIDENT_IO_MD = """# Post-mortem: Checkout errors after deploy
+
+## Summary
+Checkout returned errors for 12 minutes after a deploy.
+
+## Contributors
+The canary only looked at latency, not at error rates.
+
+## Mitigators
+A quick rollback through the deploy tool.
+
+## Learnings and risks
+Canaries need the same signals as our alerts.
+
+## Follow-ups
+- Add error rate to the canary analysis
+"""
+
+FIREHYDRANT_MD = """---
+title: DNS resolution failures
+date: 2024-03-02
+severity: SEV2
+---
+# DNS resolution failures
+
+## Description
+Internal DNS failed to resolve service names for 20 minutes.
+
+## Contributing Factors
+A configuration push emptied the zone file.
+
+## Tasks
+- Validate zone files before they are pushed
+"""
+
+
+def _imported(tmp_path: Path, database_url: str, name: str, text: str):
+    from service import importer, lesson
+    from service.store import migrate
+    from service.store.engine import make_engine
+
+    folder = tmp_path / "postmortems"
+    folder.mkdir(exist_ok=True)
+    (folder / name).write_text(text)
+    engine = make_engine(database_url)
+    migrate.upgrade(engine)
+    template = lesson.load_template(None)
+    [candidate] = [c for c in importer.from_markdown(folder) if c.ref == f"markdown:{name}"]
+    assert isinstance(candidate, importer.Candidate)
+    source = importer.ImportSource("markdown", str(folder))
+    outcome = importer.import_one(engine, candidate, template, source, False, lambda _: None)
+    kept = lessons.get(engine, f"markdown:{name}")
+    engine.dispose()
+    return outcome, kept, candidate
+
+
+def test_the_sre_books_postmortem_maps_onto_the_lesson(tmp_path: Path, database_url: str) -> None:
+    outcome, kept, candidate = _imported(tmp_path, database_url, "sonnet.md", SRE_BOOK_MD)
+    assert (outcome.status, outcome.reason) == ("imported", "missing What we expected")  # no format has one
+    assert candidate.written_at is not None and candidate.written_at.date().isoformat() == "2015-10-21"
+    why = kept.sections["why_different"]
+    assert why.startswith("**Root Causes**\nCascading failure") and "**Trigger**\nLatent bug" in why
+    happened = kept.sections["what_happened"]
+    assert happened.startswith("Shakespeare Search down") and "**Impact**\nEstimated 1.21B" in happened
+    assert "**Detection**" in happened and "**Resolution**" in happened
+    learned = kept.sections["what_we_learned"]
+    assert learned.count("What went well") == 1 and "Where we got lucky" in learned
+    assert "Use flux capacitor" in kept.sections["what_we_will_change"]
+    notes = kept.other_sections["other_notes"]
+    assert "**Timeline**" in notes and "What went well" not in notes and "Root Causes" not in notes
+
+
+def test_incident_ios_and_firehydrants_exports_map_onto_the_lesson(tmp_path: Path, database_url: str) -> None:
+    _, io, _ = _imported(tmp_path, database_url, "checkout.md", INCIDENT_IO_MD)
+    assert io.sections["why_different"].startswith("**Contributors**\nThe canary only looked at latency")
+    assert io.sections["what_we_learned"].startswith("**Learnings and risks**\nCanaries need")
+    assert io.sections["what_we_will_change"] == "- Add error rate to the canary analysis"
+    assert "**Mitigators**\nA quick rollback" in io.other_sections["other_notes"]
+    outcome, fh, candidate = _imported(tmp_path, database_url, "dns.md", FIREHYDRANT_MD)
+    assert candidate.written_at is not None and candidate.written_at.date().isoformat() == "2024-03-02"
+    assert candidate.title == "DNS resolution failures"
+    assert fh.sections["what_happened"].startswith("**Description**\nInternal DNS failed")
+    assert fh.sections["why_different"] == "A configuration push emptied the zone file."  # an alias already
+    assert fh.sections["what_we_will_change"].endswith("- Validate zone files before they are pushed")
+    assert outcome.reason == "missing What we expected, What we learned"
+
+
+def test_an_import_reads_no_file_outside_its_folder(tmp_path: Path, database_url: str) -> None:
+    """A symbolic link to a secret, to /dev/zero or to a folder elsewhere is not followed, and a
+    file that is not a regular one is not read."""
+    import os
+
+    from service import importer
+
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "secret.md").write_text("## What happened\nthe password is hunter2\n")
+    folder = tmp_path / "postmortems"
+    folder.mkdir()
+    (folder / "real.md").write_text(PAST_REVIEW_MD)
+    (folder / "secret.md").symlink_to(outside / "secret.md")
+    (folder / "zero.md").symlink_to("/dev/zero")
+    (folder / "elsewhere").symlink_to(outside, target_is_directory=True)
+    os.mkfifo(folder / "pipe.md")
+    found = {item.ref: item for item in importer.from_markdown(folder)}
+    assert sorted(found) == ["markdown:pipe.md", "markdown:real.md", "markdown:secret.md", "markdown:zero.md"]
+    assert isinstance(found["markdown:real.md"], importer.Candidate)
+    assert found["markdown:secret.md"] == importer.Outcome(
+        "markdown:secret.md", "skipped", "a symbolic link: not followed"
+    )
+    assert found["markdown:zero.md"] == importer.Outcome("markdown:zero.md", "skipped", "a symbolic link: not followed")
+    assert found["markdown:pipe.md"] == importer.Outcome("markdown:pipe.md", "failed", "not a regular file")
+    big = folder / "big.md"
+    big.write_bytes(b"## What happened\n" + b"x" * importer.MARKDOWN_LIMIT)
+    [too_big] = [item for item in importer.from_markdown(folder) if item.ref == "markdown:big.md"]
+    assert too_big == importer.Outcome("markdown:big.md", "failed", "larger than 1024 KiB: not a review")
+    link_to_folder = tmp_path / "linked"
+    link_to_folder.symlink_to(folder, target_is_directory=True)
+    try:
+        list(importer.from_markdown(link_to_folder))
+        raise AssertionError("a linked folder was read")
+    except ValueError as error:
+        assert "not a folder" in str(error)
+
+
+def test_a_dry_run_says_what_it_would_import_and_stats_count_imports(tmp_path: Path, database_url: str, redis) -> None:
+    folder = tmp_path / "postmortems"
+    folder.mkdir()
+    (folder / "sonnet.md").write_text(SRE_BOOK_MD)
+    env = {"DATABASE_URL": database_url}
+    dry = lessonloop("import", f"markdown:{folder}", "--dry-run", env=env, cwd=tmp_path)
+    assert "would import: markdown:sonnet.md (missing What we expected)" in dry.stdout.splitlines()
+    assert "would import 1, skipped 0, failed 0" in dry.stdout
+    lessonloop("import", f"markdown:{folder}", env=env, cwd=tmp_path)
+    stats = lessonloop("lessons", "stats", "--format", "json", env=env, cwd=tmp_path)
+    import json
+
+    assert json.loads(stats.stdout)["lessons_imported"] == 1
+    text = lessonloop("lessons", "stats", env=env, cwd=tmp_path).stdout
+    assert "lessons imported         1 (written before lessonloop; not counted above)" in text
+
+
+def test_a_marker_copied_onto_an_outsiders_issue_names_no_incident(
+    tmp_path: Path, database_url: str, redis, trackers, github_double
+) -> None:
+    """Only lessonloop's own review speaks for an incident: a labelled issue by someone else,
+    carrying a marker copied from a real review, is imported as a lesson about itself."""
+    from service import markers
+    from service.store.engine import make_engine
+
+    key = "import-marker-key-0123456789abcdef"
+    sealed = markers.MarkerKeys([key]).seal(
+        markers.Marker(markers.REVIEW, {"incident": "github:acme/web#1"}), "github:acme/postmortems"
+    )
+    body = markers.attach(PAST_REVIEW_MD.split("\n", 2)[2], sealed, "markdown")
+    github_double.add_repo("acme/postmortems")
+    for author in ("lessonloop-bot", "mallory"):
+        github_double.add_issue(
+            "acme/postmortems",
+            f"by {author}",
+            body=body,
+            labels=("post-incident-review",),
+            state="closed",
+            author=author,
+        )
+    env = {"DATABASE_URL": database_url, "LESSONLOOP_MARKER_KEY": key} | trackers
+    result = lessonloop("import", "github:acme/postmortems", env=env, cwd=tmp_path)
+    assert "imported 2, skipped 0, failed 0" in result.stdout, result.stdout + result.stderr
+    engine = make_engine(database_url)
+    ours, theirs = lessons.get(engine, "github:acme/postmortems#1"), lessons.get(engine, "github:acme/postmortems#2")
+    engine.dispose()
+    assert ours is not None and ours.incident_ref == "github:acme/web#1"
+    assert theirs is not None and theirs.incident_ref == "github:acme/postmortems#2"

@@ -15,6 +15,23 @@ from service.store import deliveries, effects, lessons, reviews
 from tests import loop
 from tests.conftest import base_env
 
+
+def test_an_incident_its_tracker_says_was_closed_as_a_duplicate_gets_no_review(
+    client, runtime: Runtime, github_double
+) -> None:
+    """The delivery says completed; by the time the worker asks, GitHub says duplicate: the
+    tracker's word decides, and nothing is written anywhere."""
+    incident_repo = "Codertocat/Hello-World"
+    delivery = loop.accept(client, loop.github_issue_event(github_double, incident_repo, 1, "closed"))
+    github_double.issues[incident_repo][1]["state_reason"] = "duplicate"
+    loop.work(runtime)
+    recorded = deliveries.get(runtime.engine, delivery)
+    assert recorded is not None and recorded.status == deliveries.IGNORED
+    assert "closed as 'duplicate'" in (recorded.outcome or "")
+    assert github_double.issues["acme/postmortems"] == {}
+    assert github_double.comments_on(incident_repo, 1) == []
+
+
 # --- GitHub incident, GitHub review -----------------------------------------------------------
 
 

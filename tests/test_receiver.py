@@ -161,6 +161,73 @@ def test_pagerduty_without_a_rule_is_answered_with_that_reason(make_settings, re
     engine.dispose()
 
 
+def _merged_pagerduty() -> payloads.Delivery:
+    payload = payloads.load("pagerduty/incident.resolved")
+    payload["event"]["data"]["resolve_reason"] = {
+        "type": "merge_resolve_reason",
+        "incident": {"id": "PXP12GZ", "type": "incident_reference"},
+    }
+    return payloads.pagerduty(payload, PAGERDUTY_SECRET)
+
+
+def _duplicate_jira() -> payloads.Delivery:
+    payload = payloads.load("jira/issue_updated.incident_done")
+    payload["issue"]["fields"]["resolution"] = {"id": "10002", "name": "Duplicate"}
+    return payloads.jira(payload, JIRA_SECRET)
+
+
+@pytest.mark.parametrize(
+    ("make", "resolution", "rule"),
+    [
+        (
+            lambda: payloads.github(payloads.github_closed(state_reason="duplicate"), GITHUB_SECRET),
+            "duplicate",
+            "github",
+        ),
+        (_duplicate_jira, "Duplicate", "jira"),
+        (_merged_pagerduty, "merged", "pagerduty"),
+    ],
+    ids=["github-duplicate", "jira-duplicate", "pagerduty-merge"],
+)
+def test_a_duplicate_or_a_merge_is_answered_not_relevant_with_the_reason(
+    client, runtime: Runtime, make, resolution: str, rule: str
+) -> None:
+    response = post(client, make())
+    assert response.status_code == 200, response.get_json()
+    assert response.get_json()["status"] == "not relevant"
+    assert response.get_json()["reason"] == (
+        f"closed as '{resolution}', which {rule} rule #1 does not review (skip_resolutions): not an incident of its own"
+    )
+    nothing_changed(runtime)
+
+
+def test_text_that_looks_like_a_review_elsewhere_is_not_recorded(client, runtime: Runtime) -> None:
+    """An edit anywhere that quotes a review marker is no review of ours: only one the store
+    knows, or one where a rule opens reviews, is recorded (and read back from the API)."""
+    elsewhere = post(client, payloads.github(payloads.github_review_edited("someone/else"), GITHUB_SECRET))
+    assert elsewhere.status_code == 200
+    assert elsewhere.get_json()["reason"] == "not a review lessonloop knows, nor where a rule opens reviews"
+    nothing_changed(runtime)
+
+
+def test_a_review_the_store_knows_is_recorded_wherever_it_lives(client, runtime: Runtime) -> None:
+    from datetime import date
+
+    from service.events import ItemRef
+    from service.store import reviews
+
+    reviews.save_review(
+        runtime.engine,
+        incident_ref=ItemRef.parse("github:someone/else#7"),
+        ref=ItemRef.parse("github:someone/else#1"),
+        url="https://github.com/someone/else/issues/1",
+        template=None,
+        due_on=date(2030, 1, 1),
+    )
+    known = post(client, payloads.github(payloads.github_review_edited("someone/else"), GITHUB_SECRET))
+    assert known.status_code == 202 and known.get_json()["kind"] == "review_updated"
+
+
 # --- refused ------------------------------------------------------------------------------------
 
 
@@ -315,6 +382,35 @@ def test_a_source_without_a_secret_is_404_even_when_signed(make_settings, redis:
     engine.dispose()
 
 
+@pytest.mark.parametrize("signed_with", ["It's a Secret, to Everybody", "the old one, rotated out"])
+def test_a_secret_with_a_comma_and_its_previous_one_both_verify(make_settings, make_runtime, signed_with: str) -> None:
+    """A comma is part of a secret: GitHub's documentation uses one with a comma in it."""
+    from service.app import create_app
+
+    settings = make_settings(
+        LESSONLOOP_GITHUB_WEBHOOK_SECRET="It's a Secret, to Everybody",
+        LESSONLOOP_GITHUB_WEBHOOK_SECRET_PREVIOUS="the old one, rotated out",
+    )
+    runtime = make_runtime(settings)
+    client = create_app(settings, runtime).test_client()
+    accepted = post(client, payloads.github(payloads.raw("github/issues.closed"), signed_with))
+    assert accepted.status_code == 202, accepted.get_json()
+    refused = post(client, payloads.github(payloads.raw("github/issues.closed"), "It's a Secret"))
+    assert refused.status_code == 401
+
+
+def test_a_nul_character_is_refused_with_400_on_either_store(client, runtime: Runtime) -> None:
+    """PostgreSQL cannot keep U+0000 in text: the answer was 503, and PagerDuty retried for ever."""
+    payload = payloads.load("pagerduty/incident.resolved")
+    payload["event"]["id"] = "\u0000"
+    response = post(client, payloads.pagerduty(payload, PAGERDUTY_SECRET))
+    assert response.status_code == 400
+    assert response.get_json()["reason"] == (
+        "the delivery id holds a NUL character (U+0000), which lessonloop does not keep"
+    )
+    nothing_changed(runtime)
+
+
 # --- duplicates and failures --------------------------------------------------------------------
 
 
@@ -421,24 +517,23 @@ def test_readyz_is_503_when_redis_is_gone(runtime: Runtime) -> None:
 
 @pytest.fixture
 def web_server() -> Iterator[Callable[[Flask], str]]:
-    """Serve an app as ``lessonloop web`` does (waitress, in this process, on port 0)."""
-    from waitress import wasyncore
-
-    from service.wsgi import make_server
+    """Serve an app over real HTTP in this process, on port 0, a thread a request (werkzeug's
+    server: the app, not ``lessonloop web``'s own server, is under test here)."""
+    from werkzeug.serving import make_server
 
     running = []
 
     def start(app: Flask) -> str:
-        server = make_server(app, app.extensions["lessonloop"].settings, "127.0.0.1", 0, threads=8)
-        thread = threading.Thread(target=server.run, daemon=True)
+        server = make_server("127.0.0.1", 0, app, threaded=True)
+        thread = threading.Thread(target=server.serve_forever, daemon=True)
         thread.start()
         running.append((server, thread))
-        return f"http://127.0.0.1:{server.effective_port}"
+        return f"http://127.0.0.1:{server.server_port}"
 
     yield start
     for server, thread in running:
-        server.task_dispatcher.shutdown()
-        wasyncore.close_all(server._map)
+        server.shutdown()
+        server.server_close()
         thread.join(timeout=5)
 
 

@@ -57,3 +57,28 @@ def test_pagerduty_without_a_rule_says_where_to_say_so() -> None:
 def test_only_closed_incidents_are_routed() -> None:
     event = replace(closed("github"), kind=EventKind.REVIEW_UPDATED)
     assert not select_rule(event, [Rule(source="github")]).selected
+
+
+def test_a_duplicate_or_a_merge_is_not_an_incident_of_its_own() -> None:
+    github, jira = Rule(source="github", labels=("incident",)), Rule(source="jira")
+    pagerduty = Rule(source="pagerduty", review="jira:OPS")
+    skipped = [
+        select_rule(closed("github", labels=("incident",), resolution="duplicate"), [github]),
+        select_rule(closed("jira", project="OPS", resolution="duplicate"), [jira]),
+        select_rule(closed("pagerduty", resolution="merged"), [pagerduty]),
+    ]
+    assert [decision.selected for decision in skipped] == [False, False, False]
+    assert skipped[0].reason == (
+        "closed as 'duplicate', which github rule #1 does not review (skip_resolutions): not an incident of its own"
+    )
+    assert select_rule(closed("github", labels=("incident",), resolution="completed"), [github]).selected
+    assert select_rule(closed("jira", project="OPS", resolution="Done"), [jira]).selected
+    assert select_rule(closed("pagerduty"), [pagerduty]).selected
+
+
+def test_an_operators_skip_resolutions_replace_the_default() -> None:
+    rule = Rule(source="jira", skip_resolutions=["Duplicate", "Won't Do"])
+    assert not select_rule(closed("jira", project="OPS", resolution="won't do"), [rule]).selected
+    assert not select_rule(closed("jira", project="OPS", resolution="Duplicate"), [rule]).selected
+    everything = Rule(source="github", skip_resolutions=[])
+    assert select_rule(closed("github", resolution="duplicate"), [everything]).selected

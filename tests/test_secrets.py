@@ -38,13 +38,13 @@ def test_a_token_is_stripped_of_surrounding_whitespace(tmp_path: Path) -> None:
             "LESSONLOOP_JIRA_EMAIL": "a@b.test",
             "LESSONLOOP_JIRA_API_TOKEN": "jira-token\r\n",
             "LESSONLOOP_PAGERDUTY_API_TOKEN": "\tpd-token\n",
-            "LESSONLOOP_GITHUB_WEBHOOK_SECRET": "s1 , s2\n",
+            "LESSONLOOP_GITHUB_WEBHOOK_SECRET": " s1 , s2\n",
         }
     )
     assert from_env.github.token is not None and from_env.github.token.get_secret_value() == "ghp_fromenv"
     assert from_env.jira.api_token is not None and from_env.jira.api_token.get_secret_value() == "jira-token"
     assert from_env.pagerduty.api_token is not None and from_env.pagerduty.api_token.get_secret_value() == "pd-token"
-    assert [s.get_secret_value() for s in from_env.github.webhook_secrets] == ["s1", "s2"]
+    assert [s.get_secret_value() for s in from_env.github.webhook_secrets] == ["s1 , s2"]
     from_file = load_settings({"LESSONLOOP_GITHUB_TOKEN_FILE": str(mounted)})
     assert from_file.github.token is not None and from_file.github.token.get_secret_value() == "ghp_fromfile"
 

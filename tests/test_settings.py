@@ -78,19 +78,76 @@ def test_environment_wins_over_the_file(tmp_path: Path) -> None:
     assert settings.github.api_url == "https://ghe.example/api/v3"
 
 
-def test_secret_lists_and_secret_files(tmp_path: Path) -> None:
+def test_a_webhook_secret_is_taken_whole_and_rotates_through_previous(tmp_path: Path) -> None:
+    """GitHub's own example secret has a comma: splitting on it made two wrong secrets."""
     secret_file = tmp_path / "pd.secret"
-    secret_file.write_text("from-file\n")
+    secret_file.write_text("from-file, one\nsecond line\n\n")
     settings = load_settings(
         {
-            "LESSONLOOP_GITHUB_WEBHOOK_SECRET": " old , new ,",
+            "LESSONLOOP_GITHUB_WEBHOOK_SECRET": " It's a Secret, to Everybody ",
+            "LESSONLOOP_GITHUB_WEBHOOK_SECRET_PREVIOUS": "old, too",
             "LESSONLOOP_PAGERDUTY_WEBHOOK_SECRET_FILE": str(secret_file),
+            "LESSONLOOP_JIRA_AUTOMATION_TOKEN": "a,b",
         },
         None,
     )
-    assert [s.get_secret_value() for s in settings.github.webhook_secrets] == ["old", "new"]
-    assert [s.get_secret_value() for s in settings.pagerduty.webhook_secrets] == ["from-file"]
-    assert "old" not in repr(settings) and "from-file" not in repr(settings)
+    assert [s.get_secret_value() for s in settings.github.webhook_secrets] == [
+        "It's a Secret, to Everybody",
+        "old, too",
+    ]
+    assert [s.get_secret_value() for s in settings.pagerduty.webhook_secrets] == ["from-file, one", "second line"]
+    assert [s.get_secret_value() for s in settings.jira.automation_tokens] == ["a,b"]
+    assert "Everybody" not in repr(settings) and "from-file" not in repr(settings)
+
+
+def test_marker_keys_stay_comma_separated() -> None:
+    settings = load_settings({"LESSONLOOP_MARKER_KEY": "0123456789abcdef0, fedcba98765432100"}, None)
+    assert [key.get_secret_value() for key in settings.marker_keys] == ["0123456789abcdef0", "fedcba98765432100"]
+
+
+def test_the_lessonloop_prefixed_names_of_redis_and_the_store_are_read() -> None:
+    settings = load_settings(
+        {"LESSONLOOP_REDIS_URL": "redis://queue:6379/2", "LESSONLOOP_DATABASE_URL": "postgresql://u@db/l"}, None
+    )
+    assert (settings.redis_url, settings.database_url) == ("redis://queue:6379/2", "postgresql://u@db/l")
+    same = load_settings({"LESSONLOOP_REDIS_URL": "redis://q:6379/0", "REDIS_URL": "redis://q:6379/0"}, None)
+    assert same.redis_url == "redis://q:6379/0"
+    with pytest.raises(SettingsError, match=r"^LESSONLOOP_REDIS_URL: REDIS_URL is set too, to another value"):
+        load_settings({"LESSONLOOP_REDIS_URL": "redis://a:6379/0", "REDIS_URL": "redis://b:6379/0"}, None)
+
+
+def test_an_unknown_lessonloop_variable_is_named_with_the_closest_known_one() -> None:
+    settings = load_settings(
+        {
+            "LESSONLOOP_GITHUB_WEBHOOK_SECRET": "s",
+            "LESSONLOOP_GITHUB_WEBHOK_SECRET": "typo",
+            "LESSONLOOP_NOTHING_LIKE_IT": "x",
+            "LESSONLOOP_GITHUB_WEBHOOK_SECRET_PREVIOUS": "known",
+            "LESSONLOOP_JIRA_PAT_FILE": "",
+            "OTHER_TOOL_SETTING": "not ours",
+        },
+        None,
+    )
+    assert settings.environment_notes == (
+        "LESSONLOOP_GITHUB_WEBHOK_SECRET is not a lessonloop setting and is ignored "
+        "(did you mean LESSONLOOP_GITHUB_WEBHOOK_SECRET?)",
+        "LESSONLOOP_NOTHING_LIKE_IT is not a lessonloop setting and is ignored",
+    )
+    assert settings.environment_notes[0] in settings.warnings()
+    assert "typo" not in " ".join(settings.warnings())
+
+
+def test_a_review_tracker_that_cannot_be_heard_is_warned_about(tmp_path: Path) -> None:
+    rules = tmp_path / "lessonloop.toml"
+    rules.write_text("[[rules]]\nsource = 'github'\nlabels = ['incident']\nreview = 'jira:OPS'\n")
+    settings = load_settings({"LESSONLOOP_GITHUB_WEBHOOK_SECRET": "s"}, rules)
+    assert any(
+        note.startswith("reviews open in jira, but jira is not enabled: lessons written there are never heard")
+        and "LESSONLOOP_JIRA_WEBHOOK_SECRET" in note
+        for note in settings.warnings()
+    )
+    heard = load_settings({"LESSONLOOP_GITHUB_WEBHOOK_SECRET": "s", "LESSONLOOP_JIRA_WEBHOOK_SECRET": "j"}, rules)
+    assert not any("never heard" in note for note in heard.warnings())
 
 
 def test_config_file_from_environment_must_exist(tmp_path: Path) -> None:
@@ -112,7 +169,7 @@ def test_config_file_from_environment_must_exist(tmp_path: Path) -> None:
             "",
             r"either LESSONLOOP_JIRA_PAT",
         ),
-        ({"LESSONLOOP_GITHUB_WEBHOOK_SECRET": ","}, "", r"^LESSONLOOP_GITHUB_WEBHOOK_SECRET: is set but holds no"),
+        ({"LESSONLOOP_MARKER_KEY": ","}, "", r"^LESSONLOOP_MARKER_KEY: is set but holds no"),
         ({"LESSONLOOP_GITHUB_TOKEN_FILE": "/nonexistent/token"}, "", r"^LESSONLOOP_GITHUB_TOKEN_FILE: cannot read"),
         (
             {},
@@ -122,7 +179,11 @@ def test_config_file_from_environment_must_exist(tmp_path: Path) -> None:
         ),
         (SECRETS, "[[rules]]\nsource = 'pagerduty'\nurgency = ['high']\n", r"PagerDuty has no tasks"),
         (SECRETS, "[[rules]]\nsource = 'github'\nreview = 'gitlab:x/y'\n", r"rules\[1\]\.review: .*github:<owner>"),
-        (SECRETS, "[[rules]]\nsource = 'github'\nlables = ['incident']\n", r"rules\[1\]\.lables: Extra inputs"),
+        (
+            SECRETS,
+            "[[rules]]\nsource = 'github'\nlables = ['incident']\n",
+            r"rules\[1\]\.lables: unknown key \(did you mean 'labels'\?\)$",
+        ),
         (SECRETS, "[[rules]]\nsource = 'trello'\n", r"rules\[1\]\.source: "),
         (SECRETS, "[review]\ndue_days = -1\n", r"review\.due_days: "),
         (SECRETS, "[review]\ntemplate = '/nonexistent.md'\n", r"template file not found"),
@@ -139,3 +200,22 @@ def test_each_mistake_is_one_line_naming_the_setting(
     with pytest.raises(SettingsError, match=message) as caught:
         load_settings(env, path)
     assert "\n" not in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("toml", "said"),
+    [
+        ("[[rules]]\nsource = 'github'\ndue_day = 3\n", "rules[1].due_day: unknown key (did you mean 'due_days'?)"),
+        ("[review]\nlabels = 3\n", "review.labels: must be a list of strings"),
+        ("[[rules]]\nsource = 'github'\nlabels = [1]\n", "rules[1].labels: must be a list of strings"),
+        ("[review]\ndue_days = 'x'\n", "review.due_days: must be a whole number"),
+        ("[followups]\ndue_day = 3\n", "unknown setting 'followups.due_day' (did you mean 'followups.due_days'?)"),
+        ("[reviews]\ndue_days = 3\n", "unknown setting 'reviews' (did you mean 'review'?)"),
+    ],
+)
+def test_mistakes_are_said_in_the_settings_words_not_pydantics(tmp_path: Path, toml: str, said: str) -> None:
+    path = tmp_path / "lessonloop.toml"
+    path.write_text(toml)
+    with pytest.raises(SettingsError) as raised:
+        load_settings(SECRETS, path)
+    assert str(raised.value) == f"{path}: {said}"

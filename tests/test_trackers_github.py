@@ -408,3 +408,37 @@ def test_wait_hints_in_every_shape_the_trackers_send() -> None:
     assert wait_from_headers({"x-ratelimit-reset": str(int(now) - 50)}, now) == 0.0  # already past
     assert wait_from_headers({"Retry-After": "soon"}, now) is None
     assert wait_from_headers({}, now) is None
+
+
+def test_find_reviews_lists_every_review_of_ours_oldest_first_and_closes_a_duplicate_once(
+    github_client: GitHubClient, github_double: GitHubDouble, incident: dict
+) -> None:
+    first = github_client.open_review(draft(incident["html_url"]))
+    late = github_client.open_review(draft(incident["html_url"]))  # a create that landed late
+    body = github_double.issues["acme/postmortems"][first.ref.github_parts[2]]["body"]
+    github_double.add_issue("acme/postmortems", "copy", body=body)  # a person's copy: not ours
+    assert [r.ref for r in github_client.find_reviews("acme/postmortems", INCIDENT)] == [first.ref, late.ref]
+    github_client.close_duplicate_review(late, first)
+    github_client.close_duplicate_review(late, first)  # a retry after a crash adds no second comment
+    closed = github_double.issues["acme/postmortems"][late.ref.github_parts[2]]
+    assert (closed["state"], closed["state_reason"]) == ("closed", "duplicate")
+    [note] = github_client.find_comments(late.ref, LINK)
+    assert first.url in note.body
+    found = github_client.find_reviews("acme/postmortems", INCIDENT)
+    assert [review.closed_as_duplicate for review in found] == [False, True]
+
+
+def test_delete_comment_deletes_ours_only_and_a_gone_one_counts_as_deleted(
+    github_client: GitHubClient, github_double: GitHubDouble, incident: dict
+) -> None:
+    ours = github_client.add_comment(INCIDENT, "Lesson", Marker(LESSON))
+    theirs = github_double.add_comment("acme/web", 1, "a person's words")
+    github_client.delete_comment(INCIDENT, ours.id)
+    github_client.delete_comment(INCIDENT, ours.id)  # already gone: a 404, which is what was wanted
+    with pytest.raises(PermanentTrackerError) as caught:
+        github_client.delete_comment(INCIDENT, str(theirs["id"]))
+    assert caught.value.status == 403
+    with pytest.raises(PermanentTrackerError):
+        github_client.delete_comment(INCIDENT, "12/../13")  # refused before any request
+    assert [c["id"] for c in github_double.comments_on("acme/web", 1)] == [theirs["id"]]
+    assert github_double.counts()["delete_comment"] == 3

@@ -424,3 +424,36 @@ def test_a_container_that_is_no_project_key_never_reaches_jql(jira_client: JiraC
     with pytest.raises(PermanentTrackerError, match="not a Jira project key"):
         jira_client.find_review('OPS" OR project = "HR', PD_INCIDENT)
     assert jira_double.calls() == []
+
+
+def test_find_reviews_lists_every_review_of_ours_oldest_first_and_closes_a_duplicate_once(jira) -> None:
+    double, client = jira
+    first = client.open_review(review_draft(PD_INCIDENT, PD_URL))
+    late = client.open_review(review_draft(PD_INCIDENT, PD_URL))  # a create that landed late
+    forged = double.add_issue("OPS", "copy", description=double.issue(first.ref.key)["fields"]["description"])
+    forged["fields"]["labels"] = ["lessonloop"]  # a person's copy, labelled: not ours (creator)
+    assert [review.ref for review in client.find_reviews("OPS", PD_INCIDENT)] == [first.ref, late.ref]
+    client.close_duplicate_review(late, first)
+    client.close_duplicate_review(late, first)  # a retry after a crash adds no second comment
+    assert double.issue(late.ref.key)["fields"]["labels"].count("lessonloop-duplicate") == 1
+    [note] = client.find_comments(late.ref, markers.LINK)
+    assert first.url in note.body and note.marker is not None and note.marker.get("target") == str(first.ref)
+    assert [review.closed_as_duplicate for review in client.find_reviews("OPS", PD_INCIDENT)] == [False, True]
+    assert "lessonloop-duplicate" not in double.issue(first.ref.key)["fields"]["labels"]
+
+
+def test_delete_comment_deletes_ours_only_and_a_gone_one_counts_as_deleted(jira) -> None:
+    double, client = jira
+    double.add_issue("OPS", "Review", issue_type="Task")
+    ref = ItemRef.parse("jira:OPS-1")
+    ours = client.add_comment(ref, "Lesson", Marker(LESSON))
+    theirs = double.seed_comment("OPS-1", "a person's words")
+    client.delete_comment(ref, ours.id)
+    client.delete_comment(ref, ours.id)  # already gone: a 404, which is what was wanted
+    with pytest.raises(PermanentTrackerError) as caught:
+        client.delete_comment(ref, theirs["id"])
+    assert caught.value.status == 403
+    with pytest.raises(PermanentTrackerError):
+        client.delete_comment(ref, "1/../2")  # refused before any request
+    assert [c["id"] for c in double.issue("OPS-1")["_comments"]] == [theirs["id"]]
+    assert double.counts()["delete_comment"] == 3

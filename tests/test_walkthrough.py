@@ -15,14 +15,15 @@ import pytest
 import requests
 
 from service import markers
-from tests import walkthrough
+from tests import redis_server, walkthrough
 from tests.conftest import emptied_redis
 from tests.doubles import GitHubDouble, JiraDouble, PagerDutyDouble
 from tests.doubles.__main__ import ADMIN_PATH, admin_app, seed
 from tests.processes import Lessonloop
 
 ROOT = Path(__file__).resolve().parent.parent
-REDIS_URL = os.environ.get("LESSONLOOP_WALKTHROUGH_REDIS_URL", "redis://127.0.0.1:6379/11")  # tests use 15
+# the other tests use database 15
+REDIS_URL = os.environ.get("LESSONLOOP_WALKTHROUGH_REDIS_URL") or f"{redis_server.url()}/11"
 RULES = """
 [server]
 log_format = "console"

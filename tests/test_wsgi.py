@@ -1,200 +1,107 @@
-"""The web server's loop with one thread a process (``lessonloop web``'s default): each request
-runs in the loop's own thread, and what that could break does not break: a stop signal waits for
-the request in hand, a long request does not make the other connections late, a large answer to
-a client that does not read does not stop the loop.
-
-The server is :func:`service.wsgi.make_server` on port 0, its loop run in a thread of the test
-(or, for the stop signal, in the test's own thread: Python runs signal handlers there only)."""
+"""What ``lessonloop web`` puts around the app (service/wsgi.py), through the real process: the
+port it reserves, bodies read whole before the app runs, within the limit and the deadline."""
 
 from __future__ import annotations
 
-import os
-import signal
 import socket
-import threading
-import time
-from collections.abc import Callable, Iterator
-from typing import Any
+from pathlib import Path
 
 import pytest
 import requests
-from flask import Flask, Response
 
-from config.settings import Settings, load_settings
-from service import prefork
-from service.wsgi import ReceiverServer, make_server
-
-BIG_ANSWER = 32 * 1024 * 1024
-"""Past waitress's 16 MiB, where it makes the thread running a request wait for the loop."""
+from service.wsgi import PortInUse, declared_length, reserve_port
+from tests import payloads
+from tests.conftest import GITHUB_SECRET
+from tests.processes import Lessonloop, lessonloop_env
 
 
-def deadline(seconds: float) -> Callable[[], bool]:
-    ends = time.monotonic() + seconds
-    return lambda: time.monotonic() < ends
+def web(tmp_path: Path, **env: str) -> Lessonloop:
+    return Lessonloop("web", cwd=tmp_path, env=lessonloop_env(DATABASE_URL=f"sqlite:///{tmp_path / 'l.db'}", **env))
 
 
-def settings_with(tmp_path, read_timeout_seconds: int) -> Settings:
-    """The server reads only its own settings; no store or Redis is touched here."""
-    return load_settings(
-        {"LESSONLOOP_READ_TIMEOUT_SECONDS": str(read_timeout_seconds), "DATABASE_URL": f"sqlite:///{tmp_path}/l.db"},
-        None,
-    )
-
-
-@pytest.fixture
-def server_settings(tmp_path) -> Settings:
-    return settings_with(tmp_path, 2)
-
-
-@pytest.fixture
-def loop_server(server_settings: Settings) -> Iterator[Callable[..., ReceiverServer]]:
-    """Serve an app with one thread, its loop running in a thread of the test named
-    ``server-loop``."""
-    from waitress import wasyncore
-
-    running: list[tuple[ReceiverServer, threading.Thread]] = []
-
-    def start(app: Flask, settings: Settings = server_settings) -> ReceiverServer:
-        server = make_server(app, settings, "127.0.0.1", 0, threads=1)
-        thread = threading.Thread(target=server.run, name="server-loop", daemon=True)
-        thread.start()
-        running.append((server, thread))
-        return server
-
-    yield start
-    for server, thread in running:
-        server.task_dispatcher.shutdown()
-        wasyncore.close_all(server._map)
-        thread.join(timeout=5)
-
-
-def url(server: ReceiverServer, path: str) -> str:
-    return f"http://127.0.0.1:{server.effective_port}{path}"
-
-
-def test_with_one_thread_each_request_runs_in_the_servers_loop(loop_server) -> None:
-    """No worker thread: the request runs in the thread that polls the sockets."""
-    app = Flask("loop")
-    app.get("/thread")(lambda: threading.current_thread().name)
-    server = loop_server(app)
-    session = requests.Session()
-    for _ in range(3):  # kept alive: the second and third are the loop's next passes
-        assert session.get(url(server, "/thread"), timeout=10).text == "server-loop"
-    assert not [thread.name for thread in threading.enumerate() if thread.name.startswith("waitress-")]
-
-
-def test_a_long_request_does_not_make_the_other_connections_late(loop_server, tmp_path) -> None:
-    """A client starts a request, and while the loop runs another client's long request (longer
-    than the read deadline), sends the rest. Its bytes waited unread in the kernel: it is
-    answered, not dropped as late. (Without the loop's time on the long request excused, the
-    deadline check that follows it dropped the first client.) The deadline is 4 s, so that a
-    loaded machine still starts the long request well within it."""
-    started, release = threading.Event(), threading.Event()
-    app = Flask("loop")
-
-    @app.get("/long")
-    def long() -> str:
-        started.set()
-        release.wait(30)
-        return "long done"
-
-    app.get("/healthz")(lambda: "ok")
-    server = loop_server(app, settings_with(tmp_path, 4))
-    begun = time.monotonic()
-    patient = socket.create_connection(("127.0.0.1", server.effective_port), timeout=30)
-    patient.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
-    in_time = deadline(30)
-    while in_time() and not any(channel.request is not None for channel in list(server.active_channels.values())):
-        time.sleep(0.01)  # until the loop has read the first half
-    assert any(channel.request is not None for channel in list(server.active_channels.values()))
-
-    with requests.Session() as other:
-        answer: dict[str, Any] = {}
-        long_request = threading.Thread(
-            target=lambda: answer.setdefault("long", other.get(url(server, "/long"), timeout=60)), daemon=True
-        )
-        long_request.start()
-        assert started.wait(30)
-        patient.sendall(b"Connection: close\r\n\r\n")  # complete, within the deadline
-        assert time.monotonic() - begun < server.read_timeout, "too slow a machine to tell"
-        while time.monotonic() - begun < server.read_timeout + 0.5:
-            time.sleep(0.05)  # the long request outlasts the deadline
-        release.set()
-        long_request.join(60)
-        assert answer["long"].text == "long done"
-
+def answer_of(connection: socket.socket) -> bytes:
+    """Everything the server sends on ``connection`` until it closes it."""
     received = b""
-    while chunk := patient.recv(65536):
+    while chunk := connection.recv(65536):
         received += chunk
-    assert received.startswith(b"HTTP/1.1 200 ") and received.endswith(b"ok"), received
-    patient.close()
+    return received
 
 
-def test_a_large_answer_to_a_client_that_does_not_read_leaves_the_loop_serving(loop_server) -> None:
-    """A 32 MiB answer, written in 1 MiB pieces, to a client that reads nothing yet: the loop
-    buffers it (past 1 MiB in a file) and serves others meanwhile; the client then gets every
-    byte. Waitress would make the request's thread wait for the loop to send past 16 MiB, and
-    here that thread is the loop."""
-    app = Flask("loop")
-    chunk = 1024 * 1024
-
-    @app.get("/big")
-    def big() -> Response:  # in pieces: waitress looks at what is unsent before each
-        pieces = (b"x" * chunk for _ in range(BIG_ANSWER // chunk))
-        return Response(pieces, headers={"Content-Length": str(BIG_ANSWER)})
-
-    app.get("/healthz", endpoint="healthz")(lambda: "ok")
-    server = loop_server(app)
-    reader = socket.create_connection(("127.0.0.1", server.effective_port), timeout=60)
-    reader.sendall(b"GET /big HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-    for _ in range(3):
-        assert requests.get(url(server, "/healthz"), timeout=10).text == "ok"
-
-    received = bytearray()
-    while chunk := reader.recv(1 << 20):
-        received += chunk
-    head, _, body = bytes(received).partition(b"\r\n\r\n")
-    assert head.startswith(b"HTTP/1.1 200 ") and len(body) == BIG_ANSWER
-    reader.close()
+def test_port_zero_is_a_port_held_for_as_long_as_it_serves(tmp_path: Path, redis) -> None:
+    with web(tmp_path) as server:
+        host, port = server.address
+        assert port != 0 and server.url == f"http://127.0.0.1:{port}"
+        with pytest.raises(PortInUse, match=f"port {port} on 127.0.0.1 is in use"):
+            reserve_port(host, port)
+        assert requests.get(server.url + "/healthz", timeout=30).status_code == 200
 
 
-def test_a_stop_signal_during_a_request_in_the_loop_lets_it_finish(server_settings: Settings) -> None:
-    """SIGTERM lands while the loop runs a request: the request is finished and answered, and
-    the loop stops after it. (The stop handler raises SystemExit; raised inside the request, it
-    would cut it off mid-way, between recording a delivery and answering it.)"""
-    from waitress import wasyncore
+def test_an_oversized_body_is_answered_413_by_the_app_before_it_is_sent(tmp_path: Path, redis) -> None:
+    """The workers run on the limit the command read (here from the environment); the app's
+    413 with its reason comes back while the client has sent only the headers."""
+    with web(tmp_path, LESSONLOOP_MAX_BODY_BYTES="1000") as server:
+        server.wait_ready()
+        connection = socket.create_connection(server.address, timeout=30)
+        connection.sendall(
+            b"POST /webhooks/github HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            b"Content-Length: 5000\r\nConnection: close\r\n\r\n"
+        )
+        answer = answer_of(connection)
+        assert answer.startswith(b"HTTP/1.1 413"), answer
+        assert b"body larger than 1000 bytes (LESSONLOOP_MAX_BODY_BYTES)" in answer
 
-    app = Flask("loop")
 
-    @app.get("/stop-me")
-    def stop_me() -> str:
-        os.kill(os.getpid(), signal.SIGTERM)
-        worked = sum(range(200_000))  # bytecodes enough for the handler to run in between
-        return f"finished {worked}"
+def test_a_chunked_delivery_is_read_whole_and_an_oversized_one_refused(tmp_path: Path, redis) -> None:
+    delivery = payloads.github(payloads.raw("github/issues.closed"), GITHUB_SECRET)
+    with web(tmp_path) as server:
+        server.wait_ready()
+        pieces = (delivery.body[i : i + 500] for i in range(0, len(delivery.body), 500))
+        sent = requests.post(server.url + delivery.path, data=pieces, headers=delivery.headers, timeout=30)
+        assert sent.status_code == 202, sent.text
+        too_big = (b" " * 65536 for _ in range(17))  # past the default 1 MiB
+        refused = requests.post(server.url + delivery.path, data=too_big, headers=delivery.headers, timeout=30)
+        assert refused.status_code == 413, refused.text
+        assert "LESSONLOOP_MAX_BODY_BYTES" in refused.json()["reason"]
 
-    server = make_server(app, server_settings, "127.0.0.1", 0, threads=1)
-    answers: dict[str, Any] = {}
 
-    def ask() -> None:
-        try:
-            answers["stop-me"] = requests.get(url(server, "/stop-me"), timeout=30)
-        except requests.RequestException as error:
-            answers["stop-me"] = error
+def test_a_body_late_past_the_read_deadline_is_answered_408_and_closed(tmp_path: Path, redis) -> None:
+    with web(tmp_path, LESSONLOOP_READ_TIMEOUT_SECONDS="1") as server:
+        server.wait_ready()
+        connection = socket.create_connection(server.address, timeout=60)
+        connection.sendall(b"POST /webhooks/github HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nabc")
+        answer = answer_of(connection)
+        assert answer.startswith(b"HTTP/1.1 408"), answer
+        assert b"the request did not arrive in time" in answer
 
-    earlier = {number: signal.getsignal(number) for number in prefork.STOP_SIGNALS}
-    prefork.install_stop_handlers()
-    client = threading.Thread(target=ask, daemon=True)
+
+def test_adeclared_length_that_is_not_a_number_is_a_clear_400(tmp_path: Path, redis) -> None:
+    with web(tmp_path) as server:
+        server.wait_ready()
+        connection = socket.create_connection(server.address, timeout=30)
+        connection.sendall(b"POST /webhooks/github HTTP/1.1\r\nHost: x\r\nContent-Length: -5\r\n\r\n")
+        answer = answer_of(connection)
+        assert answer.startswith(b"HTTP/1.1 400"), answer
+
+
+def test_a_busy_or_unknown_address_is_a_clear_error() -> None:
+    taken = socket.socket()
+    taken.bind(("127.0.0.1", 0))
     try:
-        client.start()
-        server.run()  # returns once stopped
+        port = taken.getsockname()[1]
+        with pytest.raises(PortInUse, match=f"^port {port} on 127.0.0.1 is in use$"):
+            reserve_port("127.0.0.1", port)
     finally:
-        for number, handler in earlier.items():
-            signal.signal(number, handler)
-        stopped = prefork.stop_requested()
-        prefork._stop_requested = False
-        wasyncore.close_all(server._map)
-    client.join(30)
-    assert stopped
-    answer = answers["stop-me"]
-    assert isinstance(answer, requests.Response), answer
-    assert answer.status_code == 200 and answer.text == f"finished {sum(range(200_000))}"
+        taken.close()
+    with pytest.raises(PortInUse, match="cannot listen on no-such-host.invalid"):
+        reserve_port("no-such-host.invalid", 8000)
+
+
+@pytest.mark.parametrize(
+    ("value", "length"),
+    [(b"12", 12), (b" 7 ", 7), (b"", None), (b"-5", None), (b"1e3", None), (b"\xb2", None), (b"9" * 5000, None)],
+)
+def test_a_declared_length_is_ascii_digits_or_refused(value: bytes, length: int | None) -> None:
+    """Hostile Content-Length values: superscript digits (which ``str.isdigit`` accepts and
+    ``int`` refuses) and 5,000 digits (past ``int``'s limit) are refused, not a 500."""
+    assert declared_length({"headers": [(b"content-length", value)]}) == length
+    assert declared_length({"headers": []}) == 0

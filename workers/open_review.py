@@ -11,9 +11,9 @@ from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 
 from config.rules import ReviewTarget, Rule
-from service import lesson, markers
+from service import lesson, logs, markers
 from service.errors import Permanent, RetryLater
-from service.events import Event, Item, ItemRef, Markup, review_markup
+from service.events import Event, EventKind, Item, ItemRef, Markup, review_markup
 from service.history import History, HistoryEntry
 from service.lesson.related import render_related, similar_text, telling
 from service.lesson.timeline import render_timeline
@@ -23,9 +23,12 @@ from service.routing import select_rule
 from service.runtime import Runtime
 from service.store import deliveries, effects, links, reviews
 from service.store import lessons as stored_lessons
-from service.trackers.base import ReviewDraft
-from workers.effects import post_once
+from service.trackers.base import Reconciles, Review, ReviewDraft, TrackerClient
+from workers import context
+from workers.effects import looked, post_and_tidy, schedule_tidy
 from workers.jobs import exclusive, run_delivery
+
+log = logs.get(__name__)
 
 TITLE_LIMIT = 240
 OPENING = "opening-review"
@@ -54,18 +57,20 @@ def open_review_step(runtime: Runtime, _delivery: deliveries.Delivery, event: Ev
             f"{incident.ref} is not closed in {incident.ref.source} "
             f"(its status there is '{incident.status or 'unknown'}')"
         )
-    decision = select_rule(replace(event, item=incident), runtime.settings.rules)
+    # an incident close as the receiver recorded it (a pasted review marker on an item that can
+    # be no review of ours does not make it one), judged on the tracker's word
+    decision = select_rule(replace(event, kind=EventKind.INCIDENT_CLOSED, item=incident), runtime.settings.rules)
     if decision.rule is None or decision.target is None:
         return deliveries.IGNORED, decision.reason
     with exclusive(runtime, str(incident.ref)):
         reviews.save_incident(runtime.engine, incident)
-        review = _find_or_open(runtime, incident, history, decision.rule, decision.target)
+        review, tidied = _find_or_open(runtime, incident, history, decision.rule, decision.target)
         links.add(runtime.engine, incident.ref, ItemRef.parse(review.ref), "opened")
         _link_from_incident(runtime, incident, review)
         incident_client = runtime.client(incident.ref.source)
         text = lesson.render_review_opened_comment(review.url, str(review.ref), incident_client.markup)
-        post_once(runtime, incident_client, incident.ref, markers.REVIEW_OPENED, str(review.ref), text)
-    return deliveries.DONE, f"review {review.ref} open for {incident.ref} ({decision.reason})"
+        tidied += post_and_tidy(runtime, incident_client, incident.ref, markers.REVIEW_OPENED, str(review.ref), text)[1]
+    return deliveries.DONE, f"review {review.ref} open for {incident.ref} ({decision.reason}){tidied}"
 
 
 def _incident(runtime: Runtime, ref: ItemRef) -> tuple[Item, History | None]:
@@ -79,23 +84,28 @@ def _incident(runtime: Runtime, ref: ItemRef) -> tuple[Item, History | None]:
 
 def _find_or_open(
     runtime: Runtime, incident: Item, history: History | None, rule: Rule, target: ReviewTarget
-) -> reviews.ReviewRecord:
+) -> tuple[reviews.ReviewRecord, str]:
+    """The incident's review, found or opened, and what was tidied ("; closed ..." or "")."""
     known = reviews.review_of(runtime.engine, incident.ref)
-    if known is not None:
-        return known
+    intent, mark = effects.get_with_mark(runtime.engine, str(incident.ref), OPENING, str(target))
+    if known is not None and mark is None:
+        return known, ""
     source, container = target.source, target.container
     client = runtime.client(source)
     template_path = rule.template or runtime.settings.review.template
     due = _due(incident, rule, runtime)
     # Only a run that may have opened a review before it crashed searches the tracker for it:
     # the intent is recorded before the create call, so without it none can exist. (Searching
-    # on every incident costs a growing number of requests as reviews pile up.)
-    found = None
-    if effects.get(runtime.engine, str(incident.ref), OPENING, str(target)) is not None:
+    # on every incident costs a growing number of requests as reviews pile up.) Runs in the hour
+    # after such a search look again, for a create the tracker carried out late.
+    found, tidied = None, ""
+    if intent is not None or mark is not None:
         since = (incident.closed_at - timedelta(days=1)) if incident.closed_at else None
-        found = client.find_review(container, incident.ref, since=since)
+        found, tidied = _look_for_review(runtime, client, incident.ref, since, target, known, mark)
     else:
         effects.put(runtime.engine, str(incident.ref), OPENING, str(target), comment_id="", digest="")
+    if known is not None:
+        return known, tidied
     if found is None:
         template = lesson.load_template(template_path)
         markup = review_markup(client.markup)
@@ -128,9 +138,73 @@ def _find_or_open(
                 issue_type=rule.jira_issue_type or runtime.settings.review.jira_issue_type,
             )
         )
-    return reviews.save_review(
+    record = reviews.save_review(
         runtime.engine, incident_ref=incident.ref, ref=found.ref, url=found.url, template=template_path, due_on=due
     )
+    return record, tidied
+
+
+def _look_for_review(
+    runtime: Runtime,
+    client: TrackerClient,
+    incident: ItemRef,
+    since: datetime | None,
+    target: ReviewTarget,
+    known: reviews.ReviewRecord | None,
+    mark: effects.Effect | None,
+) -> tuple[Review | None, str]:
+    """The review an earlier run opened, if the tracker has it, and what was tidied.
+
+    Two reviews of ours for one incident mean a create landed after a retry had searched and
+    opened its own. The one the store knows stays (the links and the "review opened" comment
+    point at it); with none known, the oldest. Every other one is closed as its duplicate."""
+    if not isinstance(client, Reconciles):
+        return client.find_review(target.container, incident, since=since), ""
+    every = client.find_reviews(target.container, incident, since=since)
+    if looked(runtime, str(incident), OPENING, str(target), mark):
+        at = since.isoformat() if since else ""
+        schedule_tidy(runtime, "workers.open_review.tidy_reviews", str(incident), str(target), at)
+    if not every:
+        return None, ""
+    kept = next((review for review in every if known is not None and str(review.ref) == known.ref), every[0])
+    return kept, _close_duplicates(client, kept, [r for r in every if r.ref != kept.ref and not r.closed_as_duplicate])
+
+
+def tidy_reviews(incident_ref: str, target: str, since: str) -> str:
+    """The RQ job a search for a review schedules (:func:`workers.effects.schedule_tidy`):
+    search once more, under the incident's lock, and close our duplicates."""
+    runtime = context.runtime()
+    with exclusive(runtime, incident_ref):
+        known = reviews.review_of(runtime.engine, incident_ref)
+        _, mark = effects.get_with_mark(runtime.engine, incident_ref, OPENING, target)
+        if known is None or mark is None:
+            return "nothing to look for"
+        where = ReviewTarget.parse(target)
+        after = datetime.fromisoformat(since) if since else None
+        client = runtime.client(where.source)
+        tidied = _look_for_review(runtime, client, ItemRef.parse(incident_ref), after, where, known, mark)[1]
+    outcome = tidied.lstrip("; ") or f"no duplicate review of {incident_ref}"
+    log.info("looked again for a late review", incident=incident_ref, outcome=outcome)
+    return outcome
+
+
+def _close_duplicates(client: Reconciles, kept: Review, duplicates: list[Review]) -> str:
+    """Close each duplicate, pointing at ``kept``; what was done, for the outcome. A tracker
+    that refuses is named there and holds nothing up: the review kept is right either way."""
+    closed, refused = [], []
+    for review in duplicates:
+        try:
+            client.close_duplicate_review(review, kept)
+        except Permanent as error:
+            log.warning("could not close a duplicate review of ours", review=str(review.ref), error=str(error))
+            refused.append(f"{review.ref} ({error})")
+            continue
+        log.info("closed a duplicate review of ours", review=str(review.ref), kept=str(kept.ref))
+        closed.append(str(review.ref))
+    said = f"; closed our duplicate review {', '.join(closed)} (kept {kept.ref})" if closed else ""
+    if refused:
+        said += f"; could not close our duplicate review {', '.join(refused)}"
+    return said
 
 
 def _link_from_incident(runtime: Runtime, incident: Item, review: reviews.ReviewRecord) -> None:

@@ -17,7 +17,7 @@ from service.runtime import Runtime
 from service.store import deliveries, followups, lessons, links, reviews
 from service.trackers.base import TrackerClient
 from service.trackers.registry import markup_of
-from workers.effects import digest_of, post_once
+from workers.effects import digest_of, post_and_tidy, post_once
 from workers.followups import shown as shown_followups
 from workers.followups import track as track_followups
 from workers.jobs import exclusive, run_delivery
@@ -86,8 +86,8 @@ def _capture(
         if not closing:  # only a close asks; edits in between are work in progress
             return deliveries.DONE, f"lesson not complete yet (missing: {missing})"
         text = lesson.render_missing_comment(parsed.missing, client.markup)
-        post_once(runtime, client, review_ref, markers.MISSING, parsed.digest[:16], text)
-        return deliveries.DONE, f"review closed with the lesson incomplete; asked for: {missing}"
+        tidied = post_and_tidy(runtime, client, review_ref, markers.MISSING, parsed.digest[:16], text)[1]
+        return deliveries.DONE, f"review closed with the lesson incomplete; asked for: {missing}{tidied}"
     incident = reviews.incident(runtime.engine, incident_ref)
     incident_item = incident.as_item() if incident else _fetch_incident(runtime, incident_ref)
     lessons.save(
@@ -162,9 +162,10 @@ class Shared:
     posted: int = 0
     skipped: list[str] = field(default_factory=list)
     not_shared: list[str] = field(default_factory=list)
+    tidied: str = ""  # "; deleted our duplicate comment ...", for each item where a late write doubled it
 
     def describe(self) -> str:
-        text = f"on {self.posted} items"
+        text = f"on {self.posted} items{self.tidied}"
         if self.skipped:
             text += f"; skipped {'; '.join(self.skipped)}"
         if self.not_shared:
@@ -221,7 +222,9 @@ def _share(
             )
             # an append-only tracker (PagerDuty) gets a new note when the lesson changes, not
             # when a follow-up's state does: its digest is the lesson's alone
-            post_once(runtime, client, item, markers.LESSON, str(review_ref), text, append_only_digest_of=alone)
+            shared.tidied += post_and_tidy(
+                runtime, client, item, markers.LESSON, str(review_ref), text, append_only_digest_of=alone
+            )[1]
             shared.posted += 1
         except Permanent as error:
             (failures if essential else shared.skipped).append(f"{item}: {error}")

@@ -83,7 +83,8 @@ def sentences(text: str, markup: Markup = "markdown") -> Iterator[Sentence]:
     if markup == "jira":
         text = convert(text, "jira", "markdown")
     blanked = blank(text)
-    shown = _without_comments(text)  # sentences are quoted without markers or hints
+    # sentences are quoted without markers, hints, headings or quoted blocks
+    shown = _without_comments(_blank_lines(text))
     start = 0
     line = 1
     for boundary in _BOUNDARY.finditer(blanked):
@@ -116,6 +117,12 @@ def _one(text: str, blanked: str, start: int, end: int, line: int) -> Iterator[S
 def blank(text: str) -> str:
     """``text`` with everything that is not the team's own prose replaced by spaces (newlines
     kept, so offsets and line numbers hold)."""
+    joined = _without_comments(_blank_lines(text))
+    return _INLINE.sub(lambda match: _spaces(match.group(0)), joined)
+
+
+def _blank_lines(text: str) -> str:
+    """``text`` with its code blocks, headings, block quotes and table rules blanked."""
     lines = text.split("\n")
     out: list[str] = []
     fence: str | None = None
@@ -132,8 +139,7 @@ def blank(text: str) -> str:
             out.append(_spaces(line))
         else:
             out.append(line)
-    joined = _without_comments("\n".join(out))
-    return _INLINE.sub(lambda match: _spaces(match.group(0)), joined)
+    return "\n".join(out)
 
 
 def _without_comments(text: str) -> str:

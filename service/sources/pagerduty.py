@@ -5,6 +5,7 @@ a review; its notes are append-only, so none of its events updates one."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from service.events import Event, EventKind, Item, ItemRef, UnreadableBody
 from service.sources.base import Headers, WebhookSource, header, load_object, names, obj, opt_obj, text
@@ -64,6 +65,7 @@ def parse(body: bytes, _headers: Headers) -> Event:
         assignees=names(data.get("assignees"), "summary"),
         created_at=parse_timestamp(data.get("created_at")),
         closed_at=parse_timestamp(event.get("occurred_at")),
+        resolution=resolution_of(data),
     )
     actor = text(opt_obj(event.get("agent")).get("summary"))
     return Event(
@@ -90,3 +92,13 @@ SOURCE = WebhookSource(
     delivery_id=delivery_id,
     kept_headers=(WEBHOOK_ID_HEADER,),
 )
+
+
+def resolution_of(incident: dict[str, Any]) -> str:
+    """``merged`` for an incident resolved by merging it into another (PagerDuty's
+    ``resolve_reason``, whose one documented type is ``merge_resolve_reason``), else empty: its
+    webhook data and its REST object carry the same field."""
+    reason = incident.get("resolve_reason")
+    if isinstance(reason, dict) and reason.get("type") == "merge_resolve_reason":
+        return "merged"
+    return ""

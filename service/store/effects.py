@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import Engine, bindparam, func, select
+from sqlalchemy import Engine, bindparam, delete, func, select
 
 from service.store.deliveries import now
 from service.store.engine import begin_write, insert_or
@@ -17,6 +17,11 @@ happened. Such a row says nothing was written (yet) wherever the store is asked 
 
 WRITTEN = effects.c.comment_id != INTENT
 """The rows of comments that were written (not just intended)."""
+
+UNSETTLED = "unsettled:"
+"""Prefix of the kind of a row that says a write of ``kind``/``key`` may still land late: a run
+looked for it after a crash, so every run that follows looks again (and tidies up a duplicate)
+until the row is dropped. Its comment id holds when it was first set (ISO 8601)."""
 
 
 @dataclass(frozen=True)
@@ -39,6 +44,32 @@ _get = select(effects.c.item_ref, effects.c.kind, effects.c.key, effects.c.comme
 )
 """Built once: every job asks this a few times, and building a statement (and its cache key)
 cost more CPU than running it. The same holds for the other statements built at import."""
+
+
+def get_with_mark(engine: Engine, item_ref: str, kind: str, key: str) -> tuple[Effect | None, Effect | None]:
+    """The row of ``kind``/``key`` and its :data:`UNSETTLED` row, in one query: every write asks."""
+    found: dict[str, Effect] = {}
+    with engine.connect() as connection:
+        rows = connection.execute(_get_with_mark, {"item_ref": item_ref, "kinds": [kind, UNSETTLED + kind], "key": key})
+        for row in rows:
+            found[row.kind] = Effect(*row)
+    return found.get(kind), found.get(UNSETTLED + kind)
+
+
+_get_with_mark = select(
+    effects.c.item_ref, effects.c.kind, effects.c.key, effects.c.comment_id, effects.c.digest
+).where(
+    effects.c.item_ref == bindparam("item_ref"),
+    effects.c.kind.in_(bindparam("kinds", expanding=True)),
+    effects.c.key == bindparam("key"),
+)
+
+
+def drop(engine: Engine, item_ref: str, kind: str, key: str) -> None:
+    with begin_write(engine) as connection:
+        connection.execute(
+            delete(effects).where(effects.c.item_ref == item_ref, effects.c.kind == kind, effects.c.key == key)
+        )
 
 
 def put(engine: Engine, item_ref: str, kind: str, key: str, comment_id: str, digest: str) -> None:

@@ -52,6 +52,8 @@ class Review:
     url: str
     incident: ItemRef
     title: str = ""
+    closed_as_duplicate: bool = False
+    """lessonloop already closed it as a duplicate of another review of the same incident."""
 
 
 @dataclass(frozen=True)
@@ -181,6 +183,27 @@ class TrackerClient(Protocol):
         ...
 
 
+@runtime_checkable
+class Reconciles(Protocol):
+    """A tracker where lessonloop can undo a duplicate of its own: a write the tracker applied
+    after the worker that sent it had died or stopped waiting, so that a retry wrote it again.
+    GitHub and Jira; PagerDuty's notes cannot be deleted and it has no reviews."""
+
+    def find_reviews(self, container: str, incident: ItemRef, since: datetime | None = None) -> list[Review]:
+        """Every review lessonloop opened in ``container`` for ``incident`` (its own identity
+        created it and its marker verifies there), oldest first: one, unless a late write doubled it."""
+        ...
+
+    def close_duplicate_review(self, duplicate: Review, kept: Review) -> None:
+        """Close ``duplicate`` (a review lessonloop opened) with a comment pointing at ``kept``;
+        idempotent, so a retry after a crash adds no second comment."""
+        ...
+
+    def delete_comment(self, item: ItemRef, comment_id: str) -> None:
+        """Delete a comment lessonloop wrote on ``item``; one already gone counts as deleted."""
+        ...
+
+
 def review_marker(incident: ItemRef) -> Marker:
     """The marker on a review: which incident it reviews."""
     return Marker(REVIEW, {"incident": str(incident)})
@@ -196,6 +219,14 @@ def marker_matches(found: Marker | None, wanted: Marker) -> bool:
         found is not None
         and found.kind == wanted.kind
         and all(found.get(name) == value for name, value in wanted.attrs.items())
+    )
+
+
+def duplicate_note(kept: Review) -> str:
+    """The comment on a review lessonloop closes as a duplicate: where the lesson is written."""
+    return (
+        f"lessonloop opened this review twice for {kept.incident}: a request the tracker carried out late. "
+        f"The lesson is written in {kept.url}; this copy is closed as its duplicate."
     )
 
 

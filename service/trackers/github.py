@@ -28,6 +28,7 @@ from service.trackers.base import (
     ReviewDraft,
     Task,
     TaskDraft,
+    duplicate_note,
     link_marker,
     marker_matches,
     review_marker,
@@ -174,6 +175,7 @@ class GitHubClient:
                 message_of,
                 settings.app_installation_id,
                 retry,
+                keys=keys,
             )
             return cls(None, settings.api_url, retry, keys=keys, app=app)
         if settings.token is None:
@@ -275,6 +277,34 @@ class GitHubClient:
                 )
         return None
 
+    def find_reviews(self, container: str, incident: ItemRef, since: datetime | None = None) -> list[Review]:
+        """As :meth:`find_review`, but every match, oldest (lowest number) first."""
+        owner, repo = self._repo(container, "find_review")
+        where = container_of("github", f"{owner}/{repo}")
+        found = []
+        for issue in self._our_issues(owner, repo, "find_review", since):
+            marker = self.keys.find_kind(issue.get("body"), where, "review")
+            if marker is not None and marker.get("incident") == str(incident):
+                duplicate = issue.get("state") == "closed" and issue.get("state_reason") == "duplicate"
+                ref = ItemRef.github(f"{owner}/{repo}", issue["number"])
+                found.append(Review(ref, issue["html_url"], incident, issue["title"], closed_as_duplicate=duplicate))
+        return sorted(found, key=lambda review: review.ref.github_parts[2])
+
+    def close_duplicate_review(self, duplicate: Review, kept: Review) -> None:
+        """A comment pointing at ``kept`` (unless one is there), then ``PATCH`` closed with
+        ``state_reason: duplicate``, GitHub's own way to say so."""
+        owner, repo, number = self._parts(duplicate.ref, "close_duplicate_review")
+        marker = link_marker(kept.ref)
+        said = self.find_comments(duplicate.ref, marker.kind)
+        if not any(comment.marker is not None and comment.marker.get("target") == str(kept.ref) for comment in said):
+            self.add_comment(duplicate.ref, duplicate_note(kept), marker)
+        self.api.json(
+            "close_duplicate_review",
+            "PATCH",
+            f"/repos/{owner}/{repo}/issues/{number}",
+            json={"state": "closed", "state_reason": "duplicate"},
+        )
+
     def _our_issues(self, owner: str, repo: str, operation: str, since: datetime | None) -> Iterator[dict[str, Any]]:
         """The issues our identity created in a repository, newest first. Listing (not the search
         API) because it is strongly consistent: an issue created just before a crash is found at
@@ -375,6 +405,17 @@ class GitHubClient:
             json={"body": attach(text, self.keys.seal(marker, str(item)), "markdown")},
         )
         return self._comment(item, data)
+
+    def delete_comment(self, item: ItemRef, comment_id: str) -> None:
+        """``DELETE …/issues/comments/{id}``; a 404 means a run before this one deleted it."""
+        owner, repo, _ = self._parts(item, "delete_comment")
+        if not (comment_id.isascii() and comment_id.isdigit()):
+            raise NotSent("github", "delete_comment", f"not a GitHub comment id: {comment_id!r}")
+        try:
+            self.api.request("delete_comment", "DELETE", f"/repos/{owner}/{repo}/issues/comments/{int(comment_id)}")
+        except PermanentTrackerError as error:
+            if error.status != 404:
+                raise
 
     def comments(self, item: ItemRef) -> list[Comment]:
         owner, repo, number = self._parts(item, "comments")

@@ -3,11 +3,15 @@
 An installation token lives an hour. Every worker shares one per installation, kept in Redis and
 renewed a few minutes before it expires by whichever worker needs it first (under a Redis lock,
 so a storm of jobs renews it once), and once more at once when GitHub answers 401. Neither the
-key, the JWT nor a token is ever logged or put in an error.
+key, the JWT nor a token is ever logged or put in an error, and a token is kept in Redis only
+sealed (Fernet, with a key derived from the marker key): whoever can read Redis reads no token
+that writes to every repository of the installation.
 """
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 import re
 import time
@@ -16,8 +20,10 @@ from datetime import datetime
 from typing import Any
 
 import jwt
+from cryptography.fernet import Fernet, InvalidToken
 from redis import Redis
 
+from service.markers import MarkerKeys
 from service.trackers.errors import NotSent, PermanentTrackerError
 from service.trackers.http import DEFAULT_TIMEOUT, HttpApi, MessageOf
 from service.trackers.retry import RetryPolicy
@@ -29,7 +35,7 @@ INSTALLATION_CACHE_SECONDS = 24 * 3600
 _APP_PATHS = re.compile(r"^/app(?:/.*)?$|^/repos/[^/]+/[^/]+/installation$")
 _FORGET_IF_SAME = """
 local raw = redis.call('GET', KEYS[1])
-if raw and cjson.decode(raw)['token'] == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+if raw and cjson.decode(raw)['id'] == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0
 """
 _REPO_PATH = re.compile(r"^/repos/(?P<owner>[^/]+)/(?P<repo>[^/]+)(?:/|$)")
@@ -48,9 +54,12 @@ class AppTokens:
         installation_id: int | None = None,
         retry: RetryPolicy = RetryPolicy(),
         timeout: float | tuple[float, float] = DEFAULT_TIMEOUT,
+        *,
+        keys: MarkerKeys,
     ) -> None:
         self.app_id = app_id
         self._key = private_key
+        self._seal = Fernet(base64.urlsafe_b64encode(keys.derive("github-app-tokens")))
         self.redis = redis
         self.installation_id = installation_id
         headers = {
@@ -83,7 +92,7 @@ class AppTokens:
             return
         key = self._token_key(self.installation_for(path))
         used = sent.get("Authorization", "").partition(" ")[2]
-        self._forget_if_same(keys=[key], args=[used])
+        self._forget_if_same(keys=[key], args=[_token_id(used)])
 
     # --- the App ------------------------------------------------------------------------------
 
@@ -154,7 +163,9 @@ class AppTokens:
             token = str(data["token"])
             expires = datetime.fromisoformat(str(data["expires_at"]).replace("Z", "+00:00")).timestamp()
             ttl = max(1, int(expires - time.time() - RENEW_BEFORE_SECONDS))
-            self.redis.set(self._token_key(installation), json.dumps({"token": token, "expires": expires}), ex=ttl)
+            sealed = self._seal.encrypt(token.encode()).decode()
+            kept = {"id": _token_id(token), "sealed": sealed, "expires": expires}
+            self.redis.set(self._token_key(installation), json.dumps(kept), ex=ttl)
             return token
 
     def _cached(self, installation: int) -> str | None:
@@ -162,9 +173,12 @@ class AppTokens:
         if not raw:
             return None
         data = json.loads(raw)
-        if data["expires"] - time.time() <= RENEW_BEFORE_SECONDS:
+        if data.get("expires", 0) - time.time() <= RENEW_BEFORE_SECONDS or "sealed" not in data:
             return None
-        return str(data["token"])
+        try:
+            return self._seal.decrypt(str(data["sealed"]).encode()).decode()
+        except InvalidToken:  # sealed under a marker key since rotated away: renewed instead
+            return None
 
     def _token_key(self, installation: int) -> str:
         return f"{self._prefix}:token:{installation}"
@@ -186,3 +200,9 @@ class AppTokens:
             if len(batch) < 100:
                 return found
             page += 1
+
+
+def _token_id(token: str) -> str:
+    """What names a token in Redis without being it: for telling whether the one a 401 came
+    back for is still the shared one."""
+    return hashlib.sha256(token.encode()).hexdigest()[:32]

@@ -42,6 +42,8 @@ from service.trackers.base import (
     ReviewDraft,
     Task,
     TaskDraft,
+    duplicate_note,
+    link_marker,
     marker_matches,
     review_marker,
 )
@@ -55,6 +57,10 @@ log = logs.get(__name__)
 
 Deployment = Literal["cloud", "datacenter"]
 REVIEW_LABEL = "lessonloop"
+DUPLICATE_LABEL = "lessonloop-duplicate"
+"""Added to a review lessonloop opened twice, on the copy it gave up (with a comment saying
+which one to use): a label, not a transition, because which transition closes an issue depends
+on each project's workflow."""
 PAGE_SIZE = 100
 ITEM_FIELDS = (
     "summary,description,status,resolution,labels,assignee,creator,reporter,issuetype,priority,project,"
@@ -131,6 +137,12 @@ def history_from_changelog(issue: dict[str, Any]) -> list[HistoryEntry]:
             )
         )
     return entries
+
+
+def _number(key: str) -> int:
+    """The issue number in a key (``OPS-42`` -> 42): issues of one project are numbered as created."""
+    number = key.rpartition("-")[2]
+    return int(number) if number.isascii() and number.isdigit() else 0
 
 
 class JiraClient:
@@ -284,6 +296,31 @@ class JiraClient:
                 )
         return None
 
+    def find_reviews(self, container: str, incident: ItemRef, since: datetime | None = None) -> list[Review]:
+        """As :meth:`find_review`, but every match, oldest (lowest issue number) first."""
+        where = container_of("jira", self._project(container, "find_review"))
+        found = []
+        for issue, fields in self._our_labelled(container, "find_review", since):
+            marker = self.keys.find_kind(description_text(fields.get("description")), where, "review")
+            if marker is not None and marker.get("incident") == str(incident):
+                labels = fields.get("labels")
+                duplicate = isinstance(labels, list) and DUPLICATE_LABEL in labels
+                ref, title = ItemRef("jira", issue["key"]), fields.get("summary", "")
+                found.append(Review(ref, self.browse_url(ref.key), incident, title, closed_as_duplicate=duplicate))
+        return sorted(found, key=lambda review: _number(review.ref.key))
+
+    def close_duplicate_review(self, duplicate: Review, kept: Review) -> None:
+        """A comment pointing at ``kept`` (unless one is there), then the ``lessonloop-duplicate``
+        label (``PUT /issue/{key}``, adding to the labels people set)."""
+        key = self._key(duplicate.ref, "close_duplicate_review")
+        marker = link_marker(kept.ref)
+        said = self.find_comments(duplicate.ref, marker.kind)
+        if not any(comment.marker is not None and comment.marker.get("target") == str(kept.ref) for comment in said):
+            self.add_comment(duplicate.ref, duplicate_note(kept), marker)
+        self.api.request(
+            "close_duplicate_review", "PUT", f"/issue/{key}", json={"update": {"labels": [{"add": DUPLICATE_LABEL}]}}
+        )
+
     # --- tasks (follow-ups) ---------------------------------------------------------------------
 
     def open_task(self, draft: TaskDraft) -> Task:
@@ -341,7 +378,7 @@ class JiraClient:
             jql += f' AND created >= "{(since - timedelta(days=1)).strftime("%Y/%m/%d %H:%M")}"'
         jql += " ORDER BY created DESC"
         me = self.whoami().id
-        for issue in self._search(operation, jql, "summary,description,creator"):
+        for issue in self._search(operation, jql, "summary,description,creator,labels"):
             fields = issue.get("fields") or {}
             if self._user_id(fields.get("creator") or {}) == me:
                 yield issue, fields
@@ -420,6 +457,17 @@ class JiraClient:
             json={"body": attach(text, self.keys.seal(marker, str(item)), "jira")},
         )
         return self._comment(key, data)
+
+    def delete_comment(self, item: ItemRef, comment_id: str) -> None:
+        """``DELETE /issue/{key}/comment/{id}``; a 404 means a run before this one deleted it."""
+        key = self._key(item, "delete_comment")
+        if not (comment_id.isascii() and comment_id.isdigit()):
+            raise NotSent("jira", "delete_comment", f"not a Jira comment id: {comment_id!r}")
+        try:
+            self.api.request("delete_comment", "DELETE", f"/issue/{key}/comment/{comment_id}")
+        except PermanentTrackerError as error:
+            if error.status != 404:
+                raise
 
     def comments(self, item: ItemRef) -> list[Comment]:
         key = self._key(item, "comments")

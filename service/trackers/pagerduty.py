@@ -17,6 +17,7 @@ from config.settings import PagerDutySettings
 from service.events import Item, ItemRef, Markup, Source
 from service.history import History, HistoryEntry
 from service.markers import Marker, MarkerKeys, attach
+from service.sources.pagerduty import resolution_of
 from service.timestamps import parse_timestamp
 from service.trackers.base import Capabilities, Comment, Identity, Review, ReviewDraft, Task, TaskDraft, link_marker
 from service.trackers.errors import NotSent, PermanentTrackerError, UnsupportedOperation
@@ -172,6 +173,7 @@ class PagerDutyClient:
             created_at=parse_timestamp(data.get("created_at")),
             closed_at=parse_timestamp(data.get("resolved_at")) if data.get("status") == "resolved" else None,
             done=data.get("status") == "resolved",
+            resolution=resolution_of(data),
         )
 
     def get_item_with_history(self, ref: ItemRef) -> tuple[Item, History | None]:

@@ -76,6 +76,6 @@ def api_stats() -> Any:
 def _int(value: str | None, name: str, default: int, low: int, high: int) -> int:
     if value is None or value.strip() == "":
         return default
-    if not value.strip().isdigit() or not low <= int(value) <= high:
+    if not (value.strip().isascii() and value.strip().isdigit()) or not low <= int(value) <= high:
         raise BadFilter(f"{name}: a whole number from {low} to {high}")
     return int(value)

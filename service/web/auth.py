@@ -22,6 +22,7 @@ from collections.abc import Callable
 from datetime import timedelta
 from functools import cache
 from typing import Any, Literal
+from urllib.parse import quote
 
 from flask import Flask, abort, current_app, g, jsonify, redirect, render_template, request, session, url_for
 from flask.sessions import SecureCookieSession, SecureCookieSessionInterface
@@ -73,6 +74,13 @@ class _LogSessions(SecureCookieSessionInterface):
         self.session_key = session_key
         self.key: str | None = None
         self.lock = threading.Lock()
+
+    def get_cookie_secure(self, app: Flask) -> bool:
+        """``Secure`` on every answer but plain HTTP between two ends of this machine (a browser
+        on the same host, with the server on a loopback address): elsewhere the session must
+        never travel unencrypted, also when a proxy in front speaks HTTPS to the browser."""
+        plain_local = not request.is_secure and is_loopback(request.remote_addr) and is_loopback(_host_name())
+        return not plain_local
 
     def open_session(self, app: Flask, request: Request) -> SecureCookieSession | None:
         if request.path.startswith(NO_SESSION_PATHS):
@@ -130,13 +138,15 @@ def require_user() -> Response | None:
         response = jsonify(status="error", reason="sign in first: no user on this request")
         response.status_code = 401
         return response
-    return redirect(url_for("web.signin", next=_local_path(request.full_path)))
+    return redirect(url_for("web.signin", next=_local_path(_requested_path()) or "/lessons"))
 
 
 @blueprint.get("/signin")
 def signin() -> Any:
     settings, mode = _settings(), _mode()
-    target = _local_path(request.args.get("next", ""))
+    target = _local_path(request.args.get("next") or "/lessons")
+    if target is None:
+        return Response("next: only a path on this site, such as /lessons?q=dns\n", 400, {"Content-Type": "text/plain"})
     if current_user(settings) is not None:
         return redirect(target)
     if mode == "oidc":
@@ -159,10 +169,10 @@ def signin_callback() -> Any:
         return render_template("signin.html", mode=mode, failed=True, user=None), 401
     claims = token.get("userinfo") or {}
     email = str(claims.get("email") or "").strip().lower()
-    if not email or claims.get("email_verified") is False or not allowed(email, settings):
+    if not email or claims.get("email_verified") is not True or not allowed(email, settings):
         log.info("OpenID sign-in refused", domain=email.rpartition("@")[2] or "-")
         return render_template("signin.html", mode=mode, refused=True, user=None), 403
-    target = _local_path(session.pop("next", "/"))
+    target = _local_path(str(session.pop("next", ""))) or "/lessons"
     session.clear()
     session.permanent = True
     session["user"] = email
@@ -212,9 +222,29 @@ def _networks(networks: tuple[str, ...]) -> tuple[ipaddress.IPv4Network | ipaddr
     return tuple(ipaddress.ip_network(entry, strict=False) for entry in networks)
 
 
-def _local_path(target: str) -> str:
-    """Only a path on this site: never ``//evil.example`` or ``https://…`` (an open redirect)."""
+def _host_name() -> str:
+    """The name in this request's ``Host``, without its port (``[::1]:8000`` -> ``::1``)."""
+    host = request.host
+    if host.startswith("["):
+        return host[1 : host.find("]")] if "]" in host else ""
+    return host.rpartition(":")[0] if host.count(":") == 1 else host
+
+
+def _requested_path() -> str:
+    """The path and query of this request, percent-encoded as they arrived (not decoded)."""
+    path = quote(request.path, safe="/%:@!$&'()*+,;=-._~")
+    query = request.query_string.decode("latin-1")
+    return f"{path}?{query}" if query else path
+
+
+def _local_path(target: str) -> str | None:
+    """``target`` when it is a path on this site as a browser would read it, else None (an
+    open redirect). Browsers drop tabs and line breaks inside a URL and read a backslash as a
+    slash, so ``/\t/evil.example`` is ``//evil.example``: any control character, backslash or
+    leading ``//`` refuses it."""
     target = target.rstrip("?")
     if not target.startswith("/") or target.startswith("//") or "\\" in target:
-        return "/lessons"
+        return None
+    if any(ord(character) < 0x20 or ord(character) == 0x7F or character.isspace() for character in target):
+        return None
     return target

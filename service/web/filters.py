@@ -55,7 +55,7 @@ def read(args: Mapping[str, str]) -> LogQuery:
     if start and end and start > end:
         raise BadFilter("from: must not be after to")
     page = raw.get("page", "1")
-    if not page.isdigit() or not 1 <= int(page) <= MAX_PAGE:
+    if not (page.isascii() and page.isdigit()) or not 1 <= int(page) <= MAX_PAGE:
         raise BadFilter(f"page: a whole number from 1 to {MAX_PAGE}")
     filters = Filters(source=source, tracker=tracker, label=label, service=service, date_from=start, date_to=end)
     return LogQuery(q=q, filters=filters, page=int(page), raw=raw)

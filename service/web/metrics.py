@@ -26,6 +26,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from service import counters, logs
 from service.runtime import Runtime
 from service.store.schema import deliveries, lessons, reviews
+from service.web.auth import is_loopback
 
 log = logs.get(__name__)
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
@@ -131,7 +132,15 @@ def install(app: Flask) -> None:
 
     @app.get("/metrics")
     def metrics() -> Response:
-        token = current_app.extensions["lessonloop"].settings.web.metrics_token
+        web = current_app.extensions["lessonloop"].settings.web
+        token = web.metrics_token
+        if token is None and not web.metrics_public and not is_loopback(request.remote_addr):
+            return Response(
+                "/metrics answers other machines only with LESSONLOOP_METRICS_TOKEN set "
+                "(or LESSONLOOP_METRICS_PUBLIC=1)\n",
+                403,
+                {"Content-Type": "text/plain; charset=utf-8"},
+            )
         if token is not None:
             given = request.headers.get("Authorization", "")
             expected = f"Bearer {token.get_secret_value()}"

@@ -23,9 +23,9 @@ HERE = Path(__file__).parent
 KEEP: dict[str, dict[str, list[str]]] = {
     "github-rest.openapi.json": {
         "/repos/{owner}/{repo}/issues": ["get", "post"],
-        "/repos/{owner}/{repo}/issues/{issue_number}": ["get"],
+        "/repos/{owner}/{repo}/issues/{issue_number}": ["get", "patch"],
         "/repos/{owner}/{repo}/issues/{issue_number}/comments": ["get", "post"],
-        "/repos/{owner}/{repo}/issues/comments/{comment_id}": ["get", "patch"],
+        "/repos/{owner}/{repo}/issues/comments/{comment_id}": ["get", "patch", "delete"],
         "/repos/{owner}/{repo}/issues/{issue_number}/timeline": ["get"],
         "/user": ["get"],
         "/app": ["get"],
@@ -35,9 +35,9 @@ KEEP: dict[str, dict[str, list[str]]] = {
     },
     "jira-cloud-v3.openapi.json": {
         "/rest/api/3/issue": ["post"],
-        "/rest/api/3/issue/{issueIdOrKey}": ["get"],
+        "/rest/api/3/issue/{issueIdOrKey}": ["get", "put"],
         "/rest/api/3/issue/{issueIdOrKey}/comment": ["get", "post"],
-        "/rest/api/3/issue/{issueIdOrKey}/comment/{id}": ["get", "put"],
+        "/rest/api/3/issue/{issueIdOrKey}/comment/{id}": ["get", "put", "delete"],
         "/rest/api/3/issue/{issueIdOrKey}/properties/{propertyKey}": ["get", "put"],
         "/rest/api/3/issue/{issueIdOrKey}/remotelink": ["get", "post"],
         "/rest/api/3/issueLink": ["post"],

@@ -72,6 +72,7 @@ class Fault:
     body: Any = None
     headers: Mapping[str, str] = field(default_factory=dict)
     operation: str | None = None  # only requests to this route; None: any request
+    gate: threading.Event | None = None  # held until this is set (or the double stops), not for ``delay``
 
     def applies_to(self, operation: str) -> bool:
         return self.operation is None or self.operation == operation
@@ -240,6 +241,30 @@ class TrackerDouble:
         with self.lock:
             self._late_replies.extend(Fault(None, seconds, operation=operation) for _ in range(n))
 
+    def hold_next(self, operation: str) -> threading.Event:
+        """Hold the next request of ``operation`` before the tracker acts on it, until the
+        returned event is set: then it is carried out and answered (to whoever still listens).
+        A test decides when a write lands, not a clock."""
+        gate = threading.Event()
+        with self.lock:
+            self._faults.append(Fault(None, operation=operation, gate=gate))
+        return gate
+
+    def hold_reply_next(self, operation: str) -> threading.Event:
+        """Carry out the next request of ``operation`` at once, but hold its answer until the
+        returned event is set: the write has happened, the caller has not heard."""
+        gate = threading.Event()
+        with self.lock:
+            self._late_replies.append(Fault(None, operation=operation, gate=gate))
+        return gate
+
+    def _wait(self, fault: Fault) -> None:
+        if fault.gate is None:
+            self._stopping.wait(fault.delay)
+            return
+        while not fault.gate.wait(0.05) and not self._stopping.is_set():
+            pass
+
     def enforce_limits(self, *limits: RateLimit) -> None:
         """Enforce these rate limits from now on (none: stop), with fresh windows and counts."""
         with self.lock:
@@ -407,8 +432,7 @@ class TrackerDouble:
             fault = self._faults.pop(index) if index is not None else None
         if fault is None:
             return None
-        if fault.delay:
-            self._stopping.wait(fault.delay)
+        self._wait(fault)
         if fault.status is None:
             return None
         headers = dict(fault.headers)
@@ -442,5 +466,5 @@ class TrackerDouble:
             index = next((i for i, f in enumerate(self._late_replies) if f.applies_to(entry.operation)), None)
             late = self._late_replies.pop(index) if index is not None else None
         if late is not None:
-            self._stopping.wait(late.delay)
+            self._wait(late)
         return response

@@ -40,6 +40,7 @@ class GitHubDouble(TrackerDouble):
         self.tokens: dict[str, str] = dict(tokens or {"test-token": "lessonloop-bot"})  # token -> login
         self.issues: dict[str, dict[int, dict[str, Any]]] = {}  # "owner/repo" -> number -> issue
         self.comments: dict[int, dict[str, Any]] = {}  # id -> comment (with "_repo", "_number")
+        self.deleted_comments: list[dict[str, Any]] = []  # as they were when deleted, oldest first
         self._ids = itertools.count(1000)
         super().__init__(host, port, prefix)
 
@@ -328,9 +329,11 @@ class GitHubDouble(TrackerDouble):
         self.route("/repos/<owner>/<repo>/issues", ["GET"], self.list_issues)
         self.route("/repos/<owner>/<repo>/issues", ["POST"], self.create_issue)
         self.route("/repos/<owner>/<repo>/issues/<int:number>", ["GET"], self.get_issue)
+        self.route("/repos/<owner>/<repo>/issues/<int:number>", ["PATCH"], self.update_issue)
         self.route("/repos/<owner>/<repo>/issues/<int:number>/comments", ["GET"], self.list_comments)
         self.route("/repos/<owner>/<repo>/issues/<int:number>/comments", ["POST"], self.create_comment)
         self.route("/repos/<owner>/<repo>/issues/comments/<int:comment_id>", ["PATCH"], self.update_comment)
+        self.route("/repos/<owner>/<repo>/issues/comments/<int:comment_id>", ["DELETE"], self.delete_comment)
         self.route("/repos/<owner>/<repo>/issues/<int:number>/timeline", ["GET"], self.list_timeline)
 
     def get_user(self) -> Response:
@@ -471,3 +474,41 @@ class GitHubDouble(TrackerDouble):
             comment["body"] = self.json_body()["body"]
             comment["updated_at"] = now_iso()
             return self.reply(200, self._public(comment))
+
+    def update_issue(self, owner: str, repo: str, number: int) -> Response:
+        """Title, body, state (with ``state_reason``) and labels, as GitHub changes them; closing
+        sets ``closed_at``, reopening clears it."""
+        if (refused := self._integration_cannot(owner, repo)) is not None:
+            return refused
+        data = self.json_body() or {}
+        with self.lock:
+            issue = (self._repo_or_404(owner, repo) or {}).get(number)
+            if issue is None:
+                return self.error(404, "Not Found")
+            for name in ("title", "body"):
+                if name in data:
+                    issue[name] = data[name]
+            if "labels" in data:
+                issue["labels"] = [self._label(x if isinstance(x, str) else x["name"]) for x in data["labels"] or ()]
+            if data.get("state") in ("open", "closed") and data["state"] != issue["state"]:
+                closing = data["state"] == "closed"
+                issue["state"] = data["state"]
+                issue["closed_at"] = now_iso() if closing else None
+                issue["state_reason"] = data.get("state_reason") or ("completed" if closing else "reopened")
+            issue["updated_at"] = now_iso()
+            return self.reply(200, self._public(issue))
+
+    def delete_comment(self, owner: str, repo: str, comment_id: int) -> Response:
+        """204, or 404 when there is no such comment. Deleting someone else's comment is refused
+        (403) here, although a repository admin may: lessonloop must only ever delete its own."""
+        if (refused := self._integration_cannot(owner, repo)) is not None:
+            return refused
+        with self.lock:
+            comment = self.comments.get(comment_id)
+            if comment is None or comment["_repo"] != f"{owner}/{repo}":
+                return self.error(404, "Not Found")
+            if comment["user"]["login"] != self._login():
+                return self.error(403, "Must have admin rights to Repository.")
+            self.deleted_comments.append(self.comments.pop(comment_id))
+            self.issues[comment["_repo"]][comment["_number"]]["comments"] -= 1
+        return self.reply(204)

@@ -79,6 +79,7 @@ class JiraDouble(TrackerDouble):
         self.projects = set(projects)
         self.issue_types = set(issue_types)
         self.issues: dict[str, dict[str, Any]] = {}
+        self.deleted_comments: list[dict[str, Any]] = []  # as they were when deleted, oldest first
         self._ids = itertools.count(10001)
         self._numbers: dict[str, itertools.count[int]] = {}
         super().__init__(host, port, prefix)
@@ -203,9 +204,11 @@ class JiraDouble(TrackerDouble):
         self.route(f"{V2}/myself", ["GET"], self.get_current_user)
         self.route(f"{V2}/issue", ["POST"], self.create_issue)
         self.route(f"{V2}/issue/<key>", ["GET"], self.get_issue)
+        self.route(f"{V2}/issue/<key>", ["PUT"], self.edit_issue)
         self.route(f"{V2}/issue/<key>/comment", ["GET"], self.get_comments)
         self.route(f"{V2}/issue/<key>/comment", ["POST"], self.add_comment)
         self.route(f"{V2}/issue/<key>/comment/<comment_id>", ["PUT"], self.update_comment)
+        self.route(f"{V2}/issue/<key>/comment/<comment_id>", ["DELETE"], self.delete_comment)
         self.route(f"{V2}/issue/<key>/properties/<prop>", ["GET"], self.get_issue_property)
         self.route(f"{V2}/issue/<key>/properties/<prop>", ["PUT"], self.set_issue_property)
         self.route(f"{V2}/issue/<key>/remotelink", ["GET"], self.get_remote_issue_links)
@@ -389,6 +392,45 @@ class JiraDouble(TrackerDouble):
             comment["body"] = body
             comment["updated"] = jira_time()
             return self.reply(200, self._comment_json(issue, comment))
+
+    def delete_comment(self, key: str, comment_id: str) -> Response:
+        """204, or 404 when there is no such comment. Another user's comment is refused (403)
+        here, although a Jira admin may delete it: lessonloop must only ever delete its own."""
+        issue = self._find(key)
+        if issue is None:
+            return self._missing()
+        with self.lock:
+            comment = next((c for c in issue["_comments"] if c["id"] == comment_id), None)
+            if comment is None:
+                return self.error(404, f"Can not find a comment for the id: {comment_id}.")
+            if comment["author"] != self.me:
+                return self.error(403, "You do not have the permission to delete this comment.")
+            issue["_comments"].remove(comment)
+            self.deleted_comments.append(comment | {"_issue": issue["key"]})
+        return self.reply(204)
+
+    def edit_issue(self, key: str) -> Response:
+        """Summary, description and labels, set (``fields``) or changed (``update``: ``add``,
+        ``remove``, ``set``), as Jira edits them; 204."""
+        issue = self._find(key)
+        if issue is None:
+            return self._missing()
+        data = self.json_body() or {}
+        fields, update = data.get("fields") or {}, data.get("update") or {}
+        with self.lock:
+            for name in ("summary", "description", "labels"):
+                if name in fields:
+                    issue["fields"][name] = fields[name]
+            labels = issue["fields"]["labels"]
+            for change in update.get("labels") or ():
+                if "set" in change:
+                    labels[:] = list(change["set"])
+                if "add" in change and change["add"] not in labels:
+                    labels.append(change["add"])
+                if "remove" in change and change["remove"] in labels:
+                    labels.remove(change["remove"])
+            issue["fields"]["updated"] = jira_time()
+        return self.reply(204)
 
     # properties, links
 
