@@ -465,9 +465,12 @@ def _sign_in_mode(settings: Settings, host: str) -> str:
 
 
 def _worker(settings: Settings, args: argparse.Namespace) -> int:
+    """Migrates the store (or waits while another process does) before anything reads it: the
+    tracker clients read the instance's marker keys, so a worker started before the web on a
+    fresh store would otherwise stop at a missing table."""
     from workers.runner import run_worker
 
-    run_worker(Runtime.build(settings).with_clients(), burst=args.burst)
+    run_worker(_migrated(settings).with_clients(), burst=args.burst)
     return 0
 
 

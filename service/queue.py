@@ -104,11 +104,13 @@ def requeue_delivery(
 ) -> Job:
     """Queue a delivery's job again, after dropping what is left of earlier ones: their job
     records, and their ids in RQ's intermediate list (where a worker that took a job and died
-    leaves it, and where RQ's own cleanup would later fail the new copy)."""
+    leaves it, and where RQ's own cleanup would later fail the new copy), with the time it was
+    first seen there (or the new copy, once taken, would look long stranded)."""
     for stale in {job_id, *stale_job_ids}:
         try:
             Job.fetch(stale, connection=q.connection).delete()
         except NoSuchJobError:  # its record expired or was never written: nothing to drop
             pass
         q.intermediate_queue.remove(stale)
+        q.connection.delete(q.intermediate_queue.get_first_seen_key(stale))
     return enqueue_delivery(q, delivery_pk, event_kind, job_id, timeout, at=at)

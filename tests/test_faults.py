@@ -17,6 +17,7 @@ from service.queue import QUEUE_NAME
 from service.runtime import Runtime
 from service.store import deliveries
 from tests import loop
+from workers.jobs import MAX_ATTEMPTS
 
 MAX_WAIT_SECONDS = 3600  # no tracker hint makes a job wait longer
 RETRY_SECONDS = 0.2
@@ -79,24 +80,68 @@ def test_a_rescheduled_job_is_started_by_rqs_scheduler_and_runs_to_its_end(
     )
 
 
-def test_a_job_that_finds_its_incident_held_gives_way_and_runs_later(client, runtime: Runtime, jira_double) -> None:
-    held = runtime.redis.lock("lessonloop:lock:jira:OPS-42", timeout=60)
+HELD_LEASE_SECONDS = 3
+
+
+def _give_way_once(runtime: Runtime) -> None:
+    """One burst of a plain RQ worker: the job finds its incident held and gives way."""
+    SimpleWorker([QUEUE_NAME], connection=runtime.redis).work(burst=True, logging_level="WARNING")
+
+
+def test_a_job_that_finds_its_incident_held_gives_way_and_runs_when_the_lease_lapses(
+    client, runtime: Runtime, jira_double
+) -> None:
+    """Held by another job: rescheduled for when that lock's lease lapses (not after a backoff),
+    and the wait is no attempt."""
+    held = runtime.redis.lock("lessonloop:lock:jira:OPS-42", timeout=HELD_LEASE_SECONDS)
     assert held.acquire(blocking=False)  # another worker is busy with this incident
     delivery_pk = loop.accept(client, loop.jira_issue_event(jira_double, "OPS-42"))
     try:
-        SimpleWorker([QUEUE_NAME], connection=runtime.redis).work(burst=True, logging_level="WARNING")
+        _give_way_once(runtime)
         waiting = deliveries.get(runtime.engine, delivery_pk)
         assert waiting is not None
         assert waiting.status == deliveries.RECEIVED, waiting.last_error
-        assert waiting.current_job == f"delivery-{delivery_pk}-retry-1"
+        assert waiting.attempts == 0  # waiting is not failing
+        assert waiting.current_job.startswith(f"delivery-{delivery_pk}-wait-")
         assert "held by another job" in (waiting.last_error or "")
+        assert waiting.retry_at is not None
+        assert waiting.retry_at - waiting.updated_at <= timedelta(seconds=HELD_LEASE_SECONDS)
         assert waiting.current_job in ScheduledJobRegistry(queue=runtime.queue).get_job_ids()
         assert not jira_double.calls("create_issue")
     finally:
         held.release()
     handled = rq_until_final(runtime, delivery_pk)
     assert handled.status == deliveries.DONE, handled.last_error
+    assert handled.attempts == 1
     assert len(jira_double.calls("create_issue")) == 1
+
+
+def test_waiting_for_an_incident_again_and_again_counts_no_attempt_and_never_backs_off(
+    client, runtime: Runtime, jira_double
+) -> None:
+    """Copies of a delivery (or deliveries of one incident) waiting on each other's lock: each
+    wait is rescheduled for the lease's end, however many there were, and none nears giving up.
+    (Counted as faults, ten waits failed the delivery, and the backoff had reached 16 min.)"""
+    delivery_pk = loop.accept(client, loop.jira_issue_event(jira_double, "OPS-42"))
+    held = runtime.redis.lock("lessonloop:lock:jira:OPS-42", timeout=HELD_LEASE_SECONDS)
+    assert held.acquire(blocking=False)
+    try:
+        for round_ in range(MAX_ATTEMPTS + 1):
+            held.reacquire()  # the holder is alive and renews its lease
+            if round_:  # run the waiting job now rather than at its time
+                job_id = deliveries.get(runtime.engine, delivery_pk).current_job
+                ScheduledJobRegistry(queue=runtime.queue).remove(job_id)
+                runtime.queue.enqueue_job(Job.fetch(job_id, connection=runtime.redis))
+            _give_way_once(runtime)
+            waiting = deliveries.get(runtime.engine, delivery_pk)
+            assert waiting is not None and waiting.status == deliveries.RECEIVED, waiting.last_error
+            assert waiting.attempts == 0
+            assert waiting.retry_at - waiting.updated_at <= timedelta(seconds=HELD_LEASE_SECONDS)
+    finally:
+        held.release()
+    handled = rq_until_final(runtime, delivery_pk)
+    assert handled.status == deliveries.DONE, handled.last_error
+    assert handled.attempts == 1
 
 
 def test_the_lock_wait_is_well_under_the_job_timeout() -> None:

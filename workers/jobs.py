@@ -8,9 +8,11 @@ import contextlib
 import os
 import threading
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from datetime import timedelta
 
+import structlog
 from redis.exceptions import LockError, RedisError
 from redis.lock import Lock
 
@@ -33,6 +35,15 @@ default 15 s, more when trackers ask for longer) before the delivery is failed f
 
 Step = Callable[[Runtime, deliveries.Delivery, Event], tuple[str, str]]
 """(runtime, delivery, event) -> (final delivery status, outcome)."""
+
+
+class IncidentBusy(RetryLater):
+    """Another job holds the incident's lock: nothing was tried and nothing failed. The delivery
+    runs again once the lock's lease would lapse (``wait``), with no attempt counted and no
+    backoff: a worker killed while holding the lock delays the next job by its lease at most,
+    and copies of a delivery waiting on each other never push it towards giving up."""
+
+    held_back = True
 
 
 class DeliveryFailed(Exception):
@@ -72,6 +83,8 @@ def run_delivery(delivery_pk: int, step: Step) -> str:
         # the same pure parser the web ran, on the same bytes: the job needs nothing else
         event = SOURCES[delivery.source].parse(delivery.body, delivery.headers)
         status, outcome = step(runtime, delivery, event)
+    except IncidentBusy as error:
+        return _wait_for_lock(runtime, delivery, error, bound)
     except RetryLater as error:
         # held back by the shared rate limiter: nothing failed and nothing was sent, so it runs
         # again when the limit has room, and it never counts towards giving up
@@ -114,6 +127,27 @@ def run_delivery(delivery_pk: int, step: Step) -> str:
     return outcome
 
 
+def _wait_for_lock(
+    runtime: Runtime, delivery: deliveries.Delivery, busy: IncidentBusy, bound: structlog.stdlib.BoundLogger
+) -> str:
+    """Reschedule a delivery whose incident another job holds, for when that lock's lease
+    lapses, and give back the attempt ``claim`` counted: waiting is not failing."""
+    wait = max(busy.wait or 0.0, MIN_LOCK_RETRY_SECONDS)
+    retry_at = deliveries.now() + timedelta(seconds=wait)
+    job_id = f"{deliveries.job_id_for(delivery.id)}-wait-{delivery.attempts}-{uuid.uuid4().hex[:8]}"
+    deliveries.reschedule(runtime.engine, delivery.id, job_id, retry_at, str(busy), count_attempt=False)
+    enqueue_delivery(
+        runtime.queue,
+        delivery.id,
+        delivery.event_kind,
+        job_id,
+        runtime.settings.server.job_timeout_seconds,
+        at=retry_at,
+    )
+    bound.info("incident held by another job; will run when its lock lapses", wait_seconds=round(wait, 1))
+    return f"waiting {wait:.1f} s for the incident's lock"
+
+
 LOCK_LEASE_SECONDS = 30
 """A lock's lease, renewed every third of it while its job runs: a worker killed while holding
 one holds up the next job on the same incident for at most this long."""
@@ -123,6 +157,11 @@ LOCK_WAIT_SECONDS = 5.0
 rescheduled. Well under the job timeout (at most a quarter of it): RQ's timeout must never be
 what ends the wait, or the delivery would be failed instead of retried. Short, too, because a
 waiting job holds a worker that could run other incidents' jobs meanwhile."""
+
+
+MIN_LOCK_RETRY_SECONDS = 0.5
+"""The soonest a job that found its incident held runs again (the lock may have lapsed, or have
+no lease left to read)."""
 
 
 def lock_wait_seconds(job_timeout_seconds: float) -> float:
@@ -141,7 +180,7 @@ def exclusive(runtime: Runtime, ref: str) -> Iterator[None]:
         f"lessonloop:lock:{ref}", timeout=LOCK_LEASE_SECONDS, blocking_timeout=wait, thread_local=False
     )
     if not lock.acquire():
-        raise RetryLater(f"{ref} is held by another job (waited {wait:g} s)")
+        raise IncidentBusy(f"{ref} is held by another job (waited {wait:g} s)", _remaining_lease(runtime, lock.name))
     _leases.hold(lock, ref)
     try:
         yield
@@ -151,6 +190,16 @@ def exclusive(runtime: Runtime, ref: str) -> Iterator[None]:
             lock.release()
         except (LockError, RedisError) as error:  # the lease lapsed, or Redis is away: it expires anyway
             log.warning("could not release the lock on an incident", ref=ref, error=type(error).__name__)
+
+
+def _remaining_lease(runtime: Runtime, name: str) -> float:
+    """Seconds until the lock ``name`` lapses unless renewed (Redis's PTTL); 0 when it is gone,
+    and never more than a lease."""
+    try:
+        remaining = runtime.redis.pttl(name)
+    except RedisError:
+        return float(LOCK_LEASE_SECONDS)
+    return min(max(int(remaining), 0) / 1000, float(LOCK_LEASE_SECONDS))
 
 
 class _Leases:

@@ -6,10 +6,9 @@ import threading
 import time
 from typing import Any
 
-from redis.client import Pipeline
+from redis.exceptions import RedisError
 from rq import SimpleWorker, Worker
 from rq.job import Job
-from rq.utils import now
 from rq.worker import BaseWorker
 
 from service import counters, logs
@@ -18,28 +17,45 @@ from service.runtime import Runtime
 from service.store import migrate
 from workers import context, remind
 from workers.jobs import DeliveryFailed
-from workers.sweep import sweep
+from workers.sweep import RECOVER_SECONDS, recover, redis_lost_its_data, sweep
 
 log = logs.get(__name__)
 
 
 class _SweepTimer(threading.Thread):
-    """Sweeps every ``interval`` seconds until stopped; one sweep failing never stops the next."""
+    """Every :data:`~workers.sweep.RECOVER_SECONDS`, recovers what dead workers held; every
+    ``interval`` seconds, sweeps the store against Redis, and at once (after a short grace, for
+    deliveries on their way) when Redis is found to have lost its data. One round failing
+    never stops the next."""
 
     def __init__(self, runtime: Runtime, interval: float) -> None:
         super().__init__(name="lessonloop-sweep", daemon=True)
         self.runtime = runtime
         self.interval = interval
         self.stopped = threading.Event()
+        self.next_sweep = time.monotonic() + interval
+        self.sweep_age = float(interval)
 
     def run(self) -> None:
-        while not self.stopped.wait(self.interval):
+        while not self.stopped.wait(min(RECOVER_SECONDS, self.interval)):
             try:
-                sweep(self.runtime, older_than_seconds=self.interval)
-                remind.schedule(self.runtime)
-                counters.flush()  # what jobs other than deliveries counted since
+                self._round()
             except Exception as error:  # noqa: BLE001 - Redis or the store away; try next round
                 log.warning("sweep failed; will try again", error=f"{type(error).__name__}: {error}")
+
+    def _round(self) -> None:
+        recover(self.runtime)
+        if redis_lost_its_data(self.runtime):
+            log.warning("Redis lost its data: sweeping the store for deliveries to queue again")
+            self.next_sweep = min(self.next_sweep, time.monotonic() + RECOVER_SECONDS)
+            self.sweep_age = RECOVER_SECONDS
+        if time.monotonic() < self.next_sweep:
+            return
+        sweep(self.runtime, older_than_seconds=self.sweep_age)
+        remind.schedule(self.runtime)
+        counters.flush()  # what jobs other than deliveries counted since
+        self.next_sweep = time.monotonic() + self.interval
+        self.sweep_age = float(self.interval)
 
 
 class ExpectedFailuresInOneLine(BaseWorker):
@@ -54,44 +70,40 @@ class ExpectedFailuresInOneLine(BaseWorker):
         super().handle_exception(job, *exc_info)
 
 
-class ForkingWorker(ExpectedFailuresInOneLine, Worker):
+class PromptShutdown(BaseWorker):
+    """Stops its pub/sub thread without waiting out RQ's 60 s poll.
+
+    RQ subscribes to the worker's command channel with ``run_in_thread(sleep_time=60)`` and, on
+    shutdown, calls the thread's ``stop()`` and then joins it. From redis-py 8.2 ``stop()``
+    itself joins the thread, which sits in a read of up to 60 s: a worker asked to stop took a
+    minute (rq/rq#1613, "Worker.unsubscribe() stucks on self.pubsub_thread.join()"; the fix
+    upstream is rq/rq PR #2228, "Add Timeout in PubSub thread"). Here ``stop()`` runs in a
+    short-lived daemon thread, the join is bounded and the pub/sub connection is closed, which
+    ends the read: with any redis-py, shutdown takes at most about a second more."""
+
+    unsubscribe_wait_seconds = 1.0
+
+    def unsubscribe(self) -> None:
+        thread = self.pubsub_thread
+        if not thread or self.pubsub is None:
+            return
+        self.log.info("Worker %s: unsubscribing from channel %s", self.name, self.pubsub_channel_name)
+        try:
+            self.pubsub.unsubscribe()
+        except RedisError as error:  # Redis away: the connection is closed below anyway
+            log.warning("could not unsubscribe from the worker's channel", error=type(error).__name__)
+        threading.Thread(target=thread.stop, name="lessonloop-pubsub-stop", daemon=True).start()
+        thread.join(timeout=self.unsubscribe_wait_seconds)
+        self.pubsub.close()
+
+
+class ForkingWorker(ExpectedFailuresInOneLine, PromptShutdown, Worker):
     """RQ's Worker (a work horse forked per job), logging expected failures in one line."""
 
 
-class LeanWorker(ExpectedFailuresInOneLine, SimpleWorker):
-    """RQ's SimpleWorker (the job runs in the worker's own process: no fork per job, which took
-    about three quarters of a worker's CPU), with a cheaper heartbeat. RQ beats twice around
-    every dequeue, three Redis round trips each; here one pipelined round trip, and the beat
-    before a dequeue is skipped when the last was under a second ago (the worker's key lives
-    for minutes: nothing reads a beat that fine). Beats RQ sends within a pipeline of its own
-    (while a job runs) are left as they are. Likewise ``rq suspend`` is looked for at most once
-    a second, not before every job: it takes effect within a second, as RQ's own suspended
-    worker looks again once a second."""
-
-    heartbeat_every_seconds = 1.0
-    suspension_every_seconds = 1.0
-    _suspension_checked = 0.0
-
-    def check_for_suspension(self, burst: bool) -> None:
-        moment = time.monotonic()
-        if moment - self._suspension_checked < self.suspension_every_seconds:
-            return
-        super().check_for_suspension(burst)
-        self._suspension_checked = time.monotonic()
-
-    def heartbeat(self, timeout: int | None = None, pipeline: Pipeline | None = None) -> None:
-        if pipeline is not None:
-            super().heartbeat(timeout, pipeline)
-            return
-        if (
-            timeout is None
-            and self.last_heartbeat is not None
-            and (now() - self.last_heartbeat).total_seconds() < self.heartbeat_every_seconds
-        ):
-            return
-        with self.connection.pipeline(transaction=False) as batch:
-            super().heartbeat(timeout, batch)
-            batch.execute()
+class LeanWorker(ExpectedFailuresInOneLine, PromptShutdown, SimpleWorker):
+    """RQ's SimpleWorker: the job runs in the worker's own process. No fork per job, which took
+    about three quarters of a worker's CPU."""
 
 
 def run_worker(runtime: Runtime, *, burst: bool = False, forking: bool = False, name: str | None = None) -> bool:

@@ -250,14 +250,17 @@ def utc(moment: datetime | None) -> datetime | None:
     return moment.replace(tzinfo=UTC) if moment is not None and moment.tzinfo is None else moment
 
 
-def reschedule(engine: Engine, delivery_pk: int, job_id: str, retry_at: datetime, error: str) -> None:
-    """Hand the delivery to a new job that runs at ``retry_at`` (a tracker asked us to wait)."""
+def reschedule(
+    engine: Engine, delivery_pk: int, job_id: str, retry_at: datetime, error: str, *, count_attempt: bool = True
+) -> None:
+    """Hand the delivery to a new job that runs at ``retry_at`` (a tracker asked us to wait).
+    ``count_attempt=False`` gives back the attempt ``claim`` counted: the job only waited (for
+    an incident another job held), so it neither nears giving up nor lengthens the backoff."""
+    values = {"job_id": job_id, "retry_at": retry_at, "last_error": error, "updated_at": now()}
+    if not count_attempt:
+        values["attempts"] = deliveries.c.attempts - 1
     with begin_write(engine) as connection:
-        connection.execute(
-            update(deliveries)
-            .where(deliveries.c.id == delivery_pk)
-            .values(job_id=job_id, retry_at=retry_at, last_error=error, updated_at=now())
-        )
+        connection.execute(update(deliveries).where(deliveries.c.id == delivery_pk).values(**values))
 
 
 def age_cutoff(seconds: float) -> datetime:
