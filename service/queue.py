@@ -11,6 +11,7 @@ from redis.retry import Retry
 from rq import Queue
 from rq.exceptions import NoSuchJobError
 from rq.job import Job, JobStatus
+from rq.serializers import JSONSerializer
 
 QUEUE_NAME = "lessonloop"
 
@@ -46,8 +47,18 @@ def connect(redis_url: str, *, web: bool = False) -> Redis:
     return Redis.from_url(redis_url, socket_connect_timeout=2, socket_timeout=5, health_check_interval=30)
 
 
+SERIALIZER = JSONSerializer
+"""RQ's job data as JSON, not pickle: a job's arguments are a delivery's id, and with pickle
+whoever can write to Redis could make a worker run code of their choosing."""
+
+
 def queue(redis: Redis) -> Queue:
-    return Queue(QUEUE_NAME, connection=redis)
+    return Queue(QUEUE_NAME, connection=redis, serializer=SERIALIZER)
+
+
+def fetch_job(job_id: str, redis: Redis) -> Job:
+    """A job record as lessonloop's queue wrote it (JSON); NoSuchJobError when Redis has none."""
+    return Job.fetch(job_id, connection=redis, serializer=SERIALIZER)
 
 
 def enqueue_delivery(
@@ -88,7 +99,7 @@ def enqueue_delivery(
 def job_state(redis: Redis, job_id: str) -> JobStatus | None:
     """The job's status, or None when Redis has no such job (never queued, or Redis lost it)."""
     try:
-        return Job.fetch(job_id, connection=redis).get_status(refresh=False)
+        return fetch_job(job_id, redis).get_status(refresh=False)
     except NoSuchJobError:
         return None
 
@@ -108,7 +119,7 @@ def requeue_delivery(
     first seen there (or the new copy, once taken, would look long stranded)."""
     for stale in {job_id, *stale_job_ids}:
         try:
-            Job.fetch(stale, connection=q.connection).delete()
+            fetch_job(stale, q.connection).delete()
         except NoSuchJobError:  # its record expired or was never written: nothing to drop
             pass
         q.intermediate_queue.remove(stale)

@@ -33,6 +33,7 @@ from tests import redis_server
 
 pytest_plugins = ["tests.doubles.pytest_plugin"]
 
+
 def _given_redis(url: str) -> str:
     """``LESSONLOOP_TEST_REDIS_URL``, with each pytest-xdist worker on a database of its own
     (15, 14, ... for gw0, gw1, ...): they empty their database around every test."""

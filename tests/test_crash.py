@@ -20,9 +20,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Literal
 
 import pytest
-from rq.job import Job
 
 from service import markers
+from service.queue import fetch_job
 from service.runtime import Runtime
 from service.store import deliveries, effects, followups, lessons
 from tests import loop
@@ -175,13 +175,13 @@ def _run_scheduled_tidying(runtime: Runtime) -> list[str]:
     """Start now the second looks that searches scheduled (RQ's scheduler would start them
     ``TIDY_AFTER_SECONDS`` later) and run them; their results."""
     registry = runtime.queue.scheduled_job_registry
-    jobs = [Job.fetch(job_id, connection=runtime.redis) for job_id in registry.get_job_ids()]
+    jobs = [fetch_job(job_id, runtime.redis) for job_id in registry.get_job_ids()]
     tidying = [job for job in jobs if job.id.startswith("tidy-")]
     for job in tidying:
         registry.remove(job)
         runtime.queue.enqueue_job(job)
     loop.work(runtime)
-    return [str(Job.fetch(job.id, connection=runtime.redis).return_value()) for job in tidying]
+    return [str(fetch_job(job.id, runtime.redis).return_value()) for job in tidying]
 
 
 @pytest.mark.parametrize("operation", ["create_issue", "create_comment"])

@@ -8,12 +8,12 @@ from datetime import timedelta
 
 import pytest
 from rq import SimpleWorker
-from rq.job import Job, JobStatus
+from rq.job import JobStatus
 from rq.registry import ScheduledJobRegistry
 
 from config.settings import Settings
 from service import markers
-from service.queue import QUEUE_NAME
+from service.queue import QUEUE_NAME, SERIALIZER, fetch_job
 from service.runtime import Runtime
 from service.store import deliveries
 from tests import loop
@@ -38,7 +38,7 @@ def rq_until_final(runtime: Runtime, delivery_pk: int, seconds: float = 30) -> d
     never runs here, so a retry that finishes was started by the scheduler."""
     deadline = time.monotonic() + seconds
     while True:
-        SimpleWorker([QUEUE_NAME], connection=runtime.redis).work(
+        SimpleWorker([QUEUE_NAME], connection=runtime.redis, serializer=SERIALIZER).work(
             burst=True, with_scheduler=True, logging_level="WARNING"
         )
         found = deliveries.get(runtime.engine, delivery_pk)
@@ -60,7 +60,7 @@ def test_a_rescheduled_job_is_started_by_rqs_scheduler_and_runs_to_its_end(
     assert handled.attempts == 3
     assert handled.current_job == f"delivery-{delivery_pk}-retry-2"
     for job_id in (f"delivery-{delivery_pk}-retry-1", f"delivery-{delivery_pk}-retry-2"):
-        assert Job.fetch(job_id, connection=runtime.redis).get_status() == JobStatus.FINISHED
+        assert fetch_job(job_id, runtime.redis).get_status() == JobStatus.FINISHED
     assert len(jira_double.calls("create_issue")) == 3
     reviews = [
         key
@@ -85,7 +85,9 @@ HELD_LEASE_SECONDS = 3
 
 def _give_way_once(runtime: Runtime) -> None:
     """One burst of a plain RQ worker: the job finds its incident held and gives way."""
-    SimpleWorker([QUEUE_NAME], connection=runtime.redis).work(burst=True, logging_level="WARNING")
+    SimpleWorker([QUEUE_NAME], connection=runtime.redis, serializer=SERIALIZER).work(
+        burst=True, logging_level="WARNING"
+    )
 
 
 def test_a_job_that_finds_its_incident_held_gives_way_and_runs_when_the_lease_lapses(
@@ -131,7 +133,7 @@ def test_waiting_for_an_incident_again_and_again_counts_no_attempt_and_never_bac
             if round_:  # run the waiting job now rather than at its time
                 job_id = deliveries.get(runtime.engine, delivery_pk).current_job
                 ScheduledJobRegistry(queue=runtime.queue).remove(job_id)
-                runtime.queue.enqueue_job(Job.fetch(job_id, connection=runtime.redis))
+                runtime.queue.enqueue_job(fetch_job(job_id, runtime.redis))
             _give_way_once(runtime)
             waiting = deliveries.get(runtime.engine, delivery_pk)
             assert waiting is not None and waiting.status == deliveries.RECEIVED, waiting.last_error
@@ -211,7 +213,9 @@ def test_an_absurd_wait_from_a_tracker_is_capped_at_an_hour(
     github_double.fail_next(1, 503, headers={name: value}, operation="get_issue")
     delivery_pk = loop.accept(client, loop.github_issue_event(github_double, "Codertocat/Hello-World", 1, "closed"))
     before = deliveries.now()
-    SimpleWorker([QUEUE_NAME], connection=runtime.redis).work(burst=True, logging_level="WARNING")
+    SimpleWorker([QUEUE_NAME], connection=runtime.redis, serializer=SERIALIZER).work(
+        burst=True, logging_level="WARNING"
+    )
     waiting = deliveries.get(runtime.engine, delivery_pk)
     assert waiting is not None and waiting.status == deliveries.RECEIVED, waiting and waiting.last_error
     assert waiting.retry_at is not None
@@ -235,7 +239,9 @@ def test_a_meaningless_or_past_wait_is_no_wait(client, runtime: Runtime, github_
     # wait: that is the shared limiter's rule, tested in test_ratelimit.py)
     github_double.fail_next(1, 503, headers={name: value}, operation="get_issue")
     delivery_pk = loop.accept(client, loop.github_issue_event(github_double, "Codertocat/Hello-World", 1, "closed"))
-    SimpleWorker([QUEUE_NAME], connection=runtime.redis).work(burst=True, logging_level="WARNING")
+    SimpleWorker([QUEUE_NAME], connection=runtime.redis, serializer=SERIALIZER).work(
+        burst=True, logging_level="WARNING"
+    )
     handled = deliveries.get(runtime.engine, delivery_pk)
     assert handled is not None and handled.status == deliveries.DONE, handled and handled.last_error
     assert len(github_double.issues["acme/postmortems"]) == 1
@@ -259,7 +265,7 @@ def test_a_scheduled_job_carries_the_timeout_for_rq_and_only_the_delivery_for_th
     job = enqueue_delivery(
         runtime.queue, 7, "incident_closed", "delivery-7-retry-1", 123, at=deliveries.now() + timedelta(seconds=30)
     )
-    stored = Job.fetch(job.id, connection=runtime.redis)
+    stored = fetch_job(job.id, runtime.redis)
     assert stored.args == (7,) and stored.kwargs == {}
     assert stored.timeout == 123
     assert stored.get_status() == JobStatus.SCHEDULED

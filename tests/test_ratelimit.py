@@ -15,6 +15,7 @@ import requests
 from redis import Redis
 
 from config.settings import SettingsError, load_settings
+from service.queue import SERIALIZER, fetch_job
 from service.trackers.errors import TransientTrackerError
 from service.trackers.github import GitHubClient
 from service.trackers.jira import JiraClient
@@ -475,17 +476,15 @@ def test_a_rescheduled_job_calls_its_function_with_the_delivery_alone(redis: Red
     every rescheduled job failed with ``unexpected keyword argument 'timeout'``)."""
     from datetime import datetime, timedelta
 
-    from rq.job import Job
-
     from service.queue import enqueue_delivery, queue
 
     job = enqueue_delivery(
         queue(redis), 7, "incident_closed", "delivery-7-retry-1", 321, at=datetime.now(UTC) + timedelta(seconds=30)
     )
-    stored = Job.fetch(job.id, connection=redis)
+    stored = fetch_job(job.id, redis)
     assert (stored.args, stored.kwargs, stored.timeout) == ((7,), {}, 321)
     now = enqueue_delivery(queue(redis), 8, "incident_closed", "delivery-8", 321)
-    assert (Job.fetch(now.id, connection=redis).kwargs, now.timeout) == ({}, 321)
+    assert (fetch_job(now.id, redis).kwargs, now.timeout) == ({}, 321)
 
 
 def test_a_storm_held_back_by_the_limit_is_rescheduled_and_never_fails(
@@ -523,7 +522,7 @@ def test_a_storm_held_back_by_the_limit_is_rescheduled_and_never_fails(
         delivery = loop.github_issue_event(github_double, "Codertocat/Hello-World", number, "closed")
         assert client.post(delivery.path, data=delivery.body, headers=delivery.headers).status_code == 202
     scheduled = ScheduledJobRegistry(queue=runtime.queue)
-    worker = SimpleWorker([runtime.queue], connection=redis)
+    worker = SimpleWorker([runtime.queue], connection=redis, serializer=SERIALIZER)
     deadline = time.monotonic() + 30
     while deliveries.counts(engine).get(deliveries.DONE, 0) < 3 and time.monotonic() < deadline:
         worker.work(burst=True)  # not run_worker: its sweep at start would replace the put-off jobs

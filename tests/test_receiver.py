@@ -16,9 +16,9 @@ import pytest
 import requests
 from flask import Flask
 from redis import Redis
-from rq import Queue
-from rq.job import Job
 
+from service.queue import fetch_job
+from service.queue import queue as make_queue
 from service.runtime import Runtime
 from service.store import deliveries, migrate
 from tests import payloads
@@ -62,7 +62,7 @@ def test_a_signed_relevant_delivery_is_recorded_and_queued(client, runtime: Runt
     assert recorded.status == deliveries.RECEIVED
     assert recorded.body == delivery.body
     assert runtime.queue.job_ids == [answer["job"]] == [recorded.job_id]
-    job = Job.fetch(answer["job"], connection=runtime.redis)
+    job = fetch_job(answer["job"], runtime.redis)
     expected = (
         "workers.open_review.open_review"
         if recorded.event_kind == "incident_closed"
@@ -152,7 +152,7 @@ def test_pagerduty_without_a_rule_is_answered_with_that_reason(make_settings, re
     settings = make_settings(config_file=None)  # defaults: no PagerDuty rule
     engine = make_engine(settings.database_url)
     migrate.upgrade(engine)
-    app = create_app(settings, Runtime(settings, engine, redis, Queue("lessonloop", connection=redis)))
+    app = create_app(settings, Runtime(settings, engine, redis, make_queue(redis)))
     response = post(
         app.test_client(), payloads.pagerduty(payloads.raw("pagerduty/incident.resolved"), PAGERDUTY_SECRET)
     )
@@ -318,7 +318,7 @@ def test_a_body_over_the_limit_is_413_before_it_is_read(make_settings, redis: Re
     settings = make_settings(LESSONLOOP_MAX_BODY_BYTES="4096")
     engine = make_engine(settings.database_url)
     migrate.upgrade(engine)
-    runtime = Runtime(settings, engine, redis, Queue("lessonloop", connection=redis))
+    runtime = Runtime(settings, engine, redis, make_queue(redis))
     client = create_app(settings, runtime).test_client()
     big = payloads.github_closed()
     big["issue"]["body"] = "x" * 10_000
@@ -373,7 +373,7 @@ def test_a_source_without_a_secret_is_404_even_when_signed(make_settings, redis:
     settings = make_settings(config_file=None, LESSONLOOP_PAGERDUTY_WEBHOOK_SECRET=None)
     engine = make_engine(settings.database_url)
     migrate.upgrade(engine)
-    runtime = Runtime(settings, engine, redis, Queue("lessonloop", connection=redis))
+    runtime = Runtime(settings, engine, redis, make_queue(redis))
     client = create_app(settings, runtime).test_client()
     response = post(client, PD())
     assert response.status_code == 404
@@ -471,7 +471,7 @@ def test_redis_down_after_recording_still_accepts_and_leaves_it_for_the_sweep(ru
     from service.queue import connect
 
     dead = connect("redis://127.0.0.1:1/0")  # nothing listens on port 1
-    broken = Runtime(runtime.settings, runtime.engine, dead, Queue("lessonloop", connection=dead))
+    broken = Runtime(runtime.settings, runtime.engine, dead, make_queue(dead))
     response = post(create_app(runtime.settings, broken).test_client(), GH())
     assert response.status_code == 202
     assert response.get_json()["queued"] is False
@@ -503,9 +503,7 @@ def test_readyz_is_503_when_redis_is_gone(runtime: Runtime) -> None:
     from service.queue import connect
 
     dead = connect("redis://127.0.0.1:1/0")
-    app = create_app(
-        runtime.settings, Runtime(runtime.settings, runtime.engine, dead, Queue("lessonloop", connection=dead))
-    )
+    app = create_app(runtime.settings, Runtime(runtime.settings, runtime.engine, dead, make_queue(dead)))
     response = app.test_client().get("/readyz")
     assert response.status_code == 503
     assert response.get_json()["checks"]["redis"].startswith("unavailable")

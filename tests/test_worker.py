@@ -16,18 +16,21 @@ import pytest
 import requests
 from redis import Redis
 from rq import Worker
-from rq.job import Job, JobStatus
+from rq.job import JobStatus
 from rq.registry import ScheduledJobRegistry
 from rq.worker import WorkerStatus
 from sqlalchemy import text, update
 
 from service import markers
+from service.queue import SERIALIZER, fetch_job
+from service.queue import queue as make_queue
 from service.runtime import Runtime
 from service.store import deliveries
 from service.store.schema import deliveries as deliveries_table
 from tests import loop, payloads
 from tests.conftest import GITHUB_SECRET, PAGERDUTY_SECRET, base_env
 from tests.processes import Lessonloop, kill_worker, lessonloop_env, wait_for, work_horse
+from workers.runner import run_worker
 from workers.sweep import LATE_SECONDS, TAKEN_GRACE_SECONDS, recover, sweep
 
 
@@ -39,7 +42,7 @@ def test_a_closed_incident_is_handled_by_a_worker(client, runtime: Runtime) -> N
     assert handled.status == deliveries.DONE
     assert handled.attempts == 1
     assert handled.outcome is not None and "review github:acme/postmortems#1 open" in handled.outcome
-    assert Job.fetch(handled.job_id, connection=runtime.redis).get_status() == JobStatus.FINISHED
+    assert fetch_job(handled.job_id, runtime.redis).get_status() == JobStatus.FINISHED
 
 
 def test_running_the_job_twice_changes_nothing_the_second_time(client, runtime: Runtime) -> None:
@@ -79,15 +82,12 @@ def test_redis_losing_its_queue_is_recovered_by_the_sweep(client, runtime: Runti
 
 
 def test_a_delivery_recorded_while_redis_was_down_runs_once_the_worker_starts(runtime: Runtime) -> None:
-    from rq import Queue
 
     from service.app import create_app
     from service.queue import connect
 
     dead = connect("redis://127.0.0.1:1/0")
-    app = create_app(
-        runtime.settings, Runtime(runtime.settings, runtime.engine, dead, Queue("lessonloop", connection=dead))
-    )
+    app = create_app(runtime.settings, Runtime(runtime.settings, runtime.engine, dead, make_queue(dead)))
     delivery_pk = loop.accept(app.test_client(), payloads.github(payloads.raw("github/issues.closed"), GITHUB_SECRET))
     assert runtime.queue.count == 0
     loop.work(runtime)  # the start-up sweep finds it
@@ -106,7 +106,7 @@ def test_a_job_taken_by_a_worker_that_died_before_starting_it_is_queued_again(
     # what an RQ worker does when it takes a job: move its id to the intermediate list
     runtime.redis.lmove(runtime.queue.key, runtime.queue.intermediate_queue_key, "LEFT", "RIGHT")
     assert runtime.queue.count == 0
-    assert Job.fetch(job_id, connection=runtime.redis).get_status() == JobStatus.QUEUED
+    assert fetch_job(job_id, runtime.redis).get_status() == JobStatus.QUEUED
 
     def requeued() -> list[int]:
         return sweep(runtime, older_than_seconds=0).requeued if look == "sweep" else recover(runtime)
@@ -140,7 +140,7 @@ def test_a_failing_job_is_recorded_and_replay_runs_it_again(client, runtime: Run
     failed = deliveries.get(runtime.engine, delivery_pk)
     assert failed is not None and failed.status == deliveries.FAILED
     assert failed.last_error is not None and "not valid JSON" in failed.last_error
-    assert Job.fetch(failed.job_id, connection=runtime.redis).get_status() == JobStatus.FAILED
+    assert fetch_job(failed.job_id, runtime.redis).get_status() == JobStatus.FAILED
     assert sweep(runtime, older_than_seconds=0).requeued == []  # failed is final until replayed
 
     with runtime.engine.begin() as connection:  # the cause is fixed
@@ -201,7 +201,7 @@ def test_a_worker_killed_halfway_leaves_nothing_lost(client, runtime: Runtime, t
     holder = _hold_the_row(runtime, delivery_pk)
     worker = _start_worker(runtime, trackers)
     try:
-        wait_for(lambda: Job.fetch(job_id, connection=runtime.redis).get_status() == JobStatus.STARTED)
+        wait_for(lambda: fetch_job(job_id, runtime.redis).get_status() == JobStatus.STARTED)
         assert work_horse(worker.pid) is None  # the job runs in the worker process itself
         assert sweep(runtime, older_than_seconds=0).requeued == []  # its worker lives: left alone
         assert recover(runtime) == []
@@ -224,9 +224,9 @@ def test_a_worker_killed_halfway_leaves_nothing_lost(client, runtime: Runtime, t
     assert deliveries.get(runtime.engine, delivery_pk).status == deliveries.RECEIVED
     # nobody is left to say the job died, and RQ would wait for the heartbeat to lapse
     # (about 90 s): the sweep sees that the job's worker is gone from this host
-    assert Job.fetch(job_id, connection=runtime.redis).get_status() == JobStatus.STARTED
+    assert fetch_job(job_id, runtime.redis).get_status() == JobStatus.STARTED
     if what == "whole worker, long ago":  # its registration has expired too: it names no host
-        worker_key = Worker.redis_worker_namespace_prefix + Job.fetch(job_id, connection=runtime.redis).worker_name
+        worker_key = Worker.redis_worker_namespace_prefix + fetch_job(job_id, runtime.redis).worker_name
         assert runtime.redis.delete(worker_key) == 1
     report = sweep(runtime, older_than_seconds=0)
     assert report.requeued == [delivery_pk]
@@ -258,7 +258,7 @@ def test_a_job_that_hangs_is_stopped_at_its_timeout_and_the_worker_goes_on(
         wait_for(lambda: deliveries.get(runtime.engine, hanging).status == deliveries.FAILED)
         stopped = deliveries.get(runtime.engine, hanging)
         assert stopped is not None and "JobTimeoutException" in (stopped.last_error or "")
-        wait_for(lambda: Job.fetch(stopped.job_id, connection=runtime.redis).get_status() == JobStatus.FAILED)
+        wait_for(lambda: fetch_job(stopped.job_id, runtime.redis).get_status() == JobStatus.FAILED)
         assert worker.poll() is None  # the same process, still working
         assert work_horse(worker.pid) is None
         following = loop.accept(
@@ -328,7 +328,7 @@ def test_an_expected_failure_is_one_log_line_and_an_unexpected_one_keeps_its_tra
 
     stored = deliveries.get(engine, no_token)
     assert stored is not None and stored.status == deliveries.FAILED and stored.last_error == failed["error"]
-    assert Job.fetch(stored.job_id, connection=redis).get_status() == JobStatus.FAILED
+    assert fetch_job(stored.job_id, redis).get_status() == JobStatus.FAILED
     with pytest.MonkeyPatch.context() as patch:
         for key, value in (base_env() | {"DATABASE_URL": settings.database_url}).items():
             patch.setenv(key, value)
@@ -442,7 +442,6 @@ def test_every_delivery_a_killed_worker_held_is_done_within_a_minute_of_the_kill
 def test_a_delivery_redis_lost_is_queued_again_without_waiting_for_the_sweep_period(runtime: Runtime, trackers) -> None:
     """Recorded while Redis was down, then Redis came back empty: the worker sees Redis lost its
     data and sweeps at once, not at its (here hourly) period."""
-    from rq import Queue
 
     from service.app import create_app
     from service.queue import connect
@@ -451,7 +450,7 @@ def test_a_delivery_redis_lost_is_queued_again_without_waiting_for_the_sweep_per
     try:
         wait_for(lambda: _registered(runtime.redis, worker), seconds=60)
         dead = connect("redis://127.0.0.1:1/0")
-        away = Runtime(runtime.settings, runtime.engine, dead, Queue("lessonloop", connection=dead))
+        away = Runtime(runtime.settings, runtime.engine, dead, make_queue(dead))
         delivery = payloads.github(payloads.raw("github/issues.closed"), GITHUB_SECRET)
         delivery_pk = loop.accept(create_app(runtime.settings, away).test_client(), delivery)
         runtime.redis.flushdb()  # Redis restarted with nothing on disk
@@ -467,7 +466,7 @@ def test_recover_leaves_a_scheduled_retry_alone_and_moves_one_the_scheduler_left
     time (RQ's scheduler died with its worker) is moved to the queue by recover."""
     github_double.fail_next(1, 500, operation="create_issue")
     delivery_pk = loop.accept(client, payloads.github(payloads.raw("github/issues.closed"), GITHUB_SECRET))
-    Worker(["lessonloop"], connection=runtime.redis).work(burst=True, logging_level="WARNING")
+    Worker(["lessonloop"], connection=runtime.redis, serializer=SERIALIZER).work(burst=True, logging_level="WARNING")
     waiting = deliveries.get(runtime.engine, delivery_pk)
     assert waiting is not None and waiting.current_job == f"delivery-{delivery_pk}-retry-1"
     assert sweep(runtime, older_than_seconds=0).requeued == []
@@ -475,9 +474,35 @@ def test_recover_leaves_a_scheduled_retry_alone_and_moves_one_the_scheduler_left
     assert runtime.queue.count == 0
     registry = ScheduledJobRegistry(queue=runtime.queue)
     late = datetime.now(UTC) - timedelta(seconds=LATE_SECONDS + 5)
-    registry.schedule(Job.fetch(waiting.current_job, connection=runtime.redis), late)
+    registry.schedule(fetch_job(waiting.current_job, runtime.redis), late)
     recover(runtime)
     assert runtime.queue.job_ids == [waiting.current_job]
     assert waiting.current_job not in registry
     loop.work(runtime)
     assert _status(runtime.engine, delivery_pk) == deliveries.DONE
+
+
+class _Touches:
+    """A pickle that, when loaded, creates a file: the proof that loading ran code."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def __reduce__(self) -> tuple[object, tuple[str]]:
+        return (Path.touch, (str(self.path),))  # type: ignore[return-value]
+
+
+def test_a_pickle_written_into_redis_runs_no_code_in_a_worker(runtime: Runtime, tmp_path: Path) -> None:
+    """Job data is JSON: someone who can write to Redis can queue a job, not make a worker load
+    a pickle (which runs whatever its author chose)."""
+    import pickle
+    import zlib
+
+    proof = tmp_path / "ran"
+    job = runtime.queue.enqueue("workers.open_review.open_review", 1, job_id="poisoned")
+    runtime.redis.hset(
+        job.key, "data", zlib.compress(pickle.dumps(("workers.open_review.open_review", None, (_Touches(proof),), {})))
+    )
+    run_worker(runtime, burst=True)
+    assert not proof.exists()
+    assert fetch_job("poisoned", runtime.redis).get_status() == JobStatus.FAILED

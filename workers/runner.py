@@ -12,7 +12,7 @@ from rq.job import Job
 from rq.worker import BaseWorker
 
 from service import counters, logs
-from service.queue import QUEUE_NAME
+from service.queue import QUEUE_NAME, SERIALIZER
 from service.runtime import Runtime
 from service.store import migrate
 from workers import context, remind
@@ -119,7 +119,11 @@ def run_worker(runtime: Runtime, *, burst: bool = False, forking: bool = False, 
     worker_class = ForkingWorker if forking else LeanWorker
     # RQ's own housekeeping (abandoned and stranded jobs) every sweep interval, not every 10 min
     worker = worker_class(
-        [QUEUE_NAME], connection=runtime.redis, name=name, maintenance_interval=runtime.settings.server.sweep_seconds
+        [QUEUE_NAME],
+        connection=runtime.redis,
+        name=name,
+        maintenance_interval=runtime.settings.server.sweep_seconds,
+        serializer=SERIALIZER,
     )
     timer = None if burst else _SweepTimer(runtime, runtime.settings.server.sweep_seconds)
     if timer:

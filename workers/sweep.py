@@ -30,11 +30,11 @@ from datetime import UTC, datetime
 from redis.exceptions import LockError, RedisError
 from rq import Worker
 from rq.exceptions import NoSuchJobError
-from rq.job import Job, JobStatus
+from rq.job import JobStatus
 from rq.registry import ScheduledJobRegistry, StartedJobRegistry
 
 from service import logs
-from service.queue import job_state, requeue_delivery
+from service.queue import fetch_job, job_state, requeue_delivery
 from service.runtime import Runtime
 from service.store import deliveries
 from workers import retention
@@ -94,7 +94,7 @@ def _orphaned(runtime: Runtime, job_id: str, state: JobStatus | None) -> bool:
     if state != JobStatus.STARTED:
         return False
     try:
-        worker_name = Job.fetch(job_id, connection=runtime.redis).worker_name
+        worker_name = fetch_job(job_id, runtime.redis).worker_name
     except NoSuchJobError:
         return False
     if not worker_name:
@@ -232,7 +232,7 @@ def _move_late_scheduled(runtime: Runtime) -> None:
     due = registry.get_jobs_to_schedule(int(time.time() - LATE_SECONDS))
     for job_id in due:
         try:
-            job = Job.fetch(job_id, connection=runtime.redis)
+            job = fetch_job(job_id, runtime.redis)
         except NoSuchJobError:
             registry.remove(job_id)
             continue
