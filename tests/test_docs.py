@@ -116,3 +116,18 @@ def test_the_top_level_help_names_every_command() -> None:
     listed = {command.split()[0] for command in _commands()}
     missing = [command for command in sorted(listed) if f" {command}," not in description.replace(".", ",")]
     assert missing == []
+
+
+def test_compose_passes_every_setting_and_reads_the_operators_rules() -> None:
+    """docker-compose.yml as its header says to run it: with ./lessonloop.toml (from
+    `lessonloop init`), every variable lessonloop reads passed through, and restarts."""
+    import yaml
+
+    compose = yaml.safe_load((DOCS.parent / "docker-compose.yml").read_text())
+    for name in ("web", "worker"):
+        service = compose["services"][name]
+        assert service["restart"] == "unless-stopped"
+        assert "./lessonloop.toml:/config/lessonloop.toml:ro" in service["volumes"]
+        passed = set(service["environment"])
+        wanted = known_variables() - {"LESSONLOOP_REDIS_URL", "LESSONLOOP_DATABASE_URL"}
+        assert sorted(wanted - passed) == [], f"{name} does not pass these"

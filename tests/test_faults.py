@@ -266,6 +266,6 @@ def test_a_scheduled_job_carries_the_timeout_for_rq_and_only_the_delivery_for_th
         runtime.queue, 7, "incident_closed", "delivery-7-retry-1", 123, at=deliveries.now() + timedelta(seconds=30)
     )
     stored = fetch_job(job.id, runtime.redis)
-    assert stored.args == (7,) and stored.kwargs == {}
+    assert stored.args == [7] and stored.kwargs == {}  # JSON: the arguments come back as a list
     assert stored.timeout == 123
     assert stored.get_status() == JobStatus.SCHEDULED

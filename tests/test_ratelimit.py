@@ -482,7 +482,7 @@ def test_a_rescheduled_job_calls_its_function_with_the_delivery_alone(redis: Red
         queue(redis), 7, "incident_closed", "delivery-7-retry-1", 321, at=datetime.now(UTC) + timedelta(seconds=30)
     )
     stored = fetch_job(job.id, redis)
-    assert (stored.args, stored.kwargs, stored.timeout) == ((7,), {}, 321)
+    assert (stored.args, stored.kwargs, stored.timeout) == ([7], {}, 321)  # JSON: a list
     now = enqueue_delivery(queue(redis), 8, "incident_closed", "delivery-8", 321)
     assert (fetch_job(now.id, redis).kwargs, now.timeout) == ({}, 321)
 

@@ -68,7 +68,7 @@ def test_a_signed_relevant_delivery_is_recorded_and_queued(client, runtime: Runt
         if recorded.event_kind == "incident_closed"
         else "workers.sync_lesson.sync_lesson"
     )
-    assert job.func_name == expected and job.args == (recorded.id,)
+    assert job.func_name == expected and job.args == [recorded.id]  # JSON: a list
 
 
 def test_delivery_ids_come_from_each_trackers_header(client, runtime: Runtime) -> None:
