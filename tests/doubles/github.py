@@ -462,15 +462,23 @@ class GitHubDouble(TrackerDouble):
         comment = self.add_comment(f"{owner}/{repo}", number, self.json_body()["body"], self._login())
         return self.reply(201, self._public(comment), {"Location": comment["url"]})
 
-    def update_comment(self, owner: str, repo: str, comment_id: int) -> Response:
+    def _own_comment(self, owner: str, repo: str, comment_id: int) -> dict[str, Any] | Response:
+        """The comment the caller may change (call under ``self.lock``), or GitHub's refusal:
+        404 when the repository has no such comment, 403 when another account wrote it."""
         if (refused := self._integration_cannot(owner, repo)) is not None:
             return refused
+        comment = self.comments.get(comment_id)
+        if comment is None or comment["_repo"] != f"{owner}/{repo}":
+            return self.error(404, "Not Found")
+        if comment["user"]["login"] != self._login():
+            return self.error(403, "Must have admin rights to Repository.")
+        return comment
+
+    def update_comment(self, owner: str, repo: str, comment_id: int) -> Response:
         with self.lock:
-            comment = self.comments.get(comment_id)
-            if comment is None or comment["_repo"] != f"{owner}/{repo}":
-                return self.error(404, "Not Found")
-            if comment["user"]["login"] != self._login():
-                return self.error(403, "Must have admin rights to Repository.")
+            comment = self._own_comment(owner, repo, comment_id)
+            if isinstance(comment, Response):
+                return comment
             comment["body"] = self.json_body()["body"]
             comment["updated_at"] = now_iso()
             return self.reply(200, self._public(comment))
@@ -501,14 +509,10 @@ class GitHubDouble(TrackerDouble):
     def delete_comment(self, owner: str, repo: str, comment_id: int) -> Response:
         """204, or 404 when there is no such comment. Deleting someone else's comment is refused
         (403) here, although a repository admin may: lessonloop must only ever delete its own."""
-        if (refused := self._integration_cannot(owner, repo)) is not None:
-            return refused
         with self.lock:
-            comment = self.comments.get(comment_id)
-            if comment is None or comment["_repo"] != f"{owner}/{repo}":
-                return self.error(404, "Not Found")
-            if comment["user"]["login"] != self._login():
-                return self.error(403, "Must have admin rights to Repository.")
+            comment = self._own_comment(owner, repo, comment_id)
+            if isinstance(comment, Response):
+                return comment
             self.deleted_comments.append(self.comments.pop(comment_id))
             self.issues[comment["_repo"]][comment["_number"]]["comments"] -= 1
         return self.reply(204)
