@@ -319,7 +319,7 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())
-    print(f"lessonloop: listening on {_serve_where(settings, args)}", file=sys.stderr)
+    logs.say(f"lessonloop: listening on {_serve_where(settings, args)}")
     code = 0
     try:
         while not stop.wait(0.5):

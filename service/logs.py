@@ -75,6 +75,15 @@ class CurrentStderr(logging.StreamHandler):
         return sys.stderr
 
 
+def say(line: str) -> None:
+    """``line`` to stderr in one write: ``print`` writes the text and its newline apart, and
+    with unbuffered output (``PYTHONUNBUFFERED``, a container's usual setting) a web worker's log
+    line could land between them, gluing itself to what scripts read ("web listening on URL").
+    A write of under 4 KiB to a pipe is not interleaved."""
+    sys.stderr.write(line + "\n")
+    sys.stderr.flush()
+
+
 def get(name: str) -> structlog.stdlib.BoundLogger:
     return structlog.get_logger(name)
 

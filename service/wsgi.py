@@ -25,7 +25,6 @@ import io
 import os
 import signal
 import socket
-import sys
 import threading
 import time
 from collections.abc import Awaitable, Callable, Mapping, MutableMapping
@@ -167,7 +166,7 @@ def _announce(host: str, port: int) -> None:
         except OSError:
             time.sleep(0.05)
             continue
-        print(f"lessonloop: web listening on {shown_address(host, port)}", file=sys.stderr, flush=True)
+        logs.say(f"lessonloop: web listening on {shown_address(host, port)}")
         return
     log.error("no web worker accepted connections", seconds=ANNOUNCE_WITHIN_SECONDS)
 

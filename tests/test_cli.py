@@ -333,3 +333,25 @@ def test_init_writes_rules_for_the_trackers_whose_secrets_are_set_and_asks_nothi
         "check", env=only_pagerduty | {"DATABASE_URL": f"sqlite:///{tmp_path / 'l.db'}"}, cwd=tmp_path
     )
     assert checked.returncode in (0, 1) and "PagerDuty has no tasks" in checked.stdout
+
+
+def test_an_announced_line_is_one_write(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Scripts read "web listening on URL" from stderr, which the web workers log to as well:
+    the line and its newline must leave in one write, or a worker's line can glue itself on."""
+    from service import logs
+
+    class Recorded:
+        def __init__(self) -> None:
+            self.writes: list[str] = []
+
+        def write(self, text: str) -> int:
+            self.writes.append(text)
+            return len(text)
+
+        def flush(self) -> None:
+            pass
+
+    recorded = Recorded()
+    monkeypatch.setattr(sys, "stderr", recorded)
+    logs.say("lessonloop: web listening on http://127.0.0.1:8000")
+    assert recorded.writes == ["lessonloop: web listening on http://127.0.0.1:8000\n"]
