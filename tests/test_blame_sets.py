@@ -1,0 +1,52 @@
+"""The split labelled set of the blameless-language nudge: its two parts follow their stated rule,
+and the held-out part is the one that was measured before the rules were tuned."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+SETS = Path(__file__).parent / "fixtures" / "blame"
+HELDOUT = SETS / "split-heldout.tsv"
+TUNING = SETS / "split-tuning.tsv"
+
+FROZEN = "e8cce475128fef53e7317ab245274c3fc12352c516407734e1da2568e9ed45cf"
+"""SHA-256 of the held-out part's rows (comments aside), as committed before any rule was tuned.
+A changed row is a different set: its figures would not be held-out figures any more."""
+
+
+def _rows(path: Path) -> list[str]:
+    return [
+        line
+        for line in path.read_text(encoding="utf-8").splitlines()
+        if line.strip() and not line.startswith(("#", "label\t"))
+    ]
+
+
+def _labelled(path: Path) -> list[tuple[str, str]]:
+    """(label, sentence) pairs; a literal \\n in a sentence is a line break."""
+    pairs = []
+    for number, line in enumerate(_rows(path), start=1):
+        parts = line.split("\t")
+        assert 2 <= len(parts) <= 3 and parts[0] in ("blame", "ok"), f"{path.name}: row {number}: {line!r}"
+        pairs.append((parts[0], parts[1].replace("\\n", "\n")))
+    return pairs
+
+
+def _held_out(sentence: str) -> bool:
+    return int(hashlib.sha256(sentence.encode("utf-8")).hexdigest()[0], 16) % 2 == 0
+
+
+def test_the_parts_follow_the_split_rule_and_share_no_sentence() -> None:
+    heldout, tuning = _labelled(HELDOUT), _labelled(TUNING)
+    assert all(_held_out(sentence) for _, sentence in heldout)
+    assert not any(_held_out(sentence) for _, sentence in tuning)
+    sentences = [sentence for _, sentence in heldout + tuning]
+    assert len(set(sentences)) == len(sentences)
+    for part in (heldout, tuning):
+        blame = sum(1 for label, _ in part if label == "blame")
+        assert blame >= 100 and len(part) - blame >= 100  # enough of each for a figure worth stating
+
+
+def test_the_held_out_part_is_the_one_measured_before_tuning() -> None:
+    assert hashlib.sha256("\n".join(_rows(HELDOUT)).encode("utf-8")).hexdigest() == FROZEN
