@@ -455,7 +455,7 @@ class _Rules:
             m = end
             while m < len(tokens) and tokens[m].base in self.skip:
                 m += 1
-            passive = any(token.base in self.be for token in tokens[max(0, i - 1) : i] + tokens[end:m])
+            passive = any(tokens[k].base in self.be for k in (i - 1, *range(end, m)) if k >= 0)
             if (
                 m < len(tokens)
                 and tokens[m].base in self.omission_verbs
