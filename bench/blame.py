@@ -4,7 +4,8 @@
 
 By default every labelled set under tests/fixtures/blame/: sentences.tsv (the one the rules were
 first written against), heldout.tsv (written after them, since tuned on too), and the two parts of
-the split set, split-tuning.tsv (tuned on) and split-heldout.tsv (never tuned on; see its header).
+the split set, split-tuning.tsv and split-heldout.tsv (held out from the first round of tuning,
+tuned on in the second), and round2-heldout.tsv (never tuned on; see its header).
 Each sentence of a set is linted on its own (service.lesson.blame.find_blame, the function
 ``lessonloop lessons lint`` and the sync both call); a sentence with a finding is predicted
 "blame". Prints precision, recall and F1, the counts, how the hard cases fared (notes
@@ -26,7 +27,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from service.lesson.blame import find_blame  # noqa: E402
 
 SETS = Path(__file__).resolve().parents[1] / "tests" / "fixtures" / "blame"
-DEFAULT_SETS = [SETS / name for name in ("sentences.tsv", "heldout.tsv", "split-tuning.tsv", "split-heldout.tsv")]
+DEFAULT_SETS = [
+    SETS / name
+    for name in ("sentences.tsv", "heldout.tsv", "split-tuning.tsv", "split-heldout.tsv", "round2-heldout.tsv")
+]
 
 
 def load(path: Path) -> list[tuple[str, str, str]]:
