@@ -145,6 +145,7 @@ class _Rules:
         self.pronouns = frozenset(people.pronouns)
         self.object_pronouns = frozenset(people.object_pronouns)
         self.possessives = frozenset(people.possessives)
+        self.own_possessives = frozenset(people.own_possessives)
         self.roles = frozenset(people.roles) | {role + end for role in people.roles for end in people.plural_endings}
         self.role_phrases = frozenset(tuple(p.split()) for p in people.role_phrases if len(p.split()) == 2)
         self.not_people = frozenset(people.not_people)
@@ -214,7 +215,17 @@ class _Rules:
     # --- who is a person ----------------------------------------------------------------------
 
     def _is_role(self, tokens: Sequence[_Token], j: int) -> bool:
-        return tokens[j].base in self.roles or (j > 0 and (tokens[j - 1].base, tokens[j].base) in self.role_phrases)
+        if j > 0 and (tokens[j - 1].base, tokens[j].base) in self.role_phrases:
+            return True
+        return tokens[j].base in self.roles and not self._named_tool(tokens, j - 1)
+
+    def _named_tool(self, tokens: Sequence[_Token], j: int) -> bool:
+        """ "the *Kubernetes* operator", "a *Postgres* operator": a role word after a product's
+        name, written as a name (not an acronym: "the DNS admin" is a person), is that product's."""
+        if j < 0 or tokens[j].base not in self.not_people:
+            return False
+        raw = tokens[j].text
+        return raw[:1].isupper() and not raw.isupper()
 
     def _is_name(self, tokens: Sequence[_Token], j: int) -> bool:
         """A capitalised word that is neither a tool, an acronym, nor a common word at the start."""
@@ -294,6 +305,8 @@ class _Rules:
             return False
         for k in range(max(0, j - 2), j):
             token = tokens[k]
+            if token.lower in self.own_possessives:  # "my change caused the outage"
+                return True
             if token.possessive and token.lower not in self.possessives and self._person_possessive(token, tokens, k):
                 return True
         return False
@@ -332,7 +345,12 @@ class _Rules:
                 return True
             if self._is_role(tokens, k):
                 after = tokens[k + 1] if k + 1 < len(tokens) else None
-                return after is None or after.base in self.after_person or after.base.endswith(("ing", "ed"))
+                return (
+                    after is None
+                    or after.base in self.after_person
+                    or after.base.endswith(("ing", "ed"))
+                    or self._is_role(tokens, k + 1)  # "the on-call engineer"
+                )
             if self._is_name(tokens, k):
                 return True
         return False
@@ -477,4 +495,5 @@ class _Rules:
         m = end
         while m < len(tokens) and (tokens[m].base in self.determiners or tokens[m].lower in self.possessives):
             m += 1
-        return m < len(tokens) and tokens[m].base in targets
+        # the object's first word, or a word just after a short object: "broke the migration *into* steps"
+        return any(tokens[k].base in targets for k in range(m, min(m + 3, len(tokens))))

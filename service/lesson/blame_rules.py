@@ -38,6 +38,9 @@ class People(_Strict):
     pronouns: Words
     object_pronouns: Words = ()
     possessives: Words = ()
+    own_possessives: Words = ()
+    """Possessives of one person, whose work is theirs: "*my* change caused the outage" (unlike
+    "our deploy tool", which is the team's tooling)."""
     roles: Words
     role_phrases: Words = ()
     plural_endings: Words = ()
