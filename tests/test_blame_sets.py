@@ -1,11 +1,16 @@
 """The held-out labelled sets of the blameless-language nudge: the split set's two parts follow
-their stated rule, and each held-out set is the one that was measured before the rules were
-tuned with it out of sight."""
+their stated rule, each held-out set is the one that was measured before the rules were tuned
+with it out of sight, and the nudge keeps its figures on the one never tuned on.
+
+The figures are counts of sentences, not timings, so the test is deterministic: the same set and
+rules give the same figures on any machine."""
 
 from __future__ import annotations
 
 import hashlib
 from pathlib import Path
+
+from service.lesson.blame import find_blame
 
 SETS = Path(__file__).parent / "fixtures" / "blame"
 HELDOUT = SETS / "split-heldout.tsv"
@@ -61,3 +66,18 @@ def test_the_held_out_sets_are_the_ones_measured_before_tuning() -> None:
 def test_the_second_held_out_set_repeats_no_other_sentence() -> None:
     others = {sentence for path in SETS.glob("*.tsv") if path != ROUND2 for _, sentence in _labelled(path)}
     assert not others & {sentence for _, sentence in _labelled(ROUND2)}
+
+
+def test_the_nudge_keeps_its_figures_on_the_set_never_tuned_on() -> None:
+    """Precision meets the target (0.95). Recall is held at what the rules reach, 0.82 (98 of
+    119): the target is 0.9, and docs/blameless.md says which forms are still missed. Raise the
+    floor when the rules do better; a lower figure means a change lost sentences it heard."""
+    rows = _labelled(ROUND2)
+    flagged = [(label, bool(find_blame(sentence))) for label, sentence in rows]
+    tp = sum(1 for label, found in flagged if found and label == "blame")
+    fp = sum(1 for label, found in flagged if found and label == "ok")
+    blame = sum(1 for label, _ in rows if label == "blame")
+    false_alarms = [s for (label, s), (_, found) in zip(rows, flagged, strict=True) if found and label == "ok"]
+    misses = [s for (label, s), (_, found) in zip(rows, flagged, strict=True) if not found and label == "blame"]
+    assert tp / (tp + fp) >= 0.95, false_alarms
+    assert tp / blame >= 0.82, misses

@@ -10,9 +10,11 @@ judgement words skip their technical senses ("lazy loading", "sloppy quorum"); a
 a finding around ("this was not human error"). Code, links and quoted speech are not read at all
 (service/lesson/prose.py). The words are data, one file a language (service/lesson/blame_rules.py).
 
-There is no parser here, only a few words of context either side, which is why it is fast and
-predictable, and also what it misses: a subject far from its verb ("the engineer who deployed the
-change did not monitor it") is not seen. bench/blame.py measures both on the labelled set.
+There is no parser here, only a few words of context either side and the person a sentence opens
+with (who stays the subject past "and" and past a clause about them: "the engineer who deployed
+the change did not monitor it"), which is why it is fast and predictable, and also what it
+misses: a harmless verb with a harmful object ("the intern deleted the uploads bucket"), blame
+by irony ("Typical Dave."). bench/blame.py measures both on the labelled sets.
 """
 
 from __future__ import annotations
