@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import base64
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any, Literal
@@ -66,6 +66,21 @@ ITEM_FIELDS = (
     "summary,description,status,resolution,labels,assignee,creator,reporter,issuetype,priority,project,"
     "components,created,resolutiondate,statuscategorychangedate"
 )
+
+
+LABEL_LIMIT = 255
+"""Jira's longest label."""
+
+
+def jira_labels(labels: Iterable[str]) -> list[str]:
+    """Labels as Jira takes them, for every issue lessonloop opens (reviews and follow-ups).
+
+    A Jira label is one word: Jira refuses a label with a space in it, so each run of white
+    space becomes one hyphen ("post incident review" -> "post-incident-review"), a label is
+    cut at Jira's 255 characters, empty ones are dropped, and ``lessonloop`` (how JQL finds
+    our issues) is always among them; each once, sorted."""
+    kept = {"-".join(label.split())[:LABEL_LIMIT] for label in labels}
+    return sorted((kept - {""}) | {REVIEW_LABEL})
 
 
 def _jira_message(data: Any) -> str:
@@ -119,8 +134,7 @@ def history_from_changelog(issue: dict[str, Any]) -> list[HistoryEntry]:
                 entries.append(
                     HistoryEntry(at, f"{field}: {change}", who=str(author.get("displayName") or ""), kind=field)
                 )
-    comments = (((issue.get("fields") or {}).get("comment")) or {}).get("comments") or []
-    for comment in comments if isinstance(comments, list) else []:
+    for comment in comments_of(issue):
         at = parse_timestamp(comment.get("created")) if isinstance(comment, dict) else None
         if at is None:
             continue
@@ -137,6 +151,17 @@ def history_from_changelog(issue: dict[str, Any]) -> list[HistoryEntry]:
             )
         )
     return entries
+
+
+def comments_of(issue: dict[str, Any]) -> list[Any]:
+    """An issue's ``fields.comment`` in either shape Jira's description shows: the page object
+    (``{"comments": [...], "total": ...}``, what Jira answers) or a plain list of comments
+    (Atlassian's own example of an issue); anything else is no comments."""
+    fields = issue.get("fields")
+    found = fields.get("comment") if isinstance(fields, dict) else None
+    if isinstance(found, dict):
+        found = found.get("comments")
+    return found if isinstance(found, list) else []
 
 
 def _number(key: str) -> int:
@@ -262,7 +287,7 @@ class JiraClient:
                 self.keys.seal(review_marker(draft.incident), container_of("jira", draft.container)),
                 "jira",
             ),
-            "labels": sorted({*draft.labels, REVIEW_LABEL}),
+            "labels": jira_labels(draft.labels),
         }
         if draft.due is not None:
             fields["duedate"] = draft.due.isoformat()
@@ -335,7 +360,7 @@ class JiraClient:
             "description": attach(
                 draft.body, self.keys.seal(draft.marker, container_of("jira", draft.container)), "jira"
             ),
-            "labels": sorted({*(label.replace(" ", "-") for label in draft.labels), REVIEW_LABEL}),
+            "labels": jira_labels(draft.labels),
         }
         if draft.due is not None:
             fields["duedate"] = draft.due.isoformat()

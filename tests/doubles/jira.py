@@ -79,6 +79,9 @@ class JiraDouble(TrackerDouble):
         self.projects = set(projects)
         self.issue_types = set(issue_types)
         self.issues: dict[str, dict[str, Any]] = {}
+        self.comments_as_list = False
+        """Answer ``fields.comment`` as a plain list of comments, the shape of Atlassian's own
+        example issue in its description, instead of the page object Jira sends."""
         self.deleted_comments: list[dict[str, Any]] = []  # as they were when deleted, oldest first
         self._ids = itertools.count(10001)
         self._numbers: dict[str, itertools.count[int]] = {}
@@ -236,12 +239,16 @@ class JiraDouble(TrackerDouble):
         out = {"id": issue["id"], "key": issue["key"], "self": issue["self"], "fields": dict(shown)}
         if fields and "comment" in fields:
             comments = [self._comment_json(issue, c) for c in issue["_comments"]]
-            out["fields"]["comment"] = {
-                "comments": comments,
-                "total": len(comments),
-                "startAt": 0,
-                "maxResults": len(comments),
-            }
+            out["fields"]["comment"] = (
+                comments
+                if self.comments_as_list
+                else {
+                    "comments": comments,
+                    "total": len(comments),
+                    "startAt": 0,
+                    "maxResults": len(comments),
+                }
+            )
         if "changelog" in self._list_arg("expand"):
             histories = issue.get("_history", [])
             out["changelog"] = {
@@ -277,6 +284,9 @@ class JiraDouble(TrackerDouble):
             wanted = "accountId" if self.deployment == "cloud" else "name"
             if wanted not in assignee:
                 errors["assignee"] = f"Specify the user by {wanted}"
+        spaced = [label for label in fields.get("labels") or () if not isinstance(label, str) or " " in label]
+        if spaced:
+            errors["labels"] = f"The label '{spaced[0]}' contains spaces which is invalid."
         due = fields.get("duedate")
         if due is not None and not re.fullmatch(r"\d{4}-\d{2}-\d{2}", str(due)):
             errors["duedate"] = "Error parsing date string: " + str(due)
