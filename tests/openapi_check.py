@@ -15,6 +15,8 @@ from typing import Any
 from flask.testing import FlaskClient
 from openapi_core import Config, OpenAPI
 from openapi_core.contrib.werkzeug import WerkzeugOpenAPIRequest, WerkzeugOpenAPIResponse
+from openapi_core.templating.paths.exceptions import OperationNotFound, PathNotFound
+from openapi_schema_validator import OAS31Validator, validate
 from werkzeug.test import TestResponse
 
 from service.web.api import description_text
@@ -39,8 +41,14 @@ class _AsSent(WerkzeugOpenAPIRequest):
 
 
 def check(response: TestResponse) -> None:
-    """Raise openapi-core's error when ``response`` is not what the description promises."""
-    spec().validate_response(_AsSent(response.request), WerkzeugOpenAPIResponse(response))
+    """Raise openapi-core's error when ``response`` is not what the description promises. A
+    path or method the API does not have is answered 404 or 405 as problem details."""
+    try:
+        spec().validate_response(_AsSent(response.request), WerkzeugOpenAPIResponse(response))
+    except (PathNotFound, OperationNotFound):
+        assert response.status_code in (404, 405) and response.mimetype == PROBLEM, response
+        problem = json.loads(description_text())["components"]["schemas"]["Problem"]
+        validate(response.get_json(), problem, cls=OAS31Validator)
 
 
 class CheckingClient(FlaskClient):
