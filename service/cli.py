@@ -885,27 +885,13 @@ def _lessons_export(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _lessons_stats(settings: Settings, args: argparse.Namespace) -> int:
-    from datetime import UTC, datetime
-
     from service import progress as figures
-    from service.store import progress
+    from service import stats
 
     if args.days < 1:
         print("lessonloop: --days must be at least 1", file=sys.stderr)
         return 2
-    today = datetime.now(UTC).date()
-    since = figures.window_start(today, args.days)
-    from service.store import followups
-
-    engine = _migrated(settings).engine
-    start = datetime.combine(since, datetime.min.time(), tzinfo=UTC)
-    summary = figures.summarise(
-        progress.load(engine, start),
-        since,
-        today,
-        followups.since(engine, start),
-        imported=progress.imported_since(engine, start),
-    )
+    summary = stats.last_days(_migrated(settings).engine, args.days)
     if args.format == "json":
         print(json.dumps(figures.as_dict(summary), indent=2))
     else:

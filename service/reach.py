@@ -8,6 +8,7 @@ max_related_items`` (the incident and the review count); items linked by hand wi
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import Engine, select
@@ -53,3 +54,20 @@ def posted_on(engine: Engine, review_ref: str) -> list[str]:
             .all()
         )
     return list(rows)
+
+
+def posted_on_of(engine: Engine, review_refs: Sequence[str]) -> dict[str, list[str]]:
+    """:func:`posted_on` of many reviews in one query (a page of the log)."""
+    refs = list(dict.fromkeys(review_refs))
+    found: dict[str, list[str]] = {ref: [] for ref in refs}
+    if not refs:
+        return found
+    with engine.connect() as connection:
+        rows = connection.execute(
+            select(effects.c.key, effects.c.item_ref)
+            .where(effects.c.kind == LESSON, effects.c.key.in_(refs), WRITTEN)
+            .order_by(effects.c.id)
+        ).tuples()
+        for key, item_ref in rows:
+            found[key].append(item_ref)
+    return found
