@@ -294,6 +294,7 @@ def test_sign_in_through_a_proxy(
         response = page.goto(origin + "/lessons?q=resolver")
         assert response.status == 401 and page.url.startswith(origin + "/signin?next=")
         assert "X-Forwarded-Email" in page.locator("main").inner_text()
+        assert axe_violations(page, axe_source()) == []  # the sign-in page is a page too
         anonymous.close()
 
         signed = browser.new_context(extra_http_headers={"X-Forwarded-Email": "ana@acme.example"})
