@@ -234,7 +234,7 @@ def test_search_filter_open_a_lesson_follow_links_and_insights(
         assert page.locator("table.log a.title").all_inner_texts() == ["Resolver timeouts during deploy"]
 
         page.goto(origin + "/insights")
-        charts = page.locator("figure.chart svg")
+        charts = page.locator("figure.chart svg.chart")
         assert charts.count() == 3 and all(charts.nth(i).is_visible() for i in range(3))
         assert page.locator("figure#chart-volume rect.s0").count() >= 1
         assert "billing" in page.locator("main").inner_text()

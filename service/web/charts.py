@@ -160,7 +160,7 @@ def _marker(series: int, x: float, y: float, title: str = "") -> str:
 def _legend(series: Sequence[Series], keys: Sequence[str]) -> Markup:
     """The series' names in HTML, each after its swatch: the same fill, marker and dash as in the chart."""
     items = "".join(
-        f'<li><svg viewBox="0 0 28 14" aria-hidden="true" focusable="false">{key}</svg>{escape(one.name)}</li>'
+        f'<li><svg class="key" viewBox="0 0 28 14" aria-hidden="true">{key}</svg>{escape(one.name)}</li>'
         for one, key in zip(series, keys, strict=True)
     )
     return Markup(f'<ul class="legend">{items}</ul>')  # the names went through escape()
