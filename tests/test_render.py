@@ -5,7 +5,6 @@ still inside the allow-list. The page-level cases go through the app and a real 
 from __future__ import annotations
 
 import re
-import time
 from collections.abc import Mapping
 
 import pytest
@@ -114,12 +113,11 @@ def test_any_text_renders_without_raw_tags(text: str) -> None:
     assert "<script" not in html and "<img" not in html and "javascript:" not in re.sub(r">[^<]*<", "><", html)
 
 
-def test_finding_refs_is_linear() -> None:
-    """A megabyte of ref-like text is read once: refs.mentions takes each character once."""
-    text = "OPS-1 " * 170_000 + "a-" * 100_000
-    started = time.process_time()
-    assert sum(1 for _ in refs.mentions(text)) == 170_000
-    print(f"refs.mentions on {len(text):,} characters: {time.process_time() - started:.2f} s CPU")
+def test_every_ref_in_a_long_text_is_found() -> None:
+    """A megabyte of refs and ref-like runs is read in one pass (bench/render.py prints the
+    cost per kilobyte at three sizes)."""
+    text = "OPS-1 x-OPS-2 " * 85_000 + "a-" * 100_000
+    assert sum(1 for _ in refs.mentions(text)) == 85_000
 
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
