@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -100,6 +100,19 @@ def find(engine: Engine, ref: str) -> Lesson | None:
             .first()
         )
     return None if row is None else _lesson(row)
+
+
+def having(engine: Engine, refs: Collection[str]) -> set[str]:
+    """Which of ``refs`` name a lesson, by its review's or its incident's ref (one query)."""
+    if not refs:
+        return set()
+    wanted = list(refs)
+    query = select(lessons.c.review_ref, lessons.c.incident_ref).where(
+        or_(lessons.c.review_ref.in_(wanted), lessons.c.incident_ref.in_(wanted))
+    )
+    with engine.connect() as connection:
+        found = {ref for row in connection.execute(query) for ref in row}
+    return found & set(wanted)
 
 
 def listing(engine: Engine, limit: int = 50) -> list[Lesson]:

@@ -75,7 +75,7 @@ def lesson(ref: str) -> Response | str:
         "lesson.html",
         row=views.row(found, tracked),
         followups=[one for one in tracked if one.listed],
-        sections=views.sections(found),
+        sections=views.sections(runtime.engine, runtime.settings, found),
         facts=views.facts(runtime.engine, found),
         posted=views.posted(runtime.engine, runtime.settings, found),
         related=[views.row(other) for other in related_to(runtime.engine, found)],

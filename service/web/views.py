@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -13,6 +13,7 @@ from markupsafe import Markup
 from sqlalchemy import Engine
 
 from config.settings import Settings
+from service.events import ItemRef
 from service.lesson_export import TITLES, lesson_dict, written_in
 from service.progress import duration
 from service.reach import posted_on, posted_on_of
@@ -21,7 +22,8 @@ from service.store.followups import DONE, NOT_DOING, OPEN, Followup
 from service.store.followups import of_reviews as followups_of
 from service.store.lessons import SECTION_COLUMNS, Lesson
 from service.web.links import item_url, safe_url
-from service.web.render import lesson_html
+from service.web.refs import Mention
+from service.web.render import sections_html
 
 
 @dataclass(frozen=True)
@@ -72,14 +74,39 @@ def rows(engine: Engine, found: Sequence[Lesson]) -> list[Row]:
     return [row(lesson, grouped.get(lesson.review_ref, [])) for lesson in found]
 
 
-def sections(lesson: Lesson) -> list[Section]:
-    markup = written_in(lesson)
+def sections(engine: Engine, settings: Settings, lesson: Lesson) -> list[Section]:
     texts = {name: lesson.sections.get(name, "") for name in SECTION_COLUMNS} | lesson.other_sections
-    return [
-        Section(name, TITLES.get(name, name.replace("_", " ").capitalize()), lesson_html(text, markup))
-        for name, text in texts.items()
-        if text.strip()
-    ]
+    texts = {name: text for name, text in texts.items() if text.strip()}
+    html = sections_html(texts, written_in(lesson), lambda found: ref_urls(engine, settings, lesson, found))
+    return [Section(name, TITLES.get(name, name.replace("_", " ").capitalize()), html[name]) for name in texts]
+
+
+def ref_urls(engine: Engine, settings: Settings, lesson: Lesson, found: Collection[Mention]) -> dict[str, str]:
+    """Where each ref a lesson mentions links to: its lesson in this log when the log has one,
+    else its tracker item. A bare key (``OPS-12``) goes to Jira only when its project is one
+    this lesson or the rules name, since ``UTF-8`` and ``SHA-256`` have the same shape."""
+    in_log = lessons.having(engine, {one.ref for one in found})
+    own = (lesson.incident_ref, lesson.review_ref)
+    projects = {ItemRef.parse(ref).project for ref in own if ref.startswith("jira:")}
+    projects |= jira_projects(settings)
+    urls: dict[str, str] = {}
+    for one in found:
+        if one.ref in in_log:
+            urls[one.ref] = url_for("web.lesson", ref=one.ref)
+        elif not one.bare or one.project in projects:
+            url = item_url(settings, one.ref)
+            if url is not None:
+                urls[one.ref] = url
+    return urls
+
+
+def jira_projects(settings: Settings) -> set[str]:
+    """The Jira projects the rules read incidents from or open reviews in."""
+    named = {project for rule in settings.rules_for("jira") for project in rule.projects}
+    for rule in settings.rules:
+        if rule.review and rule.review.startswith("jira:"):
+            named.add(rule.review.removeprefix("jira:"))
+    return named
 
 
 def posted(engine: Engine, settings: Settings, lesson: Lesson) -> list[LinkedItem]:
