@@ -64,6 +64,7 @@ def lesson(ref: str) -> tuple[str, int] | str:
         sections=views.sections(found),
         facts=views.facts(runtime.engine, found),
         posted=views.posted(runtime.engine, runtime.settings, found),
+        outside=views.outside(runtime.engine, runtime.settings, found),
         related=[views.row(other) for other in related_to(runtime.engine, found)],
         user=g.user,
     )
