@@ -320,8 +320,16 @@ def _state_step(runtime: Runtime, _delivery: deliveries.Delivery, event: Event) 
     ref = event.item.ref
     if not followups.is_followup(runtime.engine, str(ref)):
         return deliveries.IGNORED, f"{ref} is not a follow-up lessonloop tracks"
+    if not any(_within(runtime, row) for row in followups.by_ref(runtime.engine, str(ref))):
+        return deliveries.IGNORED, f"{ref}: {OUTSIDE} of any lesson it follows up"  # adopted before the scope
     state, changed = refresh(runtime, ref)
     return deliveries.DONE, f"{ref} is {state}" + (f"; lessons shown again: {', '.join(changed)}" if changed else "")
+
+
+def _within(runtime: Runtime, row: followups.Followup) -> bool:
+    """Whether a follow-up's issue lies in its lesson's scope (True when the review is unknown)."""
+    record = reviews.review(runtime.engine, row.review_ref)
+    return row.ref is not None and (record is None or ItemRef.parse(row.ref) in of_review(runtime.settings, record))
 
 
 def refresh(runtime: Runtime, ref: ItemRef) -> tuple[str, list[str]]:
