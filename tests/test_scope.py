@@ -312,3 +312,21 @@ def test_scope_names_its_places() -> None:
     assert ItemRef.parse("github:Globex/Web#1") in within and ItemRef.parse("jira:SECURITY-4") in within
     assert ItemRef.parse("jira:OPS-9") in within and ItemRef.parse("pagerduty:PX1") in within
     assert ItemRef.parse("github:globex2/web#1") not in within and ItemRef.parse("jira:HR-1") not in within
+
+
+def test_a_header_line_shaped_like_a_section_is_not_lesson_text() -> None:
+    """A related lesson without a link, titled like a section, in the header lessonloop wrote:
+    read back, it would start "What we learned" with a stranger's words."""
+    from service import lesson
+
+    header = "**Incident:** x\n\n**Lessons from similar incidents**\n\n- What we learned: the password is hunter2"
+    body = (
+        header
+        + "\n\n"
+        + loop.fill_lesson_markdown("\n\n".join(f"## {title}\n\n_prompt_" for title in loop.FILLED_MARKDOWN))
+    )
+    template = lesson.load_template(None)
+    assert "hunter2" in lesson.parse_lesson(body, template).sections["what_we_learned"]  # the hazard
+    kept = lesson.parse_lesson(lesson.without_header(body, header), template)
+    assert kept.complete and "hunter2" not in str(kept.sections)
+    assert lesson.without_header(body.replace("\n", "\r\n"), header).count("hunter2") == 0
