@@ -92,29 +92,29 @@ def rule_named(
     settings: Settings, key: str | None, incident_ref: ItemRef | str, review_ref: ItemRef | str
 ) -> Rule | None:
     """The rule :func:`rule_key` recorded: by its name when it has one, else by its place when
-    that rule is still for the incident's source. Without a record (reviews opened before the
-    key was kept, reviews adopted after a crash), the first rule of the incident's source whose
-    reviews open where this one is."""
+    the rule there still opens this source's reviews where this one is (rules reordered, an
+    unnamed rule's place names another). Without either (reviews opened before the key was
+    kept, reviews adopted after a crash), the first rule of the incident's source whose reviews
+    open where this one is."""
     incident, review = ItemRef.parse(str(incident_ref)), ItemRef.parse(str(review_ref))
     rules = settings.rules
     if key:
         number, _, name = key.partition(":")
-        if name:
-            named = [rule for rule in rules if rule.name == name]
-            if named:
-                return named[0]
-        if number.isdigit() and 0 < int(number) <= len(rules) and not name:
-            rule = rules[int(number) - 1]
-            if rule.source == incident.source:
-                return rule
-    for rule in rules:
-        if rule.source != incident.source:
-            continue
-        target = rule.target
-        where = (target.source, target.container) if target else (incident.source, incident.project)
-        if where == (review.source, review.project):
-            return rule
-    return None
+        named = [rule for rule in rules if name and rule.name == name]
+        if named:
+            return named[0]
+        if number.isdigit() and 0 < int(number) <= len(rules) and _opens_here(rules[int(number) - 1], incident, review):
+            return rules[int(number) - 1]
+    return next((rule for rule in rules if _opens_here(rule, incident, review)), None)
+
+
+def _opens_here(rule: Rule, incident: ItemRef, review: ItemRef) -> bool:
+    """Whether ``rule`` is for the incident's source and opens its reviews where ``review`` is."""
+    if rule.source != incident.source:
+        return False
+    target = rule.target
+    where = (target.source, target.container) if target else (incident.source, incident.project)
+    return where == (review.source, review.project)
 
 
 def scope_of_review(

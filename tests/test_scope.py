@@ -330,3 +330,25 @@ def test_a_header_line_shaped_like_a_section_is_not_lesson_text() -> None:
     kept = lesson.parse_lesson(lesson.without_header(body, header), template)
     assert kept.complete and "hunter2" not in str(kept.sections)
     assert lesson.without_header(body.replace("\n", "\r\n"), header).count("hunter2") == 0
+
+
+def test_the_recorded_rule_is_found_again_after_rules_change() -> None:
+    from pydantic import SecretStr
+
+    from config.rules import Rule
+    from config.settings import GitHubSettings
+    from service import scope
+
+    vault = Rule(source="github", name="vault", review="github:acme/vault-reviews", share=("github:acme/*",))
+    public = Rule(source="github", review="github:oss/reviews")
+    on = GitHubSettings(webhook_secrets=(SecretStr("s"),))
+    before = Settings(github=on, rules=(vault, public))
+    key_vault, key_public = scope.rule_key(before, vault), scope.rule_key(before, public)
+    assert (key_vault, key_public) == ("1:vault", "2:")
+    after = Settings(github=on, rules=(public, Rule(source="github", review="github:oss/other"), vault))
+    assert scope.rule_named(after, key_vault, "github:acme/vault#1", "github:acme/vault-reviews#1") is vault
+    # the unnamed rule moved: its old place now names a rule that opens reviews elsewhere
+    assert scope.rule_named(after, key_public, "github:oss/x#1", "github:oss/reviews#1") is public
+    assert scope.rule_named(after, None, "github:oss/x#1", "github:oss/nowhere#1") is None
+    bare = scope.scope_of_review(after, "github:oss/x#1", "github:oss/nowhere#1", None)
+    assert ItemRef.parse("github:oss/x#9") in bare and ItemRef.parse("github:acme/web#1") not in bare
