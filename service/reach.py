@@ -9,6 +9,7 @@ linked by hand with ``lessonloop link`` are an operator's decision and always ge
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from sqlalchemy import Engine, select
@@ -75,3 +76,20 @@ def of_lesson(engine: Engine, settings: Settings, incident_ref: str, review_ref:
     within = scope_of_review(settings, incident_ref, review_ref, key)
     cap = settings.lesson.max_related_items
     return lesson_reach(engine, ItemRef.parse(incident_ref), ItemRef.parse(review_ref), cap, within)
+
+
+def posted_on_of(engine: Engine, review_refs: Sequence[str]) -> dict[str, list[str]]:
+    """:func:`posted_on` of many reviews in one query (a page of the log)."""
+    refs = list(dict.fromkeys(review_refs))
+    found: dict[str, list[str]] = {ref: [] for ref in refs}
+    if not refs:
+        return found
+    with engine.connect() as connection:
+        rows = connection.execute(
+            select(effects.c.key, effects.c.item_ref)
+            .where(effects.c.kind == LESSON, effects.c.key.in_(refs), WRITTEN)
+            .order_by(effects.c.id)
+        ).tuples()
+        for key, item_ref in rows:
+            found[key].append(item_ref)
+    return found

@@ -282,6 +282,9 @@ def app(runtime: Runtime):
 
 @pytest.fixture
 def client(app):
+    from tests.openapi_check import CheckingClient
+
+    app.test_client_class = CheckingClient  # every /api/ answer is checked against the API's description
     return app.test_client()
 
 

@@ -14,7 +14,7 @@ from config.rules import ReviewTarget, Rule
 from service import lesson, logs, markers
 from service.errors import Permanent, RetryLater
 from service.events import Event, EventKind, Item, ItemRef, Markup, review_markup
-from service.history import History, HistoryEntry
+from service.history import History, HistoryEntry, with_times_from
 from service.lesson.related import render_related, similar_text, telling
 from service.lesson.timeline import render_timeline
 from service.markup import neutralise_markers
@@ -111,6 +111,7 @@ def _find_or_open(
         template = lesson.load_template(template_path)
         markup = review_markup(client.markup)
         history = _history(runtime, incident, history)
+        incident = with_times_from(incident, history)
         settings = runtime.settings
         jira_by_name = settings.jira.auth_kind == "pat"  # Data Center names users by name
         timeline = "\n\n".join(

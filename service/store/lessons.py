@@ -162,6 +162,34 @@ def incident_facts(engine: Engine, incident_ref: str) -> IncidentFacts:
     return IncidentFacts(service or "", tuple(labels))
 
 
+def facts_of(engine: Engine, incident_refs: Sequence[str]) -> dict[str, IncidentFacts]:
+    """:func:`incident_facts` of many incidents in two queries (a page of the log); an
+    unknown incident has empty facts."""
+    refs = list(dict.fromkeys(incident_refs))
+    if not refs:
+        return {}
+    with engine.connect() as connection:
+        services = {
+            ref: service
+            for ref, service in connection.execute(
+                select(incidents.c.ref, incidents.c.service).where(incidents.c.ref.in_(refs))
+            ).tuples()
+        }
+        labels: dict[str, list[str]] = {}
+        for ref, label in connection.execute(
+            select(incident_labels.c.incident_ref, incident_labels.c.label)
+            .where(incident_labels.c.incident_ref.in_(refs))
+            .order_by(incident_labels.c.incident_ref, incident_labels.c.label)
+        ).tuples():
+            labels.setdefault(ref, []).append(label)
+    return {ref: IncidentFacts(services.get(ref) or "", tuple(labels.get(ref, ()))) for ref in refs}
+
+
+def count(engine: Engine, query: str = "", filters: Filters | None = None) -> int:
+    """How many lessons :func:`search` finds in all its pages."""
+    return fulltext.count(engine, query, filters)
+
+
 def _lesson(row: Mapping) -> Lesson:
     return Lesson(
         review_ref=row["review_ref"],

@@ -142,6 +142,35 @@ def search(
     return ids[:per_page], (page + 1 if len(ids) > per_page else None)
 
 
+def count(engine: Engine, query: str, filters: Filters | None = None) -> int:
+    """How many lessons :func:`search` finds over all its pages: the same words and filters,
+    nothing ranked."""
+    terms = words(query)
+    if query.strip() and not terms:
+        return 0
+    statement = select(func.count()).select_from(lessons).where(*_conditions(filters or Filters()))
+    params: dict[str, str] = {}
+    if terms:
+        statement = statement.where(_matching(engine.dialect.name))
+        params = _match(engine.dialect.name, terms, all_words=True)
+        params.pop("title_match", None)
+    with engine.connect() as connection:
+        return int(connection.execute(statement, params).scalar_one())
+
+
+@functools.cache
+def _matching(dialect: str) -> ColumnElement[bool]:
+    """The lessons holding every word :func:`_match` binds, unranked (for :func:`count`)."""
+    if dialect == "postgresql":
+        english = literal("english", type_=REGCONFIG)
+        query = func.websearch_to_tsquery(english, bindparam("tsquery", type_=String))
+        return literal_column("lessons.search_vector").bool_op("@@")(query)
+    hits = text("SELECT rowid FROM lessons_fts WHERE lessons_fts MATCH :match").bindparams(
+        bindparam("match", type_=String)
+    )
+    return lessons.c.id.in_(hits.columns(rowid=Integer))
+
+
 def similar(
     engine: Engine,
     free_text: str,

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import date
 from typing import Any
+from urllib.parse import quote
 
 from flask import url_for
 from markupsafe import Markup
@@ -13,9 +15,9 @@ from sqlalchemy import Engine
 from config.settings import Settings
 from service.lesson_export import TITLES, lesson_dict, written_in
 from service.progress import duration
-from service.reach import of_lesson, posted_on
+from service.reach import of_lesson, posted_on, posted_on_of
 from service.store import lessons
-from service.store.followups import Followup
+from service.store.followups import DONE, NOT_DOING, OPEN, Followup
 from service.store.followups import of_reviews as followups_of
 from service.store.lessons import SECTION_COLUMNS, Lesson
 from service.web.links import item_url, safe_url
@@ -96,12 +98,44 @@ def facts(engine: Engine, lesson: Lesson) -> lessons.IncidentFacts:
     return lessons.incident_facts(engine, lesson.incident_ref)
 
 
-def api_lesson(lesson: Lesson) -> dict[str, Any]:
-    """A lesson in the API: the export's fields plus ``ref``, ``incident``, ``title``, ``url``
-    (its page in the log)."""
+def api_lessons(engine: Engine, found: Sequence[Lesson]) -> list[dict[str, Any]]:
+    """Lessons as the API shows them, each whole (follow-ups, service, labels, where it was
+    posted): a list item and ``/api/v1/lessons/<ref>`` are the same object. Four queries for
+    the whole page, not four per lesson."""
+    refs = [lesson.review_ref for lesson in found]
+    followups = followups_of(engine, refs)
+    facts = lessons.facts_of(engine, [lesson.incident_ref for lesson in found])
+    posted = posted_on_of(engine, refs)
+    return [
+        api_lesson(lesson, followups.get(lesson.review_ref, []), facts[lesson.incident_ref], posted[lesson.review_ref])
+        for lesson in found
+    ]
+
+
+def api_lesson(
+    lesson: Lesson, followups: Sequence[Followup], facts: lessons.IncidentFacts, posted_on: Sequence[str]
+) -> dict[str, Any]:
+    """A lesson in the API: the export's fields (follow-ups included) plus ``ref``, ``title``,
+    ``url`` (this object in the API), ``html_url`` (its page in the log), the incident's
+    ``service`` and ``labels``, the items it was ``posted_on``, and its follow-ups counted as
+    the page counts them (``followup_counts.text``: "1 of 4 done, 1 not doing")."""
+    listed = [one for one in followups if one.listed]
+    today = date.today()  # as the export's ``overdue`` reads it
     return {
         "ref": lesson.review_ref,
         "incident": lesson.incident_ref,
         "title": lesson.incident_title,
-        "url": url_for("web.lesson", ref=lesson.review_ref, _external=True),
-    } | lesson_dict(lesson)
+        "url": url_for("web.api_lessons", _external=True) + "/" + quote(lesson.review_ref, safe=""),
+        "html_url": url_for("web.lesson", ref=lesson.review_ref, _external=True),
+        "service": facts.service,
+        "labels": list(facts.labels),
+        "posted_on": list(posted_on),
+        "followup_counts": {
+            "listed": len(listed),
+            "done": sum(one.state == DONE for one in listed),
+            "not_doing": sum(one.state == NOT_DOING for one in listed),
+            "open": sum(one.state == OPEN for one in listed),
+            "overdue": sum(one.state == OPEN and one.due_on is not None and one.due_on < today for one in listed),
+            "text": followup_state(followups),
+        },
+    } | lesson_dict(lesson, followups)
