@@ -849,17 +849,18 @@ def _related_text(engine: Engine, found: Lesson) -> str:
 
 def _reach_text(settings: Settings, engine: Engine, found: Lesson) -> str:
     """Where the lesson was posted, and what it names that was not posted on (over the cap)."""
-    from service.events import ItemRef
-    from service.reach import lesson_reach, posted_on
+    from service.reach import of_lesson, posted_on
+    from service.scope import OUTSIDE
 
     lines = ["## Shared on", ""]
     lines += [f"- {ref}" for ref in posted_on(engine, found.review_ref)] or ["- nowhere yet"]
-    reach = lesson_reach(
-        engine, ItemRef.parse(found.incident_ref), ItemRef.parse(found.review_ref), settings.lesson.max_related_items
-    )
+    reach = of_lesson(engine, settings, found.incident_ref, found.review_ref)
     if reach.beyond:
         lines += ["", f"## Not shared (over [lesson] max_related_items = {settings.lesson.max_related_items})", ""]
         lines += [f"- {ref}" for ref in reach.beyond]
+    if reach.outside:
+        lines += ["", f"## {OUTSIDE[0].upper()}{OUTSIDE[1:]}", ""]
+        lines += [f"- {ref}" for ref in reach.outside]
     return "\n".join(lines) + "\n"
 
 

@@ -57,6 +57,9 @@ JIRA_TOKEN = "jira-automation-token-1"
 PAGERDUTY_SECRET = "pagerduty-signing-secret-1"
 
 RULES_TOML = """
+[lesson]
+share = ["github:acme/*"]   # the organisation's own repositories, where follow-ups live
+
 [review]
 due_days = 5
 labels = ["post-incident-review"]

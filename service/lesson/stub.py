@@ -34,17 +34,31 @@ def render_stub(
     section's heading with its prompt in italics. ``responders`` defaults to the incident's
     assignees: the people who responded, never "who caused it". ``timeline`` (already in
     ``markup``) goes where the template says ``{timeline}``, else at the end of the header."""
-    values = header_values(incident, markup, responders) | {"timeline": timeline}
-    parts = []
-    header = template.header
-    if timeline and "{timeline}" not in header:
-        header = f"{header.rstrip()}\n\n{{timeline}}" if header else "{timeline}"
-    if header:
-        parts.append(re.sub(r"\n{3,}", "\n\n", _fill(_header_markup(header, markup), values)).strip("\n"))
+    header = render_header(incident, template, markup, responders, timeline)
+    parts = [header] if header else []
     for section in template.sections:
         heading = f"## {section.title}" if markup == "markdown" else f"h2. {section.title}"
         parts.append(f"{heading}\n\n_{section.prompt}_")
     return neutralise_markers("\n\n".join(parts) + "\n")
+
+
+def render_header(
+    incident: Item,
+    template: LessonTemplate,
+    markup: ReviewMarkup,
+    responders: Sequence[str] = (),
+    timeline: str = "",
+) -> str:
+    """The stub's header alone, as :func:`render_stub` writes it: what the review records, so
+    that the header (related lessons, timeline, responders: text lessonloop copied from
+    elsewhere) is never read back as the lesson, its recipients or its follow-ups."""
+    values = header_values(incident, markup, responders) | {"timeline": timeline}
+    header = template.header
+    if timeline and "{timeline}" not in header:
+        header = f"{header.rstrip()}\n\n{{timeline}}" if header else "{timeline}"
+    if not header:
+        return ""
+    return neutralise_markers(re.sub(r"\n{3,}", "\n\n", _fill(_header_markup(header, markup), values)).strip("\n"))
 
 
 def header_values(incident: Item, markup: Markup, responders: Sequence[str] = ()) -> dict[str, str]:

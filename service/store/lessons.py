@@ -130,9 +130,16 @@ def search(
     return by_ids(engine, ids), following
 
 
-def similar(engine: Engine, free_text: str, limit: int = 3, exclude: Sequence[str] = ()) -> list[Lesson]:
-    """The lessons most like a free text, best first (for related lessons in a new review)."""
-    return by_ids(engine, fulltext.similar(engine, free_text, limit, exclude))
+def similar(
+    engine: Engine,
+    free_text: str,
+    limit: int = 3,
+    exclude: Sequence[str] = (),
+    reviewed_in: Sequence[str] | None = None,
+) -> list[Lesson]:
+    """The lessons most like a free text, best first (for related lessons in a new review);
+    ``reviewed_in`` keeps those whose review lives in one of these review targets."""
+    return by_ids(engine, fulltext.similar(engine, free_text, limit, exclude, reviewed_in))
 
 
 def by_ids(engine: Engine, ids: Sequence[int]) -> list[Lesson]:

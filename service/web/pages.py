@@ -78,6 +78,7 @@ def lesson(ref: str) -> Response | str:
         sections=views.sections(runtime.engine, runtime.settings, found),
         facts=views.facts(runtime.engine, found),
         posted=views.posted(runtime.engine, runtime.settings, found),
+        outside=views.outside(runtime.engine, runtime.settings, found),
         related=[views.row(other) for other in related_to(runtime.engine, found)],
         user=g.user,
     )

@@ -16,7 +16,7 @@ from config.settings import Settings
 from service.events import ItemRef
 from service.lesson_export import TITLES, lesson_dict, written_in
 from service.progress import duration
-from service.reach import posted_on, posted_on_of
+from service.reach import of_lesson, posted_on, posted_on_of
 from service.store import lessons
 from service.store.followups import DONE, NOT_DOING, OPEN, Followup
 from service.store.followups import of_reviews as followups_of
@@ -112,6 +112,13 @@ def jira_projects(settings: Settings) -> set[str]:
 def posted(engine: Engine, settings: Settings, lesson: Lesson) -> list[LinkedItem]:
     known = {lesson.incident_ref: lesson.incident_url, lesson.review_ref: lesson.review_url}
     return [LinkedItem(ref, item_url(settings, ref, known)) for ref in posted_on(engine, lesson.review_ref)]
+
+
+def outside(engine: Engine, settings: Settings, lesson: Lesson) -> list[str]:
+    """What the lesson names outside its rule's scope: named, never linked (not shared there)."""
+    if lesson.review_ref.startswith("markdown:"):
+        return []
+    return [str(ref) for ref in of_lesson(engine, settings, lesson.incident_ref, lesson.review_ref).outside]
 
 
 def facts(engine: Engine, lesson: Lesson) -> lessons.IncidentFacts:
