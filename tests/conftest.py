@@ -30,6 +30,7 @@ from service.runtime import Runtime
 from service.store import migrate
 from service.store.engine import make_engine, sqlalchemy_url
 from tests import redis_server
+from tests.payloads import GITHUB_SECRET, JIRA_SECRET, JIRA_TOKEN, PAGERDUTY_SECRET
 
 pytest_plugins = ["tests.doubles.pytest_plugin"]
 
@@ -51,10 +52,6 @@ REDIS_URL = (
 )
 POSTGRES_URL = os.environ.get("LESSONLOOP_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
 
-GITHUB_SECRET = "It's a Secret to Everybody"
-JIRA_SECRET = "jira-webhook-secret-1"
-JIRA_TOKEN = "jira-automation-token-1"
-PAGERDUTY_SECRET = "pagerduty-signing-secret-1"
 
 RULES_TOML = """
 [review]
