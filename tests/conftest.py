@@ -12,7 +12,6 @@ import itertools
 import os
 import socket
 import threading
-import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -20,7 +19,6 @@ from typing import Any
 
 import pytest
 from redis import Redis
-from sqlalchemy import create_engine, text
 from werkzeug.serving import make_server
 
 from config.settings import Settings, load_settings
@@ -28,8 +26,8 @@ from service.app import create_app
 from service.queue import queue as make_queue
 from service.runtime import Runtime
 from service.store import migrate
-from service.store.engine import make_engine, sqlalchemy_url
-from tests import redis_server
+from service.store.engine import make_engine
+from tests import redis_server, stores
 from tests.payloads import GITHUB_SECRET, JIRA_SECRET, JIRA_TOKEN, PAGERDUTY_SECRET
 
 pytest_plugins = ["tests.doubles.pytest_plugin"]
@@ -136,39 +134,32 @@ def base_env() -> dict[str, str]:
     }
 
 
-def _postgres_reachable() -> str | None:
-    try:
-        engine = create_engine(sqlalchemy_url(POSTGRES_URL))
-        with engine.connect() as connection:
-            connection.execute(text("SELECT 1"))
-        engine.dispose()
-        return None
-    except Exception as error:  # noqa: BLE001
-        return f"{type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}"
+@pytest.fixture(scope="session")
+def store_templates(tmp_path_factory: pytest.TempPathFactory) -> stores.Templates:
+    """The migrated stores tests' stores are copied from, made once per test process."""
+    return stores.Templates(tmp_path_factory.mktemp("store-templates"), POSTGRES_URL)
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """A fresh, empty store: a SQLite file, or a PostgreSQL schema of its own."""
+def database_url(request: pytest.FixtureRequest, tmp_path: Path, store_templates: stores.Templates) -> Iterator[str]:
+    """A fresh, empty store: a SQLite file, or a PostgreSQL schema of its own. A runtime
+    (``make_runtime``) made on it gets it migrated, from the template."""
     if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'lessonloop.db'}"
+        url = f"sqlite:///{tmp_path / 'lessonloop.db'}"
+        store_templates.offer(url)
+        yield url
+        store_templates.withdraw(url)
         return
-    problem = _postgres_reachable()
+    problem = stores.postgres_problem(POSTGRES_URL)
     if problem:
         if os.environ.get("CI"):
             pytest.fail(f"PostgreSQL at {POSTGRES_URL} is required in CI: {problem}")
         pytest.skip(f"PostgreSQL at {POSTGRES_URL} unreachable: {problem}")
-    schema = f"t_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(sqlalchemy_url(POSTGRES_URL))
-    with admin.begin() as connection:
-        connection.execute(text(f'CREATE SCHEMA "{schema}"'))
-    separator = "&" if "?" in POSTGRES_URL else "?"
-    try:
-        yield f"{POSTGRES_URL}{separator}options=-csearch_path%3D{schema}"
-    finally:
-        with admin.begin() as connection:
-            connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
+    with stores.postgres_schema(POSTGRES_URL) as schema:
+        url = stores.schema_url(POSTGRES_URL, schema)
+        store_templates.offer(url, schema)
+        yield url
+        store_templates.withdraw(url)
 
 
 @contextmanager
@@ -259,16 +250,25 @@ def settings(make_settings: Callable[..., Settings], trackers: dict[str, str]) -
 
 
 @pytest.fixture
-def make_runtime(redis: Redis) -> Iterator[Callable[[Settings], Runtime]]:
+def make_runtime(
+    redis: Redis, store_templates: stores.Templates, request: pytest.FixtureRequest
+) -> Iterator[Callable[[Settings], Runtime]]:
     """Runtimes as a worker builds them, for tests that need settings of their own: the store
     migrated, the tracker clients built, and the runtime installed for in-process workers (the
-    last one made is theirs). Redis is emptied before and after, as for ``redis``."""
+    last one made is theirs). Redis is emptied before and after, as for ``redis``.
+
+    The test's own empty store (``database_url``) is first copied from the migrated template
+    (``tests/stores.py``), and then migrated as a worker migrates it, which finds it up to date;
+    a test marked ``migrated_from_scratch`` has the migrations run on the empty store instead."""
     from workers import context
 
     made: list[Runtime] = []
+    from_scratch = request.node.get_closest_marker("migrated_from_scratch") is not None
 
     def build(settings: Settings) -> Runtime:
         engine = make_engine(settings.database_url)
+        if not from_scratch:
+            store_templates.fill(engine)
         migrate.upgrade(engine)
         connection = Redis.from_url(settings.redis_url)
         runtime = Runtime(settings, engine, connection, make_queue(connection)).with_clients()
