@@ -74,6 +74,14 @@ review = "jira:OPS"
 """
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Tests marked ``slow`` (the ones that run real processes for ten seconds or more) run
+    first, in their usual order, then the rest. pytest-xdist hands tests out in this order, so
+    the long ones are spread over the workers at the start and the short ones even out the end;
+    left where they fall, a long one started last kept one worker busy after the other finished."""
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
+
+
 _TEST_KNOBS = {
     "LESSONLOOP_TEST_REDIS_URL",
     "LESSONLOOP_TEST_POSTGRES_URL",

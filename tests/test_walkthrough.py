@@ -74,6 +74,7 @@ def walkthrough_redis() -> Iterator[None]:
 
 
 @pytest.mark.parametrize("github_auth", ["token", "app"])
+@pytest.mark.slow
 def test_the_walkthrough_end_to_end(tmp_path: Path, walkthrough_redis: None, github_auth: str) -> None:
     """As docs/walkthrough.md runs it; with ``app``, the GitHub double plays a GitHub App and
     lessonloop gets the App's settings instead of a token."""
