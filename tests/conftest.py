@@ -74,6 +74,17 @@ review = "jira:OPS"
 """
 
 
+def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
+    """``-n auto`` (the default in pyproject.toml) starts two test processes per core.
+
+    The tests spend about half their time waiting rather than computing: on processes they
+    started (a worker's start, a lease that must lapse, a SIGTERM), on sockets, on PostgreSQL.
+    With one process per core a core sat idle through those waits; with two, one computes while
+    the other waits. On the project's 2-core machine that took test_worker.py from 132 s to 102 s
+    of wall time."""
+    return 2 * (os.cpu_count() or 1)
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Tests marked ``slow`` (the ones that run real processes for ten seconds or more) run
     first, in their usual order, then the rest. pytest-xdist hands tests out in this order, so
