@@ -12,7 +12,6 @@ import itertools
 import os
 import socket
 import threading
-import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -20,7 +19,6 @@ from typing import Any
 
 import pytest
 from redis import Redis
-from sqlalchemy import create_engine, text
 from werkzeug.serving import make_server
 
 from config.settings import Settings, load_settings
@@ -28,8 +26,9 @@ from service.app import create_app
 from service.queue import queue as make_queue
 from service.runtime import Runtime
 from service.store import migrate
-from service.store.engine import make_engine, sqlalchemy_url
-from tests import redis_server
+from service.store.engine import make_engine
+from tests import redis_server, stores
+from tests.payloads import GITHUB_SECRET, JIRA_SECRET, JIRA_TOKEN, PAGERDUTY_SECRET
 
 pytest_plugins = ["tests.doubles.pytest_plugin"]
 
@@ -51,10 +50,6 @@ REDIS_URL = (
 )
 POSTGRES_URL = os.environ.get("LESSONLOOP_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
 
-GITHUB_SECRET = "It's a Secret to Everybody"
-JIRA_SECRET = "jira-webhook-secret-1"
-JIRA_TOKEN = "jira-automation-token-1"
-PAGERDUTY_SECRET = "pagerduty-signing-secret-1"
 
 RULES_TOML = """
 [lesson]
@@ -82,6 +77,25 @@ review = "jira:OPS"
 """
 
 
+def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
+    """``-n auto`` (the default in pyproject.toml) starts two test processes per core.
+
+    The tests spend about half their time waiting rather than computing: on processes they
+    started (a worker's start, a lease that must lapse, a SIGTERM), on sockets, on PostgreSQL.
+    With one process per core a core sat idle through those waits; with two, one computes while
+    the other waits. On the project's 2-core machine that took test_worker.py from 132 s to 102 s
+    of wall time."""
+    return 2 * (os.cpu_count() or 1)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Tests marked ``slow`` (the ones that run real processes for ten seconds or more) run
+    first, in their usual order, then the rest. pytest-xdist hands tests out in this order, so
+    the long ones are spread over the workers at the start and the short ones even out the end;
+    left where they fall, a long one started last kept one worker busy after the other finished."""
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
+
+
 _TEST_KNOBS = {
     "LESSONLOOP_TEST_REDIS_URL",
     "LESSONLOOP_TEST_POSTGRES_URL",
@@ -99,6 +113,24 @@ def no_ambient_settings(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytes
         if (name.startswith("LESSONLOOP_") and name not in _TEST_KNOBS) or name in ("REDIS_URL", "DATABASE_URL"):
             monkeypatch.delenv(name)
     monkeypatch.chdir(tmp_path_factory.mktemp("cwd"))
+
+
+@pytest.fixture(autouse=True, scope="session")
+def in_process_workers_stop_at_once() -> Iterator[None]:
+    """In-process burst workers (``loop.work``) close their pub/sub connection at once when they
+    stop, instead of joining RQ's pub/sub thread for a second first.
+
+    On the pinned redis-py that thread is always back in its 60 s read when the worker stops, so
+    the bounded join of :class:`workers.runner.PromptShutdown` always runs out its whole bound;
+    closing the connection is what ends the read either way. Hundreds of burst runs each waited
+    that second. The bound itself is checked where it matters, on real ``lessonloop worker``
+    processes given SIGTERM (``test_worker.py``), which this process's setting does not reach."""
+    from workers.runner import PromptShutdown
+
+    bound = PromptShutdown.unsubscribe_wait_seconds
+    PromptShutdown.unsubscribe_wait_seconds = 0.02
+    yield
+    PromptShutdown.unsubscribe_wait_seconds = bound
 
 
 @pytest.fixture(autouse=True)
@@ -124,39 +156,32 @@ def base_env() -> dict[str, str]:
     }
 
 
-def _postgres_reachable() -> str | None:
-    try:
-        engine = create_engine(sqlalchemy_url(POSTGRES_URL))
-        with engine.connect() as connection:
-            connection.execute(text("SELECT 1"))
-        engine.dispose()
-        return None
-    except Exception as error:  # noqa: BLE001
-        return f"{type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}"
+@pytest.fixture(scope="session")
+def store_templates(tmp_path_factory: pytest.TempPathFactory) -> stores.Templates:
+    """The migrated stores tests' stores are copied from, made once per test process."""
+    return stores.Templates(tmp_path_factory.mktemp("store-templates"), POSTGRES_URL)
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """A fresh, empty store: a SQLite file, or a PostgreSQL schema of its own."""
+def database_url(request: pytest.FixtureRequest, tmp_path: Path, store_templates: stores.Templates) -> Iterator[str]:
+    """A fresh, empty store: a SQLite file, or a PostgreSQL schema of its own. A runtime
+    (``make_runtime``) made on it gets it migrated, from the template."""
     if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'lessonloop.db'}"
+        url = f"sqlite:///{tmp_path / 'lessonloop.db'}"
+        store_templates.offer(url)
+        yield url
+        store_templates.withdraw(url)
         return
-    problem = _postgres_reachable()
+    problem = stores.postgres_problem(POSTGRES_URL)
     if problem:
         if os.environ.get("CI"):
             pytest.fail(f"PostgreSQL at {POSTGRES_URL} is required in CI: {problem}")
         pytest.skip(f"PostgreSQL at {POSTGRES_URL} unreachable: {problem}")
-    schema = f"t_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(sqlalchemy_url(POSTGRES_URL))
-    with admin.begin() as connection:
-        connection.execute(text(f'CREATE SCHEMA "{schema}"'))
-    separator = "&" if "?" in POSTGRES_URL else "?"
-    try:
-        yield f"{POSTGRES_URL}{separator}options=-csearch_path%3D{schema}"
-    finally:
-        with admin.begin() as connection:
-            connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
+    with stores.postgres_schema(POSTGRES_URL) as schema:
+        url = stores.schema_url(POSTGRES_URL, schema)
+        store_templates.offer(url, schema)
+        yield url
+        store_templates.withdraw(url)
 
 
 @contextmanager
@@ -247,16 +272,25 @@ def settings(make_settings: Callable[..., Settings], trackers: dict[str, str]) -
 
 
 @pytest.fixture
-def make_runtime(redis: Redis) -> Iterator[Callable[[Settings], Runtime]]:
+def make_runtime(
+    redis: Redis, store_templates: stores.Templates, request: pytest.FixtureRequest
+) -> Iterator[Callable[[Settings], Runtime]]:
     """Runtimes as a worker builds them, for tests that need settings of their own: the store
     migrated, the tracker clients built, and the runtime installed for in-process workers (the
-    last one made is theirs). Redis is emptied before and after, as for ``redis``."""
+    last one made is theirs). Redis is emptied before and after, as for ``redis``.
+
+    The test's own empty store (``database_url``) is first copied from the migrated template
+    (``tests/stores.py``), and then migrated as a worker migrates it, which finds it up to date;
+    a test marked ``migrated_from_scratch`` has the migrations run on the empty store instead."""
     from workers import context
 
     made: list[Runtime] = []
+    from_scratch = request.node.get_closest_marker("migrated_from_scratch") is not None
 
     def build(settings: Settings) -> Runtime:
         engine = make_engine(settings.database_url)
+        if not from_scratch:
+            store_templates.fill(engine)
         migrate.upgrade(engine)
         connection = Redis.from_url(settings.redis_url)
         runtime = Runtime(settings, engine, connection, make_queue(connection)).with_clients()

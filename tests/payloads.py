@@ -14,6 +14,14 @@ from typing import Any
 
 FIXTURES = Path(__file__).parent / "fixtures" / "webhooks"
 
+# the secrets the tests' lessonloop is configured with (``tests.conftest.base_env``); kept here, in
+# a module that imports nothing heavy, so the walkthrough driver (a process started ~20 times a
+# run) signs deliveries without loading the app
+GITHUB_SECRET = "It's a Secret to Everybody"
+JIRA_SECRET = "jira-webhook-secret-1"
+JIRA_TOKEN = "jira-automation-token-1"
+PAGERDUTY_SECRET = "pagerduty-signing-secret-1"
+
 
 def load(name: str) -> dict[str, Any]:
     """``load("github/issues.closed")``: a fresh, mutable copy of a sample."""

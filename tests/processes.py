@@ -100,7 +100,7 @@ class Lessonloop:
                     return
             except requests.ConnectionError:
                 pass
-            time.sleep(0.2)
+            time.sleep(0.05)
         raise AssertionError(f"{self.url}{path} did not answer 200 within {seconds} s:\n{self.tail()}")
 
     def stop(self) -> int:
@@ -196,7 +196,7 @@ def wait_for_status(database: Path, delivery: int, wanted: str) -> str | None:
             status = connection.execute(text("SELECT status FROM deliveries WHERE id = :id"), {"id": delivery}).scalar()
         if status == wanted:
             break
-        time.sleep(0.2)
+        time.sleep(0.05)
     engine.dispose()
     return status
 

@@ -110,6 +110,7 @@ def one_line(result: subprocess.CompletedProcess[str]) -> str:
     return lines[0]
 
 
+@pytest.mark.slow
 def test_a_missing_sqlite_folder_is_refused_not_created(tmp_path: Path) -> None:
     missing = tmp_path / "nonexistent" / "dir"
     for command in (("lessons", "list"), ("lessons", "stats"), ("replay", "--failed"), ("worker", "--burst")):
@@ -138,6 +139,7 @@ def test_export_to_a_missing_folder_or_a_folder_says_so(tmp_path: Path) -> None:
     assert folder.returncode == 1 and one_line(folder).endswith("Is a directory")
 
 
+@pytest.mark.slow
 def test_settings_errors_name_what_the_operator_wrote(tmp_path: Path) -> None:
     (tmp_path / "cfg.toml").write_text("redis_url = 5\n")
     assert one_line(run_lessonloop("--config", "cfg.toml", "check", env={}, cwd=tmp_path)) == (
@@ -154,6 +156,7 @@ def test_settings_errors_name_what_the_operator_wrote(tmp_path: Path) -> None:
     )
 
 
+@pytest.mark.slow
 def test_small_commands_say_what_is_wrong(tmp_path: Path, redis) -> None:
     env = {"REDIS_URL": REDIS_URL, "DATABASE_URL": f"sqlite:///{tmp_path / 'l.db'}"}
     assert one_line(run_lessonloop("replay", env=env, cwd=tmp_path)) == (

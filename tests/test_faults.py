@@ -119,6 +119,7 @@ def test_a_job_that_finds_its_incident_held_gives_way_and_runs_when_the_lease_la
     assert len(jira_double.calls("create_issue")) == 1
 
 
+@pytest.mark.slow
 def test_waiting_for_an_incident_again_and_again_counts_no_attempt_and_never_backs_off(
     client, runtime: Runtime, jira_double
 ) -> None:

@@ -6,6 +6,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from service.store import lessons
 from tests.conftest import REDIS_URL, base_env
 
@@ -52,6 +54,7 @@ def lessonloop(*args: str, env: dict[str, str], cwd: Path) -> subprocess.Complet
     )
 
 
+@pytest.mark.slow
 def test_markdown_files_import_once_with_a_clear_outcome_each(tmp_path: Path, database_url: str, redis) -> None:
     folder = tmp_path / "postmortems"
     (folder / "2024").mkdir(parents=True)
@@ -358,6 +361,7 @@ def test_an_import_reads_no_file_outside_its_folder(tmp_path: Path, database_url
         assert "not a folder" in str(error)
 
 
+@pytest.mark.slow
 def test_a_dry_run_says_what_it_would_import_and_stats_count_imports(tmp_path: Path, database_url: str, redis) -> None:
     folder = tmp_path / "postmortems"
     folder.mkdir()

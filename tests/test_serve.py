@@ -12,6 +12,7 @@ import threading
 import time
 from pathlib import Path
 
+import pytest
 import requests
 from sqlalchemy import create_engine, text
 
@@ -20,6 +21,7 @@ from tests.conftest import GITHUB_SECRET, RULES_TOML, HungRedis
 from tests.processes import Lessonloop, children, lessonloop_env, run_lessonloop, wait_for, wait_for_status
 
 
+@pytest.mark.slow
 def test_serve_records_queues_and_handles_a_signed_delivery(tmp_path: Path, redis, trackers) -> None:
     (tmp_path / "lessonloop.toml").write_text(RULES_TOML)
     database = tmp_path / "lessonloop.db"
@@ -331,6 +333,7 @@ def refused(address: tuple[str, int]) -> bool:
     return False
 
 
+@pytest.mark.slow
 def test_a_busy_port_is_one_line_before_anything_says_listening(tmp_path: Path, redis) -> None:
     """Another program on the port, or another ``lessonloop web``: one line, a non-zero exit,
     no traceback, and no "listening"."""

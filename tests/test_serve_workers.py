@@ -7,6 +7,7 @@ import os
 import signal
 from pathlib import Path
 
+import pytest
 import requests
 
 from tests import payloads
@@ -14,6 +15,7 @@ from tests.conftest import GITHUB_SECRET, RULES_TOML
 from tests.processes import Lessonloop, children, lessonloop_env, wait_for, wait_for_status
 
 
+@pytest.mark.slow
 def test_serve_runs_as_many_workers_as_asked(tmp_path: Path, redis, trackers) -> None:
     (tmp_path / "lessonloop.toml").write_text(RULES_TOML)
     database = tmp_path / "lessonloop.db"

@@ -9,11 +9,14 @@ from typing import Any
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
+from sqlalchemy import Engine, inspect, text
 
 from service.runtime import Runtime
 from service.store import deliveries, migrate
 from service.store.engine import WriteLockUnavailable, begin_write, make_engine
 from service.store.schema import SEARCH_INDEX_NAMES, metadata
+from tests import stores
+from tests.conftest import POSTGRES_URL
 
 
 def _not_search_index(name: str | None, type_: str, _parents: object) -> bool:
@@ -23,6 +26,7 @@ def _not_search_index(name: str | None, type_: str, _parents: object) -> bool:
     return not (name in SEARCH_INDEX_NAMES or (type_ == "table" and (name or "").startswith("lessons_fts_")))
 
 
+@pytest.mark.migrated_from_scratch
 def test_migrations_create_exactly_the_declared_tables(runtime: Runtime) -> None:
     with runtime.engine.connect() as connection:
         context = MigrationContext.configure(connection, opts={"include_name": _not_search_index})
@@ -31,6 +35,7 @@ def test_migrations_create_exactly_the_declared_tables(runtime: Runtime) -> None
     assert not migrate.pending(runtime.engine)
 
 
+@pytest.mark.migrated_from_scratch
 def test_upgrading_twice_is_harmless(runtime: Runtime) -> None:
     migrate.upgrade(runtime.engine)
     migrate.upgrade(runtime.engine)
@@ -96,3 +101,51 @@ def test_a_write_lock_file_that_cannot_be_opened_fails_one_write_not_every_later
     with begin_write(engine):
         pass
     engine.dispose()
+
+
+def _described(engine: Engine) -> dict[str, Any]:
+    """Everything the store's schema is made of, as the database describes it, with the
+    PostgreSQL schema's own name left out (it differs between two stores)."""
+    with engine.connect() as connection:
+        found = inspect(connection)
+        schema = found.default_schema_name
+        tables = {
+            name: (
+                [{k: str(v) for k, v in column.items()} for column in found.get_columns(name)],
+                found.get_pk_constraint(name),
+                sorted(found.get_indexes(name), key=lambda index: str(index["name"])),
+                found.get_unique_constraints(name),
+                found.get_foreign_keys(name),
+                found.get_check_constraints(name),
+            )
+            for name in found.get_table_names()
+        }
+        version = MigrationContext.configure(connection).get_current_revision()
+        if engine.dialect.name == "sqlite":
+            rows = connection.execute(text("SELECT type, name, tbl_name, sql FROM sqlite_master ORDER BY name"))
+        else:
+            rows = connection.execute(
+                text("SELECT tablename, indexname, indexdef FROM pg_indexes WHERE schemaname = :s ORDER BY indexname"),
+                {"s": schema},
+            )
+        objects = [tuple(str(v).replace(f"{schema}.", "") for v in row) for row in rows]
+    return {"tables": tables, "version": version, "objects": objects}
+
+
+def test_a_store_copied_from_the_template_is_the_store_the_migrations_make(
+    make_runtime, make_settings, tmp_path: Path
+) -> None:
+    """The tests' stores are copied from a template (tests/stores.py); what a test sees must be
+    exactly what the migrations make on an empty store."""
+    copied = make_runtime(make_settings())
+    if copied.engine.dialect.name == "sqlite":
+        scratch = make_engine(f"sqlite:///{tmp_path / 'scratch.db'}")
+        migrate.upgrade(scratch)
+        assert _described(copied.engine) == _described(scratch)
+        scratch.dispose()
+        return
+    with stores.postgres_schema(POSTGRES_URL) as schema:
+        scratch = make_engine(stores.schema_url(POSTGRES_URL, schema))
+        migrate.upgrade(scratch)
+        assert _described(copied.engine) == _described(scratch)
+        scratch.dispose()

@@ -79,6 +79,7 @@ def walkthrough_redis() -> Iterator[None]:
 
 
 @pytest.mark.parametrize("github_auth", ["token", "app"])
+@pytest.mark.slow
 def test_the_walkthrough_end_to_end(tmp_path: Path, walkthrough_redis: None, github_auth: str) -> None:
     """As docs/walkthrough.md runs it; with ``app``, the GitHub double plays a GitHub App and
     lessonloop gets the App's settings instead of a token."""
@@ -143,7 +144,7 @@ def test_the_walkthrough_end_to_end(tmp_path: Path, walkthrough_redis: None, git
         deadline = time.monotonic() + 15
         while not env_file.exists():
             assert doubles.poll() is None and time.monotonic() < deadline, _tail(tmp_path / "doubles.log")
-            time.sleep(0.1)
+            time.sleep(0.02)
         env |= dict(line.split("=", 1) for line in env_file.read_text().split())  # the ports the doubles got
         assert not env["LESSONLOOP_GITHUB_API_URL"].endswith(":0"), env["LESSONLOOP_GITHUB_API_URL"]
         assert ("LESSONLOOP_GITHUB_APP_ID" in env) == (github_auth == "app") != ("LESSONLOOP_GITHUB_TOKEN" in env)
@@ -167,7 +168,7 @@ def test_the_walkthrough_end_to_end(tmp_path: Path, walkthrough_redis: None, git
         deadline = time.monotonic() + 10
         while "<lessonloop:lesson>" not in driver("show", "github:acme/web#7"):  # posted in the same job
             assert time.monotonic() < deadline, driver("show", "github:acme/web#7")
-            time.sleep(0.2)
+            time.sleep(0.05)
         for ref, _source in (
             ("pagerduty:PGR0VU2", "pagerduty"),
             ("jira:OPS-2", "jira"),

@@ -236,6 +236,7 @@ def test_a_worker_killed_halfway_leaves_nothing_lost(client, runtime: Runtime, t
     assert runtime.queue.count == 0
 
 
+@pytest.mark.slow
 def test_a_job_that_hangs_is_stopped_at_its_timeout_and_the_worker_goes_on(
     make_settings, trackers, redis, github_double
 ) -> None:
@@ -279,6 +280,7 @@ def test_a_job_that_hangs_is_stopped_at_its_timeout_and_the_worker_goes_on(
 # --- what the log says about a failed job -------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_an_expected_failure_is_one_log_line_and_an_unexpected_one_keeps_its_traceback(
     make_settings, redis, tmp_path: Path
 ) -> None:
@@ -383,6 +385,7 @@ def test_workers_given_sigterm_stop_promptly(runtime: Runtime, trackers) -> None
         _stop_all(*workers)
 
 
+@pytest.mark.slow
 def test_a_worker_started_before_the_web_on_a_fresh_store_migrates_it_and_works(
     database_url: str, rules_file: Path, trackers, redis: Redis, tmp_path: Path
 ) -> None:
@@ -416,6 +419,7 @@ RECOVERY_SECONDS = 60
 """docs/guarantees.md: every delivery a killed worker held is done within this long of the kill."""
 
 
+@pytest.mark.slow
 def test_every_delivery_a_killed_worker_held_is_done_within_a_minute_of_the_kill(
     client, runtime: Runtime, trackers, github_double
 ) -> None:

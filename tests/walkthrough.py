@@ -176,7 +176,7 @@ class Walkthrough:
                     f"lessonloop wrote nothing on {missing} within {self.wait_seconds:g} s: "
                     "see its log (the worker's `delivery handled` line says why)"
                 )
-            time.sleep(0.2)
+            time.sleep(0.05)
 
     def lesson_digests(self, ref: ItemRef) -> set[str]:
         """The digests of lessonloop's lesson comments on ``ref``: they change when one is edited."""
@@ -187,7 +187,7 @@ class Walkthrough:
         while self.lesson_digests(ref) <= digests:
             if time.monotonic() > deadline:
                 raise Stop(f"lessonloop edited no lesson comment on {ref} within {self.wait_seconds:g} s")
-            time.sleep(0.2)
+            time.sleep(0.05)
 
     def snapshot(self, refs: Sequence[ItemRef]) -> dict[ItemRef, set[str]]:
         return {ref: {cid for cid, _ in self.ours(ref)} for ref in refs}
@@ -293,7 +293,7 @@ def cmd_wait(walk: Walkthrough, args: argparse.Namespace) -> None:
         except Stop as problem:
             if time.monotonic() > deadline:
                 raise Stop(f"still waiting after {args.timeout:g} s: {problem}", problem.code) from None
-            time.sleep(0.3)
+            time.sleep(0.05)
     print(f"the doubles answer ({', '.join(walk.urls.values())}) and lessonloop is ready ({walk.lessonloop})")
 
 

@@ -131,6 +131,53 @@ class _QuietHandler(WSGIRequestHandler):
         pass
 
 
+class DoubleHost:
+    """A server on loopback that outlives the doubles it serves, one at a time.
+
+    The test fixtures start one per kind of double for the whole test process and give each
+    test a double of its own, built fresh (so no state of one test's double can reach the next)
+    and served on the host until the test ends: no port is bound, no thread started and no
+    server shut down per test (shutting one down waits out its poll interval). Between tests no
+    double is attached and every request is answered 503, so a client left over from one test
+    never reaches the next one's double unseen."""
+
+    def __init__(self, host: str = "127.0.0.1") -> None:
+        self._served: Any = None
+        self._lock = threading.Lock()
+        self._server = make_server(host, 0, self._dispatch, threaded=True, request_handler=_QuietHandler)
+        self.host, self.port = host, self._server.server_port
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, args=(0.05,), name=f"double-host-{self.port}", daemon=True
+        )
+        self._thread.start()
+
+    def attach(self, app: Any) -> None:
+        with self._lock:
+            if self._served is not None:
+                raise RuntimeError(f"a double is served on port {self.port} already")
+            self._served = app
+
+    def detach(self, app: Any) -> None:
+        """Stop serving ``app`` (if it is still the one served)."""
+        with self._lock:
+            if self._served is app:
+                self._served = None
+
+    def close(self) -> None:
+        with self._lock:
+            self._served = None
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join(timeout=5)
+
+    def _dispatch(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
+        served = self._served
+        if served is None:
+            start_response("503 Service Unavailable", [("Content-Type", "text/plain"), ("Connection", "close")])
+            return [b"no double is served here between tests\n"]
+        return served(environ, start_response)
+
+
 class TrackerDouble:
     """Base for the GitHub, Jira and PagerDuty doubles. Subclasses add routes in ``_routes``."""
 
@@ -156,6 +203,8 @@ class TrackerDouble:
         self._stopping = threading.Event()
         self._server: BaseWSGIServer | None = None
         self._thread: threading.Thread | None = None
+        self._host: DoubleHost | None = None
+        self._hosted: Any = None  # what this double serves on ``_host``
         self._mounts: dict[str, Any] = {}  # path -> WSGI app served beside the API, outside it
         self.app = Flask(f"{self.name}-double")
         self.app.before_request(self._before)
@@ -174,8 +223,14 @@ class TrackerDouble:
         :meth:`start`. ``python -m tests.doubles`` mounts its admin interface this way."""
         self._mounts[self.prefix + "/" + path.strip("/")] = app
 
-    def start(self) -> TrackerDouble:
+    def start(self, host: DoubleHost | None = None) -> TrackerDouble:
+        """Serve on a server of its own (bound to ``self.port``, 0 for any), or on ``host``, a
+        server that outlives this double and serves it until :meth:`stop`."""
         served = DispatcherMiddleware(self.app, dict(self._mounts)) if self._mounts else self.app
+        if host is not None:
+            self.host, self.port, self._host, self._hosted = host.host, host.port, host, served
+            host.attach(served)
+            return self
         self._server = make_server(self.host, self.port, served, threaded=True, request_handler=_QuietHandler)
         self.port = self._server.server_port
         self._thread = threading.Thread(
@@ -186,6 +241,8 @@ class TrackerDouble:
 
     def stop(self) -> None:
         self._stopping.set()
+        if self._host is not None:
+            self._host.detach(self._hosted)
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()

@@ -8,6 +8,8 @@ description refuses or that the double does not know.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import TypeVar
 
 import pytest
 
@@ -16,9 +18,12 @@ from service.trackers.github import GitHubClient
 from service.trackers.jira import JiraClient
 from service.trackers.pagerduty import PagerDutyClient
 from service.trackers.retry import RetryPolicy
+from tests.doubles.base import DoubleHost, TrackerDouble
 from tests.doubles.github import GitHubDouble
 from tests.doubles.jira import JiraDouble
 from tests.doubles.pagerduty import PagerDutyDouble
+
+D = TypeVar("D", bound=TrackerDouble)
 
 MARKER_KEYS = MarkerKeys(["test-marker-key-0123456789abcdef"])
 """The key the tracker clients of these tests sign and verify markers with."""
@@ -45,32 +50,48 @@ def retry_policy(sleeps: SleepRecorder) -> RetryPolicy:
     return RetryPolicy(attempts=4, max_total_wait=30.0, base_delay=0.5, max_delay=10.0, sleep=sleeps)
 
 
-@pytest.fixture
-def github_double() -> Iterator[GitHubDouble]:
-    with GitHubDouble() as double:
+@pytest.fixture(scope="session")
+def double_hosts() -> Iterator[dict[str, DoubleHost]]:
+    """One server per double fixture for the whole test process; each test gets doubles of its
+    own, built fresh, served on them (see :class:`~tests.doubles.base.DoubleHost`)."""
+    hosts = {name: DoubleHost() for name in ("github", "jira", "jira_dc", "pagerduty")}
+    yield hosts
+    for host in hosts.values():
+        host.close()
+
+
+@contextmanager
+def _hosted(double: D, host: DoubleHost) -> Iterator[D]:
+    double.start(host)
+    try:
         yield double
+    finally:
+        double.stop()
     double.assert_clean()
 
 
 @pytest.fixture
-def jira_double() -> Iterator[JiraDouble]:
-    with JiraDouble(deployment="cloud") as double:
+def github_double(double_hosts: dict[str, DoubleHost]) -> Iterator[GitHubDouble]:
+    with _hosted(GitHubDouble(), double_hosts["github"]) as double:
         yield double
-    double.assert_clean()
 
 
 @pytest.fixture
-def jira_dc_double() -> Iterator[JiraDouble]:
-    with JiraDouble(deployment="datacenter", prefix="/jira") as double:
+def jira_double(double_hosts: dict[str, DoubleHost]) -> Iterator[JiraDouble]:
+    with _hosted(JiraDouble(deployment="cloud"), double_hosts["jira"]) as double:
         yield double
-    double.assert_clean()
 
 
 @pytest.fixture
-def pagerduty_double() -> Iterator[PagerDutyDouble]:
-    with PagerDutyDouble() as double:
+def jira_dc_double(double_hosts: dict[str, DoubleHost]) -> Iterator[JiraDouble]:
+    with _hosted(JiraDouble(deployment="datacenter", prefix="/jira"), double_hosts["jira_dc"]) as double:
         yield double
-    double.assert_clean()
+
+
+@pytest.fixture
+def pagerduty_double(double_hosts: dict[str, DoubleHost]) -> Iterator[PagerDutyDouble]:
+    with _hosted(PagerDutyDouble(), double_hosts["pagerduty"]) as double:
+        yield double
 
 
 @pytest.fixture
