@@ -308,6 +308,10 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
     _sign_in_mode(settings, args.host)
     if args.port:  # before saying "listening": the web child would fail on it, after
         reserve_port(args.host, args.port).close()
+    # before any child exists: a Ctrl-C from then on stops every child, however soon it comes
+    stop = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stop.set())
     redis_process = local_redis.ensure(settings.redis_url)
     _migrated(settings).engine.dispose()
     base = [sys.executable, "-m", "service.cli", *_config_args(args)]
@@ -320,9 +324,6 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
     supervisors = [_WorkerSupervisor([*base, "worker"]) for _ in range(max(1, count))]
     for supervisor in supervisors:
         supervisor.start()
-    stop = threading.Event()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(signum, lambda *_: stop.set())
     logs.say(f"lessonloop: listening on {_serve_where(settings, args)}")
     code = 0
     try:

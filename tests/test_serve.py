@@ -364,7 +364,9 @@ def test_stopping_serve_says_what_it_waits_for_and_kills_what_does_not_stop(tmp_
     env = lessonloop_env(DATABASE_URL=f"sqlite:///{tmp_path / 'l.db'}")
     with Lessonloop("serve", "--processes", "1", cwd=tmp_path, env=env) as serve:
         serve.wait_ready()
-        worker = next(pid for pid, command in children(serve.process.pid).items() if command.endswith(" worker"))
+        wait_for(lambda: _a_worker_of(serve.process.pid) is not None)  # the web may answer first
+        worker = _a_worker_of(serve.process.pid)
+        assert worker is not None
         os.kill(worker, signal.SIGSTOP)
         serve.process.send_signal(signal.SIGINT)
         assert serve.process.wait(timeout=60) == 0, serve.tail()
@@ -373,6 +375,10 @@ def test_stopping_serve_says_what_it_waits_for_and_kills_what_does_not_stop(tmp_
     assert f"lessonloop: killed what had not stopped in time: worker {worker}" in log, log
     assert "Traceback" not in log, log
     assert _exited(worker)
+
+
+def _a_worker_of(pid: int) -> int | None:
+    return next((child for child, command in children(pid).items() if command.endswith(" worker")), None)
 
 
 def test_output_into_a_pipe_closed_early_ends_quietly(tmp_path: Path) -> None:
