@@ -112,7 +112,7 @@ def _plain_url(url: str, after: str) -> bool:
     return (
         url == safe_url(url, IMAGE_SCHEMES)
         and not _URL_NEEDS_BRACKETS.intersection(url)
-        and after in ("", " ", "\t", ".", ",", ":", ";", "!", "?")
+        and after in ("", " ", "\t", ".", ",", ":", ";", "!", "?", ")")
     )
 
 
