@@ -103,6 +103,21 @@ def _tokens(prose: str) -> list[_Token]:
     return out
 
 
+_REACH = 8
+"""The most auxiliaries, adverbs, fillers or determiners a rule looks past for a subject or an
+object: more in a row is no sentence, and the bound keeps every check constant-time."""
+
+
+class _Sentence(list[_Token]):
+    """A sentence's words, and what a rule needs to know about all of them, found once."""
+
+    first_mistake: int = 0  # the first word that is a mistake noun ("error", "mistake"), or len
+
+
+def _first_mistake(tokens: Sequence[_Token]) -> int:
+    return tokens.first_mistake if isinstance(tokens, _Sentence) else len(tokens)
+
+
 Phrase = tuple[str, ...]
 
 
@@ -187,14 +202,37 @@ class _Rules:
             "person-failure": self._person_failure,
         }
         assert set(self._checks) == set(RULES)
+        self._triggers: dict[str, frozenset[str]] = {
+            "human-error": frozenset(self.human_error),
+            "root-cause": frozenset(self.cause_triggers),
+            "fault": frozenset(self.at_fault) | self.fault_nouns,
+            "blame": self.blame_words,
+            "judgement": frozenset(self.judgement),
+            "hindsight": frozenset(self.modals),
+            "mistake": self.mistake_nouns,
+            "person-failure": frozenset(self.failure_verbs)
+            | frozenset(self.omission_markers)
+            | self.passive
+            | {"made"},
+        }
+        """The words each rule can fire on: the first words of its phrases, or its word set."""
 
     def first_match(self, tokens: Sequence[_Token]) -> tuple[str, int, int] | None:
-        """(rule, first word, end) of the first rule that flags the sentence."""
+        """(rule, first word, end) of the first rule that flags the sentence.
+
+        Each rule is tried only at the words it can start on (its triggers), found with one set
+        lookup a word; every check then looks at a bounded number of words around it, so a
+        sentence costs time linear in its length whatever it repeats."""
+        sentence = _Sentence(tokens)
+        sentence.first_mistake = next(
+            (k for k, token in enumerate(tokens) if token.base in self.mistake_nouns), len(tokens)
+        )
         for rule in RULES:
-            for i in range(len(tokens)):
-                end = self._checks[rule](tokens, i)
+            triggers = self._triggers[rule]
+            for i in [k for k, token in enumerate(tokens) if token.base in triggers or token.lower in triggers]:
+                end = self._checks[rule](sentence, i)
                 if end is not None:
-                    return rule, self._who(tokens, i), end
+                    return rule, self._who(sentence, i), end
         return None
 
     def _who(self, tokens: Sequence[_Token], i: int) -> int:
@@ -241,7 +279,7 @@ class _Rules:
         """The word that is the subject of the verb at ``i``: the nearest to its left, past
         auxiliaries and adverbs, and past a relative "that" to what it stands for."""
         j = i - 1
-        while j >= 0 and tokens[j].base in self.skip:
+        while j >= max(0, i - 1 - _REACH) and tokens[j].base in self.skip:
             j -= 1
         if j > 0 and tokens[j].base == "that":
             j -= 1
@@ -261,7 +299,9 @@ class _Rules:
         """Whether the phrase beginning at ``start`` (past filler words) names a person: "Sarah",
         "an engineer who", "him", "the engineer's", but not "the on-call rotation"."""
         m = start
-        while m < len(tokens) and tokens[m].base in self.filler and tokens[m].base not in self.roles:
+        while (
+            m < min(len(tokens), start + _REACH) and tokens[m].base in self.filler and tokens[m].base not in self.roles
+        ):
             m += 1
         for k in range(m, min(len(tokens), m + self.cause_window)):
             token = tokens[k]
@@ -363,12 +403,12 @@ class _Rules:
         end = _match(tokens, i, self.omission_markers)
         if end is not None:
             m = end
-            while m < len(tokens) and tokens[m].base in self.skip:
+            while m < min(len(tokens), end + _REACH) and tokens[m].base in self.skip:
                 m += 1
             if m < len(tokens) and tokens[m].base in self.omission_verbs and self._person_subject(tokens, i):
                 return m + 1
         if i + 1 < len(tokens) and tokens[i + 1].base == "by":  # "the page was ignored by the secondary"
-            made_mistake = tokens[i].base == "made" and any(t.base in self.mistake_nouns for t in tokens[:i])
+            made_mistake = tokens[i].base == "made" and _first_mistake(tokens) < i
             if (tokens[i].base in self.passive or made_mistake) and self._names_person(tokens, i + 2):
                 return i + 2
         return None
@@ -379,6 +419,8 @@ class _Rules:
         if not targets:
             return False
         m = end
-        while m < len(tokens) and (tokens[m].base in self.determiners or tokens[m].lower in self.possessives):
+        while m < min(len(tokens), end + _REACH) and (
+            tokens[m].base in self.determiners or tokens[m].lower in self.possessives
+        ):
             m += 1
         return m < len(tokens) and tokens[m].base in targets

@@ -24,11 +24,13 @@ _FENCE = re.compile(r"^ {0,3}(`{3,}|~{3,})")
 _BLANKED_LINE = re.compile(r"^ {0,3}(?:>|#{1,6}(?:\s|$))")  # block quotes and headings
 _TABLE_RULE = re.compile(r"^[ \t]*(?:\|[ \t]*)?:?-{3,}")
 _INLINE = re.compile(
-    r"(?P<ticks>`+)[^`]{1,5000}?(?P=ticks)"  # inline code
-    r"|!?\[[^\]\n]{0,500}\]\([^)\s]{0,2000}(?:\s+\"[^\"\n]{0,200}\")?\)"  # links and images
-    r"|!?\[[^\]\n]{0,500}\]\[[^\]\n]{0,200}\]"  # reference links
-    r"|^ {0,3}\[[^\]\n]{1,200}\]:\s*\S+.*$"  # link definitions
-    r"|<(?:https?|mailto|ftp):[^>\s]{1,2000}>"  # autolinks
+    # Each alternative stops at the next character that could start another, so no start
+    # position scans past the next one: linear on runs of backticks, brackets or "<http:".
+    r"(?<!`)(?P<ticks>(?>`+))[^`]{1,5000}?(?P=ticks)"  # inline code, from the start of a run only
+    r"|!?\[[^\[\]\n]{0,500}\]\([^()\[\]\s]{0,2000}(?:\s+\"[^\"\n]{0,200}\")?\)"  # links and images
+    r"|!?\[[^\[\]\n]{0,500}\]\[[^\[\]\n]{0,200}\]"  # reference links
+    r"|^ {0,3}\[[^\[\]\n]{1,200}\]:[ \t]*\S+[^\n]*$"  # link definitions
+    r"|<(?:https?|mailto|ftp):[^<>\s]{1,2000}>"  # autolinks
     r"|\b(?:https?|ftp)://[^\s<>()\[\]]{1,2000}"  # bare URLs
     r"|\bwww\.[^\s<>()\[\]]{1,2000}"
     r"|\"[^\"\n]{1,500}\""  # quoted speech, straight quotes
