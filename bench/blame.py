@@ -2,12 +2,16 @@
 
     .venv/bin/python bench/blame.py [--set FILE.tsv ...] [--show]
 
-By default both labelled sets: tests/fixtures/blame/sentences.tsv (the one the rules were
-written against) and heldout.tsv (written after the rules). Each sentence of a set is linted on its own (service.lesson.blame.find_blame, the function
+By default every labelled set under tests/fixtures/blame/: sentences.tsv (the one the rules were
+first written against), heldout.tsv (written after them, since tuned on too), and the two parts of
+the split set, split-tuning.tsv and split-heldout.tsv (held out from the first round of tuning,
+tuned on in the second), and round2-heldout.tsv (never tuned on; see its header).
+Each sentence of a set is linted on its own (service.lesson.blame.find_blame, the function
 ``lessonloop lessons lint`` and the sync both call); a sentence with a finding is predicted
 "blame". Prints precision, recall and F1, the counts, how the hard cases fared (notes
-``hard:...``), the findings per rule, and the time per sentence; ``--show`` lists every false
-alarm and every miss. Deterministic: the same set and rules give the same figures.
+``hard:...``), the recall per form of blame (notes ``form:...``), the findings per rule, and the
+time per sentence; ``--show`` lists every false alarm and every miss. Deterministic: the same set
+and rules give the same figures.
 """
 
 from __future__ import annotations
@@ -23,7 +27,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from service.lesson.blame import find_blame  # noqa: E402
 
 SETS = Path(__file__).resolve().parents[1] / "tests" / "fixtures" / "blame"
-DEFAULT_SETS = [SETS / "sentences.tsv", SETS / "heldout.tsv"]
+DEFAULT_SETS = [
+    SETS / name
+    for name in ("sentences.tsv", "heldout.tsv", "split-tuning.tsv", "split-heldout.tsv", "round2-heldout.tsv")
+]
 
 
 def load(path: Path) -> list[tuple[str, str, str]]:
@@ -76,6 +83,14 @@ def report(path: Path, show: bool) -> None:
         + ", ".join(f"{note.removeprefix('hard:')} {flagged[note]}/{total[note]}" for note in sorted(total))
         + f"; flagged {sum(flagged.values())} of {len(hard)}"
     )
+    forms = [(note, found) for label, _, note, found in results if note.startswith("form:")]
+    if forms:
+        heard = Counter(note for note, found in forms if found)
+        total = Counter(note for note, _ in forms)
+        print(
+            "recall by form: "
+            + ", ".join(f"{note.removeprefix('form:')} {heard[note]}/{total[note]}" for note in sorted(total))
+        )
     rules = Counter(found[0].rule for label, _, _, found in results if found and label == "blame")
     print("true findings by rule: " + ", ".join(f"{rule} {count}" for rule, count in rules.most_common()))
     print(f"time: {took * 1000 / len(rows):.3f} ms a sentence ({len(rows)} in {took * 1000:.1f} ms)")

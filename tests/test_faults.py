@@ -17,6 +17,7 @@ from service.queue import QUEUE_NAME, SERIALIZER, fetch_job
 from service.runtime import Runtime
 from service.store import deliveries
 from tests import loop
+from tests.processes import wait_for
 from workers.jobs import MAX_ATTEMPTS
 
 MAX_WAIT_SECONDS = 3600  # no tracker hint makes a job wait longer
@@ -269,3 +270,51 @@ def test_a_scheduled_job_carries_the_timeout_for_rq_and_only_the_delivery_for_th
     assert stored.args == [7] and stored.kwargs == {}  # JSON: the arguments come back as a list
     assert stored.timeout == 123
     assert stored.get_status() == JobStatus.SCHEDULED
+
+
+@pytest.mark.parametrize("trackers_reach_redis", [True, False], ids=["at the lock", "at the rate limiter"])
+def test_redis_failing_mid_job_leaves_the_delivery_for_the_sweep_not_failed(
+    client, runtime: Runtime, jira_double, trackers_reach_redis: bool
+) -> None:
+    """Redis restarted while a job ran: unreachable when the job takes the incident's lock, or
+    already when the rate limiter asks it for a slot (and then when the retry is scheduled). The
+    incident is not lost: the delivery stays waiting in the store, and the sweep queues it again
+    once Redis answers. (Failed as "unexpected", it waited for an operator to run ``replay
+    --failed``; a soak with a Redis restart lost one incident that way.)"""
+    from service.queue import connect
+    from service.queue import queue as make_queue
+    from workers import context
+    from workers.open_review import open_review
+    from workers.sweep import sweep
+
+    delivery_pk = loop.accept(client, loop.jira_issue_event(jira_double, "OPS-42"))
+    dead = connect("redis://127.0.0.1:1/0")
+    away = Runtime(runtime.settings, runtime.engine, dead, make_queue(dead))
+    if trackers_reach_redis:
+        away.clients = runtime.with_clients().clients
+    else:
+        away.with_clients()
+    context.install(away)
+    try:
+        outcome = open_review(delivery_pk)
+    finally:
+        context.install(runtime)
+    waiting = deliveries.get(runtime.engine, delivery_pk)
+    assert waiting is not None and waiting.status == deliveries.RECEIVED, waiting.last_error
+    if trackers_reach_redis:
+        assert outcome.startswith("left for the sweep: Redis failed")
+        assert waiting.attempts == 0  # Redis's fault, not the delivery's
+        assert "Redis failed" in (waiting.last_error or "")
+    else:
+        assert outcome.startswith("retrying in")
+        assert "rate limiter is unavailable" in (waiting.last_error or "")
+    assert not jira_double.calls("create_issue")
+    runtime.queue.empty()  # the web's job, taken by the worker that met the fault
+    due = waiting.retry_at
+    assert due is not None
+    wait_for(lambda: deliveries.now() >= due, seconds=30)
+    assert sweep(runtime, older_than_seconds=0).requeued == [delivery_pk]
+    loop.work(runtime)
+    handled = deliveries.get(runtime.engine, delivery_pk)
+    assert handled is not None and handled.status == deliveries.DONE, handled.last_error
+    assert len(jira_double.calls("create_issue")) == 1

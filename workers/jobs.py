@@ -10,10 +10,12 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import structlog
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import LockError, RedisError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 from redis.lock import Lock
 
 from service import counters, logs
@@ -100,14 +102,7 @@ def run_delivery(delivery_pk: int, step: Step) -> str:
         retry_at = deliveries.now() + timedelta(seconds=wait)
         job_id = f"{deliveries.job_id_for(delivery_pk)}-retry-{attempt}"
         deliveries.reschedule(runtime.engine, delivery_pk, job_id, retry_at, str(error))
-        enqueue_delivery(
-            runtime.queue,
-            delivery_pk,
-            delivery.event_kind,
-            job_id,
-            runtime.settings.server.job_timeout_seconds,
-            at=retry_at,
-        )
+        _enqueue_retry(runtime, delivery, job_id, retry_at, bound)
         if error.held_back:
             bound.info("held back by the rate limit; will run again", error=str(error), wait_seconds=round(wait, 1))
         else:
@@ -117,6 +112,8 @@ def run_delivery(delivery_pk: int, step: Step) -> str:
         deliveries.finish(runtime.engine, delivery_pk, deliveries.FAILED, error=str(error))
         bound.error("delivery failed", error=str(error))
         raise DeliveryFailed(str(error)) from error
+    except (RedisConnectionError, RedisTimeoutError) as error:
+        return _left_for_the_sweep(runtime, delivery, error, bound)
     except Exception as error:
         described = f"{type(error).__name__}: {error}"
         deliveries.finish(runtime.engine, delivery_pk, deliveries.FAILED, error=described)
@@ -125,6 +122,36 @@ def run_delivery(delivery_pk: int, step: Step) -> str:
     deliveries.finish(runtime.engine, delivery_pk, status, outcome)
     bound.info("delivery handled", status=status, outcome=outcome)
     return outcome
+
+
+def _enqueue_retry(
+    runtime: Runtime, delivery: deliveries.Delivery, job_id: str, at: datetime, bound: structlog.stdlib.BoundLogger
+) -> None:
+    """Schedule the job the store now names for the delivery. When Redis is away (often the very
+    fault that made the step retry: the rate limiter lives there), the store's record is enough:
+    the sweep queues the delivery again at its time once Redis answers."""
+    try:
+        enqueue_delivery(
+            runtime.queue, delivery.id, delivery.event_kind, job_id, runtime.settings.server.job_timeout_seconds, at=at
+        )
+    except (RedisConnectionError, RedisTimeoutError) as error:
+        bound.warning("could not schedule the retry; the sweep will queue it", error=f"{type(error).__name__}: {error}")
+
+
+def _left_for_the_sweep(
+    runtime: Runtime, delivery: deliveries.Delivery, error: RedisError, bound: structlog.stdlib.BoundLogger
+) -> str:
+    """Redis went away mid-job (restarted, unreachable): the delivery is not at fault, so it is
+    neither failed nor charged an attempt. It stays ``received``, due now, and the sweep (or the
+    pass a worker runs when it finds Redis emptied) queues it again once Redis answers; the
+    step is safe to run again, as after a killed worker. Failing it here lost the incident until
+    someone ran ``lessonloop replay --failed``."""
+    described = f"{type(error).__name__}: {error}"
+    due = deliveries.now()
+    reason = f"Redis failed: {described}"
+    deliveries.reschedule(runtime.engine, delivery.id, delivery.job_id, due, reason, count_attempt=False)
+    bound.warning("Redis failed during the job; the sweep will queue it again", error=described)
+    return f"left for the sweep: Redis failed ({described})"
 
 
 def _wait_for_lock(
@@ -136,14 +163,7 @@ def _wait_for_lock(
     retry_at = deliveries.now() + timedelta(seconds=wait)
     job_id = f"{deliveries.job_id_for(delivery.id)}-wait-{delivery.attempts}-{uuid.uuid4().hex[:8]}"
     deliveries.reschedule(runtime.engine, delivery.id, job_id, retry_at, str(busy), count_attempt=False)
-    enqueue_delivery(
-        runtime.queue,
-        delivery.id,
-        delivery.event_kind,
-        job_id,
-        runtime.settings.server.job_timeout_seconds,
-        at=retry_at,
-    )
+    _enqueue_retry(runtime, delivery, job_id, retry_at, bound)
     bound.info("incident held by another job; will run when its lock lapses", wait_seconds=round(wait, 1))
     return f"waiting {wait:.1f} s for the incident's lock"
 

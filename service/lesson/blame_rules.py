@@ -38,6 +38,9 @@ class People(_Strict):
     pronouns: Words
     object_pronouns: Words = ()
     possessives: Words = ()
+    own_possessives: Words = ()
+    """Possessives of one person, whose work is theirs: "*my* change caused the outage" (unlike
+    "our deploy tool", which is the team's tooling)."""
     roles: Words
     role_phrases: Words = ()
     plural_endings: Words = ()
@@ -53,12 +56,21 @@ class Grammar(_Strict):
     skip: Words = ()
     negation: Words = ()
     negation_window: Annotated[int, Field(ge=0, le=12)] = 4
+    joins: Words = ()
+    """Words that join a second verb to the sentence's subject: "Sam pushed it *and* forgot"."""
+    relatives: Words = ()
+    """Words that open a clause about the person before them: "the developer *who* wrote it"."""
+    subordinators: Words = ()
+    """Words that open a clause with a subject of its own, which the sentence's subject does not reach."""
 
 
 class Failure(_Strict):
     verbs: Words
     omission_markers: Words = ()
     omission_verbs: Words = ()
+    be: Words = ()
+    """Forms of "to be": around an omission marker they make it passive ("Sam was never told"),
+    which is what happened to a person, not what they failed to do."""
     object_exceptions: dict[str, Words] = {}
     passive: Words = ()
     mistake_nouns: Words = ()
@@ -69,6 +81,10 @@ class Hindsight(_Strict):
     modals: Words = ()
     participles: Words = ()
     participle_ending: str = ""
+    conditionals: Words = ()
+    """ "*if* Lucy had listened": a conditional, a person, one of ``perfect``, an omission verb."""
+    perfect: Words = ()
+    """ "if Lucy *had* listened"; opening a sentence, it is the conditional: "*Had* Ivan checked"."""
 
 
 class Phrases(_Strict):

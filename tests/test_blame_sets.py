@@ -1,0 +1,83 @@
+"""The held-out labelled sets of the blameless-language nudge: the split set's two parts follow
+their stated rule, each held-out set is the one that was measured before the rules were tuned
+with it out of sight, and the nudge keeps its figures on the one never tuned on.
+
+The figures are counts of sentences, not timings, so the test is deterministic: the same set and
+rules give the same figures on any machine."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+from service.lesson.blame import find_blame
+
+SETS = Path(__file__).parent / "fixtures" / "blame"
+HELDOUT = SETS / "split-heldout.tsv"
+TUNING = SETS / "split-tuning.tsv"
+ROUND2 = SETS / "round2-heldout.tsv"
+
+FROZEN = {
+    HELDOUT: "e8cce475128fef53e7317ab245274c3fc12352c516407734e1da2568e9ed45cf",
+    ROUND2: "836f4606186d4037cc8b11798b4ee7bd25a872549d63e2eae55195d0a1abf002",
+}
+"""SHA-256 of each held-out set's rows (comments aside), as committed before the tuning it was
+kept from. A changed row is a different set: its figures would not be held-out figures any more."""
+
+
+def _rows(path: Path) -> list[str]:
+    return [
+        line
+        for line in path.read_text(encoding="utf-8").splitlines()
+        if line.strip() and not line.startswith(("#", "label\t"))
+    ]
+
+
+def _labelled(path: Path) -> list[tuple[str, str]]:
+    """(label, sentence) pairs; a literal \\n in a sentence is a line break."""
+    pairs = []
+    for number, line in enumerate(_rows(path), start=1):
+        parts = line.split("\t")
+        assert 2 <= len(parts) <= 3 and parts[0] in ("blame", "ok"), f"{path.name}: row {number}: {line!r}"
+        pairs.append((parts[0], parts[1].replace("\\n", "\n")))
+    return pairs
+
+
+def _held_out(sentence: str) -> bool:
+    return int(hashlib.sha256(sentence.encode("utf-8")).hexdigest()[0], 16) % 2 == 0
+
+
+def test_the_parts_follow_the_split_rule_and_share_no_sentence() -> None:
+    heldout, tuning = _labelled(HELDOUT), _labelled(TUNING)
+    assert all(_held_out(sentence) for _, sentence in heldout)
+    assert not any(_held_out(sentence) for _, sentence in tuning)
+    sentences = [sentence for _, sentence in heldout + tuning]
+    assert len(set(sentences)) == len(sentences)
+    for part in (heldout, tuning):
+        blame = sum(1 for label, _ in part if label == "blame")
+        assert blame >= 100 and len(part) - blame >= 100  # enough of each for a figure worth stating
+
+
+def test_the_held_out_sets_are_the_ones_measured_before_tuning() -> None:
+    for path, digest in FROZEN.items():
+        assert hashlib.sha256("\n".join(_rows(path)).encode("utf-8")).hexdigest() == digest, path.name
+
+
+def test_the_second_held_out_set_repeats_no_other_sentence() -> None:
+    others = {sentence for path in SETS.glob("*.tsv") if path != ROUND2 for _, sentence in _labelled(path)}
+    assert not others & {sentence for _, sentence in _labelled(ROUND2)}
+
+
+def test_the_nudge_keeps_its_figures_on_the_set_never_tuned_on() -> None:
+    """Precision meets the target (0.95). Recall is held at what the rules reach, 0.82 (98 of
+    119): the target is 0.9, and docs/blameless.md says which forms are still missed. Raise the
+    floor when the rules do better; a lower figure means a change lost sentences it heard."""
+    rows = _labelled(ROUND2)
+    flagged = [(label, bool(find_blame(sentence))) for label, sentence in rows]
+    tp = sum(1 for label, found in flagged if found and label == "blame")
+    fp = sum(1 for label, found in flagged if found and label == "ok")
+    blame = sum(1 for label, _ in rows if label == "blame")
+    false_alarms = [s for (label, s), (_, found) in zip(rows, flagged, strict=True) if found and label == "ok"]
+    misses = [s for (label, s), (_, found) in zip(rows, flagged, strict=True) if not found and label == "blame"]
+    assert tp / (tp + fp) >= 0.95, false_alarms
+    assert tp / blame >= 0.82, misses
