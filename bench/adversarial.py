@@ -35,9 +35,10 @@ SHAPES: dict[str, str] = {
     "jira braces": "{",
     "table cells": "| ",
     "character references": "&#x",
+    "long line": "the deploy went out at noon and ",
 }
-"""Each shape's repeated unit. A shape is one line (the worst case for line-based passes)
-except ``nested lists``, whose unit is indented one more level each line."""
+"""Each shape's repeated unit. A shape is one line with no newline (the worst case for
+line-based passes) except ``nested lists``, whose unit is indented one more level each line."""
 
 
 def shape_text(name: str, size: int) -> str:
@@ -62,7 +63,24 @@ PASSES: dict[str, Callable[[str], object]] = {
     "jira to markdown": lambda text: convert(text, "jira", "markdown"),
     "lesson parser": lambda text: lesson.parse_lesson(text, TEMPLATE),
     "blame check": find_blame,
+    "blame check jira": lambda text: find_blame(text, "jira"),
+    "lessons lint": lambda text: _lint(text),
 }
+
+
+def _lint(text: str) -> None:
+    """``lessonloop lessons lint FILE`` as a user runs it, its output thrown away."""
+    import contextlib
+    import io
+    import tempfile
+
+    from service.cli import main as cli
+
+    with tempfile.NamedTemporaryFile("w", suffix=".md", encoding="utf-8") as handle:
+        handle.write(text)
+        handle.flush()
+        with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+            cli(["lessons", "lint", handle.name])
 
 
 def _run(pass_name: str, shape: str, size: int, answer: Connection) -> None:
@@ -95,7 +113,7 @@ def main() -> None:
     passes = [name.strip() for name in args.passes.split(",") if name.strip()]
     shapes = [name.strip() for name in args.shapes.split(",") if name.strip()]
     megabytes = args.size / 1_000_000
-    print(f"{'pass':<18} {'shape':<22} {'s per MB':>9} {'4x ratio':>9}")
+    print(f"{'pass':<18} {'shape':<22} {'s per MB':>9} {'4x ratio':>9}", flush=True)
     worst = 0.0
     for pass_name in passes:
         for shape in shapes:
