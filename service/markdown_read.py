@@ -41,7 +41,8 @@ MAX_NESTING = 20
 """Lists and quotes nested deeper than this are not parsed further (markdown-it-py's own bound:
 each level costs a pass over every line it holds)."""
 
-_MARKUP = "\\`*_[]()<>!&~|"
+_MARKUP = "\n!#$%&*+-:<=>@[\\]^_`{}~|()"
+"""The characters markdown-it-py stops its text scan at (and parentheses): each costs it a step."""
 
 _BLOCK_RULES = ["table", "code", "fence", "blockquote", "hr", "list", "heading", "lheading", "paragraph"]
 _INLINE_RULES = ["newline", "escape", "backticks", "strikethrough", "emphasis", "link", "image", "autolink", "entity"]
@@ -50,8 +51,8 @@ _INLINE_RULES = ["newline", "escape", "backticks", "strikethrough", "emphasis", 
 def _parser(inline: bool) -> MarkdownIt:
     parser = MarkdownIt("zero", {"maxNesting": MAX_NESTING, "html": False, "linkify": False})
     parser.enable(_BLOCK_RULES + _INLINE_RULES)
-    if not inline:
-        parser.disable("inline")
+    if not inline:  # nor tables: markdown-it-py looks for their cells a character at a time
+        parser.disable(["inline", "table"])
     parser.validateLink = _any_link  # type: ignore[method-assign]
     return parser
 
