@@ -6,7 +6,9 @@ Anyone who can write an issue, a comment or a lesson chooses the text lessonloop
 converts and repeats. Each shape below is a run of one construct that a careless regex or a
 rescan would make quadratic. Each pass runs on ``--size`` bytes of each shape and on four times
 that, and prints the seconds per MB and the ratio of the two times (about 4 means linear; 16
-means quadratic). Every pass is run once on a few words first, so the figures hold no imports. Goal (issue 23): under 0.5 s per MB for every shape and pass, and a ratio near
+means quadratic). Every pass is run once on a few words first, so the figures hold no imports.
+Times are the CPU time of the process doing the pass, so other work on a shared machine does not
+inflate them (the wall time of a quiet machine is about the same). Goal (issue 23): under 0.5 s per MB for every shape and pass, and a ratio near
 4. Pure CPU, one process; the figures are for this machine only.
 """
 
@@ -85,9 +87,9 @@ def _lint(text: str) -> None:
 
 def _run(pass_name: str, shape: str, size: int, answer: Connection) -> None:
     text = shape_text(shape, size)
-    started = time.perf_counter()
+    started = time.process_time()  # CPU seconds: other jobs on the machine do not count
     PASSES[pass_name](text)
-    answer.send(time.perf_counter() - started)
+    answer.send(time.process_time() - started)
 
 
 def timed(pass_name: str, shape: str, size: int, limit: float) -> float | None:

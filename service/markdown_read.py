@@ -38,8 +38,9 @@ INLINE_BUDGET = 20_000
 """The most markup characters a text may hold and still have its inline markup parsed."""
 
 MAX_NESTING = 20
-"""Lists and quotes nested deeper than this are not parsed further (markdown-it-py's own bound:
-each level costs a pass over every line it holds)."""
+"""How deep lists and quotes (and their paragraphs) are read: markdown-it-py's own bound, each
+level costing a pass over every line it holds. Past it markdown-it-py drops the rest of the
+text, so such a text is kept whole, as text (its lines shown as typed)."""
 
 _MARKUP = "\n!#$%&*+-:<=>@[\\]^_`{}~|()"
 """The characters markdown-it-py stops its text scan at (and parentheses): each costs it a step."""
@@ -76,6 +77,13 @@ def read_markdown(text: str) -> list[Block]:
     parser = _BLOCKS_ONLY if over_budget(text) else _FULL
     tokens = parser.parse(text)
     blocks, _ = _blocks(tokens, 0, None)
+    if any(token.level >= MAX_NESTING - 1 for token in tokens):
+        # markdown-it-py stopped reading at MAX_NESTING and dropped the rest: keep it all, as text
+        return [
+            Paragraph(
+                [Text(line.strip()) if n == 0 else Text("\n" + line.strip()) for n, line in enumerate(text.split("\n"))]
+            )
+        ]
     return blocks
 
 

@@ -32,7 +32,7 @@ _INLINE = re.compile(
     # next place one can start; and each stops at the next character that could start another,
     # so no start position scans past the next one (linear on runs of backticks, brackets,
     # "<http:" and the like). Lookbehinds come after the first character for the same reason.
-    r"`(?<!``)(?P<ticks>(?>`*))[^`]{1,5000}?`(?P=ticks)"  # inline code, from the start of a run only
+    r"`(?<![`\\]`)(?P<ticks>(?>`*))[^`]{1,5000}?`(?P=ticks)"  # inline code: a run's start, not escaped
     rf"|!{_LINK}|{_LINK}"  # images and links
     rf"|!{_REFERENCE}|{_REFERENCE}"  # reference links
     r"|\[(?:(?<=^\[)|(?<=^ \[)|(?<=^  \[)|(?<=^   \[))[^\[\]\n]{1,200}\]:[ \t]*\S+[^\n]*$"  # definitions
@@ -131,7 +131,12 @@ def blank(text: str) -> str:
     """``text`` with everything that is not the team's own prose replaced by spaces (newlines
     kept, so offsets and line numbers hold)."""
     joined = _without_comments(_blank_lines(text))
-    return _INLINE.sub(lambda match: _spaces(match.group(0)), joined)
+    return _INLINE.sub(_blanked, joined)
+
+
+def _blanked(match: re.Match[str]) -> str:
+    found = match.group(0)
+    return _spaces(found) if "\n" in found else " " * len(found)
 
 
 def _blank_lines(text: str) -> str:
