@@ -311,11 +311,11 @@ class _Markdown:
 
 
 def _interrupts(previous: Block | None, block: Block) -> bool:
-    """True when ``block`` may follow ``previous`` on the next line, without a blank line: a
-    heading or a fence starts a block wherever it is, and a list may follow a list (so line
-    numbers stay close to the source's)."""
-    if isinstance(block, ListBlock) and isinstance(previous, ListBlock):
-        return True
+    """True when ``block`` may follow ``previous`` on the next line, without a blank line, as it
+    did in the source (so line numbers stay close to the source's): a heading or a fence starts
+    a block wherever it is, and a list whose first item has text may follow a paragraph or a list."""
+    if isinstance(block, ListBlock) and isinstance(previous, ListBlock | Paragraph):
+        return bool(block.items and block.items[0])
     return isinstance(previous, Heading | CodeBlock) or isinstance(block, Heading | CodeBlock)
 
 
@@ -415,7 +415,9 @@ class _Jira:
             if not written:
                 continue
             if out:
-                out.append("\n" if isinstance(block, ListBlock) and isinstance(previous, ListBlock) else "\n\n")
+                out.append(
+                    "\n" if isinstance(block, ListBlock) and isinstance(previous, ListBlock | Paragraph) else "\n\n"
+                )
             out.append(written)
             previous = block
         return "".join(out)
