@@ -1,10 +1,10 @@
-"""Learning log benchmark: list, search, insights and /metrics over HTTP with 10,000 lessons,
+"""Learning log benchmark: list, search, the API, insights and /metrics over HTTP with 10,000 lessons,
 on SQLite and on PostgreSQL.
 
     .venv/bin/python bench/web.py [--lessons 10000] [--requests 100] [--store sqlite|postgresql|both]
 
 The store is filled in bulk (incidents with labels and services, reviews, lessons with five
-sections of about 60 words each, the full-text index), then the real app is served by
+sections of about 60 words each, three follow-ups each, the full-text index), then the real app is served by
 werkzeug's threaded server on loopback and asked one request at a time over a keep-alive
 connection; the figures are whole HTTP round trips, client in the same process included.
 PostgreSQL runs in a schema of its own in $LESSONLOOP_TEST_POSTGRES_URL (default the test
@@ -39,7 +39,7 @@ from service.app import create_app  # noqa: E402
 from service.runtime import Runtime  # noqa: E402
 from service.store import migrate, search  # noqa: E402
 from service.store.engine import make_engine, sqlalchemy_url  # noqa: E402
-from service.store.schema import incident_labels, incidents, lessons, reviews  # noqa: E402
+from service.store.schema import followups, incident_labels, incidents, lessons, reviews  # noqa: E402
 
 REDIS_URL = "redis://127.0.0.1:6379/13"
 POSTGRES_URL = os.environ.get("LESSONLOOP_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
@@ -191,7 +191,7 @@ def fill(engine, count: int) -> None:
     rng = random.Random(10)
     now = datetime.now(UTC)
     sources = ("github", "jira", "pagerduty")
-    incident_rows, review_rows, lesson_rows, label_rows = [], [], [], []
+    incident_rows, review_rows, lesson_rows, label_rows, followup_rows = [], [], [], [], []
     for number in range(1, count + 1):
         source = sources[number % 3]
         incident = {
@@ -234,6 +234,23 @@ def fill(engine, count: int) -> None:
         if number % 10 == 0:
             continue  # a review without a lesson yet
         sections = {name: " ".join(sentence(rng, 12) for _ in range(5)) for name in search.SECTION_COLUMNS}
+        for position, state in enumerate(rng.sample(("open", "open", "done", "done", "not doing"), 3)):
+            followup_rows.append(
+                dict(
+                    review_ref=review,
+                    item_key=f"k{position}",
+                    ref=f"github:acme/tasks#{number * 3 + position}",
+                    url="",
+                    text=sentence(rng, 8),
+                    origin="opened",
+                    state=state,
+                    reason="",
+                    position=position,
+                    due_on=(captured + timedelta(days=14)).date(),
+                    created_at=captured,
+                    done_at=captured + timedelta(days=rng.randint(1, 30)) if state == "done" else None,
+                )
+            )
         lesson_rows.append(
             dict(
                 review_ref=review,
@@ -257,6 +274,7 @@ def fill(engine, count: int) -> None:
             (reviews, review_rows),
             (incident_labels, label_rows),
             (lessons, lesson_rows),
+            (followups, followup_rows),
         ):
             for start in range(0, len(rows), 1000):
                 connection.execute(insert(table), rows[start : start + 1000])
@@ -345,7 +363,12 @@ def run(store: str, count: int, requests: int) -> None:
             "/lessons?q=failover",
             "/lessons?q=deploy&service=checkout&from=2026-01-01",
             "/lessons?q=nomatchword",
+            "/api/v1/lessons",
+            "/api/v1/lessons?q=deploy",
             "/api/v1/lessons?q=resolver+timeout",
+            "/api/v1/lessons/jira%3APIR-4",
+            "/api/v1/stats",
+            "/lessons?page=10000",
             "/insights",
             "/metrics",
         ]
@@ -368,6 +391,11 @@ def run(store: str, count: int, requests: int) -> None:
             f"{'related lessons for a new incident (no HTTP)':<55} {statistics.median(related):8.1f} "
             f"{p95(related):8.1f}"
         )
+        scoped = related_lessons_timings(engine, requests, reviewed_in=("github:acme/postmortems",))
+        print(
+            f"{'  the same, from one review target (its scope)':<55} {statistics.median(scoped):8.1f} "
+            f"{p95(scoped):8.1f}"
+        )
         engine.dispose()
     finally:
         redis.flushdb()
@@ -375,8 +403,9 @@ def run(store: str, count: int, requests: int) -> None:
             cleanup()
 
 
-def related_lessons_timings(engine, requests: int) -> list[float]:
-    """What a review's opening spends finding past lessons like its incident (issue: < 50 ms)."""
+def related_lessons_timings(engine, requests: int, reviewed_in: tuple[str, ...] | None = None) -> list[float]:
+    """What a review's opening spends finding past lessons like its incident (issue: < 50 ms);
+    ``reviewed_in``: only those reviewed there, as a review's header asks."""
     from service.lesson.related import telling
     from service.store import lessons
 
@@ -385,7 +414,7 @@ def related_lessons_timings(engine, requests: int) -> list[float]:
     for _ in range(requests):
         about = f"{sentence(rng, 8)} {sentence(rng, 40)}"
         started = time.perf_counter()
-        telling(lessons.similar(engine, about, limit=6), about)
+        telling(lessons.similar(engine, about, limit=6, reviewed_in=reviewed_in), about)
         timings.append((time.perf_counter() - started) * 1000)
     return timings
 

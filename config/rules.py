@@ -17,6 +17,26 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from service.events import Source
 
 _REVIEW_TARGET = re.compile(r"^(jira:[A-Z][A-Z0-9_]*|github:[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+)$")
+_SHARE = re.compile(r"^(jira:[A-Z0-9_*?]+|github:[A-Za-z0-9_.*?-]+/[A-Za-z0-9_.*?-]+|pagerduty)$")
+
+
+def share_pattern(text: str) -> str:
+    """One entry of a ``share`` list, as written: ``github:OWNER/REPO`` or ``jira:KEY``, where
+    ``*`` and ``?`` are globs (``github:globex/*``); ValueError for anything else. A Jira key is
+    compared in capitals, so ``jira:ops`` is ``jira:OPS``."""
+    pattern = text.strip()
+    if pattern.startswith("jira:"):
+        pattern = "jira:" + pattern.removeprefix("jira:").upper()
+    if not _SHARE.match(pattern):
+        raise ValueError(
+            f"share entries are 'github:<owner>/<repo>' or 'jira:<PROJECT KEY>' (* and ? as globs), got {text!r}"
+        )
+    return pattern
+
+
+def share_patterns(value: tuple[str, ...]) -> tuple[str, ...]:
+    """A whole ``share`` list, each entry checked, each once."""
+    return tuple(dict.fromkeys(share_pattern(entry) for entry in value))
 
 
 @dataclass(frozen=True)
@@ -53,6 +73,20 @@ class ReviewDefaults(BaseModel):
     """How many past lessons like the incident go into the review's header (0: none)."""
     timeline_entries: int = Field(30, ge=0, le=1000)
     """How many lines of the incident's history go into the review's header (0: none)."""
+    related_from: tuple[str, ...] = ()
+    """Review targets (``github:owner/repo``, ``jira:KEY``) whose lessons may appear as related in
+    a new review's header, besides the new review's own; empty: its own only. A lesson kept in
+    a private repository's reviews never shows up in a public one unless the operator says so."""
+
+    @field_validator("related_from", mode="before")
+    @classmethod
+    def _one_or_many(cls, value: object) -> object:
+        return (value,) if isinstance(value, str) else value
+
+    @field_validator("related_from")
+    @classmethod
+    def _targets(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(str(ReviewTarget.parse(entry.strip())) for entry in value))
 
     @field_validator("template")
     @classmethod
@@ -88,8 +122,13 @@ class Rule(BaseModel):
     Jira's resolution name, ``merged`` for a PagerDuty incident merged into another), matched
     case-insensitively; unset: :data:`DEFAULT_SKIP_RESOLUTIONS` for the rule's source. A list
     replaces the default, so keep ``Duplicate`` in one that adds ``Won't Do``."""
+    share: tuple[str, ...] = ()
+    """Repositories and projects beyond the rule's own scope that its lessons may reach (shared
+    on, adopted as follow-ups, reminded), as ``github:owner/repo`` or ``jira:KEY`` globs; adds
+    to ``[lesson] share``. See ``service.scope``."""
 
     @field_validator(
+        "share",
         "labels",
         "issue_types",
         "priorities",
@@ -103,6 +142,11 @@ class Rule(BaseModel):
     @classmethod
     def _one_or_many(cls, value: object) -> object:
         return (value,) if isinstance(value, str) else value
+
+    @field_validator("share")
+    @classmethod
+    def _share(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        return share_patterns(value)
 
     @field_validator("review")
     @classmethod

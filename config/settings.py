@@ -28,7 +28,7 @@ from pydantic import (
 )
 
 from config.people import Accounts, validate_people
-from config.rules import ReviewDefaults, ReviewTarget, Rule, default_rules
+from config.rules import ReviewDefaults, ReviewTarget, Rule, default_rules, share_patterns
 
 SOURCES: tuple[str, ...] = ("github", "jira", "pagerduty")
 
@@ -210,6 +210,19 @@ class LessonSettings(_Strict):
     """``comment``: a complete lesson with sentences that put a person rather than a process at
     the centre gets one comment on its review quoting them with questions to ask instead (once
     per distinct set of sentences; the lesson is kept and shared all the same). ``off``: none."""
+    share: tuple[str, ...] = ()
+    """Globs (``github:acme/*``, ``jira:OPS``) added to every rule's scope: where lessons may be
+    shared, follow-ups adopted and reminded, beyond each rule's own repositories and projects."""
+
+    @field_validator("share", mode="before")
+    @classmethod
+    def _one_or_many(cls, value: object) -> object:
+        return (value,) if isinstance(value, str) else value
+
+    @field_validator("share")
+    @classmethod
+    def _share(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        return share_patterns(value)
 
 
 class FollowupSettings(_Strict):
@@ -222,6 +235,11 @@ class FollowupSettings(_Strict):
     create: bool = True
     """False: only items that link an existing issue are tracked (adopted); none is opened."""
     max_per_lesson: int = Field(10, ge=0, le=200)
+    """Follow-ups one lesson may have tracked, adopted and opened together; items beyond are
+    listed as not tracked, with this setting named."""
+    reminders_per_day: PositiveCount = 50
+    """Follow-up reminders posted in one day across the organisation; the rest wait for the next
+    day (each item gets at most one a week in any case)."""
 
     @field_validator("open_in")
     @classmethod
@@ -511,8 +529,8 @@ _FILE_TABLES = {
     "github": {"api_url", "web_url", "writes_per_minute", "writes_per_hour"},
     "jira": {"url", "email", "requests_per_minute"},
     "pagerduty": {"api_url", "from_email", "requests_per_minute"},
-    "lesson": {"max_related_items", "blame_check"},
-    "followups": {"open_in", "labels", "due_days", "create", "max_per_lesson"},
+    "lesson": {"max_related_items", "blame_check", "share"},
+    "followups": {"open_in", "labels", "due_days", "create", "max_per_lesson", "reminders_per_day"},
     "web": {"allowed_email_domains", "trusted_proxies"},
 }
 _FILE_TOP = {"redis_url", "database_url", "review", "rules", "people", *_FILE_TABLES}

@@ -14,6 +14,7 @@ from service import queue as jobs_queue
 from service.runtime import Runtime
 from service.store.engine import make_engine
 from service.web import blueprint as web
+from service.web import errors
 from service.webhooks import blueprint as webhooks_blueprint
 
 log = logs.get(__name__)
@@ -67,14 +68,13 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> Flask:
         reasons = {
             413: f"body larger than {settings.server.max_body_bytes} bytes (LESSONLOOP_MAX_BODY_BYTES)",
         }
-        reason = reasons.get(error.code or 500, error.description)
-        return jsonify(status="error", reason=reason), error.code or 500
+        return errors.from_exception(error, reasons.get(error.code or 500))
 
     @app.errorhandler(Exception)
     def unexpected(error: Exception) -> ResponseReturnValue:
         # never a stack trace or a secret on an error page; the log has the details
         log.exception("unhandled error", error_type=type(error).__name__)
-        return jsonify(status="error", reason="internal error; see the service log"), 500
+        return errors.answer(500, "internal error; see the service log")
 
     return app
 

@@ -144,7 +144,11 @@ def _parser() -> argparse.ArgumentParser:
     worker.set_defaults(run=_worker)
 
     check = commands.add_parser("check", help="validate the settings and print them, secrets masked")
-    check.add_argument("--online", action="store_true", help="also ask each tracker who we are")
+    check.add_argument(
+        "--online",
+        action="store_true",
+        help="also ask each tracker who we are, and whether each rule's review target can take reviews",
+    )
     check.set_defaults(run=_check)
 
     replay = commands.add_parser("replay", help="run a recorded delivery again, or every failed one")
@@ -516,10 +520,11 @@ def _check(settings: Settings, args: argparse.Namespace) -> int:
 def _check_online(settings: Settings) -> int:
     from service.errors import Permanent, RetryLater
     from service.markers import MarkerKeys
+    from service.targets import check_targets
     from service.trackers.registry import build_clients
 
     problems = 0
-    # only identities are asked for here and nothing is written, so no marker is ever signed
+    # identities and review targets are read here and nothing is written, so no marker is ever signed
     clients = build_clients(settings, MarkerKeys([secrets.token_hex(32)]), redis=Runtime.build(settings).redis)
     if not clients:
         print("online: no tracker has API credentials set")
@@ -532,7 +537,10 @@ def _check_online(settings: Settings) -> int:
         except (RetryLater, Permanent, LockError) as error:
             problems += 1
             print(f"{source}: {error} (API at {_api_url(settings, source)})")
-    return problems
+    lines, missing = check_targets(settings, clients)
+    for line in lines:
+        print(line)
+    return problems + missing
 
 
 def _check_github_app(settings: Settings, client: object) -> int:
@@ -841,17 +849,18 @@ def _related_text(engine: Engine, found: Lesson) -> str:
 
 def _reach_text(settings: Settings, engine: Engine, found: Lesson) -> str:
     """Where the lesson was posted, and what it names that was not posted on (over the cap)."""
-    from service.events import ItemRef
-    from service.reach import lesson_reach, posted_on
+    from service.reach import of_lesson, posted_on
+    from service.scope import OUTSIDE
 
     lines = ["## Shared on", ""]
     lines += [f"- {ref}" for ref in posted_on(engine, found.review_ref)] or ["- nowhere yet"]
-    reach = lesson_reach(
-        engine, ItemRef.parse(found.incident_ref), ItemRef.parse(found.review_ref), settings.lesson.max_related_items
-    )
+    reach = of_lesson(engine, settings, found.incident_ref, found.review_ref)
     if reach.beyond:
         lines += ["", f"## Not shared (over [lesson] max_related_items = {settings.lesson.max_related_items})", ""]
         lines += [f"- {ref}" for ref in reach.beyond]
+    if reach.outside:
+        lines += ["", f"## {OUTSIDE[0].upper()}{OUTSIDE[1:]}", ""]
+        lines += [f"- {ref}" for ref in reach.outside]
     return "\n".join(lines) + "\n"
 
 
@@ -877,27 +886,13 @@ def _lessons_export(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _lessons_stats(settings: Settings, args: argparse.Namespace) -> int:
-    from datetime import UTC, datetime
-
     from service import progress as figures
-    from service.store import progress
+    from service import stats
 
     if args.days < 1:
         print("lessonloop: --days must be at least 1", file=sys.stderr)
         return 2
-    today = datetime.now(UTC).date()
-    since = figures.window_start(today, args.days)
-    from service.store import followups
-
-    engine = _migrated(settings).engine
-    start = datetime.combine(since, datetime.min.time(), tzinfo=UTC)
-    summary = figures.summarise(
-        progress.load(engine, start),
-        since,
-        today,
-        followups.since(engine, start),
-        imported=progress.imported_since(engine, start),
-    )
+    summary = stats.last_days(_migrated(settings).engine, args.days)
     if args.format == "json":
         print(json.dumps(figures.as_dict(summary), indent=2))
     else:

@@ -8,8 +8,15 @@ renders it (service/lesson/timeline.py). Names here are the tracker's own displa
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
+
+from service.events import Item
+
+OPENING_KINDS = frozenset({"trigger"})
+"""Entries that open an item: PagerDuty's trigger."""
+CLOSING_KINDS = frozenset({"resolve", "closed"})
+"""Entries that close an item: PagerDuty's resolve, GitHub's closed."""
 
 
 @dataclass(frozen=True)
@@ -45,3 +52,19 @@ class History:
     def people(self) -> list[str]:
         """Who responded, in the order they first acted, each once."""
         return list(dict.fromkeys(entry.responder for entry in self.entries if entry.responder))
+
+
+def with_times_from(item: Item, history: History) -> Item:
+    """``item`` with the opening and closing times its tracker's answer left out taken from its
+    history: the first trigger, the last resolve or close. PagerDuty's incident may lack
+    ``resolved_at`` while its log holds the resolve entry; the review's "Closed" and "Lasted"
+    then come from the log instead of saying "unknown". Times the item has are kept."""
+    opened = item.created_at
+    closed = item.closed_at
+    if opened is None:
+        opened = min((e.at for e in history.entries if e.kind in OPENING_KINDS), default=None)
+    if closed is None and item.done:
+        closed = max((e.at for e in history.entries if e.kind in CLOSING_KINDS), default=None)
+    if (opened, closed) == (item.created_at, item.closed_at):
+        return item
+    return replace(item, created_at=opened, closed_at=closed)

@@ -57,6 +57,9 @@ JIRA_TOKEN = "jira-automation-token-1"
 PAGERDUTY_SECRET = "pagerduty-signing-secret-1"
 
 RULES_TOML = """
+[lesson]
+share = ["github:acme/*"]   # the organisation's own repositories, where follow-ups live
+
 [review]
 due_days = 5
 labels = ["post-incident-review"]
@@ -279,6 +282,9 @@ def app(runtime: Runtime):
 
 @pytest.fixture
 def client(app):
+    from tests.openapi_check import CheckingClient
+
+    app.test_client_class = CheckingClient  # every /api/ answer is checked against the API's description
     return app.test_client()
 
 

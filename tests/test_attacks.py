@@ -10,7 +10,7 @@ from service import markers
 from service.runtime import Runtime
 from service.store import deliveries, lessons, reviews
 from tests import loop, payloads
-from tests.conftest import JIRA_TOKEN, PAGERDUTY_SECRET
+from tests.conftest import JIRA_TOKEN, PAGERDUTY_SECRET, base_env
 from tests.loop import marked, send, work
 
 INCIDENT_REPO, REVIEWS_REPO = loop.INCIDENT_REPO, loop.REVIEW_REPO
@@ -270,10 +270,14 @@ def test_three_hundred_links_in_an_incident_reach_at_most_the_cap(
 
     from service.cli import main
 
+    for name, value in base_env().items():  # the service's own settings: its rules and their scope
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("LESSONLOOP_CONFIG", str(runtime.settings.config_file))
     monkeypatch.setenv("DATABASE_URL", runtime.settings.database_url)
     capsys.readouterr()
     assert main(["lessons", "show", f"github:{REVIEWS_REPO}#1"]) == 0
     shown = capsys.readouterr().out
+    assert "outside this rule's scope" not in shown  # acme/* is shared with every rule
     shared_part, not_shared_part = shown.split("## Not shared (over [lesson] max_related_items = 25)")
     shared_on = shared_part.split("## Shared on")[1]
     assert shared_on.count("\n- ") == cap and "- github:acme/web#23\n" in shared_on

@@ -244,7 +244,7 @@ def test_blame_check_off_posts_no_nudge(
     from tests.conftest import RULES_TOML
 
     rules = tmp_path / "off.toml"
-    rules.write_text(RULES_TOML + '\n[lesson]\nblame_check = "off"\n')
+    rules.write_text(RULES_TOML.replace("[lesson]\n", '[lesson]\nblame_check = "off"\n', 1))
     runtime = make_runtime(make_settings(config_file=rules, **trackers))
     client = loop.web_client(runtime)
     _close_with(client, runtime, github_double, BLAMING)

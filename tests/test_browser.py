@@ -7,6 +7,7 @@ CI (``CI=true``) a missing browser fails them.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 from collections.abc import Callable, Iterator
@@ -33,6 +34,9 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--no-first-run",
 ]
+AXE = Path(__file__).resolve().parent / "vendor" / "axe-core" / "axe.min.js"
+AXE_SHA256 = "29348999450cdf2849a8e70b7912fc2da85a849da39c0d0d5394f51d4a9ed95c"  # tests/vendor/axe-core/README.md
+VIEWPORTS = {"desktop": {"width": 1280, "height": 800}, "phone": {"width": 390, "height": 844}}
 DOCS_SCREENSHOTS = Path(__file__).resolve().parent.parent / "docs" / "screenshots"
 
 
@@ -193,6 +197,7 @@ def test_search_filter_open_a_lesson_follow_links_and_insights(
         titles = page.locator("table.log a.title").all_inner_texts()
         assert titles == ["Resolver timeouts during deploy", "Checkout slow"]  # title matches first
 
+        page.click("summary:text('Filters')")  # the filters are folded until one is set
         page.select_option("select[name=source]", "jira")
         page.fill("input[name=q]", "")
         page.click("form.filters button[type=submit]")
@@ -229,7 +234,7 @@ def test_search_filter_open_a_lesson_follow_links_and_insights(
         assert page.locator("table.log a.title").all_inner_texts() == ["Resolver timeouts during deploy"]
 
         page.goto(origin + "/insights")
-        charts = page.locator("figure.chart svg")
+        charts = page.locator("figure.chart svg.chart")
         assert charts.count() == 3 and all(charts.nth(i).is_visible() for i in range(3))
         assert page.locator("figure#chart-volume rect.s0").count() >= 1
         assert "billing" in page.locator("main").inner_text()
@@ -289,6 +294,7 @@ def test_sign_in_through_a_proxy(
         response = page.goto(origin + "/lessons?q=resolver")
         assert response.status == 401 and page.url.startswith(origin + "/signin?next=")
         assert "X-Forwarded-Email" in page.locator("main").inner_text()
+        assert axe_violations(page, axe_source()) == []  # the sign-in page is a page too
         anonymous.close()
 
         signed = browser.new_context(extra_http_headers={"X-Forwarded-Email": "ana@acme.example"})
@@ -368,3 +374,174 @@ def test_sign_in_with_openid_connect(
             assert "may not read the learning log" in page.locator("main").inner_text()
             assert stranger.request.get(origin + "/api/v1/lessons").status == 401
             stranger.close()
+
+
+def axe_source() -> str:
+    source = AXE.read_bytes()
+    assert hashlib.sha256(source).hexdigest() == AXE_SHA256, f"{AXE} is not the axe-core the README names"
+    return source.decode()
+
+
+def axe_violations(page: Any, source: str) -> list[str]:
+    """axe-core's serious and critical findings on the page, one line each. axe is evaluated
+    through the DevTools protocol, which the page's CSP does not govern, so the page is tested
+    with its CSP on."""
+    if not page.evaluate("typeof window.axe !== 'undefined'"):
+        page.evaluate(source)
+    results = page.evaluate(
+        """() => axe.run(document, {runOnly: {type: 'tag', values:
+             ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'wcag22aa', 'best-practice']}})"""
+    )
+    return [
+        f"{one['id']} ({one['impact']}): {[node['target'] for node in one['nodes']][:3]}"
+        for one in results["violations"]
+        if one["impact"] in ("serious", "critical")
+    ]
+
+
+# the contrast of each input's, select's and button's border with what is behind it (WCAG 1.4.11)
+FIELD_CONTRAST = """() => {
+  const rgb = (text) => text.match(/[0-9.]+/g).slice(0, 3).map(Number);
+  const lum = ([r, g, b]) => [r, g, b].map((c) => { c /= 255; return c <= 0.04045 ? c / 12.92 : ((c + 0.055) / 1.055) ** 2.4; })
+    .reduce((sum, c, i) => sum + c * [0.2126, 0.7152, 0.0722][i], 0);
+  const behind = (el) => { for (let e = el.parentElement; e; e = e.parentElement) {
+    const bg = getComputedStyle(e).backgroundColor; if (!bg.startsWith('rgba(0, 0, 0, 0)') && bg !== 'transparent') return bg; }
+    return getComputedStyle(document.body).backgroundColor; };
+  return [...document.querySelectorAll('main input:not([type=checkbox]), main select')].map((el) => {
+    const [a, b] = [lum(rgb(getComputedStyle(el).borderTopColor)), lum(rgb(behind(el)))];
+    return [el.name, (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05)];
+  });
+}"""
+
+
+def test_every_page_fits_a_phone_reads_in_dark_and_passes_axe(
+    browser, runtime: Runtime, settings: Settings, tracker_site: str, screenshots: Path
+) -> None:
+    """Every page at 1280x800 and 390x844, light and dark: no sideways scrolling, no serious or
+    critical axe-core finding, input borders at 3:1, chart text readable, a skip link first."""
+    source = axe_source()
+    with serve_app(settings, runtime) as origin:  # before any lesson exists
+        visits = [
+            (name, path, size, "light")
+            for name, path in (("empty log", "/lessons"), ("empty insights", "/insights"))
+            for size in VIEWPORTS
+        ]
+        _visit_all(browser, origin, visits, source, screenshots)
+
+    fill_log(runtime, tracker_site)
+    with serve_app(settings, runtime) as origin:  # a new app: the insights it caches are of the full log
+        long_one = keep(
+            runtime.engine,
+            90,
+            "A lesson with " + "averyveryverylongwordwithoutanybreak" * 3,
+            service="edge",
+            labels=("sev2",),
+            what_happened="10:02 alert fired\n10:05 paged\n\n# Summary\nLike OPS-3 and github:acme/web#2.\n\n"
+            "https://logs.example/" + "a" * 300 + "\n\n- [ ] add the alert\n- [x] roll back\n\n"
+            "![the graph](https://img.example/graph.png)\n\n```\n"
+            + "x" * 300
+            + "\n```\n\n| a | b |\n|---|---|\n| "
+            + "c" * 200
+            + " | d |",
+        )
+        pages = {
+            "log": "/lessons",
+            "search": "/lessons?q=resolver&source=github",
+            "no match": "/lessons?q=nomatchword",
+            "lesson": "/lessons/github:acme/postmortems%232",
+            "long lesson": "/lessons/" + long_one.replace("#", "%23"),
+            "hostile lesson": "/lessons/github:acme/postmortems%234",
+            "insights": "/insights",
+            "not found": "/lessons/jira:NOPE-1",
+            "bad filter": "/lessons?from=2026-13-01",
+        }
+        visits = [
+            (name, path, size, scheme)
+            for name, path in pages.items()
+            for size in VIEWPORTS
+            for scheme in ("light", "dark")
+        ]
+        _visit_all(browser, origin, visits, source, screenshots)
+
+        # the long lesson as the issue saw it: refs linked, a timeline one line per event, a checkbox, an image as a link
+        context = browser.new_context(viewport=VIEWPORTS["phone"])
+        page = context.new_page()
+        page.goto(origin + pages["long lesson"])
+        assert page.locator("#what_happened a:text('OPS-3')").get_attribute("href") == "/lessons/jira:OPS-3"
+        assert (
+            page.locator("#what_happened a:text('github:acme/web#2')").get_attribute("href")
+            == "/lessons/github:acme/web%232"
+        )
+        assert (
+            page.locator("#what_happened br").count() >= 1
+            and page.locator("#what_happened h3").inner_text() == "Summary"
+        )
+        assert page.locator("#what_happened input[type=checkbox][disabled]").count() == 2
+        assert (
+            page.locator("#what_happened a:text('Image: the graph')").get_attribute("href")
+            == "https://img.example/graph.png"
+        )
+        assert page.locator("h1").count() == 1 and page.locator("img").count() == 0
+
+        # the keyboard: the first Tab reaches the skip link, which is visible when focused and moves focus to main
+        page.goto(origin + "/lessons")
+        page.keyboard.press("Tab")
+        assert page.evaluate("document.activeElement.className") == "skip"
+        assert (
+            page.locator("a.skip").is_visible()
+            and page.evaluate("getComputedStyle(document.activeElement).outlineStyle") == "solid"
+        )
+        page.keyboard.press("Enter")
+        assert page.evaluate("document.activeElement.id") == "main"
+        page.keyboard.press("Tab")  # the next stop is inside main, not the header again
+        assert page.evaluate("document.querySelector('main').contains(document.activeElement)")
+        assert page.locator("details:has(summary:text('Filters'))").get_attribute("open") is None
+        page.goto(origin + "/lessons?label=sev1")
+        assert (
+            page.locator("details:has(summary:text('Filters'))").get_attribute("open") == ""
+        )  # a filter set shows them
+        context.close()
+
+
+def _visit_all(
+    browser: Any, origin: str, visits: list[tuple[str, str, str, str]], source: str, screenshots: Path
+) -> None:
+    contexts: dict[tuple[str, str], Any] = {}
+    problems: list[str] = []
+    for name, path, size, scheme in visits:
+        if (size, scheme) not in contexts:
+            context = browser.new_context(viewport=VIEWPORTS[size], color_scheme=scheme)
+            page = context.new_page()
+            contexts[size, scheme] = (context, page, Console(page, origin))
+        _, page, console = contexts[size, scheme]
+        status = page.goto(origin + path).status
+        where = f"{name} ({path}) at {size}, {scheme}"
+        wide = page.evaluate("[document.documentElement.scrollWidth, window.innerWidth]")
+        if wide[0] > wide[1]:
+            problems.append(f"{where}: {wide[0]} px wide in a {wide[1]} px window")
+        problems.extend(f"{where}: {finding}" for finding in axe_violations(page, source))
+        problems.extend(
+            f"{where}: field {field} border {ratio:.2f}:1"
+            for field, ratio in page.evaluate(FIELD_CONTRAST)
+            if ratio < 3
+        )
+        if "insights" in name:
+            sizes = page.locator("svg.chart text.axis").evaluate_all(
+                """texts => texts.filter(t => getComputedStyle(t).display !== 'none').map(t => {
+                     const svg = t.ownerSVGElement;  // the chart's units, scaled to the width it is drawn at
+                     return parseFloat(getComputedStyle(t).fontSize) * svg.getBoundingClientRect().width / svg.viewBox.baseVal.width;
+                   })"""
+            )
+            if not sizes or min(sizes) < 10:
+                problems.append(f"{where}: chart text drawn at {min(sizes, default=0):.1f} px")
+            if name == "insights" and page.locator("figure#chart-volume rect.b1[fill^='url(#']").count() == 0:
+                problems.append(f"{where}: the second bar series is not hatched")
+            if name == "insights" and page.locator("figure#chart-speed rect.marker").count() == 0:
+                problems.append(f"{where}: the second line has no marker of its own")
+        page.screenshot(path=str(screenshots / f"{re.sub(r'[^a-z]+', '-', name)}-{size}-{scheme}.png"), full_page=True)
+        answered = f"the server responded with a status of {status}"  # chromium's line for an error page
+        problems.extend(f"{where}: {error}" for error in console.errors if status < 400 or answered not in error)
+        console.errors.clear()
+    for context, _, _ in contexts.values():
+        context.close()
+    assert not problems, "\n".join(problems)

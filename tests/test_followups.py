@@ -163,7 +163,7 @@ def test_links_to_items_the_token_cannot_see_are_a_clear_outcome(
     runtime: Runtime,
     github_double,
 ) -> None:
-    changes = "- Fix it in https://github.com/secret/repo/issues/9\n- " + "x" * 50_000 + "\n"
+    changes = "- Fix it in https://github.com/acme/secret/issues/9\n- " + "x" * 50_000 + "\n"
     github_lesson(client, runtime, github_double, changes=changes)
     rows = followups.of_review(runtime.engine, REVIEW)
     assert rows[0].origin == "adopted" and rows[0].state == "unknown" and "Not Found" in rows[0].reason

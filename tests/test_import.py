@@ -115,6 +115,9 @@ def test_share_posts_an_imported_lesson_on_the_review_and_the_items_it_names(
         "acme/postmortems", "DB failover", body=body, labels=("post-incident-review",), state="closed"
     )
     github_double.add_issue("acme/web", "follow-up")
+    github_double.add_issue("initech/payroll", "a repository no rule names")
+    github_double.issues["acme/postmortems"][1]["body"] += "And https://github.com/initech/payroll/issues/1\n"
+    (tmp_path / "lessonloop.toml").write_text('[lesson]\nshare = ["github:acme/*"]\n')
     env = {"DATABASE_URL": database_url} | trackers
     result = lessonloop("import", "github:acme/postmortems", "--share", env=env, cwd=tmp_path)
     assert "queued to share: github:acme/postmortems#1" in result.stdout, result.stdout + result.stderr
@@ -123,6 +126,7 @@ def test_share_posts_an_imported_lesson_on_the_review_and_the_items_it_names(
     for repo in ("acme/postmortems", "acme/web"):
         (comment,) = github_double.comments_on(repo, 1)
         assert "Health checks that wait forever" in comment["body"]
+    assert github_double.comments_on("initech/payroll", 1) == []  # outside the scope: text does not reach it
 
 
 def test_a_jira_project_of_past_reviews(

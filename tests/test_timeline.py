@@ -340,3 +340,30 @@ def test_a_jira_incident_and_its_changelog_are_read_in_one_request(client, runti
     assert "status: Open → In Progress, by Ada Responder" in description
     reads = [entry for entry in jira_double.calls("get_issue") if entry.path.endswith("/OPS-42")]
     assert len(reads) == 1, [entry.path for entry in reads]
+
+
+def test_a_pagerduty_review_shows_the_body_the_notes_and_the_times_from_the_log(
+    client, runtime, jira_double, pagerduty_double
+) -> None:
+    """The incident's body (``include[]=body``), what each note said, and "Closed"/"Lasted" from
+    the resolve entry of an incident whose answer has no ``resolved_at``: four PagerDuty requests."""
+    pagerduty_double.add_incident(
+        "PDETAIL1",
+        "Checkout 502s",
+        details="Error rate 12% on checkout.\n[~accountid:557058:ada] *rollback* {code}x{code}",
+        resolved_at_shown=False,
+    )
+    pagerduty_double.add_note("PDETAIL1", "Rolled back release 41.", created_at="2026-11-20T10:20:00Z")
+    pagerduty_double.reset_log()
+    send(client, loop.pagerduty_resolved(pagerduty_double, "PDETAIL1"))
+    work(runtime)
+    review = jira_double.issue(reviews.review_of(runtime.engine, "pagerduty:PDETAIL1").ref.split(":", 1)[1])
+    description = review["fields"]["description"]
+    assert "*Details from PagerDuty*\n\nbq. Error rate 12% on checkout.\n" in description
+    assert "bq. \\[\\~accountid:557058:ada\\] \\*rollback\\* \\{code\\}x\\{code\\}" in description  # inert
+    assert "(+20 min) note added: Rolled back release 41., by Ada Responder" in description
+    assert "*Closed:* 2026-11-20 11:30 UTC" in description and "*Lasted:* 1 h 30 min" in description
+    counts = pagerduty_double.counts()
+    assert (counts["get_incident"], counts["list_log_entries"], counts["list_incident_notes"]) == (1, 1, 1)
+    counts.pop("get_current_user", None)  # who am I: asked once per worker, as docs/trackers.md counts
+    assert counts["create_incident_note"] == 1 and sum(counts.values()) == 4

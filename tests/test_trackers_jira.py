@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import json
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
@@ -12,10 +13,11 @@ from config.settings import JiraSettings
 from service import markers
 from service.events import ItemRef
 from service.markers import LESSON, MISSING, Marker
-from service.trackers.base import REVIEW_PROPERTY_KEY, ReviewDraft, TrackerClient
+from service.trackers.base import REVIEW_PROPERTY_KEY, ReviewDraft, TaskDraft, TrackerClient
 from service.trackers.errors import PermanentTrackerError, TrackerError, TransientTrackerError
-from service.trackers.jira import JiraClient
+from service.trackers.jira import JiraClient, history_from_changelog, jira_labels
 from service.trackers.retry import NO_RETRY, RetryPolicy
+from tests.doubles.base import CONTRACTS
 from tests.doubles.jira import JiraDouble
 from tests.doubles.pytest_plugin import MARKER_KEYS, SleepRecorder
 
@@ -457,3 +459,54 @@ def test_delete_comment_deletes_ours_only_and_a_gone_one_counts_as_deleted(jira)
         client.delete_comment(ref, "1/../2")  # refused before any request
     assert [c["id"] for c in double.issue("OPS-1")["_comments"]] == [theirs["id"]]
     assert double.counts()["delete_comment"] == 3
+
+
+# --- Jira's own shapes: labels are one word, comments come as a page or as a list --------------
+
+
+def test_review_and_follow_up_labels_with_spaces_are_hyphenated_the_same_way(jira) -> None:
+    """Jira refuses a label with a space (the double answers as Jira does); the review path and
+    the follow-up path send the same normalised labels."""
+    double, client = jira
+    spaced = ("post incident review", "  team\tpayments ", " ")
+    review = client.open_review(review_draft(PD_INCIDENT, PD_URL, labels=spaced))
+    task = client.open_task(
+        TaskDraft(
+            container="OPS", title="Add a queue alert", body="b", marker=Marker("followup", {"key": "a"}), labels=spaced
+        )
+    )
+    for ref in (review.ref, task.ref):
+        assert double.issue(ref.key)["fields"]["labels"] == ["lessonloop", "post-incident-review", "team-payments"]
+    assert jira_labels(["x" * 300]) == ["lessonloop", "x" * 255]
+
+
+def atlassian_example_issue() -> dict:
+    """The example answer of ``GET /rest/api/3/issue/{issueIdOrKey}`` in Atlassian's description
+    (tests/contracts): its ``fields.comment`` is a plain list."""
+    spec = json.loads((CONTRACTS / "jira-cloud-v3.openapi.json").read_text(encoding="utf-8"))
+    example = spec["paths"]["/rest/api/3/issue/{issueIdOrKey}"]["get"]["responses"]["200"]["content"]
+    return json.loads(example["application/json"]["example"])
+
+
+def test_the_history_reads_comments_given_as_a_list_as_in_atlassians_example() -> None:
+    issue = atlassian_example_issue()
+    assert isinstance(issue["fields"]["comment"], list)
+    entries = history_from_changelog(issue)
+    assert [(e.what, e.who, e.kind) for e in entries if e.kind == "comment"] == [
+        ("commented", "Mia Krystof", "comment")
+    ]
+    assert history_from_changelog(issue | {"fields": {"comment": {"comments": issue["fields"]["comment"]}}}) == entries
+    for odd in (None, "text", 3, {"comments": "x"}, [None, "x"]):
+        assert history_from_changelog({"fields": {"comment": odd}}) == []
+
+
+def test_a_jira_answering_comments_as_a_list_gives_the_same_history(jira) -> None:
+    double, client = jira
+    double.add_issue("OPS", "Payments queue backed up")
+    double.seed_comment("OPS-1", "Rolled back the deploy.")
+    paged = client.history(ItemRef.parse("jira:OPS-1"))
+    double.comments_as_list = True
+    listed = client.history(ItemRef.parse("jira:OPS-1"))
+    _, with_item = client.get_item_with_history(ItemRef.parse("jira:OPS-1"))
+    assert [e.what for e in paged.entries] == ["commented"]
+    assert listed == paged and with_item == paged

@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 
 import pytest
+import requests
 from pydantic import SecretStr
 
 from config.settings import PagerDutySettings
 from service.events import ItemRef
+from service.history import History, with_times_from
 from service.markers import LESSON, LINK, REVIEW_OPENED, Marker
 from service.trackers.base import ReviewDraft, TrackerClient
 from service.trackers.errors import PermanentTrackerError, TransientTrackerError, UnsupportedOperation
-from service.trackers.pagerduty import PagerDutyClient
+from service.trackers.pagerduty import Note, PagerDutyClient, history_from_log_entries
 from service.trackers.retry import RetryPolicy
+from tests.doubles.base import CONTRACTS
 from tests.doubles.pagerduty import PagerDutyDouble
 from tests.doubles.pytest_plugin import MARKER_KEYS, SleepRecorder
 
@@ -230,3 +234,105 @@ def test_build_clients_only_for_trackers_with_credentials(pagerduty_double: Page
     with_github = build_clients(load_settings({"LESSONLOOP_GITHUB_TOKEN": "t"}, config_file=empty), MARKER_KEYS)
     assert set(with_github) == {"github"} and isinstance(with_github["github"], GitHubClient)
     assert build_clients(load_settings({}, config_file=empty), MARKER_KEYS) == {}
+
+
+# --- what PagerDuty documents about an incident: its body, its notes' text, its resolve entry ---
+
+
+def test_the_incident_body_is_read_with_include_body(
+    pagerduty_client: PagerDutyClient, pagerduty_double: PagerDutyDouble
+) -> None:
+    pagerduty_double.add_incident("PTEXT01", "Disk full", details="Disk /var at 100%.\nlogrotate stalled.")
+    pagerduty_double.add_incident("PJSON01", "Queue backlog", details={"queue": "payments", "depth": 9000})
+    pagerduty_double.add_incident("PNONE01", "No body")
+    assert (
+        pagerduty_client.get_item(ItemRef.parse("pagerduty:PTEXT01")).body == "Disk /var at 100%.\nlogrotate stalled."
+    )
+    assert pagerduty_client.get_item(ItemRef.parse("pagerduty:PJSON01")).body == "queue: payments\ndepth: 9000"
+    assert pagerduty_client.get_item(ItemRef.parse("pagerduty:PNONE01")).body == ""
+    assert all(call.query == {"include[]": ["body"]} for call in pagerduty_double.calls("get_incident"))
+
+
+def test_the_double_takes_include_body_from_the_description_and_refuses_other_values(
+    pagerduty_double: PagerDutyDouble,
+) -> None:
+    """The description's ``Incident.body`` documents ``include[]=body``; its ``include[]``
+    parameter lists other values only. The double accepts that one and no other."""
+    spec = json.loads((CONTRACTS / "pagerduty-rest.openapi.json").read_text(encoding="utf-8"))
+    incident = spec["components"]["schemas"]["Incident"]["allOf"][1]["properties"]
+    assert "include[]=body" in incident["body"]["description"]
+    pagerduty_double.add_incident("PGR0VU2", "x")
+    headers = {"Authorization": "Token token=user-token", "Accept": "application/vnd.pagerduty+json;version=2"}
+    headers |= {"Content-Type": "application/json"}
+    for value, status in (("body", 200), ("services", 200), ("bodies", 400)):
+        url = f"{pagerduty_double.base_url}/incidents/PGR0VU2?include[]={value}"
+        assert requests.get(url, headers=headers, timeout=5).status_code == status
+    assert len(pagerduty_double.violations) == 1 and "bodies" in pagerduty_double.violations[0]
+    pagerduty_double.violations.clear()
+
+
+def test_a_pagerduty_refusing_include_body_is_asked_without_it_once(
+    pagerduty_client: PagerDutyClient, pagerduty_double: PagerDutyDouble, incident: dict
+) -> None:
+    pagerduty_double.fail_next(1, 400, operation="get_incident")
+    assert pagerduty_client.get_item(INCIDENT).title == "Checkout latency above SLO"
+    assert pagerduty_client.get_item(INCIDENT).title == "Checkout latency above SLO"
+    assert [c.query for c in pagerduty_double.calls("get_incident")] == [{"include[]": ["body"]}, {}, {}]
+
+
+def test_note_lines_in_the_history_carry_the_notes_text_but_not_ours(
+    pagerduty_client: PagerDutyClient, pagerduty_double: PagerDutyDouble, incident: dict
+) -> None:
+    pagerduty_double.add_note("PGR0VU2", "Rolled back\n the deploy at 10:20.", created_at="2026-11-20T10:20:00Z")
+    pagerduty_double.add_note("PGR0VU2", "x" * 500, created_at="2026-11-20T10:25:00Z")
+    pagerduty_client.add_comment(INCIDENT, "Review opened: OPS-7", Marker(REVIEW_OPENED, {"review": "jira:OPS-7"}))
+    pagerduty_double.reset_log()
+    history = pagerduty_client.history(INCIDENT)
+    notes = [e for e in history.entries if e.kind == "annotate"]
+    assert sorted((e.what, e.who, e.responder) for e in notes) == [
+        ("note added: Rolled back the deploy at 10:20.", "Ada Responder", "Ada Responder"),
+        ("note added: " + "x" * 199 + "…", "Ada Responder", "Ada Responder"),
+    ]
+    assert not any("Review opened" in e.what for e in history.entries)
+    assert pagerduty_double.counts() == {"list_log_entries": 1, "list_incident_notes": 1}
+
+
+def test_a_note_is_matched_to_its_log_entry_by_who_and_when() -> None:
+    ada = {"id": "PUSER02", "type": "user_reference", "summary": "Ada"}
+    bob = {"id": "PUSER03", "type": "user_reference", "summary": "Bob"}
+    at = datetime(2026, 11, 20, 10, 20, tzinfo=UTC)
+    notes = [
+        Note(at, "PUSER03", "Bob's"),
+        Note(at, "PUSER02", "Ada's"),
+        Note(at.replace(hour=12), "PUSER02", "late"),
+        Note(at.replace(hour=9, minute=0), "PUSER01", "[our marker] Review opened", ours=True),
+    ]
+    log = [
+        {"type": "annotate_log_entry", "created_at": "2026-11-20T10:20:01Z", "agent": ada},
+        {"type": "annotate_log_entry", "created_at": "2026-11-20T10:20:00Z", "agent": bob},
+        {"type": "annotate_log_entry", "created_at": "2026-11-20T09:00:00Z", "agent": bob, "note": "its own"},
+        {
+            "type": "annotate_log_entry",
+            "created_at": "2026-11-20T09:00:00Z",
+            "agent": {"id": "PUSER01", "type": "user"},
+        },
+    ]
+    gap = (at.replace(hour=11), at.replace(hour=13))
+    assert [(e.what, e.who) for e in history_from_log_entries(log, notes, gap)] == [
+        ("note added: Ada's", "Ada"),
+        ("note added: Bob's", "Bob"),
+        ("note added: its own", "Bob"),
+    ]  # the 12:00 note lies in the unread stretch of the log: counted there, not shown
+    assert [e.what for e in history_from_log_entries(log[:1], notes)][-1] == "note added: late"
+
+
+def test_closed_and_lasted_come_from_the_resolve_entry_when_the_incident_lacks_them(
+    pagerduty_client: PagerDutyClient, pagerduty_double: PagerDutyDouble
+) -> None:
+    pagerduty_double.add_incident("PNORES1", "No resolved_at", resolved_at_shown=False)
+    item = pagerduty_client.get_item(ItemRef.parse("pagerduty:PNORES1"))
+    assert item.done and item.closed_at is None
+    filled = with_times_from(item, pagerduty_client.history(item.ref))
+    assert filled.closed_at == datetime(2026, 11, 20, 11, 30, tzinfo=UTC)
+    assert filled.created_at == item.created_at
+    assert with_times_from(filled, History()) == filled  # times the incident has are kept

@@ -31,6 +31,11 @@ log_format = "console"
 [review]
 labels = ["post-incident-review"]
 jira_issue_type = "Task"
+related_from = ["jira:OPS"]   # GitHub reviews may show lessons reviewed in Jira too
+
+# the company's repositories: lessons may be shared and follow-ups adopted there, whichever rule
+[lesson]
+share = ["github:acme/*"]
 
 [[rules]]
 source = "pagerduty"

@@ -334,10 +334,10 @@ def cmd_fill(walk: Walkthrough, args: argparse.Namespace) -> None:
             "`show` the incident: lessonloop's comment there names its review",
             EXIT_USAGE,
         )
-    sections = loop.FILLED_MARKDOWN
-    if args.followups:  # "What we'll change" as a list: each item a follow-up
-        bullet = "* " if ref.source == "jira" else "- "
-        sections = sections | {"What we'll change": "\n".join(bullet + line for line in FOLLOWUP_ITEMS)}
+    # "What we'll change" as a list: each item a follow-up (a paragraph holds none)
+    bullet = "* " if ref.source == "jira" else "- "
+    items = FOLLOWUP_ITEMS if args.followups else (loop.FILLED_MARKDOWN["What we'll change"],)
+    sections = loop.FILLED_MARKDOWN | {"What we'll change": "\n".join(bullet + line for line in items)}
     filled = (
         loop.fill_lesson_jira(body, sections) if ref.source == "jira" else loop.fill_lesson_markdown(body, sections)
     )
@@ -350,7 +350,7 @@ def cmd_fill(walk: Walkthrough, args: argparse.Namespace) -> None:
         + (
             f"({len(FOLLOWUP_ITEMS)} follow-ups; the first links https://github.com/acme/web/issues/7)"
             if args.followups
-            else "(its follow-up links https://github.com/acme/web/issues/7)"
+            else "(its one follow-up, a list item, links https://github.com/acme/web/issues/7)"
         )
     )
     item = walk.admin("POST", ref.source, walk.item_path(ref) + "/close")

@@ -14,13 +14,14 @@ from config.rules import ReviewTarget, Rule
 from service import lesson, logs, markers
 from service.errors import Permanent, RetryLater
 from service.events import Event, EventKind, Item, ItemRef, Markup, review_markup
-from service.history import History, HistoryEntry
+from service.history import History, HistoryEntry, with_times_from
 from service.lesson.related import render_related, similar_text, telling
 from service.lesson.timeline import render_timeline
 from service.markup import neutralise_markers
 from service.responders import assignee, responders
 from service.routing import select_rule
 from service.runtime import Runtime
+from service.scope import rule_key
 from service.store import deliveries, effects, links, reviews
 from service.store import lessons as stored_lessons
 from service.trackers.base import Reconciles, Review, ReviewDraft, TrackerClient
@@ -98,7 +99,7 @@ def _find_or_open(
     # the intent is recorded before the create call, so without it none can exist. (Searching
     # on every incident costs a growing number of requests as reviews pile up.) Runs in the hour
     # after such a search look again, for a create the tracker carried out late.
-    found, tidied = None, ""
+    found, tidied, header = None, "", None
     if intent is not None or mark is not None:
         since = (incident.closed_at - timedelta(days=1)) if incident.closed_at else None
         found, tidied = _look_for_review(runtime, client, incident.ref, since, target, known, mark)
@@ -110,19 +111,20 @@ def _find_or_open(
         template = lesson.load_template(template_path)
         markup = review_markup(client.markup)
         history = _history(runtime, incident, history)
+        incident = with_times_from(incident, history)
         settings = runtime.settings
         jira_by_name = settings.jira.auth_kind == "pat"  # Data Center names users by name
         timeline = "\n\n".join(
             part
             for part in (
                 render_timeline(history, markup, settings.review.timeline_entries),
-                _related(runtime, incident, markup),
+                _related(runtime, incident, target, markup),
             )
             if part
         )
-        body = lesson.render_stub(
-            incident, template, markup, responders(incident, history, source, settings.people, jira_by_name), timeline
-        )
+        people = responders(incident, history, source, settings.people, jira_by_name)
+        body = lesson.render_stub(incident, template, markup, people, timeline)
+        header = lesson.render_header(incident, template, markup, people, timeline)
         who = assignee(incident, history, source, settings.people) if settings.review.assign_from_incident else None
         found = client.open_review(
             ReviewDraft(
@@ -139,7 +141,14 @@ def _find_or_open(
             )
         )
     record = reviews.save_review(
-        runtime.engine, incident_ref=incident.ref, ref=found.ref, url=found.url, template=template_path, due_on=due
+        runtime.engine,
+        incident_ref=incident.ref,
+        ref=found.ref,
+        url=found.url,
+        template=template_path,
+        due_on=due,
+        rule=rule_key(runtime.settings, rule),
+        header=header,
     )
     return record, tidied
 
@@ -242,12 +251,16 @@ def _history(runtime: Runtime, incident: Item, known: History | None) -> History
     return replace(history, entries=(*opened, *history.entries), url=history.url or incident.url)
 
 
-def _related(runtime: Runtime, incident: Item, markup: Markup) -> str:
-    """Past lessons like this incident ([review] related_lessons), never its own."""
+def _related(runtime: Runtime, incident: Item, target: ReviewTarget, markup: Markup) -> str:
+    """Past lessons like this incident ([review] related_lessons), never its own, and only
+    those whose review lives where this one will ([review] related_from adds others): the
+    header is read by whoever can see the new review, and a lesson kept in a private
+    repository's reviews is no business of a public one's."""
     count = runtime.settings.review.related_lessons
     if count == 0:
         return ""
     about = similar_text(incident)
-    past = stored_lessons.similar(runtime.engine, about, limit=count + 3)
+    places = (str(target), *runtime.settings.review.related_from)
+    past = stored_lessons.similar(runtime.engine, about, limit=count + 3, reviewed_in=places)
     mine = [lesson for lesson in past if lesson.incident_ref != str(incident.ref)]
     return render_related(telling(mine, about)[:count], markup)

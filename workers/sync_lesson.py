@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from urllib.parse import urlparse
 
-from service import lesson, logs, markers, related
+from service import lesson, logs, markers, related, scope
 from service.errors import Permanent, RetryLater
 from service.events import Event, EventKind, Item, ItemRef
 from service.lesson.blame_rules import BlameRulesError
@@ -80,7 +80,8 @@ def _capture(
     if (closing or current.done) and record.status != "closed":
         reviews.set_status(runtime.engine, review_ref, "closed")
     template = lesson.load_template(record.template)
-    parsed = lesson.parse_lesson(current.body, template)
+    written = lesson.without_header(current.body, record.header)  # what people wrote, not what we copied in
+    parsed = lesson.parse_lesson(written, template)
     if not parsed.complete:
         missing = ", ".join(parsed.missing)
         if not closing:  # only a close asks; edits in between are work in progress
@@ -102,8 +103,8 @@ def _capture(
         digest=parsed.digest,
         incident_closed_at=incident_item.closed_at,
     )
-    tracked = _track_followups(runtime, review_ref, record, parsed.sections, incident_item)
-    shared = _share(runtime, incident_item, record, parsed.sections, template, current.body)
+    tracked = _track_followups(runtime, record, parsed.sections, incident_item)
+    shared = _share(runtime, incident_item, record, parsed.sections, template, written)
     nudged = _nudge(runtime, client, review_ref, parsed.sections, template)
     return deliveries.DONE, f"lesson of {review_ref} kept and {shared.describe()}; follow-ups: {tracked}{nudged}"
 
@@ -140,9 +141,8 @@ def _nudge(
     return f"; blame nudge ({len(findings)} sentence{'s' if len(findings) != 1 else ''}): {outcome}"
 
 
-def _track_followups(
-    runtime: Runtime, review_ref: ItemRef, record: reviews.ReviewRecord, sections: dict[str, str], incident: Item
-) -> str:
+def _track_followups(runtime: Runtime, record: reviews.ReviewRecord, sections: dict[str, str], incident: Item) -> str:
+    review_ref = ItemRef.parse(record.ref)
     section = sections.get(FOLLOWUPS_SECTION) or ""
     if not section.strip():
         followups.unlist(runtime.engine, str(review_ref), ())
@@ -151,17 +151,27 @@ def _track_followups(
     def find(text: str) -> set[ItemRef]:
         return referenced_items(runtime, text, (incident.url, record.url))
 
-    return track_followups(runtime, review_ref, section, markup_of(review_ref.source), incident, record.url, find)
+    return track_followups(
+        runtime,
+        review_ref,
+        section,
+        markup_of(review_ref.source),
+        incident,
+        record.url,
+        find,
+        scope.of_review(runtime.settings, record),
+    )
 
 
 @dataclass
 class Shared:
     """Where one lesson went: posted on, skipped (a related item that refused), and not shared
-    (named by the lesson beyond ``[lesson] max_related_items``)."""
+    (named by the lesson beyond ``[lesson] max_related_items``, or outside the rule's scope)."""
 
     posted: int = 0
     skipped: list[str] = field(default_factory=list)
     not_shared: list[str] = field(default_factory=list)
+    outside: list[str] = field(default_factory=list)
     tidied: str = ""  # "; deleted our duplicate comment ...", for each item where a late write doubled it
 
     def describe(self) -> str:
@@ -172,6 +182,8 @@ class Shared:
             text += f"; not shared (over [lesson] max_related_items): {len(self.not_shared)} items: " + ", ".join(
                 self.not_shared
             )
+        if self.outside:
+            text += f"; {scope.OUTSIDE}: {len(self.outside)} items: " + ", ".join(self.outside)
         return text
 
 
@@ -189,17 +201,19 @@ def _share(
     tracker's message (replay once it is fixed; what was posted is not posted twice). Other
     related items are the lesson's reach, not its record: one that refuses (a mistyped link, an
     item our token cannot see) is skipped and named in the outcome. Anyone who can edit an
-    incident can name hundreds of items in it, so items found in text stop at
+    incident can name hundreds of items in it, so items found in text must be in the rule's
+    scope (those outside are named, never written to or read) and stop at
     ``[lesson] max_related_items``; items linked by hand (``lessonloop link``) always get it."""
     review_ref = ItemRef.parse(record.ref)
     known_urls = (incident.url, record.url)
     for found in sorted(referenced_items(runtime, incident.body + "\n" + review_body, known_urls), key=_natural_order):
         links.add(runtime.engine, incident.ref, found, "text")
-    reach = lesson_reach(runtime.engine, incident.ref, review_ref, runtime.settings.lesson.max_related_items)
+    within = scope.of_review(runtime.settings, record)
+    reach = lesson_reach(runtime.engine, incident.ref, review_ref, runtime.settings.lesson.max_related_items, within)
     failures: list[str] = []
-    shared = Shared(not_shared=[str(ref) for ref in reach.beyond])
+    shared = Shared(not_shared=[str(ref) for ref in reach.beyond], outside=[str(ref) for ref in reach.outside])
     written_in = markup_of(review_ref.source)
-    listed = shown_followups(runtime, review_ref)
+    listed = shown_followups(runtime, review_ref, within)
     for item in reach.recipients:
         essential = item in (incident.ref, review_ref)
         try:

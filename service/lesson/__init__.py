@@ -18,8 +18,17 @@ from service.lesson.comments import (
     render_reminder_comment,
     render_review_opened_comment,
 )
+from service.lesson.header import without_header
 from service.lesson.parse import PLACEHOLDERS, ParsedLesson, lesson_digest, parse_lesson
-from service.lesson.stub import UNKNOWN, Mention, format_duration, format_time, header_values, render_stub
+from service.lesson.stub import (
+    UNKNOWN,
+    Mention,
+    format_duration,
+    format_time,
+    header_values,
+    render_header,
+    render_stub,
+)
 from service.lesson.template import (
     HEADER_PLACEHOLDERS,
     LessonTemplate,
@@ -54,5 +63,7 @@ __all__ = [
     "render_missing_comment",
     "render_reminder_comment",
     "render_review_opened_comment",
+    "render_header",
     "render_stub",
+    "without_header",
 ]

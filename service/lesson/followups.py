@@ -179,7 +179,9 @@ def render_followups(shown: Sequence[Shown], written_in: Markup, markup: Markup)
         if markup == "jira":
             title = title.replace("{", "(").replace("}", ")")
         named = link(title, one.url, markup) if one.url else escape(title, markup)
-        if one.origin == "not opened":
+        if one.origin == "not opened" and one.reason.startswith("not shared"):
+            status = escape(one.reason, markup)  # outside the scope: not an issue lessonloop failed to open
+        elif one.origin == "not opened":
             status = f"not opened ({escape(one.reason, markup)})" if one.reason else "not opened"
         else:
             status = one.state

@@ -34,17 +34,31 @@ def render_stub(
     section's heading with its prompt in italics. ``responders`` defaults to the incident's
     assignees: the people who responded, never "who caused it". ``timeline`` (already in
     ``markup``) goes where the template says ``{timeline}``, else at the end of the header."""
-    values = header_values(incident, markup, responders) | {"timeline": timeline}
-    parts = []
-    header = template.header
-    if timeline and "{timeline}" not in header:
-        header = f"{header.rstrip()}\n\n{{timeline}}" if header else "{timeline}"
-    if header:
-        parts.append(re.sub(r"\n{3,}", "\n\n", _fill(_header_markup(header, markup), values)).strip("\n"))
+    header = render_header(incident, template, markup, responders, timeline)
+    parts = [header] if header else []
     for section in template.sections:
         heading = f"## {section.title}" if markup == "markdown" else f"h2. {section.title}"
         parts.append(f"{heading}\n\n_{section.prompt}_")
     return neutralise_markers("\n\n".join(parts) + "\n")
+
+
+def render_header(
+    incident: Item,
+    template: LessonTemplate,
+    markup: ReviewMarkup,
+    responders: Sequence[str] = (),
+    timeline: str = "",
+) -> str:
+    """The stub's header alone, as :func:`render_stub` writes it: what the review records, so
+    that the header (related lessons, timeline, responders: text lessonloop copied from
+    elsewhere) is never read back as the lesson, its recipients or its follow-ups."""
+    values = header_values(incident, markup, responders) | {"timeline": timeline}
+    header = template.header
+    if timeline and "{timeline}" not in header:
+        header = f"{header.rstrip()}\n\n{{timeline}}" if header else "{timeline}"
+    if not header:
+        return ""
+    return neutralise_markers(re.sub(r"\n{3,}", "\n\n", _fill(_header_markup(header, markup), values)).strip("\n"))
 
 
 def header_values(incident: Item, markup: Markup, responders: Sequence[str] = ()) -> dict[str, str]:
@@ -64,8 +78,46 @@ def header_values(incident: Item, markup: Markup, responders: Sequence[str] = ()
         "responders": ", ".join(p if isinstance(p, Mention) else escape(p, markup) for p in dict.fromkeys(people))
         if people
         else "not recorded",
+        "details": details(incident, markup),
     }
     return values
+
+
+DETAIL_LINES = 20
+DETAIL_LINE_CHARS = 300
+
+
+def details(incident: Item, markup: Markup) -> str:
+    """What a PagerDuty incident was opened with (its body's details), quoted line by line, each
+    escaped like a title. PagerDuty shows it only on the incident's page, behind the alert; a
+    GitHub or Jira incident's body is the page the review links to, in a markup of its own, so it
+    is not copied. At most :data:`DETAIL_LINES` lines, the rest left on the incident."""
+    if incident.ref.source != "pagerduty":
+        return ""
+    lines = [line for line in incident.body.splitlines() if line.strip()]
+    if not lines:
+        return ""
+    quoted = [_quoted(_cut(line), markup) for line in lines[:DETAIL_LINES]]
+    if len(lines) > DETAIL_LINES:
+        more = f"{len(lines) - DETAIL_LINES} more lines"
+        where = link("on the incident", incident.url, markup) if incident.url else ""
+        quoted.append(_quote_prefix(markup) + (f"… {more} {where}" if where else f"… {more}"))
+    title = "Details from PagerDuty"
+    heading = {"markdown": f"**{title}**", "jira": f"*{title}*"}.get(markup, title)
+    return heading + "\n\n" + "\n".join(quoted)
+
+
+def _cut(line: str) -> str:
+    line = " ".join(line.split())
+    return line if len(line) <= DETAIL_LINE_CHARS else line[: DETAIL_LINE_CHARS - 1].rstrip() + "…"
+
+
+def _quote_prefix(markup: Markup) -> str:
+    return {"markdown": "> ", "jira": "bq. "}.get(markup, "  ")
+
+
+def _quoted(line: str, markup: Markup) -> str:
+    return _quote_prefix(markup) + escape(line, markup)
 
 
 def format_time(moment: datetime | None) -> str:

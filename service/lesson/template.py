@@ -20,7 +20,20 @@ from service.lesson.text import (
 )
 
 HEADER_PLACEHOLDERS = frozenset(
-    {"incident", "title", "url", "ref", "priority", "service", "opened", "closed", "duration", "responders", "timeline"}
+    {
+        "incident",
+        "title",
+        "url",
+        "ref",
+        "priority",
+        "service",
+        "opened",
+        "closed",
+        "duration",
+        "responders",
+        "details",
+        "timeline",
+    }
 )
 
 _KEY = re.compile(r"^[a-z][a-z0-9_]*$")

@@ -4,6 +4,7 @@ instead of writing again."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
 from sqlalchemy import Engine, bindparam, delete, func, select
 
@@ -95,5 +96,12 @@ def count(engine: Engine, kind: str | None = None) -> int:
     query = select(func.count()).select_from(effects)
     if kind is not None:
         query = query.where(effects.c.kind == kind)
+    with engine.connect() as connection:
+        return int(connection.execute(query).scalar_one())
+
+
+def count_since(engine: Engine, kind: str, moment: datetime) -> int:
+    """How many effects of ``kind`` were first recorded at or after ``moment``."""
+    query = select(func.count()).select_from(effects).where(effects.c.kind == kind, effects.c.created_at >= moment)
     with engine.connect() as connection:
         return int(connection.execute(query).scalar_one())

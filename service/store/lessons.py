@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -102,6 +102,19 @@ def find(engine: Engine, ref: str) -> Lesson | None:
     return None if row is None else _lesson(row)
 
 
+def having(engine: Engine, refs: Collection[str]) -> set[str]:
+    """Which of ``refs`` name a lesson, by its review's or its incident's ref (one query)."""
+    if not refs:
+        return set()
+    wanted = list(refs)
+    query = select(lessons.c.review_ref, lessons.c.incident_ref).where(
+        or_(lessons.c.review_ref.in_(wanted), lessons.c.incident_ref.in_(wanted))
+    )
+    with engine.connect() as connection:
+        found = {ref for row in connection.execute(query) for ref in row}
+    return found & set(wanted)
+
+
 def listing(engine: Engine, limit: int = 50) -> list[Lesson]:
     """Newest first."""
     query = select(lessons).order_by(lessons.c.captured_at.desc(), lessons.c.id.desc()).limit(limit)
@@ -117,9 +130,16 @@ def search(
     return by_ids(engine, ids), following
 
 
-def similar(engine: Engine, free_text: str, limit: int = 3, exclude: Sequence[str] = ()) -> list[Lesson]:
-    """The lessons most like a free text, best first (for related lessons in a new review)."""
-    return by_ids(engine, fulltext.similar(engine, free_text, limit, exclude))
+def similar(
+    engine: Engine,
+    free_text: str,
+    limit: int = 3,
+    exclude: Sequence[str] = (),
+    reviewed_in: Sequence[str] | None = None,
+) -> list[Lesson]:
+    """The lessons most like a free text, best first (for related lessons in a new review);
+    ``reviewed_in`` keeps those whose review lives in one of these review targets."""
+    return by_ids(engine, fulltext.similar(engine, free_text, limit, exclude, reviewed_in))
 
 
 def by_ids(engine: Engine, ids: Sequence[int]) -> list[Lesson]:
@@ -153,6 +173,34 @@ def incident_facts(engine: Engine, incident_ref: str) -> IncidentFacts:
             .all()
         )
     return IncidentFacts(service or "", tuple(labels))
+
+
+def facts_of(engine: Engine, incident_refs: Sequence[str]) -> dict[str, IncidentFacts]:
+    """:func:`incident_facts` of many incidents in two queries (a page of the log); an
+    unknown incident has empty facts."""
+    refs = list(dict.fromkeys(incident_refs))
+    if not refs:
+        return {}
+    with engine.connect() as connection:
+        services = {
+            ref: service
+            for ref, service in connection.execute(
+                select(incidents.c.ref, incidents.c.service).where(incidents.c.ref.in_(refs))
+            ).tuples()
+        }
+        labels: dict[str, list[str]] = {}
+        for ref, label in connection.execute(
+            select(incident_labels.c.incident_ref, incident_labels.c.label)
+            .where(incident_labels.c.incident_ref.in_(refs))
+            .order_by(incident_labels.c.incident_ref, incident_labels.c.label)
+        ).tuples():
+            labels.setdefault(ref, []).append(label)
+    return {ref: IncidentFacts(services.get(ref) or "", tuple(labels.get(ref, ()))) for ref in refs}
+
+
+def count(engine: Engine, query: str = "", filters: Filters | None = None) -> int:
+    """How many lessons :func:`search` finds in all its pages."""
+    return fulltext.count(engine, query, filters)
 
 
 def _lesson(row: Mapping) -> Lesson:

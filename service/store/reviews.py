@@ -54,6 +54,11 @@ class ReviewRecord:
     opened_at: datetime
     closed_at: datetime | None
     reminded_on: date | None
+    rule: str | None = None
+    """The rule that selected the incident (``service.scope.rule_key``); None for reviews
+    opened before it was kept, or adopted after a crash."""
+    header: str | None = None
+    """The header lessonloop wrote in the review (``service.lesson.header``)."""
 
 
 def save_incident(engine: Engine, item: Item) -> None:
@@ -100,7 +105,15 @@ def incident(engine: Engine, ref: ItemRef | str) -> IncidentRecord | None:
 
 
 def save_review(
-    engine: Engine, *, incident_ref: ItemRef, ref: ItemRef, url: str, template: str | None, due_on: date | None
+    engine: Engine,
+    *,
+    incident_ref: ItemRef,
+    ref: ItemRef,
+    url: str,
+    template: str | None,
+    due_on: date | None,
+    rule: str | None = None,
+    header: str | None = None,
 ) -> ReviewRecord:
     """Record the review of an incident; the first one recorded stays (one incident, one review)."""
     record = ReviewRecord(
@@ -113,6 +126,8 @@ def save_review(
         opened_at=now(),
         closed_at=None,
         reminded_on=None,
+        rule=rule,
+        header=header,
     )
     row = {column: getattr(record, column) for column in _WRITTEN_ON_OPEN}
     with begin_write(engine) as connection:
@@ -124,7 +139,7 @@ def save_review(
     return found
 
 
-_WRITTEN_ON_OPEN = ("incident_ref", "ref", "url", "template", "status", "due_on", "opened_at")
+_WRITTEN_ON_OPEN = ("incident_ref", "ref", "url", "template", "status", "due_on", "opened_at", "rule", "header")
 
 
 def review_of(engine: Engine, incident_ref: ItemRef | str) -> ReviewRecord | None:

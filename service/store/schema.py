@@ -80,6 +80,8 @@ reviews = Table(
     Column("opened_at", DateTime(timezone=True), nullable=False),
     Column("closed_at", DateTime(timezone=True)),
     Column("reminded_on", Date),
+    Column("rule", String(200), doc="the rule that selected the incident (its place and name): the review's scope"),
+    Column("header", Text, doc="the header lessonloop wrote in the review: never read back as the lesson's"),
 )
 
 lessons = Table(

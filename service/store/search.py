@@ -35,6 +35,7 @@ from sqlalchemy import (
     func,
     literal,
     literal_column,
+    or_,
     select,
     text,
 )
@@ -141,27 +142,80 @@ def search(
     return ids[:per_page], (page + 1 if len(ids) > per_page else None)
 
 
-def similar(engine: Engine, free_text: str, limit: int = 3, exclude: Sequence[str] = ()) -> list[int]:
+def count(engine: Engine, query: str, filters: Filters | None = None) -> int:
+    """How many lessons :func:`search` finds over all its pages: the same words and filters,
+    nothing ranked."""
+    terms = words(query)
+    if query.strip() and not terms:
+        return 0
+    statement = select(func.count()).select_from(lessons).where(*_conditions(filters or Filters()))
+    params: dict[str, str] = {}
+    if terms:
+        statement = statement.where(_matching(engine.dialect.name))
+        params = _match(engine.dialect.name, terms, all_words=True)
+        params.pop("title_match", None)
+    with engine.connect() as connection:
+        return int(connection.execute(statement, params).scalar_one())
+
+
+@functools.cache
+def _matching(dialect: str) -> ColumnElement[bool]:
+    """The lessons holding every word :func:`_match` binds, unranked (for :func:`count`)."""
+    if dialect == "postgresql":
+        english = literal("english", type_=REGCONFIG)
+        query = func.websearch_to_tsquery(english, bindparam("tsquery", type_=String))
+        return literal_column("lessons.search_vector").bool_op("@@")(query)
+    hits = text("SELECT rowid FROM lessons_fts WHERE lessons_fts MATCH :match").bindparams(
+        bindparam("match", type_=String)
+    )
+    return lessons.c.id.in_(hits.columns(rowid=Integer))
+
+
+def similar(
+    engine: Engine,
+    free_text: str,
+    limit: int = 3,
+    exclude: Sequence[str] = (),
+    reviewed_in: Sequence[str] | None = None,
+) -> list[int]:
     """Ids of the lessons most like ``free_text`` (an incident's title and body): any of its
-    most frequent words, best first. ``exclude`` names review refs to leave out."""
+    most frequent words, best first. ``exclude`` names review refs to leave out;
+    ``reviewed_in`` (review targets, ``github:owner/repo`` or ``jira:KEY``), when given, keeps
+    only lessons whose review lives in one of them."""
     counts = Counter(
         word for word in _WORD.findall(free_text.lower()) if len(word) > 2 and word not in _STOP and not word.isdigit()
     )
     terms = [word for word, _ in counts.most_common(MAX_WORDS)]
-    if not terms or limit < 1:
+    if not terms or limit < 1 or (reviewed_in is not None and not reviewed_in):
         return []
     params = _match(engine.dialect.name, terms, all_words=False) | ({"exclude": list(exclude)} if exclude else {})
+    places = list(dict.fromkeys(reviewed_in or ()))
+    params |= {f"place_{n}": _review_prefix(place) for n, place in enumerate(places)}
+    statement = _similar(engine.dialect.name, limit, bool(exclude), len(places))
     with engine.connect() as connection:
-        return list(connection.execute(_similar(engine.dialect.name, limit, bool(exclude)), params).scalars())
+        return list(connection.execute(statement, params).scalars())
+
+
+def _review_prefix(target: str) -> str:
+    """A LIKE pattern for the review refs of a review target: ``github:acme/web`` ->
+    ``github:acme/web#%``, ``jira:OPS`` -> ``jira:OPS-%`` (lower case, as compared; ``%`` and
+    ``_`` in the name are only characters)."""
+    head = target.lower() + ("#" if target.startswith("github:") else "-")
+    return head.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
 
 
 @functools.cache
-def _similar(dialect: str, limit: int, excluding: bool) -> Select[Any]:
+def _similar(dialect: str, limit: int, excluding: bool, places: int = 0) -> Select[Any]:
     """Built once per shape: every review opened asks, and building the statement (and its
     cache key) cost more CPU than running it on an index of thousands of lessons."""
     statement = _ranked(dialect).limit(limit)
     if excluding:
         statement = statement.where(lessons.c.review_ref.not_in(bindparam("exclude", expanding=True)))
+    if places:
+        reviewed = func.lower(lessons.c.review_ref)
+        statement = statement.where(
+            or_(*(reviewed.like(bindparam(f"place_{n}", type_=String), escape="\\") for n in range(places)))
+        )
     return statement
 
 

@@ -143,6 +143,26 @@ class AppTokens:
         self.redis.set(key, installation, ex=INSTALLATION_CACHE_SECONDS)
         return installation
 
+    def installation_permissions(self, repository: str) -> dict[str, str]:
+        """What the App's installation on ``repository`` may do (``{"issues": "write", ...}``),
+        from ``GET /repos/{owner}/{repo}/installation``: ``lessonloop check --online`` says
+        when issues are not writable. A 404 means the App is not installed there."""
+        try:
+            data = self.api.json(
+                "installation",
+                "GET",
+                f"/repos/{repository}/installation",
+                headers={"Authorization": f"Bearer {self.app_jwt()}"},
+            )
+        except PermanentTrackerError as error:
+            if error.status == 404:
+                raise PermanentTrackerError(
+                    "github", "installation", f"the GitHub App is not installed on {repository}", 404
+                ) from None
+            raise
+        permissions = data.get("permissions") if isinstance(data, dict) else None
+        return {str(k): str(v) for k, v in permissions.items()} if isinstance(permissions, dict) else {}
+
     # --- installation tokens ------------------------------------------------------------------
 
     def token(self, installation: int) -> str:

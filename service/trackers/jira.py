@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import base64
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any, Literal
@@ -66,6 +66,21 @@ ITEM_FIELDS = (
     "summary,description,status,resolution,labels,assignee,creator,reporter,issuetype,priority,project,"
     "components,created,resolutiondate,statuscategorychangedate"
 )
+
+
+LABEL_LIMIT = 255
+"""Jira's longest label."""
+
+
+def jira_labels(labels: Iterable[str]) -> list[str]:
+    """Labels as Jira takes them, for every issue lessonloop opens (reviews and follow-ups).
+
+    A Jira label is one word: Jira refuses a label with a space in it, so each run of white
+    space becomes one hyphen ("post incident review" -> "post-incident-review"), a label is
+    cut at Jira's 255 characters, empty ones are dropped, and ``lessonloop`` (how JQL finds
+    our issues) is always among them; each once, sorted."""
+    kept = {"-".join(label.split())[:LABEL_LIMIT] for label in labels}
+    return sorted((kept - {""}) | {REVIEW_LABEL})
 
 
 def _jira_message(data: Any) -> str:
@@ -119,8 +134,7 @@ def history_from_changelog(issue: dict[str, Any]) -> list[HistoryEntry]:
                 entries.append(
                     HistoryEntry(at, f"{field}: {change}", who=str(author.get("displayName") or ""), kind=field)
                 )
-    comments = (((issue.get("fields") or {}).get("comment")) or {}).get("comments") or []
-    for comment in comments if isinstance(comments, list) else []:
+    for comment in comments_of(issue):
         at = parse_timestamp(comment.get("created")) if isinstance(comment, dict) else None
         if at is None:
             continue
@@ -137,6 +151,17 @@ def history_from_changelog(issue: dict[str, Any]) -> list[HistoryEntry]:
             )
         )
     return entries
+
+
+def comments_of(issue: dict[str, Any]) -> list[Any]:
+    """An issue's ``fields.comment`` in either shape Jira's description shows: the page object
+    (``{"comments": [...], "total": ...}``, what Jira answers) or a plain list of comments
+    (Atlassian's own example of an issue); anything else is no comments."""
+    fields = issue.get("fields")
+    found = fields.get("comment") if isinstance(fields, dict) else None
+    if isinstance(found, dict):
+        found = found.get("comments")
+    return found if isinstance(found, list) else []
 
 
 def _number(key: str) -> int:
@@ -262,7 +287,7 @@ class JiraClient:
                 self.keys.seal(review_marker(draft.incident), container_of("jira", draft.container)),
                 "jira",
             ),
-            "labels": sorted({*draft.labels, REVIEW_LABEL}),
+            "labels": jira_labels(draft.labels),
         }
         if draft.due is not None:
             fields["duedate"] = draft.due.isoformat()
@@ -321,6 +346,61 @@ class JiraClient:
             "close_duplicate_review", "PUT", f"/issue/{key}", json={"update": {"labels": [{"add": DUPLICATE_LABEL}]}}
         )
 
+    # --- where reviews open ---------------------------------------------------------------------
+
+    def target_problems(self, project: str, issue_type: str, assignee: bool = True) -> list[str]:
+        """What would stop lessonloop opening reviews of ``issue_type`` in ``project``, one
+        sentence each (none: it can): the project exists (``GET /project/{key}``), the account
+        may create that issue type there (createmeta lists only the types it may create), the
+        type's create screen has every field a review sets, and no required field lacks a
+        default that lessonloop does not fill."""
+        key = self._project(project, "check")
+        try:
+            self.api.json("check", "GET", f"/project/{key}")
+        except PermanentTrackerError as error:
+            if error.status != 404:
+                raise
+            return [f"project {key} does not exist, or lessonloop's Jira account cannot browse it"]
+        types = self._createmeta(f"/issue/createmeta/{key}/issuetypes", "issueTypes")
+        if not types:
+            return [f"lessonloop's Jira account may create no issue in {key} (the project's Create issues permission)"]
+        wanted = next((t for t in types if str(t.get("name", "")).casefold() == issue_type.casefold()), None)
+        if wanted is None:
+            offered = ", ".join(sorted(str(t.get("name", "")) for t in types))
+            return [f"issue type {issue_type!r} cannot be created in {key}; it offers: {offered}"]
+        fields = self._createmeta(f"/issue/createmeta/{key}/issuetypes/{wanted.get('id')}", "fields")
+        on_screen = {str(f.get("fieldId") or f.get("key") or "") for f in fields}
+        sets = ["summary", "description", "labels", "duedate"] + (["assignee"] if assignee else [])
+        problems = [
+            f"the create screen of {issue_type} in {key} has no {field} field, which every review sets"
+            for field in sets
+            if field not in on_screen
+        ]
+        filled = {*sets, "project", "issuetype", "reporter"}
+        problems += [
+            f"{issue_type} in {key} requires {field.get('name') or field.get('fieldId')} "
+            f"({field.get('fieldId') or field.get('key')}), which lessonloop does not fill: make it optional "
+            "or give it a default"
+            for field in fields
+            if field.get("required")
+            and not field.get("hasDefaultValue")
+            and str(field.get("fieldId") or field.get("key") or "") not in filled
+        ]
+        return problems
+
+    def _createmeta(self, path: str, cloud_key: str) -> list[dict[str, Any]]:
+        """Every entry of a createmeta page list: Cloud names the list ``issueTypes`` or
+        ``fields``, Data Center ``values``."""
+        found: list[dict[str, Any]] = []
+        while True:
+            data = self.api.json("check", "GET", path, params={"startAt": len(found), "maxResults": PAGE_SIZE})
+            batch = data.get(cloud_key) if isinstance(data.get(cloud_key), list) else data.get("values")
+            rows = [row for row in batch or () if isinstance(row, dict)]
+            found.extend(rows)
+            total = data.get("total")
+            if not rows or not isinstance(total, int) or len(found) >= total:
+                return found
+
     # --- tasks (follow-ups) ---------------------------------------------------------------------
 
     def open_task(self, draft: TaskDraft) -> Task:
@@ -335,7 +415,7 @@ class JiraClient:
             "description": attach(
                 draft.body, self.keys.seal(draft.marker, container_of("jira", draft.container)), "jira"
             ),
-            "labels": sorted({*(label.replace(" ", "-") for label in draft.labels), REVIEW_LABEL}),
+            "labels": jira_labels(draft.labels),
         }
         if draft.due is not None:
             fields["duedate"] = draft.due.isoformat()

@@ -10,6 +10,9 @@ append-only, so a changed lesson is a new note. The marker is a short bracketed 
 
 from __future__ import annotations
 
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -52,9 +55,71 @@ _LOG_WORDS = {
 }
 
 
-def history_from_log_entries(log_entries: list[Any]) -> list[HistoryEntry]:
-    """PagerDuty's log entries as history entries; an unknown type is named by its type."""
+NOTE_CHARS = 200
+"""How much of a note's text a timeline line quotes; the note itself is one click away."""
+NOTE_MATCH_SECONDS = 60
+"""How far apart a note and the log entry PagerDuty wrote for it may be stamped."""
+
+
+@dataclass(frozen=True)
+class Note:
+    """A note's text, who wrote it and when: what the timeline's "note added" line says."""
+
+    at: datetime
+    user: str
+    text: str
+    ours: bool = False
+    """lessonloop wrote it (its marker verifies for the incident): not part of the incident's
+    story, so neither it nor the log entry for it is a line of the timeline."""
+
+
+def details_text(body: Any) -> str:
+    """An incident body's ``details`` as text. The description types it as an object (an event's
+    custom details: one ``key: value`` line per key, values other than text as JSON); an incident
+    created through the REST API carries the text it was given, kept as written."""
+    details = body.get("details") if isinstance(body, dict) else None
+    if isinstance(details, str):
+        return details.strip()
+    if isinstance(details, dict):
+        return "\n".join(
+            f"{key}: {value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)}"
+            for key, value in details.items()
+        )
+    return ""
+
+
+def quote(text: str) -> str:
+    """A note on one line, cut to :data:`NOTE_CHARS` with an ellipsis."""
+    line = " ".join(text.split())
+    return line if len(line) <= NOTE_CHARS else line[: NOTE_CHARS - 1].rstrip() + "…"
+
+
+def _note_for(entry: dict[str, Any], at: datetime, person: str, notes: list[Note]) -> Note | None:
+    """The note an annotate entry records, taken out of ``notes``: the one by the same user
+    (when a user added it) stamped closest to the entry, within a minute; else one made of the
+    entry's own ``note`` field; else None."""
+    near = [
+        (abs((note.at - at).total_seconds()), index)
+        for index, note in enumerate(notes)
+        if (not person or note.user == person) and abs((note.at - at).total_seconds()) <= NOTE_MATCH_SECONDS
+    ]
+    if near:
+        return notes.pop(min(near)[1])
+    own = entry.get("note")
+    return Note(at, person, own) if isinstance(own, str) else None
+
+
+def history_from_log_entries(
+    log_entries: list[Any], notes: Sequence[Note] = (), gap: tuple[datetime, datetime] | None = None
+) -> list[HistoryEntry]:
+    """PagerDuty's log entries as history entries; an unknown type is named by its type.
+
+    PagerDuty logs that a note was added, but keeps its text on the incident's notes: each
+    annotate entry is matched to its note, so the line says what was noted. A note no entry
+    was read for (its entry lies in ``gap``, the stretch of a long log left unread, is not
+    added: it is counted among the events left out) gets a line of its own."""
     entries = []
+    unmatched = list(notes)
     for entry in log_entries:
         if not isinstance(entry, dict):
             continue
@@ -82,18 +147,31 @@ def history_from_log_entries(log_entries: list[Any]) -> list[HistoryEntry]:
                     )
                 )
             continue
+        person = str(agent.get("id") or "") if by_person else ""
+        if kind == "annotate":
+            note = _note_for(entry, at, person, unmatched)
+            if note is not None and note.ours:
+                continue
+            what = f"{what}: {quote(note.text)}" if note is not None and note.text.strip() else what
         responding = kind in ("acknowledge", "annotate") and by_person
-        entries.append(
-            HistoryEntry(
-                at,
-                what,
-                who=who,
-                person=str(agent.get("id") or "") if by_person else "",
-                responder=who if responding else "",
-                kind=kind,
-            )
-        )
+        entries.append(HistoryEntry(at, what, who=who, person=person, responder=who if responding else "", kind=kind))
+    for note in unmatched:
+        if note.ours or (gap is not None and gap[0] < note.at < gap[1]):
+            continue
+        what = f"{_LOG_WORDS['annotate']}: {quote(note.text)}" if note.text.strip() else _LOG_WORDS["annotate"]
+        entries.append(HistoryEntry(note.at, what, person=note.user, kind="annotate"))
     return entries
+
+
+def _between(older: list[Any], newer: list[Any]) -> tuple[datetime, datetime] | None:
+    """The stretch of time between two pages of a log, the entries in it left unread."""
+
+    def times(page: list[Any]) -> list[datetime]:
+        stamps = (parse_timestamp(e.get("created_at")) for e in page if isinstance(e, dict))
+        return [at for at in stamps if at is not None]
+
+    before, after = times(older), times(newer)
+    return (max(before), min(after)) if before and after else None
 
 
 class PagerDutyClient:
@@ -115,6 +193,7 @@ class PagerDutyClient:
     ) -> None:
         self.keys = keys
         self._identity: Identity | None = None
+        self._include_body = True
         # PagerDuty's description marks Accept and Content-Type required on every call
         headers = {
             "Authorization": f"Token token={api_token}",
@@ -154,15 +233,33 @@ class PagerDutyClient:
         return Identity("pagerduty", self.from_email, self.from_email, self.from_email, kind="account")
 
     def get_item(self, ref: ItemRef) -> Item:
+        """``GET /incidents/{id}`` with ``include[]=body``: PagerDuty's description says the
+        incident's ``body`` (what it was opened with) comes only when asked for so. Should a
+        PagerDuty refuse that value (the parameter's list of values leaves it out), the incident
+        is read once more without it, and this client asks without it from then on."""
         incident_id = self._id(ref, "get_item")
-        data = self.api.json("get_item", "GET", f"/incidents/{incident_id}")["incident"]
+        path = f"/incidents/{incident_id}"
+        data: dict[str, Any] | None = None
+        if self._include_body:
+            try:
+                data = self.api.json("get_item", "GET", path, params={"include[]": "body"})["incident"]
+            except PermanentTrackerError as error:
+                if error.status != 400:
+                    raise
+                self._include_body = False
+        if data is None:
+            data = self.api.json("get_item", "GET", path)["incident"]
         priority = data.get("priority") or {}
+        title = data.get("title") or data.get("summary") or ""
+        # the description is the title again on most incidents: it is the body only when it says more
+        said = data.get("description")
+        description = said if isinstance(said, str) and said not in (title, data.get("summary")) else ""
         return Item(
             ref=ref,
-            title=data.get("title") or data.get("summary") or "",
+            title=title,
             url=data.get("html_url") or "",
             status=data.get("status") or "",
-            body=(data.get("body") or {}).get("details") or data.get("description") or "",
+            body=details_text(data.get("body")) or description,
             urgency=data.get("urgency") or "",
             priority=priority.get("summary") or priority.get("name") or "",
             service=(data.get("service") or {}).get("summary") or "",
@@ -181,22 +278,42 @@ class PagerDutyClient:
         return self.get_item(ref), None
 
     def history(self, ref: ItemRef) -> History:
-        """The incident's log entries (PagerDuty's overview: no notifications): one request, two
-        when there are more than a page (then both ends, and how many lie between)."""
+        """The incident's log entries (PagerDuty's overview: no notifications) and the text of
+        its notes: two requests, three when the log is longer than a page (then both ends, and
+        how many lie between). lessonloop's own notes are not part of the incident's story."""
         incident_id = self._id(ref, "history")
+        notes = self._notes(ref)
         path = f"/incidents/{incident_id}/log_entries"
         params: dict[str, str | int] = {"limit": LOG_PAGE, "is_overview": "true", "total": "true"}
         first = self.api.json("history", "GET", path, params=params)
         entries = list(first.get("log_entries") or [])
         total = first.get("total")
         omitted = 0
+        gap: tuple[datetime, datetime] | None = None
         if first.get("more") and isinstance(total, int) and total > len(entries):
             offset = max(len(entries), total - LOG_PAGE)
-            tail = self.api.json("history", "GET", path, params=params | {"offset": offset})
-            entries += list(tail.get("log_entries") or [])
+            tail = list(
+                self.api.json("history", "GET", path, params=params | {"offset": offset}).get("log_entries") or []
+            )
             omitted = offset - LOG_PAGE if offset > LOG_PAGE else 0
+            gap = _between(tail, entries) if omitted else None
+            entries += tail
         url = next((str((e.get("incident") or {}).get("html_url") or "") for e in entries if isinstance(e, dict)), "")
-        return History(tuple(history_from_log_entries(entries)), url=url, omitted=omitted)
+        return History(tuple(history_from_log_entries(entries, notes, gap)), url=url, omitted=omitted)
+
+    def _notes(self, ref: ItemRef) -> list[Note]:
+        """Every note on the incident, lessonloop's own (a marker that verifies for it) marked."""
+        data = self.api.json("history", "GET", f"/incidents/{ref.key}/notes")
+        found = []
+        for note in data.get("notes") or () if isinstance(data, dict) else ():
+            at = parse_timestamp(note.get("created_at")) if isinstance(note, dict) else None
+            content = note.get("content") if at is not None else None
+            if at is None or not isinstance(content, str):
+                continue
+            user = note.get("user")
+            by = str(user.get("id") or "") if isinstance(user, dict) else ""
+            found.append(Note(at, by, content, ours=bool(self.keys.find(content, str(ref)))))
+        return found
 
     def open_review(self, draft: ReviewDraft) -> Review:
         raise UnsupportedOperation(

@@ -1,21 +1,29 @@
-"""The learning log as JSON (``/api/v1``): the same search, filters and figures as the pages."""
+"""The learning log as JSON (``/api/v1``): the same search, filters and figures as the pages.
+
+Described by ``openapi.json`` beside this module (served at ``/api/v1/openapi.json``); the
+tests check every answer they get against it. Errors are RFC 9457 problem details
+(:mod:`service.web.errors`). Lists carry their ``total`` and RFC 8288 ``Link`` headers
+(``first``, ``prev``, ``next``, ``last``), and a page past the end links back to the last
+page that has lessons, never to another empty one.
+"""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+import json
+from functools import cache
+from importlib.resources import files
 from typing import Any
 
 from flask import current_app, jsonify, request, url_for
 from werkzeug.wrappers import Response
 
 from service import progress as figures
-from service.reach import posted_on
+from service import stats
 from service.runtime import Runtime
 from service.store import lessons
-from service.store import progress as progress_rows
-from service.web import filters, views
+from service.web import errors, filters, views
 from service.web.blueprint import blueprint
-from service.web.filters import BadFilter
+from service.web.filters import BadFilter, LogQuery
 
 MAX_PER_PAGE = 100
 
@@ -24,53 +32,87 @@ def _runtime() -> Runtime:
     return current_app.extensions["lessonloop"]
 
 
-def _error(status: int, reason: str) -> tuple[Response, int]:
-    return jsonify(status="error", reason=reason), status
-
-
 @blueprint.get("/api/v1/lessons")
-def api_lessons() -> Any:
+def api_lessons() -> Response:
     try:
         query = filters.read(request.args)
         per_page = _int(request.args.get("per_page"), "per_page", filters.PER_PAGE, 1, MAX_PER_PAGE)
     except BadFilter as error:
-        return _error(400, str(error))
-    found, following = lessons.search(_runtime().engine, query.q, query.filters, query.page, per_page)
-    next_url = None
+        return errors.answer(400, str(error))
+    engine = _runtime().engine
+    total = lessons.count(engine, query.q, query.filters)
+    found, following = lessons.search(engine, query.q, query.filters, query.page, per_page)
+    pages = paging(query.page, following, total, per_page)
+    links = {rel: _page_url(query, number, per_page) for rel, number in pages.items()}
+    response = jsonify(
+        lessons=views.api_lessons(engine, found),
+        total=total,
+        page=query.page,
+        per_page=per_page,
+        next=links.get("next"),
+        prev=links.get("prev"),
+    )
+    if links:
+        response.headers["Link"] = ", ".join(f'<{url}>; rel="{rel}"' for rel, url in links.items())
+    return response
+
+
+def paging(page: int, following: int | None, total: int, per_page: int) -> dict[str, int]:
+    """The pages a page of ``total`` lessons links to, by relation (RFC 8288 names): ``prev``
+    is the page before, or the last page when ``page`` is past the end; no link leads to an
+    empty page."""
+    last = max(1, -(-total // per_page))
+    links: dict[str, int] = {}
+    if total:
+        links["first"] = 1
+    if page > 1 and total:
+        links["prev"] = min(page - 1, last)
     if following is not None:
-        args = query.link_args(page=following) + (f"&per_page={per_page}" if per_page != filters.PER_PAGE else "")
-        next_url = url_for("web.api_lessons", _external=True) + "?" + args.lstrip("&")
-    return jsonify(lessons=[views.api_lesson(lesson) for lesson in found], next=next_url)
+        links["next"] = following
+    if total:
+        links["last"] = last
+    return links
+
+
+def _page_url(query: LogQuery, page: int, per_page: int) -> str:
+    args = query.link_args(page=page) + (f"&per_page={per_page}" if per_page != filters.PER_PAGE else "")
+    args = args.lstrip("&")
+    return url_for("web.api_lessons", _external=True) + ("?" + args if args else "")
 
 
 @blueprint.get("/api/v1/lessons/<path:ref>")
-def api_lesson(ref: str) -> Any:
-    runtime = _runtime()
-    found = lessons.find(runtime.engine, ref) if len(ref) <= 300 else None
+def api_lesson(ref: str) -> Response:
+    engine = _runtime().engine
+    found = lessons.find(engine, ref) if len(ref) <= 300 else None
     if found is None:
-        return _error(404, f"no lesson for {ref}")
-    facts = lessons.incident_facts(runtime.engine, found.incident_ref)
-    return jsonify(
-        views.api_lesson(found)
-        | {
-            "posted_on": posted_on(runtime.engine, found.review_ref),
-            "service": facts.service,
-            "labels": list(facts.labels),
-        }
-    )
+        return errors.answer(404, f"no lesson for {ref}")
+    return jsonify(views.api_lessons(engine, [found])[0])
 
 
 @blueprint.get("/api/v1/stats")
-def api_stats() -> Any:
+def api_stats() -> Response:
     """What ``lessonloop lessons stats --format json`` prints, for ``days`` (default 90)."""
     try:
         days = _int(request.args.get("days"), "days", 90, 1, 36_500)
     except BadFilter as error:
-        return _error(400, str(error))
-    today = datetime.now(UTC).date()
-    since = figures.window_start(today, days)
-    rows = progress_rows.load(_runtime().engine, datetime.combine(since, datetime.min.time(), tzinfo=UTC))
-    return jsonify(figures.as_dict(figures.summarise(rows, since, today)))
+        return errors.answer(400, str(error))
+    return jsonify(figures.as_dict(stats.last_days(_runtime().engine, days)))
+
+
+@blueprint.get("/api/v1/openapi.json")
+def api_description() -> Response:
+    """The API's OpenAPI 3.1 description, a file kept by hand beside this module."""
+    return Response(description_text(), 200, mimetype="application/json")
+
+
+@cache
+def description_text() -> str:
+    return files("service.web").joinpath("openapi.json").read_text(encoding="utf-8")
+
+
+def description() -> dict[str, Any]:
+    loaded: dict[str, Any] = json.loads(description_text())
+    return loaded
 
 
 def _int(value: str | None, name: str, default: int, low: int, high: int) -> int:

@@ -11,7 +11,7 @@
   did not run the start-up check).
 
 ``[web] allowed_email_domains``, when set, limits ``oidc`` and ``proxy`` users to those domains.
-Pages send a reader without a user to ``/signin``; the API answers 401 in JSON.
+Pages send a reader without a user to ``/signin``; the API answers 401 as problem details.
 """
 
 from __future__ import annotations
@@ -24,13 +24,14 @@ from functools import cache
 from typing import Any, Literal
 from urllib.parse import quote
 
-from flask import Flask, abort, current_app, g, jsonify, redirect, render_template, request, session, url_for
+from flask import Flask, abort, current_app, g, redirect, render_template, request, session, url_for
 from flask.sessions import SecureCookieSession, SecureCookieSessionInterface
 from flask.wrappers import Request
 from werkzeug.wrappers import Response
 
 from config.settings import Settings, SettingsError
 from service import logs
+from service.web import errors
 from service.web.blueprint import blueprint
 
 log = logs.get(__name__)
@@ -135,9 +136,7 @@ def require_user() -> Response | None:
     if g.user is not None or request.endpoint in AUTH_ENDPOINTS or request.endpoint == "web.static":
         return None
     if request.path.startswith("/api/"):
-        response = jsonify(status="error", reason="sign in first: no user on this request")
-        response.status_code = 401
-        return response
+        return errors.answer(401, "sign in first: no user on this request")
     return redirect(url_for("web.signin", next=_local_path(_requested_path()) or "/lessons"))
 
 

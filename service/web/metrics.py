@@ -2,9 +2,9 @@
 
 Nothing is kept in this process, so the answer is the same from every web process or thread and
 after a restart: the learning figures and deliveries are counted in the store at scrape time
-(a few indexed ``COUNT`` queries), the queue's depth is asked of RQ, and the counters workers
-add to (``service.counters``) are read from Redis in one round trip. A part that does not
-answer is reported as ``lessonloop_up{part=…} 0`` instead of failing the scrape.
+(a few indexed ``COUNT`` queries and one pass over the follow-ups), the queue's depth is asked
+of RQ, and the counters workers add to (``service.counters``) are read from Redis in one round
+trip. A part that does not answer is reported as ``lessonloop_up{part=…} 0`` instead of failing the scrape.
 
 ``LESSONLOOP_METRICS_TOKEN``, when set, is required as ``Authorization: Bearer …``.
 """
@@ -12,20 +12,24 @@ answer is reported as ``lessonloop_up{part=…} 0`` instead of failing the scrap
 from __future__ import annotations
 
 import hmac
+import math
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from functools import cache
+from typing import Any
 
 from flask import Flask, Response, current_app, request
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
 from redis.exceptions import RedisError
-from sqlalchemy import func, select
+from sqlalchemy import Date, Select, and_, bindparam, case, func, select
 from sqlalchemy.exc import SQLAlchemyError
 
 from service import counters, logs
 from service.runtime import Runtime
-from service.store.schema import deliveries, lessons, reviews
+from service.store.followups import ADOPTED, DONE, OPEN, OPENED, UNLISTED
+from service.store.schema import deliveries, followups, lessons, reviews
 from service.web.auth import is_loopback
 
 log = logs.get(__name__)
@@ -68,6 +72,9 @@ class LessonloopCollector(Collector):
                 select(func.count()).select_from(reviews).where(reviews.c.status == "open", reviews.c.due_on < today)
             ).scalar_one()
             captured = connection.execute(select(func.count()).select_from(lessons)).scalar_one()
+            open_followups, overdue_followups, done_followups, dated, within = connection.execute(
+                _followup_counts(connection.dialect.name), {"today": today}
+            ).one()
         family = GaugeMetricFamily(
             "lessonloop_deliveries",
             "Deliveries the store holds, by source and status (received, done, ignored, failed)",
@@ -84,6 +91,21 @@ class LessonloopCollector(Collector):
             "lessonloop_capture_ratio",
             "Lessons captured per review opened, all time",
             value=captured / opened if opened else 0.0,
+        )
+
+        yield GaugeMetricFamily(
+            "lessonloop_followups_open", "Follow-ups listed in lessons whose task is open", value=open_followups or 0
+        )
+        yield GaugeMetricFamily(
+            "lessonloop_followups_overdue", "Open follow-ups past their due date", value=overdue_followups or 0
+        )
+        yield GaugeMetricFamily(
+            "lessonloop_followups_done", "Follow-ups listed in lessons whose task is done", value=done_followups or 0
+        )
+        yield GaugeMetricFamily(
+            "lessonloop_followups_done_within_due_ratio",
+            "Of the follow-ups done that had a due date, the share done by it (NaN while there are none)",
+            value=(within or 0) / dated if dated else math.nan,
         )
 
     def _redis(self) -> Iterator[Metric]:
@@ -124,6 +146,27 @@ class LessonloopCollector(Collector):
         for (tracker, status), count in sorted(snapshot.tracker_requests.items()):
             requests.add_metric([tracker, status], count)
         yield requests
+
+
+@cache
+def _followup_counts(dialect: str) -> Select[Any]:
+    """Open, overdue, done, done with a due date and done by it: in one pass over the
+    follow-ups, counting those ``lessons stats`` counts (listed, with a task lessonloop
+    follows). The day a task was done is its UTC day, as ``lessons stats`` reads it."""
+    tracked = and_(
+        followups.c.position != UNLISTED, followups.c.ref.is_not(None), followups.c.origin.in_([ADOPTED, OPENED])
+    )
+    is_open = and_(tracked, followups.c.state == OPEN)
+    overdue = and_(is_open, followups.c.due_on < bindparam("today", type_=Date))
+    done = and_(tracked, followups.c.state == DONE)
+    dated = and_(done, followups.c.due_on.is_not(None), followups.c.done_at.is_not(None))
+    done_day = (
+        func.date(func.timezone("UTC", followups.c.done_at))
+        if dialect == "postgresql"
+        else func.date(followups.c.done_at)
+    )
+    within = and_(dated, done_day <= followups.c.due_on)
+    return select(*(func.sum(case((condition, 1), else_=0)) for condition in (is_open, overdue, done, dated, within)))
 
 
 def install(app: Flask) -> None:

@@ -11,12 +11,13 @@ from flask import current_app, g, redirect, render_template, request
 from werkzeug.wrappers import Response
 
 from service import progress as figures
+from service import stats
 from service.lesson.related import related_to
 from service.runtime import Runtime
 from service.store import lessons
-from service.store import progress as progress_rows
 from service.store.followups import of_review
-from service.web import charts, filters, insights, views
+from service.web import charts, errors, filters, insights, views
+from service.web.api import paging
 from service.web.blueprint import blueprint
 from service.web.filters import BadFilter
 
@@ -33,37 +34,51 @@ def home() -> Response:
 
 
 @blueprint.get("/lessons", endpoint="lessons")
-def lessons_page() -> tuple[str, int] | str:
+def lessons_page() -> Response | str:
     try:
         query = filters.read(request.args)
     except BadFilter as error:
-        return render_template("error.html", title="Bad filter", message=str(error), user=g.user), 400
-    found, following = lessons.search(_runtime().engine, query.q, query.filters, query.page, filters.PER_PAGE)
+        return errors.answer(400, str(error))
+    engine = _runtime().engine
+    found, following = lessons.search(engine, query.q, query.filters, query.page, filters.PER_PAGE)
+    total = None
+    previous = query.page - 1 or None
+    if not found and query.page > 1:  # past the end: "Newer" leads to the last page with lessons, if any
+        total = lessons.count(engine, query.q, query.filters)
+        previous = paging(query.page, None, total, filters.PER_PAGE).get("prev")
     return render_template(
         "lessons.html",
-        rows=views.rows(_runtime().engine, found),
+        rows=views.rows(engine, found),
         query=query,
         following=following,
+        previous=previous,
+        total=total,
         sources=filters.SOURCES,
         trackers=filters.REVIEW_TRACKERS,
         user=g.user,
     )
 
 
+@blueprint.get("/lessons/")
+def lessons_slash() -> Response:
+    return redirect("/lessons")
+
+
 @blueprint.get("/lessons/<path:ref>")
-def lesson(ref: str) -> tuple[str, int] | str:
+def lesson(ref: str) -> Response | str:
     runtime = _runtime()
     found = lessons.find(runtime.engine, ref) if len(ref) <= 300 else None
     if found is None:
-        return render_template("error.html", title="No such lesson", message=f"No lesson for {ref}.", user=g.user), 404
+        return errors.answer(404, f"No lesson for {ref}.")
     tracked = of_review(runtime.engine, found.review_ref)
     return render_template(
         "lesson.html",
         row=views.row(found, tracked),
         followups=[one for one in tracked if one.listed],
-        sections=views.sections(found),
+        sections=views.sections(runtime.engine, runtime.settings, found),
         facts=views.facts(runtime.engine, found),
         posted=views.posted(runtime.engine, runtime.settings, found),
+        outside=views.outside(runtime.engine, runtime.settings, found),
         related=[views.row(other) for other in related_to(runtime.engine, found)],
         user=g.user,
     )
@@ -91,8 +106,7 @@ def _cached(name: str, seconds: float, compute: Callable[[], dict[str, Any]]) ->
 def _insights() -> dict[str, Any]:
     today = datetime.now(UTC).date()
     since = figures.window_start(today, INSIGHT_DAYS).replace(day=1)
-    rows = progress_rows.load(_runtime().engine, datetime.combine(since, datetime.min.time(), tzinfo=UTC))
-    summary = figures.summarise(rows, since, today)
+    summary, rows = stats.since(_runtime().engine, since, today)
     months = insights.months(rows, since, today)
     labels = [month.month for month in months]
     charts_html = {

@@ -2,24 +2,28 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
+from datetime import date
 from typing import Any
+from urllib.parse import quote
 
 from flask import url_for
 from markupsafe import Markup
 from sqlalchemy import Engine
 
 from config.settings import Settings
+from service.events import ItemRef
 from service.lesson_export import TITLES, lesson_dict, written_in
 from service.progress import duration
-from service.reach import posted_on
+from service.reach import of_lesson, posted_on, posted_on_of
 from service.store import lessons
-from service.store.followups import Followup
+from service.store.followups import DONE, NOT_DOING, OPEN, Followup
 from service.store.followups import of_reviews as followups_of
 from service.store.lessons import SECTION_COLUMNS, Lesson
 from service.web.links import item_url, safe_url
-from service.web.render import lesson_html
+from service.web.refs import Mention
+from service.web.render import sections_html
 
 
 @dataclass(frozen=True)
@@ -70,14 +74,39 @@ def rows(engine: Engine, found: Sequence[Lesson]) -> list[Row]:
     return [row(lesson, grouped.get(lesson.review_ref, [])) for lesson in found]
 
 
-def sections(lesson: Lesson) -> list[Section]:
-    markup = written_in(lesson)
+def sections(engine: Engine, settings: Settings, lesson: Lesson) -> list[Section]:
     texts = {name: lesson.sections.get(name, "") for name in SECTION_COLUMNS} | lesson.other_sections
-    return [
-        Section(name, TITLES.get(name, name.replace("_", " ").capitalize()), lesson_html(text, markup))
-        for name, text in texts.items()
-        if text.strip()
-    ]
+    texts = {name: text for name, text in texts.items() if text.strip()}
+    html = sections_html(texts, written_in(lesson), lambda found: ref_urls(engine, settings, lesson, found))
+    return [Section(name, TITLES.get(name, name.replace("_", " ").capitalize()), html[name]) for name in texts]
+
+
+def ref_urls(engine: Engine, settings: Settings, lesson: Lesson, found: Collection[Mention]) -> dict[str, str]:
+    """Where each ref a lesson mentions links to: its lesson in this log when the log has one,
+    else its tracker item. A bare key (``OPS-12``) goes to Jira only when its project is one
+    this lesson or the rules name, since ``UTF-8`` and ``SHA-256`` have the same shape."""
+    in_log = lessons.having(engine, {one.ref for one in found})
+    own = (lesson.incident_ref, lesson.review_ref)
+    projects = {ItemRef.parse(ref).project for ref in own if ref.startswith("jira:")}
+    projects |= jira_projects(settings)
+    urls: dict[str, str] = {}
+    for one in found:
+        if one.ref in in_log:
+            urls[one.ref] = url_for("web.lesson", ref=one.ref)
+        elif not one.bare or one.project in projects:
+            url = item_url(settings, one.ref)
+            if url is not None:
+                urls[one.ref] = url
+    return urls
+
+
+def jira_projects(settings: Settings) -> set[str]:
+    """The Jira projects the rules read incidents from or open reviews in."""
+    named = {project for rule in settings.rules_for("jira") for project in rule.projects}
+    for rule in settings.rules:
+        if rule.review and rule.review.startswith("jira:"):
+            named.add(rule.review.removeprefix("jira:"))
+    return named
 
 
 def posted(engine: Engine, settings: Settings, lesson: Lesson) -> list[LinkedItem]:
@@ -85,16 +114,55 @@ def posted(engine: Engine, settings: Settings, lesson: Lesson) -> list[LinkedIte
     return [LinkedItem(ref, item_url(settings, ref, known)) for ref in posted_on(engine, lesson.review_ref)]
 
 
+def outside(engine: Engine, settings: Settings, lesson: Lesson) -> list[str]:
+    """What the lesson names outside its rule's scope: named, never linked (not shared there)."""
+    if lesson.review_ref.startswith("markdown:"):
+        return []
+    return [str(ref) for ref in of_lesson(engine, settings, lesson.incident_ref, lesson.review_ref).outside]
+
+
 def facts(engine: Engine, lesson: Lesson) -> lessons.IncidentFacts:
     return lessons.incident_facts(engine, lesson.incident_ref)
 
 
-def api_lesson(lesson: Lesson) -> dict[str, Any]:
-    """A lesson in the API: the export's fields plus ``ref``, ``incident``, ``title``, ``url``
-    (its page in the log)."""
+def api_lessons(engine: Engine, found: Sequence[Lesson]) -> list[dict[str, Any]]:
+    """Lessons as the API shows them, each whole (follow-ups, service, labels, where it was
+    posted): a list item and ``/api/v1/lessons/<ref>`` are the same object. Four queries for
+    the whole page, not four per lesson."""
+    refs = [lesson.review_ref for lesson in found]
+    followups = followups_of(engine, refs)
+    facts = lessons.facts_of(engine, [lesson.incident_ref for lesson in found])
+    posted = posted_on_of(engine, refs)
+    return [
+        api_lesson(lesson, followups.get(lesson.review_ref, []), facts[lesson.incident_ref], posted[lesson.review_ref])
+        for lesson in found
+    ]
+
+
+def api_lesson(
+    lesson: Lesson, followups: Sequence[Followup], facts: lessons.IncidentFacts, posted_on: Sequence[str]
+) -> dict[str, Any]:
+    """A lesson in the API: the export's fields (follow-ups included) plus ``ref``, ``title``,
+    ``url`` (this object in the API), ``html_url`` (its page in the log), the incident's
+    ``service`` and ``labels``, the items it was ``posted_on``, and its follow-ups counted as
+    the page counts them (``followup_counts.text``: "1 of 4 done, 1 not doing")."""
+    listed = [one for one in followups if one.listed]
+    today = date.today()  # as the export's ``overdue`` reads it
     return {
         "ref": lesson.review_ref,
         "incident": lesson.incident_ref,
         "title": lesson.incident_title,
-        "url": url_for("web.lesson", ref=lesson.review_ref, _external=True),
-    } | lesson_dict(lesson)
+        "url": url_for("web.api_lessons", _external=True) + "/" + quote(lesson.review_ref, safe=""),
+        "html_url": url_for("web.lesson", ref=lesson.review_ref, _external=True),
+        "service": facts.service,
+        "labels": list(facts.labels),
+        "posted_on": list(posted_on),
+        "followup_counts": {
+            "listed": len(listed),
+            "done": sum(one.state == DONE for one in listed),
+            "not_doing": sum(one.state == NOT_DOING for one in listed),
+            "open": sum(one.state == OPEN for one in listed),
+            "overdue": sum(one.state == OPEN and one.due_on is not None and one.due_on < today for one in listed),
+            "text": followup_state(followups),
+        },
+    } | lesson_dict(lesson, followups)

@@ -2,7 +2,10 @@
 
 Run from the project root (the vendor copies are read from wherever you keep them)::
 
-    python -m tests.contracts.trim SRC_DIR
+    python -m tests.contracts.trim SRC_DIR [MORE_FILE ...]
+
+A kept path the copy in ``SRC_DIR`` lacks is taken from a ``MORE_FILE``: another copy of the
+same vendor document, of the same ``info.version`` (checked), with the components it reaches.
 
 Each kept operation is copied byte-for-byte (as parsed JSON); only whole paths, whole methods
 unreferenced components, and the top-level ``tags`` and ``x-atlassian-narrative`` (prose for
@@ -28,6 +31,7 @@ KEEP: dict[str, dict[str, list[str]]] = {
         "/repos/{owner}/{repo}/issues/comments/{comment_id}": ["get", "patch", "delete"],
         "/repos/{owner}/{repo}/issues/{issue_number}/timeline": ["get"],
         "/user": ["get"],
+        "/repos/{owner}/{repo}": ["get"],
         "/app": ["get"],
         "/app/installations/{installation_id}/access_tokens": ["post"],
         "/repos/{owner}/{repo}/installation": ["get"],
@@ -44,6 +48,9 @@ KEEP: dict[str, dict[str, list[str]]] = {
         "/rest/api/3/search": ["get"],
         "/rest/api/3/search/jql": ["get"],
         "/rest/api/3/myself": ["get"],
+        "/rest/api/3/project/{projectIdOrKey}": ["get"],
+        "/rest/api/3/issue/createmeta/{projectIdOrKey}/issuetypes": ["get"],
+        "/rest/api/3/issue/createmeta/{projectIdOrKey}/issuetypes/{issueTypeId}": ["get"],
     },
     "pagerduty-rest.openapi.json": {
         "/incidents/{id}": ["get"],
@@ -96,13 +103,33 @@ def trim(doc: dict[str, Any], keep: dict[str, list[str]]) -> dict[str, Any]:
     return out
 
 
-def main(src_dir: str) -> None:
+def completed(doc: dict[str, Any], keep: dict[str, list[str]], more: list[dict[str, Any]]) -> dict[str, Any]:
+    """``doc`` with each kept path it lacks taken from a document of the same version in ``more``."""
+    for path in keep:
+        if path in doc["paths"]:
+            continue
+        source = next(
+            (m for m in more if path in m.get("paths", {}) and m["info"]["version"] == doc["info"]["version"]), None
+        )
+        if source is None:
+            raise SystemExit(f"{path}: in no copy of version {doc['info']['version']}")
+        doc = doc | {"paths": doc["paths"] | {path: source["paths"][path]}}
+        components = {section: dict(values) for section, values in doc["components"].items()}
+        for section, values in source["components"].items():
+            for component, value in values.items():
+                components.setdefault(section, {}).setdefault(component, value)
+        doc["components"] = components
+    return doc
+
+
+def main(src_dir: str, *more_files: str) -> None:
+    more = [json.loads(Path(f).read_text(encoding="utf-8")) for f in more_files]
     for name, keep in KEEP.items():
-        doc = json.loads((Path(src_dir) / name).read_text(encoding="utf-8"))
+        doc = completed(json.loads((Path(src_dir) / name).read_text(encoding="utf-8")), keep, more)
         trimmed = trim(doc, keep)
         (HERE / name).write_text(json.dumps(trimmed, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
         print(name, len(trimmed["paths"]), "paths,", sum(len(v) for v in trimmed["components"].values()), "components")
 
 
 if __name__ == "__main__":
-    main(sys.argv[1])
+    main(sys.argv[1], *sys.argv[2:])

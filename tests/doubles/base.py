@@ -53,15 +53,13 @@ class _SpecRequest:
     ``/api/v3``), so the request is presented path-relative to the description's server.
     """
 
-    def __init__(self, req: Request, host_url: str, path: str) -> None:
+    def __init__(self, req: Request, host_url: str, path: str, query: ImmutableMultiDict[str, str]) -> None:
         self.host_url = host_url
         self.path = path
         self.method = req.method.lower()
         self.body = req.get_data(cache=True)
         self.content_type = req.content_type or "application/octet-stream"
-        self.parameters = RequestParameters(
-            query=ImmutableMultiDict(req.args), header=Headers(req.headers), cookie=req.cookies
-        )
+        self.parameters = RequestParameters(query=query, header=Headers(req.headers), cookie=req.cookies)
 
 
 @dataclass(frozen=True)
@@ -330,6 +328,12 @@ class TrackerDouble:
         """The path as the description names it (the Jira double maps ``/rest/api/2`` to ``/3``)."""
         return path[len(self.prefix) :] if self.prefix and path.startswith(self.prefix) else path
 
+    def spec_query(self, req: Request) -> ImmutableMultiDict[str, str]:
+        """The query as the description's parameters are checked against it. A double takes out
+        only a value the description documents elsewhere than in the parameter's own list (and
+        says where, in its override); everything else is checked as sent."""
+        return ImmutableMultiDict(req.args)
+
     def error_body(self, status: int, message: str) -> Any:
         return {"message": message}
 
@@ -409,7 +413,9 @@ class TrackerDouble:
         if over is not None:
             return over
         try:
-            self.spec.validate_request(_SpecRequest(request, self.spec_server, self.spec_path(request.path)))
+            self.spec.validate_request(
+                _SpecRequest(request, self.spec_server, self.spec_path(request.path), self.spec_query(request))
+            )
         except (PathNotFound, OperationNotFound):
             self.violation(f"{what}: not in the API description")
             return self.error(404, "Not Found")

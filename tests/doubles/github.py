@@ -41,6 +41,8 @@ class GitHubDouble(TrackerDouble):
         self.issues: dict[str, dict[int, dict[str, Any]]] = {}  # "owner/repo" -> number -> issue
         self.comments: dict[int, dict[str, Any]] = {}  # id -> comment (with "_repo", "_number")
         self.deleted_comments: list[dict[str, Any]] = []  # as they were when deleted, oldest first
+        self.read_only: set[str] = set()  # "owner/repo" where tokens' accounts may only read
+        self.issues_off: set[str] = set()  # "owner/repo" with issues turned off
         self._ids = itertools.count(1000)
         super().__init__(host, port, prefix)
 
@@ -289,12 +291,39 @@ class GitHubDouble(TrackerDouble):
                         "app_id": self.app["id"],
                         "app_slug": self.app["slug"],
                         "target_type": "Organization",
-                        "permissions": {"issues": "write"},
+                        "permissions": {"issues": self.app.get("issues", "write"), "metadata": "read"},
                         "events": ["issues"],
                         "repository_selection": "selected",
                     },
                 )
         return self.error(404, "Not Found")
+
+    def get_repo(self, owner: str, repo: str) -> Response:
+        """The repository, with ``permissions`` for a token's account (GitHub leaves them out
+        for an installation token, which sees its installation's repositories only)."""
+        if (refused := self._integration_cannot(owner, repo)) is not None:
+            return refused
+        name = f"{owner}/{repo}"
+        if self._repo_or_404(owner, repo) is None:
+            return self.error(404, "Not Found")
+        body: dict[str, Any] = {
+            "id": abs(hash(name)) % 10**7,
+            "node_id": f"R_{name}",
+            "name": repo,
+            "full_name": name,
+            "owner": self._user(owner),
+            "private": True,
+            "html_url": f"{self.html_url}/{name}",
+            "url": f"{self.base_url}/repos/{name}",
+            "archived": False,
+            "disabled": False,
+            "has_issues": name not in self.issues_off,
+            "default_branch": "main",
+        }
+        if not request.headers.get("Authorization", "").partition(" ")[2].startswith("ghs_"):
+            write = name not in self.read_only
+            body["permissions"] = {"admin": False, "maintain": False, "push": write, "triage": write, "pull": True}
+        return self.reply(200, body)
 
     def list_installation_repositories(self) -> Response:
         installation = self._installation(request.headers["Authorization"].partition(" ")[2])
@@ -324,6 +353,7 @@ class GitHubDouble(TrackerDouble):
         self.route("/user", ["GET"], self.get_user)
         self.route("/app", ["GET"], self.get_app)
         self.route("/app/installations/<int:installation_id>/access_tokens", ["POST"], self.create_installation_token)
+        self.route("/repos/<owner>/<repo>", ["GET"], self.get_repo)
         self.route("/repos/<owner>/<repo>/installation", ["GET"], self.get_repo_installation)
         self.route("/installation/repositories", ["GET"], self.list_installation_repositories)
         self.route("/repos/<owner>/<repo>/issues", ["GET"], self.list_issues)

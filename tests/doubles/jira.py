@@ -79,6 +79,12 @@ class JiraDouble(TrackerDouble):
         self.projects = set(projects)
         self.issue_types = set(issue_types)
         self.issues: dict[str, dict[str, Any]] = {}
+        self.required_fields: dict[str, list[dict[str, Any]]] = {}
+        """Issue type name -> fields its create screen requires beyond the ones every type has."""
+        self.no_create: set[str] = set()  # projects where our account may create no issue
+        self.comments_as_list = False
+        """Answer ``fields.comment`` as a plain list of comments, the shape of Atlassian's own
+        example issue in its description, instead of the page object Jira sends."""
         self.deleted_comments: list[dict[str, Any]] = []  # as they were when deleted, oldest first
         self._ids = itertools.count(10001)
         self._numbers: dict[str, itertools.count[int]] = {}
@@ -214,6 +220,9 @@ class JiraDouble(TrackerDouble):
         self.route(f"{V2}/issue/<key>/remotelink", ["GET"], self.get_remote_issue_links)
         self.route(f"{V2}/issue/<key>/remotelink", ["POST"], self.create_or_update_remote_issue_link)
         self.route(f"{V2}/issueLink", ["POST"], self.link_issues)
+        self.route(f"{V2}/project/<key>", ["GET"], self.get_project)
+        self.route(f"{V2}/issue/createmeta/<key>/issuetypes", ["GET"], self.get_create_issue_meta_issue_types)
+        self.route(f"{V2}/issue/createmeta/<key>/issuetypes/<type_id>", ["GET"], self.get_create_issue_meta_fields)
         self.route(f"{V2}/search", ["GET"], self.search)
         self.route(f"{V2}/search/jql", ["GET"], self.search_jql)
 
@@ -236,12 +245,16 @@ class JiraDouble(TrackerDouble):
         out = {"id": issue["id"], "key": issue["key"], "self": issue["self"], "fields": dict(shown)}
         if fields and "comment" in fields:
             comments = [self._comment_json(issue, c) for c in issue["_comments"]]
-            out["fields"]["comment"] = {
-                "comments": comments,
-                "total": len(comments),
-                "startAt": 0,
-                "maxResults": len(comments),
-            }
+            out["fields"]["comment"] = (
+                comments
+                if self.comments_as_list
+                else {
+                    "comments": comments,
+                    "total": len(comments),
+                    "startAt": 0,
+                    "maxResults": len(comments),
+                }
+            )
         if "changelog" in self._list_arg("expand"):
             histories = issue.get("_history", [])
             out["changelog"] = {
@@ -277,6 +290,9 @@ class JiraDouble(TrackerDouble):
             wanted = "accountId" if self.deployment == "cloud" else "name"
             if wanted not in assignee:
                 errors["assignee"] = f"Specify the user by {wanted}"
+        spaced = [label for label in fields.get("labels") or () if not isinstance(label, str) or " " in label]
+        if spaced:
+            errors["labels"] = f"The label '{spaced[0]}' contains spaces which is invalid."
         due = fields.get("duedate")
         if due is not None and not re.fullmatch(r"\d{4}-\d{2}-\d{2}", str(due)):
             errors["duedate"] = "Error parsing date string: " + str(due)
@@ -492,6 +508,60 @@ class JiraDouble(TrackerDouble):
         with self.lock:
             self._add_link(inward, outward, type_name, "outward")
         return self.reply(201)
+
+    # projects and what can be created in them
+
+    def _type_ids(self) -> dict[str, str]:
+        return {name: str(10001 + n) for n, name in enumerate(sorted(self.issue_types))}
+
+    def _meta_page(self, rows: list[dict[str, Any]], cloud_key: str) -> Response:
+        """Cloud lists under ``issueTypes`` / ``fields``; Data Center under ``values``."""
+        start = int(request.args.get("startAt", 0))
+        size = int(request.args.get("maxResults", 50))
+        chunk = rows[start : start + size]
+        key = cloud_key if self.deployment == "cloud" else "values"
+        return self.reply(200, {key: chunk, "startAt": start, "maxResults": size, "total": len(rows)})
+
+    def get_project(self, key: str) -> Response:
+        if key not in self.projects:
+            return self.error(404, f"No project could be found with key '{key}'.")
+        return self.reply(200, {"id": str(abs(hash(key)) % 10**5), "key": key, "name": key.title()})
+
+    def get_create_issue_meta_issue_types(self, key: str) -> Response:
+        if key not in self.projects:
+            return self.error(400, f"No project could be found with key '{key}'.")
+        types = [] if key in self.no_create else sorted(self._type_ids().items())
+        rows = [{"id": type_id, "name": name, "subtask": False} for name, type_id in types]
+        return self._meta_page(rows, "issueTypes")
+
+    def get_create_issue_meta_fields(self, key: str, type_id: str) -> Response:
+        names = {type_id: name for name, type_id in self._type_ids().items()}
+        if key not in self.projects or key in self.no_create or type_id not in names:
+            return self.error(400, "Issue type with id '" + type_id + "' does not exist or is not in the project.")
+
+        def field(field_id: str, name: str, required: bool = False) -> dict[str, Any]:
+            return {
+                "fieldId": field_id,
+                "key": field_id,
+                "name": name,
+                "required": required,
+                "hasDefaultValue": False,
+                "operations": ["set"],
+                "schema": {"type": "string", "system": field_id},
+            }
+
+        rows = [
+            field("project", "Project", True),
+            field("issuetype", "Issue Type", True),
+            field("summary", "Summary", True),
+            field("description", "Description"),
+            field("labels", "Labels"),
+            field("duedate", "Due date"),
+            field("assignee", "Assignee"),
+            field("reporter", "Reporter", True),
+            *self.required_fields.get(names[type_id], []),
+        ]
+        return self._meta_page(rows, "fields")
 
     # search
 

@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from flask import Response, request
+from werkzeug.datastructures import ImmutableMultiDict
 from werkzeug.wrappers import Request
 
 from tests.doubles.base import RateLimit, TrackerDouble
@@ -38,7 +39,11 @@ class PagerDutyDouble(TrackerDouble):
         users: dict[str, dict[str, Any]] | None = None,
     ) -> None:
         self.users: dict[str, dict[str, Any]] = dict(
-            users or {"PUSER01": {"id": "PUSER01", "name": "Lessonloop Bot", "email": "lessonloop@example.com"}}
+            users
+            or {
+                "PUSER01": {"id": "PUSER01", "name": "Lessonloop Bot", "email": "lessonloop@example.com"},
+                "PUSER02": {"id": "PUSER02", "name": "Ada Responder", "email": "ada@example.com"},
+            }
         )
         self.tokens: dict[str, str | None] = dict(tokens or {"user-token": "PUSER01", "account-token": None})
         self.incidents: dict[str, dict[str, Any]] = {}
@@ -73,7 +78,13 @@ class PagerDutyDouble(TrackerDouble):
         priority: str | None = "P1",
         created_at: str = "2026-11-20T10:00:00Z",
         resolved_at: str | None = "2026-11-20T11:30:00Z",
+        details: Any = None,
+        resolved_at_shown: bool = True,
     ) -> dict[str, Any]:
+        """An incident and the log PagerDuty keeps for it. ``details``: its body's details (text,
+        as the REST API's create takes them, or an object, an event's custom details), served
+        only to a request with ``include[]=body``. ``resolved_at_shown=False``: the incident
+        answer leaves ``resolved_at`` out while its log has the resolve entry."""
         number = next(self._ids)
         incident = {
             "id": incident_id,
@@ -98,8 +109,10 @@ class PagerDutyDouble(TrackerDouble):
             else None,
             "escalation_policy": {"id": "PEP001", "type": "escalation_policy_reference", "summary": "Default"},
         }
-        if resolved_at and status == "resolved":
+        if resolved_at and status == "resolved" and resolved_at_shown:
             incident["resolved_at"] = resolved_at
+        if details is not None:
+            incident["_body"] = {"type": "incident_body", "details": details}
         with self.lock:
             self.incidents[incident_id] = incident
             self.notes.setdefault(incident_id, [])
@@ -113,17 +126,23 @@ class PagerDutyDouble(TrackerDouble):
             self.add_log_entry(incident_id, "resolve", resolved_at, ada)
         return incident
 
-    def add_note(self, incident_id: str, content: str, user_id: str = "PUSER02") -> dict[str, Any]:
+    def add_note(
+        self, incident_id: str, content: str, user_id: str = "PUSER02", created_at: str | None = None
+    ) -> dict[str, Any]:
+        """A note, and the annotate log entry PagerDuty writes for it (which holds no text)."""
         user = self.users.get(user_id, {"id": user_id, "name": user_id})
+        reference = {"id": user["id"], "type": "user_reference", "summary": user["name"]}
         note = {
             "id": f"PNOTE{next(self._ids):03d}",
-            "user": {"id": user["id"], "type": "user_reference", "summary": user["name"]},
+            "user": reference,
             "channel": {"summary": "The PagerDuty website or APIs"},
             "content": content,
-            "created_at": now_iso(),
+            "created_at": created_at or now_iso(),
         }
         with self.lock:
             self.notes.setdefault(incident_id, []).append(note)
+            if incident_id in self.incidents:
+                self.add_log_entry(incident_id, "annotate", note["created_at"], reference, channel={"type": "note"})
         return note
 
     # --- HTTP ---------------------------------------------------------------------------------
@@ -166,12 +185,27 @@ class PagerDutyDouble(TrackerDouble):
     def list_abilities(self) -> Response:
         return self.reply(200, {"abilities": ["teams", "read_only_users", "urgencies"]})
 
+    def spec_query(self, req: Request) -> ImmutableMultiDict[str, str]:
+        """``include[]=body`` on an incident is documented by the description's ``Incident.body``
+        ("Only returned if the `include[]=body` query parameter is provided"), though the
+        ``include[]`` parameter's list of values leaves it out: that one value is taken out
+        before the rest of the request is checked; any other value outside the list is refused."""
+        query = super().spec_query(req)
+        path = req.path.removeprefix(self.prefix)
+        if req.method != "GET" or not path.startswith("/incidents/") or path.count("/") != 2:
+            return query
+        kept = [(k, v) for k, values in query.lists() for v in values if (k, v) != ("include[]", "body")]
+        return ImmutableMultiDict(kept)
+
     def get_incident(self, incident_id: str) -> Response:
         with self.lock:
             incident = self.incidents.get(incident_id)
-        if incident is None:
-            return self.error(404, "Not Found")
-        return self.reply(200, {"incident": incident})
+            if incident is None:
+                return self.error(404, "Not Found")
+            shown = {k: v for k, v in incident.items() if not k.startswith("_")}
+            if "body" in request.args.getlist("include[]") and "_body" in incident:
+                shown["body"] = incident["_body"]
+        return self.reply(200, {"incident": shown})
 
     def list_incident_notes(self, incident_id: str) -> Response:
         with self.lock:
