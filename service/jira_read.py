@@ -14,6 +14,7 @@ What it does not turn into a construct (macros but ``{code}``, ``{noformat}``, `
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
 from service.textdoc import (
     Block,
@@ -62,7 +63,7 @@ def read_jira(text: str) -> list[Block]:
 
 
 class _Reader:
-    def __init__(self, parse_inline) -> None:  # type: ignore[no-untyped-def]
+    def __init__(self, parse_inline: Callable[[str], list[Inline]]) -> None:
         self.inline = parse_inline
         self.top: list[Block] = []
         self.quote: list[Block] | None = None

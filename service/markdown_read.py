@@ -49,19 +49,19 @@ _BLOCK_RULES = ["table", "code", "fence", "blockquote", "hr", "list", "heading",
 _INLINE_RULES = ["newline", "escape", "backticks", "strikethrough", "emphasis", "link", "image", "autolink", "entity"]
 
 
+class _EveryLink(MarkdownIt):
+    def validateLink(self, url: str) -> bool:
+        """Every link is read as one, as GitHub reads it; the writers keep only those
+        :func:`service.inert.safe_url` allows and show the text of the others."""
+        return True
+
+
 def _parser(inline: bool) -> MarkdownIt:
-    parser = MarkdownIt("zero", {"maxNesting": MAX_NESTING, "html": False, "linkify": False})
+    parser = _EveryLink("zero", {"maxNesting": MAX_NESTING, "html": False, "linkify": False})
     parser.enable(_BLOCK_RULES + _INLINE_RULES)
     if not inline:  # nor tables: markdown-it-py looks for their cells a character at a time
         parser.disable(["inline", "table"])
-    parser.validateLink = _any_link  # type: ignore[method-assign]
     return parser
-
-
-def _any_link(url: str) -> bool:
-    """Every link is read as one, as GitHub reads it; the writers keep only those
-    :func:`service.inert.safe_url` allows and show the text of the others."""
-    return True
 
 
 _FULL = _parser(inline=True)
