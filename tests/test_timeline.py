@@ -360,7 +360,8 @@ def test_a_pagerduty_review_shows_the_body_the_notes_and_the_times_from_the_log(
     review = jira_double.issue(reviews.review_of(runtime.engine, "pagerduty:PDETAIL1").ref.split(":", 1)[1])
     description = review["fields"]["description"]
     assert "*Details from PagerDuty*\n\nbq. Error rate 12% on checkout.\n" in description
-    assert "bq. \\[\\~accountid:557058:ada\\] \\*rollback\\* \\{code\\}x\\{code\\}" in description  # inert
+    # inert: every opener escaped (a closing ] or } opens nothing, so it is left as typed)
+    assert "bq. \\[\\~accountid:557058:ada] \\*rollback\\* \\{code}x\\{code}" in description
     assert "(+20 min) note added: Rolled back release 41., by Ada Responder" in description
     assert "*Closed:* 2026-11-20 11:30 UTC" in description and "*Lasted:* 1 h 30 min" in description
     counts = pagerduty_double.counts()
