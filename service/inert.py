@@ -1,46 +1,62 @@
-"""Copied text made inert: what lessonloop copies from one tracker to another (lesson sections,
-incident titles, names) is posted under the bot's identity, so nothing in it may act in the
-target tracker. It must notify no one, open no macro or raw HTML, link nowhere but ``http``,
-``https`` and ``mailto``, and carry nothing the marker parser could read as lessonloop's own.
+"""Copied text made inert by construction: what lessonloop copies from one tracker to another
+(lesson sections, incident titles, names, timeline lines) is posted under the bot's identity, so
+nothing in it may act in the target tracker. It must notify no one, open no macro or raw HTML,
+load no image from a reader's browser in Jira, link nowhere but ``http``, ``https`` and
+``mailto``, and carry nothing the marker parser could read as lessonloop's own.
 
-Each target gets one pass over the *finished* text, the last thing :func:`service.markup.convert`
-does, so a converter's slip cannot leave a live construct behind:
+Text is never filtered for what looks dangerous. It is parsed (:mod:`service.markdown_read`,
+:mod:`service.jira_read`) into the few constructs of :mod:`service.textdoc`, and written out
+here: each construct by a writer that knows its target's syntax, each text node escaped so that
+every character in it is shown as that character and starts nothing. A character reference, a
+construct split across nodes or a conversion round trip cannot form anything, because text the
+source parser decoded (``&#97;`` is ``a``) is escaped again for the target.
 
-- :func:`inert_markdown` for GitHub. It breaks constructs with a zero-width space (U+200B) after
-  their first character rather than with backslashes: ``@\u200boctocat`` renders as ``@octocat`` but
-  mentions no one, ``<\u200bimg>`` shows as text, ``]\u200b(`` is no link. A backslash shows in a
-  code span and does not stop a mention at all (GitHub finds mentions in the rendered text), while
-  the zero-width space is invisible wherever it lands, so the pass needs no exact knowledge of
-  where GitHub's code spans begin and end. Renovate and Dependabot break mentions the same way.
-  Only fenced code blocks are kept verbatim, and their fences are written anew at column 0 so
-  GitHub sees the block exactly where this pass did.
-- :func:`inert_jira` for Jira wiki markup: every ``{``, ``[`` and opening ``!`` that is not part of a
-  link, image or code block kept here is backslash-escaped (counting backslashes already there),
-  and ``[~`` gets a zero-width space as well, so a mention stays dead even should an escape not
-  hold. ``{code}``, ``{noformat}`` and ``{quote}`` are written anew, and a block's contents cannot
-  close it.
-- plain text (PagerDuty notes) has no markup; only markers need breaking there.
+Escaping is by the target's own rules, with a zero-width space (U+200B) where a backslash is not
+enough: GitHub finds mentions and extended autolinks in the *rendered* text, where a backslash
+has gone, so ``@`` gets a zero-width space after it unless a word character precedes it (an
+email address), ``scheme:`` gets one after the colon, and ``<`` one after it (a bare ``www.``
+link swallows a backslash before it). The zero-width space is invisible and is no login, tag or
+scheme character. Renovate and Dependabot break mentions the same way.
 
-Marker look-alikes are broken by :func:`service.markup.neutralise_markers`, after these passes.
+Marker look-alikes are broken by :func:`service.markup.neutralise_markers`, after these writers.
 """
 
 from __future__ import annotations
 
-import html
 import re
-from collections.abc import Callable
+from collections.abc import Sequence
+
+from service.textdoc import (
+    Block,
+    Break,
+    Code,
+    CodeBlock,
+    Heading,
+    Inline,
+    Link,
+    ListBlock,
+    Paragraph,
+    Quote,
+    Rule,
+    Styled,
+    Table,
+    Text,
+    plain_text,
+)
 
 ZWSP = "\u200b"
 """ZERO WIDTH SPACE: invisible, not whitespace to a Markdown or wiki parser, and not a character
-that may follow ``@`` in a GitHub login, ``<`` in an HTML tag or ``]`` in a link."""
+that may follow ``@`` in a GitHub login, ``<`` in an HTML tag or ``:`` in a URL."""
 
 LINK_SCHEMES = ("http", "https", "mailto")
 IMAGE_SCHEMES = ("http", "https")
+MAX_COLUMNS = 100
 
-_SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]{0,31}):")
-_URL_KEEP = re.compile(r"[A-Za-z0-9\-._~:/?#@$&*+,;=%]")  # everything else is percent-encoded
+_SCHEME = re.compile(r"([A-Za-z][A-Za-z0-9+.-]{0,31}):")
+_URL_ENCODE = re.compile(r"[^A-Za-z0-9\-._~:/?#@$&*+,;=%]")  # everything else is percent-encoded
 _PERCENT = re.compile(r"%(?![0-9A-Fa-f]{2})")
 _MARKER_COLON = re.compile(r"(lessonloop):", re.IGNORECASE)
+_HOST = re.compile(r"//[^/\s?#@]|//[^/\s?#]{1,2000}@[^/\s?#]")
 
 
 def safe_url(url: str, schemes: tuple[str, ...] = LINK_SCHEMES) -> str | None:
@@ -54,11 +70,11 @@ def safe_url(url: str, schemes: tuple[str, ...] = LINK_SCHEMES) -> str | None:
         return None
     rest = url[match.end() :]
     if match.group(1).lower() in ("http", "https"):
-        if not re.match(r"//[^/\s?#@]", rest) and not re.match(r"//[^/\s?#]+@[^/\s?#]", rest):
+        if not _HOST.match(rest):
             return None
     elif not rest:
         return None
-    encoded = "".join(c if _URL_KEEP.fullmatch(c) else _encode(c) for c in url)
+    encoded = _URL_ENCODE.sub(lambda found: _encode(found.group(0)), url)
     encoded = _PERCENT.sub("%25", encoded)
     return _MARKER_COLON.sub(r"\1%3A", encoded)  # no marker token inside a URL either
 
@@ -67,270 +83,542 @@ def _encode(char: str) -> str:
     return "".join(f"%{byte:02X}" for byte in char.encode("utf-8"))
 
 
+_BARE_URL = re.compile(r"https?://[^\s<>\[\]|\u200b]+", re.IGNORECASE)
+_URL_TAIL = ".,:;!?'\")*_~"
+
+
+def _bare_urls(text: str) -> list[tuple[bool, str]]:
+    """``text`` cut into (is a bare http(s) URL, piece): the writers link those themselves, so
+    the target's autolinker never meets an escaped one (it would keep the backslashes)."""
+    out: list[tuple[bool, str]] = []
+    last = 0
+    for match in _BARE_URL.finditer(text):
+        url = match.group(0).rstrip(_URL_TAIL)
+        if safe_url(url, IMAGE_SCHEMES) is None:
+            continue
+        out.append((False, text[last : match.start()]))
+        out.append((True, url))
+        last = match.start() + len(url)
+    out.append((False, text[last:]))
+    return out
+
+
+_URL_NEEDS_BRACKETS = frozenset("\\`*_[]<>&|~$@()'\"")
+
+
+def _plain_url(url: str, after: str) -> bool:
+    """True when GitHub links bare ``url`` just as written: nothing in it needs escaping, and what
+    follows it ends its autolink (an escaped character right after would be taken into it)."""
+    return (
+        url == safe_url(url, IMAGE_SCHEMES)
+        and not _URL_NEEDS_BRACKETS.intersection(url)
+        and after in ("", " ", "\t", ".", ",", ":", ";", "!", "?", ")")
+    )
+
+
 # --- GitHub Markdown ---------------------------------------------------------------------------
 
-_MD_FENCE_OPEN = re.compile(r"^ {0,3}(`{3,}|~{3,})(.*)$")
-_MD_INFO = re.compile(r"[\w+#.-]{0,40}")
-_MD_TOKEN = re.compile(
-    r"(?P<code>`{1,3})(?P<code_text>[^`]{1,200})(?P=code)(?!`)"
-    r"|(?P<bang>!?)\[(?P<text>[^\[\]\n]{0,200})\]\(\s*(?P<href><[^<>\n]{0,2000}>|(?:[^()\s<>]|\([^()\s<>]{0,200}\)){1,2000})"
-    r"(?:\s+(?:\"[^\"\n]{0,200}\"|'[^'\n]{0,200}'))?\s*\)"
-    r"|<(?P<auto>[A-Za-z][A-Za-z0-9+.-]{1,31}:[^\s<>]{0,2000})>"
+_MD_ESCAPES = str.maketrans(
+    {
+        "\\": "\\\\",
+        "`": "\\`",
+        "*": "\\*",
+        "[": "\\[",
+        "]": "\\]",
+        "<": "<" + ZWSP,
+        "&": "\\&",
+        "|": "\\|",
+        "~": "\\~",
+        "$": "\\$",
+        "\n": " ",
+        "\r": " ",
+    }
 )
-_MD_BREAK = re.compile(
-    r"(?<![A-Za-z0-9])@(?=[A-Za-z0-9])"  # a GitHub mention: @user, @org/team
-    r"|<(?=[A-Za-z/!?])"  # an HTML tag, comment or autolink (a backslash is no help: a bare URL before it eats it)
-    r"|\](?=[(\[:])"  # a link, a reference link, a link reference definition
-    r"|&(?=#[0-9]{1,8};|#[xX][0-9A-Fa-f]{1,7};|[A-Za-z][A-Za-z0-9]{1,31};)"  # an entity (checked below)
-    r"|(?:xmpp|mailto|\b[A-Za-z][A-Za-z0-9+.-]{0,31}(?=://))(?<!https)(?<!http):(?=\S)",  # a GFM protocol autolink
-    re.IGNORECASE,
+# Each pattern here starts with the character it is about (lookbehinds come after it), so the
+# regex engine skips in C to the next one: a megabyte of text costs milliseconds, not a step each.
+_MD_UNDERSCORE = re.compile(r"_(?:(?<![A-Za-z0-9]_)|(?![A-Za-z0-9]))")  # intraword _ is never emphasis
+_MD_AT = re.compile(r"@(?<![A-Za-z0-9_]@)")  # GitHub: a mention is @ after a non-word character
+_AFTER_SCHEME = re.compile(  # _ftp://x, 64ftp://x, xmpp:x, x_mailto:x: GFM autolinks these in text
+    r":(?:(?<=[A-Za-z]:)(?=//)|(?<=[Xx][Mm][Pp][Pp]:)|(?<=[Mm][Aa][Ii][Ll][Tt][Oo]:))"
 )
+_MD_LINE_START = re.compile(r"([>+=-])|(#{1,6})(?=[ \t]|$)|(\d{1,9})([.)])(?=[ \t]|$)")
+
+
+def markdown_text(text: str, line_start: bool = False) -> str:
+    """``text`` as GitHub Markdown that shows exactly these characters and nothing else: no
+    emphasis, code, link, image, HTML, entity, table cell, mention or autolink can start in it.
+    ``line_start``: it begins a line, where ``#``, ``>``, ``-`` or ``1.`` would start a block."""
+    escaped = _MD_UNDERSCORE.sub(r"\\_", text.translate(_MD_ESCAPES))
+    escaped = _AFTER_SCHEME.sub(":" + ZWSP, _MD_AT.sub("@" + ZWSP, escaped))
+    if line_start:
+        escaped = escaped.lstrip(" \t")
+        start = _MD_LINE_START.match(escaped)
+        if start:
+            escaped = start.group(3) + "\\" + escaped[len(start.group(3)) :] if start.group(3) else "\\" + escaped
+    return escaped
+
+
+class _Markdown:
+    """One writer per document: ``line_start`` follows where the text written last ended."""
+
+    def __init__(self) -> None:
+        self.line_start = True
+
+    def blocks(self, blocks: Sequence[Block]) -> str:
+        out: list[str] = []
+        previous: Block | None = None
+        lists = 0
+        for block in blocks:
+            if isinstance(block, ListBlock):  # two lists of one kind in a row would merge
+                same = isinstance(previous, ListBlock) and previous.ordered == block.ordered
+                lists = lists + 1 if same else 0
+            written = self.block(block, lists)
+            if not written:
+                continue
+            if out:
+                out.append("\n" if _interrupts(previous, block) else "\n\n")
+            out.append(written)
+            previous = block
+        return "".join(out)
+
+    def block(self, block: Block, lists: int = 0) -> str:
+        self.line_start = True
+        if isinstance(block, Paragraph):
+            return self.inlines(block.inlines).rstrip()
+        if isinstance(block, Heading):
+            self.line_start = False
+            text = self.inlines(block.inlines, one_line=True).strip()
+            if text.endswith("#"):
+                text = text[:-1] + "\\#"
+            return "#" * block.level + (" " + text if text else "")
+        if isinstance(block, CodeBlock):
+            longest = max((len(run) for run in re.findall(r"`+", block.text)), default=0)
+            fence = "`" * max(3, longest + 1)
+            language = block.language if re.fullmatch(r"[\w+#.-]{1,40}", block.language) else ""
+            body = block.text[:-1] if block.text.endswith("\n") else block.text
+            return f"{fence}{language}\n{body}\n{fence}" if body else f"{fence}{language}\n{fence}"
+        if isinstance(block, Rule):
+            return "---"
+        if isinstance(block, Quote):
+            inner = _Markdown().blocks(block.blocks)
+            return "\n".join("> " + line if line else ">" for line in inner.split("\n")) if inner else ""
+        if isinstance(block, ListBlock):
+            return self.list(block, lists)
+        return self.table(block)
+
+    def list(self, block: ListBlock, alternate: int) -> str:
+        out: list[str] = []
+        for number, item in enumerate(block.items, 1):
+            marker = f"{number}{')' if alternate % 2 else '.'}" if block.ordered else "*" if alternate % 2 else "-"
+            pad = " " * (len(marker) + 1)
+            parts: list[str] = []
+            for inner in item:
+                written = _Markdown().block(inner)
+                if not written:
+                    continue
+                if parts:
+                    parts.append("\n" if isinstance(inner, ListBlock) else "\n\n")
+                parts.append(written)
+            text = "".join(parts)
+            lines = text.split("\n")
+            rest = [pad + line if line else "" for line in lines[1:]]
+            out.append("\n".join([f"{marker} {lines[0]}".rstrip(), *rest]))
+        return "\n".join(out)
+
+    def table(self, table: Table) -> str:
+        columns = min(MAX_COLUMNS, max([len(table.header), *(len(row) for row in table.rows)]))
+        if not columns:
+            return ""
+
+        def row(cells: list[list[Inline]]) -> str:
+            cells = (cells + [[] for _ in range(columns)])[:columns]
+            written = []
+            for cell in cells:
+                self.line_start = False
+                text = self.inlines(cell, one_line=True).strip()
+                written.append(f" {text} " if text else " ")
+            return "|" + "|".join(written) + "|"
+
+        lines = [row(table.header), "|" + "---|" * columns, *(row(cells) for cells in table.rows)]
+        return "\n".join(lines)
+
+    def inlines(self, nodes: Sequence[Inline], one_line: bool = False, in_link: bool = False) -> str:
+        out: list[str] = []
+        for node in _merged(nodes):
+            if isinstance(node, Text):
+                out.append(self.text(node.text, one_line, in_link))
+            elif isinstance(node, Break):
+                if one_line:
+                    out.append(" ")
+                else:
+                    out.append("\\\n" if node.hard else "\n")
+                    self.line_start = True
+            elif isinstance(node, Code):
+                out.append(_code_span(node.text))
+                self.line_start = False
+            elif isinstance(node, Styled):
+                delimiter = {"strong": "**", "em": "*", "strike": "~~"}[node.style]
+                line_start = self.line_start
+                self.line_start = False
+                inner = self.inlines(node.children, one_line, in_link)
+                if inner.strip():
+                    out.append(delimiter + inner + delimiter)
+                else:
+                    self.line_start = line_start
+            elif isinstance(node, Link):
+                url = safe_url(node.url)
+                if url is None or in_link:
+                    out.append(self.inlines(node.children, one_line, in_link))
+                    continue
+                self.line_start = False
+                shown = plain_text(node.children).strip()
+                if not shown or shown == node.url.strip():
+                    out.append(f"<{url}>")
+                    continue
+                out.append(f"[{self.inlines(node.children, True, True).strip()}]({url})")
+            else:
+                url = safe_url(node.url, IMAGE_SCHEMES)
+                if url is None:
+                    out.append(self.text(node.alt, one_line, in_link))
+                else:
+                    out.append(f"![{markdown_text(node.alt)}]({url})")
+                    self.line_start = False
+        return "".join(out)
+
+    def text(self, text: str, one_line: bool, in_link: bool) -> str:
+        if not text:
+            return ""
+        lines = text.split("\n")
+        out: list[str] = []
+        for number, line in enumerate(lines):
+            if number:
+                out.append(" " if one_line else "\n")
+                self.line_start = not one_line
+            pieces = [(False, line)] if in_link else _bare_urls(line)
+            for index, (is_url, piece) in enumerate(pieces):
+                if not piece:
+                    continue
+                if is_url:
+                    after = pieces[index + 1][1][:1] if index + 1 < len(pieces) else ""
+                    out.append(piece if _plain_url(piece, after) else f"<{safe_url(piece, IMAGE_SCHEMES)}>")
+                else:
+                    piece = markdown_text(piece, self.line_start)
+                    if not piece:
+                        continue
+                    out.append(piece)
+                self.line_start = False
+        return "".join(out)
+
+
+def _interrupts(previous: Block | None, block: Block) -> bool:
+    """True when ``block`` may follow ``previous`` on the next line, without a blank line, as it
+    did in the source (so line numbers stay close to the source's): a heading or a fence starts
+    a block wherever it is, and a list whose first item has text may follow a paragraph or a list."""
+    if isinstance(block, ListBlock) and isinstance(previous, ListBlock | Paragraph):
+        return bool(block.items and block.items[0])
+    return isinstance(previous, Heading | CodeBlock) or isinstance(block, Heading | CodeBlock)
+
+
+def _merged(nodes: Sequence[Inline]) -> list[Inline]:
+    """``nodes`` with each run of adjacent text nodes joined into one: a reader may cut text at
+    characters that turned out to be plain, and escaping looks at a character's neighbours."""
+    out: list[Inline] = []
+    for node in nodes:
+        if isinstance(node, Text) and out and isinstance(out[-1], Text):
+            out[-1] = Text(out[-1].text + node.text)
+        else:
+            out.append(node)
+    return out
+
+
+def _code_span(text: str) -> str:
+    """An inline code span of ``text``, its fence longer than any backtick run in it."""
+    text = text.replace("\n", " ")
+    if not text.strip():
+        return ""
+    longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
+    fence = "`" * (longest + 1)
+    pad = " " if text[0] in "` " or text[-1] in "` " else ""
+    return f"{fence}{pad}{text}{pad}{fence}"
+
+
+def write_markdown(blocks: Sequence[Block]) -> str:
+    """``blocks`` as GitHub Markdown, inert."""
+    return _Markdown().blocks(blocks)
 
 
 def inert_markdown(text: str) -> str:
-    """GitHub Markdown that renders ``text`` but mentions no one, holds no raw HTML, and links
-    only to ``http``/``https``/``mailto`` (images only to ``http``/``https``)."""
-    out: list[str] = []
-    fence: str | None = None
-    for line in text.replace("\r\n", "\n").replace("\r", "\n").split("\n"):
-        if fence is not None:
-            if re.fullmatch(r" {0,3}" + re.escape(fence[0]) + "{" + str(len(fence)) + r",}[ \t]*", line):
-                out.append(fence)
-                fence = None
-            else:
-                out.append(line)
-            continue
-        opening = _MD_FENCE_OPEN.match(line)
-        if opening and not (opening.group(1)[0] == "`" and "`" in opening.group(2)):
-            fence = opening.group(1)
-            info = _MD_INFO.match(opening.group(2).strip())
-            out.append(fence + (info.group(0) if info else ""))
-            continue
-        out.append(_md_line(line))
-    if fence is not None:
-        out.append(fence)
-    return "\n".join(out)
+    """GitHub Markdown ``text`` parsed and written out again from the allowed constructs."""
+    from service.markdown_read import read_markdown
 
-
-def _md_line(text: str) -> str:
-    return _inert_runs(_md_pieces(text), markdown_text)
-
-
-def _md_pieces(text: str) -> list[Piece]:
-    def one(match: re.Match[str]) -> list[Piece]:
-        if match.group("code"):
-            return [(True, match.group("code") + markdown_text(match.group("code_text")) + match.group("code"))]
-        if match.group("auto"):
-            url = safe_url(match.group("auto"))
-            return [(True, f"<{url}>")] if url else [(False, match.group(0))]
-        href = match.group("href")
-        href = href[1:-1] if href.startswith("<") else href
-        if match.group("bang"):
-            url = safe_url(href, IMAGE_SCHEMES)
-            alt = match.group("text")
-            return [(True, f"![{markdown_text(alt)}]({url})")] if url else [(False, alt)]
-        url = safe_url(href)
-        return [(True, f"[{_md_line(match.group('text'))}]({url})")] if url else _md_pieces(match.group("text"))
-
-    return _pieces(_MD_TOKEN, one, text)
-
-
-def markdown_text(text: str) -> str:
-    """``text`` that GitHub shows as it is but reads no mention, HTML tag, link or entity-made
-    ``@`` from. Only zero-width spaces are added, so it is safe in and out of code spans."""
-
-    def one(match: re.Match[str]) -> str:
-        found = match.group(0)
-        if found == "&":
-            entity = match.string[match.end() : match.string.index(";", match.end()) + 1]
-            return "&" + ZWSP if "@" in html.unescape("&" + entity) else "&"
-        return found + ZWSP
-
-    return _MD_BREAK.sub(one, text)
+    return write_markdown(read_markdown(text))
 
 
 # --- Jira wiki markup --------------------------------------------------------------------------
 
-_JIRA_BLOCK = re.compile(r"^\s*\{(code|noformat)(?::([^}\n]{0,400}))?\}(.*)$")
-_JIRA_QUOTE = "{quote}"
-_JIRA_CLOSERS = re.compile(r"\{(?=\s*(?:code|noformat|quote))", re.IGNORECASE)
-_JIRA_COLOR = re.compile(r"(?<!\\)((?:\\\\)*)\{color(?::[^}\n]{0,40})?\}")  # unless escaped
-_JIRA_QUOTE_SPLIT = re.compile(r"(?<!\\)((?:\\\\)*)\{quote\}")
-_JIRA_TOKEN = re.compile(
-    r"\{\{(?P<mono>(?:\\.|[^\\\n]){1,200}?)\}\}"
-    r"|\[~(?P<account>accountid:)?(?P<mention>[^\]\n]{1,200})\]"
-    r"|\[(?P<text>[^|\[\]\n]{1,200})\|(?P<href>[^\[\]\s]{1,2000})\]"
-    r"|\[(?P<bare>[A-Za-z][A-Za-z0-9+.-]{0,31}:[^\[\]|\s]{1,2000})\]"
-    r"|!(?P<image>[^!\s|]{1,2000})(?:\|[^!\n]{0,200})?!",
-    re.IGNORECASE,
-)
-_JIRA_SPECIAL = re.compile(r"(\\*)(\{|\[|!(?=\S|$)|$)")  # a ! at the end may meet a kept construct
-_JIRA_BARE_SCHEME = re.compile(r"\b([A-Za-z][A-Za-z0-9+.-]{0,31})(?<!https)(?<!http):(?=//)", re.IGNORECASE)
+_JIRA_ESCAPES = str.maketrans({"\\": "\\" + ZWSP, "{": "\\{", "[": "\\[", "!": "\\!", "|": "\\|", "\n": " ", "\r": " "})
+_JIRA_LINK_TEXT = str.maketrans({"[": "(", "]": ")", "|": "/"})
+_JIRA_FLANKS = [
+    (re.compile(re.escape(char) + r"(?:(?<![A-Za-z0-9].)(?=\S)|(?<=\S.)(?=[^A-Za-z0-9]|$))", re.DOTALL), "\\\\" + char)
+    for char in "*_+^~-"
+]
+"""One pattern an emphasis character (where it could open or close), each replaced by a fixed
+string: Python 3.11 expands a replacement that names a group in Python, once a match."""
+_JIRA_ENTITY = re.compile(r"&(?=[#A-Za-z])")
+_JIRA_SCHEME = re.compile(r":(?<=[A-Za-z]:)(?=//)")
+_JIRA_LINE_START = re.compile(r"(?:h[1-6]|bq)\.|[*#-]")
+_JIRA_BLOCK_CLOSER = re.compile(r"\{(?=\s*(?:code|noformat|quote))", re.IGNORECASE)
 
 
-def inert_jira(text: str) -> str:
-    """Jira wiki markup that renders ``text`` but mentions no one, runs no macro but ``{code}``,
-    ``{noformat}`` and ``{quote}``, and links only to ``http``/``https``/``mailto``. ``{color}`` is
-    dropped (it is only decoration); a mention becomes the name it showed."""
-    out: list[str] = []
-    block: str | None = None
-    quotes = 0
-    for line in text.replace("\r\n", "\n").replace("\r", "\n").split("\n"):
-        if block is not None:
-            end = line.find("{" + block + "}")
-            if end < 0:
-                out.append(jira_code_block_line(line))
-                continue
-            if line[:end].strip():
-                out.append(jira_code_block_line(line[:end]))
-            out.append("{" + block + "}")
-            line = line[end + len(block) + 2 :]
-            block = None
-            if not line.strip():
-                continue
-        opening = _JIRA_BLOCK.match(line)
-        if opening:
-            kind, parameters, rest = opening.groups()
-            language = _jira_language(parameters) if kind == "code" else ""
-            out.append("{" + kind + (":" + language if language else "") + "}")
-            end = rest.find("{" + kind + "}")
-            if end >= 0:  # {code}x = 1{code} on one line
-                if rest[:end].strip():
-                    out.append(jira_code_block_line(rest[:end]))
-                out.append("{" + kind + "}")
-                rest = rest[end + len(kind) + 2 :]
-                if rest.strip():
-                    line_out, quotes = _jira_quoted_line(rest, quotes)
-                    out.append(line_out)
-                continue
-            block = kind
-            if rest.strip():
-                out.append(jira_code_block_line(rest))
-            continue
-        line_out, quotes = _jira_quoted_line(line, quotes)
-        out.append(line_out)
-    if block is not None:
-        out.append("{" + block + "}")
-    if quotes % 2:
-        out.append(_JIRA_QUOTE)
-    return "\n".join(out)
+def jira_text(text: str, line_start: bool = False, in_link: bool = False) -> str:
+    """``text`` as Jira wiki markup that shows exactly these characters: every ``{``, ``[``,
+    ``!`` and ``|`` escaped, emphasis characters escaped where they could open or close, a
+    backslash followed by a zero-width space (so it escapes nothing and makes no ``\\\\`` line
+    break), and a zero-width space after ``[`` before ``~``, after ``&`` before a name or ``#``,
+    and after the colon of ``scheme://``. ``in_link``: between ``[`` and ``|``, where no bracket
+    or bar can be escaped, so they become ``(``, ``)`` and ``/``."""
+    if in_link:
+        text = text.translate(_JIRA_LINK_TEXT)
+    escaped = text.translate(_JIRA_ESCAPES)
+    for flank, replacement in _JIRA_FLANKS:
+        escaped = flank.sub(replacement, escaped)
+    escaped = escaped.replace("\\[~", "\\[" + ZWSP + "~")
+    escaped = _JIRA_SCHEME.sub(":" + ZWSP, _JIRA_ENTITY.sub("&" + ZWSP, escaped))
+    if line_start:
+        escaped = escaped.lstrip(" \t")
+        start = _JIRA_LINE_START.match(escaped)
+        if start:
+            escaped = escaped[0] + ZWSP + escaped[1:] if len(start.group(0)) > 1 else "\\" + escaped
+    return escaped
 
 
-def _jira_quoted_line(line: str, quotes: int) -> tuple[str, int]:
-    """One line of text, its ``{quote}`` toggles kept and everything between them made inert."""
-    out: list[str] = []
-    last = 0
-    for match in _JIRA_QUOTE_SPLIT.finditer(line):
-        out.append(jira_inline(line[last : match.start()] + match.group(1)) + _JIRA_QUOTE)
-        last = match.end()
-        quotes += 1
-    out.append(jira_inline(line[last:]))
-    return "".join(out), quotes
-
-
-def _jira_language(parameters: str | None) -> str:
-    """``bash``, ``language=bash|title=x`` -> ``bash``; ``title=x`` alone names none; anything
-    that is not a plain language name is dropped (a title would be shown above the block)."""
-    for parameter in (parameters or "").split("|"):
-        name, equals, value = parameter.partition("=")
-        if not equals:
-            candidate = name
-        elif name.strip() == "language":
-            candidate = value
-        else:
-            continue
-        found = _MD_INFO.fullmatch(candidate.strip())
-        return found.group(0) if found else ""
-    return ""
+def jira_code_text(text: str) -> str:
+    """The inside of ``{{monospace}}``: Jira parses it as text, and a ``}`` could close it early."""
+    return jira_text(text.replace("\n", " ")).replace("}", "\\}")
 
 
 def jira_code_block_line(line: str) -> str:
     """A line inside ``{code}`` or ``{noformat}``: verbatim, except that nothing in it can close
     the block (Jira ends it at the first ``{code}``, wherever that is)."""
-    return _JIRA_CLOSERS.sub("{" + ZWSP, line)
+    return _JIRA_BLOCK_CLOSER.sub("{" + ZWSP, line)
 
 
-def jira_inline(text: str) -> str:
-    """One line of Jira text with its links, images and monospace kept (when safe) and everything
-    else that Jira would parse as a link, a mention, an image or a macro escaped."""
-    return _inert_runs(_jira_pieces(_JIRA_COLOR.sub(r"\1", text)), jira_text)
+class _Jira:
+    def __init__(self) -> None:
+        self.line_start = True
+
+    def blocks(self, blocks: Sequence[Block], in_quote: bool = False) -> str:
+        out: list[str] = []
+        previous: Block | None = None
+        for block in blocks:
+            written = self.block(block, in_quote)
+            if not written:
+                continue
+            if out:
+                out.append(
+                    "\n" if isinstance(block, ListBlock) and isinstance(previous, ListBlock | Paragraph) else "\n\n"
+                )
+            out.append(written)
+            previous = block
+        return "".join(out)
+
+    def block(self, block: Block, in_quote: bool = False) -> str:
+        self.line_start = True
+        if isinstance(block, Paragraph):
+            return self.inlines(block.inlines).rstrip()
+        if isinstance(block, Heading):
+            self.line_start = False
+            text = self.inlines(block.inlines, one_line=True).strip()
+            return f"h{block.level}. {text}" if text else ""
+        if isinstance(block, CodeBlock):
+            body = block.text[:-1] if block.text.endswith("\n") else block.text
+            lines = "".join(jira_code_block_line(line) + "\n" for line in body.split("\n")) if body else ""
+            if re.fullmatch(r"[\w+#.-]{1,40}", block.language):
+                return "{code:" + block.language + "}\n" + lines + "{code}"
+            if block.noformat:
+                return "{noformat}\n" + lines + "{noformat}"
+            return "{code}\n" + lines + "{code}"
+        if isinstance(block, Rule):
+            return "----"
+        if isinstance(block, Quote):
+            if in_quote:
+                return self.blocks(block.blocks, in_quote=True)
+            only = block.blocks[0] if len(block.blocks) == 1 else None
+            if isinstance(only, Paragraph) and not any(isinstance(node, Break) for node in only.inlines):
+                self.line_start = False
+                text = self.inlines(only.inlines, one_line=True).strip()
+                return f"bq. {text}" if text else ""
+            inner = _Jira().blocks(block.blocks, in_quote=True)
+            return "{quote}\n" + inner + "\n{quote}" if inner else ""
+        if isinstance(block, ListBlock):
+            return self.list(block, "")
+        return self.table(block)
+
+    def list(self, block: ListBlock, marks: str) -> str:
+        mark = marks + ("#" if block.ordered else "*")
+        out: list[str] = []
+        for item in block.items:
+            first = True
+            for inner in item:
+                if isinstance(inner, ListBlock):
+                    written = self.list(inner, mark)
+                elif isinstance(inner, Paragraph) and first:
+                    self.line_start = False
+                    written = f"{mark} " + self.inlines(inner.inlines, one_line=True).strip()
+                else:
+                    written = _Jira().block(inner)
+                first = False
+                if written:
+                    out.append(written)
+            if first:
+                out.append(mark)
+        return "\n".join(out)
+
+    def table(self, table: Table) -> str:
+        columns = min(MAX_COLUMNS, max([len(table.header), *(len(row) for row in table.rows)]))
+        if not columns:
+            return ""
+
+        def row(cells: list[list[Inline]], bar: str) -> str:
+            cells = (cells + [[] for _ in range(columns)])[:columns]
+            written = []
+            for cell in cells:
+                self.line_start = False
+                written.append(self.inlines(cell, one_line=True).strip() or " ")
+            return bar + bar.join(written) + bar
+
+        lines = [row(cells, "|") for cells in table.rows]
+        if any(table.header):
+            lines.insert(0, row(table.header, "||"))
+        return "\n".join(lines)
+
+    def inlines(self, nodes: Sequence[Inline], one_line: bool = False, in_link: bool = False) -> str:
+        out: list[str] = []
+        for node in _merged(nodes):
+            if isinstance(node, Text):
+                out.append(self.text(node.text, one_line, in_link))
+            elif isinstance(node, Break):
+                out.append(" " if one_line else "\n")
+                self.line_start = not one_line
+            elif isinstance(node, Code):
+                code = jira_code_text(node.text)
+                if code.strip():
+                    out.append("{{" + code + "}}")
+                    self.line_start = False
+            elif isinstance(node, Styled):
+                delimiter = {"strong": "*", "em": "_", "strike": "-"}[node.style]
+                line_start = self.line_start
+                self.line_start = False
+                inner = self.inlines(node.children, one_line, in_link)
+                if inner.strip():
+                    out.append(delimiter + inner + delimiter)
+                else:
+                    self.line_start = line_start
+            elif isinstance(node, Link):
+                url = safe_url(node.url)
+                if url is None or in_link:
+                    out.append(self.inlines(node.children, one_line, in_link))
+                    continue
+                self.line_start = False
+                shown = plain_text(node.children).strip()
+                inner = self.inlines(node.children, True, True).strip()
+                out.append(f"[{url}]" if not inner or shown == node.url.strip() else f"[{inner}|{url}]")
+            else:  # an image: a plain link, so no reader's browser loads it
+                url = safe_url(node.url, IMAGE_SCHEMES)
+                if url is None:
+                    out.append(self.text(node.alt, one_line, in_link))
+                else:
+                    alt = jira_text(node.alt, in_link=True).strip()
+                    out.append(f"[{alt}|{url}]" if alt else f"[{url}]")
+                    self.line_start = False
+        return "".join(out)
+
+    def text(self, text: str, one_line: bool, in_link: bool) -> str:
+        if not text:
+            return ""
+        out: list[str] = []
+        for number, line in enumerate(text.split("\n")):
+            if number:
+                out.append(" " if one_line else "\n")
+                self.line_start = not one_line
+            pieces = [(False, line)] if in_link else _bare_urls(line)
+            for is_url, piece in pieces:
+                if not piece:
+                    continue
+                if is_url:
+                    out.append(f"[{safe_url(piece, IMAGE_SCHEMES)}]")
+                else:
+                    piece = jira_text(piece, self.line_start, in_link)
+                    if not piece:
+                        continue
+                    out.append(piece)
+                self.line_start = False
+        return "".join(out)
 
 
-def _jira_pieces(text: str) -> list[Piece]:
-    def one(match: re.Match[str]) -> list[Piece]:
-        if match.group("mono") is not None:
-            return [(True, "{{" + jira_code_text(match.group("mono")) + "}}")]
-        if match.group("mention") is not None:
-            return [(False, "a Jira user" if match.group("account") else match.group("mention"))]
-        if match.group("href") is not None:
-            url = safe_url(match.group("href"))
-            return [(True, f"[{jira_inline(match.group('text'))}|{url}]")] if url else _jira_pieces(match.group("text"))
-        if match.group("bare") is not None:
-            url = safe_url(match.group("bare"))
-            return [(True, f"[{url}]")] if url else [(False, match.group(0))]
-        url = safe_url(match.group("image"), IMAGE_SCHEMES)
-        return [(True, f"!{url}!")] if url else [(False, match.group("image"))]
-
-    return _pieces(_JIRA_TOKEN, one, text)
+def write_jira(blocks: Sequence[Block]) -> str:
+    """``blocks`` as Jira wiki markup, inert."""
+    return _Jira().blocks(blocks)
 
 
-def jira_text(text: str) -> str:
-    """``text`` escaped so Jira shows it as written: ``{``, ``[`` and an image-opening ``!`` (one
-    before a non-space, or at the end, where a link or image of ours may follow) get a backslash
-    unless an odd run of them already escapes it, ``[~`` a zero-width space too, and a
-    trailing backslash a zero-width space so it cannot escape what follows. ``scheme://`` of a
-    scheme other than http(s) is broken so Jira does not auto-link it."""
+def inert_jira(text: str) -> str:
+    """Jira wiki markup ``text`` parsed and written out again from the allowed constructs."""
+    from service.jira_read import read_jira
 
-    def one(match: re.Match[str]) -> str:
-        slashes, char = match.group(1), match.group(2)
-        if not char:  # end of text
-            return slashes + ZWSP if slashes else ""
-        return slashes + ("" if len(slashes) % 2 else "\\") + char
-
-    escaped = _JIRA_SPECIAL.sub(one, text)
-    escaped = escaped.replace("[~", "[" + ZWSP + "~")
-    return _JIRA_BARE_SCHEME.sub(r"\1" + ":" + ZWSP, escaped)
+    return write_jira(read_jira(text))
 
 
-def jira_code_text(text: str) -> str:
-    """The inside of ``{{monospace}}``: Jira parses it as text, and a ``}`` could close it early."""
-    escaped = jira_text(text)
-    return re.sub(r"(\\*)\}", lambda m: m.group(1) + ("" if len(m.group(1)) % 2 else "\\") + "}", escaped)
+# --- plain text (PagerDuty notes) --------------------------------------------------------------
 
 
-# --- shared ------------------------------------------------------------------------------------
-
-Piece = tuple[bool, str]
-"""(ours, text): a construct written here (a kept link, image or code span) is kept as it is;
-the text around it and in refused ones is joined into runs and made inert a run at a time, so a
-refused link that drops out cannot join ``@`` to a name or ``<`` to a tag name."""
-
-
-def _pieces(pattern: re.Pattern[str], keep: Callable[[re.Match[str]], list[Piece]], text: str) -> list[Piece]:
-    """``text`` cut at each match of ``pattern``, rewritten by ``keep``. A match right after an odd
-    run of backslashes is escaped, so it stays text."""
-    out: list[Piece] = []
-    last = 0
-    for match in pattern.finditer(text):
-        before = text[last : match.start()]
-        if (len(before) - len(before.rstrip("\\"))) % 2:
-            continue  # escaped: its opener is a character, and what it spans is text
-        out.append((False, before))
-        out.extend(keep(match))
-        last = match.end()
-    out.append((False, text[last:]))
-    return out
-
-
-def _inert_runs(pieces: list[Piece], text_of: Callable[[str], str]) -> str:
+def write_plain(blocks: Sequence[Block]) -> str:
+    """What ``blocks`` show without markup: a link as its text and URL (PagerDuty links bare
+    URLs itself), code as written."""
     out: list[str] = []
-    run: list[str] = []
-    for ours, piece in pieces:
-        if ours:
-            out.append(text_of("".join(run)))
-            out.append(piece)
-            run = []
+    for block in blocks:
+        written = _plain_block(block, "")
+        if written:
+            out.append(written)
+    return "\n".join(out)
+
+
+def _plain_block(block: Block, indent: str) -> str:
+    if isinstance(block, Paragraph | Heading):
+        return indent + _plain_inlines(block.inlines).strip()
+    if isinstance(block, CodeBlock):
+        return block.text[:-1] if block.text.endswith("\n") else block.text
+    if isinstance(block, Rule):
+        return "---"
+    if isinstance(block, Quote):
+        return "\n".join("> " + line for line in write_plain(block.blocks).split("\n"))
+    if isinstance(block, ListBlock):
+        lines = []
+        for number, item in enumerate(block.items, 1):
+            mark = f"{number}. " if block.ordered else "- "
+            for index, inner in enumerate(item):
+                written = _plain_block(inner, indent + "  ")
+                lines.append(indent + mark + written.lstrip() if index == 0 else written)
+        return "\n".join(lines)
+    rows = [block.header, *block.rows] if any(block.header) else block.rows
+    return "\n".join(" | ".join(_plain_inlines(cell).strip() for cell in row) for row in rows)
+
+
+def _plain_inlines(nodes: Sequence[Inline]) -> str:
+    out: list[str] = []
+    for node in nodes:
+        if isinstance(node, Text | Code):
+            out.append(node.text)
+        elif isinstance(node, Break):
+            out.append("\n")
+        elif isinstance(node, Styled):
+            out.append(_plain_inlines(node.children))
+        elif isinstance(node, Link):
+            text = _plain_inlines(node.children)
+            url = safe_url(node.url)
+            out.append(
+                text if url is None else url if text.strip() in ("", node.url.strip(), url) else f"{text} ({url})"
+            )
         else:
-            run.append(piece)
-    out.append(text_of("".join(run)))
+            url = safe_url(node.url, IMAGE_SCHEMES)
+            out.append(node.alt if url is None else f"{node.alt} ({url})" if node.alt else url)
     return "".join(out)

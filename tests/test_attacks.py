@@ -350,3 +350,94 @@ def test_a_jira_lesson_reaches_github_and_pagerduty_notifying_no_one_and_linking
     assert not re.search(r"(?<!\\)\{html", on_jira["body"])  # escaped: shown as text
     [note] = marked(pagerduty_double.notes["PGR0VU2"], markers.LESSON)
     assert len(markers.find(note["content"])) == 1
+
+
+# --- character references and autolinks (issue 23) ------------------------------------------------
+
+CHARACTER_REFERENCES = "ping @&#97;cme/everyone and @&#x6F;ctocat, see _ftp://x and 64ftp://x"
+"""GitHub decodes a character reference before it looks for mentions, and its autolinker takes
+``ftp://`` after any letters or digits: each of these notified or linked before."""
+
+
+def _github_live(markdown: str) -> list[str]:
+    """What would act in a body lessonloop wrote on GitHub, besides its own one marker."""
+    from tests.test_copied_text import github_live
+
+    assert len(markers.find(markdown)) == 1
+    text, _, marker = markdown.rpartition("<!-- lessonloop:")
+    return github_live(text + marker.partition("-->")[2])
+
+
+def test_character_reference_mentions_in_a_lesson_notify_no_one(client, runtime: Runtime, github_double) -> None:
+    sections = loop.FILLED_MARKDOWN | {"What we learned": CHARACTER_REFERENCES}
+    loop.learn_on_github(client, runtime, github_double, sections)
+    [posted] = marked(bot_comments(github_double, INCIDENT_REPO, 1), markers.LESSON)
+    assert _github_live(posted["body"]) == [], posted["body"]
+    shown = posted["body"].replace("\u200b", "")
+    assert "@acme/everyone and @octocat" in shown and "ftp://x" in shown  # shown as GitHub showed it
+
+
+def test_character_reference_mentions_in_a_jira_lesson_reach_github_inert(
+    client, runtime: Runtime, github_double, jira_double, pagerduty_double
+) -> None:
+    github_double.add_issue("acme/web", "related")
+    send(client, loop.pagerduty_resolved(pagerduty_double, "PGR0VU2"))
+    work(runtime)
+    review = jira_double.issue("OPS-43")
+    lesson_text = f"{CHARACTER_REFERENCES} https://github.com/acme/web/issues/1"
+    review["fields"]["description"] = loop.fill_lesson_jira(
+        review["fields"]["description"], loop.FILLED_MARKDOWN | {"What we learned": lesson_text}
+    )
+    review["fields"]["status"] = {"name": "Done", "statusCategory": {"key": "done"}}
+    send(client, loop.jira_issue_event(jira_double, "OPS-43"))
+    work(runtime)
+    [posted] = marked(bot_comments(github_double, "acme/web", 1), markers.LESSON)
+    assert _github_live(posted["body"]) == [], posted["body"]
+    assert "cme/everyone" in posted["body"]
+
+
+def test_character_references_in_a_title_and_a_timeline_line_notify_no_one(
+    client, runtime: Runtime, github_double
+) -> None:
+    issue = github_double.issues[INCIDENT_REPO][1]
+    issue["title"] = f"Checkout down {CHARACTER_REFERENCES}"
+    issue["assignee"], issue["assignees"] = None, []  # lessonloop mentions a responder it knows: none here
+    github_double.add_timeline_event(
+        INCIDENT_REPO,
+        1,
+        {
+            "event": "labeled",
+            "created_at": "2026-11-20T10:05:00Z",
+            "actor": {"login": "mallory"},
+            "label": {"name": CHARACTER_REFERENCES},
+        },
+    )
+    review = loop.learn_on_github(client, runtime, github_double)
+    stub = github_double.issues[REVIEWS_REPO][review["number"]]["body"]
+    assert "labelled ping" in stub  # the timeline line is there
+    assert _github_live(stub) == [], stub
+    for comment in bot_comments(github_double, INCIDENT_REPO, 1):
+        assert _github_live(comment["body"]) == [], comment["body"]
+
+
+def test_character_references_in_a_responders_name_notify_no_one(
+    make_settings, trackers, make_runtime, tmp_path, github_double, pagerduty_double
+) -> None:
+    from tests.conftest import RULES_TOML
+
+    rules = tmp_path / "rules.toml"
+    rules.write_text(RULES_TOML.replace('source = "pagerduty"\nurgency = ["high"]\nreview = "jira:OPS"', _PD_TO_GITHUB))
+    runtime = make_runtime(make_settings(config_file=rules, **trackers))
+    client = loop.web_client(runtime)
+    mallory = {"id": "PUSER09", "type": "user_reference", "summary": f"Mallory {CHARACTER_REFERENCES}"}
+    pagerduty_double.add_log_entry("PGR0VU2", "acknowledge", "2026-11-20T10:04:00Z", mallory)
+    send(client, loop.pagerduty_resolved(pagerduty_double, "PGR0VU2"))
+    work(runtime)
+    record = reviews.review_of(runtime.engine, "pagerduty:PGR0VU2")
+    assert record is not None and record.ref.startswith(f"github:{REVIEWS_REPO}#")
+    stub = github_double.issues[REVIEWS_REPO][int(record.ref.rsplit("#", 1)[1])]["body"]
+    assert "Mallory" in stub and "cme/everyone" in stub
+    assert _github_live(stub) == [], stub
+
+
+_PD_TO_GITHUB = 'source = "pagerduty"\nurgency = ["high"]\nreview = "github:acme/postmortems"'

@@ -23,6 +23,7 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import NamedTuple
 
 from service.events import Markup
 from service.lesson.blame_rules import RULES, Language, load_languages
@@ -82,8 +83,7 @@ def find_blame(text: str, markup: Markup = "markdown", languages: Sequence[Langu
 _WORD = re.compile(r"@?[^\W\d_][\w'\u2019-]*")
 
 
-@dataclass(frozen=True)
-class _Token:
+class _Token(NamedTuple):  # a tuple: one is made for every word of every lesson
     text: str  # as written
     lower: str  # lower case, plain apostrophes
     base: str  # lower, without a possessive "'s" or "'"
@@ -92,43 +92,105 @@ class _Token:
 
 
 def _tokens(prose: str) -> list[_Token]:
-    out = []
-    for index, match in enumerate(_WORD.finditer(prose)):
-        text = match.group(0).rstrip("-")
-        lower = text.lower().replace("\u2019", "'")
-        base, possessive = lower, False
-        if lower.endswith("'s") and len(lower) > 2:
-            base, possessive = lower[:-2], True
-        elif lower.endswith("'"):
-            base, possessive = lower.rstrip("'"), True
-        out.append(_Token(text, lower, base, possessive, index == 0))
+    words = _WORD.findall(prose)
+    if not words:
+        return []
+    out = list(map(_TokenCache().__getitem__, words))  # one token a distinct word, shared
+    out[0] = _token(words[0], first=True)
     return out
+
+
+class _TokenCache(dict[str, _Token]):
+    def __missing__(self, word: str) -> _Token:
+        token = self[word] = _token(word, first=False)
+        return token
+
+
+def _token(word: str, first: bool) -> _Token:
+    text = word.rstrip("-")
+    lower = text.lower().replace("\u2019", "'")
+    base, possessive = lower, False
+    if lower.endswith("'s") and len(lower) > 2:
+        base, possessive = lower[:-2], True
+    elif lower.endswith("'"):
+        base, possessive = lower.rstrip("'"), True
+    return _Token(text, lower, base, possessive, first)
+
+
+_REACH = 8
+"""The most auxiliaries, adverbs, fillers or determiners a rule looks past for a subject or an
+object: more in a row is no sentence, and the bound keeps every check constant-time."""
+
+
+class _Sentence(list[_Token]):
+    """A sentence's words, and what a rule needs to know about all of them, found once (a rule
+    asks at every trigger word; finding these each time made a sentence cost its length squared)."""
+
+    first_mistake: int = -1  # the first word that is a mistake noun ("error", "mistake"), or len; -1 not yet found
+    opening: int | None = None  # the person the sentence opens with (see _Rules._opening_person)
+    first_clause: int = 0  # the first word after ``opening`` that opens a clause of its own, or len
+
+
+def _first_mistake(tokens: Sequence[_Token], nouns: frozenset[str]) -> int:
+    """The first word of ``tokens`` in ``nouns``, or their number: found once a sentence, by
+    C-speed searches (a rule asks at every "made ... by")."""
+    if isinstance(tokens, _Sentence) and tokens.first_mistake >= 0:
+        return tokens.first_mistake
+    bases = [token.base for token in tokens]
+    present = nouns.intersection(bases)
+    found = min((bases.index(noun) for noun in present), default=len(bases))
+    if isinstance(tokens, _Sentence):
+        tokens.first_mistake = found
+    return found
 
 
 Phrase = tuple[str, ...]
 
 
-def _phrases(words: Iterable[str]) -> dict[str, list[Phrase]]:
-    """Phrases indexed by their first word, longest first."""
-    index: dict[str, list[Phrase]] = {}
+class _Phrases(dict[str, list[Phrase]]):
+    """Phrases indexed by their first word, longest first; and by their first two words, so
+    that a word starting many phrases ("made a mistake", "made an error", ...) is matched with
+    one lookup of the word after it, not a comparison with each."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.by_two: dict[tuple[str, str], list[Phrase]] = {}
+        self.single: set[str] = set()
+
+
+def _phrases(words: Iterable[str]) -> _Phrases:
+    index = _Phrases()
     for phrase in words:
         parts = tuple(phrase.lower().replace("\u2019", "'").split())
         if parts:
             index.setdefault(parts[0], []).append(parts)
-    for options in index.values():
+            if len(parts) == 1:
+                index.single.add(parts[0])
+            else:
+                index.by_two.setdefault((parts[0], parts[1]), []).append(parts)
+    for options in (*index.values(), *index.by_two.values()):
         options.sort(key=len, reverse=True)
     return index
 
 
-def _match(tokens: Sequence[_Token], i: int, index: dict[str, list[Phrase]]) -> int | None:
+def _match(tokens: Sequence[_Token], i: int, index: _Phrases) -> int | None:
     """The end of the longest phrase of ``index`` starting at ``i``, or None."""
-    for phrase in index.get(tokens[i].base, ()) or index.get(tokens[i].lower, ()):
-        end = i + len(phrase)
-        if end <= len(tokens) and all(
-            tokens[i + k].base == word or tokens[i + k].lower == word for k, word in enumerate(phrase)
-        ):
-            return end
-    return None
+    first = tokens[i]
+    key = first.base if first.base in index else first.lower if first.lower in index else None
+    if key is None:
+        return None
+    if i + 1 < len(tokens):
+        after = tokens[i + 1]
+        options = index.by_two.get((key, after.base), [])
+        if after.lower != after.base and (key, after.lower) in index.by_two:
+            options = sorted([*options, *index.by_two[(key, after.lower)]], key=len, reverse=True)
+        for phrase in options:
+            end = i + len(phrase)
+            if end <= len(tokens) and all(
+                tokens[i + k].base == word or tokens[i + k].lower == word for k, word in enumerate(phrase[2:], 2)
+            ):
+                return end
+    return i + 1 if key in index.single else None
 
 
 @lru_cache(maxsize=1)
@@ -196,14 +258,54 @@ class _Rules:
             "person-failure": self._person_failure,
         }
         assert set(self._checks) == set(RULES)
+        self._triggers: dict[str, frozenset[str]] = {
+            "human-error": frozenset(self.human_error),
+            "root-cause": frozenset(self.cause_triggers),
+            "fault": frozenset(self.at_fault) | self.fault_nouns,
+            "blame": self.blame_words,
+            "judgement": frozenset(self.judgement),
+            "hindsight": frozenset(self.modals) | self.conditionals | self.perfect,
+            "mistake": self.mistake_nouns,
+            "person-failure": frozenset(self.failure_verbs)
+            | frozenset(self.omission_markers)
+            | self.passive
+            | {"made"},
+        }
+        """The words each rule can fire on: the first words of its phrases, or its word set."""
+        starts: dict[str, list[int]] = {}
+        for number, rule in enumerate(RULES):
+            for word in self._triggers[rule]:
+                starts.setdefault(word, []).append(number)
+        self._starts = {word: tuple(numbers) for word, numbers in starts.items()}
+        """For each trigger word, the rules (by their place in RULES) that may fire on it."""
 
     def first_match(self, tokens: Sequence[_Token]) -> tuple[str, int, int] | None:
-        """(rule, first word, end) of the first rule that flags the sentence."""
-        for rule in RULES:
-            for i in range(len(tokens)):
-                end = self._checks[rule](tokens, i)
+        """(rule, first word, end) of the first rule that flags the sentence.
+
+        Each rule is tried only at the words it can start on (its triggers), found with one set
+        lookup a word; every check then looks at a bounded number of words around it, so a
+        sentence costs time linear in its length whatever it repeats."""
+        sentence = _Sentence(tokens)
+        sentence.opening = self._find_opening_person(tokens)
+        start = len(tokens) if sentence.opening is None else sentence.opening + 1
+        sentence.first_clause = next(
+            (k for k in range(start, len(tokens)) if self._subordinates(tokens, k)), len(tokens)
+        )
+        at: list[list[int]] = [[] for _ in RULES]  # where each rule may fire, in order
+        starts = self._starts
+        for k in [k for k, token in enumerate(tokens) if token.base in starts or token.lower in starts]:
+            token = tokens[k]
+            rules = starts.get(token.base, ())
+            if token.lower != token.base:
+                rules = tuple(dict.fromkeys((*rules, *starts.get(token.lower, ()))))
+            for number in rules:
+                at[number].append(k)
+        for number, rule in enumerate(RULES):
+            check = self._checks[rule]
+            for i in at[number]:
+                end = check(sentence, i)
                 if end is not None:
-                    return rule, self._who(tokens, i), end
+                    return rule, self._who(sentence, i), end
         return None
 
     def _who(self, tokens: Sequence[_Token], i: int) -> int:
@@ -260,7 +362,7 @@ class _Rules:
         """The word that is the subject of the verb at ``i``: the nearest to its left, past
         auxiliaries and adverbs, and past a relative "that" to what it stands for."""
         j = i - 1
-        while j >= 0 and tokens[j].base in self.skip:
+        while j >= max(0, i - 1 - _REACH) and tokens[j].base in self.skip:
             j -= 1
         if j > 0 and tokens[j].base == "that":
             j -= 1
@@ -283,7 +385,12 @@ class _Rules:
             return False
         if tokens[j].base in self.joins:  # "... because it was noisy, and then forgot about it"
             return True
-        if any(self._subordinates(tokens, k) for k in range(h + 1, j + 1)):
+        first_clause = (
+            tokens.first_clause
+            if isinstance(tokens, _Sentence)
+            else next((k for k in range(h + 1, len(tokens)) if self._subordinates(tokens, k)), len(tokens))
+        )
+        if first_clause <= j:
             return False
         return tokens[h].base in self.relatives or (h + 1 < len(tokens) and tokens[h + 1].base in self.relatives)
 
@@ -314,6 +421,11 @@ class _Rules:
         return False
 
     def _opening_person(self, tokens: Sequence[_Token]) -> int | None:
+        if isinstance(tokens, _Sentence):
+            return tokens.opening
+        return self._find_opening_person(tokens)
+
+    def _find_opening_person(self, tokens: Sequence[_Token]) -> int | None:
         """The last word of the person a sentence opens with ("The on-call *engineer* ignored",
         "*Whoever* wrote"), past its determiners, or None when it opens with something else."""
         h = 0
@@ -335,7 +447,9 @@ class _Rules:
         """Whether the phrase beginning at ``start`` (past filler words) names a person: "Sarah",
         "an engineer who", "him", "the engineer's", but not "the on-call rotation"."""
         m = start
-        while m < len(tokens) and tokens[m].base in self.filler and tokens[m].base not in self.roles:
+        while (
+            m < min(len(tokens), start + _REACH) and tokens[m].base in self.filler and tokens[m].base not in self.roles
+        ):
             m += 1
         for k in range(m, min(len(tokens), m + self.cause_window)):
             token = tokens[k]
@@ -431,18 +545,22 @@ class _Rules:
         if tokens[i].base not in self.conditionals and not opened_by_perfect:
             return None
         j = i + 1
-        while j < len(tokens) and (tokens[j].base in self.determiners or tokens[j].base in self.filler):
+        while j < min(len(tokens), i + 1 + _REACH) and (
+            tokens[j].base in self.determiners or tokens[j].base in self.filler
+        ):
             j += 1
         if j >= len(tokens) or not self._is_person(tokens, j):
             return None
-        while j + 1 < len(tokens) and self._is_role(tokens, j + 1) and not tokens[j + 1].possessive:
+        role = j
+        while j + 1 < min(len(tokens), role + _REACH) and self._is_role(tokens, j + 1) and not tokens[j + 1].possessive:
             j += 1
         m = j + 1
         if not opened_by_perfect:
             if m >= len(tokens) or tokens[m].base not in self.perfect:
                 return None
             m += 1
-        while m < len(tokens) and tokens[m].base in self.skip:
+        skipped = m
+        while m < min(len(tokens), skipped + _REACH) and tokens[m].base in self.skip:
             m += 1
         return m + 1 if m < len(tokens) and tokens[m].base in self.omission_verbs else None
 
@@ -473,7 +591,7 @@ class _Rules:
         end = _match(tokens, i, self.omission_markers)
         if end is not None:
             m = end
-            while m < len(tokens) and tokens[m].base in self.skip:
+            while m < min(len(tokens), end + _REACH) and tokens[m].base in self.skip:
                 m += 1
             passive = any(tokens[k].base in self.be for k in (i - 1, *range(end, m)) if k >= 0)
             if (
@@ -484,7 +602,7 @@ class _Rules:
             ):
                 return m + 1
         if i + 1 < len(tokens) and tokens[i + 1].base == "by":  # "the page was ignored by the secondary"
-            made_mistake = tokens[i].base == "made" and any(t.base in self.mistake_nouns for t in tokens[:i])
+            made_mistake = tokens[i].base == "made" and _first_mistake(tokens, self.mistake_nouns) < i
             if (tokens[i].base in self.passive or made_mistake) and self._names_person(tokens, i + 2):
                 return i + 2
         return None
@@ -495,7 +613,9 @@ class _Rules:
         if not targets:
             return False
         m = end
-        while m < len(tokens) and (tokens[m].base in self.determiners or tokens[m].lower in self.possessives):
+        while m < min(len(tokens), end + _REACH) and (
+            tokens[m].base in self.determiners or tokens[m].lower in self.possessives
+        ):
             m += 1
         # the object's first word, or a word just after a short object: "broke the migration *into* steps"
         return any(tokens[k].base in targets for k in range(m, min(m + 3, len(tokens))))

@@ -23,27 +23,38 @@ LONGEST_SENTENCE = 400
 _FENCE = re.compile(r"^ {0,3}(`{3,}|~{3,})")
 _BLANKED_LINE = re.compile(r"^ {0,3}(?:>|#{1,6}(?:\s|$))")  # block quotes and headings
 _TABLE_RULE = re.compile(r"^[ \t]*(?:\|[ \t]*)?:?-{3,}")
+_LINK = r"\[[^\[\]\n]{0,500}\]\([^()\[\]\s]{0,2000}(?:\s+\"[^\"\n]{0,200}\")?\)"
+_REFERENCE = r"\[[^\[\]\n]{0,500}\]\[[^\[\]\n]{0,200}\]"
+_URL_REST = r"[^\s<>()\[\]]{1,2000}"
+_SINGLE = r"(?=\S)[^\u2019'\n]{1,500}(?<=\S)[\u2019'](?![\w])"
 _INLINE = re.compile(
-    r"(?P<ticks>`+)[^`]{1,5000}?(?P=ticks)"  # inline code
-    r"|!?\[[^\]\n]{0,500}\]\([^)\s]{0,2000}(?:\s+\"[^\"\n]{0,200}\")?\)"  # links and images
-    r"|!?\[[^\]\n]{0,500}\]\[[^\]\n]{0,200}\]"  # reference links
-    r"|^ {0,3}\[[^\]\n]{1,200}\]:\s*\S+.*$"  # link definitions
-    r"|<(?:https?|mailto|ftp):[^>\s]{1,2000}>"  # autolinks
-    r"|\b(?:https?|ftp)://[^\s<>()\[\]]{1,2000}"  # bare URLs
-    r"|\bwww\.[^\s<>()\[\]]{1,2000}"
+    # Every alternative starts with a literal character, so the regex engine skips in C to the
+    # next place one can start; and each stops at the next character that could start another,
+    # so no start position scans past the next one (linear on runs of backticks, brackets,
+    # "<http:" and the like). Lookbehinds come after the first character for the same reason.
+    r"`(?<![`\\]`)(?P<ticks>(?>`*))[^`]{1,5000}?`(?P=ticks)"  # inline code: a run's start, not escaped
+    rf"|!{_LINK}|{_LINK}"  # images and links
+    rf"|!{_REFERENCE}|{_REFERENCE}"  # reference links
+    r"|\[(?:(?<=^\[)|(?<=^ \[)|(?<=^  \[)|(?<=^   \[))[^\[\]\n]{1,200}\]:[ \t]*\S+[^\n]*$"  # definitions
+    r"|<(?:https?|mailto|ftp):[^<>\s]{1,2000}>"  # autolinks
+    rf"|h(?<!\wh)ttps?://{_URL_REST}|f(?<!\wf)tp://{_URL_REST}"  # bare URLs
+    rf"|w(?<!\ww)ww\.{_URL_REST}"
     r"|\"[^\"\n]{1,500}\""  # quoted speech, straight quotes
     r"|\u201c[^\u201d\n]{1,500}\u201d"  # and typographic ones
     r"|\u00ab[^\u00bb\n]{1,500}\u00bb"
     r"|\u201e[^\u201c\u201d\n]{1,500}[\u201c\u201d]"
-    r"|(?<![\w\u2019'])[\u2018'](?=\S)[^\u2019'\n]{1,500}(?<=\S)[\u2019'](?![\w])",  # and single ones
+    rf"|\u2018(?<![\w\u2019'\u2018]\u2018){_SINGLE}|'(?<![\w\u2019']'){_SINGLE}",  # and single ones
     re.DOTALL | re.MULTILINE,
 )
 _BOUNDARY = re.compile(
-    r"(?P<stop>(?<=[.!?])[\"'\u201d\u2019)\]*_]*\s+)"  # the end of a sentence: . ! ? (and a closing quote)
+    # as _INLINE: each alternative starts with a literal character
+    r"\.(?P<stop>[\"'\u201d\u2019)\]*_]*\s+)|!(?P<stop2>[\"'\u201d\u2019)\]*_]*\s+)"  # the end of a sentence
+    r"|\?(?P<stop3>[\"'\u201d\u2019)\]*_]*\s+)"  # . ! ? (and a closing quote)
     r"|\n[ \t]*\n\s*"  # a blank line
     r"|\n(?=[ \t]*(?:[-*+][ \t]|\d{1,9}[.)][ \t]|\|))"  # a list item or a table row starts
-    r"|(?<![ \t])[ \t]*\|[ \t]*"  # a table cell ends (anchored: runs of blanks stay linear)
+    r"| (?<![ \t] )[ \t]*\|[ \t]*|\t(?<![ \t]\t)[ \t]*\|[ \t]*|\|(?<![ \t]\|)[ \t]*"  # a table cell ends
 )
+_LETTER = re.compile(r"[^\W\d_]")
 _ABBREVIATIONS = frozenset(
     {
         "e.g.",
@@ -88,10 +99,12 @@ def sentences(text: str, markup: Markup = "markdown") -> Iterator[Sentence]:
     start = 0
     line = 1
     for boundary in _BOUNDARY.finditer(blanked):
-        end = boundary.start()
-        if boundary.group("stop") and "\n\n" not in boundary.group(0) and _abbreviation(blanked, end):
+        stop = boundary.lastgroup  # "stop", "stop2" or "stop3" at the end of a sentence, else None
+        end = boundary.start(stop) if stop else boundary.start()
+        if stop and "\n\n" not in boundary.group(stop) and _abbreviation(blanked, end):
             continue
-        yield from _one(shown, blanked, start, end, line)
+        if _LETTER.search(blanked, start, end):  # a table of empty cells has no sentence in it
+            yield from _one(shown, blanked, start, end, line)
         line += text.count("\n", start, boundary.end())
         start = boundary.end()
     yield from _one(shown, blanked, start, len(text), line)
@@ -105,7 +118,7 @@ def _abbreviation(blanked: str, end: int) -> bool:
 
 def _one(text: str, blanked: str, start: int, end: int, line: int) -> Iterator[Sentence]:
     prose = blanked[start:end]
-    if not re.search(r"[^\W\d_]", prose):
+    if not _LETTER.search(prose):
         return
     lead = len(prose) - len(prose.lstrip())
     written = " ".join(text[start:end].split())
@@ -118,7 +131,12 @@ def blank(text: str) -> str:
     """``text`` with everything that is not the team's own prose replaced by spaces (newlines
     kept, so offsets and line numbers hold)."""
     joined = _without_comments(_blank_lines(text))
-    return _INLINE.sub(lambda match: _spaces(match.group(0)), joined)
+    return _INLINE.sub(_blanked, joined)
+
+
+def _blanked(match: re.Match[str]) -> str:
+    found = match.group(0)
+    return _spaces(found) if "\n" in found else " " * len(found)
 
 
 def _blank_lines(text: str) -> str:
@@ -157,4 +175,4 @@ def _without_comments(text: str) -> str:
 
 
 def _spaces(text: str) -> str:
-    return re.sub(r"[^\n]", " ", text)
+    return "\n".join(" " * len(line) for line in text.split("\n"))

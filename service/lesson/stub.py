@@ -10,7 +10,7 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 
 from service.events import Item, Markup, ReviewMarkup
-from service.inert import IMAGE_SCHEMES, markdown_text, safe_url
+from service.inert import IMAGE_SCHEMES, jira_text, markdown_text, safe_url
 from service.lesson.template import PLACEHOLDER, LessonTemplate
 from service.markup import neutralise_markers
 
@@ -188,18 +188,15 @@ def _fill(text: str, values: Mapping[str, str]) -> str:
     return PLACEHOLDER.sub(one, text)
 
 
-_MD_SPECIAL = re.compile(r"([\\`*_\[\]<>])")
-_JIRA_SPECIAL = re.compile(r"([\\\[\]{}|*_^~+!])")
-
-
 def escape(text: str, markup: Markup) -> str:
-    """Text from a tracker (a title, a name) placed in markup without turning into markup: on
-    one line, every markup character escaped, mentions broken on GitHub, and no marker."""
+    """Text from a tracker (a title, a name, a timeline line) placed in markup as text: on one
+    line, written by the same text escaping as every copied text node (``service.inert``), so
+    it shows as typed and starts nothing (no character reference, mention, link or marker)."""
     text = " ".join(text.split())
     if markup == "markdown":
-        text = markdown_text(_MD_SPECIAL.sub(r"\\\1", text))
+        text = markdown_text(text)
     elif markup == "jira":
-        text = _JIRA_SPECIAL.sub(r"\\\1", text)
+        text = jira_text(text)
     return neutralise_markers(text)
 
 
