@@ -338,3 +338,50 @@ def test_an_answer_the_description_does_not_promise_fails_the_check(client, seve
     answer.set_data(json.dumps(body))
     with pytest.raises(OpenAPIError):
         check(answer)
+
+
+def test_search_parameters_take_refs_prefixes_any_case_and_repeated_values(client, runtime: Runtime) -> None:
+    sev1 = keep(runtime.engine, 1, "Canary went wide", labels=("sev1",), service="Checkout")
+    sev2 = keep(runtime.engine, 2, "Disk full", source="jira", tracker="jira", labels=("sev2",), service="search")
+    keep(runtime.engine, 3, "Docs typo", labels=("sev3",), service="docs")
+
+    def found(args: str) -> list[str]:
+        answer = client.get(f"/api/v1/lessons?{args}").get_json()
+        assert answer["total"] == len(answer["lessons"])
+        return [one["ref"] for one in answer["lessons"]]
+
+    assert found("label=sev1&label=SEV2") == [sev2, sev1]
+    assert found("service=CHECKOUT&service=Search&label=sev2") == [sev2]
+    assert found("q=canar") == [sev1]
+    assert found("q=OPS-2") == found("q=jira%3AOPS-2") == found("q=pir-2") == [sev2]
+    assert found("q=acme/web%231") == [sev1]
+    page = client.get("/lessons?label=sev1&label=sev2").get_data(as_text=True)
+    assert '<input type="hidden" name="label" value="sev2">' in page  # kept when the form is sent again
+    assert '<datalist id="log-labels">' in page and '<option value="sev3">' in page
+    assert '<datalist id="log-services">' in page and '<option value="Checkout">' in page
+    for args in ("q=a&q=b", "page=1&page=2", "&".join(f"label=l{n}" for n in range(21)), "label=" + "x" * 201):
+        answer = client.get(f"/api/v1/lessons?{args}")
+        assert answer.status_code == 400, args
+        assert client.get(f"/lessons?{args}").status_code == 400
+
+
+def test_stats_and_insights_are_cached_until_a_lesson_or_follow_up_is_saved(client, runtime: Runtime) -> None:
+    review = keep(runtime.engine, 1, "One")
+    before = client.get("/api/v1/stats").get_json()
+    assert client.get("/api/v1/stats").get_json() == before
+    follow(runtime.engine, review, "k1", followups.OPEN, due=-1)
+    after = client.get("/api/v1/stats").get_json()
+    assert after["followups"]["open_past_due"] == before["followups"]["open_past_due"] + 1
+    assert "<strong>1</strong> open past their due date" in client.get("/insights").get_data(as_text=True)
+    keep(runtime.engine, 2, "Two")
+    assert client.get("/api/v1/stats").get_json()["lessons_captured"] == after["lessons_captured"] + 1
+
+
+def test_static_files_have_their_content_hash_in_the_url_and_a_long_cache(client, runtime: Runtime) -> None:
+    page = client.get("/lessons").get_data(as_text=True)
+    start = page.index("/assets/style.css?v=")
+    url = page[start : page.index('"', start)]
+    answer = client.get(url)
+    assert answer.status_code == 200 and answer.headers["Cache-Control"] == "public, max-age=31536000, immutable"
+    stale = client.get("/assets/style.css?v=0000000000000000")
+    assert stale.status_code == 200 and "immutable" not in stale.headers["Cache-Control"]
