@@ -6,6 +6,7 @@ every ``/api/`` answer against it, see ``tests/openapi_check.py``)."""
 
 from __future__ import annotations
 
+import gzip
 import json
 from datetime import UTC, date, datetime, timedelta
 from urllib.parse import quote
@@ -14,9 +15,9 @@ import pytest
 from openapi_spec_validator import validate
 from prometheus_client.parser import text_string_to_metric_families
 
-from service import cli
+from service import cli, progress
 from service.runtime import Runtime
-from service.store import followups
+from service.store import followup_figures, followups
 from service.web.blueprint import CONTENT_SECURITY_POLICY
 from tests.conftest import base_env
 from tests.web_data import keep, share
@@ -385,3 +386,35 @@ def test_static_files_have_their_content_hash_in_the_url_and_a_long_cache(client
     assert answer.status_code == 200 and answer.headers["Cache-Control"] == "public, max-age=31536000, immutable"
     stale = client.get("/assets/style.css?v=0000000000000000")
     assert stale.status_code == 200 and "immutable" not in stale.headers["Cache-Control"]
+
+
+def test_pages_the_api_and_static_files_are_compressed_when_asked(client, runtime: Runtime) -> None:
+    for number in range(1, 6):
+        keep(runtime.engine, number, f"Lesson {number}")
+    for path in ("/lessons", "/api/v1/lessons", "/insights", "/api/v1/openapi.json"):
+        plain = client.get(path)
+        packed = client.get(path, headers={"Accept-Encoding": "gzip"})
+        assert "Content-Encoding" not in plain.headers, path
+        assert packed.headers["Content-Encoding"] == "gzip" and "Accept-Encoding" in packed.headers["Vary"], path
+        assert gzip.decompress(packed.get_data()) == plain.get_data(), path
+        assert len(packed.get_data()) * 3 < len(plain.get_data()), path
+        assert packed.headers["Content-Security-Policy"] == CONTENT_SECURITY_POLICY
+    page = client.get("/lessons").get_data(as_text=True)
+    start = page.index("/assets/style.css?v=")
+    css = client.get(page[start : page.index('"', start)], headers={"Accept-Encoding": "br"})
+    assert css.headers["Content-Encoding"] == "br" and "immutable" in css.headers["Cache-Control"]
+
+
+def test_follow_up_figures_counted_in_sql_are_those_counted_in_python(followed: Runtime) -> None:
+    engine = followed.engine
+    third = keep(engine, 3, "Three")
+    follow(engine, third, "k1", followups.DONE, due=None)
+    follow(engine, third, "k2", followups.UNKNOWN, due=-1)
+    follow(engine, third, "k3", followups.OPEN, due=-1, origin="not opened")
+    moment = datetime.now(UTC) - timedelta(days=30)
+    today = date.today()
+    loaded = progress.summarise_followups(followups.since(engine, moment), today)
+    assert followup_figures.since(engine, moment, today) == loaded
+    assert loaded.open_past_due == 1 and loaded.not_opened == 1 and loaded.done == 3
+    future = datetime.now(UTC) + timedelta(days=1)
+    assert followup_figures.since(engine, future, today) == progress.FollowupFigures()
