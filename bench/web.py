@@ -376,10 +376,11 @@ def run(store: str, count: int, requests: int) -> None:
         started = time.perf_counter()
         app.extensions.pop("lessonloop_cache", None)
         measure_once(server.server_port, "/insights")
-        print(
-            f"{store}: /insights computed (not from its one-minute cache): "
-            f"{(time.perf_counter() - started) * 1000:.0f} ms"
-        )
+        print(f"{store}: /insights computed (not from its cache): {(time.perf_counter() - started) * 1000:.0f} ms")
+        app.extensions.pop("lessonloop_cache", None)
+        started = time.perf_counter()
+        measure_once(server.server_port, "/api/v1/stats")
+        print(f"{store}: /api/v1/stats computed (not from its cache): {(time.perf_counter() - started) * 1000:.0f} ms")
         timings = measure(server.server_port, paths, requests)
         server.shutdown()
         thread.join(timeout=5)

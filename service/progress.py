@@ -66,12 +66,7 @@ def summarise_followups(rows: Sequence[Followup], today: date) -> FollowupFigure
     listed = [row for row in rows if row.listed]
     tracked = [row for row in listed if row.tracked]
     done = [row for row in tracked if row.state == "done"]
-    dated = [row for row in done if row.due_on is not None and row.done_at is not None]
-    days = sorted(
-        (row.done_at - row.created_at).total_seconds() / 86400
-        for row in done
-        if row.done_at is not None and row.done_at >= row.created_at
-    )
+    within, median = done_timing([(row.created_at, row.done_at, row.due_on) for row in done])
     return FollowupFigures(
         opened=sum(row.origin == "opened" for row in listed),
         adopted=sum(row.origin == "adopted" for row in listed),
@@ -80,14 +75,24 @@ def summarise_followups(rows: Sequence[Followup], today: date) -> FollowupFigure
         not_doing=sum(row.state == "not doing" for row in tracked),
         open=sum(row.state == "open" for row in tracked),
         open_past_due=sum(row.state == "open" and row.due_on is not None and row.due_on < today for row in tracked),
-        done_within_due=(
-            sum(row.done_at.date() <= row.due_on for row in dated if row.done_at is not None and row.due_on is not None)
-            / len(dated)
-        )
-        if dated
-        else None,
-        median_days_to_done=round(_median(days), 1) if days else None,
+        done_within_due=within,
+        median_days_to_done=median,
     )
+
+
+def done_timing(
+    done: Sequence[tuple[datetime, datetime | None, date | None]],
+) -> tuple[float | None, float | None]:
+    """Of follow-ups done, given as (created, done, due): the share of those with a due date
+    done by it, and the median days from record to done (``None`` when there are none)."""
+    dated = [(finished, due) for _, finished, due in done if finished is not None and due is not None]
+    days = sorted(
+        (finished - created).total_seconds() / 86400
+        for created, finished, _ in done
+        if finished is not None and finished >= created
+    )
+    within = sum(finished.date() <= due for finished, due in dated) / len(dated) if dated else None
+    return within, (round(_median(days), 1) if days else None)
 
 
 def _median(ordered: Sequence[float]) -> float:
@@ -99,7 +104,7 @@ def summarise(
     rows: Sequence[ReviewProgress],
     since: date,
     today: date,
-    followups: Sequence[Followup] = (),
+    followups: Sequence[Followup] | FollowupFigures = (),
     imported: int = 0,
 ) -> Progress:
     captured = [row for row in rows if row.lesson_captured_at is not None]
@@ -119,7 +124,7 @@ def summarise(
         items_per_lesson=spread([len(row.shared_on) for row in captured]),
         comments_by_tracker=dict(sorted(Counter(_source(item) for row in rows for item in row.shared_on).items())),
         by_incident_tracker=dict(sorted(by_tracker.items())),
-        followups=summarise_followups(followups, today),
+        followups=followups if isinstance(followups, FollowupFigures) else summarise_followups(followups, today),
         lessons_imported=imported,
     )
 

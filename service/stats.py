@@ -9,7 +9,7 @@ from datetime import UTC, date, datetime
 from sqlalchemy import Engine
 
 from service import progress as figures
-from service.store import followups
+from service.store import followup_figures
 from service.store import progress as rows
 
 
@@ -22,7 +22,7 @@ def since(engine: Engine, start: date, today: date) -> tuple[figures.Progress, l
         reviews,
         start,
         today,
-        followups.since(engine, moment),
+        followup_figures.since(engine, moment, today),
         imported=rows.imported_since(engine, moment),
     )
     return summary, reviews

@@ -8,6 +8,7 @@ checks it, not only the API's own tests.
 
 from __future__ import annotations
 
+import gzip
 import json
 from functools import cache
 from typing import Any
@@ -17,6 +18,7 @@ from openapi_core import Config, OpenAPI
 from openapi_core.contrib.werkzeug import WerkzeugOpenAPIRequest, WerkzeugOpenAPIResponse
 from openapi_core.templating.paths.exceptions import OperationNotFound, PathNotFound
 from openapi_schema_validator import OAS31Validator, validate
+from werkzeug.datastructures import Headers
 from werkzeug.test import TestResponse
 
 from service.web.api import description_text
@@ -55,5 +57,16 @@ class CheckingClient(FlaskClient):
     def open(self, *args: Any, **kwargs: Any) -> TestResponse:
         response = super().open(*args, **kwargs)
         if response.request.path.startswith("/api/"):
-            check(response)
+            check(_decoded(response))
         return response
+
+
+def _decoded(response: TestResponse) -> TestResponse:
+    """The answer as its client reads it: a gzip transfer of it is checked as the body it
+    carries (the description is about that body, not about its compression)."""
+    if response.headers.get("Content-Encoding") != "gzip":
+        return response
+    headers = Headers(response.headers)
+    del headers["Content-Encoding"]
+    del headers["Content-Length"]
+    return TestResponse(gzip.decompress(response.get_data()), response.status, headers, request=response.request)

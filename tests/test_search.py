@@ -55,10 +55,10 @@ def test_filters_and_pages(engine: Engine) -> None:
     )
     github = keep(engine, 2, "Payments page down", labels=("incident",), service="web")
     page_duty = keep(engine, 3, "Payments pager storm", source="pagerduty", tracker="jira", service="billing")
-    assert refs(lessons.search(engine, "", Filters(source="jira"))[0]) == [jira]
-    assert sorted(refs(lessons.search(engine, "payments", Filters(tracker="jira"))[0])) == [jira, page_duty]
-    assert refs(lessons.search(engine, "", Filters(label="sev1"))[0]) == [jira]
-    assert refs(lessons.search(engine, "", Filters(service="billing"))[0]) == [page_duty, jira]
+    assert refs(lessons.search(engine, "", Filters(source=("jira",)))[0]) == [jira]
+    assert sorted(refs(lessons.search(engine, "payments", Filters(tracker=("jira",)))[0])) == [jira, page_duty]
+    assert refs(lessons.search(engine, "", Filters(label=("sev1",)))[0]) == [jira]
+    assert refs(lessons.search(engine, "", Filters(service=("billing",)))[0]) == [page_duty, jira]
     today = datetime.now(UTC).date()
     assert len(lessons.search(engine, "", Filters(date_from=today, date_to=today))[0]) == 3
     assert lessons.search(engine, "", Filters(date_to=today - timedelta(days=1)))[0] == []
@@ -68,6 +68,51 @@ def test_filters_and_pages(engine: Engine) -> None:
     assert refs(first) == [page_duty, github] and following == 2
     second, following = lessons.search(engine, "", page=2, per_page=2)
     assert refs(second) == [jira] and following is None
+
+
+def test_filters_ignore_case_and_take_any_of_several_values(engine: Engine) -> None:
+    sev1 = keep(engine, 1, "Payments delayed", labels=("sev1",), service="Checkout")
+    sev2 = keep(engine, 2, "Search slow", labels=("SEV2",), service="search")
+    keep(engine, 3, "Docs typo", labels=("sev3",), service="docs")
+    assert refs(lessons.search(engine, "", Filters(label=("SEV1",)))[0]) == [sev1]
+    assert refs(lessons.search(engine, "", Filters(service=("checkout",)))[0]) == [sev1]
+    assert refs(lessons.search(engine, "", Filters(label=("sev1", "sev2")))[0]) == [sev2, sev1]
+    assert refs(lessons.search(engine, "", Filters(service=("CHECKOUT", "Search")))[0]) == [sev2, sev1]
+    assert lessons.count(engine, "", Filters(label=("sev1", "sev2"), service=("search",))) == 1
+    assert refs(lessons.search(engine, "", Filters(source=("jira", "github")))[0])[:1] == ["github:acme/postmortems#3"]
+    values = lessons.filter_values(engine)
+    assert sorted(values.labels) == ["SEV2", "sev1", "sev3"] and sorted(values.services) == [
+        "Checkout",
+        "docs",
+        "search",
+    ]
+
+
+def test_a_typed_ref_or_key_finds_its_lesson(engine: Engine) -> None:
+    jira = keep(engine, 3, "Payments delayed", source="jira", tracker="jira")
+    github = keep(engine, 1, "Checkout down", what_happened="See OPS-3 for the same cause.")
+    keep(engine, 2, "Unrelated")
+    for typed in ("OPS-3", "ops-3", "jira:OPS-3", " jira:ops-3 ", "PIR-3", "jira:PIR-3"):
+        assert refs(lessons.search(engine, typed)[0]) == [jira], typed
+        assert lessons.count(engine, typed) == 1
+    for typed in ("github:acme/web#1", "acme/web#1", "ACME/Web#1", "github:acme/postmortems#1", "acme/postmortems#1"):
+        assert refs(lessons.search(engine, typed)[0]) == [github], typed
+    assert jira not in refs(lessons.search(engine, "OPS-3", Filters(source=("github",)))[0])  # filters still apply
+    assert lessons.search(engine, "OPS-99")[0] == []
+    assert lessons.search(engine, "github:acme/web#99")[0] == []
+
+
+def test_the_last_word_matches_as_a_prefix(engine: Engine) -> None:
+    canary = keep(engine, 1, "Bad canary", what_happened="The canary release went to every region.")
+    keep(engine, 2, "Disk full", what_happened="Nothing about birds.")
+    keep(engine, 3, "Canal", what_happened="A canal.")
+    assert refs(lessons.search(engine, "canar")[0]) == [canary]
+    assert lessons.count(engine, "canar") == 1
+    assert refs(lessons.search(engine, "release canar")[0]) == [canary]
+    assert refs(lessons.search(engine, "canaries")[0]) == [canary]  # still stemmed when whole
+    assert lessons.search(engine, "canar release")[0] == []  # only the last word is a prefix
+    assert len(lessons.search(engine, "ca")[0]) == 0  # too short to be a prefix
+    assert refs(lessons.search(engine, "bad canar")[0]) == [canary]
 
 
 def test_edits_replace_the_index_entry(engine: Engine) -> None:

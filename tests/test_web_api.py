@@ -6,6 +6,7 @@ every ``/api/`` answer against it, see ``tests/openapi_check.py``)."""
 
 from __future__ import annotations
 
+import gzip
 import json
 from datetime import UTC, date, datetime, timedelta
 from urllib.parse import quote
@@ -14,9 +15,9 @@ import pytest
 from openapi_spec_validator import validate
 from prometheus_client.parser import text_string_to_metric_families
 
-from service import cli
+from service import cli, progress
 from service.runtime import Runtime
-from service.store import followups
+from service.store import followup_figures, followups
 from service.web.blueprint import CONTENT_SECURITY_POLICY
 from tests.conftest import base_env
 from tests.web_data import keep, share
@@ -338,3 +339,82 @@ def test_an_answer_the_description_does_not_promise_fails_the_check(client, seve
     answer.set_data(json.dumps(body))
     with pytest.raises(OpenAPIError):
         check(answer)
+
+
+def test_search_parameters_take_refs_prefixes_any_case_and_repeated_values(client, runtime: Runtime) -> None:
+    sev1 = keep(runtime.engine, 1, "Canary went wide", labels=("sev1",), service="Checkout")
+    sev2 = keep(runtime.engine, 2, "Disk full", source="jira", tracker="jira", labels=("sev2",), service="search")
+    keep(runtime.engine, 3, "Docs typo", labels=("sev3",), service="docs")
+
+    def found(args: str) -> list[str]:
+        answer = client.get(f"/api/v1/lessons?{args}").get_json()
+        assert answer["total"] == len(answer["lessons"])
+        return [one["ref"] for one in answer["lessons"]]
+
+    assert found("label=sev1&label=SEV2") == [sev2, sev1]
+    assert found("service=CHECKOUT&service=Search&label=sev2") == [sev2]
+    assert found("q=canar") == [sev1]
+    assert found("q=OPS-2") == found("q=jira%3AOPS-2") == found("q=pir-2") == [sev2]
+    assert found("q=acme/web%231") == [sev1]
+    page = client.get("/lessons?label=sev1&label=sev2").get_data(as_text=True)
+    assert '<input type="hidden" name="label" value="sev2">' in page  # kept when the form is sent again
+    assert '<datalist id="log-labels">' in page and '<option value="sev3">' in page
+    assert '<datalist id="log-services">' in page and '<option value="Checkout">' in page
+    for args in ("q=a&q=b", "page=1&page=2", "&".join(f"label=l{n}" for n in range(21)), "label=" + "x" * 201):
+        answer = client.get(f"/api/v1/lessons?{args}")
+        assert answer.status_code == 400, args
+        assert client.get(f"/lessons?{args}").status_code == 400
+
+
+def test_stats_and_insights_are_cached_until_a_lesson_or_follow_up_is_saved(client, runtime: Runtime) -> None:
+    review = keep(runtime.engine, 1, "One")
+    before = client.get("/api/v1/stats").get_json()
+    assert client.get("/api/v1/stats").get_json() == before
+    follow(runtime.engine, review, "k1", followups.OPEN, due=-1)
+    after = client.get("/api/v1/stats").get_json()
+    assert after["followups"]["open_past_due"] == before["followups"]["open_past_due"] + 1
+    assert "<strong>1</strong> open past their due date" in client.get("/insights").get_data(as_text=True)
+    keep(runtime.engine, 2, "Two")
+    assert client.get("/api/v1/stats").get_json()["lessons_captured"] == after["lessons_captured"] + 1
+
+
+def test_static_files_have_their_content_hash_in_the_url_and_a_long_cache(client, runtime: Runtime) -> None:
+    page = client.get("/lessons").get_data(as_text=True)
+    start = page.index("/assets/style.css?v=")
+    url = page[start : page.index('"', start)]
+    answer = client.get(url)
+    assert answer.status_code == 200 and answer.headers["Cache-Control"] == "public, max-age=31536000, immutable"
+    stale = client.get("/assets/style.css?v=0000000000000000")
+    assert stale.status_code == 200 and "immutable" not in stale.headers["Cache-Control"]
+
+
+def test_pages_the_api_and_static_files_are_compressed_when_asked(client, runtime: Runtime) -> None:
+    for number in range(1, 6):
+        keep(runtime.engine, number, f"Lesson {number}")
+    for path in ("/lessons", "/api/v1/lessons", "/insights", "/api/v1/openapi.json"):
+        plain = client.get(path)
+        packed = client.get(path, headers={"Accept-Encoding": "gzip"})
+        assert "Content-Encoding" not in plain.headers, path
+        assert packed.headers["Content-Encoding"] == "gzip" and "Accept-Encoding" in packed.headers["Vary"], path
+        assert gzip.decompress(packed.get_data()) == plain.get_data(), path
+        assert len(packed.get_data()) * 3 < len(plain.get_data()), path
+        assert packed.headers["Content-Security-Policy"] == CONTENT_SECURITY_POLICY
+    page = client.get("/lessons").get_data(as_text=True)
+    start = page.index("/assets/style.css?v=")
+    css = client.get(page[start : page.index('"', start)], headers={"Accept-Encoding": "br"})
+    assert css.headers["Content-Encoding"] == "br" and "immutable" in css.headers["Cache-Control"]
+
+
+def test_follow_up_figures_counted_in_sql_are_those_counted_in_python(followed: Runtime) -> None:
+    engine = followed.engine
+    third = keep(engine, 3, "Three")
+    follow(engine, third, "k1", followups.DONE, due=None)
+    follow(engine, third, "k2", followups.UNKNOWN, due=-1)
+    follow(engine, third, "k3", followups.OPEN, due=-1, origin="not opened")
+    moment = datetime.now(UTC) - timedelta(days=30)
+    today = date.today()
+    loaded = progress.summarise_followups(followups.since(engine, moment), today)
+    assert followup_figures.since(engine, moment, today) == loaded
+    assert loaded.open_past_due == 1 and loaded.not_opened == 1 and loaded.done == 3
+    future = datetime.now(UTC) + timedelta(days=1)
+    assert followup_figures.since(engine, future, today) == progress.FollowupFigures()

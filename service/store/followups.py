@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import Engine, bindparam, select, true, update
 from sqlalchemy.sql.elements import ColumnElement
 
+from service.store import generation
 from service.store.deliveries import now, utc
 from service.store.engine import begin_write, insert
 from service.store.schema import followups, lessons
@@ -118,6 +119,7 @@ def add(
     )
     with begin_write(engine) as connection:
         connection.execute(statement)
+        generation.bump(connection)
     found = get(engine, review_ref, item_key)
     assert found is not None
     return found
@@ -138,6 +140,7 @@ def change(engine: Engine, review_ref: str, item_key: str, **values: Any) -> Non
             .where(followups.c.review_ref == review_ref, followups.c.item_key == item_key)
             .values(**values)
         )
+        generation.bump(connection)
 
 
 def set_state(engine: Engine, ref: str, state: str, reason: str = "") -> list[str]:
@@ -153,6 +156,7 @@ def set_state(engine: Engine, ref: str, state: str, reason: str = "") -> list[st
                 .where(followups.c.ref == ref, followups.c.review_ref.in_(changed))
                 .values(state_at=moment, done_at=moment if state == DONE else None)
             )
+            generation.bump(connection)
     return changed
 
 
@@ -164,6 +168,7 @@ def unlist(engine: Engine, review_ref: str, keep: Iterable[str]) -> None:
         if keys:
             query = query.where(followups.c.item_key.not_in(keys))
         connection.execute(query.values(position=UNLISTED))
+        generation.bump(connection)
 
 
 def of_reviews(engine: Engine, review_refs: Sequence[str]) -> dict[str, list[Followup]]:

@@ -6,8 +6,9 @@ from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import Engine, or_, select
+from sqlalchemy import Engine, func, or_, select
 
+from service.store import generation
 from service.store import search as fulltext
 from service.store.deliveries import now, utc
 from service.store.engine import begin_write, insert
@@ -82,6 +83,7 @@ def save(
     with begin_write(engine) as connection:
         lesson_id = connection.execute(statement).scalar_one()
         fulltext.index_lesson(connection, lesson_id, values)
+        generation.bump(connection)
     return True
 
 
@@ -201,6 +203,38 @@ def facts_of(engine: Engine, incident_refs: Sequence[str]) -> dict[str, Incident
 def count(engine: Engine, query: str = "", filters: Filters | None = None) -> int:
     """How many lessons :func:`search` finds in all its pages."""
     return fulltext.count(engine, query, filters)
+
+
+@dataclass(frozen=True)
+class FilterValues:
+    """The labels and services of the log's incidents, most used first: what the filters
+    suggest, so people pick a value the log has instead of guessing its spelling."""
+
+    labels: list[str]
+    services: list[str]
+
+
+def filter_values(engine: Engine, limit: int = 200) -> FilterValues:
+    """The ``limit`` most used labels and services of incidents with a lesson (two grouped
+    queries over the whole log: callers cache them by :mod:`generation`)."""
+    used = func.count().desc()
+    labels = (
+        select(incident_labels.c.label)
+        .join(lessons, lessons.c.incident_ref == incident_labels.c.incident_ref)
+        .group_by(incident_labels.c.label)
+        .order_by(used, incident_labels.c.label)
+        .limit(limit)
+    )
+    services = (
+        select(incidents.c.service)
+        .join(lessons, lessons.c.incident_ref == incidents.c.ref)
+        .where(incidents.c.service != "")
+        .group_by(incidents.c.service)
+        .order_by(used, incidents.c.service)
+        .limit(limit)
+    )
+    with engine.connect() as connection:
+        return FilterValues(list(connection.execute(labels).scalars()), list(connection.execute(services).scalars()))
 
 
 def _lesson(row: Mapping) -> Lesson:

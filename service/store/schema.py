@@ -65,6 +65,7 @@ incidents = Table(
     Column("opened_at", DateTime(timezone=True)),
     Column("closed_at", DateTime(timezone=True)),
     Column("recorded_at", DateTime(timezone=True), nullable=False),
+    Index("ix_incidents_service", "service"),  # the service filter's suggestions
 )
 
 reviews = Table(
@@ -82,6 +83,7 @@ reviews = Table(
     Column("reminded_on", Date),
     Column("rule", String(200), doc="the rule that selected the incident (its place and name): the review's scope"),
     Column("header", Text, doc="the header lessonloop wrote in the review: never read back as the lesson's"),
+    Index("ix_reviews_opened_at", "opened_at"),  # the figures of a window
 )
 
 lessons = Table(
@@ -106,6 +108,7 @@ lessons = Table(
     Column("updated_at", DateTime(timezone=True), nullable=False),
     Column("seconds_to_lesson", Integer, doc="from the incident's close to the lesson's capture"),
     Index("ix_lessons_captured_at", "captured_at", "id"),  # the learning log pages newest first
+    Index("ix_lessons_incident_ref", "incident_ref"),  # a lesson by its incident's ref
 )
 
 # The full-text index of the lessons is not here: SQLAlchemy's metadata cannot describe an
@@ -147,6 +150,7 @@ effects = Table(
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
     UniqueConstraint("item_ref", "kind", "key", name="uq_effects_item_kind_key"),
+    Index("ix_effects_kind_key", "kind", "key"),  # where a lesson was posted
 )
 
 instance = Table(
@@ -190,4 +194,5 @@ followups = Table(
     Column("checked_on", Date, doc="the day the daily refresh last read it"),
     UniqueConstraint("review_ref", "item_key", name="uq_followups_review_item"),
     Index("ix_followups_ref", "ref"),
+    Index("ix_followups_created_at", "created_at"),  # the figures of a window
 )

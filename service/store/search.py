@@ -42,9 +42,13 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import REGCONFIG
 from sqlalchemy.sql.elements import ColumnElement
 
+from service.store import typed_refs
 from service.store.schema import incident_labels, incidents, lessons
 
 SECTION_COLUMNS = ("what_happened", "what_we_expected", "why_different", "what_we_learned", "what_we_will_change")
+MIN_PREFIX = 3
+"""The last word is also matched as a prefix (``canar`` finds ``canary``) from this length on:
+shorter ones match too much of any log to narrow it."""
 MAX_WORDS = 12
 """Words beyond this in one query are dropped: a pasted page must not become a huge query."""
 _WORD = re.compile(r"\w+", re.UNICODE)
@@ -103,13 +107,15 @@ _STOP = frozenset(
 
 @dataclass(frozen=True)
 class Filters:
-    """What the log can be narrowed to; ``None`` means any. Dates are the lesson's capture day
-    (UTC), both ends included."""
+    """What the log can be narrowed to. Each tuple holds the values any of which a lesson may
+    have (``label=sev1&label=sev2`` is either); empty means any. Labels and services are
+    compared without case, as people type them (``SEV1``, ``Checkout``). Dates are the lesson's
+    capture day (UTC), both ends included."""
 
-    source: str | None = None  # the incident's tracker: github, jira, pagerduty
-    tracker: str | None = None  # the review's tracker: github, jira
-    label: str | None = None
-    service: str | None = None
+    source: tuple[str, ...] = ()  # the incident's tracker: github, jira, pagerduty
+    tracker: tuple[str, ...] = ()  # the review's tracker: github, jira
+    label: tuple[str, ...] = ()
+    service: tuple[str, ...] = ()
     date_from: date | None = None
     date_to: date | None = None
 
@@ -131,11 +137,16 @@ def search(
     lessons holding every word of it, in the title or any section, best first."""
     if page < 1 or per_page < 1:
         raise ValueError("page and per_page start at 1")
+    conditions = _conditions(filters or Filters())
+    named = _named(engine, query, conditions)
+    if named:
+        start = (page - 1) * per_page
+        return named[start : start + per_page], (page + 1 if len(named) > start + per_page else None)
     terms = words(query)
     if query.strip() and not terms:
         return [], None
     statement = _ranked(engine.dialect.name) if terms else _newest()
-    statement = statement.where(*_conditions(filters or Filters())).limit(per_page + 1).offset((page - 1) * per_page)
+    statement = statement.where(*conditions).limit(per_page + 1).offset((page - 1) * per_page)
     params = _match(engine.dialect.name, terms, all_words=True) if terms else {}
     with engine.connect() as connection:
         ids = list(connection.execute(statement, params).scalars())
@@ -145,10 +156,14 @@ def search(
 def count(engine: Engine, query: str, filters: Filters | None = None) -> int:
     """How many lessons :func:`search` finds over all its pages: the same words and filters,
     nothing ranked."""
+    conditions = _conditions(filters or Filters())
+    named = _named(engine, query, conditions)
+    if named:
+        return len(named)
     terms = words(query)
     if query.strip() and not terms:
         return 0
-    statement = select(func.count()).select_from(lessons).where(*_conditions(filters or Filters()))
+    statement = select(func.count()).select_from(lessons).where(*conditions)
     params: dict[str, str] = {}
     if terms:
         statement = statement.where(_matching(engine.dialect.name))
@@ -158,12 +173,28 @@ def count(engine: Engine, query: str, filters: Filters | None = None) -> int:
         return int(connection.execute(statement, params).scalar_one())
 
 
+def _named(engine: Engine, query: str, conditions: Sequence[ColumnElement[bool]]) -> list[int]:
+    """The lessons whose incident or review ``query`` names (``OPS-3``, ``github:acme/web#1``),
+    newest first; empty when it names none, and the query is then searched as words. Both ref
+    columns are indexed, so this costs two index lookups."""
+    refs = typed_refs.candidates(query)
+    if not refs:
+        return []
+    statement = (
+        _newest()
+        .where(or_(lessons.c.review_ref.in_(refs), lessons.c.incident_ref.in_(refs)), *conditions)
+        .limit(typed_refs.MAX_NAMED)
+    )
+    with engine.connect() as connection:
+        return list(connection.execute(statement).scalars())
+
+
 @functools.cache
 def _matching(dialect: str) -> ColumnElement[bool]:
     """The lessons holding every word :func:`_match` binds, unranked (for :func:`count`)."""
     if dialect == "postgresql":
         english = literal("english", type_=REGCONFIG)
-        query = func.websearch_to_tsquery(english, bindparam("tsquery", type_=String))
+        query = func.to_tsquery(english, bindparam("tsquery", type_=String))
         return literal_column("lessons.search_vector").bool_op("@@")(query)
     hits = text("SELECT rowid FROM lessons_fts WHERE lessons_fts MATCH :match").bindparams(
         bindparam("match", type_=String)
@@ -224,12 +255,23 @@ def _newest() -> Select[Any]:
 
 
 def _match(dialect: str, terms: Sequence[str], *, all_words: bool) -> dict[str, str]:
-    """The values of :func:`_ranked`'s parameters for ``terms``."""
-    if dialect == "postgresql":
-        return {"tsquery": " ".join(terms) if all_words else " or ".join(terms)}
-    quoted = [f'"{term}"' for term in terms]  # \w+ only: never a quote inside
-    match = " ".join(quoted) if all_words else " OR ".join(quoted)
-    return {"match": match, "title_match": f"{{title}} : ({match})"}
+    """The values of :func:`_ranked`'s parameters for ``terms``: with ``all_words`` every word,
+    the last one whole or as a prefix (people search as they type); else any word.
+
+    Each engine's query syntax is written here from words of ``\\w`` characters only, quoted,
+    so nothing typed is ever read as an operator."""
+    postgresql = dialect == "postgresql"
+    quoted = [f"'{term}'" if postgresql else f'"{term}"' for term in terms]
+    if not all_words:
+        joined = (" | " if postgresql else " OR ").join(quoted)
+    else:
+        if len(terms[-1]) >= MIN_PREFIX:
+            last = quoted[-1]
+            quoted[-1] = f"({last} | {last}:*)" if postgresql else f"({last} OR {last}*)"
+        joined = (" & " if postgresql else " AND ").join(quoted)
+    if postgresql:
+        return {"tsquery": joined}
+    return {"match": joined, "title_match": f"{{title}} : ({joined})"}
 
 
 @functools.cache
@@ -237,7 +279,7 @@ def _ranked(dialect: str) -> Select[Any]:
     """Lesson ids matching the words :func:`_match` binds (every word, or any), best first."""
     if dialect == "postgresql":
         english = literal("english", type_=REGCONFIG)
-        query = func.websearch_to_tsquery(english, bindparam("tsquery", type_=String))
+        query = func.to_tsquery(english, bindparam("tsquery", type_=String))
         vector: ColumnElement[Any] = literal_column("lessons.search_vector")
         in_title = literal_column("lessons.title_vector").bool_op("@@")(query)
         return (
@@ -267,17 +309,24 @@ def _ranked(dialect: str) -> Select[Any]:
 def _conditions(filters: Filters) -> list[ColumnElement[bool]]:
     found: list[ColumnElement[bool]] = []
     if filters.source:
-        found.append(lessons.c.incident_ref.startswith(f"{filters.source}:", autoescape=True))
+        found.append(or_(*(lessons.c.incident_ref.startswith(f"{one}:", autoescape=True) for one in filters.source)))
     if filters.tracker:
-        found.append(lessons.c.review_ref.startswith(f"{filters.tracker}:", autoescape=True))
+        found.append(or_(*(lessons.c.review_ref.startswith(f"{one}:", autoescape=True) for one in filters.tracker)))
     if filters.service:
-        found.append(
-            exists().where(and_(incidents.c.ref == lessons.c.incident_ref, incidents.c.service == filters.service))
-        )
-    if filters.label:
+        services = sorted({one.lower() for one in filters.service})
         found.append(
             exists().where(
-                and_(incident_labels.c.incident_ref == lessons.c.incident_ref, incident_labels.c.label == filters.label)
+                and_(incidents.c.ref == lessons.c.incident_ref, func.lower(incidents.c.service).in_(services))
+            )
+        )
+    if filters.label:
+        labels = sorted({one.lower() for one in filters.label})
+        found.append(
+            exists().where(
+                and_(
+                    incident_labels.c.incident_ref == lessons.c.incident_ref,
+                    func.lower(incident_labels.c.label).in_(labels),
+                )
             )
         )
     if filters.date_from:

@@ -23,6 +23,7 @@ from service.runtime import Runtime
 from service.store import lessons
 from service.web import errors, filters, views
 from service.web.blueprint import blueprint
+from service.web.cache import cached
 from service.web.filters import BadFilter, LogQuery
 
 MAX_PER_PAGE = 100
@@ -96,7 +97,8 @@ def api_stats() -> Response:
         days = _int(request.args.get("days"), "days", 90, 1, 36_500)
     except BadFilter as error:
         return errors.answer(400, str(error))
-    return jsonify(figures.as_dict(stats.last_days(_runtime().engine, days)))
+    engine = _runtime().engine
+    return jsonify(cached(("stats", days), lambda: figures.as_dict(stats.last_days(engine, days))))
 
 
 @blueprint.get("/api/v1/openapi.json")

@@ -31,8 +31,9 @@ def security_headers(response: Response) -> Response:
 
 
 def install(app: Flask, settings: Settings, session_key: Callable[[], str]) -> None:
-    from service.web import api, auth, metrics, pages  # noqa: F401 - importing them adds their routes
+    from service.web import api, assets, auth, compression, metrics, pages  # noqa: F401 - importing them adds their routes
 
     auth.install(app, settings, session_key)
     app.register_blueprint(blueprint)
     metrics.install(app)
+    compression.install(app)

@@ -1,11 +1,13 @@
 """The learning log's query string, read and checked once for the pages and the API: a bad
-value is a 400 that names it, never a silently empty page."""
+value is a 400 that names it, never a silently empty page. A filter given more than once
+(``label=sev1&label=sev2``) keeps every value, any of which a lesson may match; ``q`` and
+``page`` given twice are a 400, since no single answer would honour both."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date
+from typing import Protocol
 from urllib.parse import urlencode
 
 from config.settings import SOURCES
@@ -17,6 +19,15 @@ MAX_VALUE = 200
 MAX_PAGE = 10_000
 PER_PAGE = 25
 FIELDS = ("q", "source", "tracker", "label", "service", "from", "to")
+REPEATABLE = ("source", "tracker", "label", "service")
+MAX_VALUES = 20
+"""Values of one filter at most: enough for any real OR, and a bound on the query built."""
+
+
+class Args(Protocol):
+    """A query string as werkzeug reads it: every value of a name, in order."""
+
+    def getlist(self, key: str) -> list[str]: ...
 
 
 class BadFilter(ValueError):
@@ -28,49 +39,61 @@ class LogQuery:
     q: str = ""
     filters: Filters = field(default_factory=Filters)
     page: int = 1
-    raw: dict[str, str] = field(default_factory=dict)
-    """The parameters as given (blank ones dropped), to build links to other pages."""
+    raw: dict[str, list[str]] = field(default_factory=dict)
+    """The parameters as given (blank ones dropped, every value of a repeated one), to build
+    links to other pages."""
 
     def link_args(self, **changes: str | int | None) -> str:
         """This query's parameters with ``changes``, as a query string (``page`` 1 left out)."""
-        values: dict[str, str] = {key: value for key, value in self.raw.items() if key in FIELDS}
+        values: dict[str, list[str]] = {key: value for key, value in self.raw.items() if key in FIELDS}
         for key, value in changes.items():
             if value is None or value == "" or (key == "page" and value == 1):
                 values.pop(key, None)
             else:
-                values[key] = str(value)
-        return urlencode(values)
+                values[key] = [str(value)]
+        return urlencode(values, doseq=True)
 
 
-def read(args: Mapping[str, str]) -> LogQuery:
-    raw = {key: str(args.get(key, "")).strip() for key in (*FIELDS, "page")}
-    raw = {key: value for key, value in raw.items() if value}
-    q = raw.get("q", "")
+def read(args: Args) -> LogQuery:
+    raw: dict[str, list[str]] = {}
+    for key in (*FIELDS, "page"):
+        given = list(dict.fromkeys(value.strip() for value in args.getlist(key) if value.strip()))
+        if len(given) > (MAX_VALUES if key in REPEATABLE else 1):
+            raise BadFilter(
+                f"{key}: at most {MAX_VALUES} values" if key in REPEATABLE else f"{key}: give it once, not {len(given)}"
+            )
+        if given:
+            raw[key] = given
+    q = _single(raw, "q") or ""
     if len(q) > MAX_QUERY:
         raise BadFilter(f"q: at most {MAX_QUERY} characters")
-    source = _one_of("source", raw.get("source"), SOURCES)
-    tracker = _one_of("tracker", raw.get("tracker"), REVIEW_TRACKERS)
-    label, service = _text("label", raw.get("label")), _text("service", raw.get("service"))
-    start, end = _date("from", raw.get("from")), _date("to", raw.get("to"))
+    source = tuple(_one_of("source", value, SOURCES) for value in raw.get("source", []))
+    tracker = tuple(_one_of("tracker", value, REVIEW_TRACKERS) for value in raw.get("tracker", []))
+    label = tuple(_text("label", value) for value in raw.get("label", []))
+    service = tuple(_text("service", value) for value in raw.get("service", []))
+    start, end = _date("from", _single(raw, "from")), _date("to", _single(raw, "to"))
     if start and end and start > end:
         raise BadFilter("from: must not be after to")
-    page = raw.get("page", "1")
+    page = _single(raw, "page") or "1"
     if not (page.isascii() and page.isdigit()) or not 1 <= int(page) <= MAX_PAGE:
         raise BadFilter(f"page: a whole number from 1 to {MAX_PAGE}")
     filters = Filters(source=source, tracker=tracker, label=label, service=service, date_from=start, date_to=end)
     return LogQuery(q=q, filters=filters, page=int(page), raw=raw)
 
 
-def _one_of(name: str, value: str | None, allowed: tuple[str, ...]) -> str | None:
-    if value is None:
-        return None
+def _single(raw: dict[str, list[str]], name: str) -> str | None:
+    given = raw.get(name)
+    return given[0] if given else None
+
+
+def _one_of(name: str, value: str, allowed: tuple[str, ...]) -> str:
     if value not in allowed:
         raise BadFilter(f"{name}: one of {', '.join(allowed)}")
     return value
 
 
-def _text(name: str, value: str | None) -> str | None:
-    if value is not None and len(value) > MAX_VALUE:
+def _text(name: str, value: str) -> str:
+    if len(value) > MAX_VALUE:
         raise BadFilter(f"{name}: at most {MAX_VALUE} characters")
     return value
 

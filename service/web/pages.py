@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -19,6 +17,7 @@ from service.store.followups import of_review
 from service.web import charts, errors, filters, insights, views
 from service.web.api import paging
 from service.web.blueprint import blueprint
+from service.web.cache import cached
 from service.web.filters import BadFilter
 
 INSIGHT_DAYS = 365
@@ -53,6 +52,7 @@ def lessons_page() -> Response | str:
         following=following,
         previous=previous,
         total=total,
+        suggestions=cached("filter values", lambda: lessons.filter_values(engine)),
         sources=filters.SOURCES,
         trackers=filters.REVIEW_TRACKERS,
         user=g.user,
@@ -86,21 +86,8 @@ def lesson(ref: str) -> Response | str:
 
 @blueprint.get("/insights")
 def insights_page() -> str:
-    return render_template("insights.html", **_cached("insights", INSIGHTS_SECONDS, _insights), user=g.user)
-
-
-INSIGHTS_SECONDS = 60.0
-"""The insights are figures over a year: a minute old is fresh enough, and it keeps a page
-that reads every review of the year (about 250 ms at 10,000) from running on every view."""
-
-
-def _cached(name: str, seconds: float, compute: Callable[[], dict[str, Any]]) -> dict[str, Any]:
-    cache: dict[str, tuple[float, dict[str, Any]]] = current_app.extensions.setdefault("lessonloop_cache", {})
-    found = cache.get(name)
-    if found is None or found[0] < time.monotonic():
-        found = (time.monotonic() + seconds, compute())
-        cache[name] = found
-    return found[1]
+    figures_now: dict[str, Any] = cached("insights", _insights)
+    return render_template("insights.html", **figures_now, user=g.user)
 
 
 def _insights() -> dict[str, Any]:

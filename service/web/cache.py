@@ -1,0 +1,54 @@
+"""Figures over the whole log, computed once and shared by every view until the log changes.
+
+An entry is kept under the log's :mod:`~service.store.generation` token: a lesson or
+follow-up saved by any process replaces the token, and the next view computes afresh. Entries
+also expire after :data:`MAX_AGE`, for what changes the figures without a lesson or
+follow-up write (a review opened, a new day). One thread computes a missing entry while the
+others wanting it wait for it, so eight users arriving together cost one computation, not
+eight.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Hashable
+from dataclasses import dataclass
+from typing import Any
+
+from flask import current_app
+
+from service.store import generation
+
+MAX_AGE = 60.0
+EXTENSION = "lessonloop_cache"
+
+
+@dataclass(frozen=True)
+class _Entry:
+    token: str
+    expires: float
+    value: Any
+
+
+class Cache:
+    def __init__(self) -> None:
+        self.entries: dict[Hashable, _Entry] = {}
+        self.lock = threading.Lock()
+
+
+def cached(key: Hashable, compute: Callable[[], Any], max_age: float = MAX_AGE) -> Any:
+    """``compute()``'s value, as computed at the log's current generation and at most
+    ``max_age`` seconds ago."""
+    store: Cache = current_app.extensions.setdefault(EXTENSION, Cache())
+    token = generation.current(current_app.extensions["lessonloop"].engine)
+    found = store.entries.get(key)
+    if found is not None and found.token == token and found.expires > time.monotonic():
+        return found.value
+    with store.lock:
+        found = store.entries.get(key)
+        if found is not None and found.token == token and found.expires > time.monotonic():
+            return found.value
+        value = compute()
+        store.entries[key] = _Entry(token, time.monotonic() + max_age, value)
+        return value
