@@ -16,7 +16,10 @@ MAX_QUERY = 500
 MAX_VALUE = 200
 MAX_PAGE = 10_000
 PER_PAGE = 25
-FIELDS = ("q", "source", "tracker", "label", "service", "from", "to")
+FIELDS = ("q", "source", "tracker", "label", "service", "from", "to", "sort")
+SORTS = ("incident", "captured")
+"""``sort``: newest incident first (when it closed) or newest lesson first (when it was
+captured). Without it, a search is best first and the whole log newest captured first."""
 
 
 class BadFilter(ValueError):
@@ -28,8 +31,14 @@ class LogQuery:
     q: str = ""
     filters: Filters = field(default_factory=Filters)
     page: int = 1
+    sort: str | None = None
     raw: dict[str, str] = field(default_factory=dict)
     """The parameters as given (blank ones dropped), to build links to other pages."""
+
+    @property
+    def narrowed(self) -> bool:
+        """Whether words or a filter are set: ``sort`` and ``page`` only order and cut the log."""
+        return bool(self.raw.keys() - {"sort", "page"})
 
     def link_args(self, **changes: str | int | None) -> str:
         """This query's parameters with ``changes``, as a query string (``page`` 1 left out)."""
@@ -54,11 +63,12 @@ def read(args: Mapping[str, str]) -> LogQuery:
     start, end = _date("from", raw.get("from")), _date("to", raw.get("to"))
     if start and end and start > end:
         raise BadFilter("from: must not be after to")
+    sort = _one_of("sort", raw.get("sort"), SORTS)
     page = raw.get("page", "1")
     if not (page.isascii() and page.isdigit()) or not 1 <= int(page) <= MAX_PAGE:
         raise BadFilter(f"page: a whole number from 1 to {MAX_PAGE}")
     filters = Filters(source=source, tracker=tracker, label=label, service=service, date_from=start, date_to=end)
-    return LogQuery(q=q, filters=filters, page=int(page), raw=raw)
+    return LogQuery(q=q, filters=filters, page=int(page), sort=sort, raw=raw)
 
 
 def _one_of(name: str, value: str | None, allowed: tuple[str, ...]) -> str | None:
