@@ -356,6 +356,9 @@ def run(store: str, count: int, requests: int) -> None:
         paths = [
             "/lessons",
             "/lessons?page=300",
+            "/lessons?sort=incident",
+            "/lessons?sort=incident&page=300",
+            "/lessons?q=deploy&sort=incident",
             "/lessons?source=jira&label=sev1",
             "/lessons?q=deploy",
             "/lessons?q=resolver",
@@ -365,6 +368,7 @@ def run(store: str, count: int, requests: int) -> None:
             "/lessons?q=nomatchword",
             "/api/v1/lessons",
             "/api/v1/lessons?q=deploy",
+            "/api/v1/lessons?sort=incident",
             "/api/v1/lessons?q=resolver+timeout",
             "/api/v1/lessons/jira%3APIR-4",
             "/api/v1/stats",

@@ -271,8 +271,11 @@ class WebSettings(_Strict):
     allowed_email_domains: tuple[str, ...] = ()
     """Empty: any address the OpenID provider vouches for."""
     trusted_proxies: tuple[str, ...] = ("127.0.0.1/32", "::1/128")
+    docs_url: str | None = None
+    """Where people can read lessonloop's ``docs/`` folder (a repository's or an internal copy):
+    an empty log links its setup guides there. Unset, it names the files."""
 
-    @field_validator("oidc_issuer")
+    @field_validator("oidc_issuer", "docs_url")
     @classmethod
     def _issuer(cls, v: str | None) -> str | None:
         return None if v is None else _http_url(v)
@@ -531,7 +534,7 @@ _FILE_TABLES = {
     "pagerduty": {"api_url", "from_email", "requests_per_minute"},
     "lesson": {"max_related_items", "blame_check", "share"},
     "followups": {"open_in", "labels", "due_days", "create", "max_per_lesson", "reminders_per_day"},
-    "web": {"allowed_email_domains", "trusted_proxies"},
+    "web": {"allowed_email_domains", "trusted_proxies", "docs_url"},
 }
 _FILE_TOP = {"redis_url", "database_url", "review", "rules", "people", *_FILE_TABLES}
 

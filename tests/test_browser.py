@@ -22,6 +22,7 @@ from werkzeug.serving import make_server
 from config.settings import Settings
 from service.app import create_app
 from service.runtime import Runtime
+from tests import example_log
 from tests.conftest import RULES_TOML, serving
 from tests.web_data import backdate, keep, share
 
@@ -186,7 +187,6 @@ def test_search_filter_open_a_lesson_follow_links_and_insights(
         page.goto(origin + "/")
         assert page.url == origin + "/lessons"
         assert page.locator("table.log tbody tr").count() == 25  # a page of the log
-        page.screenshot(path=str(screenshots / "lessons.png"), full_page=False)
         page.click("a[rel=next]")
         assert "page=2" in page.url and page.locator("table.log tbody tr").count() == 6  # 31 lessons
 
@@ -238,8 +238,34 @@ def test_search_filter_open_a_lesson_follow_links_and_insights(
         assert charts.count() == 3 and all(charts.nth(i).is_visible() for i in range(3))
         assert page.locator("figure#chart-volume rect.s0").count() >= 1
         assert "billing" in page.locator("main").inner_text()
-        page.screenshot(path=str(screenshots / "insights.png"), full_page=True)
 
+        assert console.errors == [] and console.dialogs == []
+
+
+def test_readme_screenshots_from_an_example_log(
+    browser, runtime: Runtime, settings: Settings, screenshots: Path
+) -> None:
+    """The README's pictures: a realistic log (``tests/example_log.py``), not the test data."""
+    example_log.fill(runtime.engine)
+    with serve_app(settings, runtime) as origin:
+        desktop = browser.new_page(viewport=VIEWPORTS["desktop"])
+        console = Console(desktop, origin)
+        desktop.goto(origin + "/lessons")
+        assert desktop.locator("p.count").inner_text() == f"{len(example_log.LESSONS)} lessons"
+        first = desktop.locator("table.log tbody tr").first
+        assert first.locator("a.title").inner_text() == example_log.LESSONS[0].title
+        assert first.locator("td[data-label='Follow-ups']").inner_text() == "2 open · 1 overdue · 1 done"
+        desktop.screenshot(path=str(screenshots / "lessons.png"), full_page=False)
+        desktop.click(f"text={example_log.LESSONS[0].title}")
+        assert desktop.locator("#what_happened br").count() == 4  # the timeline, one line per event
+        desktop.screenshot(path=str(screenshots / "lesson.png"), full_page=True)
+        desktop.goto(origin + "/insights")
+        desktop.screenshot(path=str(screenshots / "insights.png"), full_page=True)
+
+        phone = browser.new_page(viewport=VIEWPORTS["phone"])
+        phone.goto(origin + "/lessons")
+        assert phone.evaluate("document.documentElement.scrollWidth") <= VIEWPORTS["phone"]["width"]
+        phone.screenshot(path=str(screenshots / "lessons-phone.png"), full_page=False)
         assert console.errors == [] and console.dialogs == []
 
 

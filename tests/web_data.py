@@ -23,6 +23,7 @@ def keep(
     service: str = "",
     incident_url: str | None = None,
     captured: bool = True,
+    priority: str = "P2",
     **sections: str,
 ) -> str:
     """An incident, its review and (``captured``) its lesson; the review's ref is returned."""
@@ -62,7 +63,7 @@ def keep(
         incident_ref=incident,
         incident_title=title,
         incident_url=url,
-        priority="P2",
+        priority=priority,
         review_url=f"https://x.example/r{number}",
         sections=text,
         digest=f"d{number}-{hash(tuple(text.items()))}",

@@ -125,10 +125,15 @@ def listing(engine: Engine, limit: int = 50) -> list[Lesson]:
 
 
 def search(
-    engine: Engine, query: str = "", filters: Filters | None = None, page: int = 1, per_page: int = 25
+    engine: Engine,
+    query: str = "",
+    filters: Filters | None = None,
+    page: int = 1,
+    per_page: int = 25,
+    order: str | None = None,
 ) -> tuple[list[Lesson], int | None]:
     """One page of the log (see :func:`service.store.search.search`) and the next page's number."""
-    ids, following = fulltext.search(engine, query, filters, page, per_page)
+    ids, following = fulltext.search(engine, query, filters, page, per_page, order)
     return by_ids(engine, ids), following
 
 

@@ -111,6 +111,14 @@ lessons = Table(
     Index("ix_lessons_incident_ref", "incident_ref"),  # a lesson by its incident's ref
 )
 
+# the learning log by incident date, newest first and unknown dates last (migration 0009 spells
+# the order out for PostgreSQL; SQLite reads its index backwards that way)
+Index(
+    "ix_lessons_incident_closed_at",
+    lessons.c.incident_closed_at.desc().nulls_last(),
+    lessons.c.id.desc(),
+)
+
 # The full-text index of the lessons is not here: SQLAlchemy's metadata cannot describe an
 # FTS5 virtual table (SQLite, ``lessons_fts``) or generated tsvector columns (PostgreSQL,
 # ``lessons.search_vector`` with its GIN index, ``lessons.title_vector``). Migration 0004 makes

@@ -129,14 +129,22 @@ def words(query: str, limit: int = MAX_WORDS) -> list[str]:
 
 
 def search(
-    engine: Engine, query: str, filters: Filters | None = None, page: int = 1, per_page: int = 25
+    engine: Engine,
+    query: str,
+    filters: Filters | None = None,
+    page: int = 1,
+    per_page: int = 25,
+    order: str | None = None,
 ) -> tuple[list[int], int | None]:
     """The ids of one page of lessons, and the next page's number (``None`` on the last page).
 
     With a blank ``query``, every lesson that passes the filters, newest first; otherwise the
-    lessons holding every word of it, in the title or any section, best first."""
+    lessons holding every word of it, in the title or any section, best first. ``order``
+    (a key of :data:`ORDERS`) sorts either by a date instead."""
     if page < 1 or per_page < 1:
         raise ValueError("page and per_page start at 1")
+    if order is not None and order not in ORDERS:
+        raise ValueError(f"order: one of {', '.join(ORDERS)}")
     conditions = _conditions(filters or Filters())
     named = _named(engine, query, conditions)
     if named:
@@ -146,6 +154,8 @@ def search(
     if query.strip() and not terms:
         return [], None
     statement = _ranked(engine.dialect.name) if terms else _newest()
+    if order is not None:
+        statement = statement.order_by(None).order_by(*ORDERS[order])
     statement = statement.where(*conditions).limit(per_page + 1).offset((page - 1) * per_page)
     params = _match(engine.dialect.name, terms, all_words=True) if terms else {}
     with engine.connect() as connection:
@@ -248,6 +258,14 @@ def _similar(dialect: str, limit: int, excluding: bool, places: int = 0) -> Sele
             or_(*(reviewed.like(bindparam(f"place_{n}", type_=String), escape="\\") for n in range(places)))
         )
     return statement
+
+
+ORDERS: dict[str, tuple[ColumnElement[Any], ...]] = {
+    "captured": (lessons.c.captured_at.desc(), lessons.c.id.desc()),
+    "incident": (lessons.c.incident_closed_at.desc().nulls_last(), lessons.c.id.desc()),
+}
+"""The dates the log can be sorted by, newest first: the lesson's capture, or the incident's
+close (lessons whose incident has no close time last)."""
 
 
 def _newest() -> Select[Any]:

@@ -42,7 +42,7 @@ def api_lessons() -> Response:
         return errors.answer(400, str(error))
     engine = _runtime().engine
     total = lessons.count(engine, query.q, query.filters)
-    found, following = lessons.search(engine, query.q, query.filters, query.page, per_page)
+    found, following = lessons.search(engine, query.q, query.filters, query.page, per_page, query.sort)
     pages = paging(query.page, following, total, per_page)
     links = {rel: _page_url(query, number, per_page) for rel, number in pages.items()}
     response = jsonify(

@@ -18,8 +18,11 @@ MAX_QUERY = 500
 MAX_VALUE = 200
 MAX_PAGE = 10_000
 PER_PAGE = 25
-FIELDS = ("q", "source", "tracker", "label", "service", "from", "to")
+FIELDS = ("q", "source", "tracker", "label", "service", "from", "to", "sort")
 REPEATABLE = ("source", "tracker", "label", "service")
+SORTS = ("incident", "captured")
+"""``sort``: newest incident first (when it closed) or newest lesson first (when it was
+captured). Without it, a search is best first and the whole log newest captured first."""
 MAX_VALUES = 20
 """Values of one filter at most: enough for any real OR, and a bound on the query built."""
 
@@ -39,9 +42,15 @@ class LogQuery:
     q: str = ""
     filters: Filters = field(default_factory=Filters)
     page: int = 1
+    sort: str | None = None
     raw: dict[str, list[str]] = field(default_factory=dict)
     """The parameters as given (blank ones dropped, every value of a repeated one), to build
     links to other pages."""
+
+    @property
+    def narrowed(self) -> bool:
+        """Whether words or a filter are set: ``sort`` and ``page`` only order and cut the log."""
+        return bool(self.raw.keys() - {"sort", "page"})
 
     def link_args(self, **changes: str | int | None) -> str:
         """This query's parameters with ``changes``, as a query string (``page`` 1 left out)."""
@@ -74,11 +83,13 @@ def read(args: Args) -> LogQuery:
     start, end = _date("from", _single(raw, "from")), _date("to", _single(raw, "to"))
     if start and end and start > end:
         raise BadFilter("from: must not be after to")
+    sort_value = _single(raw, "sort")
+    sort = _one_of("sort", sort_value, SORTS) if sort_value else None
     page = _single(raw, "page") or "1"
     if not (page.isascii() and page.isdigit()) or not 1 <= int(page) <= MAX_PAGE:
         raise BadFilter(f"page: a whole number from 1 to {MAX_PAGE}")
     filters = Filters(source=source, tracker=tracker, label=label, service=service, date_from=start, date_to=end)
-    return LogQuery(q=q, filters=filters, page=int(page), raw=raw)
+    return LogQuery(q=q, filters=filters, page=int(page), sort=sort, raw=raw)
 
 
 def _single(raw: dict[str, list[str]], name: str) -> str | None:

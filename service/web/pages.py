@@ -21,6 +21,9 @@ from service.web.cache import cached
 from service.web.filters import BadFilter
 
 INSIGHT_DAYS = 365
+GUIDES = (("setup-github.md", "GitHub"), ("setup-jira.md", "Jira"), ("setup-pagerduty.md", "PagerDuty"))
+"""The setup guides an empty log points to, in ``docs/``."""
+SORT_NAMES = {"incident": "incident date, newest first", "captured": "capture date, newest first"}
 
 
 def _runtime() -> Runtime:
@@ -39,11 +42,10 @@ def lessons_page() -> Response | str:
     except BadFilter as error:
         return errors.answer(400, str(error))
     engine = _runtime().engine
-    found, following = lessons.search(engine, query.q, query.filters, query.page, filters.PER_PAGE)
-    total = None
+    found, following = lessons.search(engine, query.q, query.filters, query.page, filters.PER_PAGE, query.sort)
+    total = lessons.count(engine, query.q, query.filters)
     previous = query.page - 1 or None
     if not found and query.page > 1:  # past the end: "Newer" leads to the last page with lessons, if any
-        total = lessons.count(engine, query.q, query.filters)
         previous = paging(query.page, None, total, filters.PER_PAGE).get("prev")
     return render_template(
         "lessons.html",
@@ -55,6 +57,10 @@ def lessons_page() -> Response | str:
         suggestions=cached("filter values", lambda: lessons.filter_values(engine)),
         sources=filters.SOURCES,
         trackers=filters.REVIEW_TRACKERS,
+        sorts=SORT_NAMES,
+        enabled=_runtime().settings.enabled_sources,
+        guides=GUIDES,
+        docs_url=_runtime().settings.web.docs_url,
         user=g.user,
     )
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Collection, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 from urllib.parse import quote
@@ -27,6 +27,37 @@ from service.web.render import sections_html
 
 
 @dataclass(frozen=True)
+class Tally:
+    """A lesson's listed follow-ups counted by state; ``overdue`` are the open ones past their
+    due day. One count for the list, the lesson page and the API."""
+
+    listed: int = 0
+    open: int = 0
+    overdue: int = 0
+    done: int = 0
+    not_doing: int = 0
+
+    @property
+    def short(self) -> str:
+        """ "2 open · 1 overdue · 3 done" (zero counts left out, overdue beside open): what a row
+        of the list says, so the follow-ups still to do read first."""
+        parts = [(self.open, "open"), (self.overdue, "overdue"), (self.done, "done"), (self.not_doing, "not doing")]
+        return " · ".join(f"{number} {name}" for number, name in parts if number)
+
+
+def tally(followups: Sequence[Followup], today: date | None = None) -> Tally:
+    listed = [one for one in followups if one.listed]
+    today = today or date.today()  # as the export's ``overdue`` reads it
+    return Tally(
+        listed=len(listed),
+        open=sum(one.state == OPEN for one in listed),
+        overdue=sum(one.state == OPEN and one.due_on is not None and one.due_on < today for one in listed),
+        done=sum(one.state == DONE for one in listed),
+        not_doing=sum(one.state == NOT_DOING for one in listed),
+    )
+
+
+@dataclass(frozen=True)
 class Row:
     lesson: Lesson
     incident_url: str | None
@@ -34,10 +65,18 @@ class Row:
     took: str | None
     followups: str = ""
     """"2 of 3 done" when the lesson has follow-ups; empty when it has none."""
+    counts: Tally = field(default_factory=Tally)
+    facts: lessons.IncidentFacts = field(default_factory=lambda: lessons.IncidentFacts("", ()))
 
     @property
     def title(self) -> str:
         return self.lesson.incident_title or self.lesson.incident_ref
+
+    @property
+    def incident_on(self) -> date | None:
+        """When the incident happened, as far as the log knows: the day it closed (UTC)."""
+        closed = self.lesson.incident_closed_at
+        return closed.date() if closed is not None else None
 
 
 @dataclass(frozen=True)
@@ -53,9 +92,17 @@ class LinkedItem:
     url: str | None
 
 
-def row(lesson: Lesson, followups: Sequence[Followup] = ()) -> Row:
+def row(lesson: Lesson, followups: Sequence[Followup] = (), facts: lessons.IncidentFacts | None = None) -> Row:
     took = duration(lesson.seconds_to_lesson) if lesson.seconds_to_lesson is not None else None
-    return Row(lesson, safe_url(lesson.incident_url), safe_url(lesson.review_url), took, followup_state(followups))
+    return Row(
+        lesson,
+        safe_url(lesson.incident_url),
+        safe_url(lesson.review_url),
+        took,
+        followup_state(followups),
+        tally(followups),
+        facts or lessons.IncidentFacts("", ()),
+    )
 
 
 def followup_state(followups: Sequence[Followup]) -> str:
@@ -69,9 +116,11 @@ def followup_state(followups: Sequence[Followup]) -> str:
 
 
 def rows(engine: Engine, found: Sequence[Lesson]) -> list[Row]:
-    """A page of the log, each row with its follow-ups' state (one query for the page)."""
+    """A page of the log, each row with its follow-ups' state and its incident's service and
+    labels (three queries for the page, not per row)."""
     grouped = followups_of(engine, [lesson.review_ref for lesson in found])
-    return [row(lesson, grouped.get(lesson.review_ref, [])) for lesson in found]
+    facts = lessons.facts_of(engine, [lesson.incident_ref for lesson in found])
+    return [row(lesson, grouped.get(lesson.review_ref, []), facts[lesson.incident_ref]) for lesson in found]
 
 
 def sections(engine: Engine, settings: Settings, lesson: Lesson) -> list[Section]:
@@ -146,8 +195,7 @@ def api_lesson(
     ``url`` (this object in the API), ``html_url`` (its page in the log), the incident's
     ``service`` and ``labels``, the items it was ``posted_on``, and its follow-ups counted as
     the page counts them (``followup_counts.text``: "1 of 4 done, 1 not doing")."""
-    listed = [one for one in followups if one.listed]
-    today = date.today()  # as the export's ``overdue`` reads it
+    counts = tally(followups)
     return {
         "ref": lesson.review_ref,
         "incident": lesson.incident_ref,
@@ -158,11 +206,11 @@ def api_lesson(
         "labels": list(facts.labels),
         "posted_on": list(posted_on),
         "followup_counts": {
-            "listed": len(listed),
-            "done": sum(one.state == DONE for one in listed),
-            "not_doing": sum(one.state == NOT_DOING for one in listed),
-            "open": sum(one.state == OPEN for one in listed),
-            "overdue": sum(one.state == OPEN and one.due_on is not None and one.due_on < today for one in listed),
+            "listed": counts.listed,
+            "done": counts.done,
+            "not_doing": counts.not_doing,
+            "open": counts.open,
+            "overdue": counts.overdue,
             "text": followup_state(followups),
         },
     } | lesson_dict(lesson, followups)
