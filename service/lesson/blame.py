@@ -139,8 +139,7 @@ class _Sentence(list[_Token]):
     first_clause: int = 0  # the first word after ``opening`` that opens a clause of its own, or len
     timed: bool = False  # the sentence holds a clock time: a timeline entry
     bases: list[str] | None = None  # every word's base, for C-speed looks at a window of words
-    words: frozenset[str] = frozenset()  # every distinct base: a rule whose words are absent is skipped
-    harm_verbs: frozenset[str] = frozenset()  # the harm verbs that can fire here, given ``words``
+    harm_verbs: frozenset[str] = frozenset()  # the harm verbs that can fire here (_Rules._harm_verbs_here)
 
 
 def _bases(tokens: Sequence[_Token], start: int, stop: int) -> list[str]:
@@ -342,19 +341,7 @@ class _Rules:
         sentence costs time linear in its length whatever it repeats."""
         sentence = _Sentence(tokens)
         sentence.timed = timed
-        sentence.words = frozenset(token.base for token in tokens)
-        harm_possible = not timed and not (
-            self.harm_objects.isdisjoint(sentence.words) and self.harm_marker_words.isdisjoint(sentence.words)
-        )
-        sentence.harm_verbs = (self.harm_verbs if harm_possible else frozenset()) | frozenset(
-            verb for verb, particles in self.phrasal.items() if not particles.isdisjoint(sentence.words)
-        )
-        if (
-            sentence.harm_verbs
-            and self.person_words.isdisjoint(sentence.words)
-            and not any(token.text[:1].isupper() or token.text[:1] == "@" for token in tokens)
-        ):
-            sentence.harm_verbs = frozenset()  # no word that could name a person: no one acts
+        sentence.harm_verbs = self._harm_verbs_here(tokens, timed)
         sentence.opening = self._find_opening_person(tokens)
         start = len(tokens) if sentence.opening is None else sentence.opening + 1
         sentence.first_clause = next(
@@ -381,6 +368,26 @@ class _Rules:
                 if end is not None:
                     return rule, self._who(sentence, i), end
         return None
+
+    def _harm_verbs_here(self, tokens: Sequence[_Token], timed: bool) -> frozenset[str]:
+        """The harm verbs that can fire in this sentence: none in a timeline entry, none without
+        a harmful object or marker (or, for a phrasal verb, its particle), none where no word
+        could name a person; found with a few set operations a sentence, so the check at each
+        trigger word is skipped where it cannot fire."""
+        words = frozenset(token.base for token in tokens)
+        if timed or words.isdisjoint(self.harm_triggers):
+            return frozenset()
+        harm_possible = not (self.harm_objects.isdisjoint(words) and self.harm_marker_words.isdisjoint(words))
+        verbs = (self.harm_verbs if harm_possible else frozenset()) | frozenset(
+            verb for verb, particles in self.phrasal.items() if not particles.isdisjoint(words)
+        )
+        if (
+            verbs
+            and self.person_words.isdisjoint(words)
+            and not any(token.text[:1].isupper() or token.text[:1] == "@" for token in tokens)
+        ):
+            return frozenset()  # no word that could name a person: no one acts
+        return verbs & words
 
     def _who(self, tokens: Sequence[_Token], i: int) -> int:
         """Where the words to show begin: at the person when there is one ("Bob forgot",
