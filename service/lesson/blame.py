@@ -13,8 +13,9 @@ a finding around ("this was not human error"). Code, links and quoted speech are
 There is no parser here, only a few words of context either side and the person a sentence opens
 with (who stays the subject past "and" and past a clause about them: "the engineer who deployed
 the change did not monitor it"), which is why it is fast and predictable, and also what it
-misses: a harmless verb with a harmful object ("the intern deleted the uploads bucket"), blame
-by irony ("Typical Dave."). bench/blame.py measures both on the labelled sets.
+misses: a harmful act whose object carries no marker word ("dropped the analytics schema"), a
+cause several clauses away, rhetorical questions, irony without a marker. bench/blame.py
+measures both on the labelled sets.
 """
 
 from __future__ import annotations
@@ -81,7 +82,7 @@ def find_blame(text: str, markup: Markup = "markdown", languages: Sequence[Langu
 
 # --- words ------------------------------------------------------------------------------------
 
-_WORD = re.compile(r"@?[^\W\d_][\w'\u2019-]*(?: ?[,;:.!?()])?")
+_WORD = re.compile(r"@?[^\W\d_][\w'\u2019-]* ?[,;:.!?()]?")
 """A word, and the punctuation right after it (a space apart at most) that ends a phrase."""
 _STOPS = ",;:.!?()"
 _CLOCK = re.compile(r"\b\d{1,2}[:.h]\d\d\b")
@@ -139,7 +140,7 @@ class _Sentence(list[_Token]):
     first_clause: int = 0  # the first word after ``opening`` that opens a clause of its own, or len
     timed: bool = False  # the sentence holds a clock time: a timeline entry
     bases: list[str] | None = None  # every word's base, for C-speed looks at a window of words
-    harm_verbs: frozenset[str] = frozenset()  # the harm verbs that can fire here (_Rules._harm_verbs_here)
+    harm_verbs: frozenset[str] | None = None  # the harm verbs that can fire here (_Rules._harm_verbs_here)
 
 
 def _bases(tokens: Sequence[_Token], start: int, stop: int) -> list[str]:
@@ -341,7 +342,6 @@ class _Rules:
         sentence costs time linear in its length whatever it repeats."""
         sentence = _Sentence(tokens)
         sentence.timed = timed
-        sentence.harm_verbs = self._harm_verbs_here(tokens, timed)
         sentence.opening = self._find_opening_person(tokens)
         start = len(tokens) if sentence.opening is None else sentence.opening + 1
         sentence.first_clause = next(
@@ -368,6 +368,14 @@ class _Rules:
                 if end is not None:
                     return rule, self._who(sentence, i), end
         return None
+
+    def _harm_verbs_in(self, tokens: Sequence[_Token]) -> frozenset[str]:
+        """:meth:`_harm_verbs_here`, found once a sentence, when a harm verb is first met."""
+        if not isinstance(tokens, _Sentence):
+            return self._harm_verbs_here(tokens, False)
+        if tokens.harm_verbs is None:
+            tokens.harm_verbs = self._harm_verbs_here(tokens, tokens.timed)
+        return tokens.harm_verbs
 
     def _harm_verbs_here(self, tokens: Sequence[_Token], timed: bool) -> frozenset[str]:
         """The harm verbs that can fire in this sentence: none in a timeline entry, none without
@@ -718,7 +726,7 @@ class _Rules:
 
     def _person_failure(self, tokens: Sequence[_Token], i: int) -> int | None:
         base = tokens[i].base
-        if base in (tokens.harm_verbs if isinstance(tokens, _Sentence) else self.harm_triggers):
+        if base in self.harm_triggers and base in self._harm_verbs_in(tokens):
             found = self._harm(tokens, i)
             if found is not None:
                 return found
