@@ -60,9 +60,8 @@ def find_blame(text: str, markup: Markup = "markdown", languages: Sequence[Langu
         tokens = _tokens(sentence.prose)
         if not tokens:
             continue
-        timed = _CLOCK.search(sentence.prose) is not None
         for rules in compiled:
-            hit = rules.first_match(tokens, timed)
+            hit = rules.first_match(tokens, sentence.prose)
             if hit is not None:
                 rule, start, end = hit
                 matched = " ".join(token.text for token in tokens[start:end])
@@ -138,7 +137,7 @@ class _Sentence(list[_Token]):
     first_mistake: int = -1  # the first word that is a mistake noun ("error", "mistake"), or len; -1 not yet found
     opening: int | None = None  # the person the sentence opens with (see _Rules._opening_person)
     first_clause: int = 0  # the first word after ``opening`` that opens a clause of its own, or len
-    timed: bool = False  # the sentence holds a clock time: a timeline entry
+    prose: str = ""  # the sentence as read, for the clock time that makes it a timeline entry
     bases: list[str] | None = None  # every word's base, for C-speed looks at a window of words
     harm_verbs: frozenset[str] | None = None  # the harm verbs that can fire here (_Rules._harm_verbs_here)
 
@@ -289,6 +288,7 @@ class _Rules:
             self.phrasal[verb] = self.phrasal.get(verb, frozenset()) | {particle}
         self.without = _phrases(failure.without)
         self.harm_triggers = self.harm_verbs | frozenset(self.phrasal)
+        self.new_forms = self.harm_triggers | frozenset(self.without)
         self.without_duties = _phrases(failure.without_duties)
         irony = language.irony
         self.typical = _phrases(irony.typical)
@@ -334,14 +334,14 @@ class _Rules:
         self._starts = {word: tuple(numbers) for word, numbers in starts.items()}
         """For each trigger word, the rules (by their place in RULES) that may fire on it."""
 
-    def first_match(self, tokens: Sequence[_Token], timed: bool = False) -> tuple[str, int, int] | None:
+    def first_match(self, tokens: Sequence[_Token], prose: str = "") -> tuple[str, int, int] | None:
         """(rule, first word, end) of the first rule that flags the sentence.
 
         Each rule is tried only at the words it can start on (its triggers), found with one set
         lookup a word; every check then looks at a bounded number of words around it, so a
         sentence costs time linear in its length whatever it repeats."""
         sentence = _Sentence(tokens)
-        sentence.timed = timed
+        sentence.prose = prose
         sentence.opening = self._find_opening_person(tokens)
         start = len(tokens) if sentence.opening is None else sentence.opening + 1
         sentence.first_clause = next(
@@ -374,7 +374,7 @@ class _Rules:
         if not isinstance(tokens, _Sentence):
             return self._harm_verbs_here(tokens, False)
         if tokens.harm_verbs is None:
-            tokens.harm_verbs = self._harm_verbs_here(tokens, tokens.timed)
+            tokens.harm_verbs = self._harm_verbs_here(tokens, _CLOCK.search(tokens.prose) is not None)
         return tokens.harm_verbs
 
     def _harm_verbs_here(self, tokens: Sequence[_Token], timed: bool) -> frozenset[str]:
@@ -725,19 +725,9 @@ class _Rules:
         return None if self._negated(tokens, i - 1) else i + 1
 
     def _person_failure(self, tokens: Sequence[_Token], i: int) -> int | None:
-        base = tokens[i].base
-        if base in self.harm_triggers and base in self._harm_verbs_in(tokens):
-            found = self._harm(tokens, i)
-            if found is not None:
-                return found
-        if base in self.without:
-            found = self._without(tokens, i)
-            if found is not None:
-                return found
-        if tokens[i].first:
-            found = self._cleft(tokens, i)
-            if found is not None:
-                return found
+        found = self._new_forms(tokens, i) if tokens[i].base in self.new_forms or tokens[i].first else None
+        if found is not None:
+            return found
         end = _match(tokens, i, self.failure_verbs)
         if (
             end is not None
@@ -765,6 +755,19 @@ class _Rules:
                 return i + 2
         return None
 
+    def _new_forms(self, tokens: Sequence[_Token], i: int) -> int | None:
+        """A harmful object, a duty left out, a cleft: the forms heard at words other than the
+        failure verbs."""
+        base = tokens[i].base
+        found = None
+        if base in self.harm_triggers and base in self._harm_verbs_in(tokens):
+            found = self._harm(tokens, i)
+        if found is None and base in self.without:
+            found = self._without(tokens, i)
+        if found is None and tokens[i].first:
+            found = self._cleft(tokens, i)
+        return found
+
     def _acts(self, tokens: Sequence[_Token], i: int) -> bool:
         """Whether the verb at ``i`` is a person's act, not negated: "Bob deleted", "Ahmed's
         script deleted"."""
@@ -775,8 +778,6 @@ class _Rules:
         *customer* uploads bucket", "dropped the backups *instead of* the snapshots"; or a
         phrasal verb with its object between: "took the warehouse *down*". Not in a timeline
         entry (a clock time), where people act and the steps are recorded."""
-        if isinstance(tokens, _Sentence) and tokens.timed:
-            return None
         base = tokens[i].base
         particles = self.phrasal.get(base)
         if base not in self.harm_verbs and particles is None:
