@@ -38,6 +38,7 @@ SHAPES: dict[str, str] = {
     "table cells": "| ",
     "character references": "&#x",
     "long line": "the deploy went out at noon and ",
+    "blame triggers": "Dave took the site it was Bob who ran without testing thanks to Ann lost as usual falls on Eve and deleted every ",
 }
 """Each shape's repeated unit. A shape is one line with no newline (the worst case for
 line-based passes) except ``nested lists``, whose unit is indented one more level each line."""

@@ -5,7 +5,8 @@
 By default every labelled set under tests/fixtures/blame/: sentences.tsv (the one the rules were
 first written against), heldout.tsv (written after them, since tuned on too), and the two parts of
 the split set, split-tuning.tsv and split-heldout.tsv (held out from the first round of tuning,
-tuned on in the second), and round2-heldout.tsv (never tuned on; see its header).
+tuned on in the second), round2-heldout.tsv (held out until round 3, tuned on in it) and
+round3-heldout.tsv (never tuned on; see its header).
 Each sentence of a set is linted on its own (service.lesson.blame.find_blame, the function
 ``lessonloop lessons lint`` and the sync both call); a sentence with a finding is predicted
 "blame". Prints precision, recall and F1, the counts, how the hard cases fared (notes
@@ -29,7 +30,14 @@ from service.lesson.blame import find_blame  # noqa: E402
 SETS = Path(__file__).resolve().parents[1] / "tests" / "fixtures" / "blame"
 DEFAULT_SETS = [
     SETS / name
-    for name in ("sentences.tsv", "heldout.tsv", "split-tuning.tsv", "split-heldout.tsv", "round2-heldout.tsv")
+    for name in (
+        "sentences.tsv",
+        "heldout.tsv",
+        "split-tuning.tsv",
+        "split-heldout.tsv",
+        "round2-heldout.tsv",
+        "round3-heldout.tsv",
+    )
 ]
 
 
@@ -48,7 +56,7 @@ def load(path: Path) -> list[tuple[str, str, str]]:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--set", type=Path, action="append", help="a labelled set (repeatable; default: both)")
+    parser.add_argument("--set", type=Path, action="append", help="a labelled set (repeatable; default: all)")
     parser.add_argument("--show", action="store_true", help="list false alarms and misses")
     args = parser.parse_args()
     find_blame("warm up the rules")

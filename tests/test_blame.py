@@ -33,6 +33,15 @@ MUST_FLAG = {
     "Raj's mistake in the Helm values crashed the pods.": "mistake",
     "The page was ignored by the secondary on-call.": "person-failure",
     "@alice forgot the flag.": "person-failure",
+    "Kwame truncated the production orders table.": "person-failure",
+    "The contractor dropped the backups instead of the snapshots.": "person-failure",
+    "Ola took the warehouse down for everyone.": "person-failure",
+    "It was Farid who restarted the primary.": "person-failure",
+    "Omar merged the change without running the tests.": "person-failure",
+    "This one was on Jake, plain and simple.": "root-cause",
+    "The outage traces back to Mina's hotfix.": "root-cause",
+    "Typical Dave.": "judgement",
+    "Thanks to Steve, we lost the whole weekend.": "judgement",
 }
 
 MUST_NOT_FLAG = [
@@ -61,6 +70,16 @@ MUST_NOT_FLAG = [
     "We should have been paged at the first error.",
     "Canary missed the error spike.",
     "<!-- a note for editors: Bob forgot the flag -->",
+    "14:02 Kwame truncated the production events table, as planned.",
+    "The cleanup job truncated the production orders table.",
+    "Hiro took the old cluster down after the migration was verified.",
+    "It was Farid who spotted the leak first.",
+    "It was the cron job that deleted the audit logs.",
+    "The database restarted without losing any writes.",
+    "The fix is on Maria's branch.",
+    "Nobody with admin rights was on call.",
+    "The call was on Zoom.",
+    "Thanks to Steve, we restored the backups within the hour.",
 ]
 
 
@@ -106,7 +125,9 @@ def test_hostile_text_is_read_without_blowing_up() -> None:
         "Bob forgot it. " + "`x" * 5000 + "<!--" * 5000 + '"' * 5000 + "[" * 5000 + "](" * 5000 + "Bob forgot " * 3000
     )
     assert len(find_blame(text)) == 2  # finishes (pytest-timeout guards the time) and still reads the prose
-    for shape in (" " * 60000 + "|", "e.g. " * 12000, " \n |" * 15000, "{quote}" * 8000):  # once quadratic
+    shapes = (" " * 60000 + "|", "e.g. " * 12000, " \n |" * 15000, "{quote}" * 8000)  # once quadratic
+    triggers = ("It was Bob who ", "took it down ", "Bob deleted the prod ", "without running ", "is on Jake ")
+    for shape in (*shapes, *(unit * 4000 for unit in triggers)):  # rules that look ahead or back, bounded
         assert find_blame(shape + "\n\nBob forgot it.", "jira" if "{" in shape else "markdown")
 
 

@@ -1,6 +1,7 @@
 """The held-out labelled sets of the blameless-language nudge: the split set's two parts follow
 their stated rule, each held-out set is the one that was measured before the rules were tuned
-with it out of sight, and the nudge keeps its figures on the one never tuned on.
+with it out of sight, and the nudge keeps its figures on the one never tuned on (round3-heldout.tsv)
+and on the one tuned on last (round2-heldout.tsv).
 
 The figures are counts of sentences, not timings, so the test is deterministic: the same set and
 rules give the same figures on any machine."""
@@ -16,10 +17,12 @@ SETS = Path(__file__).parent / "fixtures" / "blame"
 HELDOUT = SETS / "split-heldout.tsv"
 TUNING = SETS / "split-tuning.tsv"
 ROUND2 = SETS / "round2-heldout.tsv"
+ROUND3 = SETS / "round3-heldout.tsv"
 
 FROZEN = {
     HELDOUT: "e8cce475128fef53e7317ab245274c3fc12352c516407734e1da2568e9ed45cf",
     ROUND2: "836f4606186d4037cc8b11798b4ee7bd25a872549d63e2eae55195d0a1abf002",
+    ROUND3: "693ad4b35a7a82fafbbdc230432bdaa503e5e8dc3a3ad971c798eca623524f0e",
 }
 """SHA-256 of each held-out set's rows (comments aside), as committed before the tuning it was
 kept from. A changed row is a different set: its figures would not be held-out figures any more."""
@@ -63,21 +66,38 @@ def test_the_held_out_sets_are_the_ones_measured_before_tuning() -> None:
         assert hashlib.sha256("\n".join(_rows(path)).encode("utf-8")).hexdigest() == digest, path.name
 
 
-def test_the_second_held_out_set_repeats_no_other_sentence() -> None:
-    others = {sentence for path in SETS.glob("*.tsv") if path != ROUND2 for _, sentence in _labelled(path)}
-    assert not others & {sentence for _, sentence in _labelled(ROUND2)}
+def test_the_later_held_out_sets_repeat_no_other_sentence() -> None:
+    for held_out in (ROUND2, ROUND3):
+        others = {sentence for path in SETS.glob("*.tsv") if path != held_out for _, sentence in _labelled(path)}
+        assert not others & {sentence for _, sentence in _labelled(held_out)}, held_out.name
 
 
-def test_the_nudge_keeps_its_figures_on_the_set_never_tuned_on() -> None:
-    """Precision meets the target (0.95). Recall is held at what the rules reach, 0.82 (98 of
-    119): the target is 0.9, and docs/blameless.md says which forms are still missed. Raise the
-    floor when the rules do better; a lower figure means a change lost sentences it heard."""
-    rows = _labelled(ROUND2)
+def _figures(path: Path) -> tuple[float, float, list[str], list[str]]:
+    """Precision, recall, the false alarms and the misses of the nudge on one set."""
+    rows = _labelled(path)
     flagged = [(label, bool(find_blame(sentence))) for label, sentence in rows]
     tp = sum(1 for label, found in flagged if found and label == "blame")
     fp = sum(1 for label, found in flagged if found and label == "ok")
     blame = sum(1 for label, _ in rows if label == "blame")
     false_alarms = [s for (label, s), (_, found) in zip(rows, flagged, strict=True) if found and label == "ok"]
     misses = [s for (label, s), (_, found) in zip(rows, flagged, strict=True) if not found and label == "blame"]
-    assert tp / (tp + fp) >= 0.95, false_alarms
-    assert tp / blame >= 0.82, misses
+    return tp / (tp + fp), tp / blame, false_alarms, misses
+
+
+def test_the_nudge_keeps_its_figures_on_the_set_never_tuned_on() -> None:
+    """Held at what the rules reached when round3-heldout.tsv was measured, once, after round 3:
+    precision 0.949 (93 of 98 findings) and recall 0.788 (93 of 118). Neither meets the target
+    (precision 0.95, recall 0.9); docs/blameless.md says which forms are still missed. A lower
+    figure means a change lost sentences it heard or raised a false alarm; a new round of tuning
+    needs a new held-out set, written and frozen first, since reading these misses spends this one."""
+    precision, recall, false_alarms, misses = _figures(ROUND3)
+    assert precision >= 93 / 98 - 1e-9, false_alarms
+    assert recall >= 93 / 118 - 1e-9, misses
+
+
+def test_the_nudge_keeps_its_figures_on_the_sets_it_was_tuned_on() -> None:
+    """round2-heldout.tsv was held out until round 3, whose tuning read its misses: 0.991 / 0.950
+    now. Kept as a floor so that a change does not lose what was learnt from it."""
+    precision, recall, false_alarms, misses = _figures(ROUND2)
+    assert precision >= 113 / 114 - 1e-9, false_alarms
+    assert recall >= 113 / 119 - 1e-9, misses

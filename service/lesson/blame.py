@@ -13,8 +13,9 @@ a finding around ("this was not human error"). Code, links and quoted speech are
 There is no parser here, only a few words of context either side and the person a sentence opens
 with (who stays the subject past "and" and past a clause about them: "the engineer who deployed
 the change did not monitor it"), which is why it is fast and predictable, and also what it
-misses: a harmless verb with a harmful object ("the intern deleted the uploads bucket"), blame
-by irony ("Typical Dave."). bench/blame.py measures both on the labelled sets.
+misses: a harmful act whose object carries no marker word ("dropped the analytics schema"), a
+cause several clauses away, rhetorical questions, irony without a marker. bench/blame.py
+measures both on the labelled sets.
 """
 
 from __future__ import annotations
@@ -60,7 +61,7 @@ def find_blame(text: str, markup: Markup = "markdown", languages: Sequence[Langu
         if not tokens:
             continue
         for rules in compiled:
-            hit = rules.first_match(tokens)
+            hit = rules.first_match(tokens, sentence.prose)
             if hit is not None:
                 rule, start, end = hit
                 matched = " ".join(token.text for token in tokens[start:end])
@@ -80,7 +81,12 @@ def find_blame(text: str, markup: Markup = "markdown", languages: Sequence[Langu
 
 # --- words ------------------------------------------------------------------------------------
 
-_WORD = re.compile(r"@?[^\W\d_][\w'\u2019-]*")
+_WORD = re.compile(r"@?[^\W\d_][\w'\u2019-]* ?[,;:.!?()]?")
+"""A word, and the punctuation right after it (a space apart at most) that ends a phrase."""
+_STOPS = ",;:.!?()"
+_CLOCK = re.compile(r"\b\d{1,2}[:.h]\d\d\b")
+"""A clock time ("14:02", "9.30"): the sentence is a timeline entry, where people act and a
+routine verb on a production object is the record of a step, not the cause of the harm."""
 
 
 class _Token(NamedTuple):  # a tuple: one is made for every word of every lesson
@@ -89,6 +95,7 @@ class _Token(NamedTuple):  # a tuple: one is made for every word of every lesson
     base: str  # lower, without a possessive "'s" or "'"
     possessive: bool
     first: bool  # the sentence's first word
+    stop: bool = False  # followed by punctuation that ends a phrase ("the deploy team, plain and simple")
 
 
 def _tokens(prose: str) -> list[_Token]:
@@ -107,14 +114,15 @@ class _TokenCache(dict[str, _Token]):
 
 
 def _token(word: str, first: bool) -> _Token:
-    text = word.rstrip("-")
+    stop = word[-1] in _STOPS
+    text = word.rstrip(_STOPS).rstrip(" ").rstrip("-")
     lower = text.lower().replace("\u2019", "'")
     base, possessive = lower, False
     if lower.endswith("'s") and len(lower) > 2:
         base, possessive = lower[:-2], True
     elif lower.endswith("'"):
         base, possessive = lower.rstrip("'"), True
-    return _Token(text, lower, base, possessive, first)
+    return _Token(text, lower, base, possessive, first, stop)
 
 
 _REACH = 8
@@ -129,6 +137,18 @@ class _Sentence(list[_Token]):
     first_mistake: int = -1  # the first word that is a mistake noun ("error", "mistake"), or len; -1 not yet found
     opening: int | None = None  # the person the sentence opens with (see _Rules._opening_person)
     first_clause: int = 0  # the first word after ``opening`` that opens a clause of its own, or len
+    prose: str = ""  # the sentence as read, for the clock time that makes it a timeline entry
+    bases: list[str] | None = None  # every word's base, for C-speed looks at a window of words
+    harm_verbs: frozenset[str] | None = None  # the harm verbs that can fire here (_Rules._harm_verbs_here)
+
+
+def _bases(tokens: Sequence[_Token], start: int, stop: int) -> list[str]:
+    """The bases of words ``start`` to ``stop``, from a list made once a sentence."""
+    if isinstance(tokens, _Sentence):
+        if tokens.bases is None:
+            tokens.bases = [token.base for token in tokens]
+        return tokens.bases[start:stop]
+    return [token.base for token in tokens[start:stop]]
 
 
 def _first_mistake(tokens: Sequence[_Token], nouns: frozenset[str]) -> int:
@@ -247,6 +267,35 @@ class _Rules:
         self.fault_nouns = frozenset(causes.fault_nouns)
         self.blame_words = frozenset(causes.blame_words)
         self.blame_links = _phrases(causes.blame_links)
+        self.on_person = _phrases(causes.on_person)
+        self.cleft = _phrases(causes.cleft)
+        self.credit_verbs = _phrases(causes.credit_verbs)
+        self.harm_verbs = frozenset(failure.harm_verbs)
+        self.harm_objects = frozenset(failure.harm_objects)
+        self.harm_markers = _phrases(failure.harm_markers)
+        self.harm_marker_words = frozenset(self.harm_markers)
+        self.person_words = (
+            self.pronouns
+            | self.object_pronouns
+            | self.possessives
+            | self.own_possessives
+            | self.roles
+            | frozenset(second for _, second in self.role_phrases)
+        )
+        self.phrasal: dict[str, frozenset[str]] = {}
+        for pair in failure.phrasal:
+            verb, _, particle = pair.partition(" ")
+            self.phrasal[verb] = self.phrasal.get(verb, frozenset()) | {particle}
+        self.without = _phrases(failure.without)
+        self.harm_triggers = self.harm_verbs | frozenset(self.phrasal)
+        self.new_forms = self.harm_triggers | frozenset(self.without)
+        self.without_duties = _phrases(failure.without_duties)
+        irony = language.irony
+        self.typical = _phrases(irony.typical)
+        self.thanks = _phrases(irony.thanks)
+        self.losses = _phrases(irony.losses)
+        self.habits = _phrases(irony.habits)
+        self.irony_words = frozenset(self.typical) | frozenset(self.thanks) | frozenset(self.habits)
         self._checks = {
             "human-error": self._human_error,
             "root-cause": self._root_cause,
@@ -260,15 +309,21 @@ class _Rules:
         assert set(self._checks) == set(RULES)
         self._triggers: dict[str, frozenset[str]] = {
             "human-error": frozenset(self.human_error),
-            "root-cause": frozenset(self.cause_triggers),
+            "root-cause": frozenset(self.cause_triggers) | frozenset(self.on_person),
             "fault": frozenset(self.at_fault) | self.fault_nouns,
             "blame": self.blame_words,
-            "judgement": frozenset(self.judgement),
+            "judgement": frozenset(self.judgement)
+            | frozenset(self.typical)
+            | frozenset(self.thanks)
+            | frozenset(self.habits),
             "hindsight": frozenset(self.modals) | self.conditionals | self.perfect,
             "mistake": self.mistake_nouns,
             "person-failure": frozenset(self.failure_verbs)
             | frozenset(self.omission_markers)
             | self.passive
+            | self.harm_verbs
+            | frozenset(self.phrasal)
+            | frozenset(self.without)
             | {"made"},
         }
         """The words each rule can fire on: the first words of its phrases, or its word set."""
@@ -279,13 +334,14 @@ class _Rules:
         self._starts = {word: tuple(numbers) for word, numbers in starts.items()}
         """For each trigger word, the rules (by their place in RULES) that may fire on it."""
 
-    def first_match(self, tokens: Sequence[_Token]) -> tuple[str, int, int] | None:
+    def first_match(self, tokens: Sequence[_Token], prose: str = "") -> tuple[str, int, int] | None:
         """(rule, first word, end) of the first rule that flags the sentence.
 
         Each rule is tried only at the words it can start on (its triggers), found with one set
         lookup a word; every check then looks at a bounded number of words around it, so a
         sentence costs time linear in its length whatever it repeats."""
         sentence = _Sentence(tokens)
+        sentence.prose = prose
         sentence.opening = self._find_opening_person(tokens)
         start = len(tokens) if sentence.opening is None else sentence.opening + 1
         sentence.first_clause = next(
@@ -300,6 +356,11 @@ class _Rules:
                 rules = tuple(dict.fromkeys((*rules, *starts.get(token.lower, ()))))
             for number in rules:
                 at[number].append(k)
+        opener = tokens[0]
+        if opener.base in self.cleft or opener.lower in self.cleft:  # a cleft is heard only where it opens
+            person_failure = at[RULES.index("person-failure")]
+            if not person_failure or person_failure[0] != 0:
+                person_failure.insert(0, 0)
         for number, rule in enumerate(RULES):
             check = self._checks[rule]
             for i in at[number]:
@@ -307,6 +368,34 @@ class _Rules:
                 if end is not None:
                     return rule, self._who(sentence, i), end
         return None
+
+    def _harm_verbs_in(self, tokens: Sequence[_Token]) -> frozenset[str]:
+        """:meth:`_harm_verbs_here`, found once a sentence, when a harm verb is first met."""
+        if not isinstance(tokens, _Sentence):
+            return self._harm_verbs_here(tokens, False)
+        if tokens.harm_verbs is None:
+            tokens.harm_verbs = self._harm_verbs_here(tokens, _CLOCK.search(tokens.prose) is not None)
+        return tokens.harm_verbs
+
+    def _harm_verbs_here(self, tokens: Sequence[_Token], timed: bool) -> frozenset[str]:
+        """The harm verbs that can fire in this sentence: none in a timeline entry, none without
+        a harmful object or marker (or, for a phrasal verb, its particle), none where no word
+        could name a person; found with a few set operations a sentence, so the check at each
+        trigger word is skipped where it cannot fire."""
+        words = frozenset(token.base for token in tokens)
+        if timed or words.isdisjoint(self.harm_triggers):
+            return frozenset()
+        harm_possible = not (self.harm_objects.isdisjoint(words) and self.harm_marker_words.isdisjoint(words))
+        verbs = (self.harm_verbs if harm_possible else frozenset()) | frozenset(
+            verb for verb, particles in self.phrasal.items() if not particles.isdisjoint(words)
+        )
+        if (
+            verbs
+            and self.person_words.isdisjoint(words)
+            and not any(token.text[:1].isupper() or token.text[:1] == "@" for token in tokens)
+        ):
+            return frozenset()  # no word that could name a person: no one acts
+        return verbs & words
 
     def _who(self, tokens: Sequence[_Token], i: int) -> int:
         """Where the words to show begin: at the person when there is one ("Bob forgot",
@@ -460,13 +549,7 @@ class _Rules:
             if token.possessive and (self._is_role(tokens, k) or self._is_name(tokens, k)):
                 return True
             if self._is_role(tokens, k):
-                after = tokens[k + 1] if k + 1 < len(tokens) else None
-                return (
-                    after is None
-                    or after.base in self.after_person
-                    or after.base.endswith(("ing", "ed"))
-                    or self._is_role(tokens, k + 1)  # "the on-call engineer"
-                )
+                return self._ends_phrase(tokens, k)  # "the on-call engineer", "the deploy team, plain"
             if self._is_name(tokens, k):
                 return True
         return False
@@ -488,9 +571,45 @@ class _Rules:
 
     def _root_cause(self, tokens: Sequence[_Token], i: int) -> int | None:
         end = _match(tokens, i, self.cause_triggers)
-        if end is None or not self._names_person(tokens, end):
+        if end is not None and self._names_person(tokens, end):
+            return end
+        return self._on_person(tokens, i)
+
+    def _on_person(self, tokens: Sequence[_Token], i: int) -> int | None:
+        """ "This was on Jake", "the responsibility falls on the team lead": a thing placed on a
+        person named right after. Not when a person is the subject ("Ana was on Zoom" is where
+        she was), nor a possessive ("the fix is on Maria's branch" is a place)."""
+        end = _match(tokens, i, self.on_person)
+        if end is None or self._person_subject(tokens, i) or self._negated(tokens, i):
             return None
-        return end
+        if end < len(tokens) and (tokens[end - 1].base, tokens[end].base) in self.role_phrases:
+            return None  # "none was on call"
+        m = end
+        while m < min(len(tokens), end + _REACH) and tokens[m].base in self.determiners:
+            m += 1
+        for k in range(m, min(len(tokens), m + self.cause_window)):
+            token = tokens[k]
+            if token.possessive:
+                return None
+            if token.base in self.object_pronouns or (token.lower.startswith("@") and len(token.lower) > 1):
+                return k + 1
+            if self._is_role(tokens, k):
+                return k + 1 if self._ends_phrase(tokens, k) else None
+            if self._is_name(tokens, k):
+                return k + 1
+        return None
+
+    def _ends_phrase(self, tokens: Sequence[_Token], k: int) -> bool:
+        """Whether the role at ``k`` ends its noun phrase: "the team lead*,*", "the engineer
+        *who*", but not "the team *wiki*"."""
+        after = tokens[k + 1] if k + 1 < len(tokens) else None
+        return (
+            after is None
+            or tokens[k].stop
+            or after.base in self.after_person
+            or after.base.endswith(("ing", "ed"))
+            or self._is_role(tokens, k + 1)
+        )
 
     def _fault(self, tokens: Sequence[_Token], i: int) -> int | None:
         end = _match(tokens, i, self.at_fault)
@@ -518,11 +637,37 @@ class _Rules:
     def _judgement(self, tokens: Sequence[_Token], i: int) -> int | None:
         end = _match(tokens, i, self.judgement)
         if end is None:
-            return None
+            return self._irony(tokens, i) if tokens[i].base in self.irony_words else None
         technical = self.exceptions.get(tokens[end - 1].base)
         if technical is not None and end < len(tokens) and tokens[end].base in technical:
             return None  # "lazy loading", "sloppy quorum"
         return None if self._negated(tokens, i) else end
+
+    def _irony(self, tokens: Sequence[_Token], i: int) -> int | None:
+        """Blame said by its opposite: "Typical Dave.", "another classic from the web team",
+        "Thanks to Steve, we spent the weekend restoring backups", "Daria pushed to main on a
+        Friday, as usual"."""
+        found = self._ironic(tokens, i)
+        return None if found is None or self._negated(tokens, i) else found
+
+    def _ironic(self, tokens: Sequence[_Token], i: int) -> int | None:
+        end = _match(tokens, i, self.typical)
+        if end is not None and end < len(tokens):
+            m = end + 1 if tokens[end].base == "from" else end
+            if m < len(tokens) and tokens[m].base not in self.filler and self._names_person(tokens, m):
+                return m + 1
+        end = _match(tokens, i, self.thanks)
+        if end is not None and self._names_person(tokens, end):
+            for k in range(end, min(len(tokens), end + 2 * _REACH)):
+                found = _match(tokens, k, self.losses)
+                if found is not None:
+                    return found
+        end = _match(tokens, i, self.habits)
+        if end is not None:
+            opening = self._opening_person(tokens)
+            if (opening is not None and opening < i) or (end < len(tokens) and self._names_person(tokens, end)):
+                return end
+        return None
 
     def _hindsight(self, tokens: Sequence[_Token], i: int) -> int | None:
         counterfactual = self._counterfactual(tokens, i)
@@ -580,6 +725,9 @@ class _Rules:
         return None if self._negated(tokens, i - 1) else i + 1
 
     def _person_failure(self, tokens: Sequence[_Token], i: int) -> int | None:
+        found = self._new_forms(tokens, i) if tokens[i].base in self.new_forms or tokens[i].first else None
+        if found is not None:
+            return found
         end = _match(tokens, i, self.failure_verbs)
         if (
             end is not None
@@ -606,6 +754,107 @@ class _Rules:
             if (tokens[i].base in self.passive or made_mistake) and self._names_person(tokens, i + 2):
                 return i + 2
         return None
+
+    def _new_forms(self, tokens: Sequence[_Token], i: int) -> int | None:
+        """A harmful object, a duty left out, a cleft: the forms heard at words other than the
+        failure verbs."""
+        base = tokens[i].base
+        found = None
+        if base in self.harm_triggers and base in self._harm_verbs_in(tokens):
+            found = self._harm(tokens, i)
+        if found is None and base in self.without:
+            found = self._without(tokens, i)
+        if found is None and tokens[i].first:
+            found = self._cleft(tokens, i)
+        return found
+
+    def _acts(self, tokens: Sequence[_Token], i: int) -> bool:
+        """Whether the verb at ``i`` is a person's act, not negated: "Bob deleted", "Ahmed's
+        script deleted"."""
+        return (self._person_subject(tokens, i) or self._persons_work(tokens, i)) and not self._negated(tokens, i)
+
+    def _harm(self, tokens: Sequence[_Token], i: int) -> int | None:
+        """A person, a routine verb, and an object that makes it harm: "the intern deleted the
+        *customer* uploads bucket", "dropped the backups *instead of* the snapshots"; or a
+        phrasal verb with its object between: "took the warehouse *down*". Not in a timeline
+        entry (a clock time), where people act and the steps are recorded."""
+        base = tokens[i].base
+        particles = self.phrasal.get(base)
+        if base not in self.harm_verbs and particles is None:
+            return None
+        found = self._harm_span(tokens, i, particles)
+        return found if found is not None and self._acts(tokens, i) else None
+
+    def _harm_span(self, tokens: Sequence[_Token], i: int, particles: frozenset[str] | None) -> int | None:
+        """Where the harm the verb at ``i`` does is said: a harmful object word or marker within
+        reach, or (for a phrasal verb) its particle with harm before it or "by"/"for"/"with" after."""
+        reach = min(len(tokens), i + 1 + _REACH)
+        window = _bases(tokens, i + 1, reach)
+        if particles is not None and particles.isdisjoint(window):
+            return None
+        if particles is None and self.harm_objects.isdisjoint(window) and self.harm_marker_words.isdisjoint(window):
+            return None
+        harmful = None
+        for k in range(i + 1, reach):
+            token = tokens[k]
+            if harmful is None:
+                if token.base in self.harm_objects or token.lower in self.harm_objects:
+                    harmful = k + 1
+                elif token.base in self.harm_markers or token.lower in self.harm_markers:
+                    harmful = _match(tokens, k, self.harm_markers)
+            if particles is None:
+                if harmful is not None:
+                    return harmful
+            elif token.base in particles:
+                after = tokens[k + 1].base if k + 1 < len(tokens) else ""
+                return k + 1 if harmful is not None or after in ("by", "for", "with") else None
+        return None
+
+    def _without(self, tokens: Sequence[_Token], i: int) -> int | None:
+        """ "Omar approved the PR without running it": a duty left out of a person's act."""
+        end = _match(tokens, i, self.without)
+        if end is None:
+            return None
+        m = end
+        while m < min(len(tokens), end + _REACH) and tokens[m].base in self.skip:
+            m += 1
+        duty = _match(tokens, m, self.without_duties) if m < len(tokens) else None
+        if duty is None or self._negated(tokens, i):
+            return None
+        if tokens[i].base != "without" and not tokens[duty - 1].base.endswith("ing"):
+            return None  # "before" takes only an -ing duty: "before reading the prompt"
+        for k in range(i - 1, max(0, i - _REACH) - 1, -1):
+            if self._person_subject(tokens, k) or self._persons_work(tokens, k):
+                return duty
+            if tokens[k].base == "by" and self._names_person(tokens, k + 1):
+                return duty  # "rushed through by the product manager without review"
+        return None
+
+    def _cleft(self, tokens: Sequence[_Token], i: int) -> int | None:
+        """ "It was Farid who took the site down": a sentence that opens by singling a person
+        out for an act, unless the act is credit ("It was Ana who spotted it")."""
+        if not tokens[i].first:
+            return None
+        end = 1 if tokens[i].lower in self.cleft.single else _match(tokens, i, self.cleft)
+        if end is None:
+            return None
+        j = end
+        while j < min(len(tokens), end + _REACH) and (
+            tokens[j].base in self.determiners or tokens[j].base in self.filler
+        ):
+            j += 1
+        if j >= len(tokens) or not (self._is_person(tokens, j) or tokens[j].base in self.object_pronouns):
+            return None
+        while j + 1 < min(len(tokens), end + _REACH) and self._is_role(tokens, j + 1):
+            j += 1
+        if j + 1 >= len(tokens) or tokens[j + 1].base not in (self.relatives | {"that"}):
+            return None
+        v = j + 2
+        while v < min(len(tokens), j + 2 + _REACH) and tokens[v].base in self.skip:
+            v += 1
+        if v >= len(tokens) or _match(tokens, v, self.credit_verbs) is not None:
+            return None
+        return v + 1
 
     def _about_a_target(self, tokens: Sequence[_Token], i: int, end: int) -> bool:
         """ "We missed our SLO": the verb with such an object is about a target, not a failure."""

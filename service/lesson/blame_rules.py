@@ -75,6 +75,18 @@ class Failure(_Strict):
     passive: Words = ()
     mistake_nouns: Words = ()
     noun_compounds: Words = ()
+    harm_verbs: Words = ()
+    """Verbs that are routine work unless their object is what must not be touched: "deleted the
+    stuck pods" is cleanup, "deleted the *production* uploads bucket" is the harm."""
+    harm_objects: Words = ()
+    """Words in the object that make a ``harm_verbs`` verb harmful: "production", "customer", "every"."""
+    harm_markers: Words = ()
+    """Phrases after a ``harm_verbs`` verb that say the target was wrong: "instead of", "thinking it"."""
+    phrasal: Words = ()
+    """ "verb particle" pairs that may have their object between them: "took *the warehouse* down"."""
+    without: Words = ()
+    """ "approved the PR *without*": the word, then one of ``without_duties``, after a person's verb."""
+    without_duties: Words = ()
 
 
 class Hindsight(_Strict):
@@ -103,6 +115,26 @@ class Causes(_Strict):
     fault_nouns: Words = ()
     blame_words: Words = ()
     blame_links: Words = ()
+    on_person: Words = ()
+    """ "this was *on* Jake", "this *falls on* the team lead": responsibility placed on a person
+    named right after (not a possessive: "the fix is on Maria's branch" is a place)."""
+    cleft: Words = ()
+    """ "*It was* Farid who took the site down": a sentence opening that singles a person out."""
+    credit_verbs: Words = ()
+    """A cleft about a person whose verb is one of these is credit, not blame: "It was Ana who *spotted* it"."""
+
+
+class Irony(_Strict):
+    """Blame said by its opposite: "Typical Dave.", "Thanks to Steve, we spent the weekend..."."""
+
+    typical: Words = ()
+    """Then a person, at once or after "from": "Typical Dave", "another classic from the web team"."""
+    thanks: Words = ()
+    """ "thanks to", "courtesy of": then a person, then (within the sentence) one of ``losses``."""
+    losses: Words = ()
+    habits: Words = ()
+    """ "as usual", "once again": a person's act marked as a habit, when the sentence opens with
+    that person or the phrase is followed by one."""
 
 
 class Language(_Strict):
@@ -116,6 +148,7 @@ class Language(_Strict):
     hindsight: Hindsight = Hindsight()
     phrases: Phrases = Phrases()
     causes: Causes = Causes()
+    irony: Irony = Irony()
 
     def suggestion(self, rule: str) -> str:
         return self.suggestions.get(rule) or self.suggestions.get("person-failure", "")
