@@ -410,6 +410,6 @@ def test_the_log_pages_show_follow_up_state(client, runtime: Runtime, github_dou
     loop.send(client, loop.github_issue_event(github_double, REVIEW_REPO, 2, "closed"))
     loop.work(runtime)
     listed = client.get("/lessons").get_data(as_text=True)
-    assert "1 of 3 done" in listed
+    assert "2 open · 1 done" in listed  # the row's short form; the page says "1 of 3 done"
     page = client.get(f"/lessons/{REVIEW.replace('#', '%23')}").get_data(as_text=True)
     assert "Follow-ups (1 of 3 done)" in page and f"github:{REVIEW_REPO}#2</a>: done" in page
