@@ -188,12 +188,13 @@ def test_search_filter_open_a_lesson_follow_links_and_insights(
         assert page.url == origin + "/lessons"
         assert page.locator("table.log tbody tr").count() == 25  # a page of the log
         page.click("a[rel=next]")
-        assert "page=2" in page.url and page.locator("table.log tbody tr").count() == 6  # 31 lessons
+        page.wait_for_url(re.compile(r".*[?&]page=2(&|$)"))  # loaded: a click does not wait for it
+        assert page.locator("table.log tbody tr").count() == 6  # 31 lessons
 
         page.goto(origin + "/lessons")
         page.fill("input[name=q]", "resolver timeouts")
         page.click("form.filters button[type=submit]")
-        assert "q=resolver+timeouts" in page.url
+        page.wait_for_url(re.compile(r".*[?&]q=resolver\+timeouts(&|$)"))
         titles = page.locator("table.log a.title").all_inner_texts()
         assert titles == ["Resolver timeouts during deploy", "Checkout slow"]  # title matches first
 
@@ -201,7 +202,7 @@ def test_search_filter_open_a_lesson_follow_links_and_insights(
         page.select_option("select[name=source]", "jira")
         page.fill("input[name=q]", "")
         page.click("form.filters button[type=submit]")
-        assert "source=jira" in page.url
+        page.wait_for_url(re.compile(r".*[?&]source=jira(&|$)"))
         assert sorted(page.locator("table.log a.title").all_inner_texts()) == [
             "Hostile Jira lesson",
             "Payments delayed",
@@ -212,7 +213,7 @@ def test_search_filter_open_a_lesson_follow_links_and_insights(
 
         page.goto(origin + "/lessons?q=resolver")
         page.click("text=Resolver timeouts during deploy")
-        assert page.url == origin + "/lessons/github:acme/postmortems%232"
+        page.wait_for_url(origin + "/lessons/github:acme/postmortems%232")
         assert page.locator("h1").inner_text() == "Resolver timeouts during deploy"
         assert page.locator("#what_happened em").inner_text() == "12 minutes"
         assert page.locator("#what_happened li").count() == 2
@@ -227,10 +228,11 @@ def test_search_filter_open_a_lesson_follow_links_and_insights(
         posted = page.locator("section.posted a").evaluate_all("links => links.map(a => a.href)")
         assert posted == [tracker_site + "/incident/2", "https://x.example/r2", settings.jira.url + "/browse/OPS-77"]
         page.click("section.posted a >> nth=0")
-        assert page.url == tracker_site + "/incident/2" and "tracker page /incident/2" in page.content()
+        page.wait_for_url(tracker_site + "/incident/2")
+        assert "tracker page /incident/2" in page.content()
         page.go_back()
         page.click("a.label:text('sev1')")
-        assert page.url == origin + "/lessons?label=sev1"
+        page.wait_for_url(origin + "/lessons?label=sev1")
         assert page.locator("table.log a.title").all_inner_texts() == ["Resolver timeouts during deploy"]
 
         page.goto(origin + "/insights")
@@ -257,6 +259,7 @@ def test_readme_screenshots_from_an_example_log(
         assert first.locator("td[data-label='Follow-ups']").inner_text() == "2 open · 1 overdue · 1 done"
         desktop.screenshot(path=str(screenshots / "lessons.png"), full_page=False)
         desktop.click(f"text={example_log.LESSONS[0].title}")
+        desktop.wait_for_url(re.compile(re.escape(origin) + r"/lessons/.+"))
         assert desktop.locator("#what_happened br").count() == 4  # the timeline, one line per event
         desktop.screenshot(path=str(screenshots / "lesson.png"), full_page=True)
         desktop.goto(origin + "/insights")
