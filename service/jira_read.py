@@ -17,6 +17,7 @@ import re
 from collections.abc import Callable
 
 from service.textdoc import (
+    INLINE_BUDGET,
     Block,
     Break,
     Code,
@@ -34,9 +35,6 @@ from service.textdoc import (
     Text,
 )
 
-INLINE_BUDGET = 20_000
-"""The most markup characters a text may hold and still have its inline markup parsed; past it,
-each line is kept as text (the blocks still are), which bounds the time one text can cost."""
 _MARKUP = "\\{}[]!*_+^~-|"
 
 REACH = 2200

@@ -17,6 +17,7 @@ from markdown_it import MarkdownIt
 from markdown_it.token import Token
 
 from service.textdoc import (
+    INLINE_BUDGET,
     Block,
     Break,
     Code,
@@ -33,9 +34,6 @@ from service.textdoc import (
     Table,
     Text,
 )
-
-INLINE_BUDGET = 20_000
-"""The most markup characters a text may hold and still have its inline markup parsed."""
 
 MAX_NESTING = 20
 """How deep lists and quotes (and their paragraphs) are read: markdown-it-py's own bound, each

@@ -8,6 +8,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+INLINE_BUDGET = 20_000
+"""The most markup characters a text may hold and still have its inline markup parsed, in either
+reader; past it, each line is kept as text (the blocks still are), which bounds the time one text
+can cost."""
+
 
 @dataclass
 class Text:
