@@ -120,7 +120,12 @@ def serve(settings: Settings, host: str, port: int, threads: int, processes: int
     log.info("web serving", processes=processes, threads_each=threads)
     try:
         server.serve()
-    except SystemExit as stop:  # granian's way to say a worker kept failing
+    except SystemExit as stop:  # granian's way to say a worker exited unasked, or kept failing
+        if server.interrupt_signal:
+            # a stop was asked for (SIGTERM or SIGINT; granian's handler sets the flag): workers
+            # that the same signal reached first, as systemd's KillMode=control-group sends it to
+            # every process, were stopping, not failing
+            return 0
         return stop.code if isinstance(stop.code, int) else 1
     finally:
         reserved.close()
