@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 import requests
+from redis import Redis
 from sqlalchemy import create_engine, text
 
 from tests import payloads
@@ -364,9 +365,10 @@ def test_stopping_serve_says_what_it_waits_for_and_kills_what_does_not_stop(tmp_
     env = lessonloop_env(DATABASE_URL=f"sqlite:///{tmp_path / 'l.db'}")
     with Lessonloop("serve", "--processes", "1", cwd=tmp_path, env=env) as serve:
         serve.wait_ready()
-        wait_for(lambda: _a_worker_of(serve.process.pid) is not None)  # the web may answer first
-        worker = _a_worker_of(serve.process.pid)
-        assert worker is not None
+        # both workers up: registered with RQ, subscribed and waiting for jobs (the web answers
+        # first, and a worker picked while it still starts may be one that is being replaced)
+        wait_for(lambda: len(_waiting_workers(redis, serve.process.pid)) == 2, seconds=60)
+        worker = _waiting_workers(redis, serve.process.pid)[0]
         os.kill(worker, signal.SIGSTOP)
         serve.process.send_signal(signal.SIGINT)
         assert serve.process.wait(timeout=60) == 0, serve.tail()
@@ -377,8 +379,19 @@ def test_stopping_serve_says_what_it_waits_for_and_kills_what_does_not_stop(tmp_
     assert _exited(worker)
 
 
-def _a_worker_of(pid: int) -> int | None:
-    return next((child for child, command in children(pid).items() if command.endswith(" worker")), None)
+def _waiting_workers(redis: Redis, serve_pid: int) -> list[int]:
+    """The pids of ``serve``'s worker children that RQ lists as idle and subscribed."""
+    from rq import Worker
+    from rq.worker import WorkerStatus
+
+    mine = {child for child, command in children(serve_pid).items() if command.endswith(" worker")}
+    return [
+        one.pid
+        for one in Worker.all(connection=redis)
+        if one.pid in mine
+        and one.get_state() == WorkerStatus.IDLE
+        and redis.pubsub_numsub(one.pubsub_channel_name)[0][1]
+    ]
 
 
 def test_output_into_a_pipe_closed_early_ends_quietly(tmp_path: Path) -> None:
