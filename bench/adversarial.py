@@ -20,9 +20,10 @@ import time
 from collections.abc import Callable
 from multiprocessing.connection import Connection
 
-from service import inert, lesson
+from service import lesson
 from service.lesson.blame import find_blame
-from service.markup import convert
+from service.text import inert
+from service.text.markup import convert
 
 SHAPES: dict[str, str] = {
     "backslashes": "\\",
@@ -77,7 +78,7 @@ def _lint(text: str) -> None:
     import io
     import tempfile
 
-    from service.cli import main as cli
+    from service.entry.cli import main as cli
 
     with tempfile.NamedTemporaryFile("w", suffix=".md", encoding="utf-8") as handle:
         handle.write(text)

@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/copying.py [--repeat 200]
 
-Times ``service.markup.convert`` in every direction on a realistic five-section lesson (about
+Times ``service.text.markup.convert`` in every direction on a realistic five-section lesson (about
 2.7 kB: headings, emphasis, links, lists, a table, a code block, mentions) and on 60 kB lines of
 unclosed or dangerous markup, the kind of text a hostile ticket holds. Prints the median time per
 call. Pure CPU, one process; the figures are for this machine only.
@@ -14,7 +14,7 @@ import argparse
 import statistics
 import time
 
-from service.markup import convert
+from service.text.markup import convert
 
 SECTION_MD = """The **canary** read `latency` only, so the rollout went on: 40 minutes of 502s.
 @ana and @acme/sre were paged; see [the runbook](https://wiki.example.com/rb) and <https://status.example.com>.

@@ -67,7 +67,7 @@ def start_server(
     }
     process = subprocess.Popen(
         [
-            *(python, "-m", "service.cli", "web", "--port", "0"),
+            *(python, "-m", "service.entry.cli", "web", "--port", "0"),
             *("--processes", str(processes), "--threads", str(threads)),
         ],
         cwd=tempfile.mkdtemp(prefix="lessonloop-bench-"),

@@ -18,7 +18,7 @@ What runs, all on 127.0.0.1:
   request, as the tests do): checking every request cost the doubles more CPU than lessonloop's
   workers spent, and the run measured the doubles. The child reports its own CPU time and,
   separately, the CPU its threads spent checking.
-- ``python -m service.cli web --threads T`` (its waitress processes) and K ``python -m service.cli
+- ``python -m service.entry.cli web --threads T`` (its waitress processes) and K ``python -m service.entry.cli
   worker`` (RQ; each job runs in the worker process itself), as subprocesses with the doubles'
   URLs and credentials, Redis database 12 or ``LESSONLOOP_BENCH_REDIS_URL`` (emptied before and
   after), a temporary SQLite file or ``--database-url`` (PostgreSQL: a schema of its own, created
@@ -82,7 +82,7 @@ INCIDENT_REPO = "acme/web"
 REVIEW_REPO = "acme/postmortems"
 JIRA_INCIDENT_PROJECT = "SRE"
 
-from service.wsgi import default_count  # noqa: E402
+from service.entry.server import default_count  # noqa: E402
 
 # the rules every test runs with (DESIGN.md's example): github->github, jira->jira, pagerduty->jira
 from tests.conftest import RULES_TOML  # noqa: E402
@@ -271,7 +271,7 @@ def _fill_reviews(github: Any, jira: Any, loop: Any, count: int) -> list[tuple[s
     change" lists ``count`` follow-ups (the first links an existing issue, adopted; the others
     are opened as tasks; 0: a paragraph, no list), is closed, and yields the delivery its
     tracker would send."""
-    from service import markers
+    from service.text import markers
 
     out = []
     github.add_repo(FOLLOWUP_TASKS_REPO)
@@ -310,7 +310,7 @@ def _fill_reviews(github: Any, jira: Any, loop: Any, count: int) -> list[tuple[s
 
 def _close_one_followup_each(github: Any, jira: Any, loop: Any) -> list[tuple[str, str, dict[str, str], bytes]]:
     """In the child: the first task lessonloop opened for each lesson is done; the deliveries."""
-    from service import markers
+    from service.text import markers
 
     out, seen = [], set()
     with github.lock:
@@ -854,7 +854,7 @@ def main() -> int:
             database_url, admin, schema = postgres_schema(database_url)
         env = service_env(doubles.env, database_url, rules)
         port = free_port()
-        command = [sys.executable, "-m", "service.cli"]
+        command = [sys.executable, "-m", "service.entry.cli"]
         web = subprocess.Popen(
             [*command, "web", "--port", str(port), "--threads", str(args.threads)]
             + (["--processes", str(args.web_processes)] if args.web_processes else []),

@@ -76,7 +76,7 @@ def census_configure(connection: Any) -> Any:
 
 def _census(doubles: dict[str, Any]) -> dict[str, Any]:
     """Reviews created, and "review opened" marks per incident ref, read from the doubles."""
-    from service import markers
+    from service.text import markers
     from tests import loop as test_loop
 
     github, jira, pagerduty = doubles["github"], doubles["jira"], doubles["pagerduty"]
@@ -238,7 +238,7 @@ def main() -> int:
         env = loop.service_env(doubles.env, database_url, rules, redis_url=redis.url)
         if args.sweep_seconds:
             env["LESSONLOOP_SWEEP_SECONDS"] = str(args.sweep_seconds)
-        command = [sys.executable, "-m", "service.cli"]
+        command = [sys.executable, "-m", "service.entry.cli"]
         port = loop.free_port()
         web = subprocess.Popen([*command, "web", "--port", str(port)], env=env, cwd=loop.ROOT, start_new_session=True)
         processes.append(web)

@@ -164,7 +164,7 @@ def main() -> int:
             database_url, admin, schema = loop.postgres_schema(database_url)
         env = loop.service_env(doubles.env, database_url, settings_file, args.redis_url)
         port = loop.free_port()
-        command = [sys.executable, "-m", "service.cli"]
+        command = [sys.executable, "-m", "service.entry.cli"]
         web = subprocess.Popen(
             [*command, "web", "--port", str(port), "--threads", str(args.threads)],
             env=env,

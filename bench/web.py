@@ -35,8 +35,8 @@ from sqlalchemy import create_engine, insert, text  # noqa: E402
 from werkzeug.serving import make_server  # noqa: E402
 
 from config.settings import load_settings  # noqa: E402
-from service.app import create_app  # noqa: E402
-from service.runtime import Runtime  # noqa: E402
+from service.entry.app import create_app  # noqa: E402
+from service.infra.runtime import Runtime  # noqa: E402
 from service.store import migrate, search  # noqa: E402
 from service.store.engine import make_engine, sqlalchemy_url  # noqa: E402
 from service.store.schema import followups, incident_labels, incidents, lessons, reviews  # noqa: E402
@@ -411,7 +411,7 @@ def run(store: str, count: int, requests: int) -> None:
 def related_lessons_timings(engine, requests: int, reviewed_in: tuple[str, ...] | None = None) -> list[float]:
     """What a review's opening spends finding past lessons like its incident (issue: < 50 ms);
     ``reviewed_in``: only those reviewed there, as a review's header asks."""
-    from service.lesson.related import telling
+    from service.learning.similar import telling
     from service.store import lessons
 
     rng = random.Random(7)

@@ -14,7 +14,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from service.events import Source
+from service.domain.events import Source
 
 _REVIEW_TARGET = re.compile(r"^(jira:[A-Z][A-Z0-9_]*|github:[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+)$")
 _SHARE = re.compile(r"^(jira:[A-Z0-9_*?]+|github:[A-Za-z0-9_.*?-]+/[A-Za-z0-9_.*?-]+|pagerduty)$")
@@ -125,7 +125,7 @@ class Rule(BaseModel):
     share: tuple[str, ...] = ()
     """Repositories and projects beyond the rule's own scope that its lessons may reach (shared
     on, adopted as follow-ups, reminded), as ``github:owner/repo`` or ``jira:KEY`` globs; adds
-    to ``[lesson] share``. See ``service.scope``."""
+    to ``[lesson] share``. See ``service.loop.scope``."""
 
     @field_validator(
         "share",

@@ -22,9 +22,9 @@ from redis import Redis
 from werkzeug.serving import make_server
 
 from config.settings import Settings, load_settings
-from service.app import create_app
-from service.queue import queue as make_queue
-from service.runtime import Runtime
+from service.entry.app import create_app
+from service.infra.queue import queue as make_queue
+from service.infra.runtime import Runtime
 from service.store import migrate
 from service.store.engine import make_engine
 from tests import redis_server, stores

@@ -13,12 +13,12 @@ import copy
 import uuid
 from typing import TYPE_CHECKING, Any
 
-from service import markers
+from service.text import markers
 from tests import payloads
 from tests.payloads import GITHUB_SECRET, JIRA_SECRET, PAGERDUTY_SECRET
 
 if TYPE_CHECKING:
-    from service.runtime import Runtime
+    from service.infra.runtime import Runtime
     from tests.doubles.github import GitHubDouble
     from tests.doubles.jira import JiraDouble
     from tests.doubles.pagerduty import PagerDutyDouble
@@ -180,7 +180,7 @@ REVIEW_REPO = "acme/postmortems"
 
 def web_client(runtime: Runtime):
     """A test client of the web app on ``runtime``."""
-    from service.app import create_app
+    from service.entry.app import create_app
 
     return create_app(runtime.settings, runtime).test_client()
 

@@ -38,7 +38,7 @@ def run_lessonloop(*args: str, env: dict[str, str], cwd: Path) -> subprocess.Com
         if not k.startswith("LESSONLOOP_") and k not in ("REDIS_URL", "DATABASE_URL")
     }
     return subprocess.run(
-        [sys.executable, "-m", "service.cli", *args],
+        [sys.executable, "-m", "service.entry.cli", *args],
         env=clean | env,
         cwd=cwd,
         capture_output=True,
@@ -57,7 +57,7 @@ class Lessonloop:
     def __init__(self, *args: str, cwd: Path, env: Mapping[str, str], seconds: float = 30) -> None:
         self.args = args
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "service.cli", *args, "--port", "0"],
+            [sys.executable, "-m", "service.entry.cli", *args, "--port", "0"],
             cwd=cwd,
             env=dict(env),
             stdout=subprocess.PIPE,

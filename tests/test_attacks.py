@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import copy
 
-from service import markers
-from service.runtime import Runtime
+from service.infra.runtime import Runtime
 from service.store import deliveries, lessons, reviews
+from service.text import markers
 from tests import loop, payloads
 from tests.conftest import JIRA_TOKEN, PAGERDUTY_SECRET, base_env
 from tests.loop import marked, send, work
@@ -268,7 +268,7 @@ def test_three_hundred_links_in_an_incident_reach_at_most_the_cap(
     assert "not shared (over [lesson] max_related_items): 277 items" in outcome
     assert "github:acme/web#300" in outcome
 
-    from service.cli import main
+    from service.entry.cli import main
 
     for name, value in base_env().items():  # the service's own settings: its rules and their scope
         monkeypatch.setenv(name, value)
@@ -285,7 +285,7 @@ def test_three_hundred_links_in_an_incident_reach_at_most_the_cap(
 
 
 def test_items_linked_by_hand_always_get_the_lesson(make_settings, trackers, make_runtime, github_double) -> None:
-    from service.events import ItemRef
+    from service.domain.events import ItemRef
     from service.store import links
 
     settings = make_settings(**trackers)

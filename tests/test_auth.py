@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 
 from config.settings import Settings, SettingsError
-from service import cli
-from service.app import create_app
-from service.runtime import Runtime
+from service.entry import cli
+from service.entry.app import create_app
+from service.infra.runtime import Runtime
 from service.web.auth import _local_path, resolve_mode
 from tests.conftest import RULES_TOML, base_env
 from tests.web_data import keep

@@ -8,11 +8,12 @@ from pathlib import Path
 import pytest
 
 from config.settings import SettingsError, load_settings
-from service import lesson, markers
+from service import lesson
+from service.infra.runtime import Runtime
 from service.lesson.blame import find_blame
 from service.lesson.blame_rules import RULES_DIR, BlameRulesError, load_language
-from service.runtime import Runtime
 from service.store import lessons
+from service.text import markers
 from tests import loop
 from tests.conftest import base_env
 

@@ -20,8 +20,8 @@ import pytest
 from werkzeug.serving import make_server
 
 from config.settings import Settings
-from service.app import create_app
-from service.runtime import Runtime
+from service.entry.app import create_app
+from service.infra.runtime import Runtime
 from tests import example_log
 from tests.conftest import RULES_TOML, serving
 from tests.web_data import backdate, keep, share

@@ -260,7 +260,7 @@ def test_lint_reads_standard_input(tmp_path: Path) -> None:
     clean = {k: v for k, v in os.environ.items() if not k.startswith("LESSONLOOP_")}
     for args in (("lessons", "lint"), ("lessons", "lint", "-")):
         result = subprocess.run(
-            [sys.executable, "-m", "service.cli", *args, "--format", "json"],
+            [sys.executable, "-m", "service.entry.cli", *args, "--format", "json"],
             cwd=tmp_path,
             env=clean,
             input="It was human error.\n\nWe expected the canary to stop it.\n",
@@ -341,7 +341,7 @@ def test_init_writes_rules_for_the_trackers_whose_secrets_are_set_and_asks_nothi
 def test_an_announced_line_is_one_write(monkeypatch: pytest.MonkeyPatch) -> None:
     """Scripts read "web listening on URL" from stderr, which the web workers log to as well:
     the line and its newline must leave in one write, or a worker's line can glue itself on."""
-    from service import logs
+    from service.infra import logs
 
     class Recorded:
         def __init__(self) -> None:

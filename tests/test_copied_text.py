@@ -16,11 +16,11 @@ from cmarkgfm.cmark import Options
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from service import markers
-from service.events import Item, ItemRef
+from service.domain.events import Item, ItemRef
 from service.lesson import load_template, render_lesson_comment, render_stub
 from service.lesson.stub import escape, header_values, link
-from service.markup import convert, neutralise_markers
+from service.text import markers
+from service.text.markup import convert, neutralise_markers
 
 # --- what is live, as each tracker parses it -------------------------------------------------
 

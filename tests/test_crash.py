@@ -21,10 +21,10 @@ from typing import Literal
 
 import pytest
 
-from service import markers
-from service.queue import fetch_job
-from service.runtime import Runtime
+from service.infra.queue import fetch_job
+from service.infra.runtime import Runtime
 from service.store import deliveries, effects, followups, lessons
+from service.text import markers
 from tests import loop
 from tests.conftest import base_env
 from tests.doubles.base import TrackerDouble
@@ -64,7 +64,7 @@ def _crash_during(
         | {"DATABASE_URL": runtime.settings.database_url, "LESSONLOOP_CONFIG": str(runtime.settings.config_file)}
     )
     worker = subprocess.Popen(
-        [sys.executable, "-m", "service.cli", "worker"],
+        [sys.executable, "-m", "service.entry.cli", "worker"],
         env=env,
         start_new_session=True,
         stdout=subprocess.DEVNULL,

@@ -16,7 +16,7 @@ import pytest
 
 from config.rules import ReviewDefaults, Rule
 from config.settings import environment_names, file_keys, known_variables
-from service.cli import _parser
+from service.entry.cli import _parser
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"
 

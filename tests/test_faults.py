@@ -12,10 +12,10 @@ from rq.job import JobStatus
 from rq.registry import ScheduledJobRegistry
 
 from config.settings import Settings
-from service import markers
-from service.queue import QUEUE_NAME, SERIALIZER, fetch_job
-from service.runtime import Runtime
+from service.infra.queue import QUEUE_NAME, SERIALIZER, fetch_job
+from service.infra.runtime import Runtime
 from service.store import deliveries
+from service.text import markers
 from tests import loop
 from tests.processes import wait_for
 from workers.jobs import MAX_ATTEMPTS
@@ -262,7 +262,7 @@ def test_backoff_never_exceeds_an_hour() -> None:
 
 
 def test_a_scheduled_job_carries_the_timeout_for_rq_and_only_the_delivery_for_the_job(runtime: Runtime) -> None:
-    from service.queue import enqueue_delivery
+    from service.infra.queue import enqueue_delivery
 
     job = enqueue_delivery(
         runtime.queue, 7, "incident_closed", "delivery-7-retry-1", 123, at=deliveries.now() + timedelta(seconds=30)
@@ -282,8 +282,8 @@ def test_redis_failing_mid_job_leaves_the_delivery_for_the_sweep_not_failed(
     incident is not lost: the delivery stays waiting in the store, and the sweep queues it again
     once Redis answers. (Failed as "unexpected", it waited for an operator to run ``replay
     --failed``; a soak with a Redis restart lost one incident that way.)"""
-    from service.queue import connect
-    from service.queue import queue as make_queue
+    from service.infra.queue import connect
+    from service.infra.queue import queue as make_queue
     from workers import context
     from workers.open_review import open_review
     from workers.sweep import sweep

@@ -12,13 +12,14 @@ from typing import Any
 from sqlalchemy import select
 
 from config.settings import FollowupSettings
-from service import cli, markers
-from service.runtime import Runtime
+from service.entry import cli
+from service.infra.runtime import Runtime
 from service.store import deliveries, followups, schema
+from service.text import markers
 from tests import loop
 from tests.conftest import base_env
 from tests.doubles.github import now_iso
-from workers import followups as followup_jobs
+from workers import track_followups as followup_jobs
 
 INCIDENT_REPO, REVIEW_REPO = loop.INCIDENT_REPO, loop.REVIEW_REPO
 REVIEW = f"github:{REVIEW_REPO}#1"
@@ -306,7 +307,7 @@ def test_followups_list_show_exports_and_stats_say_the_same(
 
 
 def test_list_items_in_both_markups() -> None:
-    from service.lesson.followups import list_items
+    from service.lesson.followup_items import list_items
 
     markdown = (
         "Intro line.\n\n- first\n  continued\n  - nested is part of it\n* second\n1. third\n"
@@ -324,8 +325,8 @@ def test_list_items_in_both_markups() -> None:
 
 
 def test_matching_by_link_then_by_words() -> None:
-    from service.events import ItemRef
-    from service.lesson.followups import Known, ListItem, match
+    from service.domain.events import ItemRef
+    from service.lesson.followup_items import Known, ListItem, match
 
     known = [
         Known("github:acme/web#1", "github:acme/web#1", "Fix it (acme/web#1)"),
@@ -351,7 +352,7 @@ def test_copied_text_notifies_no_one_and_carries_no_marker(
     github_lesson(client, runtime, github_double, changes=changes)
     task = github_double.issues[REVIEW_REPO][2]
     block = lesson_comment(github_double).split("#### Follow-ups", 1)[1].split("<!-- lessonloop:lesson", 1)[0]
-    # (the lesson's own sections are copied by service.markup.convert, which has its own tests)
+    # (the lesson's own sections are copied by service.text.markup.convert, which has its own tests)
     for text in (task["title"], task["body"].rsplit("<!-- lessonloop:followup", 1)[0], block):
         assert "@octocat" not in text and "[~accountid" not in text and "lessonloop:review" not in text
     assert markers.find(task["body"])[0].kind == markers.FOLLOWUP and len(markers.find(task["body"])) == 1

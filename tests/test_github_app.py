@@ -11,9 +11,9 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from config.settings import SettingsError, load_settings
-from service.events import ItemRef
-from service.markers import LESSON, Marker
+from service.domain.events import ItemRef
 from service.store import deliveries, lessons, reviews
+from service.text.markers import LESSON, Marker
 from service.trackers.errors import PermanentTrackerError
 from service.trackers.github import GitHubClient, message_of
 from service.trackers.github_app import AppTokens
@@ -132,7 +132,7 @@ def test_the_token_is_renewed_once_across_workers_when_it_expires(app_double, re
 def test_an_installation_token_is_kept_in_redis_only_sealed(app_double, redis) -> None:
     """Whoever reads Redis reads no token that writes to every repository of the installation;
     a token sealed under a marker key since rotated away is renewed, not used."""
-    from service.markers import MarkerKeys
+    from service.text.markers import MarkerKeys
 
     app_double.add_issue("acme/postmortems", "x")
     ref = ItemRef.parse("github:acme/postmortems#1")
@@ -233,7 +233,7 @@ def test_check_online_names_the_app_its_installation_and_what_it_cannot_see(
         "LESSONLOOP_GITHUB_APP_PRIVATE_KEY": PRIVATE,
     }
     result = subprocess.run(
-        [sys.executable, "-m", "service.cli", "--config", "rules.toml", "check", "--online"],
+        [sys.executable, "-m", "service.entry.cli", "--config", "rules.toml", "check", "--online"],
         env=env,
         cwd=tmp_path,
         capture_output=True,

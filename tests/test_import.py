@@ -45,7 +45,7 @@ A process that is up is not a process that works.
 
 def lessonloop(*args: str, env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "service.cli", *args],
+        [sys.executable, "-m", "service.entry.cli", *args],
         env=base_env() | env | {"PATH": "/usr/bin"},
         cwd=cwd,
         capture_output=True,
@@ -166,7 +166,8 @@ def test_bad_sources_say_what_is_wrong(tmp_path: Path) -> None:
 
 
 def test_an_imported_markdown_lesson_shows_on_the_pages(runtime, client, tmp_path: Path) -> None:
-    from service import importer, lesson
+    from service import lesson
+    from service.learning import importer
 
     folder = tmp_path / "pm"
     folder.mkdir()
@@ -273,7 +274,8 @@ A configuration push emptied the zone file.
 
 
 def _imported(tmp_path: Path, database_url: str, name: str, text: str):
-    from service import importer, lesson
+    from service import lesson
+    from service.learning import importer
     from service.store import migrate
     from service.store.engine import make_engine
 
@@ -328,7 +330,7 @@ def test_an_import_reads_no_file_outside_its_folder(tmp_path: Path, database_url
     file that is not a regular one is not read."""
     import os
 
-    from service import importer
+    from service.learning import importer
 
     outside = tmp_path / "outside"
     outside.mkdir()
@@ -384,8 +386,8 @@ def test_a_marker_copied_onto_an_outsiders_issue_names_no_incident(
 ) -> None:
     """Only lessonloop's own review speaks for an incident: a labelled issue by someone else,
     carrying a marker copied from a real review, is imported as a lesson about itself."""
-    from service import markers
     from service.store.engine import make_engine
+    from service.text import markers
 
     key = "import-marker-key-0123456789abcdef"
     sealed = markers.MarkerKeys([key]).seal(

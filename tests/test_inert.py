@@ -1,4 +1,4 @@
-"""Inert by construction (service.inert): a differential test against cmark-gfm, GitHub's own
+"""Inert by construction (service.text.inert): a differential test against cmark-gfm, GitHub's own
 Markdown parser, and a property test over the characters that make constructs.
 
 markdown-it-py reads the text and our writers write it out; cmark-gfm then reads what we wrote,
@@ -17,7 +17,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from service.markup import convert
+from service.text.markup import convert
 from tests.test_copied_text import CASES, github_live, jira_live, live_markers
 
 LIVE = {"markdown": github_live, "jira": jira_live, "plain": live_markers}

@@ -8,10 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from service import cli, markers
-from service.events import ItemRef
-from service.runtime import Runtime
+from service.domain.events import ItemRef
+from service.entry import cli
+from service.infra.runtime import Runtime
 from service.store import links
+from service.text import markers
 from tests import loop
 from tests.conftest import base_env
 
@@ -107,7 +108,7 @@ def test_link_refuses_bad_refs(run, args: tuple[str, str], message: str) -> None
 def test_a_lesson_written_in_jira_exports_as_markdown() -> None:
     from datetime import UTC, datetime
 
-    from service.lesson_export import lesson_dict, lesson_markdown
+    from service.learning.export import lesson_dict, lesson_markdown
     from service.store.lessons import Lesson
 
     moment = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)

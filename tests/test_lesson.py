@@ -9,8 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from service import markers
-from service.events import Item, ItemRef
+from service.domain.events import Item, ItemRef
 from service.lesson import (
     COMMENT_LIMITS,
     MARKER_ROOM,
@@ -26,6 +25,7 @@ from service.lesson import (
     render_review_opened_comment,
     render_stub,
 )
+from service.text import markers
 
 KEYS = ("what_happened", "what_we_expected", "why_different", "what_we_learned", "what_we_will_change")
 T0 = datetime(2024, 5, 2, 14, 3, tzinfo=UTC)

@@ -11,8 +11,8 @@ import pytest
 from sqlalchemy import update
 
 from config.settings import Settings, SettingsError
-from service.app import create_app
-from service.runtime import Runtime
+from service.entry.app import create_app
+from service.infra.runtime import Runtime
 from service.store import followups
 from service.store.schema import lessons
 from tests.conftest import RULES_TOML

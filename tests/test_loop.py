@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 import requests
 
-from service import markers
-from service.runtime import Runtime
+from service.infra.runtime import Runtime
 from service.store import deliveries, effects, lessons, reviews
+from service.text import markers
 from tests import loop
 from tests.conftest import base_env
 
@@ -326,7 +326,7 @@ def test_a_permanent_error_fails_the_job_and_replay_runs_it_once_fixed(
     runtime: Runtime,
     github_double,
 ) -> None:
-    from service import cli
+    from service.entry import cli
 
     del github_double.issues["acme/postmortems"]  # the review repository is not there (404)
     delivery_pk = loop.send(client, loop.github_issue_event(github_double, "Codertocat/Hello-World", 1, "closed"))[

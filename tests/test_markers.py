@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 
 from config.settings import SettingsError, load_settings
-from service import markers
-from service.markers import Marker, MarkerKeys, attach, container_of, find
 from service.store import instance, migrate
 from service.store.engine import make_engine
+from service.text import markers
+from service.text.markers import Marker, MarkerKeys, attach, container_of, find
 
 OLD, NEW = "old-marker-key-0123456789", "new-marker-key-9876543210"
 ITEM = "github:acme/web#1"

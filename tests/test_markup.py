@@ -1,11 +1,11 @@
-"""Lesson text converted between Markdown, Jira wiki markup and plain text (service.markup)."""
+"""Lesson text converted between Markdown, Jira wiki markup and plain text (service.text.markup)."""
 
 from __future__ import annotations
 
 import pytest
 
-from service.events import review_markup
-from service.markup import convert
+from service.domain.events import review_markup
+from service.text.markup import convert
 from service.trackers.registry import markup_of
 
 

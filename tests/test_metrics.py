@@ -8,9 +8,9 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from config.settings import Settings
-from service import counters
-from service.app import create_app
-from service.runtime import Runtime
+from service.entry.app import create_app
+from service.infra import counters
+from service.infra.runtime import Runtime
 from tests import loop
 from tests.web_data import keep
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 from datetime import UTC, date, datetime, timedelta
 
-from service import progress
-from service.store.progress import ReviewProgress
+from service.learning import figures as progress
+from service.store.review_rows import ReviewProgress
 
 TODAY = date(2026, 11, 22)
 CLOSED = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)

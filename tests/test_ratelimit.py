@@ -15,7 +15,7 @@ import requests
 from redis import Redis
 
 from config.settings import SettingsError, load_settings
-from service.queue import SERIALIZER, fetch_job
+from service.infra.queue import SERIALIZER, fetch_job
 from service.trackers.errors import TransientTrackerError
 from service.trackers.github import GitHubClient
 from service.trackers.jira import JiraClient
@@ -476,7 +476,7 @@ def test_a_rescheduled_job_calls_its_function_with_the_delivery_alone(redis: Red
     every rescheduled job failed with ``unexpected keyword argument 'timeout'``)."""
     from datetime import datetime, timedelta
 
-    from service.queue import enqueue_delivery, queue
+    from service.infra.queue import enqueue_delivery, queue
 
     job = enqueue_delivery(
         queue(redis), 7, "incident_closed", "delivery-7-retry-1", 321, at=datetime.now(UTC) + timedelta(seconds=30)
@@ -496,9 +496,9 @@ def test_a_storm_held_back_by_the_limit_is_rescheduled_and_never_fails(
     from rq import SimpleWorker
     from rq.registry import FailedJobRegistry, ScheduledJobRegistry
 
-    from service.app import create_app
-    from service.queue import queue as make_queue
-    from service.runtime import Runtime
+    from service.entry.app import create_app
+    from service.infra.queue import queue as make_queue
+    from service.infra.runtime import Runtime
     from service.store import deliveries, migrate
     from service.store.engine import make_engine
     from tests import loop

@@ -17,9 +17,9 @@ import requests
 from flask import Flask
 from redis import Redis
 
-from service.queue import fetch_job
-from service.queue import queue as make_queue
-from service.runtime import Runtime
+from service.infra.queue import fetch_job
+from service.infra.queue import queue as make_queue
+from service.infra.runtime import Runtime
 from service.store import deliveries, migrate
 from tests import payloads
 from tests.conftest import GITHUB_SECRET, JIRA_SECRET, JIRA_TOKEN, PAGERDUTY_SECRET, HungRedis
@@ -145,7 +145,7 @@ def test_pings_and_irrelevant_events_are_answered_200_and_not_recorded(
 
 
 def test_pagerduty_without_a_rule_is_answered_with_that_reason(make_settings, redis: Redis) -> None:
-    from service.app import create_app
+    from service.entry.app import create_app
     from service.store import migrate
     from service.store.engine import make_engine
 
@@ -213,7 +213,7 @@ def test_text_that_looks_like_a_review_elsewhere_is_not_recorded(client, runtime
 def test_a_review_the_store_knows_is_recorded_wherever_it_lives(client, runtime: Runtime) -> None:
     from datetime import date
 
-    from service.events import ItemRef
+    from service.domain.events import ItemRef
     from service.store import reviews
 
     reviews.save_review(
@@ -311,7 +311,7 @@ def test_unreadable_bodies_are_400_and_change_nothing(client, runtime: Runtime, 
 
 
 def test_a_body_over_the_limit_is_413_before_it_is_read(make_settings, redis: Redis) -> None:
-    from service.app import create_app
+    from service.entry.app import create_app
     from service.store import migrate
     from service.store.engine import make_engine
 
@@ -367,7 +367,7 @@ def test_get_on_a_webhook_route_is_405(client) -> None:
 
 
 def test_a_source_without_a_secret_is_404_even_when_signed(make_settings, redis: Redis) -> None:
-    from service.app import create_app
+    from service.entry.app import create_app
     from service.store import migrate
     from service.store.engine import make_engine
 
@@ -386,7 +386,7 @@ def test_a_source_without_a_secret_is_404_even_when_signed(make_settings, redis:
 @pytest.mark.parametrize("signed_with", ["It's a Secret, to Everybody", "the old one, rotated out"])
 def test_a_secret_with_a_comma_and_its_previous_one_both_verify(make_settings, make_runtime, signed_with: str) -> None:
     """A comma is part of a secret: GitHub's documentation uses one with a comma in it."""
-    from service.app import create_app
+    from service.entry.app import create_app
 
     settings = make_settings(
         LESSONLOOP_GITHUB_WEBHOOK_SECRET="It's a Secret, to Everybody",
@@ -468,8 +468,8 @@ def test_store_unavailable_is_503_so_the_tracker_retries(client, runtime: Runtim
 
 
 def test_redis_down_after_recording_still_accepts_and_leaves_it_for_the_sweep(runtime: Runtime) -> None:
-    from service.app import create_app
-    from service.queue import connect
+    from service.entry.app import create_app
+    from service.infra.queue import connect
 
     dead = connect("redis://127.0.0.1:1/0")  # nothing listens on port 1
     broken = Runtime(runtime.settings, runtime.engine, dead, make_queue(dead))
@@ -500,8 +500,8 @@ def test_healthz_and_readyz(client) -> None:
 
 
 def test_readyz_is_503_when_redis_is_gone(runtime: Runtime) -> None:
-    from service.app import create_app
-    from service.queue import connect
+    from service.entry.app import create_app
+    from service.infra.queue import connect
 
     dead = connect("redis://127.0.0.1:1/0")
     app = create_app(runtime.settings, Runtime(runtime.settings, runtime.engine, dead, make_queue(dead)))
@@ -544,10 +544,10 @@ def test_a_hung_redis_delays_no_answer_and_the_sweep_queues_later(
     and /readyz skip Redis altogether (the hung Redis sees no new connection), so none waits
     behind it (each used to wait 5 s, one after another). Each is recorded and answered 202
     queued:false, /readyz says 503, and the sweep queues them once Redis is back."""
-    from service import breaker
-    from service.app import create_app
-    from service.queue import WEB_TIMEOUT_SECONDS
-    from service.queue import queue as make_queue
+    from service.entry.app import create_app
+    from service.infra import breaker
+    from service.infra.queue import WEB_TIMEOUT_SECONDS
+    from service.infra.queue import queue as make_queue
     from workers.sweep import sweep
 
     app = create_app(make_settings(REDIS_URL=hung_redis.url))
@@ -588,7 +588,7 @@ def test_a_write_lock_that_cannot_be_opened_is_503_and_later_writes_go_through(
     request is answered 503 'could not record', and once the path is free again the next
     delivery is recorded. The thread lock taken before the open used to stay held, and every
     later write in the process hung."""
-    from service.app import create_app
+    from service.entry.app import create_app
 
     database = tmp_path / "lock-test.db"
     app = create_app(make_settings(DATABASE_URL=f"sqlite:///{database}"))
@@ -668,7 +668,7 @@ def test_raw_byte_fuzz_signed_bodies_are_never_a_500(client, runtime: Runtime, n
 
 
 def test_the_redis_breaker_skips_redis_after_a_failure_and_lets_one_probe_through() -> None:
-    from service.breaker import CircuitBreaker
+    from service.infra.breaker import CircuitBreaker
 
     held_open = CircuitBreaker(open_seconds=3600)
     assert held_open.allow()

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from service.events import ItemRef
-from service.related import find_refs, github_web_host, jira_web_host
+from service.domain.events import ItemRef
+from service.domain.references import find_refs, github_web_host, jira_web_host
 
 JIRA_HOSTS = ("acme.atlassian.net", "jira.acme.test")
 GITHUB_HOSTS = ("github.com", "ghe.acme.test")

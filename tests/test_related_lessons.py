@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from service import lesson
-from service.events import Item, ItemRef
-from service.lesson.related import first_sentence, render_related
-from service.runtime import Runtime
+from service.domain.events import Item, ItemRef
+from service.infra.runtime import Runtime
+from service.learning.similar import first_sentence, render_related
 from tests import loop
 from tests.loop import send, work
 
@@ -74,7 +74,7 @@ def test_lessons_show_and_the_lesson_page_list_related_lessons(
         "Codertocat/Hello-World", "Checkout 502s from a canary that missed errors", labels=("incident",), state="closed"
     )
     loop.learn_on_github(client, runtime, github_double, incident=second["number"])
-    from service.cli import main
+    from service.entry.cli import main
 
     monkeypatch.setenv("DATABASE_URL", runtime.settings.database_url)
     capsys.readouterr()

@@ -11,8 +11,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from service.events import Markup
-from service.runtime import Runtime
+from service.domain.events import Markup
+from service.infra.runtime import Runtime
 from service.web import refs
 from service.web.refs import Mention
 from service.web.render import lesson_html

@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import update
 
 from config.settings import Settings
-from service.runtime import Runtime
+from service.infra.runtime import Runtime
 from service.store import deliveries
 from service.store.schema import deliveries as deliveries_table
 from tests import loop, payloads
@@ -99,7 +99,7 @@ def test_bodies_are_dropped_in_batches(runtime: Runtime) -> None:
 
 
 def test_replay_of_a_dropped_body_says_so(runtime: Runtime, capsys: pytest.CaptureFixture[str]) -> None:
-    from service import cli
+    from service.entry import cli
 
     done = recorded(runtime, "old-done", deliveries.DONE, 31)
     failed = recorded(runtime, "failed-91", deliveries.FAILED, 91)

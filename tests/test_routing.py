@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import replace
 
 from config.rules import ReviewTarget, Rule
-from service.events import Event, EventKind, Item, ItemRef
-from service.routing import select_rule
+from service.domain.events import Event, EventKind, Item, ItemRef
+from service.loop.routing import select_rule
 
 
 def closed(source: str, **fields: object) -> Event:

@@ -12,11 +12,11 @@ from pathlib import Path
 import pytest
 
 from config.settings import Settings
-from service import markers
-from service.cli import main
-from service.events import ItemRef
-from service.runtime import Runtime
+from service.domain.events import ItemRef
+from service.entry.cli import main
+from service.infra.runtime import Runtime
 from service.store import deliveries, followups, lessons, reviews
+from service.text import markers
 from tests import loop
 from tests.conftest import RULES_TOML, base_env
 from tests.loop import marked, send, work
@@ -304,7 +304,7 @@ def test_scope_names_its_places() -> None:
 
     from config.rules import Rule
     from config.settings import JiraSettings
-    from service import scope
+    from service.loop import scope
 
     rule = Rule(source="jira", projects=("ops",), review="jira:PIR", share=("github:globex/*", "jira:sec*"))
     settings = Settings(jira=JiraSettings(webhook_secrets=(SecretStr("s"),)), rules=(rule,))
@@ -337,7 +337,7 @@ def test_the_recorded_rule_is_found_again_after_rules_change() -> None:
 
     from config.rules import Rule
     from config.settings import GitHubSettings
-    from service import scope
+    from service.loop import scope
 
     vault = Rule(source="github", name="vault", review="github:acme/vault-reviews", share=("github:acme/*",))
     public = Rule(source="github", review="github:oss/reviews")

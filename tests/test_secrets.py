@@ -13,8 +13,8 @@ import pytest
 import structlog
 
 from config.settings import load_settings
-from service import logs
-from service.runtime import all_secrets
+from service.infra import logs
+from service.infra.runtime import all_secrets
 from service.trackers.errors import PermanentTrackerError
 from service.trackers.github import GitHubClient
 from service.trackers.jira import JiraClient

@@ -399,7 +399,7 @@ def test_output_into_a_pipe_closed_early_ends_quietly(tmp_path: Path) -> None:
     line. The command exits 141, as a shell's would on SIGPIPE, without a traceback."""
     text = tmp_path / "lesson.md"
     text.write_text("Bob forgot to run the migration.\n" * 4000)
-    command = f'{sys.executable} -m service.cli lessons lint {text} | head -1; echo "exit ${{PIPESTATUS[0]}}"'
+    command = f'{sys.executable} -m service.entry.cli lessons lint {text} | head -1; echo "exit ${{PIPESTATUS[0]}}"'
     done = subprocess.run(["bash", "-c", command], capture_output=True, text=True, timeout=60, cwd=tmp_path)
     assert done.stdout.splitlines()[-1] == "exit 141", done.stdout[-500:] + done.stderr
     assert len(done.stdout.splitlines()) == 2

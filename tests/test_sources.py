@@ -7,7 +7,7 @@ import random
 
 import pytest
 
-from service.events import EventKind, ItemRef, UnreadableBody
+from service.domain.events import EventKind, ItemRef, UnreadableBody
 from service.sources import github, jira, pagerduty
 from service.sources.signing import any_matches, hex_digest
 from tests import payloads

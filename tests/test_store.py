@@ -11,7 +11,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Engine, inspect, text
 
-from service.runtime import Runtime
+from service.infra.runtime import Runtime
 from service.store import deliveries, migrate
 from service.store.engine import WriteLockUnavailable, begin_write, make_engine
 from service.store.schema import SEARCH_INDEX_NAMES, metadata

@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 
 from service import lesson
-from service.events import Item, ItemRef
-from service.history import History, HistoryEntry
+from service.domain.events import Item, ItemRef
+from service.domain.history import History, HistoryEntry
+from service.lesson.responders import assignee, responders
 from service.lesson.timeline import render_timeline
-from service.responders import assignee, responders
 from service.store import reviews
 from service.trackers.github import history_from_timeline
 from service.trackers.jira import history_from_changelog

@@ -10,8 +10,8 @@ import requests
 from pydantic import SecretStr
 
 from config.settings import GitHubSettings
-from service.events import ItemRef
-from service.markers import LESSON, LINK, REVIEW_OPENED, Marker
+from service.domain.events import ItemRef
+from service.text.markers import LESSON, LINK, REVIEW_OPENED, Marker
 from service.trackers.base import ReviewDraft, TrackerClient
 from service.trackers.errors import PermanentTrackerError, TransientTrackerError
 from service.trackers.github import GitHubClient

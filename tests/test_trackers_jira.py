@@ -10,9 +10,9 @@ import pytest
 from pydantic import SecretStr
 
 from config.settings import JiraSettings
-from service import markers
-from service.events import ItemRef
-from service.markers import LESSON, MISSING, Marker
+from service.domain.events import ItemRef
+from service.text import markers
+from service.text.markers import LESSON, MISSING, Marker
 from service.trackers.base import REVIEW_PROPERTY_KEY, ReviewDraft, TaskDraft, TrackerClient
 from service.trackers.errors import PermanentTrackerError, TrackerError, TransientTrackerError
 from service.trackers.jira import JiraClient, history_from_changelog, jira_labels

@@ -10,9 +10,9 @@ import requests
 from pydantic import SecretStr
 
 from config.settings import PagerDutySettings
-from service.events import ItemRef
-from service.history import History, with_times_from
-from service.markers import LESSON, LINK, REVIEW_OPENED, Marker
+from service.domain.events import ItemRef
+from service.domain.history import History, with_times_from
+from service.text.markers import LESSON, LINK, REVIEW_OPENED, Marker
 from service.trackers.base import ReviewDraft, TrackerClient
 from service.trackers.errors import PermanentTrackerError, TransientTrackerError, UnsupportedOperation
 from service.trackers.pagerduty import Note, PagerDutyClient, history_from_log_entries

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from service import markers
+from service.text import markers
 from tests import redis_server, walkthrough
 from tests.conftest import emptied_redis
 from tests.doubles import GitHubDouble, JiraDouble, PagerDutyDouble
@@ -109,7 +109,7 @@ def test_the_walkthrough_end_to_end(tmp_path: Path, walkthrough_redis: None, git
 
     def lessonloop(*args: str) -> str:
         run = subprocess.run(
-            [sys.executable, "-m", "service.cli", *args],
+            [sys.executable, "-m", "service.entry.cli", *args],
             cwd=tmp_path,
             env=env,
             capture_output=True,

@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from service.runtime import Runtime
+from service.infra.runtime import Runtime
 from tests.web_data import keep
 
 

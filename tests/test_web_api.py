@@ -15,8 +15,9 @@ import pytest
 from openapi_spec_validator import validate
 from prometheus_client.parser import text_string_to_metric_families
 
-from service import cli, progress
-from service.runtime import Runtime
+from service.entry import cli
+from service.infra.runtime import Runtime
+from service.learning import figures as progress
 from service.store import followup_figures, followups
 from service.web.blueprint import CONTENT_SECURITY_POLICY
 from tests.conftest import base_env

@@ -21,12 +21,12 @@ from rq.registry import ScheduledJobRegistry
 from rq.worker import WorkerStatus
 from sqlalchemy import text, update
 
-from service import markers
-from service.queue import SERIALIZER, fetch_job
-from service.queue import queue as make_queue
-from service.runtime import Runtime
+from service.infra.queue import SERIALIZER, fetch_job
+from service.infra.queue import queue as make_queue
+from service.infra.runtime import Runtime
 from service.store import deliveries
 from service.store.schema import deliveries as deliveries_table
+from service.text import markers
 from tests import loop, payloads
 from tests.conftest import GITHUB_SECRET, PAGERDUTY_SECRET, base_env
 from tests.processes import Lessonloop, kill_worker, lessonloop_env, wait_for, work_horse
@@ -83,8 +83,8 @@ def test_redis_losing_its_queue_is_recovered_by_the_sweep(client, runtime: Runti
 
 def test_a_delivery_recorded_while_redis_was_down_runs_once_the_worker_starts(runtime: Runtime) -> None:
 
-    from service.app import create_app
-    from service.queue import connect
+    from service.entry.app import create_app
+    from service.infra.queue import connect
 
     dead = connect("redis://127.0.0.1:1/0")
     app = create_app(runtime.settings, Runtime(runtime.settings, runtime.engine, dead, make_queue(dead)))
@@ -130,7 +130,7 @@ def test_sweep_runs_once_at_a_time(runtime: Runtime) -> None:
 
 
 def test_a_failing_job_is_recorded_and_replay_runs_it_again(client, runtime: Runtime, tmp_path: Path) -> None:
-    from service import cli
+    from service.entry import cli
 
     delivery_pk = loop.accept(client, payloads.github(payloads.raw("github/issues.closed"), GITHUB_SECRET))
     good_body = deliveries.get(runtime.engine, delivery_pk).body
@@ -183,7 +183,7 @@ def _worker_process(
         | more
     )
     return subprocess.Popen(
-        [sys.executable, "-m", "service.cli", "worker"],
+        [sys.executable, "-m", "service.entry.cli", "worker"],
         env=env,
         start_new_session=True,
         stdout=subprocess.DEVNULL,
@@ -242,8 +242,8 @@ def test_a_job_that_hangs_is_stopped_at_its_timeout_and_the_worker_goes_on(
 ) -> None:
     """A worker without work horses still enforces the job timeout (RQ's SIGALRM death
     penalty, in the worker's main thread), and goes on to the next job."""
-    from service.app import create_app
-    from service.queue import queue as make_queue
+    from service.entry.app import create_app
+    from service.infra.queue import queue as make_queue
     from service.store import migrate
     from service.store.engine import make_engine
 
@@ -288,9 +288,9 @@ def test_an_expected_failure_is_one_log_line_and_an_unexpected_one_keeps_its_tra
     That is expected and permanent: the worker's log says why in one line (no traceback), and
     the delivery is failed for ``replay --failed``. A delivery the job cannot read is no
     expected failure: its traceback is still logged."""
-    from service import cli
-    from service.app import create_app
-    from service.queue import queue as make_queue
+    from service.entry import cli
+    from service.entry.app import create_app
+    from service.infra.queue import queue as make_queue
     from service.store import migrate
     from service.store.engine import make_engine
 
@@ -306,7 +306,7 @@ def test_an_expected_failure_is_one_log_line_and_an_unexpected_one_keeps_its_tra
 
     env = os.environ | base_env() | {"DATABASE_URL": settings.database_url, "LESSONLOOP_LOG_FORMAT": "json"}
     worker = subprocess.run(
-        [sys.executable, "-m", "service.cli", "--config", str(settings.config_file), "worker", "--burst"],
+        [sys.executable, "-m", "service.entry.cli", "--config", str(settings.config_file), "worker", "--burst"],
         env=env,
         capture_output=True,
         text=True,
@@ -447,8 +447,8 @@ def test_a_delivery_redis_lost_is_queued_again_without_waiting_for_the_sweep_per
     """Recorded while Redis was down, then Redis came back empty: the worker sees Redis lost its
     data and sweeps at once, not at its (here hourly) period."""
 
-    from service.app import create_app
-    from service.queue import connect
+    from service.entry.app import create_app
+    from service.infra.queue import connect
 
     worker = _start_worker(runtime, trackers, LESSONLOOP_SWEEP_SECONDS="3600")
     try:

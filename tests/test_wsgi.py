@@ -1,4 +1,4 @@
-"""What ``lessonloop web`` puts around the app (service/wsgi.py), through the real process: the
+"""What ``lessonloop web`` puts around the app (service/entry/server.py), through the real process: the
 port it reserves, bodies read whole before the app runs, within the limit and the deadline."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from service.wsgi import PortInUse, declared_length, reserve_port
+from service.entry.server import PortInUse, declared_length, reserve_port
 from tests import payloads
 from tests.conftest import GITHUB_SECRET
 from tests.processes import Lessonloop, lessonloop_env

@@ -34,8 +34,8 @@ from urllib.parse import quote
 
 import requests
 
-from service import markers
-from service.events import ItemRef
+from service.domain.events import ItemRef
+from service.text import markers
 from tests import loop, payloads
 
 FOLLOWUP_ITEMS = (

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import Engine
 
-from service.events import Item, ItemRef
+from service.domain.events import Item, ItemRef
 from service.store import lessons, reviews
 
 SECTIONS = ("what_happened", "what_we_expected", "why_different", "what_we_learned", "what_we_will_change")
@@ -76,8 +76,8 @@ def share(engine: Engine, review_ref: str, item_ref: str) -> None:
     """Record that the review's lesson comment is on ``item_ref``, as the worker does."""
     from sqlalchemy import insert
 
-    from service.markers import LESSON
     from service.store.schema import effects
+    from service.text.markers import LESSON
 
     moment = datetime.now(UTC)
     with engine.begin() as connection:

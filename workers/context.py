@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from config.settings import load_settings
-from service import counters
-from service.runtime import Runtime
+from service.infra import counters
+from service.infra.runtime import Runtime
 
 _runtime: Runtime | None = None
 

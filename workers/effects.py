@@ -23,13 +23,13 @@ from datetime import UTC, datetime, timedelta
 
 from redis.exceptions import RedisError
 
-from service import logs
-from service.errors import Permanent
-from service.events import ItemRef
-from service.markers import Marker
-from service.queue import FAILURE_TTL, RESULT_TTL
-from service.runtime import Runtime
+from service.domain.events import ItemRef
+from service.infra import logs
+from service.infra.failures import Permanent
+from service.infra.queue import FAILURE_TTL, RESULT_TTL
+from service.infra.runtime import Runtime
 from service.store import effects
+from service.text.markers import Marker
 from service.trackers.base import Comment, Reconciles, TrackerClient
 from workers import context
 from workers.jobs import exclusive

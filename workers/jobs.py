@@ -1,6 +1,6 @@
 """What every delivery job shares: load the delivery, run the step once, and turn an expected
-failure into a retry at the time the tracker asked for (:class:`~service.errors.RetryLater`) or
-a failed delivery with its reason (:class:`~service.errors.Permanent`)."""
+failure into a retry at the time the tracker asked for (:class:`~service.infra.failures.RetryLater`) or
+a failed delivery with its reason (:class:`~service.infra.failures.Permanent`)."""
 
 from __future__ import annotations
 
@@ -18,11 +18,11 @@ from redis.exceptions import LockError, RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from redis.lock import Lock
 
-from service import counters, logs
-from service.errors import Permanent, RetryLater
-from service.events import Event
-from service.queue import enqueue_delivery
-from service.runtime import Runtime
+from service.domain.events import Event
+from service.infra import counters, logs
+from service.infra.failures import Permanent, RetryLater
+from service.infra.queue import enqueue_delivery
+from service.infra.runtime import Runtime
 from service.sources import SOURCES
 from service.store import deliveries
 from service.trackers.retry import MAX_WAIT_SECONDS, capped_wait

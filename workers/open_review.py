@@ -11,19 +11,21 @@ from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 
 from config.rules import ReviewTarget, Rule
-from service import lesson, logs, markers
-from service.errors import Permanent, RetryLater
-from service.events import Event, EventKind, Item, ItemRef, Markup, review_markup
-from service.history import History, HistoryEntry, with_times_from
-from service.lesson.related import render_related, similar_text, telling
+from service import lesson
+from service.domain.events import Event, EventKind, Item, ItemRef, Markup, review_markup
+from service.domain.history import History, HistoryEntry, with_times_from
+from service.infra import logs
+from service.infra.failures import Permanent, RetryLater
+from service.infra.runtime import Runtime
+from service.learning.similar import render_related, similar_text, telling
+from service.lesson.responders import assignee, responders
 from service.lesson.timeline import render_timeline
-from service.markup import neutralise_markers
-from service.responders import assignee, responders
-from service.routing import select_rule
-from service.runtime import Runtime
-from service.scope import rule_key
+from service.loop.routing import select_rule
+from service.loop.scope import rule_key
 from service.store import deliveries, effects, links, reviews
 from service.store import lessons as stored_lessons
+from service.text import markers
+from service.text.markup import neutralise_markers
 from service.trackers.base import Reconciles, Review, ReviewDraft, TrackerClient
 from workers import context
 from workers.effects import looked, post_and_tidy, schedule_tidy
@@ -50,7 +52,7 @@ def open_review_step(runtime: Runtime, _delivery: deliveries.Delivery, event: Ev
     if event.item is None:
         return deliveries.IGNORED, "the delivery names no incident"
     incident, history = _incident(runtime, event.item.ref)
-    from workers.followups import note_if_followup  # (imports this module)
+    from workers.track_followups import note_if_followup  # (imports this module)
 
     note_if_followup(runtime, incident)  # an item can be both: an incident, and a lesson's follow-up
     if not incident.done:

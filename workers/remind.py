@@ -10,12 +10,15 @@ from datetime import UTC, date, datetime, time, timedelta
 from redis.exceptions import RedisError
 from rq.job import Job
 
-from service import lesson, logs, markers
-from service.errors import Permanent, RetryLater
-from service.events import ItemRef
-from service.runtime import Runtime
+from service import lesson
+from service.domain.events import ItemRef
+from service.infra import logs
+from service.infra.failures import Permanent, RetryLater
+from service.infra.runtime import Runtime
 from service.store import reviews
-from workers import context, followups
+from service.text import markers
+from workers import context
+from workers import track_followups as followups
 from workers.effects import post_once
 from workers.jobs import exclusive
 

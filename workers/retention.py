@@ -16,8 +16,8 @@ from datetime import datetime, timedelta
 
 from redis.exceptions import RedisError
 
-from service import logs
-from service.runtime import Runtime
+from service.infra import logs
+from service.infra.runtime import Runtime
 from service.store import deliveries
 
 log = logs.get(__name__)

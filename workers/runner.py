@@ -11,9 +11,9 @@ from rq import SimpleWorker, Worker
 from rq.job import Job
 from rq.worker import BaseWorker
 
-from service import counters, logs
-from service.queue import QUEUE_NAME, SERIALIZER
-from service.runtime import Runtime
+from service.infra import counters, logs
+from service.infra.queue import QUEUE_NAME, SERIALIZER
+from service.infra.runtime import Runtime
 from service.store import migrate
 from workers import context, remind
 from workers.jobs import DeliveryFailed

@@ -33,9 +33,9 @@ from rq.exceptions import NoSuchJobError
 from rq.job import JobStatus
 from rq.registry import ScheduledJobRegistry, StartedJobRegistry
 
-from service import logs
-from service.queue import fetch_job, job_state, requeue_delivery
-from service.runtime import Runtime
+from service.infra import logs
+from service.infra.queue import fetch_job, job_state, requeue_delivery
+from service.infra.runtime import Runtime
 from service.store import deliveries
 from workers import retention
 

@@ -7,21 +7,25 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from urllib.parse import urlparse
 
-from service import lesson, logs, markers, related, scope
-from service.errors import Permanent, RetryLater
-from service.events import Event, EventKind, Item, ItemRef
+from service import lesson
+from service.domain import references as related
+from service.domain.events import Event, EventKind, Item, ItemRef
+from service.infra import logs
+from service.infra.failures import Permanent, RetryLater
+from service.infra.runtime import Runtime
 from service.lesson.blame_rules import BlameRulesError
-from service.lesson.followups import render_followups
-from service.reach import lesson_reach
-from service.runtime import Runtime
+from service.lesson.followup_items import render_followups
+from service.loop import scope
+from service.loop.reach import lesson_reach
 from service.store import deliveries, followups, lessons, links, reviews
+from service.text import markers
 from service.trackers.base import TrackerClient
 from service.trackers.registry import markup_of
 from workers.effects import digest_of, post_and_tidy, post_once
-from workers.followups import shown as shown_followups
-from workers.followups import track as track_followups
 from workers.jobs import exclusive, run_delivery
 from workers.open_review import open_review_step
+from workers.track_followups import shown as shown_followups
+from workers.track_followups import track as track_followups
 
 log = logs.get(__name__)
 

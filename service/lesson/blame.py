@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import NamedTuple
 
-from service.events import Markup
+from service.domain.events import Markup
 from service.lesson.blame_rules import RULES, Language, load_languages
 from service.lesson.prose import sentences
 

@@ -8,11 +8,11 @@ import re
 from collections.abc import Mapping, Sequence
 from datetime import date
 
-from service.events import Item, Markup
+from service.domain.events import Item, Markup
 from service.lesson.blame import Finding
 from service.lesson.stub import escape, link
 from service.lesson.template import LessonTemplate
-from service.markup import convert, neutralise_markers
+from service.text.markup import convert, neutralise_markers
 
 # How long one comment may be, per markup: GitHub issue comments take 65,536 characters, Jira's
 # text fields 32,767, PagerDuty notes 65,535. The caller attaches a marker afterwards, so keep room.

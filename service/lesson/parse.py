@@ -11,7 +11,6 @@ import unicodedata
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 
-from service import markers
 from service.lesson.template import LessonTemplate, Section
 from service.lesson.text import (
     BLANKS,
@@ -21,6 +20,7 @@ from service.lesson.text import (
     strip_blank_edges,
     unify_quotes,
 )
+from service.text import markers
 
 # What people type to mean "nothing here yet"; a section holding only these is not filled.
 PLACEHOLDERS = frozenset(

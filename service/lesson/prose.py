@@ -14,8 +14,8 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from service.events import Markup
-from service.markup import convert
+from service.domain.events import Markup
+from service.text.markup import convert
 
 LONGEST_SENTENCE = 400
 """A "sentence" without punctuation can be a whole page; it is quoted up to this many characters."""

@@ -1,7 +1,7 @@
 """The stub placed in a new review ticket: the template's header filled in for one incident,
 then every section's heading with its prompt. Also the escaping and links that keep tracker text
 (titles, names, URLs) from turning into markup, which the comments use too: what they return is
-inert (no mention, macro, HTML, marker, or link but http(s)), see ``service.inert``."""
+inert (no mention, macro, HTML, marker, or link but http(s)), see ``service.text.inert``."""
 
 from __future__ import annotations
 
@@ -9,10 +9,10 @@ import re
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 
-from service.events import Item, Markup, ReviewMarkup
-from service.inert import IMAGE_SCHEMES, jira_text, markdown_text, safe_url
+from service.domain.events import Item, Markup, ReviewMarkup
 from service.lesson.template import PLACEHOLDER, LessonTemplate
-from service.markup import neutralise_markers
+from service.text.inert import IMAGE_SCHEMES, jira_text, markdown_text, safe_url
+from service.text.markup import neutralise_markers
 
 UNKNOWN = "unknown"
 
@@ -190,7 +190,7 @@ def _fill(text: str, values: Mapping[str, str]) -> str:
 
 def escape(text: str, markup: Markup) -> str:
     """Text from a tracker (a title, a name, a timeline line) placed in markup as text: on one
-    line, written by the same text escaping as every copied text node (``service.inert``), so
+    line, written by the same text escaping as every copied text node (``service.text.inert``), so
     it shows as typed and starts nothing (no character reference, mention, link or marker)."""
     text = " ".join(text.split())
     if markup == "markdown":

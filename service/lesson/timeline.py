@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from service.events import Markup
-from service.history import History, HistoryEntry
+from service.domain.events import Markup
+from service.domain.history import History, HistoryEntry
 from service.lesson.stub import escape, link
 
 

@@ -11,7 +11,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from service.events import Event, Source, UnreadableBody
+from service.domain.events import Event, Source, UnreadableBody
 from service.sources.signing import Verdict
 
 Headers = Mapping[str, str]

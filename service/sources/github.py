@@ -11,11 +11,11 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
-from service import markers
-from service.events import Event, EventKind, Item, ItemRef, UnreadableBody, not_relevant
+from service.domain.events import Event, EventKind, Item, ItemRef, UnreadableBody, not_relevant
+from service.domain.timestamps import parse_timestamp
 from service.sources.base import Headers, WebhookSource, header, load_object, names, obj, opt_obj, text
 from service.sources.signing import ACCEPTED, Verdict, any_matches
-from service.timestamps import parse_timestamp
+from service.text import markers
 
 SIGNATURE_HEADER = "X-Hub-Signature-256"
 EVENT_HEADER = "X-GitHub-Event"

@@ -12,12 +12,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from service import markers
-from service.events import Event, EventKind, Item, ItemRef, UnreadableBody, not_relevant
-from service.jira_fields import description_text, fields_done
+from service.domain.events import Event, EventKind, Item, ItemRef, UnreadableBody, not_relevant
+from service.domain.timestamps import parse_timestamp
 from service.sources.base import Headers, WebhookSource, header, load_object, names, obj, opt_obj, text
+from service.sources.jira_fields import description_text, fields_done
 from service.sources.signing import ACCEPTED, Verdict, any_matches, token_matches
-from service.timestamps import parse_timestamp
+from service.text import markers
 
 SIGNATURE_HEADER = "X-Hub-Signature"
 TOKEN_HEADER = "X-Lessonloop-Token"

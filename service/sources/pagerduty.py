@@ -7,10 +7,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from service.events import Event, EventKind, Item, ItemRef, UnreadableBody
+from service.domain.events import Event, EventKind, Item, ItemRef, UnreadableBody
+from service.domain.timestamps import parse_timestamp
 from service.sources.base import Headers, WebhookSource, header, load_object, names, obj, opt_obj, text
 from service.sources.signing import ACCEPTED, Verdict, any_matches
-from service.timestamps import parse_timestamp
 
 SIGNATURE_HEADER = "X-PagerDuty-Signature"
 WEBHOOK_ID_HEADER = "X-Webhook-Id"

@@ -12,7 +12,7 @@ from datetime import date, datetime
 from sqlalchemy import Engine, and_, case, func, select
 from sqlalchemy.sql.elements import ColumnElement
 
-from service.progress import FollowupFigures, done_timing
+from service.learning.figures import FollowupFigures, done_timing
 from service.store.deliveries import utc
 from service.store.followups import ADOPTED, DONE, NOT_DOING, NOT_OPENED, OPEN, OPENED, UNLISTED
 from service.store.schema import followups
@@ -25,7 +25,7 @@ def _count(condition: ColumnElement[bool]) -> ColumnElement[int]:
 
 
 def since(engine: Engine, moment: datetime, today: date) -> FollowupFigures:
-    """What :func:`service.progress.summarise_followups` gives for the follow-ups recorded
+    """What :func:`service.learning.figures.summarise_followups` gives for the follow-ups recorded
     since ``moment``, the same figures, with no row loaded but those done."""
     window = and_(followups.c.created_at >= moment, followups.c.position != UNLISTED)
     counts = select(

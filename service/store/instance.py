@@ -10,10 +10,10 @@ import secrets
 from sqlalchemy import Engine, select
 
 from config.settings import Settings
-from service.markers import MarkerKeys
 from service.store.deliveries import now
 from service.store.engine import begin_write, insert
 from service.store.schema import instance
+from service.text.markers import MarkerKeys
 
 MARKER_KEY = "marker_key"
 SESSION_KEY = "session_key"

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from sqlalchemy import Engine, or_, select
 
-from service.events import ItemRef
+from service.domain.events import ItemRef
 from service.store.deliveries import now
 from service.store.engine import begin_write, insert_or
 from service.store.schema import links

@@ -9,7 +9,7 @@ from datetime import date, datetime
 from sqlalchemy import Connection, Engine, Select, bindparam, delete, select, update
 from sqlalchemy import insert as insert_into
 
-from service.events import Item, ItemRef
+from service.domain.events import Item, ItemRef
 from service.store.deliveries import now, utc
 from service.store.engine import begin_write, insert_or
 from service.store.schema import incident_labels, incidents, reviews
@@ -55,7 +55,7 @@ class ReviewRecord:
     closed_at: datetime | None
     reminded_on: date | None
     rule: str | None = None
-    """The rule that selected the incident (``service.scope.rule_key``); None for reviews
+    """The rule that selected the incident (``service.loop.scope.rule_key``); None for reviews
     opened before it was kept, or adopted after a crash."""
     header: str | None = None
     """The header lessonloop wrote in the review (``service.lesson.header``)."""

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 
-from service.events import ItemRef
+from service.domain.events import ItemRef
 
 MAX_REF = 300
 """As long as a ref column: a longer entry cannot name a stored item."""

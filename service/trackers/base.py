@@ -12,9 +12,9 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Literal, Protocol, runtime_checkable
 
-from service.events import Item, ItemRef, Markup, Source
-from service.history import History
-from service.markers import FOLLOWUP, LINK, REVIEW, Marker
+from service.domain.events import Item, ItemRef, Markup, Source
+from service.domain.history import History
+from service.text.markers import FOLLOWUP, LINK, REVIEW, Marker
 
 REVIEW_PROPERTY_KEY = "lessonloop"
 """Jira issue entity property written on every review lessonloop opens (and label on it)."""
@@ -114,8 +114,8 @@ class TrackerClient(Protocol):
     """One tracker, seen the way lessonloop needs it. Every method makes as few calls as it can.
 
     All methods raise only :class:`~service.trackers.errors.TrackerError` subclasses: a
-    ``TransientTrackerError`` (a :class:`~service.errors.RetryLater`) or a
-    ``PermanentTrackerError`` (a :class:`~service.errors.Permanent`; ``NotSent`` when an argument
+    ``TransientTrackerError`` (a :class:`~service.infra.failures.RetryLater`) or a
+    ``PermanentTrackerError`` (a :class:`~service.infra.failures.Permanent`; ``NotSent`` when an argument
     was refused before any request, ``UnsupportedOperation`` when the tracker has no such thing).
     """
 

@@ -1,14 +1,14 @@
 """lessonloop's own tracker errors: no vendor exception leaves a client.
 
-Each is one of the two kinds in :mod:`service.errors`: :class:`TransientTrackerError` is a
-:class:`~service.errors.RetryLater` (wait and try again, for how long), and
-:class:`PermanentTrackerError` a :class:`~service.errors.Permanent` (stop this job and show the
+Each is one of the two kinds in :mod:`service.infra.failures`: :class:`TransientTrackerError` is a
+:class:`~service.infra.failures.RetryLater` (wait and try again, for how long), and
+:class:`PermanentTrackerError` a :class:`~service.infra.failures.Permanent` (stop this job and show the
 tracker's own words). ``status`` is the tracker's HTTP status, or None when no answer came.
 """
 
 from __future__ import annotations
 
-from service.errors import Permanent, RetryLater
+from service.infra.failures import Permanent, RetryLater
 
 
 class TrackerError(Exception):
@@ -27,7 +27,7 @@ class TrackerError(Exception):
 class TransientTrackerError(TrackerError, RetryLater):
     """Worth retrying: 429, 5xx, a timeout, a broken connection.
 
-    ``retry_after`` (the same number as :attr:`~service.errors.RetryLater.wait`) is how long the
+    ``retry_after`` (the same number as :attr:`~service.infra.failures.RetryLater.wait`) is how long the
     tracker asked us to wait (seconds), or how long the client's backoff would have waited next,
     so a worker can reschedule the job instead of sleeping. ``may_have_applied`` is True when
     the request may have reached the tracker and taken effect (a 500 or a read timeout on a

@@ -14,12 +14,12 @@ from typing import Any
 from redis import Redis
 
 from config.settings import GitHubSettings
-from service import logs
-from service.events import Item, ItemRef, Markup, Source, UnreadableBody
-from service.history import History, HistoryEntry
-from service.markers import Marker, MarkerKeys, attach, container_of
+from service.domain.events import Item, ItemRef, Markup, Source, UnreadableBody
+from service.domain.history import History, HistoryEntry
+from service.domain.timestamps import parse_timestamp
+from service.infra import logs
 from service.sources.github import item_from_issue
-from service.timestamps import parse_timestamp
+from service.text.markers import Marker, MarkerKeys, attach, container_of
 from service.trackers.base import (
     Capabilities,
     Comment,

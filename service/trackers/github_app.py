@@ -23,7 +23,7 @@ import jwt
 from cryptography.fernet import Fernet, InvalidToken
 from redis import Redis
 
-from service.markers import MarkerKeys
+from service.text.markers import MarkerKeys
 from service.trackers.errors import NotSent, PermanentTrackerError
 from service.trackers.http import DEFAULT_TIMEOUT, HttpApi, MessageOf
 from service.trackers.retry import RetryPolicy

@@ -25,14 +25,14 @@ from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from config.settings import JiraSettings
-from service import logs
-from service.events import Item, ItemRef, Markup, Source, UnreadableBody
-from service.history import History, HistoryEntry
-from service.jira_fields import description_text
+from service.domain.events import Item, ItemRef, Markup, Source, UnreadableBody
+from service.domain.history import History, HistoryEntry
+from service.domain.timestamps import parse_timestamp
+from service.infra import logs
 from service.lesson.stub import link as wiki_link
-from service.markers import Marker, MarkerKeys, attach, container_of
 from service.sources.jira import item_from_issue
-from service.timestamps import parse_timestamp
+from service.sources.jira_fields import description_text
+from service.text.markers import Marker, MarkerKeys, attach, container_of
 from service.trackers.base import (
     REVIEW_PROPERTY_KEY,
     Capabilities,

@@ -17,11 +17,11 @@ from datetime import datetime
 from typing import Any
 
 from config.settings import PagerDutySettings
-from service.events import Item, ItemRef, Markup, Source
-from service.history import History, HistoryEntry
-from service.markers import Marker, MarkerKeys, attach
+from service.domain.events import Item, ItemRef, Markup, Source
+from service.domain.history import History, HistoryEntry
+from service.domain.timestamps import parse_timestamp
 from service.sources.pagerduty import resolution_of
-from service.timestamps import parse_timestamp
+from service.text.markers import Marker, MarkerKeys, attach
 from service.trackers.base import Capabilities, Comment, Identity, Review, ReviewDraft, Task, TaskDraft, link_marker
 from service.trackers.errors import NotSent, PermanentTrackerError, UnsupportedOperation
 from service.trackers.http import DEFAULT_TIMEOUT, HttpApi, response_message

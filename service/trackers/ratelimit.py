@@ -42,7 +42,7 @@ from dataclasses import dataclass, field
 from redis import Redis
 from redis.exceptions import RedisError
 
-from service import logs
+from service.infra import logs
 from service.trackers.errors import TransientTrackerError
 
 log = logs.get(__name__)

@@ -9,8 +9,8 @@ from typing import assert_never
 from redis import Redis
 
 from config.settings import Settings
-from service.events import Markup, Source
-from service.markers import MarkerKeys
+from service.domain.events import Markup, Source
+from service.text.markers import MarkerKeys
 from service.trackers.base import TrackerClient
 from service.trackers.github import GitHubClient
 from service.trackers.jira import JiraClient

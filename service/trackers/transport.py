@@ -42,7 +42,7 @@ from requests.utils import check_header_validity
 from urllib3.exceptions import ConnectTimeoutError, MaxRetryError, NewConnectionError, ProxyError, ReadTimeoutError
 from urllib3.util import Retry
 
-from service import counters
+from service.infra import counters
 from service.trackers.ratelimit import RateLimiter
 
 Answer = requests.Response

@@ -17,9 +17,8 @@ from typing import Any
 from flask import current_app, jsonify, request, url_for
 from werkzeug.wrappers import Response
 
-from service import progress as figures
-from service import stats
-from service.runtime import Runtime
+from service.infra.runtime import Runtime
+from service.learning import figures, stats
 from service.store import lessons
 from service.web import errors, filters, views
 from service.web.blueprint import blueprint

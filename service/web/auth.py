@@ -30,7 +30,7 @@ from flask.wrappers import Request
 from werkzeug.wrappers import Response
 
 from config.settings import Settings, SettingsError
-from service import logs
+from service.infra import logs
 from service.web import errors
 from service.web.blueprint import blueprint
 

@@ -1,7 +1,7 @@
 """How the organisation learns, month by month and per incident tracker, label and service:
 the figures behind ``/insights``. Counts and durations only, never per person.
 
-Pure: the rows of ``service.store.progress`` in, figures out.
+Pure: the rows of ``service.store.review_rows`` in, figures out.
 """
 
 from __future__ import annotations
@@ -10,8 +10,8 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date
 
-from service.progress import Spread, _seconds, _source, spread
-from service.store.progress import ReviewProgress
+from service.learning.figures import Spread, _seconds, _source, spread
+from service.store.review_rows import ReviewProgress
 
 
 @dataclass(frozen=True)

@@ -4,8 +4,8 @@ hostile: only http(s) ones become links."""
 from __future__ import annotations
 
 from config.settings import Settings
-from service.events import ItemRef
-from service.related import github_web_host
+from service.domain.events import ItemRef
+from service.domain.references import github_web_host
 
 
 def safe_url(url: str | None) -> str | None:

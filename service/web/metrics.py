@@ -3,7 +3,7 @@
 Nothing is kept in this process, so the answer is the same from every web process or thread and
 after a restart: the learning figures and deliveries are counted in the store at scrape time
 (a few indexed ``COUNT`` queries and one pass over the follow-ups), the queue's depth is asked
-of RQ, and the counters workers add to (``service.counters``) are read from Redis in one round
+of RQ, and the counters workers add to (``service.infra.counters``) are read from Redis in one round
 trip. A part that does not answer is reported as ``lessonloop_up{part=…} 0`` instead of failing the scrape.
 
 ``LESSONLOOP_METRICS_TOKEN``, when set, is required as ``Authorization: Bearer …``.
@@ -26,8 +26,8 @@ from redis.exceptions import RedisError
 from sqlalchemy import Date, Select, and_, bindparam, case, func, select
 from sqlalchemy.exc import SQLAlchemyError
 
-from service import counters, logs
-from service.runtime import Runtime
+from service.infra import counters, logs
+from service.infra.runtime import Runtime
 from service.store.followups import ADOPTED, DONE, OPEN, OPENED, UNLISTED
 from service.store.schema import deliveries, followups, lessons, reviews
 from service.web.auth import is_loopback

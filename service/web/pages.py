@@ -8,10 +8,9 @@ from typing import Any
 from flask import current_app, g, redirect, render_template, request
 from werkzeug.wrappers import Response
 
-from service import progress as figures
-from service import stats
-from service.lesson.related import related_to
-from service.runtime import Runtime
+from service.infra.runtime import Runtime
+from service.learning import figures, stats
+from service.learning.similar import related_to
 from service.store import lessons
 from service.store.followups import of_review
 from service.web import charts, errors, filters, insights, views

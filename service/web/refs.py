@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from markdown_it.token import Token
 
-from service.events import ItemRef
+from service.domain.events import ItemRef
 
 REF_CHARACTERS = frozenset(string.ascii_letters + string.digits + "_.:/#-")
 TRAILING = frozenset(".:/#-")

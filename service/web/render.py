@@ -1,6 +1,6 @@
 """Lesson text to safe HTML, shown as its tracker shows it. Anyone who can edit a review writes
 lesson text, so it is hostile: it is parsed as Markdown with raw HTML off (Jira wiki markup is
-first converted to Markdown by ``service.markup``), and what comes out is cleaned again by nh3
+first converted to Markdown by ``service.text.markup``), and what comes out is cleaned again by nh3
 against an allow-list, links limited to http, https and mailto, each with
 ``rel="noopener nofollow"``.
 
@@ -30,8 +30,8 @@ from markdown_it.utils import EnvType, OptionsDict
 from markupsafe import Markup, escape
 from mdit_py_plugins.gfm_autolink import gfm_autolink_plugin
 
-from service.events import Markup as MarkupName
-from service.markup import convert
+from service.domain.events import Markup as MarkupName
+from service.text.markup import convert
 from service.web import refs
 from service.web.links import safe_url
 from service.web.refs import Mention

@@ -13,10 +13,10 @@ from markupsafe import Markup
 from sqlalchemy import Engine
 
 from config.settings import Settings
-from service.events import ItemRef
-from service.lesson_export import TITLES, lesson_dict, written_in
-from service.progress import duration
-from service.reach import of_lesson, posted_on, posted_on_of
+from service.domain.events import ItemRef
+from service.learning.export import TITLES, lesson_dict, written_in
+from service.learning.figures import duration
+from service.loop.reach import of_lesson, posted_on, posted_on_of
 from service.store import lessons
 from service.store.followups import DONE, NOT_DOING, OPEN, Followup
 from service.store.followups import of_reviews as followups_of

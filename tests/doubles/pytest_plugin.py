@@ -13,7 +13,7 @@ from typing import TypeVar
 
 import pytest
 
-from service.markers import MarkerKeys
+from service.text.markers import MarkerKeys
 from service.trackers.github import GitHubClient
 from service.trackers.jira import JiraClient
 from service.trackers.pagerduty import PagerDutyClient

@@ -1,0 +1,1 @@
+"""Infrastructure: logs, counters, the queue, the Redis breaker, and the runtime a process builds once."""

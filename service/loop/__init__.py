@@ -1,0 +1,1 @@
+"""Where the loop acts: which rule selects an incident, that rule's scope, and which items a lesson reaches."""

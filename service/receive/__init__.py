@@ -1,0 +1,1 @@
+"""Receiving webhooks: verify, parse, decide, record and enqueue, then answer."""

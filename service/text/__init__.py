@@ -1,0 +1,1 @@
+"""Text between trackers: reading each markup into one allowlist, writing it inert, and the marker."""
