@@ -22,8 +22,9 @@ from multiprocessing.connection import Connection
 
 from service import lesson
 from service.lesson.blame import find_blame
-from service.text import inert
 from service.text.markup import convert
+from service.trackers.github.markdown_write import inert_markdown
+from service.trackers.jira.wiki_write import inert_jira
 
 SHAPES: dict[str, str] = {
     "backslashes": "\\",
@@ -61,8 +62,8 @@ def shape_text(name: str, size: int) -> str:
 TEMPLATE = lesson.load_template(None)
 
 PASSES: dict[str, Callable[[str], object]] = {
-    "inert markdown": inert.inert_markdown,
-    "inert jira": inert.inert_jira,
+    "inert markdown": inert_markdown,
+    "inert jira": inert_jira,
     "markdown to jira": lambda text: convert(text, "markdown", "jira"),
     "jira to markdown": lambda text: convert(text, "jira", "markdown"),
     "lesson parser": lambda text: lesson.parse_lesson(text, TEMPLATE),

@@ -18,8 +18,8 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from service.trackers.http import HttpApi, response_message
-from service.trackers.retry import NO_RETRY
+from service.trackers.http.api import HttpApi, response_message
+from service.trackers.http.retry import NO_RETRY
 
 
 class _Answer(BaseHTTPRequestHandler):

@@ -20,7 +20,8 @@ from service.domain.events import Item, ItemRef
 from service.lesson import load_template, render_lesson_comment, render_stub
 from service.lesson.stub import escape, header_values, link
 from service.text import markers
-from service.text.markup import convert, neutralise_markers
+from service.text.markers import break_markers
+from service.text.markup import convert
 
 # --- what is live, as each tracker parses it -------------------------------------------------
 
@@ -259,11 +260,11 @@ def test_code_blocks_stay_verbatim_but_cannot_be_left() -> None:
     assert markdown == "````\n```\n````"
 
 
-def test_neutralise_markers() -> None:
-    assert neutralise_markers("lessonloop:review incident=x") == "lessonloop: review incident=x"
-    assert neutralise_markers("<!-- LESSONLOOP:Lesson -->") == "<!-- LESSONLOOP: Lesson -->"
-    assert neutralise_markers("lessonloop: already broken, lessonloop") == "lessonloop: already broken, lessonloop"
-    assert markers.find(neutralise_markers("[lessonloop:link a=b]")) == []
+def test_break_markers() -> None:
+    assert break_markers("lessonloop:review incident=x") == "lessonloop: review incident=x"
+    assert break_markers("<!-- LESSONLOOP:Lesson -->") == "<!-- LESSONLOOP: Lesson -->"
+    assert break_markers("lessonloop: already broken, lessonloop") == "lessonloop: already broken, lessonloop"
+    assert markers.find(break_markers("[lessonloop:link a=b]")) == []
 
 
 # --- tracker strings in the stub and the comments -----------------------------------------------

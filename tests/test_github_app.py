@@ -15,8 +15,9 @@ from service.domain.events import ItemRef
 from service.store import deliveries, lessons, reviews
 from service.text.markers import LESSON, Marker
 from service.trackers.errors import PermanentTrackerError
-from service.trackers.github import GitHubClient, message_of
-from service.trackers.github_app import AppTokens
+from service.trackers.github.app import AppTokens
+from service.trackers.github.client import GitHubClient
+from service.trackers.github.listing import message_of
 from tests import loop
 from tests.doubles.pytest_plugin import MARKER_KEYS
 from tests.loop import send, work

@@ -22,8 +22,8 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from service.trackers.errors import TransientTrackerError
-from service.trackers.github import GitHubClient
-from service.trackers.retry import RetryPolicy
+from service.trackers.github.client import GitHubClient
+from service.trackers.http.retry import RetryPolicy
 from tests.doubles.pytest_plugin import MARKER_KEYS
 
 PROXY_VARIABLES = (

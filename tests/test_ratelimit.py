@@ -16,11 +16,10 @@ from redis import Redis
 
 from config.settings import SettingsError, load_settings
 from service.infra.queue import SERIALIZER, fetch_job
+from service.trackers.clients import build_clients, limiters
 from service.trackers.errors import TransientTrackerError
-from service.trackers.github import GitHubClient
-from service.trackers.jira import JiraClient
-from service.trackers.pagerduty import PagerDutyClient
-from service.trackers.ratelimit import (
+from service.trackers.github.client import GitHubClient
+from service.trackers.http.ratelimit import (
     WRITE_METHODS,
     Budget,
     RateLimitDeferred,
@@ -31,8 +30,9 @@ from service.trackers.ratelimit import (
     github_budgets,
     per_minute,
 )
-from service.trackers.registry import build_clients, limiters
-from service.trackers.retry import NO_RETRY, RetryPolicy
+from service.trackers.http.retry import NO_RETRY, RetryPolicy
+from service.trackers.jira.client import JiraClient
+from service.trackers.pagerduty.client import PagerDutyClient
 from tests.doubles.base import RateLimit
 from tests.doubles.github import CONTENT_METHODS, GitHubDouble
 from tests.doubles.jira import JiraDouble

@@ -16,9 +16,9 @@ from config.settings import load_settings
 from service.infra import logs
 from service.infra.runtime import all_secrets
 from service.trackers.errors import PermanentTrackerError
-from service.trackers.github import GitHubClient
-from service.trackers.jira import JiraClient
-from service.trackers.retry import RetryPolicy
+from service.trackers.github.client import GitHubClient
+from service.trackers.http.retry import RetryPolicy
+from service.trackers.jira.client import JiraClient
 from tests.conftest import REDIS_URL
 from tests.doubles.pytest_plugin import MARKER_KEYS
 from tests.processes import run_lessonloop

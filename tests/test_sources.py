@@ -8,8 +8,10 @@ import random
 import pytest
 
 from service.domain.events import EventKind, ItemRef, UnreadableBody
-from service.sources import github, jira, pagerduty
-from service.sources.signing import any_matches, hex_digest
+from service.trackers.github import webhook as github
+from service.trackers.jira import webhook as jira
+from service.trackers.pagerduty import webhook as pagerduty
+from service.trackers.signing import any_matches, hex_digest
 from tests import payloads
 
 # --- signatures ---------------------------------------------------------------------------------

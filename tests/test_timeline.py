@@ -15,9 +15,9 @@ from service.domain.history import History, HistoryEntry
 from service.lesson.responders import assignee, responders
 from service.lesson.timeline import render_timeline
 from service.store import reviews
-from service.trackers.github import history_from_timeline
-from service.trackers.jira import history_from_changelog
-from service.trackers.pagerduty import history_from_log_entries
+from service.trackers.github.timeline import history_from_timeline
+from service.trackers.jira.changelog import history_from_changelog
+from service.trackers.pagerduty.client import history_from_log_entries
 from tests import loop
 from tests.conftest import RULES_TOML
 from tests.loop import send, work

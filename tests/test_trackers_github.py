@@ -14,8 +14,8 @@ from service.domain.events import ItemRef
 from service.text.markers import LESSON, LINK, REVIEW_OPENED, Marker
 from service.trackers.base import ReviewDraft, TrackerClient
 from service.trackers.errors import PermanentTrackerError, TransientTrackerError
-from service.trackers.github import GitHubClient
-from service.trackers.retry import RetryPolicy
+from service.trackers.github.client import GitHubClient
+from service.trackers.http.retry import RetryPolicy
 from tests.doubles.github import GitHubDouble
 from tests.doubles.pytest_plugin import MARKER_KEYS, SleepRecorder
 
@@ -397,7 +397,7 @@ def test_the_longest_of_the_rate_limit_hints_wins(
 
 
 def test_wait_hints_in_every_shape_the_trackers_send() -> None:
-    from service.trackers.retry import wait_from_headers
+    from service.trackers.http.retry import wait_from_headers
 
     now = 1_800_000_000.0
     assert wait_from_headers({"Retry-After": "3"}, now) == 3.0

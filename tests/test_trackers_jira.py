@@ -15,8 +15,10 @@ from service.text import markers
 from service.text.markers import LESSON, MISSING, Marker
 from service.trackers.base import REVIEW_PROPERTY_KEY, ReviewDraft, TaskDraft, TrackerClient
 from service.trackers.errors import PermanentTrackerError, TrackerError, TransientTrackerError
-from service.trackers.jira import JiraClient, history_from_changelog, jira_labels
-from service.trackers.retry import NO_RETRY, RetryPolicy
+from service.trackers.http.retry import NO_RETRY, RetryPolicy
+from service.trackers.jira.changelog import history_from_changelog
+from service.trackers.jira.client import JiraClient
+from service.trackers.jira.shapes import jira_labels
 from tests.doubles.base import CONTRACTS
 from tests.doubles.jira import JiraDouble
 from tests.doubles.pytest_plugin import MARKER_KEYS, SleepRecorder

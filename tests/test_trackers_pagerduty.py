@@ -15,8 +15,8 @@ from service.domain.history import History, with_times_from
 from service.text.markers import LESSON, LINK, REVIEW_OPENED, Marker
 from service.trackers.base import ReviewDraft, TrackerClient
 from service.trackers.errors import PermanentTrackerError, TransientTrackerError, UnsupportedOperation
-from service.trackers.pagerduty import Note, PagerDutyClient, history_from_log_entries
-from service.trackers.retry import RetryPolicy
+from service.trackers.http.retry import RetryPolicy
+from service.trackers.pagerduty.client import Note, PagerDutyClient, history_from_log_entries
 from tests.doubles.base import CONTRACTS
 from tests.doubles.pagerduty import PagerDutyDouble
 from tests.doubles.pytest_plugin import MARKER_KEYS, SleepRecorder
@@ -213,9 +213,9 @@ def test_slow_answer_times_out_as_transient(
 
 def test_build_clients_only_for_trackers_with_credentials(pagerduty_double: PagerDutyDouble, tmp_path) -> None:
     from config.settings import load_settings
-    from service.trackers import build_clients
-    from service.trackers.github import GitHubClient
-    from service.trackers.jira import JiraClient
+    from service.trackers.clients import build_clients
+    from service.trackers.github.client import GitHubClient
+    from service.trackers.jira.client import JiraClient
 
     empty = tmp_path / "lessonloop.toml"
     empty.write_text("")

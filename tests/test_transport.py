@@ -1,6 +1,6 @@
 """The trackers' transport (``service/trackers/transport.py``) against a real server on loopback:
 redirects as ``requests`` follows them, the answer read whole, failures told by kind, one send per
-call whatever the answer (retrying answers is :mod:`service.trackers.retry`'s), and the shared
+call whatever the answer (retrying answers is :mod:`service.trackers.http.retry`'s), and the shared
 rate limiter around every send of the session."""
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 from redis import Redis
 
-from service.trackers.ratelimit import RateLimited, RateLimiter, credential_key, per_minute
-from service.trackers.transport import InvalidHeader, NoAnswer, Transport
+from service.trackers.http.ratelimit import RateLimited, RateLimiter, credential_key, per_minute
+from service.trackers.http.transport import InvalidHeader, NoAnswer, Transport
 
 
 class _Recorder(BaseHTTPRequestHandler):

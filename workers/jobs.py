@@ -23,9 +23,9 @@ from service.infra import counters, logs
 from service.infra.failures import Permanent, RetryLater
 from service.infra.queue import enqueue_delivery
 from service.infra.runtime import Runtime
-from service.sources import SOURCES
 from service.store import deliveries
-from service.trackers.retry import MAX_WAIT_SECONDS, capped_wait
+from service.trackers.http.retry import MAX_WAIT_SECONDS, capped_wait
+from service.trackers.registry import SOURCES
 from workers import context
 
 log = logs.get(__name__)

@@ -25,7 +25,7 @@ from service.loop.scope import rule_key
 from service.store import deliveries, effects, links, reviews
 from service.store import lessons as stored_lessons
 from service.text import markers
-from service.text.markup import neutralise_markers
+from service.text.markers import break_markers
 from service.trackers.base import Reconciles, Review, ReviewDraft, TrackerClient
 from workers import context
 from workers.effects import looked, post_and_tidy, schedule_tidy
@@ -131,7 +131,7 @@ def _find_or_open(
         found = client.open_review(
             ReviewDraft(
                 container=container,
-                title=neutralise_markers(f"Post-incident review: {incident.title or incident.ref}")[:TITLE_LIMIT],
+                title=break_markers(f"Post-incident review: {incident.title or incident.ref}")[:TITLE_LIMIT],
                 body=body,
                 incident=incident.ref,
                 incident_url=incident.url,

@@ -522,7 +522,7 @@ def _check_online(settings: Settings) -> int:
     from service.infra.failures import Permanent, RetryLater
     from service.loop.targets import check_targets
     from service.text.markers import MarkerKeys
-    from service.trackers.registry import build_clients
+    from service.trackers.clients import build_clients
 
     problems = 0
     # identities and review targets are read here and nothing is written, so no marker is ever signed
@@ -547,7 +547,7 @@ def _check_online(settings: Settings) -> int:
 def _check_github_app(settings: Settings, client: object) -> int:
     """Which installation, which repositories it sees, and any repository a rule uses that it cannot."""
     from service.trackers.errors import TrackerError
-    from service.trackers.github import GitHubClient
+    from service.trackers.github.client import GitHubClient
 
     assert isinstance(client, GitHubClient) and client.app is not None
     app = client.app
@@ -675,8 +675,8 @@ def _import(settings: Settings, args: argparse.Namespace) -> int:
     from service import lesson
     from service.infra.failures import Permanent, RetryLater
     from service.learning import importer
-    from service.trackers.github import GitHubClient
-    from service.trackers.jira import JiraClient
+    from service.trackers.github.client import GitHubClient
+    from service.trackers.jira.client import JiraClient
 
     try:
         source = importer.ImportSource.parse(args.source)

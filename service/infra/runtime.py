@@ -34,7 +34,7 @@ class Runtime:
     def with_clients(self) -> Runtime:
         """Build the tracker clients, with the marker keys (``LESSONLOOP_MARKER_KEY``, or the
         key the store generated once: the store must be migrated first)."""
-        from service.trackers.registry import build_clients
+        from service.trackers.clients import build_clients
 
         self.clients = {
             str(source): client

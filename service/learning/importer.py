@@ -28,7 +28,7 @@ from service.store.deliveries import now
 from service.store.engine import begin_write, insert
 from service.store.schema import imports
 from service.text import markers
-from service.trackers.registry import markup_of
+from service.trackers.clients import markup_of
 
 OTHER_NOTES = "other_notes"
 MARKDOWN_LIMIT = 1024 * 1024  # a file larger than this is no review

@@ -12,7 +12,8 @@ from service.domain.events import Item, Markup
 from service.lesson.blame import Finding
 from service.lesson.stub import escape, link
 from service.lesson.template import LessonTemplate
-from service.text.markup import convert, neutralise_markers
+from service.text.markers import break_markers
+from service.text.markup import convert
 
 # How long one comment may be, per markup: GitHub issue comments take 65,536 characters, Jira's
 # text fields 32,767, PagerDuty notes 65,535. The caller attaches a marker afterwards, so keep room.
@@ -55,12 +56,12 @@ def render_lesson_comment(
     footer = f"Read the whole review: {link('the review', review_url, markup) if markup != 'plain' else review_url}"
     body = "\n\n".join(parts)
     if not followups:
-        return neutralise_markers(_fit(body, footer, review_url, markup))
+        return break_markers(_fit(body, footer, review_url, markup))
     block = followups
     if len(block) > COMMENT_LIMITS[markup] // 2:  # whole lines only, and say how many are left out
         kept = block[: COMMENT_LIMITS[markup] // 2].rsplit("\n", 1)[0]
         block = f"{kept}\n… and {block.count(chr(10)) - kept.count(chr(10))} more"
-    return neutralise_markers(_fit(body, footer, review_url, markup, room_taken=len(block) + 2) + "\n\n" + block)
+    return break_markers(_fit(body, footer, review_url, markup, room_taken=len(block) + 2) + "\n\n" + block)
 
 
 def _fit(body: str, footer: str, review_url: str, markup: Markup, room_taken: int = 0) -> str:
@@ -110,13 +111,13 @@ def render_missing_comment(missing: Sequence[str], markup: Markup) -> str:
         "Replace the prompt under each heading with what you found. A few sentences are enough; "
         "describe processes, signals and assumptions rather than people."
     )
-    return neutralise_markers(f"{lead}\n\n{listing}\n\n{close}")
+    return break_markers(f"{lead}\n\n{listing}\n\n{close}")
 
 
 def render_review_opened_comment(review_url: str, review_ref: str, markup: Markup) -> str:
     """Said on the incident once its review is open."""
     review_link = link(review_ref, review_url, markup)
-    return neutralise_markers(
+    return break_markers(
         f"A blameless post-incident review is open: {review_link}. Everyone who responded is welcome to "
         "add what they saw and learned there; the finished lesson will be shared here."
     )

@@ -20,6 +20,7 @@ from datetime import date
 
 from service.domain.events import Item, ItemRef, Markup
 from service.lesson.stub import escape, link
+from service.text.markers import break_markers
 from service.text.markup import convert
 
 ITEM_LIMIT = 4000
@@ -131,17 +132,16 @@ def state_of(item: Item) -> str:
 _WORD_JOINER = "\u2060"
 _MENTION = re.compile(r"(?<![\w`])@(?=[A-Za-z0-9])")
 _JIRA_MENTION = re.compile(r"\[~")
-_MARKER_WORD = re.compile(r"lessonloop:", re.IGNORECASE)
 
 
 def inert(text: str) -> str:
     """Copied text that notifies no one and carries nothing marker-shaped: ``@name`` and Jira's
-    ``[~user]`` get an invisible word joiner after their sign, ``lessonloop:`` one before its
-    colon. (``service.text.markup.convert`` is the general defence; this holds for the follow-ups'
-    own copies whatever the markups.)"""
+    ``[~user]`` get an invisible word joiner after their sign, and markers are broken as
+    everywhere (:func:`service.text.markers.break_markers`). (``service.text.markup.convert`` is
+    the general defence; this holds for the follow-ups' own copies whatever the markups.)"""
     text = _MENTION.sub("@" + _WORD_JOINER, text)
     text = _JIRA_MENTION.sub("[" + _WORD_JOINER + "~", text)
-    return _MARKER_WORD.sub(lambda m: m.group(0)[:-1] + _WORD_JOINER + ":", text)
+    return break_markers(text)
 
 
 def title_of(text: str, written_in: Markup, markup: Markup) -> str:

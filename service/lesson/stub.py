@@ -11,8 +11,10 @@ from datetime import UTC, datetime
 
 from service.domain.events import Item, Markup, ReviewMarkup
 from service.lesson.template import PLACEHOLDER, LessonTemplate
-from service.text.inert import IMAGE_SCHEMES, jira_text, markdown_text, safe_url
-from service.text.markup import neutralise_markers
+from service.text.inert import IMAGE_SCHEMES, safe_url
+from service.text.markers import break_markers
+from service.trackers.github.markdown_write import markdown_text
+from service.trackers.jira.wiki_write import jira_text
 
 UNKNOWN = "unknown"
 
@@ -39,7 +41,7 @@ def render_stub(
     for section in template.sections:
         heading = f"## {section.title}" if markup == "markdown" else f"h2. {section.title}"
         parts.append(f"{heading}\n\n_{section.prompt}_")
-    return neutralise_markers("\n\n".join(parts) + "\n")
+    return break_markers("\n\n".join(parts) + "\n")
 
 
 def render_header(
@@ -58,7 +60,7 @@ def render_header(
         header = f"{header.rstrip()}\n\n{{timeline}}" if header else "{timeline}"
     if not header:
         return ""
-    return neutralise_markers(re.sub(r"\n{3,}", "\n\n", _fill(_header_markup(header, markup), values)).strip("\n"))
+    return break_markers(re.sub(r"\n{3,}", "\n\n", _fill(_header_markup(header, markup), values)).strip("\n"))
 
 
 def header_values(incident: Item, markup: Markup, responders: Sequence[str] = ()) -> dict[str, str]:
@@ -197,7 +199,7 @@ def escape(text: str, markup: Markup) -> str:
         text = markdown_text(text)
     elif markup == "jira":
         text = jira_text(text)
-    return neutralise_markers(text)
+    return break_markers(text)
 
 
 def link(text: str, url: str, markup: Markup) -> str:

@@ -17,8 +17,8 @@ from config.settings import Settings
 from service.domain.events import Source
 from service.infra.failures import Permanent, RetryLater
 from service.trackers.base import TrackerClient
-from service.trackers.github import GitHubClient
-from service.trackers.jira import JiraClient
+from service.trackers.github.client import GitHubClient
+from service.trackers.jira.client import JiraClient
 
 
 @dataclass(frozen=True)

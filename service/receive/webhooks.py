@@ -21,9 +21,9 @@ from service.infra import logs
 from service.infra.queue import enqueue_delivery
 from service.infra.runtime import Runtime
 from service.loop.routing import select_rule
-from service.sources import SOURCES
-from service.sources.base import kept
 from service.store import deliveries, followups, reviews
+from service.trackers.registry import SOURCES
+from service.trackers.webhook import kept
 
 blueprint = Blueprint("webhooks", __name__)
 log = logs.get(__name__)

@@ -166,6 +166,19 @@ def find_kind(text: str | None, kind: str) -> Marker | None:
     return None
 
 
+_MARKER_COLON = re.compile(r"(lessonloop):(?=\S)", re.IGNORECASE)
+
+
+def break_markers(text: str, colon: str = ": ") -> str:
+    """``text`` in which nothing can be read as a lessonloop marker, in any case and anywhere (in
+    code, in HTML comments, in URLs): the colon of every ``lessonloop:`` followed by anything but
+    whitespace is written as ``colon`` instead. A marker is ``lessonloop:<kind>`` with nothing
+    between, so any other ``colon`` breaks every token :func:`find` could find. Each markup's
+    dialect says which ``colon`` shows the words as written there (``: `` in text, ``%3A`` in a
+    URL, where a space cannot be)."""
+    return _MARKER_COLON.sub(lambda found: found.group(1) + colon, text)
+
+
 def looks_ours(text: str | None) -> bool:
     """True when the text carries something shaped like a marker. The webhook parsers use it to
     sort events cheaply; the worker verifies before it acts on one."""

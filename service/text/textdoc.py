@@ -1,5 +1,5 @@
 """The constructs copied text may keep, as data: the allowlist that the readers
-(:mod:`service.text.markdown_read`, :mod:`service.text.jira_read`) fill and the writers
+(:mod:`service.trackers.github.markdown_read`, :mod:`service.trackers.jira.wiki_read`) fill and the writers
 (:mod:`service.text.inert`) write out. Anything a reader does not turn into one of these is text, and
 text is escaped for its target on the way out, so what a tracker would act on (a mention, raw
 HTML, a macro, a link or image of any other kind) can only come from a node built here."""

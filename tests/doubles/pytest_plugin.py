@@ -14,10 +14,10 @@ from typing import TypeVar
 import pytest
 
 from service.text.markers import MarkerKeys
-from service.trackers.github import GitHubClient
-from service.trackers.jira import JiraClient
-from service.trackers.pagerduty import PagerDutyClient
-from service.trackers.retry import RetryPolicy
+from service.trackers.github.client import GitHubClient
+from service.trackers.http.retry import RetryPolicy
+from service.trackers.jira.client import JiraClient
+from service.trackers.pagerduty.client import PagerDutyClient
 from tests.doubles.base import DoubleHost, TrackerDouble
 from tests.doubles.github import GitHubDouble
 from tests.doubles.jira import JiraDouble

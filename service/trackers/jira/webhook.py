@@ -14,10 +14,10 @@ from typing import Any
 
 from service.domain.events import Event, EventKind, Item, ItemRef, UnreadableBody, not_relevant
 from service.domain.timestamps import parse_timestamp
-from service.sources.base import Headers, WebhookSource, header, load_object, names, obj, opt_obj, text
-from service.sources.jira_fields import description_text, fields_done
-from service.sources.signing import ACCEPTED, Verdict, any_matches, token_matches
 from service.text import markers
+from service.trackers.jira.fields import description_text, fields_done
+from service.trackers.signing import ACCEPTED, Verdict, any_matches, token_matches
+from service.trackers.webhook import Headers, WebhookSource, header, load_object, names, obj, opt_obj, text
 
 SIGNATURE_HEADER = "X-Hub-Signature"
 TOKEN_HEADER = "X-Lessonloop-Token"

@@ -6,7 +6,6 @@ same as github.com. Markers are HTML comments: invisible in rendered Markdown.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
@@ -15,10 +14,9 @@ from redis import Redis
 
 from config.settings import GitHubSettings
 from service.domain.events import Item, ItemRef, Markup, Source, UnreadableBody
-from service.domain.history import History, HistoryEntry
+from service.domain.history import History
 from service.domain.timestamps import parse_timestamp
 from service.infra import logs
-from service.sources.github import item_from_issue
 from service.text.markers import Marker, MarkerKeys, attach, container_of
 from service.trackers.base import (
     Capabilities,
@@ -34,98 +32,17 @@ from service.trackers.base import (
     review_marker,
 )
 from service.trackers.errors import NotSent, PermanentTrackerError
-from service.trackers.github_app import AppTokens
-from service.trackers.http import DEFAULT_TIMEOUT, HttpApi, response_message
-from service.trackers.retry import RetryPolicy
-from service.trackers.transport import Answer
+from service.trackers.github.access import repository_problems
+from service.trackers.github.app import AppTokens
+from service.trackers.github.listing import PAGE_SIZE, issue_pages, last_page, list_of_objects, message_of
+from service.trackers.github.timeline import history_from_timeline
+from service.trackers.github.webhook import item_from_issue
+from service.trackers.http.api import DEFAULT_TIMEOUT, HttpApi
+from service.trackers.http.retry import RetryPolicy
 
 log = logs.get(__name__)
 
 API_VERSION = "2022-11-28"
-PAGE_SIZE = 100
-
-
-def message_of(response: Answer) -> str:
-    return response_message(response, _github_message)
-
-
-def _github_message(data: Any) -> str:
-    message = str(data.get("message", ""))
-    details = []
-    for error in data.get("errors") or []:
-        if isinstance(error, dict):
-            details.append(error.get("message") or " ".join(f"{k}={v}" for k, v in sorted(error.items())))
-        else:
-            details.append(str(error))
-    return f"{message}: {'; '.join(details)}" if details else message
-
-
-_TIMELINE_WORDS = {
-    "labeled": "labelled",
-    "unlabeled": "unlabelled",
-    "assigned": "assigned to",
-    "unassigned": "unassigned",
-    "commented": "commented",
-    "closed": "closed",
-    "reopened": "reopened",
-    "renamed": "renamed",
-    "cross-referenced": "referenced from another issue",
-    "referenced": "referenced in a commit",
-    "milestoned": "added to a milestone",
-    "demilestoned": "removed from a milestone",
-    "locked": "locked",
-    "unlocked": "unlocked",
-    "transferred": "transferred",
-}
-_TIMELINE_NOISE = {"mentioned", "subscribed", "unsubscribed", "committed", "head_ref_deleted", "head_ref_restored"}
-
-
-def history_from_timeline(events: list[dict[str, Any]]) -> list[HistoryEntry]:
-    """GitHub's issue timeline as history entries: who labelled, was assigned, commented, closed."""
-    entries = []
-    for event in events:
-        kind = event.get("event")
-        at = parse_timestamp(event.get("created_at"))
-        if not isinstance(kind, str) or at is None or kind in _TIMELINE_NOISE:
-            continue
-        actor = _login(event.get("actor")) or _login(event.get("user"))
-        what = _TIMELINE_WORDS.get(kind, kind.replace("_", " "))
-        responder = person = ""
-        if kind in ("labeled", "unlabeled"):
-            what = f"{what} {(event.get('label') or {}).get('name', '')}".strip()
-        elif kind in ("assigned", "unassigned"):
-            person = _login(event.get("assignee"))
-            what = f"{what} {person}".strip()
-            responder = person if kind == "assigned" else ""
-        elif kind == "commented":
-            person = responder = _login(event.get("user")) or actor
-        entries.append(
-            HistoryEntry(
-                at, what, who=actor, person=person, responder=responder, kind="assign" if kind == "assigned" else kind
-            )
-        )
-    return entries
-
-
-def _login(user: Any) -> str:
-    return str(user.get("login") or "") if isinstance(user, dict) else ""
-
-
-def _list_of_objects(response: Answer) -> list[dict[str, Any]]:
-    try:
-        data = response.json()
-    except ValueError:
-        return []
-    return [entry for entry in data if isinstance(entry, dict)] if isinstance(data, list) else []
-
-
-def _last_page(link: str) -> int | None:
-    """The page number of ``rel="last"`` in a Link header, if any."""
-    for part in link.split(","):
-        if 'rel="last"' in part:
-            match = re.search(r"[?&]page=(\d+)", part)
-            return int(match.group(1)) if match else None
-    return None
 
 
 class GitHubClient:
@@ -217,11 +134,11 @@ class GitHubClient:
         owner, repo, number = self._parts(ref, "history")
         path = f"/repos/{owner}/{repo}/issues/{number}/timeline"
         first = self.api.request("history", "GET", path, params={"per_page": PAGE_SIZE, "page": 1})
-        events = _list_of_objects(first)
-        last = _last_page(first.headers.get("Link", ""))
+        events = list_of_objects(first)
+        last = last_page(first.headers.get("Link", ""))
         omitted = 0
         if last is not None and last > 1:
-            events += _list_of_objects(
+            events += list_of_objects(
                 self.api.request("history", "GET", path, params={"per_page": PAGE_SIZE, "page": last})
             )
             omitted = (last - 2) * PAGE_SIZE
@@ -232,7 +149,7 @@ class GitHubClient:
         reviews ``lessonloop import`` reads."""
         owner, repo = self._repo(container, "labelled")
         found: list[Item] = []
-        for issue in self._issues(owner, repo, "labelled", {"labels": label}, "asc", since):
+        for issue in issue_pages(self.api, owner, repo, "labelled", {"labels": label}, "asc", since):
             try:
                 found.append(item_from_issue(issue, f"{owner}/{repo}"))
             except UnreadableBody as error:  # one odd issue does not stop the others
@@ -310,42 +227,9 @@ class GitHubClient:
         API) because it is strongly consistent: an issue created just before a crash is found at
         once; ``since`` keeps it to one page in practice."""
         me = self.whoami().id
-        for issue in self._issues(owner, repo, operation, {"creator": me}, "desc", since):
+        for issue in issue_pages(self.api, owner, repo, operation, {"creator": me}, "desc", since):
             if (issue.get("user") or {}).get("login") == me:
                 yield issue
-
-    def _issues(
-        self,
-        owner: str,
-        repo: str,
-        operation: str,
-        where: dict[str, str],
-        direction: str,
-        since: datetime | None,
-    ) -> Iterator[dict[str, Any]]:
-        """``GET /repos/{owner}/{repo}/issues`` filtered by ``where``, open and closed, by creation
-        date, a page at a time; pull requests (which the listing includes) left out."""
-        page = 1
-        while True:
-            params: dict[str, str | int] = {
-                **where,
-                "state": "all",
-                "sort": "created",
-                "direction": direction,
-                "per_page": PAGE_SIZE,
-                "page": page,
-            }
-            if since is not None:
-                params["since"] = since.isoformat().replace("+00:00", "Z")
-            batch = self.api.json(operation, "GET", f"/repos/{owner}/{repo}/issues", params=params)
-            if not isinstance(batch, list):
-                return
-            for issue in batch:
-                if isinstance(issue, dict) and "pull_request" not in issue:
-                    yield issue
-            if len(batch) < PAGE_SIZE:
-                return
-            page += 1
 
     # --- tasks (follow-ups) ---------------------------------------------------------------------
 
@@ -436,46 +320,15 @@ class GitHubClient:
     def find_comments(self, item: ItemRef, kind: str | None = None) -> list[Comment]:
         return [c for c in self.comments(item) if c.marker is not None and (kind is None or c.marker.kind == kind)]
 
-    # --- shapes -------------------------------------------------------------------------------
-
     # --- where reviews open ---------------------------------------------------------------------
 
     def target_problems(self, container: str) -> list[str]:
         """What would stop lessonloop opening reviews in the repository ``container``, one
-        sentence each (none: it can). ``GET /repos/{owner}/{repo}``: it exists and has issues;
-        with a token, the account's ``permissions`` allow triage or write (labels on a new
-        issue, closing a duplicate); with an App, its installation there has ``issues: write``."""
-        owner, repo = self._repo(container, "check")
-        try:
-            data = self.api.json("check", "GET", f"/repos/{owner}/{repo}")
-        except PermanentTrackerError as error:
-            if error.status != 404:
-                raise
-            if self.app is None:
-                return [f"repository {container} does not exist, or the token's account cannot see it"]
-            if error.operation == "installation":  # the installation token was asked for first
-                return [error.message]
-            return [f"repository {container} does not exist, or the GitHub App's installation cannot see it"]
-        problems = []
-        if data.get("archived"):
-            problems.append(f"repository {container} is archived: no issue can be opened in it")
-        if data.get("has_issues") is False:
-            problems.append(f"repository {container} has issues turned off (Settings → Features → Issues)")
-        if self.app is not None:
-            issues = self.app.installation_permissions(container).get("issues", "none")
-            if issues != "write":
-                problems.append(
-                    f"the GitHub App's installation on {container} has issues: {issues}; reviews need "
-                    "issues: write (the App's settings → Permissions, then accept it on the installation)"
-                )
-        else:
-            allowed = data.get("permissions") or {}
-            if not any(allowed.get(role) for role in ("admin", "maintain", "push", "triage")):
-                problems.append(
-                    f"the token's account can only read {container}: reviews need triage or write access "
-                    "(labels on a new issue, closing a duplicate)"
-                )
-        return problems
+        sentence each (none: it can): see :func:`repository_problems`."""
+        self._repo(container, "check")
+        return repository_problems(self.api, self.app, container)
+
+    # --- shapes -------------------------------------------------------------------------------
 
     @staticmethod
     def _parts(ref: ItemRef, operation: str) -> tuple[str, str, int]:

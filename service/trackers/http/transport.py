@@ -19,7 +19,7 @@ Three settings differ from a bare session, each for a reason:
 - The adapter's urllib3 :class:`~urllib3.util.Retry` retries only a connect that failed: such a
   request never reached the tracker, so it counts against no rate limit and is safe to send
   again whatever its method. Answers (429, 5xx) and read failures are left to
-  :mod:`service.trackers.retry`, attempt by attempt: each attempt must take its own rate-limit
+  :mod:`service.trackers.http.retry`, attempt by attempt: each attempt must take its own rate-limit
   slot and share a 429's wait with every worker, a wait in a hostile header must be capped, and a
   write that may have been applied must not be sent again blindly. urllib3's status retries would
   re-send inside one adapter call, past all of that.
@@ -43,7 +43,7 @@ from urllib3.exceptions import ConnectTimeoutError, MaxRetryError, NewConnection
 from urllib3.util import Retry
 
 from service.infra import counters
-from service.trackers.ratelimit import RateLimiter
+from service.trackers.http.ratelimit import RateLimiter
 
 Answer = requests.Response
 """A tracker's answer, read whole (tracker answers are small JSON documents)."""
@@ -105,7 +105,7 @@ class TrackerAdapter(HTTPAdapter):
         self.observe = observe
 
     def send(self, request: requests.PreparedRequest, *args: Any, **kwargs: Any) -> Answer:
-        """Take a slot (or raise :class:`~service.trackers.ratelimit.RateLimited` unsent), send,
+        """Take a slot (or raise :class:`~service.trackers.http.ratelimit.RateLimited` unsent), send,
         settle the slot, count the answer and pass it to ``observe``."""
         limiter = self.limiter
         reservation = None if limiter is None else limiter.acquire(request.method or "GET")

@@ -20,12 +20,12 @@ from config.settings import PagerDutySettings
 from service.domain.events import Item, ItemRef, Markup, Source
 from service.domain.history import History, HistoryEntry
 from service.domain.timestamps import parse_timestamp
-from service.sources.pagerduty import resolution_of
 from service.text.markers import Marker, MarkerKeys, attach
 from service.trackers.base import Capabilities, Comment, Identity, Review, ReviewDraft, Task, TaskDraft, link_marker
 from service.trackers.errors import NotSent, PermanentTrackerError, UnsupportedOperation
-from service.trackers.http import DEFAULT_TIMEOUT, HttpApi, response_message
-from service.trackers.retry import RetryPolicy
+from service.trackers.http.api import DEFAULT_TIMEOUT, HttpApi, response_message
+from service.trackers.http.retry import RetryPolicy
+from service.trackers.pagerduty.webhook import resolution_of
 
 ACCEPT = "application/vnd.pagerduty+json;version=2"
 

@@ -1,13 +1,11 @@
 """Jira issues as incidents and reviews, through one HTTP transport (REST v2, wiki markup).
 
-Requests go through :class:`~service.trackers.http.HttpApi`, as GitHub's and PagerDuty's do: one
-retry rule, the shared rate limiter, the request counters, the timeouts, error text that names
-no header value, and the same mapping of answers to lessonloop's errors. Sign-in is a header set
-once on the session: Cloud takes an email and an API token over basic auth, Data Center a
-personal access token as a bearer token. The ``jira`` package is not used: ``JIRA()`` builds a
-session of its own and takes none, so the shared rate limiter and retry rule could not reach its
-requests without its private ``_session``, and its calls cost extra requests (server info and the
-field list before a search, a read after each create); docs/design.md has the whole list.
+Requests go through :class:`~service.trackers.http.api.HttpApi`, as GitHub's and PagerDuty's
+do: one retry rule, the shared rate limiter, the request counters, the timeouts, error text that
+names no header value. Sign-in is a header set once on the session: Cloud takes an email and an
+API token over basic auth, Data Center a personal access token as a bearer token. The ``jira``
+package is not used: ``JIRA()`` builds a session of its own and takes none, so the shared rate
+limiter and retry rule could not reach its requests; docs/design.md has the whole list.
 
 A review is marked three ways: a discreet footer in the description (people see where it came
 from), a ``lessonloop`` label (JQL can find every review), and a ``lessonloop`` issue entity
@@ -17,21 +15,17 @@ we filter on it client-side instead of relying on that).
 
 from __future__ import annotations
 
-import base64
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from dataclasses import replace
-from datetime import datetime, timedelta
-from typing import Any, Literal
+from datetime import datetime
+from typing import Any
 
 from config.settings import JiraSettings
 from service.domain.events import Item, ItemRef, Markup, Source, UnreadableBody
-from service.domain.history import History, HistoryEntry
+from service.domain.history import History
 from service.domain.timestamps import parse_timestamp
 from service.infra import logs
-from service.lesson.stub import link as wiki_link
-from service.sources.jira import item_from_issue
-from service.sources.jira_fields import description_text
 from service.text.markers import Marker, MarkerKeys, attach, container_of
 from service.trackers.base import (
     REVIEW_PROPERTY_KEY,
@@ -48,126 +42,29 @@ from service.trackers.base import (
     review_marker,
 )
 from service.trackers.errors import NotSent, PermanentTrackerError
-from service.trackers.http import DEFAULT_TIMEOUT, HttpApi, response_message
-from service.trackers.ratelimit import RateLimiter
-from service.trackers.retry import RetryPolicy
-from service.trackers.transport import Answer
+from service.trackers.http.api import DEFAULT_TIMEOUT, HttpApi
+from service.trackers.http.ratelimit import RateLimiter
+from service.trackers.http.retry import RetryPolicy
+from service.trackers.jira.access import project_problems
+from service.trackers.jira.changelog import history_from_changelog
+from service.trackers.jira.fields import description_text
+from service.trackers.jira.search import our_labelled, search
+from service.trackers.jira.shapes import (
+    DUPLICATE_LABEL,
+    ITEM_FIELDS,
+    PAGE_SIZE,
+    Deployment,
+    basic_authorization,
+    body_with_incident,
+    issue_number,
+    jira_labels,
+    message_of,
+    remote_link,
+    user_id,
+)
+from service.trackers.jira.webhook import item_from_issue
 
 log = logs.get(__name__)
-
-Deployment = Literal["cloud", "datacenter"]
-REVIEW_LABEL = "lessonloop"
-DUPLICATE_LABEL = "lessonloop-duplicate"
-"""Added to a review lessonloop opened twice, on the copy it gave up (with a comment saying
-which one to use): a label, not a transition, because which transition closes an issue depends
-on each project's workflow."""
-PAGE_SIZE = 100
-ITEM_FIELDS = (
-    "summary,description,status,resolution,labels,assignee,creator,reporter,issuetype,priority,project,"
-    "components,created,resolutiondate,statuscategorychangedate"
-)
-
-
-LABEL_LIMIT = 255
-"""Jira's longest label."""
-
-
-def jira_labels(labels: Iterable[str]) -> list[str]:
-    """Labels as Jira takes them, for every issue lessonloop opens (reviews and follow-ups).
-
-    A Jira label is one word: Jira refuses a label with a space in it, so each run of white
-    space becomes one hyphen ("post incident review" -> "post-incident-review"), a label is
-    cut at Jira's 255 characters, empty ones are dropped, and ``lessonloop`` (how JQL finds
-    our issues) is always among them; each once, sorted."""
-    kept = {"-".join(label.split())[:LABEL_LIMIT] for label in labels}
-    return sorted((kept - {""}) | {REVIEW_LABEL})
-
-
-def _jira_message(data: Any) -> str:
-    messages = [str(m) for m in data.get("errorMessages") or ()]
-    messages += [f"{field}: {text}" for field, text in sorted((data.get("errors") or {}).items())]
-    return "; ".join(messages)
-
-
-def message_of(response: Answer) -> str:
-    return response_message(response, _jira_message)
-
-
-def basic_authorization(email: str, api_token: str) -> str:
-    """The ``Authorization`` value of basic auth: base64 of ``email:token`` in UTF-8 (the form
-    the log redactor also looks for)."""
-    return "Basic " + base64.b64encode(f"{email}:{api_token}".encode()).decode("ascii")
-
-
-_CHANGELOG_FIELDS = {"status", "assignee", "priority", "resolution"}
-
-
-def history_from_changelog(issue: dict[str, Any]) -> list[HistoryEntry]:
-    """Jira's changelog and comments as history entries."""
-    entries = []
-    histories = ((issue.get("changelog") or {}).get("histories")) or []
-    for history in histories if isinstance(histories, list) else []:
-        if not isinstance(history, dict):
-            continue
-        at = parse_timestamp(history.get("created"))
-        author: dict[str, Any] = history["author"] if isinstance(history.get("author"), dict) else {}
-        if at is None:
-            continue
-        for item in history.get("items") or []:
-            if not isinstance(item, dict) or str(item.get("field", "")).lower() not in _CHANGELOG_FIELDS:
-                continue
-            field = str(item["field"]).lower()
-            before, after = str(item.get("fromString") or ""), str(item.get("toString") or "")
-            if field == "assignee":
-                entries.append(
-                    HistoryEntry(
-                        at,
-                        f"assigned to {after}" if after else "unassigned",
-                        who=str(author.get("displayName") or ""),
-                        person=str(item.get("to") or ""),
-                        responder=after,
-                        kind="assign",
-                    )
-                )
-            else:
-                change = f"{before} → {after}" if before else after
-                entries.append(
-                    HistoryEntry(at, f"{field}: {change}", who=str(author.get("displayName") or ""), kind=field)
-                )
-    for comment in comments_of(issue):
-        at = parse_timestamp(comment.get("created")) if isinstance(comment, dict) else None
-        if at is None:
-            continue
-        author = comment["author"] if isinstance(comment.get("author"), dict) else {}
-        name = str(author.get("displayName") or "")
-        entries.append(
-            HistoryEntry(
-                at,
-                "commented",
-                who=name,
-                responder=name,
-                person=str(author.get("accountId") or author.get("name") or ""),
-                kind="comment",
-            )
-        )
-    return entries
-
-
-def comments_of(issue: dict[str, Any]) -> list[Any]:
-    """An issue's ``fields.comment`` in either shape Jira's description shows: the page object
-    (``{"comments": [...], "total": ...}``, what Jira answers) or a plain list of comments
-    (Atlassian's own example of an issue); anything else is no comments."""
-    fields = issue.get("fields")
-    found = fields.get("comment") if isinstance(fields, dict) else None
-    if isinstance(found, dict):
-        found = found.get("comments")
-    return found if isinstance(found, list) else []
-
-
-def _number(key: str) -> int:
-    """The issue number in a key (``OPS-42`` -> 42): issues of one project are numbered as created."""
-    number = key.rpartition("-")[2]
-    return int(number) if number.isascii() and number.isdigit() else 0
 
 
 class JiraClient:
@@ -258,7 +155,7 @@ class JiraClient:
     def search_items(self, jql: str) -> list[Item]:
         """The issues a JQL query finds, as items: the past reviews ``lessonloop import`` reads."""
         found = []
-        for issue in self._search("search_items", jql, ITEM_FIELDS):
+        for issue in search(self.api, self.deployment, "search_items", jql, ITEM_FIELDS):
             try:
                 item = item_from_issue(issue)
             except UnreadableBody as error:  # one odd issue does not stop the others
@@ -283,7 +180,7 @@ class JiraClient:
             "summary": draft.title,
             "issuetype": {"name": draft.issue_type},
             "description": attach(
-                self._with_reference(draft),
+                body_with_incident(draft),
                 self.keys.seal(review_marker(draft.incident), container_of("jira", draft.container)),
                 "jira",
             ),
@@ -332,7 +229,7 @@ class JiraClient:
                 duplicate = isinstance(labels, list) and DUPLICATE_LABEL in labels
                 ref, title = ItemRef("jira", issue["key"]), fields.get("summary", "")
                 found.append(Review(ref, self.browse_url(ref.key), incident, title, closed_as_duplicate=duplicate))
-        return sorted(found, key=lambda review: _number(review.ref.key))
+        return sorted(found, key=lambda review: issue_number(review.ref.key))
 
     def close_duplicate_review(self, duplicate: Review, kept: Review) -> None:
         """A comment pointing at ``kept`` (unless one is there), then the ``lessonloop-duplicate``
@@ -350,56 +247,8 @@ class JiraClient:
 
     def target_problems(self, project: str, issue_type: str, assignee: bool = True) -> list[str]:
         """What would stop lessonloop opening reviews of ``issue_type`` in ``project``, one
-        sentence each (none: it can): the project exists (``GET /project/{key}``), the account
-        may create that issue type there (createmeta lists only the types it may create), the
-        type's create screen has every field a review sets, and no required field lacks a
-        default that lessonloop does not fill."""
-        key = self._project(project, "check")
-        try:
-            self.api.json("check", "GET", f"/project/{key}")
-        except PermanentTrackerError as error:
-            if error.status != 404:
-                raise
-            return [f"project {key} does not exist, or lessonloop's Jira account cannot browse it"]
-        types = self._createmeta(f"/issue/createmeta/{key}/issuetypes", "issueTypes")
-        if not types:
-            return [f"lessonloop's Jira account may create no issue in {key} (the project's Create issues permission)"]
-        wanted = next((t for t in types if str(t.get("name", "")).casefold() == issue_type.casefold()), None)
-        if wanted is None:
-            offered = ", ".join(sorted(str(t.get("name", "")) for t in types))
-            return [f"issue type {issue_type!r} cannot be created in {key}; it offers: {offered}"]
-        fields = self._createmeta(f"/issue/createmeta/{key}/issuetypes/{wanted.get('id')}", "fields")
-        on_screen = {str(f.get("fieldId") or f.get("key") or "") for f in fields}
-        sets = ["summary", "description", "labels", "duedate"] + (["assignee"] if assignee else [])
-        problems = [
-            f"the create screen of {issue_type} in {key} has no {field} field, which every review sets"
-            for field in sets
-            if field not in on_screen
-        ]
-        filled = {*sets, "project", "issuetype", "reporter"}
-        problems += [
-            f"{issue_type} in {key} requires {field.get('name') or field.get('fieldId')} "
-            f"({field.get('fieldId') or field.get('key')}), which lessonloop does not fill: make it optional "
-            "or give it a default"
-            for field in fields
-            if field.get("required")
-            and not field.get("hasDefaultValue")
-            and str(field.get("fieldId") or field.get("key") or "") not in filled
-        ]
-        return problems
-
-    def _createmeta(self, path: str, cloud_key: str) -> list[dict[str, Any]]:
-        """Every entry of a createmeta page list: Cloud names the list ``issueTypes`` or
-        ``fields``, Data Center ``values``."""
-        found: list[dict[str, Any]] = []
-        while True:
-            data = self.api.json("check", "GET", path, params={"startAt": len(found), "maxResults": PAGE_SIZE})
-            batch = data.get(cloud_key) if isinstance(data.get(cloud_key), list) else data.get("values")
-            rows = [row for row in batch or () if isinstance(row, dict)]
-            found.extend(rows)
-            total = data.get("total")
-            if not rows or not isinstance(total, int) or len(found) >= total:
-                return found
+        sentence each (none: it can): see :func:`project_problems`."""
+        return project_problems(self.api, self._project(project, "check"), issue_type, assignee)
 
     # --- tasks (follow-ups) ---------------------------------------------------------------------
 
@@ -449,45 +298,9 @@ class JiraClient:
     def _our_labelled(
         self, project: str, operation: str, since: datetime | None
     ) -> Iterator[tuple[dict[str, Any], dict[str, Any]]]:
-        """(issue, its fields) for issues with the ``lessonloop`` label that our own identity
-        created in ``project``, newest first. Labels and entity properties can be set by anyone
-        who can edit an issue, so neither is proof: the creator is, and then the caller's marker.
-        JQL reads dates in the user's time zone, so ``since`` is widened by a day."""
-        jql = f'project = "{self._project(project, operation)}" AND labels = "{REVIEW_LABEL}"'
-        if since is not None:
-            jql += f' AND created >= "{(since - timedelta(days=1)).strftime("%Y/%m/%d %H:%M")}"'
-        jql += " ORDER BY created DESC"
-        me = self.whoami().id
-        for issue in self._search(operation, jql, "summary,description,creator,labels"):
-            fields = issue.get("fields") or {}
-            if self._user_id(fields.get("creator") or {}) == me:
-                yield issue, fields
-
-    def _search(self, operation: str, jql: str, fields: str) -> list[dict[str, Any]]:
-        """Cloud: ``/search/jql`` (token paging; Cloud retired ``/search``). Data Center: ``/search``."""
-        found: list[dict[str, Any]] = []
-        params: dict[str, str | int] = {
-            "jql": jql,
-            "fields": fields,
-            "properties": REVIEW_PROPERTY_KEY,
-            "maxResults": PAGE_SIZE,
-        }
-        if self.deployment == "cloud":
-            while True:
-                data = self.api.json(operation, "GET", "/search/jql", params=params)
-                found.extend(data.get("issues") or ())
-                token = data.get("nextPageToken")
-                if data.get("isLast", True) or not token:
-                    return found
-                params = params | {"nextPageToken": token}
-        start = 0
-        while True:
-            data = self.api.json(operation, "GET", "/search", params=params | {"startAt": start})
-            issues = data.get("issues") or []
-            found.extend(issues)
-            start += len(issues)
-            if not issues or start >= int(data.get("total", 0)):
-                return found
+        """(issue, its fields) for our own labelled issues in ``project``: see :func:`our_labelled`."""
+        key = self._project(project, operation)
+        return our_labelled(self.api, self.deployment, self.whoami().id, key, operation, since)
 
     def link(self, item: ItemRef, target: ItemRef, target_url: str, title: str) -> None:
         """An issue link when both are Jira issues, else a remote link keyed by the target's ref
@@ -504,17 +317,7 @@ class JiraClient:
         self._remote_link(key, target, target_url, title, "link")
 
     def _remote_link(self, key: str, target: ItemRef, url: str, title: str, operation: str) -> None:
-        self.api.json(
-            operation,
-            "POST",
-            f"/issue/{key}/remotelink",
-            json={
-                "globalId": f"lessonloop:{target}",
-                "application": {"type": "lessonloop", "name": "lessonloop"},
-                "relationship": "post-incident review of" if operation == "open_review" else "relates to",
-                "object": {"url": url, "title": title or str(target)},
-            },
-        )
+        self.api.json(operation, "POST", f"/issue/{key}/remotelink", json=remote_link(target, url, title, operation))
 
     # --- comments -----------------------------------------------------------------------------
 
@@ -572,19 +375,6 @@ class JiraClient:
         return {"accountId": who} if self.deployment == "cloud" else {"name": who}
 
     @staticmethod
-    def _user_id(user: dict[str, Any]) -> str:
-        return user.get("accountId") or user.get("name") or user.get("key") or ""
-
-    @staticmethod
-    def _with_reference(draft: ReviewDraft) -> str:
-        """The body with a link to the incident when it has none. The title is the incident
-        tracker's text: escaped like every copied string (no mention, macro or marker in it)."""
-        if draft.incident_url in draft.body or draft.incident.key in draft.body:
-            return draft.body
-        reference = wiki_link(draft.incident_title or str(draft.incident), draft.incident_url, "jira")
-        return f"{draft.body.rstrip()}\n\nIncident: {reference}"
-
-    @staticmethod
     def _key(ref: ItemRef, operation: str) -> str:
         if ref.source != "jira":
             raise NotSent("jira", operation, f"{ref} is not a Jira issue")
@@ -594,7 +384,7 @@ class JiraClient:
         """A comment; its ``marker`` is set only when it is ours: the MAC verifies for this issue
         and the author is lessonloop's own account."""
         body = description_text(data.get("body"))
-        author = self._user_id(data.get("author") or {})
+        author = user_id(data.get("author") or {})
         verified = self.keys.find(body, f"jira:{key}")
         ours = verified if verified and author == self.whoami().id else []
         return Comment(

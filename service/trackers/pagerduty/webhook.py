@@ -9,8 +9,8 @@ from typing import Any
 
 from service.domain.events import Event, EventKind, Item, ItemRef, UnreadableBody
 from service.domain.timestamps import parse_timestamp
-from service.sources.base import Headers, WebhookSource, header, load_object, names, obj, opt_obj, text
-from service.sources.signing import ACCEPTED, Verdict, any_matches
+from service.trackers.signing import ACCEPTED, Verdict, any_matches
+from service.trackers.webhook import Headers, WebhookSource, header, load_object, names, obj, opt_obj, text
 
 SIGNATURE_HEADER = "X-PagerDuty-Signature"
 WEBHOOK_ID_HEADER = "X-Webhook-Id"

@@ -25,8 +25,8 @@ from redis import Redis
 
 from service.text.markers import MarkerKeys
 from service.trackers.errors import NotSent, PermanentTrackerError
-from service.trackers.http import DEFAULT_TIMEOUT, HttpApi, MessageOf
-from service.trackers.retry import RetryPolicy
+from service.trackers.http.api import DEFAULT_TIMEOUT, HttpApi, MessageOf
+from service.trackers.http.retry import RetryPolicy
 
 RENEW_BEFORE_SECONDS = 300  # renew a token this long before GitHub's expires_at
 JWT_LIFETIME_SECONDS = 540  # GitHub accepts at most 10 minutes

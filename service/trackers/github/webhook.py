@@ -13,9 +13,9 @@ from typing import Any
 
 from service.domain.events import Event, EventKind, Item, ItemRef, UnreadableBody, not_relevant
 from service.domain.timestamps import parse_timestamp
-from service.sources.base import Headers, WebhookSource, header, load_object, names, obj, opt_obj, text
-from service.sources.signing import ACCEPTED, Verdict, any_matches
 from service.text import markers
+from service.trackers.signing import ACCEPTED, Verdict, any_matches
+from service.trackers.webhook import Headers, WebhookSource, header, load_object, names, obj, opt_obj, text
 
 SIGNATURE_HEADER = "X-Hub-Signature-256"
 EVENT_HEADER = "X-GitHub-Event"

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from service.domain.events import Event, Source, UnreadableBody
-from service.sources.signing import Verdict
+from service.trackers.signing import Verdict
 
 Headers = Mapping[str, str]
 

@@ -1,4 +1,4 @@
-"""Shared HTTP plumbing: one ``requests`` session per client (:mod:`service.trackers.transport`),
+"""Shared HTTP plumbing: one ``requests`` session per client (:mod:`service.trackers.http.transport`),
 errors turned into ours.
 
 The GitHub, Jira and PagerDuty clients all call through :class:`HttpApi`: one retry rule, the
@@ -17,9 +17,9 @@ from service.trackers.errors import (
     TrackerError,
     TransientTrackerError,
 )
-from service.trackers.ratelimit import RateLimited, RateLimiter
-from service.trackers.retry import RetryPolicy, call_with_retry, wait_from_headers
-from service.trackers.transport import Answer, NoAnswer, Transport
+from service.trackers.http.ratelimit import RateLimited, RateLimiter
+from service.trackers.http.retry import RetryPolicy, call_with_retry, wait_from_headers
+from service.trackers.http.transport import Answer, NoAnswer, Transport
 
 DEFAULT_TIMEOUT: tuple[float, float] = (5.0, 30.0)  # connect, read
 _IDEMPOTENT = {"GET", "HEAD", "PUT", "PATCH", "DELETE", "OPTIONS"}

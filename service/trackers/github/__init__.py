@@ -1,0 +1,1 @@
+"""Everything specific to github: see docs/design.md#adding-a-tracker."""

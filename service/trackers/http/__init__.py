@@ -1,0 +1,1 @@
+"""The HTTP layer every tracker client shares: the session and its adapter, the retry rule, the rate limiter."""

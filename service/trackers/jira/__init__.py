@@ -1,0 +1,1 @@
+"""Everything specific to jira: see docs/design.md#adding-a-tracker."""

@@ -1,0 +1,1 @@
+"""Everything specific to pagerduty: see docs/design.md#adding-a-tracker."""
