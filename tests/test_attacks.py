@@ -9,6 +9,7 @@ import copy
 from service.infra.runtime import Runtime
 from service.store import deliveries, lessons, reviews
 from service.text import markers
+from service.trackers.registry import dialect_of
 from tests import loop, payloads
 from tests.conftest import JIRA_TOKEN, PAGERDUTY_SECRET, base_env
 from tests.loop import marked, send, work
@@ -75,7 +76,7 @@ def test_a_copy_of_a_real_review_marker_on_an_outsiders_issue_is_not_ours(
 ) -> None:
     review = run_the_real_loop(client, runtime, github_double)
     before = snapshot(github_double)
-    real_marker = markers.render(markers.find_kind(review["body"], markers.REVIEW), "markdown")
+    real_marker = dialect_of("markdown").render_marker(markers.find_kind(review["body"], markers.REVIEW))
     forged = github_double.add_issue(
         REVIEWS_REPO, "copy", state="closed", author=OUTSIDER, body=lesson_body(PHISHING) + "\n\n" + real_marker
     )

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from service.store import lessons
+from service.trackers.registry import dialect_of
 from tests.conftest import REDIS_URL, base_env
 
 PAST_REVIEW_MD = """# Database failover took 40 minutes
@@ -393,7 +394,7 @@ def test_a_marker_copied_onto_an_outsiders_issue_names_no_incident(
     sealed = markers.MarkerKeys([key]).seal(
         markers.Marker(markers.REVIEW, {"incident": "github:acme/web#1"}), "github:acme/postmortems"
     )
-    body = markers.attach(PAST_REVIEW_MD.split("\n", 2)[2], sealed, "markdown")
+    body = dialect_of("markdown").attach(PAST_REVIEW_MD.split("\n", 2)[2], sealed)
     github_double.add_repo("acme/postmortems")
     for author in ("lessonloop-bot", "mallory"):
         github_double.add_issue(

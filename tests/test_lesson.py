@@ -26,6 +26,7 @@ from service.lesson import (
     render_stub,
 )
 from service.text import markers
+from service.trackers.registry import dialect_of
 
 KEYS = ("what_happened", "what_we_expected", "why_different", "what_we_learned", "what_we_will_change")
 T0 = datetime(2024, 5, 2, 14, 3, tzinfo=UTC)
@@ -546,7 +547,7 @@ def test_round_trip(template: LessonTemplate, markup: str, keep_prompt: bool) ->
     for section in template.sections:
         line = f"_{section.prompt}_"
         filled = filled.replace(line, (line + "\n" if keep_prompt else "") + ANSWERS[section.key])
-    marker = markers.render(markers.Marker(markers.REVIEW, {"incident": "github:acme/web#42"}), markup)
+    marker = dialect_of(markup).render_marker(markers.Marker(markers.REVIEW, {"incident": "github:acme/web#42"}))
     lesson = parse_lesson(f"{filled}\n{marker}\n", template)
     assert lesson.complete and lesson.sections == ANSWERS
 
@@ -650,7 +651,7 @@ def test_a_long_lesson_is_cut_cleanly_with_the_link_kept(template: LessonTemplat
     limit = COMMENT_LIMITS[markup]
     assert limit - MARKER_ROOM - 200 < len(text) <= limit - MARKER_ROOM
     marker = markers.Marker(markers.LESSON, {"review": "github:acme/postmortems#7"})
-    assert len(markers.attach(text, marker, markup)) <= limit
+    assert len(dialect_of(markup).attach(text, marker)) <= limit
     body, tail = text.split("\n\n… ")
     assert "longer than one" in tail and review in tail
     assert tail.endswith(review) if markup == "plain" else tail.endswith(".")

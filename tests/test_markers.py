@@ -8,7 +8,8 @@ from config.settings import SettingsError, load_settings
 from service.store import instance, migrate
 from service.store.engine import make_engine
 from service.text import markers
-from service.text.markers import Marker, MarkerKeys, attach, container_of, find
+from service.text.markers import Marker, MarkerKeys, container_of, find
+from service.trackers.registry import dialect_of
 
 OLD, NEW = "old-marker-key-0123456789", "new-marker-key-9876543210"
 ITEM = "github:acme/web#1"
@@ -27,7 +28,7 @@ EVERY_KIND = [
 @pytest.mark.parametrize("marker", EVERY_KIND, ids=lambda m: m.kind)
 def test_a_sealed_marker_verifies_where_it_was_written_in_every_markup(marker: Marker, markup: str) -> None:
     keys = MarkerKeys([NEW])
-    text = attach("Some text.", keys.seal(marker, ITEM), markup)
+    text = dialect_of(markup).attach("Some text.", keys.seal(marker, ITEM))
     (found,) = keys.find(text, ITEM)
     assert found.kind == marker.kind and {k: v for k, v in found.attrs.items() if k != "mac"} == marker.attrs
     assert keys.find(text, "github:acme/web#2") == []  # copied to another item: plain text
@@ -71,7 +72,7 @@ def test_rotation_the_first_key_signs_and_every_key_verifies() -> None:
 def test_the_first_verified_marker_wins_over_an_earlier_forged_one() -> None:
     keys = MarkerKeys([NEW])
     real = keys.seal(Marker(markers.REVIEW, {"incident": ITEM}), "github:acme/postmortems")
-    body = "Title lessonloop:review incident=github:acme/other#9\n\n" + attach("x", real, "markdown")
+    body = "Title lessonloop:review incident=github:acme/other#9\n\n" + dialect_of("markdown").attach("x", real)
     assert find(body)[0].get("incident") == "github:acme/other#9"  # what the text claims first
     assert keys.find_kind(body, "github:acme/postmortems", markers.REVIEW) == real
 

@@ -6,7 +6,7 @@ import pytest
 
 from service.domain.events import review_markup
 from service.text.markup import convert
-from service.trackers.clients import markup_of
+from service.trackers.registry import markup_of
 
 
 @pytest.mark.parametrize(

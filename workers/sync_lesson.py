@@ -20,7 +20,7 @@ from service.loop.reach import lesson_reach
 from service.store import deliveries, followups, lessons, links, reviews
 from service.text import markers
 from service.trackers.base import TrackerClient
-from service.trackers.clients import markup_of
+from service.trackers.registry import markup_of
 from workers.effects import digest_of, post_and_tidy, post_once
 from workers.jobs import exclusive, run_delivery
 from workers.open_review import open_review_step

@@ -17,7 +17,7 @@ Source = Literal["github", "jira", "pagerduty"]
 
 Markup = Literal["markdown", "jira", "plain"]
 """What text in a tracker is written in: GitHub Markdown, Jira wiki markup, PagerDuty's plain
-notes. Each tracker client says its own as ``markup``; ``service.trackers.clients.markup_of``
+notes. Each tracker client says its own as ``markup``; ``service.trackers.registry.markup_of``
 answers for a source without credentials."""
 
 ReviewMarkup = Literal["markdown", "jira"]

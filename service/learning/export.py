@@ -10,7 +10,7 @@ from service.domain.events import ItemRef, Markup
 from service.store.followups import NOT_OPENED, Followup
 from service.store.lessons import SECTION_COLUMNS, Lesson
 from service.text.markup import convert
-from service.trackers.clients import markup_of
+from service.trackers.registry import markup_of
 
 FollowupsByReview = Mapping[str, Sequence[Followup]]
 

@@ -28,7 +28,7 @@ from service.store.deliveries import now
 from service.store.engine import begin_write, insert
 from service.store.schema import imports
 from service.text import markers
-from service.trackers.clients import markup_of
+from service.trackers.registry import dialect_of, markup_of
 
 OTHER_NOTES = "other_notes"
 MARKDOWN_LIMIT = 1024 * 1024  # a file larger than this is no review
@@ -214,7 +214,7 @@ def relabel(text: str, template: lesson.LessonTemplate, markup: ReviewMarkup) ->
             continue
         title = heading.group(2).strip()
         out.append(f"{heading.group(1)} {section.title}")
-        out.append(f"*{title}*" if markup == "jira" else f"**{title}**")
+        out.append(dialect_of(markup).strong(title))
     return "\n".join(out)
 
 
@@ -239,7 +239,7 @@ def other_notes(text: str, template: lesson.LessonTemplate, markup: ReviewMarkup
             section_level = 0
             current = [title]
             kept.append("")
-            kept.append(f"*{title}*" if markup == "jira" else f"**{title}**")
+            kept.append(dialect_of(markup).strong(title))
             continue
         if current is not None and not markers.find(line):
             kept.append(line)

@@ -18,6 +18,7 @@ from service.learning.export import written_in
 from service.lesson.stub import escape, link
 from service.store.lessons import Lesson
 from service.text.markup import convert
+from service.trackers.registry import dialect_of
 
 _FIRST_SENTENCE = re.compile(r"^(.{1,300}?[.!?])(?:\s|$)", re.S)
 SENTENCE_LIMIT = 300
@@ -110,8 +111,9 @@ def render_related(past: Sequence[Lesson], markup: Markup) -> str:
     if not past:
         return ""
     title = "Lessons from similar incidents"
-    lines = [f"**{title}**" if markup == "markdown" else f"*{title}*" if markup == "jira" else title, ""]
-    bullet = "* " if markup == "jira" else "- "
+    dialect = dialect_of(markup)
+    lines = [dialect.strong(title), ""]
+    bullet = dialect.bullet
     for lesson in past:
         learned = first_sentence(lesson.sections.get("what_we_learned", ""), written_in(lesson))
         name = link(lesson.incident_title or lesson.review_ref, lesson.review_url, markup)

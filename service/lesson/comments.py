@@ -4,7 +4,6 @@ the reminder of a review past its due date, and the nudge about blaming language
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping, Sequence
 from datetime import date
 
@@ -14,10 +13,11 @@ from service.lesson.stub import escape, link
 from service.lesson.template import LessonTemplate
 from service.text.markers import break_markers
 from service.text.markup import convert
+from service.trackers.registry import DIALECTS, dialect_of
 
-# How long one comment may be, per markup: GitHub issue comments take 65,536 characters, Jira's
-# text fields 32,767, PagerDuty notes 65,535. The caller attaches a marker afterwards, so keep room.
-COMMENT_LIMITS: Mapping[str, int] = {"markdown": 65_536, "jira": 32_767, "plain": 65_535}
+# How long one comment may be, per markup (each dialect says); the caller attaches a marker
+# afterwards, so keep room.
+COMMENT_LIMITS: Mapping[str, int] = {markup: dialect.comment_limit for markup, dialect in DIALECTS.items()}
 MARKER_ROOM = 512
 
 
@@ -36,24 +36,15 @@ def render_lesson_comment(
     (``written_in``) and are converted to the item's. Cut cleanly, with the link kept, when it
     would not fit one comment in that tracker. ``followups`` (already in ``markup``) ends the
     comment, after the link, and is never cut: it is what changes after the lesson is written."""
+    dialect = dialect_of(markup)
     title = incident.title.strip() or str(incident.ref)
-    if markup == "markdown":
-        parts = [f"### Lesson learned from {link(title, incident.url, markup)}"]
-    elif markup == "jira":
-        parts = [f"h3. Lesson learned from {link(title, incident.url, markup)}"]
-    else:
-        parts = [f"Lesson learned from {link(title, incident.url, markup)}"]
+    parts = [dialect.heading(3, f"Lesson learned from {link(title, incident.url, markup)}")]
     for section in template.sections:
         text = convert(sections.get(section.key) or "", written_in, markup).strip()
         if not text:
             continue
-        if markup == "markdown":
-            parts.append(f"#### {section.title}\n\n{text}")
-        elif markup == "jira":
-            parts.append(f"h4. {section.title}\n\n{text}")
-        else:
-            parts.append(f"{section.title}\n{text}")
-    footer = f"Read the whole review: {link('the review', review_url, markup) if markup != 'plain' else review_url}"
+        parts.append(f"{dialect.heading(4, section.title)}{dialect.after_heading}{text}")
+    footer = f"Read the whole review: {review_url if dialect.bare_links else link('the review', review_url, markup)}"
     body = "\n\n".join(parts)
     if not followups:
         return break_markers(_fit(body, footer, review_url, markup))
@@ -65,11 +56,12 @@ def render_lesson_comment(
 
 
 def _fit(body: str, footer: str, review_url: str, markup: Markup, room_taken: int = 0) -> str:
-    limit = COMMENT_LIMITS[markup] - MARKER_ROOM - room_taken
+    dialect = dialect_of(markup)
+    limit = dialect.comment_limit - MARKER_ROOM - room_taken
     whole = f"{body}\n\n{footer}"
     if len(whole) <= limit:
         return whole
-    if markup == "plain":  # no full stop after a bare URL: it would be taken as part of it
+    if dialect.bare_links:  # no full stop after a bare URL: it would be taken as part of it
         tail = f"\n\n… This lesson is longer than one note here allows. Read it in full in the review: {review_url}"
     else:
         where = link("the review", review_url, markup)
@@ -80,19 +72,8 @@ def _fit(body: str, footer: str, review_url: str, markup: Markup, room_taken: in
         if boundary > room - 2000:
             cut = cut[:boundary]
             break
-    cut = cut.rstrip() + _close_open_block(cut, markup)
+    cut = cut.rstrip() + dialect.close_open_block(cut)  # so the link after it stays a link
     return cut + tail
-
-
-def _close_open_block(text: str, markup: Markup) -> str:
-    """What closes a code block the cut left open, so the link after it stays a link."""
-    if markup == "markdown" and len(re.findall(r"^ {0,3}```", text, re.M)) % 2:
-        return "\n```"
-    if markup == "jira":
-        for name in ("code", "noformat"):
-            if len(re.findall(r"\{" + name + r"(?::[^}\n]{0,200})?\}", text)) % 2:
-                return "\n{" + name + "}"
-    return ""
 
 
 def render_missing_comment(missing: Sequence[str], markup: Markup) -> str:
@@ -105,8 +86,7 @@ def render_missing_comment(missing: Sequence[str], markup: Markup) -> str:
         + ("this section still needs" if len(items) == 1 else "these sections still need")
         + " a few words of your own:"
     )
-    bullet = "* " if markup == "jira" else "- "
-    listing = "\n".join(bullet + escape(item, markup) for item in items)
+    listing = "\n".join(dialect_of(markup).bullet + escape(item, markup) for item in items)
     close = (
         "Replace the prompt under each heading with what you found. A few sentences are enough; "
         "describe processes, signals and assumptions rather than people."

@@ -22,6 +22,7 @@ from service.domain.events import Item, ItemRef, Markup
 from service.lesson.stub import escape, link
 from service.text.markers import break_markers
 from service.text.markup import convert
+from service.trackers.registry import dialect_of
 
 ITEM_LIMIT = 4000
 """An item's text is kept (and copied into its task) up to this many characters."""
@@ -169,9 +170,9 @@ def render_followups(shown: Sequence[Shown], written_in: Markup, markup: Markup)
     """The block that ends a lesson comment: each follow-up, its link and its state."""
     if not shown:
         return ""
-    heading = {"markdown": "#### Follow-ups", "jira": "h4. Follow-ups", "plain": "Follow-ups"}[markup]
-    bullet = "* " if markup == "jira" else "- "
-    lines = [heading, ""]
+    dialect = dialect_of(markup)
+    bullet = dialect.bullet
+    lines = [dialect.heading(4, "Follow-ups"), ""]
     for one in shown:
         title = title_of(one.text, written_in, "plain")
         if one.url:  # the link follows: the item's own copy of the URL would say it twice
@@ -192,7 +193,7 @@ def render_followups(shown: Sequence[Shown], written_in: Markup, markup: Markup)
 
 
 def _emphasis(text: str, markup: Markup) -> str:
-    return {"markdown": f"**{text}**", "jira": f"*{text}*", "plain": text}[markup] if text else text
+    return dialect_of(markup).strong(text) if text else text
 
 
 def parse_items(section: str, markup: Markup, find: Callable[[str], set[ItemRef]]) -> list[ListItem]:

@@ -14,6 +14,7 @@ from config.people import Accounts, account_on
 from service.domain.events import Item
 from service.domain.history import History
 from service.lesson import Mention
+from service.trackers import registry
 
 _SAFE_ID = re.compile(r"^[A-Za-z0-9:_.@-]{1,128}$")
 
@@ -22,11 +23,8 @@ def mention(tracker: str, account: str, jira_by_name: bool) -> Mention | None:
     """``account`` as a mention in ``tracker``'s markup, or None for an id that is not safe to write."""
     if not _SAFE_ID.match(account):
         return None
-    if tracker == "github":
-        return Mention(f"@{account}") if re.fullmatch(r"[A-Za-z0-9-]{1,39}", account) else None
-    if tracker == "jira":
-        return Mention(f"[~{account}]" if jira_by_name else f"[~accountid:{account}]")
-    return None
+    written = registry.tracker(tracker).dialect.mention(account, jira_by_name)
+    return Mention(written) if written else None
 
 
 def responders(

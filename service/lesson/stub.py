@@ -13,10 +13,11 @@ from service.domain.events import Item, Markup, ReviewMarkup
 from service.lesson.template import PLACEHOLDER, LessonTemplate
 from service.text.inert import IMAGE_SCHEMES, safe_url
 from service.text.markers import break_markers
-from service.trackers.github.markdown_write import markdown_text
-from service.trackers.jira.wiki_write import jira_text
+from service.trackers.registry import dialect_of, tracker
 
 UNKNOWN = "unknown"
+TEMPLATE_MARKUP: Markup = "markdown"
+"""What the template's header is written in (config/lesson_template.md)."""
 
 
 class Mention(str):
@@ -39,8 +40,7 @@ def render_stub(
     header = render_header(incident, template, markup, responders, timeline)
     parts = [header] if header else []
     for section in template.sections:
-        heading = f"## {section.title}" if markup == "markdown" else f"h2. {section.title}"
-        parts.append(f"{heading}\n\n_{section.prompt}_")
+        parts.append(f"{dialect_of(markup).heading(2, section.title)}\n\n_{section.prompt}_")
     return break_markers("\n\n".join(parts) + "\n")
 
 
@@ -94,7 +94,7 @@ def details(incident: Item, markup: Markup) -> str:
     escaped like a title. PagerDuty shows it only on the incident's page, behind the alert; a
     GitHub or Jira incident's body is the page the review links to, in a markup of its own, so it
     is not copied. At most :data:`DETAIL_LINES` lines, the rest left on the incident."""
-    if incident.ref.source != "pagerduty":
+    if not tracker(incident.ref.source).details_in_review:
         return ""
     lines = [line for line in incident.body.splitlines() if line.strip()]
     if not lines:
@@ -103,10 +103,8 @@ def details(incident: Item, markup: Markup) -> str:
     if len(lines) > DETAIL_LINES:
         more = f"{len(lines) - DETAIL_LINES} more lines"
         where = link("on the incident", incident.url, markup) if incident.url else ""
-        quoted.append(_quote_prefix(markup) + (f"… {more} {where}" if where else f"… {more}"))
-    title = "Details from PagerDuty"
-    heading = {"markdown": f"**{title}**", "jira": f"*{title}*"}.get(markup, title)
-    return heading + "\n\n" + "\n".join(quoted)
+        quoted.append(dialect_of(markup).quote_prefix + (f"… {more} {where}" if where else f"… {more}"))
+    return dialect_of(markup).strong("Details from PagerDuty") + "\n\n" + "\n".join(quoted)
 
 
 def _cut(line: str) -> str:
@@ -114,12 +112,8 @@ def _cut(line: str) -> str:
     return line if len(line) <= DETAIL_LINE_CHARS else line[: DETAIL_LINE_CHARS - 1].rstrip() + "…"
 
 
-def _quote_prefix(markup: Markup) -> str:
-    return {"markdown": "> ", "jira": "bq. "}.get(markup, "  ")
-
-
 def _quoted(line: str, markup: Markup) -> str:
-    return _quote_prefix(markup) + escape(line, markup)
+    return dialect_of(markup).quote_prefix + escape(line, markup)
 
 
 def format_time(moment: datetime | None) -> str:
@@ -160,22 +154,17 @@ _MD_TITLE = re.compile(r"^(#{1,6})[ \t]+")
 
 def _header_markup(header: str, markup: Markup) -> str:
     """The template's Markdown header in ``markup``: only the few constructs a header uses."""
-    if markup == "markdown":
+    if markup == TEMPLATE_MARKUP:
         return header
+    dialect = dialect_of(markup)
     out = []
     for line in header.split("\n"):
         heading = _MD_TITLE.match(line)
-        if markup == "jira":
-            if heading:
-                line = f"h{len(heading.group(1))}. " + line[heading.end() :]
-            line = _MD_LIST.sub(lambda m: "*" * (1 + len(m.group(1).expandtabs(2)) // 2) + " ", line)
-            line = _MD_BOLD.sub(r"*\1*", line)
-            line = _MD_LINK.sub(r"[\1|\2]", line)
-        else:
-            if heading:
-                line = line[heading.end() :]
-            line = _MD_BOLD.sub(r"\1", _MD_LIST.sub(r"\1- ", line))
-            line = _MD_LINK.sub(r"\1 (\2)", line)
+        if heading:
+            line = dialect.heading(len(heading.group(1)), line[heading.end() :])
+        line = _MD_LIST.sub(lambda found: dialect.list_item(found.group(1)), line)
+        line = _MD_BOLD.sub(lambda found: dialect.strong(found.group(1)), line)
+        line = _MD_LINK.sub(lambda found: dialect.link_to(found.group(1), found.group(2)), line)
         out.append(line)
     return "\n".join(out)
 
@@ -194,22 +183,9 @@ def escape(text: str, markup: Markup) -> str:
     """Text from a tracker (a title, a name, a timeline line) placed in markup as text: on one
     line, written by the same text escaping as every copied text node (``service.text.inert``), so
     it shows as typed and starts nothing (no character reference, mention, link or marker)."""
-    text = " ".join(text.split())
-    if markup == "markdown":
-        text = markdown_text(text)
-    elif markup == "jira":
-        text = jira_text(text)
-    return break_markers(text)
+    return dialect_of(markup).line(text)
 
 
 def link(text: str, url: str, markup: Markup) -> str:
     """A link in ``markup``; text alone when there is no usable ``http(s)`` URL."""
-    target = safe_url(url, IMAGE_SCHEMES) if url else None
-    if target is None:
-        return escape(text, markup)
-    if markup == "markdown":
-        return f"[{escape(text, markup)}]({target})"
-    if markup == "jira":
-        safe = " ".join(text.split()).replace("[", "(").replace("]", ")").replace("|", "/")
-        return f"[{escape(safe, markup)}|{target}]"
-    return f"{escape(text, markup)} ({target})"
+    return dialect_of(markup).link(text, url)

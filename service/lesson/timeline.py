@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from service.domain.events import Markup
 from service.domain.history import History, HistoryEntry
 from service.lesson.stub import escape, link
+from service.trackers.registry import dialect_of
 
 
 def render_timeline(history: History, markup: Markup, cap: int) -> str:
@@ -49,16 +50,11 @@ def _line(entry: HistoryEntry, first: datetime, markup: Markup) -> str:
 
 
 def _title(markup: Markup) -> str:
-    words = "Timeline (UTC; minutes since the first event)"
-    if markup == "markdown":
-        return f"**{words}**"
-    if markup == "jira":
-        return f"*{words}*"
-    return words
+    return dialect_of(markup).strong("Timeline (UTC; minutes since the first event)")
 
 
 def _bullet(markup: Markup) -> str:
-    return "* " if markup == "jira" else "- "
+    return dialect_of(markup).bullet
 
 
 def _emphasis(text: str, markup: Markup) -> str:

@@ -20,6 +20,7 @@ from config.rules import Rule
 from config.settings import Settings
 from service.domain.events import ItemRef
 from service.store.reviews import ReviewRecord
+from service.trackers.registry import tracker
 
 OUTSIDE = "not shared: outside this rule's scope"
 """What the outcome, ``lessons show`` and the lesson page say of an item out of scope."""
@@ -28,11 +29,7 @@ OUTSIDE = "not shared: outside this rule's scope"
 def place(ref: ItemRef) -> str:
     """Where an item lives, as scope names it: ``github:owner/repo`` (lower case: GitHub's names
     are case-blind), ``jira:KEY`` or ``pagerduty``."""
-    if ref.source == "github":
-        return f"github:{ref.project.lower()}"
-    if ref.source == "jira":
-        return f"jira:{ref.project.upper()}"
-    return ref.source
+    return tracker(ref.source).place(ref.project)
 
 
 @dataclass(frozen=True)
@@ -70,10 +67,7 @@ def scope_of(settings: Settings, rule: Rule | None, incident_ref: ItemRef | str,
     if rule is not None:
         if rule.target is not None:
             places.append(_spelled(str(rule.target)))
-        if rule.source == "github":
-            places += [f"github:{project.lower()}" for project in rule.projects]
-        elif rule.source == "jira":
-            places += [f"jira:{project.upper()}" for project in rule.projects]
+        places += [tracker(rule.source).place(project) for project in rule.projects]
         places += [_spelled(pattern) for pattern in rule.share]
     places += [_spelled(pattern) for pattern in settings.lesson.share]
     return Scope(tuple(dict.fromkeys(places)), rule.label if rule is not None else "")

@@ -3,11 +3,9 @@ lessonloop's alone.
 
 A marker is a token ``lessonloop:<kind> key=value ... mac=<hex>``. It lets a retry after a crash
 find what was already written, and lets the webhook parsers ignore lessonloop's own comments
-and edits (no loops). Each tracker hides it as well as its markup allows:
-
-- GitHub Markdown: an HTML comment, invisible when rendered.
-- Jira wiki markup: a small grey footer line (Jira has no hidden markup in comments).
-- PagerDuty notes: a short bracketed prefix (notes are plain text).
+and edits (no loops). Each tracker's dialect hides it as well as its markup allows
+(``Dialect.attach``): an HTML comment on GitHub, a small grey footer line in Jira, a short
+bracketed prefix on PagerDuty notes.
 
 Anyone who can write in a tracker can also write text that looks like a marker, so the syntax
 alone proves nothing. Every marker lessonloop writes carries an HMAC-SHA256 (truncated to 128
@@ -25,8 +23,6 @@ import hmac
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-
-from service.domain.events import Markup
 
 # what lessonloop writes; the kind says which effect a marker stands for
 REVIEW = "review"  # the body of a review ticket lessonloop opened
@@ -125,24 +121,6 @@ def _mac(key: bytes, kind: str, attrs: dict[str, str], where: str) -> str:
 def container_of(source: str, project: str) -> str:
     """Where a review's marker is written: ``github:acme/postmortems`` or ``jira:OPS``."""
     return f"{source}:{project}"
-
-
-def render(marker: Marker, markup: Markup) -> str:
-    """The marker as a line to append to (or, on PagerDuty, put before) a text."""
-    token = marker.token()
-    if markup == "markdown":
-        return f"<!-- {token} -->"
-    if markup == "jira":
-        return "{color:#97a0af}" + token + "{color}"
-    return f"[{token}]"
-
-
-def attach(text: str, marker: Marker, markup: Markup) -> str:
-    """``text`` with the marker placed where that markup keeps it discreet."""
-    line = render(marker, markup)
-    if markup == "plain":
-        return f"{line} {text}"
-    return f"{text.rstrip()}\n\n{line}\n"
 
 
 def find(text: str | None) -> list[Marker]:

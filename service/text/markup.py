@@ -16,14 +16,7 @@ marker look-alike (``service.text.inert`` says how).
 from __future__ import annotations
 
 from service.domain.events import Markup
-from service.text.markers import break_markers
-from service.trackers.github.markdown_read import read_markdown
-from service.trackers.github.markdown_write import write_markdown
-from service.trackers.jira.wiki_read import read_jira
-from service.trackers.jira.wiki_write import write_jira
-from service.trackers.pagerduty.plain_write import write_plain
-
-_WRITERS = {"markdown": write_markdown, "jira": write_jira, "plain": write_plain}
+from service.trackers.registry import dialect_of
 
 
 def convert(text: str, source: Markup, target: Markup) -> str:
@@ -33,9 +26,10 @@ def convert(text: str, source: Markup, target: Markup) -> str:
     Plain text is taken as already being in the target markup, near enough, and made inert there."""
     if not text:
         return text
-    if source == "plain":
-        source = target
-    if source == "plain":
-        return break_markers(text)
-    blocks = read_jira(text) if source == "jira" else read_markdown(text)
-    return break_markers(_WRITERS[target](blocks))
+    writer = dialect_of(target)
+    reader = dialect_of(source)
+    if reader.read is None:  # plain text has no constructs: read it as the target's markup
+        reader = writer
+    if reader.read is None:
+        return writer.break_markers(text)
+    return writer.break_markers(writer.write(reader.read(text)))

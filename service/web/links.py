@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from config.settings import Settings
 from service.domain.events import ItemRef
-from service.domain.references import github_web_host
+from service.trackers.registry import tracker
 
 
 def safe_url(url: str | None) -> str | None:
@@ -24,13 +24,5 @@ def item_url(settings: Settings, ref: str, known: dict[str, str] | None = None) 
         item = ItemRef.parse(ref)
     except ValueError:
         return None
-    if item.source == "github":
-        try:
-            owner, repo, number = item.github_parts
-        except ValueError:
-            return None
-        base = settings.github.web_url or f"https://{github_web_host(settings.github.api_url)}"
-        return safe_url(f"{base}/{owner}/{repo}/issues/{number}")
-    if item.source == "jira" and settings.jira.url:
-        return safe_url(f"{settings.jira.url}/browse/{item.key}")
-    return None
+    built = tracker(item.source).page_url(settings, item)
+    return safe_url(built) if built else None

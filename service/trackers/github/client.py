@@ -17,7 +17,7 @@ from service.domain.events import Item, ItemRef, Markup, Source, UnreadableBody
 from service.domain.history import History
 from service.domain.timestamps import parse_timestamp
 from service.infra import logs
-from service.text.markers import Marker, MarkerKeys, attach, container_of
+from service.text.markers import Marker, MarkerKeys, container_of
 from service.trackers.base import (
     Capabilities,
     Comment,
@@ -34,6 +34,7 @@ from service.trackers.base import (
 from service.trackers.errors import NotSent, PermanentTrackerError
 from service.trackers.github.access import repository_problems
 from service.trackers.github.app import AppTokens
+from service.trackers.github.dialect import MARKDOWN
 from service.trackers.github.listing import PAGE_SIZE, issue_pages, last_page, list_of_objects, message_of
 from service.trackers.github.timeline import history_from_timeline
 from service.trackers.github.webhook import item_from_issue
@@ -49,7 +50,7 @@ class GitHubClient:
     """Issues, comments and identity on GitHub or GitHub Enterprise Server."""
 
     source: Source = "github"
-    markup: Markup = "markdown"
+    markup: Markup = MARKDOWN.markup
     capabilities = Capabilities(edit_comments=True)
 
     def __init__(
@@ -167,10 +168,8 @@ class GitHubClient:
             body = f"{body.rstrip()}\n\nIncident: {draft.incident_url}"
         payload: dict[str, Any] = {
             "title": draft.title,
-            "body": attach(
-                body,
-                self.keys.seal(review_marker(draft.incident), container_of("github", f"{owner}/{repo}")),
-                "markdown",
+            "body": MARKDOWN.attach(
+                body, self.keys.seal(review_marker(draft.incident), container_of("github", f"{owner}/{repo}"))
             ),
         }
         if draft.labels:
@@ -242,7 +241,7 @@ class GitHubClient:
             body = f"{body.rstrip()}\n\nFrom: {draft.related_url}"
         payload: dict[str, Any] = {
             "title": draft.title,
-            "body": attach(body, self.keys.seal(draft.marker, container_of("github", f"{owner}/{repo}")), "markdown"),
+            "body": MARKDOWN.attach(body, self.keys.seal(draft.marker, container_of("github", f"{owner}/{repo}"))),
         }
         if draft.labels:
             payload["labels"] = list(draft.labels)
@@ -274,7 +273,7 @@ class GitHubClient:
             "add_comment",
             "POST",
             f"/repos/{owner}/{repo}/issues/{number}/comments",
-            json={"body": attach(text, self.keys.seal(marker, str(item)), "markdown")},
+            json={"body": MARKDOWN.attach(text, self.keys.seal(marker, str(item)))},
         )
         return self._comment(item, data)
 
@@ -286,7 +285,7 @@ class GitHubClient:
             "edit_comment",
             "PATCH",
             f"/repos/{owner}/{repo}/issues/comments/{int(comment_id)}",
-            json={"body": attach(text, self.keys.seal(marker, str(item)), "markdown")},
+            json={"body": MARKDOWN.attach(text, self.keys.seal(marker, str(item)))},
         )
         return self._comment(item, data)
 

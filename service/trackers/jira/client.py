@@ -26,7 +26,7 @@ from service.domain.events import Item, ItemRef, Markup, Source, UnreadableBody
 from service.domain.history import History
 from service.domain.timestamps import parse_timestamp
 from service.infra import logs
-from service.text.markers import Marker, MarkerKeys, attach, container_of
+from service.text.markers import Marker, MarkerKeys, container_of
 from service.trackers.base import (
     REVIEW_PROPERTY_KEY,
     Capabilities,
@@ -47,6 +47,7 @@ from service.trackers.http.ratelimit import RateLimiter
 from service.trackers.http.retry import RetryPolicy
 from service.trackers.jira.access import project_problems
 from service.trackers.jira.changelog import history_from_changelog
+from service.trackers.jira.dialect import WIKI
 from service.trackers.jira.fields import description_text
 from service.trackers.jira.search import our_labelled, search
 from service.trackers.jira.shapes import (
@@ -71,7 +72,7 @@ class JiraClient:
     """Issues, comments, links and identity on Jira Cloud or Jira Data Center."""
 
     source: Source = "jira"
-    markup: Markup = "jira"
+    markup: Markup = WIKI.markup
     capabilities = Capabilities(edit_comments=True)
 
     def __init__(
@@ -179,10 +180,9 @@ class JiraClient:
             "project": {"key": draft.container},
             "summary": draft.title,
             "issuetype": {"name": draft.issue_type},
-            "description": attach(
+            "description": WIKI.attach(
                 body_with_incident(draft),
                 self.keys.seal(review_marker(draft.incident), container_of("jira", draft.container)),
-                "jira",
             ),
             "labels": jira_labels(draft.labels),
         }
@@ -261,9 +261,7 @@ class JiraClient:
             "project": {"key": draft.container},
             "summary": draft.title,
             "issuetype": {"name": draft.issue_type},
-            "description": attach(
-                draft.body, self.keys.seal(draft.marker, container_of("jira", draft.container)), "jira"
-            ),
+            "description": WIKI.attach(draft.body, self.keys.seal(draft.marker, container_of("jira", draft.container))),
             "labels": jira_labels(draft.labels),
         }
         if draft.due is not None:
@@ -327,7 +325,7 @@ class JiraClient:
             "add_comment",
             "POST",
             f"/issue/{key}/comment",
-            json={"body": attach(text, self.keys.seal(marker, str(item)), "jira")},
+            json={"body": WIKI.attach(text, self.keys.seal(marker, str(item)))},
         )
         return self._comment(key, data)
 
@@ -337,7 +335,7 @@ class JiraClient:
             "edit_comment",
             "PUT",
             f"/issue/{key}/comment/{comment_id}",
-            json={"body": attach(text, self.keys.seal(marker, str(item)), "jira")},
+            json={"body": WIKI.attach(text, self.keys.seal(marker, str(item)))},
         )
         return self._comment(key, data)
 

@@ -20,11 +20,12 @@ from config.settings import PagerDutySettings
 from service.domain.events import Item, ItemRef, Markup, Source
 from service.domain.history import History, HistoryEntry
 from service.domain.timestamps import parse_timestamp
-from service.text.markers import Marker, MarkerKeys, attach
+from service.text.markers import Marker, MarkerKeys
 from service.trackers.base import Capabilities, Comment, Identity, Review, ReviewDraft, Task, TaskDraft, link_marker
 from service.trackers.errors import NotSent, PermanentTrackerError, UnsupportedOperation
 from service.trackers.http.api import DEFAULT_TIMEOUT, HttpApi, response_message
 from service.trackers.http.retry import RetryPolicy
+from service.trackers.pagerduty.dialect import PLAIN
 from service.trackers.pagerduty.webhook import resolution_of
 
 ACCEPT = "application/vnd.pagerduty+json;version=2"
@@ -178,7 +179,7 @@ class PagerDutyClient:
     """Incidents, notes and identity on PagerDuty."""
 
     source: Source = "pagerduty"
-    markup: Markup = "plain"
+    markup: Markup = PLAIN.markup
     capabilities = Capabilities(edit_comments=False)
 
     def __init__(
@@ -347,7 +348,7 @@ class PagerDutyClient:
             "add_comment",
             "POST",
             f"/incidents/{incident_id}/notes",
-            json={"note": {"content": attach(text, self.keys.seal(marker, str(item)), "plain")}},
+            json={"note": {"content": PLAIN.attach(text, self.keys.seal(marker, str(item)))}},
             headers={"From": self.from_email},
         )
         return self._note(item, data["note"])

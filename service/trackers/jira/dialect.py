@@ -1,0 +1,50 @@
+"""Jira wiki markup as a :class:`~service.trackers.dialect.Dialect`: read by our tokenizer,
+written inert, the marker as a small grey footer line (Jira has no hidden markup in comments)."""
+
+from __future__ import annotations
+
+import re
+
+from service.trackers.dialect import Dialect
+from service.trackers.jira.wiki_read import read_jira
+from service.trackers.jira.wiki_write import jira_text, write_jira
+
+_BLOCKS = {name: re.compile(r"\{" + name + r"(?::[^}\n]{0,200})?\}") for name in ("code", "noformat")}
+
+
+def _close_block(text: str) -> str:
+    for name, opener in _BLOCKS.items():
+        if len(opener.findall(text)) % 2:
+            return "\n{" + name + "}"
+    return ""
+
+
+def _link_text(text: str) -> str:
+    """No bracket or bar can be escaped inside a link's text, so they become ``(``, ``)`` and ``/``."""
+    return text.replace("[", "(").replace("]", ")").replace("|", "/")
+
+
+def _mention(account: str, by_name: bool) -> str:
+    """Cloud mentions an accountId; Data Center a user name."""
+    return f"[~{account}]" if by_name else f"[~accountid:{account}]"
+
+
+WIKI = Dialect(
+    markup="jira",
+    read=read_jira,
+    write=write_jira,
+    text=jira_text,
+    link_to=lambda text, url: f"[{text}|{url}]",
+    link_text=_link_text,
+    strong_mark="*",
+    heading=lambda level, text: f"h{level}. {text}",
+    after_heading="\n\n",
+    bullet="* ",
+    quote_prefix="bq. ",
+    list_item=lambda indent: "*" * (1 + len(indent.expandtabs(2)) // 2) + " ",
+    mention=_mention,
+    marker_line=lambda token: "{color:#97a0af}" + token + "{color}",
+    marker_first=False,
+    comment_limit=32_767,
+    close_open_block=_close_block,
+)

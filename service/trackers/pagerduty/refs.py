@@ -1,0 +1,15 @@
+"""Where a PagerDuty incident lives: scope names the whole account, and its page needs the
+account's subdomain, which lessonloop is not told."""
+
+from __future__ import annotations
+
+from config.settings import Settings
+from service.domain.events import ItemRef
+
+
+def place(_project: str) -> str:
+    return "pagerduty"
+
+
+def page_url(_settings: Settings, _ref: ItemRef) -> str | None:
+    return None
