@@ -200,10 +200,6 @@ _engines: weakref.WeakSet[Engine] = weakref.WeakSet()
 with its pool)."""
 
 
-def live_engines() -> list[Engine]:
-    return list(_engines)
-
-
 def _after_fork_in_child() -> None:
     """A forked child must not share its parent's store connections: it opens its own."""
     for engine in list(_engines):
