@@ -90,7 +90,7 @@ def _orphaned(runtime: Runtime, job_id: str, state: JobStatus | None) -> bool:
     """A job marked started whose worker is dead: killed outright (SIGKILL, the OOM killer, a
     crash), so nobody is left to say the job stopped. RQ notices when the worker's heartbeat
     lapses, about 90 s later; a worker started in its place notices now. Only a worker that ran
-    on this host can be checked; for one elsewhere the heartbeat decides, as before."""
+    on this host can be checked; for one elsewhere RQ's heartbeat decides."""
     if state != JobStatus.STARTED:
         return False
     try:
