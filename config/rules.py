@@ -14,7 +14,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from service.domain.events import Source
+from config.sources import Source
 
 _REVIEW_TARGET = re.compile(r"^(jira:[A-Z][A-Z0-9_]*|github:[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+)$")
 _SHARE = re.compile(r"^(jira:[A-Z0-9_*?]+|github:[A-Za-z0-9_.*?-]+/[A-Za-z0-9_.*?-]+|pagerduty)$")

@@ -12,6 +12,7 @@ import itertools
 import os
 import socket
 import threading
+import weakref
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -19,6 +20,7 @@ from typing import Any
 
 import pytest
 from redis import Redis
+from sqlalchemy import Connection, Engine, event
 from werkzeug.serving import make_server
 
 from config.settings import Settings, load_settings
@@ -133,15 +135,23 @@ def in_process_workers_stop_at_once() -> Iterator[None]:
     PromptShutdown.unsubscribe_wait_seconds = bound
 
 
+_connected: weakref.WeakSet[Engine] = weakref.WeakSet()
+"""Every engine that has lent out a connection in this test process (weakly: an engine nobody
+holds is collected with its pool)."""
+
+
+@event.listens_for(Engine, "engine_connect")
+def _remember_the_engine(connection: Connection) -> None:
+    _connected.add(connection.engine)
+
+
 @pytest.fixture(autouse=True)
 def no_leftover_connections() -> Iterator[None]:
     """Each test's store connections are closed when it ends, whoever opened them (an app a test
     built, a runtime it made by hand): a thousand tests would otherwise hold PostgreSQL's
-    hundred connections between them."""
+    hundred connections between them. SQLAlchemy's own event says which engines connected."""
     yield
-    from service.store.engine import live_engines
-
-    for engine in live_engines():
+    for engine in list(_connected):
         engine.dispose()
 
 

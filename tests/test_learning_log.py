@@ -8,10 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from service.domain.events import ItemRef
 from service.entry import cli
 from service.infra.runtime import Runtime
-from service.store import links
 from service.text import markers
 from tests import loop
 from tests.conftest import base_env
@@ -84,12 +82,10 @@ def test_link_posts_a_kept_lesson_on_the_newly_related_item(run, learned: Runtim
     code, out, _ = run("link", "github:Codertocat/Hello-World#1", "github:acme/checkout#1")
     assert code == 0 and "linked: github:Codertocat/Hello-World#1 <-> github:acme/checkout#1" in out
     assert "queued" in out
-    assert ItemRef.parse("github:acme/checkout#1") in links.linked(
-        learned.engine, ItemRef.parse("github:Codertocat/Hello-World#1")
-    )
     loop.work(learned)
     posted = [c for c in github_double.comments_on("acme/checkout", 1) if markers.find_kind(c["body"], markers.LESSON)]
     assert len(posted) == 1
+    assert "- github:acme/checkout#1" in run("lessons", "show", "github:acme/postmortems#1")[1].split("## Shared on")[1]
     assert run("link", "github:acme/checkout#1", "github:Codertocat/Hello-World#1")[1].startswith("already linked")
 
 

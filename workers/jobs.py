@@ -144,8 +144,8 @@ def _left_for_the_sweep(
     """Redis went away mid-job (restarted, unreachable): the delivery is not at fault, so it is
     neither failed nor charged an attempt. It stays ``received``, due now, and the sweep (or the
     pass a worker runs when it finds Redis emptied) queues it again once Redis answers; the
-    step is safe to run again, as after a killed worker. Failing it here lost the incident until
-    someone ran ``lessonloop replay --failed``."""
+    step is safe to run again, as after a killed worker. Failing it would leave the incident
+    waiting until someone ran ``lessonloop replay --failed``."""
     described = f"{type(error).__name__}: {error}"
     due = deliveries.now()
     reason = f"Redis failed: {described}"
@@ -194,8 +194,8 @@ def exclusive(runtime: Runtime, ref: str) -> Iterator[None]:
     same incident must not both find no review and both open one."""
     wait = lock_wait_seconds(runtime.settings.server.job_timeout_seconds)
     # thread_local=False: the lease is renewed from another thread, which must see the token
-    # (with redis-py's default, the renewals failed on a missing token and the lease lapsed
-    # after 30 s however long the job still ran)
+    # (with redis-py's default, a thread-local token, each renewal would find none and fail,
+    # and the lease would lapse after 30 s however long the job still runs)
     lock = runtime.redis.lock(
         f"lessonloop:lock:{ref}", timeout=LOCK_LEASE_SECONDS, blocking_timeout=wait, thread_local=False
     )
@@ -224,11 +224,11 @@ def _remaining_lease(runtime: Runtime, name: str) -> float:
 
 class _Leases:
     """Renews every lock this process holds, every third of its lease, from one thread: a
-    thread started and joined per job cost more than the job's lock itself.
+    thread started and joined per job would cost more than the job's lock itself.
 
     Renewals run under ``mutex``, so a job's :meth:`drop` waits for one in flight and no lock is
     renewed after its job released it. Nothing a renewal raises ends the thread: a renewer that
-    died unseen is how leases went unrenewed before."""
+    died unseen would leave every lease in the process to lapse."""
 
     def __init__(self, every: float) -> None:
         self.every = every

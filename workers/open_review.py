@@ -30,6 +30,7 @@ from service.trackers.base import Reconciles, Review, ReviewDraft, TrackerClient
 from workers import context
 from workers.effects import looked, post_and_tidy, schedule_tidy
 from workers.jobs import exclusive, run_delivery
+from workers.track_followups import note_if_followup
 
 log = logs.get(__name__)
 
@@ -52,8 +53,6 @@ def open_review_step(runtime: Runtime, _delivery: deliveries.Delivery, event: Ev
     if event.item is None:
         return deliveries.IGNORED, "the delivery names no incident"
     incident, history = _incident(runtime, event.item.ref)
-    from workers.track_followups import note_if_followup  # (imports this module)
-
     note_if_followup(runtime, incident)  # an item can be both: an incident, and a lesson's follow-up
     if not incident.done:
         return deliveries.IGNORED, (

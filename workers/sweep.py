@@ -90,7 +90,7 @@ def _orphaned(runtime: Runtime, job_id: str, state: JobStatus | None) -> bool:
     """A job marked started whose worker is dead: killed outright (SIGKILL, the OOM killer, a
     crash), so nobody is left to say the job stopped. RQ notices when the worker's heartbeat
     lapses, about 90 s later; a worker started in its place notices now. Only a worker that ran
-    on this host can be checked; for one elsewhere the heartbeat decides, as before."""
+    on this host can be checked; for one elsewhere RQ's heartbeat decides."""
     if state != JobStatus.STARTED:
         return False
     try:
@@ -121,7 +121,6 @@ def _alive(pid: int) -> bool:
 
 @dataclass
 class SweepReport:
-    checked: int = 0
     requeued: list[int] = field(default_factory=list)
     skipped: bool = False  # another sweep held the lock
     bodies_dropped: int = 0
@@ -146,7 +145,6 @@ def sweep(runtime: Runtime, older_than_seconds: float) -> SweepReport:
         # jobs whose worker died mid-run (no heartbeat) move to the failed registry here
         StartedJobRegistry(queue=runtime.queue).cleanup()
         for pending in deliveries.unfinished_before(runtime.engine, deliveries.age_cutoff(older_than_seconds)):
-            report.checked += 1
             job_id = pending.job_id
             if _live(runtime, job_id):
                 continue

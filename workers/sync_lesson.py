@@ -4,28 +4,25 @@ closed with the lesson incomplete, say once (per distinct text) which sections a
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
-from urllib.parse import urlparse
+from dataclasses import replace
 
 from service import lesson
-from service.domain import references as related
 from service.domain.events import Event, EventKind, Item, ItemRef
 from service.infra import logs
 from service.infra.failures import Permanent, RetryLater
 from service.infra.runtime import Runtime
 from service.lesson.blame_rules import BlameRulesError
-from service.lesson.followup_items import render_followups
 from service.loop import scope
-from service.loop.reach import lesson_reach
-from service.store import deliveries, followups, lessons, links, reviews
+from service.store import deliveries, followups, lessons, reviews
 from service.text import markers
 from service.trackers.base import TrackerClient
 from service.trackers.registry import markup_of
+from workers import context
 from workers.effects import digest_of, post_and_tidy, post_once
 from workers.jobs import exclusive, run_delivery
+from workers.open_followups import open_followups
 from workers.open_review import open_review_step
-from workers.track_followups import shown as shown_followups
-from workers.track_followups import track as track_followups
+from workers.share_lesson import referenced_items, share, share_again
 
 log = logs.get(__name__)
 
@@ -38,21 +35,9 @@ def sync_lesson(delivery_pk: int) -> str:
 
 
 def resync_review(review_ref: str) -> str:
-    """Post a kept lesson again on every related item (after ``lessonloop link``)."""
-    from workers import context
-
-    runtime = context.runtime()
-    record = reviews.review(runtime.engine, review_ref)
-    kept = lessons.get(runtime.engine, review_ref)
-    if record is None or kept is None:
-        return f"no lesson kept for {review_ref}"
-    incident = reviews.incident(runtime.engine, record.incident_ref)
-    if incident is None:
-        return f"no incident recorded for {review_ref}"
-    with exclusive(runtime, review_ref):
-        template = lesson.load_template(record.template)
-        shared = _share(runtime, incident.as_item(), record, kept.sections | kept.other_sections, template, "")
-    return f"lesson of {review_ref} {shared.describe()}"
+    """The RQ job ``lessonloop link`` and ``lessonloop import`` queue: post a kept lesson (again)
+    on every related item."""
+    return share_again(context.runtime(), review_ref)
 
 
 def _sync_lesson(runtime: Runtime, delivery: deliveries.Delivery, event: Event) -> tuple[str, str]:
@@ -108,7 +93,7 @@ def _capture(
         incident_closed_at=incident_item.closed_at,
     )
     tracked = _track_followups(runtime, record, parsed.sections, incident_item)
-    shared = _share(runtime, incident_item, record, parsed.sections, template, written)
+    shared = share(runtime, incident_item, record, parsed.sections, template, written)
     nudged = _nudge(runtime, client, review_ref, parsed.sections, template)
     return deliveries.DONE, f"lesson of {review_ref} kept and {shared.describe()}; follow-ups: {tracked}{nudged}"
 
@@ -155,7 +140,7 @@ def _track_followups(runtime: Runtime, record: reviews.ReviewRecord, sections: d
     def find(text: str) -> set[ItemRef]:
         return referenced_items(runtime, text, (incident.url, record.url))
 
-    return track_followups(
+    return open_followups(
         runtime,
         review_ref,
         section,
@@ -164,119 +149,6 @@ def _track_followups(runtime: Runtime, record: reviews.ReviewRecord, sections: d
         record.url,
         find,
         scope.of_review(runtime.settings, record),
-    )
-
-
-@dataclass
-class Shared:
-    """Where one lesson went: posted on, skipped (a related item that refused), and not shared
-    (named by the lesson beyond ``[lesson] max_related_items``, or outside the rule's scope)."""
-
-    posted: int = 0
-    skipped: list[str] = field(default_factory=list)
-    not_shared: list[str] = field(default_factory=list)
-    outside: list[str] = field(default_factory=list)
-    tidied: str = ""  # "; deleted our duplicate comment ...", for each item where a late write doubled it
-
-    def describe(self) -> str:
-        text = f"on {self.posted} items{self.tidied}"
-        if self.skipped:
-            text += f"; skipped {'; '.join(self.skipped)}"
-        if self.not_shared:
-            text += f"; not shared (over [lesson] max_related_items): {len(self.not_shared)} items: " + ", ".join(
-                self.not_shared
-            )
-        if self.outside:
-            text += f"; {scope.OUTSIDE}: {len(self.outside)} items: " + ", ".join(self.outside)
-        return text
-
-
-def _share(
-    runtime: Runtime,
-    incident: Item,
-    record: reviews.ReviewRecord,
-    sections: dict[str, str],
-    template: lesson.LessonTemplate,
-    review_body: str,
-) -> Shared:
-    """Post the lesson on the incident, the review and every related item.
-
-    The incident and the review must take it: a permanent failure there fails the job with the
-    tracker's message (replay once it is fixed; what was posted is not posted twice). Other
-    related items are the lesson's reach, not its record: one that refuses (a mistyped link, an
-    item our token cannot see) is skipped and named in the outcome. Anyone who can edit an
-    incident can name hundreds of items in it, so items found in text must be in the rule's
-    scope (those outside are named, never written to or read) and stop at
-    ``[lesson] max_related_items``; items linked by hand (``lessonloop link``) always get it."""
-    review_ref = ItemRef.parse(record.ref)
-    known_urls = (incident.url, record.url)
-    for found in sorted(referenced_items(runtime, incident.body + "\n" + review_body, known_urls), key=_natural_order):
-        links.add(runtime.engine, incident.ref, found, "text")
-    within = scope.of_review(runtime.settings, record)
-    reach = lesson_reach(runtime.engine, incident.ref, review_ref, runtime.settings.lesson.max_related_items, within)
-    failures: list[str] = []
-    shared = Shared(not_shared=[str(ref) for ref in reach.beyond], outside=[str(ref) for ref in reach.outside])
-    written_in = markup_of(review_ref.source)
-    listed = shown_followups(runtime, review_ref, within)
-    for item in reach.recipients:
-        essential = item in (incident.ref, review_ref)
-        try:
-            client = runtime.client(item.source)
-            alone = lesson.render_lesson_comment(
-                sections, incident, record.url, template, client.markup, written_in=written_in
-            )
-            text = (
-                lesson.render_lesson_comment(
-                    sections,
-                    incident,
-                    record.url,
-                    template,
-                    client.markup,
-                    written_in=written_in,
-                    followups=render_followups(listed, written_in, client.markup),
-                )
-                if listed
-                else alone
-            )
-            # an append-only tracker (PagerDuty) gets a new note when the lesson changes, not
-            # when a follow-up's state does: its digest is the lesson's alone
-            shared.tidied += post_and_tidy(
-                runtime, client, item, markers.LESSON, str(review_ref), text, append_only_digest_of=alone
-            )[1]
-            shared.posted += 1
-        except Permanent as error:
-            (failures if essential else shared.skipped).append(f"{item}: {error}")
-    if failures:
-        raise Permanent(f"the lesson was not shared on {'; '.join(failures)}")
-    return shared
-
-
-def _natural_order(ref: ItemRef) -> tuple[str, str, int, str]:
-    """github:acme/web#2 before #10: the order a person reads the items in."""
-    head, _, number = ref.key.rpartition("#" if ref.source == "github" else "-")
-    return (ref.source, head, int(number) if number.isdigit() else 0, ref.key)
-
-
-def referenced_items(runtime: Runtime, text: str, known_urls: tuple[str, ...]) -> set[ItemRef]:
-    """Items the text names. GitHub's web host is LESSONLOOP_GITHUB_WEB_URL's, or the API's
-    (``api.github.com`` -> ``github.com``, GHE's ``/api/v3`` -> its host), and whatever host
-    our GitHub items' own links use, which is how the tracker itself spells them."""
-    settings = runtime.settings
-    github_hosts = {
-        urlparse(settings.github.web_url).netloc
-        if settings.github.web_url
-        else related.github_web_host(settings.github.api_url)
-    }
-    for url in known_urls:
-        if "/issues/" in url:
-            github_hosts.add(urlparse(url).netloc)
-    projects = {rule.target.container for rule in settings.rules if rule.target and rule.target.source == "jira"}
-    projects |= {project for rule in settings.rules if rule.source == "jira" for project in rule.projects}
-    return related.find_refs(
-        text,
-        jira_projects=projects,
-        github_web_hosts=tuple(github_hosts),
-        jira_web_hosts=tuple(host for host in [related.jira_web_host(settings.jira.url)] if host),
     )
 
 

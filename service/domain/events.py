@@ -12,8 +12,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Literal, cast
 
-Source = Literal["github", "jira", "pagerduty"]
-"""The trackers lessonloop speaks to (the prefix of every ``ItemRef``)."""
+from config.sources import Source
 
 Markup = Literal["markdown", "jira", "plain"]
 """What text in a tracker is written in: GitHub Markdown, Jira wiki markup, PagerDuty's plain

@@ -124,7 +124,7 @@ def serve(settings: Settings, host: str, port: int, threads: int, processes: int
         if server.interrupt_signal:
             # a stop was asked for (SIGTERM or SIGINT; granian's handler sets the flag): workers
             # that the same signal reached first, as systemd's KillMode=control-group sends it to
-            # every process, were stopping, not failing
+            # every process, are stopping, not failing
             return 0
         return stop.code if isinstance(stop.code, int) else 1
     finally:
@@ -233,11 +233,10 @@ Answer = tuple[int, list[tuple[bytes, bytes]], bytes]
 class WholeAnswers:
     """Runs the WSGI app on a request whose body is already in, and sends its answer whole.
 
-    With one thread (the default) the app runs in the worker's event loop thread, as waitress's
-    loop ran each request before: no handoff to a thread and back per request. a2wsgi's
-    ``WSGIMiddleware`` hands each request to a thread and each part of the answer back to the
-    loop (four switches a request); measured through ``lessonloop web``, that cost the server
-    about three times waitress's CPU per ``/healthz`` (docs/benchmarks.md). Granian parses and
+    With one thread (the default) the app runs in the worker's event loop thread: no handoff to
+    a thread and back per request. a2wsgi's ``WSGIMiddleware`` hands each request to a thread
+    and each part of the answer back to the loop (four switches a request), which costs the
+    server about twice the CPU per ``/healthz`` (docs/benchmarks.md). Granian parses and
     times out the headers in its own threads meanwhile, and a body whose client stalls waits in
     :class:`ArrivalDeadline`, never here. With more threads, requests run on a pool of that many.
     a2wsgi builds the WSGI environ from the ASGI scope."""

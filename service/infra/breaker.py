@@ -43,11 +43,6 @@ class CircuitBreaker:
             self._open_until = time.monotonic() + self.open_seconds
             self._probing = False
 
-    @property
-    def is_open(self) -> bool:
-        with self._lock:
-            return self._open_until != 0.0
-
 
 _EXTENSION = "lessonloop_redis_breaker"
 

@@ -37,8 +37,9 @@ JOB_SECONDS = "lessonloop:metrics:job_seconds"  # "kind result" -> total seconds
 JOB_BUCKETS = "lessonloop:metrics:job_bucket_counts"  # "kind result le" -> count in (previous bound, le]
 """Each job adds to the one bucket its duration falls in, and :func:`read` sums them into
 Prometheus's cumulative buckets: one ``HINCRBY`` a job instead of one per bucket at or above its
-duration (up to eleven). A new key: the old one (``lessonloop:metrics:job_buckets``) held
-cumulative counts, and summing those again would count them twice."""
+duration (up to eleven). Its name differs from ``lessonloop:metrics:job_buckets``, which holds
+cumulative counts wherever an earlier lessonloop wrote them: summing those again would count
+them twice."""
 TRACKER_REQUESTS = "lessonloop:metrics:tracker_requests"  # "tracker status" -> count
 BUCKETS = (0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, math.inf)
 

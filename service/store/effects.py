@@ -44,7 +44,7 @@ _get = select(effects.c.item_ref, effects.c.kind, effects.c.key, effects.c.comme
     effects.c.item_ref == bindparam("item_ref"), effects.c.kind == bindparam("kind"), effects.c.key == bindparam("key")
 )
 """Built once: every job asks this a few times, and building a statement (and its cache key)
-cost more CPU than running it. The same holds for the other statements built at import."""
+costs more CPU than running it. The same holds for the other statements built at import."""
 
 
 def get_with_mark(engine: Engine, item_ref: str, kind: str, key: str) -> tuple[Effect | None, Effect | None]:

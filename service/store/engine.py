@@ -40,8 +40,8 @@ def insert_or(
 
     The writes on the hot paths (a delivery recorded, a comment's record, an incident saved) go
     through here rather than through SQLAlchemy's dialect ``insert``: SQLAlchemy 2.0 caches no
-    dialect INSERT (``inherit_cache = False``), so each call compiled the statement again, which
-    cost more CPU than the write itself. This is the same SQL as text with binds typed by the
+    dialect INSERT (``inherit_cache = False``), so each call would compile the statement again,
+    at more CPU than the write itself. This is the same SQL as text with binds typed by the
     table's columns, built once per shape and cached by SQLAlchemy like any text; SQLite and
     PostgreSQL spell it alike."""
     return _insert_or(table, tuple(values), conflict, update, returning), dict(values)
@@ -198,10 +198,6 @@ _write_locks: weakref.WeakKeyDictionary[Engine, _WriteLock] = weakref.WeakKeyDic
 _engines: weakref.WeakSet[Engine] = weakref.WeakSet()
 """Every engine this process made and still uses (weakly: an engine nobody holds is collected,
 with its pool)."""
-
-
-def live_engines() -> list[Engine]:
-    return list(_engines)
 
 
 def _after_fork_in_child() -> None:

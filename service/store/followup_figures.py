@@ -1,9 +1,9 @@
 """The follow-up figures of a window, counted by the database: ``lessons stats``,
 ``/api/v1/stats`` and ``/insights`` read them over up to a year of follow-ups, three or more
-per lesson. Building a full ``Followup`` (text included, four dates converted) for each of
-27,000 rows was most of what those figures cost; here the counts are one grouped query and
-only the follow-ups done are read, three dates each, for the two figures a median or a
-calendar comparison needs."""
+per lesson. Building a full ``Followup`` (text included, four dates converted) for each row
+would be most of what those figures cost; so the counts are one grouped query and only the
+follow-ups done are read, three dates each, for the two figures a median or a calendar
+comparison needs."""
 
 from __future__ import annotations
 

@@ -20,7 +20,6 @@ from service.store.engine import begin_write, insert
 from service.store.schema import followups, lessons
 
 OPEN, DONE, NOT_DOING, UNKNOWN = "open", "done", "not doing", "unknown"
-STATES = (OPEN, DONE, NOT_DOING, UNKNOWN)
 ADOPTED, OPENED, OPENING, NOT_OPENED = "adopted", "opened", "opening", "not opened"
 UNLISTED = -1
 

@@ -26,11 +26,6 @@ def add(engine: Engine, a: ItemRef, b: ItemRef, origin: str) -> bool:
         return result.rowcount == 1
 
 
-def linked(engine: Engine, ref: ItemRef) -> set[ItemRef]:
-    """Items linked to ``ref`` directly."""
-    return set(linked_with_origin(engine, ref))
-
-
 def linked_with_origin(engine: Engine, ref: ItemRef) -> dict[ItemRef, str]:
     """Items linked to ``ref`` directly, each with how the link came about."""
     text = str(ref)

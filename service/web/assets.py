@@ -1,7 +1,7 @@
 """Static files under a URL that names their content (``/assets/style.css?v=<sha256 prefix>``),
 cached by browsers for a year: a new release changes the hash, so the page asks for the new
 file, and no view revalidates the stylesheet. A request without the current hash (an old
-page, a hand-typed URL) is served but revalidated, as before."""
+page, a hand-typed URL) is served too, and revalidated."""
 
 from __future__ import annotations
 

@@ -11,9 +11,10 @@ Three settings differ from a bare session, each for a reason:
 
 - The environment is read once, when the session is built (``HTTPS_PROXY``, ``NO_PROXY``,
   ``REQUESTS_CA_BUNDLE``, ``CURL_CA_BUNDLE``, through ``requests`` itself so that they mean what
-  they always meant), and ``trust_env`` is then turned off. Reading it on every request cost a
-  third of a millisecond each, and a ``~/.netrc`` entry for the tracker's host would replace the
-  client's own ``Authorization`` header.
+  they mean to any ``requests`` program), and ``trust_env`` is then turned off. Reading it on
+  every request would add CPU to each one (docs/trackers.md, "What a request costs"), and a
+  ``~/.netrc`` entry for the tracker's host would replace the client's own ``Authorization``
+  header.
 - No cookie is kept: a tracker's session cookie would go on signing requests in after the
   client's credentials were refused or replaced, and every request stands on its own header.
 - The adapter's urllib3 :class:`~urllib3.util.Retry` retries only a connect that failed: such a
