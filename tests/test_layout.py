@@ -32,7 +32,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     # lowest first; a module may import its own layer and those below it
     ("config",),  # settings and rules models: import nothing of ours but config
     ("service.infra",),  # logs, counters, queue, breaker, failures
-    ("service.domain", "service.text", "service.lesson", "service.sources"),  # pure
+    ("service.domain", "service.text", "service.lesson"),  # pure, with the pure tracker modules
     ("service.store",),
     ("service.trackers",),  # the API clients
     ("service.loop", "service.learning"),
@@ -45,10 +45,14 @@ LAYERS: tuple[tuple[str, ...], ...] = (
 UNLAYERED = {"service"}
 """The namespace package itself: empty, and nothing imports it bare."""
 
-PURE = ("service.domain", "service.text", "service.lesson", "service.sources")
-PURE_TRACKER_MODULE = re.compile(r"^service\.trackers\.\w+\.(webhook|dialect|\w+_read|\w+_write)$")
-"""A tracker's own folder (``service/trackers/<name>/``) holds its webhook parser and its markup
-dialect beside its client: those are pure, the client is not."""
+PURE = ("service.domain", "service.text", "service.lesson")
+PURE_TRACKER_MODULE = re.compile(
+    r"^service\.trackers\.(registry|dialect|signing|webhook"
+    r"|\w+\.(webhook|dialect|refs|fields|timeline|changelog|\w+_read|\w+_write))$"
+)
+"""A tracker's own folder (``service/trackers/<name>/``) holds its webhook parser, its markup
+dialect and its ref formats beside its client, and the registry of trackers names them: those
+are pure and sit in the pure layer; the client and the HTTP layer are not."""
 
 IO_PACKAGES = frozenset({"requests", "urllib3", "sqlalchemy", "redis", "rq"})
 IMPURE_PREFIXES = ("service.store", "service.infra.runtime")
@@ -65,9 +69,6 @@ KNOWN_IMPURE: dict[tuple[str, str], str] = {}
 KNOWN_OVERSIZED: dict[str, str] = {
     "service/entry/cli.py": "the cli branch turns it into a package of command modules",
     "service/lesson/blame.py": "the blame branch splits it",
-    "service/text/inert.py": "the trackers branch moves each dialect's writer to its tracker",
-    "service/trackers/github.py": "the trackers branch splits the client in its own folder",
-    "service/trackers/jira.py": "the trackers branch splits the client in its own folder",
 }
 
 
@@ -121,6 +122,8 @@ def _read(name: str, path: Path, known: Mapping[str, Path]) -> Module:
 
 def layer_of(name: str) -> tuple[int, str] | None:
     """(rank, prefix) of the module's layer, or None when no prefix in :data:`LAYERS` names it."""
+    if PURE_TRACKER_MODULE.match(name):
+        return next(rank for rank, prefixes in enumerate(LAYERS) if PURE[0] in prefixes), "service.trackers (pure)"
     best: tuple[int, str] | None = None
     for rank, prefixes in enumerate(LAYERS):
         for prefix in prefixes:
