@@ -13,7 +13,6 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -23,6 +22,7 @@ from redis.exceptions import LockError, RedisError
 from sqlalchemy.exc import SQLAlchemyError
 
 from config.settings import DEFAULT_CONFIG_FILE, SOURCES, Settings, SettingsError, load_settings
+from service.entry import supervisor
 from service.entry.server import PortInUse, default_count, reserve_port
 from service.infra import local_redis, logs
 from service.infra.runtime import Runtime, all_secrets
@@ -39,8 +39,6 @@ EXIT_UNAVAILABLE = 3
 
 
 EXIT_CLOSED_PIPE = 128 + signal.SIGPIPE
-STOP_WITHIN_SECONDS = 4.5
-"""How long ``serve`` waits, once told to stop, for its web and workers before killing them."""
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -302,9 +300,9 @@ def _one_line(text: str) -> str:
 
 
 def _serve(settings: Settings, args: argparse.Namespace) -> int:
-    """Web and worker as child processes of this one, which keeps the workers running and stops
-    them all on SIGINT or SIGTERM within :data:`STOP_WITHIN_SECONDS`. Children get sessions of
-    their own, so a Ctrl-C reaches only this process, which then stops them together."""
+    """Web and worker as child processes of this one; :mod:`service.entry.supervisor` keeps the
+    workers running and stops them all on SIGINT or SIGTERM. Children get sessions of their own,
+    so a Ctrl-C reaches only this process, which then stops them together."""
     _sign_in_mode(settings, args.host)
     if args.port:  # before saying "listening": the web child would fail on it, after
         reserve_port(args.host, args.port).close()
@@ -321,20 +319,14 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
         start_new_session=True,
     )
     count = args.worker_processes or settings.server.worker_processes
-    supervisors = [_WorkerSupervisor([*base, "worker"]) for _ in range(max(1, count))]
-    for supervisor in supervisors:
-        supervisor.start()
+    workers = [supervisor.WorkerSupervisor([*base, "worker"]) for _ in range(max(1, count))]
+    for worker in workers:
+        worker.start()
     logs.say(f"lessonloop: listening on {_serve_where(settings, args)}")
-    code = 0
     try:
-        while not stop.wait(0.5):
-            if web.poll() is not None:
-                code = web.returncode or 1
-                print(f"lessonloop: the web process exited ({web.returncode})", file=sys.stderr)
-                break
+        return supervisor.watch(web, stop)
     finally:
-        _stop_children(web, supervisors, redis_process)
-    return code
+        supervisor.stop_all(web, workers, redis_process)
 
 
 def _serve_where(settings: Settings, args: argparse.Namespace) -> str:
@@ -346,105 +338,6 @@ def _serve_where(settings: Settings, args: argparse.Namespace) -> str:
     # with --port 0 only the web knows its port: its own line ("web listening on") says it
     where = f"http://{shown}:{args.port}" if args.port else f"a free port of {shown} (the web's line says which)"
     return f"{where} (store {_safe_db(settings)}, sources: {sources})"
-
-
-def _stop_children(
-    web: subprocess.Popen[bytes], supervisors: list[_WorkerSupervisor], redis_process: subprocess.Popen[bytes] | None
-) -> None:
-    """SIGTERM to the web and every worker at once, then wait for them together, for at most
-    :data:`STOP_WITHIN_SECONDS`; whatever still runs then is killed with its process group."""
-    print(
-        f"lessonloop: stopping: waiting up to {STOP_WITHIN_SECONDS:g} s for the web to answer the requests it "
-        f"holds and {len(supervisors)} worker(s) to finish their jobs",
-        file=sys.stderr,
-        flush=True,
-    )
-    deadline = time.monotonic() + STOP_WITHIN_SECONDS
-    if web.poll() is None:
-        web.send_signal(signal.SIGTERM)  # granian passes it on to its workers
-    for supervisor in supervisors:
-        supervisor.request_stop()
-    late = [name for name, done in [("web", _ended(web, deadline))] if not done]
-    late += [f"worker {s.pid}" for s in supervisors if not s.finish(deadline)]
-    if redis_process is not None:
-        _terminate(redis_process)
-    if late:
-        print(f"lessonloop: killed what had not stopped in time: {', '.join(late)}", file=sys.stderr)
-
-
-def _ended(process: subprocess.Popen[bytes], deadline: float) -> bool:
-    """Whether ``process`` exited by ``deadline``; if not, its process group is killed."""
-    try:
-        process.wait(timeout=max(0.0, deadline - time.monotonic()))
-        return True
-    except subprocess.TimeoutExpired:
-        _signal_group(process.pid, signal.SIGKILL)
-        process.wait()
-        return False
-
-
-class _WorkerSupervisor(threading.Thread):
-    """Keeps one worker process running beside the web (``serve`` starts one per worker process),
-    restarting it if it dies (with a growing pause, so a worker that cannot start does not spin)."""
-
-    def __init__(self, command: list[str]) -> None:
-        super().__init__(name="lessonloop-worker-supervisor", daemon=True)
-        self.command = command
-        self.stopping = threading.Event()
-        self.started = threading.Lock()
-        self.process: subprocess.Popen[bytes] | None = None
-
-    @property
-    def pid(self) -> int | None:
-        return None if self.process is None else self.process.pid
-
-    def run(self) -> None:
-        pause = 1.0
-        while not self.stopping.is_set():
-            started = time.monotonic()
-            with self.started:  # no new worker once stopping is set: request_stop holds this
-                if self.stopping.is_set():
-                    return
-                self.process = subprocess.Popen(self.command, start_new_session=True)
-            code = self.process.wait()
-            _signal_group(self.process.pid, signal.SIGTERM)  # what it left behind (its scheduler)
-            if self.stopping.is_set():
-                return
-            pause = 1.0 if time.monotonic() - started > 60 else min(pause * 2, 60)
-            logs.get(__name__).error("worker exited; starting another", exit_code=code, pause_seconds=pause)
-            self.stopping.wait(pause)
-
-    def request_stop(self) -> None:
-        """Ask the worker to stop after its job (one SIGTERM: a second would stop it mid-job)."""
-        with self.started:
-            if self.stopping.is_set():
-                return
-            self.stopping.set()
-            if self.process is not None and self.process.poll() is None:
-                self.process.send_signal(signal.SIGTERM)
-
-    def finish(self, deadline: float) -> bool:
-        """Whether the worker stopped by ``deadline``; if not, it and its group are killed."""
-        self.request_stop()
-        return self.process is None or _ended(self.process, deadline)
-
-
-def _signal_group(pgid: int, signum: int) -> None:
-    try:
-        os.killpg(pgid, signum)
-    except ProcessLookupError:  # the group has exited already: nothing left to signal
-        return
-    except PermissionError as error:  # its pid now belongs to someone else's group
-        logs.get(__name__).warning("could not signal a worker's process group", pgid=pgid, error=str(error))
-
-
-def _terminate(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is None:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
 
 
 def _web(settings: Settings, args: argparse.Namespace) -> int:
