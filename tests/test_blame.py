@@ -297,13 +297,13 @@ def test_a_broken_language_file_holds_nothing_up(
     github_double,
     monkeypatch,
 ) -> None:
-    from service.lesson import blame
+    from service.lesson.blame import lint
     from service.store import deliveries
 
     def broken() -> list:
         raise BlameRulesError("config/blame/en.toml: people.roles: Input should be a valid tuple")
 
-    monkeypatch.setattr(blame, "_built_in", broken)
+    monkeypatch.setattr(lint, "built_in", broken)
     _close_with(client, runtime, github_double, BLAMING)
     loop.work(runtime)
     assert lessons.get(runtime.engine, "github:acme/postmortems#1") is not None

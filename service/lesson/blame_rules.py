@@ -1,7 +1,7 @@
 """The blameless-language nudge's word lists: one TOML file a language under config/blame/.
 
 The rules are data so that a team can add its own words, or a language, without touching the
-matcher (service/lesson/blame.py). A file is checked strictly when it is read: a misspelt key
+matcher (service/lesson/blame/). A file is checked strictly when it is read: a misspelt key
 or a word list that is not a list of words stops with the file and the key named, rather than
 silently turning a rule off.
 """
