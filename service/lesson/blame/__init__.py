@@ -13,8 +13,9 @@ a finding around ("this was not human error"). Code, links and quoted speech are
 One module a job, lowest first: ``words`` (a sentence's words), ``phrases`` (phrase lookup),
 ``vocabulary`` (a language's words as sets), ``grammar`` (who is a person, which word is a
 verb's subject, negation), one detector module a form of blame (``causes``, ``judgement``,
-``hindsight``, ``failure`` with ``harm``, ``duty`` and ``cleft``), ``matcher`` (which rule fires
-first) and ``lint`` (the call below). bench/blame.py measures the rules on the labelled sets.
+``hindsight``, ``failure`` with ``harm``, ``duty`` and ``cleft``; ``patterns`` for the phrases
+a language file writes around a person), ``matcher`` (which rule fires first) and ``lint`` (the
+call below). bench/blame.py measures the rules on the labelled sets.
 """
 
 from __future__ import annotations

@@ -44,6 +44,22 @@ def person_failure(g: Grammar, tokens: Sequence[Token], i: int) -> int | None:
         made_mistake = tokens[i].base == "made" and first_mistake(tokens, g.mistake_nouns) < i
         if (tokens[i].base in g.passive or made_mistake) and g.names_person(tokens, i + 2):
             return i + 2
+    return _duty_undone(g, tokens, i) if tokens[i].base in g.duties else None
+
+
+def _duty_undone(g: Grammar, tokens: Sequence[Token], i: int) -> int | None:
+    """ "Sam was supposed to renew the certificate and didn't": a person's duty, then "and" or
+    "but" and one of ``undone`` that ends the clause (not "and didn't have access")."""
+    end = match(tokens, i, g.duties)
+    if end is None or not g.person_subject(tokens, i) or g.negated(tokens, i):
+        return None
+    if end < len(tokens) and tokens[end].base in g.received:
+        return None  # "the on-call was supposed to get a page and didn't": what happens to them
+    for k in range(end, min(len(tokens) - 1, end + 2 * REACH)):
+        if tokens[k].base in g.joins:
+            found = match(tokens, k + 1, g.undone)
+            if found is not None and (found == len(tokens) or tokens[found - 1].stop):
+                return found
     return None
 
 

@@ -77,8 +77,9 @@ class Grammar(Vocabulary):
     def _opening_person_reaches(self, tokens: Sequence[Token], j: int) -> bool:
         """Whether the person the sentence opens with is still the subject at word ``j``, where
         the nearest word is not one: a second verb ("Someone turned off the backups *and*
-        forgot"), or the verb after a clause about that person ("The developer who wrote the
-        retry logic never tested it", "Whoever wrote this forgot"). Not past a clause that
+        forgot"), the verb after a clause about that person ("The developer who wrote the
+        retry logic never tested it", "Whoever wrote this forgot") or after words set off by
+        commas ("The engineer, tired after a long shift, ignored"). Not past a clause that
         brings its own subject ("... noticed *because* the job skipped ...")."""
         h = self.opening_person(tokens)
         if h is None or h >= j:
@@ -90,6 +91,8 @@ class Grammar(Vocabulary):
             if isinstance(tokens, Sentence)
             else next((k for k in range(h + 1, len(tokens)) if self.subordinates(tokens, k)), len(tokens))
         )
+        if tokens[h].stop and tokens[j].stop:  # "The engineer, tired after a long shift, ignored"
+            return True
         if first_clause <= j:
             return False
         return tokens[h].base in self.relatives or (h + 1 < len(tokens) and tokens[h + 1].base in self.relatives)
@@ -118,7 +121,24 @@ class Grammar(Vocabulary):
                 return True
             if token.possessive and token.lower not in self.possessives and self.person_possessive(token, tokens, k):
                 return True
-        return False
+        return self._shipped(tokens, j)
+
+    def _shipped(self, tokens: Sequence[Token], j: int) -> bool:
+        """Whether word ``j``, the subject of a verb after a relative ("a change *that* broke"),
+        is what the person the sentence opens with shipped: "Tobias pushed a config change that
+        broke payments", "The analyst ran an unbounded query that took the warehouse down"."""
+        if j + 1 >= len(tokens) or tokens[j + 1].base not in self.object_relatives:
+            return False
+        h = self.opening_person(tokens)
+        if h is None or j - h > REACH:
+            return False
+        first_clause = tokens.first_clause if isinstance(tokens, Sentence) else len(tokens)
+        if first_clause <= j:
+            return False
+        v = h + 1
+        while v < j and tokens[v].base in self.skip:
+            v += 1
+        return v < j and match(tokens, v, self.ships) is not None
 
     def acts(self, tokens: Sequence[Token], i: int) -> bool:
         """Whether the verb at ``i`` is a person's act, not negated: "Bob deleted", "Ahmed's
@@ -180,16 +200,68 @@ class Grammar(Vocabulary):
             or tokens[k].stop
             or after.base in self.after_person
             or after.base.endswith(("ing", "ed"))
+            or after.base in self.participles  # "the operator *sent*"
             or self.is_role(tokens, k + 1)
         )
 
-    def negated(self, tokens: Sequence[Token], i: int) -> bool:
-        """Whether a negation stands within a few words before ``i``: "this was *not* human
-        error", "*nobody* is to blame", "*rather than* blaming the engineer"."""
-        for m in range(max(0, i - self.negation_window), i):
+    def negated(self, tokens: Sequence[Token], i: int, window: int = 0) -> bool:
+        """Whether a negation stands within a few words before ``i`` (``window``, or the
+        language's): "this was *not* human error", "*nobody* is to blame", "*rather than* blaming
+        the engineer"."""
+        for m in range(max(0, i - (window or self.negation_window)), i):
             if tokens[m].lower.endswith("n't"):
                 return True
             end = match(tokens, m, self.negation)
             if end is not None and end <= i:
                 return True
         return False
+
+    def frame_marks(self, tokens: Sequence[Token], start: int = 0) -> list[bool]:
+        """Per word, whether a frame ("easy to say", "tempting to conclude") before it holds it,
+        up to a contrast ("but"); from ``start``, where the first frame may begin. One pass."""
+        marks = [False] * len(tokens)
+        held = False
+        k = start
+        while k < len(tokens):
+            token = tokens[k]
+            if held and token.base in self.contrasts:
+                held = False
+            if held:
+                marks[k] = True
+            elif token.base in self.frames or token.lower in self.frames:
+                end = match(tokens, k, self.frames)
+                if end is not None:
+                    held = True
+                    k = end
+                    continue
+            k += 1
+        return marks
+
+    def person_end(self, tokens: Sequence[Token], start: int, possessive: bool = False) -> int | None:
+        """The end of the person named by the phrase at ``start`` (past filler words), as
+        :meth:`names_person` finds them, or None; with ``possessive``, only a possessive person:
+        "on *Rahul's* watch", "on *the night shift's* watch", "on *whose* watch"."""
+        m = start
+        while (
+            m < min(len(tokens), start + REACH) and tokens[m].base in self.filler and tokens[m].base not in self.roles
+        ):
+            m += 1
+        for k in range(m, min(len(tokens), m + self.cause_window)):
+            token = tokens[k]
+            if possessive:
+                if token.lower in self.possessives or (
+                    token.possessive and (self.is_role(tokens, k) or self.is_name(tokens, k))
+                ):
+                    return k + 1
+                continue
+            if token.possessive:
+                return None
+            if token.lower.startswith("@") and len(token.lower) > 1:
+                return k + 1
+            if token.base in self.object_pronouns or token.base in self.pronouns:
+                return k + 1
+            if self.is_role(tokens, k):
+                return k + 1 if self.ends_phrase(tokens, k) else None
+            if self.is_name(tokens, k):
+                return k + 1
+        return None

@@ -1,7 +1,8 @@
 """The detector for a person's routine act made harm by its object: "the intern deleted the
 *customer* uploads bucket", "dropped the backups *instead of* the snapshots", "took the warehouse
-*down* for everyone". Never in a timeline entry (a sentence with a clock time), where people act
-and the steps are recorded.
+*down* for everyone", "brought the database *to its knees*", "dropped the analytics *schema*".
+Never in a timeline entry (a sentence with a clock time), where people act and the steps are
+recorded, nor in a step done as it should be ("as planned").
 
 It takes the language's :class:`Grammar`, a sentence's words and the trigger word's place, and
 returns where the words that fired it end, or None.
@@ -37,6 +38,12 @@ def harm_verbs_here(g: Grammar, tokens: Sequence[Token], timed: bool) -> frozens
     verbs = (g.harm_verbs if harm_possible else frozenset()) | frozenset(
         verb for verb, particles in g.phrasal.items() if not particles.isdisjoint(words)
     )
+    if not g.result_words.isdisjoint(words):
+        verbs |= g.result_verbs
+    if not g.stores.isdisjoint(words):
+        verbs |= g.store_verbs
+    if verbs and _complied(g, tokens):
+        return frozenset()  # "as planned", "per the runbook": a step done as it should be
     if (
         verbs
         and g.person_words.isdisjoint(words)
@@ -51,10 +58,46 @@ def harm(g: Grammar, tokens: Sequence[Token], i: int) -> int | None:
     object between and harm around it."""
     base = tokens[i].base
     particles = g.phrasal.get(base)
-    if base not in g.harm_verbs and particles is None:
-        return None
-    found = _harm_span(g, tokens, i, particles)
+    found = _result(g, tokens, i) if base in g.result_verbs else None
+    if found is None and (base in g.harm_verbs or particles is not None):
+        found = _harm_span(g, tokens, i, particles)
+    if found is None and base in g.store_verbs:
+        found = _store(g, tokens, i)
     return found if found is not None and g.acts(tokens, i) else None
+
+
+def _complied(g: Grammar, tokens: Sequence[Token]) -> bool:
+    """Whether the sentence says its step was done as it should be: "as planned", "per the runbook"."""
+    return any(
+        (token.base in g.compliance or token.lower in g.compliance) and match(tokens, k, g.compliance) is not None
+        for k, token in enumerate(tokens)
+    )
+
+
+def _store(g: Grammar, tokens: Sequence[Token], i: int) -> int | None:
+    """Where the object of the verb at ``i`` ends when it is a store of data with nothing that
+    makes it routine before it: "dropped the analytics *schema*", not "dropped the *temporary*
+    table"; within the object (up to punctuation)."""
+    for k in range(i + 1, min(len(tokens), i + 1 + REACH)):
+        token = tokens[k]
+        if token.base in g.routine:
+            return None
+        if token.base in g.stores:
+            return k + 1
+        if token.stop or token.base in g.joins:
+            return None  # "killed the runaway query *and* the database recovered"
+    return None
+
+
+def _result(g: Grammar, tokens: Sequence[Token], i: int) -> int | None:
+    """Where a result that is harm in itself ends, within reach after the verb at ``i``:
+    "brought the reporting database *to its knees*"."""
+    for k in range(i + 1, min(len(tokens), i + 1 + REACH)):
+        if tokens[k].base in g.result_words:
+            found = match(tokens, k, g.results)
+            if found is not None:
+                return found
+    return None
 
 
 def _harm_span(g: Grammar, tokens: Sequence[Token], i: int, particles: frozenset[str] | None) -> int | None:

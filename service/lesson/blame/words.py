@@ -69,6 +69,8 @@ class Sentence(list[Token]):
     first_clause: int = 0  # the first word after ``opening`` that opens a clause of its own, or len
     prose: str = ""  # the sentence as read, for the clock time that makes it a timeline entry
     bases: list[str] | None = None  # every word's base, for C-speed looks at a window of words
+    words: frozenset[str] | None = None  # every word's base and lower-case form, for "does it say X at all"
+    complied: bool | None = None  # whether it records a step done as it should be ("as planned")
     harm_verbs: frozenset[str] | None = None  # the harm verbs that can fire here (harm.harm_verbs_here)
 
 
@@ -79,6 +81,16 @@ def bases(tokens: Sequence[Token], start: int, stop: int) -> list[str]:
             tokens.bases = [token.base for token in tokens]
         return tokens.bases[start:stop]
     return [token.base for token in tokens[start:stop]]
+
+
+def words(tokens: Sequence[Token]) -> frozenset[str]:
+    """Every word of the sentence, as its base and in lower case: made once a sentence."""
+    if isinstance(tokens, Sentence) and tokens.words is not None:
+        return tokens.words
+    found = frozenset(token.base for token in tokens) | frozenset(token.lower for token in tokens)
+    if isinstance(tokens, Sentence):
+        tokens.words = found
+    return found
 
 
 def first_mistake(tokens: Sequence[Token], nouns: frozenset[str]) -> int:
