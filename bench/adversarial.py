@@ -41,6 +41,7 @@ SHAPES: dict[str, str] = {
     "character references": "&#x",
     "long line": "the deploy went out at noon and ",
     "blame triggers": "Dave took the site it was Bob who ran without testing thanks to Ann lost as usual falls on Eve and deleted every ",
+    "blame forms": "easy to say nobody in ops bothered to a more careful reviewer would Sam was supposed to and what was Bob thinking on Rahul's watch nice work Gemma offline Tom pushed a change that broke Fault: Eve ",
 }
 """Each shape's repeated unit. A shape is one line with no newline (the worst case for
 line-based passes) except ``nested lists``, whose unit is indented one more level each line."""

@@ -43,6 +43,22 @@ MUST_FLAG = {
     "The outage traces back to Mina's hotfix.": "root-cause",
     "Typical Dave.": "judgement",
     "Thanks to Steve, we lost the whole weekend.": "judgement",
+    "Nobody on the team bothered to read the release notes.": "judgement",
+    "A more experienced DBA would never have run that.": "judgement",
+    "No sensible engineer would run a migration at peak.": "judgement",
+    "What were they thinking, running a migration at peak?": "judgement",
+    "Great job, Tom, the whole site went down.": "judgement",
+    "Frankly, our ops team is out of its depth.": "judgement",
+    "Carla was supposed to rotate the keys and never did.": "person-failure",
+    "Tobias pushed a config change that broke payments.": "person-failure",
+    "Pavel brought the payments API to a halt with a runaway script.": "person-failure",
+    "The platform team let the certificate expire.": "person-failure",
+    "The intern refused to escalate.": "person-failure",
+    "The on-call, worn out after a week of pages, ignored the alert.": "person-failure",
+    "Fault: the new DBA.": "root-cause",
+    "Karim is the reason we spent the weekend restoring backups.": "root-cause",
+    "Blame for the outage sits with the mobile team.": "root-cause",
+    "The outage happened on the night shift's watch.": "fault",
 }
 
 MUST_NOT_FLAG = [
@@ -81,6 +97,31 @@ MUST_NOT_FLAG = [
     "Nobody with admin rights was on call.",
     "The call was on Zoom.",
     "Thanks to Steve, we restored the backups within the hour.",
+    # what is placed on a person is a duty to come, or is placed on a thing
+    "The on-call rotation falls on Ana next month.",
+    "The fix for the incident is on Maria now.",
+    "The responsibility for the runbook sits with the SRE team.",
+    "The blame for the delay lies with our change process.",
+    # negation from further back, and a view held up to be questioned
+    "We were not looking for someone to blame.",
+    "It is tempting to say the intern should have asked, but nothing in the runbook suggested it.",
+    # a better person who excuses, not judges
+    "Any reasonable engineer would have done the same.",
+    "No experienced engineer would have known the flag was global.",
+    # praise and thanks for what was saved
+    "Thanks to Ana, we lost only five minutes of data.",
+    "Thanks to the on-call, no data was lost.",
+    "Great job, support team, keeping customers informed while the site was down.",
+    "Great work, Priya, the failover finished before any customer noticed.",
+    "Ravi is the reason we caught it so quickly.",
+    # what happened to a person, a duty done, a tool's act, what someone found
+    "The on-call was supposed to get a page and didn't.",
+    "Sam was asked to renew the certificate and did.",
+    "Nobody on the team was told about the change.",
+    "The scheduler let the certificate expire.",
+    "Alice found a bug that broke payments.",
+    "Culprit: the Redis eviction policy.",
+    "The lock wouldn't release.",
 ]
 
 
@@ -128,6 +169,8 @@ def test_hostile_text_is_read_without_blowing_up() -> None:
     assert len(find_blame(text)) == 2  # finishes (pytest-timeout guards the time) and still reads the prose
     shapes = (" " * 60000 + "|", "e.g. " * 12000, " \n |" * 15000, "{quote}" * 8000)  # once quadratic
     triggers = ("It was Bob who ", "took it down ", "Bob deleted the prod ", "without running ", "is on Jake ")
+    triggers += ("easy to say ", "nobody bothered to ", "a more careful reviewer would ", "was supposed to and ")
+    triggers += ("on Bob's watch ", "Tom pushed a change that broke ", "nice work Ann offline ")
     for shape in (*shapes, *(unit * 4000 for unit in triggers)):  # rules that look ahead or back, bounded
         assert find_blame(shape + "\n\nBob forgot it.", "jira" if "{" in shape else "markdown")
 
@@ -142,6 +185,12 @@ def test_a_language_file_is_checked_when_read(tmp_path: Path) -> None:
     (tmp_path / "typo.toml").write_text(good.replace('hindsight = "What', 'hindsite = "What'))
     with pytest.raises(BlameRulesError, match="unknown rule 'hindsite'"):
         load_language(tmp_path / "typo.toml")
+    (tmp_path / "slot.toml").write_text(good.replace('"what was {person} thinking"', '"what was {persn} thinking"'))
+    with pytest.raises(BlameRulesError, match=r"slot.toml: patterns.judgement: .*unknown slot \{persn\}"):
+        load_language(tmp_path / "slot.toml")
+    (tmp_path / "slots.toml").write_text(good.replace('"what was {person} thinking"', '"{person} {loss}"'))
+    with pytest.raises(BlameRulesError, match=r"patterns.judgement: '\{person\} \{loss\}': no word to look for"):
+        load_language(tmp_path / "slots.toml")
 
 
 def test_another_language_is_one_more_file(tmp_path: Path) -> None:
@@ -297,13 +346,13 @@ def test_a_broken_language_file_holds_nothing_up(
     github_double,
     monkeypatch,
 ) -> None:
-    from service.lesson import blame
+    from service.lesson.blame import lint
     from service.store import deliveries
 
     def broken() -> list:
         raise BlameRulesError("config/blame/en.toml: people.roles: Input should be a valid tuple")
 
-    monkeypatch.setattr(blame, "_built_in", broken)
+    monkeypatch.setattr(lint, "built_in", broken)
     _close_with(client, runtime, github_double, BLAMING)
     loop.work(runtime)
     assert lessons.get(runtime.engine, "github:acme/postmortems#1") is not None

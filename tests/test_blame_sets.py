@@ -1,7 +1,7 @@
 """The held-out labelled sets of the blameless-language nudge: the split set's two parts follow
 their stated rule, each held-out set is the one that was measured before the rules were tuned
-with it out of sight, and the nudge keeps its figures on the one never tuned on (round3-heldout.tsv)
-and on the one tuned on last (round2-heldout.tsv).
+with it out of sight, and the nudge keeps its figures on the one never tuned on (round4-heldout.tsv)
+and on the ones tuned on last (round3-heldout.tsv, round2-heldout.tsv).
 
 The figures are counts of sentences, not timings, so the test is deterministic: the same set and
 rules give the same figures on any machine."""
@@ -18,11 +18,13 @@ HELDOUT = SETS / "split-heldout.tsv"
 TUNING = SETS / "split-tuning.tsv"
 ROUND2 = SETS / "round2-heldout.tsv"
 ROUND3 = SETS / "round3-heldout.tsv"
+ROUND4 = SETS / "round4-heldout.tsv"
 
 FROZEN = {
     HELDOUT: "e8cce475128fef53e7317ab245274c3fc12352c516407734e1da2568e9ed45cf",
     ROUND2: "836f4606186d4037cc8b11798b4ee7bd25a872549d63e2eae55195d0a1abf002",
     ROUND3: "693ad4b35a7a82fafbbdc230432bdaa503e5e8dc3a3ad971c798eca623524f0e",
+    ROUND4: "b39530a1cf0dbd12c5713fd2e4b9ee93fd47d0ee55f1ddfb5463e77d74388c30",
 }
 """SHA-256 of each held-out set's rows (comments aside), as committed before the tuning it was
 kept from. A changed row is a different set: its figures would not be held-out figures any more."""
@@ -67,7 +69,7 @@ def test_the_held_out_sets_are_the_ones_measured_before_tuning() -> None:
 
 
 def test_the_later_held_out_sets_repeat_no_other_sentence() -> None:
-    for held_out in (ROUND2, ROUND3):
+    for held_out in (ROUND2, ROUND3, ROUND4):
         others = {sentence for path in SETS.glob("*.tsv") if path != held_out for _, sentence in _labelled(path)}
         assert not others & {sentence for _, sentence in _labelled(held_out)}, held_out.name
 
@@ -85,19 +87,23 @@ def _figures(path: Path) -> tuple[float, float, list[str], list[str]]:
 
 
 def test_the_nudge_keeps_its_figures_on_the_set_never_tuned_on() -> None:
-    """Held at what the rules reached when round3-heldout.tsv was measured, once, after round 3:
-    precision 0.949 (93 of 98 findings) and recall 0.788 (93 of 118). Neither meets the target
-    (precision 0.95, recall 0.9); docs/blameless.md says which forms are still missed. A lower
+    """Held at what the rules reached when round4-heldout.tsv was measured, once, after round 4:
+    precision 0.975 (77 of 79 findings) and recall 0.642 (77 of 120). Precision meets the target
+    (0.95), recall does not (0.9); docs/blameless.md says which forms are still missed. A lower
     figure means a change lost sentences it heard or raised a false alarm; a new round of tuning
     needs a new held-out set, written and frozen first, since reading these misses spends this one."""
-    precision, recall, false_alarms, misses = _figures(ROUND3)
-    assert precision >= 93 / 98 - 1e-9, false_alarms
-    assert recall >= 93 / 118 - 1e-9, misses
+    precision, recall, false_alarms, misses = _figures(ROUND4)
+    assert precision >= 77 / 79 - 1e-9, false_alarms
+    assert recall >= 77 / 120 - 1e-9, misses
 
 
 def test_the_nudge_keeps_its_figures_on_the_sets_it_was_tuned_on() -> None:
-    """round2-heldout.tsv was held out until round 3, whose tuning read its misses: 0.991 / 0.950
-    now. Kept as a floor so that a change does not lose what was learnt from it."""
+    """round3-heldout.tsv was held out until round 4, whose tuning read its misses: 1.000 / 0.949
+    now; round2-heldout.tsv, tuned on since round 3: 0.992 / 0.992. Kept as floors so that a
+    change does not lose what was learnt from them."""
+    precision, recall, false_alarms, misses = _figures(ROUND3)
+    assert precision >= 112 / 112 - 1e-9, false_alarms
+    assert recall >= 112 / 118 - 1e-9, misses
     precision, recall, false_alarms, misses = _figures(ROUND2)
-    assert precision >= 113 / 114 - 1e-9, false_alarms
-    assert recall >= 113 / 119 - 1e-9, misses
+    assert precision >= 118 / 119 - 1e-9, false_alarms
+    assert recall >= 118 / 119 - 1e-9, misses
