@@ -67,7 +67,6 @@ KNOWN_UPWARD: dict[tuple[str, str], str] = {
 KNOWN_IMPURE: dict[tuple[str, str], str] = {}
 """(pure module, what it reaches): none today."""
 KNOWN_OVERSIZED: dict[str, str] = {
-    "service/lesson/blame.py": "the blame branch splits it",
 }
 
 
