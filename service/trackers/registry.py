@@ -1,6 +1,7 @@
 """Every tracker lessonloop speaks to, reached by name: one :class:`Tracker` entry each, holding
 what is specific to it (its webhook source, its markup dialect, where its items live and how
-their pages are linked) and the name of the module that builds its client.
+their pages are linked, what it can hold and link) and the name of the module that builds its
+client. Callers ask an entry these facts instead of comparing a tracker's name.
 
 Pure and import-light: importing this loads no client and no HTTP stack (requests, urllib3,
 cryptography), so the web process and the pure modules may ask it. Clients are built by
