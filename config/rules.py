@@ -16,6 +16,9 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from config.sources import Source
 
+ReviewSource = Literal["github", "jira"]
+"""The trackers a review can be opened in: those with tasks (PagerDuty has none)."""
+
 _REVIEW_TARGET = re.compile(r"^(jira:[A-Z][A-Z0-9_]*|github:[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+)$")
 _SHARE = re.compile(r"^(jira:[A-Z0-9_*?]+|github:[A-Za-z0-9_.*?-]+/[A-Za-z0-9_.*?-]+|pagerduty)$")
 
@@ -43,7 +46,7 @@ def share_patterns(value: tuple[str, ...]) -> tuple[str, ...]:
 class ReviewTarget:
     """Where reviews open: a GitHub repository or a Jira project (PagerDuty has no tasks)."""
 
-    source: Literal["github", "jira"]
+    source: ReviewSource
     container: str  # "owner/repo" or "OPS"
 
     @classmethod

@@ -160,6 +160,12 @@ class Settings(Strict):
     def rules_for(self, source: str) -> tuple[Rule, ...]:
         return tuple(r for r in self.rules if r.source == source)
 
+    def containers_in(self, source: str) -> set[str]:
+        """The repositories or projects of tracker ``source`` that the rules read incidents from
+        or open reviews in."""
+        named = {rule.target.container for rule in self.rules if rule.target and rule.target.source == source}
+        return named | {project for rule in self.rules_for(source) for project in rule.projects}
+
     def warnings(self) -> list[str]:
         """Things that are allowed but probably not what the operator wants."""
         notes: list[str] = list(self.environment_notes)

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 
-from config.rules import ReviewTarget, Rule
+from config.rules import Rule
 from service.domain.events import Item, ItemRef, Markup
 from service.infra.failures import Permanent
 from service.infra.runtime import Runtime
@@ -21,6 +21,7 @@ from service.loop.scope import OUTSIDE, Scope, rule_named
 from service.store import effects, followups, lessons, reviews
 from service.text.markup import convert
 from service.trackers.base import TaskDraft, followup_marker
+from service.trackers.registry import review_place
 
 OPENING = "opening-followup"
 """Recorded in the effects table (item: the review, key: the follow-up's key) just before its
@@ -208,9 +209,7 @@ def _open(
     that finds it searches the tracker for the task (by its marker). Returns False when the
     tracker refused; the follow-up is then recorded as not opened, with the tracker's words."""
     engine = runtime.engine
-    target = runtime.settings.followups.target or ReviewTarget(
-        "github" if review_ref.source == "github" else "jira", review_ref.project
-    )
+    target = runtime.settings.followups.target or review_place(review_ref)
     marker = followup_marker(review_ref, key)
     try:
         client = runtime.client(target.source)

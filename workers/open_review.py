@@ -27,6 +27,7 @@ from service.store import lessons as stored_lessons
 from service.text import markers
 from service.text.markers import break_markers
 from service.trackers.base import Reconciles, Review, ReviewDraft, TrackerClient
+from service.trackers.registry import tracker
 from workers import context
 from workers.effects import looked, post_and_tidy, schedule_tidy
 from workers.jobs import exclusive, run_delivery
@@ -218,12 +219,13 @@ def _close_duplicates(client: Reconciles, kept: Review, duplicates: list[Review]
 
 
 def _link_from_incident(runtime: Runtime, incident: Item, review: reviews.ReviewRecord) -> None:
-    """A Jira incident gets a remote link to a review in another tracker (a Jira review of a
-    Jira incident is linked by its create). GitHub and PagerDuty incidents get the link in the
-    "review opened" comment, which is the one link their trackers show."""
+    """An incident in a tracker with remote links (Jira) gets one to a review in another tracker
+    (a review in its own tracker is linked by its create). Other trackers' incidents get the link
+    in the "review opened" comment, which is the one link they show."""
     review_ref = ItemRef.parse(review.ref)
-    if incident.ref.source == "jira" and review_ref.source != "jira":
-        runtime.client("jira").link(incident.ref, review_ref, review.url, "Post-incident review")
+    source = incident.ref.source
+    if tracker(source).remote_links and review_ref.source != source:
+        runtime.client(source).link(incident.ref, review_ref, review.url, "Post-incident review")
 
 
 def _due(incident: Item, rule: Rule, runtime: Runtime) -> date:

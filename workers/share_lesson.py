@@ -21,7 +21,7 @@ from service.loop import scope
 from service.loop.reach import lesson_reach
 from service.store import followups, lessons, links, reviews
 from service.text import markers
-from service.trackers.registry import markup_of
+from service.trackers.registry import markup_of, tracker
 from workers.effects import post_and_tidy
 from workers.jobs import exclusive
 
@@ -143,7 +143,7 @@ def shown_followups(runtime: Runtime, review_ref: ItemRef | str, within: scope.S
 
 def _natural_order(ref: ItemRef) -> tuple[str, str, int, str]:
     """github:acme/web#2 before #10: the order a person reads the items in."""
-    head, _, number = ref.key.rpartition("#" if ref.source == "github" else "-")
+    head, number = tracker(ref.source).split_key(ref.key)
     return (ref.source, head, int(number) if number.isdigit() else 0, ref.key)
 
 
@@ -160,11 +160,9 @@ def referenced_items(runtime: Runtime, text: str, known_urls: tuple[str, ...]) -
     for url in known_urls:
         if "/issues/" in url:
             github_hosts.add(urlparse(url).netloc)
-    projects = {rule.target.container for rule in settings.rules if rule.target and rule.target.source == "jira"}
-    projects |= {project for rule in settings.rules if rule.source == "jira" for project in rule.projects}
     return related.find_refs(
         text,
-        jira_projects=projects,
+        jira_projects=settings.containers_in("jira"),
         github_web_hosts=tuple(github_hosts),
         jira_web_hosts=tuple(host for host in [related.jira_web_host(settings.jira.url)] if host),
     )

@@ -16,7 +16,7 @@ from service.loop import scope
 from service.store import deliveries, followups, lessons, reviews
 from service.text import markers
 from service.trackers.base import TrackerClient
-from service.trackers.registry import markup_of
+from service.trackers.registry import markup_of, project_of
 from workers import context
 from workers.effects import digest_of, post_and_tidy, post_once
 from workers.jobs import exclusive, run_delivery
@@ -156,7 +156,7 @@ def _adopt(runtime: Runtime, review: Item) -> reviews.ReviewRecord | None:
     """A review we opened but have no record of (a crash between the create and the record, a
     store restored from an older backup): only when its marker verifies for where it lives and
     the tracker says lessonloop's own identity created it. Anything else is someone's issue."""
-    where = markers.container_of(review.ref.source, review.ref.project)
+    where = markers.container_of(review.ref.source, project_of(review.ref))
     marker = runtime.marker_keys().find_kind(review.body, where, markers.REVIEW)
     if marker is None or not marker.get("incident"):
         return None

@@ -76,15 +76,6 @@ class ItemRef:
             raise ValueError(f"{self} is not a GitHub issue ref")
         return match["owner"], match["repo"], int(match["number"])
 
-    @property
-    def project(self) -> str:
-        """The container an item lives in: a GitHub repository or a Jira project key."""
-        if self.source == "github":
-            return self.key.split("#", 1)[0]
-        if self.source == "jira":
-            return self.key.rsplit("-", 1)[0]
-        return ""
-
 
 @dataclass(frozen=True)
 class Item:

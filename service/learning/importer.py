@@ -28,7 +28,7 @@ from service.store.deliveries import now
 from service.store.engine import begin_write, insert
 from service.store.schema import imports
 from service.text import markers
-from service.trackers.registry import dialect_of, markup_of
+from service.trackers.registry import TRACKERS, dialect_of, markup_of, project_of
 
 OTHER_NOTES = "other_notes"
 MARKDOWN_LIMIT = 1024 * 1024  # a file larger than this is no review
@@ -45,10 +45,9 @@ class ImportSource:
     @classmethod
     def parse(cls, text: str) -> ImportSource:
         kind, _, where = text.partition(":")
-        if kind == "github" and re.fullmatch(r"[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+", where):
-            return cls("github", where)
-        if kind == "jira" and re.fullmatch(r"[A-Z][A-Z0-9_]*", where):
-            return cls("jira", where)
+        entry = TRACKERS.get(kind)
+        if entry is not None and entry.review_kind and entry.project_shape and entry.project_shape.fullmatch(where):
+            return cls(entry.review_kind, where)
         if kind == "markdown" and where:
             return cls("markdown", where)
         raise ValueError(f"not an import source: {text!r} (github:owner/repo, jira:PROJECT or markdown:DIR)")
@@ -82,7 +81,8 @@ def from_items(items: list[Item], keys: markers.MarkerKeys | None, own_author: s
     for item in items:
         incident = ""
         if keys is not None and own_author and item.author == own_author:
-            marker = keys.find_kind(item.body, markers.container_of(item.ref.source, item.ref.project), markers.REVIEW)
+            where = markers.container_of(item.ref.source, project_of(item.ref))
+            marker = keys.find_kind(item.body, where, markers.REVIEW)
             incident = (marker.get("incident") or "") if marker else ""
         yield Candidate(
             str(item.ref),

@@ -143,21 +143,13 @@ def render_blame_comment(findings: Sequence[Finding], markup: Markup) -> str:
         + ("this sentence puts" if len(findings) == 1 else "these sentences put")
         + " a person at the centre. You could ask instead:"
     )
+    dialect = dialect_of(markup)
     parts = [lead]
     for finding in findings[:BLAME_QUOTED]:
-        sentence = escape(finding.sentence, markup)
-        if markup == "markdown":
-            parts.append(f"> {sentence}\n\n{finding.suggestion}")
-        elif markup == "jira":
-            parts.append(f"bq. {sentence}\n{escape(finding.suggestion, markup)}")
-        else:
-            parts.append(f"\u201c{sentence}\u201d\n{finding.suggestion}")
+        parts.append(dialect.quoted(escape(finding.sentence, markup)) + escape(finding.suggestion, markup))
     rest = len(findings) - BLAME_QUOTED
     if rest > 0:
-        parts.append(
-            f"\u2026 and {rest} more; `lessonloop lessons lint` lists them all."
-            if markup == "markdown"
-            else f"\u2026 and {rest} more; lessonloop lessons lint lists them all."
-        )
+        command = f"{dialect.code_mark}lessonloop lessons lint{dialect.code_mark}"
+        parts.append(f"\u2026 and {rest} more; {command} lists them all.")
     parts.append("Editing the sentences is up to you; this note will not be repeated for the same text.")
     return "\n\n".join(parts)

@@ -22,7 +22,7 @@ from service.domain.events import Item, ItemRef, Markup
 from service.lesson.stub import escape, link
 from service.text.markers import break_markers
 from service.text.markup import convert
-from service.trackers.registry import dialect_of
+from service.trackers.registry import dialect_of, tracker
 
 ITEM_LIMIT = 4000
 """An item's text is kept (and copied into its task) up to this many characters."""
@@ -31,8 +31,6 @@ SIMILAR = 0.6
 NOT_DOING_RESOLUTIONS = frozenset({"not_planned", "won't do", "wont do", "declined", "won't fix", "duplicate"})
 """GitHub's ``not_planned`` and Jira's resolutions that say the work was dropped (case-blind)."""
 
-_MD_ITEM = re.compile(r"^ {0,3}(?:[-*+]|\d{1,9}[.)])(?:[ \t]+|$)(?:\[[ xX]\][ \t]+)?")
-_JIRA_ITEM = re.compile(r"^[ \t]*(?:[*#-])(?:[ \t]+)")
 _FENCE = re.compile(r"^ {0,3}(```|~~~)")
 _JIRA_BLOCK = re.compile(r"\{(code|noformat)(?::[^}\n]{0,200})?\}")
 
@@ -49,7 +47,7 @@ def list_items(section: str, markup: Markup) -> list[str]:
     items: list[list[str]] = []
     current: list[str] | None = None
     fenced = False
-    bullet = _JIRA_ITEM if markup == "jira" else _MD_ITEM
+    dialect = dialect_of(markup)
     for line in section.replace("\r\n", "\n").split("\n"):
         if _FENCE.match(line) or len(_JIRA_BLOCK.findall(line)) % 2:
             fenced = not fenced
@@ -57,10 +55,10 @@ def list_items(section: str, markup: Markup) -> list[str]:
             continue
         if fenced:
             continue
-        nested = markup == "jira" and re.match(r"^[ \t]*(?:\*\*|##|--)", line)
-        start = bullet.match(line)
-        if start and not nested and (markup == "jira" or len(line) - len(line.lstrip()) < 2):
-            current = [line[start.end() :].strip()]
+        nested = dialect.nested_item(line)
+        start = dialect.item_start(line)
+        if start is not None:
+            current = [line[start:].strip()]
             items.append(current)
         elif current is not None and line.strip() and (line[:1] in " \t" or nested):
             current.append(line.strip())
@@ -147,9 +145,7 @@ def inert(text: str) -> str:
 
 def title_of(text: str, written_in: Markup, markup: Markup) -> str:
     """A task title from an item: one line, in the target's markup, made inert."""
-    line = " ".join(inert(convert(text, written_in, markup)).split())
-    if markup == "jira":
-        line = line.replace("{", "(").replace("}", ")")
+    line = dialect_of(markup).macro_free(" ".join(inert(convert(text, written_in, markup)).split()))
     return line if len(line) <= TITLE_LIMIT else line[: TITLE_LIMIT - 1].rstrip() + "…"
 
 
@@ -177,8 +173,7 @@ def render_followups(shown: Sequence[Shown], written_in: Markup, markup: Markup)
         title = title_of(one.text, written_in, "plain")
         if one.url:  # the link follows: the item's own copy of the URL would say it twice
             title = " ".join(title.replace(f"({one.url})", "").replace(one.url, "").split()) or title
-        if markup == "jira":
-            title = title.replace("{", "(").replace("}", ")")
+        title = dialect.macro_free(title)
         named = link(title, one.url, markup) if one.url else escape(title, markup)
         if one.origin == "not opened" and one.reason.startswith("not shared"):
             status = escape(one.reason, markup)  # outside the scope: not an issue lessonloop failed to open
@@ -197,19 +192,15 @@ def _emphasis(text: str, markup: Markup) -> str:
 
 
 def parse_items(section: str, markup: Markup, find: Callable[[str], set[ItemRef]]) -> list[ListItem]:
-    """The list items with the issues each one links, GitHub and Jira only, in text order."""
+    """The list items with the issues each one links (issues of a tracker with tasks), in text order."""
     out = []
     for text in list_items(section, markup):
-        found = [ref for ref in find(text) if ref.source in ("github", "jira")]
+        found = [ref for ref in find(text) if tracker(ref.source).has_tasks]
         found.sort(key=lambda ref: _first_mention(text, ref))
         out.append(ListItem(text, tuple(found)))
     return out
 
 
 def _first_mention(text: str, ref: ItemRef) -> int:
-    if ref.source == "jira":
-        spot = text.find(ref.key)
-    else:
-        owner_repo, _, number = ref.key.partition("#")
-        spot = text.find(f"{owner_repo}/issues/{number}")
+    spot = text.find(tracker(ref.source).in_text(ref.key))
     return spot if spot >= 0 else len(text)

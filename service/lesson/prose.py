@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 from service.domain.events import Markup
 from service.text.markup import convert
+from service.trackers.registry import dialect_of
 
 LONGEST_SENTENCE = 400
 """A "sentence" without punctuation can be a whole page; it is quoted up to this many characters."""
@@ -88,11 +89,11 @@ class Sentence:
 
 
 def sentences(text: str, markup: Markup = "markdown") -> Iterator[Sentence]:
-    """Every sentence of ``text``'s prose, in order. Jira wiki markup is read as Markdown
-    (converted first), plain text as Markdown too (near enough for prose)."""
+    """Every sentence of ``text``'s prose, in order. Read as Markdown: a markup that does not
+    read near enough as Markdown (Jira wiki markup) is converted to it first."""
     text = text.replace("\r\n", "\n").replace("\r", "\n")
-    if markup == "jira":
-        text = convert(text, "jira", "markdown")
+    if not dialect_of(markup).reads_as_markdown:
+        text = convert(text, markup, "markdown")
     blanked = blank(text)
     # sentences are quoted without markers, hints, headings or quoted blocks
     shown = _without_comments(_blank_lines(text))

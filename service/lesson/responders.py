@@ -33,9 +33,10 @@ def responders(
     """The people who responded, in the order they first acted, each as a mention where the
     review's tracker knows them and as their name elsewhere."""
     source = incident.ref.source
+    accounts = registry.tracker(source).assignees_are_accounts
     acted = [(entry.responder, entry.person) for entry in history.entries if entry.responder]
     if not acted:  # no history read: the assignees are the responders we know of
-        acted = [(who, who if source != "pagerduty" else "") for who in incident.assignees]
+        acted = [(who, who if accounts else "") for who in incident.assignees]
     named: list[str] = []
     for name, person in acted:
         account = person if source == review_tracker else account_on(people, source, person, review_tracker)
@@ -45,10 +46,11 @@ def responders(
 
 
 def assignee(incident: Item, history: History, review_tracker: str, people: Mapping[str, Accounts]) -> str | None:
-    """Who gets the review: the incident's assignee (PagerDuty: the last one assigned, else who
-    acknowledged), as the same account when both live in one tracker, else through ``[people]``."""
+    """Who gets the review: the incident's assignee (where the tracker names assignees for display
+    only, as PagerDuty does, the last one its history assigned, else who acknowledged), as the same
+    account when both live in one tracker, else through ``[people]``."""
     source = incident.ref.source
-    if source == "pagerduty":
+    if not registry.tracker(source).assignees_are_accounts:
         assigned = [
             entry.person
             for entry in sorted(history.entries, key=lambda e: e.at)

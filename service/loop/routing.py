@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from config.rules import ReviewTarget, Rule
 from service.domain.events import Event, EventKind, Item
+from service.trackers.registry import project_of, tracker
 
 
 @dataclass(frozen=True)
@@ -24,12 +25,13 @@ def select_rule(event: Event, rules: Sequence[Rule]) -> Decision:
     if event.kind is not EventKind.INCIDENT_CLOSED or event.item is None:
         return Decision(None, None, "not a closed incident")
     candidates = [rule for rule in rules if rule.source == event.source]
-    if event.source == "pagerduty" and not candidates:
+    source = tracker(event.source)
+    if not source.has_tasks and not candidates:  # no review can open beside its incidents
         return Decision(
             None,
             None,
-            "no rule says where PagerDuty reviews go (PagerDuty has no tasks): "
-            'add a [[rules]] entry with source = "pagerduty" and a review target',
+            f"no rule says where {source.label} reviews go ({source.label} has no tasks): "
+            f'add a [[rules]] entry with source = "{source.name}" and a review target',
         )
     for index, rule in enumerate(candidates, start=1):
         if _matches(rule, event.item):
@@ -48,7 +50,7 @@ def select_rule(event: Event, rules: Sequence[Rule]) -> Decision:
 
 def _beside(item: Item) -> ReviewTarget:
     """The default target: the incident's own repository or project."""
-    return ReviewTarget.parse(f"{item.ref.source}:{item.ref.project}")
+    return ReviewTarget.parse(f"{item.ref.source}:{project_of(item.ref)}")
 
 
 def _matches(rule: Rule, item: Item) -> bool:

@@ -20,7 +20,7 @@ from config.rules import Rule
 from config.settings import Settings
 from service.domain.events import ItemRef
 from service.store.reviews import ReviewRecord
-from service.trackers.registry import tracker
+from service.trackers.registry import project_of, tracker
 
 OUTSIDE = "not shared: outside this rule's scope"
 """What the outcome, ``lessons show`` and the lesson page say of an item out of scope."""
@@ -29,7 +29,7 @@ OUTSIDE = "not shared: outside this rule's scope"
 def place(ref: ItemRef) -> str:
     """Where an item lives, as scope names it: ``github:owner/repo`` (lower case: GitHub's names
     are case-blind), ``jira:KEY`` or ``pagerduty``."""
-    return tracker(ref.source).place(ref.project)
+    return tracker(ref.source).place(project_of(ref))
 
 
 @dataclass(frozen=True)
@@ -107,8 +107,8 @@ def _opens_here(rule: Rule, incident: ItemRef, review: ItemRef) -> bool:
     if rule.source != incident.source:
         return False
     target = rule.target
-    where = (target.source, target.container) if target else (incident.source, incident.project)
-    return where == (review.source, review.project)
+    where = (target.source, target.container) if target else (incident.source, project_of(incident))
+    return where == (review.source, project_of(review))
 
 
 def scope_of_review(

@@ -19,6 +19,7 @@ from service.infra.failures import Permanent, RetryLater
 from service.trackers.base import TrackerClient
 from service.trackers.github.client import GitHubClient
 from service.trackers.jira.client import JiraClient
+from service.trackers.registry import tracker
 
 
 @dataclass(frozen=True)
@@ -37,15 +38,16 @@ def wanted_targets(settings: Settings) -> tuple[list[Wanted], list[int]]:
     unknown: list[int] = []
     for number, rule in enumerate(settings.rules, start=1):
         issue_type = rule.jira_issue_type or settings.review.jira_issue_type
+        kind = tracker(rule.source).review_kind
         if rule.target is not None:
             targets = [rule.target]
-        elif rule.projects and rule.source in ("github", "jira"):
-            targets = [ReviewTarget("github" if rule.source == "github" else "jira", p) for p in rule.projects]
+        elif rule.projects and kind is not None:
+            targets = [ReviewTarget(kind, p) for p in rule.projects]
         else:
             unknown.append(number)
             continue
         for target in targets:
-            found.setdefault((str(target), issue_type if target.source == "jira" else ""), []).append(number)
+            found.setdefault((str(target), issue_type if tracker(target.source).issue_types else ""), []).append(number)
     wanted = [
         Wanted(ReviewTarget.parse(text), issue_type or settings.review.jira_issue_type, tuple(rules))
         for (text, issue_type), rules in found.items()
@@ -65,7 +67,7 @@ def check_targets(settings: Settings, clients: Mapping[Source, TrackerClient]) -
             problems += len(found)
             lines += [f"review target {one.target} ({rules}): {problem}" for problem in found]
         else:
-            kind = f", issue type {one.issue_type}" if one.target.source == "jira" else ""
+            kind = f", issue type {one.issue_type}" if tracker(one.target.source).issue_types else ""
             lines.append(f"review target {one.target}{kind} ({rules}): ok, reviews can be opened there")
     if unknown:
         rules = ", ".join(f"rules[{n}]" for n in unknown)

@@ -22,7 +22,7 @@ from service.infra.queue import enqueue_delivery
 from service.infra.runtime import Runtime
 from service.loop.routing import select_rule
 from service.store import deliveries, followups, reviews
-from service.trackers.registry import SOURCES
+from service.trackers.registry import SOURCES, project_of
 from service.trackers.webhook import kept
 
 blueprint = Blueprint("webhooks", __name__)
@@ -202,7 +202,7 @@ def _may_be_our_review(runtime: Runtime, event: Event) -> bool:
     ref = event.item.ref
     if reviews.review(runtime.engine, ref) is not None:
         return True
-    container = f"{ref.source}:{ref.project}"
+    container = f"{ref.source}:{project_of(ref)}"
     return any(rule.target is not None and str(rule.target) == container for rule in runtime.settings.rules)
 
 

@@ -8,6 +8,7 @@ caller. Pure: a dialect imports no client and no HTTP stack."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -15,6 +16,25 @@ from service.domain.events import Markup
 from service.text.inert import IMAGE_SCHEMES, safe_url
 from service.text.markers import Marker, break_markers
 from service.text.textdoc import Block
+
+
+def as_is(text: str) -> str:
+    return text
+
+
+def no_nesting(_line: str) -> bool:
+    """For a markup that nests lists by indentation only."""
+    return False
+
+
+_BULLETED = re.compile(r"^ {0,3}(?:[-*+]|\d{1,9}[.)])(?:[ \t]+|$)(?:\[[ xX]\][ \t]+)?")
+
+
+def bulleted_item_start(line: str) -> int | None:
+    """A top-level item as Markdown starts one (and plain text, which is written the same way):
+    ``-``, ``*``, ``+`` or a number, indented under two spaces, with an optional task box."""
+    start = _BULLETED.match(line)
+    return start.end() if start and len(line) - len(line.lstrip()) < 2 else None
 
 
 @dataclass(frozen=True)
@@ -41,8 +61,17 @@ class Dialect:
     """What starts an item of a flat list lessonloop writes."""
     quote_prefix: str
     """What starts a quoted line."""
+    after_quote: str
+    """What ends a quoted line so that the text after it is not quoted (Markdown carries a quote
+    on into the next line unless a blank line ends it)."""
     list_item: Callable[[str], str]
     """What starts a list item indented by this whitespace (Jira nests by repeating the bullet)."""
+    item_start: Callable[[str], int | None]
+    """Where the bullet of a top-level list item ends on this line (its text follows), or None
+    when the line starts no top-level item."""
+    nested_item: Callable[[str], bool]
+    """The line is an item of a nested list written without indentation (Jira's ``**``), so it
+    continues the item above it rather than ending it."""
     mention: Callable[[str, bool], str | None]
     """(account id, Jira Data Center names users by name) -> a mention of that account, or None
     where the markup cannot mention it."""
@@ -58,6 +87,15 @@ class Dialect:
     """A link is best written as its bare URL (the tracker links URLs itself and shows no link text)."""
     marker_colon: str = ": "
     """How the colon of ``lessonloop:`` is written in text so it reads as no marker."""
+    code_mark: str = ""
+    """What goes on both sides of a command named in a comment (Markdown's code span; none
+    where lessonloop writes no inline code)."""
+    macro_free: Callable[[str], str] = as_is
+    """Text that no escape can keep from starting a macro where it goes (a Jira summary or a
+    follow-up's title reads ``{…}`` as one) with such characters replaced."""
+    reads_as_markdown: bool = True
+    """Its prose reads near enough as Markdown to find sentences in (plain text does); when not,
+    it is converted to Markdown first."""
 
     def break_markers(self, text: str) -> str:
         """``text`` with nothing in it that reads as a marker, the way this markup shows it."""
@@ -83,6 +121,10 @@ class Dialect:
         """The marker as a line to append to (or, in plain text, put before) a text."""
         return self.marker_line(marker.token())
 
+    def quoted(self, text: str) -> str:
+        """``text`` (already in this markup) as a quoted line, ended so that what follows is not quoted."""
+        return f"{self.quote_prefix}{text}{self.after_quote}"
+
     def attach(self, text: str, marker: Marker) -> str:
         """``text`` with the marker placed where this markup keeps it discreet."""
         line = self.render_marker(marker)
@@ -94,7 +136,3 @@ class Dialect:
 def no_block(_text: str) -> str:
     """For a markup without code blocks: nothing to close."""
     return ""
-
-
-def as_is(text: str) -> str:
-    return text

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from markdown_it.token import Token
 
 from service.domain.events import ItemRef
+from service.trackers.registry import project_of
 
 REF_CHARACTERS = frozenset(string.ascii_letters + string.digits + "_.:/#-")
 TRAILING = frozenset(".:/#-")
@@ -35,7 +36,7 @@ class Mention:
 
     @property
     def project(self) -> str:
-        return ItemRef.parse(self.ref).project
+        return project_of(ItemRef.parse(self.ref))
 
 
 def mentions(text: str) -> Iterator[tuple[int, int, Mention]]:

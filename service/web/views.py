@@ -21,6 +21,7 @@ from service.store import lessons
 from service.store.followups import DONE, NOT_DOING, OPEN, Followup
 from service.store.followups import of_reviews as followups_of
 from service.store.lessons import SECTION_COLUMNS, Lesson
+from service.trackers.registry import project_of
 from service.web.links import item_url, safe_url
 from service.web.refs import Mention
 from service.web.render import sections_html
@@ -136,7 +137,7 @@ def ref_urls(engine: Engine, settings: Settings, lesson: Lesson, found: Collecti
     this lesson or the rules name, since ``UTF-8`` and ``SHA-256`` have the same shape."""
     in_log = lessons.having(engine, {one.ref for one in found})
     own = (lesson.incident_ref, lesson.review_ref)
-    projects = {ItemRef.parse(ref).project for ref in own if ref.startswith("jira:")}
+    projects = {project_of(ItemRef.parse(ref)) for ref in own if ref.startswith("jira:")}
     projects |= jira_projects(settings)
     urls: dict[str, str] = {}
     for one in found:

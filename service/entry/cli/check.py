@@ -99,10 +99,7 @@ def _check_github_app(settings: Settings, client: object) -> int:
     """Which installation, which repositories it sees, and any repository a rule uses that it cannot."""
     assert isinstance(client, GitHubClient) and client.app is not None
     app = client.app
-    wanted = sorted(
-        {rule.target.container for rule in settings.rules if rule.target and rule.target.source == "github"}
-        | {project for rule in settings.rules if rule.source == "github" for project in rule.projects}
-    )
+    wanted = sorted(settings.containers_in("github"))
     installations: dict[int, list[str]] = {}
     problems = 0
     if app.installation_id is not None:

@@ -22,6 +22,7 @@ from service.loop.reach import of_lesson, posted_on
 from service.loop.scope import OUTSIDE
 from service.store import followups, lessons
 from service.store.lessons import Lesson
+from service.trackers.registry import markup_of_review
 
 
 def add_parser(commands: Commands) -> None:
@@ -123,9 +124,7 @@ def _related_text(engine: Engine, found: Lesson) -> str:
         return ""
     lines = ["## Related lessons", ""]
     for other in others:
-        learned = first_sentence(
-            other.sections.get("what_we_learned", ""), "jira" if other.review_ref.startswith("jira:") else "markdown"
-        )
+        learned = first_sentence(other.sections.get("what_we_learned", ""), markup_of_review(other.review_ref))
         lines.append(f"- {other.incident_title or other.review_ref} ({other.review_ref}): {learned}")
     return "\n".join(lines) + "\n"
 

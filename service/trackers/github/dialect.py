@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 
-from service.trackers.dialect import Dialect, as_is
+from service.trackers.dialect import Dialect, as_is, bulleted_item_start, no_nesting
 from service.trackers.github.markdown_read import read_markdown
 from service.trackers.github.markdown_write import markdown_text, write_markdown
 
@@ -35,10 +35,14 @@ MARKDOWN = Dialect(
     after_heading="\n\n",
     bullet="- ",
     quote_prefix="> ",
+    after_quote="\n\n",
     list_item=lambda indent: indent + "- ",
+    item_start=bulleted_item_start,
+    nested_item=no_nesting,
     mention=_mention,
     marker_line=lambda token: f"<!-- {token} -->",
     marker_first=False,
     comment_limit=65_536,
     close_open_block=_close_fence,
+    code_mark="`",
 )

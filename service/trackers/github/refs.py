@@ -2,9 +2,26 @@
 
 from __future__ import annotations
 
+import re
+
 from config.settings import Settings
 from service.domain.events import ItemRef
 from service.domain.references import github_web_host
+
+PROJECT = re.compile(r"[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+")
+"""A repository's name, ``owner/repo``."""
+
+
+def split_key(key: str) -> tuple[str, str]:
+    """``acme/web#42`` -> (``acme/web``, ``42``)."""
+    repository, _, number = key.partition("#")
+    return repository, number
+
+
+def in_text(key: str) -> str:
+    """How text names the issue when it links it: by its page's path, ``acme/web/issues/42``."""
+    repository, number = split_key(key)
+    return f"{repository}/issues/{number}"
 
 
 def place(project: str) -> str:

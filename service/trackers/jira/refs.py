@@ -2,8 +2,24 @@
 
 from __future__ import annotations
 
+import re
+
 from config.settings import Settings
 from service.domain.events import ItemRef
+
+PROJECT = re.compile(r"[A-Z][A-Z0-9_]*")
+"""A project key, as Jira writes it."""
+
+
+def split_key(key: str) -> tuple[str, str]:
+    """``OPS-42`` -> (``OPS``, ``42``)."""
+    project, dash, number = key.rpartition("-")
+    return (project, number) if dash else (key, "")
+
+
+def in_text(key: str) -> str:
+    """How text names the issue: by its key, linked or not."""
+    return key
 
 
 def place(project: str) -> str:

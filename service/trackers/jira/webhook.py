@@ -16,6 +16,7 @@ from service.domain.events import Event, EventKind, Item, ItemRef, UnreadableBod
 from service.domain.timestamps import parse_timestamp
 from service.text import markers
 from service.trackers.jira.fields import description_text, fields_done
+from service.trackers.jira.refs import split_key
 from service.trackers.signing import ACCEPTED, Verdict, any_matches, token_matches
 from service.trackers.webhook import Headers, WebhookSource, header, load_object, names, obj, opt_obj, text
 
@@ -137,7 +138,7 @@ def item_from_issue(issue: dict[str, Any]) -> Item:
         issue_type=text(opt_obj(fields.get("issuetype")).get("name")),
         priority=text(opt_obj(fields.get("priority")).get("name")),
         service=next(iter(names(fields.get("components"))), ""),
-        project=text(opt_obj(fields.get("project")).get("key")) or ref.project,
+        project=text(opt_obj(fields.get("project")).get("key")) or split_key(ref.key)[0],
         assignees=_user_ids(fields.get("assignee")),
         author=next(iter(_user_ids(fields.get("creator")) or _user_ids(fields.get("reporter"))), ""),
         created_at=parse_timestamp(fields.get("created")),

@@ -4,7 +4,7 @@ bracketed prefix."""
 
 from __future__ import annotations
 
-from service.trackers.dialect import Dialect, as_is, no_block
+from service.trackers.dialect import Dialect, as_is, bulleted_item_start, no_block, no_nesting
 from service.trackers.pagerduty.plain_write import write_plain
 
 PLAIN = Dialect(
@@ -19,7 +19,10 @@ PLAIN = Dialect(
     after_heading="\n",
     bullet="- ",
     quote_prefix="  ",
+    after_quote="\n",
     list_item=lambda indent: indent + "- ",
+    item_start=bulleted_item_start,
+    nested_item=no_nesting,
     mention=lambda _account, _by_name: None,
     marker_line=lambda token: f"[{token}]",
     marker_first=True,

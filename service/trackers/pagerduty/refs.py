@@ -7,6 +7,15 @@ from config.settings import Settings
 from service.domain.events import ItemRef
 
 
+def split_key(key: str) -> tuple[str, str]:
+    """An incident belongs to the whole account: no container, its id alone."""
+    return "", key
+
+
+def in_text(key: str) -> str:
+    return key
+
+
 def place(_project: str) -> str:
     return "pagerduty"
 
