@@ -66,8 +66,7 @@ KNOWN_UPWARD: dict[tuple[str, str], str] = {
 }
 KNOWN_IMPURE: dict[tuple[str, str], str] = {}
 """(pure module, what it reaches): none today."""
-KNOWN_OVERSIZED: dict[str, str] = {
-}
+KNOWN_OVERSIZED: dict[str, str] = {}
 
 
 @dataclass(frozen=True)
