@@ -28,6 +28,7 @@ from service.store.insight_scope import (
     flag,
     narrowed,
     source,
+    with_incidents,
 )
 from service.store.schema import followups, incident_labels, incidents, reviews
 
@@ -84,6 +85,21 @@ def _tracked() -> ColumnElement[bool]:
     return and_(followups.c.ref.is_not(None), followups.c.origin.in_((ADOPTED, OPENED)))
 
 
+def followups_in(scope: Scope) -> list[ColumnElement[bool]]:
+    """The listed follow-ups of the view: recorded within its span, of a review in its
+    services and labels (those reviews found once, by a subquery, not joined row by row)."""
+    conditions = [
+        followups.c.created_at >= scope.start,
+        followups.c.created_at < scope.end,
+        followups.c.position != UNLISTED,
+    ]
+    wanted = narrowed(scope)
+    if wanted:
+        of_view = select(reviews.c.ref).select_from(with_incidents()).where(*wanted).correlate(None)
+        conditions.append(followups.c.review_ref.in_(of_view))
+    return conditions
+
+
 def _figures(dialect: str, scope: Scope, today: date) -> CompoundSelect:
     """Rows of ``(section, key, listed, *COUNTS)``: ``month`` per month recorded;
     ``to_done`` the middle values (rank in the first count, microseconds in the second);
@@ -97,6 +113,7 @@ def _figures(dialect: str, scope: Scope, today: date) -> CompoundSelect:
     )
     listed = (
         select(
+            followups.c.review_ref.label("review_ref"),
             calendar_sql.month(dialect, followups.c.created_at).label("month"),
             flag(followups.c.origin == OPENED).label("opened"),
             flag(followups.c.origin == ADOPTED).label("adopted"),
@@ -108,21 +125,8 @@ def _figures(dialect: str, scope: Scope, today: date) -> CompoundSelect:
             flag(and_(still_open, followups.c.due_on < today)).label("open_past_due"),
             flag(and_(_tracked(), followups.c.state == NOT_DOING)).label("not_doing"),
             case((and_(done, followups.c.done_at >= followups.c.created_at), took), else_=null()).label("to_done"),
-            reviews.c.incident_ref.label("incident_ref"),
-            source(reviews.c.incident_ref).label("source"),
-            func.coalesce(incidents.c.service, "").label("service"),
         )
-        .select_from(
-            followups.outerjoin(reviews, reviews.c.ref == followups.c.review_ref).outerjoin(
-                incidents, incidents.c.ref == reviews.c.incident_ref
-            )
-        )
-        .where(
-            followups.c.created_at >= scope.start,
-            followups.c.created_at < scope.end,
-            followups.c.position != UNLISTED,
-            *narrowed(scope),
-        )
+        .where(*followups_in(scope))
         .cte("listed")
         .prefix_with("MATERIALIZED")  # read by every part below: scanned once
     )
@@ -140,13 +144,13 @@ def _figures(dialect: str, scope: Scope, today: date) -> CompoundSelect:
             WIDTH,
         ),
     ]
-    late = [listed.c.open_past_due == 1, listed.c.incident_ref.is_not(None)]
+    late = listed.join(reviews, reviews.c.ref == listed.c.review_ref)  # only the late ones are joined
     keys: dict[str, tuple[Any, Any]] = {
-        "source": (listed.c.source, listed),
-        "service": (listed.c.service, listed),
+        "source": (source(reviews.c.incident_ref), late),
+        "service": (incidents.c.service, late.join(incidents, incidents.c.ref == reviews.c.incident_ref)),
         "label": (
             incident_labels.c.label,
-            listed.join(incident_labels, incident_labels.c.incident_ref == listed.c.incident_ref),
+            late.join(incident_labels, incident_labels.c.incident_ref == reviews.c.incident_ref),
         ),
     }
     padding = [blank() for _ in COUNTS]
@@ -155,7 +159,7 @@ def _figures(dialect: str, scope: Scope, today: date) -> CompoundSelect:
         parts.append(
             select(constant(f"late:{kind}"), key, func.count(), *padding)
             .select_from(joined)
-            .where(*late, key != constant(""))
+            .where(listed.c.open_past_due == 1, key != constant(""))
             .group_by(key)
         )
     first, *rest = parts

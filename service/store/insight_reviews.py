@@ -23,6 +23,7 @@ from service.store import calendar_sql
 from service.store.effects import WRITTEN
 from service.store.insight_scope import (
     GROUP_KINDS,
+    TOTAL,
     Scope,
     at_ranks,
     blank,
@@ -83,6 +84,7 @@ def load(engine: Engine, scope: Scope, today: date) -> ReviewRows:
     opened: list[OpenedMonth] = []
     groups: list[GroupCount] = []
     ranked: dict[str, dict[str, Ranked]] = {}
+    reached: dict[str, list[tuple[int, int]]] = {}
     with engine.connect() as connection:
         rows = connection.execute(_figures(engine.dialect.name, scope, today)).all()
         comments = {str(name): int(count) for name, count in connection.execute(_comments(scope))}
@@ -92,6 +94,8 @@ def load(engine: Engine, scope: Scope, today: date) -> ReviewRows:
             opened.append(OpenedMonth(name, count, int(a), int(b), int(c)))
         elif section.startswith("group:"):
             groups.append(GroupCount(section.removeprefix("group:"), name, count, int(a)))
+        elif section == "reached":  # a: how many items; count: how many lessons reached that many
+            reached.setdefault(name, []).append((int(a), count))
         else:  # a value at a rank: a is the rank, b the value
             found = ranked.setdefault(section, {}).get(name, Ranked(count))
             median = int(b) if int(a) == (count + 1) // 2 else found.median
@@ -99,7 +103,7 @@ def load(engine: Engine, scope: Scope, today: date) -> ReviewRows:
             ranked[section][name] = Ranked(count, median, p90)
     return ReviewRows(
         opened=sorted(opened, key=lambda row: row.month),
-        reach=ranked.get("reach", {}),
+        reach={name: _ranked_counts(counts) for name, counts in reached.items()},
         close_to_lesson=ranked.get("speed", {}),
         groups=groups,
         group_close_to_lesson={
@@ -112,7 +116,21 @@ def load(engine: Engine, scope: Scope, today: date) -> ReviewRows:
     )
 
 
-def view(scope: Scope) -> list[ColumnElement[bool]]:
+def _ranked_counts(counts: list[tuple[int, int]]) -> Ranked:
+    """The nearest-rank median and 90th percentile of values given as ``(value, how many
+    times)``: items reached are a few small numbers, so the database counts them rather than
+    ranking every lesson."""
+    total = sum(times for _, times in counts)
+    ranks = ((total + 1) // 2, (total * 9 + 9) // 10)
+    found: list[int] = []
+    seen = 0
+    for value, times in sorted(counts):
+        seen += times
+        found += [value for rank in ranks[len(found) :] if seen >= rank]
+    return Ranked(total, found[0], found[1])
+
+
+def _view(scope: Scope) -> list[ColumnElement[bool]]:
     """The reviews of the view, on ``reviews`` joined with ``incidents``."""
     return [reviews.c.opened_at >= scope.start, reviews.c.opened_at < scope.end, *narrowed(scope)]
 
@@ -129,7 +147,8 @@ def _seconds_to_lesson(dialect: str) -> ColumnElement[int]:
 def _figures(dialect: str, scope: Scope, today: date) -> CompoundSelect:
     """Rows of ``(section, key, count, a, b, c)``: ``opened`` per month opened (a: with a
     lesson now, b: still open, c: past due); ``group:<kind>`` per group (a: lessons
-    captured); ``reach`` and ``speed`` per month captured and over the view (``TOTAL``), and
+    captured); ``reached`` per month captured and over the view (``TOTAL``): how many lessons
+    (count) reached how many items (a); ``speed`` per month captured and over the view, and
     ``speed:<kind>`` per group, as :func:`~service.store.insight_scope.at_ranks` gives them."""
     posted = (
         select(effects.c.key.label("review_ref"), func.count().label("comments"))
@@ -157,7 +176,7 @@ def _figures(dialect: str, scope: Scope, today: date) -> CompoundSelect:
             .outerjoin(lessons, lessons.c.review_ref == reviews.c.ref)
             .outerjoin(posted, posted.c.review_ref == reviews.c.ref)
         )
-        .where(*view(scope))
+        .where(*_view(scope))
         .cte("facts")
         .prefix_with("MATERIALIZED")  # read by every part below: joined once
     )
@@ -184,9 +203,13 @@ def _figures(dialect: str, scope: Scope, today: date) -> CompoundSelect:
             func.sum(facts.c.still_open),
             func.sum(facts.c.past_due),
         ).group_by(facts.c.opened_month),
-        ranked("reach", facts.c.captured_month, facts.c.reached, facts, in_a_month),
+        select(constant("reached"), facts.c.captured_month, func.count(), facts.c.reached, blank(), blank())
+        .where(*in_a_month)
+        .group_by(facts.c.captured_month, facts.c.reached),
+        select(constant("reached"), constant(TOTAL), func.count(), facts.c.reached, blank(), blank())
+        .where(*every_lesson)
+        .group_by(facts.c.reached),
         ranked("speed", facts.c.captured_month, facts.c.to_lesson, facts, in_a_month),
-        ranked("reach", None, facts.c.reached, facts, every_lesson),
         ranked("speed", None, facts.c.to_lesson, facts, every_lesson),
     ]
     for kind in GROUP_KINDS:
@@ -209,7 +232,7 @@ def _comments(scope: Scope) -> Select[Any]:
     return (
         select(tracker, func.count())
         .select_from(with_incidents().join(effects, effects.c.key == reviews.c.ref))
-        .where(*view(scope), effects.c.kind == markers.LESSON, WRITTEN)
+        .where(*_view(scope), effects.c.kind == markers.LESSON, WRITTEN)
         .group_by(tracker)
         .order_by(tracker)
     )
