@@ -180,11 +180,16 @@ def _figures(dialect: str, scope: Scope, today: date) -> CompoundSelect:
         .cte("facts")
         .prefix_with("MATERIALIZED")  # read by every part below: joined once
     )
-    labelled = facts.join(incident_labels, incident_labels.c.incident_ref == facts.c.incident_ref)
+    labelled = (
+        select(incident_labels.c.label.label("label"), facts.c.captured, facts.c.to_lesson)
+        .select_from(facts.join(incident_labels, incident_labels.c.incident_ref == facts.c.incident_ref))
+        .cte("labelled")
+        .prefix_with("MATERIALIZED")  # a review once per label, joined once for both label figures
+    )
     keys: dict[str, tuple[Any, Any]] = {
         "source": (facts.c.source, facts),
         "service": (facts.c.service, facts),
-        "label": (incident_labels.c.label, labelled),
+        "label": (labelled.c.label, labelled),
     }
     in_a_month = [facts.c.captured_month.is_not(None)]
     every_lesson = [facts.c.captured == 1]
@@ -213,15 +218,14 @@ def _figures(dialect: str, scope: Scope, today: date) -> CompoundSelect:
         ranked("speed", None, facts.c.to_lesson, facts, every_lesson),
     ]
     for kind in GROUP_KINDS:
-        key, joined = keys[kind]
+        key, rows = keys[kind]
         named = [key != constant("")]
         parts.append(
-            select(constant(f"group:{kind}"), key, func.count(), func.sum(facts.c.captured), blank(), blank())
-            .select_from(joined)
+            select(constant(f"group:{kind}"), key, func.count(), func.sum(rows.c.captured), blank(), blank())
             .where(*named)
             .group_by(key)
         )
-        parts.append(ranked(f"speed:{kind}", key, facts.c.to_lesson, joined, [*named, *every_lesson]))
+        parts.append(ranked(f"speed:{kind}", key, rows.c.to_lesson, rows, [*named, rows.c.captured == 1]))
     first, *rest = parts
     return first.union_all(*rest)
 
