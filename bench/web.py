@@ -41,7 +41,6 @@ from service.infra.runtime import Runtime  # noqa: E402
 from service.store import migrate, search  # noqa: E402
 from service.store.engine import make_engine, sqlalchemy_url  # noqa: E402
 from service.store.schema import effects, followups, incident_labels, incidents, lessons, reviews  # noqa: E402
-from service.text.markers import LESSON  # noqa: E402
 
 REDIS_URL = "redis://127.0.0.1:6379/13"
 FRESH_RUNS = 5
@@ -194,6 +193,8 @@ def sentence(rng: random.Random, words: int) -> str:
 
 
 def fill(engine, count: int) -> None:
+    from service.text.markers import LESSON
+
     rng = random.Random(10)
     now = datetime.now(UTC)
     sources = ("github", "jira", "pagerduty")
