@@ -237,8 +237,9 @@ def test_search_filter_open_a_lesson_follow_links_and_insights(
 
         page.goto(origin + "/insights")
         charts = page.locator("figure.chart svg.chart")
-        assert charts.count() == 3 and all(charts.nth(i).is_visible() for i in range(3))
+        assert charts.count() == 4 and all(charts.nth(i).is_visible() for i in range(4))  # no follow-ups to chart
         assert page.locator("figure#chart-volume rect.s0").count() >= 1
+        assert page.locator("figure#chart-volume svg.chart rect.partial").count() == 1  # this month, so far
         assert "billing" in page.locator("main").inner_text()
 
         assert console.errors == [] and console.dialogs == []
@@ -481,6 +482,7 @@ def test_every_page_fits_a_phone_reads_in_dark_and_passes_axe(
             "long lesson": "/lessons/" + long_one.replace("#", "%23"),
             "hostile lesson": "/lessons/github:acme/postmortems%234",
             "insights": "/insights",
+            "insights of a service": "/insights?service=edge&service=web&label=sev1",
             "not found": "/lessons/jira:NOPE-1",
             "bad filter": "/lessons?from=2026-13-01",
         }
@@ -532,6 +534,37 @@ def test_every_page_fits_a_phone_reads_in_dark_and_passes_axe(
         context.close()
 
 
+def test_insights_on_a_phone_choose_a_view_and_download_its_numbers(
+    browser, runtime: Runtime, settings: Settings, tracker_site: str
+) -> None:
+    """390 px wide, dark: the view's form works without script, a service's name leads to its
+    view, every table's numbers download as CSV, and nothing scrolls sideways."""
+    fill_log(runtime, tracker_site)
+    with serve_app(settings, runtime) as origin:
+        context = browser.new_context(viewport=VIEWPORTS["phone"], color_scheme="dark", java_script_enabled=False)
+        page = context.new_page()
+        page.goto(origin + "/insights")
+        page.fill("input[name=service]", "web")
+        page.click("form.filters button[type=submit]")
+        page.wait_for_url(re.compile(r".*/insights\?.*service=web(&|$)"))
+        assert "service web" in page.locator("p#view").inner_text()
+        assert page.locator("#reviews strong").first.inner_text() == "10"  # the web service's reviews of 30
+        assert page.locator("input[name=service]").input_value() == "web"
+
+        page.goto(origin + "/insights")
+        page.click("#table-services a:text-is('search')")
+        page.wait_for_url(re.compile(r".*/insights\?service=search$"))
+        assert "service search" in page.locator("p#view").inner_text()
+        for link in page.locator("p.download a").all():
+            href = link.get_attribute("href")
+            assert link.get_attribute("download") is not None and "service=search" in href
+            answer = context.request.get(origin + href)
+            assert answer.status == 200 and answer.headers["content-type"] == "text/csv; charset=utf-8"
+        wide = page.evaluate("[document.documentElement.scrollWidth, window.innerWidth]")
+        assert wide[0] <= wide[1], wide
+        context.close()
+
+
 def _visit_all(
     browser: Any, origin: str, visits: list[tuple[str, str, str, str]], source: str, screenshots: Path
 ) -> None:
@@ -545,6 +578,8 @@ def _visit_all(
         _, page, console = contexts[size, scheme]
         status = page.goto(origin + path).status
         where = f"{name} ({path}) at {size}, {scheme}"
+        if "insights" in name:  # the numbers' tables too, folded by default
+            page.evaluate("document.querySelectorAll('details').forEach((one) => { one.open = true; })")
         wide = page.evaluate("[document.documentElement.scrollWidth, window.innerWidth]")
         if wide[0] > wide[1]:
             problems.append(f"{where}: {wide[0]} px wide in a {wide[1]} px window")
@@ -554,7 +589,9 @@ def _visit_all(
             for field, ratio in page.evaluate(FIELD_CONTRAST)
             if ratio < 3
         )
-        if "insights" in name:
+        if name == "empty insights" and not page.locator("#nothing").is_visible():
+            problems.append(f"{where}: no word on why there is nothing to show")
+        if "insights" in name and name != "empty insights":
             sizes = page.locator("svg.chart text.axis").evaluate_all(
                 """texts => texts.filter(t => getComputedStyle(t).display !== 'none').map(t => {
                      const svg = t.ownerSVGElement;  // the chart's units, scaled to the width it is drawn at

@@ -94,8 +94,8 @@ def test_api(client, filled: Runtime) -> None:
 
 def test_insights_draws_charts(client, filled: Runtime) -> None:
     page = client.get("/insights").get_data(as_text=True)
-    assert page.count('<svg class="chart"') == 3
-    assert page.count('<ul class="legend">') == 3  # each chart names its series, each beside its own hatch or marker
+    assert page.count('<svg class="chart"') == 4  # volume, rate, speed, reach; no follow-up yet to chart
+    assert page.count('<ul class="legend">') == 4  # each chart names its series, each beside its own hatch or marker
     assert "billing" in page and "sev1" in page and "jira" in page
 
 

@@ -31,7 +31,7 @@ def security_headers(response: Response) -> Response:
 
 
 def install(app: Flask, settings: Settings, session_key: Callable[[], str]) -> None:
-    from service.web import api, assets, auth, compression, metrics, pages  # noqa: F401 - importing them adds their routes
+    from service.web import api, assets, auth, compression, insights, metrics, pages  # noqa: F401 - importing them adds their routes
 
     auth.install(app, settings, session_key)
     app.register_blueprint(blueprint)

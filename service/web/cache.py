@@ -5,7 +5,7 @@ follow-up saved by any process replaces the token, and the next view computes af
 also expire after :data:`MAX_AGE`, for what changes the figures without a lesson or
 follow-up write (a review opened, a new day). One thread computes a missing entry while the
 others wanting it wait for it, so eight users arriving together cost one computation, not
-eight.
+eight. At most ``MAX_ENTRIES`` are kept.
 """
 
 from __future__ import annotations
@@ -21,6 +21,9 @@ from flask import current_app
 from service.store import generation
 
 MAX_AGE = 60.0
+MAX_ENTRIES = 64
+"""Entries kept per process, the least recently computed dropped first: the views a reader
+can ask for (any dates, services and labels) are unbounded, the memory they take must not be."""
 EXTENSION = "lessonloop_cache"
 
 
@@ -50,5 +53,8 @@ def cached(key: Hashable, compute: Callable[[], Any], max_age: float = MAX_AGE) 
         if found is not None and found.token == token and found.expires > time.monotonic():
             return found.value
         value = compute()
+        store.entries.pop(key, None)
+        while len(store.entries) >= MAX_ENTRIES:
+            del store.entries[next(iter(store.entries))]
         store.entries[key] = _Entry(token, time.monotonic() + max_age, value)
         return value

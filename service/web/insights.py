@@ -1,105 +1,112 @@
-"""How the organisation learns, month by month and per incident tracker, label and service:
-the figures behind ``/insights``. Counts and durations only, never per person.
+"""``/insights``: the questions managers bring, answered for a view they choose (``from``,
+``to``, ``service``, ``label`` in the query string), and ``/insights.csv``, any of its tables
+as a file.
 
-Pure: the rows of ``service.store.review_rows`` in, figures out.
+A view's figures, charts and tables are computed together and cached by the log's generation
+(:mod:`service.web.cache`), so the page and its CSV files read the same numbers, and a view
+asked again costs a lookup. A bad parameter is a 400 that names it, answered before anything is
+computed or cached.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from datetime import date
+from datetime import UTC, date, datetime, time, timedelta
 
-from service.learning.figures import Spread, _seconds, _source, spread
-from service.store.review_rows import ReviewProgress
+from flask import current_app, g, render_template, request
+from markupsafe import Markup
+from werkzeug.wrappers import Response
 
-
-@dataclass(frozen=True)
-class Month:
-    month: str  # YYYY-MM
-    reviews_opened: int
-    lessons_captured: int
-    captured_of_opened: int  # of the reviews opened this month, how many have a lesson by now
-    close_to_lesson: Spread  # lessons captured this month
-
-    @property
-    def capture_rate(self) -> float | None:
-        return self.captured_of_opened / self.reviews_opened if self.reviews_opened else None
+from service.infra.runtime import Runtime
+from service.learning import insight_figures
+from service.learning.figures import duration
+from service.store import insight_followups, insight_reviews, lessons
+from service.store.insight_scope import Scope
+from service.web import csv_tables, errors, filters, insight_charts, insight_tables
+from service.web.blueprint import blueprint
+from service.web.cache import cached
+from service.web.filters import BadFilter, InsightQuery
 
 
 @dataclass(frozen=True)
-class Group:
-    name: str
-    reviews_opened: int
-    lessons_captured: int
-    close_to_lesson: Spread
-
-    @property
-    def capture_rate(self) -> float | None:
-        return self.lessons_captured / self.reviews_opened if self.reviews_opened else None
+class View:
+    insights: insight_figures.Insights
+    charts: dict[str, Markup]
+    tables: dict[str, insight_tables.Table]
 
 
-def months(rows: Sequence[ReviewProgress], since: date, today: date) -> list[Month]:
-    """Every month from ``since`` to ``today``, empty ones included (a gap is news too)."""
-    names = _month_names(since, today)
-    opened = {name: [] for name in names}  # type: dict[str, list[ReviewProgress]]
-    captured = {name: [] for name in names}  # type: dict[str, list[ReviewProgress]]
-    for row in rows:
-        opened.setdefault(f"{row.opened_at:%Y-%m}", []).append(row)
-        if row.lesson_captured_at is not None:
-            captured.setdefault(f"{row.lesson_captured_at:%Y-%m}", []).append(row)
-    return [
-        Month(
-            month=name,
-            reviews_opened=len(opened.get(name, [])),
-            lessons_captured=len(captured.get(name, [])),
-            captured_of_opened=sum(row.lesson_captured_at is not None for row in opened.get(name, [])),
-            close_to_lesson=spread(
-                [_seconds(row.incident_closed_at, row.lesson_captured_at) for row in captured.get(name, [])]
-            ),
-        )
-        for name in names
-    ]
+def _runtime() -> Runtime:
+    return current_app.extensions["lessonloop"]
 
 
-def by_incident_tracker(rows: Sequence[ReviewProgress]) -> list[Group]:
-    return _groups(rows, lambda row: [_source(row.incident_ref)])
+@blueprint.get("/insights")
+def insights_page() -> Response | str:
+    today = datetime.now(UTC).date()
+    try:
+        query = filters.read_insights(request.args, today)
+    except BadFilter as error:
+        return errors.answer(400, str(error))
+    engine = _runtime().engine
+    return render_template(
+        "insights.html",
+        query=query,
+        view=_view(query, today),
+        suggestions=cached("filter values", lambda: lessons.filter_values(engine)),
+        cell=insight_tables.on_page,
+        duration=duration,
+        user=g.user,
+    )
 
 
-def by_label(rows: Sequence[ReviewProgress]) -> list[Group]:
-    return _groups(rows, lambda row: list(row.labels))
+@blueprint.get("/insights.csv")
+def insights_csv() -> Response:
+    """One table of a view (``table``: ``months``, ``followups``, ``reach``, ``comments``,
+    ``trackers``, ``services``, ``labels``) as ``text/csv``, offered as a download."""
+    today = datetime.now(UTC).date()
+    try:
+        query = filters.read_insights(request.args, today)
+        name = filters.read_choice(request.args, "table", insight_tables.NAMES)
+    except BadFilter as error:
+        return errors.answer(400, str(error))
+    view = _view(query, today)
+    span = f"{view.insights.first_day.isoformat()}-to-{view.insights.last_day.isoformat()}"
+    return Response(
+        csv_tables.text(view.tables[name]),
+        200,
+        {
+            "Content-Type": "text/csv; charset=utf-8",
+            "Content-Disposition": f'attachment; filename="lessonloop-{name}-{span}.csv"',
+        },
+    )
 
 
-def by_service(rows: Sequence[ReviewProgress]) -> list[Group]:
-    return _groups(rows, lambda row: [row.service] if row.service else [])
+def _view(query: InsightQuery, today: date) -> View:
+    key = (
+        "insights",
+        query.first_day,
+        query.last_day,
+        tuple(sorted({one.lower() for one in query.services})),
+        tuple(sorted({one.lower() for one in query.labels})),
+        today,
+    )
+    view: View = cached(key, lambda: _compute(query, today))
+    return view
 
 
-def _groups(rows: Sequence[ReviewProgress], keys: Callable[[ReviewProgress], Iterable[str]]) -> list[Group]:
-    members: dict[str, list[ReviewProgress]] = {}
-    for row in rows:
-        for key in keys(row):
-            members.setdefault(key, []).append(row)
-    return [
-        Group(
-            name=name,
-            reviews_opened=len(group),
-            lessons_captured=sum(row.lesson_captured_at is not None for row in group),
-            close_to_lesson=spread(
-                [
-                    _seconds(row.incident_closed_at, row.lesson_captured_at)
-                    for row in group
-                    if row.lesson_captured_at is not None
-                ]
-            ),
-        )
-        for name, group in sorted(members.items(), key=lambda item: (-len(item[1]), item[0]))
-    ]
-
-
-def _month_names(since: date, today: date) -> list[str]:
-    names = []
-    year, month = since.year, since.month
-    while (year, month) <= (today.year, today.month):
-        names.append(f"{year:04d}-{month:02d}")
-        year, month = (year + 1, 1) if month == 12 else (year, month + 1)
-    return names
+def _compute(query: InsightQuery, today: date) -> View:
+    engine = _runtime().engine
+    last_day = min(query.last_day, today)
+    scope = Scope(
+        start=datetime.combine(query.first_day, time.min, tzinfo=UTC),
+        end=datetime.combine(last_day + timedelta(days=1), time.min, tzinfo=UTC),
+        services=query.services,
+        labels=query.labels,
+    )
+    figures = insight_figures.build(
+        insight_reviews.load(engine, scope, today),
+        insight_followups.load(engine, scope, today),
+        query.first_day,
+        last_day,
+        today,
+    )
+    return View(figures, insight_charts.draw(figures), insight_tables.tables(figures))

@@ -2,24 +2,19 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-from typing import Any
-
 from flask import current_app, g, redirect, render_template, request
 from werkzeug.wrappers import Response
 
 from service.infra.runtime import Runtime
-from service.learning import figures, stats
 from service.learning.similar import related_to
 from service.store import lessons
 from service.store.followups import of_review
-from service.web import charts, errors, filters, insights, views
+from service.web import errors, filters, views
 from service.web.api import paging
 from service.web.blueprint import blueprint
 from service.web.cache import cached
 from service.web.filters import BadFilter
 
-INSIGHT_DAYS = 365
 GUIDES = (("setup-github.md", "GitHub"), ("setup-jira.md", "Jira"), ("setup-pagerduty.md", "PagerDuty"))
 """The setup guides an empty log points to, in ``docs/``."""
 SORT_NAMES = {"incident": "incident date, newest first", "captured": "capture date, newest first"}
@@ -87,58 +82,3 @@ def lesson(ref: str) -> Response | str:
         related=[views.row(other) for other in related_to(runtime.engine, found)],
         user=g.user,
     )
-
-
-@blueprint.get("/insights")
-def insights_page() -> str:
-    figures_now: dict[str, Any] = cached("insights", _insights)
-    return render_template("insights.html", **figures_now, user=g.user)
-
-
-def _insights() -> dict[str, Any]:
-    today = datetime.now(UTC).date()
-    since = figures.window_start(today, INSIGHT_DAYS).replace(day=1)
-    summary, rows = stats.since(_runtime().engine, since, today)
-    months = insights.months(rows, since, today)
-    labels = [month.month for month in months]
-    charts_html = {
-        "volume": charts.bars(
-            "Reviews opened and lessons captured per month",
-            labels,
-            [
-                charts.Series("reviews opened", [month.reviews_opened for month in months]),
-                charts.Series("lessons captured", [month.lessons_captured for month in months]),
-            ],
-        ),
-        "rate": charts.lines(
-            "Capture rate per month (reviews opened that month with a lesson by now)",
-            labels,
-            [
-                charts.Series("capture rate", [month.capture_rate for month in months]),
-            ],
-            fmt=lambda v: f"{v:.0%}",
-            ceiling=1.0,
-        ),
-        "speed": charts.lines(
-            "Incident closed to lesson, hours (lessons captured that month)",
-            labels,
-            [
-                charts.Series("median", [_hours(month.close_to_lesson.median) for month in months]),
-                charts.Series("90th percentile", [_hours(month.close_to_lesson.p90) for month in months]),
-            ],
-            fmt=lambda v: f"{v:.3g} h",
-        ),
-    }
-    return {
-        "summary": summary,
-        "months": months,
-        "charts": charts_html,
-        "trackers": insights.by_incident_tracker(rows),
-        "labels": insights.by_label(rows)[:20],
-        "services": insights.by_service(rows)[:20],
-        "duration": figures.duration,
-    }
-
-
-def _hours(seconds: int | None) -> float | None:
-    return None if seconds is None else seconds / 3600
