@@ -59,11 +59,7 @@ IMPURE_PREFIXES = ("service.store", "service.infra.runtime")
 
 WEB_BLUEPRINT = "service.web"
 
-KNOWN_UPWARD: dict[tuple[str, str], str] = {
-    # the follow-up figures query returns learning's figures; the insights branch reworks how
-    # these figures are counted, so the store's query returning plain counts is left to after it
-    ("service.store.followup_figures", "service.learning.figures"): "store -> learning",
-}
+KNOWN_UPWARD: dict[tuple[str, str], str] = {}
 KNOWN_IMPURE: dict[tuple[str, str], str] = {}
 """(pure module, what it reaches): none today."""
 KNOWN_OVERSIZED: dict[str, str] = {}

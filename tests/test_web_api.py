@@ -18,7 +18,8 @@ from prometheus_client.parser import text_string_to_metric_families
 from service.entry import cli
 from service.infra.runtime import Runtime
 from service.learning import figures as progress
-from service.store import followup_figures, followups
+from service.learning import stats
+from service.store import followups
 from service.web.blueprint import CONTENT_SECURITY_POLICY
 from tests.conftest import base_env
 from tests.web_data import keep, share
@@ -415,7 +416,7 @@ def test_follow_up_figures_counted_in_sql_are_those_counted_in_python(followed: 
     moment = datetime.now(UTC) - timedelta(days=30)
     today = date.today()
     loaded = progress.summarise_followups(followups.since(engine, moment), today)
-    assert followup_figures.since(engine, moment, today) == loaded
+    assert stats.followup_figures_since(engine, moment, today) == loaded
     assert loaded.open_past_due == 1 and loaded.not_opened == 1 and loaded.done == 3
     future = datetime.now(UTC) + timedelta(days=1)
-    assert followup_figures.since(engine, future, today) == progress.FollowupFigures()
+    assert stats.followup_figures_since(engine, future, today) == progress.FollowupFigures()

@@ -22,7 +22,7 @@ def since(engine: Engine, start: date, today: date) -> tuple[figures.Progress, l
         reviews,
         start,
         today,
-        followup_figures.since(engine, moment, today),
+        followup_figures_since(engine, moment, today),
         imported=rows.imported_since(engine, moment),
     )
     return summary, reviews
@@ -32,3 +32,21 @@ def last_days(engine: Engine, days: int, today: date | None = None) -> figures.P
     """The figures of the last ``days`` days (``lessons stats --days``)."""
     today = today or datetime.now(UTC).date()
     return since(engine, figures.window_start(today, days), today)[0]
+
+
+def followup_figures_since(engine: Engine, moment: datetime, today: date) -> figures.FollowupFigures:
+    """What :func:`service.learning.figures.summarise_followups` gives for the follow-ups recorded
+    since ``moment``, the same figures, from the database's counts rather than every row."""
+    counted = followup_figures.since(engine, moment, today)
+    within, median = figures.done_timing(counted.done_dates)
+    return figures.FollowupFigures(
+        opened=counted.opened,
+        adopted=counted.adopted,
+        not_opened=counted.not_opened,
+        done=counted.done,
+        not_doing=counted.not_doing,
+        open=counted.open,
+        open_past_due=counted.open_past_due,
+        done_within_due=within,
+        median_days_to_done=median,
+    )

@@ -7,12 +7,12 @@ comparison needs."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date, datetime
 
 from sqlalchemy import Engine, and_, case, func, select
 from sqlalchemy.sql.elements import ColumnElement
 
-from service.learning.figures import FollowupFigures, done_timing
 from service.store.deliveries import utc
 from service.store.followups import ADOPTED, DONE, NOT_DOING, NOT_OPENED, OPEN, OPENED, UNLISTED
 from service.store.schema import followups
@@ -24,9 +24,25 @@ def _count(condition: ColumnElement[bool]) -> ColumnElement[int]:
     return func.coalesce(func.sum(case((condition, 1), else_=0)), 0)
 
 
-def since(engine: Engine, moment: datetime, today: date) -> FollowupFigures:
-    """What :func:`service.learning.figures.summarise_followups` gives for the follow-ups recorded
-    since ``moment``, the same figures, with no row loaded but those done."""
+@dataclass(frozen=True)
+class FollowupCounts:
+    """The follow-ups recorded in a window, counted, and the dates of those done: what
+    :mod:`service.learning.stats` turns into the figures (the share done by their due date, the
+    median days to done) without this module knowing how they are computed."""
+
+    opened: int
+    adopted: int
+    not_opened: int
+    done: int
+    not_doing: int
+    open: int
+    open_past_due: int
+    done_dates: list[tuple[datetime, datetime | None, date | None]]  # (recorded, done, due)
+
+
+def since(engine: Engine, moment: datetime, today: date) -> FollowupCounts:
+    """The follow-ups recorded since ``moment``, counted by the database, with no row loaded but
+    the dates of those done."""
     window = and_(followups.c.created_at >= moment, followups.c.position != UNLISTED)
     counts = select(
         _count(followups.c.origin == OPENED),
@@ -42,9 +58,8 @@ def since(engine: Engine, moment: datetime, today: date) -> FollowupFigures:
     )
     with engine.connect() as connection:
         opened, adopted, not_opened, done_count, not_doing, still_open, past_due = connection.execute(counts).one()
-        timings = [(utc(created), utc(finished), due) for created, finished, due in connection.execute(done)]
-    within, median = done_timing(timings)
-    return FollowupFigures(
+        dates = [(utc(created), utc(finished), due) for created, finished, due in connection.execute(done)]
+    return FollowupCounts(
         opened=int(opened),
         adopted=int(adopted),
         not_opened=int(not_opened),
@@ -52,6 +67,5 @@ def since(engine: Engine, moment: datetime, today: date) -> FollowupFigures:
         not_doing=int(not_doing),
         open=int(still_open),
         open_past_due=int(past_due),
-        done_within_due=within,
-        median_days_to_done=median,
+        done_dates=dates,
     )
