@@ -406,6 +406,14 @@ def test_a_stopped_worker_leaves_no_thread_reading_its_command_channel(runtime: 
         assert runtime.redis.client_list(_type="pubsub") == []  # its connection closed, not left to the server
 
 
+def test_a_worker_run_in_a_process_that_goes_on_gives_back_its_signal_handlers(runtime: Runtime) -> None:
+    """RQ sets its own SIGINT and SIGTERM handlers for a worker; once the worker returns, the
+    process's own are back (RQ's took a later Ctrl-C for a stop request to a worker long gone)."""
+    before = {signum: signal.getsignal(signum) for signum in (signal.SIGINT, signal.SIGTERM)}
+    loop.work(runtime)
+    assert {signum: signal.getsignal(signum) for signum in (signal.SIGINT, signal.SIGTERM)} == before
+
+
 @pytest.mark.slow
 def test_a_worker_started_before_the_web_on_a_fresh_store_migrates_it_and_works(
     database_url: str, rules_file: Path, trackers, redis: Redis, tmp_path: Path

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import threading
 import time
 from typing import Any
@@ -159,7 +160,11 @@ class LeanWorker(ExpectedFailuresInOneLine, PromptShutdown, SimpleWorker):
 
 
 def run_worker(runtime: Runtime, *, burst: bool = False, forking: bool = False, name: str | None = None) -> bool:
-    """Run until stopped (or, with ``burst``, until the queue is empty). Returns RQ's answer."""
+    """Run until stopped (or, with ``burst``, until the queue is empty). Returns RQ's answer.
+
+    RQ installs its own SIGINT and SIGTERM handlers for the worker; once it returns, the
+    process's own are put back, so a process that goes on (the tests run burst workers in
+    theirs) does not take a later Ctrl-C for a stop request to a worker that is gone."""
     migrate.upgrade(runtime.engine)
     context.install(runtime)
     # at start, anything unfinished without a live job is lost: the idempotent job makes a
@@ -180,8 +185,12 @@ def run_worker(runtime: Runtime, *, burst: bool = False, forking: bool = False, 
     timer = None if burst else _SweepTimer(runtime, runtime.settings.server.sweep_seconds)
     if timer:
         timer.start()
+    handlers = {signum: signal.getsignal(signum) for signum in (signal.SIGINT, signal.SIGTERM)}
     try:
         return worker.work(burst=burst, logging_level=runtime.settings.server.log_level.upper(), with_scheduler=True)
     finally:
         if timer:
             timer.stopped.set()
+        for signum, handler in handlers.items():
+            if handler is not None:  # None: set outside Python, nothing to put back
+                signal.signal(signum, handler)
