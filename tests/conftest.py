@@ -117,24 +117,6 @@ def no_ambient_settings(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytes
     monkeypatch.chdir(tmp_path_factory.mktemp("cwd"))
 
 
-@pytest.fixture(autouse=True, scope="session")
-def in_process_workers_stop_at_once() -> Iterator[None]:
-    """In-process burst workers (``loop.work``) close their pub/sub connection at once when they
-    stop, instead of joining RQ's pub/sub thread for a second first.
-
-    On the pinned redis-py that thread is always back in its 60 s read when the worker stops, so
-    the bounded join of :class:`workers.runner.PromptShutdown` always runs out its whole bound;
-    closing the connection is what ends the read either way. Hundreds of burst runs each waited
-    that second. The bound itself is checked where it matters, on real ``lessonloop worker``
-    processes given SIGTERM (``test_worker.py``), which this process's setting does not reach."""
-    from workers.runner import PromptShutdown
-
-    bound = PromptShutdown.unsubscribe_wait_seconds
-    PromptShutdown.unsubscribe_wait_seconds = 0.02
-    yield
-    PromptShutdown.unsubscribe_wait_seconds = bound
-
-
 _connected: weakref.WeakSet[Engine] = weakref.WeakSet()
 """Every engine that has lent out a connection in this test process (weakly: an engine nobody
 holds is collected with its pool)."""

@@ -105,7 +105,8 @@ class Lessonloop:
 
     def stop(self) -> int:
         """SIGTERM, as a service manager stops it (SIGKILL to its group if it has not exited in
-        30 s); its exit code."""
+        30 s); its exit code. Its output pipe is closed once read to its end (a process it left
+        behind may still hold the pipe: then the reader goes on, and the pipe stays open)."""
         if self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)
             try:
@@ -114,6 +115,8 @@ class Lessonloop:
                 os.killpg(self.process.pid, signal.SIGKILL)
                 self.process.wait()
         self._reader.join(timeout=10)
+        if not self._reader.is_alive() and self.process.stdout is not None:
+            self.process.stdout.close()
         return self.process.returncode
 
     @property

@@ -92,14 +92,19 @@ class RedisServer:
         raise RuntimeError("could not start redis-server: " + "; ".join(problems))
 
     def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
+        """Stop the server and close the pipe its errors came on (read only if it failed to start)."""
+        process, self.process = self.process, None
+        if process is None:
+            return
+        if process.poll() is None:
+            process.terminate()
             try:
-                self.process.wait(timeout=10)
+                process.wait(timeout=10)
             except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        self.process = None
+                process.kill()
+                process.wait()
+        if process.stderr is not None:
+            process.stderr.close()
 
     def remove(self) -> None:
         self.stop()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -172,19 +173,19 @@ def closed_by_server(connection: socket.socket, dribble: bytes | None, within: f
 
 def test_a_request_not_complete_by_the_read_deadline_is_dropped(tmp_path: Path, redis) -> None:
     """The deadline is total: a client sending a byte every 0.3 s is never idle, yet is dropped."""
-    with web(tmp_path, LESSONLOOP_READ_TIMEOUT_SECONDS="2") as server:
+    with web(tmp_path, LESSONLOOP_READ_TIMEOUT_SECONDS="2") as server, contextlib.ExitStack() as opened:
         address, base = server.address, server.url
-        header_dribbler = socket.create_connection(address)
+        header_dribbler = opened.enter_context(socket.create_connection(address))
         header_dribbler.sendall(b"POST /webhooks/github HTTP/1.1\r\nHost: x\r\nX-Slow: ")
         head, body = request_bytes(payloads.github(payloads.raw("github/issues.closed"), GITHUB_SECRET))
-        body_dribbler = socket.create_connection(address)
+        body_dribbler = opened.enter_context(socket.create_connection(address))
         body_dribbler.sendall(head)
-        silent = socket.create_connection(address)
+        silent = opened.enter_context(socket.create_connection(address))
         assert closed_by_server(header_dribbler, b"a", within=30)
         assert closed_by_server(body_dribbler, body, within=30)
         assert closed_by_server(silent, None, within=30)
         # a complete request, then the next on the same kept-alive connection, is answered
-        session = requests.Session()
+        session = opened.enter_context(requests.Session())
         assert session.get(base + "/healthz", timeout=5).status_code == 200
         delivery = payloads.github(payloads.raw("github/issues.closed"), GITHUB_SECRET)
         assert (
@@ -315,12 +316,12 @@ def test_a_request_in_hand_when_sigterm_comes_is_answered(tmp_path: Path, redis)
     head, body = request_bytes(payloads.github(payloads.raw("github/issues.closed"), GITHUB_SECRET))
     with web(tmp_path, LESSONLOOP_WEB_PROCESSES="1") as server:
         server.wait_ready()
-        connection = socket.create_connection(server.address, timeout=30)
-        connection.sendall(head + body[: len(body) // 2])
-        server.process.send_signal(signal.SIGTERM)
-        wait_for(lambda: refused(server.address))  # the worker has stopped accepting: it is stopping
-        connection.sendall(body[len(body) // 2 :])
-        answer = connection.recv(4096)
+        with socket.create_connection(server.address, timeout=30) as connection:
+            connection.sendall(head + body[: len(body) // 2])
+            server.process.send_signal(signal.SIGTERM)
+            wait_for(lambda: refused(server.address))  # the worker has stopped accepting: it is stopping
+            connection.sendall(body[len(body) // 2 :])
+            answer = connection.recv(4096)
         assert answer.startswith(b"HTTP/1.1 202"), answer
         assert server.process.wait(timeout=60) == 0, server.tail()
     assert "Traceback" not in server.output(), server.tail()

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import gc
+import os
+import warnings
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -101,6 +104,35 @@ def test_a_write_lock_file_that_cannot_be_opened_fails_one_write_not_every_later
     with begin_write(engine):
         pass
     engine.dispose()
+
+
+def test_the_write_lock_file_is_closed_with_its_engine(tmp_path: Path) -> None:
+    """The SQLite write-lock file stays open while its engine writes, and is closed when the
+    engine is collected, not left to the garbage collector (which warns: unclosed file)."""
+    database = tmp_path / "closing.db"
+    engine = make_engine(f"sqlite:///{database}")
+    with begin_write(engine) as connection:
+        connection.execute(text("CREATE TABLE t (x INTEGER)"))
+    lock_file = str(Path(f"{database}-writelock").resolve())
+    assert _open_descriptors(lock_file) == 1
+    engine.dispose()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        del engine, connection
+        gc.collect()
+    assert _open_descriptors(lock_file) == 0
+    assert [str(one.message) for one in caught if issubclass(one.category, ResourceWarning)] == []
+
+
+def _open_descriptors(path: str) -> int:
+    """How many of this process's file descriptors are open on ``path``."""
+    count = 0
+    for descriptor in Path("/proc/self/fd").iterdir():
+        try:
+            count += os.readlink(descriptor) == path
+        except FileNotFoundError:  # the one iterdir itself used, closed since
+            continue
+    return count
 
 
 def _described(engine: Engine) -> dict[str, Any]:

@@ -9,6 +9,7 @@ import re
 import signal
 import subprocess
 import sys
+import threading
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -383,6 +384,34 @@ def test_workers_given_sigterm_stop_promptly(runtime: Runtime, trackers) -> None
             assert worker.returncode == 0
     finally:
         _stop_all(*workers)
+
+
+def test_a_stopped_worker_leaves_no_thread_reading_its_command_channel(runtime: Runtime) -> None:
+    """A worker reads RQ's command channel on a thread of its own. Stopped, it ends that thread
+    and its connection before ``run_worker`` returns: no thread is left reading for up to a
+    minute, or reading a connection closed under it (which raised in the thread). Burst runs in
+    this process, as the tests make hundreds of."""
+    from redis.client import PubSubWorkerThread
+
+    from workers.runner import COMMAND_THREAD_NAME
+
+    for _ in range(10):
+        loop.work(runtime)
+        readers = [
+            thread
+            for thread in threading.enumerate()
+            if isinstance(thread, PubSubWorkerThread) or thread.name == COMMAND_THREAD_NAME
+        ]
+        assert readers == []
+        assert runtime.redis.client_list(_type="pubsub") == []  # its connection closed, not left to the server
+
+
+def test_a_worker_run_in_a_process_that_goes_on_gives_back_its_signal_handlers(runtime: Runtime) -> None:
+    """RQ sets its own SIGINT and SIGTERM handlers for a worker; once the worker returns, the
+    process's own are back (RQ's took a later Ctrl-C for a stop request to a worker long gone)."""
+    before = {signum: signal.getsignal(signum) for signum in (signal.SIGINT, signal.SIGTERM)}
+    loop.work(runtime)
+    assert {signum: signal.getsignal(signum) for signum in (signal.SIGINT, signal.SIGTERM)} == before
 
 
 @pytest.mark.slow

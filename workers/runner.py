@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import signal
 import threading
 import time
 from typing import Any
 
+from redis.client import PubSub
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 from rq import SimpleWorker, Worker
 from rq.job import Job
@@ -70,31 +73,81 @@ class ExpectedFailuresInOneLine(BaseWorker):
         super().handle_exception(job, *exc_info)
 
 
-class PromptShutdown(BaseWorker):
-    """Stops its pub/sub thread without waiting out RQ's 60 s poll.
+COMMAND_THREAD_NAME = "lessonloop-worker-commands"
 
-    RQ subscribes to the worker's command channel with ``run_in_thread(sleep_time=60)`` and, on
-    shutdown, calls the thread's ``stop()`` and then joins it. From redis-py 8.2 ``stop()``
-    itself joins the thread, which sits in a read of up to 60 s: a worker asked to stop took a
-    minute (rq/rq#1613, "Worker.unsubscribe() stucks on self.pubsub_thread.join()"; the fix
-    upstream is rq/rq PR #2228, "Add Timeout in PubSub thread"). Here ``stop()`` runs in a
-    short-lived daemon thread, the join is bounded and the pub/sub connection is closed, which
-    ends the read: with any redis-py, shutdown takes at most about a second more."""
 
-    unsubscribe_wait_seconds = 1.0
+class CommandListener(threading.Thread):
+    """Reads the worker's command channel (RQ's shutdown, kill-horse and stop-job commands) and
+    hands each message to its handler, until :meth:`stop`.
 
-    def unsubscribe(self) -> None:
-        thread = self.pubsub_thread
-        if not thread or self.pubsub is None:
-            return
-        self.log.info("Worker %s: unsubscribing from channel %s", self.name, self.pubsub_channel_name)
+    RQ reads it on redis-py's ``PubSub.run_in_thread``, whose stop flag is read only between reads
+    of up to 60 s, and only once the thread's ``run`` has started: a flag cleared after the
+    channel's last message, or before ``run`` sets it, leaves that thread reading for a minute
+    more, and RQ closes the connection under that read, which then raises in the thread. Here the
+    flag is this thread's own, set before the UNSUBSCRIBE whose reply ends the read in progress;
+    the thread then closes its connection itself, so it never outlives it."""
+
+    def __init__(self, pubsub: PubSub, poll_seconds: float) -> None:
+        super().__init__(name=COMMAND_THREAD_NAME, daemon=True)
+        self.pubsub = pubsub
+        self.poll_seconds = poll_seconds
+        self.stopping = threading.Event()
+
+    def run(self) -> None:
+        try:
+            while not self.stopping.is_set():
+                try:
+                    self.pubsub.get_message(ignore_subscribe_messages=True, timeout=self.poll_seconds)
+                except RedisConnectionError as error:
+                    if self.stopping.is_set():  # Redis went away as the worker stops: nothing to read
+                        return
+                    # as RQ does: wait, then read again; redis-py reconnects and subscribes again
+                    log.warning("the worker's command channel lost Redis; trying again", error=str(error))
+                    self.stopping.wait(2.0)
+        finally:
+            self.pubsub.close()
+
+    def stop(self, within: float) -> bool:
+        """Stop reading and wait up to ``within`` seconds for the thread to end; whether it did.
+        Only a Redis that never answers the UNSUBSCRIBE keeps it past the bound (it ends after
+        its current read, with the process if that is sooner)."""
+        self.stopping.set()
         try:
             self.pubsub.unsubscribe()
-        except RedisError as error:  # Redis away: the connection is closed below anyway
+        except RedisError as error:  # Redis away: the read in progress ends with its connection
             log.warning("could not unsubscribe from the worker's channel", error=type(error).__name__)
-        threading.Thread(target=thread.stop, name="lessonloop-pubsub-stop", daemon=True).start()
-        thread.join(timeout=self.unsubscribe_wait_seconds)
-        self.pubsub.close()
+        self.join(timeout=within)
+        return not self.is_alive()
+
+
+class PromptShutdown(BaseWorker):
+    """Listens to its command channel on a :class:`CommandListener` instead of RQ's pub/sub
+    thread, so a worker asked to stop ends that thread at once instead of waiting out a 60 s
+    read (rq/rq#1613; upstream, rq/rq PR #2228 bounds the wait). Same channel, same handler,
+    public API only."""
+
+    unsubscribe_wait_seconds = 1.0
+    """How long a stop waits for the listener: a Redis answering UNSUBSCRIBE takes milliseconds."""
+
+    command_poll_seconds = 60.0
+    """Each read's timeout, as RQ's: the listener wakes this often when nothing is sent."""
+
+    command_listener: CommandListener | None = None
+
+    def subscribe(self) -> None:
+        self.log.info("Worker %s: subscribing to channel %s", self.name, self.pubsub_channel_name)
+        self.pubsub = self.connection.pubsub()
+        self.pubsub.subscribe(**{self.pubsub_channel_name: self.handle_payload})
+        self.command_listener = CommandListener(self.pubsub, self.command_poll_seconds)
+        self.command_listener.start()
+
+    def unsubscribe(self) -> None:
+        listener, self.command_listener = self.command_listener, None
+        if listener is None:
+            return
+        self.log.info("Worker %s: unsubscribing from channel %s", self.name, self.pubsub_channel_name)
+        if not listener.stop(within=self.unsubscribe_wait_seconds):
+            log.warning("the worker's command channel did not close in time", seconds=self.unsubscribe_wait_seconds)
 
 
 class ForkingWorker(ExpectedFailuresInOneLine, PromptShutdown, Worker):
@@ -107,7 +160,11 @@ class LeanWorker(ExpectedFailuresInOneLine, PromptShutdown, SimpleWorker):
 
 
 def run_worker(runtime: Runtime, *, burst: bool = False, forking: bool = False, name: str | None = None) -> bool:
-    """Run until stopped (or, with ``burst``, until the queue is empty). Returns RQ's answer."""
+    """Run until stopped (or, with ``burst``, until the queue is empty). Returns RQ's answer.
+
+    RQ installs its own SIGINT and SIGTERM handlers for the worker; once it returns, the
+    process's own are put back, so a process that goes on (the tests run burst workers in
+    theirs) does not take a later Ctrl-C for a stop request to a worker that is gone."""
     migrate.upgrade(runtime.engine)
     context.install(runtime)
     # at start, anything unfinished without a live job is lost: the idempotent job makes a
@@ -128,8 +185,12 @@ def run_worker(runtime: Runtime, *, burst: bool = False, forking: bool = False, 
     timer = None if burst else _SweepTimer(runtime, runtime.settings.server.sweep_seconds)
     if timer:
         timer.start()
+    handlers = {signum: signal.getsignal(signum) for signum in (signal.SIGINT, signal.SIGTERM)}
     try:
         return worker.work(burst=burst, logging_level=runtime.settings.server.log_level.upper(), with_scheduler=True)
     finally:
         if timer:
             timer.stopped.set()
+        for signum, handler in handlers.items():
+            if handler is not None:  # None: set outside Python, nothing to put back
+                signal.signal(signum, handler)

@@ -158,13 +158,27 @@ class WriteLockUnavailable(SQLAlchemyError):
 
 
 class _WriteLock:
-    """A thread lock (threads of one process) plus ``flock`` on a file (processes)."""
+    """A thread lock (threads of one process) plus ``flock`` on a file (processes). The file
+    stays open while the lock is in use and is closed when the lock is collected with its
+    engine."""
 
     def __init__(self, database: str | None) -> None:
         self.path = None if not database or database == ":memory:" else Path(database + "-writelock")
         self.thread_lock = threading.Lock()
         self.handle: IO[str] | None = None
         self.pid = 0
+        self._close_handle: weakref.finalize[[], _WriteLock] | None = None
+
+    def _open(self) -> IO[str]:
+        """This process's own handle on the lock file: a forked child closes the copy of its
+        parent's (the parent's own stays open, and holds its lock) and opens one of its own."""
+        assert self.path is not None
+        if self._close_handle is not None:
+            self._close_handle()
+        handle = self.handle = self.path.open("a")
+        self.pid = os.getpid()
+        self._close_handle = weakref.finalize(self, handle.close)
+        return handle
 
     def __enter__(self) -> None:
         self.thread_lock.acquire()
@@ -172,8 +186,7 @@ class _WriteLock:
             return
         try:
             if self.pid != os.getpid():  # a forked child must not share its parent's open file
-                self.handle = open(self.path, "a")  # noqa: SIM115 - kept open for the process's life
-                self.pid = os.getpid()
+                self._open()
             assert self.handle is not None  # opened above, in this process
             fcntl.flock(self.handle, fcntl.LOCK_EX)
         except OSError as error:
