@@ -21,6 +21,13 @@ from tests.conftest import base_env
 WEB_LISTENING = "web listening on "
 """What ``lessonloop web`` (alone, or as part of ``serve``) prints before its address."""
 
+LOADED_SECONDS = 60.0
+"""How long a test waits for a process tree it started to reach a step (say where it listens,
+answer ready, start a worker again, finish a job): generous to a loaded 2-core machine, where
+``serve`` starts five Python processes that each import the service while a full run's other
+tests do the same (docs/testing.md has what it measured). A step never reached still fails the
+test, only later."""
+
 
 def lessonloop_env(**values: str) -> dict[str, str]:
     """The environment of a ``lessonloop`` process a test starts: this one's without any
@@ -54,7 +61,7 @@ class Lessonloop:
     stderr, is read as it comes, so a full pipe never blocks it, and kept for the test. As a
     context manager it is stopped at the end, its last lines printed when the test failed."""
 
-    def __init__(self, *args: str, cwd: Path, env: Mapping[str, str], seconds: float = 30) -> None:
+    def __init__(self, *args: str, cwd: Path, env: Mapping[str, str], seconds: float = LOADED_SECONDS) -> None:
         self.args = args
         self.process = subprocess.Popen(
             [sys.executable, "-m", "service.entry.cli", *args, "--port", "0"],
@@ -91,14 +98,15 @@ class Lessonloop:
         host, port = self.url.removeprefix("http://").rsplit(":", 1)
         return host, int(port)
 
-    def wait_ready(self, path: str = "/readyz", seconds: float = 30) -> None:
-        """Until ``path`` answers 200 (the web binds before its store and Redis are ready)."""
+    def wait_ready(self, path: str = "/readyz", seconds: float = LOADED_SECONDS) -> None:
+        """Until ``path`` answers 200 (the web binds before its store and Redis are ready). An
+        answer slower than one try's timeout is one more try, not a failure, until ``seconds``."""
         deadline = time.monotonic() + seconds
         while time.monotonic() < deadline:
             try:
                 if requests.get(self.url + path, timeout=5).status_code == 200:
                     return
-            except requests.ConnectionError:
+            except (requests.ConnectionError, requests.Timeout):
                 pass
             time.sleep(0.05)
         raise AssertionError(f"{self.url}{path} did not answer 200 within {seconds} s:\n{self.tail()}")
@@ -142,12 +150,21 @@ class Lessonloop:
 
 def children(pid: int) -> dict[int, str]:
     """Child processes of ``pid`` with their command lines, from every thread's list (a
-    process may start children from a thread of its own, as ``lessonloop serve`` does)."""
+    process may start children from a thread of its own, as ``lessonloop serve`` does). A
+    child reaped, or a thread ended, while they are read is left out: ``serve`` reaps a killed
+    worker whenever its thread gets to it, which may be between the two reads."""
     found = {}
     for task in Path(f"/proc/{pid}/task").iterdir():
-        for child in (task / "children").read_text().split():
-            command = Path(f"/proc/{child}/cmdline").read_bytes().replace(b"\0", b" ").decode().strip()
-            found[int(child)] = command
+        try:
+            listed = (task / "children").read_text().split()
+        except FileNotFoundError:  # the thread ended
+            continue
+        for child in listed:
+            try:
+                command = Path(f"/proc/{child}/cmdline").read_bytes()
+            except (FileNotFoundError, ProcessLookupError):  # reaped since it was listed
+                continue
+            found[int(child)] = command.replace(b"\0", b" ").decode().strip()
     return found
 
 
@@ -179,20 +196,21 @@ def kill_worker(worker: subprocess.Popen[bytes]) -> None:
     worker.wait(timeout=10)
 
 
-def wait_for(condition: Callable[[], bool], seconds: float = 30) -> None:
+def wait_for(condition: Callable[[], bool], seconds: float = LOADED_SECONDS) -> None:
+    """Until ``condition()`` holds, polled; an AssertionError once ``seconds`` have passed."""
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         if condition():
             return
         time.sleep(0.02)
-    raise AssertionError("condition not met in time")
+    raise AssertionError(f"condition not met within {seconds:g} s")
 
 
-def wait_for_status(database: Path, delivery: int, wanted: str) -> str | None:
+def wait_for_status(database: Path, delivery: int, wanted: str, seconds: float = LOADED_SECONDS) -> str | None:
     """The status of ``delivery`` in the SQLite store at ``database``, once it is ``wanted`` or
-    30 s have passed."""
+    ``seconds`` have passed."""
     engine = create_engine(f"sqlite:///{database}")
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + seconds
     status = None
     while time.monotonic() < deadline:
         with engine.connect() as connection:
