@@ -25,33 +25,42 @@ from tests.processes import Lessonloop, children, lessonloop_env, run_lessonloop
 
 @pytest.mark.slow
 def test_serve_records_queues_and_handles_a_signed_delivery(tmp_path: Path, redis, trackers) -> None:
+    """A signed delivery is recorded, queued and handled. Then the worker is killed: serve starts
+    another, and that one handles the next delivery. One worker process, so that no other could
+    handle it (``test_serve_workers.py`` runs several)."""
     (tmp_path / "lessonloop.toml").write_text(RULES_TOML)
     database = tmp_path / "lessonloop.db"
     env = lessonloop_env(**trackers, DATABASE_URL=f"sqlite:///{database}")
-    with Lessonloop("serve", cwd=tmp_path, env=env) as serve:
+    with Lessonloop("serve", "--worker-processes", "1", cwd=tmp_path, env=env) as serve:
         serve.wait_ready()
         base = serve.url
         delivery = payloads.github(payloads.raw("github/issues.closed"), GITHUB_SECRET)
         response = requests.post(base + delivery.path, data=delivery.body, headers=delivery.headers, timeout=10)
-        assert response.status_code == 202, response.text
+        assert response.status_code == 202 and response.json()["queued"] is True, response.text
         assert wait_for_status(database, response.json()["delivery"], "done") == "done"
         # nothing about sign-in configured, on loopback: the learning log opens at once
         page = requests.get(base + "/", timeout=10)
         assert page.status_code == 200 and page.url == base + "/lessons" and "Learning log" in page.text
 
-        # the worker dies: serve starts another, and the next delivery is handled too
-        worker = next(pid for pid, command in children(serve.process.pid).items() if command.endswith(" worker"))
+        (worker,) = _workers(serve)
         os.kill(worker, signal.SIGKILL)
         again = payloads.github(payloads.raw("github/issues.closed") + b"\n", GITHUB_SECRET)  # a new body
         response = requests.post(base + again.path, data=again.body, headers=again.headers, timeout=10)
-        assert response.status_code == 202, response.text
+        assert response.status_code == 202 and response.json()["queued"] is True, response.text
         assert wait_for_status(database, response.json()["delivery"], "done") == "done"
-        assert worker not in children(serve.process.pid)
+        replacement = _workers(serve)
+        assert len(replacement) == 1 and worker not in replacement, replacement
     log = serve.output()
     assert "lessonloop: listening on a free port of 127.0.0.1 (the web's line says which)" in log
     assert GITHUB_SECRET not in log
     assert '"event": "delivery accepted"' in log
+    assert '"event": "worker exited; starting another"' in log
     assert serve.returncode == 0, log[-3000:]
+
+
+def _workers(serve: Lessonloop) -> list[int]:
+    """The pids of ``serve``'s worker processes."""
+    return [pid for pid, command in children(serve.process.pid).items() if command.endswith(" worker")]
 
 
 # --- the web server under stalled clients, and the settings it runs on ---------------------------
