@@ -8,7 +8,6 @@ CI (``CI=true``) a missing browser fails them.
 from __future__ import annotations
 
 import hashlib
-import os
 import re
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
@@ -23,29 +22,17 @@ from config.settings import Settings
 from service.entry.app import create_app
 from service.infra.runtime import Runtime
 from tests import example_log
+from tests.browser import VIEWPORTS, chromium, screenshot_folder
 from tests.conftest import RULES_TOML, serving
 from tests.web_data import backdate, keep, share
 
-CHROMIUM = Path(os.environ.get("LESSONLOOP_TEST_CHROMIUM", "/usr/bin/chromium"))
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-]
 AXE = Path(__file__).resolve().parent / "vendor" / "axe-core" / "axe.min.js"
 AXE_SHA256 = "29348999450cdf2849a8e70b7912fc2da85a849da39c0d0d5394f51d4a9ed95c"  # tests/vendor/axe-core/README.md
-VIEWPORTS = {"desktop": {"width": 1280, "height": 800}, "phone": {"width": 390, "height": 844}}
-DOCS_SCREENSHOTS = Path(__file__).resolve().parent.parent / "docs" / "screenshots"
 
 
 @pytest.fixture
 def screenshots(tmp_path: Path) -> Path:
-    """Where the screenshots go: a temporary folder, so a test run writes no tracked file, or the
-    README's own ``docs/screenshots`` with ``LESSONLOOP_REFRESH_SCREENSHOTS=1``."""
-    return DOCS_SCREENSHOTS if os.environ.get("LESSONLOOP_REFRESH_SCREENSHOTS") == "1" else tmp_path
+    return screenshot_folder(tmp_path)
 
 
 # one store is enough for a browser: search on both stores is tested in test_search.py
@@ -54,16 +41,8 @@ pytestmark = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    if not CHROMIUM.exists():
-        if os.environ.get("CI"):
-            pytest.fail(f"{CHROMIUM} is required in CI (.ci/run installs Debian's chromium package)")
-        pytest.skip(f"no browser at {CHROMIUM}: `apt-get install chromium` to run the browser tests")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
+    with chromium() as launched:
         yield launched
-        launched.close()
 
 
 class Console:
@@ -444,57 +423,70 @@ FIELD_CONTRAST = """() => {
 }"""
 
 
+PAGES = {
+    "log": "/lessons",
+    "search": "/lessons?q=resolver&source=github",
+    "no match": "/lessons?q=nomatchword",
+    "lesson": "/lessons/github:acme/postmortems%232",
+    "hostile lesson": "/lessons/github:acme/postmortems%234",
+    "insights": "/insights",
+    "insights of a service": "/insights?service=edge&service=web&label=sev1",
+    "not found": "/lessons/jira:NOPE-1",
+    "bad filter": "/lessons?from=2026-13-01",
+}
+
+
+def keep_long_lesson(runtime: Runtime) -> str:
+    """A lesson that tries every way text can break a narrow page or read unlike its tracker;
+    returns its page's path."""
+    ref = keep(
+        runtime.engine,
+        90,
+        "A lesson with " + "averyveryverylongwordwithoutanybreak" * 3,
+        service="edge",
+        labels=("sev2",),
+        what_happened="10:02 alert fired\n10:05 paged\n\n# Summary\nLike OPS-3 and github:acme/web#2.\n\n"
+        "https://logs.example/" + "a" * 300 + "\n\n- [ ] add the alert\n- [x] roll back\n\n"
+        "![the graph](https://img.example/graph.png)\n\n```\n"
+        + "x" * 300
+        + "\n```\n\n| a | b |\n|---|---|\n| "
+        + "c" * 200
+        + " | d |",
+    )
+    return "/lessons/" + ref.replace("#", "%23")
+
+
+@pytest.mark.parametrize(("size", "scheme"), [(size, scheme) for size in VIEWPORTS for scheme in ("light", "dark")])
 def test_every_page_fits_a_phone_reads_in_dark_and_passes_axe(
-    browser, runtime: Runtime, settings: Settings, tracker_site: str, screenshots: Path
+    browser, runtime: Runtime, settings: Settings, tracker_site: str, screenshots: Path, size: str, scheme: str
 ) -> None:
-    """Every page at 1280x800 and 390x844, light and dark: no sideways scrolling, no serious or
-    critical axe-core finding, input borders at 3:1, chart text readable, a skip link first."""
+    """Every page at 1280x800 and 390x844, light and dark (one test each, so that each stays
+    short on a loaded machine): no sideways scrolling, no serious or critical axe-core finding,
+    input borders at 3:1, chart text readable, a skip link first."""
     source = axe_source()
-    with serve_app(settings, runtime) as origin:  # before any lesson exists
-        visits = [
-            (name, path, size, "light")
-            for name, path in (("empty log", "/lessons"), ("empty insights", "/insights"))
-            for size in VIEWPORTS
-        ]
-        _visit_all(browser, origin, visits, source, screenshots)
+    if scheme == "light":
+        with serve_app(settings, runtime) as origin:  # before any lesson exists
+            visits = [
+                (name, path, size, scheme)
+                for name, path in (("empty log", "/lessons"), ("empty insights", "/insights"))
+            ]
+            _visit_all(browser, origin, visits, source, screenshots)
 
     fill_log(runtime, tracker_site)
+    pages = PAGES | {"long lesson": keep_long_lesson(runtime)}
     with serve_app(settings, runtime) as origin:  # a new app: the insights it caches are of the full log
-        long_one = keep(
-            runtime.engine,
-            90,
-            "A lesson with " + "averyveryverylongwordwithoutanybreak" * 3,
-            service="edge",
-            labels=("sev2",),
-            what_happened="10:02 alert fired\n10:05 paged\n\n# Summary\nLike OPS-3 and github:acme/web#2.\n\n"
-            "https://logs.example/" + "a" * 300 + "\n\n- [ ] add the alert\n- [x] roll back\n\n"
-            "![the graph](https://img.example/graph.png)\n\n```\n"
-            + "x" * 300
-            + "\n```\n\n| a | b |\n|---|---|\n| "
-            + "c" * 200
-            + " | d |",
-        )
-        pages = {
-            "log": "/lessons",
-            "search": "/lessons?q=resolver&source=github",
-            "no match": "/lessons?q=nomatchword",
-            "lesson": "/lessons/github:acme/postmortems%232",
-            "long lesson": "/lessons/" + long_one.replace("#", "%23"),
-            "hostile lesson": "/lessons/github:acme/postmortems%234",
-            "insights": "/insights",
-            "insights of a service": "/insights?service=edge&service=web&label=sev1",
-            "not found": "/lessons/jira:NOPE-1",
-            "bad filter": "/lessons?from=2026-13-01",
-        }
-        visits = [
-            (name, path, size, scheme)
-            for name, path in pages.items()
-            for size in VIEWPORTS
-            for scheme in ("light", "dark")
-        ]
-        _visit_all(browser, origin, visits, source, screenshots)
+        _visit_all(browser, origin, [(name, path, size, scheme) for name, path in pages.items()], source, screenshots)
 
-        # the long lesson as the issue saw it: refs linked, a timeline one line per event, a checkbox, an image as a link
+
+def test_a_long_lesson_reads_as_its_tracker_shows_it_and_the_keyboard_skips_to_it(
+    browser, runtime: Runtime, settings: Settings, tracker_site: str
+) -> None:
+    """On a phone: refs linked to the log's own pages, a timeline one line per event, a heading
+    placed below the section's, checkboxes, an image as a link; the first Tab reaches the skip
+    link, which moves focus to the page's main part; the filters fold unless one is set."""
+    fill_log(runtime, tracker_site)
+    pages = {"long lesson": keep_long_lesson(runtime)}
+    with serve_app(settings, runtime) as origin:
         context = browser.new_context(viewport=VIEWPORTS["phone"])
         page = context.new_page()
         page.goto(origin + pages["long lesson"])

@@ -16,6 +16,7 @@ import requests
 
 from service.text import markers
 from tests import redis_server, walkthrough
+from tests.browser import VIEWPORTS, chromium, screenshot_folder
 from tests.conftest import emptied_redis
 from tests.doubles import GitHubDouble, JiraDouble, PagerDutyDouble
 from tests.doubles.__main__ import ADMIN_PATH, admin_app, seed
@@ -213,6 +214,10 @@ def test_the_walkthrough_end_to_end(tmp_path: Path, walkthrough_redis: None, git
         page = requests.get(env["LESSONLOOP_URL"] + "/", timeout=10)
         assert page.status_code == 200 and page.url.endswith("/lessons"), page.status_code
         assert "Checkout latency above SLO" in page.text
+        # its last step: the lesson read on a phone, with its follow-ups' state
+        followups = _lesson_on_a_phone(env["LESSONLOOP_URL"] + "/lessons/jira:OPS-2", screenshot_folder(tmp_path))
+        assert "github:acme/web#7: done" in followups, followups
+        assert "jira:OPS-3: open" in followups and "jira:OPS-4: open" in followups, followups
         assert "VIOLATION" not in _tail(tmp_path / "doubles.log")
     finally:
         if serve is not None:
@@ -220,6 +225,21 @@ def test_the_walkthrough_end_to_end(tmp_path: Path, walkthrough_redis: None, git
         _stop(doubles)
         doubles_log.close()
     assert doubles.returncode == 0 and serve.returncode == 0, serve.tail()
+
+
+def _lesson_on_a_phone(url: str, screenshots: Path) -> str:
+    """Open a lesson's page in chromium at 390 x 844, as docs/walkthrough.md's last step does;
+    the page must fit the phone's width. Returns the text of its follow-ups section."""
+    with chromium() as browser:
+        page = browser.new_page(viewport=VIEWPORTS["phone"])
+        answer = page.goto(url)
+        page.wait_for_load_state("load")
+        assert answer is not None and answer.status == 200, answer and answer.status
+        assert "Checkout latency above SLO" in page.inner_text("h1")
+        wide = page.evaluate("[document.documentElement.scrollWidth, window.innerWidth]")
+        assert wide[0] <= wide[1] == VIEWPORTS["phone"]["width"], wide
+        page.screenshot(path=str(screenshots / "walkthrough-phone.png"), full_page=True)
+        return str(page.inner_text("section.followups"))
 
 
 def _tail(path: Path, lines: int = 40) -> str:
