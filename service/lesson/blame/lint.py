@@ -1,5 +1,8 @@
 """The nudge's public call: the sentences of a text that a rule of any language flags, each
-with the words that fired it and the language's question about the conditions instead."""
+with the words that fired it and the language's question about the conditions instead; then,
+for a sentence no rule flagged, the language's learned second opinion (learned.py), if it has
+one: the rules stay first, so every finding they make is explained by a rule, and the model
+only adds what they missed."""
 
 from __future__ import annotations
 
@@ -8,9 +11,10 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from service.domain.events import Markup
+from service.lesson.blame.learned import RULE, Model, load_model
 from service.lesson.blame.matcher import Matcher
-from service.lesson.blame.words import tokenize
-from service.lesson.blame_rules import Language, load_languages
+from service.lesson.blame.words import Token, tokenize
+from service.lesson.blame_rules import RULES_DIR, Language, load_languages
 from service.lesson.prose import sentences
 
 
@@ -34,10 +38,22 @@ class Finding:
         }
 
 
-def find_blame(text: str, markup: Markup = "markdown", languages: Sequence[Language] | None = None) -> list[Finding]:
+def find_blame(
+    text: str,
+    markup: Markup = "markdown",
+    languages: Sequence[Language] | None = None,
+    models: Sequence[Model] | None = None,
+) -> list[Finding]:
     """Each sentence of ``text`` that a rule of any language flags, once, in order, under the
-    first rule (in :data:`RULES` order) that matches."""
+    first rule (in :data:`RULES` order) that matches; or, when none does, that a language's model
+    flags (rule ``learned``). ``models`` default to the built-in ones with the built-in languages,
+    and to none with languages given; ``models=()`` is the rules alone."""
     matchers = built_in() if languages is None else [Matcher(language) for language in languages]
+    if models is None:
+        models = built_in_models() if languages is None else ()
+    second = [
+        (matcher, model) for model in models for matcher in matchers if matcher.language.language == model.language
+    ]
     found: list[Finding] = []
     for sentence in sentences(text, markup):
         tokens = tokenize(sentence.prose)
@@ -59,10 +75,33 @@ def find_blame(text: str, markup: Markup = "markdown", languages: Sequence[Langu
                     )
                 )
                 break
+        else:
+            for matcher, model in second:
+                judged = model.judge(matcher.grammar, tokens, sentence.prose)
+                if judged is not None:
+                    language = matcher.language
+                    matched = _shown(tokens, judged[1])
+                    found.append(
+                        Finding(
+                            sentence.line, sentence.text, RULE, matched, language.suggestion(RULE), language.language
+                        )
+                    )
+                    break
     return found
+
+
+def _shown(tokens: Sequence[Token], spans: Sequence[tuple[int, int]]) -> str:
+    """The words that weighed most, as written; apart from each other, with "…" between."""
+    return " \u2026 ".join(" ".join(token.text for token in tokens[start:end]) for start, end in spans)
 
 
 @lru_cache(maxsize=1)
 def built_in() -> list[Matcher]:
     """The built-in languages' matchers, built once a process."""
     return [Matcher(language) for language in load_languages()]
+
+
+@lru_cache(maxsize=1)
+def built_in_models() -> tuple[Model, ...]:
+    """The built-in models (``config/blame/*.learned.json``), read once a process."""
+    return tuple(load_model(path) for path in sorted(RULES_DIR.glob("*.learned.json")))
