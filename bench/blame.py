@@ -10,8 +10,9 @@ round3-heldout.tsv (held out until round 4, tuned on in it) and round4-heldout.t
 on; see its header).
 Each sentence of a set is linted on its own (service.lesson.blame.find_blame, the function
 ``lessonloop lessons lint`` and the sync both call); a sentence with a finding is predicted
-"blame". Prints precision, recall and F1 with the rules alone and with the learned second
-opinion (config/blame/en.learned.json, rule ``learned``) after them, the counts, what the model
+"blame". Prints precision, recall and F1 with the rules alone (what the nudge runs) and with
+the learned second opinion (config/blame/en.learned.json, rule ``learned``, not wired in; see
+docs/blameless.md) after them, the counts, what the model
 added, how the hard cases fared (notes ``hard:...``), the recall per form of blame (notes
 ``form:...``), the findings per rule, and the time per sentence; ``--show`` lists every false
 alarm and every miss (with the model). Deterministic: the same set, rules and weights give the
@@ -29,6 +30,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from service.lesson.blame import find_blame  # noqa: E402
+from service.lesson.blame.lint import built_in_models  # noqa: E402
 
 SETS = Path(__file__).resolve().parents[1] / "tests" / "fixtures" / "blame"
 DEFAULT_SETS = [
@@ -63,7 +65,7 @@ def main() -> int:
     parser.add_argument("--set", type=Path, action="append", help="a labelled set (repeatable; default: all)")
     parser.add_argument("--show", action="store_true", help="list false alarms and misses")
     args = parser.parse_args()
-    find_blame("warm up the rules")
+    find_blame("warm up the rules", models=built_in_models())
     for number, path in enumerate(args.set or DEFAULT_SETS):
         if number:
             print()
@@ -74,10 +76,11 @@ def main() -> int:
 def report(path: Path, show: bool) -> None:
     rows = load(path)
     started = time.perf_counter()
-    alone = [bool(find_blame(sentence, models=())) for _, sentence, _ in rows]
+    alone = [bool(find_blame(sentence)) for _, sentence, _ in rows]
     took_alone = time.perf_counter() - started
     started = time.perf_counter()
-    results = [(label, sentence, note, find_blame(sentence)) for label, sentence, note in rows]
+    models = built_in_models()
+    results = [(label, sentence, note, find_blame(sentence, models=models)) for label, sentence, note in rows]
     took = time.perf_counter() - started
 
     blame = sum(1 for row in rows if row[0] == "blame")

@@ -186,7 +186,7 @@ def historical_flags(commit: str, names: list[str]) -> dict[str, list[bool]]:
 
 
 def today_flags(rows: list[Row]) -> list[bool]:
-    return [bool(find_blame(text, models=())) for _, text in rows]
+    return [bool(find_blame(text)) for _, text in rows]
 
 
 def logit(p: float) -> float:
