@@ -12,7 +12,8 @@ Each sentence of a set is linted on its own (service.lesson.blame.find_blame, th
 ``lessonloop lessons lint`` and the sync both call); a sentence with a finding is predicted
 "blame". Prints precision, recall and F1 with the rules alone (what the nudge runs) and with
 the learned second opinion (config/blame/en.learned.json, rule ``learned``, not wired in; see
-docs/blameless.md) after them, the counts, what the model
+docs/blameless.md) after them (trained on every set but round4-heldout.tsv, so on those its
+figures are in-sample; bench/blame_model.py prints the cross-validated ones), the counts, what the model
 added, how the hard cases fared (notes ``hard:...``), the recall per form of blame (notes
 ``form:...``), the findings per rule, and the time per sentence; ``--show`` lists every false
 alarm and every miss (with the model). Deterministic: the same set, rules and weights give the
