@@ -10,14 +10,10 @@ round3-heldout.tsv (held out until round 4, tuned on in it) and round4-heldout.t
 on; see its header).
 Each sentence of a set is linted on its own (service.lesson.blame.find_blame, the function
 ``lessonloop lessons lint`` and the sync both call); a sentence with a finding is predicted
-"blame". Prints precision, recall and F1 with the rules alone (what the nudge runs) and with
-the learned second opinion (config/blame/en.learned.json, rule ``learned``, not wired in; see
-docs/blameless.md) after them (trained on every set but round4-heldout.tsv, so on those its
-figures are in-sample; bench/blame_model.py prints the cross-validated ones), the counts, what the model
-added, how the hard cases fared (notes ``hard:...``), the recall per form of blame (notes
-``form:...``), the findings per rule, and the time per sentence; ``--show`` lists every false
-alarm and every miss (with the model). Deterministic: the same set, rules and weights give the
-same figures.
+"blame". Prints precision, recall and F1, the counts, how the hard cases fared (notes
+``hard:...``), the recall per form of blame (notes ``form:...``), the findings per rule, and the
+time per sentence; ``--show`` lists every false alarm and every miss. Deterministic: the same set
+and rules give the same figures.
 """
 
 from __future__ import annotations
@@ -31,7 +27,6 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from service.lesson.blame import find_blame  # noqa: E402
-from service.lesson.blame.lint import built_in_models  # noqa: E402
 
 SETS = Path(__file__).resolve().parents[1] / "tests" / "fixtures" / "blame"
 DEFAULT_SETS = [
@@ -66,7 +61,7 @@ def main() -> int:
     parser.add_argument("--set", type=Path, action="append", help="a labelled set (repeatable; default: all)")
     parser.add_argument("--show", action="store_true", help="list false alarms and misses")
     args = parser.parse_args()
-    find_blame("warm up the rules", models=built_in_models())
+    find_blame("warm up the rules")
     for number, path in enumerate(args.set or DEFAULT_SETS):
         if number:
             print()
@@ -77,20 +72,19 @@ def main() -> int:
 def report(path: Path, show: bool) -> None:
     rows = load(path)
     started = time.perf_counter()
-    alone = [bool(find_blame(sentence)) for _, sentence, _ in rows]
-    took_alone = time.perf_counter() - started
-    started = time.perf_counter()
-    models = built_in_models()
-    results = [(label, sentence, note, find_blame(sentence, models=models)) for label, sentence, note in rows]
+    results = [(label, sentence, note, find_blame(sentence)) for label, sentence, note in rows]
     took = time.perf_counter() - started
 
+    tp = sum(1 for label, _, _, found in results if label == "blame" and found)
+    fp = sum(1 for label, _, _, found in results if label == "ok" and found)
+    fn = sum(1 for label, _, _, found in results if label == "blame" and not found)
+    tn = len(results) - tp - fp - fn
+    precision = tp / (tp + fp) if tp + fp else 1.0
+    recall = tp / (tp + fn) if tp + fn else 1.0
+    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
     blame = sum(1 for row in rows if row[0] == "blame")
     print(f"set: {path.name}: {len(rows)} sentences ({blame} blame, {len(rows) - blame} ok)")
-    labels = [label for label, _, _, _ in results]
-    print("rules alone:   " + _figures(labels, alone))
-    print("rules + model: " + _figures(labels, [bool(found) for _, _, _, found in results]))
-    learned = [label for label, _, _, found in results if found and found[0].rule == "learned"]
-    print(f"the model added {learned.count('blame')} right, {learned.count('ok')} wrong")
+    print(f"precision {precision:.3f}  recall {recall:.3f}  F1 {f1:.3f}  (tp {tp}, fp {fp}, fn {fn}, tn {tn})")
     hard = [(note, found) for label, _, note, found in results if note.startswith("hard:")]
     flagged = Counter(note for note, found in hard if found)
     total = Counter(note for note, _ in hard)
@@ -99,26 +93,17 @@ def report(path: Path, show: bool) -> None:
         + ", ".join(f"{note.removeprefix('hard:')} {flagged[note]}/{total[note]}" for note in sorted(total))
         + f"; flagged {sum(flagged.values())} of {len(hard)}"
     )
-    forms = [(note, found, rule) for (label, _, note, found), rule in zip(results, alone, strict=True)]
-    forms = [form for form in forms if form[0].startswith("form:")]
+    forms = [(note, found) for label, _, note, found in results if note.startswith("form:")]
     if forms:
-        heard = Counter(note for note, found, _ in forms if found)
-        by_rules = Counter(note for note, _, rule in forms if rule)
-        total = Counter(note for note, _, _ in forms)
+        heard = Counter(note for note, found in forms if found)
+        total = Counter(note for note, _ in forms)
         print(
-            "recall by form (rules alone, with the model): "
-            + ", ".join(
-                f"{note.removeprefix('form:')} {by_rules[note]}/{total[note]}"
-                + (f" {heard[note]}/{total[note]}" if heard[note] != by_rules[note] else "")
-                for note in sorted(total)
-            )
+            "recall by form: "
+            + ", ".join(f"{note.removeprefix('form:')} {heard[note]}/{total[note]}" for note in sorted(total))
         )
     rules = Counter(found[0].rule for label, _, _, found in results if found and label == "blame")
     print("true findings by rule: " + ", ".join(f"{rule} {count}" for rule, count in rules.most_common()))
-    print(
-        f"time: {took_alone * 1000 / len(rows):.3f} ms a sentence with the rules alone,"
-        f" {took * 1000 / len(rows):.3f} with the model ({len(rows)} in {took_alone * 1000:.1f} and {took * 1000:.1f} ms)"
-    )
+    print(f"time: {took * 1000 / len(rows):.3f} ms a sentence ({len(rows)} in {took * 1000:.1f} ms)")
     if show:
         for label, sentence, _, found in results:
             if label == "ok" and found:
@@ -126,17 +111,6 @@ def report(path: Path, show: bool) -> None:
         for label, sentence, _, found in results:
             if label == "blame" and not found:
                 print(f"MISSED {sentence}")
-
-
-def _figures(labels: list[str], flagged: list[bool]) -> str:
-    tp = sum(1 for label, found in zip(labels, flagged, strict=True) if label == "blame" and found)
-    fp = sum(1 for label, found in zip(labels, flagged, strict=True) if label == "ok" and found)
-    fn = sum(1 for label, found in zip(labels, flagged, strict=True) if label == "blame" and not found)
-    tn = len(labels) - tp - fp - fn
-    precision = tp / (tp + fp) if tp + fp else 1.0
-    recall = tp / (tp + fn) if tp + fn else 1.0
-    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
-    return f"precision {precision:.3f}  recall {recall:.3f}  F1 {f1:.3f}  (tp {tp}, fp {fp}, fn {fn}, tn {tn})"
 
 
 if __name__ == "__main__":

@@ -20,6 +20,6 @@ call below). bench/blame.py measures the rules on the labelled sets.
 
 from __future__ import annotations
 
-from service.lesson.blame.lint import Finding, built_in_models, find_blame
+from service.lesson.blame.lint import Finding, find_blame
 
-__all__ = ["Finding", "built_in_models", "find_blame"]
+__all__ = ["Finding", "find_blame"]
