@@ -80,6 +80,16 @@ TargetText = Annotated[str, AfterValidator(_review_target)]
 """A review target as the settings write it (``jira:OPS``, ``github:owner/repo``), checked on reading."""
 
 
+def _template_exists(path: str) -> str:
+    if not Path(path).is_file():
+        raise ValueError(f"template file not found: {path}")
+    return path
+
+
+TemplatePath = Annotated[str, AfterValidator(_template_exists)]
+"""The path of a lesson template file, which must exist when the settings are read."""
+
+
 class ReviewDefaults(BaseModel):
     """The ``[review]`` table: how every review is opened unless a rule says otherwise."""
 
@@ -88,7 +98,7 @@ class ReviewDefaults(BaseModel):
     due_days: int = Field(5, ge=0, le=365)
     labels: tuple[str, ...] = ("post-incident-review",)
     jira_issue_type: str = "Task"
-    template: str | None = None
+    template: TemplatePath | None = None
     """Path of a file that replaces the built-in lesson template."""
     assign_from_incident: bool = True
     related_lessons: int = Field(3, ge=0, le=20)
@@ -110,13 +120,6 @@ class ReviewDefaults(BaseModel):
     def _targets(cls, value: tuple[str, ...]) -> tuple[str, ...]:
         return tuple(dict.fromkeys(str(ReviewTarget.parse(entry.strip())) for entry in value))
 
-    @field_validator("template")
-    @classmethod
-    def _template_exists(cls, value: str | None) -> str | None:
-        if value is not None and not Path(value).is_file():
-            raise ValueError(f"template file not found: {value}")
-        return value
-
 
 class Rule(BaseModel):
     """One ``[[rules]]`` entry."""
@@ -136,7 +139,7 @@ class Rule(BaseModel):
     due_days: int | None = Field(None, ge=0, le=365)
     review_labels: tuple[str, ...] | None = None
     jira_issue_type: str | None = None
-    template: str | None = None
+    template: TemplatePath | None = None
     followup_due_days: int | None = Field(None, ge=0, le=3650)
     """Days after the lesson its follow-ups are due; unset: ``[followups] due_days``."""
     skip_resolutions: tuple[str, ...] | None = None
@@ -168,13 +171,6 @@ class Rule(BaseModel):
     def target(self) -> ReviewTarget | None:
         """Where this rule opens reviews; None: beside the incident."""
         return None if self.review is None else ReviewTarget.parse(self.review)
-
-    @field_validator("template")
-    @classmethod
-    def _template_exists(cls, value: str | None) -> str | None:
-        if value is not None and not Path(value).is_file():
-            raise ValueError(f"template file not found: {value}")
-        return value
 
     @model_validator(mode="after")
     def _pagerduty_needs_a_target(self) -> Rule:
