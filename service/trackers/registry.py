@@ -155,6 +155,13 @@ def project_of(ref: ItemRef) -> str:
     return TRACKERS[ref.source].split_key(ref.key)[0]
 
 
+def is_task_ref(text: str) -> bool:
+    """True when ``text`` is spelled as a ref in a tracker with tasks (``github:…``, ``jira:…``):
+    the key of a follow-up whose item linked an issue, rather than one minted from its words."""
+    name, colon, _ = text.partition(":")
+    return bool(colon) and name in TRACKERS and TRACKERS[name].has_tasks
+
+
 def review_place(ref: ItemRef) -> ReviewTarget:
     """The repository or project a review (or another task) ``ref`` lives in, as a review target;
     ValueError for an item of a tracker without tasks."""
