@@ -205,6 +205,16 @@ class Reconciles(Protocol):
         ...
 
 
+@runtime_checkable
+class TakesReviews(Protocol):
+    """A tracker reviews open in (GitHub, Jira), which can say beforehand what would stop that."""
+
+    def target_problems(self, container: str, issue_type: str, assignee: bool = True) -> list[str]:
+        """What would stop lessonloop opening reviews in ``container`` (as ``issue_type`` where
+        the tracker has issue types, assigned when ``assignee``), one sentence each; none: it can."""
+        ...
+
+
 def review_marker(incident: ItemRef) -> Marker:
     """The marker on a review: which incident it reviews."""
     return Marker(REVIEW, {"incident": str(incident)})

@@ -307,9 +307,10 @@ class GitHubClient(MarkedComments):
 
     # --- where reviews open ---------------------------------------------------------------------
 
-    def target_problems(self, container: str) -> list[str]:
+    def target_problems(self, container: str, issue_type: str = "", assignee: bool = True) -> list[str]:
         """What would stop lessonloop opening reviews in the repository ``container``, one
-        sentence each (none: it can): see :func:`repository_problems`."""
+        sentence each (none: it can): see :func:`repository_problems`. GitHub has no issue
+        types, and asks nothing more of an assignee."""
         self._repo(container, "check")
         return repository_problems(self.api, self.app, container)
 
