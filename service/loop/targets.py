@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from config.rules import ReviewTarget
-from config.settings import Settings
+from config.settings import API_CREDENTIALS, Settings
 from service.domain.events import Source
 from service.infra.failures import Permanent, RetryLater
 from service.trackers.base import TakesReviews, TrackerClient
@@ -85,5 +85,4 @@ def _problems(settings: Settings, clients: Mapping[Source, TrackerClient], wante
             )
         except (RetryLater, Permanent) as error:
             return [str(error)]
-    names = {"github": "LESSONLOOP_GITHUB_TOKEN (or a GitHub App)", "jira": "LESSONLOOP_JIRA_URL and its credentials"}
-    return [f"no API credentials for {wanted.target.source}: set {names[wanted.target.source]}"]
+    return [f"no API credentials for {wanted.target.source}: set {API_CREDENTIALS[wanted.target.source]}"]
