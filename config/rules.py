@@ -10,9 +10,9 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
 from config.sources import Source
 
@@ -42,6 +42,15 @@ def share_patterns(value: tuple[str, ...]) -> tuple[str, ...]:
     return tuple(dict.fromkeys(share_pattern(entry) for entry in value))
 
 
+def one_or_many(value: object) -> object:
+    """A list setting written as one string (``labels = "sev1"``) is that one value."""
+    return (value,) if isinstance(value, str) else value
+
+
+SharePatterns = Annotated[tuple[str, ...], BeforeValidator(one_or_many), AfterValidator(share_patterns)]
+"""A ``share`` list (``[lesson] share``, a rule's ``share``): one pattern or many, each checked."""
+
+
 @dataclass(frozen=True)
 class ReviewTarget:
     """Where reviews open: a GitHub repository or a Jira project (PagerDuty has no tasks)."""
@@ -61,6 +70,26 @@ class ReviewTarget:
         return f"{self.source}:{self.container}"
 
 
+def _review_target(text: str) -> str:
+    """``text`` as written, once :meth:`ReviewTarget.parse` takes it (else its ValueError)."""
+    ReviewTarget.parse(text)
+    return text
+
+
+TargetText = Annotated[str, AfterValidator(_review_target)]
+"""A review target as the settings write it (``jira:OPS``, ``github:owner/repo``), checked on reading."""
+
+
+def _template_exists(path: str) -> str:
+    if not Path(path).is_file():
+        raise ValueError(f"template file not found: {path}")
+    return path
+
+
+TemplatePath = Annotated[str, AfterValidator(_template_exists)]
+"""The path of a lesson template file, which must exist when the settings are read."""
+
+
 class ReviewDefaults(BaseModel):
     """The ``[review]`` table: how every review is opened unless a rule says otherwise."""
 
@@ -69,7 +98,7 @@ class ReviewDefaults(BaseModel):
     due_days: int = Field(5, ge=0, le=365)
     labels: tuple[str, ...] = ("post-incident-review",)
     jira_issue_type: str = "Task"
-    template: str | None = None
+    template: TemplatePath | None = None
     """Path of a file that replaces the built-in lesson template."""
     assign_from_incident: bool = True
     related_lessons: int = Field(3, ge=0, le=20)
@@ -84,19 +113,12 @@ class ReviewDefaults(BaseModel):
     @field_validator("related_from", mode="before")
     @classmethod
     def _one_or_many(cls, value: object) -> object:
-        return (value,) if isinstance(value, str) else value
+        return one_or_many(value)
 
     @field_validator("related_from")
     @classmethod
     def _targets(cls, value: tuple[str, ...]) -> tuple[str, ...]:
         return tuple(dict.fromkeys(str(ReviewTarget.parse(entry.strip())) for entry in value))
-
-    @field_validator("template")
-    @classmethod
-    def _template_exists(cls, value: str | None) -> str | None:
-        if value is not None and not Path(value).is_file():
-            raise ValueError(f"template file not found: {value}")
-        return value
 
 
 class Rule(BaseModel):
@@ -112,12 +134,12 @@ class Rule(BaseModel):
     urgency: tuple[str, ...] = ()
     services: tuple[str, ...] = Field((), alias="service")
     projects: tuple[str, ...] = Field((), alias="project")
-    review: str | None = None
+    review: TargetText | None = None
     """``jira:<PROJECT>`` or ``github:<owner>/<repo>``; empty means beside the incident."""
     due_days: int | None = Field(None, ge=0, le=365)
     review_labels: tuple[str, ...] | None = None
     jira_issue_type: str | None = None
-    template: str | None = None
+    template: TemplatePath | None = None
     followup_due_days: int | None = Field(None, ge=0, le=3650)
     """Days after the lesson its follow-ups are due; unset: ``[followups] due_days``."""
     skip_resolutions: tuple[str, ...] | None = None
@@ -125,13 +147,12 @@ class Rule(BaseModel):
     Jira's resolution name, ``merged`` for a PagerDuty incident merged into another), matched
     case-insensitively; unset: :data:`DEFAULT_SKIP_RESOLUTIONS` for the rule's source. A list
     replaces the default, so keep ``Duplicate`` in one that adds ``Won't Do``."""
-    share: tuple[str, ...] = ()
+    share: SharePatterns = ()
     """Repositories and projects beyond the rule's own scope that its lessons may reach (shared
     on, adopted as follow-ups, reminded), as ``github:owner/repo`` or ``jira:KEY`` globs; adds
     to ``[lesson] share``. See ``service.loop.scope``."""
 
     @field_validator(
-        "share",
         "labels",
         "issue_types",
         "priorities",
@@ -144,31 +165,12 @@ class Rule(BaseModel):
     )
     @classmethod
     def _one_or_many(cls, value: object) -> object:
-        return (value,) if isinstance(value, str) else value
-
-    @field_validator("share")
-    @classmethod
-    def _share(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        return share_patterns(value)
-
-    @field_validator("review")
-    @classmethod
-    def _review_target(cls, value: str | None) -> str | None:
-        if value is not None:
-            ReviewTarget.parse(value)
-        return value
+        return one_or_many(value)
 
     @property
     def target(self) -> ReviewTarget | None:
         """Where this rule opens reviews; None: beside the incident."""
         return None if self.review is None else ReviewTarget.parse(self.review)
-
-    @field_validator("template")
-    @classmethod
-    def _template_exists(cls, value: str | None) -> str | None:
-        if value is not None and not Path(value).is_file():
-            raise ValueError(f"template file not found: {value}")
-        return value
 
     @model_validator(mode="after")
     def _pagerduty_needs_a_target(self) -> Rule:

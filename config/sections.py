@@ -10,7 +10,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, SecretStr, field_validator, model_validator
 
-from config.rules import ReviewTarget, share_patterns
+from config.rules import ReviewTarget, SharePatterns, TargetText
 
 DEFAULT_MAX_BODY_BYTES = 1024 * 1024
 
@@ -185,25 +185,15 @@ class LessonSettings(Strict):
     """``comment``: a complete lesson with sentences that put a person rather than a process at
     the centre gets one comment on its review quoting them with questions to ask instead (once
     per distinct set of sentences; the lesson is kept and shared all the same). ``off``: none."""
-    share: tuple[str, ...] = ()
+    share: SharePatterns = ()
     """Globs (``github:acme/*``, ``jira:OPS``) added to every rule's scope: where lessons may be
     shared, follow-ups adopted and reminded, beyond each rule's own repositories and projects."""
-
-    @field_validator("share", mode="before")
-    @classmethod
-    def _one_or_many(cls, value: object) -> object:
-        return (value,) if isinstance(value, str) else value
-
-    @field_validator("share")
-    @classmethod
-    def _share(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        return share_patterns(value)
 
 
 class FollowupSettings(Strict):
     """The ``[followups]`` table: how the items of "What we'll change" become tracked tasks."""
 
-    open_in: str | None = None
+    open_in: TargetText | None = None
     """``github:owner/repo`` or ``jira:KEY`` where new follow-up tasks open; empty: where the review is."""
     labels: tuple[str, ...] = ("follow-up",)
     due_days: int = Field(28, ge=0, le=3650)
@@ -215,13 +205,6 @@ class FollowupSettings(Strict):
     reminders_per_day: PositiveCount = 50
     """Follow-up reminders posted in one day across the organisation; the rest wait for the next
     day (each item gets at most one a week in any case)."""
-
-    @field_validator("open_in")
-    @classmethod
-    def _target(cls, value: str | None) -> str | None:
-        if value is not None:
-            ReviewTarget.parse(value)
-        return value
 
     @property
     def target(self) -> ReviewTarget | None:

@@ -8,6 +8,9 @@ from pathlib import Path
 
 import pytest
 
+from config.settings import load_settings
+from service.infra.runtime import MissingCredentials
+from service.loop.targets import check_targets
 from tests.conftest import GITHUB_SECRET, JIRA_SECRET, PAGERDUTY_SECRET, REDIS_URL
 from tests.doubles.github import GitHubDouble
 from tests.doubles.jira import JiraDouble
@@ -137,3 +140,12 @@ def test_github_repository_missing_read_only_or_without_issues(
         "review target github:acme/noissues (rules[4]): repository acme/noissues has issues turned off "
         "(Settings → Features → Issues)",
     ]
+
+
+def test_a_target_without_api_credentials_names_what_to_set_as_a_job_would(tmp_path: Path) -> None:
+    """The check names the settings a missing tracker needs in the words a job that needs them
+    fails with (``MissingCredentials``), so the operator reads one instruction, not two."""
+    (tmp_path / "lessonloop.toml").write_text('[[rules]]\nsource = "github"\nreview = "jira:OPS"\n')
+    settings = load_settings({"LESSONLOOP_GITHUB_WEBHOOK_SECRET": GITHUB_SECRET}, tmp_path / "lessonloop.toml")
+    lines, problems = check_targets(settings, {})
+    assert (lines, problems) == ([f"review target jira:OPS (rules[1]): {MissingCredentials('jira')}"], 1)

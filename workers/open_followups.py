@@ -21,7 +21,7 @@ from service.loop.scope import OUTSIDE, Scope, rule_named
 from service.store import effects, followups, lessons, reviews
 from service.text.markup import convert
 from service.trackers.base import TaskDraft, followup_marker
-from service.trackers.registry import review_place
+from service.trackers.registry import is_task_ref, review_place
 
 OPENING = "opening-followup"
 """Recorded in the effects table (item: the review, key: the follow-up's key) just before its
@@ -126,7 +126,7 @@ def open_followups(
 
 def _linked(key: str) -> str | None:
     """The issue a follow-up's key names, when the item linked one (its key is the ref)."""
-    return key if key.startswith(("github:", "jira:")) else None
+    return key if is_task_ref(key) else None
 
 
 def _adopt(runtime: Runtime, review_ref: ItemRef, key: str, text: str, position: int, due: date, ref: ItemRef) -> None:

@@ -22,7 +22,7 @@ from service.domain.events import Item, ItemRef, Markup
 from service.lesson.stub import escape, link
 from service.text.markers import break_markers
 from service.text.markup import convert
-from service.trackers.registry import dialect_of, tracker
+from service.trackers.registry import dialect_of, is_task_ref, tracker
 
 ITEM_LIMIT = 4000
 """An item's text is kept (and copied into its task) up to this many characters."""
@@ -106,7 +106,7 @@ def match(items: Sequence[ListItem], known: Sequence[Known]) -> list[Known | Non
         wanted = normal(item.text)
         best: tuple[float, Known] | None = None
         for candidate in known:
-            if candidate.key in taken or candidate.key.startswith(("github:", "jira:")):
+            if candidate.key in taken or is_task_ref(candidate.key):
                 continue
             score = (
                 1.0

@@ -54,7 +54,8 @@ class Scope:
 
 def _spelled(pattern: str) -> str:
     """A ``share`` glob in :func:`place`'s spelling (GitHub lower case, Jira upper case)."""
-    return pattern.lower() if pattern.startswith("github:") else pattern
+    name, _, container = pattern.partition(":")
+    return tracker(name).place(container)
 
 
 def scope_of(settings: Settings, rule: Rule | None, incident_ref: ItemRef | str, review_ref: ItemRef | str) -> Scope:

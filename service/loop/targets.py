@@ -13,12 +13,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from config.rules import ReviewTarget
-from config.settings import Settings
+from config.settings import API_CREDENTIALS, Settings
 from service.domain.events import Source
 from service.infra.failures import Permanent, RetryLater
-from service.trackers.base import TrackerClient
-from service.trackers.github.client import GitHubClient
-from service.trackers.jira.client import JiraClient
+from service.trackers.base import TakesReviews, TrackerClient
 from service.trackers.registry import tracker
 
 
@@ -80,13 +78,11 @@ def check_targets(settings: Settings, clients: Mapping[Source, TrackerClient]) -
 
 def _problems(settings: Settings, clients: Mapping[Source, TrackerClient], wanted: Wanted) -> list[str]:
     client = clients.get(wanted.target.source)
-    try:
-        if isinstance(client, GitHubClient):
-            return client.target_problems(wanted.target.container)
-        if isinstance(client, JiraClient):
-            assign = settings.review.assign_from_incident
-            return client.target_problems(wanted.target.container, wanted.issue_type, assign)
-    except (RetryLater, Permanent) as error:
-        return [str(error)]
-    names = {"github": "LESSONLOOP_GITHUB_TOKEN (or a GitHub App)", "jira": "LESSONLOOP_JIRA_URL and its credentials"}
-    return [f"no API credentials for {wanted.target.source}: set {names[wanted.target.source]}"]
+    if isinstance(client, TakesReviews):
+        try:
+            return client.target_problems(
+                wanted.target.container, wanted.issue_type, settings.review.assign_from_incident
+            )
+        except (RetryLater, Permanent) as error:
+            return [str(error)]
+    return [f"no API credentials for {wanted.target.source}: set {API_CREDENTIALS[wanted.target.source]}"]

@@ -44,6 +44,7 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from service.store import typed_refs
 from service.store.schema import incident_labels, incidents, lessons
+from service.trackers.registry import tracker
 
 SECTION_COLUMNS = ("what_happened", "what_we_expected", "why_different", "what_we_learned", "what_we_will_change")
 MIN_PREFIX = 3
@@ -241,7 +242,8 @@ def _review_prefix(target: str) -> str:
     """A LIKE pattern for the review refs of a review target: ``github:acme/web`` ->
     ``github:acme/web#%``, ``jira:OPS`` -> ``jira:OPS-%`` (lower case, as compared; ``%`` and
     ``_`` in the name are only characters)."""
-    head = target.lower() + ("#" if target.startswith("github:") else "-")
+    name, _, container = target.partition(":")
+    head = f"{name}:{tracker(name).join_key(container, '')}".lower()
     return head.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
 
 

@@ -8,13 +8,14 @@ so a worker can decide before it calls.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Literal, Protocol, runtime_checkable
 
 from service.domain.events import Item, ItemRef, Markup, Source
 from service.domain.history import History
-from service.text.markers import FOLLOWUP, LINK, REVIEW, Marker
+from service.text.markers import FOLLOWUP, LINK, REVIEW, Marker, MarkerKeys
 
 REVIEW_PROPERTY_KEY = "lessonloop"
 """Jira issue entity property written on every review lessonloop opens (and label on it)."""
@@ -204,6 +205,16 @@ class Reconciles(Protocol):
         ...
 
 
+@runtime_checkable
+class TakesReviews(Protocol):
+    """A tracker reviews open in (GitHub, Jira), which can say beforehand what would stop that."""
+
+    def target_problems(self, container: str, issue_type: str, assignee: bool = True) -> list[str]:
+        """What would stop lessonloop opening reviews in ``container`` (as ``issue_type`` where
+        the tracker has issue types, assigned when ``assignee``), one sentence each; none: it can."""
+        ...
+
+
 def review_marker(incident: ItemRef) -> Marker:
     """The marker on a review: which incident it reviews."""
     return Marker(REVIEW, {"incident": str(incident)})
@@ -233,3 +244,36 @@ def duplicate_note(kept: Review) -> str:
 def link_marker(target: ItemRef) -> Marker:
     """The marker on a comment or note that only points at a related item."""
     return Marker(LINK, {"target": str(target)})
+
+
+class MarkedComments:
+    """What every client does alike with the comments lessonloop marks, on top of its own
+    ``comments`` and ``add_comment``: which comments are lessonloop's, finding them, and a
+    comment that points at another item written once however often a retry asks."""
+
+    keys: MarkerKeys
+
+    def comments(self, item: ItemRef) -> list[Comment]:
+        raise NotImplementedError
+
+    def add_comment(self, item: ItemRef, text: str, marker: Marker) -> Comment:
+        raise NotImplementedError
+
+    def find_comments(self, item: ItemRef, kind: str | None = None) -> list[Comment]:
+        """lessonloop's own comments on ``item`` (of one marker ``kind`` if given), oldest first."""
+        return [c for c in self.comments(item) if c.marker is not None and (kind is None or c.marker.kind == kind)]
+
+    def _point_at(self, item: ItemRef, target: ItemRef, text: str) -> None:
+        """A comment on ``item`` saying ``text``, marked as pointing at ``target``, unless
+        lessonloop's own such comment is there already (1 read + 0 or 1 write)."""
+        marker = link_marker(target)
+        said = self.find_comments(item, marker.kind)
+        if not any(comment.marker is not None and comment.marker.get("target") == str(target) for comment in said):
+            self.add_comment(item, text, marker)
+
+    def _our_marker(self, body: str, where: str, by_us: Callable[[], bool]) -> Marker | None:
+        """The marker of a comment when it is lessonloop's own: its MAC verifies for ``where``
+        (the item it is on) and ``by_us`` says lessonloop's identity wrote it. ``by_us`` is asked
+        only of a verified marker, since knowing who we are may cost a request."""
+        verified = self.keys.find(body, where)
+        return verified[0] if verified and by_us() else None

@@ -44,6 +44,8 @@ class Tracker:
     """An item's page, built from the settings; None when they cannot say."""
     split_key: Callable[[str], tuple[str, str]]
     """An item's key as (its container, its number or id there): ``OPS-42`` -> (``OPS``, ``42``)."""
+    join_key: Callable[[str, str], str]
+    """The other way: (``OPS``, ``42``) -> ``OPS-42``; with no number, what every key there starts with."""
     in_text: Callable[[str], str]
     """How text names an item of this key (where it is first mentioned is where it is looked for)."""
     review_kind: ReviewSource | None
@@ -82,6 +84,7 @@ TRACKERS: dict[str, Tracker] = {
             place=github_refs.place,
             page_url=github_refs.page_url,
             split_key=github_refs.split_key,
+            join_key=github_refs.join_key,
             in_text=github_refs.in_text,
             review_kind="github",
             project_shape=github_refs.PROJECT,
@@ -99,6 +102,7 @@ TRACKERS: dict[str, Tracker] = {
             place=jira_refs.place,
             page_url=jira_refs.page_url,
             split_key=jira_refs.split_key,
+            join_key=jira_refs.join_key,
             in_text=jira_refs.in_text,
             review_kind="jira",
             project_shape=jira_refs.PROJECT,
@@ -116,6 +120,7 @@ TRACKERS: dict[str, Tracker] = {
             place=pagerduty_refs.place,
             page_url=pagerduty_refs.page_url,
             split_key=pagerduty_refs.split_key,
+            join_key=pagerduty_refs.join_key,
             in_text=pagerduty_refs.in_text,
             review_kind=None,
             project_shape=None,
@@ -153,6 +158,13 @@ def markup_of(source: Source) -> Markup:
 def project_of(ref: ItemRef) -> str:
     """The container the item lives in: a GitHub repository, a Jira project key ("" for PagerDuty)."""
     return TRACKERS[ref.source].split_key(ref.key)[0]
+
+
+def is_task_ref(text: str) -> bool:
+    """True when ``text`` is spelled as a ref in a tracker with tasks (``github:…``, ``jira:…``):
+    the key of a follow-up whose item linked an issue, rather than one minted from its words."""
+    name, colon, _ = text.partition(":")
+    return bool(colon) and name in TRACKERS and TRACKERS[name].has_tasks
 
 
 def review_place(ref: ItemRef) -> ReviewTarget:

@@ -11,11 +11,13 @@ Pure: ``service.learning.insight_figures.Insights`` in, tables out.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from operator import attrgetter, itemgetter
+from typing import Any
 
 from service.learning.figures import Spread, duration
-from service.learning.insight_figures import FollowupMonth, Group, Insights, Month
+from service.learning.insight_figures import Insights
 
 TEXT, MONTH, COUNT, SHARE, TIMES, ITEMS = "text", "month", "count", "share", "times", "items"
 """Column kinds: a name; a month (and whether it is partial); a whole number; a share of 1;
@@ -55,102 +57,71 @@ GROUP_TABLES = (
 NAMES = ("months", "followups", "reach", "comments", *(name for _, name, _, _ in GROUP_TABLES))
 
 
+@dataclass(frozen=True)
+class _Field:
+    """A column, and how one row's value in it is read from the figures the row is made of."""
+
+    column: Column
+    value: Callable[[Any], object]
+
+
+def _field(title: str, kind: str, csv: str, value: Callable[[Any], object] | None = None) -> _Field:
+    """A column whose value is the attribute its CSV header names, unless ``value`` reads it."""
+    return _Field(Column(title, kind, csv), value or attrgetter(csv))
+
+
+def _table(name: str, caption: str, fields: Sequence[_Field], items: Iterable[Any], filter: str = "") -> Table:
+    """A table of ``fields``, a row for each of ``items``."""
+    columns = tuple(one.column for one in fields)
+    return Table(name, caption, columns, tuple(tuple(one.value(item) for one in fields) for item in items), filter)
+
+
+_MONTH = _field("Month", MONTH, "month", lambda month: MonthCell(month.month, month.partial))
+_OPENED = _field("Reviews opened", COUNT, "reviews_opened")
+_CAPTURED = _field("Lessons captured", COUNT, "lessons_captured")
+_RATE = _field("Capture rate", SHARE, "capture_rate")
+_CLOSE_TO_LESSON = _field("Close → lesson (median / 90th)", TIMES, "close_to_lesson")
+
+_MONTHS = (_MONTH, _OPENED, _CAPTURED, _RATE, _CLOSE_TO_LESSON)
+_FOLLOWUPS = (
+    _MONTH,
+    _field("Listed", COUNT, "listed"),
+    _field("Done by due date", COUNT, "done_by_due_date", attrgetter("done_by_due")),
+    _field("Done late", COUNT, "done_late"),
+    _field("Done, no due date", COUNT, "done_without_due_date", attrgetter("done_without_due")),
+    _field("Open past due", COUNT, "open_past_due"),
+    _field("Open, not past due", COUNT, "open_not_past_due", lambda month: month.open - month.open_past_due),
+    _field("Not doing", COUNT, "not_doing"),
+)
+_REACH = (_MONTH, _CAPTURED, _field("Items reached (median / 90th)", ITEMS, "items_reached", attrgetter("reach")))
+_COMMENTS = (
+    _field("Tracker", TEXT, "tracker", itemgetter(0)),
+    _field("Lesson comments", COUNT, "lesson_comments", itemgetter(1)),
+)
+_PAST_DUE = _field("Follow-ups open past due", COUNT, "followups_open_past_due", attrgetter("followups_past_due"))
+
+
 def tables(insights: Insights) -> dict[str, Table]:
     """Every table of the page, by name."""
     found = [
-        _months(insights.months),
-        _followups(insights.followup_months),
-        _reach(insights.months),
-        Table(
-            "comments",
-            "Lesson comments per tracker",
-            (Column("Tracker", TEXT, "tracker"), Column("Lesson comments", COUNT, "lesson_comments")),
-            tuple(insights.totals.comments_by_tracker.items()),
+        _table("months", "Reviews and lessons per month", _MONTHS, insights.months),
+        _table(
+            "followups", "Follow-ups per month recorded, by how they stand now", _FOLLOWUPS, insights.followup_months
         ),
+        _table("reach", "Items each lesson was posted on, per month captured", _REACH, insights.months),
+        _table("comments", "Lesson comments per tracker", _COMMENTS, insights.totals.comments_by_tracker.items()),
     ]
-    found += [_groups(name, caption, first, insights.groups[kind], kind) for kind, name, caption, first in GROUP_TABLES]
+    found += [
+        _table(
+            name,
+            caption,
+            (_field(first, TEXT, kind, attrgetter("name")), _OPENED, _CAPTURED, _RATE, _CLOSE_TO_LESSON, _PAST_DUE),
+            insights.groups[kind],
+            filter=kind,
+        )
+        for kind, name, caption, first in GROUP_TABLES
+    ]
     return {table.name: table for table in found}
-
-
-def _months(months: Sequence[Month]) -> Table:
-    return Table(
-        "months",
-        "Reviews and lessons per month",
-        (
-            Column("Month", MONTH, "month"),
-            Column("Reviews opened", COUNT, "reviews_opened"),
-            Column("Lessons captured", COUNT, "lessons_captured"),
-            Column("Capture rate", SHARE, "capture_rate"),
-            Column("Close → lesson (median / 90th)", TIMES, "close_to_lesson"),
-        ),
-        tuple(
-            (MonthCell(m.month, m.partial), m.reviews_opened, m.lessons_captured, m.capture_rate, m.close_to_lesson)
-            for m in months
-        ),
-    )
-
-
-def _followups(months: Sequence[FollowupMonth]) -> Table:
-    return Table(
-        "followups",
-        "Follow-ups per month recorded, by how they stand now",
-        (
-            Column("Month", MONTH, "month"),
-            Column("Listed", COUNT, "listed"),
-            Column("Done by due date", COUNT, "done_by_due_date"),
-            Column("Done late", COUNT, "done_late"),
-            Column("Done, no due date", COUNT, "done_without_due_date"),
-            Column("Open past due", COUNT, "open_past_due"),
-            Column("Open, not past due", COUNT, "open_not_past_due"),
-            Column("Not doing", COUNT, "not_doing"),
-        ),
-        tuple(
-            (
-                MonthCell(m.month, m.partial),
-                m.listed,
-                m.done_by_due,
-                m.done_late,
-                m.done_without_due,
-                m.open_past_due,
-                m.open - m.open_past_due,
-                m.not_doing,
-            )
-            for m in months
-        ),
-    )
-
-
-def _reach(months: Sequence[Month]) -> Table:
-    return Table(
-        "reach",
-        "Items each lesson was posted on, per month captured",
-        (
-            Column("Month", MONTH, "month"),
-            Column("Lessons captured", COUNT, "lessons_captured"),
-            Column("Items reached (median / 90th)", ITEMS, "items_reached"),
-        ),
-        tuple((MonthCell(m.month, m.partial), m.lessons_captured, m.reach) for m in months),
-    )
-
-
-def _groups(name: str, caption: str, first: str, groups: Sequence[Group], kind: str) -> Table:
-    return Table(
-        name,
-        caption,
-        (
-            Column(first, TEXT, kind),
-            Column("Reviews opened", COUNT, "reviews_opened"),
-            Column("Lessons captured", COUNT, "lessons_captured"),
-            Column("Capture rate", SHARE, "capture_rate"),
-            Column("Close → lesson (median / 90th)", TIMES, "close_to_lesson"),
-            Column("Follow-ups open past due", COUNT, "followups_open_past_due"),
-        ),
-        tuple(
-            (g.name, g.reviews_opened, g.lessons_captured, g.capture_rate, g.close_to_lesson, g.followups_past_due)
-            for g in groups
-        ),
-        filter=kind,
-    )
 
 
 # --- writing a cell -----------------------------------------------------------------------------

@@ -35,6 +35,10 @@ class Mention:
     """Written without its tracker (``OPS-12``): it may be a Jira key, or an ``UTF-8``."""
 
     @property
+    def source(self) -> str:
+        return ItemRef.parse(self.ref).source
+
+    @property
     def project(self) -> str:
         return project_of(ItemRef.parse(self.ref))
 

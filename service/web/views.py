@@ -133,30 +133,26 @@ def sections(engine: Engine, settings: Settings, lesson: Lesson) -> list[Section
 
 def ref_urls(engine: Engine, settings: Settings, lesson: Lesson, found: Collection[Mention]) -> dict[str, str]:
     """Where each ref a lesson mentions links to: its lesson in this log when the log has one,
-    else its tracker item. A bare key (``OPS-12``) goes to Jira only when its project is one
-    this lesson or the rules name, since ``UTF-8`` and ``SHA-256`` have the same shape."""
+    else its tracker item. A bare key (``OPS-12``) goes to its tracker only when its project is
+    one this lesson or the rules name, since ``UTF-8`` and ``SHA-256`` have the same shape."""
     in_log = lessons.having(engine, {one.ref for one in found})
-    own = (lesson.incident_ref, lesson.review_ref)
-    projects = {project_of(ItemRef.parse(ref)) for ref in own if ref.startswith("jira:")}
-    projects |= jira_projects(settings)
+    named = {source: named_projects(settings, lesson, source) for source in {one.source for one in found if one.bare}}
     urls: dict[str, str] = {}
     for one in found:
         if one.ref in in_log:
             urls[one.ref] = url_for("web.lesson", ref=one.ref)
-        elif not one.bare or one.project in projects:
+        elif not one.bare or one.project in named[one.source]:
             url = item_url(settings, one.ref)
             if url is not None:
                 urls[one.ref] = url
     return urls
 
 
-def jira_projects(settings: Settings) -> set[str]:
-    """The Jira projects the rules read incidents from or open reviews in."""
-    named = {project for rule in settings.rules_for("jira") for project in rule.projects}
-    for rule in settings.rules:
-        if rule.review and rule.review.startswith("jira:"):
-            named.add(rule.review.removeprefix("jira:"))
-    return named
+def named_projects(settings: Settings, lesson: Lesson, source: str) -> set[str]:
+    """The projects of tracker ``source`` that the lesson's incident or review is in, or that
+    the rules read incidents from or open reviews in."""
+    own = (ref for ref in (lesson.incident_ref, lesson.review_ref) if ref.startswith(f"{source}:"))
+    return {project_of(ItemRef.parse(ref)) for ref in own} | settings.containers_in(source)
 
 
 def posted(engine: Engine, settings: Settings, lesson: Lesson) -> list[LinkedItem]:

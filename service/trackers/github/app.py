@@ -126,29 +126,23 @@ class AppTokens:
         cached = self.redis.get(key)
         if cached:
             return int(cached)
-        try:
-            data = self.api.json(
-                "installation",
-                "GET",
-                f"/repos/{repository}/installation",
-                headers={"Authorization": f"Bearer {self.app_jwt()}"},
-            )
-        except PermanentTrackerError as error:
-            if error.status == 404:
-                raise PermanentTrackerError(
-                    "github", "installation", f"the GitHub App is not installed on {repository}", 404
-                ) from None
-            raise
-        installation = int(data["id"])
+        installation = int(self._installation(repository)["id"])
         self.redis.set(key, installation, ex=INSTALLATION_CACHE_SECONDS)
         return installation
 
     def installation_permissions(self, repository: str) -> dict[str, str]:
         """What the App's installation on ``repository`` may do (``{"issues": "write", ...}``),
         from ``GET /repos/{owner}/{repo}/installation``: ``lessonloop check --online`` says
-        when issues are not writable. A 404 means the App is not installed there."""
+        when issues are not writable."""
+        data = self._installation(repository)
+        permissions = data.get("permissions") if isinstance(data, dict) else None
+        return {str(k): str(v) for k, v in permissions.items()} if isinstance(permissions, dict) else {}
+
+    def _installation(self, repository: str) -> Any:
+        """``GET /repos/{owner}/{repo}/installation`` as the App; a 404 means the App is not
+        installed there, and the error says so."""
         try:
-            data = self.api.json(
+            return self.api.json(
                 "installation",
                 "GET",
                 f"/repos/{repository}/installation",
@@ -160,8 +154,6 @@ class AppTokens:
                     "github", "installation", f"the GitHub App is not installed on {repository}", 404
                 ) from None
             raise
-        permissions = data.get("permissions") if isinstance(data, dict) else None
-        return {str(k): str(v) for k, v in permissions.items()} if isinstance(permissions, dict) else {}
 
     # --- installation tokens ------------------------------------------------------------------
 

@@ -22,12 +22,12 @@ from service.trackers.base import (
     Capabilities,
     Comment,
     Identity,
+    MarkedComments,
     Review,
     ReviewDraft,
     Task,
     TaskDraft,
     duplicate_note,
-    link_marker,
     marker_matches,
     review_marker,
 )
@@ -46,7 +46,7 @@ log = logs.get(__name__)
 API_VERSION = "2022-11-28"
 
 
-class GitHubClient:
+class GitHubClient(MarkedComments):
     """Issues, comments and identity on GitHub or GitHub Enterprise Server."""
 
     source: Source = "github"
@@ -210,10 +210,7 @@ class GitHubClient:
         """A comment pointing at ``kept`` (unless one is there), then ``PATCH`` closed with
         ``state_reason: duplicate``, GitHub's own way to say so."""
         owner, repo, number = self._parts(duplicate.ref, "close_duplicate_review")
-        marker = link_marker(kept.ref)
-        said = self.find_comments(duplicate.ref, marker.kind)
-        if not any(comment.marker is not None and comment.marker.get("target") == str(kept.ref) for comment in said):
-            self.add_comment(duplicate.ref, duplicate_note(kept), marker)
+        self._point_at(duplicate.ref, kept.ref, duplicate_note(kept))
         self.api.json(
             "close_duplicate_review",
             "PATCH",
@@ -259,11 +256,7 @@ class GitHubClient:
 
     def link(self, item: ItemRef, target: ItemRef, target_url: str, title: str) -> None:
         """A marked comment naming the target, unless one is already there (1 read + 0 or 1 write)."""
-        marker = link_marker(target)
-        for comment in self.find_comments(item, marker.kind):
-            if comment.marker is not None and comment.marker.get("target") == str(target):
-                return
-        self.add_comment(item, f"Related: [{title or target}]({target_url})", marker)
+        self._point_at(item, target, f"Related: [{title or target}]({target_url})")
 
     # --- comments -----------------------------------------------------------------------------
 
@@ -294,11 +287,7 @@ class GitHubClient:
         owner, repo, _ = self._parts(item, "delete_comment")
         if not (comment_id.isascii() and comment_id.isdigit()):
             raise NotSent("github", "delete_comment", f"not a GitHub comment id: {comment_id!r}")
-        try:
-            self.api.request("delete_comment", "DELETE", f"/repos/{owner}/{repo}/issues/comments/{int(comment_id)}")
-        except PermanentTrackerError as error:
-            if error.status != 404:
-                raise
+        self.api.delete("delete_comment", f"/repos/{owner}/{repo}/issues/comments/{int(comment_id)}")
 
     def comments(self, item: ItemRef) -> list[Comment]:
         owner, repo, number = self._parts(item, "comments")
@@ -316,14 +305,12 @@ class GitHubClient:
                 return found
             page += 1
 
-    def find_comments(self, item: ItemRef, kind: str | None = None) -> list[Comment]:
-        return [c for c in self.comments(item) if c.marker is not None and (kind is None or c.marker.kind == kind)]
-
     # --- where reviews open ---------------------------------------------------------------------
 
-    def target_problems(self, container: str) -> list[str]:
+    def target_problems(self, container: str, issue_type: str = "", assignee: bool = True) -> list[str]:
         """What would stop lessonloop opening reviews in the repository ``container``, one
-        sentence each (none: it can): see :func:`repository_problems`."""
+        sentence each (none: it can): see :func:`repository_problems`. GitHub has no issue
+        types, and asks nothing more of an assignee."""
         self._repo(container, "check")
         return repository_problems(self.api, self.app, container)
 
@@ -348,12 +335,10 @@ class GitHubClient:
         and the author is lessonloop's own identity. Anything else is somebody's text."""
         body = data.get("body") or ""
         author = (data.get("user") or {}).get("login", "")
-        verified = self.keys.find(body, str(item))
-        ours = verified if verified and author == self.whoami().id else []
         return Comment(
             id=str(data["id"]),
             body=body,
-            marker=ours[0] if ours else None,
+            marker=self._our_marker(body, str(item), lambda: author == self.whoami().id),
             url=data.get("html_url") or "",
             created_at=parse_timestamp(data.get("created_at")),
             updated_at=parse_timestamp(data.get("updated_at")),

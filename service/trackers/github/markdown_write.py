@@ -7,11 +7,10 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-from service.text.inert import IMAGE_SCHEMES, MAX_COLUMNS, ZWSP, bare_urls, merged, safe_url
+from service.text.inert import IMAGE_SCHEMES, ZWSP, safe_url
+from service.text.inline_write import InlineWriter, columns_of
 from service.text.textdoc import (
     Block,
-    Break,
-    Code,
     CodeBlock,
     Heading,
     Inline,
@@ -20,9 +19,7 @@ from service.text.textdoc import (
     Paragraph,
     Quote,
     Rule,
-    Styled,
     Table,
-    Text,
     plain_text,
 )
 
@@ -79,11 +76,11 @@ def markdown_text(text: str, line_start: bool = False) -> str:
     return escaped
 
 
-class _Markdown:
+class _Markdown(InlineWriter):
     """One writer per document: ``line_start`` follows where the text written last ended."""
 
-    def __init__(self) -> None:
-        self.line_start = True
+    STYLES = {"strong": "**", "em": "*", "strike": "~~"}
+    HARD_BREAK = "\\\n"
 
     def blocks(self, blocks: Sequence[Block]) -> str:
         out: list[str] = []
@@ -147,88 +144,36 @@ class _Markdown:
         return "\n".join(out)
 
     def table(self, table: Table) -> str:
-        columns = min(MAX_COLUMNS, max([len(table.header), *(len(row) for row in table.rows)]))
+        columns = columns_of(table)
         if not columns:
             return ""
 
         def row(cells: list[list[Inline]]) -> str:
-            cells = (cells + [[] for _ in range(columns)])[:columns]
-            written = []
-            for cell in cells:
-                self.line_start = False
-                text = self.inlines(cell, one_line=True).strip()
-                written.append(f" {text} " if text else " ")
-            return "|" + "|".join(written) + "|"
+            return "|" + "|".join(f" {text} " if text else " " for text in self.cells(cells, columns)) + "|"
 
         lines = [row(table.header), "|" + "---|" * columns, *(row(cells) for cells in table.rows)]
         return "\n".join(lines)
 
-    def inlines(self, nodes: Sequence[Inline], one_line: bool = False, in_link: bool = False) -> str:
-        out: list[str] = []
-        for node in merged(nodes):
-            if isinstance(node, Text):
-                out.append(self.text(node.text, one_line, in_link))
-            elif isinstance(node, Break):
-                if one_line:
-                    out.append(" ")
-                else:
-                    out.append("\\\n" if node.hard else "\n")
-                    self.line_start = True
-            elif isinstance(node, Code):
-                out.append(_code_span(node.text))
-                self.line_start = False
-            elif isinstance(node, Styled):
-                delimiter = {"strong": "**", "em": "*", "strike": "~~"}[node.style]
-                line_start = self.line_start
-                self.line_start = False
-                inner = self.inlines(node.children, one_line, in_link)
-                if inner.strip():
-                    out.append(delimiter + inner + delimiter)
-                else:
-                    self.line_start = line_start
-            elif isinstance(node, Link):
-                url = safe_url(node.url)
-                if url is None or in_link:
-                    out.append(self.inlines(node.children, one_line, in_link))
-                    continue
-                self.line_start = False
-                shown = plain_text(node.children).strip()
-                if not shown or shown == node.url.strip():
-                    out.append(f"<{url}>")
-                    continue
-                out.append(f"[{self.inlines(node.children, True, True).strip()}]({url})")
-            else:
-                url = safe_url(node.url, IMAGE_SCHEMES)
-                if url is None:
-                    out.append(self.text(node.alt, one_line, in_link))
-                else:
-                    out.append(f"![{markdown_text(node.alt)}]({url})")
-                    self.line_start = False
-        return "".join(out)
+    # --- the inline writer's spelling ---------------------------------------------------------
 
-    def text(self, text: str, one_line: bool, in_link: bool) -> str:
-        if not text:
-            return ""
-        lines = text.split("\n")
-        out: list[str] = []
-        for number, line in enumerate(lines):
-            if number:
-                out.append(" " if one_line else "\n")
-                self.line_start = not one_line
-            pieces = [(False, line)] if in_link else bare_urls(line)
-            for index, (is_url, piece) in enumerate(pieces):
-                if not piece:
-                    continue
-                if is_url:
-                    after = pieces[index + 1][1][:1] if index + 1 < len(pieces) else ""
-                    out.append(piece if _plain_url(piece, after) else f"<{safe_url(piece, IMAGE_SCHEMES)}>")
-                else:
-                    piece = markdown_text(piece, self.line_start)
-                    if not piece:
-                        continue
-                    out.append(piece)
-                self.line_start = False
-        return "".join(out)
+    def escape(self, text: str, in_link: bool) -> str:
+        return markdown_text(text, self.line_start)
+
+    def bare_url(self, url: str, after: str) -> str:
+        return url if _plain_url(url, after) else f"<{safe_url(url, IMAGE_SCHEMES)}>"
+
+    def code(self, text: str) -> str:
+        self.line_start = False  # even for a blank span, which writes nothing (Jira's keeps it)
+        return _code_span(text)
+
+    def link(self, node: Link, url: str) -> str:
+        shown = plain_text(node.children).strip()
+        if not shown or shown == node.url.strip():
+            return f"<{url}>"
+        return f"[{self.inlines(node.children, True, True).strip()}]({url})"
+
+    def image(self, alt: str, url: str) -> str:
+        return f"![{markdown_text(alt)}]({url})"
 
 
 def _interrupts(previous: Block | None, block: Block) -> bool:

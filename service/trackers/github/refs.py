@@ -18,6 +18,11 @@ def split_key(key: str) -> tuple[str, str]:
     return repository, number
 
 
+def join_key(repository: str, number: str) -> str:
+    """(``acme/web``, ``42``) -> ``acme/web#42``."""
+    return f"{repository}#{number}"
+
+
 def in_text(key: str) -> str:
     """How text names the issue when it links it: by its page's path, ``acme/web/issues/42``."""
     repository, number = split_key(key)

@@ -190,6 +190,15 @@ class HttpApi:
         except RateLimited as limited:
             raise limited.as_tracker_error(operation) from None
 
+    def delete(self, operation: str, path: str) -> None:
+        """``DELETE path``, where a 404 counts as done: what was to go is gone (a run before this
+        one deleted it)."""
+        try:
+            self.request(operation, "DELETE", path)
+        except PermanentTrackerError as error:
+            if error.status != 404:
+                raise
+
     def json(
         self,
         operation: str,

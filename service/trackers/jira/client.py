@@ -32,12 +32,12 @@ from service.trackers.base import (
     Capabilities,
     Comment,
     Identity,
+    MarkedComments,
     Review,
     ReviewDraft,
     Task,
     TaskDraft,
     duplicate_note,
-    link_marker,
     marker_matches,
     review_marker,
 )
@@ -68,7 +68,7 @@ from service.trackers.jira.webhook import item_from_issue
 log = logs.get(__name__)
 
 
-class JiraClient:
+class JiraClient(MarkedComments):
     """Issues, comments, links and identity on Jira Cloud or Jira Data Center."""
 
     source: Source = "jira"
@@ -235,10 +235,7 @@ class JiraClient:
         """A comment pointing at ``kept`` (unless one is there), then the ``lessonloop-duplicate``
         label (``PUT /issue/{key}``, adding to the labels people set)."""
         key = self._key(duplicate.ref, "close_duplicate_review")
-        marker = link_marker(kept.ref)
-        said = self.find_comments(duplicate.ref, marker.kind)
-        if not any(comment.marker is not None and comment.marker.get("target") == str(kept.ref) for comment in said):
-            self.add_comment(duplicate.ref, duplicate_note(kept), marker)
+        self._point_at(duplicate.ref, kept.ref, duplicate_note(kept))
         self.api.request(
             "close_duplicate_review", "PUT", f"/issue/{key}", json={"update": {"labels": [{"add": DUPLICATE_LABEL}]}}
         )
@@ -344,11 +341,7 @@ class JiraClient:
         key = self._key(item, "delete_comment")
         if not (comment_id.isascii() and comment_id.isdigit()):
             raise NotSent("jira", "delete_comment", f"not a Jira comment id: {comment_id!r}")
-        try:
-            self.api.request("delete_comment", "DELETE", f"/issue/{key}/comment/{comment_id}")
-        except PermanentTrackerError as error:
-            if error.status != 404:
-                raise
+        self.api.delete("delete_comment", f"/issue/{key}/comment/{comment_id}")
 
     def comments(self, item: ItemRef) -> list[Comment]:
         key = self._key(item, "comments")
@@ -363,9 +356,6 @@ class JiraClient:
             start += len(batch)
             if not batch or start >= int(data.get("total", 0)):
                 return found
-
-    def find_comments(self, item: ItemRef, kind: str | None = None) -> list[Comment]:
-        return [c for c in self.comments(item) if c.marker is not None and (kind is None or c.marker.kind == kind)]
 
     # --- shapes -------------------------------------------------------------------------------
 
@@ -383,12 +373,10 @@ class JiraClient:
         and the author is lessonloop's own account."""
         body = description_text(data.get("body"))
         author = user_id(data.get("author") or {})
-        verified = self.keys.find(body, f"jira:{key}")
-        ours = verified if verified and author == self.whoami().id else []
         return Comment(
             id=str(data["id"]),
             body=body,
-            marker=ours[0] if ours else None,
+            marker=self._our_marker(body, f"jira:{key}", lambda: author == self.whoami().id),
             url=f"{self.browse_url(key)}?focusedCommentId={data['id']}",
             created_at=parse_timestamp(data.get("created")),
             updated_at=parse_timestamp(data.get("updated")),

@@ -17,6 +17,11 @@ def split_key(key: str) -> tuple[str, str]:
     return (project, number) if dash else (key, "")
 
 
+def join_key(project: str, number: str) -> str:
+    """(``OPS``, ``42``) -> ``OPS-42``."""
+    return f"{project}-{number}"
+
+
 def in_text(key: str) -> str:
     """How text names the issue: by its key, linked or not."""
     return key

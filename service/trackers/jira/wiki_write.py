@@ -7,12 +7,12 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-from service.text.inert import IMAGE_SCHEMES, MAX_COLUMNS, ZWSP, bare_urls, merged, safe_url
+from service.text.inert import IMAGE_SCHEMES, ZWSP, safe_url
+from service.text.inline_write import InlineWriter, columns_of
 from service.text.markers import break_markers
 from service.text.textdoc import (
     Block,
     Break,
-    Code,
     CodeBlock,
     Heading,
     Inline,
@@ -21,9 +21,7 @@ from service.text.textdoc import (
     Paragraph,
     Quote,
     Rule,
-    Styled,
     Table,
-    Text,
     plain_text,
 )
 
@@ -74,9 +72,8 @@ def jira_code_block_line(line: str) -> str:
     return _JIRA_BLOCK_CLOSER.sub("{" + ZWSP, line)
 
 
-class _Jira:
-    def __init__(self) -> None:
-        self.line_start = True
+class _Jira(InlineWriter):
+    STYLES = {"strong": "*", "em": "_", "strike": "-"}
 
     def blocks(self, blocks: Sequence[Block], in_quote: bool = False) -> str:
         out: list[str] = []
@@ -146,85 +143,39 @@ class _Jira:
         return "\n".join(out)
 
     def table(self, table: Table) -> str:
-        columns = min(MAX_COLUMNS, max([len(table.header), *(len(row) for row in table.rows)]))
+        columns = columns_of(table)
         if not columns:
             return ""
 
         def row(cells: list[list[Inline]], bar: str) -> str:
-            cells = (cells + [[] for _ in range(columns)])[:columns]
-            written = []
-            for cell in cells:
-                self.line_start = False
-                written.append(self.inlines(cell, one_line=True).strip() or " ")
-            return bar + bar.join(written) + bar
+            return bar + bar.join(text or " " for text in self.cells(cells, columns)) + bar
 
         lines = [row(cells, "|") for cells in table.rows]
         if any(table.header):
             lines.insert(0, row(table.header, "||"))
         return "\n".join(lines)
 
-    def inlines(self, nodes: Sequence[Inline], one_line: bool = False, in_link: bool = False) -> str:
-        out: list[str] = []
-        for node in merged(nodes):
-            if isinstance(node, Text):
-                out.append(self.text(node.text, one_line, in_link))
-            elif isinstance(node, Break):
-                out.append(" " if one_line else "\n")
-                self.line_start = not one_line
-            elif isinstance(node, Code):
-                code = jira_code_text(node.text)
-                if code.strip():
-                    out.append("{{" + code + "}}")
-                    self.line_start = False
-            elif isinstance(node, Styled):
-                delimiter = {"strong": "*", "em": "_", "strike": "-"}[node.style]
-                line_start = self.line_start
-                self.line_start = False
-                inner = self.inlines(node.children, one_line, in_link)
-                if inner.strip():
-                    out.append(delimiter + inner + delimiter)
-                else:
-                    self.line_start = line_start
-            elif isinstance(node, Link):
-                url = safe_url(node.url)
-                if url is None or in_link:
-                    out.append(self.inlines(node.children, one_line, in_link))
-                    continue
-                self.line_start = False
-                shown = plain_text(node.children).strip()
-                inner = self.inlines(node.children, True, True).strip()
-                out.append(f"[{url}]" if not inner or shown == node.url.strip() else f"[{inner}|{url}]")
-            else:  # an image: a plain link, so no reader's browser loads it
-                url = safe_url(node.url, IMAGE_SCHEMES)
-                if url is None:
-                    out.append(self.text(node.alt, one_line, in_link))
-                else:
-                    alt = jira_text(node.alt, in_link=True).strip()
-                    out.append(f"[{alt}|{url}]" if alt else f"[{url}]")
-                    self.line_start = False
-        return "".join(out)
+    # --- the inline writer's spelling ---------------------------------------------------------
 
-    def text(self, text: str, one_line: bool, in_link: bool) -> str:
-        if not text:
-            return ""
-        out: list[str] = []
-        for number, line in enumerate(text.split("\n")):
-            if number:
-                out.append(" " if one_line else "\n")
-                self.line_start = not one_line
-            pieces = [(False, line)] if in_link else bare_urls(line)
-            for is_url, piece in pieces:
-                if not piece:
-                    continue
-                if is_url:
-                    out.append(f"[{safe_url(piece, IMAGE_SCHEMES)}]")
-                else:
-                    piece = jira_text(piece, self.line_start, in_link)
-                    if not piece:
-                        continue
-                    out.append(piece)
-                self.line_start = False
-        return "".join(out)
+    def escape(self, text: str, in_link: bool) -> str:
+        return jira_text(text, self.line_start, in_link)
+
+    def bare_url(self, url: str, after: str) -> str:
+        return f"[{safe_url(url, IMAGE_SCHEMES)}]"
+
+    def code(self, text: str) -> str:
+        code = jira_code_text(text)
+        return "{{" + code + "}}" if code.strip() else ""
+
+    def link(self, node: Link, url: str) -> str:
+        inner = self.inlines(node.children, True, True).strip()
+        shown = plain_text(node.children).strip()
+        return f"[{url}]" if not inner or shown == node.url.strip() else f"[{inner}|{url}]"
+
+    def image(self, alt: str, url: str) -> str:
+        """A plain link, so no reader's browser loads the image."""
+        alt = jira_text(alt, in_link=True).strip()
+        return f"[{alt}|{url}]" if alt else f"[{url}]"
 
 
 def write_jira(blocks: Sequence[Block]) -> str:

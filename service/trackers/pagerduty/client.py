@@ -21,7 +21,7 @@ from service.domain.events import Item, ItemRef, Markup, Source
 from service.domain.history import History, HistoryEntry
 from service.domain.timestamps import parse_timestamp
 from service.text.markers import Marker, MarkerKeys
-from service.trackers.base import Capabilities, Comment, Identity, Review, ReviewDraft, Task, TaskDraft, link_marker
+from service.trackers.base import Capabilities, Comment, Identity, MarkedComments, Review, ReviewDraft, Task, TaskDraft
 from service.trackers.errors import NotSent, PermanentTrackerError, UnsupportedOperation
 from service.trackers.http.api import DEFAULT_TIMEOUT, HttpApi, response_message
 from service.trackers.http.retry import RetryPolicy
@@ -175,7 +175,7 @@ def _between(older: list[Any], newer: list[Any]) -> tuple[datetime, datetime] | 
     return (max(before), min(after)) if before and after else None
 
 
-class PagerDutyClient:
+class PagerDutyClient(MarkedComments):
     """Incidents, notes and identity on PagerDuty."""
 
     source: Source = "pagerduty"
@@ -336,11 +336,7 @@ class PagerDutyClient:
 
     def link(self, item: ItemRef, target: ItemRef, target_url: str, title: str) -> None:
         """A note with the URL, unless one for this target exists (1 read + 0 or 1 write)."""
-        marker = link_marker(target)
-        for note in self.find_comments(item, marker.kind):
-            if note.marker is not None and note.marker.get("target") == str(target):
-                return
-        self.add_comment(item, f"{title or target}: {target_url}", marker)
+        self._point_at(item, target, f"{title or target}: {target_url}")
 
     def add_comment(self, item: ItemRef, text: str, marker: Marker) -> Comment:
         incident_id = self._id(item, "add_comment")
@@ -362,9 +358,6 @@ class PagerDutyClient:
         data = self.api.json("comments", "GET", f"/incidents/{incident_id}/notes")
         return [self._note(item, n) for n in data.get("notes") or ()]
 
-    def find_comments(self, item: ItemRef, kind: str | None = None) -> list[Comment]:
-        return [c for c in self.comments(item) if c.marker is not None and (kind is None or c.marker.kind == kind)]
-
     def _authored_by_us(self, user: dict[str, Any]) -> bool:
         me = self.whoami()
         return me.kind == "account" or user.get("id") == me.id
@@ -383,12 +376,10 @@ class PagerDutyClient:
         so the worst a copied marker can do is claim a note that is already there.)"""
         content = data.get("content") or ""
         user = data.get("user") or {}
-        verified = self.keys.find(content, str(item))
-        ours = verified if verified and self._authored_by_us(user) else []
         return Comment(
             id=str(data.get("id", "")),
             body=content,
-            marker=ours[0] if ours else None,
+            marker=self._our_marker(content, str(item), lambda: self._authored_by_us(user)),
             created_at=parse_timestamp(data.get("created_at")),
         )
 

@@ -12,6 +12,10 @@ def split_key(key: str) -> tuple[str, str]:
     return "", key
 
 
+def join_key(_container: str, incident: str) -> str:
+    return incident
+
+
 def in_text(key: str) -> str:
     return key
 
