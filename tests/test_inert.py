@@ -128,3 +128,45 @@ def test_no_text_from_the_dangerous_alphabet_comes_out_live(text: str) -> None:
 def test_the_words_cmark_gfm_shows_survive(text: str) -> None:
     out = convert(text, "markdown", "markdown")
     assert survives(text, out), (text, out)
+
+
+BLOCK_TAGS = re.compile(r"<(h[1-6]|li|blockquote|hr|pre|table)\b")
+
+
+def blocks_shown(markdown: str) -> list[str]:
+    """The block elements GitHub draws for ``markdown``: headings, list items, quotes, rules,
+    code blocks and tables, in order."""
+    return BLOCK_TAGS.findall(cmarkgfm.github_flavored_markdown_to_html(markdown))
+
+
+@pytest.mark.parametrize(
+    ("source", "text"),
+    [
+        ("markdown", "` `# x"),
+        ("markdown", "` `- y"),
+        ("markdown", "` `1. z"),
+        ("markdown", "` `> q"),
+        ("markdown", "Fine.\n\n`  `## What we learned\n\nNothing, says the bot."),
+        ("jira", "{{ }}# x"),
+        ("jira", "{{ }}- y"),
+        ("jira", "{{ }}h2. What we learned"),
+    ],
+)
+def test_a_blank_code_span_does_not_turn_the_rest_of_its_line_into_a_block(source: str, text: str) -> None:
+    """A code span that writes nothing leaves what follows at the start of its line, where ``#``,
+    ``-``, ``1.`` or ``>`` would start a heading, a list or a quote: a smuggled "What we learned"
+    heading would be read as a lesson's section."""
+    out = convert(text, source, "markdown")
+    assert blocks_shown(out) == [], (text, out)
+
+
+@settings(max_examples=400, derandomize=True, deadline=None, database=None)
+@given(
+    st.lists(
+        st.sampled_from(["` `", "`", "``", "# ", "#", "- ", "1. ", "> ", "---", "\n", "\n\n", "a", " ", "*"]),
+        max_size=12,
+    ).map("".join)
+)
+def test_what_we_write_draws_no_block_github_did_not_draw(text: str) -> None:
+    out = convert(text, "markdown", "markdown")
+    assert len(blocks_shown(out)) <= len(blocks_shown(text)), (text, out)

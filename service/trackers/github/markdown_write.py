@@ -163,8 +163,10 @@ class _Markdown(InlineWriter):
         return url if _plain_url(url, after) else f"<{safe_url(url, IMAGE_SCHEMES)}>"
 
     def code(self, text: str) -> str:
-        self.line_start = False  # even for a blank span, which writes nothing (Jira's keeps it)
-        return _code_span(text)
+        span = _code_span(text)
+        if span:  # a blank span writes nothing: what follows still begins the line
+            self.line_start = False
+        return span
 
     def link(self, node: Link, url: str) -> str:
         shown = plain_text(node.children).strip()
