@@ -6,8 +6,8 @@ By default every labelled set under tests/fixtures/blame/: sentences.tsv (the on
 first written against), heldout.tsv (written after them, since tuned on too), and the two parts of
 the split set, split-tuning.tsv and split-heldout.tsv (held out from the first round of tuning,
 tuned on in the second), round2-heldout.tsv (held out until round 3, tuned on in it),
-round3-heldout.tsv (held out until round 4, tuned on in it) and round4-heldout.tsv (never tuned
-on; see its header).
+round3-heldout.tsv (held out until round 4, tuned on in it), round4-heldout.tsv (never tuned on;
+see its header) and round5-heldout.tsv (never tuned on, and written blind to the rules).
 Each sentence of a set is linted on its own (service.lesson.blame.find_blame, the function
 ``lessonloop lessons lint`` and the sync both call); a sentence with a finding is predicted
 "blame". Prints precision, recall and F1, the counts, how the hard cases fared (notes
@@ -39,6 +39,7 @@ DEFAULT_SETS = [
         "round2-heldout.tsv",
         "round3-heldout.tsv",
         "round4-heldout.tsv",
+        "round5-heldout.tsv",
     )
 ]
 

@@ -19,12 +19,14 @@ TUNING = SETS / "split-tuning.tsv"
 ROUND2 = SETS / "round2-heldout.tsv"
 ROUND3 = SETS / "round3-heldout.tsv"
 ROUND4 = SETS / "round4-heldout.tsv"
+ROUND5 = SETS / "round5-heldout.tsv"
 
 FROZEN = {
     HELDOUT: "e8cce475128fef53e7317ab245274c3fc12352c516407734e1da2568e9ed45cf",
     ROUND2: "836f4606186d4037cc8b11798b4ee7bd25a872549d63e2eae55195d0a1abf002",
     ROUND3: "693ad4b35a7a82fafbbdc230432bdaa503e5e8dc3a3ad971c798eca623524f0e",
     ROUND4: "b39530a1cf0dbd12c5713fd2e4b9ee93fd47d0ee55f1ddfb5463e77d74388c30",
+    ROUND5: "daa1e3100e0199dfb4997dd334294d933a11780f12e90f2b4c5f1a5e3d1ca840",
 }
 """SHA-256 of each held-out set's rows (comments aside), as committed before the tuning it was
 kept from. A changed row is a different set: its figures would not be held-out figures any more."""
@@ -69,7 +71,7 @@ def test_the_held_out_sets_are_the_ones_measured_before_tuning() -> None:
 
 
 def test_the_later_held_out_sets_repeat_no_other_sentence() -> None:
-    for held_out in (ROUND2, ROUND3, ROUND4):
+    for held_out in (ROUND2, ROUND3, ROUND4, ROUND5):
         others = {sentence for path in SETS.glob("*.tsv") if path != held_out for _, sentence in _labelled(path)}
         assert not others & {sentence for _, sentence in _labelled(held_out)}, held_out.name
 
@@ -95,6 +97,16 @@ def test_the_nudge_keeps_its_figures_on_the_set_never_tuned_on() -> None:
     precision, recall, false_alarms, misses = _figures(ROUND4)
     assert precision >= 77 / 79 - 1e-9, false_alarms
     assert recall >= 77 / 120 - 1e-9, misses
+
+
+def test_the_nudge_keeps_its_figures_on_the_blind_set() -> None:
+    """round5-heldout.tsv was written by an engineer who never opened the rules, their word lists,
+    docs/blameless.md or any output of the nudge, and measured once with round 4's rules:
+    precision 0.964 (54 of 56 findings), recall 0.439 (54 of 123). Held as floors, far from the
+    target: the rules hear the wording they were written for, and blind text uses other words."""
+    precision, recall, false_alarms, misses = _figures(ROUND5)
+    assert precision >= 54 / 56 - 1e-9, false_alarms
+    assert recall >= 54 / 123 - 1e-9, misses
 
 
 def test_the_nudge_keeps_its_figures_on_the_sets_it_was_tuned_on() -> None:
