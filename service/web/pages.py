@@ -7,7 +7,7 @@ from werkzeug.wrappers import Response
 
 from service.infra.runtime import Runtime
 from service.learning.similar import related_to
-from service.store import lessons
+from service.store import lessons, ranking
 from service.store.followups import of_review
 from service.web import errors, filters, views
 from service.web.api import paging
@@ -36,18 +36,19 @@ def lessons_page() -> Response | str:
     except BadFilter as error:
         return errors.answer(400, str(error))
     engine = _runtime().engine
-    found, following = lessons.search(engine, query.q, query.filters, query.page, filters.PER_PAGE, query.sort)
-    total = lessons.count(engine, query.q, query.filters)
+    found = lessons.log_page(engine, query.q, query.filters, query.page, filters.PER_PAGE, query.sort)
     previous = query.page - 1 or None
-    if not found and query.page > 1:  # past the end: "Newer" leads to the last page with lessons, if any
-        previous = paging(query.page, None, total, filters.PER_PAGE).get("prev")
+    if not found.lessons and query.page > 1:  # past the end: "Newer" leads to the last page with lessons, if any
+        previous = paging(query.page, None, found.total, filters.PER_PAGE).get("prev")
     return render_template(
         "lessons.html",
-        rows=views.rows(engine, found),
+        rows=views.rows(engine, found.lessons),
         query=query,
-        following=following,
+        following=found.next_page,
         previous=previous,
-        total=total,
+        total=found.total,
+        more=found.more,
+        ranked_at_most=ranking.MAX_RANKED,
         suggestions=cached("filter values", lambda: lessons.filter_values(engine)),
         sources=filters.SOURCES,
         trackers=filters.REVIEW_TRACKERS,
@@ -82,3 +83,4 @@ def lesson(ref: str) -> Response | str:
         related=[views.row(other) for other in related_to(runtime.engine, found)],
         user=g.user,
     )
+
