@@ -12,7 +12,7 @@ from service.store.followups import of_review
 from service.web import errors, filters, views
 from service.web.api import paging
 from service.web.blueprint import blueprint
-from service.web.cache import cached
+from service.web.cache import RELATED, cached
 from service.web.filters import BadFilter
 
 GUIDES = (("setup-github.md", "GitHub"), ("setup-jira.md", "Jira"), ("setup-pagerduty.md", "PagerDuty"))
@@ -80,7 +80,12 @@ def lesson(ref: str) -> Response | str:
         facts=views.facts(runtime.engine, found),
         posted=views.posted(runtime.engine, runtime.settings, found),
         outside=views.outside(runtime.engine, runtime.settings, found),
-        related=[views.row(other) for other in related_to(runtime.engine, found)],
+        related=[views.row(other) for other in _related(runtime, found)],
         user=g.user,
     )
 
+
+def _related(runtime: Runtime, found: lessons.Lesson) -> list[lessons.Lesson]:
+    """The lesson's related lessons, computed once per process until the log changes (a lesson
+    or follow-up saved) or ten minutes pass: a lesson opened again and again costs one ranking."""
+    return cached(("related", found.review_ref), lambda: related_to(runtime.engine, found), 600.0, RELATED)
