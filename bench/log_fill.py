@@ -285,5 +285,3 @@ def fill(engine: Engine, count: int, queries: tuple[str, ...] = ()) -> dict[str,
         with engine.begin() as connection:
             connection.execute(text("ANALYZE"))
     return matches
-
-

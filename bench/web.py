@@ -92,7 +92,9 @@ def paths(count: int) -> list[tuple[str, list[str]]]:
         "/lessons/jira%3APIR-4",
     ]
     rows = [(path, [path]) for path in named]
-    rows.append(("/lessons/<ref> (a different lesson each request)", [f"/lessons/{quote(ref, safe='')}" for ref in refs]))
+    rows.append(
+        ("/lessons/<ref> (a different lesson each request)", [f"/lessons/{quote(ref, safe='')}" for ref in refs])
+    )
     rows += [
         (path, [path])
         for path in (
@@ -184,7 +186,9 @@ async def _get(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, path:
     return (time.perf_counter() - started) * 1000
 
 
-async def _users(port: int, rows: list[tuple[str, list[str]]], users: int, requests: int) -> dict[str, list[float]]:
+async def _users(
+    port: int, rows: list[tuple[str, list[str]]], users: int, requests: int, warm: int = WARM_UP
+) -> dict[str, list[float]]:
     connections = [await asyncio.open_connection("127.0.0.1", port) for _ in range(users)]
     each = max(1, -(-requests // users))
     counter = 0
@@ -199,7 +203,7 @@ async def _users(port: int, rows: list[tuple[str, list[str]]], users: int, reque
 
     timings: dict[str, list[float]] = {}
     for name, urls in rows:
-        await asyncio.gather(*(user(reader, writer, urls, WARM_UP) for reader, writer in connections))
+        await asyncio.gather(*(user(reader, writer, urls, warm) for reader, writer in connections))
         done = await asyncio.gather(*(user(reader, writer, urls, each) for reader, writer in connections))
         timings[name] = [one for spent in done for one in spent]
     for _, writer in connections:
@@ -229,7 +233,7 @@ def fresh(port: int, server: int, engine, path: str) -> tuple[list[float], list[
         with engine.begin() as connection:
             generation.bump(connection)  # what a saved lesson does: every process computes anew
         cpu = tree_cpu_seconds(server)
-        walls.append(statistics.median(asyncio.run(_users(port, [(path, [path])], 1, 1))[path]))
+        walls += asyncio.run(_users(port, [(path, [path])], 1, 1, warm=0))[path]
         cpus.append((tree_cpu_seconds(server) - cpu) * 1000)
     return walls, cpus
 
@@ -286,7 +290,9 @@ def run(store: str, count: int, requests: int, user_counts: list[int], database_
         else:
             started = time.perf_counter()
             matches = fill(engine, count, SEARCHES)
-            print(f"{store}: filled {count} reviews ({count - count // 10} lessons) in {time.perf_counter() - started:.1f} s")
+            print(
+                f"{store}: filled {count} reviews ({count - count // 10} lessons) in {time.perf_counter() - started:.1f} s"
+            )
             lessons_kept = count - count // 10
             for query, found in matches.items():
                 print(f"  {query!r} is in {found} lessons ({100 * found / lessons_kept:.0f} %)")
@@ -309,7 +315,10 @@ def run(store: str, count: int, requests: int, user_counts: list[int], database_
                 for users in user_counts
             )
             print(f"{name:<58}{cells}")
-        for label, reviewed_in in (("for a new incident", None), ("  from one review target", ("github:acme/postmortems",))):
+        for label, reviewed_in in (
+            ("for a new incident", None),
+            ("  from one review target", ("github:acme/postmortems",)),
+        ):
             related = related_lessons_timings(engine, requests, reviewed_in)
             print(
                 f"{'related lessons ' + label + ' (no HTTP)':<58} {statistics.median(related):>11.1f} / "
