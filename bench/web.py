@@ -32,6 +32,7 @@ import argparse
 import asyncio
 import multiprocessing
 import os
+import queue
 import random
 import shutil
 import signal
@@ -182,14 +183,16 @@ async def _get(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, path:
     else:
         await reader.readexactly(length)
     if b" 200 " not in status:
-        raise SystemExit(f"{path}: {status.decode().strip()}")
+        raise RuntimeError(f"{path}: {status.decode().strip() or 'connection closed'}")
     return (time.perf_counter() - started) * 1000
 
 
 async def _users(
     port: int, rows: list[tuple[str, list[str]]], users: int, requests: int, warm: int = WARM_UP
 ) -> dict[str, list[float]]:
-    connections = [await asyncio.open_connection("127.0.0.1", port) for _ in range(users)]
+    """Each row's requests from ``users`` keep-alive connections at once, opened for that row
+    (the server closes a connection left idle past its read timeout, as one waiting for the
+    slowest user of the row before would be)."""
     each = max(1, -(-requests // users))
     counter = 0
 
@@ -203,16 +206,25 @@ async def _users(
 
     timings: dict[str, list[float]] = {}
     for name, urls in rows:
+        connections = [await asyncio.open_connection("127.0.0.1", port) for _ in range(users)]
         await asyncio.gather(*(user(reader, writer, urls, warm) for reader, writer in connections))
         done = await asyncio.gather(*(user(reader, writer, urls, each) for reader, writer in connections))
         timings[name] = [one for spent in done for one in spent]
-    for _, writer in connections:
-        writer.close()
+        for _, writer in connections:
+            writer.close()
     return timings
 
 
 def _users_process(port: int, rows: list[tuple[str, list[str]]], users: int, requests: int, out) -> None:
-    out.put(asyncio.run(_users(port, rows, users, requests)))
+    try:
+        out.put(asyncio.run(_users(port, rows, users, requests)))
+    except (
+        OSError,
+        EOFError,
+        RuntimeError,
+        ValueError,
+    ) as error:  # said in the bench's own process, which would otherwise wait forever
+        out.put(f"{type(error).__name__}: {error}")
 
 
 def measure(port: int, rows: list[tuple[str, list[str]]], users: int, requests: int) -> dict[str, list[float]]:
@@ -221,8 +233,16 @@ def measure(port: int, rows: list[tuple[str, list[str]]], users: int, requests: 
     out = context.Queue()
     process = context.Process(target=_users_process, args=(port, rows, users, requests, out))
     process.start()
-    timings = out.get()
+    while True:
+        try:
+            timings = out.get(timeout=5)
+            break
+        except queue.Empty:
+            if not process.is_alive():
+                raise SystemExit(f"the users' process exited ({process.exitcode})") from None
     process.join()
+    if isinstance(timings, str):
+        raise SystemExit(f"{users} users: {timings}")
     return timings
 
 
