@@ -276,6 +276,7 @@ def fill(engine: Engine, count: int, queries: tuple[str, ...] = ()) -> dict[str,
             (followups, followup_rows),
             (effects, comment_rows),
         ):
+            rows.reverse()  # number 1 is the newest: stored oldest first, as a log grows, ids follow time
             for start in range(0, len(rows), 1000):
                 connection.execute(insert(table), rows[start : start + 1000])
         if engine.dialect.name == "sqlite":  # PostgreSQL's column fills itself
