@@ -147,8 +147,19 @@ Index("ix_incident_labels_label_lower", func.lower(incident_labels.c.label)).ddl
 Index("ix_lessons_review_dates", lessons.c.review_ref, lessons.c.captured_at, lessons.c.incident_closed_at).ddl_if(
     dialect="postgresql"
 )
+# related lessons kept to the places a rule reviews in: lower(review_ref) LIKE 'prefix%'
+Index(
+    "ix_lessons_review_ref_lower",
+    func.lower(lessons.c.review_ref).label("review_ref_lower"),
+    postgresql_ops={"review_ref_lower": "text_pattern_ops"},
+).ddl_if(dialect="postgresql")
 POSTGRESQL_ONLY_INDEXES = frozenset(
-    {"ix_incidents_service_lower", "ix_incident_labels_label_lower", "ix_lessons_review_dates"}
+    {
+        "ix_incidents_service_lower",
+        "ix_incident_labels_label_lower",
+        "ix_lessons_review_dates",
+        "ix_lessons_review_ref_lower",
+    }
 )
 
 links = Table(

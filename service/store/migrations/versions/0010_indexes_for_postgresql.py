@@ -11,6 +11,11 @@ ms with them), and for ``?q=deploy&service=checkout`` read every incident of the
 the newest matches. SQLite has no statistics to use and looks an incident up by its ref, so it
 gets none (docs/web.md, "Measured at 100,000 reviews").
 
+Related lessons for a new review are those reviewed where its rule reviews (``lower(review_ref)
+LIKE 'github:acme/postmortems#%'``): PostgreSQL guessed 0.5 % of the lessons for what was half of
+them and read the whole table (300 ms at 90,000 lessons; 11 ms with the index, whose
+``text_pattern_ops`` also serve the prefix for a place with few lessons).
+
 ``/insights`` joins each review of its view with its lesson's capture and close times:
 ``lessons (review_ref, captured_at, incident_closed_at)`` lets PostgreSQL read them from the
 index (an index-only scan) instead of every wide lesson row, which halved the join of a
@@ -33,6 +38,7 @@ depends_on = None
 INDEXES = (
     ("ix_incidents_service_lower", "incidents", "lower(service)"),
     ("ix_incident_labels_label_lower", "incident_labels", "lower(label)"),
+    ("ix_lessons_review_ref_lower", "lessons", "lower(review_ref) text_pattern_ops"),
 )
 
 
