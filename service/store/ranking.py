@@ -41,10 +41,13 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from service.store.schema import lessons
 
-MAX_RANKED = 1000
+MAX_RANKED = 500
 """Lessons a query with words ranks at most (and so counts and lists): the most recently added
-of those it matches. Past it, the count is a lower bound, and older lessons are reached by
-narrowing (more words, a filter, dates). GitHub's search API stops at the same number."""
+of those it matches, 20 pages of 25. Past it, the count is a lower bound, and older lessons are
+reached by narrowing (more words, a filter, dates). The cost grows with it, and more so under a
+filter, which reads matches until this many pass: at 90,000 lessons, ``deploy`` narrowed to one
+service in eight and half a year cost 20 ms on SQLite and 29 on PostgreSQL at 500, 31 and 46 at
+1,000 (docs/web.md, "Search")."""
 MIN_PREFIX = 3
 """The last word is also matched as a prefix (``canar`` finds ``canary``) from this length on:
 shorter ones match too much of any log to narrow it."""
