@@ -6,7 +6,7 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from alembic import command
-from sqlalchemy import Engine
+from sqlalchemy import Engine, event, text
 
 from service.store import lessons, migrate, ranking, search
 from service.store.engine import make_engine
@@ -154,6 +154,29 @@ def test_similar_ranks_among_the_most_recently_added(engine: Engine, monkeypatch
     assert sorted(refs(lessons.similar(engine, text, limit=3))) == sorted(newer)  # the best is older than both
     monkeypatch.setattr(ranking, "MAX_RANKED", 3)
     assert refs(lessons.similar(engine, text, limit=1)) == [alike]
+
+
+def test_a_search_on_postgresql_is_planned_without_parallel_workers_and_leaves_the_pool_as_it_was(
+    engine: Engine,
+) -> None:
+    if engine.dialect.name != "postgresql":
+        pytest.skip("parallel workers are PostgreSQL's")
+    keep(engine, 1, "Zebra crossing", what_happened="A zebra.")
+    during: list[str] = []
+
+    def setting(connection, _cursor, statement: str, *_: object) -> None:
+        if "candidates" in statement:
+            raw = connection.connection.driver_connection
+            during.append(raw.execute("SHOW max_parallel_workers_per_gather").fetchone()[0])
+
+    event.listen(engine, "after_cursor_execute", setting)
+    try:
+        assert search.find(engine, "zebra").total == 1 and len(lessons.similar(engine, "zebra crossing")) == 1
+    finally:
+        event.remove(engine, "after_cursor_execute", setting)
+    assert during == ["0", "0"]
+    with engine.connect() as connection:  # the pooled connection is as it was
+        assert connection.execute(text("SHOW max_parallel_workers_per_gather")).scalar() != "0"
 
 
 def test_edits_replace_the_index_entry(engine: Engine) -> None:

@@ -24,6 +24,7 @@ from typing import Any
 
 from sqlalchemy import (
     CTE,
+    Connection,
     Float,
     Integer,
     Select,
@@ -35,6 +36,7 @@ from sqlalchemy import (
     literal_column,
     select,
     table,
+    text,
 )
 from sqlalchemy.dialects.postgresql import REGCONFIG
 from sqlalchemy.sql.elements import ColumnElement
@@ -129,6 +131,16 @@ def best_first(dialect: str, found: CTE) -> Select[Any]:
     return select(found.c.id).order_by(
         found.c.id.in_(titled).desc(), found.c.rank, found.c.captured_at.desc(), found.c.id.desc()
     )
+
+
+def serial_plan(connection: Connection) -> None:
+    """On PostgreSQL, plan this transaction's statements without parallel workers (``SET
+    LOCAL``: the connection goes back to the pool as it was). A search is one request among
+    many at once on the same cores: the workers a filtered search was given took 19 ms of its
+    27 to start, and eight users' searches, each with two workers, waited for cores (p95 340
+    ms through the web, 136 – 238 without them; docs/web.md, "Search")."""
+    if connection.dialect.name == "postgresql":
+        connection.execute(text("SET LOCAL max_parallel_workers_per_gather = 0"))
 
 
 def by_date(found: CTE, order: str) -> Select[Any]:

@@ -196,6 +196,7 @@ def _ranked(
     if first is not None:
         statement = statement.limit(first)
     with engine.connect() as connection:
+        ranking.serial_plan(connection)
         return list(connection.execute(statement, ranking.match_params(dialect, terms, all_words=all_words)).scalars())
 
 
