@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import atexit
 import multiprocessing
 import os
 import queue
@@ -120,9 +121,11 @@ def start_server(database_url: str) -> tuple[subprocess.Popen[bytes], int]:
     """``lessonloop web --port 0`` at its defaults on ``database_url``; the port read from its log."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("LESSONLOOP_")}
     env |= {"REDIS_URL": REDIS_URL, "DATABASE_URL": database_url, "LESSONLOOP_LOG_LEVEL": "warning"}
+    workdir = tempfile.mkdtemp(prefix="lessonloop-webbench-")  # no lessonloop.toml of ours is read
+    atexit.register(shutil.rmtree, workdir, ignore_errors=True)
     process = subprocess.Popen(
         [sys.executable, "-m", "service.entry.cli", "web", "--port", "0"],
-        cwd=tempfile.mkdtemp(prefix="lessonloop-webbench-"),
+        cwd=workdir,
         env=env,
         stderr=subprocess.PIPE,
         start_new_session=True,
