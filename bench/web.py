@@ -1,25 +1,44 @@
-"""Learning log benchmark: list, search, the API, insights and /metrics over HTTP with 10,000 lessons,
-on SQLite and on PostgreSQL.
+"""Learning log benchmark: the list, search, a lesson's page, the API, /insights and /metrics
+over HTTP, for one user and for several at once, on SQLite and on PostgreSQL.
 
-    .venv/bin/python bench/web.py [--lessons 10000] [--requests 100] [--store sqlite|postgresql|both]
+    .venv/bin/python bench/web.py [--lessons 10000] [--requests 40] [--users 1,8]
+                                  [--store sqlite|postgresql|both] [--keep] [--database-url URL]
 
-The store is filled in bulk (incidents with labels and services, reviews, lessons with five
-sections of about 60 words each, three follow-ups each, each lesson's comment on its incident,
-its review and up to two related items, the full-text index), then the real app is served by
-werkzeug's threaded server on loopback and asked one request at a time over a keep-alive
-connection; the figures are whole HTTP round trips, client in the same process included.
+The store is filled in bulk (``bench/log_fill.py``: lessons with five sections of prose, labels,
+services, follow-ups, lesson comments, the full-text index), then served by ``lessonloop web
+--port 0``, the command the README and the Dockerfile run, at its defaults (granian, its
+default number of processes, one thread each), in processes of its own. The users are
+keep-alive connections driven by one asyncio loop in another process, so neither the clients'
+work nor the server's waits on the other's GIL. For each path, every user sends its requests
+one after the other, all users at once (closed loop); a path's first requests warm the
+processes' caches and are not counted. ``--requests`` is the number of timed requests per
+path and per user count, shared among the users.
+
+It prints the load average at the start and the end (the machine is shared: the figures move
+with it), the fill time, how many lessons each search word matches, then p50 / p95 per path
+for each user count; ``/insights`` and ``/api/v1/stats`` computed afresh (the log's generation
+bumped before each, as a saved lesson does, so the next view computes) with the web
+processes' CPU time; and, without HTTP, what finding related lessons for a new incident costs.
+
 PostgreSQL runs in a schema of its own in $LESSONLOOP_TEST_POSTGRES_URL (default the test
-database), dropped at the end; Redis database 13 is emptied before and after.
+database), dropped at the end unless ``--keep``; ``--database-url`` benchmarks a store filled
+before (by ``--keep``) without filling it again. Redis database 13 is emptied before and
+after.
 """
 
 from __future__ import annotations
 
 import argparse
-import http.client
+import asyncio
+import atexit
+import multiprocessing
 import os
+import queue
 import random
 import shutil
+import signal
 import statistics
+import subprocess
 import sys
 import tempfile
 import threading
@@ -27,309 +46,219 @@ import time
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from urllib.parse import quote
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from redis import Redis  # noqa: E402
-from sqlalchemy import create_engine, insert, text  # noqa: E402
-from werkzeug.serving import make_server  # noqa: E402
+from sqlalchemy import create_engine, func, select, text  # noqa: E402
 
-from config.settings import load_settings  # noqa: E402
-from service.entry.app import create_app  # noqa: E402
-from service.infra.runtime import Runtime  # noqa: E402
-from service.store import migrate, search  # noqa: E402
+from bench.log_fill import RARE, fill, sentence  # noqa: E402
+from service.store import generation, migrate  # noqa: E402
 from service.store.engine import make_engine, sqlalchemy_url  # noqa: E402
-from service.store.schema import effects, followups, incident_labels, incidents, lessons, reviews  # noqa: E402
+from service.store.schema import lessons  # noqa: E402
 
 REDIS_URL = "redis://127.0.0.1:6379/13"
-FRESH_RUNS = 5
-"""Times a view of /insights is computed afresh (its cache dropped before each): the machine
-is shared, so one run says little. The CPU time is this process's (server and client): all of
-the work on SQLite, the Python side alone on PostgreSQL."""
 POSTGRES_URL = os.environ.get("LESSONLOOP_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
-DOMAIN = [
-    "deploy",
-    "rollback",
-    "cache",
-    "resolver",
-    "timeout",
-    "queue",
-    "backlog",
-    "retry",
-    "alert",
-    "pager",
-    "database",
-    "replica",
-    "failover",
-    "disk",
-    "latency",
-    "certificate",
-    "expiry",
-    "config",
-    "flag",
-    "canary",
-    "region",
-    "network",
-    "partition",
-    "balancer",
-    "connection",
-    "pool",
-    "memory",
-    "leak",
-    "thread",
-    "lock",
-    "deadlock",
-    "migration",
-    "schema",
-    "index",
-    "vacuum",
-    "batch",
-    "cron",
-    "scheduler",
-    "webhook",
-    "token",
-    "quota",
-    "storage",
-    "bucket",
-    "permission",
-    "secret",
-    "rotation",
-    "dns",
-    "ttl",
-    "proxy",
-    "gateway",
-    "checkout",
-    "payment",
-    "invoice",
-    "cluster",
-    "shard",
-    "node",
-    "kernel",
-    "upgrade",
-    "dependency",
-    "version",
-    "release",
-    "pipeline",
-    "build",
-    "monitor",
-    "dashboard",
-    "runbook",
-    "escalation",
-    "handover",
-    "signal",
-    "threshold",
-    "noise",
-    "metric",
-    "trace",
-    "sampling",
-    "budget",
-    "capacity",
-    "autoscaling",
-    "container",
-    "image",
-    "registry",
-    "restart",
-    "probe",
-    "health",
-    "readiness",
-    "liveness",
-    "traffic",
-    "spike",
-    "backpressure",
-    "consumer",
-]
-FILLER = [
-    "the",
-    "a",
-    "we",
-    "our",
-    "it",
-    "was",
-    "when",
-    "then",
-    "because",
-    "after",
-    "before",
-    "during",
-    "and",
-    "but",
-    "so",
-    "to",
-    "of",
-    "in",
-    "on",
-    "for",
-    "with",
-]
+FRESH_RUNS = 5
+"""Times a figure is computed afresh: the machine is shared, so one run says little."""
+WARM_UP = 2
+"""Untimed requests per user before a path's timed ones: caches warm, connections open."""
+DISTINCT_LESSONS = 200
+"""Lessons the "a different lesson each request" row cycles through, so a cache of one
+lesson's page cannot hide what a page costs the first time it is viewed."""
+SEARCHES = ("deploy", "resolver", RARE, "resolver timeout")
 
 
-def vocabulary(size: int = 4000) -> tuple[list[str], list[float]]:
-    """Words with Zipf frequencies, as prose has: fillers most common, then the domain words
-    spread over the ranks (``deploy`` common, ``resolver`` middling, ``failover`` rare), then
-    made-up words for the long tail. Returns the words and their weights."""
-    rng = random.Random(7)
-    syllables = ["ka", "lo", "mi", "ne", "ru", "sa", "te", "vo", "zi", "pa", "de", "fo", "gu", "hi", "ja"]
-    tail = sorted({"".join(rng.choice(syllables) for _ in range(rng.randint(2, 4))) for _ in range(size * 2)})
-    rng.shuffle(tail)
-    words = list(FILLER)
-    for index, word in enumerate(DOMAIN):  # domain words at ranks 20, 30, 40, … 1190
-        while len(words) < 20 + index * 10:
-            words.append(tail.pop())
-        words.append(word)
-    words += tail[: size - len(words)]
-    return words, [1 / rank for rank in range(1, len(words) + 1)]
-
-
-SERVICES = ("checkout", "payments", "search", "identity", "storage", "edge", "billing", "notifications")
-LABELS = ("incident", "sev1", "sev2", "sev3", "customer-facing", "internal", "security", "data")
-
-
-WORDS, WEIGHTS = vocabulary()
-
-
-def sentence(rng: random.Random, words: int) -> str:
-    return " ".join(rng.choices(WORDS, WEIGHTS, k=words)) + "."
-
-
-def fill(engine, count: int) -> None:
-    from service.text.markers import LESSON
-
-    rng = random.Random(10)
-    now = datetime.now(UTC)
-    sources = ("github", "jira", "pagerduty")
-    incident_rows, review_rows, lesson_rows, label_rows, followup_rows, comment_rows = [], [], [], [], [], []
-    for number in range(1, count + 1):
-        source = sources[number % 3]
-        incident = {
-            "github": f"github:acme/web#{number}",
-            "jira": f"jira:OPS-{number}",
-            "pagerduty": f"pagerduty:P{number:07d}",
-        }[source]
-        review = f"github:acme/postmortems#{number}" if number % 2 else f"jira:PIR-{number}"
-        closed = now - timedelta(days=365 * number / count, hours=rng.random() * 24)
-        captured = closed + timedelta(hours=2 + rng.random() * 200)
-        title = " ".join(rng.choices(DOMAIN, k=rng.randint(3, 6))).capitalize()
-        incident_rows.append(
-            dict(
-                ref=incident,
-                title=title,
-                url=f"https://tracker.example/{number}",
-                body="",
-                priority="P2",
-                urgency="high",
-                service=rng.choice(SERVICES),
-                responders=[],
-                opened_at=closed - timedelta(hours=1),
-                closed_at=closed,
-                recorded_at=closed,
-            )
+def paths(count: int) -> list[tuple[str, list[str]]]:
+    """What the users ask, as (row name, the URLs its requests cycle through)."""
+    half_year = (datetime.now(UTC) - timedelta(days=182)).date().isoformat()
+    rng = random.Random(3)
+    numbers = [number for number in rng.sample(range(1, count + 1), min(count, DISTINCT_LESSONS * 2)) if number % 10]
+    refs = [f"github:acme/postmortems#{n}" if n % 2 else f"jira:PIR-{n}" for n in numbers[:DISTINCT_LESSONS]]
+    named = [
+        "/lessons",
+        "/lessons?page=300",
+        "/lessons?sort=incident",
+        "/lessons?sort=incident&page=300",
+        "/lessons?source=jira&label=sev1",
+        f"/lessons?q={RARE}",
+        "/lessons?q=resolver",
+        "/lessons?q=deploy",
+        "/lessons?q=resolver+timeout",
+        f"/lessons?q=deploy&service=checkout&from={half_year}",
+        "/lessons?q=deploy&sort=incident",
+        "/lessons?q=nomatchword",
+        "/lessons?page=10000",
+        "/lessons/jira%3APIR-4",
+    ]
+    rows = [(path, [path]) for path in named]
+    rows.append(
+        ("/lessons/<ref> (a different lesson each request)", [f"/lessons/{quote(ref, safe='')}" for ref in refs])
+    )
+    rows += [
+        (path, [path])
+        for path in (
+            "/api/v1/lessons",
+            "/api/v1/lessons?q=deploy",
+            "/api/v1/lessons?q=resolver+timeout",
+            "/api/v1/lessons/jira%3APIR-4",
+            "/api/v1/stats",
+            "/insights",
+            f"/insights?service=checkout&from={half_year}",
+            "/insights.csv?table=months",
+            "/metrics",
         )
-        review_rows.append(
-            dict(
-                incident_ref=incident,
-                ref=review,
-                url=f"https://tracker.example/r{number}",
-                template=None,
-                status="closed" if number % 5 else "open",
-                due_on=(closed + timedelta(days=5)).date(),
-                opened_at=closed + timedelta(minutes=1),
-                closed_at=None,
-            )
-        )
-        label_rows += [dict(incident_ref=incident, label=label) for label in rng.sample(LABELS, 2)]
-        if number % 10 == 0:
-            continue  # a review without a lesson yet
-        sections = {name: " ".join(sentence(rng, 12) for _ in range(5)) for name in search.SECTION_COLUMNS}
-        for position, state in enumerate(rng.sample(("open", "open", "done", "done", "not doing"), 3)):
-            followup_rows.append(
-                dict(
-                    review_ref=review,
-                    item_key=f"k{position}",
-                    ref=f"github:acme/tasks#{number * 3 + position}",
-                    url="",
-                    text=sentence(rng, 8),
-                    origin="opened",
-                    state=state,
-                    reason="",
-                    position=position,
-                    due_on=(captured + timedelta(days=14)).date(),
-                    created_at=captured,
-                    done_at=captured + timedelta(days=rng.randint(1, 30)) if state == "done" else None,
-                )
-            )
-        related = [f"github:acme/web#{count + number * 2 + extra}" for extra in range(rng.randint(0, 2))]
-        for item in (incident, review, *related):
-            comment_rows.append(
-                dict(
-                    item_ref=item,
-                    kind=LESSON,
-                    key=review,
-                    comment_id=str(len(comment_rows) + 1),
-                    digest="d",
-                    created_at=captured,
-                    updated_at=captured,
-                )
-            )
-        lesson_rows.append(
-            dict(
-                review_ref=review,
-                incident_ref=incident,
-                incident_title=title,
-                incident_url=f"https://tracker.example/{number}",
-                priority="P2",
-                review_url=f"https://tracker.example/r{number}",
-                other_sections={},
-                digest=str(number),
-                incident_closed_at=closed,
-                captured_at=captured,
-                updated_at=captured,
-                seconds_to_lesson=int((captured - closed).total_seconds()),
-                **sections,
-            )
-        )
-    with engine.begin() as connection:
-        for table, rows in (
-            (incidents, incident_rows),
-            (reviews, review_rows),
-            (incident_labels, label_rows),
-            (lessons, lesson_rows),
-            (followups, followup_rows),
-            (effects, comment_rows),
-        ):
-            for start in range(0, len(rows), 1000):
-                connection.execute(insert(table), rows[start : start + 1000])
-        if engine.dialect.name == "sqlite":  # PostgreSQL's column fills itself
-            for row in connection.execute(lessons.select()).mappings():
-                search.index_lesson(connection, row["id"], row)
-    if engine.dialect.name == "postgresql":
-        with engine.begin() as connection:
-            connection.execute(text("ANALYZE"))
+    ]
+    return rows
 
 
-def measure(port: int, paths: list[str], requests: int) -> dict[str, list[float]]:
-    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+# --- the server ------------------------------------------------------------------------------
+
+
+def start_server(database_url: str) -> tuple[subprocess.Popen[bytes], int]:
+    """``lessonloop web --port 0`` at its defaults on ``database_url``; the port read from its log."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LESSONLOOP_")}
+    env |= {"REDIS_URL": REDIS_URL, "DATABASE_URL": database_url, "LESSONLOOP_LOG_LEVEL": "warning"}
+    workdir = tempfile.mkdtemp(prefix="lessonloop-webbench-")  # no lessonloop.toml of ours is read
+    atexit.register(shutil.rmtree, workdir, ignore_errors=True)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "service.entry.cli", "web", "--port", "0"],
+        cwd=workdir,
+        env=env,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+    )
+    assert process.stderr is not None
+    for line in process.stderr:
+        if b"web listening on " in line:
+            threading.Thread(target=process.stderr.read, daemon=True).start()  # a full pipe never blocks it
+            return process, int(line.decode().rsplit(":", 1)[1])
+    raise SystemExit(f"lessonloop web exited ({process.wait()}) without listening")
+
+
+def stop_server(process: subprocess.Popen[bytes]) -> None:
+    os.killpg(process.pid, signal.SIGTERM)
+    try:
+        process.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+
+
+def tree_cpu_seconds(pid: int) -> float:
+    """User and system CPU of ``pid`` and every process below it (the granian workers), from
+    /proc: the server's own cost of what was asked between two readings."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total, pending = 0.0, [pid]
+    while pending:
+        one = pending.pop()
+        try:
+            fields = Path(f"/proc/{one}/stat").read_text().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / ticks
+            for task in Path(f"/proc/{one}/task").iterdir():
+                pending += [int(child) for child in (task / "children").read_text().split()]
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+    return total
+
+
+# --- the users -------------------------------------------------------------------------------
+
+
+async def _get(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, path: str) -> float:
+    """One GET on a keep-alive connection, read whole; milliseconds from sending to the last byte."""
+    started = time.perf_counter()
+    writer.write(f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".encode())
+    status = await reader.readline()
+    length, chunked = 0, False
+    while (line := await reader.readline()) not in (b"\r\n", b""):
+        name, _, value = line.partition(b":")
+        if name.strip().lower() == b"content-length":
+            length = int(value)
+        elif name.strip().lower() == b"transfer-encoding":
+            chunked = b"chunked" in value.lower()
+    if chunked:
+        while size := int((await reader.readline()).split(b";")[0], 16):
+            await reader.readexactly(size + 2)
+        await reader.readline()
+    else:
+        await reader.readexactly(length)
+    if b" 200 " not in status:
+        raise RuntimeError(f"{path}: {status.decode().strip() or 'connection closed'}")
+    return (time.perf_counter() - started) * 1000
+
+
+async def _users(
+    port: int, rows: list[tuple[str, list[str]]], users: int, requests: int, warm: int = WARM_UP
+) -> dict[str, list[float]]:
+    """Each row's requests from ``users`` keep-alive connections at once, opened for that row
+    (the server closes a connection left idle past its read timeout, as one waiting for the
+    slowest user of the row before would be)."""
+    each = max(1, -(-requests // users))
+    counter = 0
+
+    async def user(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, urls: list[str], times: int):
+        nonlocal counter
+        spent = []
+        for _ in range(times):
+            counter += 1
+            spent.append(await _get(reader, writer, urls[counter % len(urls)]))
+        return spent
+
     timings: dict[str, list[float]] = {}
-    for path in paths:
-        for attempt in range(requests + 5):
-            started = time.perf_counter()
-            connection.request("GET", path)
-            response = connection.getresponse()
-            response.read()
-            elapsed = (time.perf_counter() - started) * 1000
-            if response.status != 200:
-                raise SystemExit(f"{path}: HTTP {response.status}")
-            if attempt >= 5:  # the first few warm caches up
-                timings.setdefault(path, []).append(elapsed)
-    connection.close()
+    for name, urls in rows:
+        connections = [await asyncio.open_connection("127.0.0.1", port) for _ in range(users)]
+        await asyncio.gather(*(user(reader, writer, urls, warm) for reader, writer in connections))
+        done = await asyncio.gather(*(user(reader, writer, urls, each) for reader, writer in connections))
+        timings[name] = [one for spent in done for one in spent]
+        for _, writer in connections:
+            writer.close()
     return timings
 
 
-def measure_once(port: int, path: str) -> None:
-    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
-    connection.request("GET", path)
-    connection.getresponse().read()
-    connection.close()
+def _users_process(port: int, rows: list[tuple[str, list[str]]], users: int, requests: int, out) -> None:
+    try:
+        out.put(asyncio.run(_users(port, rows, users, requests)))
+    except (
+        OSError,
+        EOFError,
+        RuntimeError,
+        ValueError,
+    ) as error:  # said in the bench's own process, which would otherwise wait forever
+        out.put(f"{type(error).__name__}: {error}")
+
+
+def measure(port: int, rows: list[tuple[str, list[str]]], users: int, requests: int) -> dict[str, list[float]]:
+    """The users, in a process of their own (spawned: nothing of this one's state is shared)."""
+    context = multiprocessing.get_context("spawn")
+    out = context.Queue()
+    process = context.Process(target=_users_process, args=(port, rows, users, requests, out))
+    process.start()
+    while True:
+        try:
+            timings = out.get(timeout=5)
+            break
+        except queue.Empty:
+            if not process.is_alive():
+                raise SystemExit(f"the users' process exited ({process.exitcode})") from None
+    process.join()
+    if isinstance(timings, str):
+        raise SystemExit(f"{users} users: {timings}")
+    return timings
+
+
+def fresh(port: int, server: int, engine, path: str) -> tuple[list[float], list[float]]:
+    """``path`` computed afresh :data:`FRESH_RUNS` times: wall milliseconds and the server's CPU."""
+    walls, cpus = [], []
+    for _ in range(FRESH_RUNS):
+        with engine.begin() as connection:
+            generation.bump(connection)  # what a saved lesson does: every process computes anew
+        cpu = tree_cpu_seconds(server)
+        walls += asyncio.run(_users(port, [(path, [path])], 1, 1, warm=0))[path]
+        cpus.append((tree_cpu_seconds(server) - cpu) * 1000)
+    return walls, cpus
 
 
 def p95(values: list[float]) -> float:
@@ -337,136 +266,126 @@ def p95(values: list[float]) -> float:
     return ordered[max(0, round(0.95 * len(ordered)) - 1)]
 
 
-def run(store: str, count: int, requests: int) -> None:
-    cleanup = None
+def load() -> str:
+    return " ".join(f"{one:.2f}" for one in os.getloadavg())
+
+
+# --- a run -----------------------------------------------------------------------------------
+
+
+def prepare(store: str, database_url: str | None, keep: bool):
+    """The store's URL and what removes it afterwards (nothing when kept or given)."""
+    if database_url:
+        return database_url, lambda: None
     if store == "sqlite":
         directory = tempfile.mkdtemp(prefix="lessonloop-webbench-")
-        database_url = f"sqlite:///{directory}/bench.db"
+        return f"sqlite:///{directory}/bench.db", (lambda: None) if keep else (
+            lambda: shutil.rmtree(directory, ignore_errors=True)
+        )
+    schema = f"bench_{uuid.uuid4().hex[:10]}"
+    admin = create_engine(sqlalchemy_url(POSTGRES_URL))
+    with admin.begin() as connection:
+        connection.execute(text(f'CREATE SCHEMA "{schema}"'))
 
-        def cleanup() -> None:
-            shutil.rmtree(directory, ignore_errors=True)
-    else:
-        schema = f"bench_{uuid.uuid4().hex[:10]}"
-        admin = create_engine(sqlalchemy_url(POSTGRES_URL))
-        with admin.begin() as connection:
-            connection.execute(text(f'CREATE SCHEMA "{schema}"'))
-        database_url = f"{POSTGRES_URL}?options=-csearch_path%3D{schema}"
-
-        def cleanup() -> None:
+    def drop() -> None:
+        if not keep:
             with admin.begin() as connection:
                 connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-            admin.dispose()
+        admin.dispose()
 
+    return f"{POSTGRES_URL}?options=-csearch_path%3D{schema}", drop
+
+
+def run(store: str, count: int, requests: int, user_counts: list[int], database_url: str | None, keep: bool) -> None:
+    print(f"{store}: load average at the start {load()}")
+    url, cleanup = prepare(store, database_url, keep)
     redis = Redis.from_url(REDIS_URL)
     redis.flushdb()
+    server = None
     try:
-        settings = load_settings(
-            {"DATABASE_URL": database_url, "REDIS_URL": REDIS_URL, "LESSONLOOP_LOG_LEVEL": "warning"}, config_file=None
-        )
-        engine = make_engine(database_url)
+        engine = make_engine(url)
         migrate.upgrade(engine)
-        started = time.perf_counter()
-        fill(engine, count)
-        print(
-            f"{store}: filled {count} reviews ({count - count // 10} lessons) in {time.perf_counter() - started:.1f} s"
-        )
-        app = create_app(settings, Runtime.build(settings))
-        server = make_server("127.0.0.1", 0, app, threaded=True)
-        thread = threading.Thread(target=server.serve_forever, daemon=True)
-        thread.start()
-        paths = [
-            "/lessons",
-            "/lessons?page=300",
-            "/lessons?sort=incident",
-            "/lessons?sort=incident&page=300",
-            "/lessons?q=deploy&sort=incident",
-            "/lessons?source=jira&label=sev1",
-            "/lessons?q=deploy",
-            "/lessons?q=resolver",
-            "/lessons?q=resolver+timeout",
-            "/lessons?q=failover",
-            "/lessons?q=deploy&service=checkout&from=2026-01-01",
-            "/lessons?q=nomatchword",
-            "/api/v1/lessons",
-            "/api/v1/lessons?q=deploy",
-            "/api/v1/lessons?sort=incident",
-            "/api/v1/lessons?q=resolver+timeout",
-            "/api/v1/lessons/jira%3APIR-4",
-            "/api/v1/stats",
-            "/lessons?page=10000",
-            "/insights",
-            "/insights?service=checkout&from=2026-01-01",
-            "/insights.csv?table=months",
-            "/metrics",
-        ]
-        measure_once(server.server_port, "/insights")  # warm the process up, then drop the cached figures
-        for path in ("/insights", "/insights?service=checkout"):
-            fresh, busy = [], []
-            for _ in range(FRESH_RUNS):
-                app.extensions.pop("lessonloop_cache", None)
-                started, cpu = time.perf_counter(), time.process_time()
-                measure_once(server.server_port, path)
-                fresh.append((time.perf_counter() - started) * 1000)
-                busy.append((time.process_time() - cpu) * 1000)
+        with engine.connect() as connection:
+            stored = connection.execute(select(func.count()).select_from(lessons)).scalar_one()
+        if stored:
+            print(f"{store}: {url} already holds {stored} lessons; not filled")
+            count = round(stored / 0.9)
+        else:
+            started = time.perf_counter()
+            matches = fill(engine, count, SEARCHES)
             print(
-                f"{store}: {path} computed (not from its cache), {FRESH_RUNS} runs: "
-                f"median {statistics.median(fresh):.0f} ms, fastest {min(fresh):.0f} ms; "
-                f"this process's CPU median {statistics.median(busy):.0f} ms"
+                f"{store}: filled {count} reviews ({count - count // 10} lessons) in {time.perf_counter() - started:.1f} s"
             )
-        app.extensions.pop("lessonloop_cache", None)
-        started = time.perf_counter()
-        measure_once(server.server_port, "/api/v1/stats")
-        print(f"{store}: /api/v1/stats computed (not from its cache): {(time.perf_counter() - started) * 1000:.0f} ms")
-        timings = measure(server.server_port, paths, requests)
-        server.shutdown()
-        thread.join(timeout=5)
-        print(f"{'path':<55} {'p50 ms':>8} {'p95 ms':>8}")
-        for path, values in timings.items():
-            print(f"{path:<55} {statistics.median(values):8.1f} {p95(values):8.1f}")
-        related = related_lessons_timings(engine, requests)
-        print(
-            f"{'related lessons for a new incident (no HTTP)':<55} {statistics.median(related):8.1f} "
-            f"{p95(related):8.1f}"
-        )
-        scoped = related_lessons_timings(engine, requests, reviewed_in=("github:acme/postmortems",))
-        print(
-            f"{'  the same, from one review target (its scope)':<55} {statistics.median(scoped):8.1f} "
-            f"{p95(scoped):8.1f}"
-        )
+            lessons_kept = count - count // 10
+            for query, found in matches.items():
+                print(f"  {query!r} is in {found} lessons ({100 * found / lessons_kept:.0f} %)")
+            if keep:
+                print(f"{store}: kept at {url}")
+        server, port = start_server(url)
+        for path in ("/insights", "/api/v1/stats"):
+            walls, cpus = fresh(port, server.pid, engine, path)
+            print(
+                f"{store}: {path} computed afresh, {FRESH_RUNS} runs: median {statistics.median(walls):.0f} ms, "
+                f"fastest {min(walls):.0f} ms; the web processes' CPU median {statistics.median(cpus):.0f} ms"
+            )
+        rows = paths(count)
+        figures = {users: measure(port, rows, users, requests) for users in user_counts}
+        heads = "".join(f" {f'{users} user' + ('s' if users > 1 else '') + ' p50 / p95':>24}" for users in user_counts)
+        print(f"{'path (' + store + ', ms)':<58}{heads}")
+        for name, _ in rows:
+            cells = "".join(
+                f" {statistics.median(figures[users][name]):>11.1f} / {p95(figures[users][name]):>8.1f}"
+                for users in user_counts
+            )
+            print(f"{name:<58}{cells}")
+        for label, reviewed_in in (
+            ("for a new incident", None),
+            ("  from one review target", ("github:acme/postmortems",)),
+        ):
+            related = related_lessons_timings(engine, requests, reviewed_in)
+            print(
+                f"{'related lessons ' + label + ' (no HTTP)':<58} {statistics.median(related):>11.1f} / "
+                f"{p95(related):>8.1f}"
+            )
         engine.dispose()
     finally:
+        if server is not None:
+            stop_server(server)
         redis.flushdb()
-        if cleanup:
-            cleanup()
+        cleanup()
+        print(f"{store}: load average at the end {load()}")
 
 
 def related_lessons_timings(engine, requests: int, reviewed_in: tuple[str, ...] | None = None) -> list[float]:
     """What a review's opening spends finding past lessons like its incident (issue: < 50 ms);
     ``reviewed_in``: only those reviewed there, as a review's header asks."""
     from service.learning.similar import telling
-    from service.store import lessons
+    from service.store import lessons as stored
 
     rng = random.Random(7)
     timings = []
     for _ in range(requests):
         about = f"{sentence(rng, 8)} {sentence(rng, 40)}"
         started = time.perf_counter()
-        telling(lessons.similar(engine, about, limit=6, reviewed_in=reviewed_in), about)
+        telling(stored.similar(engine, about, limit=6, reviewed_in=reviewed_in), about)
         timings.append((time.perf_counter() - started) * 1000)
     return timings
 
 
 def main() -> None:
-    import logging
-
-    logging.getLogger("werkzeug").setLevel(logging.WARNING)
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--lessons", type=int, default=10_000, help="reviews to make (9 in 10 get a lesson)")
-    parser.add_argument("--requests", type=int, default=100, help="timed requests per path")
+    parser.add_argument("--requests", type=int, default=40, help="timed requests per path and user count")
+    parser.add_argument("--users", default="1", help="concurrent users, comma-separated; 1 is always measured")
     parser.add_argument("--store", choices=("sqlite", "postgresql", "both"), default="both")
+    parser.add_argument("--keep", action="store_true", help="leave the filled store in place and print its URL")
+    parser.add_argument("--database-url", help="a store filled before (by --keep): benchmark it as it is")
     args = parser.parse_args()
+    user_counts = sorted({1, *(int(one) for one in args.users.split(","))})
+    if args.database_url and args.store == "both":
+        parser.error("--database-url names one store: give --store too")
     for store in ("sqlite", "postgresql") if args.store == "both" else (args.store,):
-        run(store, args.lessons, args.requests)
+        run(store, args.lessons, args.requests, user_counts, args.database_url, args.keep)
 
 
 if __name__ == "__main__":

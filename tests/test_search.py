@@ -6,9 +6,9 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from alembic import command
-from sqlalchemy import Engine
+from sqlalchemy import Engine, event, text
 
-from service.store import lessons, migrate
+from service.store import lessons, migrate, ranking, search
 from service.store.engine import make_engine
 from service.store.lessons import Filters
 from tests.web_data import SECTIONS, keep
@@ -113,6 +113,70 @@ def test_the_last_word_matches_as_a_prefix(engine: Engine) -> None:
     assert lessons.search(engine, "canar release")[0] == []  # only the last word is a prefix
     assert len(lessons.search(engine, "ca")[0]) == 0  # too short to be a prefix
     assert refs(lessons.search(engine, "bad canar")[0]) == [canary]
+
+
+def test_a_search_ranks_the_most_recently_added_matches_and_says_more_match(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(ranking, "MAX_RANKED", 3)
+    oldest = keep(engine, 1, "Zebra in the title", service="edge")  # best match, but added first
+    older = keep(engine, 2, "Second", what_happened="A zebra crossed.", service="edge")
+    newer = [keep(engine, number, f"Lesson {number}", what_happened="One zebra.") for number in (3, 4, 5)]
+    keep(engine, 6, "No stripes here")
+    found = search.find(engine, "zebra", per_page=2)
+    assert (found.total, found.more, found.next_page) == (3, True, 2)
+    listed = search.find(engine, "zebra", page=2, per_page=2)
+    assert (len(listed.ids), listed.next_page) == (1, None)
+    assert sorted(refs(lessons.by_ids(engine, found.ids + listed.ids))) == sorted(newer)  # not the two oldest
+    assert lessons.count(engine, "zebra") == 3
+    by_date = search.find(engine, "zebra", order="captured")
+    assert refs(lessons.by_ids(engine, by_date.ids)) == newer[::-1] and by_date.more
+    # filters narrow before the bound, so they reach older lessons: all of these are listed
+    narrowed = search.find(engine, "zebra", Filters(service=("edge",)))
+    assert refs(lessons.by_ids(engine, narrowed.ids)) == [oldest, older] and not narrowed.more
+    whole_log = search.find(engine, "", per_page=2)  # no words: nothing ranked, everything counted
+    assert (whole_log.total, whole_log.more) == (6, False)
+
+
+def test_a_search_under_the_bound_is_counted_exactly(engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(ranking, "MAX_RANKED", 3)
+    title = keep(engine, 1, "Zebra in the title")
+    body = keep(engine, 2, "Second", what_happened="A zebra crossed.")
+    found = search.find(engine, "zebra")
+    assert refs(lessons.by_ids(engine, found.ids)) == [title, body] and (found.total, found.more) == (2, False)
+
+
+def test_similar_ranks_among_the_most_recently_added(engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(ranking, "MAX_RANKED", 2)
+    alike = keep(engine, 1, "Resolver timeouts", what_happened="The resolver cache timed out under load.")
+    newer = [keep(engine, number, f"Lesson {number}", what_happened="A resolver.") for number in (2, 3)]
+    text = "Resolver timeouts again: the resolver cache timed out under load"
+    assert sorted(refs(lessons.similar(engine, text, limit=3))) == sorted(newer)  # the best is older than both
+    monkeypatch.setattr(ranking, "MAX_RANKED", 3)
+    assert refs(lessons.similar(engine, text, limit=1)) == [alike]
+
+
+def test_a_search_on_postgresql_is_planned_without_parallel_workers_and_leaves_the_pool_as_it_was(
+    engine: Engine,
+) -> None:
+    if engine.dialect.name != "postgresql":
+        pytest.skip("parallel workers are PostgreSQL's")
+    keep(engine, 1, "Zebra crossing", what_happened="A zebra.")
+    during: list[str] = []
+
+    def setting(connection, _cursor, statement: str, *_: object) -> None:
+        if "candidates" in statement:
+            raw = connection.connection.driver_connection
+            during.append(raw.execute("SHOW max_parallel_workers_per_gather").fetchone()[0])
+
+    event.listen(engine, "after_cursor_execute", setting)
+    try:
+        assert search.find(engine, "zebra").total == 1 and len(lessons.similar(engine, "zebra crossing")) == 1
+    finally:
+        event.remove(engine, "after_cursor_execute", setting)
+    assert during == ["0", "0"]
+    with engine.connect() as connection:  # the pooled connection is as it was
+        assert connection.execute(text("SHOW max_parallel_workers_per_gather")).scalar() != "0"
 
 
 def test_edits_replace_the_index_entry(engine: Engine) -> None:

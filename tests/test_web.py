@@ -148,3 +148,28 @@ def test_hostile_lesson_text_renders_as_text(client, runtime: Runtime) -> None:
     jira = client.get("/lessons/jira:PIR-2").get_data(as_text=True)
     assert "alert(&#39;jira&#39;)" in jira or "alert('jira')" in jira
     assert '<a href="https://ok.example/jira" rel="noopener nofollow">ok</a>' in jira
+
+
+def test_a_lessons_related_lessons_are_found_once_until_the_log_changes(
+    client, runtime: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from service.web import pages
+
+    engine = runtime.engine
+    first = keep(engine, 1, "Resolver timeouts at the edge", what_happened="The resolver cache expired under load.")
+    keep(engine, 2, "Resolver timeouts in checkout", what_happened="The resolver cache expired under load again.")
+    computed: list[str] = []
+    find_related = pages.related_to
+
+    def counted(engine, lesson):
+        computed.append(lesson.review_ref)
+        return find_related(engine, lesson)
+
+    monkeypatch.setattr(pages, "related_to", counted)
+    path = "/lessons/" + first.replace("#", "%23")
+    for _ in range(3):
+        assert "Resolver timeouts in checkout" in client.get(path).get_data(as_text=True)
+    assert computed == [first]  # read three times, ranked once
+    keep(engine, 3, "Resolver timeouts in search", what_happened="The resolver cache expired under load once more.")
+    assert "Resolver timeouts in search" in client.get(path).get_data(as_text=True)  # a saved lesson shows at once
+    assert computed == [first, first]

@@ -19,7 +19,8 @@ from service.entry import cli
 from service.infra.runtime import Runtime
 from service.learning import figures as progress
 from service.learning import stats
-from service.store import followups
+from service.store import followups, ranking
+from service.web import api
 from service.web.blueprint import CONTENT_SECURITY_POLICY
 from tests.conftest import base_env
 from tests.web_data import keep, share
@@ -270,6 +271,29 @@ def _links(header: str) -> dict[str, str]:
         assert url.startswith("<") and url.endswith(">") and rel.startswith('rel="'), part
         found[rel[5:-1]] = url[1:-1]
     return found
+
+
+def test_a_search_past_its_bound_lists_the_newest_and_says_more_match(
+    client, seven: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(ranking, "MAX_RANKED", 3)
+    answer = client.get("/api/v1/lessons?q=resolver&per_page=2")
+    body = answer.get_json()
+    assert (body["total"], body["total_is_lower_bound"], len(body["lessons"])) == (3, True, 2)
+    assert _links(answer.headers["Link"])["last"].endswith("page=2&per_page=2")  # the last page it lists
+    listed = body["lessons"] + client.get(body["next"]).get_json()["lessons"]
+    assert sorted(lesson["ref"] for lesson in listed) == [f"github:acme/postmortems#{n}" for n in (5, 6, 7)]
+    whole = client.get("/api/v1/lessons?per_page=2").get_json()
+    assert (whole["total"], whole["total_is_lower_bound"]) == (7, False)
+    page = client.get("/lessons?q=resolver", headers=BROWSER).get_data(as_text=True)
+    assert "3+ lessons match" in page and "ranks the 3 lessons most recently added" in page
+    assert "7 lessons" in client.get("/lessons", headers=BROWSER).get_data(as_text=True)
+
+
+def test_the_description_names_the_search_bound() -> None:
+    schema = api.description()["components"]["schemas"]["LessonList"]["properties"]
+    assert f"{ranking.MAX_RANKED:,}" in schema["total_is_lower_bound"]["description"]
+    assert f"{ranking.MAX_RANKED:,}" in api.description()["paths"]["/api/v1/lessons"]["get"]["description"]
 
 
 def test_api_pages_link_and_count(client, seven: Runtime) -> None:

@@ -15,7 +15,7 @@ from service.store.engine import begin_write, insert
 from service.store.schema import incident_labels, incidents, lessons
 from service.store.search import Filters
 
-__all__ = ["Filters", "Lesson", "find", "get", "listing", "save", "search", "similar"]
+__all__ = ["Filters", "Lesson", "LogPage", "find", "get", "listing", "log_page", "save", "search", "similar"]
 
 SECTION_COLUMNS = ("what_happened", "what_we_expected", "why_different", "what_we_learned", "what_we_will_change")
 
@@ -124,6 +124,31 @@ def listing(engine: Engine, limit: int = 50) -> list[Lesson]:
         return [_lesson(row) for row in connection.execute(query).mappings()]
 
 
+@dataclass(frozen=True)
+class LogPage:
+    """One page of the log or of a search, as :func:`service.store.search.find` describes it."""
+
+    lessons: list[Lesson]
+    next_page: int | None
+    total: int
+    more: bool
+    """``total`` is a lower bound: more lessons hold the words than a search ranks."""
+
+
+def log_page(
+    engine: Engine,
+    query: str = "",
+    filters: Filters | None = None,
+    number: int = 1,
+    per_page: int = 25,
+    order: str | None = None,
+) -> LogPage:
+    """Page ``number`` of the log or of a search, with the count of its pages' lessons, from one
+    ranking (see :func:`service.store.search.find`)."""
+    found = fulltext.find(engine, query, filters, number, per_page, order)
+    return LogPage(by_ids(engine, found.ids), found.next_page, found.total, found.more)
+
+
 def search(
     engine: Engine,
     query: str = "",
@@ -132,7 +157,7 @@ def search(
     per_page: int = 25,
     order: str | None = None,
 ) -> tuple[list[Lesson], int | None]:
-    """One page of the log (see :func:`service.store.search.search`) and the next page's number."""
+    """One page of the log (see :func:`service.store.search.find`) and the next page's number."""
     ids, following = fulltext.search(engine, query, filters, page, per_page, order)
     return by_ids(engine, ids), following
 
@@ -206,7 +231,7 @@ def facts_of(engine: Engine, incident_refs: Sequence[str]) -> dict[str, Incident
 
 
 def count(engine: Engine, query: str = "", filters: Filters | None = None) -> int:
-    """How many lessons :func:`search` finds in all its pages."""
+    """How many lessons :func:`search` lists in all its pages."""
     return fulltext.count(engine, query, filters)
 
 

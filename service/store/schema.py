@@ -18,6 +18,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    func,
 )
 from sqlalchemy.types import JSON
 
@@ -132,6 +133,33 @@ incident_labels = Table(
     Column("incident_ref", String(300), primary_key=True),
     Column("label", String(200), primary_key=True),
     Index("ix_incident_labels_label", "label"),
+)
+
+# Indexes made on PostgreSQL only (migration 0010), where its planner uses them and SQLite's
+# would not; POSTGRESQL_ONLY_INDEXES names them for the test that compares this file with the
+# migrations (Alembic's comparison does not read ``ddl_if``).
+# The label and service filters compare without case: an index on each expression gives
+# PostgreSQL's planner statistics for it.
+Index("ix_incidents_service_lower", func.lower(incidents.c.service)).ddl_if(dialect="postgresql")
+Index("ix_incident_labels_label_lower", func.lower(incident_labels.c.label)).ddl_if(dialect="postgresql")
+# /insights reads each review's lesson dates from the index (SQLite's planner takes the unique
+# review_ref index for that join)
+Index("ix_lessons_review_dates", lessons.c.review_ref, lessons.c.captured_at, lessons.c.incident_closed_at).ddl_if(
+    dialect="postgresql"
+)
+# related lessons kept to the places a rule reviews in: lower(review_ref) LIKE 'prefix%'
+Index(
+    "ix_lessons_review_ref_lower",
+    func.lower(lessons.c.review_ref).label("review_ref_lower"),
+    postgresql_ops={"review_ref_lower": "text_pattern_ops"},
+).ddl_if(dialect="postgresql")
+POSTGRESQL_ONLY_INDEXES = frozenset(
+    {
+        "ix_incidents_service_lower",
+        "ix_incident_labels_label_lower",
+        "ix_lessons_review_dates",
+        "ix_lessons_review_ref_lower",
+    }
 )
 
 links = Table(

@@ -8,13 +8,13 @@ only characters.
 
 Ranking: lessons whose title matches every word come first, then by each engine's relevance
 (BM25 in SQLite with the title weighted 10 to 1, ``ts_rank`` over the weighted vector in
-PostgreSQL), then newest first. Both stem English words (Porter), so ``timeouts`` finds
-``timeout``.
+PostgreSQL), then newest first, among at most :data:`ranking.MAX_RANKED` lessons (the most
+recently added that match: :mod:`service.store.ranking` has the statements and why). Both stem
+English words (Porter), so ``timeouts`` finds ``timeout``.
 """
 
 from __future__ import annotations
 
-import functools
 import re
 from collections import Counter
 from collections.abc import Mapping, Sequence
@@ -22,34 +22,14 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import (
-    Connection,
-    Engine,
-    Float,
-    Integer,
-    Select,
-    String,
-    and_,
-    bindparam,
-    exists,
-    func,
-    literal,
-    literal_column,
-    or_,
-    select,
-    text,
-)
-from sqlalchemy.dialects.postgresql import REGCONFIG
+from sqlalchemy import Connection, Engine, and_, exists, func, or_, select, text
 from sqlalchemy.sql.elements import ColumnElement
 
-from service.store import typed_refs
+from service.store import ranking, typed_refs
 from service.store.schema import incident_labels, incidents, lessons
 from service.trackers.registry import tracker
 
 SECTION_COLUMNS = ("what_happened", "what_we_expected", "why_different", "what_we_learned", "what_we_will_change")
-MIN_PREFIX = 3
-"""The last word is also matched as a prefix (``canar`` finds ``canary``) from this length on:
-shorter ones match too much of any log to narrow it."""
 MAX_WORDS = 12
 """Words beyond this in one query are dropped: a pasted page must not become a huge query."""
 _WORD = re.compile(r"\w+", re.UNICODE)
@@ -129,6 +109,58 @@ def words(query: str, limit: int = MAX_WORDS) -> list[str]:
     return list(seen)[:limit]
 
 
+@dataclass(frozen=True)
+class Found:
+    """One page of the log or of a search, and how many lessons its pages hold."""
+
+    ids: list[int]
+    next_page: int | None
+    total: int
+    """Lessons listed over all the pages."""
+    more: bool = False
+    """More lessons hold the words than the search ranks and lists (:data:`ranking.MAX_RANKED`,
+    the most recently added): ``total`` is then a lower bound of the lessons that match."""
+
+
+def find(
+    engine: Engine,
+    query: str,
+    filters: Filters | None = None,
+    page: int = 1,
+    per_page: int = 25,
+    order: str | None = None,
+) -> Found:
+    """One page of lessons and their count over all pages.
+
+    With a blank ``query``, every lesson that passes the filters, newest first, all counted;
+    otherwise the lessons holding every word of it, in the title or any section, best first,
+    among the :data:`ranking.MAX_RANKED` most recently added of them (``Found.more`` says when
+    the bound cut some off). ``order`` (a key of :data:`ORDERS`) sorts either by a date
+    instead."""
+    if page < 1 or per_page < 1:
+        raise ValueError("page and per_page start at 1")
+    if order is not None and order not in ORDERS:
+        raise ValueError(f"order: one of {', '.join(ORDERS)}")
+    conditions = _conditions(filters or Filters())
+    start = (page - 1) * per_page
+    listed = _named(engine, query, conditions)
+    more = False
+    terms = words(query)
+    if not listed and terms:
+        listed = _ranked(engine, terms, conditions, order, all_words=True, bound=ranking.MAX_RANKED + 1)
+        more = len(listed) > ranking.MAX_RANKED
+        if more:  # the one past the bound, read to know there are more, is the oldest of them
+            listed.remove(min(listed))
+    if listed or query.strip():
+        following = page + 1 if len(listed) > start + per_page else None
+        return Found(listed[start : start + per_page], following, len(listed), more)
+    statement = select(lessons.c.id).order_by(*ORDERS[order or "captured"]).where(*conditions)
+    with engine.connect() as connection:
+        ids = list(connection.execute(statement.limit(per_page + 1).offset(start)).scalars())
+        total = connection.execute(select(func.count()).select_from(lessons).where(*conditions)).scalar_one()
+    return Found(ids[:per_page], page + 1 if len(ids) > per_page else None, int(total))
+
+
 def search(
     engine: Engine,
     query: str,
@@ -137,51 +169,36 @@ def search(
     per_page: int = 25,
     order: str | None = None,
 ) -> tuple[list[int], int | None]:
-    """The ids of one page of lessons, and the next page's number (``None`` on the last page).
-
-    With a blank ``query``, every lesson that passes the filters, newest first; otherwise the
-    lessons holding every word of it, in the title or any section, best first. ``order``
-    (a key of :data:`ORDERS`) sorts either by a date instead."""
-    if page < 1 or per_page < 1:
-        raise ValueError("page and per_page start at 1")
-    if order is not None and order not in ORDERS:
-        raise ValueError(f"order: one of {', '.join(ORDERS)}")
-    conditions = _conditions(filters or Filters())
-    named = _named(engine, query, conditions)
-    if named:
-        start = (page - 1) * per_page
-        return named[start : start + per_page], (page + 1 if len(named) > start + per_page else None)
-    terms = words(query)
-    if query.strip() and not terms:
-        return [], None
-    statement = _ranked(engine.dialect.name) if terms else _newest()
-    if order is not None:
-        statement = statement.order_by(None).order_by(*ORDERS[order])
-    statement = statement.where(*conditions).limit(per_page + 1).offset((page - 1) * per_page)
-    params = _match(engine.dialect.name, terms, all_words=True) if terms else {}
-    with engine.connect() as connection:
-        ids = list(connection.execute(statement, params).scalars())
-    return ids[:per_page], (page + 1 if len(ids) > per_page else None)
+    """The ids of one page of :func:`find`, and the next page's number (``None`` on the last)."""
+    found = find(engine, query, filters, page, per_page, order)
+    return found.ids, found.next_page
 
 
 def count(engine: Engine, query: str, filters: Filters | None = None) -> int:
-    """How many lessons :func:`search` finds over all its pages: the same words and filters,
-    nothing ranked."""
-    conditions = _conditions(filters or Filters())
-    named = _named(engine, query, conditions)
-    if named:
-        return len(named)
-    terms = words(query)
-    if query.strip() and not terms:
-        return 0
-    statement = select(func.count()).select_from(lessons).where(*conditions)
-    params: dict[str, str] = {}
-    if terms:
-        statement = statement.where(_matching(engine.dialect.name))
-        params = _match(engine.dialect.name, terms, all_words=True)
-        params.pop("title_match", None)
+    """How many lessons :func:`find` lists over all its pages."""
+    return find(engine, query, filters, per_page=1).total
+
+
+def _ranked(
+    engine: Engine,
+    terms: Sequence[str],
+    conditions: Sequence[ColumnElement[bool]],
+    order: str | None,
+    *,
+    all_words: bool,
+    bound: int,
+    first: int | None = None,
+) -> list[int]:
+    """Ids of the ``bound`` lessons most recently added that hold ``terms`` (every one, or
+    any) and pass ``conditions``, best first (or by ``order``); the ``first`` of them."""
+    dialect = engine.dialect.name
+    found = ranking.candidates(dialect, conditions, bound)
+    statement = ranking.best_first(dialect, found) if order is None else ranking.by_date(found, order)
+    if first is not None:
+        statement = statement.limit(first)
     with engine.connect() as connection:
-        return int(connection.execute(statement, params).scalar_one())
+        ranking.serial_plan(connection)
+        return list(connection.execute(statement, ranking.match_params(dialect, terms, all_words=all_words)).scalars())
 
 
 def _named(engine: Engine, query: str, conditions: Sequence[ColumnElement[bool]]) -> list[int]:
@@ -192,25 +209,13 @@ def _named(engine: Engine, query: str, conditions: Sequence[ColumnElement[bool]]
     if not refs:
         return []
     statement = (
-        _newest()
+        select(lessons.c.id)
+        .order_by(*ORDERS["captured"])
         .where(or_(lessons.c.review_ref.in_(refs), lessons.c.incident_ref.in_(refs)), *conditions)
         .limit(typed_refs.MAX_NAMED)
     )
     with engine.connect() as connection:
         return list(connection.execute(statement).scalars())
-
-
-@functools.cache
-def _matching(dialect: str) -> ColumnElement[bool]:
-    """The lessons holding every word :func:`_match` binds, unranked (for :func:`count`)."""
-    if dialect == "postgresql":
-        english = literal("english", type_=REGCONFIG)
-        query = func.to_tsquery(english, bindparam("tsquery", type_=String))
-        return literal_column("lessons.search_vector").bool_op("@@")(query)
-    hits = text("SELECT rowid FROM lessons_fts WHERE lessons_fts MATCH :match").bindparams(
-        bindparam("match", type_=String)
-    )
-    return lessons.c.id.in_(hits.columns(rowid=Integer))
 
 
 def similar(
@@ -221,7 +226,9 @@ def similar(
     reviewed_in: Sequence[str] | None = None,
 ) -> list[int]:
     """Ids of the lessons most like ``free_text`` (an incident's title and body): any of its
-    most frequent words, best first. ``exclude`` names review refs to leave out;
+    most frequent words, best first among the :data:`ranking.MAX_RANKED` most recently added
+    lessons holding one (a lesson's words are most of the log's, so ranking every lesson that
+    shares one cost 1.5 s at 90,000 lessons). ``exclude`` names review refs to leave out;
     ``reviewed_in`` (review targets, ``github:owner/repo`` or ``jira:KEY``), when given, keeps
     only lessons whose review lives in one of them."""
     counts = Counter(
@@ -230,12 +237,14 @@ def similar(
     terms = [word for word, _ in counts.most_common(MAX_WORDS)]
     if not terms or limit < 1 or (reviewed_in is not None and not reviewed_in):
         return []
-    params = _match(engine.dialect.name, terms, all_words=False) | ({"exclude": list(exclude)} if exclude else {})
-    places = list(dict.fromkeys(reviewed_in or ()))
-    params |= {f"place_{n}": _review_prefix(place) for n, place in enumerate(places)}
-    statement = _similar(engine.dialect.name, limit, bool(exclude), len(places))
-    with engine.connect() as connection:
-        return list(connection.execute(statement, params).scalars())
+    conditions: list[ColumnElement[bool]] = []
+    if exclude:
+        conditions.append(lessons.c.review_ref.not_in(list(exclude)))
+    if reviewed_in is not None:
+        reviewed = func.lower(lessons.c.review_ref)
+        places = dict.fromkeys(reviewed_in)
+        conditions.append(or_(*(reviewed.like(_review_prefix(place), escape="\\") for place in places)))
+    return _ranked(engine, terms, conditions, None, all_words=False, bound=ranking.MAX_RANKED, first=limit)
 
 
 def _review_prefix(target: str) -> str:
@@ -247,21 +256,6 @@ def _review_prefix(target: str) -> str:
     return head.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
 
 
-@functools.cache
-def _similar(dialect: str, limit: int, excluding: bool, places: int = 0) -> Select[Any]:
-    """Built once per shape: every review opened asks, and building the statement (and its
-    cache key) cost more CPU than running it on an index of thousands of lessons."""
-    statement = _ranked(dialect).limit(limit)
-    if excluding:
-        statement = statement.where(lessons.c.review_ref.not_in(bindparam("exclude", expanding=True)))
-    if places:
-        reviewed = func.lower(lessons.c.review_ref)
-        statement = statement.where(
-            or_(*(reviewed.like(bindparam(f"place_{n}", type_=String), escape="\\") for n in range(places)))
-        )
-    return statement
-
-
 ORDERS: dict[str, tuple[ColumnElement[Any], ...]] = {
     "captured": (lessons.c.captured_at.desc(), lessons.c.id.desc()),
     "incident": (lessons.c.incident_closed_at.desc().nulls_last(), lessons.c.id.desc()),
@@ -270,64 +264,17 @@ ORDERS: dict[str, tuple[ColumnElement[Any], ...]] = {
 close (lessons whose incident has no close time last)."""
 
 
-def _newest() -> Select[Any]:
-    return select(lessons.c.id).order_by(lessons.c.captured_at.desc(), lessons.c.id.desc())
-
-
-def _match(dialect: str, terms: Sequence[str], *, all_words: bool) -> dict[str, str]:
-    """The values of :func:`_ranked`'s parameters for ``terms``: with ``all_words`` every word,
-    the last one whole or as a prefix (people search as they type); else any word.
-
-    Each engine's query syntax is written here from words of ``\\w`` characters only, quoted,
-    so nothing typed is ever read as an operator."""
-    postgresql = dialect == "postgresql"
-    quoted = [f"'{term}'" if postgresql else f'"{term}"' for term in terms]
-    if not all_words:
-        joined = (" | " if postgresql else " OR ").join(quoted)
-    else:
-        if len(terms[-1]) >= MIN_PREFIX:
-            last = quoted[-1]
-            quoted[-1] = f"({last} | {last}:*)" if postgresql else f"({last} OR {last}*)"
-        joined = (" & " if postgresql else " AND ").join(quoted)
-    if postgresql:
-        return {"tsquery": joined}
-    return {"match": joined, "title_match": f"{{title}} : ({joined})"}
-
-
-@functools.cache
-def _ranked(dialect: str) -> Select[Any]:
-    """Lesson ids matching the words :func:`_match` binds (every word, or any), best first."""
-    if dialect == "postgresql":
-        english = literal("english", type_=REGCONFIG)
-        query = func.to_tsquery(english, bindparam("tsquery", type_=String))
-        vector: ColumnElement[Any] = literal_column("lessons.search_vector")
-        in_title = literal_column("lessons.title_vector").bool_op("@@")(query)
-        return (
-            select(lessons.c.id)
-            .where(vector.bool_op("@@")(query))
-            .order_by(
-                in_title.desc(), func.ts_rank(vector, query).desc(), lessons.c.captured_at.desc(), lessons.c.id.desc()
-            )
-        )
-    hits = (
-        text(
-            "SELECT rowid AS id, bm25(lessons_fts, 10.0, 1.0) AS rank, "
-            "rowid IN (SELECT rowid FROM lessons_fts WHERE lessons_fts MATCH :title_match) AS in_title "
-            "FROM lessons_fts WHERE lessons_fts MATCH :match"
-        )
-        .bindparams(bindparam("match", type_=String), bindparam("title_match", type_=String))
-        .columns(id=Integer, rank=Float, in_title=Integer)
-        .subquery("hits")
-    )
-    return (
-        select(lessons.c.id)
-        .join(hits, hits.c.id == lessons.c.id)
-        .order_by(hits.c.in_title.desc(), hits.c.rank, lessons.c.captured_at.desc(), lessons.c.id.desc())
-    )
-
-
 def _conditions(filters: Filters) -> list[ColumnElement[bool]]:
+    """The filters as conditions on ``lessons``, those read from the lesson's own row first: a
+    search checks them lesson by lesson, and a lesson another one already rules out then costs
+    no lookup in ``incidents`` or ``incident_labels``."""
     found: list[ColumnElement[bool]] = []
+    if filters.date_from:
+        found.append(lessons.c.captured_at >= datetime.combine(filters.date_from, time.min, tzinfo=UTC))
+    if filters.date_to:
+        found.append(
+            lessons.c.captured_at < datetime.combine(filters.date_to + timedelta(days=1), time.min, tzinfo=UTC)
+        )
     if filters.source:
         found.append(or_(*(lessons.c.incident_ref.startswith(f"{one}:", autoescape=True) for one in filters.source)))
     if filters.tracker:
@@ -348,12 +295,6 @@ def _conditions(filters: Filters) -> list[ColumnElement[bool]]:
                     func.lower(incident_labels.c.label).in_(labels),
                 )
             )
-        )
-    if filters.date_from:
-        found.append(lessons.c.captured_at >= datetime.combine(filters.date_from, time.min, tzinfo=UTC))
-    if filters.date_to:
-        found.append(
-            lessons.c.captured_at < datetime.combine(filters.date_to + timedelta(days=1), time.min, tzinfo=UTC)
         )
     return found
 

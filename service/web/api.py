@@ -40,13 +40,13 @@ def api_lessons() -> Response:
     except BadFilter as error:
         return errors.answer(400, str(error))
     engine = _runtime().engine
-    total = lessons.count(engine, query.q, query.filters)
-    found, following = lessons.search(engine, query.q, query.filters, query.page, per_page, query.sort)
-    pages = paging(query.page, following, total, per_page)
+    found = lessons.log_page(engine, query.q, query.filters, query.page, per_page, query.sort)
+    pages = paging(query.page, found.next_page, found.total, per_page)
     links = {rel: _page_url(query, number, per_page) for rel, number in pages.items()}
     response = jsonify(
-        lessons=views.api_lessons(engine, found),
-        total=total,
+        lessons=views.api_lessons(engine, found.lessons),
+        total=found.total,
+        total_is_lower_bound=found.more,
         page=query.page,
         per_page=per_page,
         next=links.get("next"),

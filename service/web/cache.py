@@ -1,11 +1,12 @@
-"""Figures over the whole log, computed once and shared by every view until the log changes.
+"""Figures over the whole log, and each lesson page's related lessons, computed once and shared
+by every view until the log changes.
 
 An entry is kept under the log's :mod:`~service.store.generation` token: a lesson or
 follow-up saved by any process replaces the token, and the next view computes afresh. Entries
 also expire after :data:`MAX_AGE`, for what changes the figures without a lesson or
 follow-up write (a review opened, a new day). One thread computes a missing entry while the
 others wanting it wait for it, so eight users arriving together cost one computation, not
-eight. At most ``MAX_ENTRIES`` are kept.
+eight. Each :class:`Space` keeps at most its number of entries (figures: ``MAX_ENTRIES``).
 """
 
 from __future__ import annotations
@@ -28,6 +29,22 @@ EXTENSION = "lessonloop_cache"
 
 
 @dataclass(frozen=True)
+class Space:
+    """Entries of one kind, kept apart, so that many of them (a lesson's related lessons, one
+    per lesson read) never push out another kind's (a view of /insights)."""
+
+    extension: str
+    entries: int
+
+
+FIGURES = Space(EXTENSION, MAX_ENTRIES)
+RELATED = Space("lessonloop_related_cache", 256)
+"""Each lesson page's related lessons: finding them ranks up to a thousand lessons
+(:func:`service.store.search.similar`), while the lessons people open in a day are few and
+opened again and again (the one in today's incident channel)."""
+
+
+@dataclass(frozen=True)
 class _Entry:
     token: str
     expires: float
@@ -40,10 +57,10 @@ class Cache:
         self.lock = threading.Lock()
 
 
-def cached(key: Hashable, compute: Callable[[], Any], max_age: float = MAX_AGE) -> Any:
+def cached(key: Hashable, compute: Callable[[], Any], max_age: float = MAX_AGE, space: Space = FIGURES) -> Any:
     """``compute()``'s value, as computed at the log's current generation and at most
-    ``max_age`` seconds ago."""
-    store: Cache = current_app.extensions.setdefault(EXTENSION, Cache())
+    ``max_age`` seconds ago, kept among ``space``'s entries."""
+    store: Cache = current_app.extensions.setdefault(space.extension, Cache())
     token = generation.current(current_app.extensions["lessonloop"].engine)
     found = store.entries.get(key)
     if found is not None and found.token == token and found.expires > time.monotonic():
@@ -54,7 +71,7 @@ def cached(key: Hashable, compute: Callable[[], Any], max_age: float = MAX_AGE) 
             return found.value
         value = compute()
         store.entries.pop(key, None)
-        while len(store.entries) >= MAX_ENTRIES:
+        while len(store.entries) >= space.entries:
             del store.entries[next(iter(store.entries))]
         store.entries[key] = _Entry(token, time.monotonic() + max_age, value)
         return value

@@ -7,12 +7,12 @@ from werkzeug.wrappers import Response
 
 from service.infra.runtime import Runtime
 from service.learning.similar import related_to
-from service.store import lessons
+from service.store import lessons, ranking
 from service.store.followups import of_review
 from service.web import errors, filters, views
 from service.web.api import paging
 from service.web.blueprint import blueprint
-from service.web.cache import cached
+from service.web.cache import RELATED, cached
 from service.web.filters import BadFilter
 
 GUIDES = (("setup-github.md", "GitHub"), ("setup-jira.md", "Jira"), ("setup-pagerduty.md", "PagerDuty"))
@@ -36,18 +36,19 @@ def lessons_page() -> Response | str:
     except BadFilter as error:
         return errors.answer(400, str(error))
     engine = _runtime().engine
-    found, following = lessons.search(engine, query.q, query.filters, query.page, filters.PER_PAGE, query.sort)
-    total = lessons.count(engine, query.q, query.filters)
+    found = lessons.log_page(engine, query.q, query.filters, query.page, filters.PER_PAGE, query.sort)
     previous = query.page - 1 or None
-    if not found and query.page > 1:  # past the end: "Newer" leads to the last page with lessons, if any
-        previous = paging(query.page, None, total, filters.PER_PAGE).get("prev")
+    if not found.lessons and query.page > 1:  # past the end: "Newer" leads to the last page with lessons, if any
+        previous = paging(query.page, None, found.total, filters.PER_PAGE).get("prev")
     return render_template(
         "lessons.html",
-        rows=views.rows(engine, found),
+        rows=views.rows(engine, found.lessons),
         query=query,
-        following=following,
+        following=found.next_page,
         previous=previous,
-        total=total,
+        total=found.total,
+        more=found.more,
+        ranked_at_most=ranking.MAX_RANKED,
         suggestions=cached("filter values", lambda: lessons.filter_values(engine)),
         sources=filters.SOURCES,
         trackers=filters.REVIEW_TRACKERS,
@@ -79,6 +80,12 @@ def lesson(ref: str) -> Response | str:
         facts=views.facts(runtime.engine, found),
         posted=views.posted(runtime.engine, runtime.settings, found),
         outside=views.outside(runtime.engine, runtime.settings, found),
-        related=[views.row(other) for other in related_to(runtime.engine, found)],
+        related=[views.row(other) for other in _related(runtime, found)],
         user=g.user,
     )
+
+
+def _related(runtime: Runtime, found: lessons.Lesson) -> list[lessons.Lesson]:
+    """The lesson's related lessons, computed once per process until the log changes (a lesson
+    or follow-up saved) or ten minutes pass: a lesson opened again and again costs one ranking."""
+    return cached(("related", found.review_ref), lambda: related_to(runtime.engine, found), 600.0, RELATED)
