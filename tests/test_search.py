@@ -156,11 +156,12 @@ def test_similar_ranks_among_the_most_recently_added(engine: Engine, monkeypatch
     assert refs(lessons.similar(engine, text, limit=1)) == [alike]
 
 
+@pytest.mark.parametrize("database_url", [pytest.param("postgresql", marks=pytest.mark.postgres)], indirect=True)
 def test_a_search_on_postgresql_is_planned_without_parallel_workers_and_leaves_the_pool_as_it_was(
     engine: Engine,
 ) -> None:
-    if engine.dialect.name != "postgresql":
-        pytest.skip("parallel workers are PostgreSQL's")
+    """Parallel workers are PostgreSQL's: SQLite has none to turn off."""
+    assert engine.dialect.name == "postgresql"
     keep(engine, 1, "Zebra crossing", what_happened="A zebra.")
     during: list[str] = []
 
