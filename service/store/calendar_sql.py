@@ -12,8 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import BigInteger, Date, cast, extract, func, literal_column
-from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy import BigInteger, ColumnElement, Date, cast, extract, func, literal_column
 
 _UTC: ColumnElement[str] = literal_column("'UTC'")
 """Constants are written into the statement, not bound: an expression a query groups by must

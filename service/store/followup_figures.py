@@ -10,8 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from sqlalchemy import Engine, and_, case, func, select
-from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy import ColumnElement, Engine, and_, case, func, select
 
 from service.store.deliveries import utc
 from service.store.followups import ADOPTED, DONE, NOT_DOING, NOT_OPENED, OPEN, OPENED, UNLISTED

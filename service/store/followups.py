@@ -11,8 +11,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Engine, bindparam, select, true, update
-from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy import ColumnElement, Engine, bindparam, select, true, update
 
 from service.store import generation
 from service.store.deliveries import now, utc

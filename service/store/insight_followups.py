@@ -14,8 +14,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from sqlalchemy import CompoundSelect, Engine, Select, and_, case, func, null, select
-from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy import ColumnElement, CompoundSelect, Engine, Select, and_, case, func, null, select
 
 from service.store import calendar_sql
 from service.store.followups import ADOPTED, DONE, NOT_DOING, NOT_OPENED, OPEN, OPENED, UNLISTED

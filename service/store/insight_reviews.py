@@ -16,8 +16,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from sqlalchemy import CompoundSelect, Engine, Select, and_, case, func, null, select
-from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy import ColumnElement, CompoundSelect, Engine, Select, and_, case, func, null, select
 
 from service.store import calendar_sql
 from service.store.effects import WRITTEN

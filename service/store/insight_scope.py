@@ -14,9 +14,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Integer, Select, case, cast, exists, func, literal_column, null, or_, select
+from sqlalchemy import ColumnElement, Integer, Select, case, cast, exists, func, literal_column, null, or_, select
 from sqlalchemy.sql import FromClause
-from sqlalchemy.sql.elements import ColumnElement
 
 from config.settings import SOURCES
 from service.store.schema import incident_labels, incidents, reviews

@@ -24,6 +24,7 @@ from typing import Any
 
 from sqlalchemy import (
     CTE,
+    ColumnElement,
     Connection,
     Float,
     Integer,
@@ -39,7 +40,6 @@ from sqlalchemy import (
     text,
 )
 from sqlalchemy.dialects.postgresql import REGCONFIG
-from sqlalchemy.sql.elements import ColumnElement
 
 from service.store.schema import lessons
 

@@ -22,8 +22,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Engine, and_, exists, func, or_, select, text
-from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy import ColumnElement, Connection, Engine, and_, exists, func, or_, select, text
 
 from service.store import ranking, typed_refs
 from service.store.schema import incident_labels, incidents, lessons
