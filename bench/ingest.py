@@ -37,7 +37,6 @@ import signal
 import subprocess
 import sys
 import tempfile
-import threading
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -45,6 +44,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.web_process import start_web  # noqa: E402
 from tests.payloads import github as signed_github  # noqa: E402
 from tests.payloads import raw  # noqa: E402
 
@@ -56,32 +56,15 @@ POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432/test"
 def start_server(
     database_url: str, processes: int, threads: int, python: str = sys.executable
 ) -> tuple[subprocess.Popen[bytes], int]:
-    """``lessonloop web --port 0`` on ``database_url``; the port read back from its log."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("LESSONLOOP_")}
-    env |= {
+    """``lessonloop web`` on ``database_url`` with ``processes`` and ``threads``, run by ``python``."""
+    settings = {
         "LESSONLOOP_GITHUB_WEBHOOK_SECRET": SECRET,
         "REDIS_URL": REDIS_URL,
         "DATABASE_URL": database_url,
         "LESSONLOOP_LOG_LEVEL": "warning",
         "LESSONLOOP_LOG_FORMAT": "json",
     }
-    process = subprocess.Popen(
-        [
-            *(python, "-m", "service.entry.cli", "web", "--port", "0"),
-            *("--processes", str(processes), "--threads", str(threads)),
-        ],
-        cwd=tempfile.mkdtemp(prefix="lessonloop-bench-"),
-        env=env,
-        stderr=subprocess.PIPE,
-        start_new_session=True,
-    )
-    assert process.stderr is not None
-    for line in process.stderr:
-        if b"web listening on " in line:
-            # keep draining its log so a full pipe never blocks it
-            threading.Thread(target=process.stderr.read, daemon=True).start()
-            return process, int(line.decode().rsplit(":", 1)[1])
-    raise SystemExit(f"lessonloop web exited ({process.wait()}) without listening")
+    return start_web(settings, "--processes", str(processes), "--threads", str(threads), python=python)
 
 
 PLACEHOLDER = b"0" * 32

@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import atexit
 import multiprocessing
 import os
 import queue
@@ -41,7 +40,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -55,6 +53,7 @@ from redis import Redis  # noqa: E402
 from sqlalchemy import create_engine, func, select, text  # noqa: E402
 
 from bench.log_fill import RARE, fill, sentence  # noqa: E402
+from bench.web_process import start_web  # noqa: E402
 from service.store import generation, migrate  # noqa: E402
 from service.store.engine import make_engine, sqlalchemy_url  # noqa: E402
 from service.store.schema import lessons  # noqa: E402
@@ -118,24 +117,8 @@ def paths(count: int) -> list[tuple[str, list[str]]]:
 
 
 def start_server(database_url: str) -> tuple[subprocess.Popen[bytes], int]:
-    """``lessonloop web --port 0`` at its defaults on ``database_url``; the port read from its log."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("LESSONLOOP_")}
-    env |= {"REDIS_URL": REDIS_URL, "DATABASE_URL": database_url, "LESSONLOOP_LOG_LEVEL": "warning"}
-    workdir = tempfile.mkdtemp(prefix="lessonloop-webbench-")  # no lessonloop.toml of ours is read
-    atexit.register(shutil.rmtree, workdir, ignore_errors=True)
-    process = subprocess.Popen(
-        [sys.executable, "-m", "service.entry.cli", "web", "--port", "0"],
-        cwd=workdir,
-        env=env,
-        stderr=subprocess.PIPE,
-        start_new_session=True,
-    )
-    assert process.stderr is not None
-    for line in process.stderr:
-        if b"web listening on " in line:
-            threading.Thread(target=process.stderr.read, daemon=True).start()  # a full pipe never blocks it
-            return process, int(line.decode().rsplit(":", 1)[1])
-    raise SystemExit(f"lessonloop web exited ({process.wait()}) without listening")
+    """``lessonloop web`` at its defaults on ``database_url``."""
+    return start_web({"REDIS_URL": REDIS_URL, "DATABASE_URL": database_url, "LESSONLOOP_LOG_LEVEL": "warning"})
 
 
 def stop_server(process: subprocess.Popen[bytes]) -> None:
