@@ -186,6 +186,7 @@ def fill(engine: Engine, count: int, queries: tuple[str, ...] = ()) -> dict[str,
         closed = now - timedelta(days=365 * number / count, hours=rng.random() * 24)
         captured = closed + timedelta(hours=2 + rng.random() * 200)
         title = " ".join(rng.choices(DOMAIN, k=rng.randint(3, 6))).capitalize()
+        service = rng.choice(SERVICES)
         incident_rows.append(
             dict(
                 ref=incident,
@@ -194,7 +195,7 @@ def fill(engine: Engine, count: int, queries: tuple[str, ...] = ()) -> dict[str,
                 body="",
                 priority="P2",
                 urgency="high",
-                service=rng.choice(SERVICES),
+                service=service,
                 responders=[],
                 opened_at=closed - timedelta(hours=1),
                 closed_at=closed,
@@ -264,6 +265,7 @@ def fill(engine: Engine, count: int, queries: tuple[str, ...] = ()) -> dict[str,
                 captured_at=captured,
                 updated_at=captured,
                 seconds_to_lesson=int((captured - closed).total_seconds()),
+                service=service,  # the incident's, as lessons.save copies it
                 **sections,
             )
         )

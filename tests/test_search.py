@@ -8,7 +8,8 @@ import pytest
 from alembic import command
 from sqlalchemy import Engine, event, text
 
-from service.store import lessons, migrate, ranking, search
+from service.domain.events import Item, ItemRef
+from service.store import lessons, migrate, ranking, reviews, search
 from service.store.engine import make_engine
 from service.store.lessons import Filters
 from tests.web_data import SECTIONS, keep
@@ -86,6 +87,48 @@ def test_filters_ignore_case_and_take_any_of_several_values(engine: Engine) -> N
         "docs",
         "search",
     ]
+
+
+def test_a_lists_count_is_the_lessons_its_pages_list_under_every_filter(engine: Engine) -> None:
+    """The count reads the incidents a label or service selects (``correlated=False``), the
+    pages check each lesson's incident: both must agree, a lesson whose incident carries two
+    of the labels asked for counted once."""
+    keep(engine, 1, "One", source="jira", tracker="jira", labels=("sev1", "SEV2"), service="Checkout")
+    keep(engine, 2, "Two", labels=("sev2",), service="checkout")
+    keep(engine, 3, "Three", source="pagerduty", tracker="jira", labels=("Sev1",), service="billing")
+    keep(engine, 4, "Four", source="jira", labels=(), service="")
+    keep(engine, 5, "Five", labels=("sev3",), service="search")
+    today = datetime.now(UTC).date()
+    cases = [
+        Filters(),
+        Filters(label=("sev1",)),
+        Filters(label=("sev1", "sev2")),
+        Filters(label=("SEV1",), source=("jira",)),
+        Filters(service=("CHECKOUT",)),
+        Filters(service=("checkout", "billing"), label=("sev1",)),
+        Filters(source=("jira", "pagerduty"), tracker=("jira",)),
+        Filters(label=("nothing",)),
+        Filters(service=("checkout",), date_from=today, date_to=today),
+        Filters(label=("sev2",), date_to=today - timedelta(days=1)),
+    ]
+    for filters in cases:
+        listed = [one for page in range(1, 7) for one in lessons.search(engine, "", filters, page=page, per_page=1)[0]]
+        assert search.listed_count(engine, filters) == len(listed) == lessons.count(engine, "", filters), filters
+    assert [search.listed_count(engine, filters) for filters in cases] == [5, 2, 3, 1, 2, 2, 2, 0, 2, 0]
+
+
+def test_a_lists_count_is_asked_of_what_the_caller_remembers(engine: Engine) -> None:
+    keep(engine, 1, "One", labels=("sev1",))
+    asked: list[Filters] = []
+
+    def remember(filters: Filters, count) -> int:
+        asked.append(filters)
+        return 41 if len(asked) > 1 else count()
+
+    assert search.find(engine, "", Filters(label=("sev1",)), remember=remember).total == 1
+    assert search.find(engine, "", Filters(label=("sev1",)), remember=remember).total == 41  # kept, not counted
+    assert search.find(engine, "one", Filters(label=("sev1",)), remember=remember).total == 1  # words: ranked
+    assert asked == [Filters(label=("sev1",))] * 2
 
 
 def test_a_typed_ref_or_key_finds_its_lesson(engine: Engine) -> None:
@@ -224,6 +267,70 @@ def test_the_migration_indexes_lessons_kept_before_it(database_url: str) -> None
     migrate.upgrade(engine)
     assert refs(lessons.search(engine, "pelicans")[0]) == ["jira:PIR-7"]
     assert refs(lessons.search(engine, "existed")[0]) == ["jira:PIR-7"]
+    engine.dispose()
+
+
+def test_a_lessons_service_is_its_incidents_kept_in_step(engine: Engine) -> None:
+    """The service filter reads the lesson's own copy of its incident's service: a later close
+    of the incident with another service (or none) moves the lesson with it."""
+    review = keep(engine, 1, "Queue backlog", service="Checkout")
+    assert refs(lessons.search(engine, "", Filters(service=("checkout",)))[0]) == [review]
+    assert refs(lessons.search(engine, "backlog", Filters(service=("CHECKOUT",)))[0]) == [review]
+    for service, found in (("payments", "payments"), ("", "checkout")):
+        reviews.save_incident(
+            engine, Item(ref=ItemRef.parse("github:acme/web#1"), title="Queue backlog", url="u", service=service)
+        )
+        assert refs(lessons.search(engine, "backlog", Filters(service=(found,)))[0]) == ([review] if service else [])
+        assert search.listed_count(engine, Filters(service=(found,))) == (1 if service else 0)
+    assert lessons.search(engine, "", Filters(service=("checkout",)))[0] == []
+
+
+def test_the_migration_gives_lessons_kept_before_it_their_incidents_service(database_url: str) -> None:
+    from sqlalchemy import insert
+
+    from service.store.schema import incidents
+    from service.store.schema import lessons as table
+
+    engine = make_engine(database_url)
+    command.upgrade(migrate.alembic_config(engine), "0010")
+    moment = datetime.now(UTC)
+    with engine.begin() as connection:
+        connection.execute(
+            insert(incidents).values(
+                ref="jira:OPS-7",
+                title="t",
+                url="u",
+                body="",
+                priority="",
+                urgency="",
+                service="Billing",
+                responders=[],
+                recorded_at=moment,
+            )
+        )
+        for number, incident in ((7, "jira:OPS-7"), (8, "jira:OPS-8")):  # OPS-8: no incident recorded
+            connection.execute(
+                insert(table).values(
+                    review_ref=f"jira:PIR-{number}",
+                    incident_ref=incident,
+                    incident_title="Old lesson",
+                    incident_url="u",
+                    priority="",
+                    review_url="u",
+                    other_sections={},
+                    digest="d",
+                    captured_at=moment,
+                    updated_at=moment,
+                    **{name: "kept before" for name in SECTIONS},
+                )
+            )
+    migrate.upgrade(engine)
+    assert refs(lessons.search(engine, "", Filters(service=("billing",)))[0]) == ["jira:PIR-7"]
+    with engine.connect() as connection:
+        assert dict(connection.execute(text("SELECT review_ref, service FROM lessons")).all()) == {
+            "jira:PIR-7": "Billing",
+            "jira:PIR-8": "",
+        }
     engine.dispose()
 
 

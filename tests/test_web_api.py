@@ -14,6 +14,7 @@ from urllib.parse import quote
 import pytest
 from openapi_spec_validator import validate
 from prometheus_client.parser import text_string_to_metric_families
+from sqlalchemy import text
 
 from service.entry import cli
 from service.infra.runtime import Runtime
@@ -402,6 +403,25 @@ def test_stats_and_insights_are_cached_until_a_lesson_or_follow_up_is_saved(clie
     assert "<strong>1</strong> open past their due date" in client.get("/insights").get_data(as_text=True)
     keep(runtime.engine, 2, "Two")
     assert client.get("/api/v1/stats").get_json()["lessons_captured"] == after["lessons_captured"] + 1
+
+
+def test_a_filtered_lists_count_is_kept_until_a_lesson_is_saved(client, runtime: Runtime) -> None:
+    """The count under some filters is computed once per process until the log's generation
+    changes: a label added to an incident behind the log's back (no lesson saved) shows in the
+    page's lessons at once but not in the kept count; saving a lesson counts afresh."""
+    keep(runtime.engine, 1, "One", labels=("sev1",))
+    keep(runtime.engine, 2, "Two", labels=("sev2",))
+    assert client.get("/api/v1/lessons?label=SEV1").get_json()["total"] == 1
+    with runtime.engine.begin() as connection:
+        connection.execute(
+            text("INSERT INTO incident_labels (incident_ref, label) VALUES ('github:acme/web#2', 'sev1')")
+        )
+    answer = client.get("/api/v1/lessons?label=SEV1").get_json()
+    assert len(answer["lessons"]) == 2 and answer["total"] == 1  # the count was kept
+    assert client.get("/api/v1/lessons?label=sev1&source=github").get_json()["total"] == 2  # other filters: counted
+    keep(runtime.engine, 3, "Three", labels=("sev1",))
+    assert client.get("/api/v1/lessons?label=SEV1").get_json()["total"] == 3
+    assert "3 lessons" in client.get("/lessons?label=SEV1").get_data(as_text=True)
 
 
 def test_static_files_have_their_content_hash_in_the_url_and_a_long_cache(client, runtime: Runtime) -> None:

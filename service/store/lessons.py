@@ -69,6 +69,9 @@ def save(
         digest=digest,
         incident_closed_at=incident_closed_at,
         updated_at=moment,
+        service=func.coalesce(
+            select(incidents.c.service).where(incidents.c.ref == incident_ref).scalar_subquery(), ""
+        ),  # the incident's, as reviews.save_incident keeps it
         **columns,
     )
     seconds = None
@@ -142,10 +145,11 @@ def log_page(
     number: int = 1,
     per_page: int = 25,
     order: str | None = None,
+    remember: fulltext.Remember | None = None,
 ) -> LogPage:
     """Page ``number`` of the log or of a search, with the count of its pages' lessons, from one
-    ranking (see :func:`service.store.search.find`)."""
-    found = fulltext.find(engine, query, filters, number, per_page, order)
+    ranking (see :func:`service.store.search.find`, and ``remember`` there)."""
+    found = fulltext.find(engine, query, filters, number, per_page, order, remember)
     return LogPage(by_ids(engine, found.ids), found.next_page, found.total, found.more)
 
 

@@ -12,7 +12,7 @@ from sqlalchemy import insert as insert_into
 from service.domain.events import Item, ItemRef
 from service.store.deliveries import now, utc
 from service.store.engine import begin_write, insert_or
-from service.store.schema import incident_labels, incidents, reviews
+from service.store.schema import incident_labels, incidents, lessons, reviews
 
 
 @dataclass(frozen=True)
@@ -78,6 +78,8 @@ def save_incident(engine: Engine, item: Item) -> None:
     with begin_write(engine) as connection:
         connection.execute(*insert_or(incidents, row, conflict=("ref",), update=tuple(values)))
         save_labels(connection, str(item.ref), item.labels)
+        # the copy the service filter reads on the lesson's own row (lessons.save takes it from here)
+        connection.execute(update(lessons).where(lessons.c.incident_ref == str(item.ref)).values(service=item.service))
 
 
 def save_labels(connection: Connection, incident_ref: str, labels: Sequence[str]) -> None:

@@ -108,6 +108,13 @@ lessons = Table(
     Column("captured_at", DateTime(timezone=True), nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
     Column("seconds_to_lesson", Integer, doc="from the incident's close to the lesson's capture"),
+    Column(
+        "service",
+        String(200),
+        nullable=False,
+        server_default="",
+        doc="its incident's, kept in step with it: the service filter reads it on the lesson's own row",
+    ),
     Index("ix_lessons_captured_at", "captured_at", "id"),  # the learning log pages newest first
     Index("ix_lessons_incident_ref", "incident_ref"),  # a lesson by its incident's ref
 )
@@ -135,13 +142,17 @@ incident_labels = Table(
     Index("ix_incident_labels_label", "label"),
 )
 
+# The label and service filters compare without case (migration 0011): the incidents that
+# carry a label, or are of a service (/insights), and the lessons of a service (a filtered
+# list's count), read from one index range, with PostgreSQL's planner given statistics for
+# each expression.
+Index("ix_incident_labels_lower_label_ref", func.lower(incident_labels.c.label), incident_labels.c.incident_ref)
+Index("ix_incidents_lower_service_ref", func.lower(incidents.c.service), incidents.c.ref)
+Index("ix_lessons_service_lower", func.lower(lessons.c.service))
+
 # Indexes made on PostgreSQL only (migration 0010), where its planner uses them and SQLite's
 # would not; POSTGRESQL_ONLY_INDEXES names them for the test that compares this file with the
 # migrations (Alembic's comparison does not read ``ddl_if``).
-# The label and service filters compare without case: an index on each expression gives
-# PostgreSQL's planner statistics for it.
-Index("ix_incidents_service_lower", func.lower(incidents.c.service)).ddl_if(dialect="postgresql")
-Index("ix_incident_labels_label_lower", func.lower(incident_labels.c.label)).ddl_if(dialect="postgresql")
 # /insights reads each review's lesson dates from the index (SQLite's planner takes the unique
 # review_ref index for that join)
 Index("ix_lessons_review_dates", lessons.c.review_ref, lessons.c.captured_at, lessons.c.incident_closed_at).ddl_if(
@@ -155,8 +166,6 @@ Index(
 ).ddl_if(dialect="postgresql")
 POSTGRESQL_ONLY_INDEXES = frozenset(
     {
-        "ix_incidents_service_lower",
-        "ix_incident_labels_label_lower",
         "ix_lessons_review_dates",
         "ix_lessons_review_ref_lower",
     }

@@ -22,7 +22,7 @@ from service.learning import figures, stats
 from service.store import lessons
 from service.web import errors, filters, views
 from service.web.blueprint import blueprint
-from service.web.cache import cached
+from service.web.cache import cached, remembered_count
 from service.web.filters import BadFilter, LogQuery
 
 MAX_PER_PAGE = 100
@@ -40,7 +40,7 @@ def api_lessons() -> Response:
     except BadFilter as error:
         return errors.answer(400, str(error))
     engine = _runtime().engine
-    found = lessons.log_page(engine, query.q, query.filters, query.page, per_page, query.sort)
+    found = lessons.log_page(engine, query.q, query.filters, query.page, per_page, query.sort, remembered_count)
     pages = paging(query.page, found.next_page, found.total, per_page)
     links = {rel: _page_url(query, number, per_page) for rel, number in pages.items()}
     response = jsonify(

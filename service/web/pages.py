@@ -12,7 +12,7 @@ from service.store.followups import of_review
 from service.web import errors, filters, views
 from service.web.api import paging
 from service.web.blueprint import blueprint
-from service.web.cache import RELATED, cached
+from service.web.cache import RELATED, cached, remembered_count
 from service.web.filters import BadFilter
 
 GUIDES = (("setup-github.md", "GitHub"), ("setup-jira.md", "Jira"), ("setup-pagerduty.md", "PagerDuty"))
@@ -36,7 +36,7 @@ def lessons_page() -> Response | str:
     except BadFilter as error:
         return errors.answer(400, str(error))
     engine = _runtime().engine
-    found = lessons.log_page(engine, query.q, query.filters, query.page, filters.PER_PAGE, query.sort)
+    found = lessons.log_page(engine, query.q, query.filters, query.page, filters.PER_PAGE, query.sort, remembered_count)
     previous = query.page - 1 or None
     if not found.lessons and query.page > 1:  # past the end: "Newer" leads to the last page with lessons, if any
         previous = paging(query.page, None, found.total, filters.PER_PAGE).get("prev")
