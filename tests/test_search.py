@@ -145,10 +145,15 @@ def test_a_typed_ref_or_key_finds_its_lesson(engine: Engine) -> None:
     assert lessons.search(engine, "github:acme/web#99")[0] == []
 
 
-def test_the_last_word_matches_as_a_prefix(engine: Engine) -> None:
+def test_the_last_word_is_the_start_of_a_word_when_no_lesson_holds_it_whole(engine: Engine) -> None:
     canary = keep(engine, 1, "Bad canary", what_happened="The canary release went to every region.")
     keep(engine, 2, "Disk full", what_happened="Nothing about birds.")
     keep(engine, 3, "Canal", what_happened="A canal.")
+    stamp = keep(engine, 4, "Clock skew", what_happened="The timestamp drifted.")
+    slow = keep(engine, 5, "Slow deploy", what_happened="It took a long time.")
+    assert refs(lessons.search(engine, "time")[0]) == [slow]  # held whole: searched as typed
+    assert refs(lessons.search(engine, "timest")[0]) == [stamp]  # held by none: the start of a word
+    assert refs(lessons.search(engine, "drifted timest")[0]) == [stamp]
     assert refs(lessons.search(engine, "canar")[0]) == [canary]
     assert lessons.count(engine, "canar") == 1
     assert refs(lessons.search(engine, "release canar")[0]) == [canary]

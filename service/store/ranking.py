@@ -51,15 +51,15 @@ filter, which reads matches until this many pass: at 90,000 lessons, ``deploy`` 
 service in eight and half a year cost 20 ms on SQLite and 29 on PostgreSQL at 500, 31 and 46 at
 1,000 (docs/web.md, "Search")."""
 MIN_PREFIX = 3
-"""The last word is also matched as a prefix (``canar`` finds ``canary``) from this length on:
-shorter ones match too much of any log to narrow it."""
+"""The last word is taken as the start of a word (``canar`` finds ``canary``) from this length
+on, when no lesson holds it whole: shorter ones match too much of any log to narrow it."""
 
 _FTS = table("lessons_fts", column("rowid", Integer))
 
 
-def match_params(dialect: str, terms: Sequence[str], *, all_words: bool) -> dict[str, str]:
+def match_params(dialect: str, terms: Sequence[str], *, all_words: bool, prefix: bool = False) -> dict[str, str]:
     """The values of the statements' parameters for ``terms``: with ``all_words`` every word,
-    the last one whole or as a prefix (people search as they type); else any word.
+    the last one also as a prefix when ``prefix`` (see :func:`completes`); else any word.
 
     Each engine's query syntax is written here from words of ``\\w`` characters only, quoted,
     so nothing typed is ever read as an operator."""
@@ -68,7 +68,7 @@ def match_params(dialect: str, terms: Sequence[str], *, all_words: bool) -> dict
     if not all_words:
         joined = (" | " if postgresql else " OR ").join(quoted)
     else:
-        if len(terms[-1]) >= MIN_PREFIX:
+        if prefix:
             last = quoted[-1]
             quoted[-1] = f"({last} | {last}:*)" if postgresql else f"({last} OR {last}*)"
         joined = (" & " if postgresql else " AND ").join(quoted)
@@ -79,6 +79,25 @@ def match_params(dialect: str, terms: Sequence[str], *, all_words: bool) -> dict
 
 def _tsquery() -> ColumnElement[Any]:
     return func.to_tsquery(literal("english", type_=REGCONFIG), bindparam("tsquery", type_=String))
+
+
+def completes(connection: Connection, word: str) -> bool:
+    """Whether a search should take ``word``, its last, as the start of longer words: when it is
+    :data:`MIN_PREFIX` characters or more and no lesson holds it whole (``canar``), as when
+    people stop typing midway. A word some lesson holds (``deploy``, ``time``) is searched as
+    typed: the prefix would add words that only begin like it (``timestamp``), and on SQLite
+    it costs a merge of every such word's entries, 6 ms for a word in 80 % of 90,000 lessons,
+    where this check reads one entry."""
+    if len(word) < MIN_PREFIX:
+        return False
+    dialect = connection.dialect.name
+    statement = (
+        select(lessons.c.id).where(matching(dialect))
+        if dialect == "postgresql"
+        else select(_FTS.c.rowid).where(literal_column("lessons_fts").op("MATCH")(bindparam("match", type_=String)))
+    )
+    found = connection.execute(statement.limit(1), match_params(dialect, [word], all_words=True)).first()
+    return found is None
 
 
 @functools.cache

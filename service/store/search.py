@@ -217,7 +217,9 @@ def _ranked(
         statement = statement.limit(first)
     with engine.connect() as connection:
         ranking.serial_plan(connection)
-        return list(connection.execute(statement, ranking.match_params(dialect, terms, all_words=all_words)).scalars())
+        prefix = all_words and ranking.completes(connection, terms[-1])
+        parameters = ranking.match_params(dialect, terms, all_words=all_words, prefix=prefix)
+        return list(connection.execute(statement, parameters).scalars())
 
 
 def _named(engine: Engine, query: str, conditions: Sequence[ColumnElement[bool]]) -> list[int]:
