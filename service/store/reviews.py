@@ -78,8 +78,13 @@ def save_incident(engine: Engine, item: Item) -> None:
     with begin_write(engine) as connection:
         connection.execute(*insert_or(incidents, row, conflict=("ref",), update=tuple(values)))
         save_labels(connection, str(item.ref), item.labels)
-        # the copy the service filter reads on the lesson's own row (lessons.save takes it from here)
-        connection.execute(update(lessons).where(lessons.c.incident_ref == str(item.ref)).values(service=item.service))
+        # the copy the service filter reads on the lesson's own row (lessons.save takes it from
+        # here), written only when it changed: PostgreSQL rewrites the row and its search vector
+        connection.execute(
+            update(lessons)
+            .where(lessons.c.incident_ref == str(item.ref), lessons.c.service != item.service)
+            .values(service=item.service)
+        )
 
 
 def save_labels(connection: Connection, incident_ref: str, labels: Sequence[str]) -> None:
