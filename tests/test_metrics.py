@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import UTC, datetime
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
+from sqlalchemy import insert
 
 from config.settings import Settings
 from service.entry.app import create_app
 from service.infra import counters
 from service.infra.runtime import Runtime
+from service.store import followups
+from service.store.schema import followups as followups_table
 from tests import loop
 from tests.web_data import keep
 
@@ -38,6 +42,48 @@ def test_learning_figures_queue_and_up(client, runtime: Runtime) -> None:
     assert found[("lessonloop_queue_jobs", (("state", "queued"),))] == 1
     assert found[("lessonloop_up", (("part", "store"),))] == 1
     assert found[("lessonloop_up", (("part", "redis"),))] == 1
+
+
+def test_the_logs_figures_are_kept_until_a_lesson_or_follow_up_is_saved(client, runtime: Runtime) -> None:
+    """Lessons and follow-ups are counted once per log generation and day (a pass over every
+    follow-up); reviews and deliveries at every scrape. A follow-up written behind the log's
+    back (its generation not replaced) is not seen until a real write replaces it."""
+    review = keep(runtime.engine, 1, "One")
+    found = samples(client.get("/metrics").get_data(as_text=True))
+    assert found[("lessonloop_lessons_captured", ())] == 1 and found[("lessonloop_followups_open", ())] == 0
+    now = datetime.now(UTC)
+    with runtime.engine.begin() as connection:
+        connection.execute(
+            insert(followups_table).values(
+                review_ref=review,
+                item_key="k8",
+                ref="github:acme/tasks#8",
+                url="",
+                text="Behind the back",
+                origin=followups.OPENED,
+                state=followups.OPEN,
+                reason="",
+                position=8,
+                created_at=now,
+            )
+        )
+    keep(runtime.engine, 2, "Two", captured=False)  # a review opened: counted at once
+    found = samples(client.get("/metrics").get_data(as_text=True))
+    assert found[("lessonloop_followups_open", ())] == 0  # kept
+    assert found[("lessonloop_reviews_opened", ())] == 2 and found[("lessonloop_capture_ratio", ())] == 0.5
+    followups.add(
+        runtime.engine,
+        review_ref=review,
+        item_key="k9",
+        text="Add an alert",
+        origin=followups.OPENED,
+        position=9,
+        due_on=None,
+        ref="github:acme/tasks#9",
+        url="",
+    )
+    found = samples(client.get("/metrics").get_data(as_text=True))
+    assert found[("lessonloop_followups_open", ())] == 2  # both, counted afresh
 
 
 def test_jobs_and_tracker_requests_counted_by_workers(client, runtime: Runtime, github_double) -> None:

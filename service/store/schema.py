@@ -85,6 +85,7 @@ reviews = Table(
     Column("rule", String(200), doc="the rule that selected the incident (its place and name): the review's scope"),
     Column("header", Text, doc="the header lessonloop wrote in the review: never read back as the lesson's"),
     Index("ix_reviews_opened_at", "opened_at"),  # the figures of a window
+    Index("ix_reviews_status_due_on", "status", "due_on"),  # open and overdue: /metrics, reminders
 )
 
 lessons = Table(

@@ -16,6 +16,10 @@ counted from ``lower(lessons.service)``; /insights narrows incidents by ``(lower
 ref)``. On PostgreSQL these replace 0010's indexes on ``lower(label)`` and ``lower(service)``
 alone: the same statistics, and the ref read from the index itself.
 
+``reviews (status, due_on)``: the reviews open, and open past their due date, counted on every
+``/metrics`` scrape (7 and 9 ms at 100,000 reviews on SQLite, reading every review) and looked
+for by the daily reminder.
+
 Revision ID: 0011
 Revises: 0010
 Create Date: 2026-12-06
@@ -29,10 +33,11 @@ down_revision = "0010"
 branch_labels = None
 depends_on = None
 
-INDEXES = (
-    ("ix_incident_labels_lower_label_ref", "incident_labels", ("lower(label)", "incident_ref")),
-    ("ix_incidents_lower_service_ref", "incidents", ("lower(service)", "ref")),
-    ("ix_lessons_service_lower", "lessons", ("lower(service)",)),
+INDEXES: tuple[tuple[str, str, list[str | sa.TextClause]], ...] = (
+    ("ix_incident_labels_lower_label_ref", "incident_labels", [sa.text("lower(label)"), "incident_ref"]),
+    ("ix_incidents_lower_service_ref", "incidents", [sa.text("lower(service)"), "ref"]),
+    ("ix_lessons_service_lower", "lessons", [sa.text("lower(service)")]),
+    ("ix_reviews_status_due_on", "reviews", ["status", "due_on"]),
 )
 REPLACED = (
     ("ix_incidents_service_lower", "incidents", "lower(service)"),
@@ -48,7 +53,7 @@ def upgrade() -> None:
         "COALESCE((SELECT incidents.service FROM incidents WHERE incidents.ref = lessons.incident_ref), '')"
     )
     for name, table, columns in INDEXES:
-        op.create_index(name, table, [sa.text(one) for one in columns])
+        op.create_index(name, table, columns)
     if op.get_bind().dialect.name == "postgresql":
         for name, table, _ in REPLACED:
             op.drop_index(name, table_name=table)
