@@ -6,12 +6,14 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from alembic import command
-from sqlalchemy import Engine, event, text
+from sqlalchemy import Connection, Engine, event, insert, text
 
 from service.domain.events import Item, ItemRef
 from service.store import lessons, migrate, ranking, reviews, search
 from service.store.engine import make_engine
 from service.store.lessons import Filters
+from service.store.schema import incidents
+from service.store.schema import lessons as lessons_table
 from tests.web_data import SECTIONS, keep
 
 
@@ -244,31 +246,33 @@ def test_similar_finds_lessons_like_a_free_text(engine: Engine) -> None:
     assert lessons.similar(engine, "the and of") == []
 
 
+def _lesson_kept_before(connection: Connection, number: int, incident: str, title: str, text: str) -> None:
+    """A lesson row as a migration older than the head left it: written with SQL, every section
+    holding ``text``, no search entry."""
+    moment = datetime.now(UTC)
+    connection.execute(
+        insert(lessons_table).values(
+            review_ref=f"jira:PIR-{number}",
+            incident_ref=incident,
+            incident_title=title,
+            incident_url="u",
+            priority="",
+            review_url="u",
+            other_sections={},
+            digest="d",
+            captured_at=moment,
+            updated_at=moment,
+            **dict.fromkeys(SECTIONS, text),
+        )
+    )
+
+
 def test_the_migration_indexes_lessons_kept_before_it(database_url: str) -> None:
     engine = make_engine(database_url)
     config = migrate.alembic_config(engine)
     command.upgrade(config, "0003")
-    from sqlalchemy import insert
-
-    from service.store.schema import lessons as table
-
-    moment = datetime.now(UTC)
     with engine.begin() as connection:
-        connection.execute(
-            insert(table).values(
-                review_ref="jira:PIR-7",
-                incident_ref="jira:OPS-7",
-                incident_title="Old lesson about pelicans",
-                incident_url="u",
-                priority="",
-                review_url="u",
-                other_sections={},
-                digest="d",
-                captured_at=moment,
-                updated_at=moment,
-                **{name: "kept before search existed" for name in SECTIONS},
-            )
-        )
+        _lesson_kept_before(connection, 7, "jira:OPS-7", "Old lesson about pelicans", "kept before search existed")
     migrate.upgrade(engine)
     assert refs(lessons.search(engine, "pelicans")[0]) == ["jira:PIR-7"]
     assert refs(lessons.search(engine, "existed")[0]) == ["jira:PIR-7"]
@@ -291,11 +295,6 @@ def test_a_lessons_service_is_its_incidents_kept_in_step(engine: Engine) -> None
 
 
 def test_the_migration_gives_lessons_kept_before_it_their_incidents_service(database_url: str) -> None:
-    from sqlalchemy import insert
-
-    from service.store.schema import incidents
-    from service.store.schema import lessons as table
-
     engine = make_engine(database_url)
     command.upgrade(migrate.alembic_config(engine), "0010")
     moment = datetime.now(UTC)
@@ -314,21 +313,7 @@ def test_the_migration_gives_lessons_kept_before_it_their_incidents_service(data
             )
         )
         for number, incident in ((7, "jira:OPS-7"), (8, "jira:OPS-8")):  # OPS-8: no incident recorded
-            connection.execute(
-                insert(table).values(
-                    review_ref=f"jira:PIR-{number}",
-                    incident_ref=incident,
-                    incident_title="Old lesson",
-                    incident_url="u",
-                    priority="",
-                    review_url="u",
-                    other_sections={},
-                    digest="d",
-                    captured_at=moment,
-                    updated_at=moment,
-                    **{name: "kept before" for name in SECTIONS},
-                )
-            )
+            _lesson_kept_before(connection, number, incident, "Old lesson", "kept before")
     migrate.upgrade(engine)
     assert refs(lessons.search(engine, "", Filters(service=("billing",)))[0]) == ["jira:PIR-7"]
     with engine.connect() as connection:
