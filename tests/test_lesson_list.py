@@ -6,6 +6,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from html.parser import HTMLParser
 from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from sqlalchemy import update
@@ -162,3 +163,28 @@ def test_a_docs_url_must_be_a_web_address(make_settings: Callable[..., Settings]
     config.write_text(RULES_TOML + '\n[web]\ndocs_url = "javascript:alert(1)"\n')
     with pytest.raises(SettingsError, match="docs_url.*must be an http"):
         make_settings(config)
+
+
+class _Links(HTMLParser):
+    def __init__(self, page: str) -> None:
+        super().__init__()
+        self.hrefs: list[str] = []
+        self.feed(page)
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag == "a":
+            self.hrefs += [value for name, value in attrs if name == "href" and value]
+
+
+def test_a_rows_label_and_service_link_to_the_log_filtered_by_exactly_that_value(client, runtime: Runtime) -> None:
+    """The links are the log's URL and a query built from the value: characters that mean
+    something in a URL or in HTML (``&``, ``#``, ``+``, a quote, a space) stay the value."""
+    label, service = 'team a&b #1 "x"+y', "Check Out/é?"
+    review = keep(runtime.engine, 1, "Odd names", labels=(label,), service=service)
+    keep(runtime.engine, 2, "Plain", labels=("sev1",), service="web")
+    links = [href for href in _Links(client.get("/lessons").get_data(as_text=True)).hrefs if "?" in href]
+    for name, value in (("label", label), ("service", service)):
+        found = [href for href in links if parse_qs(urlsplit(href).query).get(name) == [value]]
+        assert len(found) == 1 and urlsplit(found[0]).path == "/lessons", (name, links)
+        answer = client.get(found[0].replace("/lessons", "/api/v1/lessons", 1)).get_json()
+        assert [one["ref"] for one in answer["lessons"]] == [review]
