@@ -35,7 +35,7 @@ SIMILAR_WORDS = 6
 """The most frequent words of a text that :func:`similar` looks for. Ranking by relevance
 reads, for each word, every lesson holding it (SQLite's BM25 counts them for the word's
 weight): at 90,000 lessons, 19 ms for twelve common words and 11 ms for six, on every lesson
-page opened the first time (docs/web.md, "Related lessons"). A lesson's six most frequent
+page opened the first time (docs/web.md, "Search"). A lesson's six most frequent
 words name what it is about; the lessons shown must still share two telling words with it
 (:mod:`service.learning.similar`)."""
 _WORD = re.compile(r"\w+", re.UNICODE)

@@ -5,8 +5,8 @@ index on both engines.
 one's incident up to check its service, a lookup per match, most of them ruled out (one
 service in eight: 4,000 lookups for 500 lessons). With the service on the lesson's own row the
 check is a column read: ``q=deploy&service=checkout&from=…`` at 90,000 lessons went from 22 to 7
-ms on PostgreSQL and 19 to 15 ms on SQLite (docs/web.md, "A search narrowed to a service").
-It is copied from the incident here and kept in step by every write of either.
+ms on PostgreSQL and 19 to 15 ms on SQLite (docs/web.md, "Cached figures, indexes and static
+files"). It is copied from the incident here and kept in step by every write of either.
 
 A filtered list counts its lessons. Checking each lesson's incident for the label (a lookup per
 lesson) cost 51 ms for ``?label=sev1`` on SQLite at 90,000 lessons, and 23 ms for
