@@ -77,9 +77,9 @@ class LessonloopCollector(Collector):
             overdue = connection.execute(
                 select(func.count()).select_from(reviews).where(reviews.c.status == "open", reviews.c.due_on < today)
             ).scalar_one()
-        log: LogFigures = cached(("metrics", today), lambda: _log_figures(self.runtime.engine, today))
-        captured = log.captured
-        open_followups, overdue_followups, done_followups, dated, within = log.followups
+        kept: LogFigures = cached(("metrics", today), lambda: _log_figures(self.runtime.engine, today))
+        captured = kept.captured
+        open_followups, overdue_followups, done_followups, dated, within = kept.followups
         family = GaugeMetricFamily(
             "lessonloop_deliveries",
             "Deliveries the store holds, by source and status (received, done, ignored, failed)",
